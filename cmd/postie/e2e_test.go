@@ -1,0 +1,272 @@
+package main_test
+
+// End-to-end tests of the real binary: build it, start `postie serve` as a process, talk to it
+// over HTTP, stop it with signals.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds postie once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "postie-e2e-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "postie")
+		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type proc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	addr   string
+	mu     sync.Mutex
+	stdout bytes.Buffer
+	stderr bytes.Buffer
+	done   chan struct{}
+}
+
+// start runs `postie serve` in dir with env and waits until it answers /readyz.
+func start(t *testing.T, dir string, env ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, addr: freeAddr(t), done: make(chan struct{})}
+	p.cmd = exec.Command(binary(t), "serve")
+	p.cmd.Dir = dir
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "POSTIE_LISTEN=" + p.addr}, env...)
+	p.cmd.Stdout = &lockedWriter{mu: &p.mu, w: &p.stdout}
+	p.cmd.Stderr = &lockedWriter{mu: &p.mu, w: &p.stderr}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + p.addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("postie exited during start: %s\n%s", p.out(), p.errOut())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("postie not ready after 30s: %s", p.errOut())
+		}
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func (p *proc) out() string    { p.mu.Lock(); defer p.mu.Unlock(); return p.stdout.String() }
+func (p *proc) errOut() string { p.mu.Lock(); defer p.mu.Unlock(); return p.stderr.String() }
+
+// stop sends SIGTERM and returns the exit code.
+func (p *proc) stop() int {
+	p.t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(40 * time.Second):
+		p.t.Fatal("postie did not exit within 40s of SIGTERM")
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func (p *proc) request(method, path, key string, body any) (int, []byte) {
+	p.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+p.addr+path, rd)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+func (p *proc) waitSent(key, id string) map[string]any {
+	p.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body := p.request("GET", "/v1/messages/"+id, key, nil)
+		var m map[string]any
+		_ = json.Unmarshal(body, &m)
+		if code == 200 && m["status"] == "sent" {
+			return m
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("message %s not sent: %d %s", id, code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var keyLine = regexp.MustCompile(`API key:\s+(pk_\S+)`)
+
+func TestServeWithNoConfiguration(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := start(t, dir, "POSTIE_FROM=Postie <hello@postie.example>")
+	if _, err := os.Stat(filepath.Join(dir, "postie-data", "postie.db")); err != nil {
+		t.Fatalf("no embedded database created: %v", err)
+	}
+	m := keyLine.FindStringSubmatch(p.out())
+	if m == nil {
+		t.Fatalf("no API key printed:\n%s", p.out())
+	}
+	key := m[1]
+	if !strings.Contains(p.out(), "http://"+p.addr+"/v1") {
+		t.Fatalf("API address not printed:\n%s", p.out())
+	}
+
+	code, body := p.request("POST", "/v1/messages", key, map[string]any{
+		"to": []string{"a@example.com"}, "subject": "Hello from e2e", "html": "<p>Hi <b>there</b></p>",
+	})
+	if code != 202 {
+		t.Fatalf("send: %d %s", code, body)
+	}
+	var acc struct{ ID string }
+	_ = json.Unmarshal(body, &acc)
+	msg := p.waitSent(key, acc.ID)
+	if msg["provider_id"] == "" {
+		t.Errorf("sent message has no provider id: %v", msg)
+	}
+	code, raw := p.request("GET", "/v1/messages/"+acc.ID+"/raw", key, nil)
+	if code != 200 || !bytes.Contains(raw, []byte("Subject: Hello from e2e")) || !bytes.Contains(raw, []byte("text/plain")) {
+		t.Fatalf("raw: %d %s", code, raw)
+	}
+	if code, _ := p.request("GET", "/v1/messages/"+acc.ID, "wrong-key-0123456789", nil); code != 401 {
+		t.Fatalf("wrong key: %d", code)
+	}
+
+	// `postie send` is a client of the same API.
+	send := exec.Command(binary(t), "send", "--to", "b@example.com", "--subject", "From the CLI", "--text", "hello")
+	send.Env = []string{"POSTIE_URL=http://" + p.addr, "POSTIE_API_KEY=" + key}
+	out, err := send.CombinedOutput()
+	if err != nil {
+		t.Fatalf("postie send: %v\n%s", err, out)
+	}
+	var cli struct{ ID string }
+	if err := json.Unmarshal(out, &cli); err != nil || cli.ID == "" {
+		t.Fatalf("postie send printed %s", out)
+	}
+	p.waitSent(key, cli.ID)
+
+	// A second process on the same SQLite file is refused with a clear error.
+	second := exec.Command(binary(t), "serve")
+	second.Dir = dir
+	second.Env = []string{"PATH=" + os.Getenv("PATH"), "POSTIE_LISTEN=" + freeAddr(t)}
+	out, err = second.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use by another postie process") {
+		t.Fatalf("second process on one database: err %v, output:\n%s", err, out)
+	}
+
+	if code := p.stop(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM:\n%s", code, p.errOut())
+	}
+
+	// A restart keeps the data and the key, and prints no new key.
+	p2 := start(t, dir)
+	if keyLine.MatchString(p2.out()) {
+		t.Fatalf("restart printed a new key:\n%s", p2.out())
+	}
+	if code, _ := p2.request("GET", "/v1/messages/"+acc.ID, key, nil); code != 200 {
+		t.Fatalf("after restart: %d", code)
+	}
+	p2.stop()
+}
+
+func TestConfigurationErrors(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(binary(t), "serve")
+	cmd.Env = []string{"POSTIE_LISTEN=nope", "POSTIE_MESSAGE_TTL=soon", "POSTIE_SMTP_URL=ftp://user:hunter2@x"}
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("serve accepted a bad configuration")
+	}
+	for _, want := range []string{"POSTIE_LISTEN", "POSTIE_MESSAGE_TTL", "POSTIE_SMTP_URL"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("error output does not name %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "hunter2") {
+		t.Errorf("a password appears in the output:\n%s", out)
+	}
+	v, err := exec.Command(binary(t), "version").Output()
+	if err != nil || !strings.HasPrefix(string(v), "postie ") {
+		t.Fatalf("version: %v %s", err, v)
+	}
+	dir := t.TempDir()
+	mig := exec.Command(binary(t), "migrate", "--database-url", "sqlite:"+filepath.Join(dir, "m.db"))
+	if out, err := mig.CombinedOutput(); err != nil || !strings.Contains(string(out), "up to date") {
+		t.Fatalf("migrate: %v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "m.db")); err != nil {
+		t.Fatalf("migrate created no database: %v", err)
+	}
+}

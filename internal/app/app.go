@@ -1,0 +1,218 @@
+// Package app wires postie together: it opens the store, builds the transport, the delivery engine
+// and the HTTP API from a Config, and starts and stops them in order. It holds no business logic.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/postie/postie/internal/config"
+	"github.com/postie/postie/internal/delivery"
+	"github.com/postie/postie/internal/httpapi"
+	"github.com/postie/postie/internal/id"
+	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/sqlite"
+	"github.com/postie/postie/internal/transport"
+	"github.com/postie/postie/internal/transport/capture"
+)
+
+// Version is set at build time (-ldflags "-X github.com/postie/postie/internal/app.Version=…").
+var Version = "dev"
+
+// OpenStore opens (and, when migrate is set, migrates) the database named by cfg.
+func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool) (store.Store, error) {
+	db, err := cfg.Database()
+	if err != nil {
+		return nil, err
+	}
+	switch db.Driver {
+	case "sqlite":
+		return sqlite.Open(ctx, db.Path, sqlite.Options{Migrate: migrate, Logger: log})
+	}
+	return nil, fmt.Errorf("the %s driver is not available in this build yet; use sqlite:PATH", db.Driver)
+}
+
+// App is a running postie node.
+type App struct {
+	cfg       config.Config
+	log       *slog.Logger
+	store     store.Store
+	transport transport.Transport
+	engine    *delivery.Engine
+	api       *httpapi.Server
+	listener  net.Listener
+	// GeneratedKey is the API key created on this start ("" when none was generated).
+	GeneratedKey string
+}
+
+// New opens the store, ensures an API key exists, and builds the services. It listens on
+// cfg.Listen but serves nothing until Run.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	st, err := OpenStore(ctx, cfg, log, true)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, store: st}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = st.Close()
+		}
+	}()
+	if err := a.ensureAPIKey(ctx); err != nil {
+		return nil, err
+	}
+
+	if cfg.SMTPURL != "" {
+		return nil, errors.New("POSTIE_SMTP_URL: the SMTP relay transport is not available in this build yet; unset it to use the capture transport")
+	}
+	a.transport = capture.New()
+
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), id.New("node")[5:13])
+	a.engine = delivery.New(delivery.Config{
+		Store: st, Transport: a.transport, Owner: owner, Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
+		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log,
+	})
+	a.api = httpapi.New(httpapi.Config{
+		Store: st, Logger: log, Version: Version, DefaultFrom: cfg.From,
+		MaxRecipients: cfg.MaxRecipients, MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize,
+		MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL, MaxAttempts: len(cfg.RetryDelays) + 1,
+	})
+
+	if db, _ := cfg.Database(); db.Driver == "sqlite" {
+		// Only this process can hold the SQLite file (the driver locks it), so any lease still
+		// in the file belonged to a previous run of this node: take them all back at once.
+		n, err := st.MessageReleaseLeases(ctx, store.MessageReleaseParams{Now: time.Now()})
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			log.Warn("took back messages left in flight by the previous run", "messages", n)
+		}
+	}
+
+	a.listener, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	ok = true
+	return a, nil
+}
+
+// Addr is the address the API listens on.
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Handler is the HTTP handler (for in-process tests).
+func (a *App) Handler() http.Handler { return a.api }
+
+// Store is the open store (for in-process tests).
+func (a *App) Store() store.Store { return a.store }
+
+// ensureAPIKey stores POSTIE_API_KEY (hashed), or generates a key when none exists.
+func (a *App) ensureAPIKey(ctx context.Context) error {
+	secret := a.cfg.APIKey
+	name := "POSTIE_API_KEY"
+	if secret == "" {
+		n, err := a.store.APIKeyCount(ctx)
+		if err != nil || n > 0 {
+			return err
+		}
+		var b [24]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		secret = "pk_" + base64.RawURLEncoding.EncodeToString(b[:])
+		name = "generated on first start"
+		a.GeneratedKey = secret
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return a.store.APIKeyCreate(ctx, store.APIKey{
+		ID: id.New(id.APIKey), Name: name, Hash: sum[:], Prefix: secret[:min(8, len(secret))], CreatedAt: time.Now().UTC(),
+	})
+}
+
+// Run serves the API and delivers until ctx is cancelled, then shuts down in order: stop
+// accepting requests, let in-flight sends finish (ShutdownTimeout), return unfinished leases,
+// close the store.
+func (a *App) Run(ctx context.Context) error {
+	srv := &http.Server{
+		Handler:           a.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if err := a.engine.Run(engineCtx); err != nil {
+			errc <- fmt.Errorf("delivery: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		a.housekeeping(engineCtx)
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	a.log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		a.log.Warn("HTTP shutdown did not finish cleanly", "err", err)
+	}
+	stopEngine()
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		runErr = errors.Join(runErr, err)
+	}
+	_ = a.transport.Close()
+	if err := a.store.Close(); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	return runErr
+}
+
+// housekeeping purges expired idempotency records.
+func (a *App) housekeeping(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := a.store.IdempotencyPurge(ctx, time.Now().UTC()); err != nil {
+			a.log.Error("purging idempotency keys failed", "err", err)
+		} else if n > 0 {
+			a.log.Debug("purged idempotency keys", "count", n)
+		}
+	}
+}

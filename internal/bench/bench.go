@@ -1,0 +1,262 @@
+// Package bench measures a real postie server: it starts `postie serve` as a child process on a
+// fresh embedded database and a loopback port, drives it over HTTP like a client service would,
+// and reports throughput, latency percentiles and the server's peak RSS (VmHWM). Running the
+// server in its own process keeps the load generator out of the RSS figure; both share the
+// machine's cores, as they would on a small VM.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config selects what to measure.
+type Config struct {
+	Binary      string        // the postie executable to start
+	Duration    time.Duration // per scenario
+	Clients     int           // concurrent clients for single accepts
+	BatchSize   int           // messages per batch request
+	BatchConns  int           // concurrent clients for batch accepts
+	DataDir     string        // where the server's database goes ("" → a temp dir)
+	Out         io.Writer
+	ExtraEnv    []string // passed to the server (e.g. POSTIE_DATABASE_URL)
+	KeepDataDir bool
+}
+
+// Result of one scenario.
+type Result struct {
+	Name       string
+	Requests   int64
+	Messages   int64
+	Errors     int64
+	Elapsed    time.Duration
+	P50, P99   time.Duration
+	PeakRSSKiB int64
+}
+
+// MessagesPerSecond is accepted messages per second.
+func (r Result) MessagesPerSecond() float64 { return float64(r.Messages) / r.Elapsed.Seconds() }
+
+// Run starts the server and runs the accept scenarios.
+func Run(ctx context.Context, cfg Config) ([]Result, error) {
+	srv, err := startServer(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute,
+	}, Timeout: 60 * time.Second}
+
+	single := message(0)
+	var results []Result
+	fmt.Fprintf(cfg.Out, "single accepts: %d clients for %s …\n", cfg.Clients, cfg.Duration)
+	r, err := load(ctx, client, srv, "single accept", cfg.Clients, cfg.Duration, "/v1/messages", func(int) ([]byte, int) { return single, 1 })
+	if err != nil {
+		return nil, err
+	}
+	results = append(results, r)
+
+	items := make([]json.RawMessage, cfg.BatchSize)
+	for i := range items {
+		items[i] = message(i)
+	}
+	batch, _ := json.Marshal(map[string]any{"messages": items})
+	fmt.Fprintf(cfg.Out, "batch accepts: %d clients × %d messages for %s …\n", cfg.BatchConns, cfg.BatchSize, cfg.Duration)
+	r, err = load(ctx, client, srv, fmt.Sprintf("batch accept (%d/request)", cfg.BatchSize), cfg.BatchConns, cfg.Duration, "/v1/messages/batch", func(int) ([]byte, int) { return batch, cfg.BatchSize })
+	if err != nil {
+		return nil, err
+	}
+	results = append(results, r)
+	return results, nil
+}
+
+// message is a small realistic transactional message (≈1 KB of MIME).
+func message(i int) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"from":     "Shop <orders@shop.example>",
+		"to":       []string{fmt.Sprintf("customer%d@example.com", i)},
+		"subject":  "Your order has shipped",
+		"html":     "<p>Hello,</p><p>your order <b>A-1042</b> is on its way. Track it at <a href=\"https://shop.example/t/A-1042\">shop.example</a>.</p><p>Thanks for shopping with us.</p>",
+		"tags":     []string{"orders", "shipping"},
+		"metadata": map[string]string{"order_id": "A-1042"},
+	})
+	return b
+}
+
+type server struct {
+	cmd     *exec.Cmd
+	base    string
+	key     string
+	dataDir string
+	keep    bool
+	done    chan struct{}
+}
+
+func startServer(ctx context.Context, cfg Config) (*server, error) {
+	dir := cfg.DataDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "postie-bench-")
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	key := "bench-key-0123456789abcdef"
+	cmd := exec.CommandContext(ctx, cfg.Binary, "serve")
+	cmd.Env = append(os.Environ(),
+		"POSTIE_LISTEN=127.0.0.1:"+strconv.Itoa(port),
+		"POSTIE_DATABASE_URL=sqlite:"+filepath.Join(dir, "postie.db"),
+		"POSTIE_API_KEY="+key,
+		"POSTIE_LOG_LEVEL=warn",
+	)
+	cmd.Env = append(cmd.Env, cfg.ExtraEnv...)
+	cmd.Stdout = io.Discard
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, base: "http://127.0.0.1:" + strconv.Itoa(port), key: key, dataDir: dir, keep: cfg.KeepDataDir || cfg.DataDir != "", done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(s.done) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s, nil
+			}
+		}
+		select {
+		case <-s.done:
+			return nil, errors.New("the postie server exited during start-up")
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, errors.New("the postie server did not become ready within 30s")
+		}
+	}
+}
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	if !s.keep {
+		_ = os.RemoveAll(s.dataDir)
+	}
+}
+
+// peakRSS reads the server's high-water RSS in KiB from /proc (0 where unavailable).
+func (s *server) peakRSS() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// load runs `clients` loops posting body to path for d and gathers latencies.
+func load(ctx context.Context, client *http.Client, s *server, name string, clients int, d time.Duration, path string, body func(int) ([]byte, int)) (Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var reqs, msgs, errs atomic.Int64
+	var firstErr atomic.Value
+	lat := make([][]time.Duration, clients)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				b, n := body(i)
+				req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, s.base+path, bytes.NewReader(b))
+				req.Header.Set("Authorization", "Bearer "+s.key)
+				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				out, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				lat[c] = append(lat[c], time.Since(t0))
+				reqs.Add(1)
+				if resp.StatusCode/100 != 2 {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("%s: %.200s", resp.Status, out))
+					continue
+				}
+				msgs.Add(int64(n))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	r := Result{Name: name, Requests: reqs.Load(), Messages: msgs.Load(), Errors: errs.Load(), Elapsed: elapsed, PeakRSSKiB: s.peakRSS()}
+	if len(all) > 0 {
+		r.P50 = all[len(all)*50/100]
+		r.P99 = all[min(len(all)-1, len(all)*99/100)]
+	}
+	if r.Errors > 0 {
+		return r, fmt.Errorf("%s: %d of %d requests failed, first: %v", name, r.Errors, r.Requests, firstErr.Load())
+	}
+	return r, nil
+}
+
+// Print writes results as a Markdown table.
+func Print(w io.Writer, rs []Result) {
+	fmt.Fprintln(w, "| scenario | requests | messages | messages/s | p50 | p99 | server peak RSS |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	for _, r := range rs {
+		fmt.Fprintf(w, "| %s | %d | %d | %.0f | %s | %s | %d MiB |\n", r.Name, r.Requests, r.Messages,
+			r.MessagesPerSecond(), r.P50.Round(10*time.Microsecond), r.P99.Round(10*time.Microsecond), r.PeakRSSKiB/1024)
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

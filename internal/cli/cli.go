@@ -1,0 +1,139 @@
+// Package cli holds postie's subcommands. Each turns flags and environment into a config and calls
+// into app (or, for send, the HTTP API); none holds business logic.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/postie/postie/internal/app"
+	"github.com/postie/postie/internal/config"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// env is how commands read the environment (injected for tests).
+type env struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+}
+
+// Run executes the command line args and returns the process exit code.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	e := &env{getenv: getenv, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "postie",
+		Short:         "Self-hosted email delivery: accept over HTTP, store durably, deliver",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.versionCmd(), e.sendCmd(), e.benchCmd())
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "postie:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ error }
+
+func (e *env) load(fs *pflag.FlagSet) (config.Config, error) {
+	cfg, err := config.Load(e.getenv, fs)
+	if err != nil {
+		return cfg, usageError{fmt.Errorf("configuration:\n%w", err)}
+	}
+	return cfg, nil
+}
+
+func (e *env) logger(cfg config.Config) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, opts))
+}
+
+func (e *env) serveCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the API and the delivery engine",
+		Long: "Run the HTTP API and the delivery engine. With no configuration postie uses an embedded SQLite\n" +
+			"database in ./postie-data and the capture transport: nothing leaves the machine and every message\n" +
+			"can be read back through the API. Every flag can also be set by the environment variable shown.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := e.load(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			log := e.logger(cfg)
+			a, err := app.New(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			transport := "capture (nothing leaves the machine)"
+			if cfg.SMTPURL != "" {
+				transport = "smtp relay"
+			}
+			db, _ := cfg.Database()
+			fmt.Fprintf(e.stdout, "postie %s\n  API:       http://%s/v1  (OpenAPI: http://%s/v1/openapi.json)\n", app.Version, a.Addr(), a.Addr())
+			fmt.Fprintf(e.stdout, "  database:  %s %s%s\n  transport: %s\n", db.Driver, db.Path, redact(db.URL), transport)
+			switch {
+			case a.GeneratedKey != "":
+				fmt.Fprintf(e.stdout, "  API key:   %s\n             (generated now and shown only once: keep it, or set POSTIE_API_KEY)\n", a.GeneratedKey)
+			case cfg.APIKey != "":
+				fmt.Fprintf(e.stdout, "  API key:   the value of POSTIE_API_KEY\n")
+			default:
+				fmt.Fprintf(e.stdout, "  API key:   the one printed at first start (or set POSTIE_API_KEY)\n")
+			}
+			return a.Run(cmd.Context())
+		},
+	}
+	config.Flags(cmd.Flags())
+	return cmd
+}
+
+func (e *env) migrateCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or upgrade the database schema, then exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := e.load(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			st, err := app.OpenStore(cmd.Context(), cfg, e.logger(cfg), true)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, "database is up to date")
+			return st.Close()
+		},
+	}
+	config.Flags(cmd.Flags())
+	return cmd
+}
+
+func (e *env) versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(e.stdout, "postie", app.Version)
+		},
+	}
+}

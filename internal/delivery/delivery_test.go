@@ -1,0 +1,271 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/postie/postie/internal/id"
+	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/sqlite"
+	"github.com/postie/postie/internal/transport"
+	"github.com/postie/postie/internal/transport/capture"
+)
+
+// clock is a test clock that only moves when told to.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type bundle struct {
+	store store.Store
+	clock *clock
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/postie.db", sqlite.Options{Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return &bundle{store: st, clock: &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}}
+}
+
+func (b *bundle) engine(tr transport.Transport, owner string) *Engine {
+	return New(Config{
+		Store: b.store, Transport: tr, Owner: owner, Lease: time.Minute,
+		RetryDelays: []time.Duration{time.Minute, 10 * time.Minute}, PollInterval: 10 * time.Millisecond,
+		ShutdownTimeout: 5 * time.Second, Now: b.clock.Now, Jitter: func() float64 { return 0.5 },
+	})
+}
+
+func (b *bundle) insert(t *testing.T, stream string, sendAt time.Time) string {
+	t.Helper()
+	now := b.clock.Now()
+	m := store.Message{
+		ID: id.New(id.Message), Stream: stream, Status: store.StatusQueued, From: "a@example.com",
+		To: []string{"b@example.com"}, Subject: "hi", EnvelopeFrom: "a@example.com",
+		Recipients: []string{"b@example.com"}, MaxAttempts: 3, NextAttemptAt: now, CreatedAt: now,
+		ExpiresAt: now.Add(24 * time.Hour), UpdatedAt: now, MessageID: "x@example.com",
+	}
+	if !sendAt.IsZero() {
+		m.Status, m.SendAt, m.NextAttemptAt = store.StatusScheduled, sendAt, sendAt
+	}
+	if _, err := b.store.MessagesAccept(context.Background(), store.MessagesAcceptParams{
+		Messages: []store.NewMessage{{Message: m, Raw: []byte("Subject: hi\r\n\r\nhi\r\n")}}, Now: now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return m.ID
+}
+
+func (b *bundle) waitStatus(t *testing.T, id string, want store.Status) store.Message {
+	t.Helper()
+	return b.waitFor(t, id, string(want), func(m store.Message) bool { return m.Status == want })
+}
+
+func (b *bundle) waitFor(t *testing.T, id, what string, ok func(store.Message) bool) store.Message {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err := b.store.MessageGet(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(m) {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %s is %s after %d attempts, want %s", id, m.Status, m.Attempts, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func run(t *testing.T, e *Engine) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+func TestCaptureDeliversAndSchedules(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	stop := run(t, b.engine(capture.New(), "node-a"))
+	defer stop()
+
+	now := b.clock.Now()
+	ids := []string{b.insert(t, store.StreamTransactional, time.Time{}), b.insert(t, store.StreamBroadcast, time.Time{})}
+	later := b.insert(t, store.StreamTransactional, now.Add(time.Hour))
+	for _, id := range ids {
+		m := b.waitStatus(t, id, store.StatusSent)
+		if m.Attempts != 1 || m.ProviderID != "capture-"+id || !m.SentAt.Equal(now) {
+			t.Errorf("sent message: attempts %d provider %q sent_at %v", m.Attempts, m.ProviderID, m.SentAt)
+		}
+		evs, _ := b.store.MessageEvents(context.Background(), id)
+		if len(evs) != 2 || evs[1].Type != store.EventSent {
+			t.Errorf("events %+v, want queued then sent", evs)
+		}
+	}
+	// The scheduled message waits for its time (the engine polls every 10ms meanwhile)...
+	time.Sleep(100 * time.Millisecond)
+	if m, _ := b.store.MessageGet(context.Background(), later); m.Status != store.StatusScheduled {
+		t.Fatalf("scheduled message is %s before its time", m.Status)
+	}
+	// ...and goes out once the clock reaches it.
+	b.clock.Add(time.Hour)
+	b.waitStatus(t, later, store.StatusSent)
+}
+
+// flaky fails per a script of errors, then succeeds.
+type flaky struct {
+	mu     sync.Mutex
+	errs   []error
+	calls  atomic.Int64
+	block  chan struct{} // when set, Send waits for it (or ctx)
+	inSend chan struct{}
+}
+
+func (f *flaky) Name() string { return "flaky" }
+func (f *flaky) Close() error { return nil }
+func (f *flaky) Send(ctx context.Context, env transport.Envelope, raw []byte) (transport.Result, error) {
+	f.calls.Add(1)
+	if f.block != nil {
+		f.inSend <- struct{}{}
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return transport.Result{}, &transport.Error{Class: transport.Temporary, Text: "cancelled", Err: ctx.Err()}
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.errs) > 0 {
+		err := f.errs[0]
+		f.errs = f.errs[1:]
+		return transport.Result{}, err
+	}
+	return transport.Result{ProviderID: "q1", Response: "250 ok"}, nil
+}
+
+func TestRetryLadderAndPermanentFailure(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tr := &flaky{errs: []error{
+		&transport.Error{Class: transport.Temporary, Code: 451, Enhanced: "4.3.0", Text: "try later", Stage: "data"},
+		&transport.Error{Class: transport.Temporary, Code: 451, Enhanced: "4.3.0", Text: "try later", Stage: "data"},
+	}}
+	stop := run(t, b.engine(tr, "node-a"))
+	defer stop()
+	id := b.insert(t, store.StreamTransactional, time.Time{})
+	m := b.waitStatus(t, id, store.StatusDeferred)
+	if m.Attempts != 1 || m.LastError == nil || m.LastError.Code != 451 || !m.NextAttemptAt.Equal(b.clock.Now().Add(time.Minute)) {
+		t.Fatalf("after first 451: %+v %+v", m, m.LastError)
+	}
+	b.clock.Add(time.Minute)
+	b.waitFor(t, id, "deferred twice", func(m store.Message) bool { return m.Status == store.StatusDeferred && m.Attempts == 2 })
+	b.clock.Add(10 * time.Minute)
+	m = b.waitStatus(t, id, store.StatusSent)
+	if m.Attempts != 3 {
+		t.Fatalf("sent after %d attempts, want 3", m.Attempts)
+	}
+	evs, _ := b.store.MessageEvents(context.Background(), id)
+	var types []string
+	for _, e := range evs {
+		types = append(types, e.Type)
+	}
+	if len(types) != 4 || types[1] != "deferred" || types[2] != "deferred" || types[3] != "sent" {
+		t.Fatalf("timeline %v", types)
+	}
+
+	tr.mu.Lock()
+	tr.errs = []error{&transport.Error{Class: transport.Permanent, Code: 550, Enhanced: "5.1.1", Text: "no such user", Stage: "rcpt"}}
+	tr.mu.Unlock()
+	id = b.insert(t, store.StreamTransactional, time.Time{})
+	m = b.waitStatus(t, id, store.StatusFailed)
+	if m.Attempts != 1 || m.LastError.Enhanced != "5.1.1" || m.LastError.Stage != "rcpt" {
+		t.Fatalf("permanent failure recorded as %+v", m.LastError)
+	}
+}
+
+func TestOutcome(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	e := b.engine(capture.New(), "n")
+	now := b.clock.Now()
+	m := store.Message{ID: "msg_1", Attempts: 0, MaxAttempts: 3, ExpiresAt: now.Add(time.Hour)}
+	tmp := &transport.Error{Class: transport.Temporary, Code: 451, Text: "later"}
+
+	if f := e.outcome(m, transport.Result{}, tmp, now); f.Status != store.StatusDeferred || f.Attempts != 1 {
+		t.Errorf("first temporary: %s/%d", f.Status, f.Attempts)
+	}
+	m.Attempts = 2
+	if f := e.outcome(m, transport.Result{}, tmp, now); f.Status != store.StatusFailed || f.Attempts != 3 {
+		t.Errorf("last temporary: %s/%d, want failed after 3", f.Status, f.Attempts)
+	}
+	m.Attempts = 0
+	m.ExpiresAt = now.Add(30 * time.Second) // the next retry would be past the TTL
+	if f := e.outcome(m, transport.Result{}, tmp, now); f.Status != store.StatusFailed {
+		t.Errorf("retry past TTL: %s, want failed", f.Status)
+	}
+	m.ExpiresAt = now.Add(time.Hour)
+	un := &transport.Error{Class: transport.Unreachable, Text: "connection refused", Stage: "connect"}
+	if f := e.outcome(m, transport.Result{}, un, now); f.Status != store.StatusDeferred || f.Attempts != 0 {
+		t.Errorf("unreachable: %s/%d, want deferred without spending an attempt", f.Status, f.Attempts)
+	}
+	if f := e.outcome(m, transport.Result{}, errors.New("boom"), now); f.Status != store.StatusDeferred || f.LastError.Text != "boom" {
+		t.Errorf("unclassified error: %s %+v, want temporary", f.Status, f.LastError)
+	}
+	if f := e.expired(m, now); f.Status != store.StatusFailed || f.LastError.Enhanced != "4.4.7" {
+		t.Errorf("expired: %+v", f.LastError)
+	}
+}
+
+// TestShutdownFinishesInFlight: stopping lets a send in progress finish, and returns the leases of
+// messages claimed but not started at once.
+func TestShutdownFinishesInFlight(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tr := &flaky{block: make(chan struct{}), inSend: make(chan struct{}, 100)}
+	e := New(Config{
+		Store: b.store, Transport: tr, Owner: "node-a", Lease: time.Minute, PollInterval: 10 * time.Millisecond,
+		ShutdownTimeout: 5 * time.Second, Now: b.clock.Now,
+		Streams: map[string]StreamConfig{store.StreamTransactional: {Concurrency: 1, Batch: 2}},
+	})
+	first := b.insert(t, store.StreamTransactional, time.Time{})
+	second := b.insert(t, store.StreamTransactional, time.Time{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	<-tr.inSend // the first message is being sent; the second waits in the engine
+	cancel()
+	time.Sleep(20 * time.Millisecond)
+	close(tr.block)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	sent, _ := b.store.MessageGet(context.Background(), first)
+	waiting, _ := b.store.MessageGet(context.Background(), second)
+	if sent.Status != store.StatusSent || waiting.Status != store.StatusQueued || waiting.LeaseOwner != "" {
+		t.Fatalf("after shutdown: first %s, second %s (owner %q)", sent.Status, waiting.Status, waiting.LeaseOwner)
+	}
+}

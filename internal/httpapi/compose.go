@@ -1,0 +1,378 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"mime"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/postie/postie/internal/id"
+	"github.com/postie/postie/internal/mail"
+	"github.com/postie/postie/internal/store"
+)
+
+// SendMessage is the body of POST /v1/messages and one item of a batch.
+type SendMessage struct {
+	From        string            `json:"from,omitempty" doc:"Sender mailbox, e.g. \"Shop <news@shop.example>\". Defaults to the configured POSTIE_FROM." example:"Shop <news@shop.example>"`
+	To          []string          `json:"to,omitempty" doc:"Recipients. to+cc+bcc: at least 1, at most 50 (configurable)." example:"[\"a@example.com\"]"`
+	Cc          []string          `json:"cc,omitempty" doc:"Carbon-copy recipients."`
+	Bcc         []string          `json:"bcc,omitempty" doc:"Blind-copy recipients: in the envelope, never written into the message."`
+	ReplyTo     string            `json:"reply_to,omitempty" doc:"Reply-To mailbox."`
+	Subject     string            `json:"subject,omitempty" doc:"Subject line (no CR, LF or NUL). Required unless template is given." maxLength:"998"`
+	HTML        string            `json:"html,omitempty" doc:"HTML body. A text part is generated from it when text is empty."`
+	Text        string            `json:"text,omitempty" doc:"Plain-text body."`
+	Template    string            `json:"template,omitempty" doc:"Name of a stored template to render instead of subject/html/text."`
+	Data        map[string]any    `json:"data,omitempty" doc:"Template data, validated against the template's schema."`
+	Headers     map[string]string `json:"headers,omitempty" doc:"Custom headers. From, To, Cc, Bcc, Date, Message-ID, Sender, Return-Path, MIME-Version, Content-*, DKIM-Signature and List-Unsubscribe* are refused."`
+	Attachments []Attachment      `json:"attachments,omitempty" doc:"Files, base64-encoded. With content_id they are inline parts referenced from the HTML as cid:<content_id>."`
+	Tags        []string          `json:"tags,omitempty" doc:"Labels for filtering (at most 20, each 1–64 characters)."`
+	Metadata    map[string]string `json:"metadata,omitempty" doc:"Your own key/value pairs, returned with the message (at most 50 keys)."`
+	Stream      string            `json:"stream,omitempty" enum:"transactional,broadcast" doc:"Delivery stream: transactional (default) is always delivered before broadcast."`
+	SendAt      *time.Time        `json:"send_at,omitempty" doc:"Deliver at this time (RFC 3339), at most 30 days ahead. Omit to send now."`
+}
+
+// Attachment is one file of a message.
+type Attachment struct {
+	Filename    string `json:"filename,omitempty" doc:"File name shown to the recipient (required; non-ASCII allowed)."`
+	ContentType string `json:"content_type,omitempty" doc:"MIME type; guessed from the file name when empty."`
+	Content     string `json:"content,omitempty" doc:"The file, standard base64 (required)."`
+	ContentID   string `json:"content_id,omitempty" doc:"Makes the attachment inline: the HTML refers to it as cid:<content_id>."`
+}
+
+// Limits that are not configurable.
+const (
+	maxTags        = 20
+	maxTagLen      = 64
+	maxMetadata    = 50
+	maxMetaKeyLen  = 64
+	maxMetaValLen  = 1024
+	maxHeaders     = 50
+	maxSendAtSlack = time.Minute // send_at this far in the past is "now"
+)
+
+// problem collects field errors of one request.
+type problem struct {
+	prefix string // "body" or "body.messages[3]"
+	errs   []error
+	status int // 422 unless something raises it
+}
+
+func (p *problem) add(field, msg string, value any) {
+	loc := p.prefix
+	if field != "" {
+		loc += "." + field
+	}
+	p.errs = append(p.errs, &huma.ErrorDetail{Location: loc, Message: msg, Value: value})
+}
+
+func (p *problem) err() error {
+	if len(p.errs) == 0 {
+		return nil
+	}
+	status := p.status
+	if status == 0 {
+		status = http.StatusUnprocessableEntity
+	}
+	detail := "validation failed"
+	if len(p.errs) == 1 {
+		d := p.errs[0].(*huma.ErrorDetail)
+		detail = d.Location + ": " + d.Message
+	}
+	return huma.NewError(status, detail, p.errs...)
+}
+
+// compose validates a request and turns it into a stored message with its MIME. It returns a
+// huma error naming every bad field, or the message to insert.
+func (s *Server) compose(req *SendMessage, prefix string, now time.Time, apiKeyID string) (store.NewMessage, error) {
+	p := &problem{prefix: prefix}
+	var m mail.Message
+
+	fromStr := req.From
+	if fromStr == "" {
+		fromStr = s.cfg.DefaultFrom
+	}
+	if fromStr == "" {
+		p.add("from", "required: no default sender is configured (POSTIE_FROM)", nil)
+	} else if a, err := mail.ParseAddress(fromStr); err != nil {
+		p.add("from", err.Error(), req.From)
+	} else {
+		m.From = a
+	}
+
+	parseList := func(field string, in []string) []mail.Address {
+		out := make([]mail.Address, 0, len(in))
+		for i, v := range in {
+			a, err := mail.ParseAddress(v)
+			if err != nil {
+				p.add(fmt.Sprintf("%s[%d]", field, i), err.Error(), v)
+				continue
+			}
+			out = append(out, a)
+		}
+		return out
+	}
+	m.To = parseList("to", req.To)
+	m.Cc = parseList("cc", req.Cc)
+	m.Bcc = parseList("bcc", req.Bcc)
+	switch n := len(req.To) + len(req.Cc) + len(req.Bcc); {
+	case n == 0:
+		p.add("to", "at least one recipient is required in to, cc or bcc", nil)
+	case n > s.cfg.MaxRecipients:
+		p.add("to", fmt.Sprintf("too many recipients: %d in to+cc+bcc, at most %d", n, s.cfg.MaxRecipients), n)
+	}
+	if req.ReplyTo != "" {
+		if a, err := mail.ParseAddress(req.ReplyTo); err != nil {
+			p.add("reply_to", err.Error(), req.ReplyTo)
+		} else {
+			m.ReplyTo = &a
+		}
+	}
+
+	if req.Template != "" {
+		// Stored templates arrive with the template store; until then every name is unknown.
+		p.add("template", fmt.Sprintf("unknown template %q", req.Template), req.Template)
+	} else {
+		if req.Subject == "" {
+			p.add("subject", "required: give subject and html or text, or a template", nil)
+		}
+		if req.HTML == "" && req.Text == "" {
+			p.add("html", "required: give html or text (or both), or a template", nil)
+		}
+	}
+	if req.Subject != "" {
+		if err := mail.CheckHeaderValue(req.Subject); err != nil {
+			p.add("subject", err.Error(), req.Subject)
+		}
+	}
+	for _, f := range []struct{ name, v string }{{"html", req.HTML}, {"text", req.Text}} {
+		if !utf8.ValidString(f.v) {
+			p.add(f.name, "must be valid UTF-8", nil)
+		}
+		if strings.IndexByte(f.v, 0) >= 0 {
+			p.add(f.name, "must not contain NUL", nil)
+		}
+	}
+	m.Subject, m.HTML, m.Text = req.Subject, req.HTML, req.Text
+
+	if len(req.Headers) > maxHeaders {
+		p.add("headers", fmt.Sprintf("too many headers: at most %d", maxHeaders), len(req.Headers))
+	}
+	for _, name := range slices.Sorted(maps.Keys(req.Headers)) {
+		v := req.Headers[name]
+		field := "headers." + name
+		if err := mail.CheckHeaderName(name); err != nil {
+			p.add(field, err.Error(), name)
+			continue
+		}
+		if err := mail.CheckHeaderValue(v); err != nil {
+			p.add(field, err.Error(), v)
+			continue
+		}
+		m.Headers = append(m.Headers, mail.Header{Name: name, Value: v})
+	}
+
+	var infos []store.AttachmentInfo
+	cids := map[string]bool{}
+	for i, a := range req.Attachments {
+		field := fmt.Sprintf("attachments[%d]", i)
+		ok := true
+		if a.Filename == "" {
+			p.add(field+".filename", "required", nil)
+			ok = false
+		} else if err := mail.CheckHeaderValue(a.Filename); err != nil || strings.ContainsAny(a.Filename, `/\`) {
+			p.add(field+".filename", "must be a plain file name without control characters or slashes", a.Filename)
+			ok = false
+		}
+		ct := a.ContentType
+		if ct == "" {
+			ct = mime.TypeByExtension(path.Ext(a.Filename))
+			if ct == "" {
+				ct = "application/octet-stream"
+			}
+		} else if mt, _, err := mime.ParseMediaType(ct); err != nil || !strings.Contains(mt, "/") {
+			p.add(field+".content_type", "not a MIME type like application/pdf", a.ContentType)
+			ok = false
+		}
+		content, err := base64.StdEncoding.DecodeString(a.Content)
+		if a.Content == "" {
+			p.add(field+".content", "required: the file, base64-encoded", nil)
+			ok = false
+		} else if err != nil {
+			p.add(field+".content", "not valid standard base64: "+err.Error(), nil)
+			ok = false
+		}
+		if a.ContentID != "" {
+			if err := mail.CheckHeaderValue(a.ContentID); err != nil || strings.ContainsAny(a.ContentID, "<> \t\"") {
+				p.add(field+".content_id", "must not contain spaces, quotes, angle brackets or control characters", a.ContentID)
+				ok = false
+			} else if cids[a.ContentID] {
+				p.add(field+".content_id", "duplicate content_id", a.ContentID)
+				ok = false
+			}
+			cids[a.ContentID] = true
+		}
+		if ok {
+			m.Attachments = append(m.Attachments, mail.Attachment{Filename: a.Filename, ContentType: ct, ContentID: a.ContentID, Content: content})
+			infos = append(infos, store.AttachmentInfo{Filename: a.Filename, ContentType: ct, ContentID: a.ContentID, Size: len(content)})
+		}
+	}
+
+	if len(req.Tags) > maxTags {
+		p.add("tags", fmt.Sprintf("too many tags: at most %d", maxTags), len(req.Tags))
+	}
+	for i, t := range req.Tags {
+		if t == "" || len(t) > maxTagLen || mail.CheckHeaderValue(t) != nil || !utf8.ValidString(t) {
+			p.add(fmt.Sprintf("tags[%d]", i), fmt.Sprintf("a tag is 1–%d characters without control characters", maxTagLen), t)
+		}
+	}
+	if len(req.Metadata) > maxMetadata {
+		p.add("metadata", fmt.Sprintf("too many keys: at most %d", maxMetadata), len(req.Metadata))
+	}
+	for _, k := range slices.Sorted(maps.Keys(req.Metadata)) {
+		if k == "" || len(k) > maxMetaKeyLen || len(req.Metadata[k]) > maxMetaValLen {
+			p.add("metadata."+k, fmt.Sprintf("keys are 1–%d characters, values at most %d", maxMetaKeyLen, maxMetaValLen), k)
+		}
+	}
+
+	stream := req.Stream
+	if stream == "" {
+		stream = store.StreamTransactional
+	}
+	known := false
+	for _, st := range store.Streams {
+		known = known || st == stream
+	}
+	if !known {
+		p.add("stream", fmt.Sprintf("unknown stream %q: use %s", stream, strings.Join(store.Streams, " or ")), req.Stream)
+	}
+
+	status, due := store.StatusQueued, now
+	var sendAt time.Time
+	if req.SendAt != nil {
+		sendAt = req.SendAt.UTC()
+		switch {
+		case sendAt.Before(now.Add(-maxSendAtSlack)):
+			p.add("send_at", "is in the past", req.SendAt.Format(time.RFC3339))
+		case sendAt.After(now.Add(s.cfg.MaxScheduleAhead)):
+			p.add("send_at", fmt.Sprintf("is more than %s ahead", humanDuration(s.cfg.MaxScheduleAhead)), req.SendAt.Format(time.RFC3339))
+		case sendAt.After(now):
+			status, due = store.StatusScheduled, sendAt
+		}
+	}
+	if err := p.err(); err != nil {
+		return store.NewMessage{}, err
+	}
+
+	m.Date = due
+	m.MessageID = mail.NewMessageID(domainOf(m.From.Email))
+	raw, err := mail.Build(m)
+	if err != nil {
+		p.add("", "cannot build the message: "+err.Error(), nil)
+		return store.NewMessage{}, p.err()
+	}
+	if int64(len(raw)) > s.cfg.MaxMessageSize {
+		p.status = http.StatusRequestEntityTooLarge
+		p.add("attachments", fmt.Sprintf("the encoded message is %d bytes, over the limit of %d", len(raw), s.cfg.MaxMessageSize), len(raw))
+		return store.NewMessage{}, p.err()
+	}
+
+	var data json.RawMessage
+	if req.Data != nil {
+		data, _ = json.Marshal(req.Data)
+	}
+	row := store.Message{
+		ID:            id.New(id.Message),
+		Stream:        stream,
+		Status:        status,
+		From:          m.From.String(),
+		To:            formatAll(m.To),
+		Cc:            formatAll(m.Cc),
+		Bcc:           formatAll(m.Bcc),
+		Subject:       m.Subject,
+		Template:      req.Template,
+		Data:          data,
+		Headers:       req.Headers,
+		Tags:          req.Tags,
+		Metadata:      req.Metadata,
+		Attachments:   infos,
+		EnvelopeFrom:  m.From.Email,
+		Recipients:    m.Recipients(),
+		Size:          len(raw),
+		MaxAttempts:   s.cfg.MaxAttempts,
+		NextAttemptAt: due,
+		MessageID:     m.MessageID,
+		APIKeyID:      apiKeyID,
+		CreatedAt:     now,
+		SendAt:        sendAt,
+		ExpiresAt:     due.Add(s.cfg.MessageTTL),
+		UpdatedAt:     now,
+	}
+	if m.ReplyTo != nil {
+		row.ReplyTo = m.ReplyTo.String()
+	}
+	return store.NewMessage{Message: row, Raw: raw}, nil
+}
+
+// decodeItem decodes one batch item strictly (unknown fields are errors), naming the field.
+func decodeItem(raw json.RawMessage, prefix string) (*SendMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var req SendMessage
+	p := &problem{prefix: prefix}
+	if err := dec.Decode(&req); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			p.add(te.Field, fmt.Sprintf("expected %s, got %s", te.Type, te.Value), nil)
+		case errors.As(err, &se):
+			p.add("", "malformed JSON: "+se.Error(), nil)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			p.add(f, "unknown field", f)
+		default:
+			p.add("", err.Error(), nil)
+		}
+		return nil, p.err()
+	}
+	if dec.More() {
+		p.add("", "unexpected data after the message object", nil)
+		return nil, p.err()
+	}
+	return &req, nil
+}
+
+func formatAll(as []mail.Address) []string {
+	if len(as) == 0 {
+		return nil
+	}
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
+	}
+	return out
+}
+
+func domainOf(email string) string {
+	if i := strings.LastIndexByte(email, '@'); i >= 0 {
+		return email[i+1:]
+	}
+	return "postie.invalid"
+}
+
+func humanDuration(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	}
+	return d.String()
+}

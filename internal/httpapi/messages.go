@@ -1,0 +1,361 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/postie/postie/internal/store"
+)
+
+// Accepted is the answer to an accepted message.
+type Accepted struct {
+	ID     string `json:"id" doc:"Message id" example:"msg_01jd8x2k3m4n5p6q7r8s9t0v1w"`
+	Status string `json:"status" doc:"queued, or scheduled when send_at is in the future"`
+}
+
+// BatchResult is one item of a batch answer: either id and status, or error.
+type BatchResult struct {
+	ID     string           `json:"id,omitempty"`
+	Status string           `json:"status,omitempty"`
+	Error  *huma.ErrorModel `json:"error,omitempty" doc:"Why this item was rejected (RFC 9457 problem); nothing was stored for it."`
+}
+
+// MessageResource is a message as the API shows it.
+type MessageResource struct {
+	ID            string                 `json:"id"`
+	Status        string                 `json:"status" doc:"scheduled, queued, sending, deferred, sent, failed, suppressed, cancelled, bounced or complained"`
+	Stream        string                 `json:"stream"`
+	From          string                 `json:"from"`
+	To            []string               `json:"to"`
+	Cc            []string               `json:"cc,omitempty"`
+	Bcc           []string               `json:"bcc,omitempty"`
+	ReplyTo       string                 `json:"reply_to,omitempty"`
+	Subject       string                 `json:"subject"`
+	Template      string                 `json:"template,omitempty"`
+	Headers       map[string]string      `json:"headers,omitempty"`
+	Attachments   []store.AttachmentInfo `json:"attachments,omitempty"`
+	Tags          []string               `json:"tags"`
+	Metadata      map[string]string      `json:"metadata"`
+	MessageID     string                 `json:"message_id" doc:"The Message-ID header, without angle brackets"`
+	Size          int                    `json:"size" doc:"Octets of the stored MIME"`
+	Attempts      int                    `json:"attempts"`
+	MaxAttempts   int                    `json:"max_attempts"`
+	NextAttemptAt *time.Time             `json:"next_attempt_at,omitempty" doc:"When the next attempt is due (while scheduled, queued or deferred)"`
+	LastError     *store.DeliveryError   `json:"last_error,omitempty"`
+	ProviderID    string                 `json:"provider_id,omitempty" doc:"The relay's queue id or the provider's message id"`
+	CreatedAt     time.Time              `json:"created_at"`
+	SendAt        *time.Time             `json:"send_at,omitempty"`
+	SentAt        *time.Time             `json:"sent_at"`
+	ExpiresAt     time.Time              `json:"expires_at" doc:"postie gives up on the message at this time"`
+	Events        []EventResource        `json:"events,omitempty" doc:"The timeline, oldest first (GET /v1/messages/{id} only)"`
+}
+
+// EventResource is one timeline entry.
+type EventResource struct {
+	Type   string          `json:"type"`
+	At     time.Time       `json:"at"`
+	Detail json.RawMessage `json:"detail,omitempty"`
+}
+
+func toResource(m store.Message) MessageResource {
+	r := MessageResource{
+		ID: m.ID, Status: string(m.Status), Stream: m.Stream, From: m.From, To: nonNil(m.To), Cc: m.Cc, Bcc: m.Bcc,
+		ReplyTo: m.ReplyTo, Subject: m.Subject, Template: m.Template, Headers: m.Headers,
+		Attachments: m.Attachments, Tags: nonNil(m.Tags), Metadata: m.Metadata, MessageID: m.MessageID,
+		Size: m.Size, Attempts: m.Attempts, MaxAttempts: m.MaxAttempts, LastError: m.LastError,
+		ProviderID: m.ProviderID, CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt,
+	}
+	if r.Metadata == nil {
+		r.Metadata = map[string]string{}
+	}
+	switch m.Status {
+	case store.StatusScheduled, store.StatusQueued, store.StatusDeferred:
+		r.NextAttemptAt = timePtr(m.NextAttemptAt)
+	}
+	r.SendAt = timePtr(m.SendAt)
+	r.SentAt = timePtr(m.SentAt)
+	return r
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+type sendInput struct {
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes retries safe: a repeat with the same key and body returns the original response; with another body, 409. Kept 24 hours, per API key."`
+	RawBody        []byte
+	Body           SendMessage
+}
+
+type sendOutput struct {
+	Status int
+	Body   json.RawMessage
+}
+
+// batchInput reads the body raw: items are decoded one by one so a bad item fails alone.
+type batchInput struct {
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"As for POST /v1/messages; covers the whole batch."`
+	RawBody        []byte `contentType:"application/json"`
+}
+
+// BatchBody documents the batch request body.
+type BatchBody struct {
+	Messages []SendMessage `json:"messages" doc:"The messages, each exactly as for POST /v1/messages. At most 500." minItems:"1" maxItems:"500"`
+}
+
+type idInput struct {
+	ID string `path:"id" doc:"Message id"`
+}
+
+type messageOutput struct {
+	Body MessageResource
+}
+
+type rawOutput struct {
+	ContentType string `header:"Content-Type"`
+	Body        []byte
+}
+
+type listInput struct {
+	Status        []string  `query:"status" doc:"Only these statuses (repeat or comma-separate)"`
+	Stream        string    `query:"stream" enum:"transactional,broadcast," doc:"Only this stream"`
+	Tag           string    `query:"tag" doc:"Only messages with this tag"`
+	Recipient     string    `query:"recipient" doc:"Only messages to this address (to, cc or bcc; case-insensitive)"`
+	CampaignID    string    `query:"campaign_id" doc:"Only messages of this campaign"`
+	CreatedAfter  time.Time `query:"created_after" doc:"Created at or after this time (RFC 3339)"`
+	CreatedBefore time.Time `query:"created_before" doc:"Created before this time (RFC 3339)"`
+	Cursor        string    `query:"cursor" doc:"next_cursor of the previous page"`
+	Limit         int       `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Page size"`
+}
+
+type listOutput struct {
+	Body struct {
+		Data       []MessageResource `json:"data"`
+		NextCursor string            `json:"next_cursor,omitempty" doc:"Pass as cursor for the next page; absent on the last page"`
+	}
+}
+
+func (s *Server) registerMessages() {
+	tags := []string{"Messages"}
+	bodyLimit := s.cfg.MaxMessageSize + 1<<20 // JSON and base64 framing around the largest message
+	huma.Register(s.api, huma.Operation{
+		OperationID: "send-message", Method: http.MethodPost, Path: "/v1/messages", Tags: tags,
+		Summary:       "Send a message",
+		Description:   "Validates, renders and stores the message durably, then answers 202. Delivery happens in the background.",
+		DefaultStatus: http.StatusAccepted, MaxBodyBytes: bodyLimit, BodyReadTimeout: 60 * time.Second,
+		Errors: []int{400, 401, 409, 413, 422},
+	}, s.send)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "send-batch", Method: http.MethodPost, Path: "/v1/messages/batch", Tags: tags,
+		Summary:      "Send up to 500 messages",
+		Description:  "Each item is validated on its own: valid items are stored (all in one transaction) and bad ones are answered with their error, in order.",
+		MaxBodyBytes: 2 * bodyLimit, BodyReadTimeout: 120 * time.Second, SkipValidateBody: true,
+		Errors: []int{400, 401, 409, 413, 422},
+		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{"application/json": {
+			Schema: s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[BatchBody](), true, "BatchBody"),
+		}}},
+	}, s.sendBatch)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "list-messages", Method: http.MethodGet, Path: "/v1/messages", Tags: tags,
+		Summary: "List messages, newest first", Errors: []int{401, 422},
+	}, s.list)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "get-message", Method: http.MethodGet, Path: "/v1/messages/{id}", Tags: tags,
+		Summary: "Get a message with its timeline", Errors: []int{401, 404},
+	}, s.get)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "get-message-raw", Method: http.MethodGet, Path: "/v1/messages/{id}/raw", Tags: tags,
+		Summary: "The message's MIME exactly as it is sent (message/rfc822)", Errors: []int{401, 404},
+		Responses: map[string]*huma.Response{"200": {Description: "The MIME", Content: map[string]*huma.MediaType{"message/rfc822": {}}}},
+	}, s.raw)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "cancel-message", Method: http.MethodPost, Path: "/v1/messages/{id}/cancel", Tags: tags,
+		Summary: "Cancel a scheduled, queued or deferred message", Errors: []int{401, 404, 409},
+	}, s.cancel)
+}
+
+func (s *Server) send(ctx context.Context, in *sendInput) (*sendOutput, error) {
+	now := s.cfg.Now().UTC()
+	key := apiKeyFrom(ctx)
+	nm, err := s.compose(&in.Body, "body", now, key.ID)
+	if err != nil {
+		return nil, err
+	}
+	body, _ := json.Marshal(Accepted{ID: nm.Message.ID, Status: string(nm.Message.Status)})
+	return s.accept(ctx, in.IdempotencyKey, in.RawBody, "/v1/messages", []store.NewMessage{nm}, http.StatusAccepted, body, now)
+}
+
+func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, error) {
+	now := s.cfg.Now().UTC()
+	key := apiKeyFrom(ctx)
+	var body struct {
+		Messages []json.RawMessage `json:"messages"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(in.RawBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, huma.Error422UnprocessableEntity("body.messages: must be an array of message objects",
+				&huma.ErrorDetail{Location: "body.messages", Message: "must be an array of message objects"})
+		}
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return nil, huma.Error422UnprocessableEntity("body: "+err.Error(),
+				&huma.ErrorDetail{Location: "body", Message: "the only field is messages"})
+		}
+		return nil, huma.Error400BadRequest("malformed JSON: "+err.Error(),
+			&huma.ErrorDetail{Location: "body", Message: "malformed JSON: " + err.Error()})
+	}
+	items := body.Messages
+	switch {
+	case items == nil:
+		return nil, huma.Error422UnprocessableEntity("body.messages: required",
+			&huma.ErrorDetail{Location: "body.messages", Message: "required: an array of messages"})
+	case len(items) == 0:
+		return nil, huma.Error422UnprocessableEntity("body.messages: empty",
+			&huma.ErrorDetail{Location: "body.messages", Message: "at least one message is required"})
+	case len(items) > s.cfg.MaxBatch:
+		return nil, huma.Error422UnprocessableEntity(fmt.Sprintf("body.messages: at most %d messages per batch", s.cfg.MaxBatch),
+			&huma.ErrorDetail{Location: "body.messages", Message: fmt.Sprintf("too many messages: %d, at most %d", len(items), s.cfg.MaxBatch), Value: len(items)})
+	}
+	results := make([]BatchResult, len(items))
+	msgs := make([]store.NewMessage, 0, len(items))
+	for i, raw := range items {
+		prefix := fmt.Sprintf("body.messages[%d]", i)
+		req, err := decodeItem(raw, prefix)
+		var nm store.NewMessage
+		if err == nil {
+			nm, err = s.compose(req, prefix, now, key.ID)
+		}
+		if err != nil {
+			em, ok := err.(*huma.ErrorModel)
+			if !ok {
+				return nil, err
+			}
+			results[i] = BatchResult{Error: em}
+			continue
+		}
+		msgs = append(msgs, nm)
+		results[i] = BatchResult{ID: nm.Message.ID, Status: string(nm.Message.Status)}
+	}
+	answer, _ := json.Marshal(struct {
+		Results []BatchResult `json:"results"`
+	}{results})
+	return s.accept(ctx, in.IdempotencyKey, in.RawBody, "/v1/messages/batch", msgs, http.StatusOK, answer, now)
+}
+
+// accept stores msgs (possibly none, for a batch of bad items) and answers with body, or replays
+// the stored answer of an earlier request with the same Idempotency-Key.
+func (s *Server) accept(ctx context.Context, idemKey string, rawBody []byte, path string, msgs []store.NewMessage, status int, body []byte, now time.Time) (*sendOutput, error) {
+	key := apiKeyFrom(ctx)
+	p := store.MessagesAcceptParams{Messages: msgs, Now: now}
+	if idemKey = strings.TrimSpace(idemKey); idemKey != "" {
+		h := sha256.New()
+		h.Write([]byte(path))
+		h.Write([]byte{0})
+		h.Write(rawBody)
+		for i := range msgs {
+			msgs[i].Message.IdempotencyKey = idemKey
+		}
+		p.Idempotency = &store.Idempotency{
+			APIKeyID: key.ID, Key: idemKey, RequestHash: h.Sum(nil), StatusCode: status, Response: body,
+			CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
+		}
+	} else if len(msgs) == 0 {
+		return &sendOutput{Status: status, Body: body}, nil
+	}
+	res, err := s.cfg.Store.MessagesAccept(ctx, p)
+	if err != nil {
+		return nil, s.storeError(err, "message")
+	}
+	if res.Replayed {
+		return &sendOutput{Status: res.StatusCode, Body: res.Response}, nil
+	}
+	return &sendOutput{Status: status, Body: body}, nil
+}
+
+func (s *Server) get(ctx context.Context, in *idInput) (*messageOutput, error) {
+	m, err := s.cfg.Store.MessageGet(ctx, in.ID)
+	if err != nil {
+		return nil, s.storeError(err, "message "+in.ID)
+	}
+	evs, err := s.cfg.Store.MessageEvents(ctx, in.ID)
+	if err != nil {
+		return nil, s.storeError(err, "message "+in.ID)
+	}
+	r := toResource(m)
+	r.Events = make([]EventResource, len(evs))
+	for i, e := range evs {
+		r.Events[i] = EventResource{Type: e.Type, At: e.At, Detail: e.Detail}
+	}
+	return &messageOutput{Body: r}, nil
+}
+
+func (s *Server) raw(ctx context.Context, in *idInput) (*rawOutput, error) {
+	b, err := s.cfg.Store.MessageRaw(ctx, in.ID)
+	if err != nil {
+		return nil, s.storeError(err, "message "+in.ID)
+	}
+	return &rawOutput{ContentType: "message/rfc822", Body: b}, nil
+}
+
+func (s *Server) cancel(ctx context.Context, in *idInput) (*messageOutput, error) {
+	m, err := s.cfg.Store.MessageCancel(ctx, in.ID, s.cfg.Now().UTC())
+	if err != nil {
+		return nil, s.storeError(err, "message "+in.ID)
+	}
+	return &messageOutput{Body: toResource(m)}, nil
+}
+
+func (s *Server) list(ctx context.Context, in *listInput) (*listOutput, error) {
+	p := store.MessageListParams{
+		Stream: in.Stream, Tag: in.Tag, Recipient: strings.TrimSpace(in.Recipient), CampaignID: in.CampaignID,
+		CreatedAfter: in.CreatedAfter, CreatedBefore: in.CreatedBefore, Cursor: in.Cursor, Limit: in.Limit + 1,
+	}
+	for _, v := range in.Status {
+		for _, st := range strings.Split(v, ",") {
+			st = strings.TrimSpace(st)
+			if st == "" {
+				continue
+			}
+			if !store.Status(st).Valid() {
+				return nil, huma.Error422UnprocessableEntity("query.status: unknown status "+st,
+					&huma.ErrorDetail{Location: "query.status", Message: "unknown status", Value: st})
+			}
+			p.Statuses = append(p.Statuses, store.Status(st))
+		}
+	}
+	ms, err := s.cfg.Store.MessageList(ctx, p)
+	if err != nil {
+		return nil, s.storeError(err, "messages")
+	}
+	out := &listOutput{}
+	if len(ms) > in.Limit {
+		ms = ms[:in.Limit]
+		out.Body.NextCursor = ms[len(ms)-1].ID
+	}
+	out.Body.Data = make([]MessageResource, len(ms))
+	for i, m := range ms {
+		out.Body.Data[i] = toResource(m)
+	}
+	return out, nil
+}

@@ -1,0 +1,188 @@
+// Package httpapi is postie's HTTP API v1: the one route table, authentication, idempotency, and
+// the mapping of domain errors to RFC 9457 problem responses. Handlers translate HTTP into calls
+// and results back; they hold no delivery logic. The OpenAPI 3.1 document, generated from the
+// handlers' types by huma, is served at /v1/openapi.json.
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/postie/postie/internal/store"
+)
+
+// Config configures the API.
+type Config struct {
+	Store   store.Store
+	Logger  *slog.Logger
+	Now     func() time.Time
+	Version string
+
+	DefaultFrom      string        // used when a message has no from
+	MaxRecipients    int           // to+cc+bcc per message
+	MaxBatch         int           // messages per batch request
+	MaxMessageSize   int64         // encoded MIME octets
+	MaxScheduleAhead time.Duration // how far send_at may be in the future
+	MessageTTL       time.Duration // expires_at = due time + TTL
+	MaxAttempts      int           // attempts per message (first try + retries)
+}
+
+// Server is the HTTP handler of the API.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	api  huma.API
+	mux  *http.ServeMux
+	keys sync.Map // sha256 → cachedKey: API keys seen recently
+}
+
+type cachedKey struct {
+	key     store.APIKey
+	checked time.Time
+}
+
+// keyCacheTTL bounds how long a validated API key is trusted without asking the store again.
+const keyCacheTTL = time.Minute
+
+type ctxKey struct{}
+
+// New builds the API.
+func New(cfg Config) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux()}
+
+	hc := huma.DefaultConfig("postie", cfg.Version)
+	hc.CreateHooks = nil // no $schema links in bodies
+	hc.OpenAPIPath = "/v1/openapi"
+	hc.DocsPath = "/v1/docs"
+	hc.SchemasPath = "/v1/schemas"
+	hc.Info.Description = "postie accepts email over HTTP, stores it durably, and delivers it. " +
+		"Every request needs `Authorization: Bearer <API key>`. Errors are RFC 9457 problem documents " +
+		"whose `errors[].location` names the offending field (e.g. `body.to[0]`)."
+	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", Description: "an API key"},
+	}
+	hc.Security = []map[string][]string{{"bearer": {}}}
+	s.api = humago.New(s.mux, hc)
+
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := cfg.Store.Ping(ctx); err != nil {
+			s.log.Warn("readiness check failed", "err", err)
+			http.Error(w, "database unavailable\n", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	s.registerMessages()
+	return s
+}
+
+// API exposes the huma API (for the OpenAPI document in tests and docs).
+func (s *Server) API() huma.API { return s.api }
+
+// public paths need no API key.
+func public(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/v1/openapi.json", "/v1/openapi.yaml", "/v1/openapi-3.0.json",
+		"/v1/openapi-3.0.yaml", "/v1/docs":
+		return true
+	}
+	return strings.HasPrefix(path, "/v1/schemas/")
+}
+
+// ServeHTTP authenticates and dispatches a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if public(r.URL.Path) {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	key, err := s.authenticate(r)
+	if err != nil {
+		if !errors.Is(err, errUnauthorized) {
+			s.log.Error("authenticating a request failed", "err", err)
+			writeProblem(w, http.StatusServiceUnavailable, "could not check the API key; try again")
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="postie"`)
+		writeProblem(w, http.StatusUnauthorized, "missing or invalid API key: send Authorization: Bearer <key>")
+		return
+	}
+	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, key)))
+}
+
+var errUnauthorized = errors.New("unauthorized")
+
+func (s *Server) authenticate(r *http.Request) (store.APIKey, error) {
+	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	secret = strings.TrimSpace(secret)
+	if !ok || secret == "" {
+		return store.APIKey{}, errUnauthorized
+	}
+	sum := sha256.Sum256([]byte(secret))
+	now := s.cfg.Now()
+	if c, ok := s.keys.Load(sum); ok && now.Sub(c.(cachedKey).checked) < keyCacheTTL {
+		return c.(cachedKey).key, nil
+	}
+	k, err := s.cfg.Store.APIKeyByHash(r.Context(), sum[:])
+	if errors.Is(err, store.ErrNotFound) {
+		return store.APIKey{}, errUnauthorized
+	}
+	if err != nil {
+		return store.APIKey{}, err
+	}
+	s.keys.Store(sum, cachedKey{key: k, checked: now})
+	return k, nil
+}
+
+// apiKeyFrom returns the authenticated key of a request context.
+func apiKeyFrom(ctx context.Context) store.APIKey {
+	k, _ := ctx.Value(ctxKey{}).(store.APIKey)
+	return k
+}
+
+// writeProblem writes an RFC 9457 problem outside huma (auth failures).
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(huma.ErrorModel{
+		Title: http.StatusText(status), Status: status, Detail: detail,
+	})
+}
+
+// storeError maps a domain error to a problem response: the one place that does.
+func (s *Server) storeError(err error, what string) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return huma.Error404NotFound(what + " not found")
+	case errors.Is(err, store.ErrConflict):
+		return huma.Error409Conflict(err.Error())
+	case errors.Is(err, store.ErrIdempotencyMismatch):
+		return huma.Error409Conflict("this Idempotency-Key was already used with a different request body")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return huma.Error503ServiceUnavailable("the request was cancelled or timed out before the database answered; " +
+			"retry with the same Idempotency-Key to be sure it is stored once")
+	}
+	s.log.Error("request failed", "what", what, "err", err)
+	return huma.Error500InternalServerError("internal error; see the server log")
+}

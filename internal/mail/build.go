@@ -1,0 +1,514 @@
+package mail
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"mime"
+	"mime/quotedprintable"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+const (
+	maxFilename  = 255 // common file-system limit; keeps the RFC 2231 form under 998 octets
+	maxMessageID = 500
+	maxContentID = 250
+	b64LineIn    = 57 // octets per base64 line: 57 → 76 characters (RFC 2045 §6.8)
+)
+
+// Build renders m as an RFC 5322 message with MIME (RFC 2045–2049), ready for SMTP DATA: CRLF
+// line ends only, every line within 998 octets, 7-bit clean. See the package documentation for
+// the MIME tree.
+//
+// The header section is From, To, Cc, Reply-To, Subject (RFC 2047-encoded when not ASCII),
+// Date, Message-ID, the custom headers in order (non-ASCII values RFC 2047-encoded as
+// unstructured text), and MIME-Version. Bcc is never written. An empty Subject is omitted.
+//
+// Build validates everything it writes again: addresses (converting domains to A-labels),
+// display names, Subject, custom header names and values (forbidden names, controls, length,
+// duplicate In-Reply-To or References), Message-ID, Date, attachment names, types and
+// Content-IDs, and that the bodies are UTF-8. Any problem returns an error and no bytes.
+// It uses crypto/rand for the multipart boundaries and is safe for concurrent use.
+func Build(m Message) ([]byte, error) {
+	var seed [15]byte
+	_, _ = rand.Read(seed[:]) // crypto/rand.Read never returns an error (Go 1.24+)
+	return build(m, idEncoding.EncodeToString(seed[:]))
+}
+
+// build is Build with the boundary seed given, so that tests get deterministic output.
+func build(m Message, seed string) ([]byte, error) {
+	p, err := prepare(m)
+	if err != nil {
+		return nil, err
+	}
+	w := writer{seed: seed}
+	w.buf = make([]byte, 0, p.sizeHint())
+
+	w.field("From", p.from.String())
+	if len(p.to) > 0 {
+		w.field("To", joinAddresses(p.to))
+	}
+	if len(p.cc) > 0 {
+		w.field("Cc", joinAddresses(p.cc))
+	}
+	if p.replyTo != nil {
+		w.field("Reply-To", p.replyTo.String())
+	}
+	if m.Subject != "" {
+		w.field("Subject", encodeUnstructured(m.Subject, needsEncoding(m.Subject)))
+	}
+	w.field("Date", m.Date.Format(time.RFC1123Z))
+	w.field("Message-ID", "<"+m.MessageID+">")
+	for _, h := range m.Headers {
+		w.field(h.Name, encodeUnstructured(h.Value, !isASCII(h.Value)))
+	}
+	w.field("MIME-Version", "1.0")
+
+	w.root(p)
+	if w.err != nil {
+		return nil, w.err
+	}
+	if n := len(w.buf); w.buf[n-2] != '\r' || w.buf[n-1] != '\n' {
+		// A single text part may end without a line break; DATA must end with CRLF (RFC 5321
+		// §4.1.1.4), and adding it here keeps DKIM's body hash independent of the SMTP client.
+		w.str("\r\n")
+	}
+	return w.buf, nil
+}
+
+// prepared is a validated Message with normalised addresses and the generated text.
+type prepared struct {
+	from            Address
+	to, cc          []Address
+	replyTo         *Address
+	text, html      string
+	inline, attachs []Attachment
+}
+
+func prepare(m Message) (prepared, error) {
+	var p prepared
+	var err error
+	if p.from, err = checkAddress("From", m.From); err != nil {
+		return p, err
+	}
+	if p.to, err = checkAddresses("To", m.To); err != nil {
+		return p, err
+	}
+	if p.cc, err = checkAddresses("Cc", m.Cc); err != nil {
+		return p, err
+	}
+	if _, err = checkAddresses("Bcc", m.Bcc); err != nil {
+		return p, err
+	}
+	if m.ReplyTo != nil {
+		r, err := checkAddress("Reply-To", *m.ReplyTo)
+		if err != nil {
+			return p, err
+		}
+		p.replyTo = &r
+	}
+	if err := CheckHeaderValue(m.Subject); err != nil {
+		return p, fmt.Errorf("subject: %w", err)
+	}
+	if err := checkMessageID(m.MessageID); err != nil {
+		return p, err
+	}
+	if m.Date.IsZero() {
+		return p, fmt.Errorf("message has no Date")
+	}
+	if err := checkCustomHeaders(m.Headers); err != nil {
+		return p, err
+	}
+
+	if m.HTML == "" && m.Text == "" {
+		return p, fmt.Errorf("message has neither an HTML nor a text body")
+	}
+	if !utf8.ValidString(m.HTML) {
+		return p, fmt.Errorf("HTML body is not valid UTF-8")
+	}
+	if !utf8.ValidString(m.Text) {
+		return p, fmt.Errorf("text body is not valid UTF-8")
+	}
+	p.text, p.html = m.Text, m.HTML
+	if p.text == "" {
+		if p.text, err = TextFromHTML(m.HTML); err != nil {
+			return p, fmt.Errorf("generating text from HTML: %w", err)
+		}
+	}
+
+	cids := make(map[string]bool)
+	for i, a := range m.Attachments {
+		if err := checkAttachment(a); err != nil {
+			return p, fmt.Errorf("attachment %d: %w", i, err)
+		}
+		if a.ContentID == "" {
+			p.attachs = append(p.attachs, a)
+			continue
+		}
+		if m.HTML == "" {
+			return p, fmt.Errorf("attachment %d: inline attachment (Content-ID %q) needs an HTML body", i, a.ContentID)
+		}
+		if cids[a.ContentID] {
+			return p, fmt.Errorf("attachment %d: duplicate Content-ID %q", i, a.ContentID)
+		}
+		cids[a.ContentID] = true
+		p.inline = append(p.inline, a)
+	}
+	return p, nil
+}
+
+// sizeHint estimates the encoded size, so that the output is allocated once in the common case.
+func (p *prepared) sizeHint() int {
+	n := 1024 + (len(p.text)+len(p.html))*11/10
+	for _, list := range [...][]Attachment{p.inline, p.attachs} {
+		for _, a := range list {
+			n += 512 + (len(a.Content)+2)/3*4*78/76
+		}
+	}
+	return n
+}
+
+func checkAddress(field string, a Address) (Address, error) {
+	email, err := normalizeMailbox(a.Email)
+	if err != nil {
+		return a, fmt.Errorf("%s: %w", field, addrError(a.Email, err.Error()))
+	}
+	if err := checkDisplayName(a.Name); err != nil {
+		return a, fmt.Errorf("%s: %w", field, addrError(a.Email, err.Error()))
+	}
+	return Address{Name: a.Name, Email: email}, nil
+}
+
+func checkAddresses(field string, list []Address) ([]Address, error) {
+	out := make([]Address, len(list))
+	for i, a := range list {
+		var err error
+		if out[i], err = checkAddress(field, a); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// checkMessageID enforces RFC 5322 §3.6.4 msg-id without brackets: id-left "@" id-right, both
+// dot-atom-text (the no-fold-literal form of id-right is not accepted).
+func checkMessageID(id string) error {
+	switch {
+	case id == "":
+		return fmt.Errorf("message has no Message-ID")
+	case len(id) > maxMessageID:
+		return fmt.Errorf("Message-ID is longer than %d octets", maxMessageID)
+	case strings.ContainsAny(id, "<>"):
+		return fmt.Errorf("Message-ID %q must be given without angle brackets", id)
+	}
+	left, right, ok := strings.Cut(id, "@")
+	if !ok || !isDotAtomText(left) || !isDotAtomText(right) {
+		return fmt.Errorf("Message-ID %q is not of the form id-left@id-right (RFC 5322 §3.6.4)", id)
+	}
+	return nil
+}
+
+func isDotAtomText(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] != '.' && !isAtext(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// singleInstance are the RFC 5322 §3.6 fields that callers may set but only once.
+var singleInstance = [...]string{"in-reply-to", "references"}
+
+func checkCustomHeaders(hs []Header) error {
+	for i, h := range hs {
+		if err := CheckHeaderName(h.Name); err != nil {
+			return fmt.Errorf("header %d: %w", i, err)
+		}
+		if err := CheckHeaderValue(h.Value); err != nil {
+			return fmt.Errorf("header %s: %w", h.Name, err)
+		}
+		for _, s := range singleInstance {
+			if !strings.EqualFold(h.Name, s) {
+				continue
+			}
+			for _, prev := range hs[:i] {
+				if strings.EqualFold(prev.Name, s) {
+					return fmt.Errorf("header %s: set more than once", h.Name)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func checkAttachment(a Attachment) error {
+	switch {
+	case a.Filename == "" && a.ContentID == "":
+		return fmt.Errorf("missing filename")
+	case len(a.Filename) > maxFilename:
+		return fmt.Errorf("filename is longer than %d octets", maxFilename)
+	case !utf8.ValidString(a.Filename):
+		return fmt.Errorf("filename is not valid UTF-8")
+	}
+	for i := 0; i < len(a.Filename); i++ {
+		if c := a.Filename[i]; c < 0x20 || c == 0x7f {
+			return fmt.Errorf("filename %q contains control character %#02x", a.Filename, c)
+		}
+	}
+	if _, err := attachmentType(a); err != nil {
+		return err
+	}
+	if a.ContentID != "" {
+		if len(a.ContentID) > maxContentID {
+			return fmt.Errorf("Content-ID is longer than %d octets", maxContentID)
+		}
+		if strings.ContainsAny(a.ContentID, "<>") {
+			return fmt.Errorf("Content-ID %q must be given without angle brackets", a.ContentID)
+		}
+		for i := 0; i < len(a.ContentID); i++ {
+			if c := a.ContentID[i]; c != '.' && c != '@' && !isAtext(c) {
+				return fmt.Errorf("Content-ID %q contains invalid character %q", a.ContentID, c)
+			}
+		}
+	}
+	return nil
+}
+
+// attachmentType returns the Content-Type value of an attachment: its media type and parameters
+// as given, plus name= (RFC 2046 §4.5.1, still read by some clients) with the filename.
+func attachmentType(a Attachment) (string, error) {
+	ct := a.ContentType
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	if err := CheckHeaderValue(ct); err != nil {
+		return "", fmt.Errorf("content type: %w", err)
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", fmt.Errorf("invalid content type %q: %v", ct, strings.TrimPrefix(err.Error(), "mime: "))
+	}
+	if !strings.Contains(mt, "/") {
+		return "", fmt.Errorf("invalid content type %q: missing subtype", ct)
+	}
+	if strings.HasPrefix(mt, "multipart/") || strings.HasPrefix(mt, "message/") {
+		// Both need their own structure or encoding rules (RFC 2046 §5); base64 of them is invalid.
+		return "", fmt.Errorf("content type %q cannot be attached", mt)
+	}
+	out := []byte(mt)
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		if k != "name" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		out = appendParam(out, k, params[k])
+	}
+	if a.Filename != "" {
+		out = appendParam(out, "name", a.Filename)
+	}
+	return string(out), nil
+}
+
+// appendParam appends `; key="value"`. A non-ASCII value is written twice: as an ASCII fallback
+// for old readers, then in the RFC 2231 extended form (key*=, charset utf-8, empty language,
+// percent-encoded octets), which readers prefer when both are present. Encoded-words are never
+// used in parameters (RFC 2047 §5).
+func appendParam(dst []byte, key, value string) []byte {
+	dst = append(dst, "; "...)
+	dst = append(dst, key...)
+	dst = append(dst, '=')
+	if isASCII(value) {
+		return appendQuoted(dst, value)
+	}
+	fallback := make([]byte, 0, len(value))
+	for _, r := range value {
+		if r < utf8.RuneSelf {
+			fallback = append(fallback, byte(r))
+		} else {
+			fallback = append(fallback, '_')
+		}
+	}
+	dst = appendQuoted(dst, string(fallback))
+	dst = append(dst, "; "...)
+	dst = append(dst, key...)
+	dst = append(dst, "*=utf-8''"...)
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(value); i++ {
+		c := value[i]
+		if isAlnum(c) || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			dst = append(dst, c)
+		} else {
+			dst = append(dst, '%', hex[c>>4], hex[c&0x0f])
+		}
+	}
+	return dst
+}
+
+// appendQuoted appends an RFC 5322 §3.2.4 quoted-string.
+func appendQuoted(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, s[i])
+	}
+	return append(dst, '"')
+}
+
+func joinAddresses(list []Address) string {
+	var sb strings.Builder
+	for i, a := range list {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(a.String())
+	}
+	return sb.String()
+}
+
+// encodeUnstructured returns v as it goes into an unstructured field: as is, or as RFC 2047
+// encoded-words when encode is set.
+func encodeUnstructured(v string, encode bool) string {
+	if !encode {
+		return v
+	}
+	return string(appendEncodedWords(nil, v))
+}
+
+// writer accumulates the message. The first error sticks and stops further output.
+type writer struct {
+	buf  []byte
+	seed string
+	err  error
+}
+
+// Write appends p; it lets mime/quotedprintable write into the buffer.
+func (w *writer) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	return len(p), nil
+}
+
+func (w *writer) field(name, value string) {
+	if w.err != nil {
+		return
+	}
+	w.buf, w.err = appendField(w.buf, name, value)
+}
+
+func (w *writer) str(s string) { w.buf = append(w.buf, s...) }
+
+// root writes the top-level entity: from its Content-Type header to the end of the message.
+func (w *writer) root(p prepared) {
+	if len(p.attachs) == 0 {
+		w.content(p)
+		return
+	}
+	b := w.openMultipart("mixed", "")
+	w.delimiter(b, true)
+	w.content(p)
+	for _, a := range p.attachs {
+		w.delimiter(b, false)
+		w.attachment(a, "attachment")
+	}
+	w.closeMultipart(b)
+}
+
+// content writes the readable part: text/plain alone, or multipart/alternative with the HTML
+// (wrapped in multipart/related when there are inline parts) last, as RFC 2046 §5.1.4 asks.
+func (w *writer) content(p prepared) {
+	if p.html == "" {
+		w.textPart("text/plain", p.text)
+		return
+	}
+	alt := w.openMultipart("alternative", "")
+	w.delimiter(alt, true)
+	w.textPart("text/plain", p.text)
+	w.delimiter(alt, false)
+	if len(p.inline) == 0 {
+		w.textPart("text/html", p.html)
+	} else {
+		// RFC 2387 §3.1: type names the root part's type.
+		rel := w.openMultipart("related", `; type="text/html"`)
+		w.delimiter(rel, true)
+		w.textPart("text/html", p.html)
+		for _, a := range p.inline {
+			w.delimiter(rel, false)
+			w.attachment(a, "inline")
+		}
+		w.closeMultipart(rel)
+	}
+	w.closeMultipart(alt)
+}
+
+// openMultipart writes the Content-Type of a multipart entity and the blank line after its
+// headers, and returns its boundary. "=_" cannot occur in quoted-printable or base64 output,
+// so the boundary cannot occur in any part (RFC 2046 §5.1.1).
+func (w *writer) openMultipart(subtype, params string) string {
+	boundary := "=_" + subtype[:1] + "_" + w.seed
+	w.field("Content-Type", "multipart/"+subtype+params+`; boundary="`+boundary+`"`)
+	w.str("\r\n")
+	return boundary
+}
+
+// delimiter starts a body part. The CRLF before "--" belongs to the delimiter (RFC 2046 §5.1.1).
+func (w *writer) delimiter(boundary string, first bool) {
+	if !first {
+		w.str("\r\n")
+	}
+	w.str("--")
+	w.str(boundary)
+	w.str("\r\n")
+}
+
+func (w *writer) closeMultipart(boundary string) {
+	w.str("\r\n--")
+	w.str(boundary)
+	w.str("--\r\n")
+}
+
+// textPart writes a text/* entity in quoted-printable. The encoder turns CRLF, bare LF and bare
+// CR into CRLF, soft-breaks lines at 76 characters and encodes trailing whitespace.
+func (w *writer) textPart(mediaType, body string) {
+	w.field("Content-Type", mediaType+"; charset=utf-8")
+	w.field("Content-Transfer-Encoding", "quoted-printable")
+	w.str("\r\n")
+	qp := quotedprintable.NewWriter(w)
+	_, _ = qp.Write([]byte(body)) // writes into w.buf, cannot fail
+	_ = qp.Close()
+}
+
+// attachment writes a base64 entity with 76-character lines (RFC 2045 §6.8).
+func (w *writer) attachment(a Attachment, disposition string) {
+	ct, err := attachmentType(a)
+	if err != nil && w.err == nil {
+		w.err = err // unreachable: prepare has checked it
+	}
+	w.field("Content-Type", ct)
+	w.field("Content-Transfer-Encoding", "base64")
+	d := []byte(disposition)
+	if a.Filename != "" {
+		d = appendParam(d, "filename", a.Filename)
+	}
+	w.field("Content-Disposition", string(d))
+	if a.ContentID != "" {
+		w.field("Content-ID", "<"+a.ContentID+">")
+	}
+	w.str("\r\n")
+	for src := a.Content; len(src) > 0; {
+		n := min(len(src), b64LineIn)
+		w.buf = base64.StdEncoding.AppendEncode(w.buf, src[:n])
+		w.str("\r\n")
+		src = src[n:]
+	}
+}

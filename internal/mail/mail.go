@@ -1,0 +1,135 @@
+// Package mail is postie's message model: address parsing and validation, header checks and
+// the MIME builder. It does no I/O and keeps no state; everything here is safe for concurrent use.
+//
+// # Addresses
+//
+// ParseAddress takes what a user typed, lets net/mail handle the display name, and re-validates
+// the bare address against the narrower RFC 5321 Mailbox grammar, because that is what must pass
+// through SMTP. Domains are stored as A-labels, local parts exactly as given.
+//
+// # Building
+//
+// Build renders a Message as the bytes of SMTP DATA (before dot-stuffing, which belongs to the
+// SMTP client). Every user-supplied header value is checked again, so a Message assembled by hand
+// cannot smuggle CR/LF into the header section. The MIME tree follows email-rules §5.8, with
+// layers dropped when they are not needed:
+//
+//	multipart/mixed                        only with regular attachments
+//	├── multipart/alternative              only with HTML
+//	│   ├── text/plain; charset=utf-8      quoted-printable, first (RFC 2046 §5.1.4)
+//	│   └── multipart/related              only with inline (ContentID) attachments
+//	│       ├── text/html; charset=utf-8   quoted-printable, last
+//	│       └── inline parts               base64, Content-ID: <id>
+//	└── attachments                        base64, RFC 2231 filenames
+//
+// Text and HTML are always quoted-printable and attachments base64, so the message is 7-bit and
+// no line exceeds 76 characters outside the header section; line ends in bodies are normalised to
+// CRLF. Boundaries start with "=_", which can occur in neither quoted-printable nor base64 output,
+// so they never collide with content.
+//
+// # Why not go-mail here
+//
+// The project's MIME library, github.com/wneessen/go-mail (v0.8.1), was measured for this and
+// cannot produce what email-rules §5 asks for: it nests multipart/alternative inside
+// multipart/related (so text-only readers see the images) rather than related around the HTML
+// only; it writes generic headers sorted by name from a map, so custom headers cannot keep their
+// order; and it puts RFC 2047 encoded-words into quoted filename parameters, which RFC 2047 §5
+// forbids. gomail_test.go pins these findings so that an upgrade that fixes them is noticed.
+// The writer here is the standard library (mime/quotedprintable, encoding/base64) plus about a
+// hundred lines of header folding and multipart framing. go-mail remains the SMTP client and
+// DKIM signer; its DKIMSigner.Sign works on the bytes Build returns.
+package mail
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+	"time"
+
+	"github.com/inbucket/html2text"
+	"golang.org/x/net/idna"
+)
+
+// Header is one custom header field.
+type Header struct{ Name, Value string }
+
+// Attachment is a file carried by a message.
+type Attachment struct {
+	// Filename is shown to the recipient; non-ASCII names are written with RFC 2231. Required
+	// unless ContentID is set.
+	Filename string
+	// ContentType is the media type, for example "application/pdf"; empty means
+	// application/octet-stream. multipart/* and message/* are refused.
+	ContentType string
+	// ContentID, when non-empty, makes this an inline part referenced from the HTML as
+	// "cid:"+ContentID; it goes into the multipart/related part around the HTML (RFC 2387, 2392).
+	// It is given without angle brackets.
+	ContentID string
+	Content   []byte
+}
+
+// Message is an email before rendering.
+type Message struct {
+	From        Address
+	To, Cc, Bcc []Address // Bcc receives the message but is never written into it
+	ReplyTo     *Address
+	Subject     string
+	// HTML and Text are the bodies; at least one is required. When Text is empty and HTML is
+	// not, Build generates Text from HTML with TextFromHTML.
+	HTML, Text  string
+	Headers     []Header // custom headers, written in order after the standard ones
+	Attachments []Attachment
+	// MessageID is written as "<MessageID>"; it is given without angle brackets (see
+	// NewMessageID) and Build fails if it is empty.
+	MessageID string
+	// Date is written in time.RFC1123Z layout in its own location; Build fails if it is zero.
+	Date time.Time
+}
+
+// Recipients returns the envelope recipients: the Email of every To, Cc and Bcc address, in that
+// order, without duplicates (compared case-insensitively; the first spelling wins). Addresses
+// with an empty Email are skipped.
+func (m Message) Recipients() []string {
+	n := len(m.To) + len(m.Cc) + len(m.Bcc)
+	out := make([]string, 0, n)
+	seen := make(map[string]struct{}, n)
+	for _, list := range [...][]Address{m.To, m.Cc, m.Bcc} {
+		for _, a := range list {
+			if a.Email == "" {
+				continue
+			}
+			key := strings.ToLower(a.Email)
+			if _, dup := seen[key]; dup {
+				continue
+			}
+			seen[key] = struct{}{}
+			out = append(out, a.Email)
+		}
+	}
+	return out
+}
+
+// idEncoding is lower-case RFC 4648 base32 without padding: only atext, so the id is a valid
+// RFC 5322 §3.6.4 id-left.
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewMessageID returns a new Message-ID without angle brackets: 128 random bits in lower-case
+// base32 (26 characters), "@", and domain in A-labels (email-rules §5.1). domain should be the
+// sending domain; if it cannot be converted to A-labels it is used lower-cased, and Build will
+// reject the result if it is not a valid id-right.
+func NewMessageID(domain string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error (Go 1.24+)
+	if a, err := idna.Lookup.ToASCII(domain); err == nil {
+		domain = a
+	} else {
+		domain = strings.ToLower(domain)
+	}
+	return idEncoding.EncodeToString(b[:]) + "@" + domain
+}
+
+// TextFromHTML converts an HTML body to readable plain text for the text/plain alternative:
+// links become "text ( url )", headings are underlined, scripts and styles are dropped.
+func TextFromHTML(html string) (string, error) {
+	return html2text.FromString(html, html2text.Options{})
+}

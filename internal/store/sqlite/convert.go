@@ -1,0 +1,160 @@
+package sqlite
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/postie/postie/internal/store"
+)
+
+// micros encodes a time as unix microseconds UTC, with the zero time as 0 (for NOT NULL columns).
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// nullMicros encodes a time as unix microseconds UTC, with the zero time as NULL.
+func nullMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros decodes micros and nullMicros (NULL scans as 0).
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+// nullString stores "" as NULL.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// jsonText encodes v as JSON text, or NULL when v is empty (nil or zero-length slice or map), so
+// that empty and absent read back alike (as nil).
+func jsonText(v any, empty bool) (any, error) {
+	if empty {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+// rawJSONText stores a JSON document as TEXT, or NULL when there is none.
+func rawJSONText(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+// messageArgs returns the values of messageColumns for m.
+func messageArgs(m *store.Message) ([]any, error) {
+	var err error
+	enc := func(v any, empty bool) any {
+		if err != nil || empty {
+			return nil
+		}
+		var t any
+		t, err = jsonText(v, false)
+		return t
+	}
+	to := enc(m.To, len(m.To) == 0)
+	cc := enc(m.Cc, len(m.Cc) == 0)
+	bcc := enc(m.Bcc, len(m.Bcc) == 0)
+	headers := enc(m.Headers, len(m.Headers) == 0)
+	tags := enc(m.Tags, len(m.Tags) == 0)
+	metadata := enc(m.Metadata, len(m.Metadata) == 0)
+	attachments := enc(m.Attachments, len(m.Attachments) == 0)
+	recipients := enc(m.Recipients, len(m.Recipients) == 0)
+	lastError := enc(m.LastError, m.LastError == nil)
+	if err != nil {
+		return nil, fmt.Errorf("message %s: encoding JSON: %w", m.ID, err)
+	}
+	return []any{
+		m.ID, m.Stream, string(m.Status), m.From, to, cc, bcc, m.ReplyTo,
+		m.Subject, m.Template, int64(m.TemplateVersion), rawJSONText(m.Data), headers, tags, metadata,
+		attachments, m.EnvelopeFrom,
+		recipients, int64(m.Size), int64(m.Attempts), int64(m.MaxAttempts), micros(m.NextAttemptAt),
+		m.LeaseOwner, nullMicros(m.LeaseUntil), lastError,
+		m.ProviderID, m.MessageID, m.IdempotencyKey, m.APIKeyID, nullString(m.CampaignID),
+		micros(m.CreatedAt), nullMicros(m.SendAt), nullMicros(m.SentAt),
+		nullMicros(m.ExpiresAt), micros(m.UpdatedAt),
+	}, nil
+}
+
+// scanner is *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// scanMessage reads one row of messageColumns.
+func scanMessage(sc scanner) (store.Message, error) {
+	var (
+		m                                            store.Message
+		status                                       string
+		to, cc, bcc, data, headers, tags, metadata   []byte
+		attachments, recipients, lastError           []byte
+		templateVersion, size, attempts, maxAttempts int64
+		nextAttempt, leaseUntil, created, sendAt     sql.NullInt64
+		sentAt, expiresAt, updated                   sql.NullInt64
+		campaignID                                   sql.NullString
+	)
+	err := sc.Scan(&m.ID, &m.Stream, &status, &m.From, &to, &cc, &bcc, &m.ReplyTo,
+		&m.Subject, &m.Template, &templateVersion, &data, &headers, &tags, &metadata, &attachments,
+		&m.EnvelopeFrom,
+		&recipients, &size, &attempts, &maxAttempts, &nextAttempt, &m.LeaseOwner, &leaseUntil,
+		&lastError,
+		&m.ProviderID, &m.MessageID, &m.IdempotencyKey, &m.APIKeyID, &campaignID,
+		&created, &sendAt, &sentAt,
+		&expiresAt, &updated)
+	if err != nil {
+		return store.Message{}, err
+	}
+	m.Status = store.Status(status)
+	m.TemplateVersion = int(templateVersion)
+	m.Size = int(size)
+	m.Attempts = int(attempts)
+	m.MaxAttempts = int(maxAttempts)
+	m.CampaignID = campaignID.String
+	m.NextAttemptAt = fromMicros(nextAttempt.Int64)
+	m.LeaseUntil = fromMicros(leaseUntil.Int64)
+	m.CreatedAt = fromMicros(created.Int64)
+	m.SendAt = fromMicros(sendAt.Int64)
+	m.SentAt = fromMicros(sentAt.Int64)
+	m.ExpiresAt = fromMicros(expiresAt.Int64)
+	m.UpdatedAt = fromMicros(updated.Int64)
+	if len(data) > 0 {
+		m.Data = json.RawMessage(data)
+	}
+	for _, f := range []struct {
+		src []byte
+		dst any
+	}{
+		{to, &m.To}, {cc, &m.Cc}, {bcc, &m.Bcc}, {headers, &m.Headers}, {tags, &m.Tags},
+		{metadata, &m.Metadata}, {attachments, &m.Attachments}, {recipients, &m.Recipients},
+		{lastError, &m.LastError},
+	} {
+		if len(f.src) == 0 {
+			continue
+		}
+		if err := json.Unmarshal(f.src, f.dst); err != nil {
+			return store.Message{}, fmt.Errorf("message %s: decoding JSON: %w", m.ID, err)
+		}
+	}
+	return m, nil
+}

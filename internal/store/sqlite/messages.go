@@ -1,0 +1,587 @@
+package sqlite
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/postie/postie/internal/store"
+)
+
+// Listing limits of MessageList.
+const (
+	defaultListLimit = 50
+	maxListLimit     = 1000
+)
+
+// acceptRow is one message of MessagesAccept, encoded by the caller's goroutine so the writer only
+// runs statements.
+type acceptRow struct {
+	id      string
+	stream  string
+	args    []any
+	raw     []byte
+	recips  []string // distinct, lower-cased
+	event   string
+	eventAt int64
+}
+
+// MessagesAccept implements store.Store. Every message needs an ID and the status queued or
+// scheduled; a zero CreatedAt is taken as p.Now and a zero UpdatedAt as CreatedAt. The recipient
+// filter of MessageList matches Message.Recipients.
+func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams) (store.MessagesAcceptResult, error) {
+	rows := make([]acceptRow, len(p.Messages))
+	streams := make(map[string]struct{}, 2)
+	for i := range p.Messages {
+		m := p.Messages[i].Message
+		if m.ID == "" {
+			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: message %d has no id", i)
+		}
+		event := store.EventQueued
+		switch m.Status {
+		case store.StatusQueued:
+		case store.StatusScheduled:
+			event = store.EventScheduled
+		default:
+			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: message %s: cannot accept status %q", m.ID, m.Status)
+		}
+		if m.CreatedAt.IsZero() {
+			m.CreatedAt = p.Now
+		}
+		if m.UpdatedAt.IsZero() {
+			m.UpdatedAt = m.CreatedAt
+		}
+		args, err := messageArgs(&m)
+		if err != nil {
+			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: %w", err)
+		}
+		raw := p.Messages[i].Raw
+		if raw == nil {
+			raw = []byte{} // raw is NOT NULL; nil would bind as NULL
+		}
+		rows[i] = acceptRow{id: m.ID, stream: m.Stream, args: args, raw: raw,
+			recips: lowerDistinct(m.Recipients), event: event, eventAt: micros(m.CreatedAt)}
+		streams[m.Stream] = struct{}{}
+	}
+	idem := p.Idempotency
+	now := micros(p.Now)
+
+	var res store.MessagesAcceptResult
+	err := s.w.do(ctx, len(rows), func(t *wtx) error {
+		res = store.MessagesAcceptResult{}
+		if idem != nil {
+			var (
+				hash, response []byte
+				code, expires  int64
+			)
+			err := t.queryRow(qIdempotencyGet, []any{idem.APIKeyID, idem.Key},
+				&hash, &code, &response, &expires)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return err
+			case expires > now: // still valid: replay or refuse
+				if !bytes.Equal(hash, idem.RequestHash) {
+					return store.ErrIdempotencyMismatch
+				}
+				res = store.MessagesAcceptResult{Replayed: true, StatusCode: int(code), Response: response}
+				return nil
+			}
+		}
+		for i := range rows {
+			r := &rows[i]
+			if _, err := t.exec(qMessageInsert, r.args...); err != nil {
+				return fmt.Errorf("message %s: %w", r.id, err)
+			}
+			if _, err := t.exec(qRawInsert, r.id, r.raw); err != nil {
+				return fmt.Errorf("message %s: %w", r.id, err)
+			}
+			for _, rc := range r.recips {
+				if _, err := t.exec(qRecipientInsert, r.id, rc); err != nil {
+					return fmt.Errorf("message %s: %w", r.id, err)
+				}
+			}
+			if _, err := t.exec(qEventInsert, r.id, r.event, r.eventAt, nil); err != nil {
+				return fmt.Errorf("message %s: %w", r.id, err)
+			}
+		}
+		if idem != nil {
+			_, err := t.exec(qIdempotencyPut, idem.APIKeyID, idem.Key, nonNil(idem.RequestHash),
+				int64(idem.StatusCode), idem.Response, micros(idem.CreatedAt), micros(idem.ExpiresAt))
+			if err != nil {
+				return fmt.Errorf("idempotency key: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrIdempotencyMismatch) {
+			return store.MessagesAcceptResult{}, fmt.Errorf("idempotency key %q: %w", idem.Key, err)
+		}
+		return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: accepting messages: %w", err)
+	}
+	if !res.Replayed && len(rows) > 0 {
+		s.signal(streams)
+	}
+	return res, nil
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+func lowerDistinct(addrs []string) []string {
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		a = strings.ToLower(a)
+		if a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// MessageGet implements store.Store.
+func (s *Store) MessageGet(ctx context.Context, id string) (store.Message, error) {
+	st, err := s.rstmt(ctx, qMessageGet)
+	if err != nil {
+		return store.Message{}, fmt.Errorf("sqlite: %w", err)
+	}
+	m, err := scanMessage(st.QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Message{}, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Message{}, fmt.Errorf("sqlite: message %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// MessageRaw implements store.Store.
+func (s *Store) MessageRaw(ctx context.Context, id string) ([]byte, error) {
+	st, err := s.rstmt(ctx, qRawGet)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	var raw []byte
+	err = st.QueryRowContext(ctx, id).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: raw of message %s: %w", id, err)
+	}
+	if raw == nil {
+		raw = []byte{}
+	}
+	return raw, nil
+}
+
+// MessageEvents implements store.Store. An unknown id has no events (and no error).
+func (s *Store) MessageEvents(ctx context.Context, id string) ([]store.Event, error) {
+	st, err := s.rstmt(ctx, qEventsGet)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: events of message %s: %w", id, err)
+	}
+	defer rows.Close()
+	var events []store.Event
+	for rows.Next() {
+		var (
+			e      store.Event
+			at     int64
+			detail []byte
+		)
+		if err := rows.Scan(&e.ID, &e.MessageID, &e.Type, &at, &detail); err != nil {
+			return nil, fmt.Errorf("sqlite: events of message %s: %w", id, err)
+		}
+		e.At = fromMicros(at)
+		if len(detail) > 0 {
+			e.Detail = json.RawMessage(detail)
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: events of message %s: %w", id, err)
+	}
+	return events, nil
+}
+
+// MessageList implements store.Store. Limit defaults to 50 and is capped at 1000.
+func (s *Store) MessageList(ctx context.Context, p store.MessageListParams) ([]store.Message, error) {
+	q, args := listQuery(p)
+	st, err := s.rstmt(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: listing messages: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: listing messages: %w", err)
+	}
+	defer rows.Close()
+	msgs, err := scanMessages(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: listing messages: %w", err)
+	}
+	return msgs, nil
+}
+
+// listQuery assembles the MessageList statement from the pieces in queries.go.
+func listQuery(p store.MessageListParams) (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	if len(p.Statuses) > 0 {
+		conds = append(conds, "status IN (?"+strings.Repeat(", ?", len(p.Statuses)-1)+")")
+		for _, st := range p.Statuses {
+			args = append(args, string(st))
+		}
+	}
+	add := func(cond string, arg any) {
+		conds = append(conds, cond)
+		args = append(args, arg)
+	}
+	if p.Stream != "" {
+		add(qListStream, p.Stream)
+	}
+	if p.Tag != "" {
+		add(qListTag, p.Tag)
+	}
+	if p.Recipient != "" {
+		add(qListRecipient, strings.ToLower(p.Recipient))
+	}
+	if p.CampaignID != "" {
+		add(qListCampaign, p.CampaignID)
+	}
+	if !p.CreatedAfter.IsZero() {
+		add(qListAfter, p.CreatedAfter.UnixMicro())
+	}
+	if !p.CreatedBefore.IsZero() {
+		add(qListBefore, p.CreatedBefore.UnixMicro())
+	}
+	if p.Cursor != "" {
+		add(qListCursor, p.Cursor)
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	limit = min(limit, maxListLimit)
+	args = append(args, int64(limit))
+
+	q := qListSelect
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	return q + qListOrder, args
+}
+
+func scanMessages(rows *sql.Rows) ([]store.Message, error) {
+	var msgs []store.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, rows.Err()
+}
+
+// MessageCancel implements store.Store.
+func (s *Store) MessageCancel(ctx context.Context, id string, now time.Time) (store.Message, error) {
+	var m store.Message
+	err := s.w.do(ctx, 1, func(t *wtx) error {
+		rows, err := t.query(qMessageCancel, micros(now), id)
+		if err != nil {
+			return err
+		}
+		msgs, err := scanMessages(rows)
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		if len(msgs) == 0 {
+			var status string
+			err := t.queryRow(qMessageStatus, []any{id}, &status)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+			}
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("message %s is %s: %w", id, status, store.ErrConflict)
+		}
+		m = msgs[0]
+		_, err = t.exec(qEventInsert, id, store.EventCancelled, micros(now), nil)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+			return store.Message{}, err
+		}
+		return store.Message{}, fmt.Errorf("sqlite: cancelling message %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// MessageClaim implements store.Store. A Limit <= 0 claims nothing.
+func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([]store.ClaimedMessage, error) {
+	if p.Limit <= 0 {
+		return nil, nil
+	}
+	var msgs []store.Message
+	err := s.w.do(ctx, p.Limit, func(t *wtx) error {
+		rows, err := t.query(qMessageClaim, p.Owner, nullMicros(p.LeaseUntil), micros(p.Now),
+			p.Stream, micros(p.Now), int64(p.Limit))
+		if err != nil {
+			return err
+		}
+		msgs, err = scanMessages(rows)
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claiming messages: %w", err)
+	}
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	slices.SortFunc(msgs, func(a, b store.Message) int {
+		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), strings.Compare(a.ID, b.ID))
+	})
+
+	// The MIME never changes after acceptance, so it is read after the claim's commit, from the
+	// read pool, to keep the writer's transaction short.
+	ids := make([]string, len(msgs))
+	for i := range msgs {
+		ids[i] = msgs[i].ID
+	}
+	raws, err := s.raws(ctx, ids)
+	if err != nil {
+		// The messages are leased to p.Owner; without their MIME the caller cannot send them and
+		// they return to the queue when the lease expires (MessageRescue).
+		return nil, fmt.Errorf("sqlite: reading claimed messages: %w", err)
+	}
+	out := make([]store.ClaimedMessage, len(msgs))
+	for i := range msgs {
+		out[i] = store.ClaimedMessage{Message: msgs[i], Raw: raws[msgs[i].ID]}
+	}
+	return out, nil
+}
+
+func (s *Store) raws(ctx context.Context, ids []string) (map[string][]byte, error) {
+	idsJSON, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.rstmt(ctx, qRawGetMany)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, string(idsJSON))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string][]byte, len(ids))
+	for rows.Next() {
+		var (
+			id  string
+			raw []byte
+		)
+		if err := rows.Scan(&id, &raw); err != nil {
+			return nil, err
+		}
+		if raw == nil {
+			raw = []byte{}
+		}
+		out[id] = raw
+	}
+	return out, rows.Err()
+}
+
+// finishRow is one MessageFinishParams, encoded by the caller's goroutine.
+type finishRow struct {
+	args      []any
+	id        string
+	claimable bool
+	events    [][]any
+}
+
+// MessageFinish implements store.Store. An event with a zero At is recorded at now.
+func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.MessageFinishParams) (int, error) {
+	rows := make([]finishRow, len(ps))
+	for i, p := range ps {
+		if !p.Status.Valid() || p.Status == store.StatusSending {
+			return 0, fmt.Errorf("sqlite: message %s: cannot finish with status %q", p.ID, p.Status)
+		}
+		lastError, err := jsonText(p.LastError, p.LastError == nil)
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: message %s: encoding last error: %w", p.ID, err)
+		}
+		r := finishRow{
+			id: p.ID,
+			args: []any{string(p.Status), int64(p.Attempts), micros(p.NextAttemptAt), lastError,
+				p.ProviderID, nullMicros(p.SentAt), micros(now), p.ID, p.Owner},
+			claimable: p.Status == store.StatusQueued || p.Status == store.StatusDeferred,
+		}
+		for _, e := range p.Events {
+			at := e.At
+			if at.IsZero() {
+				at = now
+			}
+			r.events = append(r.events, []any{p.ID, e.Type, micros(at), rawJSONText(e.Detail)})
+		}
+		rows[i] = r
+	}
+
+	applied := 0
+	streams := map[string]struct{}{}
+	err := s.w.do(ctx, len(rows), func(t *wtx) error {
+		applied = 0
+		clear(streams)
+		for _, r := range rows {
+			var stream string
+			err := t.queryRow(qMessageFinish, r.args, &stream)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // no longer leased by this owner
+			}
+			if err != nil {
+				return fmt.Errorf("message %s: %w", r.id, err)
+			}
+			applied++
+			if r.claimable {
+				streams[stream] = struct{}{}
+			}
+			for _, ev := range r.events {
+				if _, err := t.exec(qEventInsert, ev...); err != nil {
+					return fmt.Errorf("message %s: event: %w", r.id, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: finishing messages: %w", err)
+	}
+	s.signal(streams)
+	return applied, nil
+}
+
+// MessageRescue implements store.Store.
+func (s *Store) MessageRescue(ctx context.Context, now time.Time) ([]string, error) {
+	var ids []string
+	streams := map[string]struct{}{}
+	err := s.w.do(ctx, 1, func(t *wtx) error {
+		ids = nil
+		clear(streams)
+		if _, err := t.exec(qRescueEvents, micros(now)); err != nil {
+			return err
+		}
+		rows, err := t.query(qRescue, micros(now))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, stream string
+			if err := rows.Scan(&id, &stream); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+			streams[stream] = struct{}{}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: rescuing expired leases: %w", err)
+	}
+	slices.Sort(ids)
+	s.signal(streams)
+	return ids, nil
+}
+
+// MessageReleaseLeases implements store.Store.
+func (s *Store) MessageReleaseLeases(ctx context.Context, p store.MessageReleaseParams) (int, error) {
+	n := 0
+	streams := map[string]struct{}{}
+	err := s.w.do(ctx, 1, func(t *wtx) error {
+		n = 0
+		clear(streams)
+		if _, err := t.exec(qReleaseEvents, micros(p.Now), p.Owner); err != nil {
+			return err
+		}
+		rows, err := t.query(qRelease, micros(p.Now), p.Owner)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var stream string
+			if err := rows.Scan(&stream); err != nil {
+				return err
+			}
+			n++
+			streams[stream] = struct{}{}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: releasing leases: %w", err)
+	}
+	s.signal(streams)
+	return n, nil
+}
+
+// MessageNextDue implements store.Store.
+func (s *Store) MessageNextDue(ctx context.Context, stream string) (time.Time, bool, error) {
+	st, err := s.rstmt(ctx, qMessageNextDue)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("sqlite: %w", err)
+	}
+	var next sql.NullInt64
+	if err := st.QueryRowContext(ctx, stream).Scan(&next); err != nil {
+		return time.Time{}, false, fmt.Errorf("sqlite: next due message: %w", err)
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMicros(next.Int64), true, nil
+}
+
+// IdempotencyPurge implements store.Store. A record expires at its ExpiresAt: those with
+// ExpiresAt <= now are deleted (and MessagesAccept treats them as absent).
+func (s *Store) IdempotencyPurge(ctx context.Context, now time.Time) (int, error) {
+	var n int64
+	err := s.w.do(ctx, 1, func(t *wtx) error {
+		res, err := t.exec(qIdempotencyPurge, micros(now))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purging idempotency keys: %w", err)
+	}
+	return int(n), nil
+}

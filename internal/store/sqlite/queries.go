@@ -1,0 +1,145 @@
+package sqlite
+
+// The SQL of the driver, one constant per statement. Times are bound as unix microseconds; JSON is
+// bound as a Go string so SQLite stores TEXT (a []byte would be a BLOB, which SQLite ≥ 3.45 reads
+// as binary JSONB in json_each).
+
+// messageColumns is the column list every message query selects, in the order scanMessage reads
+// and messageArgs writes them. It never includes the raw MIME (table message_raw).
+const messageColumns = `id, stream, status, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to,
+	subject, template, template_version, data, headers, tags, metadata, attachments, envelope_from,
+	recipients, size, attempts, max_attempts, next_attempt_at, lease_owner, lease_until, last_error,
+	provider_id, message_id, idempotency_key, api_key_id, campaign_id, created_at, send_at, sent_at,
+	expires_at, updated_at`
+
+// messageColumnCount is the number of columns in messageColumns.
+const messageColumnCount = 35
+
+// claimable is the status condition of a message a worker may claim. It must stay textually
+// identical to the WHERE of the partial index messages_claim (migrations/00001_init.sql): SQLite
+// only uses a partial index when the query repeats the index's condition.
+const claimable = `status IN ('scheduled', 'queued', 'deferred')`
+
+// Transaction control of the group commit (writer.go). BEGIN IMMEDIATE takes the write lock at
+// once, so a group never fails half-way with SQLITE_BUSY when upgrading a read lock; one SAVEPOINT
+// per operation lets an operation fail alone.
+const (
+	qBegin             = `BEGIN IMMEDIATE`
+	qCommit            = `COMMIT`
+	qRollback          = `ROLLBACK`
+	qSavepoint         = `SAVEPOINT op`
+	qReleaseSavepoint  = `RELEASE op`
+	qRollbackSavepoint = `ROLLBACK TO op`
+)
+
+const (
+	qMessageInsert = `INSERT INTO messages (` + messageColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+			?, ?, ?, ?, ?)`
+
+	qRawInsert = `INSERT INTO message_raw (message_id, raw) VALUES (?, ?)`
+
+	qRecipientInsert = `INSERT INTO message_recipients (message_id, email_lower) VALUES (?, ?)`
+
+	qEventInsert = `INSERT INTO message_events (message_id, type, at, detail) VALUES (?, ?, ?, ?)`
+
+	qMessageGet = `SELECT ` + messageColumns + ` FROM messages WHERE id = ?`
+
+	qMessageStatus = `SELECT status FROM messages WHERE id = ?`
+
+	qRawGet = `SELECT raw FROM message_raw WHERE message_id = ?`
+
+	// The ids come as one JSON array so that one prepared statement serves any number of them.
+	qRawGetMany = `SELECT message_id, raw FROM message_raw
+		WHERE message_id IN (SELECT value FROM json_each(?))`
+
+	qEventsGet = `SELECT id, message_id, type, at, detail FROM message_events
+		WHERE message_id = ? ORDER BY id`
+
+	qMessageCancel = `UPDATE messages SET status = 'cancelled', updated_at = ?
+		WHERE id = ? AND status IN ('scheduled', 'queued', 'deferred')
+		RETURNING ` + messageColumns
+
+	// The claim picks the due rows through messages_claim and leases them in one statement. The
+	// PostgreSQL driver writes the same with "… FOR UPDATE SKIP LOCKED" in the subquery; SQLite
+	// needs no row locks because every write runs on the one writer connection. RETURNING does not
+	// promise the subquery's order, so the driver sorts the result.
+	qMessageClaim = `UPDATE messages
+		SET status = 'sending', lease_owner = ?, lease_until = ?, updated_at = ?
+		WHERE id IN (
+			SELECT id FROM messages
+			WHERE stream = ? AND ` + claimable + ` AND next_attempt_at <= ?
+			ORDER BY next_attempt_at, id
+			LIMIT ?)
+		RETURNING ` + messageColumns
+
+	qMessageFinish = `UPDATE messages
+		SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, provider_id = ?,
+			sent_at = ?, lease_owner = '', lease_until = NULL, updated_at = ?
+		WHERE id = ? AND status = 'sending' AND lease_owner = ?
+		RETURNING stream`
+
+	// The events are written first because the UPDATE clears lease_owner, which the event records.
+	// Both statements select the same rows: they run in one transaction on the only writer.
+	// INDEXED BY: without ANALYZE statistics SQLite prefers the equality on messages_status
+	// (every in-flight row) to the range on the partial index messages_lease (only the expired
+	// leases); naming the index also makes the statement fail loudly if the index ever goes.
+	qRescueEvents = `INSERT INTO message_events (message_id, type, at, detail)
+		SELECT id, 'lease_expired', ?1, json_object('owner', lease_owner)
+		FROM messages INDEXED BY messages_lease
+		WHERE status = 'sending' AND lease_until < ?1
+		ORDER BY id`
+
+	qRescue = `UPDATE messages INDEXED BY messages_lease
+		SET status = 'queued', lease_owner = '', lease_until = NULL, updated_at = ?1
+		WHERE status = 'sending' AND lease_until < ?1
+		RETURNING id, stream`
+
+	// ?2 = '' releases every lease (MessageReleaseParams.Owner == "").
+	qReleaseEvents = `INSERT INTO message_events (message_id, type, at, detail)
+		SELECT id, 'released', ?1, json_object('owner', lease_owner) FROM messages
+		WHERE status = 'sending' AND (?2 = '' OR lease_owner = ?2)
+		ORDER BY id`
+
+	qRelease = `UPDATE messages SET status = 'queued', lease_owner = '', lease_until = NULL,
+			updated_at = ?1
+		WHERE status = 'sending' AND (?2 = '' OR lease_owner = ?2)
+		RETURNING stream`
+
+	qMessageNextDue = `SELECT min(next_attempt_at) FROM messages
+		WHERE stream = ? AND ` + claimable
+
+	qIdempotencyGet = `SELECT request_hash, status_code, response, expires_at FROM idempotency_keys
+		WHERE api_key_id = ? AND key = ?`
+
+	// An expired record with the same key is replaced in place.
+	qIdempotencyPut = `INSERT INTO idempotency_keys
+			(api_key_id, key, request_hash, status_code, response, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (api_key_id, key) DO UPDATE SET
+			request_hash = excluded.request_hash, status_code = excluded.status_code,
+			response = excluded.response, created_at = excluded.created_at,
+			expires_at = excluded.expires_at`
+
+	qIdempotencyPurge = `DELETE FROM idempotency_keys WHERE expires_at <= ?`
+
+	qAPIKeyCreate = `INSERT INTO api_keys (id, name, hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (hash) DO NOTHING`
+
+	qAPIKeyByHash = `SELECT id, name, hash, prefix, created_at FROM api_keys WHERE hash = ?`
+
+	qAPIKeyCount = `SELECT count(*) FROM api_keys`
+)
+
+// MessageList is assembled from these pieces (list.go); every filter is optional.
+const (
+	qListSelect    = `SELECT ` + messageColumns + ` FROM messages`
+	qListStream    = `stream = ?`
+	qListTag       = `EXISTS (SELECT 1 FROM json_each(messages.tags) WHERE json_each.value = ?)`
+	qListRecipient = `id IN (SELECT message_id FROM message_recipients WHERE email_lower = ?)`
+	qListCampaign  = `campaign_id = ?`
+	qListAfter     = `created_at >= ?`
+	qListBefore    = `created_at < ?`
+	qListCursor    = `id < ?`
+	qListOrder     = ` ORDER BY id DESC LIMIT ?`
+)

@@ -1,0 +1,331 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+)
+
+// Group commit limits. A group is whatever is pending when the writer becomes free, cut at these
+// sizes; the writer never waits for more.
+const (
+	maxGroupOps    = 256  // operations per transaction
+	maxGroupWeight = 4096 // rows (messages) per transaction, so one group's latency stays bounded
+)
+
+// errClosed is returned by every method once Close has begun.
+var errClosed = errors.New("sqlite: store is closed")
+
+// op is one write handed to the writer goroutine.
+type op struct {
+	ctx    context.Context
+	fn     func(*wtx) error    // runs inside the group transaction, under its own savepoint
+	excl   func(*sql.DB) error // or: runs alone, outside any transaction (migrations)
+	weight int                 // rows it writes, for maxGroupWeight
+	done   chan error          // buffered; receives exactly one result
+}
+
+// writer owns the only connection that writes to the database and runs every write through group
+// commit: it takes all operations pending (up to maxGroupOps), runs them in one BEGIN IMMEDIATE
+// transaction, each under its own SAVEPOINT, and commits once, so one fsync serves every caller in
+// the group. An operation's error rolls back that operation's savepoint only and is returned to
+// its caller only; a failed COMMIT is returned to every caller of the group.
+//
+// Statements inside a group run with a context that is never cancelled: with SQLite, interrupting a
+// statement inside a transaction may roll back the whole transaction, i.e. other callers' work. A
+// caller's context is therefore only checked before its operation starts (cancelled → skipped), and
+// a caller whose operation was submitted always waits for its answer: the answer says truthfully
+// whether the work was committed.
+type writer struct {
+	db    *sql.DB   // MaxOpenConns(1): the writer connection's pool, used bare only by excl ops
+	conn  *sql.Conn // held by the writer goroutine between exclusive operations
+	stmts map[string]*sql.Stmt
+	log   *slog.Logger
+
+	ops    chan *op
+	mu     sync.RWMutex // held for reading while submitting; for writing by close
+	closed bool
+	exited chan struct{}
+
+	commits atomic.Int64 // committed groups, for tests and diagnostics
+}
+
+func newWriter(db *sql.DB, conn *sql.Conn, log *slog.Logger) *writer {
+	w := &writer{
+		db:     db,
+		conn:   conn,
+		stmts:  make(map[string]*sql.Stmt),
+		log:    log,
+		ops:    make(chan *op, 4*maxGroupOps),
+		exited: make(chan struct{}),
+	}
+	go w.run()
+	return w
+}
+
+// do runs fn inside a group transaction and returns its error, or the group's COMMIT error, or
+// ctx's error when ctx ended before fn started (fn then did not run). weight is the number of rows
+// fn writes. fn runs on the writer goroutine: it must not block on anything but its statements.
+func (w *writer) do(ctx context.Context, weight int, fn func(*wtx) error) error {
+	return w.submit(&op{ctx: ctx, fn: fn, weight: max(weight, 1)})
+}
+
+// exclusive runs fn alone on the writer pool with the writer connection released, between groups.
+// It is for goose, which needs a *sql.DB.
+func (w *writer) exclusive(ctx context.Context, fn func(*sql.DB) error) error {
+	return w.submit(&op{ctx: ctx, excl: fn, weight: maxGroupWeight})
+}
+
+func (w *writer) submit(o *op) error {
+	if err := o.ctx.Err(); err != nil {
+		return err
+	}
+	o.done = make(chan error, 1)
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return errClosed
+	}
+	select {
+	case w.ops <- o:
+	case <-o.ctx.Done():
+		w.mu.RUnlock()
+		return o.ctx.Err()
+	}
+	w.mu.RUnlock()
+	// Once queued, the writer always answers (it drains the queue before exiting).
+	return <-o.done
+}
+
+// close stops accepting operations, lets the writer finish those already queued, and releases the
+// writer connection.
+func (w *writer) close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		<-w.exited
+		return nil
+	}
+	w.closed = true
+	close(w.ops)
+	w.mu.Unlock()
+	<-w.exited
+	w.closeStmts()
+	if w.conn != nil {
+		return w.conn.Close()
+	}
+	return nil
+}
+
+func (w *writer) run() {
+	defer close(w.exited)
+	group := make([]*op, 0, maxGroupOps)
+	var next *op // an op taken from the queue that did not fit in the previous group
+	for {
+		if next == nil {
+			o, ok := <-w.ops
+			if !ok {
+				return
+			}
+			next = o
+		}
+		if next.excl != nil {
+			w.runExclusive(next)
+			next = nil
+			continue
+		}
+		group = append(group[:0], next)
+		weight := next.weight
+		next = nil
+	fill:
+		for len(group) < maxGroupOps && weight < maxGroupWeight {
+			select {
+			case o, ok := <-w.ops:
+				if !ok {
+					break fill
+				}
+				if o.excl != nil || weight+o.weight > maxGroupWeight {
+					next = o
+					break fill
+				}
+				group = append(group, o)
+				weight += o.weight
+			default:
+				break fill
+			}
+		}
+		w.runGroup(group)
+		clear(group) // drop references to finished ops
+	}
+}
+
+func (w *writer) runExclusive(o *op) {
+	if err := o.ctx.Err(); err != nil {
+		o.done <- err
+		return
+	}
+	w.closeStmts()
+	if w.conn != nil {
+		if err := w.conn.Close(); err != nil {
+			w.log.Warn("sqlite: releasing the writer connection", "err", err)
+		}
+		w.conn = nil
+	}
+	o.done <- o.excl(w.db)
+}
+
+// runGroup commits one group and answers each of its callers.
+func (w *writer) runGroup(group []*op) {
+	ctx := context.Background() // never cancelled; see the type's comment
+	live := 0
+	for _, o := range group {
+		if o.ctx.Err() == nil {
+			live++
+		}
+	}
+	if live == 0 {
+		for _, o := range group {
+			o.done <- o.ctx.Err()
+		}
+		return
+	}
+
+	fail := func(err error) {
+		for _, o := range group {
+			o.done <- err
+		}
+	}
+	if w.conn == nil {
+		c, err := w.db.Conn(ctx)
+		if err != nil {
+			fail(fmt.Errorf("sqlite: writer connection: %w", err))
+			return
+		}
+		w.conn = c
+	}
+	t := &wtx{w: w}
+	if _, err := t.exec(qBegin); err != nil {
+		fail(fmt.Errorf("sqlite: begin: %w", err))
+		return
+	}
+
+	// With a single live op the savepoint is unnecessary: if it fails, the whole transaction is
+	// rolled back instead.
+	savepoints := live > 1
+	results := make([]error, len(group))
+	ok := 0
+	for i, o := range group {
+		if err := o.ctx.Err(); err != nil {
+			results[i] = err
+			continue
+		}
+		if savepoints {
+			if _, err := t.exec(qSavepoint); err != nil {
+				w.abort(group, fmt.Errorf("sqlite: savepoint: %w", err))
+				return
+			}
+		}
+		err := o.fn(t)
+		results[i] = err
+		if err == nil {
+			ok++
+		}
+		if !savepoints {
+			continue
+		}
+		if err != nil {
+			if _, rbErr := t.exec(qRollbackSavepoint); rbErr != nil {
+				// SQLite rolls back the whole transaction on some errors (disk full, I/O).
+				w.abort(group, fmt.Errorf("sqlite: rollback to savepoint after %v: %w", err, rbErr))
+				return
+			}
+		}
+		if _, err := t.exec(qReleaseSavepoint); err != nil {
+			w.abort(group, fmt.Errorf("sqlite: release savepoint: %w", err))
+			return
+		}
+	}
+
+	if ok == 0 {
+		// Nothing to keep: roll back instead of paying for a commit.
+		if _, err := t.exec(qRollback); err != nil {
+			w.log.Warn("sqlite: rollback", "err", err)
+		}
+	} else if _, err := t.exec(qCommit); err != nil {
+		w.abort(group, fmt.Errorf("sqlite: commit: %w", err))
+		return
+	} else {
+		w.commits.Add(1)
+	}
+	for i, o := range group {
+		o.done <- results[i]
+	}
+}
+
+// abort rolls back a group that cannot be committed and gives every caller err.
+func (w *writer) abort(group []*op, err error) {
+	w.log.Error("sqlite: write group failed", "ops", len(group), "err", err)
+	if _, rbErr := (&wtx{w: w}).exec(qRollback); rbErr != nil {
+		w.log.Debug("sqlite: rollback after failed group", "err", rbErr)
+	}
+	for _, o := range group {
+		o.done <- err
+	}
+}
+
+func (w *writer) stmt(q string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := w.conn.PrepareContext(context.Background(), q)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[q] = st
+	return st, nil
+}
+
+func (w *writer) closeStmts() {
+	for q, st := range w.stmts {
+		if err := st.Close(); err != nil {
+			w.log.Warn("sqlite: closing statement", "err", err)
+		}
+		delete(w.stmts, q)
+	}
+}
+
+// wtx is an operation's handle on the group transaction. Statements are prepared once per writer
+// connection and reused by every group.
+type wtx struct {
+	w *writer
+}
+
+func (t *wtx) exec(q string, args ...any) (sql.Result, error) {
+	st, err := t.w.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(context.Background(), args...)
+}
+
+// query runs q; the caller must close the rows before running q again.
+func (t *wtx) query(q string, args ...any) (*sql.Rows, error) {
+	st, err := t.w.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(context.Background(), args...)
+}
+
+// queryRow scans the first row of q into dest, or returns sql.ErrNoRows.
+func (t *wtx) queryRow(q string, args []any, dest ...any) error {
+	st, err := t.w.stmt(q)
+	if err != nil {
+		return err
+	}
+	return st.QueryRowContext(context.Background(), args...).Scan(dest...)
+}

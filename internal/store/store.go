@@ -1,0 +1,302 @@
+// Package store is postie's persistence boundary: the Store interface, the row and parameter
+// types, and the sentinel errors every driver translates its own errors into.
+//
+// # The message row is the job
+//
+// A message is accepted by inserting its row (status scheduled or queued) together with the
+// rendered MIME. Delivery workers claim due rows in batches with MessageClaim, which moves them to
+// sending and stamps a lease (lease_owner, lease_until). The worker reports each outcome with
+// MessageFinish, which only applies while the caller still owns the lease. A lease that expires
+// (its worker died) is returned to queued by MessageRescue; a node shutting down hands its leases
+// back at once with MessageReleaseLeases. Nothing is ever deleted by the delivery cycle.
+//
+// All methods take the current time from their parameters (never from the wall clock), so tests
+// control time. All methods are safe for concurrent use.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Drivers wrap or return these; callers test with errors.Is.
+var (
+	// ErrNotFound: no row with that id (or key).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the row exists but its state does not allow the change (e.g. cancelling a sent
+	// message).
+	ErrConflict = errors.New("conflict with the current state")
+	// ErrIdempotencyMismatch: an idempotency key was reused with a different request body.
+	ErrIdempotencyMismatch = errors.New("idempotency key already used for a different request")
+	// ErrLocked: another process holds the database (SQLite allows one postie process per file).
+	ErrLocked = errors.New("database is in use by another postie process")
+)
+
+// Status is a message's delivery state (DESIGN §3).
+type Status string
+
+// Message states.
+const (
+	StatusScheduled  Status = "scheduled"
+	StatusQueued     Status = "queued"
+	StatusSending    Status = "sending"
+	StatusDeferred   Status = "deferred"
+	StatusSent       Status = "sent"
+	StatusFailed     Status = "failed"
+	StatusSuppressed Status = "suppressed"
+	StatusCancelled  Status = "cancelled"
+	StatusBounced    Status = "bounced"
+	StatusComplained Status = "complained"
+)
+
+// Statuses lists every valid status, for validating filters.
+var Statuses = []Status{StatusScheduled, StatusQueued, StatusSending, StatusDeferred, StatusSent,
+	StatusFailed, StatusSuppressed, StatusCancelled, StatusBounced, StatusComplained}
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	for _, v := range Statuses {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Cancellable reports whether a message in state s may still be cancelled.
+func (s Status) Cancellable() bool {
+	return s == StatusScheduled || s == StatusQueued || s == StatusDeferred
+}
+
+// Streams.
+const (
+	StreamTransactional = "transactional"
+	StreamBroadcast     = "broadcast"
+)
+
+// Streams lists the known streams in claim-priority order.
+var Streams = []string{StreamTransactional, StreamBroadcast}
+
+// Event types recorded in a message's timeline.
+const (
+	EventQueued       = "queued"
+	EventScheduled    = "scheduled"
+	EventSent         = "sent"
+	EventDeferred     = "deferred"
+	EventFailed       = "failed"
+	EventSuppressed   = "suppressed"
+	EventCancelled    = "cancelled"
+	EventLeaseExpired = "lease_expired"
+	EventReleased     = "released"
+	EventRetried      = "retried"
+)
+
+// DeliveryError is the reason of the last failed attempt, as shown to users.
+type DeliveryError struct {
+	Code     int       `json:"code,omitempty"`     // SMTP reply code, 0 when there was none
+	Enhanced string    `json:"enhanced,omitempty"` // RFC 3463 enhanced status code, e.g. "4.3.0"
+	Text     string    `json:"text"`               // the server's reply text or the local error
+	Stage    string    `json:"stage,omitempty"`    // connect, helo, auth, mail, rcpt, data, …
+	Attempt  int       `json:"attempt,omitempty"`  // which attempt failed (1-based)
+	At       time.Time `json:"at"`
+}
+
+// AttachmentInfo describes a stored attachment; the bytes live in the message's raw MIME.
+type AttachmentInfo struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	ContentID   string `json:"content_id,omitempty"`
+	Size        int    `json:"size"`
+}
+
+// Message is one row of the messages table, without its raw MIME.
+type Message struct {
+	ID              string
+	Stream          string
+	Status          Status
+	From            string   // formatted RFC 5322 mailbox
+	To, Cc, Bcc     []string // formatted mailboxes as accepted
+	ReplyTo         string
+	Subject         string
+	Template        string
+	TemplateVersion int
+	Data            json.RawMessage // template data, nil when none
+	Headers         map[string]string
+	Tags            []string
+	Metadata        map[string]string
+	Attachments     []AttachmentInfo
+	EnvelopeFrom    string   // bare address for MAIL FROM
+	Recipients      []string // bare addresses for RCPT TO (to+cc+bcc, deduplicated)
+	Size            int      // octets of raw MIME
+	Attempts        int      // delivery attempts made so far
+	MaxAttempts     int
+	NextAttemptAt   time.Time // when the message is next due (send_at for scheduled ones)
+	LeaseOwner      string
+	LeaseUntil      time.Time // zero when not leased
+	LastError       *DeliveryError
+	ProviderID      string // relay queue id or provider message id
+	MessageID       string // the Message-ID header, without angle brackets
+	IdempotencyKey  string
+	APIKeyID        string
+	CampaignID      string
+	CreatedAt       time.Time
+	SendAt          time.Time // zero when sent immediately
+	SentAt          time.Time // zero until sent
+	ExpiresAt       time.Time // give up after this
+	UpdatedAt       time.Time
+}
+
+// Event is one entry of a message's timeline.
+type Event struct {
+	ID        int64
+	MessageID string
+	Type      string
+	At        time.Time
+	Detail    json.RawMessage // JSON object or nil
+}
+
+// NewMessage is one message to insert: the row and its raw MIME.
+type NewMessage struct {
+	Message Message // Status must be queued or scheduled
+	Raw     []byte
+}
+
+// Idempotency records a request made with an Idempotency-Key so a repeat returns the same response.
+type Idempotency struct {
+	APIKeyID    string
+	Key         string
+	RequestHash []byte // hash of method, path and body
+	StatusCode  int    // the response to replay
+	Response    []byte // JSON body to replay
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// MessagesAcceptParams inserts messages atomically, optionally under an idempotency key.
+type MessagesAcceptParams struct {
+	Messages    []NewMessage
+	Idempotency *Idempotency // nil when the request had no Idempotency-Key
+	Now         time.Time
+}
+
+// MessagesAcceptResult reports whether a previous response was replayed instead.
+type MessagesAcceptResult struct {
+	Replayed   bool // true: nothing inserted; StatusCode/Response are the original ones
+	StatusCode int
+	Response   []byte
+}
+
+// MessageListParams filters a message listing. Zero values mean "no filter". Results are newest
+// first (by id, which is time-sortable); Cursor is the id of the last row of the previous page.
+type MessageListParams struct {
+	Statuses      []Status
+	Stream        string
+	Tag           string
+	Recipient     string // bare address, matched case-insensitively against to/cc/bcc
+	CampaignID    string
+	CreatedAfter  time.Time // inclusive
+	CreatedBefore time.Time // exclusive
+	Cursor        string
+	Limit         int
+}
+
+// MessageClaimParams claims up to Limit due messages of one stream for Owner.
+type MessageClaimParams struct {
+	Owner      string
+	Stream     string
+	Limit      int
+	Now        time.Time
+	LeaseUntil time.Time
+}
+
+// ClaimedMessage is a message leased to a worker, with the MIME to send.
+type ClaimedMessage struct {
+	Message Message
+	Raw     []byte
+}
+
+// MessageFinishParams records the outcome of one delivery attempt. It applies only while the
+// message is still leased by Owner (a lease taken over by another worker wins).
+type MessageFinishParams struct {
+	ID            string
+	Owner         string
+	Status        Status // sent, deferred, failed, suppressed, or queued (attempt not counted)
+	Attempts      int    // the new attempt count
+	NextAttemptAt time.Time
+	LastError     *DeliveryError // nil keeps no error (cleared)
+	ProviderID    string
+	SentAt        time.Time
+	Events        []Event // appended to the timeline (MessageID filled in by the driver)
+}
+
+// MessageReleaseParams returns leased messages to queued. Owner "" releases every lease (used by
+// a SQLite node at start, since only one process can use the file).
+type MessageReleaseParams struct {
+	Owner string
+	Now   time.Time
+}
+
+// APIKey is a stored API key. Only the SHA-256 of the secret is kept.
+type APIKey struct {
+	ID        string
+	Name      string
+	Hash      []byte
+	Prefix    string // first characters of the secret, to recognise it in listings
+	CreatedAt time.Time
+}
+
+// Store is implemented by every driver (sqlite, postgres) and exercised by storetest.
+type Store interface {
+	// Ping checks that the database answers (readiness).
+	Ping(ctx context.Context) error
+	// Close releases the database (and its lock).
+	Close() error
+
+	// MessagesAccept inserts every message (and its "queued"/"scheduled" event) and the
+	// idempotency record in one durable transaction. When p.Idempotency names a key already stored
+	// and unexpired for that API key, nothing is inserted: with the same RequestHash the stored
+	// response is returned with Replayed set; with another hash the error is ErrIdempotencyMismatch.
+	// Concurrent calls with one key insert once.
+	MessagesAccept(ctx context.Context, p MessagesAcceptParams) (MessagesAcceptResult, error)
+	// MessageGet returns one message or ErrNotFound.
+	MessageGet(ctx context.Context, id string) (Message, error)
+	// MessageRaw returns the stored MIME of a message or ErrNotFound.
+	MessageRaw(ctx context.Context, id string) ([]byte, error)
+	// MessageEvents returns a message's timeline, oldest first.
+	MessageEvents(ctx context.Context, id string) ([]Event, error)
+	// MessageList returns one page of messages matching p, newest first.
+	MessageList(ctx context.Context, p MessageListParams) ([]Message, error)
+	// MessageCancel cancels a scheduled, queued or deferred message (ErrConflict otherwise,
+	// ErrNotFound when there is none) and returns it.
+	MessageCancel(ctx context.Context, id string, now time.Time) (Message, error)
+
+	// MessageClaim leases up to p.Limit due messages (status scheduled, queued or deferred with
+	// next_attempt_at <= now) of p.Stream, oldest due first, setting them to sending.
+	MessageClaim(ctx context.Context, p MessageClaimParams) ([]ClaimedMessage, error)
+	// MessageFinish applies outcomes in one transaction and returns how many still held their
+	// lease (the others were skipped).
+	MessageFinish(ctx context.Context, now time.Time, p []MessageFinishParams) (int, error)
+	// MessageRescue returns messages whose lease expired before now to queued, recording a
+	// lease_expired event, and returns their ids.
+	MessageRescue(ctx context.Context, now time.Time) ([]string, error)
+	// MessageReleaseLeases returns the leases of p.Owner (or every lease) to queued at once.
+	MessageReleaseLeases(ctx context.Context, p MessageReleaseParams) (int, error)
+	// MessageNextDue returns the earliest next_attempt_at of a claimable message in stream, or
+	// ok=false when there is none.
+	MessageNextDue(ctx context.Context, stream string) (t time.Time, ok bool, err error)
+	// Wakeups returns a channel that receives (without blocking the sender, coalesced) when
+	// messages of stream may have become claimable, e.g. after MessagesAccept.
+	Wakeups(stream string) <-chan struct{}
+
+	// IdempotencyPurge deletes idempotency records that expired before now.
+	IdempotencyPurge(ctx context.Context, now time.Time) (int, error)
+
+	// APIKeyCreate stores a key (upsert by hash: creating an existing hash is a no-op).
+	APIKeyCreate(ctx context.Context, k APIKey) error
+	// APIKeyByHash returns the key with that hash or ErrNotFound.
+	APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
+	// APIKeyCount returns the number of stored keys.
+	APIKeyCount(ctx context.Context) (int, error)
+}
