@@ -221,8 +221,16 @@ func (s *Server) compose(req *SendMessage, prefix string, now time.Time, apiKeyI
 			}
 			cids[a.ContentID] = true
 		}
+		ma := mail.Attachment{Filename: a.Filename, ContentType: ct, ContentID: a.ContentID, Content: content}
 		if ok {
-			m.Attachments = append(m.Attachments, mail.Attachment{Filename: a.Filename, ContentType: ct, ContentID: a.ContentID, Content: content})
+			// The builder's own rules (e.g. no multipart/* bodies, Content-ID characters).
+			if err := mail.CheckAttachment(ma); err != nil {
+				p.add(field, err.Error(), nil)
+				ok = false
+			}
+		}
+		if ok {
+			m.Attachments = append(m.Attachments, ma)
 			infos = append(infos, store.AttachmentInfo{Filename: a.Filename, ContentType: ct, ContentID: a.ContentID, Size: len(content)})
 		}
 	}

@@ -238,6 +238,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown template", "/v1/messages", with("subject", nil, "text", nil, "template", "nope"), 422, "body.template"},
 		{"invalid base64", "/v1/messages", with("attachments", att("%%% not base64")), 422, "body.attachments[0].content"},
 		{"attachment without filename", "/v1/messages", with("attachments", []map[string]string{{"content": "aGk="}}), 422, "body.attachments[0].filename"},
+		{"multipart attachment", "/v1/messages", with("attachments", []map[string]string{{"filename": "a.eml", "content_type": "multipart/mixed", "content": "aGk="}}), 422, "body.attachments[0]"},
+		{"bad content_id", "/v1/messages", with("html", "<img src=cid:a>", "attachments", []map[string]string{{"filename": "a.png", "content_id": "a(b)", "content": "aGk="}}), 422, "body.attachments[0]"},
 		{"message over the size limit", "/v1/messages", with("attachments", att(big)), 413, "body.attachments"},
 		{"body over the request limit", "/v1/messages", with("text", strings.Repeat("x", (64<<10)+(1<<20)+10)), 413, ""},
 		{"send_at in the past", "/v1/messages", with("send_at", testNow.Add(-2*time.Minute)), 422, "body.send_at"},

@@ -115,7 +115,7 @@ func controlProblem(s string) string {
 // RFC 5322 allows but we do not send: comments (§3.2.2), groups (§3.4), lists and routes.
 func rawAddrSpec(s string) (string, error) {
 	inQuote, escaped := false, false
-	open, close := -1, -1
+	openAt, closeAt := -1, -1
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if inQuote {
@@ -129,7 +129,7 @@ func rawAddrSpec(s string) (string, error) {
 			}
 			continue
 		}
-		if close >= 0 && c != ' ' && c != '\t' {
+		if closeAt >= 0 && c != ' ' && c != '\t' {
 			return "", fmt.Errorf("unexpected text after '>'")
 		}
 		switch c {
@@ -142,24 +142,24 @@ func rawAddrSpec(s string) (string, error) {
 		case ':', ';':
 			return "", fmt.Errorf("group syntax and source routes are not allowed")
 		case '<':
-			if open >= 0 {
+			if openAt >= 0 {
 				return "", fmt.Errorf("unexpected '<'")
 			}
-			open = i
+			openAt = i
 		case '>':
-			if open < 0 {
+			if openAt < 0 {
 				return "", fmt.Errorf("unexpected '>'")
 			}
-			close = i
+			closeAt = i
 		}
 	}
 	switch {
 	case inQuote:
 		return "", fmt.Errorf("unterminated quoted string")
-	case open >= 0 && close < 0:
+	case openAt >= 0 && closeAt < 0:
 		return "", fmt.Errorf("missing '>'")
-	case open >= 0:
-		return s[open+1 : close], nil
+	case openAt >= 0:
+		return s[openAt+1 : closeAt], nil
 	}
 	return strings.TrimSpace(s), nil
 }

@@ -85,7 +85,13 @@ type prepared struct {
 	to, cc          []Address
 	replyTo         *Address
 	text, html      string
-	inline, attachs []Attachment
+	inline, attachs []part
+}
+
+// part is a checked attachment with its Content-Type value.
+type part struct {
+	Attachment
+	contentType string
 }
 
 func prepare(m Message) (prepared, error) {
@@ -141,11 +147,12 @@ func prepare(m Message) (prepared, error) {
 
 	cids := make(map[string]bool)
 	for i, a := range m.Attachments {
-		if err := checkAttachment(a); err != nil {
+		ct, err := checkAttachment(a)
+		if err != nil {
 			return p, fmt.Errorf("attachment %d: %w", i, err)
 		}
 		if a.ContentID == "" {
-			p.attachs = append(p.attachs, a)
+			p.attachs = append(p.attachs, part{a, ct})
 			continue
 		}
 		if m.HTML == "" {
@@ -155,7 +162,7 @@ func prepare(m Message) (prepared, error) {
 			return p, fmt.Errorf("attachment %d: duplicate Content-ID %q", i, a.ContentID)
 		}
 		cids[a.ContentID] = true
-		p.inline = append(p.inline, a)
+		p.inline = append(p.inline, part{a, ct})
 	}
 	return p, nil
 }
@@ -163,7 +170,7 @@ func prepare(m Message) (prepared, error) {
 // sizeHint estimates the encoded size, so that the output is allocated once in the common case.
 func (p *prepared) sizeHint() int {
 	n := 1024 + (len(p.text)+len(p.html))*11/10
-	for _, list := range [...][]Attachment{p.inline, p.attachs} {
+	for _, list := range [...][]part{p.inline, p.attachs} {
 		for _, a := range list {
 			n += 512 + (len(a.Content)+2)/3*4*78/76
 		}
@@ -248,37 +255,39 @@ func checkCustomHeaders(hs []Header) error {
 	return nil
 }
 
-func checkAttachment(a Attachment) error {
+// checkAttachment validates a and returns its Content-Type value.
+func checkAttachment(a Attachment) (string, error) {
 	switch {
 	case a.Filename == "" && a.ContentID == "":
-		return fmt.Errorf("missing filename")
+		return "", fmt.Errorf("missing filename")
 	case len(a.Filename) > maxFilename:
-		return fmt.Errorf("filename is longer than %d octets", maxFilename)
+		return "", fmt.Errorf("filename is longer than %d octets", maxFilename)
 	case !utf8.ValidString(a.Filename):
-		return fmt.Errorf("filename is not valid UTF-8")
+		return "", fmt.Errorf("filename is not valid UTF-8")
 	}
 	for i := 0; i < len(a.Filename); i++ {
 		if c := a.Filename[i]; c < 0x20 || c == 0x7f {
-			return fmt.Errorf("filename %q contains control character %#02x", a.Filename, c)
+			return "", fmt.Errorf("filename %q contains control character %#02x", a.Filename, c)
 		}
 	}
-	if _, err := attachmentType(a); err != nil {
-		return err
+	ct, err := attachmentType(a)
+	if err != nil {
+		return "", err
 	}
 	if a.ContentID != "" {
 		if len(a.ContentID) > maxContentID {
-			return fmt.Errorf("Content-ID is longer than %d octets", maxContentID)
+			return "", fmt.Errorf("Content-ID is longer than %d octets", maxContentID)
 		}
 		if strings.ContainsAny(a.ContentID, "<>") {
-			return fmt.Errorf("Content-ID %q must be given without angle brackets", a.ContentID)
+			return "", fmt.Errorf("Content-ID %q must be given without angle brackets", a.ContentID)
 		}
 		for i := 0; i < len(a.ContentID); i++ {
 			if c := a.ContentID[i]; c != '.' && c != '@' && !isAtext(c) {
-				return fmt.Errorf("Content-ID %q contains invalid character %q", a.ContentID, c)
+				return "", fmt.Errorf("Content-ID %q contains invalid character %q", a.ContentID, c)
 			}
 		}
 	}
-	return nil
+	return ct, nil
 }
 
 // attachmentType returns the Content-Type value of an attachment: its media type and parameters
@@ -489,12 +498,8 @@ func (w *writer) textPart(mediaType, body string) {
 }
 
 // attachment writes a base64 entity with 76-character lines (RFC 2045 §6.8).
-func (w *writer) attachment(a Attachment, disposition string) {
-	ct, err := attachmentType(a)
-	if err != nil && w.err == nil {
-		w.err = err // unreachable: prepare has checked it
-	}
-	w.field("Content-Type", ct)
+func (w *writer) attachment(a part, disposition string) {
+	w.field("Content-Type", a.contentType)
 	w.field("Content-Transfer-Encoding", "base64")
 	d := []byte(disposition)
 	if a.Filename != "" {
@@ -511,4 +516,11 @@ func (w *writer) attachment(a Attachment, disposition string) {
 		w.str("\r\n")
 		src = src[n:]
 	}
+}
+
+// CheckAttachment reports whether Build would accept a: its filename, content type and
+// Content-ID. The error names the offending part.
+func CheckAttachment(a Attachment) error {
+	_, err := checkAttachment(a)
+	return err
 }

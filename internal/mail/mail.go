@@ -32,9 +32,10 @@
 // The project's MIME library, github.com/wneessen/go-mail (v0.8.1), was measured for this and
 // cannot produce what email-rules §5 asks for: it nests multipart/alternative inside
 // multipart/related (so text-only readers see the images) rather than related around the HTML
-// only; it writes generic headers sorted by name from a map, so custom headers cannot keep their
-// order; and it puts RFC 2047 encoded-words into quoted filename parameters, which RFC 2047 §5
-// forbids. gomail_test.go pins these findings so that an upgrade that fixes them is noticed.
+// only, and omits the type parameter RFC 2387 §3.1 requires; it writes generic headers sorted by
+// name from a map, so custom headers cannot keep their order; and it puts RFC 2047 encoded-words
+// into quoted filename parameters, which RFC 2047 §5 forbids. gomail_test.go pins these findings
+// so that an upgrade that fixes them is noticed.
 // The writer here is the standard library (mime/quotedprintable, encoding/base64) plus about a
 // hundred lines of header folding and multipart framing. go-mail remains the SMTP client and
 // DKIM signer; its DKIMSigner.Sign works on the bytes Build returns.

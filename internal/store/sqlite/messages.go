@@ -21,23 +21,16 @@ const (
 	maxListLimit     = 1000
 )
 
-// acceptRow is one message of MessagesAccept, encoded by the caller's goroutine so the writer only
-// runs statements.
-type acceptRow struct {
-	id      string
-	stream  string
-	args    []any
-	raw     []byte
-	recips  []string // distinct, lower-cased
-	event   string
-	eventAt int64
-}
-
 // MessagesAccept implements store.Store. Every message needs an ID and the status queued or
 // scheduled; a zero CreatedAt is taken as p.Now and a zero UpdatedAt as CreatedAt. The recipient
 // filter of MessageList matches Message.Recipients.
+//
+// The rows are encoded into multi-row INSERT statements by the caller's goroutine, so that the
+// writer only executes them.
 func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams) (store.MessagesAcceptResult, error) {
-	rows := make([]acceptRow, len(p.Messages))
+	n := len(p.Messages)
+	msgRows, rawRows := make([][]any, 0, n), make([][]any, 0, n)
+	recipRows, eventRows := make([][]any, 0, n), make([][]any, 0, n)
 	streams := make(map[string]struct{}, 2)
 	for i := range p.Messages {
 		m := p.Messages[i].Message
@@ -62,19 +55,28 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		if err != nil {
 			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: %w", err)
 		}
-		raw := p.Messages[i].Raw
-		if raw == nil {
-			raw = []byte{} // raw is NOT NULL; nil would bind as NULL
+		msgRows = append(msgRows, args)
+		rawRows = append(rawRows, []any{m.ID, nonNil(p.Messages[i].Raw)}) // raw is NOT NULL
+		for _, rc := range lowerDistinct(m.Recipients) {
+			recipRows = append(recipRows, []any{m.ID, rc})
 		}
-		rows[i] = acceptRow{id: m.ID, stream: m.Stream, args: args, raw: raw,
-			recips: lowerDistinct(m.Recipients), event: event, eventAt: micros(m.CreatedAt)}
+		eventRows = append(eventRows, []any{m.ID, event, micros(m.CreatedAt), nil})
 		streams[m.Stream] = struct{}{}
 	}
+	if len(p.Messages) == 0 && p.Idempotency == nil {
+		return store.MessagesAcceptResult{}, nil
+	}
+	// Parents first: the other tables reference messages.
+	var inserts []insertStmt
+	inserts = multiInsert(inserts, qMessageInsertInto, messageColumnCount, msgRows)
+	inserts = multiInsert(inserts, qRawInsertInto, 2, rawRows)
+	inserts = multiInsert(inserts, qRecipientInsertInto, 2, recipRows)
+	inserts = multiInsert(inserts, qEventInsertInto, 4, eventRows)
 	idem := p.Idempotency
 	now := micros(p.Now)
 
 	var res store.MessagesAcceptResult
-	err := s.w.do(ctx, len(rows), func(t *wtx) error {
+	err := s.w.do(ctx, len(p.Messages), func(t *wtx) error {
 		res = store.MessagesAcceptResult{}
 		if idem != nil {
 			var (
@@ -95,21 +97,9 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 				return nil
 			}
 		}
-		for i := range rows {
-			r := &rows[i]
-			if _, err := t.exec(qMessageInsert, r.args...); err != nil {
-				return fmt.Errorf("message %s: %w", r.id, err)
-			}
-			if _, err := t.exec(qRawInsert, r.id, r.raw); err != nil {
-				return fmt.Errorf("message %s: %w", r.id, err)
-			}
-			for _, rc := range r.recips {
-				if _, err := t.exec(qRecipientInsert, r.id, rc); err != nil {
-					return fmt.Errorf("message %s: %w", r.id, err)
-				}
-			}
-			if _, err := t.exec(qEventInsert, r.id, r.event, r.eventAt, nil); err != nil {
-				return fmt.Errorf("message %s: %w", r.id, err)
+		for _, ins := range inserts {
+			if _, err := t.exec(ins.query, ins.args...); err != nil {
+				return err
 			}
 		}
 		if idem != nil {
@@ -127,10 +117,54 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		}
 		return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: accepting messages: %w", err)
 	}
-	if !res.Replayed && len(rows) > 0 {
+	if !res.Replayed && len(p.Messages) > 0 {
 		s.signal(streams)
 	}
 	return res, nil
+}
+
+// insertStmt is one statement with its arguments.
+type insertStmt struct {
+	query string
+	args  []any
+}
+
+// maxInsertRows and maxInsertParams bound one multi-row INSERT (SQLite allows 32766 parameters).
+const (
+	maxInsertRows   = 64
+	maxInsertParams = 4096
+)
+
+// multiInsert appends to stmts the statements inserting rows (each of cols values) with into,
+// "INSERT INTO t (…) VALUES ", as few multi-row statements as the limits allow. Full chunks share
+// one query text, so the writer prepares them once.
+func multiInsert(stmts []insertStmt, into string, cols int, rows [][]any) []insertStmt {
+	per := max(1, min(maxInsertRows, maxInsertParams/cols))
+	for len(rows) > 0 {
+		n := min(per, len(rows))
+		args := make([]any, 0, n*cols)
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		stmts = append(stmts, insertStmt{query: valuesQuery(into, cols, n), args: args})
+		rows = rows[n:]
+	}
+	return stmts
+}
+
+// valuesQuery returns into followed by n rows of cols placeholders.
+func valuesQuery(into string, cols, n int) string {
+	row := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	var b strings.Builder
+	b.Grow(len(into) + n*(len(row)+2))
+	b.WriteString(into)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	return b.String()
 }
 
 func nonNil(b []byte) []byte {
@@ -341,8 +375,12 @@ func (s *Store) MessageCancel(ctx context.Context, id string, now time.Time) (st
 	return m, nil
 }
 
-// MessageClaim implements store.Store. A Limit <= 0 claims nothing.
+// MessageClaim implements store.Store. A Limit <= 0 claims nothing. Owner and LeaseUntil are
+// required: a lease without an end could never be rescued.
 func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([]store.ClaimedMessage, error) {
+	if p.Owner == "" || p.LeaseUntil.IsZero() {
+		return nil, errors.New("sqlite: MessageClaim needs an Owner and a LeaseUntil")
+	}
 	if p.Limit <= 0 {
 		return nil, nil
 	}

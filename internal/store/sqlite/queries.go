@@ -32,17 +32,18 @@ const (
 	qRollbackSavepoint = `ROLLBACK TO op`
 )
 
+// Inserts. MessagesAccept writes many rows per statement (see multiInsert): one statement
+// execution costs a few microseconds beyond its rows, which matters at 20,000 messages a second.
 const (
-	qMessageInsert = `INSERT INTO messages (` + messageColumns + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-			?, ?, ?, ?, ?)`
+	qMessageInsertInto   = `INSERT INTO messages (` + messageColumns + `) VALUES `
+	qRawInsertInto       = `INSERT INTO message_raw (message_id, raw) VALUES `
+	qRecipientInsertInto = `INSERT INTO message_recipients (message_id, email_lower) VALUES `
+	qEventInsertInto     = `INSERT INTO message_events (message_id, type, at, detail) VALUES `
 
-	qRawInsert = `INSERT INTO message_raw (message_id, raw) VALUES (?, ?)`
+	qEventInsert = qEventInsertInto + `(?, ?, ?, ?)`
+)
 
-	qRecipientInsert = `INSERT INTO message_recipients (message_id, email_lower) VALUES (?, ?)`
-
-	qEventInsert = `INSERT INTO message_events (message_id, type, at, detail) VALUES (?, ?, ?, ?)`
-
+const (
 	qMessageGet = `SELECT ` + messageColumns + ` FROM messages WHERE id = ?`
 
 	qMessageStatus = `SELECT status FROM messages WHERE id = ?`

@@ -171,6 +171,9 @@ func dsn(path string, busy time.Duration, readOnly bool) string {
 		q.Add("_pragma", "synchronous(FULL)")
 		// A bigger page cache for the one connection that maintains the indexes.
 		q.Add("_pragma", "cache_size(-32768)")
+		// Keeps the savepoint sub-journal of group commit in memory: by default SQLite spills it
+		// to a temporary file past 64 KiB, i.e. a write(2) per page an operation first touches.
+		q.Add("_pragma", "temp_store(MEMORY)")
 		// goose's transactions (the writer's own ones issue BEGIN IMMEDIATE themselves).
 		q.Set("_txlock", "immediate")
 	}

@@ -678,47 +678,21 @@ func testCancel(t *testing.T, s store.Store) {
 		m.SendAt = m.NextAttemptAt
 	})
 	deferred := newMessage(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-time.Minute) })
-	sending := newMessage(t0)
+	sending := newMessage(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-10 * time.Second) })
 	sent := newMessage(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-30 * time.Second) })
 	accept(t, s, t0, queued, scheduled, deferred, sending, sent)
 
-	// Claim deferred, sent and queued (in due order), and finish them as deferred, sent and
-	// queued; then claim queued and sending, and put queued back.
+	// Claim deferred, sent and sending (in due order); finish the first two as deferred and sent.
 	got := claim(t, s, store.MessageClaimParams{Owner: "w", Stream: store.StreamTransactional, Limit: 3,
-		Now: t0, LeaseUntil: t0.Add(time.Minute)})
-	if diff := cmp.Diff([]string{deferred.Message.ID, sent.Message.ID, queued.Message.ID}, claimedIDs(got)); diff != "" {
+		Now: t0.Add(-5 * time.Second), LeaseUntil: t0.Add(time.Minute)})
+	if diff := cmp.Diff([]string{deferred.Message.ID, sent.Message.ID, sending.Message.ID}, claimedIDs(got)); diff != "" {
 		t.Fatalf("claim (-want +got):\n%s", diff)
 	}
-	var fin []store.MessageFinishParams
-	for _, c := range got {
-		switch c.Message.ID {
-		case deferred.Message.ID:
-			fin = append(fin, store.MessageFinishParams{ID: c.Message.ID, Owner: "w", Status: store.StatusDeferred,
-				Attempts: 1, NextAttemptAt: t0.Add(10 * time.Minute)})
-		case sent.Message.ID:
-			fin = append(fin, store.MessageFinishParams{ID: c.Message.ID, Owner: "w", Status: store.StatusSent,
-				Attempts: 1, SentAt: t0})
-		case queued.Message.ID:
-			// back to queued without counting an attempt; sending stays leased
-			fin = append(fin, store.MessageFinishParams{ID: c.Message.ID, Owner: "w", Status: store.StatusQueued,
-				NextAttemptAt: t0})
-		}
-	}
-	if len(fin) != 3 {
-		t.Fatalf("unexpected claim set %v", claimedIDs(got))
-	}
-	if n, err := s.MessageFinish(ctx, t0, fin); err != nil || n != 3 {
+	if n, err := s.MessageFinish(ctx, t0, []store.MessageFinishParams{
+		{ID: deferred.Message.ID, Owner: "w", Status: store.StatusDeferred, Attempts: 1, NextAttemptAt: t0.Add(10 * time.Minute)},
+		{ID: sent.Message.ID, Owner: "w", Status: store.StatusSent, Attempts: 1, SentAt: t0},
+	}); err != nil || n != 2 {
 		t.Fatalf("MessageFinish = %d, %v", n, err)
-	}
-	if c := claim(t, s, store.MessageClaimParams{Owner: "w", Stream: store.StreamTransactional, Limit: 10,
-		Now: t0, LeaseUntil: t0.Add(time.Minute)}); len(c) != 2 {
-		t.Fatalf("second claim = %v, want queued and sending", claimedIDs(c))
-	} else if _, err := s.MessageFinish(ctx, t0, []store.MessageFinishParams{{ID: queued.Message.ID, Owner: "w",
-		Status: store.StatusQueued, NextAttemptAt: t0.Add(time.Hour)}}); err != nil {
-		t.Fatalf("MessageFinish: %v", err)
-	}
-	if m := get(t, s, sending.Message.ID); m.Status != store.StatusSending {
-		t.Fatalf("setup: %s is %s, want sending", m.ID, m.Status)
 	}
 
 	now := t0.Add(5 * time.Minute)
@@ -880,11 +854,11 @@ func testClaimConcurrent(t *testing.T, s store.Store) {
 
 func testFinish(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	m1, m2, m3 := newMessage(t0), newMessage(t0), newMessage(t0)
-	accept(t, s, t0, m1, m2, m3)
-	if got := claim(t, s, store.MessageClaimParams{Owner: "w1", Stream: store.StreamTransactional, Limit: 3,
-		Now: t0, LeaseUntil: t0.Add(time.Minute)}); len(got) != 3 {
-		t.Fatalf("claim = %v, want 3", claimedIDs(got))
+	m1, m2, m3, m4 := newMessage(t0), newMessage(t0), newMessage(t0), newMessage(t0)
+	accept(t, s, t0, m1, m2, m3, m4)
+	if got := claim(t, s, store.MessageClaimParams{Owner: "w1", Stream: store.StreamTransactional, Limit: 4,
+		Now: t0, LeaseUntil: t0.Add(time.Minute)}); len(got) != 4 {
+		t.Fatalf("claim = %v, want 4", claimedIDs(got))
 	}
 
 	now := t0.Add(time.Second)
@@ -898,9 +872,16 @@ func testFinish(t *testing.T, s store.Store) {
 		{ID: m3.Message.ID, Owner: "w2", Status: store.StatusSent, Attempts: 1, SentAt: now,
 			Events: []store.Event{{Type: store.EventSent, At: now}}}, // not w2's lease
 		{ID: id.New(id.Message), Owner: "w1", Status: store.StatusSent}, // no such message
+		// Handed back without an attempt (e.g. the transport was down).
+		{ID: m4.Message.ID, Owner: "w1", Status: store.StatusQueued, NextAttemptAt: t0},
 	})
-	if err != nil || n != 2 {
-		t.Fatalf("MessageFinish = %d, %v; want 2 applied", n, err)
+	if err != nil || n != 3 {
+		t.Fatalf("MessageFinish = %d, %v; want 3 applied", n, err)
+	}
+	want4 := m4.Message
+	want4.UpdatedAt = now
+	if diff := cmp.Diff(want4, get(t, s, m4.Message.ID), cmpOpts); diff != "" {
+		t.Errorf("message handed back to the queue (-want +got):\n%s", diff)
 	}
 
 	want1 := m1.Message
@@ -944,9 +925,10 @@ func testFinish(t *testing.T, s store.Store) {
 	later := t0.Add(time.Minute)
 	got := claim(t, s, store.MessageClaimParams{Owner: "w2", Stream: store.StreamTransactional, Limit: 10,
 		Now: later, LeaseUntil: later.Add(time.Minute)})
-	if diff := cmp.Diff([]string{m2.Message.ID}, claimedIDs(got)); diff != "" {
-		t.Fatalf("claim of the deferred message (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]string{m4.Message.ID, m2.Message.ID}, claimedIDs(got)); diff != "" {
+		t.Fatalf("claim of the requeued and deferred messages (-want +got):\n%s", diff)
 	}
+	got = got[1:]
 	if got[0].Message.LastError == nil || got[0].Message.Attempts != 1 {
 		t.Errorf("claimed deferred message lost its attempts or last error: %+v", got[0].Message)
 	}
@@ -964,7 +946,8 @@ func testFinish(t *testing.T, s store.Store) {
 
 func testRescue(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	short, long := newMessage(t0), newMessage(t0)
+	short := newMessage(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-time.Second) })
+	long := newMessage(t0)
 	accept(t, s, t0, short, long)
 	claim(t, s, store.MessageClaimParams{Owner: "dead-node", Stream: store.StreamTransactional, Limit: 1,
 		Now: t0, LeaseUntil: t0.Add(time.Minute)})

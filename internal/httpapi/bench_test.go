@@ -1,0 +1,48 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/postie/postie/internal/httpapi"
+)
+
+// BenchmarkAccept measures single-message accepts over real HTTP into a real SQLite file, with
+// 32 concurrent clients (profile it with -cpuprofile; postie bench measures the whole binary).
+func BenchmarkAccept(b *testing.B) {
+	t := &testing.T{}
+	bu := setup(t, func(c *httpapi.Config) { c.Now = time.Now })
+	_ = t
+	body, _ := json.Marshal(map[string]any{
+		"from": "Shop <orders@shop.example>", "to": []string{"customer@example.com"},
+		"subject": "Your order has shipped",
+		"html":    "<p>Hello,</p><p>your order <b>A-1042</b> is on its way.</p>",
+		"tags":    []string{"orders"},
+	})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.SetParallelism(16) // × GOMAXPROCS(2) = 32 clients
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("POST", bu.srv.URL+"/v1/messages", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+testKey)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 202 {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
