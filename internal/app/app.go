@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"sync"
 	"time"
@@ -155,6 +156,17 @@ func (a *App) Run(ctx context.Context) error {
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
 
+	if a.cfg.DebugListen != "" {
+		dbg := &http.Server{Addr: a.cfg.DebugListen, Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("debug listener failed", "err", err)
+			}
+		}()
+		defer dbg.Close()
+		a.log.Info("profiling enabled", "addr", "http://"+a.cfg.DebugListen+"/debug/pprof/")
+	}
+
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
 	wg.Add(3)
@@ -215,4 +227,15 @@ func (a *App) housekeeping(ctx context.Context) {
 			a.log.Debug("purged idempotency keys", "count", n)
 		}
 	}
+}
+
+// debugMux serves net/http/pprof, only on the separate POSTIE_DEBUG_LISTEN address.
+func debugMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

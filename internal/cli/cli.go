@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/postie/postie/internal/app"
 	"github.com/postie/postie/internal/config"
@@ -79,6 +80,11 @@ func (e *env) serveCmd() *cobra.Command {
 				return err
 			}
 			log := e.logger(cfg)
+			if e.getenv("GOGC") == "" {
+				// The live heap is small and bounded (requests in flight, claimed batches), so
+				// collect less often: it costs ~5% of a busy node's CPU at the default of 100.
+				debug.SetGCPercent(400)
+			}
 			a, err := app.New(cmd.Context(), cfg, log)
 			if err != nil {
 				return err

@@ -31,6 +31,7 @@ type Config struct {
 	TemplatesDir    string          // POSTIE_TEMPLATES_DIR
 	LogLevel        string          // POSTIE_LOG_LEVEL: debug, info, warn, error
 	LogFormat       string          // POSTIE_LOG_FORMAT: text or json
+	DebugListen     string          // POSTIE_DEBUG_LISTEN: net/http/pprof on this address (empty: off)
 
 	MaxRecipients    int           // POSTIE_MAX_RECIPIENTS: to+cc+bcc per message
 	MaxBatch         int           // POSTIE_MAX_BATCH: messages per batch request
@@ -149,6 +150,8 @@ func settings() []setting {
 	add(s("log-level", "POSTIE_LOG_LEVEL", "debug, info, warn or error", g, st))
 	g, st = str(func(c *Config) *string { return &c.LogFormat })
 	add(s("log-format", "POSTIE_LOG_FORMAT", "text or json", g, st))
+	g, st = str(func(c *Config) *string { return &c.DebugListen })
+	add(s("debug-listen", "POSTIE_DEBUG_LISTEN", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (empty: off)", g, st))
 	g, st = integer(func(c *Config) *int { return &c.MaxRecipients })
 	add(s("max-recipients", "POSTIE_MAX_RECIPIENTS", "recipients (to+cc+bcc) per message", g, st))
 	g, st = integer(func(c *Config) *int { return &c.MaxBatch })
@@ -208,6 +211,11 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("POSTIE_LISTEN", "want host:port, got %q", c.Listen)
+	}
+	if c.DebugListen != "" {
+		if _, _, err := net.SplitHostPort(c.DebugListen); err != nil {
+			bad("POSTIE_DEBUG_LISTEN", "want host:port, got %q", c.DebugListen)
+		}
 	}
 	if _, err := c.Database(); err != nil {
 		bad("POSTIE_DATABASE_URL", "%v", err)

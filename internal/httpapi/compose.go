@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -339,17 +340,18 @@ func decodeItem(raw json.RawMessage, prefix string) (*SendMessage, error) {
 	p := &problem{prefix: prefix}
 	if err := dec.Decode(&req); err != nil {
 		var te *json.UnmarshalTypeError
-		var se *json.SyntaxError
+		var pe *time.ParseError // the only time field is send_at
 		switch {
 		case errors.As(err, &te):
-			p.add(te.Field, fmt.Sprintf("expected %s, got %s", te.Type, te.Value), nil)
-		case errors.As(err, &se):
-			p.add("", "malformed JSON: "+se.Error(), nil)
+			p.add(te.Field, fmt.Sprintf("expected %s, got %s", jsonType(te.Type), te.Value), nil)
+		case errors.As(err, &pe):
+			p.add("send_at", "not an RFC 3339 time like 2026-12-01T09:00:00Z", pe.Value)
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			p.add(f, "unknown field", f)
-		default:
-			p.add("", err.Error(), nil)
+		default: // a syntax error or a truncated body
+			p.status = http.StatusBadRequest
+			p.add("", "malformed JSON: "+err.Error(), nil)
 		}
 		return nil, p.err()
 	}
@@ -383,4 +385,23 @@ func humanDuration(d time.Duration) string {
 		return fmt.Sprintf("%d days", d/(24*time.Hour))
 	}
 	return d.String()
+}
+
+// jsonType names a Go type the way a JSON client thinks of it.
+func jsonType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int64, reflect.Float64:
+		return "a number"
+	case reflect.Pointer:
+		return jsonType(t.Elem())
+	}
+	return t.String()
 }

@@ -100,10 +100,11 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
+// sendInput reads the body raw and decodes it strictly (decodeItem), exactly as a batch item:
+// one JSON parse, unknown fields refused, the same errors for both endpoints.
 type sendInput struct {
 	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"Makes retries safe: a repeat with the same key and body returns the original response; with another body, 409. Kept 24 hours, per API key."`
-	RawBody        []byte
-	Body           SendMessage
+	RawBody        []byte `contentType:"application/json"`
 }
 
 type sendOutput struct {
@@ -162,7 +163,10 @@ func (s *Server) registerMessages() {
 		Summary:       "Send a message",
 		Description:   "Validates, renders and stores the message durably, then answers 202. Delivery happens in the background.",
 		DefaultStatus: http.StatusAccepted, MaxBodyBytes: bodyLimit, BodyReadTimeout: 60 * time.Second,
-		Errors: []int{400, 401, 409, 413, 422},
+		Errors: []int{400, 401, 409, 413, 422}, SkipValidateBody: true,
+		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{"application/json": {
+			Schema: s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[SendMessage](), true, "SendMessage"),
+		}}},
 	}, s.send)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "send-batch", Method: http.MethodPost, Path: "/v1/messages/batch", Tags: tags,
@@ -196,7 +200,11 @@ func (s *Server) registerMessages() {
 func (s *Server) send(ctx context.Context, in *sendInput) (*sendOutput, error) {
 	now := s.cfg.Now().UTC()
 	key := apiKeyFrom(ctx)
-	nm, err := s.compose(&in.Body, "body", now, key.ID)
+	req, err := decodeItem(in.RawBody, "body")
+	if err != nil {
+		return nil, err
+	}
+	nm, err := s.compose(req, "body", now, key.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -78,6 +78,9 @@ type Store struct {
 	wakeMu sync.Mutex
 	wake   map[string]chan struct{}
 
+	ckptStop chan struct{}
+	ckptDone chan struct{}
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -153,7 +156,39 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 			return nil, errors.Join(err, s.Close())
 		}
 	}
+	s.ckptStop, s.ckptDone = make(chan struct{}), make(chan struct{})
+	go s.checkpointer()
 	return s, nil
+}
+
+// checkpointInterval is how often the checkpointer copies the WAL into the database file.
+const checkpointInterval = 200 * time.Millisecond
+
+// checkpointer runs PASSIVE checkpoints on a connection of its own: they never block the writer
+// or readers, and they fsync the database file outside the writer's critical path. When the WAL
+// was fully copied, the writer's next transaction starts the WAL file over, so it stays small.
+func (s *Store) checkpointer() {
+	defer close(s.ckptDone)
+	db, err := sql.Open("sqlite", dsn(s.path, 5*time.Second, false))
+	if err != nil {
+		s.log.Error("sqlite: checkpointer disabled", "err", err)
+		return
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ckptStop:
+			return
+		case <-t.C:
+		}
+		var busy, logPages, done int
+		if err := db.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done); err != nil {
+			s.log.Warn("sqlite: checkpoint failed", "err", err)
+		}
+	}
 }
 
 // dsn builds the modernc.org/sqlite data source name. The pragmas run on every new connection.
@@ -174,6 +209,10 @@ func dsn(path string, busy time.Duration, readOnly bool) string {
 		// Keeps the savepoint sub-journal of group commit in memory: by default SQLite spills it
 		// to a temporary file past 64 KiB, i.e. a write(2) per page an operation first touches.
 		q.Add("_pragma", "temp_store(MEMORY)")
+		// The writer never checkpoints: the checkpointer goroutine does, on its own connection,
+		// so copying WAL pages into the database (and its fsync) runs beside the writer instead
+		// of stalling every group commit that crosses the 1000-page mark.
+		q.Add("_pragma", "wal_autocheckpoint(0)")
 		// goose's transactions (the writer's own ones issue BEGIN IMMEDIATE themselves).
 		q.Set("_txlock", "immediate")
 	}
@@ -256,6 +295,10 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
+		if s.ckptStop != nil {
+			close(s.ckptStop)
+			<-s.ckptDone
+		}
 		if s.w != nil {
 			errs = append(errs, s.w.close())
 		}
