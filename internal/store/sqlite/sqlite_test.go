@@ -294,8 +294,12 @@ func TestGroupCommitFailsTogether(t *testing.T) {
 	waitQueued(t, s, 1)
 	wg.Go(func() {
 		errs[1] = s.w.do(ctx, 1, func(t *wtx) error {
-			_, err := t.exec(qRollback) // ends the group's transaction behind the writer's back
-			return err
+			// What SQLite does on SQLITE_FULL or SQLITE_IOERR: it rolls the whole transaction
+			// back by itself, and the statement that hit it fails.
+			if _, err := t.exec(qRollback); err != nil {
+				return err
+			}
+			return errors.New("disk I/O error (simulated)")
 		})
 	})
 	waitQueued(t, s, 2)
