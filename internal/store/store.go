@@ -254,8 +254,10 @@ type Store interface {
 	// Close releases the database (and its lock).
 	Close() error
 
-	// MessagesAccept inserts every message (and its "queued"/"scheduled" event) and the
-	// idempotency record in one durable transaction. When p.Idempotency names a key already stored
+	// MessagesAccept inserts every message and the idempotency record in one durable
+	// transaction. Each message's timeline starts with a "queued" event, or "scheduled" when
+	// SendAt is after CreatedAt (the status must agree), at CreatedAt; drivers may derive that
+	// event from the row rather than store it, in which case its ID is 0. When p.Idempotency names a key already stored
 	// and unexpired for that API key, nothing is inserted: with the same RequestHash the stored
 	// response is returned with Replayed set; with another hash the error is ErrIdempotencyMismatch.
 	// Concurrent calls with one key insert once.

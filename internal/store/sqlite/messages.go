@@ -30,23 +30,25 @@ const (
 func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams) (store.MessagesAcceptResult, error) {
 	n := len(p.Messages)
 	msgRows, rawRows := make([][]any, 0, n), make([][]any, 0, n)
-	recipRows, eventRows := make([][]any, 0, n), make([][]any, 0, n)
+	recipRows := make([][]any, 0, n)
 	streams := make(map[string]struct{}, 2)
 	for i := range p.Messages {
 		m := p.Messages[i].Message
 		if m.ID == "" {
 			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: message %d has no id", i)
 		}
-		event := store.EventQueued
-		switch m.Status {
-		case store.StatusQueued:
-		case store.StatusScheduled:
-			event = store.EventScheduled
-		default:
-			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: message %s: cannot accept status %q", m.ID, m.Status)
-		}
 		if m.CreatedAt.IsZero() {
 			m.CreatedAt = p.Now
+		}
+		// The first event is derived from send_at > created_at (see qEventsGet), so the status
+		// must agree with it.
+		switch later := m.SendAt.After(m.CreatedAt); {
+		case m.Status == store.StatusQueued && !later, m.Status == store.StatusScheduled && later:
+		case m.Status == store.StatusQueued || m.Status == store.StatusScheduled:
+			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: message %s: status %s does not agree with send_at %v (created %v)",
+				m.ID, m.Status, m.SendAt, m.CreatedAt)
+		default:
+			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: message %s: cannot accept status %q", m.ID, m.Status)
 		}
 		if m.UpdatedAt.IsZero() {
 			m.UpdatedAt = m.CreatedAt
@@ -60,7 +62,6 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		for _, rc := range lowerDistinct(m.Recipients) {
 			recipRows = append(recipRows, []any{m.ID, rc})
 		}
-		eventRows = append(eventRows, []any{m.ID, event, micros(m.CreatedAt), nil})
 		streams[m.Stream] = struct{}{}
 	}
 	if len(p.Messages) == 0 && p.Idempotency == nil {
@@ -71,7 +72,6 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 	inserts = multiInsert(inserts, qMessageInsertInto, messageColumnCount, msgRows)
 	inserts = multiInsert(inserts, qRawInsertInto, 2, rawRows)
 	inserts = multiInsert(inserts, qRecipientInsertInto, 2, recipRows)
-	inserts = multiInsert(inserts, qEventInsertInto, 4, eventRows)
 	idem := p.Idempotency
 	now := micros(p.Now)
 

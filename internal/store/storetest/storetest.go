@@ -331,9 +331,10 @@ func testAcceptEvents(t *testing.T, s store.Store) {
 			t.Fatalf("MessageEvents(%s) = %+v, want one %q event", tc.m.Message.ID, evs, tc.want)
 		}
 		e := evs[0]
+		// A driver may derive this first event from the row instead of storing it (ID 0).
 		if e.Type != tc.want || e.MessageID != tc.m.Message.ID || !e.At.Equal(tc.m.Message.CreatedAt) ||
-			e.ID == 0 || len(e.Detail) != 0 {
-			t.Errorf("event = %+v, want type %q for %s at %v (CreatedAt), with an id and no detail",
+			len(e.Detail) != 0 {
+			t.Errorf("event = %+v, want type %q for %s at %v (CreatedAt), with no detail",
 				e, tc.want, tc.m.Message.ID, tc.m.Message.CreatedAt)
 		}
 	}
@@ -738,7 +739,8 @@ func testClaim(t *testing.T, s store.Store) {
 	due1 := newMessage(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-2 * time.Minute) })
 	due2 := newMessage(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-time.Minute) })
 	due3 := newMessage(t0, func(m *store.Message) {
-		m.Status = store.StatusScheduled
+		m.Status = store.StatusScheduled // accepted an hour ago for now
+		m.CreatedAt = t0.Add(-time.Hour)
 		m.NextAttemptAt = t0
 		m.SendAt = t0
 	})
