@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -16,27 +17,28 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// Config is every setting of DESIGN §6 plus the API limits.
+// Config is every setting of DESIGN §6 plus the API limits. Each field's tags name its
+// environment variable and flag; Load and Flags walk them, so a new setting is one field.
 type Config struct {
-	Listen          string          // POSTIE_LISTEN
-	DatabaseURL     string          // POSTIE_DATABASE_URL: sqlite:PATH or postgres://…
-	SMTPURL         string          // POSTIE_SMTP_URL: empty → capture transport
-	APIKey          string          // POSTIE_API_KEY
-	PublicURL       string          // POSTIE_PUBLIC_URL
-	From            string          // POSTIE_FROM: default sender
-	RetryDelays     []time.Duration // POSTIE_RETRY_DELAYS
-	MessageTTL      time.Duration   // POSTIE_MESSAGE_TTL
-	Lease           time.Duration   // POSTIE_LEASE
-	ShutdownTimeout time.Duration   // POSTIE_SHUTDOWN_TIMEOUT
-	TemplatesDir    string          // POSTIE_TEMPLATES_DIR
-	LogLevel        string          // POSTIE_LOG_LEVEL: debug, info, warn, error
-	LogFormat       string          // POSTIE_LOG_FORMAT: text or json
-	DebugListen     string          // POSTIE_DEBUG_LISTEN: net/http/pprof on this address (empty: off)
+	Listen          string          `env:"POSTIE_LISTEN" flag:"listen" usage:"address of the HTTP API"`
+	DatabaseURL     string          `env:"POSTIE_DATABASE_URL" flag:"database-url" usage:"sqlite:PATH or postgres://…"`
+	SMTPURL         string          `env:"POSTIE_SMTP_URL" flag:"smtp-url" usage:"SMTP relay, e.g. smtp://user:pass@host:587 (empty: capture transport, nothing leaves the machine)"`
+	APIKey          string          `env:"POSTIE_API_KEY" flag:"api-key" usage:"an admin API key accepted as given (otherwise one is generated on first start)"`
+	PublicURL       string          `env:"POSTIE_PUBLIC_URL" flag:"public-url" usage:"base URL for links in messages (default http:// + listen address)"`
+	From            string          `env:"POSTIE_FROM" flag:"from" usage:"default sender, e.g. \"Shop <news@shop.example>\""`
+	RetryDelays     []time.Duration `env:"POSTIE_RETRY_DELAYS" flag:"retry-delays" usage:"backoff ladder; its length is the number of retries"`
+	MessageTTL      time.Duration   `env:"POSTIE_MESSAGE_TTL" flag:"message-ttl" usage:"give up on a message this long after it was due"`
+	Lease           time.Duration   `env:"POSTIE_LEASE" flag:"lease" usage:"how long a claimed message stays with one worker"`
+	ShutdownTimeout time.Duration   `env:"POSTIE_SHUTDOWN_TIMEOUT" flag:"shutdown-timeout" usage:"how long SIGTERM waits for in-flight sends"`
+	TemplatesDir    string          `env:"POSTIE_TEMPLATES_DIR" flag:"templates-dir" usage:"directory of template files, reloaded on change"`
+	LogLevel        string          `env:"POSTIE_LOG_LEVEL" flag:"log-level" usage:"debug, info, warn or error"`
+	LogFormat       string          `env:"POSTIE_LOG_FORMAT" flag:"log-format" usage:"text or json"`
+	DebugListen     string          `env:"POSTIE_DEBUG_LISTEN" flag:"debug-listen" usage:"serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (empty: off)"`
 
-	MaxRecipients    int           // POSTIE_MAX_RECIPIENTS: to+cc+bcc per message
-	MaxBatch         int           // POSTIE_MAX_BATCH: messages per batch request
-	MaxMessageSize   int64         // POSTIE_MAX_MESSAGE_SIZE: encoded octets
-	MaxScheduleAhead time.Duration // POSTIE_MAX_SCHEDULE_AHEAD: how far send_at may be
+	MaxRecipients    int           `env:"POSTIE_MAX_RECIPIENTS" flag:"max-recipients" usage:"recipients (to+cc+bcc) per message"`
+	MaxBatch         int           `env:"POSTIE_MAX_BATCH" flag:"max-batch" usage:"messages per batch request"`
+	MaxMessageSize   int64         `env:"POSTIE_MAX_MESSAGE_SIZE" flag:"max-message-size" usage:"largest encoded message in bytes"`
+	MaxScheduleAhead time.Duration `env:"POSTIE_MAX_SCHEDULE_AHEAD" flag:"max-schedule-ahead" usage:"how far in the future send_at may be"`
 }
 
 // HardMaxMessageSize is the ceiling for MaxMessageSize (Amazon SES accepts 40 MB).
@@ -60,122 +62,78 @@ func Default() Config {
 	}
 }
 
-// setting binds one Config field to its environment variable and flag.
+// setting is one tagged field of a Config.
 type setting struct {
-	flag, env, usage string
-	get              func(c *Config) string
-	set              func(c *Config, v string) error
+	env, flag, usage string
+	v                reflect.Value
 }
 
-func str(p func(c *Config) *string) (func(*Config) string, func(*Config, string) error) {
-	return func(c *Config) string { return *p(c) },
-		func(c *Config, v string) error { *p(c) = v; return nil }
-}
-
-func dur(p func(c *Config) *time.Duration) (func(*Config) string, func(*Config, string) error) {
-	return func(c *Config) string { return p(c).String() },
-		func(c *Config, v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil {
-				return fmt.Errorf("not a duration (like 30s, 10m, 24h): %q", v)
-			}
-			*p(c) = d
-			return nil
-		}
-}
-
-func integer(p func(c *Config) *int) (func(*Config) string, func(*Config, string) error) {
-	return func(c *Config) string { return strconv.Itoa(*p(c)) },
-		func(c *Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return fmt.Errorf("not an integer: %q", v)
-			}
-			*p(c) = n
-			return nil
-		}
-}
-
-func settings() []setting {
-	s := func(flag, env, usage string, get func(*Config) string, set func(*Config, string) error) setting {
-		return setting{flag, env, usage, get, set}
+func settings(c *Config) []setting {
+	v := reflect.ValueOf(c).Elem()
+	out := make([]setting, 0, v.NumField())
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		out = append(out, setting{f.Tag.Get("env"), f.Tag.Get("flag"), f.Tag.Get("usage"), v.Field(i)})
 	}
-	var out []setting
-	add := func(x setting) { out = append(out, x) }
-	g, st := str(func(c *Config) *string { return &c.Listen })
-	add(s("listen", "POSTIE_LISTEN", "address of the HTTP API", g, st))
-	g, st = str(func(c *Config) *string { return &c.DatabaseURL })
-	add(s("database-url", "POSTIE_DATABASE_URL", "sqlite:PATH or postgres://…", g, st))
-	g, st = str(func(c *Config) *string { return &c.SMTPURL })
-	add(s("smtp-url", "POSTIE_SMTP_URL", "SMTP relay, e.g. smtp://user:pass@host:587 (empty: capture transport, nothing leaves the machine)", g, st))
-	g, st = str(func(c *Config) *string { return &c.APIKey })
-	add(s("api-key", "POSTIE_API_KEY", "an admin API key accepted as given (otherwise one is generated on first start)", g, st))
-	g, st = str(func(c *Config) *string { return &c.PublicURL })
-	add(s("public-url", "POSTIE_PUBLIC_URL", "base URL for links in messages (default http:// + listen address)", g, st))
-	g, st = str(func(c *Config) *string { return &c.From })
-	add(s("from", "POSTIE_FROM", "default sender, e.g. \"Shop <news@shop.example>\"", g, st))
-	add(s("retry-delays", "POSTIE_RETRY_DELAYS", "backoff ladder; its length is the number of retries",
-		func(c *Config) string {
-			parts := make([]string, len(c.RetryDelays))
-			for i, d := range c.RetryDelays {
-				parts[i] = d.String()
-			}
-			return strings.Join(parts, ",")
-		},
-		func(c *Config, v string) error {
-			var ds []time.Duration
-			for _, p := range strings.Split(v, ",") {
-				p = strings.TrimSpace(p)
-				if p == "" {
-					continue
-				}
-				d, err := time.ParseDuration(p)
-				if err != nil || d <= 0 {
-					return fmt.Errorf("not a positive duration: %q", p)
-				}
-				ds = append(ds, d)
-			}
-			c.RetryDelays = ds
-			return nil
-		}))
-	g, st = dur(func(c *Config) *time.Duration { return &c.MessageTTL })
-	add(s("message-ttl", "POSTIE_MESSAGE_TTL", "give up on a message this long after acceptance", g, st))
-	g, st = dur(func(c *Config) *time.Duration { return &c.Lease })
-	add(s("lease", "POSTIE_LEASE", "how long a claimed message stays with one worker", g, st))
-	g, st = dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
-	add(s("shutdown-timeout", "POSTIE_SHUTDOWN_TIMEOUT", "how long SIGTERM waits for in-flight sends", g, st))
-	g, st = str(func(c *Config) *string { return &c.TemplatesDir })
-	add(s("templates-dir", "POSTIE_TEMPLATES_DIR", "directory of template files, reloaded on change", g, st))
-	g, st = str(func(c *Config) *string { return &c.LogLevel })
-	add(s("log-level", "POSTIE_LOG_LEVEL", "debug, info, warn or error", g, st))
-	g, st = str(func(c *Config) *string { return &c.LogFormat })
-	add(s("log-format", "POSTIE_LOG_FORMAT", "text or json", g, st))
-	g, st = str(func(c *Config) *string { return &c.DebugListen })
-	add(s("debug-listen", "POSTIE_DEBUG_LISTEN", "serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (empty: off)", g, st))
-	g, st = integer(func(c *Config) *int { return &c.MaxRecipients })
-	add(s("max-recipients", "POSTIE_MAX_RECIPIENTS", "recipients (to+cc+bcc) per message", g, st))
-	g, st = integer(func(c *Config) *int { return &c.MaxBatch })
-	add(s("max-batch", "POSTIE_MAX_BATCH", "messages per batch request", g, st))
-	add(s("max-message-size", "POSTIE_MAX_MESSAGE_SIZE", "largest encoded message in bytes",
-		func(c *Config) string { return strconv.FormatInt(c.MaxMessageSize, 10) },
-		func(c *Config, v string) error {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return fmt.Errorf("not an integer: %q", v)
-			}
-			c.MaxMessageSize = n
-			return nil
-		}))
-	g, st = dur(func(c *Config) *time.Duration { return &c.MaxScheduleAhead })
-	add(s("max-schedule-ahead", "POSTIE_MAX_SCHEDULE_AHEAD", "how far in the future send_at may be", g, st))
 	return out
+}
+
+var durationsType = reflect.TypeFor[[]time.Duration]()
+
+// String formats the setting's current value as it would be written in the environment.
+func (s setting) String() string {
+	switch x := s.v.Interface().(type) {
+	case time.Duration:
+		return x.String()
+	case []time.Duration:
+		parts := make([]string, len(x))
+		for i, d := range x {
+			parts[i] = d.String()
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprint(s.v.Interface())
+}
+
+// set parses v into the setting's field.
+func (s setting) set(v string) error {
+	switch s.v.Interface().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("not a duration (like 30s, 10m, 24h): %q", v)
+		}
+		s.v.SetInt(int64(d))
+	case []time.Duration:
+		var ds []time.Duration
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p == "" {
+				continue
+			}
+			d, err := time.ParseDuration(p)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("not a positive duration: %q", p)
+			}
+			ds = append(ds, d)
+		}
+		s.v.Set(reflect.ValueOf(ds).Convert(durationsType))
+	case int, int64:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", v)
+		}
+		s.v.SetInt(n)
+	default:
+		s.v.SetString(v)
+	}
+	return nil
 }
 
 // Flags registers one flag per setting on fs, with the defaults of Default() shown.
 func Flags(fs *pflag.FlagSet) {
 	def := Default()
-	for _, s := range settings() {
-		fs.String(s.flag, s.get(&def), s.usage+" ($"+s.env+")")
+	for _, s := range settings(&def) {
+		fs.String(s.flag, s.String(), s.usage+" ($"+s.env+")")
 	}
 }
 
@@ -184,7 +142,7 @@ func Flags(fs *pflag.FlagSet) {
 func Load(getenv func(string) string, fs *pflag.FlagSet) (Config, error) {
 	c := Default()
 	var errs []error
-	for _, s := range settings() {
+	for _, s := range settings(&c) {
 		v, from := getenv(s.env), s.env
 		if fs != nil {
 			if f := fs.Lookup(s.flag); f != nil && f.Changed {
@@ -194,7 +152,7 @@ func Load(getenv func(string) string, fs *pflag.FlagSet) (Config, error) {
 		if v == "" {
 			continue
 		}
-		if err := s.set(&c, v); err != nil {
+		if err := s.set(v); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", from, err))
 		}
 	}

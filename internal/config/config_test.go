@@ -1,0 +1,69 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestEverySettingIsTagged(t *testing.T) {
+	t.Parallel()
+	var c Config
+	seen := map[string]bool{}
+	for _, s := range settings(&c) {
+		if !strings.HasPrefix(s.env, "POSTIE_") || s.flag == "" || s.usage == "" {
+			t.Errorf("setting %+v lacks env, flag or usage tags", s)
+		}
+		if seen[s.env] || seen[s.flag] {
+			t.Errorf("duplicate setting %s/%s", s.env, s.flag)
+		}
+		seen[s.env], seen[s.flag] = true, true
+	}
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(nil), nil)
+	if err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	if c.Listen != "127.0.0.1:8080" || c.DatabaseURL != "sqlite:postie-data/postie.db" || len(c.RetryDelays) != 3 {
+		t.Fatalf("defaults: %+v", c)
+	}
+
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	Flags(fs)
+	if err := fs.Parse([]string{"--lease", "90s", "--max-batch", "100"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Load(env(map[string]string{
+		"POSTIE_LEASE": "30s", "POSTIE_RETRY_DELAYS": "5s, 1m", "POSTIE_MAX_MESSAGE_SIZE": "1048576",
+		"POSTIE_FROM": "Shop <news@shop.example>",
+	}), fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Lease != 90*time.Second || c.MaxBatch != 100 {
+		t.Errorf("flags must win over the environment: lease %v, max batch %d", c.Lease, c.MaxBatch)
+	}
+	if len(c.RetryDelays) != 2 || c.RetryDelays[1] != time.Minute || c.MaxMessageSize != 1<<20 {
+		t.Errorf("environment not applied: %v %d", c.RetryDelays, c.MaxMessageSize)
+	}
+
+	_, err = Load(env(map[string]string{
+		"POSTIE_LISTEN": "nope", "POSTIE_LEASE": "soon", "POSTIE_FROM": "a@", "POSTIE_MAX_BATCH": "x",
+		"POSTIE_SMTP_URL": "ftp://u:secret@h", "POSTIE_DATABASE_URL": "mysql://x",
+	}), nil)
+	for _, want := range []string{"POSTIE_LISTEN", "POSTIE_LEASE", "POSTIE_FROM", "POSTIE_MAX_BATCH", "POSTIE_SMTP_URL", "POSTIE_DATABASE_URL"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "secret") {
+		t.Errorf("a password leaked into the error: %v", err)
+	}
+}
