@@ -1,0 +1,56 @@
+// Package smtp is postie's relay transport: it hands each message to one configured SMTP relay
+// (a smarthost such as Postfix, SES, Mailgun or a local MTA) over a small pool of reused
+// connections, and classifies every failure into a *transport.Error the delivery engine can act on.
+//
+// # Why go-smtp and not go-mail
+//
+// The design names go-mail for the client, but go-mail's client sends RCPT for every recipient
+// and fails the whole message on the first refusal, and it does not return the reply to the final
+// "." of DATA. postie needs both: a per-recipient RCPT result (so one unknown mailbox does not fail
+// a message to the others, RFC 5321 §4.5.3.1.10 and email-rules §2.3) and the DATA reply text,
+// which carries the relay's queue id ("250 2.0.0 Ok: queued as 1A2B3C"). The go-smtp client
+// (github.com/emersion/go-smtp) exposes Mail, Rcpt and Data as separate calls, returns every
+// refusal as *smtp.SMTPError with the code, enhanced code and text, and gives the final reply
+// through DataCommand.CloseWithResponse.
+//
+// # The send cycle
+//
+// Send takes one of Config.Pool slots (a semaphore; callers beyond it wait, or give up when ctx
+// ends). It then checks out a connection: the most recently used idle one, after RSET and EHLO
+// prove it still answers (a dead one is dropped and the next is tried), or a new one: dial,
+// greeting, EHLO, STARTTLS (or an implicit TLS handshake first), EHLO again, AUTH. Idle
+// connections unused for longer than Config.IdleTimeout are closed with QUIT when a checkout sees
+// them, and Close closes the rest. The transaction is MAIL, one RCPT per recipient, DATA. A
+// connection goes back to the pool unless it broke at the protocol level, received a 421, or has
+// carried Config.MaxPerConn messages (then it is closed with QUIT and the next checkout dials).
+//
+// Every command runs under Config.CommandTimeout (go-smtp's Client.CommandTimeout), the message
+// body and the reply to the final "." under Config.DataTimeout (RFC 5321 §4.5.3.2 asks for
+// per-command timeouts, never one for the whole transaction). When ctx ends first the connection
+// is closed under the command, so Send returns promptly.
+//
+// # Classification (email-rules §2.3)
+//
+//   - Anything that fails before MAIL (dial, greeting, EHLO, STARTTLS missing or failing, TLS
+//     handshake, AUTH, even a 535, and timeouts) is Unreachable: the relay is down or
+//     misconfigured, and the message must not burn an attempt on it. A network failure while
+//     MAIL itself is pending counts the same way, since nothing of the message was accepted yet.
+//   - 421 at any stage is Throttle, and the connection is closed (the server is closing it).
+//   - Otherwise 4xx is Temporary and 5xx is Permanent, by first digit only (RFC 5321 §4.2).
+//   - A lost connection or timeout after MAIL was accepted is Temporary (RFC 5321 §3.8: as if
+//     451). When it happens after the whole body and the final "." were written, while waiting
+//     for the reply, the Text says "connection lost after DATA: possible duplicate", because the
+//     relay may have taken the message (RFC 1047).
+//   - RCPT is sent for every recipient. If at least one is accepted the message goes out to those
+//     and Result.Rejected lists the others; if none is, Send returns the first refusal, Temporary
+//     when any refusal was 4xx and Permanent otherwise.
+//
+// The errors and the Config's String form never contain the password.
+//
+// # go-smtp details this package relies on
+//
+// go-smtp v0.25 has no StartTLS method on an existing Client, only NewClientStartTLS, which
+// introduces itself as "localhost" before TLS; the configured Config.Helo is used for the EHLO
+// after TLS, which is the one relays record and check. go-smtp's Reset forgets the EHLO, so a
+// reused connection costs RSET plus EHLO before the next MAIL.
+package smtp

@@ -1,0 +1,438 @@
+package smtp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/postie/postie/internal/transport"
+)
+
+// Transport is a pooled SMTP relay client. It is safe for concurrent use; at most Config.Pool
+// sends run at once, each on its own connection.
+type Transport struct {
+	cfg   Config
+	addr  string
+	slots chan struct{} // one token per connection that may be open
+
+	mu     sync.Mutex
+	idle   []*conn // most recently used last
+	closed bool
+}
+
+var _ transport.Transport = (*Transport)(nil)
+
+// New returns a transport for cfg after filling in its defaults. It does not connect: the first
+// Send dials. It fails only on an invalid Config.
+func New(cfg Config) (*Transport, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Transport{
+		cfg:   cfg,
+		addr:  net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)),
+		slots: make(chan struct{}, cfg.Pool),
+	}, nil
+}
+
+// Name returns "smtp".
+func (t *Transport) Name() string { return "smtp" }
+
+// Close marks the transport closed and closes the idle connections with QUIT; connections in use
+// are closed when their send finishes. Send fails after Close. Close always returns nil.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	t.closed = true
+	idle := t.idle
+	t.idle = nil
+	t.mu.Unlock()
+	for _, pc := range idle {
+		pc.quit()
+	}
+	return nil
+}
+
+// Send relays raw (CRLF-terminated MIME) to env.To. On success the Result carries the final reply,
+// the relay's queue id and the recipients refused at RCPT, if any. On failure the error is a
+// *transport.Error classified as described in the package documentation. Send waits for a free
+// pool slot and returns early when ctx ends.
+func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw []byte) (transport.Result, error) {
+	if len(env.To) == 0 {
+		return transport.Result{}, &transport.Error{Class: transport.Permanent, Stage: stageRcpt, Text: "no recipients"}
+	}
+	select {
+	case t.slots <- struct{}{}:
+	case <-ctx.Done():
+		return transport.Result{}, &transport.Error{Class: transport.Unreachable, Stage: stageConnect,
+			Text: "no free relay connection: " + ctx.Err().Error(), Err: ctx.Err()}
+	}
+	defer func() { <-t.slots }()
+
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return transport.Result{}, &transport.Error{Class: transport.Unreachable, Stage: stageConnect, Text: "transport closed"}
+	}
+
+	pc, terr := t.checkout(ctx)
+	if terr != nil {
+		return transport.Result{}, terr
+	}
+	res, keep, terr := t.transact(pc, env, raw)
+	if pc.unwatch() {
+		// ctx ended and closed the connection under the command that failed.
+		keep = false
+		if terr != nil {
+			cancelled(ctx, terr)
+		}
+	}
+	t.checkin(pc, keep)
+	if terr != nil {
+		return transport.Result{}, terr
+	}
+	return res, nil
+}
+
+// transact runs MAIL, RCPT and DATA on pc and says whether pc may be reused.
+func (t *Transport) transact(pc *conn, env transport.Envelope, raw []byte) (transport.Result, bool, *transport.Error) {
+	c := pc.c
+	// SIZE is sent when the relay advertises it; SMTPUTF8 only when an address needs it (a relay
+	// without it then refuses locally, Permanent: the message cannot go through this relay).
+	opts := &gosmtp.MailOptions{Size: int64(len(raw)), UTF8: !ascii(env.From)}
+	for _, to := range env.To {
+		opts.UTF8 = opts.UTF8 || !ascii(to)
+	}
+	if err := c.Mail(env.From, opts); err != nil {
+		te, keep := classify(stageMail, err)
+		return transport.Result{}, keep, te
+	}
+
+	var rejected []transport.RecipientError
+	for _, to := range env.To {
+		err := c.Rcpt(to, nil)
+		if err == nil {
+			continue
+		}
+		te, keep := classify(stageRcpt, err)
+		if !keep {
+			// 421 or a broken connection: nothing more can be said on this connection.
+			return transport.Result{}, false, te
+		}
+		rejected = append(rejected, transport.RecipientError{Recipient: to, Err: te})
+	}
+	if len(rejected) == len(env.To) {
+		te := *rejected[0].Err
+		te.Class = transport.Permanent
+		for _, r := range rejected {
+			if r.Err.Class == transport.Temporary {
+				te.Class = transport.Temporary
+			}
+		}
+		if len(rejected) > 1 {
+			te.Text += fmt.Sprintf(" (all %d recipients refused)", len(rejected))
+		}
+		return transport.Result{}, true, &te
+	}
+
+	w, err := c.Data()
+	if err != nil {
+		te, keep := classify(stageData, err)
+		return transport.Result{}, keep, te
+	}
+	// go-smtp sets no deadline while the body is written; the reply waits SubmissionTimeout.
+	// Socket deadlines are wall-clock time, never the injected Config.Now.
+	_ = pc.nc.SetDeadline(time.Now().Add(t.cfg.DataTimeout))
+	if _, err := w.Write(raw); err != nil {
+		te, _ := classify(stageData, err)
+		return transport.Result{}, false, te
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		te, keep := classify(stageData, err)
+		if isConnErr(err) && pc.nc.writeErr == nil {
+			// Every byte up to the final "." was handed to the network: the relay may have
+			// queued the message before the connection died (RFC 1047).
+			te.Text = "connection lost after DATA: possible duplicate: " + te.Text
+		}
+		return transport.Result{}, keep, te
+	}
+	pc.sent++
+	text := strings.ReplaceAll(resp.StatusText, "\n", " ")
+	return transport.Result{
+		ProviderID: providerID(text),
+		Response:   "250 " + text,
+		Rejected:   rejected,
+	}, true, nil
+}
+
+// checkout returns a connection ready for MAIL, watched by ctx: a pooled one that still answers
+// RSET and EHLO, or a new one. Idle connections past IdleTimeout are closed on the way.
+func (t *Transport) checkout(ctx context.Context) (*conn, *transport.Error) {
+	for {
+		pc := t.popIdle()
+		if pc == nil {
+			break
+		}
+		pc.watch(ctx)
+		if err := pc.c.Reset(); err == nil {
+			if err = pc.c.Hello(t.cfg.Helo); err == nil {
+				return pc, nil
+			}
+		}
+		// The relay dropped it while idle, or ctx ended: try the next one or dial.
+		pc.unwatch()
+		pc.close()
+	}
+	return t.dial(ctx)
+}
+
+// popIdle takes the most recently used idle connection, closing those idle for too long.
+func (t *Transport) popIdle() *conn {
+	now := t.cfg.Now()
+	var stale []*conn
+	var pc *conn
+	t.mu.Lock()
+	fresh := t.idle[:0]
+	for _, c := range t.idle {
+		if now.Sub(c.lastUsed) > t.cfg.IdleTimeout {
+			stale = append(stale, c)
+		} else {
+			fresh = append(fresh, c)
+		}
+	}
+	clear(t.idle[len(fresh):])
+	t.idle = fresh
+	if n := len(t.idle); n > 0 {
+		pc = t.idle[n-1]
+		t.idle[n-1] = nil
+		t.idle = t.idle[:n-1]
+	}
+	t.mu.Unlock()
+	for _, c := range stale {
+		c.quit()
+	}
+	return pc
+}
+
+// checkin returns pc to the pool, or closes it: with QUIT when it is healthy but used up or the
+// transport is closed, without when it failed.
+func (t *Transport) checkin(pc *conn, keep bool) {
+	if !keep {
+		pc.close()
+		return
+	}
+	t.mu.Lock()
+	if t.closed || pc.sent >= t.cfg.MaxPerConn {
+		t.mu.Unlock()
+		pc.quit()
+		return
+	}
+	pc.lastUsed = t.cfg.Now()
+	t.idle = append(t.idle, pc)
+	t.mu.Unlock()
+}
+
+// dial opens, secures, greets and authenticates a new connection.
+func (t *Transport) dial(ctx context.Context) (*conn, *transport.Error) {
+	dctx, cancel := context.WithTimeout(ctx, t.cfg.CommandTimeout)
+	nc, err := t.cfg.Dial(dctx, "tcp", t.addr)
+	cancel()
+	if err != nil {
+		te, _ := classify(stageConnect, err)
+		return nil, te
+	}
+	pc := &conn{nc: &trackConn{Conn: nc}}
+	pc.watch(ctx)
+	if te := t.open(ctx, pc); te != nil {
+		if pc.unwatch() {
+			cancelled(ctx, te)
+		}
+		if pc.c != nil {
+			pc.c.Close()
+		} else {
+			pc.nc.Close()
+		}
+		return nil, te
+	}
+	return pc, nil
+}
+
+// open runs everything between the TCP connect and MAIL on pc.
+func (t *Transport) open(ctx context.Context, pc *conn) *transport.Error {
+	tlsCfg := t.tlsConfig()
+	switch t.cfg.TLS {
+	case TLSNone:
+		pc.c = gosmtp.NewClient(pc.nc)
+	case TLSImplicit:
+		tc := tls.Client(pc.nc, tlsCfg)
+		hctx, cancel := context.WithTimeout(ctx, t.cfg.CommandTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			te, _ := classify(stageTLS, err)
+			return te
+		}
+		pc.c = gosmtp.NewClient(tc)
+	case TLSStartTLS:
+		// NewClientStartTLS reads the greeting, says EHLO and STARTTLS with go-smtp's default
+		// 5-minute timeouts, which cannot be set before it runs: bound the three by a timer.
+		sctx, cancel := context.WithTimeout(ctx, 3*t.cfg.CommandTimeout)
+		stop := context.AfterFunc(sctx, func() { pc.nc.Close() })
+		c, err := gosmtp.NewClientStartTLS(pc.nc, tlsCfg)
+		stop()
+		cancel()
+		if err != nil {
+			return startTLSError(pc.nc, err)
+		}
+		pc.c = c
+	}
+	pc.c.CommandTimeout = t.cfg.CommandTimeout
+	pc.c.SubmissionTimeout = t.cfg.DataTimeout
+	if err := pc.c.Hello(t.cfg.Helo); err != nil {
+		stage := stageHelo
+		if pc.nc.writes == 0 {
+			stage = stageConnect // the greeting never came or was a refusal
+		}
+		if st, ok := pc.c.TLSConnectionState(); ok && !st.HandshakeComplete {
+			stage = stageTLS // the lazy STARTTLS handshake runs on the first EHLO
+		}
+		te, _ := classify(stage, err)
+		return te
+	}
+	if t.cfg.TLS != TLSNone {
+		if st, ok := pc.c.TLSConnectionState(); !ok || !st.HandshakeComplete {
+			return &transport.Error{Class: transport.Unreachable, Stage: stageTLS, Text: "connection is not encrypted"}
+		}
+	}
+	if t.cfg.Username == "" {
+		return nil
+	}
+	var a sasl.Client
+	switch {
+	case pc.c.SupportsAuth(sasl.Plain):
+		a = sasl.NewPlainClient("", t.cfg.Username, t.cfg.Password)
+	case pc.c.SupportsAuth(sasl.Login):
+		a = sasl.NewLoginClient(t.cfg.Username, t.cfg.Password)
+	default:
+		return &transport.Error{Class: transport.Unreachable, Stage: stageAuth, Text: "relay offers neither AUTH PLAIN nor AUTH LOGIN"}
+	}
+	if err := pc.c.Auth(a); err != nil {
+		te, _ := classify(stageAuth, err)
+		return te
+	}
+	return nil
+}
+
+// startTLSError classifies a failure of NewClientStartTLS, which covers the greeting (nothing
+// written yet), EHLO (one command written) and STARTTLS.
+func startTLSError(nc *trackConn, err error) *transport.Error {
+	var se *gosmtp.SMTPError
+	stage := stageTLS
+	switch {
+	case nc.writes == 0:
+		stage = stageConnect
+	case nc.writes == 1 && errors.As(err, &se):
+		stage = stageHelo
+	case !isConnErr(err) && !errors.As(err, &se):
+		// go-smtp's only local failure here: STARTTLS missing from the EHLO reply.
+		return &transport.Error{Class: transport.Unreachable, Stage: stageTLS,
+			Text: "relay does not offer STARTTLS (tls=starttls requires it; no plaintext fallback)", Err: err}
+	}
+	te, _ := classify(stage, err)
+	return te
+}
+
+// cancelled notes on te that ctx ended and closed the connection under the failing command.
+func cancelled(ctx context.Context, te *transport.Error) {
+	te.Text = "cancelled (" + ctx.Err().Error() + "): " + te.Text
+	if te.Err != nil {
+		te.Err = fmt.Errorf("%w: %w", ctx.Err(), te.Err)
+	} else {
+		te.Err = ctx.Err()
+	}
+}
+
+func (t *Transport) tlsConfig() *tls.Config {
+	var c *tls.Config
+	if t.cfg.TLSConfig != nil {
+		c = t.cfg.TLSConfig.Clone()
+	} else {
+		c = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if c.ServerName == "" {
+		c.ServerName = t.cfg.Host
+	}
+	return c
+}
+
+// conn is one relay connection. It is used by one Send at a time.
+type conn struct {
+	c        *gosmtp.Client
+	nc       *trackConn
+	lastUsed time.Time
+	sent     int
+	stop     func() bool // from context.AfterFunc; nil when not watched
+}
+
+// watch closes the connection when ctx ends, so a blocked command returns at once.
+func (pc *conn) watch(ctx context.Context) {
+	pc.stop = context.AfterFunc(ctx, func() { pc.nc.Close() })
+}
+
+// unwatch stops watching and reports whether ctx already closed the connection.
+func (pc *conn) unwatch() bool {
+	if pc.stop == nil {
+		return false
+	}
+	fired := !pc.stop()
+	pc.stop = nil
+	return fired
+}
+
+// quit ends a healthy connection politely; close drops a broken one.
+func (pc *conn) quit() {
+	if err := pc.c.Quit(); err != nil {
+		pc.close()
+	}
+}
+
+func (pc *conn) close() { _ = pc.c.Close() }
+
+// trackConn remembers how many writes were made and the first write error, so a failure after
+// DATA can tell "the final dot was sent" from "the body never got out", and a setup failure can
+// tell the greeting from the commands after it.
+type trackConn struct {
+	net.Conn
+	writes   int
+	writeErr error
+}
+
+func (c *trackConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.writes++
+	if err != nil && c.writeErr == nil {
+		c.writeErr = err
+	}
+	return n, err
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,806 @@
+package smtp
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/postie/postie/internal/transport"
+)
+
+// relay is a scriptable in-process SMTP server (go-smtp's server). Replies are scripted per
+// attempt: the n-th MAIL (or RCPT to an address, or DATA) gets the n-th entry, nil or past the
+// end means accept.
+type relay struct {
+	mu        sync.Mutex
+	conns     int          // connections accepted
+	wire      bytes.Buffer // everything the server read, as seen on the socket
+	msgs      []received
+	mail      []error
+	mailN     int
+	rcpt      map[string][]error
+	rcptN     map[string]int
+	data      []error
+	dataN     int
+	hangup    bool          // close the connection instead of replying to the final "."
+	stall     chan struct{} // when set, DATA blocks until it is closed
+	user      string        // AUTH PLAIN required when set
+	pass      string
+	dataReply *gosmtp.SMTPError // reply to a successful DATA (default go-smtp's "OK: queued")
+}
+
+type received struct {
+	From string
+	To   []string
+	Body []byte
+	Conn int
+}
+
+func nth(list []error, n int) error {
+	if n < len(list) {
+		return list[n]
+	}
+	return nil
+}
+
+func (r *relay) count() (conns, msgs int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.conns, len(r.msgs)
+}
+
+func (r *relay) NewSession(c *gosmtp.Conn) (gosmtp.Session, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return &session{r: r, c: c, conn: r.conns}, nil
+}
+
+type session struct {
+	r      *relay
+	c      *gosmtp.Conn
+	conn   int
+	authed bool
+	from   string
+	to     []string
+}
+
+func (s *session) Reset()        { s.from, s.to = "", nil }
+func (s *session) Logout() error { return nil }
+
+func (s *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (s *session) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != s.r.user || pass != s.r.pass {
+			return gosmtp.ErrAuthFailed
+		}
+		s.authed = true
+		return nil
+	}), nil
+}
+
+func (s *session) Mail(from string, _ *gosmtp.MailOptions) error {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	if s.r.user != "" && !s.authed {
+		return gosmtp.ErrAuthRequired
+	}
+	s.r.mailN++
+	if err := nth(s.r.mail, s.r.mailN-1); err != nil {
+		return err
+	}
+	s.from = from
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	if s.r.rcptN == nil {
+		s.r.rcptN = map[string]int{}
+	}
+	s.r.rcptN[to]++
+	if err := nth(s.r.rcpt[to], s.r.rcptN[to]-1); err != nil {
+		return err
+	}
+	s.to = append(s.to, to)
+	return nil
+}
+
+func (s *session) Data(rd io.Reader) error {
+	body, err := io.ReadAll(rd)
+	if err != nil {
+		return err
+	}
+	s.r.mu.Lock()
+	s.r.dataN++
+	reply := nth(s.r.data, s.r.dataN-1)
+	if reply == nil {
+		s.r.msgs = append(s.r.msgs, received{From: s.from, To: s.to, Body: body, Conn: s.conn})
+	}
+	hangup, stall, ok := s.r.hangup, s.r.stall, s.r.dataReply
+	s.r.mu.Unlock()
+	if stall != nil {
+		<-stall
+	}
+	if hangup {
+		s.c.Close()
+		return errors.New("hung up")
+	}
+	if reply == nil && ok != nil {
+		return ok // go-smtp writes an *SMTPError's code as is, 250 included
+	}
+	return reply
+}
+
+// tapListener counts connections and records what the server reads.
+type tapListener struct {
+	net.Listener
+	r *relay
+}
+
+func (l tapListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.r.mu.Lock()
+	l.r.conns++
+	l.r.mu.Unlock()
+	return tapConn{Conn: c, r: l.r}, nil
+}
+
+type tapConn struct {
+	net.Conn
+	r *relay
+}
+
+func (c tapConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.r.mu.Lock()
+	c.r.wire.Write(p[:n])
+	c.r.mu.Unlock()
+	return n, err
+}
+
+type bundle struct {
+	relay *relay
+	port  int
+	roots *x509.CertPool
+}
+
+type setupOpts struct {
+	tls      bool // offer STARTTLS (or serve implicit TLS with implicit)
+	implicit bool
+	user     string
+	pass     string
+}
+
+// setup starts a relay on 127.0.0.1 and returns it with what a client needs to trust it.
+func setup(t *testing.T, o setupOpts) *bundle {
+	t.Helper()
+	r := &relay{user: o.user, pass: o.pass, rcpt: map[string][]error{}}
+	s := gosmtp.NewServer(r)
+	s.Domain = "relay.test"
+	s.AllowInsecureAuth = !o.tls
+	s.ErrorLog = log.New(io.Discard, "", 0)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bundle{relay: r, port: ln.Addr().(*net.TCPAddr).Port}
+	var l net.Listener = tapListener{Listener: ln, r: r}
+	if o.tls || o.implicit {
+		cert, roots := testCert(t)
+		b.roots = roots
+		cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+		if o.implicit {
+			l = tls.NewListener(l, cfg)
+		} else {
+			s.TLSConfig = cfg
+		}
+	}
+	go func() { _ = s.Serve(l) }()
+	t.Cleanup(func() { s.Close() })
+	return b
+}
+
+// client returns a transport for the relay with short timeouts, adjusted by mod.
+func (b *bundle) client(t *testing.T, mod func(*Config)) *Transport {
+	t.Helper()
+	cfg := Config{
+		Host: "127.0.0.1", Port: b.port, TLS: TLSNone, Helo: "client.test",
+		CommandTimeout: 2 * time.Second, DataTimeout: 2 * time.Second,
+		TLSConfig: &tls.Config{RootCAs: b.roots},
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	tr, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// testCert makes a self-signed certificate for 127.0.0.1 and a pool that trusts it.
+func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "relay.test"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, roots
+}
+
+const testBody = "From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nline one\r\n.leading dot\r\n..two dots\r\nend\r\n"
+
+func env(to ...string) transport.Envelope {
+	return transport.Envelope{MessageID: "m1", From: "bounce@example.com", To: to}
+}
+
+// wantErr checks err is a *transport.Error with the given class and stage and returns it.
+func wantErr(t *testing.T, err error, class transport.Class, stage string) *transport.Error {
+	t.Helper()
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		t.Fatalf("error %v (%T) is not a *transport.Error", err, err)
+	}
+	if te.Class != class || te.Stage != stage {
+		t.Fatalf("error %q: class %v at %q, want %v at %q", te, te.Class, te.Stage, class, stage)
+	}
+	return te
+}
+
+func TestSendDelivers(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	b.relay.dataReply = &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as ABC123"}
+	tr := b.client(t, nil)
+
+	res, err := tr.Send(context.Background(), env("b@example.net", "c@example.net"), []byte(testBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := transport.Result{ProviderID: "ABC123", Response: "250 2.0.0 Ok: queued as ABC123"}
+	if diff := cmp.Diff(want, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	b.relay.mu.Lock()
+	defer b.relay.mu.Unlock()
+	if len(b.relay.msgs) != 1 {
+		t.Fatalf("relay got %d messages, want 1", len(b.relay.msgs))
+	}
+	got := b.relay.msgs[0]
+	if got.From != "bounce@example.com" || !cmp.Equal(got.To, []string{"b@example.net", "c@example.net"}) {
+		t.Errorf("envelope %q -> %q", got.From, got.To)
+	}
+	if !bytes.Equal(got.Body, []byte(testBody)) {
+		t.Errorf("body differs (dot-stuffing?):\ngot  %q\nwant %q", got.Body, testBody)
+	}
+	if !bytes.Contains(b.relay.wire.Bytes(), []byte("EHLO client.test\r\n")) {
+		t.Errorf("relay did not see EHLO client.test")
+	}
+}
+
+func TestProviderID(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ text, want string }{
+		{"2.0.0 Ok: queued as 4Xh2Lq1bz3z9", "4Xh2Lq1bz3z9"},                // Postfix
+		{"OK id=1tUvWx-000ABC-De", "1tUvWx-000ABC-De"},                      // Exim
+		{"Ok 0100018c1a2b3c4d-aaaa-000000", "0100018c1a2b3c4d-aaaa-000000"}, // SES
+		{"Ok: <20240101.abc@mx>", "20240101.abc@mx"},
+		{"2.0.0 OK: queued", "OK: queued"}, // go-smtp's default: no id, whole text
+		{"2.0.0 OK  1611234567 x12si123456qkj.12 - gsmtp", "OK  1611234567 x12si123456qkj.12 - gsmtp"},
+	} {
+		if got := providerID(tc.text); got != tc.want {
+			t.Errorf("providerID(%q) = %q, want %q", tc.text, got, tc.want)
+		}
+	}
+}
+
+func TestConnectionReuse(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	tr := b.client(t, func(c *Config) { c.Pool = 1 })
+	const n = 5
+	for i := range n {
+		if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	conns, msgs := b.relay.count()
+	if conns != 1 || msgs != n {
+		t.Errorf("relay saw %d connections and %d messages, want 1 and %d", conns, msgs, n)
+	}
+	b.relay.mu.Lock()
+	rsets := bytes.Count(b.relay.wire.Bytes(), []byte("RSET\r\n"))
+	b.relay.mu.Unlock()
+	if rsets != n-1 {
+		t.Errorf("relay saw %d RSET, want %d (one before each reuse)", rsets, n-1)
+	}
+}
+
+func TestMaxPerConnReconnects(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	tr := b.client(t, func(c *Config) { c.Pool = 1; c.MaxPerConn = 2 })
+	for i := range 5 {
+		if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	conns, msgs := b.relay.count()
+	if conns != 3 || msgs != 5 {
+		t.Errorf("relay saw %d connections and %d messages, want 3 and 5", conns, msgs)
+	}
+	b.relay.mu.Lock()
+	quits := bytes.Count(b.relay.wire.Bytes(), []byte("QUIT\r\n"))
+	b.relay.mu.Unlock()
+	if quits != 2 {
+		t.Errorf("relay saw %d QUIT, want 2 (each used-up connection)", quits)
+	}
+}
+
+func TestIdleTimeoutRedials(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tr := b.client(t, func(c *Config) {
+		c.IdleTimeout = 30 * time.Second
+		c.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	send := func() {
+		t.Helper()
+		if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send()
+	mu.Lock()
+	now = now.Add(10 * time.Second)
+	mu.Unlock()
+	send() // still fresh: reused
+	mu.Lock()
+	now = now.Add(31 * time.Second)
+	mu.Unlock()
+	send() // idle too long: closed, redialled
+	if conns, _ := b.relay.count(); conns != 2 {
+		t.Errorf("relay saw %d connections, want 2", conns)
+	}
+}
+
+func TestTemporaryReply(t *testing.T) {
+	t.Parallel()
+	for _, stage := range []string{stageMail, stageRcpt, stageData} {
+		t.Run(stage, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, setupOpts{})
+			try := &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+			switch stage {
+			case stageMail:
+				b.relay.mail = []error{try}
+			case stageRcpt:
+				b.relay.rcpt["b@example.net"] = []error{try}
+			case stageData:
+				b.relay.data = []error{try}
+			}
+			tr := b.client(t, func(c *Config) { c.Pool = 1 })
+			_, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+			te := wantErr(t, err, transport.Temporary, stage)
+			if te.Code != 451 || te.Enhanced != "4.3.0" || te.Text != "try later" {
+				t.Errorf("error %+v, want 451 4.3.0 try later", te)
+			}
+			// A 4xx leaves the connection usable: the retry goes over it.
+			if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+				t.Fatal(err)
+			}
+			if conns, msgs := b.relay.count(); conns != 1 || msgs != 1 {
+				t.Errorf("relay saw %d connections and %d messages, want 1 and 1", conns, msgs)
+			}
+		})
+	}
+}
+
+func TestRecipientRefusedOthersSent(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	b.relay.rcpt["gone@example.net"] = []error{&gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user"}}
+	tr := b.client(t, nil)
+	res, err := tr.Send(context.Background(), env("gone@example.net", "ok@example.net"), []byte(testBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rejected) != 1 || res.Rejected[0].Recipient != "gone@example.net" {
+		t.Fatalf("rejected %+v, want gone@example.net", res.Rejected)
+	}
+	re := res.Rejected[0].Err
+	if re.Class != transport.Permanent || re.Stage != stageRcpt || re.Code != 550 || re.Enhanced != "5.1.1" {
+		t.Errorf("rejection %+v", re)
+	}
+	b.relay.mu.Lock()
+	defer b.relay.mu.Unlock()
+	if len(b.relay.msgs) != 1 || !cmp.Equal(b.relay.msgs[0].To, []string{"ok@example.net"}) {
+		t.Errorf("relay got %+v, want one message to ok@example.net", b.relay.msgs)
+	}
+}
+
+func TestAllRecipientsRefused(t *testing.T) {
+	t.Parallel()
+	e550 := &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	e450 := &gosmtp.SMTPError{Code: 450, EnhancedCode: gosmtp.EnhancedCode{4, 2, 1}, Message: "slow down"}
+	for _, tc := range []struct {
+		name   string
+		a, b   error
+		class  transport.Class
+		code   int
+		status string
+	}{
+		{"all 5xx: permanent", e550, e550, transport.Permanent, 550, "5.1.1"},
+		{"any 4xx: temporary", e550, e450, transport.Temporary, 550, "5.1.1"}, // RFC 5321 §4.2.1
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, setupOpts{})
+			b.relay.rcpt["a@example.net"] = []error{tc.a}
+			b.relay.rcpt["b@example.net"] = []error{tc.b}
+			tr := b.client(t, nil)
+			_, err := tr.Send(context.Background(), env("a@example.net", "b@example.net"), []byte(testBody))
+			te := wantErr(t, err, tc.class, stageRcpt)
+			if te.Code != tc.code || te.Enhanced != tc.status {
+				t.Errorf("error %q, want the first refusal", te)
+			}
+			if _, msgs := b.relay.count(); msgs != 0 {
+				t.Errorf("relay got %d messages, want none (no DATA)", msgs)
+			}
+		})
+	}
+}
+
+func TestThrottleReplacesConnection(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	b.relay.rcpt["b@example.net"] = []error{&gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Try again later, closing connection"}}
+	tr := b.client(t, func(c *Config) { c.Pool = 1 })
+	_, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	te := wantErr(t, err, transport.Throttle, stageRcpt)
+	if te.Code != 421 || te.Enhanced != "4.7.0" {
+		t.Errorf("error %q", te)
+	}
+	if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+		t.Fatal(err)
+	}
+	if conns, msgs := b.relay.count(); conns != 2 || msgs != 1 {
+		t.Errorf("relay saw %d connections and %d messages, want 2 and 1", conns, msgs)
+	}
+}
+
+func TestRelayNotListening(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	tr, err := New(Config{Host: "127.0.0.1", Port: port, TLS: TLSNone, CommandTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	_, err = tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	wantErr(t, err, transport.Unreachable, stageConnect)
+}
+
+func TestStartTLSAndAuth(t *testing.T) {
+	t.Parallel()
+	const user, pass = "postie", "s3cr3t-Pa55word"
+	b := setup(t, setupOpts{tls: true, user: user, pass: pass})
+	tr := b.client(t, func(c *Config) { c.TLS = TLSStartTLS; c.Username = user; c.Password = pass })
+	if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+		t.Fatal(err)
+	}
+	b.relay.mu.Lock()
+	wire := b.relay.wire.Bytes()
+	if !bytes.Contains(wire, []byte("STARTTLS\r\n")) {
+		t.Error("relay did not see STARTTLS")
+	}
+	plain := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
+	if bytes.Contains(wire, []byte(plain)) || bytes.Contains(wire, []byte(pass)) {
+		t.Error("credentials crossed the wire in plaintext")
+	}
+	b.relay.mu.Unlock()
+
+	bad := b.client(t, func(c *Config) { c.TLS = TLSStartTLS; c.Username = user; c.Password = "wrong-" + pass })
+	_, err := bad.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	te := wantErr(t, err, transport.Unreachable, stageAuth)
+	if te.Code != 535 {
+		t.Errorf("error %q, want 535", te)
+	}
+	for _, s := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", bad.cfg), fmt.Sprintf("%+v", bad.cfg)} {
+		if strings.Contains(s, pass) {
+			t.Errorf("password in %q", s)
+		}
+	}
+}
+
+func TestImplicitTLS(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{implicit: true, user: "u", pass: "p"})
+	tr := b.client(t, func(c *Config) { c.TLS = TLSImplicit; c.Username = "u"; c.Password = "p" })
+	if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTLSFailuresAreUnreachable(t *testing.T) {
+	t.Parallel()
+	t.Run("STARTTLS not offered", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		tr := b.client(t, func(c *Config) { c.TLS = TLSStartTLS })
+		_, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+		wantErr(t, err, transport.Unreachable, stageTLS)
+		if _, msgs := b.relay.count(); msgs != 0 {
+			t.Error("message sent in plaintext")
+		}
+	})
+	t.Run("untrusted certificate", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{tls: true})
+		tr := b.client(t, func(c *Config) { c.TLS = TLSStartTLS; c.TLSConfig = nil })
+		_, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+		wantErr(t, err, transport.Unreachable, stageTLS)
+	})
+	t.Run("implicit, untrusted certificate", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{implicit: true})
+		tr := b.client(t, func(c *Config) { c.TLS = TLSImplicit; c.TLSConfig = nil })
+		_, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+		wantErr(t, err, transport.Unreachable, stageTLS)
+	})
+}
+
+func TestHangupAfterDataIsPossibleDuplicate(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	b.relay.hangup = true
+	tr := b.client(t, nil)
+	_, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	te := wantErr(t, err, transport.Temporary, stageData)
+	if !strings.Contains(te.Text, "possible duplicate") {
+		t.Errorf("error %q does not warn of a possible duplicate", te)
+	}
+}
+
+// stalled accepts connections and never says a word.
+func stalled(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestStalledRelayTimesOut(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{TLSNone, TLSStartTLS, TLSImplicit} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			port := stalled(t)
+			tr, err := New(Config{Host: "127.0.0.1", Port: port, TLS: mode, CommandTimeout: 100 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			start := time.Now()
+			_, err = tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+			te := wantErr(t, err, transport.Unreachable, map[string]string{TLSNone: stageConnect, TLSStartTLS: stageConnect, TLSImplicit: stageTLS}[mode])
+			if !strings.Contains(te.Text, "timeout") && !strings.Contains(te.Text, "deadline") && !strings.Contains(te.Text, "closed") {
+				t.Errorf("error %q does not look like a timeout", te)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %v with a 100ms command timeout", d)
+			}
+		})
+	}
+}
+
+func TestStalledDataReply(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	stall := make(chan struct{})
+	t.Cleanup(func() { close(stall) })
+	b.relay.stall = stall
+	tr := b.client(t, func(c *Config) { c.DataTimeout = 200 * time.Millisecond })
+	_, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	te := wantErr(t, err, transport.Temporary, stageData)
+	if !strings.Contains(te.Text, "possible duplicate") || !strings.Contains(te.Text, "timeout") {
+		t.Errorf("error %q, want a timeout with a possible duplicate", te)
+	}
+}
+
+func TestContextEndsSend(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	stall := make(chan struct{})
+	t.Cleanup(func() { close(stall) })
+	b.relay.stall = stall
+	tr := b.client(t, func(c *Config) { c.DataTimeout = time.Minute })
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := tr.Send(ctx, env("b@example.net"), []byte(testBody))
+	te := wantErr(t, err, transport.Temporary, stageData)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(te.Text, "possible duplicate") {
+		t.Errorf("error %q, want the context's deadline and a possible duplicate", te)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v after a 200ms context", d)
+	}
+}
+
+func TestConcurrentSendsStayWithinPool(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	tr := b.client(t, func(c *Config) { c.Pool = 4 })
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Go(func() {
+			_, err := tr.Send(context.Background(), env(fmt.Sprintf("r%d@example.net", i)), []byte(testBody))
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	conns, msgs := b.relay.count()
+	if conns > 4 || msgs != 20 {
+		t.Errorf("relay saw %d connections and %d messages, want at most 4 and 20", conns, msgs)
+	}
+}
+
+func TestParseURL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		raw  string
+		want Config
+	}{
+		{"smtp://relay.example.com", Config{Host: "relay.example.com", Port: 587, TLS: TLSStartTLS}},
+		{"smtp://user:p%40ss@relay.example.com:2525?pool=8&max_per_conn=50&helo=mx.example.com",
+			Config{Host: "relay.example.com", Port: 2525, TLS: TLSStartTLS, Username: "user", Password: "p@ss",
+				Pool: 8, MaxPerConn: 50, Helo: "mx.example.com"}},
+		{"smtp://localhost?tls=none", Config{Host: "localhost", Port: 25, TLS: TLSNone}},
+		{"smtps://u:p@smtp.example.com", Config{Host: "smtp.example.com", Port: 465, TLS: TLSImplicit, Username: "u", Password: "p"}},
+		{"smtp://[::1]:25?tls=none&rate=12.5&daily=10000&idle_timeout=10s&command_timeout=5s&data_timeout=1m",
+			Config{Host: "::1", Port: 25, TLS: TLSNone, Rate: 12.5, Daily: 10000, IdleTimeout: 10 * time.Second,
+				CommandTimeout: 5 * time.Second, DataTimeout: time.Minute}},
+	} {
+		got, err := ParseURL(tc.raw)
+		if err != nil {
+			t.Errorf("ParseURL(%q): %v", tc.raw, err)
+			continue
+		}
+		if diff := cmp.Diff(tc.want, got, cmp.Comparer(func(a, b *tls.Config) bool { return a == b })); diff != "" {
+			t.Errorf("ParseURL(%q) (-want +got):\n%s", tc.raw, diff)
+		}
+	}
+}
+
+func TestParseURLErrorsHidePassword(t *testing.T) {
+	t.Parallel()
+	// Each password contains a character that makes the URL parser misread part of it as a
+	// port, path, query or fragment; the secret fragments must not reach the error.
+	for _, raw := range []string{
+		"smtp://user:Secret99@relay.example.com:notaport",
+		"smtp://user:Secret99@relay.example.com?pool=-1",
+		"smtp://user:Secret99@relay.example.com?bogus=1",
+		"smtp://user:Secret99@relay.example.com?tls=maybe",
+		"smtps://user:Secret99@relay.example.com?tls=none",
+		"ftp://user:Secret99@relay.example.com",
+		"smtp://user:Secret99/x@relay.example.com",        // '/' in password: host "user", path "/x@…"
+		"smtp://user:99999/Secret99@relay.example.com",    // '/' in password after digits: port 99999
+		"smtp://user:123?Secret99=1@relay.example.com",    // '?' in password: query "Secret99=1@…"
+		"smtp://user:123#Secret99@relay.example.com",      // '#' in password: fragment
+		"smtp://user:Sec ret99@relay.example.com",         // space
+		"smtp://user:Secret99%zz@relay.example.com",       // bad escape
+		"smtp://:Secret99@relay.example.com",              // password without user
+		"smtp://user:Secret99@relay.example.com/Secret99", // path
+	} {
+		_, err := ParseURL(raw)
+		if err == nil {
+			t.Errorf("ParseURL(%q): no error", raw)
+			continue
+		}
+		for _, secret := range []string{"Secret99", "99999", "Sec ret", "123"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("ParseURL(%q) error %q contains %q", raw, err, secret)
+			}
+		}
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []Config{
+		{},
+		{Host: "h", TLS: "sometimes"},
+		{Host: "h", Port: 70000},
+		{Host: "h", Password: "x"},
+		{Host: "h", Pool: -1},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New(%v): no error", cfg)
+		}
+	}
+}
