@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 )
 
 // Envelope is the SMTP envelope of one send.
@@ -78,7 +80,48 @@ type Error struct {
 	Text     string // reply text or local description (never credentials)
 	Stage    string // connect, tls, auth, mail, rcpt, data, …
 	Err      error  // underlying error, if any
+
+	// Rejected lists each recipient's refusal when RCPT refused them all (the Error itself is
+	// the first of them), so each can be judged on its own, e.g. for suppression.
+	Rejected []RecipientError
+	// MaybeDelivered: the connection was lost after the whole message was handed over, so the
+	// relay may have queued it; a retry can make a duplicate (RFC 1047).
+	MaybeDelivered bool
+	// RetryAfter, when set on an Unreachable error, is how long the transport knows it will stay
+	// unavailable (e.g. until a daily quota frees up).
+	RetryAfter time.Duration
 }
+
+// HardBounce reports whether e says the recipient address itself is permanently bad, so it
+// should be suppressed (email-rules §2.3 and §4.5): 5.1.1, 5.1.2, 5.1.3, 5.1.6, 5.1.10, 5.2.1
+// (but not Gmail's "5.2.1 … receiving mail at a rate"), or a 5xx without an enhanced code whose
+// text says the user is unknown. Policy blocks (5.7.x) and message failures never are.
+func (e *Error) HardBounce() bool {
+	if e == nil || e.Class != Permanent {
+		return false
+	}
+	text := strings.ToLower(e.Text)
+	switch e.Enhanced {
+	case "5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10":
+		return true
+	case "5.2.1":
+		return !strings.Contains(text, "rate")
+	case "":
+		if e.Code < 500 || e.Code > 599 {
+			return false
+		}
+		for _, p := range userUnknown {
+			if strings.Contains(text, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// userUnknown are reply texts that mean "no such mailbox" when a relay gives no enhanced code.
+var userUnknown = []string{"user unknown", "unknown user", "no such user", "mailbox unavailable",
+	"mailbox not found", "does not exist", "recipient not found", "invalid recipient", "address rejected"}
 
 func (e *Error) Error() string {
 	s := e.Class.String()

@@ -46,6 +46,9 @@ func New(cfg Config) (*Transport, error) {
 	}, nil
 }
 
+// String describes the relay and its pool, without the password.
+func (t *Transport) String() string { return t.cfg.String() }
+
 // Name returns "smtp".
 func (t *Transport) Name() string { return "smtp" }
 
@@ -143,6 +146,7 @@ func (t *Transport) transact(pc *conn, env transport.Envelope, raw []byte) (tran
 		if len(rejected) > 1 {
 			te.Text += fmt.Sprintf(" (all %d recipients refused)", len(rejected))
 		}
+		te.Rejected = rejected
 		return transport.Result{}, true, &te
 	}
 
@@ -165,6 +169,7 @@ func (t *Transport) transact(pc *conn, env transport.Envelope, raw []byte) (tran
 			// Every byte up to the final "." was handed to the network: the relay may have
 			// queued the message before the connection died (RFC 1047).
 			te.Text = "connection lost after DATA: possible duplicate: " + te.Text
+			te.MaybeDelivered = true
 		}
 		return transport.Result{}, keep, te
 	}
