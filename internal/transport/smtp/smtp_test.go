@@ -3,18 +3,13 @@ package smtp
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -25,6 +20,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/postie/postie/internal/smtpsink/sinktest"
 	"github.com/postie/postie/internal/transport"
 )
 
@@ -211,7 +207,7 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	b := &bundle{relay: r, port: ln.Addr().(*net.TCPAddr).Port}
 	var l net.Listener = tapListener{Listener: ln, r: r}
 	if o.tls || o.implicit {
-		cert, roots := testCert(t)
+		cert, roots := sinktest.Cert(t)
 		b.roots = roots
 		cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
 		if o.implicit {
@@ -242,37 +238,6 @@ func (b *bundle) client(t *testing.T, mod func(*Config)) *Transport {
 	}
 	t.Cleanup(func() { tr.Close() })
 	return tr
-}
-
-// testCert makes a self-signed certificate for 127.0.0.1 and a pool that trusts it.
-func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "relay.test"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, roots
 }
 
 const testBody = "From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nline one\r\n.leading dot\r\n..two dots\r\nend\r\n"

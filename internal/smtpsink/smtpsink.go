@@ -1,0 +1,512 @@
+// Package smtpsink is a loopback SMTP server that receives what postie sends: the sink of the
+// delivery tests and of `postie bench`. It is built on github.com/emersion/go-smtp's server.
+//
+// A Sink accepts every message unless Options.Script says otherwise. Script is asked at each
+// MAIL, RCPT and DATA and can answer with any reply code, pause, or hang up, so a test can play a
+// relay that answers 451, refuses one recipient with 550 5.1.1, stalls after DATA or drops the
+// connection. By default the sink only counts: each body is read into a buffer reused by its
+// connection and dropped, so a benchmark measures the sender, not the sink. Options.Keep keeps
+// every accepted message for inspection.
+//
+// Counting happens when the sink has decided to answer 250 to the final ".", just before the
+// reply is written: Count, WaitCount and Options.OnMessage see a message a moment before the
+// sender has its answer.
+//
+// Everything on a Sink is safe for concurrent use. Script and OnMessage run on the connection's
+// goroutine, one call at a time per connection but concurrently across connections.
+package smtpsink
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	gosmtp "github.com/emersion/go-smtp"
+)
+
+// Stages of a Step.
+const (
+	StageMail = "mail"
+	StageRcpt = "rcpt"
+	StageData = "data"
+)
+
+// Options configures a Sink. The zero value is a plaintext sink on a free loopback port that
+// accepts everything and keeps nothing.
+type Options struct {
+	// Addr to listen on; default "127.0.0.1:0". A fixed address lets a test stop a sink and
+	// start another on the same port.
+	Addr string
+	// TLSConfig, when set, is offered through STARTTLS, or spoken from the first byte when
+	// Implicit is set.
+	TLSConfig *tls.Config
+	Implicit  bool
+	// Username and Password, when set, make AUTH PLAIN required before MAIL. AUTH is offered in
+	// plaintext only when TLSConfig is nil.
+	Username, Password string
+	// Keep every accepted message, body included, for Messages. Without it the sink counts
+	// and drops bodies.
+	Keep bool
+	// Script decides the reply to each MAIL, RCPT and DATA; nil accepts everything. Tests count
+	// attempts themselves in closures.
+	Script func(Step) Action
+	// OnMessage is called for each accepted message after its 250 is decided and before it is
+	// written (e.g. to measure latency).
+	OnMessage func(Message)
+}
+
+// Step is a command Script is asked about.
+type Step struct {
+	Stage      string   // StageMail, StageRcpt or StageData
+	From       string   // the MAIL FROM address
+	To         string   // StageRcpt: the RCPT TO address
+	Recipients []string // StageData: the recipients accepted so far
+	Body       []byte   // StageData: the message as received, dot-unstuffed, CRLF line ends
+	Conn       int      // the connection's number, counted from 1 in order of arrival
+}
+
+// Action is Script's answer. The zero Action accepts.
+type Action struct {
+	// Code is the reply code; 0 accepts with the default reply. A 2xx code also accepts; its
+	// Text replaces the default reply text at DATA only (go-smtp writes its own reply to an
+	// accepted MAIL or RCPT).
+	Code int
+	// Enhanced is the RFC 3463 code, e.g. "5.1.1"; "" lets go-smtp write class.0.0, "-" writes
+	// none.
+	Enhanced string
+	Text     string
+	// Hangup closes the connection instead of replying.
+	Hangup bool
+	// Delay waits this long before replying (or hanging up); Close cuts it short.
+	Delay time.Duration
+}
+
+// Message is an accepted message.
+type Message struct {
+	From      string
+	To        []string
+	Body      []byte // nil unless Options.Keep
+	Size      int    // bytes of the body as received (dot-unstuffed)
+	MessageID string // the Message-ID header without angle brackets, "" when there is none
+	Conn      int    // the connection's number, counted from 1
+	At        time.Time
+}
+
+// Sink is a running SMTP server. Close stops it.
+type Sink struct {
+	opts   Options
+	srv    *gosmtp.Server
+	ln     *listener
+	addr   string
+	done   chan struct{} // closed by Close: ends Delays
+	served chan struct{}
+
+	mu      sync.Mutex
+	count   int
+	msgs    []Message
+	waiters []waiter
+
+	closeOnce sync.Once
+}
+
+type waiter struct {
+	n  int
+	ch chan struct{}
+}
+
+// Start listens on o.Addr and serves until Close. It fails only when it cannot listen.
+func Start(o Options) (*Sink, error) {
+	addr := o.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	nl, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("smtpsink: %w", err)
+	}
+	s := &Sink{
+		opts:   o,
+		ln:     &listener{Listener: nl, conns: map[*tcpConn]struct{}{}},
+		addr:   nl.Addr().String(),
+		done:   make(chan struct{}),
+		served: make(chan struct{}),
+	}
+	s.srv = gosmtp.NewServer(gosmtp.BackendFunc(s.newSession))
+	s.srv.Domain = "sink.test"
+	s.srv.ErrorLog = log.New(io.Discard, "", 0)
+	s.srv.AllowInsecureAuth = o.TLSConfig == nil
+	s.srv.EnableSMTPUTF8 = true
+	var l net.Listener = s.ln
+	switch {
+	case o.TLSConfig != nil && o.Implicit:
+		l = tls.NewListener(l, o.TLSConfig)
+	case o.TLSConfig != nil:
+		s.srv.TLSConfig = o.TLSConfig
+	}
+	go func() {
+		defer close(s.served)
+		_ = s.srv.Serve(l)
+	}()
+	return s, nil
+}
+
+// Addr is the host:port the sink listens on.
+func (s *Sink) Addr() string { return s.addr }
+
+// URL is a relay URL for POSTIE_SMTP_URL and smtp.ParseURL: smtp://127.0.0.1:PORT?tls=none
+// without TLS, ?tls=starttls with STARTTLS, smtps://… with implicit TLS, credentials included.
+func (s *Sink) URL() string {
+	u := url.URL{Scheme: "smtp", Host: s.addr}
+	switch {
+	case s.opts.TLSConfig == nil:
+		u.RawQuery = "tls=none"
+	case s.opts.Implicit:
+		u.Scheme = "smtps"
+	default:
+		u.RawQuery = "tls=starttls"
+	}
+	if s.opts.Username != "" {
+		u.User = url.UserPassword(s.opts.Username, s.opts.Password)
+	}
+	return u.String()
+}
+
+// Close stops listening, drops every connection, cuts Delays short and waits (up to 10s, for
+// a Script or OnMessage that does not return) for the connections' goroutines to end, so the
+// address is free again when it returns. Close is idempotent and returns nil.
+func (s *Sink) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.ln.closeAll()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.srv.Shutdown(ctx)
+		<-s.served
+	})
+	return nil
+}
+
+// Count is the number of messages accepted so far.
+func (s *Sink) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.count
+}
+
+// Conns is the number of connections accepted so far.
+func (s *Sink) Conns() int { return int(s.ln.n.Load()) }
+
+// Messages returns a copy of the accepted messages in order of acceptance; nil unless
+// Options.Keep.
+func (s *Sink) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.msgs...)
+}
+
+// WaitCount waits until at least n messages were accepted and returns nil, or returns ctx's error
+// when ctx ends first.
+func (s *Sink) WaitCount(ctx context.Context, n int) error {
+	s.mu.Lock()
+	if s.count >= n {
+		s.mu.Unlock()
+		return nil
+	}
+	w := waiter{n: n, ch: make(chan struct{})}
+	s.waiters = append(s.waiters, w)
+	s.mu.Unlock()
+	select {
+	case <-w.ch:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for i, o := range s.waiters {
+			if o.ch == w.ch {
+				s.waiters = append(s.waiters[:i], s.waiters[i+1:]...)
+				break
+			}
+		}
+		if s.count >= n {
+			return nil
+		}
+		return ctx.Err()
+	}
+}
+
+// accepted records m and wakes the waiters it satisfies.
+func (s *Sink) accepted(m Message) {
+	s.mu.Lock()
+	s.count++
+	if s.opts.Keep {
+		s.msgs = append(s.msgs, m)
+	}
+	kept := s.waiters[:0]
+	for _, w := range s.waiters {
+		if w.n <= s.count {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(s.waiters[len(kept):])
+	s.waiters = kept
+	s.mu.Unlock()
+	if s.opts.OnMessage != nil {
+		s.opts.OnMessage(m)
+	}
+}
+
+func (s *Sink) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
+	nc := c.Conn()
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	n := 0
+	if tc, ok := nc.(*tcpConn); ok {
+		n = tc.n
+	}
+	return &session{sink: s, c: c, conn: n}, nil
+}
+
+// session is one SMTP session; go-smtp calls it from the connection's goroutine only.
+type session struct {
+	sink   *Sink
+	c      *gosmtp.Conn
+	conn   int
+	authed bool
+	from   string
+	to     []string
+	buf    bytes.Buffer // the body being read, reused across the connection's messages
+}
+
+var errHangup = errors.New("smtpsink: hung up")
+
+func (ss *session) Reset()        { ss.from, ss.to = "", nil }
+func (ss *session) Logout() error { return nil }
+
+// AuthMechanisms offers PLAIN when the sink has credentials, nothing otherwise.
+func (ss *session) AuthMechanisms() []string {
+	if ss.sink.opts.Username == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (ss *session) Auth(mech string) (sasl.Server, error) {
+	o := ss.sink.opts
+	if o.Username == "" || mech != sasl.Plain {
+		return nil, gosmtp.ErrAuthUnknownMechanism
+	}
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != o.Username || pass != o.Password {
+			return gosmtp.ErrAuthFailed
+		}
+		ss.authed = true
+		return nil
+	}), nil
+}
+
+func (ss *session) Mail(from string, _ *gosmtp.MailOptions) error {
+	if ss.sink.opts.Username != "" && !ss.authed {
+		return gosmtp.ErrAuthRequired
+	}
+	if _, err := ss.ask(Step{Stage: StageMail, From: from, Conn: ss.conn}); err != nil {
+		return err
+	}
+	ss.from = from
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	if _, err := ss.ask(Step{Stage: StageRcpt, From: ss.from, To: to, Conn: ss.conn}); err != nil {
+		return err
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	ss.buf.Reset()
+	if _, err := ss.buf.ReadFrom(r); err != nil {
+		return err
+	}
+	body := ss.buf.Bytes()
+	o := ss.sink.opts
+	if o.Keep || o.Script != nil {
+		body = bytes.Clone(body) // the caller may keep it; the buffer is reused
+	}
+	reply, err := ss.ask(Step{Stage: StageData, From: ss.from, Recipients: ss.to, Body: body, Conn: ss.conn})
+	if err != nil {
+		return err
+	}
+	m := Message{From: ss.from, To: ss.to, Size: len(body), MessageID: MessageID(body), Conn: ss.conn, At: time.Now()}
+	if o.Keep {
+		m.Body = body
+	}
+	ss.to = nil // m owns the slice now
+	ss.sink.accepted(m)
+	if reply != nil {
+		return reply // go-smtp writes an *SMTPError's code as is, 250 included
+	}
+	return nil
+}
+
+// ask runs the Script for st and returns the error go-smtp should answer with (nil: accept),
+// or a custom 2xx reply.
+func (ss *session) ask(st Step) (ok *gosmtp.SMTPError, err error) {
+	if ss.sink.opts.Script == nil {
+		return nil, nil
+	}
+	a := ss.sink.opts.Script(st)
+	if a.Delay > 0 {
+		t := time.NewTimer(a.Delay)
+		select {
+		case <-t.C:
+		case <-ss.sink.done:
+			t.Stop()
+		}
+	}
+	select {
+	case <-ss.sink.done:
+		a.Hangup = true // closed while waiting: accept nothing more
+	default:
+	}
+	if a.Hangup {
+		ss.c.Close()
+		return nil, errHangup
+	}
+	if a.Code == 0 {
+		return nil, nil
+	}
+	reply := &gosmtp.SMTPError{Code: a.Code, EnhancedCode: enhanced(a.Enhanced), Message: a.Text}
+	if a.Code/100 == 2 {
+		if reply.Message == "" {
+			return nil, nil
+		}
+		return reply, nil
+	}
+	if reply.Message == "" {
+		reply.Message = "refused by the sink's script"
+	}
+	return nil, reply
+}
+
+// enhanced parses "5.1.1"; "" (or anything unparseable) is go-smtp's "not set", "-" is none.
+func enhanced(s string) gosmtp.EnhancedCode {
+	if s == "-" {
+		return gosmtp.NoEnhancedCode
+	}
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return gosmtp.EnhancedCodeNotSet
+	}
+	var ec gosmtp.EnhancedCode
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return gosmtp.EnhancedCodeNotSet
+		}
+		ec[i] = n
+	}
+	return ec
+}
+
+// MessageID returns the value of the Message-ID header field of msg without angle brackets and
+// surrounding white space, unfolded, or "" when the header section has none. It reads only the
+// header section and allocates only the result.
+func MessageID(msg []byte) string {
+	const name = "message-id:"
+	for len(msg) > 0 {
+		line, rest := cutLine(msg)
+		if len(bytes.TrimRight(line, "\r")) == 0 {
+			return "" // end of the header section
+		}
+		msg = rest
+		if len(line) < len(name) || !bytes.EqualFold(line[:len(name)], []byte(name)) {
+			continue
+		}
+		v := bytes.TrimSpace(line[len(name):])
+		for len(msg) > 0 && (msg[0] == ' ' || msg[0] == '\t') { // folded (RFC 5322 §2.2.3)
+			line, msg = cutLine(msg)
+			v = append(append(bytes.Clone(v), ' '), bytes.TrimSpace(line)...)
+		}
+		v = bytes.TrimSpace(v)
+		v = bytes.TrimPrefix(v, []byte("<"))
+		if i := bytes.IndexByte(v, '>'); i >= 0 {
+			v = v[:i]
+		}
+		return string(bytes.TrimSpace(v))
+	}
+	return ""
+}
+
+// cutLine splits msg after its first LF.
+func cutLine(msg []byte) (line, rest []byte) {
+	if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+		return msg[:i], msg[i+1:]
+	}
+	return msg, nil
+}
+
+// listener numbers and tracks connections, so Close can drop them all.
+type listener struct {
+	net.Listener
+	n      atomic.Int64
+	mu     sync.Mutex
+	conns  map[*tcpConn]struct{}
+	closed bool
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &tcpConn{Conn: c, l: l, n: int(l.n.Add(1))}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	l.conns[tc] = struct{}{}
+	return tc, nil
+}
+
+// closeAll closes the listener and every connection, and any that is accepted later.
+func (l *listener) closeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	l.Listener.Close()
+	for c := range l.conns {
+		c.Conn.Close()
+	}
+	clear(l.conns)
+}
+
+type tcpConn struct {
+	net.Conn
+	l *listener
+	n int
+}
+
+func (c *tcpConn) Close() error {
+	c.l.mu.Lock()
+	delete(c.l.conns, c)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
+}

@@ -1,0 +1,395 @@
+package smtpsink_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gosmtp "github.com/emersion/go-smtp"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/postie/postie/internal/smtpsink"
+	"github.com/postie/postie/internal/smtpsink/sinktest"
+	"github.com/postie/postie/internal/transport"
+	"github.com/postie/postie/internal/transport/smtp"
+)
+
+const body = "From: a@example.com\r\nTo: b@example.net\r\nMessage-ID: <m1@example.com>\r\nSubject: hi\r\n\r\nline one\r\n.leading dot\r\nend\r\n"
+
+// dial opens a go-smtp client to s and says EHLO.
+func dial(t *testing.T, s *smtpsink.Sink) *gosmtp.Client {
+	t.Helper()
+	c, err := gosmtp.Dial(s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// send runs one transaction on c and returns the first error with the stage it happened at.
+func send(c *gosmtp.Client, from string, to []string, msg string) (string, *gosmtp.DataResponse, error) {
+	if err := c.Mail(from, nil); err != nil {
+		return smtpsink.StageMail, nil, err
+	}
+	var accepted int
+	var rcptErr error
+	for _, r := range to {
+		if err := c.Rcpt(r, nil); err != nil {
+			rcptErr = err
+			continue
+		}
+		accepted++
+	}
+	if accepted == 0 {
+		return smtpsink.StageRcpt, nil, rcptErr
+	}
+	w, err := c.Data()
+	if err != nil {
+		return smtpsink.StageData, nil, err
+	}
+	if _, err := w.Write([]byte(msg)); err != nil {
+		return smtpsink.StageData, nil, err
+	}
+	resp, err := w.CloseWithResponse()
+	return smtpsink.StageData, resp, err
+}
+
+// wantReply checks that err is an SMTP reply with code and enhanced code.
+func wantReply(t *testing.T, err error, code int, enh gosmtp.EnhancedCode, text string) {
+	t.Helper()
+	var se *gosmtp.SMTPError
+	if !errors.As(err, &se) {
+		t.Fatalf("error %v (%T), want an SMTP reply %d", err, err, code)
+	}
+	if se.Code != code || se.EnhancedCode != enh || (text != "" && se.Message != text) {
+		t.Errorf("reply %d %v %q, want %d %v %q", se.Code, se.EnhancedCode, se.Message, code, enh, text)
+	}
+}
+
+func TestKeep(t *testing.T) {
+	t.Parallel()
+	var seen []smtpsink.Message
+	var mu sync.Mutex
+	s := sinktest.Start(t, smtpsink.Options{Keep: true, OnMessage: func(m smtpsink.Message) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, m)
+	}})
+	c := dial(t, s)
+	for i := range 2 {
+		if _, _, err := send(c, "bounce@example.com", []string{"b@example.net", "c@example.net"}, body); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if s.Count() != 2 || s.Conns() != 1 {
+		t.Errorf("Count %d, Conns %d, want 2 and 1", s.Count(), s.Conns())
+	}
+	want := smtpsink.Message{From: "bounce@example.com", To: []string{"b@example.net", "c@example.net"},
+		Body: []byte(body), Size: len(body), MessageID: "m1@example.com", Conn: 1}
+	msgs := s.Messages()
+	if len(msgs) != 2 {
+		t.Fatalf("Messages: %d, want 2", len(msgs))
+	}
+	for _, m := range msgs {
+		if diff := cmp.Diff(want, m, cmpopts.IgnoreFields(smtpsink.Message{}, "At")); diff != "" {
+			t.Errorf("message (-want +got):\n%s", diff)
+		}
+		if m.At.IsZero() {
+			t.Error("message without At")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff(msgs, seen); diff != "" {
+		t.Errorf("OnMessage saw other messages than Messages (-Messages +OnMessage):\n%s", diff)
+	}
+}
+
+func TestCountOnly(t *testing.T) {
+	t.Parallel()
+	var got atomic.Value
+	s := sinktest.Start(t, smtpsink.Options{OnMessage: func(m smtpsink.Message) { got.Store(m) }})
+	c := dial(t, s)
+	if _, _, err := send(c, "bounce@example.com", []string{"b@example.net"}, body); err != nil {
+		t.Fatal(err)
+	}
+	if s.Count() != 1 || s.Messages() != nil {
+		t.Errorf("Count %d, Messages %v, want 1 and nil", s.Count(), s.Messages())
+	}
+	m := got.Load().(smtpsink.Message)
+	if m.Body != nil || m.Size != len(body) || m.MessageID != "m1@example.com" || m.Conn != 1 {
+		t.Errorf("OnMessage got %+v, want no body, size %d, Message-ID m1@example.com", m, len(body))
+	}
+}
+
+func TestScript(t *testing.T) {
+	t.Parallel()
+	var steps []smtpsink.Step
+	var mu sync.Mutex
+	s := sinktest.Start(t, smtpsink.Options{Keep: true, Script: func(st smtpsink.Step) smtpsink.Action {
+		mu.Lock()
+		defer mu.Unlock()
+		steps = append(steps, st)
+		switch {
+		case st.Stage == smtpsink.StageMail && st.From == "deferred@example.com":
+			return smtpsink.Action{Code: 451, Enhanced: "4.3.0", Text: "try later"}
+		case st.Stage == smtpsink.StageRcpt && st.To == "gone@example.net":
+			return smtpsink.Action{Code: 550, Enhanced: "5.1.1", Text: "no such user"}
+		case st.Stage == smtpsink.StageRcpt && st.To == "bare@example.net":
+			return smtpsink.Action{Code: 550, Enhanced: "-", Text: "user unknown"}
+		case st.Stage == smtpsink.StageData && st.From == "spam@example.com":
+			return smtpsink.Action{Code: 554}
+		case st.Stage == smtpsink.StageData:
+			return smtpsink.Action{Code: 250, Enhanced: "2.0.0", Text: "Ok: queued as Q1"}
+		}
+		return smtpsink.Action{}
+	}})
+	c := dial(t, s)
+
+	stage, _, err := send(c, "deferred@example.com", []string{"b@example.net"}, body)
+	if stage != smtpsink.StageMail {
+		t.Fatalf("failed at %s: %v", stage, err)
+	}
+	wantReply(t, err, 451, gosmtp.EnhancedCode{4, 3, 0}, "try later")
+	_ = c.Reset()
+
+	stage, _, err = send(c, "bounce@example.com", []string{"bare@example.net"}, body)
+	if stage != smtpsink.StageRcpt {
+		t.Fatalf("failed at %s: %v", stage, err)
+	}
+	wantReply(t, err, 550, gosmtp.EnhancedCodeNotSet, "user unknown") // "550 user unknown" on the wire
+	_ = c.Reset()
+
+	stage, _, err = send(c, "spam@example.com", []string{"b@example.net"}, body)
+	if stage != smtpsink.StageData {
+		t.Fatalf("failed at %s: %v", stage, err)
+	}
+	wantReply(t, err, 554, gosmtp.EnhancedCode{5, 0, 0}, "")
+
+	_, resp, err := send(c, "bounce@example.com", []string{"gone@example.net", "b@example.net"}, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusText != "2.0.0 Ok: queued as Q1" {
+		t.Errorf("DATA reply %q, want the scripted text", resp.StatusText)
+	}
+	msgs := s.Messages()
+	if len(msgs) != 1 || !cmp.Equal(msgs[0].To, []string{"b@example.net"}) {
+		t.Errorf("accepted %+v, want one message to b@example.net", msgs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	last := steps[len(steps)-1]
+	if last.Stage != smtpsink.StageData || !cmp.Equal(last.Recipients, []string{"b@example.net"}) || string(last.Body) != body || last.Conn != 1 {
+		t.Errorf("last step %+v, want DATA to the accepted recipient with the body", last)
+	}
+}
+
+func TestHangup(t *testing.T) {
+	t.Parallel()
+	for _, stage := range []string{smtpsink.StageMail, smtpsink.StageRcpt, smtpsink.StageData} {
+		t.Run(stage, func(t *testing.T) {
+			t.Parallel()
+			s := sinktest.Start(t, smtpsink.Options{Script: func(st smtpsink.Step) smtpsink.Action {
+				return smtpsink.Action{Hangup: st.Stage == stage && st.Conn == 1}
+			}})
+			c := dial(t, s)
+			got, _, err := send(c, "bounce@example.com", []string{"b@example.net"}, body)
+			var se *gosmtp.SMTPError
+			if err == nil || errors.As(err, &se) || got != stage {
+				t.Fatalf("error %v at %s, want a lost connection at %s", err, got, stage)
+			}
+			// The next connection is not scripted to hang up.
+			if _, _, err := send(dial(t, s), "bounce@example.com", []string{"b@example.net"}, body); err != nil {
+				t.Fatal(err)
+			}
+			if s.Count() != 1 || s.Conns() != 2 {
+				t.Errorf("Count %d, Conns %d, want 1 and 2", s.Count(), s.Conns())
+			}
+		})
+	}
+}
+
+func TestCloseEndsDelay(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{})
+	s := sinktest.Start(t, smtpsink.Options{Script: func(st smtpsink.Step) smtpsink.Action {
+		if st.Stage == smtpsink.StageData {
+			close(started)
+			return smtpsink.Action{Delay: time.Hour}
+		}
+		return smtpsink.Action{}
+	}})
+	c := dial(t, s)
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := send(c, "bounce@example.com", []string{"b@example.net"}, body)
+		errc <- err
+	}()
+	<-started
+	s.Close() // returns although a reply is delayed by an hour
+	if err := <-errc; err == nil {
+		t.Error("delayed DATA succeeded after Close")
+	}
+	if s.Count() != 0 {
+		t.Errorf("Count %d after Close cut the delay, want 0", s.Count())
+	}
+}
+
+func TestRestartOnSameAddress(t *testing.T) {
+	t.Parallel()
+	s1, err := smtpsink.Start(smtpsink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := client(t, s1.URL(), nil)
+	if err := relay(tr); err != nil {
+		t.Fatal(err)
+	}
+	s1.Close()
+	s2 := sinktest.Start(t, smtpsink.Options{Addr: s1.Addr()})
+	if s2.Addr() != s1.Addr() {
+		t.Fatalf("restarted on %s, want %s", s2.Addr(), s1.Addr())
+	}
+	// The pooled connection died with the first sink; the transport finds out and redials.
+	if err := relay(tr); err != nil {
+		t.Fatal(err)
+	}
+	if s1.Count() != 1 || s2.Count() != 1 {
+		t.Errorf("counts %d and %d, want 1 and 1", s1.Count(), s2.Count())
+	}
+}
+
+func TestWaitCount(t *testing.T) {
+	t.Parallel()
+	s := sinktest.Start(t, smtpsink.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := s.WaitCount(ctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WaitCount with nothing sent: %v, want the context's deadline", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.WaitCount(context.Background(), 3) }()
+	c := dial(t, s)
+	for range 3 {
+		if _, _, err := send(c, "bounce@example.com", []string{"b@example.net"}, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitCount(context.Background(), 2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// client returns a transport to a sink's URL with short timeouts, adjusted by mod, closed when
+// the test ends.
+func client(t *testing.T, url string, mod func(*smtp.Config)) *smtp.Transport {
+	t.Helper()
+	cfg, err := smtp.ParseURL(url)
+	if err != nil {
+		t.Fatalf("ParseURL(%q): %v", url, err)
+	}
+	cfg.Helo = "client.test"
+	cfg.CommandTimeout, cfg.DataTimeout = 5*time.Second, 5*time.Second
+	if mod != nil {
+		mod(&cfg)
+	}
+	tr, err := smtp.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// relay sends body to b@example.net through tr.
+func relay(tr *smtp.Transport) error {
+	env := transport.Envelope{From: "bounce@example.com", To: []string{"b@example.net"}}
+	_, err := tr.Send(context.Background(), env, []byte(body))
+	return err
+}
+
+func TestTLSAndAuthThroughURL(t *testing.T) {
+	t.Parallel()
+	srv, cli := sinktest.TLS(t)
+	for _, tc := range []struct {
+		name string
+		o    smtpsink.Options
+		url  string
+	}{
+		{"plain", smtpsink.Options{Username: "u", Password: "p w"}, "smtp://u:p%20w@ADDR?tls=none"},
+		{"starttls", smtpsink.Options{TLSConfig: srv, Username: "u", Password: "p"}, "smtp://u:p@ADDR?tls=starttls"},
+		{"implicit", smtpsink.Options{TLSConfig: srv, Implicit: true}, "smtps://ADDR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.o.Keep = true
+			s := sinktest.Start(t, tc.o)
+			if want := strings.Replace(tc.url, "ADDR", s.Addr(), 1); s.URL() != want {
+				t.Errorf("URL %q, want %q", s.URL(), want)
+			}
+			if err := relay(client(t, s.URL(), func(c *smtp.Config) { c.TLSConfig = cli })); err != nil {
+				t.Fatal(err)
+			}
+			if msgs := s.Messages(); len(msgs) != 1 || string(msgs[0].Body) != body {
+				t.Errorf("sink kept %+v, want the message", msgs)
+			}
+		})
+	}
+}
+
+func TestAuthRequired(t *testing.T) {
+	t.Parallel()
+	s := sinktest.Start(t, smtpsink.Options{Username: "u", Password: "p"})
+	_, _, err := send(dial(t, s), "bounce@example.com", []string{"b@example.net"}, body)
+	wantReply(t, err, 502, gosmtp.EnhancedCode{5, 7, 0}, "")
+
+	err = relay(client(t, s.URL(), func(c *smtp.Config) { c.Password = "wrong" }))
+	if te := transport.Classify(err); te.Code != 535 {
+		t.Errorf("wrong password: %v, want 535", err)
+	}
+	if s.Count() != 0 {
+		t.Errorf("Count %d, want 0", s.Count())
+	}
+}
+
+func TestMessageID(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, msg, want string }{
+		{"plain", "From: a@b\r\nMessage-ID: <abc@example.com>\r\n\r\nbody", "abc@example.com"},
+		{"case and spacing", "message-id:\t <abc@example.com> \r\n\r\n", "abc@example.com"},
+		{"folded (RFC 5322 §2.2.3)", "Subject: x\r\nMessage-Id:\r\n <abc@example.com>\r\nTo: c@d\r\n\r\n", "abc@example.com"},
+		{"LF line ends", "Subject: x\nMessage-ID: <abc@example.com>\n\nbody", "abc@example.com"},
+		{"no brackets", "Message-ID: abc@example.com\r\n\r\n", "abc@example.com"},
+		{"comment after", "Message-ID: <abc@example.com> (postie)\r\n\r\n", "abc@example.com"},
+		{"only in the body", "Subject: x\r\n\r\nMessage-ID: <abc@example.com>\r\n", ""},
+		{"similar name", "Message-IDs: <abc@example.com>\r\nX-Message-ID: <x@y>\r\n\r\n", ""},
+		{"none", "Subject: x\r\n\r\n", ""},
+		{"empty", "", ""},
+		{"headers only, no final line end", "Message-ID: <abc@example.com>", "abc@example.com"},
+	} {
+		if got := smtpsink.MessageID([]byte(tc.msg)); got != tc.want {
+			t.Errorf("%s: MessageID(%q) = %q, want %q", tc.name, tc.msg, got, tc.want)
+		}
+	}
+}
+
+func BenchmarkMessageID(b *testing.B) {
+	msg := []byte("Return-Path: <x@y>\r\nFrom: Shop <orders@shop.example>\r\nTo: customer@example.com\r\nSubject: Your order\r\nDate: Mon, 1 Jan 2026 00:00:00 +0000\r\nMessage-ID: <0123456789abcdef0123456789abcdef@shop.example>\r\nMIME-Version: 1.0\r\n\r\n" + strings.Repeat("x", 10000))
+	b.ReportAllocs()
+	for b.Loop() {
+		smtpsink.MessageID(msg)
+	}
+}
