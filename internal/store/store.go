@@ -30,6 +30,8 @@ var (
 	ErrConflict = errors.New("conflict with the current state")
 	// ErrIdempotencyMismatch: an idempotency key was reused with a different request body.
 	ErrIdempotencyMismatch = errors.New("idempotency key already used for a different request")
+	// ErrBadCursor: a listing cursor that no listing returned (malformed or from another listing).
+	ErrBadCursor = errors.New("invalid cursor")
 	// ErrLocked: another process holds the database (SQLite allows one postie process per file).
 	ErrLocked = errors.New("database is in use by another postie process")
 )
@@ -92,6 +94,49 @@ const (
 	EventReleased     = "released"
 	EventRetried      = "retried"
 )
+
+// Suppression reasons.
+const (
+	ReasonHardBounce  = "hard_bounce"
+	ReasonComplaint   = "complaint"
+	ReasonUnsubscribe = "unsubscribe"
+	ReasonManual      = "manual"
+)
+
+// SuppressionReasons lists the valid reasons, for validating input.
+var SuppressionReasons = []string{ReasonHardBounce, ReasonComplaint, ReasonUnsubscribe, ReasonManual}
+
+// Suppression is an address postie will not send to. Email is stored lowercased (bare address,
+// as in Message.Recipients) and matched case-insensitively.
+type Suppression struct {
+	Email     string
+	Reason    string // one of SuppressionReasons
+	Detail    string // why, e.g. the relay's "550 5.1.1 user unknown"; free text for manual ones
+	MessageID string // the message whose outcome caused it, "" when added by hand
+	CreatedAt time.Time
+	ExpiresAt time.Time // zero: never expires
+}
+
+// SuppressionListParams pages through suppressions, newest first. Zero values mean no filter.
+type SuppressionListParams struct {
+	Reason string
+	Email  string    // exact address, case-insensitive
+	Now    time.Time // expired suppressions (ExpiresAt <= Now) are left out; zero Now keeps them all
+	Cursor string    // opaque, the next cursor SuppressionList returned; ErrBadCursor when malformed
+	Limit  int
+}
+
+// MessageRetryParams requeues failed messages with fresh attempts: status queued, attempts 0,
+// next_attempt_at Now, expires_at ExpiresAt, lease cleared, last_error kept for the record, and a
+// "retried" event. Exactly one of ID and Filter is used: ID retries one message (ErrNotFound when
+// there is none, ErrConflict when it is not failed); otherwise every failed message matching Filter
+// (its Statuses are ignored: only failed messages are retried; Cursor and Limit too) is retried.
+type MessageRetryParams struct {
+	ID        string
+	Filter    MessageListParams
+	Now       time.Time
+	ExpiresAt time.Time
+}
 
 // DeliveryError is the reason of the last failed attempt, as shown to users.
 type DeliveryError struct {
@@ -198,8 +243,11 @@ type MessageListParams struct {
 	CampaignID    string
 	CreatedAfter  time.Time // inclusive
 	CreatedBefore time.Time // exclusive
-	Cursor        string
-	Limit         int
+	// ErrorCode matches the last error's reply code ("550") or enhanced code ("5.1.1"); a prefix
+	// ending in a dot also matches ("5.1." matches 5.1.1 and 5.1.10).
+	ErrorCode string
+	Cursor    string
+	Limit     int
 }
 
 // MessageClaimParams claims up to Limit due messages of one stream for Owner.
@@ -229,6 +277,16 @@ type MessageFinishParams struct {
 	ProviderID    string
 	SentAt        time.Time
 	Events        []Event // appended to the timeline (MessageID filled in by the driver)
+	// Suppress adds (or refreshes) suppressions in the same transaction, e.g. after a hard bounce.
+	// They are applied only when the outcome itself is (the lease was still held).
+	Suppress []Suppression
+}
+
+// MessageRenewParams extends the leases Owner still holds on IDs to Until.
+type MessageRenewParams struct {
+	Owner string
+	IDs   []string
+	Until time.Time
 }
 
 // MessageReleaseParams returns leased messages to queued. Owner "" releases every lease (used by
@@ -288,9 +346,31 @@ type Store interface {
 	// MessageNextDue returns the earliest next_attempt_at of a claimable message in stream, or
 	// ok=false when there is none.
 	MessageNextDue(ctx context.Context, stream string) (t time.Time, ok bool, err error)
+	// MessageRenewLeases extends leases still held by p.Owner (a slow send keeps its message) and
+	// returns how many were extended.
+	MessageRenewLeases(ctx context.Context, p MessageRenewParams) (int, error)
+	// MessageRetry requeues failed messages (see MessageRetryParams) and returns the ids retried,
+	// in no particular order.
+	MessageRetry(ctx context.Context, p MessageRetryParams) ([]string, error)
 	// Wakeups returns a channel that receives (without blocking the sender, coalesced) when
 	// messages of stream may have become claimable, e.g. after MessagesAccept.
 	Wakeups(stream string) <-chan struct{}
+
+	// SuppressionUpsert adds suppressions. An address already suppressed gets the new reason,
+	// detail, message, expiry and CreatedAt: the latest cause is the one shown.
+	SuppressionUpsert(ctx context.Context, s []Suppression) error
+	// SuppressionGet returns the suppression of one address (any case) or ErrNotFound; an expired
+	// one counts as absent when now is not zero.
+	SuppressionGet(ctx context.Context, email string, now time.Time) (Suppression, error)
+	// SuppressionList returns one page of suppressions matching p and the cursor of the next page
+	// ("" on the last one).
+	SuppressionList(ctx context.Context, p SuppressionListParams) (page []Suppression, next string, err error)
+	// SuppressionDelete removes the suppression of one address (any case); ErrNotFound when none.
+	SuppressionDelete(ctx context.Context, email string) error
+	// SuppressionMatch returns the active (unexpired at now) suppressions among emails, keyed by
+	// lowercased address. It is called for every delivery, so drivers answer it from an index in
+	// one query.
+	SuppressionMatch(ctx context.Context, emails []string, now time.Time) (map[string]Suppression, error)
 
 	// IdempotencyPurge deletes idempotency records that expired before now.
 	IdempotencyPurge(ctx context.Context, now time.Time) (int, error)

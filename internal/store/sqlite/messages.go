@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -123,7 +124,7 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 	return res, nil
 }
 
-// insertStmt is one statement with its arguments.
+// insertStmt is one statement with its arguments (an INSERT, or any other write).
 type insertStmt struct {
 	query string
 	args  []any
@@ -256,7 +257,7 @@ func (s *Store) MessageEvents(ctx context.Context, id string) ([]store.Event, er
 
 // MessageList implements store.Store. Limit defaults to 50 and is capped at 1000.
 func (s *Store) MessageList(ctx context.Context, p store.MessageListParams) ([]store.Message, error) {
-	q, args := listQuery(p)
+	q, args := listQuery(p, messageColumns)
 	st, err := s.rstmt(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: listing messages: %w", err)
@@ -273,8 +274,8 @@ func (s *Store) MessageList(ctx context.Context, p store.MessageListParams) ([]s
 	return msgs, nil
 }
 
-// listQuery assembles the MessageList statement from the pieces in queries.go.
-func listQuery(p store.MessageListParams) (string, []any) {
+// listQuery assembles the MessageList statement selecting cols from the pieces in queries.go.
+func listQuery(p store.MessageListParams, cols string) (string, []any) {
 	var (
 		conds []string
 		args  []any
@@ -285,9 +286,9 @@ func listQuery(p store.MessageListParams) (string, []any) {
 			args = append(args, string(st))
 		}
 	}
-	add := func(cond string, arg any) {
+	add := func(cond string, a ...any) {
 		conds = append(conds, cond)
-		args = append(args, arg)
+		args = append(args, a...)
 	}
 	if p.Stream != "" {
 		add(qListStream, p.Stream)
@@ -307,6 +308,15 @@ func listQuery(p store.MessageListParams) (string, []any) {
 	if !p.CreatedBefore.IsZero() {
 		add(qListBefore, p.CreatedBefore.UnixMicro())
 	}
+	if code := strings.TrimSpace(p.ErrorCode); code != "" {
+		if n, err := strconv.Atoi(code); err == nil && !strings.Contains(code, ".") {
+			add(qListErrorCode, int64(n))
+		} else if prefix, ok := strings.CutSuffix(code, "."); ok {
+			add(qListErrorPrefix, code, prefix+"/")
+		} else {
+			add(qListErrorEnhanced, code)
+		}
+	}
 	if p.Cursor != "" {
 		add(qListCursor, p.Cursor)
 	}
@@ -317,7 +327,7 @@ func listQuery(p store.MessageListParams) (string, []any) {
 	limit = min(limit, maxListLimit)
 	args = append(args, int64(limit))
 
-	q := qListSelect
+	q := "SELECT " + cols + " FROM messages"
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")
 	}
@@ -463,6 +473,7 @@ type finishRow struct {
 	id        string
 	claimable bool
 	events    [][]any
+	suppress  [][]any // suppressionArgs
 }
 
 // MessageFinish implements store.Store. An event with a zero At is recorded at now.
@@ -488,6 +499,16 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 				at = now
 			}
 			r.events = append(r.events, []any{p.ID, e.Type, micros(at), rawJSONText(e.Detail)})
+		}
+		for _, sup := range p.Suppress {
+			if sup.CreatedAt.IsZero() {
+				sup.CreatedAt = now
+			}
+			args, err := suppressionArgs(sup)
+			if err != nil {
+				return 0, fmt.Errorf("sqlite: message %s: %w", p.ID, err)
+			}
+			r.suppress = append(r.suppress, args)
 		}
 		rows[i] = r
 	}
@@ -515,6 +536,11 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 					return fmt.Errorf("message %s: event: %w", r.id, err)
 				}
 			}
+			for _, sup := range r.suppress {
+				if _, err := t.exec(qSuppressionUpsert, sup...); err != nil {
+					return fmt.Errorf("message %s: suppression of %s: %w", r.id, sup[0], err)
+				}
+			}
 		}
 		return nil
 	})
@@ -527,15 +553,38 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 
 // MessageRescue implements store.Store.
 func (s *Store) MessageRescue(ctx context.Context, now time.Time) ([]string, error) {
+	ids, err := s.requeue(ctx, 1,
+		insertStmt{qRescueEvents, []any{micros(now)}}, insertStmt{qRescue, []any{micros(now)}})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: rescuing expired leases: %w", err)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// MessageReleaseLeases implements store.Store.
+func (s *Store) MessageReleaseLeases(ctx context.Context, p store.MessageReleaseParams) (int, error) {
+	args := []any{micros(p.Now), p.Owner}
+	ids, err := s.requeue(ctx, 1, insertStmt{qReleaseEvents, args}, insertStmt{qRelease, args})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: releasing leases: %w", err)
+	}
+	return len(ids), nil
+}
+
+// requeue runs, in one write, events (an INSERT of timeline events) and then update (an UPDATE
+// of the same rows returning id and stream), wakes the workers of the streams updated, and
+// returns the ids updated. The events go first because they record what the UPDATE changes.
+func (s *Store) requeue(ctx context.Context, weight int, events, update insertStmt) ([]string, error) {
 	var ids []string
 	streams := map[string]struct{}{}
-	err := s.w.do(ctx, 1, func(t *wtx) error {
-		ids = nil
+	err := s.w.do(ctx, weight, func(t *wtx) error {
+		ids = ids[:0]
 		clear(streams)
-		if _, err := t.exec(qRescueEvents, micros(now)); err != nil {
+		if _, err := t.exec(events.query, events.args...); err != nil {
 			return err
 		}
-		rows, err := t.query(qRescue, micros(now))
+		rows, err := t.query(update.query, update.args...)
 		if err != nil {
 			return err
 		}
@@ -551,43 +600,130 @@ func (s *Store) MessageRescue(ctx context.Context, now time.Time) ([]string, err
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: rescuing expired leases: %w", err)
+		return nil, err
 	}
-	slices.Sort(ids)
 	s.signal(streams)
 	return ids, nil
 }
 
-// MessageReleaseLeases implements store.Store.
-func (s *Store) MessageReleaseLeases(ctx context.Context, p store.MessageReleaseParams) (int, error) {
-	n := 0
-	streams := map[string]struct{}{}
-	err := s.w.do(ctx, 1, func(t *wtx) error {
-		n = 0
-		clear(streams)
-		if _, err := t.exec(qReleaseEvents, micros(p.Now), p.Owner); err != nil {
-			return err
-		}
-		rows, err := t.query(qRelease, micros(p.Now), p.Owner)
+// MessageRenewLeases implements store.Store. Until is required.
+func (s *Store) MessageRenewLeases(ctx context.Context, p store.MessageRenewParams) (int, error) {
+	if p.Owner == "" || p.Until.IsZero() {
+		return 0, errors.New("sqlite: MessageRenewLeases needs an Owner and an Until")
+	}
+	if len(p.IDs) == 0 {
+		return 0, nil
+	}
+	ids, err := json.Marshal(p.IDs)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: %w", err)
+	}
+	var n int64
+	err = s.w.do(ctx, len(p.IDs), func(t *wtx) error {
+		res, err := t.exec(qMessageRenew, micros(p.Until), string(ids), p.Owner)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var stream string
-			if err := rows.Scan(&stream); err != nil {
-				return err
-			}
-			n++
-			streams[stream] = struct{}{}
-		}
-		return rows.Err()
+		n, err = res.RowsAffected()
+		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: releasing leases: %w", err)
+		return 0, fmt.Errorf("sqlite: renewing leases: %w", err)
 	}
-	s.signal(streams)
-	return n, nil
+	return int(n), nil
+}
+
+// retryBatch is how many messages one write of MessageRetry requeues: a retry of every failed
+// message after an outage may match hundreds of thousands, and the writer must keep serving the
+// API meanwhile.
+const retryBatch = 1000
+
+// MessageRetry implements store.Store. With a filter, the matching failed messages are found on
+// the read pool and requeued by batches of retryBatch, each batch its own transaction, newest
+// first; the keyset (id) only moves down, so a message retried and failed again during the call is
+// not retried twice. The call is therefore not atomic: on error, the batches before it stay
+// retried (and their ids are not returned).
+func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([]string, error) {
+	if p.ID != "" {
+		ids, err := s.retry(ctx, []string{p.ID}, p)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			st, err := s.rstmt(ctx, qMessageStatus)
+			if err != nil {
+				return nil, fmt.Errorf("sqlite: %w", err)
+			}
+			var status string
+			err = st.QueryRowContext(ctx, p.ID).Scan(&status)
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil, fmt.Errorf("message %s: %w", p.ID, store.ErrNotFound)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("sqlite: message %s: %w", p.ID, err)
+			}
+			return nil, fmt.Errorf("message %s is %s, only failed messages can be retried: %w", p.ID, status, store.ErrConflict)
+		}
+		return ids, nil
+	}
+
+	f := p.Filter
+	f.Statuses = []store.Status{store.StatusFailed}
+	f.Cursor = ""
+	f.Limit = retryBatch
+	var retried []string
+	for {
+		q, args := listQuery(f, "id")
+		st, err := s.rstmt(ctx, q)
+		if err != nil {
+			return retried, fmt.Errorf("sqlite: finding failed messages: %w", err)
+		}
+		rows, err := st.QueryContext(ctx, args...)
+		if err != nil {
+			return retried, fmt.Errorf("sqlite: finding failed messages: %w", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return retried, fmt.Errorf("sqlite: finding failed messages: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return retried, fmt.Errorf("sqlite: finding failed messages: %w", err)
+		}
+		if len(ids) == 0 {
+			return retried, nil
+		}
+		done, err := s.retry(ctx, ids, p)
+		if err != nil {
+			return retried, err
+		}
+		retried = append(retried, done...)
+		if len(ids) < retryBatch {
+			return retried, nil
+		}
+		f.Cursor = ids[len(ids)-1]
+	}
+}
+
+// retry requeues those of ids that are still failed, records their "retried" events, wakes their
+// streams' workers, and returns the ids it requeued.
+func (s *Store) retry(ctx context.Context, ids []string, p store.MessageRetryParams) ([]string, error) {
+	arr, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	done, err := s.requeue(ctx, len(ids),
+		insertStmt{qRetryEvents, []any{micros(p.Now), string(arr)}},
+		insertStmt{qRetry, []any{micros(p.Now), string(arr), nullMicros(p.ExpiresAt)}})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: retrying messages: %w", err)
+	}
+	return done, nil
 }
 
 // MessageNextDue implements store.Store.

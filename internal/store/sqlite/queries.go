@@ -112,10 +112,27 @@ const (
 	qRelease = `UPDATE messages SET status = 'queued', lease_owner = '', lease_until = NULL,
 			updated_at = ?1
 		WHERE status = 'sending' AND (?2 = '' OR lease_owner = ?2)
-		RETURNING stream`
+		RETURNING id, stream`
 
 	qMessageNextDue = `SELECT min(next_attempt_at) FROM messages
 		WHERE stream = ? AND ` + claimable
+
+	// Only leases still held: a lease already rescued or taken over stays with its new owner.
+	qMessageRenew = `UPDATE messages SET lease_until = ?1
+		WHERE id IN (SELECT value FROM json_each(?2)) AND status = 'sending' AND lease_owner = ?3`
+
+	// MessageRetry, per batch of ids (a JSON array, ?2). The events first, while attempts still
+	// holds the count the message failed with; both statements select the same rows (one
+	// transaction on the only writer). last_error is kept for the record.
+	qRetryEvents = `INSERT INTO message_events (message_id, type, at, detail)
+		SELECT id, 'retried', ?1, json_object('attempts', attempts) FROM messages
+		WHERE id IN (SELECT value FROM json_each(?2)) AND status = 'failed'
+		ORDER BY id`
+
+	qRetry = `UPDATE messages SET status = 'queued', attempts = 0, next_attempt_at = ?1,
+			expires_at = ?3, lease_owner = '', lease_until = NULL, updated_at = ?1
+		WHERE id IN (SELECT value FROM json_each(?2)) AND status = 'failed'
+		RETURNING id, stream`
 
 	qIdempotencyGet = `SELECT request_hash, status_code, response, expires_at FROM idempotency_keys
 		WHERE api_key_id = ? AND key = ?`
@@ -141,7 +158,6 @@ const (
 
 // MessageList is assembled from these pieces (list.go); every filter is optional.
 const (
-	qListSelect    = `SELECT ` + messageColumns + ` FROM messages`
 	qListStream    = `stream = ?`
 	qListTag       = `EXISTS (SELECT 1 FROM json_each(messages.tags) WHERE json_each.value = ?)`
 	qListRecipient = `id IN (SELECT message_id FROM message_recipients WHERE email_lower = ?)`
@@ -150,4 +166,43 @@ const (
 	qListBefore    = `created_at < ?`
 	qListCursor    = `id < ?`
 	qListOrder     = ` ORDER BY id DESC LIMIT ?`
+
+	// ErrorCode: the generated columns of migrations/00002_suppressions.sql, each with a partial
+	// index. A prefix ("5.1.") is the range [prefix, prefix with its last "." replaced by "/"),
+	// "/" being the character after ".", so that the index serves it (LIKE would not, being
+	// case-insensitive).
+	qListErrorCode     = `error_code = ?`
+	qListErrorEnhanced = `error_enhanced = ?`
+	qListErrorPrefix   = `error_enhanced >= ? AND error_enhanced < ?`
+)
+
+// Suppressions. Emails are lowercased by the driver before they are bound.
+const (
+	suppressionColumns = `email, reason, detail, message_id, created_at, expires_at`
+
+	qSuppressionUpsert = `INSERT INTO suppressions (` + suppressionColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (email) DO UPDATE SET
+			reason = excluded.reason, detail = excluded.detail, message_id = excluded.message_id,
+			created_at = excluded.created_at, expires_at = excluded.expires_at`
+
+	// ?2 = 0: expired suppressions count too.
+	qSuppressionGet = `SELECT ` + suppressionColumns + ` FROM suppressions
+		WHERE email = ?1 AND (?2 = 0 OR expires_at IS NULL OR expires_at > ?2)`
+
+	qSuppressionDelete = `DELETE FROM suppressions WHERE email = ?`
+
+	// One primary-key probe per address; the addresses come as one JSON array so one prepared
+	// statement serves any number of them.
+	qSuppressionMatch = `SELECT ` + suppressionColumns + ` FROM suppressions
+		WHERE email IN (SELECT value FROM json_each(?1)) AND (expires_at IS NULL OR expires_at > ?2)`
+
+	// SuppressionList is assembled from these pieces; every filter is optional. The keyset is
+	// (created_at, email), newest first, served by suppressions_created or suppressions_reason.
+	qSuppressionListSelect = `SELECT ` + suppressionColumns + ` FROM suppressions`
+	qSuppressionListReason = `reason = ?`
+	qSuppressionListEmail  = `email = ?`
+	qSuppressionListActive = `(expires_at IS NULL OR expires_at > ?)`
+	qSuppressionListCursor = `(created_at, email) < (?, ?)`
+	qSuppressionListOrder  = ` ORDER BY created_at DESC, email DESC LIMIT ?`
 )

@@ -374,7 +374,7 @@ func TestWritesAreSerialised(t *testing.T) {
 func TestQueryPlans(t *testing.T) {
 	t.Parallel()
 	s := openTest(t)
-	list := func(p store.MessageListParams) (string, []any) { return listQuery(p) }
+	list := func(p store.MessageListParams) (string, []any) { return listQuery(p, messageColumns) }
 	for _, tc := range []struct {
 		name  string
 		q     string

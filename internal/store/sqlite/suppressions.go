@@ -1,0 +1,231 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/postie/postie/internal/store"
+)
+
+// suppressionArgs returns the values of suppressionColumns for s, with the email lowercased.
+func suppressionArgs(s store.Suppression) ([]any, error) {
+	email := strings.ToLower(strings.TrimSpace(s.Email))
+	switch {
+	case email == "":
+		return nil, errors.New("suppression without an email")
+	case s.Reason == "":
+		return nil, fmt.Errorf("suppression of %s: no reason", email)
+	case s.CreatedAt.IsZero():
+		return nil, fmt.Errorf("suppression of %s: no CreatedAt", email)
+	}
+	return []any{email, s.Reason, s.Detail, s.MessageID, micros(s.CreatedAt), nullMicros(s.ExpiresAt)}, nil
+}
+
+// scanSuppression reads one row of suppressionColumns.
+func scanSuppression(sc scanner) (store.Suppression, error) {
+	var (
+		s                store.Suppression
+		created, expires sql.NullInt64
+	)
+	if err := sc.Scan(&s.Email, &s.Reason, &s.Detail, &s.MessageID, &created, &expires); err != nil {
+		return store.Suppression{}, err
+	}
+	s.CreatedAt = fromMicros(created.Int64)
+	s.ExpiresAt = fromMicros(expires.Int64)
+	return s, nil
+}
+
+// SuppressionUpsert implements store.Store. Every suppression needs an Email, a Reason and a
+// CreatedAt; all are written in one transaction.
+func (s *Store) SuppressionUpsert(ctx context.Context, sups []store.Suppression) error {
+	rows := make([][]any, len(sups))
+	for i, sup := range sups {
+		args, err := suppressionArgs(sup)
+		if err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		rows[i] = args
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	err := s.w.do(ctx, len(rows), func(t *wtx) error {
+		for _, args := range rows {
+			if _, err := t.exec(qSuppressionUpsert, args...); err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: adding suppressions: %w", err)
+	}
+	return nil
+}
+
+// SuppressionGet implements store.Store.
+func (s *Store) SuppressionGet(ctx context.Context, email string, now time.Time) (store.Suppression, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	st, err := s.rstmt(ctx, qSuppressionGet)
+	if err != nil {
+		return store.Suppression{}, fmt.Errorf("sqlite: %w", err)
+	}
+	sup, err := scanSuppression(st.QueryRowContext(ctx, email, micros(now)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Suppression{}, fmt.Errorf("suppression of %s: %w", email, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Suppression{}, fmt.Errorf("sqlite: suppression of %s: %w", email, err)
+	}
+	return sup, nil
+}
+
+// SuppressionDelete implements store.Store. Expired suppressions are deleted too.
+func (s *Store) SuppressionDelete(ctx context.Context, email string) error {
+	email = strings.ToLower(strings.TrimSpace(email))
+	var n int64
+	err := s.w.do(ctx, 1, func(t *wtx) error {
+		res, err := t.exec(qSuppressionDelete, email)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: deleting the suppression of %s: %w", email, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("suppression of %s: %w", email, store.ErrNotFound)
+	}
+	return nil
+}
+
+// SuppressionMatch implements store.Store: one query on the read pool, one primary-key probe per
+// distinct address.
+func (s *Store) SuppressionMatch(ctx context.Context, emails []string, now time.Time) (map[string]store.Suppression, error) {
+	out := map[string]store.Suppression{}
+	lower := lowerDistinct(emails)
+	if len(lower) == 0 {
+		return out, nil
+	}
+	arr, err := json.Marshal(lower)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	st, err := s.rstmt(ctx, qSuppressionMatch)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, string(arr), micros(now))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: matching suppressions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		sup, err := scanSuppression(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: matching suppressions: %w", err)
+		}
+		out[sup.Email] = sup
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: matching suppressions: %w", err)
+	}
+	return out, nil
+}
+
+// SuppressionList implements store.Store. Limit defaults to 50 and is capped at 1000. The cursor
+// is the (created_at, email) of the page's last row, base64url-encoded.
+func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListParams) ([]store.Suppression, string, error) {
+	var (
+		conds []string
+		args  []any
+	)
+	add := func(cond string, a ...any) {
+		conds = append(conds, cond)
+		args = append(args, a...)
+	}
+	if p.Reason != "" {
+		add(qSuppressionListReason, p.Reason)
+	}
+	if p.Email != "" {
+		add(qSuppressionListEmail, strings.ToLower(strings.TrimSpace(p.Email)))
+	}
+	if !p.Now.IsZero() {
+		add(qSuppressionListActive, micros(p.Now))
+	}
+	if p.Cursor != "" {
+		created, email, err := decodeSuppressionCursor(p.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		add(qSuppressionListCursor, created, email)
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	limit = min(limit, maxListLimit)
+	args = append(args, int64(limit+1)) // one more: is there a next page?
+	q := qSuppressionListSelect
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	q += qSuppressionListOrder
+
+	st, err := s.rstmt(ctx, q)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: listing suppressions: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: listing suppressions: %w", err)
+	}
+	defer rows.Close()
+	var page []store.Suppression
+	for rows.Next() {
+		sup, err := scanSuppression(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("sqlite: listing suppressions: %w", err)
+		}
+		page = append(page, sup)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("sqlite: listing suppressions: %w", err)
+	}
+	next := ""
+	if len(page) > limit {
+		page = page[:limit]
+		last := page[limit-1]
+		next = encodeSuppressionCursor(micros(last.CreatedAt), last.Email)
+	}
+	return page, next, nil
+}
+
+// encodeSuppressionCursor encodes a keyset position as "MICROS|EMAIL" in base64url.
+func encodeSuppressionCursor(created int64, email string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(created, 10) + "|" + email))
+}
+
+func decodeSuppressionCursor(c string) (int64, string, error) {
+	bad := fmt.Errorf("suppression cursor %q: %w", c, store.ErrBadCursor)
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, "", bad
+	}
+	// The number comes first and has no "|", so the first "|" ends it whatever the address holds.
+	num, email, ok := strings.Cut(string(b), "|")
+	created, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || email == "" {
+		return 0, "", bad
+	}
+	return created, email, nil
+}
