@@ -128,7 +128,7 @@ type SuppressionListParams struct {
 
 // MessageRetryParams requeues failed messages with fresh attempts: status queued, attempts 0,
 // next_attempt_at Now, expires_at ExpiresAt, lease cleared, last_error kept for the record, and a
-// "retried" event. Exactly one of ID and Filter is used: ID retries one message (ErrNotFound when
+// "retried" event at Now whose detail holds the attempts made before ({"attempts": 4}). Exactly one of ID and Filter is used: ID retries one message (ErrNotFound when
 // there is none, ErrConflict when it is not failed); otherwise every failed message matching Filter
 // (its Statuses are ignored: only failed messages are retried; Cursor and Limit too) is retried.
 type MessageRetryParams struct {
@@ -277,8 +277,9 @@ type MessageFinishParams struct {
 	ProviderID    string
 	SentAt        time.Time
 	Events        []Event // appended to the timeline (MessageID filled in by the driver)
-	// Suppress adds (or refreshes) suppressions in the same transaction, e.g. after a hard bounce.
-	// They are applied only when the outcome itself is (the lease was still held).
+	// Suppress adds (or refreshes, as SuppressionUpsert) suppressions in the same transaction,
+	// e.g. after a hard bounce; a zero CreatedAt is taken as now. They are applied only when the
+	// outcome itself is (the lease was still held).
 	Suppress []Suppression
 }
 
@@ -346,24 +347,29 @@ type Store interface {
 	// MessageNextDue returns the earliest next_attempt_at of a claimable message in stream, or
 	// ok=false when there is none.
 	MessageNextDue(ctx context.Context, stream string) (t time.Time, ok bool, err error)
-	// MessageRenewLeases extends leases still held by p.Owner (a slow send keeps its message) and
-	// returns how many were extended.
+	// MessageRenewLeases extends to p.Until the leases p.Owner still holds among p.IDs (a slow
+	// send keeps its message: MessageRescue only takes leases that ended) and returns how many were
+	// extended. Messages no longer leased by p.Owner are skipped.
 	MessageRenewLeases(ctx context.Context, p MessageRenewParams) (int, error)
-	// MessageRetry requeues failed messages (see MessageRetryParams) and returns the ids retried,
-	// in no particular order.
+	// MessageRetry requeues failed messages (see MessageRetryParams), wakes their streams'
+	// workers (Wakeups), and returns the ids retried, in no particular order. A retry by filter
+	// may commit in several transactions (it can match every failed message); each message is
+	// retried at most once per call.
 	MessageRetry(ctx context.Context, p MessageRetryParams) ([]string, error)
 	// Wakeups returns a channel that receives (without blocking the sender, coalesced) when
 	// messages of stream may have become claimable, e.g. after MessagesAccept.
 	Wakeups(stream string) <-chan struct{}
 
-	// SuppressionUpsert adds suppressions. An address already suppressed gets the new reason,
-	// detail, message, expiry and CreatedAt: the latest cause is the one shown.
+	// SuppressionUpsert adds suppressions in one transaction; each needs an Email, a Reason and a
+	// CreatedAt, and the Email is stored lowercased. An address already suppressed gets the new
+	// reason, detail, message, expiry and CreatedAt: the latest cause is the one shown.
 	SuppressionUpsert(ctx context.Context, s []Suppression) error
 	// SuppressionGet returns the suppression of one address (any case) or ErrNotFound; an expired
 	// one counts as absent when now is not zero.
 	SuppressionGet(ctx context.Context, email string, now time.Time) (Suppression, error)
-	// SuppressionList returns one page of suppressions matching p and the cursor of the next page
-	// ("" on the last one).
+	// SuppressionList returns one page of suppressions matching p, newest first (by CreatedAt,
+	// then Email), and the cursor of the next page ("" on the last one). Limit defaults to 50 and
+	// is capped at 1000. A malformed Cursor is ErrBadCursor.
 	SuppressionList(ctx context.Context, p SuppressionListParams) (page []Suppression, next string, err error)
 	// SuppressionDelete removes the suppression of one address (any case); ErrNotFound when none.
 	SuppressionDelete(ctx context.Context, email string) error

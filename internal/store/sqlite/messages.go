@@ -22,6 +22,14 @@ const (
 	maxListLimit     = 1000
 )
 
+// listLimit is the page size of a listing asked for limit rows.
+func listLimit(limit int) int {
+	if limit <= 0 {
+		return defaultListLimit
+	}
+	return min(limit, maxListLimit)
+}
+
 // MessagesAccept implements store.Store. Every message needs an ID and the status queued or
 // scheduled; a zero CreatedAt is taken as p.Now and a zero UpdatedAt as CreatedAt. The recipient
 // filter of MessageList matches Message.Recipients.
@@ -320,12 +328,7 @@ func listQuery(p store.MessageListParams, cols string) (string, []any) {
 	if p.Cursor != "" {
 		add(qListCursor, p.Cursor)
 	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = defaultListLimit
-	}
-	limit = min(limit, maxListLimit)
-	args = append(args, int64(limit))
+	args = append(args, int64(listLimit(p.Limit)))
 
 	q := "SELECT " + cols + " FROM messages"
 	if len(conds) > 0 {

@@ -388,6 +388,12 @@ func TestQueryPlans(t *testing.T) {
 		{"release", qRelease, []any{1, "w"}, "messages_"},
 		{"events", qEventsGet, []any{"msg_x"}, "message_events_message"},
 		{"idempotency purge", qIdempotencyPurge, []any{1}, "idempotency_keys_expires"},
+		{"renew", qMessageRenew, []any{1, `["msg_x"]`, "w"}, "id=?"},
+		{"retry", qRetry, []any{1, `["msg_x"]`, 2}, "id=?"},
+		{"retry events", qRetryEvents, []any{1, `["msg_x"]`}, "id=?"},
+		{"suppression get", qSuppressionGet, []any{"a@example.com", 1}, "PRIMARY KEY"},
+		{"suppression match", qSuppressionMatch, []any{`["a@example.com"]`, 1}, "PRIMARY KEY"},
+		{"suppression delete", qSuppressionDelete, []any{"a@example.com"}, "PRIMARY KEY"},
 	} {
 		plan := explain(t, s, tc.q, tc.args...)
 		if !strings.Contains(plan, tc.index) || fullScan(plan) {
@@ -405,11 +411,41 @@ func TestQueryPlans(t *testing.T) {
 		{"list recipient", store.MessageListParams{Recipient: "a@example.com"}, "message_recipients_email"},
 		{"list campaign", store.MessageListParams{CampaignID: "cmp_1"}, "messages_campaign"},
 		{"list tag", store.MessageListParams{Tag: "x", Stream: "broadcast"}, "sqlite_autoindex_messages_1"},
+		{"list error code", store.MessageListParams{ErrorCode: "550"}, "messages_error_code"},
+		{"list enhanced code", store.MessageListParams{ErrorCode: "5.1.1"}, "messages_error_enhanced"},
+		{"list enhanced prefix", store.MessageListParams{ErrorCode: "5.1."}, "messages_error_enhanced"},
 	} {
 		q, args := list(tc.p)
 		plan := explain(t, s, q, args...)
 		if !strings.Contains(plan, tc.index) || fullScan(plan) {
 			t.Errorf("%s: plan does not use %s:\n%s", tc.name, tc.index, plan)
+		}
+	}
+}
+
+// TestSuppressionListPlans checks that every page of SuppressionList is read from an index in
+// the listing's order (no sort of the whole table).
+func TestSuppressionListPlans(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	cursor := encodeSuppressionCursor(1, "a@example.com")
+	for _, tc := range []struct {
+		name  string
+		p     store.SuppressionListParams
+		index string
+	}{
+		{"all", store.SuppressionListParams{}, "suppressions_created"},
+		{"cursor", store.SuppressionListParams{Cursor: cursor, Now: time.Unix(1, 0)}, "suppressions_created"},
+		{"reason", store.SuppressionListParams{Reason: store.ReasonManual, Cursor: cursor}, "suppressions_reason"},
+		{"email", store.SuppressionListParams{Email: "a@example.com"}, "PRIMARY KEY"},
+	} {
+		q, args, err := suppressionListQuery(tc.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := explain(t, s, q, args...)
+		if !strings.Contains(plan, tc.index) || fullScan(plan) || strings.Contains(plan, "TEMP B-TREE") {
+			t.Errorf("%s: plan does not read %s in order:\n%s", tc.name, tc.index, plan)
 		}
 	}
 }

@@ -142,45 +142,13 @@ func (s *Store) SuppressionMatch(ctx context.Context, emails []string, now time.
 	return out, nil
 }
 
-// SuppressionList implements store.Store. Limit defaults to 50 and is capped at 1000. The cursor
-// is the (created_at, email) of the page's last row, base64url-encoded.
+// SuppressionList implements store.Store. The cursor is the (created_at, email) of the page's
+// last row, base64url-encoded.
 func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListParams) ([]store.Suppression, string, error) {
-	var (
-		conds []string
-		args  []any
-	)
-	add := func(cond string, a ...any) {
-		conds = append(conds, cond)
-		args = append(args, a...)
+	q, args, err := suppressionListQuery(p)
+	if err != nil {
+		return nil, "", err
 	}
-	if p.Reason != "" {
-		add(qSuppressionListReason, p.Reason)
-	}
-	if p.Email != "" {
-		add(qSuppressionListEmail, strings.ToLower(strings.TrimSpace(p.Email)))
-	}
-	if !p.Now.IsZero() {
-		add(qSuppressionListActive, micros(p.Now))
-	}
-	if p.Cursor != "" {
-		created, email, err := decodeSuppressionCursor(p.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		add(qSuppressionListCursor, created, email)
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = defaultListLimit
-	}
-	limit = min(limit, maxListLimit)
-	args = append(args, int64(limit+1)) // one more: is there a next page?
-	q := qSuppressionListSelect
-	if len(conds) > 0 {
-		q += " WHERE " + strings.Join(conds, " AND ")
-	}
-	q += qSuppressionListOrder
-
 	st, err := s.rstmt(ctx, q)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: listing suppressions: %w", err)
@@ -202,12 +170,47 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 		return nil, "", fmt.Errorf("sqlite: listing suppressions: %w", err)
 	}
 	next := ""
-	if len(page) > limit {
+	if limit := listLimit(p.Limit); len(page) > limit {
 		page = page[:limit]
 		last := page[limit-1]
 		next = encodeSuppressionCursor(micros(last.CreatedAt), last.Email)
 	}
 	return page, next, nil
+}
+
+// suppressionListQuery assembles the SuppressionList statement from the pieces in queries.go. It
+// asks for one row more than the page, which tells whether there is a next page.
+func suppressionListQuery(p store.SuppressionListParams) (string, []any, error) {
+	var (
+		conds []string
+		args  []any
+	)
+	add := func(cond string, a ...any) {
+		conds = append(conds, cond)
+		args = append(args, a...)
+	}
+	if p.Reason != "" {
+		add(qSuppressionListReason, p.Reason)
+	}
+	if p.Email != "" {
+		add(qSuppressionListEmail, strings.ToLower(strings.TrimSpace(p.Email)))
+	}
+	if !p.Now.IsZero() {
+		add(qSuppressionListActive, micros(p.Now))
+	}
+	if p.Cursor != "" {
+		created, email, err := decodeSuppressionCursor(p.Cursor)
+		if err != nil {
+			return "", nil, err
+		}
+		add(qSuppressionListCursor, created, email)
+	}
+	args = append(args, int64(listLimit(p.Limit)+1))
+	q := qSuppressionListSelect
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	return q + qSuppressionListOrder, args, nil
 }
 
 // encodeSuppressionCursor encodes a keyset position as "MICROS|EMAIL" in base64url.

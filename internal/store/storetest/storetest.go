@@ -69,6 +69,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NextDue", testNextDue},
 		{"Wakeups", testWakeups},
 		{"APIKeys", testAPIKeys},
+		{"Suppressions", testSuppressions},
+		{"SuppressionList", testSuppressionList},
+		{"FinishSuppress", testFinishSuppress},
+		{"RenewLeases", testRenewLeases},
+		{"Retry", testRetry},
+		{"RetryFilter", testRetryFilter},
+		{"RetryMany", testRetryMany},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
