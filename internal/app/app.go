@@ -25,6 +25,7 @@ import (
 	"github.com/postie/postie/internal/store/sqlite"
 	"github.com/postie/postie/internal/transport"
 	"github.com/postie/postie/internal/transport/capture"
+	"github.com/postie/postie/internal/transport/smtp"
 )
 
 // Version is set at build time (-ldflags "-X github.com/postie/postie/internal/app.Version=…").
@@ -74,10 +75,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 
-	if cfg.SMTPURL != "" {
-		return nil, errors.New("POSTIE_SMTP_URL: the SMTP relay transport is not available in this build yet; unset it to use the capture transport")
+	if a.transport, err = newTransport(cfg, log); err != nil {
+		return nil, err
 	}
-	a.transport = capture.New()
 
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), id.New("node")[5:13])
@@ -109,6 +109,25 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	ok = true
 	return a, nil
+}
+
+// newTransport builds the relay transport of POSTIE_SMTP_URL, limited to its rate and daily
+// quota, or the capture transport when no relay is configured.
+func newTransport(cfg config.Config, log *slog.Logger) (transport.Transport, error) {
+	if cfg.SMTPURL == "" {
+		log.Info("no relay configured: messages are captured, nothing leaves this machine")
+		return capture.New(), nil
+	}
+	rc, err := smtp.ParseURL(cfg.SMTPURL)
+	if err != nil {
+		return nil, fmt.Errorf("POSTIE_SMTP_URL: %w", err)
+	}
+	t, err := smtp.New(rc)
+	if err != nil {
+		return nil, fmt.Errorf("POSTIE_SMTP_URL: %w", err)
+	}
+	log.Info("delivering through an SMTP relay", "relay", t.String())
+	return transport.Limit(t, transport.Limits{Rate: rc.Rate, Daily: rc.Daily}), nil
 }
 
 // Addr is the address the API listens on.

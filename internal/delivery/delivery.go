@@ -6,32 +6,43 @@
 // Each stream (transactional, broadcast) has its own claimer and its own pool of senders, so a
 // broadcast backlog never occupies the workers a password reset needs. The claimer holds a fixed
 // number of slots (Concurrency × 2): it waits for at least one free slot, claims up to that many due
-// messages in one store call (a lease of Config.Lease each), and queues them for the senders. A
-// sender sends one message, records the outcome with MessageFinish (the store commits concurrent
-// outcomes together), and frees its slot. With nothing to claim the claimer sleeps until the store
-// signals new work (Store.Wakeups), the earliest scheduled message falls due, or the poll interval
-// passes, whichever is first.
+// messages in one store call (a lease of Config.Lease each), looks up their recipients'
+// suppressions in one query, and queues them for the senders. A sender drops suppressed
+// recipients, sends, hands the outcome to the finisher and frees its slot. The finisher records
+// outcomes in batches: whatever piled up while the previous batch was being committed goes into
+// the next one, so one durable commit covers many state changes. With nothing to claim the
+// claimer sleeps until the store signals new work (Store.Wakeups), the earliest scheduled message
+// falls due, or the poll interval passes, whichever is first.
 //
 // # Outcomes
 //
-// A 2xx is sent. A permanent error fails the message at once. A temporary or throttle error counts
-// an attempt and defers the message along the retry ladder (±20% jitter) unless its attempts or its
-// TTL (expires_at) are used up, which fails it. An unreachable transport does not count an attempt:
-// the message waits and is tried again, bounded by its TTL. Every outcome is an event in the
-// message's timeline.
+// A 2xx is sent. A permanent error fails the message at once; a hard bounce (5.1.1 and kin)
+// suppresses the address in the same commit. A temporary or throttle error counts an attempt and
+// defers the message along the retry ladder (±20% jitter) unless its attempts or its TTL
+// (expires_at) are used up, which fails it. A message whose recipients are all suppressed ends
+// as suppressed without being sent. Every outcome is an event in the message's timeline.
+//
+// # An unreachable relay
+//
+// When the transport cannot reach the relay at all (refused, TLS or AUTH failure, timeout before
+// MAIL, a quota), the circuit breaker opens: nothing is claimed until its backoff passes, then
+// one message probes the relay, and the first reply closes it again. Messages that met the open
+// breaker wait (deferred) without spending an attempt, until it closes, within their TTL.
 //
 // # Leases
 //
-// A message queued for a sender keeps its lease. If the process dies, the rescue loop of any live
-// node returns expired leases to queued. On shutdown, Run stops claiming, lets in-flight sends
-// finish within ShutdownTimeout, and hands the remaining leases back at once.
+// Every message between its claim and its recorded outcome is in the engine's lease set, which a
+// renewer extends every Lease/3, so a slow send (a stalled relay, a rate limit) keeps its message.
+// If the process dies, the rescue loop of any live node returns expired leases to queued. On
+// shutdown, Run stops claiming, lets in-flight sends finish within ShutdownTimeout, records their
+// outcomes, and hands the remaining leases back at once.
 package delivery
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -53,20 +64,23 @@ type Config struct {
 	Lease     time.Duration // default 60s
 	// RetryDelays is the backoff ladder after the 1st, 2nd, … failed attempt.
 	RetryDelays []time.Duration
-	// UnreachableDelay is how long a message waits when the transport cannot be reached.
-	UnreachableDelay time.Duration // default 30s
-	ShutdownTimeout  time.Duration // default 30s
-	PollInterval     time.Duration // fallback poll, default 5s
-	Streams          map[string]StreamConfig
-	Now              func() time.Time
-	Jitter           func() float64 // uniform in [0,1); default math/rand
-	Logger           *slog.Logger
+	// BreakerMin and BreakerMax bound the circuit breaker's backoff while the relay cannot be
+	// reached (defaults 2s and 2m); it doubles with every failed probe.
+	BreakerMin, BreakerMax time.Duration
+	ShutdownTimeout        time.Duration // default 30s
+	PollInterval           time.Duration // fallback poll, default 5s
+	Streams                map[string]StreamConfig
+	Now                    func() time.Time
+	Jitter                 func() float64 // uniform in [0,1); default math/rand
+	Logger                 *slog.Logger
 }
 
 // Engine runs the delivery cycle. Create it with New and start it with Run.
 type Engine struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	breaker *breaker
+	leases  leaseSet
 }
 
 // New returns an engine, filling defaults into cfg.
@@ -74,8 +88,11 @@ func New(cfg Config) *Engine {
 	if cfg.Lease <= 0 {
 		cfg.Lease = 60 * time.Second
 	}
-	if cfg.UnreachableDelay <= 0 {
-		cfg.UnreachableDelay = 30 * time.Second
+	if cfg.BreakerMin <= 0 {
+		cfg.BreakerMin = 2 * time.Second
+	}
+	if cfg.BreakerMax < cfg.BreakerMin {
+		cfg.BreakerMax = max(cfg.BreakerMin, 2*time.Minute)
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 30 * time.Second
@@ -104,29 +121,46 @@ func New(cfg Config) *Engine {
 		streams[name] = sc
 	}
 	cfg.Streams = streams
-	return &Engine{cfg: cfg, log: cfg.Logger.With("component", "delivery")}
+	return &Engine{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "delivery"),
+		breaker: &breaker{min: cfg.BreakerMin, max: cfg.BreakerMax},
+		leases:  leaseSet{ids: map[string]struct{}{}},
+	}
 }
 
 // Run delivers until ctx is cancelled, then stops claiming, waits up to ShutdownTimeout for the
-// sends in flight, and returns the leases it still holds. It returns nil after a clean shutdown.
+// sends in flight, records their outcomes and returns the leases it still holds. It returns nil
+// after a clean shutdown.
 func (e *Engine) Run(ctx context.Context) error {
 	// Sends get their own context: cancelling ctx stops claiming, not the sends in flight.
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
+
+	slots := 0
+	for _, sc := range e.cfg.Streams {
+		slots += 2 * sc.Concurrency
+	}
+	outcomes := make(chan store.MessageFinishParams, slots)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		e.finisher(outcomes)
+	}()
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var bgWG sync.WaitGroup
+	bgWG.Add(2)
+	go func() { defer bgWG.Done(); every(bg, e.cfg.Lease/3, e.renewLeases) }()
+	go func() { defer bgWG.Done(); every(bg, max(e.cfg.Lease/4, time.Second), e.rescue) }()
 
 	var wg sync.WaitGroup
 	for _, name := range store.Streams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.runStream(ctx, sendCtx, name, e.cfg.Streams[name])
+			e.runStream(ctx, sendCtx, name, e.cfg.Streams[name], outcomes)
 		}()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		e.rescueLoop(ctx)
-	}()
 
 	<-ctx.Done()
 	done := make(chan struct{})
@@ -140,6 +174,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		cancelSends()
 		<-done
 	}
+	// Every sender has handed over its outcome: record them before giving the leases back, or
+	// a sent message would be released and sent again.
+	close(outcomes)
+	<-finished
+	stopBG()
+	bgWG.Wait()
+
 	relCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	n, err := e.cfg.Store.MessageReleaseLeases(relCtx, store.MessageReleaseParams{Owner: e.cfg.Owner, Now: e.cfg.Now()})
@@ -152,25 +193,34 @@ func (e *Engine) Run(ctx context.Context) error {
 	return nil
 }
 
+// job is a claimed message on its way to a sender.
+type job struct {
+	store.ClaimedMessage
+	suppressed map[string]store.Suppression // active suppressions among its recipients
+	checked    bool                         // suppressed is known (the batch lookup worked)
+	probe      bool                         // this send probes a relay the breaker had given up on
+}
+
 // runStream is one stream's claimer; it starts the stream's senders and returns when they are done.
-func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc StreamConfig) {
+func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc StreamConfig, outcomes chan<- store.MessageFinishParams) {
 	slots := make(chan struct{}, sc.Concurrency*2)
 	for range cap(slots) {
 		slots <- struct{}{}
 	}
-	work := make(chan store.ClaimedMessage, cap(slots))
+	work := make(chan job, cap(slots))
 	var senders sync.WaitGroup
 	for range sc.Concurrency {
 		senders.Add(1)
 		go func() {
 			defer senders.Done()
-			for m := range work {
+			for j := range work {
 				if ctx.Err() != nil {
 					// Shutting down: leave the message leased; Run releases it.
+					e.leases.remove(j.Message.ID)
 					slots <- struct{}{}
 					continue
 				}
-				e.deliver(sendCtx, m)
+				outcomes <- e.deliver(sendCtx, j)
 				slots <- struct{}{}
 			}
 		}()
@@ -189,9 +239,15 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 			return
 		case <-slots:
 		}
+		limit, wait := e.breaker.allow(e.cfg.Now())
+		if limit == 0 {
+			slots <- struct{}{}
+			sleep(ctx, min(wait, e.cfg.PollInterval))
+			continue
+		}
 		n := 1
 	grab:
-		for n < sc.Batch {
+		for n < sc.Batch && limit < 0 {
 			select {
 			case <-slots:
 				n++
@@ -206,6 +262,9 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 		for range n - len(claimed) {
 			slots <- struct{}{}
 		}
+		if limit == 1 && len(claimed) == 0 {
+			e.breaker.probeDone()
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("claiming messages failed; retrying", "err", err)
@@ -213,13 +272,35 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 			}
 			continue
 		}
-		for _, m := range claimed {
-			work <- m
+		for _, j := range e.jobs(ctx, claimed, limit == 1) {
+			work <- j
 		}
 		if len(claimed) < n {
 			e.idle(ctx, stream, wake)
 		}
 	}
+}
+
+// jobs registers claimed messages as leased and looks up their recipients' suppressions in one
+// query.
+func (e *Engine) jobs(ctx context.Context, claimed []store.ClaimedMessage, probe bool) []job {
+	if len(claimed) == 0 {
+		return nil
+	}
+	var rcpts []string
+	for _, c := range claimed {
+		e.leases.add(c.Message.ID)
+		rcpts = append(rcpts, c.Message.Recipients...)
+	}
+	supp, err := e.cfg.Store.SuppressionMatch(ctx, rcpts, e.cfg.Now())
+	if err != nil {
+		e.log.Warn("looking up suppressions failed; each message will look again", "err", err)
+	}
+	out := make([]job, len(claimed))
+	for i, c := range claimed {
+		out[i] = job{ClaimedMessage: c, suppressed: supp, checked: err == nil, probe: probe}
+	}
+	return out
 }
 
 // idle waits until new work may be due: a wake-up, the next scheduled message, or the poll interval.
@@ -242,13 +323,62 @@ func (e *Engine) idle(ctx context.Context, stream string, wake <-chan struct{}) 
 	}
 }
 
-// rescueLoop returns expired leases (of dead workers) to queued.
-func (e *Engine) rescueLoop(ctx context.Context) {
-	every := e.cfg.Lease / 4
-	if every < time.Second {
-		every = time.Second
+// finisher records outcomes until in is closed, as many per store call as have piled up.
+func (e *Engine) finisher(in <-chan store.MessageFinishParams) {
+	const most = 512
+	batch := make([]store.MessageFinishParams, 0, most)
+	for first := range in {
+		batch = append(batch[:0], first)
+	more:
+		for len(batch) < most {
+			select {
+			case p, ok := <-in:
+				if !ok {
+					break more
+				}
+				batch = append(batch, p)
+			default:
+				break more
+			}
+		}
+		e.finish(batch)
 	}
-	t := time.NewTicker(every)
+}
+
+// finish records one batch of outcomes, retrying a failing store a few times. If it never
+// succeeds the leases expire and the messages are delivered again: at least once.
+func (e *Engine) finish(batch []store.MessageFinishParams) {
+	var err error
+	for try, pause := 0, 100*time.Millisecond; try < 4; try, pause = try+1, pause*4 {
+		if try > 0 {
+			time.Sleep(pause)
+		}
+		var n int
+		n, err = e.cfg.Store.MessageFinish(context.Background(), e.cfg.Now(), batch)
+		if err == nil {
+			if n < len(batch) {
+				e.log.Warn("outcomes of messages whose lease another worker took over were not recorded",
+					"messages", len(batch)-n)
+			}
+			break
+		}
+	}
+	if err != nil {
+		ids := make([]string, len(batch))
+		for i, p := range batch {
+			ids[i] = p.ID
+		}
+		e.log.Error("recording delivery outcomes failed; the messages will be delivered again when their lease expires",
+			"messages", ids, "err", err)
+	}
+	for _, p := range batch {
+		e.leases.remove(p.ID)
+	}
+}
+
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -256,135 +386,70 @@ func (e *Engine) rescueLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		ids, err := e.cfg.Store.MessageRescue(ctx, e.cfg.Now())
-		if err != nil {
-			if ctx.Err() == nil {
-				e.log.Error("rescuing expired leases failed", "err", err)
-			}
-			continue
-		}
-		if len(ids) > 0 {
-			e.log.Warn("took over messages whose lease expired", "messages", len(ids), "first", ids[0])
-		}
+		fn(ctx)
 	}
 }
 
-// deliver sends one claimed message and records the outcome.
-func (e *Engine) deliver(ctx context.Context, c store.ClaimedMessage) {
-	m := c.Message
-	start := e.cfg.Now()
-	var fin store.MessageFinishParams
-	if !m.ExpiresAt.IsZero() && !start.Before(m.ExpiresAt) {
-		fin = e.expired(m, start)
-	} else {
-		res, err := e.cfg.Transport.Send(ctx, transport.Envelope{
-			MessageID: m.ID, From: m.EnvelopeFrom, To: m.Recipients,
-		}, c.Raw)
-		fin = e.outcome(m, res, err, e.cfg.Now())
+// renewLeases extends the leases of messages still being worked on (every Lease/3).
+func (e *Engine) renewLeases(ctx context.Context) {
+	ids := e.leases.list()
+	if len(ids) == 0 {
+		return
 	}
-	if _, err := e.cfg.Store.MessageFinish(context.WithoutCancel(ctx), e.cfg.Now(), []store.MessageFinishParams{fin}); err != nil {
-		// The lease expires and another worker (or this one) takes the message again: at least once.
-		e.log.Error("recording a delivery outcome failed; the message will be retried when its lease expires",
-			"message", m.ID, "status", fin.Status, "err", err)
-	}
-}
-
-// outcome turns a send result into the message's next state. It is pure, for testing.
-func (e *Engine) outcome(m store.Message, res transport.Result, err error, now time.Time) store.MessageFinishParams {
-	fin := store.MessageFinishParams{ID: m.ID, Owner: e.cfg.Owner, Attempts: m.Attempts + 1, NextAttemptAt: m.NextAttemptAt}
-	if err == nil {
-		fin.Status = store.StatusSent
-		fin.SentAt = now
-		fin.ProviderID = res.ProviderID
-		detail := map[string]any{"transport": e.cfg.Transport.Name(), "response": res.Response, "attempt": fin.Attempts}
-		if res.ProviderID != "" {
-			detail["provider_id"] = res.ProviderID
+	n, err := e.cfg.Store.MessageRenewLeases(ctx, store.MessageRenewParams{
+		Owner: e.cfg.Owner, IDs: ids, Until: e.cfg.Now().Add(e.cfg.Lease),
+	})
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			e.log.Error("renewing leases failed", "messages", len(ids), "err", err)
 		}
-		if len(res.Rejected) > 0 {
-			rej := make([]map[string]any, len(res.Rejected))
-			for i, r := range res.Rejected {
-				rej[i] = map[string]any{"recipient": r.Recipient, "error": deliveryError(r.Err, fin.Attempts, now)}
-			}
-			detail["rejected"] = rej
-		}
-		fin.Events = []store.Event{event(store.EventSent, now, detail)}
-		return fin
-	}
-
-	te := transport.Classify(err)
-	de := deliveryError(te, fin.Attempts, now)
-	fin.LastError = de
-	detail := map[string]any{"transport": e.cfg.Transport.Name(), "error": de, "class": te.Class.String()}
-	switch te.Class {
-	case transport.Unreachable:
-		// Not the message's fault: wait without spending an attempt, within the TTL.
-		fin.Attempts = m.Attempts
-		de.Attempt = 0
-		next := now.Add(e.cfg.UnreachableDelay)
-		if !m.ExpiresAt.IsZero() && !next.Before(m.ExpiresAt) {
-			return e.expired(m, now)
-		}
-		fin.Status, fin.NextAttemptAt = store.StatusDeferred, next
-		detail["next_attempt_at"] = next
-		fin.Events = []store.Event{event(store.EventDeferred, now, detail)}
-	case transport.Permanent:
-		fin.Status = store.StatusFailed
-		fin.Events = []store.Event{event(store.EventFailed, now, detail)}
-	default:
-		next, ok := e.nextAttempt(m, fin.Attempts, now)
-		if !ok {
-			fin.Status = store.StatusFailed
-			detail["reason"] = "attempts exhausted"
-			fin.Events = []store.Event{event(store.EventFailed, now, detail)}
-			break
-		}
-		fin.Status, fin.NextAttemptAt = store.StatusDeferred, next
-		detail["next_attempt_at"] = next
-		fin.Events = []store.Event{event(store.EventDeferred, now, detail)}
-	}
-	return fin
-}
-
-// nextAttempt returns when to try again after `attempts` failed attempts, or false when the
-// attempts or the TTL are used up.
-func (e *Engine) nextAttempt(m store.Message, attempts int, now time.Time) (time.Time, bool) {
-	maxAttempts := m.MaxAttempts
-	if maxAttempts <= 0 {
-		maxAttempts = len(e.cfg.RetryDelays) + 1
-	}
-	if attempts >= maxAttempts || len(e.cfg.RetryDelays) == 0 {
-		return time.Time{}, false
-	}
-	i := min(attempts-1, len(e.cfg.RetryDelays)-1)
-	d := e.cfg.RetryDelays[i]
-	d += time.Duration((e.cfg.Jitter()*0.4 - 0.2) * float64(d)) // ±20%
-	next := now.Add(d)
-	if !m.ExpiresAt.IsZero() && !next.Before(m.ExpiresAt) {
-		return time.Time{}, false
-	}
-	return next, true
-}
-
-// expired fails a message whose TTL has passed (RFC 3463 4.4.7: delivery time expired).
-func (e *Engine) expired(m store.Message, now time.Time) store.MessageFinishParams {
-	de := &store.DeliveryError{Enhanced: "4.4.7", Text: "message expired before it could be delivered", Stage: "queue", Attempt: m.Attempts, At: now}
-	return store.MessageFinishParams{
-		ID: m.ID, Owner: e.cfg.Owner, Status: store.StatusFailed, Attempts: m.Attempts,
-		NextAttemptAt: m.NextAttemptAt, LastError: de,
-		Events: []store.Event{event(store.EventFailed, now, map[string]any{"error": de, "reason": "expired"})},
+	case n < len(ids):
+		e.log.Debug("some leases were not renewed (finished meanwhile, or taken over)", "renewed", n, "held", len(ids))
 	}
 }
 
-func deliveryError(te *transport.Error, attempt int, now time.Time) *store.DeliveryError {
-	return &store.DeliveryError{Code: te.Code, Enhanced: te.Enhanced, Text: te.Text, Stage: te.Stage, Attempt: attempt, At: now}
-}
-
-func event(typ string, at time.Time, detail map[string]any) store.Event {
-	b, err := json.Marshal(detail)
+// rescue returns expired leases (of dead workers) to queued.
+func (e *Engine) rescue(ctx context.Context) {
+	ids, err := e.cfg.Store.MessageRescue(ctx, e.cfg.Now())
 	if err != nil {
-		b, _ = json.Marshal(map[string]string{"marshal_error": err.Error()})
+		if ctx.Err() == nil {
+			e.log.Error("rescuing expired leases failed", "err", err)
+		}
+		return
 	}
-	return store.Event{Type: typ, At: at, Detail: b}
+	if len(ids) > 0 {
+		e.log.Warn("took over messages whose lease expired", "messages", len(ids), "first", ids[0])
+	}
+}
+
+// leaseSet is the ids of the messages this engine holds between claim and recorded outcome.
+type leaseSet struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
+
+func (s *leaseSet) add(id string) {
+	s.mu.Lock()
+	s.ids[id] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *leaseSet) remove(id string) {
+	s.mu.Lock()
+	delete(s.ids, id)
+	s.mu.Unlock()
+}
+
+func (s *leaseSet) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.ids))
+	for id := range s.ids {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -47,17 +47,23 @@ func (b *bundle) engine(tr transport.Transport, owner string) *Engine {
 	return New(Config{
 		Store: b.store, Transport: tr, Owner: owner, Lease: time.Minute,
 		RetryDelays: []time.Duration{time.Minute, 10 * time.Minute}, PollInterval: 10 * time.Millisecond,
+		BreakerMin: time.Minute, BreakerMax: 4 * time.Minute,
 		ShutdownTimeout: 5 * time.Second, Now: b.clock.Now, Jitter: func() float64 { return 0.5 },
 	})
 }
 
 func (b *bundle) insert(t *testing.T, stream string, sendAt time.Time) string {
 	t.Helper()
+	return b.insertTo(t, stream, sendAt, "b@example.com")
+}
+
+func (b *bundle) insertTo(t *testing.T, stream string, sendAt time.Time, to ...string) string {
+	t.Helper()
 	now := b.clock.Now()
 	m := store.Message{
 		ID: id.New(id.Message), Stream: stream, Status: store.StatusQueued, From: "a@example.com",
-		To: []string{"b@example.com"}, Subject: "hi", EnvelopeFrom: "a@example.com",
-		Recipients: []string{"b@example.com"}, MaxAttempts: 3, NextAttemptAt: now, CreatedAt: now,
+		To: to, Subject: "hi", EnvelopeFrom: "a@example.com",
+		Recipients: to, MaxAttempts: 3, NextAttemptAt: now, CreatedAt: now,
 		ExpiresAt: now.Add(24 * time.Hour), UpdatedAt: now, MessageID: "x@example.com",
 	}
 	if !sendAt.IsZero() {
@@ -215,24 +221,24 @@ func TestOutcome(t *testing.T) {
 	m := store.Message{ID: "msg_1", Attempts: 0, MaxAttempts: 3, ExpiresAt: now.Add(time.Hour)}
 	tmp := &transport.Error{Class: transport.Temporary, Code: 451, Text: "later"}
 
-	if f := e.outcome(m, transport.Result{}, tmp, now); f.Status != store.StatusDeferred || f.Attempts != 1 {
+	if f := e.outcome(m, []string{"b@example.com"}, transport.Result{}, tmp, now); f.Status != store.StatusDeferred || f.Attempts != 1 {
 		t.Errorf("first temporary: %s/%d", f.Status, f.Attempts)
 	}
 	m.Attempts = 2
-	if f := e.outcome(m, transport.Result{}, tmp, now); f.Status != store.StatusFailed || f.Attempts != 3 {
+	if f := e.outcome(m, []string{"b@example.com"}, transport.Result{}, tmp, now); f.Status != store.StatusFailed || f.Attempts != 3 {
 		t.Errorf("last temporary: %s/%d, want failed after 3", f.Status, f.Attempts)
 	}
 	m.Attempts = 0
 	m.ExpiresAt = now.Add(30 * time.Second) // the next retry would be past the TTL
-	if f := e.outcome(m, transport.Result{}, tmp, now); f.Status != store.StatusFailed {
+	if f := e.outcome(m, []string{"b@example.com"}, transport.Result{}, tmp, now); f.Status != store.StatusFailed {
 		t.Errorf("retry past TTL: %s, want failed", f.Status)
 	}
 	m.ExpiresAt = now.Add(time.Hour)
 	un := &transport.Error{Class: transport.Unreachable, Text: "connection refused", Stage: "connect"}
-	if f := e.outcome(m, transport.Result{}, un, now); f.Status != store.StatusDeferred || f.Attempts != 0 {
+	if f := e.outcome(m, []string{"b@example.com"}, transport.Result{}, un, now); f.Status != store.StatusDeferred || f.Attempts != 0 {
 		t.Errorf("unreachable: %s/%d, want deferred without spending an attempt", f.Status, f.Attempts)
 	}
-	if f := e.outcome(m, transport.Result{}, errors.New("boom"), now); f.Status != store.StatusDeferred || f.LastError.Text != "boom" {
+	if f := e.outcome(m, []string{"b@example.com"}, transport.Result{}, errors.New("boom"), now); f.Status != store.StatusDeferred || f.LastError.Text != "boom" {
 		t.Errorf("unclassified error: %s %+v, want temporary", f.Status, f.LastError)
 	}
 	if f := e.expired(m, now); f.Status != store.StatusFailed || f.LastError.Enhanced != "4.4.7" {
@@ -268,4 +274,39 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 	if sent.Status != store.StatusSent || waiting.Status != store.StatusQueued || waiting.LeaseOwner != "" {
 		t.Fatalf("after shutdown: first %s, second %s (owner %q)", sent.Status, waiting.Status, waiting.LeaseOwner)
 	}
+}
+
+// recorder accepts everything and remembers each message's envelope.
+type recorder struct {
+	mu   sync.Mutex
+	envs map[string][]string
+}
+
+func (r *recorder) Name() string { return "recorder" }
+func (r *recorder) Close() error { return nil }
+func (r *recorder) Send(_ context.Context, env transport.Envelope, _ []byte) (transport.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.envs == nil {
+		r.envs = map[string][]string{}
+	}
+	r.envs[env.MessageID] = env.To
+	return transport.Result{Response: "250 ok"}, nil
+}
+
+func (r *recorder) to(id string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.envs[id]
+}
+
+// countingStore counts MessageFinish calls.
+type countingStore struct {
+	store.Store
+	finishCalls atomic.Int64
+}
+
+func (c *countingStore) MessageFinish(ctx context.Context, now time.Time, p []store.MessageFinishParams) (int, error) {
+	c.finishCalls.Add(1)
+	return c.Store.MessageFinish(ctx, now, p)
 }

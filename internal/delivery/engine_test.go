@@ -1,0 +1,199 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/transport"
+)
+
+func eventTypes(t *testing.T, st store.Store, id string) []string {
+	t.Helper()
+	evs, err := st.MessageEvents(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range evs {
+		types = append(types, e.Type)
+	}
+	return types
+}
+
+// TestUnreachableRelayPausesWithoutSpendingAttempts: the breaker opens on the first unreachable
+// send, nothing else is tried until its backoff passes, a failed probe doubles it, and when the
+// relay answers every waiting message goes out with one attempt counted.
+func TestUnreachableRelayPausesWithoutSpendingAttempts(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	down := &transport.Error{Class: transport.Unreachable, Stage: "connect", Text: "connection refused"}
+	tr := &flaky{errs: []error{down, down}}
+	stop := run(t, b.engine(tr, "node-a"))
+	defer stop()
+	first := b.insert(t, store.StreamTransactional, time.Time{})
+	m := b.waitStatus(t, first, store.StatusDeferred)
+	start := b.clock.Now()
+	if m.Attempts != 0 || !m.NextAttemptAt.Equal(start.Add(time.Minute)) || m.LastError.Stage != "connect" {
+		t.Fatalf("after the relay refused: attempts %d next %v error %+v", m.Attempts, m.NextAttemptAt, m.LastError)
+	}
+
+	var ids []string
+	for range 5 {
+		ids = append(ids, b.insert(t, store.StreamTransactional, time.Time{}))
+	}
+	time.Sleep(50 * time.Millisecond) // five polls: nothing may be claimed while the breaker is open
+	if n := tr.calls.Load(); n != 1 {
+		t.Fatalf("transport called %d times while the breaker was open, want 1", n)
+	}
+	for _, id := range ids {
+		if m, _ := b.store.MessageGet(context.Background(), id); m.Status != store.StatusQueued {
+			t.Fatalf("message %s is %s while the relay is down, want queued", id, m.Status)
+		}
+	}
+
+	// The probe (one message, the one due first) fails: the backoff doubles, no attempt spent.
+	b.clock.Add(time.Minute)
+	probe := ids[0]
+	b.waitFor(t, probe, "deferred by the failed probe", func(m store.Message) bool {
+		return m.Status == store.StatusDeferred && m.NextAttemptAt.Equal(start.Add(3*time.Minute)) && m.Attempts == 0
+	})
+	time.Sleep(30 * time.Millisecond)
+	if n := tr.calls.Load(); n != 2 {
+		t.Fatalf("transport called %d times after one probe, want 2", n)
+	}
+
+	// The relay is back: the next probe closes the breaker and everything goes out.
+	b.clock.Add(2 * time.Minute)
+	deferrals := 0
+	for _, id := range append(ids, first) {
+		m := b.waitStatus(t, id, store.StatusSent)
+		if m.Attempts != 1 {
+			t.Errorf("message %s sent with %d attempts counted, want 1", id, m.Attempts)
+		}
+		for _, typ := range eventTypes(t, b.store, id) {
+			if typ == store.EventDeferred {
+				deferrals++
+			}
+		}
+	}
+	if deferrals != 2 {
+		t.Errorf("%d deferred events, want 2 (the first send and the failed probe)", deferrals)
+	}
+}
+
+func TestSuppressedRecipientsAreDropped(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	if err := b.store.SuppressionUpsert(ctx, []store.Suppression{
+		{Email: "gone@example.com", Reason: store.ReasonHardBounce, CreatedAt: b.clock.Now()},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	stop := run(t, b.engine(rec, "node-a"))
+	defer stop()
+
+	some := b.insertTo(t, store.StreamTransactional, time.Time{}, "Gone@Example.com", "here@example.com")
+	b.waitStatus(t, some, store.StatusSent)
+	if got := rec.to(some); len(got) != 1 || got[0] != "here@example.com" {
+		t.Errorf("envelope %v, want only here@example.com", got)
+	}
+	if got := eventTypes(t, b.store, some); len(got) != 3 || got[1] != "suppressed" || got[2] != "sent" {
+		t.Errorf("timeline %v, want queued suppressed sent", got)
+	}
+
+	all := b.insertTo(t, store.StreamBroadcast, time.Time{}, "gone@example.com")
+	m := b.waitStatus(t, all, store.StatusSuppressed)
+	if m.Attempts != 0 || rec.to(all) != nil {
+		t.Errorf("fully suppressed message: attempts %d, sent to %v", m.Attempts, rec.to(all))
+	}
+}
+
+func TestHardBounceSuppressesTheAddress(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tr := &flaky{errs: []error{
+		&transport.Error{Class: transport.Permanent, Code: 550, Enhanced: "5.1.1", Text: "user unknown", Stage: "rcpt"},
+		&transport.Error{Class: transport.Permanent, Code: 550, Enhanced: "5.7.1", Text: "blocked by policy", Stage: "data"},
+	}}
+	stop := run(t, b.engine(tr, "node-a"))
+	defer stop()
+	id := b.insertTo(t, store.StreamTransactional, time.Time{}, "Nobody@example.com")
+	b.waitStatus(t, id, store.StatusFailed)
+	s, err := b.store.SuppressionGet(context.Background(), "nobody@example.com", b.clock.Now())
+	if err != nil || s.Reason != store.ReasonHardBounce || s.MessageID != id || s.Detail != "550 5.1.1 user unknown" {
+		t.Fatalf("suppression after 5.1.1: %+v, %v", s, err)
+	}
+
+	// A policy block is about the sender, never the recipient.
+	id = b.insertTo(t, store.StreamTransactional, time.Time{}, "blocked@example.com")
+	b.waitStatus(t, id, store.StatusFailed)
+	if _, err := b.store.SuppressionGet(context.Background(), "blocked@example.com", b.clock.Now()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("5.7.1 suppressed the recipient: %v", err)
+	}
+}
+
+// TestSlowSendKeepsItsLease: while a send is stuck, the engine renews the lease so the rescue
+// loop (of this or another node) does not hand the message to someone else.
+func TestSlowSendKeepsItsLease(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tr := &flaky{block: make(chan struct{}), inSend: make(chan struct{}, 1)}
+	e := b.engine(tr, "node-a")
+	e.cfg.Lease = 90 * time.Millisecond // renewed every 30 ms of real time
+	stop := run(t, e)
+	defer stop()
+	id := b.insert(t, store.StreamTransactional, time.Time{})
+	<-tr.inSend
+	claimedUntil := b.clock.Now().Add(90 * time.Millisecond)
+	b.clock.Add(60 * time.Millisecond)
+	b.waitFor(t, id, "lease renewed", func(m store.Message) bool { return m.LeaseUntil.After(claimedUntil) })
+	b.clock.Add(60 * time.Millisecond) // past the first lease
+	if ids, err := b.store.MessageRescue(context.Background(), b.clock.Now()); err != nil || len(ids) != 0 {
+		t.Fatalf("rescue took %v (%v) from a worker still sending", ids, err)
+	}
+	close(tr.block)
+	b.waitStatus(t, id, store.StatusSent)
+}
+
+// TestOutcomesAreBatched: many sends finishing together are recorded by a few store calls.
+func TestOutcomesAreBatched(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var ids []string
+	for range 200 {
+		ids = append(ids, b.insert(t, store.StreamBroadcast, time.Time{}))
+	}
+	cs := &countingStore{Store: b.store}
+	e := b.engine(&recorder{}, "node-a")
+	e.cfg.Store = cs
+	stop := run(t, e)
+	for _, id := range ids {
+		b.waitStatus(t, id, store.StatusSent)
+	}
+	stop()
+	if calls := cs.finishCalls.Load(); calls >= 200 {
+		t.Errorf("200 outcomes took %d MessageFinish calls; they should share calls", calls)
+	}
+}
+
+func TestPossibleDuplicateIsRecorded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tr := &flaky{errs: []error{&transport.Error{Class: transport.Temporary, Stage: "data", MaybeDelivered: true,
+		Text: "connection lost after DATA: possible duplicate: EOF"}}}
+	stop := run(t, b.engine(tr, "node-a"))
+	defer stop()
+	id := b.insert(t, store.StreamTransactional, time.Time{})
+	b.waitStatus(t, id, store.StatusDeferred)
+	evs, _ := b.store.MessageEvents(context.Background(), id)
+	var detail map[string]any
+	if err := json.Unmarshal(evs[len(evs)-1].Detail, &detail); err != nil || detail["possible_duplicate"] != true {
+		t.Fatalf("deferred event %s does not flag a possible duplicate", evs[len(evs)-1].Detail)
+	}
+}
