@@ -59,9 +59,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		return nil, err
 	}
 	defer srv.stop()
-	client := &http.Client{Transport: &http.Transport{
-		MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute,
-	}, Timeout: 60 * time.Second}
+	client := newClient()
 
 	single := message(0)
 	var results []Result
@@ -106,6 +104,8 @@ type server struct {
 	dataDir string
 	keep    bool
 	done    chan struct{}
+
+	stopOnce sync.Once
 }
 
 func startServer(ctx context.Context, cfg Config) (*server, error) {
@@ -158,7 +158,13 @@ func startServer(ctx context.Context, cfg Config) (*server, error) {
 	}
 }
 
+// stop ends the server and removes its data directory unless it is kept. Only the first call
+// does anything.
 func (s *server) stop() {
+	s.stopOnce.Do(s.stopNow)
+}
+
+func (s *server) stopNow() {
 	_ = s.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-s.done:
@@ -201,23 +207,15 @@ func load(ctx context.Context, client *http.Client, s *server, name string, clie
 			defer wg.Done()
 			for i := 0; ctx.Err() == nil; i++ {
 				b, n := body(i)
-				req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodPost, s.base+path, bytes.NewReader(b))
-				req.Header.Set("Authorization", "Bearer "+s.key)
-				req.Header.Set("Content-Type", "application/json")
 				t0 := time.Now()
-				resp, err := client.Do(req)
+				_, err := s.post(context.WithoutCancel(ctx), client, path, b)
+				if err == nil || !errors.Is(err, errTransport) {
+					lat[c] = append(lat[c], time.Since(t0))
+					reqs.Add(1)
+				}
 				if err != nil {
 					errs.Add(1)
 					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				out, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				lat[c] = append(lat[c], time.Since(t0))
-				reqs.Add(1)
-				if resp.StatusCode/100 != 2 {
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Sprintf("%s: %.200s", resp.Status, out))
 					continue
 				}
 				msgs.Add(int64(n))
@@ -230,16 +228,61 @@ func load(ctx context.Context, client *http.Client, s *server, name string, clie
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	slices.Sort(all)
 	r := Result{Name: name, Requests: reqs.Load(), Messages: msgs.Load(), Errors: errs.Load(), Elapsed: elapsed, PeakRSSKiB: s.peakRSS()}
-	if len(all) > 0 {
-		r.P50 = all[len(all)*50/100]
-		r.P99 = all[min(len(all)-1, len(all)*99/100)]
-	}
+	r.P50, r.P99, _ = percentiles(all)
 	if r.Errors > 0 {
 		return r, fmt.Errorf("%s: %d of %d requests failed, first: %v", name, r.Errors, r.Requests, firstErr.Load())
 	}
 	return r, nil
+}
+
+// errTransport marks a request that got no HTTP answer at all.
+var errTransport = errors.New("no answer")
+
+// post sends body to path with the server's API key and returns the answer's body; a request
+// without an answer fails with errTransport, a non-2xx answer with its status and body.
+func (s *server) post(ctx context.Context, client *http.Client, path string, body []byte) ([]byte, error) {
+	return s.do(ctx, client, http.MethodPost, path, body)
+}
+
+func (s *server) do(ctx context.Context, client *http.Client, method, path string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, s.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errTransport, err)
+	}
+	out, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errTransport, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return out, fmt.Errorf("%s %s: %s: %.200s", method, path, resp.Status, out)
+	}
+	return out, nil
+}
+
+// newClient is an HTTP client that keeps a connection per concurrent client.
+func newClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute,
+	}, Timeout: 120 * time.Second}
+}
+
+// percentiles sorts d and returns its median, 99th percentile and maximum (zero when empty).
+func percentiles(d []time.Duration) (p50, p99, maxd time.Duration) {
+	if len(d) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(d)
+	return d[len(d)*50/100], d[min(len(d)-1, len(d)*99/100)], d[len(d)-1]
 }
 
 // Print writes results as a Markdown table.

@@ -12,31 +12,57 @@ import (
 
 func (e *env) benchCmd() *cobra.Command {
 	cfg := bench.Config{}
+	dcfg := bench.DeliveryConfig{}
+	var mode string
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure accept throughput, latency and memory of a real postie server",
+		Short: "Measure throughput, latency and memory of a real postie server",
 		Long: "Starts `postie serve` (this same binary) as a child process on a fresh embedded database and a\n" +
-			"loopback port, then drives it over HTTP: single-message accepts from --clients concurrent clients,\n" +
-			"then ----batch-size-message batches from --batch-clients clients. Prints a Markdown table for\n" +
-			"docs/BENCHMARKS.md. Every accepted message is committed durably (synchronous=FULL) before its answer.",
+			"loopback port, and prints Markdown tables for docs/BENCHMARKS.md.\n\n" +
+			"--mode accept (default): drives the API over HTTP: single-message accepts from --clients\n" +
+			"concurrent clients, then --batch-size-message batches from --batch-clients clients. Every\n" +
+			"accepted message is committed durably (synchronous=FULL) before its answer.\n\n" +
+			"--mode delivery: the server relays to a loopback SMTP sink in this process over --pool\n" +
+			"connections. Throughput: --messages ≈10 KB and --large-messages ≈100 KB messages accepted in\n" +
+			"batches and timed until the sink has them all, beside a bare SMTP client pushing the same MIME\n" +
+			"to the same sink over as many connections (the ceiling). Latency: --latency-rate messages/s for\n" +
+			"--duration, each from its POST to the sink's 250. Under load: --broadcast messages, then\n" +
+			"transactional ones at --tx-rate while those drain. A zero count skips its phase.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
 			if err != nil {
 				return err
 			}
-			cfg.Binary, cfg.Out = exe, e.stdout
 			fmt.Fprintf(e.stdout, "postie bench on %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
-			rs, err := bench.Run(cmd.Context(), cfg)
-			bench.Print(e.stdout, rs)
-			return err
+			switch mode {
+			case "accept":
+				cfg.Binary, cfg.Out = exe, e.stdout
+				rs, err := bench.Run(cmd.Context(), cfg)
+				bench.Print(e.stdout, rs)
+				return err
+			case "delivery":
+				dcfg.Binary, dcfg.Out = exe, e.stdout
+				dcfg.BatchSize, dcfg.BatchConns, dcfg.LatencyDuration = cfg.BatchSize, cfg.BatchConns, cfg.Duration
+				rs, err := bench.RunDelivery(cmd.Context(), dcfg)
+				bench.PrintDelivery(e.stdout, rs)
+				return err
+			}
+			return usageError{fmt.Errorf("--mode must be accept or delivery, not %q", mode)}
 		},
 	}
 	f := cmd.Flags()
-	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each scenario runs")
+	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink")
+	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each accept scenario (or the delivery latency phase) runs")
 	f.IntVar(&cfg.Clients, "clients", 32, "concurrent clients sending single messages")
 	f.IntVar(&cfg.BatchSize, "batch-size", 500, "messages per batch request")
 	f.IntVar(&cfg.BatchConns, "batch-clients", 4, "concurrent clients sending batches")
-	f.StringVar(&cfg.DataDir, "data-dir", "", "keep the server's database here (default: a temp dir, removed after)")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "keep the server's database here (accept mode; default: a temp dir, removed after)")
+	f.IntVar(&dcfg.Pool, "pool", 8, "delivery: relay connections (postie's ?pool= and the bare client's)")
+	f.IntVar(&dcfg.Messages, "messages", 20000, "delivery: ≈10 KB messages in the throughput phase")
+	f.IntVar(&dcfg.LargeMessages, "large-messages", 4000, "delivery: ≈100 KB messages in the throughput phase")
+	f.Float64Var(&dcfg.LatencyRate, "latency-rate", 200, "delivery: messages per second in the latency phase")
+	f.IntVar(&dcfg.Broadcast, "broadcast", 100000, "delivery: broadcast backlog for the transactional-under-load phase")
+	f.Float64Var(&dcfg.TxRate, "tx-rate", 20, "delivery: transactional messages per second while the backlog drains")
 	return cmd
 }

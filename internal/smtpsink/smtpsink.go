@@ -208,6 +208,15 @@ func (s *Sink) Count() int {
 // Conns is the number of connections accepted so far.
 func (s *Sink) Conns() int { return int(s.ln.n.Load()) }
 
+// PeakConns is the largest number of connections that were open at once. A connection counts
+// until the sink has closed it, so a client that quits one connection and at once opens the next
+// may be seen with one more than it ever had open.
+func (s *Sink) PeakConns() int {
+	s.ln.mu.Lock()
+	defer s.ln.mu.Unlock()
+	return s.ln.peak
+}
+
 // Messages returns a copy of the accepted messages in order of acceptance; nil unless
 // Options.Keep.
 func (s *Sink) Messages() []Message {
@@ -467,6 +476,7 @@ type listener struct {
 	n      atomic.Int64
 	mu     sync.Mutex
 	conns  map[*tcpConn]struct{}
+	peak   int
 	closed bool
 }
 
@@ -483,6 +493,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		return nil, net.ErrClosed
 	}
 	l.conns[tc] = struct{}{}
+	l.peak = max(l.peak, len(l.conns))
 	return tc, nil
 }
 

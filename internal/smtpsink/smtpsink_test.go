@@ -90,8 +90,8 @@ func TestKeep(t *testing.T) {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
-	if s.Count() != 2 || s.Conns() != 1 {
-		t.Errorf("Count %d, Conns %d, want 2 and 1", s.Count(), s.Conns())
+	if s.Count() != 2 || s.Conns() != 1 || s.PeakConns() != 1 {
+		t.Errorf("Count %d, Conns %d, PeakConns %d, want 2, 1 and 1", s.Count(), s.Conns(), s.PeakConns())
 	}
 	want := smtpsink.Message{From: "bounce@example.com", To: []string{"b@example.net", "c@example.net"},
 		Body: []byte(body), Size: len(body), MessageID: "m1@example.com", Conn: 1}
@@ -214,6 +214,9 @@ func TestHangup(t *testing.T) {
 			}
 			if s.Count() != 1 || s.Conns() != 2 {
 				t.Errorf("Count %d, Conns %d, want 1 and 2", s.Count(), s.Conns())
+			}
+			if s.PeakConns() != 1 {
+				t.Errorf("PeakConns %d, want 1 (the sink closed the first before the second came)", s.PeakConns())
 			}
 		})
 	}

@@ -1,0 +1,84 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/postie/postie/internal/bench"
+	"github.com/postie/postie/internal/cli"
+)
+
+// childEnv makes this test binary act as the postie executable, so the benchmarks can start it
+// as their server.
+const childEnv = "POSTIE_BENCH_TEST_SERVER=1"
+
+func TestMain(m *testing.M) {
+	if k, v, _ := strings.Cut(childEnv, "="); os.Getenv(k) == v {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		code := cli.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+func TestAccept(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	rs, err := bench.Run(t.Context(), bench.Config{Binary: os.Args[0], ExtraEnv: []string{childEnv}, Out: &out,
+		Duration: 200 * time.Millisecond, Clients: 2, BatchSize: 10, BatchConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 || rs[0].Messages == 0 || rs[1].Messages == 0 {
+		t.Errorf("results %+v, want two scenarios with accepted messages", rs)
+	}
+	bench.Print(&out, rs)
+	t.Log("\n" + out.String())
+}
+
+// TestDelivery runs every phase of the delivery benchmark with tiny counts, so it keeps working.
+func TestDelivery(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	rs, err := bench.RunDelivery(t.Context(), bench.DeliveryConfig{Binary: os.Args[0], ExtraEnv: []string{childEnv}, Out: &out,
+		Pool: 2, BatchSize: 50, BatchConns: 2, Messages: 60, LargeMessages: 10,
+		LatencyRate: 40, LatencyDuration: 250 * time.Millisecond, Broadcast: 200, TxRate: 50, TxMax: 5})
+	bench.PrintDelivery(&out, rs)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		prefix   string
+		messages int
+	}{
+		{"10 KB: accept", 60}, {"10 KB: delivered end to end", 60}, {"10 KB: bare SMTP client", 60},
+		{"100 KB: accept", 10}, {"100 KB: delivered end to end", 10}, {"100 KB: bare SMTP client", 10},
+		{"10 KB at 40/s: POST → 202", 10}, {"10 KB at 40/s: POST → relay 250", 10},
+		{"10 KB broadcast: accept", 200}, {"10 KB broadcast: 200 delivered", 200}, {"2 KB transactional", -1},
+	}
+	if len(rs) != len(want) {
+		t.Fatalf("%d results, want %d", len(rs), len(want))
+	}
+	for i, w := range want {
+		r := rs[i]
+		if !strings.HasPrefix(r.Name, w.prefix) || (w.messages >= 0 && r.Messages != w.messages) {
+			t.Errorf("result %d: %q with %d messages, want %q with %d", i, r.Name, r.Messages, w.prefix, w.messages)
+		}
+		if r.Conns > 3 {
+			// The sink counts a connection until it has closed it, so one that was quit for the
+			// next may overlap it.
+			t.Errorf("result %d: %+v: relay connections above the pool of 2 (+1)", i, r)
+		}
+	}
+	if got := rs[10].Messages; got < 1 || got > 5 {
+		t.Errorf("%d transactional messages timed, want 1 to 5", got)
+	}
+}
