@@ -433,4 +433,3 @@ func TestGracefulShutdownMidFlow(t *testing.T) {
 		t.Errorf("relay got %d messages for %d sent: duplicates after a graceful shutdown", sink.Count(), n)
 	}
 }
-
