@@ -16,13 +16,23 @@
 // # The send cycle
 //
 // Send takes one of Config.Pool slots (a semaphore; callers beyond it wait, or give up when ctx
-// ends). It then checks out a connection: the most recently used idle one, after RSET and EHLO
-// prove it still answers (a dead one is dropped and the next is tried), or a new one: dial,
-// greeting, EHLO, STARTTLS (or an implicit TLS handshake first), EHLO again, AUTH. Idle
-// connections unused for longer than Config.IdleTimeout are closed with QUIT when a checkout sees
-// them, and Close closes the rest. The transaction is MAIL, one RCPT per recipient, DATA. A
-// connection goes back to the pool unless it broke at the protocol level, received a 421, or has
-// carried Config.MaxPerConn messages (then it is closed with QUIT and the next checkout dials).
+// ends). It then checks out a connection: the most recently used idle one, or a new one: dial,
+// greeting, EHLO, STARTTLS (or an implicit TLS handshake first), EHLO again, AUTH. The
+// transaction is MAIL, one RCPT per recipient, DATA. A connection goes back to the pool unless it
+// broke at the protocol level, received a 421, or has carried Config.MaxPerConn messages (then it
+// is closed with QUIT and the next checkout dials). Idle connections unused for longer than
+// Config.IdleTimeout are closed with QUIT when a checkout sees them, and Close closes the rest.
+//
+// A pooled connection goes straight to the next MAIL: after the reply to the final "." the relay
+// has ended the transaction and is ready for the next one (RFC 5321 §4.1.1.4), so the cost of a
+// message on a warm connection is four round trips (MAIL, RCPT, DATA, the body). Only a
+// connection whose transaction was left open (MAIL accepted but every RCPT refused, or DATA
+// refused) is reset first with RSET and EHLO, and dropped for the next one if that fails. A
+// pooled connection may have died while it sat idle; when its MAIL meets a closed connection or
+// a 421 (what relays send when they close an idle connection), nothing of the message was
+// accepted, so Send dials once more and sends over the new connection. That redial is invisible
+// to the caller: no error, no attempt spent. If the new connection fails too, the error is
+// classified as below.
 //
 // Every command runs under Config.CommandTimeout (go-smtp's Client.CommandTimeout), the message
 // body and the reply to the final "." under Config.DataTimeout (RFC 5321 §4.5.3.2 asks for
@@ -51,6 +61,6 @@
 //
 // go-smtp v0.25 has no StartTLS method on an existing Client, only NewClientStartTLS, which
 // introduces itself as "localhost" before TLS; the configured Config.Helo is used for the EHLO
-// after TLS, which is the one relays record and check. go-smtp's Reset forgets the EHLO, so a
-// reused connection costs RSET plus EHLO before the next MAIL.
+// after TLS, which is the one relays record and check. go-smtp's Reset forgets the EHLO, so
+// resetting an open transaction costs RSET plus EHLO; go-smtp has no way to send a bare RSET.
 package smtp

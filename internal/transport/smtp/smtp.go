@@ -89,12 +89,23 @@ func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw []byte
 		return transport.Result{}, &transport.Error{Class: transport.Unreachable, Stage: stageConnect, Text: "transport closed"}
 	}
 
-	pc, terr := t.checkout(ctx)
+	pc, reused, terr := t.checkout(ctx)
 	if terr != nil {
 		return transport.Result{}, terr
 	}
 	res, keep, terr := t.transact(pc, env, raw)
-	if pc.unwatch() {
+	fired := pc.unwatch()
+	if terr != nil && reused && !fired && stale(terr) {
+		// The pooled connection died while it sat idle (or the relay closed it with a 421):
+		// nothing of the message was accepted, so it goes over a new connection, once.
+		pc.close()
+		if pc, terr = t.dial(ctx); terr != nil {
+			return transport.Result{}, terr
+		}
+		res, keep, terr = t.transact(pc, env, raw)
+		fired = pc.unwatch()
+	}
+	if fired {
 		// ctx ended and closed the connection under the command that failed.
 		keep = false
 		if terr != nil {
@@ -121,6 +132,8 @@ func (t *Transport) transact(pc *conn, env transport.Envelope, raw []byte) (tran
 		te, keep := classify(stageMail, err)
 		return transport.Result{}, keep, te
 	}
+	// From here until the reply to the final "." the relay holds an open transaction.
+	pc.open = true
 
 	var rejected []transport.RecipientError
 	for _, to := range env.To {
@@ -163,6 +176,10 @@ func (t *Transport) transact(pc *conn, env transport.Envelope, raw []byte) (tran
 		return transport.Result{}, false, te
 	}
 	resp, err := w.CloseWithResponse()
+	var se *gosmtp.SMTPError
+	if err == nil || errors.As(err, &se) {
+		pc.open = false // any reply to the final "." ends the transaction (RFC 5321 §4.1.1.4)
+	}
 	if err != nil {
 		te, keep := classify(stageData, err)
 		if isConnErr(err) && pc.nc.writeErr == nil {
@@ -182,25 +199,41 @@ func (t *Transport) transact(pc *conn, env transport.Envelope, raw []byte) (tran
 	}, true, nil
 }
 
-// checkout returns a connection ready for MAIL, watched by ctx: a pooled one that still answers
-// RSET and EHLO, or a new one. Idle connections past IdleTimeout are closed on the way.
-func (t *Transport) checkout(ctx context.Context) (*conn, *transport.Error) {
+// checkout returns a connection ready for MAIL, watched by ctx, and whether it was pooled: the
+// most recently used idle one, or a new one. A pooled connection whose last transaction was
+// left open (all recipients refused, DATA refused) is first reset with RSET and EHLO, and
+// dropped for the next one if it does not answer. Idle connections past IdleTimeout are closed
+// on the way.
+func (t *Transport) checkout(ctx context.Context) (*conn, bool, *transport.Error) {
 	for {
 		pc := t.popIdle()
 		if pc == nil {
 			break
 		}
 		pc.watch(ctx)
+		if !pc.open {
+			return pc, true, nil
+		}
 		if err := pc.c.Reset(); err == nil {
 			if err = pc.c.Hello(t.cfg.Helo); err == nil {
-				return pc, nil
+				pc.open = false
+				return pc, true, nil
 			}
 		}
 		// The relay dropped it while idle, or ctx ended: try the next one or dial.
 		pc.unwatch()
 		pc.close()
 	}
-	return t.dial(ctx)
+	pc, te := t.dial(ctx)
+	return pc, false, te
+}
+
+// stale reports whether te, from a pooled connection, says only that the connection is gone:
+// MAIL met a closed or broken connection, or a 421 (which a relay sends when it closes a
+// connection that was idle too long, RFC 5321 §4.2.2 and §3.8). Nothing of the message was
+// accepted, so it may be sent again over a new connection.
+func stale(te *transport.Error) bool {
+	return te.Stage == stageMail && (te.Code == 421 || te.Code == 0 && te.Err != nil && isConnErr(te.Err))
 }
 
 // popIdle takes the most recently used idle connection, closing those idle for too long.
@@ -388,6 +421,7 @@ type conn struct {
 	nc       *trackConn
 	lastUsed time.Time
 	sent     int
+	open     bool        // a transaction was begun (MAIL accepted) and not ended by a reply to "."
 	stop     func() bool // from context.AfterFunc; nil when not watched
 }
 

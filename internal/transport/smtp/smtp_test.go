@@ -11,8 +11,10 @@ import (
 	"io"
 	"log"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/postie/postie/internal/smtpsink"
 	"github.com/postie/postie/internal/smtpsink/sinktest"
 	"github.com/postie/postie/internal/transport"
 )
@@ -224,10 +227,28 @@ func setup(t *testing.T, o setupOpts) *bundle {
 // client returns a transport for the relay with short timeouts, adjusted by mod.
 func (b *bundle) client(t *testing.T, mod func(*Config)) *Transport {
 	t.Helper()
+	return testClient(t, b.port, b.roots, mod)
+}
+
+// sinkClient returns a plaintext transport for an smtpsink with short timeouts, adjusted by mod.
+func sinkClient(t *testing.T, s *smtpsink.Sink, mod func(*Config)) *Transport {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(s.Addr())
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testClient(t, n, nil, mod)
+}
+
+// testClient returns a transport to 127.0.0.1:port with short timeouts, adjusted by mod, closed
+// when the test ends.
+func testClient(t *testing.T, port int, roots *x509.CertPool, mod func(*Config)) *Transport {
+	t.Helper()
 	cfg := Config{
-		Host: "127.0.0.1", Port: b.port, TLS: TLSNone, Helo: "client.test",
+		Host: "127.0.0.1", Port: port, TLS: TLSNone, Helo: "client.test",
 		CommandTimeout: 2 * time.Second, DataTimeout: 2 * time.Second,
-		TLSConfig: &tls.Config{RootCAs: b.roots},
+		TLSConfig: &tls.Config{RootCAs: roots},
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -306,6 +327,13 @@ func TestProviderID(t *testing.T) {
 	}
 }
 
+// wire counts what the relay read.
+func (r *relay) wireCount(what string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Count(r.wire.Bytes(), []byte(what))
+}
+
 func TestConnectionReuse(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
@@ -320,11 +348,140 @@ func TestConnectionReuse(t *testing.T) {
 	if conns != 1 || msgs != n {
 		t.Errorf("relay saw %d connections and %d messages, want 1 and %d", conns, msgs, n)
 	}
-	b.relay.mu.Lock()
-	rsets := bytes.Count(b.relay.wire.Bytes(), []byte("RSET\r\n"))
-	b.relay.mu.Unlock()
-	if rsets != n-1 {
-		t.Errorf("relay saw %d RSET, want %d (one before each reuse)", rsets, n-1)
+	// After a reply to the final "." the relay is ready for the next MAIL (RFC 5321 §4.1.1.4):
+	// no RSET, no second EHLO.
+	if rsets, ehlos := b.relay.wireCount("RSET\r\n"), b.relay.wireCount("EHLO "); rsets != 0 || ehlos != 1 {
+		t.Errorf("relay saw %d RSET and %d EHLO, want 0 and 1", rsets, ehlos)
+	}
+}
+
+// TestResetAfterOpenTransaction checks that a connection whose transaction was left open is
+// reset before it carries the next message, and only then.
+func TestResetAfterOpenTransaction(t *testing.T) {
+	t.Parallel()
+	e550 := &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	e451 := &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+	for _, tc := range []struct {
+		name   string
+		script func(*relay)
+		rsets  int
+	}{
+		{"every RCPT refused: MAIL left open", func(r *relay) { r.rcpt["b@example.net"] = []error{e550} }, 1},
+		{"MAIL refused: no transaction", func(r *relay) { r.mail = []error{e451} }, 0},
+		{"final dot refused: transaction ended", func(r *relay) { r.data = []error{e451} }, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, setupOpts{})
+			tc.script(b.relay)
+			tr := b.client(t, func(c *Config) { c.Pool = 1 })
+			if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err == nil {
+				t.Fatal("first send succeeded, want the scripted refusal")
+			}
+			if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+				t.Fatal(err)
+			}
+			if conns, msgs := b.relay.count(); conns != 1 || msgs != 1 {
+				t.Errorf("relay saw %d connections and %d messages, want 1 and 1", conns, msgs)
+			}
+			if rsets, ehlos := b.relay.wireCount("RSET\r\n"), b.relay.wireCount("EHLO "); rsets != tc.rsets || ehlos != 1+tc.rsets {
+				t.Errorf("relay saw %d RSET and %d EHLO, want %d and %d", rsets, ehlos, tc.rsets, 1+tc.rsets)
+			}
+		})
+	}
+}
+
+// TestStalePooledConnectionRedials checks that a pooled connection found dead at MAIL is
+// replaced once, transparently, and that nothing else is.
+func TestStalePooledConnectionRedials(t *testing.T) {
+	t.Parallel()
+	idle := smtpsink.Action{Code: 421, Enhanced: "4.4.2", Text: "Idle timeout, closing connection"}
+	for _, tc := range []struct {
+		name  string
+		later smtpsink.Action // the reply to every MAIL after the first on connection 1
+		class transport.Class // of the second send; -1: delivered
+		conns int
+	}{
+		{"closed while idle", smtpsink.Action{Hangup: true}, -1, 2},
+		{"421 idle timeout", idle, -1, 2},
+		{"451 is about the message", smtpsink.Action{Code: 451, Text: "try later"}, transport.Temporary, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var mails atomic.Int32
+			s := sinktest.Start(t, smtpsink.Options{Script: func(st smtpsink.Step) smtpsink.Action {
+				if st.Stage == smtpsink.StageMail && st.Conn == 1 && mails.Add(1) > 1 {
+					return tc.later
+				}
+				return smtpsink.Action{}
+			}})
+			tr := sinkClient(t, s, func(c *Config) { c.Pool = 1 })
+			for i := range 2 {
+				_, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+				switch {
+				case i == 0 || tc.class == -1:
+					if err != nil {
+						t.Fatalf("send %d: %v", i, err)
+					}
+				default:
+					wantErr(t, err, tc.class, stageMail)
+				}
+			}
+			if s.Conns() != tc.conns {
+				t.Errorf("sink saw %d connections, want %d", s.Conns(), tc.conns)
+			}
+		})
+	}
+}
+
+// TestDeadRelayAtMailRedialsOnce checks that the redial of a stale connection happens once: a
+// relay that drops every connection at MAIL is unreachable, after one new connection.
+func TestDeadRelayAtMailRedialsOnce(t *testing.T) {
+	t.Parallel()
+	var mails atomic.Int32
+	s := sinktest.Start(t, smtpsink.Options{Script: func(st smtpsink.Step) smtpsink.Action {
+		return smtpsink.Action{Hangup: st.Stage == smtpsink.StageMail && mails.Add(1) > 1}
+	}})
+	tr := sinkClient(t, s, func(c *Config) { c.Pool = 1 })
+	if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	wantErr(t, err, transport.Unreachable, stageMail)
+	if s.Conns() != 2 {
+		t.Errorf("sink saw %d connections, want 2 (one redial)", s.Conns())
+	}
+	// A new connection that dies at MAIL is not redialled.
+	_, err = tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	wantErr(t, err, transport.Unreachable, stageMail)
+	if s.Conns() != 3 {
+		t.Errorf("sink saw %d connections, want 3", s.Conns())
+	}
+}
+
+// TestRelayRestarted checks that connections pooled before a relay restart are replaced.
+func TestRelayRestarted(t *testing.T) {
+	t.Parallel()
+	s1 := sinktest.Start(t, smtpsink.Options{})
+	tr := sinkClient(t, s1, func(c *Config) { c.Pool = 2 })
+	var wg sync.WaitGroup
+	for range 2 { // two pooled connections
+		wg.Go(func() {
+			if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	s1.Close()
+	s2 := sinktest.Start(t, smtpsink.Options{Addr: s1.Addr()})
+	for i := range 3 {
+		if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+			t.Fatalf("send %d after the restart: %v", i, err)
+		}
+	}
+	if s2.Count() != 3 {
+		t.Errorf("restarted relay got %d messages, want 3", s2.Count())
 	}
 }
 
