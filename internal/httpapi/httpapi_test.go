@@ -264,17 +264,7 @@ func TestBadInput(t *testing.T) {
 		}{"forbidden header " + h, "/v1/messages", with("headers", map[string]string{h: "x"}), 422, "body.headers." + h})
 	}
 	for _, tc := range cases {
-		r := b.do("POST", tc.path, tc.body)
-		if r.status != tc.status {
-			t.Errorf("%s: status %d, want %d: %.300s", tc.name, r.status, tc.status, r.body)
-			continue
-		}
-		if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
-			t.Errorf("%s: Content-Type %q, want application/problem+json", tc.name, ct)
-		}
-		if tc.field != "" && !hasLocation(r.json(t), tc.field) {
-			t.Errorf("%s: no error names %q: %.300s", tc.name, tc.field, r.body)
-		}
+		b.wantProblem(tc.name, b.do("POST", tc.path, tc.body), tc.status, tc.field)
 	}
 	if n := b.count(); n != 0 {
 		t.Fatalf("bad input stored %d messages", n)
@@ -287,6 +277,22 @@ func repeat(m map[string]any, n int) []any {
 		out[i] = m
 	}
 	return out
+}
+
+// wantProblem checks that r is a problem document with status whose errors name field (unless
+// field is "").
+func (b *bundle) wantProblem(name string, r response, status int, field string) {
+	b.t.Helper()
+	if r.status != status {
+		b.t.Errorf("%s: status %d, want %d: %.300s", name, r.status, status, r.body)
+		return
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		b.t.Errorf("%s: Content-Type %q, want application/problem+json", name, ct)
+	}
+	if field != "" && !hasLocation(r.json(b.t), field) {
+		b.t.Errorf("%s: no error names %q: %.300s", name, field, r.body)
+	}
 }
 
 func hasLocation(problem map[string]any, loc string) bool {
@@ -533,7 +539,9 @@ func TestOpenAPIHasEveryRoute(t *testing.T) {
 	}
 	for _, route := range []string{
 		"post /v1/messages", "post /v1/messages/batch", "get /v1/messages", "get /v1/messages/{id}",
-		"get /v1/messages/{id}/raw", "post /v1/messages/{id}/cancel",
+		"get /v1/messages/{id}/raw", "post /v1/messages/{id}/cancel", "post /v1/messages/{id}/retry",
+		"post /v1/messages/retry", "get /v1/suppressions", "post /v1/suppressions",
+		"get /v1/suppressions/{email}", "delete /v1/suppressions/{email}",
 	} {
 		method, path, _ := strings.Cut(route, " ")
 		if _, ok := doc.Paths[path][method]; !ok {

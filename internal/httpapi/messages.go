@@ -147,14 +147,41 @@ type listInput struct {
 	CampaignID    string    `query:"campaign_id" doc:"Only messages of this campaign"`
 	CreatedAfter  time.Time `query:"created_after" doc:"Created at or after this time (RFC 3339)"`
 	CreatedBefore time.Time `query:"created_before" doc:"Created before this time (RFC 3339)"`
+	ErrorCode     string    `query:"error_code" pattern:"^([2-5][0-9]{2}|[2-5][.][0-9]{1,3}[.][0-9]{1,3}|[2-5][.]([0-9]{1,3}[.])?)$" patternDescription:"a reply code like 550, an enhanced code like 5.1.1, or a prefix like 5.1." doc:"Only messages whose last error has this reply code (550), enhanced code (5.1.1) or enhanced-code prefix ending in a dot (5.1.)"`
 	Cursor        string    `query:"cursor" doc:"next_cursor of the previous page"`
 	Limit         int       `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Page size"`
 }
 
-type listOutput struct {
+// RetryFilter is the body of POST /v1/messages/retry. Every field narrows the selection; an empty
+// filter retries every failed message.
+type RetryFilter struct {
+	Stream        string     `json:"stream,omitempty" enum:"transactional,broadcast" doc:"Only this stream"`
+	Tag           string     `json:"tag,omitempty" doc:"Only messages with this tag"`
+	Recipient     string     `json:"recipient,omitempty" doc:"Only messages to this address (to, cc or bcc; case-insensitive)"`
+	CreatedAfter  *time.Time `json:"created_after,omitempty" doc:"Created at or after this time (RFC 3339)"`
+	CreatedBefore *time.Time `json:"created_before,omitempty" doc:"Created before this time (RFC 3339)"`
+	ErrorCode     string     `json:"error_code,omitempty" pattern:"^([2-5][0-9]{2}|[2-5][.][0-9]{1,3}[.][0-9]{1,3}|[2-5][.]([0-9]{1,3}[.])?)$" patternDescription:"a reply code like 550, an enhanced code like 5.1.1, or a prefix like 5.1." doc:"Only messages whose last error has this reply code (550), enhanced code (5.1.1) or enhanced-code prefix ending in a dot (5.1.)"`
+}
+
+type retryInput struct {
+	Body *RetryFilter
+}
+
+// maxRetryIDs bounds the ids listed in a bulk retry's answer.
+const maxRetryIDs = 1000
+
+type retryOutput struct {
 	Body struct {
-		Data       []MessageResource `json:"data"`
-		NextCursor string            `json:"next_cursor,omitempty" doc:"Pass as cursor for the next page; absent on the last page"`
+		Retried int      `json:"retried" doc:"How many failed messages were queued again"`
+		IDs     []string `json:"ids" doc:"Their ids (at most 1000)"`
+	}
+}
+
+// pageOutput is one page of a listing: {data, next_cursor}.
+type pageOutput[T any] struct {
+	Body struct {
+		Data       []T    `json:"data"`
+		NextCursor string `json:"next_cursor,omitempty" doc:"Pass as cursor for the next page; absent on the last page"`
 	}
 }
 
@@ -198,6 +225,18 @@ func (s *Server) registerMessages() {
 		OperationID: "cancel-message", Method: http.MethodPost, Path: "/v1/messages/{id}/cancel", Tags: tags,
 		Summary: "Cancel a scheduled, queued or deferred message", Errors: []int{401, 404, 409},
 	}, s.cancel)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "retry-message", Method: http.MethodPost, Path: "/v1/messages/{id}/retry", Tags: tags,
+		Summary:     "Retry a failed message",
+		Description: "Queues a failed message again with fresh attempts and a new expiry (now + the message TTL), keeping its last error for the record, and returns it.",
+		Errors:      []int{401, 404, 409},
+	}, s.retryOne)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "retry-messages", Method: http.MethodPost, Path: "/v1/messages/retry", Tags: tags,
+		Summary:     "Retry every failed message matching a filter",
+		Description: "Queues again, with fresh attempts and a new expiry, every failed message the filter selects; an empty or absent body selects every failed message (what is wanted after a relay outage).",
+		Errors:      []int{400, 401, 422},
+	}, s.retryMany)
 }
 
 func (s *Server) send(ctx context.Context, in *sendInput) (*sendOutput, error) {
@@ -317,6 +356,37 @@ func (s *Server) accept(ctx context.Context, idemKey string, rawBody []byte, pat
 	return &sendOutput{Status: status, Body: body}, nil
 }
 
+func (s *Server) retryOne(ctx context.Context, in *idInput) (*messageOutput, error) {
+	now := s.cfg.Now().UTC()
+	_, err := s.cfg.Store.MessageRetry(ctx, store.MessageRetryParams{ID: in.ID, Now: now, ExpiresAt: now.Add(s.cfg.MessageTTL)})
+	if err != nil {
+		return nil, s.storeError(err, "message "+in.ID)
+	}
+	return s.get(ctx, in)
+}
+
+func (s *Server) retryMany(ctx context.Context, in *retryInput) (*retryOutput, error) {
+	now := s.cfg.Now().UTC()
+	var f store.MessageListParams
+	if b := in.Body; b != nil {
+		f = store.MessageListParams{Stream: b.Stream, Tag: b.Tag, Recipient: strings.TrimSpace(b.Recipient), ErrorCode: b.ErrorCode}
+		if b.CreatedAfter != nil {
+			f.CreatedAfter = *b.CreatedAfter
+		}
+		if b.CreatedBefore != nil {
+			f.CreatedBefore = *b.CreatedBefore
+		}
+	}
+	ids, err := s.cfg.Store.MessageRetry(ctx, store.MessageRetryParams{Filter: f, Now: now, ExpiresAt: now.Add(s.cfg.MessageTTL)})
+	if err != nil {
+		return nil, s.storeError(err, "messages")
+	}
+	out := &retryOutput{}
+	out.Body.Retried = len(ids)
+	out.Body.IDs = nonNil(ids[:min(len(ids), maxRetryIDs)])
+	return out, nil
+}
+
 func (s *Server) get(ctx context.Context, in *idInput) (*messageOutput, error) {
 	m, err := s.cfg.Store.MessageGet(ctx, in.ID)
 	if err != nil {
@@ -350,10 +420,11 @@ func (s *Server) cancel(ctx context.Context, in *idInput) (*messageOutput, error
 	return &messageOutput{Body: toResource(m)}, nil
 }
 
-func (s *Server) list(ctx context.Context, in *listInput) (*listOutput, error) {
+func (s *Server) list(ctx context.Context, in *listInput) (*pageOutput[MessageResource], error) {
 	p := store.MessageListParams{
 		Stream: in.Stream, Tag: in.Tag, Recipient: strings.TrimSpace(in.Recipient), CampaignID: in.CampaignID,
-		CreatedAfter: in.CreatedAfter, CreatedBefore: in.CreatedBefore, Cursor: in.Cursor, Limit: in.Limit + 1,
+		CreatedAfter: in.CreatedAfter, CreatedBefore: in.CreatedBefore, ErrorCode: in.ErrorCode, Cursor: in.Cursor,
+		Limit: in.Limit + 1,
 	}
 	for _, v := range in.Status {
 		for _, st := range strings.Split(v, ",") {
@@ -372,7 +443,7 @@ func (s *Server) list(ctx context.Context, in *listInput) (*listOutput, error) {
 	if err != nil {
 		return nil, s.storeError(err, "messages")
 	}
-	out := &listOutput{}
+	out := &pageOutput[MessageResource]{}
 	if len(ms) > in.Limit {
 		ms = ms[:in.Limit]
 		out.Body.NextCursor = ms[len(ms)-1].ID

@@ -95,6 +95,7 @@ func New(cfg Config) *Server {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	s.registerMessages()
+	s.registerSuppressions()
 	return s
 }
 
@@ -177,6 +178,9 @@ func (s *Server) storeError(err error, what string) error {
 		return huma.Error404NotFound(what + " not found")
 	case errors.Is(err, store.ErrConflict):
 		return huma.Error409Conflict(err.Error())
+	case errors.Is(err, store.ErrBadCursor):
+		return huma.Error422UnprocessableEntity("query.cursor: not a cursor this listing returned",
+			&huma.ErrorDetail{Location: "query.cursor", Message: "not a cursor this listing returned; pass next_cursor back unchanged"})
 	case errors.Is(err, store.ErrIdempotencyMismatch):
 		return huma.Error409Conflict("this Idempotency-Key was already used with a different request body")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -1,0 +1,169 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/postie/postie/internal/mail"
+	"github.com/postie/postie/internal/store"
+)
+
+// SuppressionResource is a suppression as the API shows it.
+type SuppressionResource struct {
+	Email     string     `json:"email" doc:"The suppressed address, lowercased" example:"ann@example.com"`
+	Reason    string     `json:"reason" enum:"hard_bounce,complaint,unsubscribe,manual" doc:"Why postie does not send to it"`
+	Detail    string     `json:"detail" doc:"The relay's reply for a hard bounce, or free text for a manual suppression" example:"550 5.1.1 user unknown"`
+	MessageID *string    `json:"message_id" doc:"The message whose outcome caused it; null when added by hand"`
+	CreatedAt time.Time  `json:"created_at" doc:"When it was added (or last refreshed)"`
+	ExpiresAt *time.Time `json:"expires_at" doc:"When it stops applying; null: never"`
+}
+
+func toSuppressionResource(sup store.Suppression) SuppressionResource {
+	r := SuppressionResource{Email: sup.Email, Reason: sup.Reason, Detail: sup.Detail, CreatedAt: sup.CreatedAt,
+		ExpiresAt: timePtr(sup.ExpiresAt)}
+	if sup.MessageID != "" {
+		r.MessageID = &sup.MessageID
+	}
+	return r
+}
+
+// SuppressionBody is the body of POST /v1/suppressions.
+type SuppressionBody struct {
+	Email     string     `json:"email" minLength:"1" doc:"The address to suppress (a display name is ignored); stored lowercased" example:"ann@example.com"`
+	Reason    string     `json:"reason,omitempty" enum:"hard_bounce,complaint,unsubscribe,manual" doc:"Why (default manual)"`
+	Detail    string     `json:"detail,omitempty" maxLength:"1000" doc:"Free text: who asked, the ticket, …"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty" doc:"Stop suppressing at this time (RFC 3339, in the future); omit to suppress for good"`
+}
+
+type suppressionCreateInput struct {
+	Body SuppressionBody
+}
+
+type suppressionOutput struct {
+	Body SuppressionResource
+}
+
+type emailInput struct {
+	Email string `path:"email" doc:"The address, any case; path-escaped (a%2Bb%40example.com)"`
+}
+
+type suppressionListInput struct {
+	Reason string `query:"reason" enum:"hard_bounce,complaint,unsubscribe,manual," doc:"Only this reason"`
+	Email  string `query:"email" doc:"Only this address (case-insensitive)"`
+	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Page size"`
+}
+
+func (s *Server) registerSuppressions() {
+	tags := []string{"Suppressions"}
+	huma.Register(s.api, huma.Operation{
+		OperationID: "list-suppressions", Method: http.MethodGet, Path: "/v1/suppressions", Tags: tags,
+		Summary:     "List suppressions, newest first",
+		Description: "The addresses postie does not send to. Expired suppressions are left out.",
+		Errors:      []int{401, 422},
+	}, s.suppressionList)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "create-suppression", Method: http.MethodPost, Path: "/v1/suppressions", Tags: tags,
+		Summary:       "Suppress an address",
+		Description:   "Adds the address, or replaces its suppression: the latest cause is the one kept.",
+		DefaultStatus: http.StatusCreated, Errors: []int{400, 401, 422},
+	}, s.suppressionCreate)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "get-suppression", Method: http.MethodGet, Path: "/v1/suppressions/{email}", Tags: tags,
+		Summary: "Get the suppression of an address", Errors: []int{401, 404, 422},
+	}, s.suppressionGet)
+	huma.Register(s.api, huma.Operation{
+		OperationID: "delete-suppression", Method: http.MethodDelete, Path: "/v1/suppressions/{email}", Tags: tags,
+		Summary: "Remove the suppression of an address", DefaultStatus: http.StatusNoContent,
+		Errors: []int{401, 404, 422},
+	}, s.suppressionDelete)
+}
+
+// suppressedAddress validates an address given at location and returns the form suppressions are
+// kept in: the bare address (A-label domain), lowercased.
+func suppressedAddress(location, email string) (string, error) {
+	a, err := mail.ParseAddress(email)
+	if err != nil {
+		return "", huma.Error422UnprocessableEntity(location+": "+err.Error(),
+			&huma.ErrorDetail{Location: location, Message: err.Error(), Value: email})
+	}
+	return strings.ToLower(a.Email), nil
+}
+
+func (s *Server) suppressionCreate(ctx context.Context, in *suppressionCreateInput) (*suppressionOutput, error) {
+	now := s.cfg.Now().UTC()
+	p := &problem{prefix: "body"}
+	email, err := suppressedAddress("body.email", in.Body.Email)
+	if err != nil {
+		return nil, err
+	}
+	sup := store.Suppression{Email: email, Reason: in.Body.Reason, Detail: in.Body.Detail, CreatedAt: now}
+	if sup.Reason == "" {
+		sup.Reason = store.ReasonManual
+	}
+	if !slices.Contains(store.SuppressionReasons, sup.Reason) {
+		p.add("reason", "must be one of "+strings.Join(store.SuppressionReasons, ", "), in.Body.Reason)
+	}
+	if e := in.Body.ExpiresAt; e != nil {
+		if !e.After(now) {
+			p.add("expires_at", "must be in the future", e)
+		}
+		sup.ExpiresAt = e.UTC()
+	}
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Store.SuppressionUpsert(ctx, []store.Suppression{sup}); err != nil {
+		return nil, s.storeError(err, "suppression")
+	}
+	return &suppressionOutput{Body: toSuppressionResource(sup)}, nil
+}
+
+func (s *Server) suppressionGet(ctx context.Context, in *emailInput) (*suppressionOutput, error) {
+	email, err := suppressedAddress("path.email", in.Email)
+	if err != nil {
+		return nil, err
+	}
+	sup, err := s.cfg.Store.SuppressionGet(ctx, email, s.cfg.Now().UTC())
+	if err != nil {
+		return nil, s.storeError(err, "suppression of "+email)
+	}
+	return &suppressionOutput{Body: toSuppressionResource(sup)}, nil
+}
+
+func (s *Server) suppressionDelete(ctx context.Context, in *emailInput) (*struct{}, error) {
+	email, err := suppressedAddress("path.email", in.Email)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Store.SuppressionDelete(ctx, email); err != nil {
+		return nil, s.storeError(err, "suppression of "+email)
+	}
+	return nil, nil
+}
+
+func (s *Server) suppressionList(ctx context.Context, in *suppressionListInput) (*pageOutput[SuppressionResource], error) {
+	p := store.SuppressionListParams{Reason: in.Reason, Cursor: in.Cursor, Limit: in.Limit, Now: s.cfg.Now().UTC()}
+	if in.Email != "" {
+		email, err := suppressedAddress("query.email", in.Email)
+		if err != nil {
+			return nil, err
+		}
+		p.Email = email
+	}
+	page, next, err := s.cfg.Store.SuppressionList(ctx, p)
+	if err != nil {
+		return nil, s.storeError(err, "suppressions")
+	}
+	out := &pageOutput[SuppressionResource]{}
+	out.Body.NextCursor = next
+	out.Body.Data = make([]SuppressionResource, len(page))
+	for i, sup := range page {
+		out.Body.Data[i] = toSuppressionResource(sup)
+	}
+	return out, nil
+}
