@@ -452,19 +452,65 @@ func (pc *conn) close() { _ = pc.c.Close() }
 // trackConn remembers how many writes were made and the first write error, so a failure after
 // DATA can tell "the final dot was sent" from "the body never got out", and a setup failure can
 // tell the greeting from the commands after it.
+//
+// It also holds writes back until the next Read (or until 64 KiB are pending): without
+// PIPELINING every command waits for its reply, so nothing is delayed, and a message body that
+// go-smtp hands over in 4 KiB pieces goes out in one write instead of several. A write error
+// therefore shows up at the Read that follows; it is remembered all the same.
 type trackConn struct {
 	net.Conn
 	writes   int
 	writeErr error
+	pending  []byte
 }
 
+// flushAt is how many pending bytes make Write send at once.
+const flushAt = 64 << 10
+
 func (c *trackConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
 	c.writes++
+	if c.writeErr != nil {
+		return 0, c.writeErr
+	}
+	if len(c.pending)+len(p) > flushAt {
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+		if len(p) > flushAt {
+			n, err := c.Conn.Write(p)
+			c.failed(err)
+			return n, err
+		}
+	}
+	c.pending = append(c.pending, p...)
+	return len(p), nil
+}
+
+func (c *trackConn) Read(p []byte) (int, error) {
+	if err := c.flush(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+// flush sends the pending bytes.
+func (c *trackConn) flush() error {
+	if c.writeErr != nil {
+		return c.writeErr
+	}
+	if len(c.pending) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.pending)
+	c.pending = c.pending[:0]
+	c.failed(err)
+	return err
+}
+
+func (c *trackConn) failed(err error) {
 	if err != nil && c.writeErr == nil {
 		c.writeErr = err
 	}
-	return n, err
 }
 
 func ascii(s string) bool {

@@ -926,3 +926,84 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSend measures the bare client against the loopback sink: ≈10 KB messages from 32
+// goroutines over 8 pooled connections (the ceiling postie bench --mode delivery compares to).
+func BenchmarkSend(b *testing.B) {
+	s, err := smtpsink.Start(smtpsink.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	_, port, _ := net.SplitHostPort(s.Addr())
+	n, _ := strconv.Atoi(port)
+	tr, err := New(Config{Host: "127.0.0.1", Port: n, TLS: TLSNone, Helo: "bench.test", Pool: 8})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	line := strings.Repeat("0123456789", 7) + "\r\n"
+	raw := []byte("From: a@example.com\r\nTo: b@example.net\r\nMessage-ID: <x@example.com>\r\nSubject: hi\r\n\r\n" + strings.Repeat(line, 10<<10/len(line)))
+	b.SetBytes(int64(len(raw)))
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := tr.Send(context.Background(), env("b@example.net"), raw); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// recConn records each Write it gets and fails writes once failWrites is set.
+type recConn struct {
+	net.Conn
+	writes     [][]byte
+	failWrites error
+}
+
+func (c *recConn) Write(p []byte) (int, error) {
+	if c.failWrites != nil {
+		return 0, c.failWrites
+	}
+	c.writes = append(c.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+func (c *recConn) Read([]byte) (int, error) { return 0, io.EOF }
+
+func TestTrackConnHoldsWritesUntilRead(t *testing.T) {
+	t.Parallel()
+	rc := &recConn{}
+	tc := &trackConn{Conn: rc}
+	for _, p := range []string{"DATA\r\n", "body part one ", "and two\r\n.\r\n"} {
+		if n, err := tc.Write([]byte(p)); n != len(p) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", p, n, err)
+		}
+	}
+	if len(rc.writes) != 0 {
+		t.Fatalf("%d writes reached the connection before a Read", len(rc.writes))
+	}
+	_, _ = tc.Read(make([]byte, 10))
+	if len(rc.writes) != 1 || string(rc.writes[0]) != "DATA\r\nbody part one and two\r\n.\r\n" {
+		t.Fatalf("connection got %q, want one write of everything", rc.writes)
+	}
+	big := bytes.Repeat([]byte("x"), flushAt+1)
+	if _, err := tc.Write(big); err != nil || len(rc.writes) != 2 {
+		t.Errorf("a write past %d bytes: %v, %d writes; want it sent at once", flushAt, err, len(rc.writes))
+	}
+	if tc.writes != 4 || tc.writeErr != nil {
+		t.Errorf("writes %d, writeErr %v; want 4 and none", tc.writes, tc.writeErr)
+	}
+
+	rc.failWrites = net.ErrClosed
+	if _, err := tc.Write([]byte("QUIT\r\n")); err != nil {
+		t.Fatalf("held write failed early: %v", err)
+	}
+	if _, err := tc.Read(make([]byte, 10)); !errors.Is(err, net.ErrClosed) || !errors.Is(tc.writeErr, net.ErrClosed) {
+		t.Errorf("Read after a failed flush: %v, writeErr %v; want both net.ErrClosed", err, tc.writeErr)
+	}
+}
