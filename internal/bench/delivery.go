@@ -171,7 +171,8 @@ func throughput(ctx context.Context, cfg DeliveryConfig, name string, n, size in
 		{Name: name + ": accept (batches of " + strconv.Itoa(batch) + ")", Messages: n, Size: mean, Elapsed: accepted, PeakRSSKiB: rss,
 			Note: fmt.Sprintf("%d delivered meanwhile", deliveredDuring)},
 		{Name: name + ": delivered end to end", Messages: n, Size: mean, Elapsed: e2e, Conns: conns, PeakRSSKiB: rss,
-			Note: fmt.Sprintf("%.0f%% of the bare client", ratio)},
+			Note: fmt.Sprintf("%.0f%% of the bare client; the %d left after the last accept at %.0f/s", ratio,
+				n-deliveredDuring, float64(n-deliveredDuring)/(e2e-accepted).Seconds())},
 		{Name: name + ": bare SMTP client (ceiling)", Messages: n, Size: len(raw), Elapsed: bare, Conns: cfg.Pool,
 			Note: "transport/smtp, pool=" + strconv.Itoa(cfg.Pool)},
 	}, nil
