@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -10,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/rand/v2"
 	"net"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
@@ -670,6 +673,9 @@ func TestStartTLSAndAuth(t *testing.T) {
 	if !bytes.Contains(wire, []byte("STARTTLS\r\n")) {
 		t.Error("relay did not see STARTTLS")
 	}
+	if !bytes.HasPrefix(wire, []byte("EHLO client.test\r\nSTARTTLS\r\n")) {
+		t.Errorf("plaintext part %.40q, want EHLO with the configured name, then STARTTLS", wire)
+	}
 	plain := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + pass))
 	if bytes.Contains(wire, []byte(plain)) || bytes.Contains(wire, []byte(pass)) {
 		t.Error("credentials crossed the wire in plaintext")
@@ -1005,5 +1011,122 @@ func TestTrackConnHoldsWritesUntilRead(t *testing.T) {
 	}
 	if _, err := tc.Read(make([]byte, 10)); !errors.Is(err, net.ErrClosed) || !errors.Is(tc.writeErr, net.ErrClosed) {
 		t.Errorf("Read after a failed flush: %v, writeErr %v; want both net.ErrClosed", err, tc.writeErr)
+	}
+}
+
+// TestDotStuffMatchesDotWriter checks that dotStuff followed by the dot writer's close puts the
+// same bytes on the wire as writing the body through textproto's dot writer (RFC 5321 §4.5.2),
+// for bodies made of lines with and without leading dots, CRLF and bare LF line ends.
+func TestDotStuffMatchesDotWriter(t *testing.T) {
+	t.Parallel()
+	tokens := []string{"a", ".", "..", "x.y", "\r\n", "\n", "\r\n.", "\n.\r\n"}
+	bodies := []string{"", ".", "\r\n", "\n", "a", "a\r", ".\r\n", "a\r\n.\r\n", "\r\n\r\n", testBody}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 3000 {
+		var b strings.Builder
+		for range rnd.IntN(12) {
+			b.WriteString(tokens[rnd.IntN(len(tokens))])
+		}
+		bodies = append(bodies, b.String())
+	}
+	for _, body := range bodies {
+		var want bytes.Buffer
+		w := textproto.NewWriter(bufio.NewWriter(&want))
+		dw := w.DotWriter()
+		_, _ = dw.Write([]byte(body))
+		_ = dw.Close()
+
+		var got bytes.Buffer
+		stuffed := dotStuff(nil, []byte(body))
+		if stuffed == nil {
+			stuffed = trimEnd([]byte(body))
+		}
+		got.Write(stuffed)
+		w = textproto.NewWriter(bufio.NewWriter(&got))
+		_ = w.DotWriter().Close() // what closing go-smtp's DATA writer adds to an untouched writer
+		if got.String() != want.String() {
+			t.Errorf("body %q: dotStuff gives %q, the dot writer %q", body, got.String(), want.String())
+		}
+	}
+}
+
+func BenchmarkDotStuff(b *testing.B) {
+	line := strings.Repeat("0123456789", 7) + "\r\n"
+	raw := []byte(strings.Repeat(line, 10<<10/len(line)))
+	b.SetBytes(int64(len(raw)))
+	var buf []byte
+	for b.Loop() {
+		buf = dotStuff(buf[:0], raw)
+	}
+}
+
+// scripted is a relay that answers each line it reads with the next of replies, verbatim, then
+// keeps the connection open until the test ends. It returns the port.
+func scripted(t *testing.T, replies ...string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		for i, reply := range replies {
+			if i > 0 {
+				if _, err := r.ReadString('\n'); err != nil {
+					return
+				}
+			}
+			if _, err := io.WriteString(c, reply); err != nil {
+				return
+			}
+		}
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestStartTLSByHand(t *testing.T) {
+	t.Parallel()
+	ehlo := "250-relay.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n"
+	for _, tc := range []struct {
+		name     string
+		replies  []string
+		greeting string // replayed to go-smtp after TLS; "" for an error
+		stage    string
+		class    transport.Class
+	}{
+		{"multi-line greeting is replayed", []string{"220-relay.test ESMTP\r\n220 welcome\r\n", ehlo, "220 2.0.0 go ahead\r\n"},
+			"220-relay.test ESMTP\r\n220 welcome\r\n", "", 0},
+		{"injected after 220 (RFC 3207 §6)", []string{"220 relay.test\r\n", ehlo, "220 go ahead\r\n250 injected\r\n"},
+			"", stageTLS, transport.Unreachable},
+		{"STARTTLS not offered", []string{"220 relay.test\r\n", "250-relay.test\r\n250 SIZE\r\n"}, "", stageTLS, transport.Unreachable},
+		{"STARTTLS refused", []string{"220 relay.test\r\n", ehlo, "454 4.7.0 TLS not available\r\n"}, "", stageTLS, transport.Unreachable},
+		{"greeting refused", []string{"554 5.3.2 go away\r\n"}, "", stageConnect, transport.Unreachable},
+		{"EHLO refused", []string{"220 relay.test\r\n", "550 5.7.1 not you\r\n"}, "", stageHelo, transport.Unreachable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			port := scripted(t, tc.replies...)
+			tr := testClient(t, port, nil, func(c *Config) { c.TLS = TLSStartTLS })
+			nc, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			greeting, te := tr.startTLS(&trackConn{Conn: nc})
+			if tc.greeting != "" {
+				if te != nil || string(greeting) != tc.greeting {
+					t.Errorf("startTLS: %q, %v; want %q", greeting, te, tc.greeting)
+				}
+				return
+			}
+			wantErr(t, te, tc.class, tc.stage)
+		})
 	}
 }
