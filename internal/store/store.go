@@ -167,6 +167,7 @@ type Message struct {
 	Subject         string
 	Template        string
 	TemplateVersion int
+	Locale          string          // the template's locale variant used, "" for its default
 	Data            json.RawMessage // template data, nil when none
 	Headers         map[string]string
 	Tags            []string
@@ -306,6 +307,67 @@ type APIKey struct {
 	CreatedAt time.Time
 }
 
+// Template origins: where a template's versions come from. A live name belongs to one origin.
+const (
+	TemplateOriginAPI = "api" // PUT /v1/templates/{name}
+	TemplateOriginDir = "dir" // a file of POSTIE_TEMPLATES_DIR
+)
+
+// TemplateVariant is the content of one locale of a template: it replaces the default subject,
+// html and text as a whole (layout and schema are shared by every locale).
+type TemplateVariant struct {
+	Subject string `json:"subject"`
+	HTML    string `json:"html,omitempty"`
+	Text    string `json:"text,omitempty"`
+}
+
+// Template is one version of a stored template. Versions are immutable: a change is a new version.
+type Template struct {
+	Name        string
+	Version     int // 1, 2, …; never reused, not even after a delete
+	Subject     string
+	HTML        string
+	Text        string
+	Layout      string          // name of the template wrapping this one, "" for none
+	Schema      json.RawMessage // JSON Schema of the data, nil when none
+	Description string
+	Locales     map[string]TemplateVariant // keyed by locale tag ("ko", "pt-BR"); nil when none
+	Origin      string                     // TemplateOriginAPI or TemplateOriginDir
+	CreatedAt   time.Time                  // when this version was stored
+	DeletedAt   time.Time                  // when the name was deleted; zero while it is live
+}
+
+// TemplatePutParams stores a new version of a template.
+type TemplatePutParams struct {
+	// Template is the content; Name and Origin are required, Version, CreatedAt and DeletedAt are
+	// ignored (the store sets them).
+	Template Template
+	Now      time.Time
+	// AnyOrigin lets the version replace a live template of another origin. Without it, that is
+	// ErrConflict: a name is managed by the API or by the templates directory, not both.
+	AnyOrigin bool
+}
+
+// TemplateDeleteParams deletes a template (every version).
+type TemplateDeleteParams struct {
+	Name string
+	// Origin, unless AnyOrigin, must be the live template's origin (ErrConflict otherwise).
+	Origin    string
+	AnyOrigin bool
+	// Force deletes even while messages waiting to be sent (scheduled, queued or deferred) were
+	// made from it, or while it is the layout of another live template; otherwise those are
+	// ErrConflict.
+	Force bool
+	Now   time.Time
+}
+
+// TemplateListParams pages through the live templates by name.
+type TemplateListParams struct {
+	Origin string // only templates whose latest version has this origin; "" for all
+	Cursor string // opaque, the next cursor TemplateList returned; ErrBadCursor when malformed
+	Limit  int
+}
+
 // Store is implemented by every driver (sqlite, postgres) and exercised by storetest.
 type Store interface {
 	// Ping checks that the database answers (readiness).
@@ -377,6 +439,25 @@ type Store interface {
 	// lowercased address. It is called for every delivery, so drivers answer it from an index in
 	// one query.
 	SuppressionMatch(ctx context.Context, emails []string, now time.Time) (map[string]Suppression, error)
+
+	// TemplatePut stores a new version of p.Template.Name, numbered one more than the latest
+	// version ever stored under that name (deleted ones included, so that a name and version
+	// always mean one content), and returns it. A deleted name comes back to life. It is
+	// ErrConflict when the name is live with another origin, unless p.AnyOrigin.
+	TemplatePut(ctx context.Context, p TemplatePutParams) (Template, error)
+	// TemplateGet returns one version of a template, or with version 0 its latest version.
+	// The latest version of a deleted name is ErrNotFound; an explicit version of a deleted name
+	// is returned (with DeletedAt set), so that the version a message recorded can be read.
+	TemplateGet(ctx context.Context, name string, version int) (Template, error)
+	// TemplateList returns one page of the live templates (their latest versions) by name,
+	// ascending, and the cursor of the next page ("" on the last one). Limit defaults to 50 and is
+	// capped at 1000.
+	TemplateList(ctx context.Context, p TemplateListParams) (page []Template, next string, err error)
+	// TemplateDelete marks a live template deleted (see TemplateDeleteParams for the conflicts).
+	// Its versions are kept, for the messages that recorded them and so that version numbers are
+	// never reused; it disappears from TemplateList and from TemplateGet of the latest version.
+	// ErrNotFound when the name is not live.
+	TemplateDelete(ctx context.Context, p TemplateDeleteParams) error
 
 	// IdempotencyPurge deletes idempotency records that expired before now.
 	IdempotencyPurge(ctx context.Context, now time.Time) (int, error)

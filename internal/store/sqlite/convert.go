@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -87,7 +88,7 @@ func messageArgs(m *store.Message) ([]any, error) {
 	}
 	return []any{
 		m.ID, m.Stream, string(m.Status), m.From, to, cc, bcc, m.ReplyTo,
-		m.Subject, m.Template, int64(m.TemplateVersion), rawJSONText(m.Data), headers, tags, metadata,
+		m.Subject, m.Template, int64(m.TemplateVersion), m.Locale, rawJSONText(m.Data), headers, tags, metadata,
 		attachments, m.EnvelopeFrom,
 		recipients, int64(m.Size), int64(m.Attempts), int64(m.MaxAttempts), micros(m.NextAttemptAt),
 		m.LeaseOwner, nullMicros(m.LeaseUntil), lastError,
@@ -115,7 +116,7 @@ func scanMessage(sc scanner) (store.Message, error) {
 		campaignID                                   sql.NullString
 	)
 	err := sc.Scan(&m.ID, &m.Stream, &status, &m.From, &to, &cc, &bcc, &m.ReplyTo,
-		&m.Subject, &m.Template, &templateVersion, &data, &headers, &tags, &metadata, &attachments,
+		&m.Subject, &m.Template, &templateVersion, &m.Locale, &data, &headers, &tags, &metadata, &attachments,
 		&m.EnvelopeFrom,
 		&recipients, &size, &attempts, &maxAttempts, &nextAttempt, &m.LeaseOwner, &leaseUntil,
 		&lastError,
@@ -157,4 +158,26 @@ func scanMessage(sc scanner) (store.Message, error) {
 		}
 	}
 	return m, nil
+}
+
+// readAll runs q on the read pool and reads every row with scan.
+func readAll[T any](ctx context.Context, s *Store, q string, args []any, scan func(scanner) (T, error)) ([]T, error) {
+	st, err := s.rstmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }

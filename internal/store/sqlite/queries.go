@@ -7,13 +7,13 @@ package sqlite
 // messageColumns is the column list every message query selects, in the order scanMessage reads
 // and messageArgs writes them. It never includes the raw MIME (table message_raw).
 const messageColumns = `id, stream, status, from_addr, to_addrs, cc_addrs, bcc_addrs, reply_to,
-	subject, template, template_version, data, headers, tags, metadata, attachments, envelope_from,
+	subject, template, template_version, locale, data, headers, tags, metadata, attachments, envelope_from,
 	recipients, size, attempts, max_attempts, next_attempt_at, lease_owner, lease_until, last_error,
 	provider_id, message_id, idempotency_key, api_key_id, campaign_id, created_at, send_at, sent_at,
 	expires_at, updated_at`
 
 // messageColumnCount is the number of columns in messageColumns.
-const messageColumnCount = 35
+const messageColumnCount = 36
 
 // claimable is the status condition of a message a worker may claim. It must stay textually
 // identical to the WHERE of the partial index messages_claim (migrations/00001_init.sql): SQLite
@@ -205,4 +205,53 @@ const (
 	qSuppressionListActive = `(expires_at IS NULL OR expires_at > ?)`
 	qSuppressionListCursor = `(created_at, email) < (?, ?)`
 	qSuppressionListOrder  = ` ORDER BY created_at DESC, email DESC LIMIT ?`
+)
+
+// Templates. A template's live state is its head row in templates (latest, origin, deleted_at);
+// its content is the template_versions row of (name, latest).
+const (
+	templateColumns = `v.name, v.version, v.subject, v.html, v.text, v.layout, v.schema,
+	v.description, v.locales, v.origin, v.created_at, t.deleted_at`
+
+	qTemplateHead = `SELECT latest, origin, deleted_at FROM templates WHERE name = ?`
+
+	qTemplateVersionInsert = `INSERT INTO template_versions (name, version, subject, html, text,
+			layout, schema, description, locales, origin, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+	// The head first (template_versions references it); a deleted name comes back to life.
+	qTemplateHeadUpsert = `INSERT INTO templates (name, latest, origin, created_at, deleted_at)
+		VALUES (?1, ?2, ?3, ?4, NULL)
+		ON CONFLICT (name) DO UPDATE SET latest = ?2, origin = ?3, deleted_at = NULL`
+
+	// The latest version, which only a live name has.
+	qTemplateGetLatest = `SELECT ` + templateColumns + `
+		FROM templates t JOIN template_versions v ON v.name = t.name AND v.version = t.latest
+		WHERE t.name = ? AND t.deleted_at IS NULL`
+
+	// Any version, of a live or a deleted name.
+	qTemplateGetVersion = `SELECT ` + templateColumns + `
+		FROM templates t JOIN template_versions v ON v.name = t.name
+		WHERE t.name = ? AND v.version = ?`
+
+	// Keyset by name; ?1 = '' for no origin filter.
+	qTemplateList = `SELECT ` + templateColumns + `
+		FROM templates t JOIN template_versions v ON v.name = t.name AND v.version = t.latest
+		WHERE t.deleted_at IS NULL AND (?1 = '' OR t.origin = ?1) AND t.name > ?2
+		ORDER BY t.name LIMIT ?3`
+
+	// A message still waiting to be sent that was made from the template. SQLite reads the queue
+	// (the three statuses, through messages_status), not the history. There is no index on
+	// template: it would cost every accept a B-tree insert for a check that only runs on delete.
+	qTemplateUsedByMessage = `SELECT id FROM messages WHERE ` + claimable + ` AND template = ? LIMIT 1`
+
+	// A live template whose latest version wraps itself in the layout ?1. CROSS JOIN keeps
+	// templates as the outer loop (one probe per name), where SQLite would otherwise scan every
+	// version ever stored.
+	qTemplateUsedAsLayout = `SELECT t.name
+		FROM templates t CROSS JOIN template_versions v ON v.name = t.name AND v.version = t.latest
+		WHERE t.deleted_at IS NULL AND v.layout = ?1 AND t.name <> ?1
+		ORDER BY t.name LIMIT 1`
+
+	qTemplateDelete = `UPDATE templates SET deleted_at = ? WHERE name = ? AND deleted_at IS NULL`
 )

@@ -149,24 +149,8 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 	if err != nil {
 		return nil, "", err
 	}
-	st, err := s.rstmt(ctx, q)
+	page, err := readAll(ctx, s, q, args, scanSuppression)
 	if err != nil {
-		return nil, "", fmt.Errorf("sqlite: listing suppressions: %w", err)
-	}
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("sqlite: listing suppressions: %w", err)
-	}
-	defer rows.Close()
-	var page []store.Suppression
-	for rows.Next() {
-		sup, err := scanSuppression(rows)
-		if err != nil {
-			return nil, "", fmt.Errorf("sqlite: listing suppressions: %w", err)
-		}
-		page = append(page, sup)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("sqlite: listing suppressions: %w", err)
 	}
 	next := ""

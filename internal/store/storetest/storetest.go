@@ -76,6 +76,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Retry", testRetry},
 		{"RetryFilter", testRetryFilter},
 		{"RetryMany", testRetryMany},
+		{"TemplatePutGet", testTemplatePutGet},
+		{"TemplatePutConcurrent", testTemplatePutConcurrent},
+		{"TemplateList", testTemplateList},
+		{"TemplateOrigin", testTemplateOrigin},
+		{"TemplateDelete", testTemplateDelete},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,6 +252,7 @@ func testAcceptGetRoundTrip(t *testing.T, s store.Store) {
 		m.Subject = "Ünïcode — subject ✓"
 		m.Template = "newsletter"
 		m.TemplateVersion = 7
+		m.Locale = "pt-BR"
 		m.Data = json.RawMessage(`{"items":[1,2,3],"name":"Ann","nested":{"ok":true}}`)
 		m.Headers = map[string]string{"X-Order": "A-1", "List-Unsubscribe": "<https://u.example/x>"}
 		m.Tags = []string{"news", "weekly"}

@@ -1,0 +1,194 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/postie/postie/internal/store"
+)
+
+// scanTemplate reads one row of templateColumns.
+func scanTemplate(sc scanner) (store.Template, error) {
+	var (
+		t                store.Template
+		version, created int64
+		deleted          sql.NullInt64
+		schema, locales  []byte
+	)
+	err := sc.Scan(&t.Name, &version, &t.Subject, &t.HTML, &t.Text, &t.Layout, &schema,
+		&t.Description, &locales, &t.Origin, &created, &deleted)
+	if err != nil {
+		return store.Template{}, err
+	}
+	t.Version = int(version)
+	t.CreatedAt = fromMicros(created)
+	t.DeletedAt = fromMicros(deleted.Int64)
+	if len(schema) > 0 {
+		t.Schema = json.RawMessage(schema)
+	}
+	if len(locales) > 0 {
+		if err := json.Unmarshal(locales, &t.Locales); err != nil {
+			return store.Template{}, fmt.Errorf("template %s v%d: decoding locales: %w", t.Name, t.Version, err)
+		}
+	}
+	return t, nil
+}
+
+// templateHead is the head row of a template name: its latest version and that version's origin.
+type templateHead struct {
+	live   bool // false also when the name was never stored (latest 0)
+	latest int
+	origin string
+}
+
+// readTemplateHead reads the head of name inside a write.
+func readTemplateHead(t *wtx, name string) (templateHead, error) {
+	var (
+		h       templateHead
+		latest  int64
+		deleted sql.NullInt64
+	)
+	err := t.queryRow(qTemplateHead, []any{name}, &latest, &h.origin, &deleted)
+	if errors.Is(err, sql.ErrNoRows) {
+		return templateHead{}, nil
+	}
+	if err != nil {
+		return templateHead{}, err
+	}
+	h.live, h.latest = !deleted.Valid, int(latest)
+	return h, nil
+}
+
+// TemplatePut implements store.Store.
+func (s *Store) TemplatePut(ctx context.Context, p store.TemplatePutParams) (store.Template, error) {
+	tpl := p.Template
+	if tpl.Name == "" || tpl.Origin == "" {
+		return store.Template{}, errors.New("sqlite: TemplatePut needs a Name and an Origin")
+	}
+	if len(tpl.Schema) > 0 && !json.Valid(tpl.Schema) {
+		return store.Template{}, fmt.Errorf("sqlite: template %s: the schema is not JSON", tpl.Name)
+	}
+	locales, err := jsonText(tpl.Locales, len(tpl.Locales) == 0)
+	if err != nil {
+		return store.Template{}, fmt.Errorf("sqlite: template %s: encoding locales: %w", tpl.Name, err)
+	}
+	now := micros(p.Now)
+	tpl.CreatedAt = fromMicros(now)
+	tpl.DeletedAt = time.Time{}
+	err = s.w.do(ctx, 1, func(t *wtx) error {
+		h, err := readTemplateHead(t, tpl.Name)
+		if err != nil {
+			return err
+		}
+		if h.live && h.origin != tpl.Origin && !p.AnyOrigin {
+			return fmt.Errorf("template %s is managed by origin %q, not %q: %w", tpl.Name, h.origin, tpl.Origin, store.ErrConflict)
+		}
+		tpl.Version = h.latest + 1
+		if _, err := t.exec(qTemplateHeadUpsert, tpl.Name, int64(tpl.Version), tpl.Origin, now); err != nil {
+			return err
+		}
+		_, err = t.exec(qTemplateVersionInsert, tpl.Name, int64(tpl.Version), tpl.Subject, tpl.HTML,
+			tpl.Text, tpl.Layout, rawJSONText(tpl.Schema), tpl.Description, locales, tpl.Origin, now)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return store.Template{}, err
+		}
+		return store.Template{}, fmt.Errorf("sqlite: storing template %s: %w", tpl.Name, err)
+	}
+	return tpl, nil
+}
+
+// TemplateGet implements store.Store.
+func (s *Store) TemplateGet(ctx context.Context, name string, version int) (store.Template, error) {
+	q, args := qTemplateGetLatest, []any{name}
+	if version > 0 {
+		q, args = qTemplateGetVersion, []any{name, int64(version)}
+	}
+	st, err := s.rstmt(ctx, q)
+	if err != nil {
+		return store.Template{}, fmt.Errorf("sqlite: %w", err)
+	}
+	tpl, err := scanTemplate(st.QueryRowContext(ctx, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		if version > 0 {
+			return store.Template{}, fmt.Errorf("template %s version %d: %w", name, version, store.ErrNotFound)
+		}
+		return store.Template{}, fmt.Errorf("template %s: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Template{}, fmt.Errorf("sqlite: template %s: %w", name, err)
+	}
+	return tpl, nil
+}
+
+// TemplateList implements store.Store. The cursor is the last name of the page, base64url-encoded.
+func (s *Store) TemplateList(ctx context.Context, p store.TemplateListParams) ([]store.Template, string, error) {
+	after := ""
+	if p.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(p.Cursor)
+		if err != nil || len(b) == 0 {
+			return nil, "", fmt.Errorf("template cursor %q: %w", p.Cursor, store.ErrBadCursor)
+		}
+		after = string(b)
+	}
+	limit := listLimit(p.Limit)
+	page, err := readAll(ctx, s, qTemplateList, []any{p.Origin, after, int64(limit + 1)}, scanTemplate)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: listing templates: %w", err)
+	}
+	next := ""
+	if len(page) > limit {
+		page = page[:limit]
+		next = base64.RawURLEncoding.EncodeToString([]byte(page[limit-1].Name))
+	}
+	return page, next, nil
+}
+
+// TemplateDelete implements store.Store. The checks and the delete run in one write transaction,
+// so a message accepted concurrently is either seen by the check or made from the template before
+// it was deleted.
+func (s *Store) TemplateDelete(ctx context.Context, p store.TemplateDeleteParams) error {
+	err := s.w.do(ctx, 1, func(t *wtx) error {
+		h, err := readTemplateHead(t, p.Name)
+		switch {
+		case err != nil:
+			return err
+		case !h.live:
+			return fmt.Errorf("template %s: %w", p.Name, store.ErrNotFound)
+		case h.origin != p.Origin && !p.AnyOrigin:
+			return fmt.Errorf("template %s is managed by origin %q, not %q: %w", p.Name, h.origin, p.Origin, store.ErrConflict)
+		}
+		if !p.Force {
+			var msgID, user string
+			err := t.queryRow(qTemplateUsedByMessage, []any{p.Name}, &msgID)
+			if err == nil {
+				return fmt.Errorf("template %s is used by %s, which is waiting to be sent (scheduled, queued or deferred): %w",
+					p.Name, msgID, store.ErrConflict)
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			err = t.queryRow(qTemplateUsedAsLayout, []any{p.Name}, &user)
+			if err == nil {
+				return fmt.Errorf("template %s is the layout of template %s: %w", p.Name, user, store.ErrConflict)
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		_, err = t.exec(qTemplateDelete, micros(p.Now), p.Name)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		return fmt.Errorf("sqlite: deleting template %s: %w", p.Name, err)
+	}
+	return nil
+}
