@@ -1,0 +1,120 @@
+// Package render turns a saved template and a message's data into a subject, an email-ready
+// HTML body and a text body. It is pure: no database, no network, no clock other than the
+// render's own time budget.
+//
+// # Life of a template
+//
+// Compile takes a Source (subject, html, text, layout name, JSON Schema) and a Layouts
+// function, and returns an immutable *Template that callers cache per (name, version,
+// locale). Compile does everything that can be done once:
+//
+//   - resolves the layout chain (a layout may have a layout; a missing layout or a cycle is an
+//     error on "layout");
+//   - parses every part of every level with Go's template parser and the function set below,
+//     so syntax errors and unknown functions are reported at upload with their line;
+//   - checks that every {{template "x"}} names a template the same source defines, that no
+//     template calls itself (directly or not), and that each layout includes its content;
+//   - loads the time zones named literally in date calls (an unknown zone is an error);
+//   - compiles the JSON Schema (draft 2020-12 by default, "format" asserted, no external
+//     references: nothing is read from the disk or the network);
+//   - inlines the CSS of <style> blocks into the HTML source when the template allows it, so
+//     that rendering does not parse CSS or HTML at all (see "CSS inlining");
+//   - runs html/template's contextual escaper once, so its errors (an action in an ambiguous
+//     URL context, branches ending in different contexts) are Compile errors too.
+//
+// DecodeData (or Validate) checks a message's data: at most MaxDataSize (1 MB) of JSON, an
+// object, valid against the schema. Every violation is an *Error on "data" whose Path is the
+// JSON pointer in the request ("/data/order/id"); several come back as Errors.
+//
+// Render executes the parts for one message within Limits (2 MB per part, 2 s by default).
+//
+// # Data
+//
+// Every part sees the same dot:
+//
+//	{{.data}}     the message's data (Context.Data; decode it with DecodeData so that numbers
+//	              keep their exact decimals)
+//	{{.contact}}  the recipient's contact attributes, or an empty object when the recipient is
+//	              not a known contact: {{if .contact}}…{{end}} is false
+//	{{.message}}  {{.message.id}} and {{.message.stream}}
+//
+// A missing key is an error, not "<no value>": {{.data.nope}} fails the render with Path
+// "/data/nope". Optional keys are read with index, which yields nothing for a missing key:
+// {{default "there" (index .contact "first_name")}}. A JSON null prints as nothing; numbers
+// print in plain decimal notation (1000000, not 1e+06).
+//
+// The subject and the text are text/template (no escaping); the html is html/template, which
+// escapes every value for its context (element text, attribute, URL, CSS). There is no
+// function that lets data through unescaped: data is untrusted, layouts give the structure.
+// The rendered subject is trimmed and must then be one line without control characters.
+//
+// # Functions
+//
+// Besides Go's builtins (and, or, not, eq, ne, lt, le, gt, ge, len, index, slice, print,
+// printf, println, html, js, urlquery, call):
+//
+//	default DEF V         V, or DEF when V is nil, "", an empty list or an empty object
+//	                      (0 and false are values): {{.data.name | default "friend"}}
+//	upper S, lower S      case mapping
+//	title S               upper-case the first letter of every word
+//	trim S                strip surrounding white space
+//	truncate N S          the first N characters of S, with "…" when cut
+//	join SEP LIST         the elements of LIST joined by SEP
+//	date LAYOUT T [ZONE]  T (time.Time, RFC 3339 string, "2006-01-02" date, or Unix seconds)
+//	                      formatted in ZONE, or the render's Context.TimeZone, or UTC. LAYOUT
+//	                      is a Go layout or one of date (2006-01-02), time (15:04), datetime,
+//	                      short (Jan 2, 2006), medium (Jan 2, 2006, 3:04 PM), long (January 2,
+//	                      2006), full (Monday, January 2, 2006), kitchen (3:04 PM), rfc3339,
+//	                      rfc1123. ZONE is "UTC", an offset ("+05:30") or a zone name written
+//	                      literally in the template ("Europe/Paris"; loaded at Compile). A zone
+//	                      name that comes from data is refused: set Context.TimeZone instead.
+//	                      Month and day names are English.
+//	number N [DECIMALS]   1234567.891 → 1,234,567.891; with DECIMALS rounded half away from
+//	                      zero: {{number .data.total 2}} → 1,234,567.89
+//	currency N CODE       an amount in an ISO 4217 currency: {{currency .data.total "EUR"}} →
+//	                      €1,234.50 (also {{.data.total | currency "EUR"}}). Common currencies
+//	                      have their symbol and minor units (JPY ¥123,457, KWD 3 decimals);
+//	                      others print as "SEK 1.50".
+//	unsubscribe_url       the recipient's unsubscribe link (Context.Links), or
+//	                      PlaceholderUnsubscribeURL when there is none yet
+//	preferences_url       likewise for the preferences page (PlaceholderPreferencesURL)
+//
+// Numbers may be JSON numbers (json.Number or float64), Go integers or numeric strings. No
+// function does I/O.
+//
+// # Layouts
+//
+// A Source names its layout in Layout. The layout is a Source too; each of its parts wraps the
+// same part of the template by calling {{template "content" .}} where the content goes:
+//
+//	layout "base", html:    <html><body><main>{{template "content" .}}</main></body></html>
+//	layout "base", subject: {{template "content" .}} · Shop
+//
+// A layout part that is empty leaves that part of the template unwrapped; a non-empty layout
+// part that does not call "content" is an error. The text part is wrapped only when the
+// template has its own text (otherwise the text is generated from the wrapped HTML). A layout
+// may have its own layout, up to MaxLayoutDepth; a layout that includes itself is an error.
+// Templates each source defines with {{define}} are private to that source, so a layout and
+// a template may both define "footer". Compiled on its own (for a preview), a layout's
+// {{template "content" .}} renders nothing. The layout's schema is not used.
+//
+// # Budget
+//
+// Go templates cannot be interrupted from outside, so a render checks its budget at
+// checkpoints: every write to the output (each part stops with ErrOutputLimit past
+// Limits.MaxOutput, so a range over huge data stops at the size limit), every function call,
+// every printed value and the top of every range iteration (Compile adds a hidden
+// {{$__tick := __tick}} there), where the time (Limits.Timeout, and the caller's context) is
+// looked at every 32 checkpoints. Loops stop at the deadline whether or not they print.
+// Recursion is refused at Compile, so call depth is bounded by the number of templates. What
+// is not bounded: the time of a single builtin call between checkpoints, which is linear in
+// the data (at most 1 MB), and the memory of the data itself.
+//
+// # Errors
+//
+// Everything that is the template's or the data's fault is an *Error (or Errors) naming the
+// part ("subject", "html", "text", "layout", "schema", "data"), a JSON pointer where one
+// applies, and the line and column where Go reports them. The HTTP layer answers 422 with
+// them. A render stopped by the caller's context carries context.Canceled in Err: that is not
+// the template's fault.
+package render
