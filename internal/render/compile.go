@@ -87,6 +87,12 @@ type partSet struct {
 // The result is immutable and safe for concurrent use; callers cache it per (name, version,
 // locale). Compiling costs about as much as a few hundred renders.
 func Compile(src Source, layouts Layouts) (*Template, error) {
+	return compile(src, layouts, false)
+}
+
+// compile is Compile; perRender skips inlining CSS into the source, for tests that compare
+// the two ways.
+func compile(src Source, layouts Layouts, perRender bool) (*Template, error) {
 	if src.Name == "" {
 		src.Name = "template"
 	}
@@ -129,7 +135,11 @@ func Compile(src Source, layouts Layouts) (*Template, error) {
 	}
 	t.subject, t.html, t.text = sets[partSubject], sets[partHTML], sets[partText]
 	if t.html != nil {
-		t.css, t.notes = planCSS(t.html)
+		if perRender {
+			t.css, t.notes = perRenderPlan(t.html, nil, "asked for")
+		} else {
+			t.css, t.notes = planCSS(t.html)
+		}
 	}
 	// The first instance is made now: html/template checks contexts (an action inside an
 	// unquoted attribute, a branch ending inside a tag) only when it first executes, and those
@@ -396,10 +406,11 @@ const hiddenSource = "{{$__tick := " + fnTick + "}}{{" + fnValue + "}}"
 //   - every range body starts with {{$__tick := __tick}}, a declaration (so it prints nothing
 //     and html/template leaves it alone) whose call checks the time budget on every iteration:
 //     a loop that prints nothing still stops at the deadline;
-//   - every printing action ends with | __v, which prints nil (a JSON null, a missing index) as
-//     nothing instead of "<no value>", numbers without exponents, and checks the budget. In
-//     html, pipelines ending in the predefined escapers html or urlquery are left alone
-//     (html/template allows them only last).
+//   - in text templates (subject and text), every printing action ends with | __v, which
+//     prints nil (a JSON null, a missing index) as nothing instead of "<no value>".
+//     html/template already prints nil as nothing, and Render gives numbers to both in plain
+//     decimal notation (see plainNumbers), so html actions stay as written: each added call
+//     would cost a reflective call per printed value.
 func addHiddenCalls(tree *parse.Tree, html bool) {
 	trees, err := parse.Parse("hidden", hiddenSource, "", "", map[string]any{fnTick: true, fnValue: true})
 	if err != nil {
@@ -415,16 +426,9 @@ func addHiddenCalls(tree *parse.Tree, html bool) {
 				n.List.Nodes = append([]parse.Node{tick.Copy()}, n.List.Nodes...)
 			}
 		case *parse.ActionNode:
-			if len(n.Pipe.Decl) > 0 {
-				return
+			if !html && len(n.Pipe.Decl) == 0 {
+				n.Pipe.Cmds = append(n.Pipe.Cmds, value.Copy().(*parse.CommandNode))
 			}
-			if html && len(n.Pipe.Cmds) > 0 {
-				last := n.Pipe.Cmds[len(n.Pipe.Cmds)-1]
-				if id, ok := last.Args[0].(*parse.IdentifierNode); ok && (id.Ident == "html" || id.Ident == "urlquery") {
-					return
-				}
-			}
-			n.Pipe.Cmds = append(n.Pipe.Cmds, value.Copy().(*parse.CommandNode))
 		}
 	})
 }

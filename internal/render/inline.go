@@ -1,8 +1,515 @@
 package render
 
-// cssPlan is how a template's CSS is inlined when rendering; nil when Compile inlined it all.
-type cssPlan struct{}
+import (
+	"bytes"
+	"context"
+	"io"
+	"slices"
+	"strings"
+	"time"
 
-func planCSS(set *partSet) (*cssPlan, []string) { return nil, nil }
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+)
 
-func (p *cssPlan) inline(html []byte, b *budget) (string, error) { return string(html), nil }
+// CSS inlining
+//
+// Many email clients ignore <style> blocks, so rules are copied into each element's style=""
+// attribute. The inliner works on HTML text and changes only two things in it: the style
+// attribute of start tags (added, or rewritten in place), and the content of <style> blocks
+// (reduced to what could not be inlined, or the block removed when nothing is left).
+// Everything else stays byte for byte as written, which is what allows inlining a template's
+// source as well as rendered HTML.
+//
+// The document is read with x/net/html's tokenizer (comments, raw text, entities as the HTML
+// standard says) into a tree of html.Node built by a simple stack, not the full HTML tree
+// construction algorithm: start tags nest, end tags close up to their match, void elements
+// never open, and the common implied end tags (p before a block, li, dt/dd, tr, td/th,
+// option) close what they close in browsers. No html/head/body/tbody elements are invented,
+// so "table > tr" matches here and not in a browser, and "body p" needs a <body> tag.
+// cascadia matches selectors against that tree.
+//
+// The cascade, per element and property: !important stylesheet declarations beat the
+// element's own style="" declarations, which beat normal stylesheet declarations; within a
+// tier, higher specificity (id > class/attribute/pseudo-class > type) wins, then later source
+// order. The merged declarations are written in that order (so a shorthand that wins stays
+// after the longhands it overrides) and !important is kept.
+
+// cssPlan is how a template's CSS is inlined when rendering: nil when Compile inlined it all
+// into the source (or there is none). sheets caches the <style> blocks seen at Compile by
+// content, so a block that is static is parsed once even when the document around it is not.
+type cssPlan struct {
+	sheets map[string]*stylesheet
+}
+
+// inline inlines the CSS of an HTML document's <style> blocks, checking the budget as it goes.
+func (p *cssPlan) inline(src []byte, b *budget) (string, error) {
+	d := scanDocument(src, nil)
+	if len(d.styles) == 0 {
+		return string(src), nil
+	}
+	sheets := make([]*stylesheet, len(d.styles))
+	for i, st := range d.styles {
+		if !st.inline {
+			continue
+		}
+		content := src[st.contentStart:st.contentEnd]
+		if s, ok := p.sheets[string(content)]; ok {
+			sheets[i] = s
+		} else {
+			sheets[i] = parseStylesheet(string(content))
+		}
+		if err := b.check(); err != nil {
+			return "", err
+		}
+	}
+	edits, err := d.inlineEdits(sheets, b)
+	if err != nil {
+		return "", err
+	}
+	return string(applyEdits(src, edits)), nil
+}
+
+// document is an HTML text read for inlining.
+type document struct {
+	src      []byte
+	root     *html.Node
+	elements []*element
+	styles   []*styleBlock
+}
+
+// element is one start tag and the node built for it.
+type element struct {
+	node     *html.Node
+	start    int       // offset of '<'
+	end      int       // offset after '>'
+	insertAt int       // where a new style attribute goes: after the last attribute
+	style    *rawAttr  // the existing style attribute, if any
+	attrs    []rawAttr // as written
+}
+
+// rawAttr is an attribute as written in a start tag, with offsets into the document.
+type rawAttr struct {
+	name             string // lower case
+	valStart, valEnd int    // the value, without quotes; valStart == valEnd == end for no value
+	quote            byte   // '"', '\'' or 0
+	end              int    // end of the attribute (after a closing quote)
+}
+
+// styleBlock is a <style> element.
+type styleBlock struct {
+	start, end               int // the whole element, from "<style" to after "</style>"
+	contentStart, contentEnd int
+	inline                   bool // its media allows inlining (none, "all" or "screen")
+	parent                   *html.Node
+}
+
+// voidElements never have content (HTML §13.1.2).
+var voidElements = map[string]bool{"area": true, "base": true, "br": true, "col": true,
+	"embed": true, "hr": true, "img": true, "input": true, "link": true, "meta": true,
+	"param": true, "source": true, "track": true, "wbr": true}
+
+// closesP are the start tags that close an open <p>.
+var closesP = map[string]bool{"address": true, "article": true, "aside": true,
+	"blockquote": true, "center": true, "details": true, "div": true, "dl": true,
+	"fieldset": true, "figure": true, "footer": true, "form": true, "h1": true, "h2": true,
+	"h3": true, "h4": true, "h5": true, "h6": true, "header": true, "hr": true, "main": true,
+	"nav": true, "ol": true, "p": true, "pre": true, "section": true, "table": true, "ul": true}
+
+// scanDocument reads src into a tree. onToken, when not nil, is called for every token with
+// its span and the innermost open element before the token is applied (the template
+// inliner uses it to place template actions).
+func scanDocument(src []byte, onToken func(tt html.TokenType, start, end int, raw []byte, open *html.Node)) *document {
+	d := &document{src: src, root: &html.Node{Type: html.DocumentNode}}
+	z := html.NewTokenizer(bytes.NewReader(src))
+	cur := d.root
+	pos := 0
+	var style *styleBlock
+	for {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			if z.Err() == io.EOF && style != nil { // unterminated <style>: leave it alone
+				d.styles = d.styles[:len(d.styles)-1]
+			}
+			return d
+		}
+		raw := z.Raw()
+		start := pos
+		pos += len(raw)
+		if onToken != nil {
+			onToken(tt, start, pos, raw, cur)
+		}
+		switch tt {
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, _ := z.TagName()
+			tag := string(name)
+			cur = closeImplied(cur, tag)
+			e := &element{start: start, end: pos}
+			e.attrs, e.insertAt = scanAttrs(raw, start)
+			n := &html.Node{Type: html.ElementNode, Data: tag, DataAtom: atom.Lookup(name)}
+			for i := range e.attrs {
+				a := &e.attrs[i]
+				if hasAttr(n, a.name) { // the tokenizer keeps the first of duplicate attributes
+					continue
+				}
+				val := string(src[a.valStart:a.valEnd])
+				if strings.IndexByte(val, '&') >= 0 {
+					val = html.UnescapeString(val)
+				}
+				n.Attr = append(n.Attr, html.Attribute{Key: a.name, Val: val})
+				if a.name == "style" {
+					e.style = a
+				}
+			}
+			e.node = n
+			cur.AppendChild(n)
+			d.elements = append(d.elements, e)
+			if !voidElements[tag] {
+				cur = n
+			}
+			if tag == "style" {
+				style = &styleBlock{start: start, contentStart: pos, parent: n.Parent}
+				media := strings.ToLower(strings.TrimSpace(attrValue(n, "media")))
+				style.inline = media == "" || media == "all" || media == "screen"
+				d.styles = append(d.styles, style)
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			tag := string(name)
+			if tag == "style" && style != nil {
+				style.contentEnd, style.end = start, pos
+				style = nil
+			}
+			for n := cur; n != d.root; n = n.Parent {
+				if n.Data == tag {
+					cur = n.Parent
+					break
+				}
+			}
+		case html.TextToken:
+			if style == nil {
+				cur.AppendChild(&html.Node{Type: html.TextNode, Data: string(raw)})
+			}
+		}
+	}
+}
+
+// closeImplied closes the elements a start tag closes implicitly, returning the new current
+// element.
+func closeImplied(cur *html.Node, tag string) *html.Node {
+	closes := func(open string) bool {
+		switch {
+		case open == "p":
+			return closesP[tag]
+		case open == "li":
+			return tag == "li"
+		case open == "dt" || open == "dd":
+			return tag == "dt" || tag == "dd"
+		case open == "option":
+			return tag == "option" || tag == "optgroup"
+		case open == "td" || open == "th":
+			return tag == "td" || tag == "th" || tag == "tr" || tag == "tbody" || tag == "thead" || tag == "tfoot"
+		case open == "tr":
+			return tag == "tr" || tag == "tbody" || tag == "thead" || tag == "tfoot"
+		case open == "thead" || open == "tbody" || open == "tfoot":
+			return tag == "tbody" || tag == "thead" || tag == "tfoot"
+		}
+		return false
+	}
+	for cur.Type == html.ElementNode && closes(cur.Data) {
+		cur = cur.Parent
+	}
+	return cur
+}
+
+func hasAttr(n *html.Node, key string) bool {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+func attrValue(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+// scanAttrs reads the attributes of a raw start tag as the HTML tokenizer does (HTML
+// §13.2.5.32–38), with their offsets (base is the tag's offset in the document). insertAt is
+// just after the last attribute, or after the tag name.
+func scanAttrs(raw []byte, base int) (attrs []rawAttr, insertAt int) {
+	i := 1
+	for i < len(raw) && !isHTMLSpace(raw[i]) && raw[i] != '/' && raw[i] != '>' {
+		i++
+	}
+	insertAt = base + i
+	for {
+		for i < len(raw) && (isHTMLSpace(raw[i]) || raw[i] == '/') {
+			i++
+		}
+		if i >= len(raw) || raw[i] == '>' {
+			return attrs, insertAt
+		}
+		ns := i
+		i++ // a name may start with '='
+		for i < len(raw) && !isHTMLSpace(raw[i]) && raw[i] != '/' && raw[i] != '>' && raw[i] != '=' {
+			i++
+		}
+		a := rawAttr{name: strings.ToLower(string(raw[ns:i]))}
+		j := i
+		for j < len(raw) && isHTMLSpace(raw[j]) {
+			j++
+		}
+		if j < len(raw) && raw[j] == '=' {
+			j++
+			for j < len(raw) && isHTMLSpace(raw[j]) {
+				j++
+			}
+			if j < len(raw) && (raw[j] == '"' || raw[j] == '\'') {
+				a.quote = raw[j]
+				k := bytes.IndexByte(raw[j+1:], a.quote)
+				if k < 0 {
+					k = len(raw) - j - 2 // unterminated: up to the final '>'
+				}
+				a.valStart, a.valEnd = base+j+1, base+j+1+k
+				i = j + 1 + k + 1
+			} else {
+				k := j
+				for k < len(raw) && !isHTMLSpace(raw[k]) && raw[k] != '>' {
+					k++
+				}
+				a.valStart, a.valEnd = base+j, base+k
+				i = k
+			}
+		} else {
+			a.valStart, a.valEnd = base+i, base+i
+		}
+		if i > len(raw) {
+			i = len(raw)
+		}
+		a.end = base + i
+		insertAt = a.end
+		attrs = append(attrs, a)
+	}
+}
+
+func isHTMLSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
+}
+
+// edit replaces src[start:end] with text.
+type edit struct {
+	start, end int
+	text       string
+}
+
+func applyEdits(src []byte, edits []edit) []byte {
+	if len(edits) == 0 {
+		return src
+	}
+	slices.SortStableFunc(edits, func(a, b edit) int { return a.start - b.start })
+	n := len(src)
+	for _, e := range edits {
+		n += len(e.text) - (e.end - e.start)
+	}
+	out := make([]byte, 0, n)
+	at := 0
+	for _, e := range edits {
+		out = append(out, src[at:e.start]...)
+		out = append(out, e.text...)
+		at = e.end
+	}
+	return append(out, src[at:]...)
+}
+
+// ruleIndex finds the rules that may match an element by the key of their rightmost compound.
+type ruleIndex struct {
+	byID, byClass, byTag map[string][]ordered
+	any                  []ordered
+}
+
+// ordered is a rule with its position among all the document's rules (style blocks in
+// document order, rules in source order), which decides between equal specificities.
+type ordered struct {
+	*cssRule
+	order int
+}
+
+func newRuleIndex(sheets []*stylesheet) *ruleIndex {
+	ix := &ruleIndex{byID: map[string][]ordered{}, byClass: map[string][]ordered{}, byTag: map[string][]ordered{}}
+	order := 0
+	for _, s := range sheets {
+		if s == nil {
+			continue
+		}
+		for _, rule := range s.rules {
+			r := ordered{rule, order}
+			order++
+			switch r.keyKind {
+			case '#':
+				ix.byID[r.key] = append(ix.byID[r.key], r)
+			case '.':
+				ix.byClass[r.key] = append(ix.byClass[r.key], r)
+			case 't':
+				ix.byTag[r.key] = append(ix.byTag[r.key], r)
+			default:
+				ix.any = append(ix.any, r)
+			}
+		}
+	}
+	return ix
+}
+
+// matching returns the rules that match n, sorted by specificity then source order.
+func (ix *ruleIndex) matching(n *html.Node, buf []ordered) []ordered {
+	out := buf[:0]
+	try := func(rs []ordered) {
+		for _, r := range rs {
+			if !slices.Contains(out, r) && r.sel.Match(n) {
+				out = append(out, r)
+			}
+		}
+	}
+	try(ix.byTag[n.Data])
+	try(ix.any)
+	for _, a := range n.Attr {
+		switch a.Key {
+		case "id":
+			try(ix.byID[a.Val])
+		case "class":
+			for _, c := range strings.Fields(a.Val) {
+				try(ix.byClass[c])
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b ordered) int {
+		if a.spec != b.spec {
+			if a.spec.Less(b.spec) {
+				return -1
+			}
+			return 1
+		}
+		return a.order - b.order
+	})
+	return out
+}
+
+// inlineEdits computes the edits that inline sheets (one per style block, nil for blocks that
+// are left alone) into d: new or merged style attributes, and the style blocks reduced to
+// their kept CSS.
+func (d *document) inlineEdits(sheets []*stylesheet, b *budget) ([]edit, error) {
+	ix := newRuleIndex(sheets)
+	var edits []edit
+	var buf []ordered
+	for _, e := range d.elements {
+		if err := b.check(); err != nil {
+			return nil, err
+		}
+		if e.node.Data == "style" || e.node.Data == "head" || e.node.Data == "title" || e.node.Data == "meta" || e.node.Data == "link" {
+			continue
+		}
+		buf = ix.matching(e.node, buf)
+		if len(buf) == 0 {
+			continue
+		}
+		var own []declaration
+		if e.style != nil {
+			own = parseDeclarations(attrValue(e.node, "style"))
+		}
+		style := cascade(buf, own)
+		if e.style == nil {
+			edits = append(edits, edit{e.insertAt, e.insertAt, ` style="` + escapeAttr(style, '"') + `"`})
+		} else if e.style.quote == 0 {
+			edits = append(edits, edit{e.style.valStart, e.style.valEnd, `"` + escapeAttr(style, '"') + `"`})
+		} else {
+			edits = append(edits, edit{e.style.valStart, e.style.valEnd, escapeAttr(style, e.style.quote)})
+		}
+	}
+	for i, st := range d.styles {
+		s := sheets[i]
+		if s == nil || len(s.rules) == 0 {
+			continue // nothing was inlined from it: leave it as written
+		}
+		if s.kept == "" {
+			edits = append(edits, edit{st.start, st.end, ""})
+		} else {
+			edits = append(edits, edit{st.contentStart, st.contentEnd, "\n" + s.kept + "\n"})
+		}
+	}
+	return edits, nil
+}
+
+// cascade merges the declarations of the matching rules (sorted by specificity and order)
+// with the element's own, and writes the result as a style attribute value.
+func cascade(rules []ordered, own []declaration) string {
+	type entry struct {
+		d    declaration
+		tier int // 0 stylesheet, 1 own, 2 stylesheet !important, 3 own !important
+	}
+	var entries []entry
+	for tier := 0; tier < 4; tier++ {
+		important := tier >= 2
+		if tier == 0 || tier == 2 {
+			for _, r := range rules {
+				for _, d := range r.decls {
+					if d.important == important {
+						entries = append(entries, entry{d, tier})
+					}
+				}
+			}
+		} else {
+			for _, d := range own {
+				if d.important == important {
+					entries = append(entries, entry{d, tier})
+				}
+			}
+		}
+	}
+	// Later entries win; each property is written once, where its winner stands.
+	var out []declaration
+	for _, e := range entries {
+		out = slices.DeleteFunc(out, func(d declaration) bool { return d.prop == e.d.prop })
+		out = append(out, e.d)
+	}
+	var b strings.Builder
+	for i, d := range out {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteString(d.prop)
+		b.WriteByte(':')
+		b.WriteString(d.value)
+		if d.important {
+			b.WriteString("!important")
+		}
+	}
+	return b.String()
+}
+
+// escapeAttr escapes an attribute value for the given quote.
+func escapeAttr(s string, quote byte) string {
+	if strings.IndexByte(s, '&') < 0 && strings.IndexByte(s, quote) < 0 {
+		return s
+	}
+	s = strings.ReplaceAll(s, "&", "&amp;")
+	if quote == '\'' {
+		return strings.ReplaceAll(s, "'", "&#39;")
+	}
+	return strings.ReplaceAll(s, `"`, "&quot;")
+}
+
+// InlineCSS inlines the CSS of an HTML document's <style> blocks into style attributes, as
+// Render does for templates whose CSS could not be inlined at Compile. It is exported for
+// callers that send their own HTML (a message with "html" instead of a template).
+func InlineCSS(src string) string {
+	b := &budget{}
+	b.reset(context.Background(), time.Time{})
+	out, _ := (&cssPlan{}).inline([]byte(src), b) // fails only when the budget does
+	return out
+}

@@ -50,7 +50,7 @@ const checkEvery = 32
 // where a render stops.
 type budget struct {
 	ctx      context.Context
-	deadline time.Time
+	deadline time.Time // zero: none
 	n        int
 	err      error
 }
@@ -78,7 +78,7 @@ func (b *budget) checkNow() error {
 	}
 	if err := b.ctx.Err(); err != nil {
 		b.err = err
-	} else if time.Now().After(b.deadline) {
+	} else if !b.deadline.IsZero() && time.Now().After(b.deadline) {
 		b.err = ErrTimeout
 	}
 	return b.err

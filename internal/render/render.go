@@ -2,9 +2,13 @@ package render
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	texttemplate "text/template"
@@ -261,13 +265,13 @@ func (t *Template) Render(ctx context.Context, c Context, lim Limits) (Output, e
 // an unknown contact are empty objects, so {{if .contact}} is false and {{.contact.name}} is
 // a missing-key error rather than a nil dereference.
 func rootData(c Context) map[string]any {
-	data := c.Data
+	data, _ := plainNumbers(c.Data)
 	if data == nil {
 		data = map[string]any{}
 	}
-	contact := c.Contact
-	if contact == nil {
-		contact = map[string]any{}
+	var contact any = map[string]any{}
+	if c.Contact != nil {
+		contact, _ = plainNumbers(c.Contact)
 	}
 	return map[string]any{
 		"data":    data,
@@ -280,4 +284,50 @@ func rootData(c Context) map[string]any {
 // (email-rules §5.3).
 func isControl(r rune) bool {
 	return (r < 0x20 && r != '\t') || r == 0x7f
+}
+
+// plainNumbers returns v with every float64 (what encoding/json gives for numbers) and every
+// json.Number in exponent form replaced by a json.Number in plain decimal notation, so that
+// 1000000 prints as 1000000 and not 1e+06. It copies only the maps and slices on the way to
+// a replaced number, and reports whether it replaced any: data from DecodeData has plain
+// json.Numbers already and is returned as it is, after one walk.
+func plainNumbers(v any) (any, bool) {
+	switch x := v.(type) {
+	case float64:
+		return json.Number(strconv.FormatFloat(x, 'f', -1, 64)), true
+	case json.Number:
+		if plainDecimal(string(x)) {
+			return x, false
+		}
+		if d, err := decimal(x); err == nil {
+			return json.Number(d), true
+		}
+	case map[string]any:
+		var out map[string]any
+		for k, e := range x {
+			if n, changed := plainNumbers(e); changed {
+				if out == nil {
+					out = maps.Clone(x)
+				}
+				out[k] = n
+			}
+		}
+		if out != nil {
+			return out, true
+		}
+	case []any:
+		var out []any
+		for i, e := range x {
+			if n, changed := plainNumbers(e); changed {
+				if out == nil {
+					out = slices.Clone(x)
+				}
+				out[i] = n
+			}
+		}
+		if out != nil {
+			return out, true
+		}
+	}
+	return v, false
 }

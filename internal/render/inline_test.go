@@ -1,0 +1,241 @@
+package render
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseStylesheet(t *testing.T) {
+	t.Parallel()
+	s := parseStylesheet(`
+		/* a comment */
+		@import url("fonts.css");
+		<!-- p { color: red } -->
+		h1, .big > a:hover, td::before { color: #111 !important; font: 12px/1.5 "Helvetica Neue", Arial; }
+		@media (max-width: 600px) { .col { width: 100% !important } }
+		@font-face { font-family: X; src: url(x.woff2) }
+		a { --brand: #f00; color: var(--brand) ; bogus }
+		p:first-child + p { margin: 0 }
+		x:unknown(3) { color: red }
+	`)
+	var sels []string
+	for _, r := range s.rules {
+		sels = append(sels, r.text)
+	}
+	if want := []string{"p", "h1", "a", "p:first-child + p"}; !reflect.DeepEqual(sels, want) {
+		t.Errorf("inlinable rules %q, want %q", sels, want)
+	}
+	h1 := s.rules[1].decls
+	wantDecls := []declaration{{"color", "#111", true}, {"font", `12px/1.5 "Helvetica Neue",Arial`, false}}
+	if !reflect.DeepEqual(h1, wantDecls) {
+		t.Errorf("h1 declarations %+v, want %+v", h1, wantDecls)
+	}
+	if a := s.rules[2].decls; len(a) != 2 || a[0].prop != "--brand" || a[0].value != "#f00" || a[1].value != "var(--brand)" {
+		t.Errorf("a declarations %+v, want --brand and color (bogus dropped)", a)
+	}
+	if !s.rules[3].structural || s.rules[1].structural {
+		t.Errorf("structural: %v %v, want true false", s.rules[3].structural, s.rules[1].structural)
+	}
+	wantKept := `@import url("fonts.css");
+.big > a:hover, td::before { color: #111 !important; font: 12px/1.5 "Helvetica Neue", Arial; }
+@media (max-width: 600px) { .col { width: 100% !important } }
+@font-face { font-family: X; src: url(x.woff2) }
+x:unknown(3) { color: red }`
+	if s.kept != wantKept {
+		t.Errorf("kept:\n%s\nwant:\n%s", s.kept, wantKept)
+	}
+	if len(s.notes) != 3 {
+		t.Errorf("notes %q, want 3", s.notes)
+	}
+}
+
+func TestScanSelector(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		sel        string
+		kind       byte
+		key        string
+		structural bool
+		attrs      []string
+		keep       bool
+	}{
+		{"p", 't', "p", false, nil, false},
+		{"TD.cell", '.', "cell", false, nil, false},
+		{"div > .a#main", '#', "main", false, nil, false},
+		{"table td", 't', "td", false, nil, false},
+		{"a[href^='http']", 't', "a", false, []string{"href"}, false},
+		{"[data-x] .y:not([lang])", '.', "y", true, []string{"data-x", "lang"}, false},
+		{"h1 + p", 't', "p", true, nil, false},
+		{"*", 0, "", false, nil, false},
+		{".a\\:b", 0, "", false, nil, false},
+		{"a:hover", 't', "a", false, nil, true},
+		{"p::first-line", 't', "p", false, nil, true},
+		{"p:before", 't', "p", false, nil, true},
+	}
+	for _, tt := range tests {
+		got := scanSelector(tt.sel)
+		if got.keyKind != tt.kind || got.key != tt.key || got.structural != tt.structural ||
+			!reflect.DeepEqual(got.attrs, tt.attrs) || (got.keep != "") != tt.keep {
+			t.Errorf("scanSelector(%q) = %+v", tt.sel, got)
+		}
+	}
+}
+
+func TestInlineCSS(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, in, want string }{
+		{"type selector",
+			`<style>p { color: red }</style><p>x</p>`,
+			`<p style="color:red">x</p>`},
+		{"specificity: id over class over type, whatever the order",
+			`<style>#a { color: red } .b { color: green } p { color: blue }</style><p id="a" class="b">x</p><p class="b">y</p><p>z</p>`,
+			`<p id="a" class="b" style="color:red">x</p><p class="b" style="color:green">y</p><p style="color:blue">z</p>`},
+		{"attribute and pseudo-class count as classes",
+			`<style>p[title] { color: red } p { color: blue } li:first-child { color: green } li { color: black }</style><p title="t">x</p><ul><li>a</li><li>b</li></ul>`,
+			`<p title="t" style="color:red">x</p><ul><li style="color:green">a</li><li style="color:black">b</li></ul>`},
+		{"later rule wins at equal specificity",
+			`<style>.a { color: red } .b { color: blue }</style><p class="b a">x</p>`,
+			`<p class="b a" style="color:blue">x</p>`},
+		{"existing inline style beats the stylesheet",
+			`<style>#x { color: red; margin: 0 }</style><p id="x" style="color: black">x</p>`,
+			`<p id="x" style="margin:0;color:black">x</p>`},
+		{"!important beats inline style",
+			`<style>p { color: red !important; margin: 0 }</style><p style="color: black; margin: 1px">x</p>`,
+			`<p style="margin:1px;color:red!important">x</p>`},
+		{"inline !important beats stylesheet !important",
+			`<style>#x { color: red !important }</style><p id="x" style="color: black !important">x</p>`,
+			`<p id="x" style="color:black!important">x</p>`},
+		{"!important beats higher specificity",
+			`<style>p { color: red !important } #x { color: blue }</style><p id="x">x</p>`,
+			`<p id="x" style="color:red!important">x</p>`},
+		{"shorthand after the longhands it overrides",
+			`<style>.a { margin: 0 } p { margin-top: 5px }</style><p class="a">x</p>`,
+			`<p class="a" style="margin-top:5px;margin:0">x</p>`},
+		{"@media and @font-face stay, inlined rules leave",
+			"<html><head><style>\n@font-face { font-family: X; src: url(x.woff) }\np { color: red }\n@media (max-width: 600px) { p { color: blue !important } }\n</style></head><body><p>x</p></body></html>",
+			"<html><head><style>\n@font-face { font-family: X; src: url(x.woff) }\n@media (max-width: 600px) { p { color: blue !important } }\n</style></head><body><p style=\"color:red\">x</p></body></html>"},
+		{"dynamic pseudo-classes and pseudo-elements stay",
+			`<style>a { color: red } a:hover { color: blue } p::first-letter { font-size: 2em }</style><a href="/">x</a>`,
+			"<style>\na:hover { color: blue }\np::first-letter { font-size: 2em }\n</style><a href=\"/\" style=\"color:red\">x</a>"},
+		{"a group is split between inlined and kept",
+			`<style>a, a:visited { color: red }</style><a href="/">x</a>`,
+			"<style>\na:visited { color: red }\n</style><a href=\"/\" style=\"color:red\">x</a>"},
+		{"a block with nothing to inline is left as written",
+			`<style>/* keep */ a:hover { color: red }</style><a href="/">x</a>`,
+			`<style>/* keep */ a:hover { color: red }</style><a href="/">x</a>`},
+		{"print styles are not inlined",
+			`<style media="print">p { color: red }</style><p>x</p>`,
+			`<style media="print">p { color: red }</style><p>x</p>`},
+		{"descendant and child combinators",
+			`<style>table td p { color: red } td > span { color: blue }</style><table><tr><td><p>a</p><div><span>b</span></div><span>c</span></td></tr></table>`,
+			`<table><tr><td><p style="color:red">a</p><div><span>b</span></div><span style="color:blue">c</span></td></tr></table>`},
+		{"implied end tags: p, li, td",
+			`<style>p p { color: red } li li { color: red } td td { color: red } td { padding: 0 }</style><p>a<p>b<ul><li>x<li>y</ul><table><tr><td>1<td>2</table>`,
+			`<p>a<p>b<ul><li>x<li>y</ul><table><tr><td style="padding:0">1<td style="padding:0">2</table>`},
+		{"attribute forms: unquoted, single-quoted, self-closing, void",
+			`<style>p, img, br, td { color: red }</style><p style=margin:0>a</p><td style='font-family:"A"'>b</td><img src="x.png"/><br>`,
+			`<p style="color:red;margin:0">a</p><td style='color:red;font-family:"A"'>b</td><img src="x.png" style="color:red"/><br style="color:red">`},
+		{"quotes and ampersands are escaped",
+			`<style>p { font-family: "A&B", 'C' }</style><p>x</p>`,
+			`<p style="font-family:&quot;A&amp;B&quot;,'C'">x</p>`},
+		{"entities in class and style attributes",
+			`<style>.a-b { color: red }</style><p class="a&#45;b" style="margin:&#48;">x</p>`,
+			`<p class="a&#45;b" style="color:red;margin:0">x</p>`},
+		{"a style block in the body and several blocks in order",
+			`<style>p { color: red }</style><p>x</p><style>p { color: blue } @media print { p { color: black } }</style>`,
+			"<p style=\"color:blue\">x</p><style>\n@media print { p { color: black } }\n</style>"},
+		{"head, title, meta and the style element itself are not styled",
+			`<style>* { color: red }</style><head><title>T</title><meta charset="utf-8"></head><p>x</p>`,
+			`<head><title>T</title><meta charset="utf-8"></head><p style="color:red">x</p>`},
+		{"comments and conditional comments are left alone",
+			`<style>p { color: red }</style><!--[if mso]><p>outlook</p><![endif]--><p>x</p>`,
+			`<!--[if mso]><p>outlook</p><![endif]--><p style="color:red">x</p>`},
+		{"no style block",
+			`<p class="a">x</p>`,
+			`<p class="a">x</p>`},
+		{"unterminated style block is left alone",
+			`<p>x</p><style>p { color: red }`,
+			`<p>x</p><style>p { color: red }`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := InlineCSS(tt.in); got != tt.want {
+				t.Errorf("InlineCSS(%s)\n got %s\nwant %s", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestInlineIntoSource checks which templates Compile inlines into the source, and that the
+// result is what inlining each rendered message gives.
+func TestInlineIntoSource(t *testing.T) {
+	t.Parallel()
+	const head = `<html><head><style>p { color: red } .c { font-weight: bold } td p { margin: 0 } img[alt] { border: 0 } @media screen { p { color: blue } }</style></head><body>`
+	const tail = `</body></html>`
+	data := map[string]any{"items": []any{"a", "b"}, "url": "https://example.com/x?a=1&b=2", "on": true, "cls": "c", "n": 3}
+	layouts := layoutsOf(map[string]Source{
+		"frame":   {HTML: head + `<table><tr><td>{{template "content" .}}</td></tr></table>` + tail},
+		"twice":   {HTML: head + `{{template "content" .}}{{template "content" .}}` + tail},
+		"styled":  {HTML: `<html><head><style>.{{.data.cls}} { color: red }</style></head><body>{{template "content" .}}</body></html>`},
+		"nostyle": {HTML: `<main>{{template "content" .}}</main>`},
+	})
+	tests := []struct {
+		name, html, layout string
+		why                string // "" when Compile inlines into the source
+	}{
+		{name: "static", html: head + `<p class="c">x</p>` + tail},
+		{name: "actions in text and attribute values", html: head + `<p class="c" title="{{.data.url}}">{{.data.url}}</p><a href="{{.data.url}}">x</a>` + tail},
+		{name: "range and if with balanced branches", html: head + `{{range .data.items}}<p class="c">{{.}}</p>{{end}}{{if .data.on}}<p>on</p>{{else}}<div><p>off</p></div>{{end}}` + tail},
+		{name: "with and else", html: head + `{{with .data.url}}<p>{{.}}</p>{{else}}<p>none</p>{{end}}` + tail},
+		{name: "layout around the content", html: `<p class="c">{{.data.url}}</p>`, layout: "frame"},
+		{name: "defined templates", html: head + `{{define "row"}}<p class="c">{{.}}</p>{{end}}{{range .data.items}}{{template "row" .}}{{end}}` + tail},
+		{name: "no style at all", html: `<p class="c">{{.data.url}}</p>`, layout: "nostyle", why: "-"},
+		{name: "action in a class", html: head + `<p class="{{.data.cls}}">x</p>` + tail, why: "sets the class attribute of <p>"},
+		{name: "action in a tested attribute", html: head + `<a href="{{.data.url}}">x</a>` + tail + `<style>a[href^="https"] { color: green }</style>`, why: "sets the href attribute"},
+		{name: "action in the style attribute", html: head + `<p style="color: {{.data.cls}}">x</p>` + tail, why: "sets the style attribute"},
+		{name: "action in a tag", html: head + `<p {{if .data.on}}hidden{{end}}>x</p>` + tail, why: "outside a quoted attribute value"},
+		{name: "unbalanced branch", html: head + `{{if .data.on}}<div class="c">{{else}}<div>{{end}}<p>x</p></div>` + tail, why: "opens or closes elements"},
+		{name: "structural selector with actions", html: head + `<style>p:first-child { color: green }</style>{{range .data.items}}<p>{{.}}</p>{{end}}` + tail, why: "p:first-child depends on the position"},
+		{name: "style with an action", html: `x`, layout: "styled", why: "a <style> block contains an action"},
+		{name: "style inside if", html: `{{if .data.on}}<style>p { color: red }</style>{{end}}<p>x</p>`, why: "a <style> block is inside"},
+		{name: "content twice", html: `<p class="c">x</p>`, layout: "twice", why: `template "t" is called twice`},
+		{name: "break", html: head + `{{range .data.items}}<p>{{.}}</p>{{break}}{{end}}` + tail, why: "{{break}}"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := Source{Name: "t", HTML: tt.html, Layout: tt.layout}
+			tpl, err := Compile(src, layouts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slow, err := compile(src, layouts, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tt.why == "" && tpl.css != nil:
+				t.Errorf("inlined per render, want at Compile; notes %q", tpl.Notes())
+			case tt.why == "-" && (tpl.css != nil || slow.css != nil):
+				t.Errorf("a plan for a template without <style>: %v %v", tpl.css, slow.css)
+			case tt.why != "" && tt.why != "-" && (tpl.css == nil || !strings.Contains(strings.Join(tpl.Notes(), "\n"), tt.why)):
+				t.Errorf("inlined at Compile or for another reason (notes %q), want per render because %q", tpl.Notes(), tt.why)
+			}
+			c := Context{Data: data}
+			got, err := tpl.Render(context.Background(), c, Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := slow.Render(context.Background(), c, Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.HTML != want.HTML {
+				t.Errorf("inlined into the source:\n%s\ninlined per render:\n%s", got.HTML, want.HTML)
+			}
+		})
+	}
+}
