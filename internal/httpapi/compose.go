@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -20,26 +22,29 @@ import (
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/templates"
 )
 
 // SendMessage is the body of POST /v1/messages and one item of a batch.
 type SendMessage struct {
-	From        string            `json:"from,omitempty" doc:"Sender mailbox, e.g. \"Shop <news@shop.example>\". Defaults to the configured POSTIE_FROM." example:"Shop <news@shop.example>"`
-	To          []string          `json:"to,omitempty" doc:"Recipients. to+cc+bcc: at least 1, at most 50 (configurable)." example:"[\"a@example.com\"]"`
-	Cc          []string          `json:"cc,omitempty" doc:"Carbon-copy recipients."`
-	Bcc         []string          `json:"bcc,omitempty" doc:"Blind-copy recipients: in the envelope, never written into the message."`
-	ReplyTo     string            `json:"reply_to,omitempty" doc:"Reply-To mailbox."`
-	Subject     string            `json:"subject,omitempty" doc:"Subject line (no CR, LF or NUL). Required unless template is given." maxLength:"998"`
-	HTML        string            `json:"html,omitempty" doc:"HTML body. A text part is generated from it when text is empty."`
-	Text        string            `json:"text,omitempty" doc:"Plain-text body."`
-	Template    string            `json:"template,omitempty" doc:"Name of a stored template to render instead of subject/html/text."`
-	Data        map[string]any    `json:"data,omitempty" doc:"Template data, validated against the template's schema."`
-	Headers     map[string]string `json:"headers,omitempty" doc:"Custom headers. From, To, Cc, Bcc, Date, Message-ID, Sender, Return-Path, MIME-Version, Content-*, DKIM-Signature and List-Unsubscribe* are refused."`
-	Attachments []Attachment      `json:"attachments,omitempty" doc:"Files, base64-encoded. With content_id they are inline parts referenced from the HTML as cid:<content_id>."`
-	Tags        []string          `json:"tags,omitempty" doc:"Labels for filtering (at most 20, each 1–64 characters)."`
-	Metadata    map[string]string `json:"metadata,omitempty" doc:"Your own key/value pairs, returned with the message (at most 50 keys)."`
-	Stream      string            `json:"stream,omitempty" enum:"transactional,broadcast" doc:"Delivery stream: transactional (default) is always delivered before broadcast."`
-	SendAt      *time.Time        `json:"send_at,omitempty" doc:"Deliver at this time (RFC 3339), at most 30 days ahead. Omit to send now."`
+	From            string            `json:"from,omitempty" doc:"Sender mailbox, e.g. \"Shop <news@shop.example>\". Defaults to the configured POSTIE_FROM." example:"Shop <news@shop.example>"`
+	To              []string          `json:"to,omitempty" doc:"Recipients. to+cc+bcc: at least 1, at most 50 (configurable)." example:"[\"a@example.com\"]"`
+	Cc              []string          `json:"cc,omitempty" doc:"Carbon-copy recipients."`
+	Bcc             []string          `json:"bcc,omitempty" doc:"Blind-copy recipients: in the envelope, never written into the message."`
+	ReplyTo         string            `json:"reply_to,omitempty" doc:"Reply-To mailbox."`
+	Subject         string            `json:"subject,omitempty" doc:"Subject line (no CR, LF or NUL). Required unless template is given." maxLength:"998"`
+	HTML            string            `json:"html,omitempty" doc:"HTML body. A text part is generated from it when text is empty."`
+	Text            string            `json:"text,omitempty" doc:"Plain-text body."`
+	Template        string            `json:"template,omitempty" doc:"Name of a stored template to render instead of subject/html/text (give one or the other)." example:"order-shipped"`
+	TemplateVersion int               `json:"template_version,omitempty" minimum:"0" doc:"Render this version of the template instead of the latest."`
+	Data            json.RawMessage   `json:"data,omitempty" doc:"Template data: a JSON object (at most 1 MB), validated against the template's schema; templates read it as .data."`
+	Locale          string            `json:"locale,omitempty" doc:"Render the template's variant for this language tag (\"ko\", \"pt-BR\"), falling back to the language without region, then to the default content." example:"ko"`
+	Headers         map[string]string `json:"headers,omitempty" doc:"Custom headers. From, To, Cc, Bcc, Date, Message-ID, Sender, Return-Path, MIME-Version, Content-*, DKIM-Signature and List-Unsubscribe* are refused."`
+	Attachments     []Attachment      `json:"attachments,omitempty" doc:"Files, base64-encoded. With content_id they are inline parts referenced from the HTML as cid:<content_id>."`
+	Tags            []string          `json:"tags,omitempty" doc:"Labels for filtering (at most 20, each 1–64 characters)."`
+	Metadata        map[string]string `json:"metadata,omitempty" doc:"Your own key/value pairs, returned with the message (at most 50 keys)."`
+	Stream          string            `json:"stream,omitempty" enum:"transactional,broadcast" doc:"Delivery stream: transactional (default) is always delivered before broadcast."`
+	SendAt          *time.Time        `json:"send_at,omitempty" doc:"Deliver at this time (RFC 3339), at most 30 days ahead. Omit to send now."`
 }
 
 // Attachment is one file of a message.
@@ -76,6 +81,14 @@ func (p *problem) add(field, msg string, value any) {
 	p.errs = append(p.errs, &huma.ErrorDetail{Location: loc, Message: msg, Value: value})
 }
 
+// addInvalid adds the problems of a template or of its data; blank is the field named by a
+// problem about the template as a whole.
+func (p *problem) addInvalid(ie *templates.InvalidError, blank string) {
+	for _, pr := range ie.Problems {
+		p.add(cmp.Or(pr.Field, blank), pr.Text(), nil)
+	}
+}
+
 func (p *problem) err() error {
 	if len(p.errs) == 0 {
 		return nil
@@ -94,7 +107,7 @@ func (p *problem) err() error {
 
 // compose validates a request and turns it into a stored message with its MIME. It returns a
 // huma error naming every bad field, or the message to insert.
-func (s *Server) compose(req *SendMessage, prefix string, now time.Time, apiKeyID string) (store.NewMessage, error) {
+func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, now time.Time, apiKeyID string) (store.NewMessage, error) {
 	p := &problem{prefix: prefix}
 	var m mail.Message
 
@@ -140,14 +153,25 @@ func (s *Server) compose(req *SendMessage, prefix string, now time.Time, apiKeyI
 	}
 
 	if req.Template != "" {
-		// Stored templates arrive with the template store; until then every name is unknown.
-		p.add("template", fmt.Sprintf("unknown template %q", req.Template), req.Template)
+		for _, f := range []struct{ name, v string }{{"subject", req.Subject}, {"html", req.HTML}, {"text", req.Text}} {
+			if f.v != "" {
+				p.add(f.name, "give either a template (with data) or subject and html/text, not both", nil)
+			}
+		}
 	} else {
 		if req.Subject == "" {
 			p.add("subject", "required: give subject and html or text, or a template", nil)
 		}
 		if req.HTML == "" && req.Text == "" {
 			p.add("html", "required: give html or text (or both), or a template", nil)
+		}
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"data", req.Data != nil}, {"locale", req.Locale != ""}, {"template_version", req.TemplateVersion != 0}} {
+			if f.set {
+				p.add(f.name, "only with a template", nil)
+			}
 		}
 	}
 	if req.Subject != "" {
@@ -265,6 +289,25 @@ func (s *Server) compose(req *SendMessage, prefix string, now time.Time, apiKeyI
 		p.add("stream", fmt.Sprintf("unknown stream %q: use %s", stream, strings.Join(store.Streams, " or ")), req.Stream)
 	}
 
+	msgID := id.New(id.Message)
+	var rendered templates.Rendered
+	if req.Template != "" {
+		var err error
+		rendered, err = s.cfg.Templates.Render(ctx, templates.RenderParams{Name: req.Template,
+			Version: req.TemplateVersion, Locale: req.Locale, Data: req.Data, MessageID: msgID, Stream: stream})
+		var ie *templates.InvalidError
+		switch {
+		case errors.As(err, &ie):
+			p.addInvalid(ie, "template")
+		case err != nil:
+			return store.NewMessage{}, s.storeError(err, "template "+req.Template)
+		case rendered.Subject == "":
+			p.add("template", fmt.Sprintf("template %s renders an empty subject (a layout is not sent on its own)", req.Template), req.Template)
+		default:
+			m.Subject, m.HTML, m.Text = rendered.Subject, rendered.HTML, rendered.Text
+		}
+	}
+
 	status, due := store.StatusQueued, now
 	var sendAt time.Time
 	if req.SendAt != nil {
@@ -295,36 +338,34 @@ func (s *Server) compose(req *SendMessage, prefix string, now time.Time, apiKeyI
 		return store.NewMessage{}, p.err()
 	}
 
-	var data json.RawMessage
-	if req.Data != nil {
-		data, _ = json.Marshal(req.Data)
-	}
 	row := store.Message{
-		ID:            id.New(id.Message),
-		Stream:        stream,
-		Status:        status,
-		From:          m.From.String(),
-		To:            formatAll(m.To),
-		Cc:            formatAll(m.Cc),
-		Bcc:           formatAll(m.Bcc),
-		Subject:       m.Subject,
-		Template:      req.Template,
-		Data:          data,
-		Headers:       req.Headers,
-		Tags:          req.Tags,
-		Metadata:      req.Metadata,
-		Attachments:   infos,
-		EnvelopeFrom:  m.From.Email,
-		Recipients:    m.Recipients(),
-		Size:          len(raw),
-		MaxAttempts:   s.cfg.MaxAttempts,
-		NextAttemptAt: due,
-		MessageID:     m.MessageID,
-		APIKeyID:      apiKeyID,
-		CreatedAt:     now,
-		SendAt:        sendAt,
-		ExpiresAt:     due.Add(s.cfg.MessageTTL),
-		UpdatedAt:     now,
+		ID:              msgID,
+		Stream:          stream,
+		Status:          status,
+		From:            m.From.String(),
+		To:              formatAll(m.To),
+		Cc:              formatAll(m.Cc),
+		Bcc:             formatAll(m.Bcc),
+		Subject:         m.Subject,
+		Template:        req.Template,
+		TemplateVersion: rendered.Version,
+		Locale:          rendered.Locale,
+		Data:            req.Data,
+		Headers:         req.Headers,
+		Tags:            req.Tags,
+		Metadata:        req.Metadata,
+		Attachments:     infos,
+		EnvelopeFrom:    m.From.Email,
+		Recipients:      m.Recipients(),
+		Size:            len(raw),
+		MaxAttempts:     s.cfg.MaxAttempts,
+		NextAttemptAt:   due,
+		MessageID:       m.MessageID,
+		APIKeyID:        apiKeyID,
+		CreatedAt:       now,
+		SendAt:          sendAt,
+		ExpiresAt:       due.Add(s.cfg.MessageTTL),
+		UpdatedAt:       now,
 	}
 	if m.ReplyTo != nil {
 		row.ReplyTo = m.ReplyTo.String()

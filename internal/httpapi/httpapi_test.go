@@ -128,8 +128,11 @@ func valid() map[string]any {
 	}
 }
 
-func with(kv ...any) map[string]any {
-	m := valid()
+// with returns valid() with the fields of kv (name, value, …) set, or removed when the value is nil.
+func with(kv ...any) map[string]any { return modify(valid(), kv...) }
+
+// modify sets the fields of kv (name, value, …) in m, or removes those whose value is nil.
+func modify(m map[string]any, kv ...any) map[string]any {
 	for i := 0; i+1 < len(kv); i += 2 {
 		if kv[i+1] == nil {
 			delete(m, kv[i].(string))
@@ -542,6 +545,8 @@ func TestOpenAPIHasEveryRoute(t *testing.T) {
 		"get /v1/messages/{id}/raw", "post /v1/messages/{id}/cancel", "post /v1/messages/{id}/retry",
 		"post /v1/messages/retry", "get /v1/suppressions", "post /v1/suppressions",
 		"get /v1/suppressions/{email}", "delete /v1/suppressions/{email}",
+		"put /v1/templates/{name}", "get /v1/templates/{name}", "delete /v1/templates/{name}",
+		"get /v1/templates", "post /v1/templates/{name}/render",
 	} {
 		method, path, _ := strings.Cut(route, " ")
 		if _, ok := doc.Paths[path][method]; !ok {

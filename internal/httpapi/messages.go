@@ -34,32 +34,34 @@ type BatchResult struct {
 
 // MessageResource is a message as the API shows it.
 type MessageResource struct {
-	ID            string                 `json:"id"`
-	Status        string                 `json:"status" doc:"scheduled, queued, sending, deferred, sent, failed, suppressed, cancelled, bounced or complained"`
-	Stream        string                 `json:"stream"`
-	From          string                 `json:"from"`
-	To            []string               `json:"to"`
-	Cc            []string               `json:"cc,omitempty"`
-	Bcc           []string               `json:"bcc,omitempty"`
-	ReplyTo       string                 `json:"reply_to,omitempty"`
-	Subject       string                 `json:"subject"`
-	Template      string                 `json:"template,omitempty"`
-	Headers       map[string]string      `json:"headers,omitempty"`
-	Attachments   []store.AttachmentInfo `json:"attachments,omitempty"`
-	Tags          []string               `json:"tags"`
-	Metadata      map[string]string      `json:"metadata"`
-	MessageID     string                 `json:"message_id" doc:"The Message-ID header, without angle brackets"`
-	Size          int                    `json:"size" doc:"Octets of the stored MIME"`
-	Attempts      int                    `json:"attempts"`
-	MaxAttempts   int                    `json:"max_attempts"`
-	NextAttemptAt *time.Time             `json:"next_attempt_at,omitempty" doc:"When the next attempt is due (while scheduled, queued or deferred)"`
-	LastError     *store.DeliveryError   `json:"last_error,omitempty"`
-	ProviderID    string                 `json:"provider_id,omitempty" doc:"The relay's queue id or the provider's message id"`
-	CreatedAt     time.Time              `json:"created_at"`
-	SendAt        *time.Time             `json:"send_at,omitempty"`
-	SentAt        *time.Time             `json:"sent_at"`
-	ExpiresAt     time.Time              `json:"expires_at" doc:"postie gives up on the message at this time"`
-	Events        []EventResource        `json:"events,omitempty" doc:"The timeline, oldest first (GET /v1/messages/{id} only)"`
+	ID              string                 `json:"id"`
+	Status          string                 `json:"status" doc:"scheduled, queued, sending, deferred, sent, failed, suppressed, cancelled, bounced or complained"`
+	Stream          string                 `json:"stream"`
+	From            string                 `json:"from"`
+	To              []string               `json:"to"`
+	Cc              []string               `json:"cc,omitempty"`
+	Bcc             []string               `json:"bcc,omitempty"`
+	ReplyTo         string                 `json:"reply_to,omitempty"`
+	Subject         string                 `json:"subject"`
+	Template        string                 `json:"template,omitempty" doc:"The template the message was rendered from"`
+	TemplateVersion int                    `json:"template_version,omitempty" doc:"The version of the template used"`
+	Locale          string                 `json:"locale,omitempty" doc:"The template's locale variant used; absent for its default content"`
+	Headers         map[string]string      `json:"headers,omitempty"`
+	Attachments     []store.AttachmentInfo `json:"attachments,omitempty"`
+	Tags            []string               `json:"tags"`
+	Metadata        map[string]string      `json:"metadata"`
+	MessageID       string                 `json:"message_id" doc:"The Message-ID header, without angle brackets"`
+	Size            int                    `json:"size" doc:"Octets of the stored MIME"`
+	Attempts        int                    `json:"attempts"`
+	MaxAttempts     int                    `json:"max_attempts"`
+	NextAttemptAt   *time.Time             `json:"next_attempt_at,omitempty" doc:"When the next attempt is due (while scheduled, queued or deferred)"`
+	LastError       *store.DeliveryError   `json:"last_error,omitempty"`
+	ProviderID      string                 `json:"provider_id,omitempty" doc:"The relay's queue id or the provider's message id"`
+	CreatedAt       time.Time              `json:"created_at"`
+	SendAt          *time.Time             `json:"send_at,omitempty"`
+	SentAt          *time.Time             `json:"sent_at"`
+	ExpiresAt       time.Time              `json:"expires_at" doc:"postie gives up on the message at this time"`
+	Events          []EventResource        `json:"events,omitempty" doc:"The timeline, oldest first (GET /v1/messages/{id} only)"`
 }
 
 // EventResource is one timeline entry.
@@ -72,7 +74,8 @@ type EventResource struct {
 func toResource(m store.Message) MessageResource {
 	r := MessageResource{
 		ID: m.ID, Status: string(m.Status), Stream: m.Stream, From: m.From, To: nonNil(m.To), Cc: m.Cc, Bcc: m.Bcc,
-		ReplyTo: m.ReplyTo, Subject: m.Subject, Template: m.Template, Headers: m.Headers,
+		ReplyTo: m.ReplyTo, Subject: m.Subject, Template: m.Template, TemplateVersion: m.TemplateVersion,
+		Locale: m.Locale, Headers: m.Headers,
 		Attachments: m.Attachments, Tags: nonNil(m.Tags), Metadata: m.Metadata, MessageID: m.MessageID,
 		Size: m.Size, Attempts: m.Attempts, MaxAttempts: m.MaxAttempts, LastError: m.LastError,
 		ProviderID: m.ProviderID, CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt,
@@ -246,7 +249,7 @@ func (s *Server) send(ctx context.Context, in *sendInput) (*sendOutput, error) {
 	if err != nil {
 		return nil, err
 	}
-	nm, err := s.compose(req, "body", now, key.ID)
+	nm, err := s.compose(ctx, req, "body", now, key.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +302,7 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 				prefix := fmt.Sprintf("body.messages[%d]", i)
 				req, err := decodeItem(items[i], prefix)
 				if err == nil {
-					built[i], err = s.compose(req, prefix, now, key.ID)
+					built[i], err = s.compose(ctx, req, prefix, now, key.ID)
 				}
 				if err != nil {
 					em, ok := err.(*huma.ErrorModel)

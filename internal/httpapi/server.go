@@ -18,6 +18,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/templates"
 )
 
 // Config configures the API.
@@ -34,6 +35,13 @@ type Config struct {
 	MaxScheduleAhead time.Duration // how far send_at may be in the future
 	MessageTTL       time.Duration // expires_at = due time + TTL
 	MaxAttempts      int           // attempts per message (first try + retries)
+
+	// Templates renders messages sent with a template and serves /v1/templates; nil builds one
+	// on Store with the defaults.
+	Templates *templates.Catalog
+	// TemplateLoadErrors reports the files of POSTIE_TEMPLATES_DIR that are not served as
+	// written (nil when there is no directory).
+	TemplateLoadErrors func() []templates.LoadError
 }
 
 // Server is the HTTP handler of the API.
@@ -62,6 +70,12 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Templates == nil {
+		cfg.Templates = templates.New(templates.Config{Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now})
+	}
+	if cfg.TemplateLoadErrors == nil {
+		cfg.TemplateLoadErrors = func() []templates.LoadError { return nil }
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux()}
 
@@ -96,6 +110,7 @@ func New(cfg Config) *Server {
 	})
 	s.registerMessages()
 	s.registerSuppressions()
+	s.registerTemplates()
 	return s
 }
 
