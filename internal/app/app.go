@@ -23,6 +23,8 @@ import (
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/sqlite"
+	"github.com/postie/postie/internal/templatedir"
+	"github.com/postie/postie/internal/templates"
 	"github.com/postie/postie/internal/transport"
 	"github.com/postie/postie/internal/transport/capture"
 	"github.com/postie/postie/internal/transport/smtp"
@@ -52,6 +54,7 @@ type App struct {
 	transport transport.Transport
 	engine    *delivery.Engine
 	api       *httpapi.Server
+	templates *templatedir.Loader // nil without POSTIE_TEMPLATES_DIR
 	listener  net.Listener
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
@@ -85,11 +88,24 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: st, Transport: a.transport, Owner: owner, Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log,
 	})
-	a.api = httpapi.New(httpapi.Config{
+	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
+	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: Version, DefaultFrom: cfg.From,
 		MaxRecipients: cfg.MaxRecipients, MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize,
 		MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL, MaxAttempts: len(cfg.RetryDelays) + 1,
-	})
+		Templates: catalog,
+	}
+	if cfg.TemplatesDir != "" {
+		// A file that does not compile stops the start, naming file:line; later changes are
+		// reloaded by Run.
+		a.templates = templatedir.New(templatedir.Config{Dir: cfg.TemplatesDir, Catalog: catalog, Logger: log})
+		if err := a.templates.Load(ctx); err != nil {
+			return nil, fmt.Errorf("POSTIE_TEMPLATES_DIR %s:\n%w", cfg.TemplatesDir, err)
+		}
+		apiCfg.TemplateLoadErrors = a.templates.Errors
+		log.Info("templates loaded", "dir", cfg.TemplatesDir)
+	}
+	a.api = httpapi.New(apiCfg)
 
 	if db, _ := cfg.Database(); db.Driver == "sqlite" {
 		// Only this process can hold the SQLite file (the driver locks it), so any lease still
@@ -188,6 +204,9 @@ func (a *App) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
+	if a.templates != nil {
+		wg.Go(func() { a.templates.Run(engineCtx) })
+	}
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
