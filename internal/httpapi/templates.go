@@ -96,7 +96,7 @@ type templateListInput struct {
 type LoadErrorResource struct {
 	Name  string `json:"name" doc:"The template the file is for"`
 	File  string `json:"file" doc:"The file, relative to POSTIE_TEMPLATES_DIR"`
-	Error string `json:"error" doc:"What is wrong, with the line and column"`
+	Error string `json:"error" doc:"What is wrong, as file:line:column: problem"`
 }
 
 type templateListOutput struct {
@@ -208,7 +208,7 @@ func (s *Server) templatePut(ctx context.Context, in *templatePutInput) (*templa
 func (s *Server) loadErrors() map[string]string {
 	out := map[string]string{}
 	for _, e := range s.cfg.TemplateLoadErrors() {
-		out[e.Name] = e.File + ": " + e.Message
+		out[e.Name] = e.Message
 	}
 	return out
 }

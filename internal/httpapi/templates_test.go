@@ -121,6 +121,18 @@ func TestTemplateLifecycle(t *testing.T) {
 	if r := b.do("POST", "/v1/templates/nope/render", map[string]any{}); r.status != 404 {
 		t.Errorf("render of an unknown template: %d", r.status)
 	}
+	for _, tc := range []struct {
+		name  string
+		body  map[string]any
+		field string
+	}{
+		{"bad data", map[string]any{"data": map[string]any{"name": "Ada", "order": map[string]any{"id": 1}}}, "body.data/order/id"},
+		{"no data", map[string]any{}, "body.data/name"},
+		{"unknown version", map[string]any{"data": shipData(), "version": 7}, "body.version"},
+		{"bad locale", map[string]any{"data": shipData(), "locale": "Korean please"}, "body.locale"},
+	} {
+		b.wantProblem("render: "+tc.name, b.do("POST", "/v1/templates/order-shipped/render", tc.body), 422, tc.field)
+	}
 
 	// Send with it: rendered before the 202, name, version and locale recorded.
 	r = b.do("POST", "/v1/messages", map[string]any{"to": []string{"ada@example.com"}, "template": "order-shipped",
@@ -174,6 +186,9 @@ func TestTemplateLifecycle(t *testing.T) {
 	}
 	if r := b.do("GET", "/v1/templates/welcome", nil); r.status != 404 {
 		t.Errorf("GET after delete: %d", r.status)
+	}
+	if g := b.do("GET", "/v1/templates/welcome?version=1", nil).json(t); g["version"] != float64(1) || g["deleted_at"] == nil {
+		t.Errorf("GET ?version=1 of a deleted template = %v, want it with deleted_at", g)
 	}
 	if r := b.do("DELETE", "/v1/templates/welcome", nil); r.status != 404 {
 		t.Errorf("second delete: %d", r.status)
@@ -387,5 +402,27 @@ func TestTemplateCacheSeesOtherNodes(t *testing.T) {
 	clock.Add(int64(templates.DefaultLatestTTL))
 	if got := send(); got != "v2" {
 		t.Fatalf("after the TTL: subject %q, want v2", got)
+	}
+}
+
+// TestTemplateLoadErrors: the load errors of POSTIE_TEMPLATES_DIR show on their template and in
+// the listing.
+func TestTemplateLoadErrors(t *testing.T) {
+	t.Parallel()
+	errs := []templates.LoadError{
+		{Name: "welcome", File: "welcome.tmpl", Message: `welcome.tmpl:3: html: function "shout" not defined`},
+		{Name: "fresh", File: "fresh.tmpl", Message: "fresh.tmpl:1:1: text outside a {{define}} block"},
+	}
+	b := setup(t, func(c *httpapi.Config) { c.TemplateLoadErrors = func() []templates.LoadError { return errs } })
+	b.mustPut("welcome", map[string]any{"subject": "Hi", "text": "x"})
+	if g := b.do("GET", "/v1/templates/welcome", nil).json(t); g["load_error"] != errs[0].Message {
+		t.Errorf("GET = %v", g)
+	}
+	l := b.do("GET", "/v1/templates", nil).json(t)
+	if item := l["data"].([]any)[0].(map[string]any); !strings.Contains(item["load_error"].(string), "welcome.tmpl:3") {
+		t.Errorf("list item = %v", item)
+	}
+	if le := l["load_errors"].([]any); len(le) != 2 || le[1].(map[string]any)["file"] != "fresh.tmpl" {
+		t.Errorf("load_errors = %v", le)
 	}
 }

@@ -200,7 +200,7 @@ func invalid(field, format string, args ...any) *InvalidError {
 type LoadError struct {
 	Name    string // the template the file is for
 	File    string // the file, relative to the directory
-	Message string // what is wrong, with the line and column when known
+	Message string // what is wrong, as "file:line:column: problem" (the position when known)
 }
 
 // ErrUnknown is wrapped by the errors of renders from a template that does not exist.
