@@ -85,7 +85,7 @@ type partSet struct {
 // Layouts function other than ErrNotFound is returned wrapped, not as an *Error.
 //
 // The result is immutable and safe for concurrent use; callers cache it per (name, version,
-// locale). Compiling costs about as much as a few hundred renders.
+// locale). Compiling a newsletter takes about a millisecond (BenchmarkCompileNewsletter).
 func Compile(src Source, layouts Layouts) (*Template, error) {
 	return compile(src, layouts, false)
 }
@@ -117,7 +117,7 @@ func compile(src Source, layouts Layouts, perRender bool) (*Template, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, errorsOrNil(errs)
 	}
 	if t.schema, err = compileSchema(src.Schema); err != nil {
 		errs = append(errs, List(err)...)
@@ -135,6 +135,7 @@ func compile(src Source, layouts Layouts, perRender bool) (*Template, error) {
 	}
 	t.subject, t.html, t.text = sets[partSubject], sets[partHTML], sets[partText]
 	if t.html != nil {
+		t.conds = protectConditionals(t.html)
 		if perRender {
 			t.css, t.notes = perRenderPlan(t.html, nil, "asked for")
 		} else {

@@ -68,6 +68,7 @@
 //	                      rfc1123. ZONE is "UTC", an offset ("+05:30") or a zone name written
 //	                      literally in the template ("Europe/Paris"; loaded at Compile). A zone
 //	                      name that comes from data is refused: set Context.TimeZone instead.
+//	                      The pipeline form {{.data.at | date "long"}} takes no zone.
 //	                      Month and day names are English.
 //	number N [DECIMALS]   1234567.891 → 1,234,567.891; with DECIMALS rounded half away from
 //	                      zero: {{number .data.total 2}} → 1,234,567.89
@@ -97,6 +98,44 @@
 // Templates each source defines with {{define}} are private to that source, so a layout and
 // a template may both define "footer". Compiled on its own (for a preview), a layout's
 // {{template "content" .}} renders nothing. The layout's schema is not used.
+//
+// # CSS inlining
+//
+// Many email clients ignore <style> blocks, so the rules of the html's <style> blocks are
+// copied into each element's style="" attribute (inline.go): !important stylesheet
+// declarations beat the element's own style="" declarations, which beat normal stylesheet
+// declarations; within a tier the more specific selector wins (id > class, attribute and
+// pseudo-class > type), then the later one. !important is kept in the attribute. What cannot
+// be inlined stays in its <style> block, in source order: @media (responsive rules override
+// inline styles with !important), @font-face, @import and other at-rules, dynamic
+// pseudo-classes (:hover, :focus, :visited, :checked …), pseudo-elements (::before) and
+// selectors cascadia cannot match; a block left empty is removed. <style media="print"> is
+// left alone. Template.Notes lists the kept selectors.
+//
+// The inliner changes only style attributes and <style> blocks and keeps every other byte,
+// so it works on a template's source as well as on rendered HTML. Compile inlines into the
+// source whenever the result cannot depend on the data (inline_template.go lists the
+// conditions: no action in class, id, style or a tested attribute, no action-built tags,
+// branches that close what they open, no structural selectors such as :first-child around
+// loops, static <style> blocks, no template called twice); rendering then does no CSS work
+// at all. Otherwise every Render inlines its output, reusing the stylesheets parsed at
+// Compile, and Notes says why. InlineCSS does the same for HTML that does not come from a
+// template.
+//
+// The document is read with x/net/html's tokenizer into a tree built by a simple stack, not
+// the full HTML tree construction: no html, head, body or tbody element is invented, so
+// "table > tr" matches here and not in a browser, and "body p" needs a <body> tag.
+//
+// Conditional comments for Outlook (<!--[if mso]>…<![endif]-->, <!--[if !mso]><!-->…
+// <!--<![endif]-->), which html/template would remove with every other comment, are kept
+// (comments.go). Other comments are removed.
+//
+// # Text part
+//
+// When the template has no text, Render generates it from the final HTML with
+// github.com/inbucket/html2text, exactly as internal/mail does (mail.TextFromHTML): headings
+// underlined, links as "text ( url )", lists as "* ". This is most of a render's cost (see
+// docs/BENCHMARKS.md); a template with its own text part renders several times faster.
 //
 // # Budget
 //

@@ -187,7 +187,8 @@ func scanDocument(src []byte, onToken func(tt html.TokenType, start, end int, ra
 				}
 			}
 		case html.TextToken:
-			if style == nil {
+			// Text matters only to :empty, which ignores white space.
+			if style == nil && len(bytes.TrimSpace(raw)) > 0 {
 				cur.AppendChild(&html.Node{Type: html.TextNode, Data: string(raw)})
 			}
 		}

@@ -239,3 +239,41 @@ func TestInlineIntoSource(t *testing.T) {
 		})
 	}
 }
+
+func TestConditionalComments(t *testing.T) {
+	t.Parallel()
+	src := `<html><head><style>td { padding: 0 } .btn { color: red }</style>
+<!--[if mso]><style>td { font-family: Arial }</style><![endif]-->
+</head><body>
+<!--[if mso]><table role="presentation" width="600"><tr><td><![endif]-->
+<div class="wrap"><a class="btn" href="{{.data.url}}">{{.data.label}}</a></div>
+<!--[if mso]></td></tr></table><![endif]-->
+<!--[if !mso]><!--><p>Not Outlook</p><!--<![endif]-->
+<!-- an ordinary comment {{.data.label}} -->
+</body></html>`
+	want := `<html><head>
+<!--[if mso]><style>td { font-family: Arial }</style><![endif]-->
+</head><body>
+<!--[if mso]><table role="presentation" width="600"><tr><td><![endif]-->
+<div class="wrap"><a class="btn" href="https://example.com/?a=1&amp;b=2" style="color:red">Go &lt;now&gt;</a></div>
+<!--[if mso]></td></tr></table><![endif]-->
+<!--[if !mso]><!--><p>Not Outlook</p><!--<![endif]-->
+
+</body></html>`
+	for _, perRender := range []bool{false, true} {
+		tpl, err := compile(Source{Name: "t", HTML: src}, nil, perRender)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := tpl.Render(context.Background(), Context{Data: map[string]any{"url": "https://example.com/?a=1&b=2", "label": "Go <now>"}}, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.HTML != want {
+			t.Errorf("per render %v:\n%s\nwant\n%s", perRender, out.HTML, want)
+		}
+		if strings.Contains(out.Text, "Not Outlook") == false || strings.Contains(out.Text, "<!--") {
+			t.Errorf("text %q", out.Text)
+		}
+	}
+}

@@ -30,7 +30,8 @@ type Template struct {
 	name                string
 	schema              *jsonschema.Schema
 	subject, html, text *partSet
-	css                 *cssPlan // nil: nothing to inline when rendering
+	css                 *cssPlan      // nil: nothing to inline when rendering
+	conds               *conditionals // nil: no conditional comments to restore
 	zones               map[string]*time.Location
 	notes               []string
 
@@ -223,14 +224,15 @@ func (t *Template) Render(ctx context.Context, c Context, lim Limits) (Output, e
 		if err := inst.html.Execute(&inst.out, root); err != nil {
 			return Output{}, t.execError("html", t.html, lim, err)
 		}
+		html := t.conds.restore(inst.out.buf)
 		if t.css != nil {
-			html, err := t.css.inline(inst.out.buf, &st.budget)
+			inlined, err := t.css.inline(html, &st.budget)
 			if err != nil {
 				return Output{}, t.execError("html", t.html, lim, err)
 			}
-			out.HTML = html
+			out.HTML = inlined
 		} else {
-			out.HTML = inst.out.String()
+			out.HTML = string(html)
 		}
 		if len(out.HTML) > lim.MaxOutput {
 			return Output{}, t.execError("html", t.html, lim, ErrOutputLimit)

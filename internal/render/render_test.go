@@ -1,0 +1,133 @@
+package render
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestRenderConcurrent renders one Template from many goroutines with different links, zones
+// and data: each render must see only its own (instances carry per-render state).
+func TestRenderConcurrent(t *testing.T) {
+	t.Parallel()
+	tpl, err := Compile(Source{Name: "t",
+		Subject: "#{{.data.n}}",
+		HTML:    `<style>a { color: red }</style><a href="{{unsubscribe_url}}">{{.data.n}}</a> {{date "15:04" .data.at}}`,
+		Text:    `{{.data.n}} {{unsubscribe_url}} {{date "15:04" .data.at}}`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zones := []*time.Location{time.UTC, time.FixedZone("A", 3600), time.FixedZone("B", 7200)}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				n := g*1000 + i
+				zone := zones[n%len(zones)]
+				c := Context{
+					Data:     map[string]any{"n": n, "at": "2026-01-01T10:00:00Z"},
+					Links:    Links{UnsubscribeURL: fmt.Sprintf("https://u.example/%d", n)},
+					TimeZone: zone,
+				}
+				out, err := tpl.Render(context.Background(), c, Limits{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				hour := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC).In(zone).Format("15:04")
+				wantText := fmt.Sprintf("%d https://u.example/%d %s", n, n, hour)
+				if out.Subject != fmt.Sprintf("#%d", n) || out.Text != wantText ||
+					!strings.Contains(out.HTML, fmt.Sprintf(`href="https://u.example/%d" style="color:red">%d</a> %s`, n, n, hour)) {
+					t.Errorf("render %d got %+v", n, out)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(tpl.free); n > 8 {
+		t.Errorf("%d instances for 8 goroutines", n)
+	}
+}
+
+// TestRenderKeepsNoState checks that a render after a failed one is clean: the budget, the
+// links and the buffers start afresh.
+func TestRenderKeepsNoState(t *testing.T) {
+	t.Parallel()
+	tpl, err := Compile(Source{Name: "t", HTML: `{{range .data.items}}{{.}}{{end}} {{unsubscribe_url}}`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	many := make([]any, 5000)
+	for i := range many {
+		many[i] = "x"
+	}
+	_, err = tpl.Render(context.Background(), Context{Data: map[string]any{"items": many}, Links: Links{UnsubscribeURL: "https://u.example/1"}}, Limits{MaxOutput: 100})
+	if err == nil {
+		t.Fatal("no error past MaxOutput")
+	}
+	out, err := tpl.Render(context.Background(), Context{Data: map[string]any{"items": []any{"a"}}}, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.HTML != "a "+PlaceholderUnsubscribeURL {
+		t.Errorf("html %q", out.HTML)
+	}
+}
+
+func TestPlainNumbers(t *testing.T) {
+	t.Parallel()
+	in := map[string]any{"a": 1e6, "b": []any{"x", 2.5}, "c": map[string]any{"d": "e"}}
+	got, changed := plainNumbers(in)
+	if !changed {
+		t.Fatal("not changed")
+	}
+	if fmt.Sprint(got) != "map[a:1000000 b:[x 2.5] c:map[d:e]]" {
+		t.Errorf("got %v", got)
+	}
+	if in["a"] != 1e6 {
+		t.Error("the caller's data was modified")
+	}
+	same := map[string]any{"c": map[string]any{"d": "e"}}
+	if _, changed := plainNumbers(same); changed {
+		t.Error("changed data without numbers")
+	}
+}
+
+func TestLayoutOnItsOwn(t *testing.T) {
+	t.Parallel()
+	tpl, err := Compile(Source{Name: "base", Subject: `{{template "content" .}} · Shop`, HTML: `<main>{{template "content" .}}</main>`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := tpl.Render(context.Background(), Context{}, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Subject != "· Shop" || out.HTML != "<main></main>" {
+		t.Errorf("got %+v", out)
+	}
+}
+
+func TestLayoutChain(t *testing.T) {
+	t.Parallel()
+	layouts := layoutsOf(map[string]Source{
+		"outer": {Subject: `[{{template "content" .}}]`, HTML: `<body>{{define "x"}}outer-x{{end}}{{template "x"}}{{template "content" .}}</body>`},
+		"inner": {HTML: `<main>{{define "x"}}inner-x{{end}}{{template "x"}}{{template "content" .}}</main>`, Text: `== {{template "content" .}} ==`, Layout: "outer"},
+	})
+	tpl, err := Compile(Source{Name: "t", Subject: "Hi", HTML: `<p>{{.data.n}}</p>`, Text: "text {{.data.n}}", Layout: "inner"}, layouts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := tpl.Render(context.Background(), Context{Data: map[string]any{"n": 1}}, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Output{Subject: "[Hi]", HTML: "<body>outer-x<main>inner-x<p>1</p></main></body>", Text: "== text 1 =="}
+	if out.Subject != want.Subject || out.HTML != want.HTML || out.Text != want.Text {
+		t.Errorf("got  %+v\nwant %+v", out, want)
+	}
+}
