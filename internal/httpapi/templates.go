@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -261,14 +262,17 @@ func (s *Server) templateRender(ctx context.Context, in *templateRenderInput) (*
 		return nil, huma.Error404NotFound("template " + in.Name + " not found")
 	}
 	if err != nil {
-		// The body's field is version, where a message's is template_version.
+		// The body's field is version, where a message's is template_version. (A copy: the
+		// catalog may hand the same error to other requests.)
 		var ie *templates.InvalidError
 		if errors.As(err, &ie) {
-			for i := range ie.Problems {
-				if ie.Problems[i].Field == "template_version" {
-					ie.Problems[i].Field = "version"
+			renamed := &templates.InvalidError{Problems: slices.Clone(ie.Problems)}
+			for i := range renamed.Problems {
+				if renamed.Problems[i].Field == "template_version" {
+					renamed.Problems[i].Field = "version"
 				}
 			}
+			err = renamed
 		}
 		return nil, s.templateError(err, "", "template "+in.Name)
 	}

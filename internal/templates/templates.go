@@ -175,7 +175,8 @@ func (p Problem) Text() string {
 }
 
 // InvalidError is the template's or the data's fault: the API answers 422 with one error per
-// problem. Nothing was stored.
+// problem. Nothing was stored. The catalog may return one value to several callers (a template
+// that does not compile is cached as such): do not modify it.
 type InvalidError struct {
 	Problems []Problem
 }
