@@ -35,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -126,9 +127,6 @@ func New(cfg Config) *Catalog {
 	return &Catalog{cfg: cfg, log: cfg.Logger.With("component", "templates"),
 		latest: map[string]latestEntry{}, compiled: map[compiledKey]*compiledEntry{}}
 }
-
-// Dir returns the templates directory this process loads ("" when none).
-func (c *Catalog) Dir() string { return c.cfg.Dir }
 
 var (
 	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}$`)
@@ -236,7 +234,7 @@ func checkContent(tpl store.Template) *InvalidError {
 			add("html", "required: give html or text (or both), or only locales")
 		}
 	}
-	for _, loc := range slices.Sorted(mapsKeys(tpl.Locales)) {
+	for _, loc := range slices.Sorted(maps.Keys(tpl.Locales)) {
 		v := tpl.Locales[loc]
 		if !ValidLocale(loc) {
 			add("locales."+loc, "not a language tag like ko or pt-BR")
@@ -255,16 +253,6 @@ func checkContent(tpl store.Template) *InvalidError {
 // hasDefault reports whether tpl has default content (it may have only locale variants).
 func hasDefault(tpl store.Template) bool {
 	return tpl.Subject != "" || tpl.HTML != "" || tpl.Text != ""
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // variant picks the locale variant of tpl for locale: the exact tag (case-insensitively), then
@@ -416,7 +404,7 @@ func compileAll(ctx context.Context, tpl store.Template, lookup func(context.Con
 	if hasDefault(tpl) {
 		variants = append(variants, "")
 	}
-	variants = append(variants, slices.Sorted(mapsKeys(tpl.Locales))...)
+	variants = append(variants, slices.Sorted(maps.Keys(tpl.Locales))...)
 	all := &InvalidError{}
 	var notes []string
 	for _, v := range variants {
@@ -703,7 +691,7 @@ func (c *Catalog) compile(ctx context.Context, e *compiledEntry, latest store.Te
 	v, ok := variant(tpl, key.locale)
 	if !ok {
 		e.err = invalid("locale", "template %s has no variant for %q and no default content; its locales: %s",
-			tpl.Name, key.locale, strings.Join(slices.Sorted(mapsKeys(tpl.Locales)), ", "))
+			tpl.Name, key.locale, strings.Join(slices.Sorted(maps.Keys(tpl.Locales)), ", "))
 		return nil
 	}
 	e.variant = v
