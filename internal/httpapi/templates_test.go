@@ -323,6 +323,7 @@ func TestSendTemplateBadInput(t *testing.T) {
 		{"render error on a missing key", msg("template", "chain", "data", map[string]any{"a": map[string]any{}}), 422, "body.data/a/b/c"},
 		{"output over the limit", msg("template", "loop", "data", map[string]any{"items": items, "pad": strings.Repeat("y", 100)}), 422, "body.template"},
 		{"unknown version", msg("template_version", 9), 422, "body.template_version"},
+		{"negative version", msg("template_version", -1), 422, "body.template_version"},
 		{"bad locale", msg("locale", "not a tag"), 422, "body.locale"},
 		{"layout sent on its own", msg("template", "chain", "data", map[string]any{"a": map[string]any{"b": map[string]any{"c": 1}}}), 422, "body.template"},
 		{"locale with no variant and no default", msg("template", "ko-only", "locale", "fr", "data", map[string]any{}), 422, "body.locale"},

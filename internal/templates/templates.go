@@ -618,9 +618,12 @@ func (c *Catalog) compiledFor(ctx context.Context, name string, version int, loc
 	if err != nil {
 		return nil, err
 	}
-	if version == 0 {
+	switch {
+	case version == 0:
 		version = latest.Version
-	} else if version > latest.Version {
+	case version < 0:
+		return nil, invalid("template_version", "a version is 1 or more")
+	case version > latest.Version:
 		return nil, invalid("template_version", "template %s has no version %d (the latest is %d)", name, version, latest.Version)
 	}
 	if locale != "" && !ValidLocale(locale) {
