@@ -134,23 +134,54 @@ func compile(src Source, layouts Layouts, perRender bool) (*Template, error) {
 		return nil, errorsOrNil(errs)
 	}
 	t.subject, t.html, t.text = sets[partSubject], sets[partHTML], sets[partText]
+	// The first instance is made now: html/template checks contexts (an action inside an
+	// unquoted attribute, a branch ending inside a tag) only when it first executes, and those
+	// errors belong to Compile, not to the first message. It checks the html as written, so
+	// that what is accepted does not depend on how the CSS is inlined.
+	inst, err := t.newInstance()
+	if err != nil {
+		return nil, err
+	}
 	if t.html != nil {
 		t.conds = protectConditionals(t.html)
 		if perRender {
 			t.css, t.notes = perRenderPlan(t.html, nil, "asked for")
 		} else {
-			t.css, t.notes = planCSS(t.html)
+			t.inlineIntoSource()
 		}
-	}
-	// The first instance is made now: html/template checks contexts (an action inside an
-	// unquoted attribute, a branch ending inside a tag) only when it first executes, and those
-	// errors belong to Compile, not to the first message.
-	inst, err := t.newInstance()
-	if err != nil {
-		return nil, err
+		if inst, err = t.newInstance(); err != nil {
+			return nil, err
+		}
 	}
 	t.free = append(t.free, inst)
 	return t, nil
+}
+
+// inlineIntoSource inlines the html's CSS into a copy of its trees when that is exact (see
+// planCSS) and html/template accepts the result, and otherwise plans inlining per render.
+func (t *Template) inlineIntoSource() {
+	original := t.html
+	inlined := original.clone()
+	t.css, t.notes = planCSS(inlined)
+	if t.css != nil {
+		return // nothing was inlined into the copy
+	}
+	t.html = inlined
+	if _, err := t.newInstance(); err != nil {
+		t.html = original
+		t.css, t.notes = perRenderPlan(original, t.notes, "html/template rejects the source once inlined: "+err.Error())
+	}
+}
+
+// clone returns a deep copy of set, for changes that may be abandoned.
+func (set *partSet) clone() *partSet {
+	c := *set
+	c.names = slices.Clone(set.names)
+	c.trees = make(map[string]*parse.Tree, len(set.trees))
+	for name, tree := range set.trees {
+		c.trees[name] = tree.Copy()
+	}
+	return &c
 }
 
 // layoutChain returns src followed by its layout, the layout's layout, and so on.

@@ -1,12 +1,14 @@
 package render
 
 import (
+	"fmt"
 	"io"
 	"strings"
 
 	"github.com/andybalholm/cascadia"
 	"github.com/tdewolff/parse/v2"
 	"github.com/tdewolff/parse/v2/css"
+	"golang.org/x/net/html"
 )
 
 // stylesheet is the content of one <style> block, split into the rules that can be inlined
@@ -22,8 +24,14 @@ type stylesheet struct {
 }
 
 // cssRule is one selector of a rule with the rule's declarations ("a, .b {…}" gives two).
+//
+// The selector is kept as its compound selectors and the combinators between them:
+// cascadia matches each compound, and match walks the combinators with memoization.
+// cascadia's own matching of "x b b b b" backtracks through every ancestor at every step,
+// which takes time exponential in the number of combinators on deeply nested documents.
 type cssRule struct {
-	sel   cascadia.Sel
+	parts []cascadia.Sel // compound selectors, left to right
+	combs []byte         // combs[i] joins parts[i] and parts[i+1]: ' ', '>', '+' or '~'
 	text  string
 	spec  cascadia.Specificity
 	decls []declaration
@@ -151,28 +159,106 @@ func newRule(sel string, decls []declaration) (*cssRule, string) {
 	if info.keep != "" {
 		return nil, info.keep
 	}
-	s, err := cascadia.Parse(sel)
-	if err != nil {
-		return nil, "cascadia cannot match it (" + err.Error() + ")"
+	r := &cssRule{text: sel, decls: decls, combs: info.combs,
+		keyKind: info.keyKind, key: info.key, structural: info.structural, attrs: info.attrs}
+	for _, c := range info.compounds {
+		s, err := cascadia.Parse(c)
+		if err != nil {
+			return nil, "cascadia cannot match it (" + err.Error() + ")"
+		}
+		r.parts = append(r.parts, s)
+		r.spec = r.spec.Add(s.Specificity())
 	}
-	return &cssRule{sel: s, text: sel, spec: s.Specificity(), decls: decls,
-		keyKind: info.keyKind, key: info.key, structural: info.structural, attrs: info.attrs}, ""
+	return r, ""
+}
+
+// maxCompounds bounds the compound selectors of an inlined selector ("a b > c" has three);
+// longer selectors stay in the <style> block.
+const maxCompounds = 16
+
+// match reports whether the rule's selector matches n. memo caches, per document, whether
+// parts[:i+1] matches a node, which keeps matching linear in the depth of the document.
+func (r *cssRule) match(n *html.Node, memo map[memoKey]bool) bool {
+	return r.matchAt(len(r.parts)-1, n, memo)
+}
+
+type memoKey struct {
+	r *cssRule
+	i int
+	n *html.Node
+}
+
+func (r *cssRule) matchAt(i int, n *html.Node, memo map[memoKey]bool) bool {
+	if !r.parts[i].Match(n) {
+		return false
+	}
+	if i == 0 {
+		return true
+	}
+	k := memoKey{r, i, n}
+	if v, ok := memo[k]; ok {
+		return v
+	}
+	// '>' and ' ' look at the parent or any ancestor, '+' and '~' at the previous sibling or
+	// any previous sibling.
+	c := r.combs[i-1]
+	next, any := parentElement, c == ' '
+	if c == '+' || c == '~' {
+		next, any = prevElement, c == '~'
+	}
+	ok := false
+	for m := next(n); m != nil && !ok; m = next(m) {
+		ok = r.matchAt(i-1, m, memo)
+		if !any {
+			break
+		}
+	}
+	memo[k] = ok
+	return ok
+}
+
+func parentElement(n *html.Node) *html.Node {
+	if p := n.Parent; p != nil && p.Type == html.ElementNode {
+		return p
+	}
+	return nil
+}
+
+func prevElement(n *html.Node) *html.Node {
+	for s := n.PrevSibling; s != nil; s = s.PrevSibling {
+		if s.Type == html.ElementNode {
+			return s
+		}
+	}
+	return nil
 }
 
 type selectorInfo struct {
 	keep       string // why the selector cannot be inlined; "" when it can
 	structural bool
 	attrs      []string
+	compounds  []string // the compound selectors, left to right
+	combs      []byte   // the combinators between them
 	keyKind    byte
 	key        string
 }
 
-// scanSelector reads what the inliner needs to know about a selector without parsing it
-// fully: its pseudo-classes and pseudo-elements, its combinators, the attributes it tests and
-// the rightmost compound's id, class or tag.
+// scanSelector reads what the inliner needs to know about a selector: its compound selectors
+// and combinators, its pseudo-classes and pseudo-elements, the attributes it tests and the
+// rightmost compound's id, class or tag.
 func scanSelector(sel string) selectorInfo {
 	var info selectorInfo
-	depth, last := 0, 0 // last: start of the rightmost compound
+	depth, start := 0, 0
+	var comb byte // the combinator before the compound being read, once one is seen
+	endCompound := func(i int) {
+		if c := strings.TrimSpace(sel[start:i]); c != "" {
+			if len(info.compounds) > 0 {
+				info.combs = append(info.combs, comb)
+			}
+			info.compounds = append(info.compounds, c)
+			comb = 0
+		}
+	}
 	for i := 0; i < len(sel); i++ {
 		c := sel[i]
 		switch {
@@ -189,6 +275,9 @@ func scanSelector(sel string) selectorInfo {
 					name = name[:j]
 				}
 				info.attrs = append(info.attrs, strings.ToLower(strings.TrimSpace(name)))
+			} else if end := matchingParen(sel, i); end > i && strings.HasSuffix(strings.ToLower(sel[:i]), ":not") &&
+				strings.ContainsAny(strings.TrimSpace(sel[i+1:end]), " \t\n>+~") {
+				info.keep = ":not() with a combinator inside cannot be inlined"
 			}
 			depth++
 		case c == ')' || c == ']':
@@ -200,7 +289,7 @@ func scanSelector(sel string) selectorInfo {
 				j++
 			}
 			k := j
-			for k < len(sel) && (isIdentByte(sel[k])) {
+			for k < len(sel) && isIdentByte(sel[k]) {
 				k++
 			}
 			name := strings.ToLower(sel[j:k])
@@ -213,15 +302,54 @@ func scanSelector(sel string) selectorInfo {
 				info.structural = true
 			}
 			i = k - 1
-		case depth == 0 && (c == '+' || c == '~'):
-			info.structural = true
-			last = i + 1
-		case depth == 0 && (c == '>' || c == ' ' || c == '\t' || c == '\n'):
-			last = i + 1
+		case depth > 0:
+		case c == '>' || c == '+' || c == '~':
+			endCompound(i)
+			if len(info.compounds) == 0 {
+				info.keep = "a combinator has nothing on one side"
+			}
+			comb, start = c, i+1
+			if c != '>' {
+				info.structural = true
+			}
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
+			endCompound(i)
+			if comb == 0 {
+				comb = ' '
+			}
+			start = i + 1
 		}
 	}
-	info.keyKind, info.key = compoundKey(strings.TrimSpace(sel[last:]))
+	endCompound(len(sel))
+	switch {
+	case info.keep != "":
+	case len(info.compounds) == 0:
+		info.keep = "it is empty"
+	case len(info.compounds) > maxCompounds:
+		info.keep = fmt.Sprintf("more than %d compound selectors", maxCompounds)
+	case len(info.combs) != len(info.compounds)-1 || (comb != 0 && comb != ' '):
+		info.keep = "a combinator has nothing on one side"
+	default:
+		info.keyKind, info.key = compoundKey(info.compounds[len(info.compounds)-1])
+	}
 	return info
+}
+
+// matchingParen returns the index of the ')' closing the '(' at i, or -1.
+func matchingParen(s string, i int) int {
+	depth := 0
+	for j := i; j < len(s); j++ {
+		switch s[j] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth == 0 {
+				return j
+			}
+		}
+	}
+	return -1
 }
 
 // compoundKey returns the id, else the first class, else the tag name of a compound selector

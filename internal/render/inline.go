@@ -116,6 +116,11 @@ var closesP = map[string]bool{"address": true, "article": true, "aside": true,
 	"h3": true, "h4": true, "h5": true, "h6": true, "header": true, "hr": true, "main": true,
 	"nav": true, "ol": true, "p": true, "pre": true, "section": true, "table": true, "ul": true}
 
+// maxDepth bounds the nesting of the tree: deeper start tags are read as siblings, which keeps
+// selector matching (linear in the depth for each element) fast on hostile documents. Real
+// emails nest a few dozen elements deep.
+const maxDepth = 256
+
 // scanDocument reads src into a tree. onToken, when not nil, is called for every token with
 // its span and the innermost open element before the token is applied (the template
 // inliner uses it to place template actions).
@@ -123,6 +128,7 @@ func scanDocument(src []byte, onToken func(tt html.TokenType, start, end int, ra
 	d := &document{src: src, root: &html.Node{Type: html.DocumentNode}}
 	z := html.NewTokenizer(bytes.NewReader(src))
 	cur := d.root
+	depth := 0 // of cur
 	pos := 0
 	var style *styleBlock
 	for {
@@ -143,7 +149,9 @@ func scanDocument(src []byte, onToken func(tt html.TokenType, start, end int, ra
 		case html.StartTagToken, html.SelfClosingTagToken:
 			name, _ := z.TagName()
 			tag := string(name)
-			cur = closeImplied(cur, tag)
+			for open := closeImplied(cur, tag); cur != open; cur = cur.Parent {
+				depth--
+			}
 			e := &element{start: start, end: pos}
 			e.attrs, e.insertAt = scanAttrs(raw, start)
 			n := &html.Node{Type: html.ElementNode, Data: tag, DataAtom: atom.Lookup(name)}
@@ -164,8 +172,9 @@ func scanDocument(src []byte, onToken func(tt html.TokenType, start, end int, ra
 			e.node = n
 			cur.AppendChild(n)
 			d.elements = append(d.elements, e)
-			if !voidElements[tag] {
+			if !voidElements[tag] && depth < maxDepth {
 				cur = n
+				depth++
 			}
 			if tag == "style" {
 				style = &styleBlock{start: start, contentStart: pos, parent: n.Parent}
@@ -180,9 +189,10 @@ func scanDocument(src []byte, onToken func(tt html.TokenType, start, end int, ra
 				style.contentEnd, style.end = start, pos
 				style = nil
 			}
-			for n := cur; n != d.root; n = n.Parent {
+			for n, up := cur, 1; n != d.root; n, up = n.Parent, up+1 {
 				if n.Data == tag {
 					cur = n.Parent
+					depth -= up
 					break
 				}
 			}
@@ -368,11 +378,11 @@ func newRuleIndex(sheets []*stylesheet) *ruleIndex {
 }
 
 // matching returns the rules that match n, sorted by specificity then source order.
-func (ix *ruleIndex) matching(n *html.Node, buf []ordered) []ordered {
+func (ix *ruleIndex) matching(n *html.Node, buf []ordered, memo map[memoKey]bool) []ordered {
 	out := buf[:0]
 	try := func(rs []ordered) {
 		for _, r := range rs {
-			if !slices.Contains(out, r) && r.sel.Match(n) {
+			if !slices.Contains(out, r) && r.match(n, memo) {
 				out = append(out, r)
 			}
 		}
@@ -408,6 +418,7 @@ func (d *document) inlineEdits(sheets []*stylesheet, b *budget) ([]edit, error) 
 	ix := newRuleIndex(sheets)
 	var edits []edit
 	var buf []ordered
+	memo := map[memoKey]bool{}
 	for _, e := range d.elements {
 		if err := b.check(); err != nil {
 			return nil, err
@@ -415,7 +426,7 @@ func (d *document) inlineEdits(sheets []*stylesheet, b *budget) ([]edit, error) 
 		if e.node.Data == "style" || e.node.Data == "head" || e.node.Data == "title" || e.node.Data == "meta" || e.node.Data == "link" {
 			continue
 		}
-		buf = ix.matching(e.node, buf)
+		buf = ix.matching(e.node, buf, memo)
 		if len(buf) == 0 {
 			continue
 		}
@@ -424,6 +435,9 @@ func (d *document) inlineEdits(sheets []*stylesheet, b *budget) ([]edit, error) 
 			own = parseDeclarations(attrValue(e.node, "style"))
 		}
 		style := cascade(buf, own)
+		if e.style == nil && style == "" {
+			continue // the matching rules declare nothing valid
+		}
 		if e.style == nil {
 			edits = append(edits, edit{e.insertAt, e.insertAt, ` style="` + escapeAttr(style, '"') + `"`})
 		} else if e.style.quote == 0 {

@@ -152,16 +152,18 @@ func planCSS(set *partSet) (*cssPlan, []string) {
 	tops := make(map[int]*html.Node, len(marks)) // by offset
 	mi := 0
 	d := scanDocument(l.buf, func(tt html.TokenType, start, end int, raw []byte, open *html.Node) {
+		// html/template writes a "<" in text that starts neither a tag nor a comment as
+		// "&lt;", so what the tokenizer reads as a bogus comment (<!x>, <?x>, </ x>) is text
+		// by the time the message is rendered, and may hold elements.
+		if tt == html.CommentToken && !bytes.HasPrefix(raw, []byte("<!--")) {
+			l.failf("the html has a bogus comment (%.20q), which html/template turns into text", raw)
+		}
 		for ; mi < len(marks) && marks[mi].start < end; mi++ {
 			p := marks[mi].start
 			tops[p] = open
 			switch tt {
 			case html.EndTagToken:
 				l.failf("an action stands in an end tag")
-			case html.CommentToken:
-				if !bytes.HasPrefix(raw, []byte("<!--")) {
-					l.failf("an action stands where a tag would be")
-				}
 			case html.TextToken:
 				if p > 0 && l.buf[p-1] == '<' || p > 1 && l.buf[p-2] == '<' && l.buf[p-1] == '/' {
 					l.failf("an action stands where a tag name would be")
@@ -187,8 +189,11 @@ func planCSS(set *partSet) (*cssPlan, []string) {
 		return perRenderPlan(set, notes, l.fail)
 	}
 	b := &budget{}
-	b.reset(context.Background(), time.Time{})
-	edits, _ := d.inlineEdits(sheets, b) // fails only when the budget does
+	b.reset(context.Background(), time.Now().Add(DefaultTimeout))
+	edits, err := d.inlineEdits(sheets, b)
+	if err != nil {
+		return perRenderPlan(set, notes, "inlining took longer than "+DefaultTimeout.String())
+	}
 	if err := l.apply(edits); err != nil {
 		return perRenderPlan(set, notes, err.Error())
 	}

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseStylesheet(t *testing.T) {
@@ -70,9 +71,13 @@ func TestScanSelector(t *testing.T) {
 		{"h1 + p", 't', "p", true, nil, false},
 		{"*", 0, "", false, nil, false},
 		{".a\\:b", 0, "", false, nil, false},
-		{"a:hover", 't', "a", false, nil, true},
-		{"p::first-line", 't', "p", false, nil, true},
-		{"p:before", 't', "p", false, nil, true},
+		{"a:hover", 0, "", false, nil, true},
+		{"p::first-line", 0, "", false, nil, true},
+		{"p:before", 0, "", false, nil, true},
+		{"p:not(.a .b)", 0, "", true, nil, true},
+		{"> p", 0, "", false, nil, true},
+		{"p +", 0, "", true, nil, true},
+		{strings.Repeat("b ", maxCompounds) + "b", 0, "", false, nil, true},
 	}
 	for _, tt := range tests {
 		got := scanSelector(tt.sel)
@@ -80,6 +85,32 @@ func TestScanSelector(t *testing.T) {
 			!reflect.DeepEqual(got.attrs, tt.attrs) || (got.keep != "") != tt.keep {
 			t.Errorf("scanSelector(%q) = %+v", tt.sel, got)
 		}
+	}
+}
+
+func TestScanSelectorCompounds(t *testing.T) {
+	t.Parallel()
+	got := scanSelector("table.x  >  td p ~ span:first-child+a[href='a b']")
+	if want := []string{"table.x", "td", "p", "span:first-child", "a[href='a b']"}; !reflect.DeepEqual(got.compounds, want) {
+		t.Errorf("compounds %q, want %q", got.compounds, want)
+	}
+	if string(got.combs) != "> ~+" {
+		t.Errorf("combinators %q, want \"> ~+\"", got.combs)
+	}
+}
+
+// TestInlineDeepSelectors checks that matching stays fast where cascadia's own matching
+// backtracks exponentially: a long descendant selector that fails on a deep document.
+func TestInlineDeepSelectors(t *testing.T) {
+	t.Parallel()
+	doc := "<style>x b b b b b b b b b b b b { color: red } b b > b { margin: 0 }</style>" + strings.Repeat("<b>", 200)
+	start := time.Now()
+	out := InlineCSS(doc)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("inlining took %v", d)
+	}
+	if strings.Contains(out, "color") || strings.Count(out, `style="margin:0"`) != 198 {
+		t.Errorf("wrong result: %.300s", out)
 	}
 }
 
@@ -276,4 +307,63 @@ func TestConditionalComments(t *testing.T) {
 			t.Errorf("text %q", out.Text)
 		}
 	}
+}
+
+// FuzzInlineCSS checks that inlining never panics, changes nothing but style attributes and
+// <style> blocks (the start tags stay in order), and is idempotent once the rules are gone.
+func FuzzInlineCSS(f *testing.F) {
+	f.Add(`<style>p { color: red } .a > b { x: y !important }</style><p class="a"><b style='z:1'>x</b></p>`)
+	f.Add(`<style>@media x { p { a: b } } a:hover { c: d }</style><a href=x>y</a><p/>`)
+	f.Add(`<p style="a:b;;c">x<style>p{}</style><style media=print>p{x:y}</style>`)
+	f.Add("<style>\"unterminated { p { color: red }</style><p>")
+	f.Fuzz(func(t *testing.T, in string) {
+		out := InlineCSS(in)
+		tags := func(s string) []string {
+			var names []string
+			d := scanDocument([]byte(s), nil)
+			for _, e := range d.elements {
+				if e.node.Data != "style" {
+					names = append(names, e.node.Data)
+				}
+			}
+			return names
+		}
+		if a, b := tags(in), tags(out); !reflect.DeepEqual(a, b) {
+			t.Errorf("start tags changed:\n%q\n%q", a, b)
+		}
+		if again := InlineCSS(out); again != out && !strings.Contains(out, "<style") {
+			t.Errorf("not idempotent:\n%q\n%q", out, again)
+		}
+	})
+}
+
+// FuzzInlineIntoSource checks that inlining into a template's source gives the HTML that
+// inlining each rendered message gives, whatever the template.
+func FuzzInlineIntoSource(f *testing.F) {
+	f.Add(`<style>p { color: red } .a b { x: y }</style>{{range .data.items}}<p class="a"><b title="{{.}}">{{.}}</b></p>{{end}}`)
+	f.Add(`<style>td { a: b } tr > td { c: d }</style><table>{{if .data.on}}<tr><td>{{.data.s}}</td></tr>{{else}}<tr><td>no</td></tr>{{end}}</table>`)
+	f.Add(`<style>li:first-child { a: b } li + li { c: d }</style><ul>{{range .data.items}}<li>{{.}}</li>{{end}}</ul>`)
+	f.Add(`<style>p { a: b }</style>{{with .data.s}}<p>{{.}}{{end}}</p>`)
+	f.Add(`<style>[data-x] { a: b }</style><p data-x="{{.data.s}}">x</p><p>{{if .data.on}}<br>{{end}}</p>`)
+	data := map[string]any{"items": []any{"a", "<b>", ""}, "on": true, "s": `x" onclick="y`}
+	f.Fuzz(func(t *testing.T, src string) {
+		fast, err := Compile(Source{Name: "t", HTML: src}, nil)
+		if err != nil {
+			return
+		}
+		slow, err := compile(Source{Name: "t", HTML: src}, nil, true)
+		if err != nil {
+			t.Fatalf("compiles one way only: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		got, err1 := fast.Render(ctx, Context{Data: data}, Limits{MaxOutput: 1 << 16})
+		want, err2 := slow.Render(ctx, Context{Data: data}, Limits{MaxOutput: 1 << 16})
+		if err1 != nil || err2 != nil {
+			return
+		}
+		if got.HTML != want.HTML {
+			t.Errorf("template %q\ninlined into the source:\n%s\ninlined per render:\n%s\nnotes %q", src, got.HTML, want.HTML, fast.Notes())
+		}
+	})
 }

@@ -25,7 +25,8 @@ import (
 // Go templates take their functions when they are built, and some functions depend on the
 // message (unsubscribe_url, the default time zone, the time budget), so a Template keeps a
 // free list of instances, each with its own function state, and a render takes one for its
-// duration. The list grows to the number of concurrent renders and is kept.
+// duration. The list grows to the number of concurrent renders (up to maxFreeInstances) and
+// is kept.
 type Template struct {
 	name                string
 	schema              *jsonschema.Schema
@@ -165,13 +166,20 @@ func (t *Template) acquire() (*instance, error) {
 // maxKeptBuffer is the largest output buffer an instance keeps between renders.
 const maxKeptBuffer = 256 << 10
 
+// maxFreeInstances is how many idle instances a Template keeps. More concurrent renders than
+// that still work; their extra instances are built for the render (about as long as Compile)
+// and dropped after it.
+const maxFreeInstances = 128
+
 func (t *Template) release(inst *instance) {
 	inst.st.ctx, inst.st.links, inst.st.tz = nil, Links{}, nil
 	if cap(inst.out.buf) > maxKeptBuffer {
 		inst.out.buf = nil
 	}
 	t.mu.Lock()
-	t.free = append(t.free, inst)
+	if len(t.free) < maxFreeInstances {
+		t.free = append(t.free, inst)
+	}
 	t.mu.Unlock()
 }
 

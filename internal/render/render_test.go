@@ -2,6 +2,7 @@ package render
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -31,6 +32,10 @@ func TestRenderConcurrent(t *testing.T) {
 					Data:     map[string]any{"n": n, "at": "2026-01-01T10:00:00Z"},
 					Links:    Links{UnsubscribeURL: fmt.Sprintf("https://u.example/%d", n)},
 					TimeZone: zone,
+				}
+				if err := tpl.Validate(json.RawMessage(fmt.Sprintf(`{"n": %d}`, n))); err != nil {
+					t.Error(err)
+					return
 				}
 				out, err := tpl.Render(context.Background(), c, Limits{})
 				if err != nil {
