@@ -22,6 +22,9 @@
 //   - runs html/template's contextual escaper once, so its errors (an action in an ambiguous
 //     URL context, branches ending in different contexts) are Compile errors too.
 //
+// What Compile noticed without failing (CSS it could not inline, why CSS is inlined per
+// render) is in Template.Notes, for a warning in the answer to an upload.
+//
 // DecodeData (or Validate) checks a message's data: at most MaxDataSize (1 MB) of JSON, an
 // object, valid against the schema. Every violation is an *Error on "data" whose Path is the
 // JSON pointer in the request ("/data/order/id"); several come back as Errors.
@@ -46,7 +49,9 @@
 // The subject and the text are text/template (no escaping); the html is html/template, which
 // escapes every value for its context (element text, attribute, URL, CSS). There is no
 // function that lets data through unescaped: data is untrusted, layouts give the structure.
-// The rendered subject is trimmed and must then be one line without control characters.
+// The rendered subject is trimmed and must then be one line without control characters; a
+// template without a subject renders an empty one (the caller decides whether that is
+// allowed). A template needs html, text or both.
 //
 // # Functions
 //
