@@ -317,3 +317,34 @@ func TestRenderErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestErrorStrings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{&Error{Field: "data", Path: "/data/order/id", Message: "is required"}, "data /data/order/id: is required"},
+		{&Error{Field: "html", Template: "order", Line: 3, Column: 7, Message: `map has no entry for key "id"`},
+			`html (order line 3, column 7): map has no entry for key "id"`},
+		{&Error{Field: "layout", Template: "base", Message: "html: the layout does not include it"}, "layout (base): html: the layout does not include it"},
+		{&Error{Field: "schema", Line: 2, Message: "bad"}, "schema (line 2): bad"},
+		{Errors{{Field: "data", Path: "/data/a", Message: "x"}, {Field: "data", Path: "/data/b", Message: "y"}}, "data /data/a: x; data /data/b: y"},
+	}
+	for _, tt := range tests {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("got  %s\nwant %s", got, tt.want)
+		}
+	}
+	es := Errors{{Field: "data", Message: "x"}, {Field: "html", Message: "y", Err: ErrTimeout}}
+	var e *Error
+	if !errors.As(error(es), &e) || e.Field != "data" {
+		t.Errorf("errors.As on Errors found %v", e)
+	}
+	if !errors.Is(error(es), ErrTimeout) {
+		t.Error("errors.Is does not see through Errors")
+	}
+	if List(errors.New("x")) != nil {
+		t.Error("List of a plain error is not nil")
+	}
+}

@@ -78,24 +78,13 @@ func schemaError(err error) error {
 		}
 	}
 	e := &Error{Field: "schema", Message: err.Error()}
-	var re *jsonschema.InvalidRegexError
 	var le *jsonschema.LoadURLError
-	switch {
-	case errors.As(err, &re):
-		e.Path = fragment(re.URL)
-		e.Message = fmt.Sprintf("invalid regular expression %q: %v", re.Regex, re.Err)
-	case errors.As(err, &le):
+	if errors.As(err, &le) {
 		e.Message = fmt.Sprintf("cannot load %q: external schema references are not allowed", le.URL)
-	default:
+	} else {
 		e.Message = strings.ReplaceAll(e.Message, schemaURL, "schema")
 	}
 	return e
-}
-
-// fragment returns the JSON pointer in a schema URL ("…schema.json#/properties/a" → "/properties/a").
-func fragment(url string) string {
-	_, frag, _ := strings.Cut(url, "#")
-	return frag
 }
 
 // validationErrors flattens a validation error tree into one *Error per leaf, with Path the
