@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	htmltemplate "html/template"
 	"slices"
+	"strings"
 	"text/template/parse"
 	"time"
 
@@ -327,7 +329,9 @@ func perRenderPlan(set *partSet, notes []string, why string) (*cssPlan, []string
 			found = true
 			d := scanDocument(t.Text, nil)
 			for _, st := range d.styles {
-				content := string(t.Text[st.contentStart:st.contentEnd])
+				// Renders see the block as html/template writes it (CSS comments
+				// removed), so that is the key.
+				content := escapedCSS(string(t.Text[st.contentStart:st.contentEnd]))
 				if _, ok := p.sheets[content]; !ok {
 					p.sheets[content] = parseStylesheet(content)
 				}
@@ -344,4 +348,15 @@ func perRenderPlan(set *partSet, notes []string, why string) (*cssPlan, []string
 		slices.Sort(notes)
 	}
 	return p, append(notes, "css: inlined when rendering, not once at upload: "+why)
+}
+
+// escapedCSS returns the static content of a <style> block as html/template writes it: it
+// removes CSS comments (and what it takes for "//" line comments).
+func escapedCSS(content string) string {
+	var b strings.Builder
+	t, err := htmltemplate.New("css").Parse("<style>" + content + "</style>")
+	if err != nil || t.Execute(&b, nil) != nil {
+		return content
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(b.String(), "<style>"), "</style>")
 }

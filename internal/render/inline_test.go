@@ -367,3 +367,39 @@ func FuzzInlineIntoSource(f *testing.F) {
 		}
 	})
 }
+
+// TestPerRenderReusesStylesheets checks that a static <style> block is parsed at Compile and
+// found again in rendered output, CSS comments (which html/template removes) and all.
+func TestPerRenderReusesStylesheets(t *testing.T) {
+	t.Parallel()
+	tpl, err := Compile(Source{Name: "t", HTML: `<style>/* brand */ p { color: red } /* more */</style><p class="{{.data.c}}">x</p>`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tpl.css == nil {
+		t.Fatal("inlined at Compile; the test needs per render")
+	}
+	out, err := tpl.Render(context.Background(), Context{Data: map[string]any{"c": "a"}}, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a render hands the inliner: the html as executed, before inlining.
+	inst, err := tpl.acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst.st.reset(context.Background(), time.Time{})
+	inst.out.reset(1 << 20)
+	if err := inst.html.Execute(&inst.out, rootData(Context{Data: map[string]any{"c": "a"}})); err != nil {
+		t.Fatal(err)
+	}
+	d := scanDocument(inst.out.buf, nil)
+	content := string(inst.out.buf[d.styles[0].contentStart:d.styles[0].contentEnd])
+	if _, ok := tpl.css.sheets[content]; !ok {
+		t.Errorf("the rendered block %q is not among the stylesheets parsed at Compile", content)
+	}
+	tpl.release(inst)
+	if out.HTML != `<p class="a" style="color:red">x</p>` {
+		t.Errorf("html %q", out.HTML)
+	}
+}
