@@ -118,6 +118,23 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 func (p *proc) out() string    { p.mu.Lock(); defer p.mu.Unlock(); return p.stdout.String() }
 func (p *proc) errOut() string { p.mu.Lock(); defer p.mu.Unlock(); return p.stderr.String() }
 
+// waitOut returns the first match of re in the process's stdout, waiting up to 10 s for it:
+// the process writes its banner before it serves, but the pipe from it is copied into p.stdout
+// by a goroutine of os/exec, so /readyz may answer before the banner has arrived here.
+func (p *proc) waitOut(re *regexp.Regexp) []string {
+	p.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := re.FindStringSubmatch(p.out()); m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("stdout has no match for %s after 10s:\n%s", re, p.out())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // stop sends SIGTERM and returns the exit code.
 func (p *proc) stop() int {
 	p.t.Helper()
@@ -166,7 +183,11 @@ func (p *proc) waitSent(key, id string) map[string]any {
 	}
 }
 
-var keyLine = regexp.MustCompile(`API key:\s+(pk_\S+)`)
+var (
+	keyLine = regexp.MustCompile(`API key:\s+(pk_\S+)`)
+	// anyKeyLine matches the banner's last line, whatever it says about the key.
+	anyKeyLine = regexp.MustCompile(`API key:\s+(\S.*)\n`)
+)
 
 func TestServeWithNoConfiguration(t *testing.T) {
 	t.Parallel()
@@ -175,11 +196,7 @@ func TestServeWithNoConfiguration(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "postie-data", "postie.db")); err != nil {
 		t.Fatalf("no embedded database created: %v", err)
 	}
-	m := keyLine.FindStringSubmatch(p.out())
-	if m == nil {
-		t.Fatalf("no API key printed:\n%s", p.out())
-	}
-	key := m[1]
+	key := p.waitOut(keyLine)[1]
 	if !strings.Contains(p.out(), "http://"+p.addr+"/v1") {
 		t.Fatalf("API address not printed:\n%s", p.out())
 	}
@@ -232,7 +249,7 @@ func TestServeWithNoConfiguration(t *testing.T) {
 
 	// A restart keeps the data and the key, and prints no new key.
 	p2 := start(t, dir)
-	if keyLine.MatchString(p2.out()) {
+	if p2.waitOut(anyKeyLine); keyLine.MatchString(p2.out()) {
 		t.Fatalf("restart printed a new key:\n%s", p2.out())
 	}
 	if code, _ := p2.request("GET", "/v1/messages/"+acc.ID, key, nil); code != 200 {
