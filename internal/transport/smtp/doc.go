@@ -20,15 +20,27 @@
 // greeting, EHLO, STARTTLS (or an implicit TLS handshake first), EHLO again, AUTH. The
 // transaction is MAIL, one RCPT per recipient, DATA. A connection goes back to the pool unless it
 // broke at the protocol level, received a 421, or has carried Config.MaxPerConn messages (then it
-// is closed with QUIT and the next checkout dials). Idle connections unused for longer than
-// Config.IdleTimeout are closed with QUIT when a checkout sees them, and Close closes the rest.
+// is closed with QUIT and the next checkout dials). A connection put back in the pool arms a
+// timer (time.AfterFunc, no goroutine until it fires): still idle Config.IdleTimeout later
+// (default 30 s, ?idle_timeout=), it is taken out of the pool and closed with QUIT, so an idle
+// node holds no relay connections. A checkout disarms it; Close disarms every timer, closes the
+// idle connections and waits for an expiry already running. A checkout also drops, as a
+// safety net, any connection whose last use is older than IdleTimeout by Config.Now.
 //
-// A pooled connection goes straight to the next MAIL: after the reply to the final "." the relay
-// has ended the transaction and is ready for the next one (RFC 5321 §4.1.1.4), so the cost of a
-// message on a warm connection is four round trips (MAIL, RCPT, DATA, the body). Only a
+// # Reuse without RSET
+//
+// DESIGN.md and issue 3 say pooled connections are "reused with RSET". A pooled connection goes
+// straight to the next MAIL instead, which is equivalent for the relay's state: RFC 5321 §3.3 ends a mail transaction with the reply to the final "." and
+// §4.1.1.4 says the server then clears its buffers and state tables, so after a completed
+// transaction the session is in the state RSET would put it in (§4.1.1.5: RSET aborts the
+// current transaction and discards its sender, recipients and data; the session itself is not
+// changed). An RSET there would only cost a round trip per message: on a warm connection a
+// message costs four (MAIL, RCPT, DATA, the body). RSET is sent when it changes something: a
 // connection whose transaction was left open (MAIL accepted but every RCPT refused, or DATA
-// refused) is reset first with RSET and EHLO, and dropped for the next one if that fails. A
-// pooled connection may have died while it sat idle; when its MAIL meets a closed connection or
+// refused) is reset with RSET and EHLO before its next use, and dropped for the next one if that
+// fails.
+//
+// A pooled connection may have died while it sat idle; when its MAIL meets a closed connection or
 // a 421 (what relays send when they close an idle connection), nothing of the message was
 // accepted, so Send dials once more and sends over the new connection. That redial is invisible
 // to the caller: no error, no attempt spent. If the new connection fails too, the error is

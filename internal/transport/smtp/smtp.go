@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,9 @@ type Transport struct {
 	mu     sync.Mutex
 	idle   []*conn // most recently used last
 	closed bool
+	// timers counts the idle connections' expiry timers that are armed or running: Close
+	// waits for it, so no expiry is still closing a connection after Close returns.
+	timers sync.WaitGroup
 }
 
 var _ transport.Transport = (*Transport)(nil)
@@ -57,7 +61,8 @@ func (t *Transport) String() string { return t.cfg.String() }
 func (t *Transport) Name() string { return "smtp" }
 
 // Close marks the transport closed and closes the idle connections with QUIT; connections in use
-// are closed when their send finishes. Send fails after Close. Close always returns nil.
+// are closed when their send finishes. Send fails after Close. Close returns once no idle
+// connection's expiry is running; it always returns nil.
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	t.closed = true
@@ -65,8 +70,10 @@ func (t *Transport) Close() error {
 	t.idle = nil
 	t.mu.Unlock()
 	for _, pc := range idle {
+		t.disarm(pc)
 		pc.quit()
 	}
+	t.timers.Wait()
 	return nil
 }
 
@@ -271,7 +278,11 @@ func (t *Transport) popIdle() *conn {
 	}
 	t.mu.Unlock()
 	for _, c := range stale {
+		t.disarm(c)
 		c.quit()
+	}
+	if pc != nil {
+		t.disarm(pc)
 	}
 	return pc
 }
@@ -291,7 +302,41 @@ func (t *Transport) checkin(pc *conn, keep bool) {
 	}
 	pc.lastUsed = t.cfg.Now()
 	t.idle = append(t.idle, pc)
+	pc.checkins++
+	gen := pc.checkins
+	t.timers.Add(1)
+	pc.expiry = time.AfterFunc(t.cfg.IdleTimeout, func() { t.expire(pc, gen) })
 	t.mu.Unlock()
+}
+
+// expire closes pc with QUIT when it is still idle IdleTimeout after its checkin: relays drop
+// idle clients themselves (Postfix after 300 s, many providers sooner), and a connection held
+// open for nothing costs the relay a slot. A connection taken by a send meanwhile is left alone.
+// It runs on the timer's goroutine; gen is the checkin that armed the timer, so a late expiry
+// of an earlier stay in the pool does not close the connection checked in since.
+func (t *Transport) expire(pc *conn, gen int) {
+	defer t.timers.Done()
+	t.mu.Lock()
+	i := slices.Index(t.idle, pc)
+	if i >= 0 && pc.checkins != gen {
+		i = -1
+	}
+	if i >= 0 {
+		t.idle = slices.Delete(t.idle, i, i+1)
+	}
+	t.mu.Unlock()
+	if i >= 0 {
+		pc.quit()
+	}
+}
+
+// disarm stops the expiry timer of pc, which the caller has taken out of t.idle. A timer that
+// already fired finds pc gone from t.idle and only counts itself out of t.timers.
+func (t *Transport) disarm(pc *conn) {
+	if pc.expiry != nil && pc.expiry.Stop() {
+		t.timers.Done()
+	}
+	pc.expiry = nil
 }
 
 // dial opens, secures, greets and authenticates a new connection.
@@ -501,6 +546,8 @@ type conn struct {
 	wire     net.Conn // what the client speaks over: nc, or TLS over nc
 	stuffed  []byte   // reused by dotStuff
 	lastUsed time.Time
+	expiry   *time.Timer // closes the connection after IdleTimeout in the pool; nil when in use
+	checkins int         // times it was put in the pool (guarded by Transport.mu)
 	sent     int
 	open     bool        // a transaction was begun (MAIL accepted) and not ended by a reply to "."
 	stop     func() bool // from context.AfterFunc; nil when not watched

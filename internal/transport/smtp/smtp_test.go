@@ -538,6 +538,102 @@ func TestIdleTimeoutRedials(t *testing.T) {
 	}
 }
 
+// countingDial dials like the default and counts the connections the transport has open.
+func countingDial(open *atomic.Int32) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		open.Add(1)
+		return &countedConn{Conn: c, open: open}, nil
+	}
+}
+
+type countedConn struct {
+	net.Conn
+	open *atomic.Int32
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.open.Add(-1) })
+	return c.Conn.Close()
+}
+
+// waitOpen waits until the transport has want connections open, up to 5 s.
+func waitOpen(t *testing.T, open *atomic.Int32, want int32) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); open.Load() != want; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections open after 5s, want %d", open.Load(), want)
+		}
+	}
+}
+
+// TestIdleConnectionsClosed checks that a pooled connection is closed with QUIT once it has been
+// idle for IdleTimeout, without a send to notice it (issue 3: "idle connections closed after
+// 30 s"); IdleTimeout is short here instead of 30 s.
+func TestIdleConnectionsClosed(t *testing.T) {
+	t.Parallel()
+	s := sinktest.Start(t, smtpsink.Options{})
+	var open atomic.Int32
+	tr := sinkClient(t, s, func(c *Config) {
+		c.Pool, c.IdleTimeout, c.Dial = 2, 50*time.Millisecond, countingDial(&open)
+	})
+	send := func() {
+		t.Helper()
+		if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send()
+	waitOpen(t, &open, 0)
+	tr.mu.Lock()
+	idle := len(tr.idle)
+	tr.mu.Unlock()
+	if idle != 0 {
+		t.Errorf("%d idle connections left in the pool after their expiry", idle)
+	}
+	send() // a new connection
+	if s.Conns() != 2 {
+		t.Errorf("sink saw %d connections, want 2", s.Conns())
+	}
+	waitOpen(t, &open, 0)
+}
+
+// TestCloseStopsIdleTimers checks that Close closes the idle connections at once and leaves no
+// expiry armed or running (no timer goroutine outlives the transport).
+func TestCloseStopsIdleTimers(t *testing.T) {
+	t.Parallel()
+	s := sinktest.Start(t, smtpsink.Options{})
+	var open atomic.Int32
+	tr := sinkClient(t, s, func(c *Config) { c.Pool, c.IdleTimeout, c.Dial = 2, time.Hour, countingDial(&open) })
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if open.Load() == 0 {
+		t.Fatal("no connection pooled")
+	}
+	tr.Close()
+	if n := open.Load(); n != 0 {
+		t.Errorf("%d connections open after Close", n)
+	}
+	done := make(chan struct{})
+	go func() { tr.timers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		t.Fatal("an idle expiry is still armed after Close")
+	}
+}
+
 func TestTemporaryReply(t *testing.T) {
 	t.Parallel()
 	for _, stage := range []string{stageMail, stageRcpt, stageData} {
