@@ -106,8 +106,9 @@ func (p *problem) err() error {
 }
 
 // compose validates a request and turns it into a stored message with its MIME. It returns a
-// huma error naming every bad field, or the message to insert.
-func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, now time.Time, apiKeyID string) (store.NewMessage, error) {
+// huma error naming every bad field, or the message to insert and the warnings of its render
+// (an HTML part Gmail would clip), which the answer carries.
+func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, now time.Time, apiKeyID string) (store.NewMessage, []string, error) {
 	p := &problem{prefix: prefix}
 	var m mail.Message
 
@@ -300,7 +301,7 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 		case errors.As(err, &ie):
 			p.addInvalid(ie, "template")
 		case err != nil:
-			return store.NewMessage{}, s.storeError(err, "template "+req.Template)
+			return store.NewMessage{}, nil, s.storeError(err, "template "+req.Template)
 		case rendered.Subject == "":
 			p.add("template", fmt.Sprintf("template %s renders an empty subject (a layout is not sent on its own)", req.Template), req.Template)
 		default:
@@ -322,7 +323,7 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 		}
 	}
 	if err := p.err(); err != nil {
-		return store.NewMessage{}, err
+		return store.NewMessage{}, nil, err
 	}
 
 	m.Date = due
@@ -330,12 +331,12 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 	raw, err := mail.Build(m)
 	if err != nil {
 		p.add("", "cannot build the message: "+err.Error(), nil)
-		return store.NewMessage{}, p.err()
+		return store.NewMessage{}, nil, p.err()
 	}
 	if int64(len(raw)) > s.cfg.MaxMessageSize {
 		p.status = http.StatusRequestEntityTooLarge
 		p.add("attachments", fmt.Sprintf("the encoded message is %d bytes, over the limit of %d", len(raw), s.cfg.MaxMessageSize), len(raw))
-		return store.NewMessage{}, p.err()
+		return store.NewMessage{}, nil, p.err()
 	}
 
 	row := store.Message{
@@ -370,7 +371,7 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 	if m.ReplyTo != nil {
 		row.ReplyTo = m.ReplyTo.String()
 	}
-	return store.NewMessage{Message: row, Raw: raw}, nil
+	return store.NewMessage{Message: row, Raw: raw}, rendered.Warnings, nil
 }
 
 // decodeItem decodes one batch item strictly (unknown fields are errors), naming the field.

@@ -23,13 +23,16 @@ import (
 type Accepted struct {
 	ID     string `json:"id" doc:"Message id" example:"msg_01jd8x2k3m4n5p6q7r8s9t0v1w"`
 	Status string `json:"status" doc:"queued, or scheduled when send_at is in the future"`
+	// Warnings are about the accepted message, e.g. a template's HTML Gmail would clip.
+	Warnings []string `json:"warnings,omitempty" doc:"What the render noticed without refusing the message, e.g. HTML over 100 KB (Gmail clips it)"`
 }
 
 // BatchResult is one item of a batch answer: either id and status, or error.
 type BatchResult struct {
-	ID     string           `json:"id,omitempty"`
-	Status string           `json:"status,omitempty"`
-	Error  *huma.ErrorModel `json:"error,omitempty" doc:"Why this item was rejected (RFC 9457 problem); nothing was stored for it."`
+	ID       string           `json:"id,omitempty"`
+	Status   string           `json:"status,omitempty"`
+	Warnings []string         `json:"warnings,omitempty" doc:"As for POST /v1/messages"`
+	Error    *huma.ErrorModel `json:"error,omitempty" doc:"Why this item was rejected (RFC 9457 problem); nothing was stored for it."`
 }
 
 // MessageResource is a message as the API shows it.
@@ -249,11 +252,11 @@ func (s *Server) send(ctx context.Context, in *sendInput) (*sendOutput, error) {
 	if err != nil {
 		return nil, err
 	}
-	nm, err := s.compose(ctx, req, "body", now, key.ID)
+	nm, warnings, err := s.compose(ctx, req, "body", now, key.ID)
 	if err != nil {
 		return nil, err
 	}
-	body, _ := json.Marshal(Accepted{ID: nm.Message.ID, Status: string(nm.Message.Status)})
+	body, _ := json.Marshal(Accepted{ID: nm.Message.ID, Status: string(nm.Message.Status), Warnings: warnings})
 	return s.accept(ctx, in.IdempotencyKey, in.RawBody, "/v1/messages", []store.NewMessage{nm}, http.StatusAccepted, body, now)
 }
 
@@ -301,8 +304,9 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 			for i := int(next.Add(1) - 1); i < len(items); i = int(next.Add(1) - 1) {
 				prefix := fmt.Sprintf("body.messages[%d]", i)
 				req, err := decodeItem(items[i], prefix)
+				var warnings []string
 				if err == nil {
-					built[i], err = s.compose(ctx, req, prefix, now, key.ID)
+					built[i], warnings, err = s.compose(ctx, req, prefix, now, key.ID)
 				}
 				if err != nil {
 					em, ok := err.(*huma.ErrorModel)
@@ -312,7 +316,7 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 					results[i] = BatchResult{Error: em}
 					continue
 				}
-				results[i] = BatchResult{ID: built[i].Message.ID, Status: string(built[i].Message.Status)}
+				results[i] = BatchResult{ID: built[i].Message.ID, Status: string(built[i].Message.Status), Warnings: warnings}
 			}
 		})
 	}

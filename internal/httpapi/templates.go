@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/postie/postie/internal/render"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
 )
@@ -138,6 +139,10 @@ type templateRenderOutput struct {
 // render.MaxSourceSize each.
 const maxTemplateBody = 8 << 20
 
+// maxRenderBody bounds a preview's body: data over render.MaxDataSize must get the same 422 on
+// body.data as a message's, not the 413 of huma's default 1 MB body limit.
+const maxRenderBody = 2*render.MaxDataSize + 64<<10
+
 func (s *Server) registerTemplates() {
 	tags := []string{"Templates"}
 	huma.Register(s.api, huma.Operation{
@@ -165,9 +170,10 @@ func (s *Server) registerTemplates() {
 	}, s.templateDelete)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "render-template", Method: http.MethodPost, Path: "/v1/templates/{name}/render", Tags: tags,
-		Summary:     "Render a template with data (preview)",
-		Description: "Validates the data and renders exactly as a message would be, answering {subject, html, text} or the same 422 errors; stores nothing.",
-		Errors:      []int{401, 422},
+		Summary:      "Render a template with data (preview)",
+		Description:  "Validates the data and renders exactly as a message would be, answering {subject, html, text} or the same 422 errors; stores nothing.",
+		Errors:       []int{401, 413, 422},
+		MaxBodyBytes: maxRenderBody,
 	}, s.templateRender)
 }
 

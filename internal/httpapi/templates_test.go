@@ -427,3 +427,102 @@ func TestTemplateLoadErrors(t *testing.T) {
 		t.Errorf("load_errors = %v", le)
 	}
 }
+
+// TestTemplateClipWarning: an HTML part over 100 KB (Gmail clips it) is sent, with a warning in
+// the 202, in each batch item's result, and in the preview.
+func TestTemplateClipWarning(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.mustPut("big", map[string]any{"subject": "Big {{.data.n}}",
+		"html": "<p>{{.data.n}}</p><p>" + strings.Repeat("lorem ipsum ", 10<<10) + "</p>"})
+	b.mustPut("small", map[string]any{"subject": "Small", "html": "<p>hi</p>"})
+	clipped := func(name string, warnings any) {
+		t.Helper()
+		ws, _ := warnings.([]any)
+		if len(ws) != 1 || !strings.Contains(ws[0].(string), "Gmail clips") {
+			t.Errorf("%s: warnings = %v, want the Gmail clipping warning", name, warnings)
+		}
+	}
+	data := map[string]any{"n": 1}
+
+	r := b.do("POST", "/v1/templates/big/render", map[string]any{"data": data})
+	if r.status != 200 {
+		t.Fatalf("preview: %d %.300s", r.status, r.body)
+	}
+	clipped("preview", r.json(t)["warnings"])
+
+	r = b.do("POST", "/v1/messages", map[string]any{"to": []string{"a@example.com"}, "template": "big", "data": data})
+	if r.status != 202 {
+		t.Fatalf("send: %d %.300s", r.status, r.body)
+	}
+	clipped("send", r.json(t)["warnings"])
+
+	r = b.do("POST", "/v1/messages/batch", map[string]any{"messages": []any{
+		map[string]any{"to": []string{"a@example.com"}, "template": "small"},
+		map[string]any{"to": []string{"a@example.com"}, "template": "big", "data": data},
+	}})
+	if r.status != 200 {
+		t.Fatalf("batch: %d %.300s", r.status, r.body)
+	}
+	results := r.json(t)["results"].([]any)
+	if w := results[0].(map[string]any)["warnings"]; w != nil {
+		t.Errorf("small item: warnings = %v, want none", w)
+	}
+	clipped("batch item", results[1].(map[string]any)["warnings"])
+	if n := b.count(); n != 3 {
+		t.Errorf("%d messages stored, want 3: a warning does not refuse a message", n)
+	}
+}
+
+// TestTemplatePreviewBadInput: the preview refuses what a send refuses, with a 4xx naming the
+// problem: data over 1 MB, a locale with no variant and no default, output over the size limit.
+func TestTemplatePreviewBadInput(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.mustPut("ko-only", map[string]any{"locales": map[string]any{"ko": map[string]any{"subject": "안녕", "text": "x"}}})
+	b.mustPut("loop", map[string]any{"subject": "s", "html": `{{range .data.items}}{{range $.data.items}}{{range $.data.items}}<p>{{$.data.pad}}</p>{{end}}{{end}}{{end}}`})
+	b.mustPut("chain", map[string]any{"subject": "s", "text": "{{.data.a}}"})
+	render := func(name string, body map[string]any) response {
+		t.Helper()
+		return b.do("POST", "/v1/templates/"+name+"/render", body)
+	}
+
+	r := render("chain", map[string]any{"data": map[string]any{"a": strings.Repeat("x", 1<<20)}})
+	b.wantProblem("data over 1 MB", r, 422, "body.data")
+	if !strings.Contains(string(r.body), "1 MB") {
+		t.Errorf("data over 1 MB: the problem does not name the limit: %.300s", r.body)
+	}
+
+	r = render("ko-only", map[string]any{"locale": "fr"})
+	b.wantProblem("locale with no variant and no default", r, 422, "body.locale")
+	if r := render("ko-only", map[string]any{"locale": "ko"}); r.status != 200 || r.json(t)["subject"] != "안녕" {
+		t.Errorf("the ko variant: %d %.300s", r.status, r.body)
+	}
+
+	r = render("loop", map[string]any{"data": map[string]any{"items": make([]int, 200), "pad": strings.Repeat("y", 100)}})
+	b.wantProblem("output over the limit", r, 422, "body")
+	if !strings.Contains(string(r.body), "larger than") && !strings.Contains(string(r.body), "limit") {
+		t.Errorf("output over the limit: the problem does not name the limit: %.300s", r.body)
+	}
+}
+
+// TestTemplateDeleteWhileQueued: a queued message (accepted, not yet delivered) holds its
+// template like a scheduled one: DELETE is 409 naming the message, unless forced.
+func TestTemplateDeleteWhileQueued(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.mustPut("welcome", map[string]any{"subject": "Hi", "text": "Welcome"})
+	r := b.do("POST", "/v1/messages", map[string]any{"to": []string{"ada@example.com"}, "template": "welcome"})
+	if r.status != 202 || r.json(t)["status"] != "queued" {
+		t.Fatalf("send: %d %s", r.status, r.body)
+	}
+	id := r.json(t)["id"].(string)
+	r = b.do("DELETE", "/v1/templates/welcome", nil)
+	b.wantProblem("delete while queued", r, 409, "")
+	if !strings.Contains(string(r.body), id) {
+		t.Errorf("the conflict does not name the queued message %s: %s", id, r.body)
+	}
+	if r := b.do("DELETE", "/v1/templates/welcome?force=true", nil); r.status != 204 {
+		t.Fatalf("forced delete: %d %s", r.status, r.body)
+	}
+}
