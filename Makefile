@@ -1,6 +1,6 @@
 # postie — the two commands are `make run` and `make test` (see README.md).
 GO ?= go
-STATICCHECK_VERSION ?= 2026.2.2
+STATICCHECK_VERSION ?= v0.8.2
 
 .PHONY: run test lint build bench
 

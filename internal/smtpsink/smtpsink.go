@@ -102,6 +102,7 @@ type Message struct {
 	Size      int    // bytes of the body as received (dot-unstuffed)
 	MessageID string // the Message-ID header without angle brackets, "" when there is none
 	Conn      int    // the connection's number, counted from 1
+	Helo      string // the name the client gave in EHLO/HELO
 	At        time.Time
 }
 
@@ -362,7 +363,7 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	m := Message{From: ss.from, To: ss.to, Size: len(body), MessageID: MessageID(body), Conn: ss.conn, At: time.Now()}
+	m := Message{From: ss.from, To: ss.to, Size: len(body), MessageID: MessageID(body), Conn: ss.conn, Helo: ss.c.Hostname(), At: time.Now()}
 	if o.Keep {
 		m.Body = body
 	}
