@@ -219,13 +219,22 @@ func (l *Loader) load(ctx context.Context, stamps map[string]stamp) (map[string]
 		pending[name] = dt
 	}
 
-	// Store in passes until no more succeed: a template may need a layout of the same
-	// directory that is stored later in the same pass.
+	// Store layouts before the templates that use them, so that one pass stores a directory
+	// that loads. Another pass is made while the last one stored something: a change to a
+	// layout may be refused until a template using it is stored in its new form. The Batch
+	// reads the live templates once, not once a template.
+	var batch *templates.Batch
+	if len(pending) > 0 {
+		var err error
+		if batch, err = l.cfg.Catalog.Batch(ctx); err != nil {
+			return nil, err
+		}
+	}
 	for progress := true; progress && len(pending) > 0; {
 		progress = false
-		for _, name := range slices.Sorted(maps.Keys(pending)) {
+		for _, name := range storeOrder(pending) {
 			dt := pending[name]
-			saved, _, err := l.cfg.Catalog.Put(ctx, dt.tpl)
+			saved, _, err := batch.Put(ctx, dt.tpl)
 			if err != nil {
 				le, ok := dt.problem(err)
 				if !ok {
@@ -266,6 +275,26 @@ func (l *Loader) load(ctx context.Context, stamps map[string]stamp) (map[string]
 	l.stamps = stamps
 	l.setErrors(errs)
 	return errs, nil
+}
+
+// storeOrder returns the names of pending by name, except that a template comes after the
+// layouts of its chain that are pending too. A cycle is cut where it is met (its templates
+// fail to store anyway).
+func storeOrder(pending map[string]*dirTemplate) []string {
+	out := make([]string, 0, len(pending))
+	seen := make(map[string]bool, len(pending))
+	for _, name := range slices.Sorted(maps.Keys(pending)) {
+		// Walk up the chain to the first layout not yet placed, then place the chain top down.
+		var chain []string
+		for n := name; n != "" && pending[n] != nil && !seen[n]; n = pending[n].tpl.Layout {
+			seen[n] = true
+			chain = append(chain, n)
+		}
+		for i := len(chain) - 1; i >= 0; i-- {
+			out = append(out, chain[i])
+		}
+	}
+	return out
 }
 
 // deleteRemoved deletes the directory templates that have no file any more.

@@ -3,6 +3,7 @@ package templatedir_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -278,5 +279,51 @@ func TestNameConflict(t *testing.T) {
 	var me *templates.ManagedError
 	if !errors.As(err, &me) {
 		t.Errorf("API Put of a directory template = %v", err)
+	}
+}
+
+// countingStore counts the listings of templates made through it.
+type countingStore struct {
+	store.Store
+	lists atomic.Int32
+}
+
+func (s *countingStore) TemplateList(ctx context.Context, p store.TemplateListParams) ([]store.Template, string, error) {
+	s.lists.Add(1)
+	return s.Store.TemplateList(ctx, p)
+}
+
+// TestLoadManyWithLayouts: a directory whose templates use layouts that sort after them (page-*
+// → base → root) loads in one pass, layouts first, and reads the list of live templates a fixed
+// number of times, not once a template (which made a load quadratic in the templates).
+func TestLoadManyWithLayouts(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{
+		"base.tmpl": "{{/* layout: root */}}\n" + `{{define "html"}}<main>{{template "content" .}}</main>{{end}}`,
+		"root.tmpl": `{{define "html"}}<html><body>{{template "content" .}}</body></html>{{end}}`,
+	}
+	const pages = 60
+	for i := range pages {
+		files[fmt.Sprintf("page-%02d.tmpl", i)] = "{{/* layout: base */}}\n" +
+			fmt.Sprintf(`{{define "subject"}}Page %d{{end}}{{define "html"}}<p>{{.data.x}}</p>{{end}}`, i)
+	}
+	b := setup(t, files)
+	cs := &countingStore{Store: b.store}
+	cat := templates.New(templates.Config{Store: cs, Dir: b.dir})
+	loader := templatedir.New(templatedir.Config{Dir: b.dir, Catalog: cat})
+	if err := loader.Load(t.Context()); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if n := cs.lists.Load(); n > 3 {
+		t.Errorf("Load listed the templates %d times for %d templates, want a fixed number", n, pages+2)
+	}
+	r, err := cat.Render(t.Context(), templates.RenderParams{Name: "page-07", Data: []byte(`{"x": "seven"}`)})
+	if err != nil || r.HTML != "<html><body><main><p>seven</p></main></body></html>" {
+		t.Errorf("Render(page-07) = %q, %v", r.HTML, err)
+	}
+	for _, name := range []string{"root", "base", "page-00", "page-59"} {
+		if v := b.latest(name).Version; v != 1 {
+			t.Errorf("%s: version %d, want 1", name, v)
+		}
 	}
 }

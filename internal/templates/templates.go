@@ -347,7 +347,40 @@ func problem(e *render.Error, prefix string) Problem {
 // *InvalidError when the template is at fault, a *ManagedError when an API change targets a
 // directory-managed template, or the store's error.
 func (c *Catalog) Put(ctx context.Context, tpl store.Template) (store.Template, []string, error) {
-	notes, err := c.Check(ctx, tpl, nil)
+	return c.put(ctx, tpl, nil)
+}
+
+// A Batch stores several templates against one read of the live templates, which Put makes for
+// every template to find the ones using it as a layout: loading a directory of n templates
+// with Put would read all of them n times. The read is kept up to date with the Batch's own
+// puts; changes made meanwhile by others (an API PUT on another node) are not seen, so a Batch
+// is for one load, not to be kept. A Batch is not safe for concurrent use.
+type Batch struct {
+	c    *Catalog
+	live map[string]store.Template
+}
+
+// Batch returns a Batch holding the live templates as they are now.
+func (c *Catalog) Batch(ctx context.Context) (*Batch, error) {
+	live, err := c.liveTemplates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Batch{c: c, live: live}, nil
+}
+
+// Put is Catalog.Put with the users of tpl found in the Batch's templates.
+func (b *Batch) Put(ctx context.Context, tpl store.Template) (store.Template, []string, error) {
+	saved, notes, err := b.c.put(ctx, tpl, b.live)
+	if err == nil {
+		b.live[saved.Name] = saved
+	}
+	return saved, notes, err
+}
+
+// put is Put; live holds the live templates by name, or nil to read them from the store.
+func (c *Catalog) put(ctx context.Context, tpl store.Template, live map[string]store.Template) (store.Template, []string, error) {
+	notes, err := c.check(ctx, tpl, nil, live)
 	if err != nil {
 		return store.Template{}, nil, err
 	}
@@ -376,6 +409,11 @@ func (c *Catalog) originError(name, origin string, err error) error {
 // templates of others stand in for the stored ones of their names (a set of templates about to
 // be stored together).
 func (c *Catalog) Check(ctx context.Context, tpl store.Template, others map[string]store.Template) ([]string, error) {
+	return c.check(ctx, tpl, others, nil)
+}
+
+// check is Check; live holds the live templates by name, or nil to read them from the store.
+func (c *Catalog) check(ctx context.Context, tpl store.Template, others, live map[string]store.Template) ([]string, error) {
 	if err := checkContent(tpl); err != nil {
 		return nil, err
 	}
@@ -394,7 +432,12 @@ func (c *Catalog) Check(ctx context.Context, tpl store.Template, others map[stri
 	if err != nil {
 		return nil, err
 	}
-	return notes, c.checkUsers(ctx, tpl, lookup)
+	if live == nil {
+		if live, err = c.liveTemplates(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return notes, checkUsers(ctx, tpl, live, lookup)
 }
 
 // compileAll compiles tpl's default content and every variant, and returns the compiler's notes;
@@ -442,32 +485,41 @@ func compileAll(ctx context.Context, tpl store.Template, lookup func(context.Con
 	return notes, nil
 }
 
-// checkUsers compiles every live template whose layout chain goes through tpl, with tpl in place
-// of its stored version.
-func (c *Catalog) checkUsers(ctx context.Context, tpl store.Template, lookup func(context.Context, string) (store.Template, error)) error {
+// liveTemplates reads every live template (its latest version) from the store, by name.
+func (c *Catalog) liveTemplates(ctx context.Context) (map[string]store.Template, error) {
 	all := map[string]store.Template{}
 	p := store.TemplateListParams{Limit: 1000}
 	for {
 		page, next, err := c.cfg.Store.TemplateList(ctx, p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, t := range page {
 			all[t.Name] = t
 		}
 		if next == "" {
-			break
+			return all, nil
 		}
 		p.Cursor = next
 	}
-	all[tpl.Name] = tpl
+}
+
+// checkUsers compiles every template of live whose layout chain goes through tpl, with tpl in
+// place of its stored version. It does not change live.
+func checkUsers(ctx context.Context, tpl store.Template, live map[string]store.Template, lookup func(context.Context, string) (store.Template, error)) error {
+	layoutOf := func(name string) string {
+		if name == tpl.Name {
+			return tpl.Layout
+		}
+		return live[name].Layout
+	}
 	var users []string
-	for name, t := range all {
+	for name, t := range live {
 		if name == tpl.Name {
 			continue
 		}
 		// Walk the chain (bounded: a cycle among stored templates cannot be, but be safe).
-		for l, n := t.Layout, 0; l != "" && n < len(all); l, n = all[l].Layout, n+1 {
+		for l, n := t.Layout, 0; l != "" && n <= len(live); l, n = layoutOf(l), n+1 {
 			if l == tpl.Name {
 				users = append(users, name)
 				break
@@ -477,7 +529,7 @@ func (c *Catalog) checkUsers(ctx context.Context, tpl store.Template, lookup fun
 	slices.Sort(users)
 	out := &InvalidError{}
 	for _, name := range users {
-		_, err := compileAll(ctx, all[name], lookup, "")
+		_, err := compileAll(ctx, live[name], lookup, "")
 		var ie *InvalidError
 		if !errors.As(err, &ie) {
 			if err != nil {
