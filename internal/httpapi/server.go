@@ -198,6 +198,10 @@ func (s *Server) storeError(err error, what string) error {
 			&huma.ErrorDetail{Location: "query.cursor", Message: "not a cursor this listing returned; pass next_cursor back unchanged"})
 	case errors.Is(err, store.ErrIdempotencyMismatch):
 		return huma.Error409Conflict("this Idempotency-Key was already used with a different request body")
+	case errors.Is(err, store.ErrUnavailable):
+		s.log.Warn("database unavailable", "what", what, "err", err)
+		return huma.ErrorWithHeaders(huma.Error503ServiceUnavailable("the database is unavailable; retry shortly "+
+			"(with the same Idempotency-Key to be sure a message is stored once)"), http.Header{"Retry-After": {"2"}})
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return huma.Error503ServiceUnavailable("the request was cancelled or timed out before the database answered; " +
 			"retry with the same Idempotency-Key to be sure it is stored once")

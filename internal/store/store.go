@@ -34,6 +34,10 @@ var (
 	ErrBadCursor = errors.New("invalid cursor")
 	// ErrLocked: another process holds the database (SQLite allows one postie process per file).
 	ErrLocked = errors.New("database is in use by another postie process")
+	// ErrUnavailable: the database could not be reached (connection refused or lost, server
+	// shutting down, too many connections). Nothing was changed, or the change's fate is unknown
+	// for a lost commit; the caller may retry. Drivers wrap the underlying error with it.
+	ErrUnavailable = errors.New("database unavailable")
 )
 
 // Status is a message's delivery state (DESIGN §3).
