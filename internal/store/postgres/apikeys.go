@@ -1,0 +1,44 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/postie/postie/internal/store"
+)
+
+// APIKeyCreate implements store.Store.
+func (s *Store) APIKeyCreate(ctx context.Context, k store.APIKey) error {
+	if _, err := s.pool.Exec(ctx, qAPIKeyCreate, k.ID, k.Name, nonNil(k.Hash), k.Prefix, tsNotNull(k.CreatedAt)); err != nil {
+		return fmt.Errorf("postgres: creating API key %s: %w", k.ID, err)
+	}
+	return nil
+}
+
+// APIKeyByHash implements store.Store.
+func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) {
+	var (
+		k       store.APIKey
+		created pgtype.Timestamptz
+	)
+	err := s.pool.QueryRow(ctx, qAPIKeyByHash, nonNil(hash)).Scan(&k.ID, &k.Name, &k.Hash, &k.Prefix, &created)
+	if noRows(err) {
+		return store.APIKey{}, fmt.Errorf("API key: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.APIKey{}, fmt.Errorf("postgres: API key by hash: %w", err)
+	}
+	k.CreatedAt = fromTS(created)
+	return k, nil
+}
+
+// APIKeyCount implements store.Store.
+func (s *Store) APIKeyCount(ctx context.Context) (int, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, qAPIKeyCount).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: counting API keys: %w", err)
+	}
+	return int(n), nil
+}

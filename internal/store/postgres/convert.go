@@ -1,0 +1,200 @@
+package postgres
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/postie/postie/internal/store"
+)
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// ts encodes a time for a nullable timestamptz column: the zero time is NULL.
+func ts(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return pgtype.Timestamptz{}
+	}
+	return pgtype.Timestamptz{Time: t, Valid: true}
+}
+
+// tsNotNull encodes a time for a NOT NULL timestamptz column: the zero time is -infinity, which
+// sorts before every time as SQLite's 0 does (a queued message without a due time is due).
+func tsNotNull(t time.Time) pgtype.Timestamptz {
+	if t.IsZero() {
+		return pgtype.Timestamptz{Valid: true, InfinityModifier: pgtype.NegativeInfinity}
+	}
+	return pgtype.Timestamptz{Time: t, Valid: true}
+}
+
+// fromTS decodes ts and tsNotNull: NULL and ±infinity are the zero time; others are UTC.
+func fromTS(v pgtype.Timestamptz) time.Time {
+	if !v.Valid || v.InfinityModifier != pgtype.Finite {
+		return time.Time{}
+	}
+	return v.Time.UTC()
+}
+
+// nullString stores "" as NULL.
+func nullString(s string) pgtype.Text {
+	return pgtype.Text{String: s, Valid: s != ""}
+}
+
+// jsonValue encodes v as JSON, or NULL when empty (nil or zero-length slice or map), so that empty
+// and absent read back alike (as nil).
+func jsonValue(v any, empty bool) ([]byte, error) {
+	if empty {
+		return nil, nil
+	}
+	return json.Marshal(v)
+}
+
+// rawJSON is a JSON document, or NULL when there is none.
+func rawJSON(b json.RawMessage) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// lowerDistinct lowercases addresses and drops empty and repeated ones, keeping the order.
+func lowerDistinct(addrs []string) []string {
+	out := make([]string, 0, len(addrs))
+	seen := make(map[string]struct{}, len(addrs))
+	for _, a := range addrs {
+		a = strings.ToLower(strings.TrimSpace(a))
+		if _, ok := seen[a]; a != "" && !ok {
+			seen[a] = struct{}{}
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// columns turns rows of n values into n column slices, the parameters of an unnest statement.
+func columns(rows [][]any, n int) []any {
+	cols := make([][]any, n)
+	for i := range cols {
+		cols[i] = make([]any, len(rows))
+	}
+	for r, row := range rows {
+		for i, v := range row {
+			cols[i][r] = v
+		}
+	}
+	out := make([]any, n)
+	for i := range cols {
+		out[i] = cols[i]
+	}
+	return out
+}
+
+// messageArgs returns the values of messageCols for m.
+func messageArgs(m *store.Message) ([]any, error) {
+	var err error
+	enc := func(v any, empty bool) []byte {
+		if err != nil {
+			return nil
+		}
+		var b []byte
+		b, err = jsonValue(v, empty)
+		return b
+	}
+	to := enc(m.To, len(m.To) == 0)
+	cc := enc(m.Cc, len(m.Cc) == 0)
+	bcc := enc(m.Bcc, len(m.Bcc) == 0)
+	headers := enc(m.Headers, len(m.Headers) == 0)
+	tags := enc(m.Tags, len(m.Tags) == 0)
+	metadata := enc(m.Metadata, len(m.Metadata) == 0)
+	attachments := enc(m.Attachments, len(m.Attachments) == 0)
+	recipients := enc(m.Recipients, len(m.Recipients) == 0)
+	lastError := enc(m.LastError, m.LastError == nil)
+	if err != nil {
+		return nil, fmt.Errorf("message %s: encoding JSON: %w", m.ID, err)
+	}
+	return []any{
+		m.ID, m.Stream, string(m.Status), m.From, to, cc, bcc, m.ReplyTo,
+		m.Subject, m.Template, int32(m.TemplateVersion), m.Locale, rawJSON(m.Data), headers, tags, metadata,
+		attachments, m.EnvelopeFrom, recipients, int32(m.Size),
+		int32(m.Attempts), int32(m.MaxAttempts), tsNotNull(m.NextAttemptAt),
+		m.LeaseOwner, ts(m.LeaseUntil), lastError,
+		m.ProviderID, m.MessageID, m.IdempotencyKey,
+		m.APIKeyID, nullString(m.CampaignID), tsNotNull(m.CreatedAt),
+		ts(m.SendAt), ts(m.SentAt), ts(m.ExpiresAt),
+		tsNotNull(m.UpdatedAt),
+	}, nil
+}
+
+// scanner is pgx.Row or pgx.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// scanMessage reads one row of messageCols, then extra.
+func scanMessage(sc scanner, extra ...any) (store.Message, error) {
+	var (
+		m                                            store.Message
+		status                                       string
+		to, cc, bcc, data, headers, tags, metadata   []byte
+		attachments, recipients, lastError           []byte
+		templateVersion, size, attempts, maxAttempts int32
+		nextAttempt, leaseUntil, created, sendAt     pgtype.Timestamptz
+		sentAt, expiresAt, updated                   pgtype.Timestamptz
+		campaignID                                   pgtype.Text
+	)
+	dest := []any{&m.ID, &m.Stream, &status, &m.From, &to, &cc, &bcc, &m.ReplyTo,
+		&m.Subject, &m.Template, &templateVersion, &m.Locale, &data, &headers, &tags, &metadata,
+		&attachments, &m.EnvelopeFrom, &recipients, &size,
+		&attempts, &maxAttempts, &nextAttempt,
+		&m.LeaseOwner, &leaseUntil, &lastError,
+		&m.ProviderID, &m.MessageID, &m.IdempotencyKey,
+		&m.APIKeyID, &campaignID, &created,
+		&sendAt, &sentAt, &expiresAt,
+		&updated}
+	if err := sc.Scan(append(dest, extra...)...); err != nil {
+		return store.Message{}, err
+	}
+	m.Status = store.Status(status)
+	m.TemplateVersion = int(templateVersion)
+	m.Size = int(size)
+	m.Attempts = int(attempts)
+	m.MaxAttempts = int(maxAttempts)
+	m.CampaignID = campaignID.String
+	m.NextAttemptAt = fromTS(nextAttempt)
+	m.LeaseUntil = fromTS(leaseUntil)
+	m.CreatedAt = fromTS(created)
+	m.SendAt = fromTS(sendAt)
+	m.SentAt = fromTS(sentAt)
+	m.ExpiresAt = fromTS(expiresAt)
+	m.UpdatedAt = fromTS(updated)
+	if len(data) > 0 {
+		m.Data = json.RawMessage(data)
+	}
+	for _, f := range []struct {
+		src []byte
+		dst any
+	}{
+		{to, &m.To}, {cc, &m.Cc}, {bcc, &m.Bcc}, {headers, &m.Headers}, {tags, &m.Tags},
+		{metadata, &m.Metadata}, {attachments, &m.Attachments}, {recipients, &m.Recipients},
+		{lastError, &m.LastError},
+	} {
+		if len(f.src) == 0 {
+			continue
+		}
+		if err := json.Unmarshal(f.src, f.dst); err != nil {
+			return store.Message{}, fmt.Errorf("message %s: decoding JSON: %w", m.ID, err)
+		}
+	}
+	return m, nil
+}

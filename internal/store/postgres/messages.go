@@ -1,0 +1,572 @@
+package postgres
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/postie/postie/internal/store"
+)
+
+// Listing limits of MessageList, SuppressionList and TemplateList.
+const (
+	defaultListLimit = 50
+	maxListLimit     = 1000
+)
+
+// listLimit is the page size of a listing asked for limit rows.
+func listLimit(limit int) int {
+	if limit <= 0 {
+		return defaultListLimit
+	}
+	return min(limit, maxListLimit)
+}
+
+// MessagesAccept implements store.Store. Every message needs an ID and the status queued or
+// scheduled; a zero CreatedAt is taken as p.Now and a zero UpdatedAt as CreatedAt. The recipient
+// filter of MessageList matches Message.Recipients.
+//
+// Without an idempotency key the three inserts (messages, MIME, recipients) go as one pipelined
+// batch: one round trip, one implicit transaction. With a key, the key is claimed first in the
+// same transaction (qIdempotencyClaim), which makes concurrent requests with one key wait for the
+// first and then replay its response.
+func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams) (store.MessagesAcceptResult, error) {
+	n := len(p.Messages)
+	msgRows, rawRows := make([][]any, 0, n), make([][]any, 0, n)
+	recipRows := make([][]any, 0, n)
+	streams := make(map[string]struct{}, 2)
+	for i := range p.Messages {
+		m := p.Messages[i].Message
+		if m.ID == "" {
+			return store.MessagesAcceptResult{}, fmt.Errorf("postgres: message %d has no id", i)
+		}
+		if m.CreatedAt.IsZero() {
+			m.CreatedAt = p.Now
+		}
+		// The first event is derived from send_at > created_at (see qEventsGet), so the status
+		// must agree with it.
+		switch later := m.SendAt.After(m.CreatedAt); {
+		case m.Status == store.StatusQueued && !later, m.Status == store.StatusScheduled && later:
+		case m.Status == store.StatusQueued || m.Status == store.StatusScheduled:
+			return store.MessagesAcceptResult{}, fmt.Errorf("postgres: message %s: status %s does not agree with send_at %v (created %v)",
+				m.ID, m.Status, m.SendAt, m.CreatedAt)
+		default:
+			return store.MessagesAcceptResult{}, fmt.Errorf("postgres: message %s: cannot accept status %q", m.ID, m.Status)
+		}
+		if m.UpdatedAt.IsZero() {
+			m.UpdatedAt = m.CreatedAt
+		}
+		args, err := messageArgs(&m)
+		if err != nil {
+			return store.MessagesAcceptResult{}, fmt.Errorf("postgres: %w", err)
+		}
+		msgRows = append(msgRows, args)
+		rawRows = append(rawRows, []any{m.ID, nonNil(p.Messages[i].Raw)})
+		for _, rc := range lowerDistinct(m.Recipients) {
+			recipRows = append(recipRows, []any{m.ID, rc})
+		}
+		streams[m.Stream] = struct{}{}
+	}
+	if n == 0 && p.Idempotency == nil {
+		return store.MessagesAcceptResult{}, nil
+	}
+	inserts := &pgx.Batch{}
+	if n > 0 {
+		inserts.Queue(qMessageInsert, columns(msgRows, len(messageCols))...)
+		inserts.Queue(qRawInsert, columns(rawRows, 2)...)
+		if len(recipRows) > 0 {
+			inserts.Queue(qRecipientInsert, columns(recipRows, 2)...)
+		}
+	}
+
+	var res store.MessagesAcceptResult
+	var err error
+	if p.Idempotency == nil {
+		err = s.pool.SendBatch(ctx, inserts).Close()
+	} else {
+		res, err = s.acceptIdempotent(ctx, p, inserts)
+	}
+	if err != nil {
+		if errors.Is(err, store.ErrIdempotencyMismatch) {
+			return store.MessagesAcceptResult{}, fmt.Errorf("idempotency key %q: %w", p.Idempotency.Key, err)
+		}
+		return store.MessagesAcceptResult{}, fmt.Errorf("postgres: accepting messages: %w", err)
+	}
+	if !res.Replayed {
+		s.signal(streams)
+	}
+	return res, nil
+}
+
+// acceptIdempotent runs inserts in a transaction that first claims p.Idempotency's key, or
+// returns the stored response (or ErrIdempotencyMismatch) without inserting when the key is held.
+func (s *Store) acceptIdempotent(ctx context.Context, p store.MessagesAcceptParams, inserts *pgx.Batch) (store.MessagesAcceptResult, error) {
+	k := p.Idempotency
+	var res store.MessagesAcceptResult
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var claimed bool
+		err := tx.QueryRow(ctx, qIdempotencyClaim, k.APIKeyID, k.Key, nonNil(k.RequestHash),
+			int32(k.StatusCode), k.Response, tsNotNull(k.CreatedAt), tsNotNull(k.ExpiresAt),
+			tsNotNull(p.Now)).Scan(&claimed)
+		if noRows(err) {
+			var (
+				hash, response []byte
+				code           int32
+			)
+			if err := tx.QueryRow(ctx, qIdempotencyGet, k.APIKeyID, k.Key).Scan(&hash, &code, &response); err != nil {
+				return err
+			}
+			if !bytes.Equal(hash, k.RequestHash) {
+				return store.ErrIdempotencyMismatch
+			}
+			res = store.MessagesAcceptResult{Replayed: true, StatusCode: int(code), Response: response}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("idempotency key: %w", err)
+		}
+		if inserts.Len() == 0 {
+			return nil
+		}
+		return tx.SendBatch(ctx, inserts).Close()
+	})
+	return res, err
+}
+
+// MessageGet implements store.Store.
+func (s *Store) MessageGet(ctx context.Context, id string) (store.Message, error) {
+	m, err := scanMessage(s.pool.QueryRow(ctx, qMessageGet, id))
+	if noRows(err) {
+		return store.Message{}, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Message{}, fmt.Errorf("postgres: message %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// MessageRaw implements store.Store.
+func (s *Store) MessageRaw(ctx context.Context, id string) ([]byte, error) {
+	var raw []byte
+	err := s.pool.QueryRow(ctx, qRawGet, id).Scan(&raw)
+	if noRows(err) {
+		return nil, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: raw of message %s: %w", id, err)
+	}
+	return nonNil(raw), nil
+}
+
+// MessageEvents implements store.Store. An unknown id has no events (and no error).
+func (s *Store) MessageEvents(ctx context.Context, id string) ([]store.Event, error) {
+	events, err := readAll(ctx, s, qEventsGet, []any{id}, func(sc scanner) (store.Event, error) {
+		var (
+			e      store.Event
+			at     pgtype.Timestamptz
+			detail []byte
+		)
+		if err := sc.Scan(&e.ID, &e.MessageID, &e.Type, &at, &detail); err != nil {
+			return store.Event{}, err
+		}
+		e.At = fromTS(at)
+		if len(detail) > 0 {
+			e.Detail = json.RawMessage(detail)
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: events of message %s: %w", id, err)
+	}
+	return events, nil
+}
+
+// MessageList implements store.Store. Limit defaults to 50 and is capped at 1000.
+func (s *Store) MessageList(ctx context.Context, p store.MessageListParams) ([]store.Message, error) {
+	q, args, err := listQuery(p, messageColumns)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := readAll(ctx, s, q, args, func(sc scanner) (store.Message, error) { return scanMessage(sc) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: listing messages: %w", err)
+	}
+	return msgs, nil
+}
+
+// where assembles a WHERE clause from conditions written with "?" placeholders, numbering them
+// $1, $2, … in order.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, w.number(cond, args))
+}
+
+// number replaces the "?" placeholders of s by the numbers of args, appended to w.args.
+func (w *where) number(s string, args []any) string {
+	parts := strings.Split(s, "?")
+	var b strings.Builder
+	b.WriteString(parts[0])
+	for i, part := range parts[1:] {
+		w.args = append(w.args, args[i])
+		b.WriteString("$" + strconv.Itoa(len(w.args)) + part)
+	}
+	return b.String()
+}
+
+// query returns selectFrom with the WHERE clause, then tail (whose "?" placeholders take args).
+func (w *where) query(selectFrom, tail string, args ...any) (string, []any) {
+	q := selectFrom
+	if len(w.conds) > 0 {
+		q += " WHERE " + strings.Join(w.conds, " AND ")
+	}
+	return q + w.number(tail, args), w.args
+}
+
+// listQuery assembles the MessageList statement selecting cols from the pieces in queries.go.
+func listQuery(p store.MessageListParams, cols string) (string, []any, error) {
+	var w where
+	if len(p.Statuses) > 0 {
+		st := make([]string, len(p.Statuses))
+		for i, s := range p.Statuses {
+			st[i] = string(s)
+		}
+		w.add(qListStatuses, st)
+	}
+	if p.Stream != "" {
+		w.add(qListStream, p.Stream)
+	}
+	if p.Tag != "" {
+		tag, err := json.Marshal([]string{p.Tag})
+		if err != nil {
+			return "", nil, fmt.Errorf("postgres: %w", err)
+		}
+		w.add(qListTag, tag)
+	}
+	if p.Recipient != "" {
+		w.add(qListRecipient, strings.ToLower(p.Recipient))
+	}
+	if p.CampaignID != "" {
+		w.add(qListCampaign, p.CampaignID)
+	}
+	if !p.CreatedAfter.IsZero() {
+		w.add(qListAfter, ts(p.CreatedAfter))
+	}
+	if !p.CreatedBefore.IsZero() {
+		w.add(qListBefore, ts(p.CreatedBefore))
+	}
+	if code := strings.TrimSpace(p.ErrorCode); code != "" {
+		if n, err := strconv.Atoi(code); err == nil && !strings.Contains(code, ".") {
+			if n != int(int32(n)) {
+				n = -1 // matches nothing, like any code no reply has
+			}
+			w.add(qListErrorCode, int32(n))
+		} else if prefix, ok := strings.CutSuffix(code, "."); ok {
+			w.add(qListErrorPrefix, code, prefix+"/")
+		} else {
+			w.add(qListErrorEnhanced, code)
+		}
+	}
+	if p.Cursor != "" {
+		w.add(qListCursor, p.Cursor)
+	}
+	q, args := w.query("SELECT "+cols+" FROM messages", qListOrder, int32(listLimit(p.Limit)))
+	return q, args, nil
+}
+
+// readAll runs q on the pool and reads every row with scan.
+func readAll[T any](ctx context.Context, s *Store, q string, args []any, scan func(scanner) (T, error)) ([]T, error) {
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// MessageCancel implements store.Store.
+func (s *Store) MessageCancel(ctx context.Context, id string, now time.Time) (store.Message, error) {
+	m, err := scanMessage(s.pool.QueryRow(ctx, qMessageCancel, tsNotNull(now), id))
+	if noRows(err) {
+		var status string
+		err := s.pool.QueryRow(ctx, qMessageStatus, id).Scan(&status)
+		if noRows(err) {
+			return store.Message{}, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+		}
+		if err != nil {
+			return store.Message{}, fmt.Errorf("postgres: cancelling message %s: %w", id, err)
+		}
+		return store.Message{}, fmt.Errorf("message %s is %s: %w", id, status, store.ErrConflict)
+	}
+	if err != nil {
+		return store.Message{}, fmt.Errorf("postgres: cancelling message %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// MessageClaim implements store.Store. A Limit <= 0 claims nothing. Owner and LeaseUntil are
+// required: a lease without an end could never be rescued.
+func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([]store.ClaimedMessage, error) {
+	if p.Owner == "" || p.LeaseUntil.IsZero() {
+		return nil, errors.New("postgres: MessageClaim needs an Owner and a LeaseUntil")
+	}
+	if p.Limit <= 0 {
+		return nil, nil
+	}
+	out, err := readAll(ctx, s, qMessageClaim,
+		[]any{p.Owner, ts(p.LeaseUntil), tsNotNull(p.Now), p.Stream, int32(min(p.Limit, 1<<30))},
+		func(sc scanner) (store.ClaimedMessage, error) {
+			var c store.ClaimedMessage
+			var err error
+			c.Message, err = scanMessage(sc, &c.Raw)
+			c.Raw = nonNil(c.Raw)
+			return c, err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claiming messages: %w", err)
+	}
+	slices.SortFunc(out, func(a, b store.ClaimedMessage) int {
+		return cmp.Or(a.Message.NextAttemptAt.Compare(b.Message.NextAttemptAt), strings.Compare(a.Message.ID, b.Message.ID))
+	})
+	return out, nil
+}
+
+// MessageFinish implements store.Store: every outcome in one statement (qMessageFinish). An event
+// with a zero At is recorded at now.
+func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.MessageFinishParams) (int, error) {
+	if len(ps) == 0 {
+		return 0, nil
+	}
+	var finishRows, eventRows, supRows [][]any
+	for i, p := range ps {
+		if !p.Status.Valid() || p.Status == store.StatusSending {
+			return 0, fmt.Errorf("postgres: message %s: cannot finish with status %q", p.ID, p.Status)
+		}
+		lastError, err := jsonValue(p.LastError, p.LastError == nil)
+		if err != nil {
+			return 0, fmt.Errorf("postgres: message %s: encoding last error: %w", p.ID, err)
+		}
+		ord := int32(i)
+		finishRows = append(finishRows, []any{ord, p.ID, p.Owner, string(p.Status), int32(p.Attempts),
+			tsNotNull(p.NextAttemptAt), lastError, p.ProviderID, ts(p.SentAt)})
+		for _, e := range p.Events {
+			at := e.At
+			if at.IsZero() {
+				at = now
+			}
+			eventRows = append(eventRows, []any{ord, e.Type, tsNotNull(at), rawJSON(e.Detail)})
+		}
+		for _, sup := range p.Suppress {
+			if sup.CreatedAt.IsZero() {
+				sup.CreatedAt = now
+			}
+			args, err := suppressionArgs(sup)
+			if err != nil {
+				return 0, fmt.Errorf("postgres: message %s: %w", p.ID, err)
+			}
+			supRows = append(supRows, append([]any{ord}, args...))
+		}
+	}
+	args := columns(finishRows, 9)
+	args = append(args, tsNotNull(now))
+	args = append(args, columns(eventRows, 4)...)
+	args = append(args, columns(supRows, 7)...)
+
+	applied := 0
+	streams := map[string]struct{}{}
+	rows, err := s.pool.Query(ctx, qMessageFinish, args...)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: finishing messages: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var stream, status string
+		if err := rows.Scan(&stream, &status); err != nil {
+			return 0, fmt.Errorf("postgres: finishing messages: %w", err)
+		}
+		applied++
+		if st := store.Status(status); st == store.StatusQueued || st == store.StatusDeferred {
+			streams[stream] = struct{}{}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("postgres: finishing messages: %w", err)
+	}
+	s.signal(streams)
+	return applied, nil
+}
+
+// MessageRescue implements store.Store.
+func (s *Store) MessageRescue(ctx context.Context, now time.Time) ([]string, error) {
+	ids, err := s.requeue(ctx, qRescue, tsNotNull(now))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: rescuing expired leases: %w", err)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// MessageReleaseLeases implements store.Store. Owner "" releases every lease, which only a single
+// process may do; a PostgreSQL node releases its own at shutdown.
+func (s *Store) MessageReleaseLeases(ctx context.Context, p store.MessageReleaseParams) (int, error) {
+	ids, err := s.requeue(ctx, qRelease, tsNotNull(p.Now), p.Owner)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: releasing leases: %w", err)
+	}
+	return len(ids), nil
+}
+
+// requeue runs q, a statement returning (id, stream) of the messages it put back in the queue,
+// wakes the workers of those streams, and returns the ids.
+func (s *Store) requeue(ctx context.Context, q string, args ...any) ([]string, error) {
+	var ids []string
+	streams := map[string]struct{}{}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, stream string
+		if err := rows.Scan(&id, &stream); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+		streams[stream] = struct{}{}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	s.signal(streams)
+	return ids, nil
+}
+
+// MessageRenewLeases implements store.Store. Until is required.
+func (s *Store) MessageRenewLeases(ctx context.Context, p store.MessageRenewParams) (int, error) {
+	if p.Owner == "" || p.Until.IsZero() {
+		return 0, errors.New("postgres: MessageRenewLeases needs an Owner and an Until")
+	}
+	if len(p.IDs) == 0 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, qMessageRenew, ts(p.Until), p.IDs, p.Owner)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: renewing leases: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// retryBatch is how many messages one transaction of MessageRetry requeues: a retry of every
+// failed message after an outage may match hundreds of thousands, and holding all their row locks
+// in one transaction would stall the other nodes' work on them.
+const retryBatch = 1000
+
+// MessageRetry implements store.Store. With a filter, the matching failed messages are found and
+// requeued by batches of retryBatch, each batch its own transaction, newest first; the keyset (id)
+// only moves down, so a message retried and failed again during the call is not retried twice. The
+// call is therefore not atomic: on error, the batches before it stay retried (and their ids are not
+// returned).
+func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([]string, error) {
+	if p.ID != "" {
+		ids, err := s.retry(ctx, []string{p.ID}, p)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			var status string
+			err := s.pool.QueryRow(ctx, qMessageStatus, p.ID).Scan(&status)
+			if noRows(err) {
+				return nil, fmt.Errorf("message %s: %w", p.ID, store.ErrNotFound)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("postgres: message %s: %w", p.ID, err)
+			}
+			return nil, fmt.Errorf("message %s is %s, only failed messages can be retried: %w", p.ID, status, store.ErrConflict)
+		}
+		return ids, nil
+	}
+
+	f := p.Filter
+	f.Statuses = []store.Status{store.StatusFailed}
+	f.Cursor = ""
+	f.Limit = retryBatch
+	var retried []string
+	for {
+		q, args, err := listQuery(f, "id")
+		if err != nil {
+			return retried, err
+		}
+		ids, err := readAll(ctx, s, q, args, func(sc scanner) (string, error) {
+			var id string
+			return id, sc.Scan(&id)
+		})
+		if err != nil {
+			return retried, fmt.Errorf("postgres: finding failed messages: %w", err)
+		}
+		if len(ids) == 0 {
+			return retried, nil
+		}
+		done, err := s.retry(ctx, ids, p)
+		if err != nil {
+			return retried, err
+		}
+		retried = append(retried, done...)
+		if len(ids) < retryBatch {
+			return retried, nil
+		}
+		f.Cursor = ids[len(ids)-1]
+	}
+}
+
+// retry requeues those of ids that are still failed, records their "retried" events, wakes their
+// streams' workers, and returns the ids it requeued.
+func (s *Store) retry(ctx context.Context, ids []string, p store.MessageRetryParams) ([]string, error) {
+	done, err := s.requeue(ctx, qRetry, tsNotNull(p.Now), ids, ts(p.ExpiresAt))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: retrying messages: %w", err)
+	}
+	return done, nil
+}
+
+// MessageNextDue implements store.Store.
+func (s *Store) MessageNextDue(ctx context.Context, stream string) (time.Time, bool, error) {
+	var next pgtype.Timestamptz
+	if err := s.pool.QueryRow(ctx, qMessageNextDue, stream).Scan(&next); err != nil {
+		return time.Time{}, false, fmt.Errorf("postgres: next due message: %w", err)
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromTS(next), true, nil
+}
+
+// IdempotencyPurge implements store.Store. A record expires at its ExpiresAt: those with
+// ExpiresAt <= now are deleted (and MessagesAccept treats them as absent).
+func (s *Store) IdempotencyPurge(ctx context.Context, now time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, qIdempotencyPurge, tsNotNull(now))
+	if err != nil {
+		return 0, fmt.Errorf("postgres: purging idempotency keys: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -1,0 +1,353 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/postie/postie/internal/id"
+	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/postgres/pgtest"
+	"github.com/postie/postie/internal/store/storetest"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// openURL opens a store on url (migrating it) and closes it when t ends.
+func openURL(t testing.TB, url string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), Options{URL: url, Migrate: true, ReconnectMin: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// openTest opens a store on a fresh database.
+func openTest(t testing.TB) *Store {
+	t.Helper()
+	return openURL(t, pgtest.URL(t))
+}
+
+func TestStore(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t) })
+}
+
+// TestMigrationsInStep checks that both drivers have the same migration versions, so that a schema
+// change is made for both.
+func TestMigrationsInStep(t *testing.T) {
+	t.Parallel()
+	versions := func(dir string) []string {
+		t.Helper()
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range entries {
+			if v, _, ok := strings.Cut(e.Name(), "_"); ok && strings.HasSuffix(e.Name(), ".sql") {
+				out = append(out, v)
+			}
+		}
+		return out
+	}
+	pg, lite := versions("migrations"), versions(filepath.Join("..", "sqlite", "migrations"))
+	if len(pg) == 0 || !slices.Equal(pg, lite) {
+		t.Errorf("migration versions differ: postgres %v, sqlite %v", pg, lite)
+	}
+	embedded, err := migrations.ReadDir("migrations")
+	if err != nil || len(embedded) != len(pg) {
+		t.Errorf("embedded migrations: %d files, %v; want %d", len(embedded), err, len(pg))
+	}
+}
+
+func TestMigrateTwiceAndConcurrently(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for range 3 { // nodes starting together
+		wg.Go(func() {
+			s, err := Open(t.Context(), Options{URL: url, Migrate: true})
+			if err == nil {
+				err = s.Close()
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("concurrent Open with Migrate: %v", err)
+		}
+	}
+	s := openURL(t, url)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatalf("Migrate again: %v", err)
+	}
+}
+
+func testMessage(now time.Time) store.NewMessage {
+	msgID := id.New(id.Message)
+	raw := []byte("From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nhello " + msgID + "\r\n")
+	return store.NewMessage{Message: store.Message{
+		ID: msgID, Stream: store.StreamTransactional, Status: store.StatusQueued,
+		From: "a@example.com", To: []string{"b@example.com"}, Subject: "hi", Tags: []string{"t"},
+		EnvelopeFrom: "a@example.com", Recipients: []string{"b@example.com"}, Size: len(raw),
+		MaxAttempts: 4, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
+	}, Raw: raw}
+}
+
+func acceptN(t testing.TB, s *Store, n int) []string {
+	t.Helper()
+	msgs := make([]store.NewMessage, n)
+	ids := make([]string, n)
+	for i := range msgs {
+		msgs[i] = testMessage(t0)
+		ids[i] = msgs[i].Message.ID
+	}
+	if _, err := s.MessagesAccept(context.Background(), store.MessagesAcceptParams{Messages: msgs, Now: t0}); err != nil {
+		t.Fatalf("MessagesAccept: %v", err)
+	}
+	return ids
+}
+
+// TestClaimSkipLocked: two nodes (two Stores, two pools) claiming from one queue at once never take
+// the same message, and together take all of them.
+func TestClaimSkipLocked(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	a, b := openURL(t, url), openURL(t, url)
+	const n = 2000
+	want := acceptN(t, a, n)
+
+	var (
+		mu   sync.Mutex
+		seen = map[string]string{}
+		dups []string
+		wg   sync.WaitGroup
+	)
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Go(func() {
+			s, owner := a, fmt.Sprintf("node-a/%d", w)
+			if w%2 == 1 {
+				s, owner = b, fmt.Sprintf("node-b/%d", w)
+			}
+			for {
+				got, err := s.MessageClaim(t.Context(), store.MessageClaimParams{Owner: owner,
+					Stream: store.StreamTransactional, Limit: 25, Now: t0, LeaseUntil: t0.Add(time.Minute)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, c := range got {
+					if prev, ok := seen[c.Message.ID]; ok {
+						dups = append(dups, c.Message.ID+" ("+prev+", "+owner+")")
+					}
+					seen[c.Message.ID] = owner
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("MessageClaim: %v", err)
+	}
+	if len(dups) > 0 || len(seen) != len(want) {
+		t.Fatalf("%d claimed of %d, duplicates: %v", len(seen), len(want), dups)
+	}
+	owners := map[string]bool{}
+	for _, o := range seen {
+		owners[o[:6]] = true
+	}
+	if !owners["node-a"] || !owners["node-b"] {
+		t.Errorf("one node claimed everything: %v", owners)
+	}
+}
+
+func waitWake(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second): // a failure guard, not a wait for time to pass
+		t.Fatalf("no wake-up after %s", what)
+	}
+}
+
+func drain(ch <-chan struct{}) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
+}
+
+// twoNodes opens two stores on one fresh database and returns them with the second one's wake-up
+// channels, drained.
+func twoNodes(t *testing.T) (a, b *Store, tx, bc <-chan struct{}) {
+	t.Helper()
+	url := pgtest.URL(t)
+	a, b = openURL(t, url), openURL(t, url)
+	tx, bc = b.Wakeups(store.StreamTransactional), b.Wakeups(store.StreamBroadcast)
+	drain(tx)
+	drain(bc)
+	return a, b, tx, bc
+}
+
+// TestWakeupAcrossNodes: an accept on one node wakes the workers of another through NOTIFY.
+func TestWakeupAcrossNodes(t *testing.T) {
+	t.Parallel()
+	a, _, tx, bc := twoNodes(t)
+
+	acceptN(t, a, 1)
+	waitWake(t, tx, "an accept on the other node")
+
+	// Retry and rescue on one node wake the other too.
+	m := testMessage(t0)
+	m.Message.Stream = store.StreamBroadcast
+	if _, err := a.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	waitWake(t, bc, "a broadcast accept on the other node")
+	if _, err := a.MessageClaim(t.Context(), store.MessageClaimParams{Owner: "dead", Stream: store.StreamBroadcast,
+		Limit: 1, Now: t0, LeaseUntil: t0.Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	drain(bc)
+	if ids, err := a.MessageRescue(t.Context(), t0.Add(time.Minute)); err != nil || len(ids) != 1 {
+		t.Fatalf("MessageRescue = %v, %v", ids, err)
+	}
+	waitWake(t, bc, "a rescue on the other node")
+}
+
+// TestListenerReconnects: when the listening connection is killed, the listener reconnects, wakes
+// every stream (a notification may have been lost meanwhile), and hears notifications again.
+func TestListenerReconnects(t *testing.T) {
+	t.Parallel()
+	a, b, tx, bc := twoNodes(t)
+
+	pid := b.listener.pid.Load()
+	if pid == 0 {
+		t.Fatal("the listener has no connection")
+	}
+	var killed bool
+	if err := a.pool.QueryRow(t.Context(), "SELECT pg_terminate_backend($1)", int32(pid)).Scan(&killed); err != nil || !killed {
+		t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, killed, err)
+	}
+	waitWake(t, tx, "the listener reconnected (transactional)")
+	waitWake(t, bc, "the listener reconnected (broadcast)")
+	if p := b.listener.pid.Load(); p == pid {
+		t.Fatalf("listener pid still %d", p)
+	}
+
+	// Listening again: wait until the new connection is up, then a notification arrives.
+	deadline := time.Now().Add(10 * time.Second)
+	for b.listener.pid.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	drain(tx)
+	acceptN(t, a, 1)
+	waitWake(t, tx, "an accept after the reconnection")
+}
+
+// TestDatabaseDown: with the database unreachable, methods return errors, never a state (no
+// ErrNotFound for a message that exists, no empty claim).
+func TestDatabaseDown(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	s := openURL(t, url)
+	ids := acceptN(t, s, 1)
+
+	admin, err := pgx.Connect(t.Context(), os.Getenv(pgtest.EnvURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	// Refuse new connections to the database and end the open ones: a database going away.
+	dbname := strings.TrimPrefix(strings.SplitN(url[strings.LastIndex(url, "/"):], "?", 2)[0], "/")
+	for _, q := range []string{
+		"ALTER DATABASE " + dbname + " WITH ALLOW_CONNECTIONS false",
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + dbname + "' AND pid <> pg_backend_pid()",
+	} {
+		if _, err := admin.Exec(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		_, _ = admin.Exec(context.Background(), "ALTER DATABASE "+dbname+" WITH ALLOW_CONNECTIONS true")
+	})
+
+	if _, err := s.MessageGet(t.Context(), ids[0]); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Errorf("MessageGet with the database down: %v, want an error other than ErrNotFound", err)
+	}
+	if got, err := s.MessageClaim(t.Context(), store.MessageClaimParams{Owner: "w", Stream: store.StreamTransactional,
+		Limit: 1, Now: t0, LeaseUntil: t0.Add(time.Minute)}); err == nil {
+		t.Errorf("MessageClaim with the database down = %d messages, no error", len(got))
+	}
+	if _, err := s.MessageFinish(t.Context(), t0, []store.MessageFinishParams{{ID: ids[0], Owner: "w",
+		Status: store.StatusSent}}); err == nil {
+		t.Error("MessageFinish with the database down: no error")
+	}
+	if _, err := s.MessageRetry(t.Context(), store.MessageRetryParams{ID: ids[0], Now: t0}); err == nil ||
+		errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+		t.Errorf("MessageRetry with the database down: %v, want an error that is not a state", err)
+	}
+	if err := s.Ping(t.Context()); err == nil {
+		t.Error("Ping with the database down: no error")
+	}
+
+	// Back up: the pool reconnects.
+	if _, err := admin.Exec(t.Context(), "ALTER DATABASE "+dbname+" WITH ALLOW_CONNECTIONS true"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MessageGet(t.Context(), ids[0]); err != nil {
+		t.Errorf("MessageGet after the database came back: %v", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	t.Parallel()
+	if _, err := Open(t.Context(), Options{URL: "postgres://nobody@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"}); err == nil {
+		t.Error("Open of an unreachable server succeeded")
+	}
+	if _, err := Open(t.Context(), Options{URL: "postgres://u:secret@[::1"}); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("Open of a malformed URL: %v (want an error without the password)", err)
+	}
+}
+
+func TestStatementTimeout(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	s, err := Open(t.Context(), Options{URL: url, StatementTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.pool.Exec(t.Context(), "SELECT pg_sleep(1)"); err == nil || !strings.Contains(err.Error(), "statement timeout") {
+		t.Errorf("a 1s statement with a 50ms timeout: %v", err)
+	}
+	if n := s.pool.Config().MaxConns; n != DefaultMaxConns {
+		t.Errorf("MaxConns = %d, want the default %d", n, DefaultMaxConns)
+	}
+}

@@ -1,0 +1,337 @@
+package postgres
+
+import "strings"
+
+// The SQL of the driver, one constant per statement. Batches of rows travel as one array
+// parameter per column and are turned back into rows with unnest: one statement text serves any
+// number of rows (pgx prepares it once per connection), and a batch of 500 messages is one
+// statement, not 500.
+
+// column is one column of a table written with unnest, with the SQL type of its array parameter.
+type column struct{ name, typ string }
+
+// messageCols are the columns every message query selects, in the order scanMessage reads and
+// messageArgs writes them. They never include the raw MIME (table message_raw).
+var messageCols = []column{
+	{"id", "text"}, {"stream", "text"}, {"status", "text"}, {"from_addr", "text"},
+	{"to_addrs", "jsonb"}, {"cc_addrs", "jsonb"}, {"bcc_addrs", "jsonb"}, {"reply_to", "text"},
+	{"subject", "text"}, {"template", "text"}, {"template_version", "integer"}, {"locale", "text"},
+	{"data", "json"}, {"headers", "jsonb"}, {"tags", "jsonb"}, {"metadata", "jsonb"},
+	{"attachments", "jsonb"}, {"envelope_from", "text"}, {"recipients", "jsonb"}, {"size", "integer"},
+	{"attempts", "integer"}, {"max_attempts", "integer"}, {"next_attempt_at", "timestamptz"},
+	{"lease_owner", "text"}, {"lease_until", "timestamptz"}, {"last_error", "jsonb"},
+	{"provider_id", "text"}, {"message_id", "text"}, {"idempotency_key", "text"},
+	{"api_key_id", "text"}, {"campaign_id", "text"}, {"created_at", "timestamptz"},
+	{"send_at", "timestamptz"}, {"sent_at", "timestamptz"}, {"expires_at", "timestamptz"},
+	{"updated_at", "timestamptz"},
+}
+
+// messageColumns is the column list of messageCols.
+var messageColumns = columnList(messageCols)
+
+// suppressionColumns are the columns of the suppression queries, in the order scanSuppression
+// reads and suppressionArgs writes them.
+const (
+	suppressionColumns     = `email, reason, detail, message_id, created_at, expires_at`
+	suppressionColumnCount = 6
+)
+
+func columnList(cols []column) string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// unnestInsert returns "INSERT INTO table (cols) SELECT * FROM unnest($1::t1[], $2::t2[], …)": the
+// rows come as one array parameter per column (see columns).
+func unnestInsert(table string, cols []column) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + table + " (" + columnList(cols) + ") SELECT * FROM unnest(")
+	for i, c := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + itoa(i+1) + "::" + c.typ + "[]")
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// requeueQuery returns the statement that returns the leased messages matching cond to the queue,
+// each with an event of type event naming the owner it was taken from, and returns their (id,
+// stream). The rows are locked with SKIP LOCKED: a row that another transaction is finishing or
+// requeueing right now is left to it.
+func requeueQuery(cond, event string) string {
+	return `WITH old AS (
+			SELECT id, lease_owner FROM messages WHERE ` + cond + `
+			FOR UPDATE SKIP LOCKED),
+		u AS (
+			UPDATE messages m SET status = 'queued', lease_owner = '', lease_until = NULL, updated_at = $1
+			FROM old WHERE m.id = old.id
+			RETURNING m.id, m.stream, old.lease_owner),
+		e AS (
+			INSERT INTO message_events (message_id, type, at, detail)
+			SELECT id, '` + event + `', $1, jsonb_build_object('owner', lease_owner) FROM u ORDER BY id)
+		SELECT id, stream FROM u`
+}
+
+var (
+	// MessageRescue ($1 now): the expired leases, through messages_lease.
+	qRescue = requeueQuery(`status = 'sending' AND lease_until < $1`, "lease_expired")
+	// MessageReleaseLeases ($1 now, $2 owner): $2 = '' releases every lease.
+	qRelease = requeueQuery(`status = 'sending' AND ($2 = '' OR lease_owner = $2)`, "released")
+)
+
+// Inserts of MessagesAccept.
+var (
+	qMessageInsert   = unnestInsert("messages", messageCols)
+	qRawInsert       = unnestInsert("message_raw", []column{{"message_id", "text"}, {"raw", "bytea"}})
+	qRecipientInsert = unnestInsert("message_recipients", []column{{"message_id", "text"}, {"email_lower", "text"}})
+)
+
+// claimable is the status condition of a message a worker may claim. It repeats the WHERE of the
+// partial index messages_claim (migrations/00001_init.sql) so the planner can use it.
+const claimable = `status IN ('scheduled', 'queued', 'deferred')`
+
+var (
+	qMessageGet = `SELECT ` + messageColumns + ` FROM messages WHERE id = $1`
+
+	// The MessageCancel update and its event in one statement; no row: not cancellable or absent
+	// (qMessageStatus tells which).
+	qMessageCancel = `WITH c AS (
+			UPDATE messages SET status = 'cancelled', updated_at = $1
+			WHERE id = $2 AND ` + claimable + `
+			RETURNING ` + messageColumns + `),
+		e AS (INSERT INTO message_events (message_id, type, at) SELECT id, 'cancelled', $1 FROM c)
+		SELECT ` + messageColumns + ` FROM c`
+
+	// The claim: pick the due rows of one stream through messages_claim and lease them, in one
+	// statement. FOR UPDATE SKIP LOCKED lets claimers on every node run at once without waiting
+	// for each other and without ever taking the same row: a row another transaction is claiming
+	// is skipped, not waited for (and READ COMMITTED re-checks the status of a row that changed
+	// since the statement began). The MIME comes back with the row. RETURNING does not promise the
+	// subquery's order, so the driver sorts the result.
+	qMessageClaim = `UPDATE messages
+		SET status = 'sending', lease_owner = $1, lease_until = $2, updated_at = $3
+		WHERE id IN (
+			SELECT id FROM messages
+			WHERE stream = $4 AND ` + claimable + ` AND next_attempt_at <= $3
+			ORDER BY next_attempt_at, id
+			LIMIT $5
+			FOR UPDATE SKIP LOCKED)
+		RETURNING ` + messageColumns + `,
+			(SELECT raw FROM message_raw r WHERE r.message_id = messages.id)`
+)
+
+const (
+	qMessageStatus = `SELECT status FROM messages WHERE id = $1`
+
+	qRawGet = `SELECT raw FROM message_raw WHERE message_id = $1`
+
+	// The first event of every message ("queued", or "scheduled" when it was accepted for later)
+	// is not stored: it is derived from the message row, which saves an insert per accepted
+	// message. Its id is 0, before every stored event.
+	qEventsGet = `SELECT 0::bigint, id, CASE WHEN send_at > created_at THEN 'scheduled' ELSE 'queued' END,
+			created_at, NULL::jsonb
+		FROM messages WHERE id = $1
+		UNION ALL
+		SELECT id, message_id, type, at, detail FROM message_events WHERE message_id = $1
+		ORDER BY 1`
+
+	// MessageFinish: every outcome of the batch in one statement. f holds the outcomes (the first
+	// one of an id wins, as when they are applied in turn: the later ones no longer hold the
+	// lease); u applies those whose lease is still held by their owner; the events and
+	// suppressions of the applied ones (joined on the outcome's position, ord) are inserted.
+	// Suppressions are upserted in address order, one row per address (the last one wins), so
+	// two concurrent finishes lock the same addresses in the same order and cannot deadlock.
+	qMessageFinish = `WITH f AS (
+			SELECT DISTINCT ON (id) *
+			FROM unnest($1::integer[], $2::text[], $3::text[], $4::text[], $5::integer[],
+				$6::timestamptz[], $7::jsonb[], $8::text[], $9::timestamptz[])
+				AS f (ord, id, owner, status, attempts, next_attempt_at, last_error, provider_id, sent_at)
+			ORDER BY id, ord),
+		u AS (
+			UPDATE messages m
+			SET status = f.status, attempts = f.attempts, next_attempt_at = f.next_attempt_at,
+				last_error = f.last_error, provider_id = f.provider_id, sent_at = f.sent_at,
+				lease_owner = '', lease_until = NULL, updated_at = $10
+			FROM f
+			WHERE m.id = f.id AND m.status = 'sending' AND m.lease_owner = f.owner
+			RETURNING f.ord, m.id, m.stream, m.status),
+		ev AS (
+			INSERT INTO message_events (message_id, type, at, detail)
+			SELECT u.id, e.type, e.at, e.detail
+			FROM unnest($11::integer[], $12::text[], $13::timestamptz[], $14::jsonb[]) WITH ORDINALITY
+				AS e (ord, type, at, detail, n)
+			JOIN u ON u.ord = e.ord
+			ORDER BY e.n),
+		sup AS (
+			INSERT INTO suppressions (` + suppressionColumns + `)
+			SELECT DISTINCT ON (s.email) s.email, s.reason, s.detail, s.message_id, s.created_at, s.expires_at
+			FROM unnest($15::integer[], $16::text[], $17::text[], $18::text[], $19::text[],
+				$20::timestamptz[], $21::timestamptz[]) WITH ORDINALITY
+				AS s (ord, email, reason, detail, message_id, created_at, expires_at, n)
+			JOIN u ON u.ord = s.ord
+			ORDER BY s.email, s.n DESC
+			` + onSuppressionConflict + `)
+		SELECT u.stream, u.status FROM u`
+
+	// MessageRetry, per batch of ids ($2). FOR UPDATE (waiting): a concurrent retry of the same
+	// message finishes first, and the status check then fails on the row it left. The event
+	// records the attempts made before; last_error is kept for the record.
+	qRetry = `WITH old AS (
+			SELECT id, attempts FROM messages
+			WHERE id = ANY ($2::text[]) AND status = 'failed'
+			ORDER BY id
+			FOR UPDATE),
+		u AS (
+			UPDATE messages m SET status = 'queued', attempts = 0, next_attempt_at = $1,
+				expires_at = $3, lease_owner = '', lease_until = NULL, updated_at = $1
+			FROM old WHERE m.id = old.id
+			RETURNING m.id, m.stream, old.attempts),
+		e AS (
+			INSERT INTO message_events (message_id, type, at, detail)
+			SELECT id, 'retried', $1, jsonb_build_object('attempts', attempts) FROM u ORDER BY id)
+		SELECT id, stream FROM u`
+
+	// The earliest due time through messages_claim (an index-only min).
+	qMessageNextDue = `SELECT min(next_attempt_at) FROM messages WHERE stream = $1 AND ` + claimable
+
+	// Only leases still held: a lease already rescued or taken over stays with its new owner.
+	qMessageRenew = `UPDATE messages SET lease_until = $1
+		WHERE id = ANY ($2::text[]) AND status = 'sending' AND lease_owner = $3`
+
+	// Claims the idempotency key for this request: inserts it, or replaces an expired record with
+	// the same key. No row back: an unexpired record holds the key (the statement waited for the
+	// transaction that wrote it, so it is committed), and qIdempotencyGet reads it.
+	qIdempotencyClaim = `INSERT INTO idempotency_keys
+			(api_key_id, key, request_hash, status_code, response, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (api_key_id, key) DO UPDATE SET
+			request_hash = excluded.request_hash, status_code = excluded.status_code,
+			response = excluded.response, created_at = excluded.created_at,
+			expires_at = excluded.expires_at
+		WHERE idempotency_keys.expires_at <= $8
+		RETURNING true`
+
+	qIdempotencyGet = `SELECT request_hash, status_code, response FROM idempotency_keys
+		WHERE api_key_id = $1 AND key = $2`
+
+	qIdempotencyPurge = `DELETE FROM idempotency_keys WHERE expires_at <= $1`
+
+	qAPIKeyCreate = `INSERT INTO api_keys (id, name, hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (hash) DO NOTHING`
+
+	qAPIKeyByHash = `SELECT id, name, hash, prefix, created_at FROM api_keys WHERE hash = $1`
+
+	qAPIKeyCount = `SELECT count(*) FROM api_keys`
+
+	// Wakes the workers of other nodes (see notifier). The payload is "stream sender".
+	qNotify = `SELECT pg_notify('` + wakeupChannel + `', s) FROM unnest($1::text[]) s`
+)
+
+// MessageList is assembled from these pieces (listQuery); every filter is optional. Each piece
+// takes its arguments in the order listed, numbered by listQuery.
+const (
+	qListStatuses  = `status = ANY (?::text[])`
+	qListStream    = `stream = ?`
+	qListTag       = `tags @> ?::jsonb`
+	qListRecipient = `id IN (SELECT message_id FROM message_recipients WHERE email_lower = ?)`
+	qListCampaign  = `campaign_id = ?`
+	qListAfter     = `created_at >= ?`
+	qListBefore    = `created_at < ?`
+	qListCursor    = `id < ?`
+	qListOrder     = ` ORDER BY id DESC LIMIT ?`
+
+	// ErrorCode: the generated columns of migrations/00002_suppressions.sql, each with a partial
+	// index. A prefix ("5.1.") is the range [prefix, prefix with its last "." replaced by "/"),
+	// "/" being the byte after ".", so that the index serves it.
+	qListErrorCode     = `error_code = ?`
+	qListErrorEnhanced = `error_enhanced = ?`
+	qListErrorPrefix   = `error_enhanced >= ? AND error_enhanced < ?`
+)
+
+// Suppressions. Emails are lowercased by the driver before they are bound.
+const (
+	onSuppressionConflict = `ON CONFLICT (email) DO UPDATE SET
+			reason = excluded.reason, detail = excluded.detail, message_id = excluded.message_id,
+			created_at = excluded.created_at, expires_at = excluded.expires_at`
+
+	// One row per address, the last one given winning, in address order (see qMessageFinish).
+	qSuppressionUpsert = `INSERT INTO suppressions (` + suppressionColumns + `)
+		SELECT DISTINCT ON (email) email, reason, detail, message_id, created_at, expires_at
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
+			WITH ORDINALITY AS s (email, reason, detail, message_id, created_at, expires_at, n)
+		ORDER BY email, n DESC
+		` + onSuppressionConflict
+
+	// $2 NULL: expired suppressions count too.
+	qSuppressionGet = `SELECT ` + suppressionColumns + ` FROM suppressions
+		WHERE email = $1 AND ($2::timestamptz IS NULL OR expires_at IS NULL OR expires_at > $2)`
+
+	qSuppressionDelete = `DELETE FROM suppressions WHERE email = $1`
+
+	// One primary-key probe per address.
+	qSuppressionMatch = `SELECT ` + suppressionColumns + ` FROM suppressions
+		WHERE email = ANY ($1::text[]) AND (expires_at IS NULL OR expires_at > $2)`
+
+	// SuppressionList is assembled from these pieces (see qList*); every filter is optional. The
+	// keyset is (created_at, email), newest first, served by suppressions_created or
+	// suppressions_reason.
+	qSuppressionListSelect = `SELECT ` + suppressionColumns + ` FROM suppressions`
+	qSuppressionListReason = `reason = ?`
+	qSuppressionListEmail  = `email = ?`
+	qSuppressionListActive = `(expires_at IS NULL OR expires_at > ?)`
+	qSuppressionListCursor = `(created_at, email) < (?, ?)`
+	qSuppressionListOrder  = ` ORDER BY created_at DESC, email DESC LIMIT ?`
+)
+
+// Templates. A template's live state is its head row in templates (latest, origin, deleted_at);
+// its content is the template_versions row of (name, latest).
+const (
+	templateColumns = `v.name, v.version, v.subject, v.html, v.text, v.layout, v.schema,
+	v.description, v.locales, v.origin, v.created_at, t.deleted_at`
+
+	// TemplatePut makes sure the head exists (latest 0 for a new name), then locks it: the puts
+	// and deletes of one name run one after the other.
+	qTemplateHeadEnsure = `INSERT INTO templates (name, latest, origin, created_at) VALUES ($1, 0, $2, $3)
+		ON CONFLICT (name) DO NOTHING`
+
+	qTemplateHeadLock = `SELECT latest, origin, deleted_at FROM templates WHERE name = $1 FOR UPDATE`
+
+	qTemplateHeadUpdate = `UPDATE templates SET latest = $2, origin = $3, deleted_at = NULL WHERE name = $1`
+
+	qTemplateVersionInsert = `INSERT INTO template_versions (name, version, subject, html, text,
+			layout, schema, description, locales, origin, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+
+	// The latest version, which only a live name has.
+	qTemplateGetLatest = `SELECT ` + templateColumns + `
+		FROM templates t JOIN template_versions v ON v.name = t.name AND v.version = t.latest
+		WHERE t.name = $1 AND t.deleted_at IS NULL`
+
+	// Any version, of a live or a deleted name.
+	qTemplateGetVersion = `SELECT ` + templateColumns + `
+		FROM templates t JOIN template_versions v ON v.name = t.name
+		WHERE t.name = $1 AND v.version = $2`
+
+	// Keyset by name; $1 = '' for no origin filter.
+	qTemplateList = `SELECT ` + templateColumns + `
+		FROM templates t JOIN template_versions v ON v.name = t.name AND v.version = t.latest
+		WHERE t.deleted_at IS NULL AND ($1 = '' OR t.origin = $1) AND t.name > $2
+		ORDER BY t.name LIMIT $3`
+
+	// A message still waiting to be sent that was made from the template: a scan of the queue
+	// (messages_claim), not of the history.
+	qTemplateUsedByMessage = `SELECT id FROM messages WHERE ` + claimable + ` AND template = $1 LIMIT 1`
+
+	// A live template whose latest version wraps itself in the layout $1.
+	qTemplateUsedAsLayout = `SELECT t.name
+		FROM templates t JOIN template_versions v ON v.name = t.name AND v.version = t.latest
+		WHERE t.deleted_at IS NULL AND v.layout = $1 AND t.name <> $1
+		ORDER BY t.name LIMIT 1`
+
+	qTemplateDelete = `UPDATE templates SET deleted_at = $1 WHERE name = $2 AND deleted_at IS NULL`
+)

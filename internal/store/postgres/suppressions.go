@@ -1,0 +1,159 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/postie/postie/internal/store"
+)
+
+// suppressionArgs returns the values of suppressionColumns for s, with the email lowercased.
+func suppressionArgs(s store.Suppression) ([]any, error) {
+	email := strings.ToLower(strings.TrimSpace(s.Email))
+	switch {
+	case email == "":
+		return nil, errors.New("suppression without an email")
+	case s.Reason == "":
+		return nil, fmt.Errorf("suppression of %s: no reason", email)
+	case s.CreatedAt.IsZero():
+		return nil, fmt.Errorf("suppression of %s: no CreatedAt", email)
+	}
+	return []any{email, s.Reason, s.Detail, s.MessageID, tsNotNull(s.CreatedAt), ts(s.ExpiresAt)}, nil
+}
+
+// scanSuppression reads one row of suppressionColumns.
+func scanSuppression(sc scanner) (store.Suppression, error) {
+	var (
+		s                store.Suppression
+		created, expires pgtype.Timestamptz
+	)
+	if err := sc.Scan(&s.Email, &s.Reason, &s.Detail, &s.MessageID, &created, &expires); err != nil {
+		return store.Suppression{}, err
+	}
+	s.CreatedAt = fromTS(created)
+	s.ExpiresAt = fromTS(expires)
+	return s, nil
+}
+
+// SuppressionUpsert implements store.Store. Every suppression needs an Email, a Reason and a
+// CreatedAt; all are written in one statement (the last one of an address wins).
+func (s *Store) SuppressionUpsert(ctx context.Context, sups []store.Suppression) error {
+	rows := make([][]any, len(sups))
+	for i, sup := range sups {
+		args, err := suppressionArgs(sup)
+		if err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+		rows[i] = args
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, qSuppressionUpsert, columns(rows, suppressionColumnCount)...); err != nil {
+		return fmt.Errorf("postgres: adding suppressions: %w", err)
+	}
+	return nil
+}
+
+// SuppressionGet implements store.Store.
+func (s *Store) SuppressionGet(ctx context.Context, email string, now time.Time) (store.Suppression, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	sup, err := scanSuppression(s.pool.QueryRow(ctx, qSuppressionGet, email, ts(now)))
+	if noRows(err) {
+		return store.Suppression{}, fmt.Errorf("suppression of %s: %w", email, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Suppression{}, fmt.Errorf("postgres: suppression of %s: %w", email, err)
+	}
+	return sup, nil
+}
+
+// SuppressionDelete implements store.Store. Expired suppressions are deleted too.
+func (s *Store) SuppressionDelete(ctx context.Context, email string) error {
+	email = strings.ToLower(strings.TrimSpace(email))
+	tag, err := s.pool.Exec(ctx, qSuppressionDelete, email)
+	if err != nil {
+		return fmt.Errorf("postgres: deleting the suppression of %s: %w", email, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("suppression of %s: %w", email, store.ErrNotFound)
+	}
+	return nil
+}
+
+// SuppressionMatch implements store.Store: one query, one primary-key probe per distinct address.
+func (s *Store) SuppressionMatch(ctx context.Context, emails []string, now time.Time) (map[string]store.Suppression, error) {
+	out := map[string]store.Suppression{}
+	lower := lowerDistinct(emails)
+	if len(lower) == 0 {
+		return out, nil
+	}
+	sups, err := readAll(ctx, s, qSuppressionMatch, []any{lower, tsNotNull(now)}, scanSuppression)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: matching suppressions: %w", err)
+	}
+	for _, sup := range sups {
+		out[sup.Email] = sup
+	}
+	return out, nil
+}
+
+// SuppressionList implements store.Store. The cursor is the (created_at, email) of the page's
+// last row, base64url-encoded, in the SQLite driver's format.
+func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListParams) ([]store.Suppression, string, error) {
+	var w where
+	if p.Reason != "" {
+		w.add(qSuppressionListReason, p.Reason)
+	}
+	if p.Email != "" {
+		w.add(qSuppressionListEmail, strings.ToLower(strings.TrimSpace(p.Email)))
+	}
+	if !p.Now.IsZero() {
+		w.add(qSuppressionListActive, ts(p.Now))
+	}
+	if p.Cursor != "" {
+		created, email, err := decodeSuppressionCursor(p.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		w.add(qSuppressionListCursor, ts(created), email)
+	}
+	limit := listLimit(p.Limit)
+	// One row more than the page tells whether there is a next page.
+	q, args := w.query(qSuppressionListSelect, qSuppressionListOrder, int32(limit+1))
+	page, err := readAll(ctx, s, q, args, scanSuppression)
+	if err != nil {
+		return nil, "", fmt.Errorf("postgres: listing suppressions: %w", err)
+	}
+	next := ""
+	if len(page) > limit {
+		page = page[:limit]
+		last := page[limit-1]
+		next = base64.RawURLEncoding.EncodeToString(
+			[]byte(strconv.FormatInt(last.CreatedAt.UnixMicro(), 10) + "|" + last.Email))
+	}
+	return page, next, nil
+}
+
+// decodeSuppressionCursor decodes "MICROS|EMAIL" in base64url.
+func decodeSuppressionCursor(c string) (time.Time, string, error) {
+	bad := fmt.Errorf("suppression cursor %q: %w", c, store.ErrBadCursor)
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	// The number comes first and has no "|", so the first "|" ends it whatever the address holds.
+	num, email, ok := strings.Cut(string(b), "|")
+	us, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || email == "" {
+		return time.Time{}, "", bad
+	}
+	return time.UnixMicro(us).UTC(), email, nil
+}
