@@ -22,6 +22,7 @@ import (
 	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/postgres"
 	"github.com/postie/postie/internal/store/sqlite"
 	"github.com/postie/postie/internal/templatedir"
 	"github.com/postie/postie/internal/templates"
@@ -33,7 +34,8 @@ import (
 // Version is set at build time (-ldflags "-X github.com/postie/postie/internal/app.Version=…").
 var Version = "dev"
 
-// OpenStore opens (and, when migrate is set, migrates) the database named by cfg.
+// OpenStore opens (and, when migrate is set, migrates) the database named by cfg: a SQLite file
+// for sqlite:PATH, a PostgreSQL pool of cfg.DBPool connections for postgres:// and postgresql://.
 func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool) (store.Store, error) {
 	db, err := cfg.Database()
 	if err != nil {
@@ -42,8 +44,11 @@ func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger, migrate
 	switch db.Driver {
 	case "sqlite":
 		return sqlite.Open(ctx, db.Path, sqlite.Options{Migrate: migrate, Logger: log})
+	case "postgres":
+		return postgres.Open(ctx, postgres.Options{URL: db.URL, MaxConns: cfg.DBPool,
+			StatementTimeout: cfg.DBStmtTimeout, Migrate: migrate, Logger: log})
 	}
-	return nil, fmt.Errorf("the %s driver is not available in this build yet; use sqlite:PATH", db.Driver)
+	return nil, fmt.Errorf("unknown database driver %q", db.Driver)
 }
 
 // App is a running postie node.
@@ -82,10 +87,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 
-	host, _ := os.Hostname()
-	owner := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), id.New("node")[5:13])
 	a.engine = delivery.New(delivery.Config{
-		Store: st, Transport: a.transport, Owner: owner, Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
+		Store: st, Transport: a.transport, Owner: nodeOwner(), Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log,
 	})
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
@@ -109,7 +112,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 
 	if db, _ := cfg.Database(); db.Driver == "sqlite" {
 		// Only this process can hold the SQLite file (the driver locks it), so any lease still
-		// in the file belonged to a previous run of this node: take them all back at once.
+		// in the file belonged to a previous run of this node: take them all back at once. Not
+		// on PostgreSQL, where the other nodes hold leases: a dead node's leases are rescued when
+		// they expire, and each node releases its own (owner below, unique per process) when it
+		// stops.
 		n, err := st.MessageReleaseLeases(ctx, store.MessageReleaseParams{Now: time.Now()})
 		if err != nil {
 			return nil, err
@@ -125,6 +131,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	ok = true
 	return a, nil
+}
+
+// nodeOwner names this process in the leases it takes: host/pid/random. The random part keeps it
+// unique where host and pid are not (containers with one hostname, all running as pid 1), since
+// on PostgreSQL nodes finish and release leases by this name.
+func nodeOwner() string {
+	host, _ := os.Hostname()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 }
 
 // newTransport builds the relay transport of POSTIE_SMTP_URL, limited to its rate and daily

@@ -22,6 +22,8 @@ import (
 type Config struct {
 	Listen          string          `env:"POSTIE_LISTEN" flag:"listen" usage:"address of the HTTP API"`
 	DatabaseURL     string          `env:"POSTIE_DATABASE_URL" flag:"database-url" usage:"sqlite:PATH or postgres://…"`
+	DBPool          int             `env:"POSTIE_DB_POOL" flag:"db-pool" usage:"PostgreSQL: connections in this node's pool (each node has its own)"`
+	DBStmtTimeout   time.Duration   `env:"POSTIE_DB_STATEMENT_TIMEOUT" flag:"db-statement-timeout" usage:"PostgreSQL: abort any statement running longer than this"`
 	SMTPURL         string          `env:"POSTIE_SMTP_URL" flag:"smtp-url" usage:"SMTP relay, e.g. smtp://user:pass@host:587 (empty: capture transport, nothing leaves the machine)"`
 	APIKey          string          `env:"POSTIE_API_KEY" flag:"api-key" usage:"an admin API key accepted as given (otherwise one is generated on first start)"`
 	PublicURL       string          `env:"POSTIE_PUBLIC_URL" flag:"public-url" usage:"base URL for links in messages (default http:// + listen address)"`
@@ -49,6 +51,8 @@ func Default() Config {
 	return Config{
 		Listen:           "127.0.0.1:8080",
 		DatabaseURL:      "sqlite:postie-data/postie.db",
+		DBPool:           10,
+		DBStmtTimeout:    30 * time.Second,
 		RetryDelays:      []time.Duration{time.Minute, 10 * time.Minute, time.Hour},
 		MessageTTL:       24 * time.Hour,
 		Lease:            60 * time.Second,
@@ -198,9 +202,12 @@ func (c *Config) Validate() error {
 	if c.APIKey != "" && len(c.APIKey) < 16 {
 		bad("POSTIE_API_KEY", "must be at least 16 characters")
 	}
+	if c.DBPool < 1 || c.DBPool > 1000 {
+		bad("POSTIE_DB_POOL", "must be between 1 and 1000")
+	}
 	for env, d := range map[string]time.Duration{"POSTIE_MESSAGE_TTL": c.MessageTTL,
 		"POSTIE_LEASE": c.Lease, "POSTIE_SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
-		"POSTIE_MAX_SCHEDULE_AHEAD": c.MaxScheduleAhead} {
+		"POSTIE_MAX_SCHEDULE_AHEAD": c.MaxScheduleAhead, "POSTIE_DB_STATEMENT_TIMEOUT": c.DBStmtTimeout} {
 		if d <= 0 {
 			bad(env, "must be positive")
 		}

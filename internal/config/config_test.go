@@ -31,7 +31,8 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatalf("defaults do not validate: %v", err)
 	}
-	if c.Listen != "127.0.0.1:8080" || c.DatabaseURL != "sqlite:postie-data/postie.db" || len(c.RetryDelays) != 3 {
+	if c.Listen != "127.0.0.1:8080" || c.DatabaseURL != "sqlite:postie-data/postie.db" || len(c.RetryDelays) != 3 ||
+		c.DBPool != 10 || c.DBStmtTimeout != 30*time.Second {
 		t.Fatalf("defaults: %+v", c)
 	}
 
@@ -42,7 +43,7 @@ func TestLoad(t *testing.T) {
 	}
 	c, err = Load(env(map[string]string{
 		"POSTIE_LEASE": "30s", "POSTIE_RETRY_DELAYS": "5s, 1m", "POSTIE_MAX_MESSAGE_SIZE": "1048576",
-		"POSTIE_FROM": "Shop <news@shop.example>",
+		"POSTIE_FROM": "Shop <news@shop.example>", "POSTIE_DB_POOL": "25", "POSTIE_DB_STATEMENT_TIMEOUT": "5s",
 	}), fs)
 	if err != nil {
 		t.Fatal(err)
@@ -53,12 +54,17 @@ func TestLoad(t *testing.T) {
 	if len(c.RetryDelays) != 2 || c.RetryDelays[1] != time.Minute || c.MaxMessageSize != 1<<20 {
 		t.Errorf("environment not applied: %v %d", c.RetryDelays, c.MaxMessageSize)
 	}
+	if c.DBPool != 25 || c.DBStmtTimeout != 5*time.Second {
+		t.Errorf("database settings not applied: pool %d, statement timeout %v", c.DBPool, c.DBStmtTimeout)
+	}
 
 	_, err = Load(env(map[string]string{
 		"POSTIE_LISTEN": "nope", "POSTIE_LEASE": "soon", "POSTIE_FROM": "a@", "POSTIE_MAX_BATCH": "x",
-		"POSTIE_SMTP_URL": "ftp://u:secret@h", "POSTIE_DATABASE_URL": "mysql://x",
+		"POSTIE_SMTP_URL": "ftp://u:secret@h", "POSTIE_DATABASE_URL": "mysql://x", "POSTIE_DB_POOL": "0",
+		"POSTIE_DB_STATEMENT_TIMEOUT": "-1s",
 	}), nil)
-	for _, want := range []string{"POSTIE_LISTEN", "POSTIE_LEASE", "POSTIE_FROM", "POSTIE_MAX_BATCH", "POSTIE_SMTP_URL", "POSTIE_DATABASE_URL"} {
+	for _, want := range []string{"POSTIE_LISTEN", "POSTIE_LEASE", "POSTIE_FROM", "POSTIE_MAX_BATCH", "POSTIE_SMTP_URL",
+		"POSTIE_DATABASE_URL", "POSTIE_DB_POOL", "POSTIE_DB_STATEMENT_TIMEOUT"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s: %v", want, err)
 		}
