@@ -1,0 +1,107 @@
+package postgres
+
+import (
+	"bytes"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/postie/postie/internal/id"
+	"github.com/postie/postie/internal/store"
+)
+
+// The benchmarks mirror the SQLite driver's (internal/store/sqlite/bench_test.go), on a fresh
+// database of TEST_DATABASE_URL:
+//
+//	TEST_DATABASE_URL=postgres://… go test -run '^$' -bench . ./internal/store/postgres/
+
+// benchMessage is testMessage with two tags, a little metadata and about 1.5 KB of MIME.
+func benchMessage(now time.Time) store.NewMessage {
+	m := testMessage(now)
+	m.Message.Tags = []string{"orders", "shipping"}
+	m.Message.Metadata = map[string]string{"order_id": "A-1"}
+	m.Message.Data = []byte(`{"order":{"id":"A-1","items":2}}`)
+	m.Raw = append(m.Raw, bytes.Repeat([]byte("Hello Ann, your order A-1 is on its way.\r\n"), 34)...)
+	m.Message.Size = len(m.Raw)
+	return m
+}
+
+// BenchmarkMessagesAccept measures single-message accepts from 32 concurrent callers, as 32 HTTP
+// requests would make them.
+func BenchmarkMessagesAccept(b *testing.B) {
+	s := openTest(b)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	b.SetParallelism((32 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.MessagesAccept(b.Context(), store.MessagesAcceptParams{
+				Messages: []store.NewMessage{benchMessage(now)}, Now: now}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkMessagesAcceptBatch500 measures accepting 500-message batches (POST /v1/messages/batch)
+// from 4 concurrent callers.
+func BenchmarkMessagesAcceptBatch500(b *testing.B) {
+	s := openTest(b)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	tmpl := benchMessage(now)
+	const size = 500
+	b.SetParallelism(max(1, 4/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		batch := make([]store.NewMessage, size)
+		for pb.Next() {
+			for i := range batch {
+				batch[i] = tmpl
+				batch[i].Message.ID = id.New(id.Message)
+			}
+			if _, err := s.MessagesAccept(b.Context(), store.MessagesAcceptParams{Messages: batch, Now: now}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkMessageClaimFinish measures the delivery cycle's store side: claim 100, finish 100.
+func BenchmarkMessageClaimFinish(b *testing.B) {
+	s := openTest(b)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	tmpl := benchMessage(now)
+	const batch = 100
+	for b.Loop() {
+		b.StopTimer()
+		msgs := make([]store.NewMessage, batch)
+		for i := range msgs {
+			msgs[i] = tmpl
+			msgs[i].Message.ID = id.New(id.Message)
+		}
+		if _, err := s.MessagesAccept(b.Context(), store.MessagesAcceptParams{Messages: msgs, Now: now}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		got, err := s.MessageClaim(b.Context(), store.MessageClaimParams{Owner: "w", Stream: store.StreamTransactional,
+			Limit: batch, Now: now, LeaseUntil: now.Add(time.Minute)})
+		if err != nil || len(got) != batch {
+			b.Fatalf("claim: %d, %v", len(got), err)
+		}
+		fin := make([]store.MessageFinishParams, len(got))
+		for i, c := range got {
+			fin[i] = store.MessageFinishParams{ID: c.Message.ID, Owner: "w", Status: store.StatusSent, Attempts: 1,
+				ProviderID: "relay-1", SentAt: now, Events: []store.Event{{Type: store.EventSent, At: now}}}
+		}
+		if n, err := s.MessageFinish(b.Context(), now, fin); err != nil || n != batch {
+			b.Fatalf("finish: %d, %v", n, err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "msgs/s")
+}
