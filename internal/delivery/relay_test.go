@@ -269,7 +269,8 @@ func TestRelayDownThenUp(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
-	stop := run(t, r.engine(relayTransport(t, "smtp://"+addr+"?tls=none", nil), "node-a"))
+	e := r.engine(relayTransport(t, "smtp://"+addr+"?tls=none", nil), "node-a")
+	stop := run(t, e)
 	defer stop()
 
 	var ids []string
@@ -277,9 +278,12 @@ func TestRelayDownThenUp(t *testing.T) {
 		ids = append(ids, r.send(t, to("user"+string(rune('a'+i))+"@example.com")))
 	}
 	r.waitFor(t, ids[0], "deferred by the refused connection", func(m store.Message) bool { return m.Status == store.StatusDeferred })
-	for _, probe := range []time.Duration{time.Minute, 2 * time.Minute} {
+	// Each probe must have failed before the clock moves on: a probe still dialling when the
+	// clock jumps would read the later time and put the breaker's next probe beyond the clock's
+	// last step (this test once failed that way, waiting on a sleep instead).
+	for i, probe := range []time.Duration{time.Minute, 2 * time.Minute} {
 		r.clock.Add(probe) // the breaker probes and fails again
-		time.Sleep(30 * time.Millisecond)
+		waitBreakerFailures(t, e, i+2)
 	}
 	for _, id := range ids {
 		m, _ := r.store.MessageGet(context.Background(), id)
@@ -297,6 +301,24 @@ func TestRelayDownThenUp(t *testing.T) {
 	}
 	if sink.Count() != len(ids) {
 		t.Errorf("relay got %d messages, want %d", sink.Count(), len(ids))
+	}
+}
+
+// waitBreakerFailures waits until e's breaker has counted n failed attempts in a row.
+func waitBreakerFailures(t *testing.T, e *Engine, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		e.breaker.mu.Lock()
+		got := e.breaker.failures
+		e.breaker.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("breaker counted %d failures, want %d", got, n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
