@@ -4,15 +4,19 @@
 // # The cycle
 //
 // Each stream (transactional, broadcast) has its own claimer and its own pool of senders, so a
-// broadcast backlog never occupies the workers a password reset needs. The claimer holds a fixed
-// number of slots (Concurrency × 2): it waits for at least one free slot, claims up to that many due
-// messages in one store call (a lease of Config.Lease each), looks up their recipients'
-// suppressions in one query, and queues them for the senders. A sender drops suppressed
-// recipients, sends, hands the outcome to the finisher and frees its slot. The finisher records
-// outcomes in batches: whatever piled up while the previous batch was being committed goes into
-// the next one, so one durable commit covers many state changes. With nothing to claim the
-// claimer sleeps until the store signals new work (Store.Wakeups), the earliest scheduled message
-// falls due, or the poll interval passes, whichever is first.
+// broadcast backlog never occupies the workers a password reset needs. The claimer keeps a local
+// queue of claimed messages, at most 2 × Batch of them, from which the senders take their work.
+// Claims are big, because every claim is a durable commit on the store's one writer: while the
+// last claim came back full (a backlog), the claimer waits until the queue is down to Batch
+// messages and then claims Batch more, so one commit serves Batch messages and the senders never
+// run dry while it commits. When the last claim came back short (no backlog), it claims as soon as
+// any room is free, so a new message on an idle server goes out at once. Each claim's recipients
+// are looked up in the suppression list in one query. A sender drops suppressed recipients,
+// sends, and hands the outcome to the finisher. The finisher records outcomes in batches:
+// whatever piled up while the previous batch was being committed goes into the next one, so one
+// durable commit covers many state changes. With nothing to claim the claimer sleeps until the
+// store signals new work (Store.Wakeups), the earliest scheduled message falls due, or the poll
+// interval passes, whichever is first.
 //
 // # Outcomes
 //
@@ -31,11 +35,13 @@
 //
 // # Leases
 //
-// Every message between its claim and its recorded outcome is in the engine's lease set, which a
-// renewer extends every Lease/3, so a slow send (a stalled relay, a rate limit) keeps its message.
-// If the process dies, the rescue loop of any live node returns expired leases to queued. On
-// shutdown, Run stops claiming, lets in-flight sends finish within ShutdownTimeout, records their
-// outcomes, and hands the remaining leases back at once.
+// Every message between its claim and its recorded outcome, whether it is being sent or still
+// waiting in the local queue, is in the engine's lease set, which a renewer extends every Lease/3,
+// so a slow send (a stalled relay, a rate limit) keeps its message and so do the messages queued
+// behind it. If the process dies, the rescue loop of any live node returns expired leases to
+// queued. On shutdown, Run stops claiming, drops the queued messages unsent, lets in-flight sends
+// finish within ShutdownTimeout, records their outcomes, and hands the remaining leases (the
+// queued ones among them) back at once.
 package delivery
 
 import (
@@ -50,10 +56,16 @@ import (
 	"github.com/postie/postie/internal/transport"
 )
 
+// defaultBatch is the default StreamConfig.Batch. On SQLite a claim of 16 messages saturated the
+// writer at ≈2,000 messages/s; see docs/BENCHMARKS.md for what 256 does.
+const defaultBatch = 256
+
 // StreamConfig sizes one stream's worker pool.
 type StreamConfig struct {
 	Concurrency int // senders working at once (default 8)
-	Batch       int // most messages claimed in one store call (default 2 × Concurrency)
+	// Batch is the most messages claimed in one store call (default 256); the stream holds at
+	// most 2 × Batch claimed messages that are not sent yet.
+	Batch int
 }
 
 // Config configures an Engine.
@@ -116,7 +128,7 @@ func New(cfg Config) *Engine {
 			sc.Concurrency = 8
 		}
 		if sc.Batch <= 0 {
-			sc.Batch = 2 * sc.Concurrency
+			sc.Batch = defaultBatch
 		}
 		streams[name] = sc
 	}
@@ -137,11 +149,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
 
-	slots := 0
+	pending := 0
 	for _, sc := range e.cfg.Streams {
-		slots += 2 * sc.Concurrency
+		pending += 2 * sc.Concurrency
 	}
-	outcomes := make(chan store.MessageFinishParams, slots)
+	outcomes := make(chan store.MessageFinishParams, pending)
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
@@ -202,8 +214,12 @@ type job struct {
 }
 
 // runStream is one stream's claimer; it starts the stream's senders and returns when they are done.
+//
+// slots counts the room in the stream's local queue: a claim takes one slot per message asked
+// for, and a sender gives a slot back once it has handed the message's outcome to the finisher
+// (or dropped the message at shutdown).
 func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc StreamConfig, outcomes chan<- store.MessageFinishParams) {
-	slots := make(chan struct{}, sc.Concurrency*2)
+	slots := make(chan struct{}, 2*sc.Batch)
 	for range cap(slots) {
 		slots <- struct{}{}
 	}
@@ -232,28 +248,46 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 
 	wake := e.cfg.Store.Wakeups(stream)
 	log := e.log.With("stream", stream)
+	backlog := false // the last claim came back full: more is due than the queue holds
 	for {
-		// Wait for a free slot, then take every free slot up to the batch size.
-		select {
-		case <-ctx.Done():
-			return
-		case <-slots:
+		// With a backlog, wait until there is room for a whole batch: one commit per Batch
+		// messages, and the Batch still queued keep the senders busy while it commits. Without
+		// one, claim as soon as there is any room, so that new work goes out at once.
+		want := 1
+		if backlog {
+			want = sc.Batch
+		}
+		n := 0
+		for n < want {
+			select {
+			case <-ctx.Done():
+				return
+			case <-slots:
+				n++
+			}
 		}
 		limit, wait := e.breaker.allow(e.cfg.Now())
 		if limit == 0 {
-			slots <- struct{}{}
+			for range n {
+				slots <- struct{}{}
+			}
 			sleep(ctx, min(wait, e.cfg.PollInterval))
 			continue
 		}
-		n := 1
 	grab:
-		for n < sc.Batch && limit < 0 {
+		for n < sc.Batch {
 			select {
 			case <-slots:
 				n++
 			default:
 				break grab
 			}
+		}
+		if limit > 0 && n > limit {
+			for range n - limit {
+				slots <- struct{}{}
+			}
+			n = limit
 		}
 		now := e.cfg.Now()
 		claimed, err := e.cfg.Store.MessageClaim(ctx, store.MessageClaimParams{
@@ -266,6 +300,7 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 			e.breaker.probeDone()
 		}
 		if err != nil {
+			backlog = false
 			if ctx.Err() == nil {
 				log.Error("claiming messages failed; retrying", "err", err)
 				sleep(ctx, time.Second)
@@ -275,6 +310,7 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 		for _, j := range e.jobs(ctx, claimed, limit == 1) {
 			work <- j
 		}
+		backlog = limit < 0 && len(claimed) == n
 		if len(claimed) < n {
 			e.idle(ctx, stream, wake)
 		}
