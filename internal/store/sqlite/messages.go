@@ -397,78 +397,65 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([
 	if p.Limit <= 0 {
 		return nil, nil
 	}
-	var msgs []store.Message
+	var ids []string
 	err := s.w.do(ctx, p.Limit, func(t *wtx) error {
+		ids = ids[:0]
 		rows, err := t.query(qMessageClaim, p.Owner, nullMicros(p.LeaseUntil), micros(p.Now),
 			p.Stream, micros(p.Now), int64(p.Limit))
 		if err != nil {
 			return err
 		}
-		msgs, err = scanMessages(rows)
-		if cerr := rows.Close(); err == nil {
-			err = cerr
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
 		}
-		return err
+		return rows.Err()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claiming messages: %w", err)
 	}
-	if len(msgs) == 0 {
+	if len(ids) == 0 {
 		return nil, nil
 	}
-	slices.SortFunc(msgs, func(a, b store.Message) int {
-		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), strings.Compare(a.ID, b.ID))
-	})
 
-	// The MIME never changes after acceptance, so it is read after the claim's commit, from the
-	// read pool, to keep the writer's transaction short.
-	ids := make([]string, len(msgs))
-	for i := range msgs {
-		ids[i] = msgs[i].ID
-	}
-	raws, err := s.raws(ctx, ids)
+	// The rows are read after the claim's commit, from the read pool, to keep the writer's
+	// transaction short: nothing but this node's MessageFinish (and a release at shutdown) changes
+	// a message while it is leased, and its MIME never changes after acceptance.
+	idsJSON, err := json.Marshal(ids)
 	if err != nil {
-		// The messages are leased to p.Owner; without their MIME the caller cannot send them and
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	out, err := readAll(ctx, s, qMessageClaimed, []any{string(idsJSON)}, func(sc scanner) (store.ClaimedMessage, error) {
+		var c store.ClaimedMessage
+		var err error
+		c.Message, err = scanMessage(withRaw{sc, &c.Raw})
+		if c.Raw == nil {
+			c.Raw = []byte{}
+		}
+		return c, err
+	})
+	if err != nil {
+		// The messages are leased to p.Owner; without their rows the caller cannot send them and
 		// they return to the queue when the lease expires (MessageRescue).
 		return nil, fmt.Errorf("sqlite: reading claimed messages: %w", err)
 	}
-	out := make([]store.ClaimedMessage, len(msgs))
-	for i := range msgs {
-		out[i] = store.ClaimedMessage{Message: msgs[i], Raw: raws[msgs[i].ID]}
-	}
+	slices.SortFunc(out, func(a, b store.ClaimedMessage) int {
+		return cmp.Or(a.Message.NextAttemptAt.Compare(b.Message.NextAttemptAt), strings.Compare(a.Message.ID, b.Message.ID))
+	})
 	return out, nil
 }
 
-func (s *Store) raws(ctx context.Context, ids []string) (map[string][]byte, error) {
-	idsJSON, err := json.Marshal(ids)
-	if err != nil {
-		return nil, err
-	}
-	st, err := s.rstmt(ctx, qRawGetMany)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(ctx, string(idsJSON))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := make(map[string][]byte, len(ids))
-	for rows.Next() {
-		var (
-			id  string
-			raw []byte
-		)
-		if err := rows.Scan(&id, &raw); err != nil {
-			return nil, err
-		}
-		if raw == nil {
-			raw = []byte{}
-		}
-		out[id] = raw
-	}
-	return out, rows.Err()
+// withRaw scans one more column, the raw MIME, after those its caller asks for.
+type withRaw struct {
+	sc  scanner
+	raw *[]byte
 }
+
+func (w withRaw) Scan(dest ...any) error { return w.sc.Scan(append(dest, w.raw)...) }
 
 // finishRow is one MessageFinishParams, encoded by the caller's goroutine.
 type finishRow struct {
@@ -480,8 +467,13 @@ type finishRow struct {
 }
 
 // MessageFinish implements store.Store. An event with a zero At is recorded at now.
+//
+// The statements are prepared by the caller's goroutine: one UPDATE per outcome, then every
+// event of the batch in multi-row INSERTs, which is what the writer runs when every lease was
+// still held (the usual case); otherwise it inserts the events of the applied outcomes one by one.
 func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.MessageFinishParams) (int, error) {
 	rows := make([]finishRow, len(ps))
+	var allEvents [][]any
 	for i, p := range ps {
 		if !p.Status.Valid() || p.Status == store.StatusSending {
 			return 0, fmt.Errorf("sqlite: message %s: cannot finish with status %q", p.ID, p.Status)
@@ -503,6 +495,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 			}
 			r.events = append(r.events, []any{p.ID, e.Type, micros(at), rawJSONText(e.Detail)})
 		}
+		allEvents = append(allEvents, r.events...)
 		for _, sup := range p.Suppress {
 			if sup.CreatedAt.IsZero() {
 				sup.CreatedAt = now
@@ -515,33 +508,45 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 		}
 		rows[i] = r
 	}
+	eventInserts := multiInsert(nil, qEventInsertInto, 4, allEvents)
 
 	applied := 0
-	streams := map[string]struct{}{}
+	streams := map[string]struct{}{} // of the messages made claimable again, to wake their workers
 	err := s.w.do(ctx, len(rows), func(t *wtx) error {
 		applied = 0
 		clear(streams)
-		for _, r := range rows {
-			var stream string
-			err := t.queryRow(qMessageFinish, r.args, &stream)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue // no longer leased by this owner
-			}
+		held := make([]bool, len(rows))
+		for i, r := range rows {
+			ok, err := finishOne(t, r, streams)
 			if err != nil {
 				return fmt.Errorf("message %s: %w", r.id, err)
 			}
+			if !ok {
+				continue // no longer leased by this owner
+			}
+			held[i] = true
 			applied++
-			if r.claimable {
-				streams[stream] = struct{}{}
+			for _, sup := range r.suppress {
+				if _, err := t.exec(qSuppressionUpsert, sup...); err != nil {
+					return fmt.Errorf("message %s: suppression of %s: %w", r.id, sup[0], err)
+				}
+			}
+		}
+		if applied == len(rows) {
+			for _, ins := range eventInserts {
+				if _, err := t.exec(ins.query, ins.args...); err != nil {
+					return fmt.Errorf("events: %w", err)
+				}
+			}
+			return nil
+		}
+		for i, r := range rows {
+			if !held[i] {
+				continue
 			}
 			for _, ev := range r.events {
 				if _, err := t.exec(qEventInsert, ev...); err != nil {
 					return fmt.Errorf("message %s: event: %w", r.id, err)
-				}
-			}
-			for _, sup := range r.suppress {
-				if _, err := t.exec(qSuppressionUpsert, sup...); err != nil {
-					return fmt.Errorf("message %s: suppression of %s: %w", r.id, sup[0], err)
 				}
 			}
 		}
@@ -552,6 +557,29 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 	}
 	s.signal(streams)
 	return applied, nil
+}
+
+// finishOne applies one outcome and reports whether the lease was still held. An outcome that
+// makes the message claimable again adds its stream to streams.
+func finishOne(t *wtx, r finishRow, streams map[string]struct{}) (bool, error) {
+	if r.claimable {
+		var stream string
+		err := t.queryRow(qMessageFinish+qReturningStream, r.args, &stream)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		streams[stream] = struct{}{}
+		return true, nil
+	}
+	res, err := t.exec(qMessageFinish, r.args...)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
 
 // MessageRescue implements store.Store.

@@ -50,10 +50,6 @@ const (
 
 	qRawGet = `SELECT raw FROM message_raw WHERE message_id = ?`
 
-	// The ids come as one JSON array so that one prepared statement serves any number of them.
-	qRawGetMany = `SELECT message_id, raw FROM message_raw
-		WHERE message_id IN (SELECT value FROM json_each(?))`
-
 	// The first event of every message ("queued", or "scheduled" when it was accepted for
 	// later) is not stored: it is derived from the message row, which saves two B-tree inserts
 	// per accepted message on the writer's critical path. Its id is 0, before every stored event.
@@ -70,8 +66,9 @@ const (
 
 	// The claim picks the due rows through messages_claim and leases them in one statement. The
 	// PostgreSQL driver writes the same with "… FOR UPDATE SKIP LOCKED" in the subquery; SQLite
-	// needs no row locks because every write runs on the one writer connection. RETURNING does not
-	// promise the subquery's order, so the driver sorts the result.
+	// needs no row locks because every write runs on the one writer connection. It returns only
+	// the ids: the rows and their MIME are read after the commit, from the read pool
+	// (qMessageClaimed), so the writer never decodes a row or copies a body.
 	qMessageClaim = `UPDATE messages
 		SET status = 'sending', lease_owner = ?, lease_until = ?, updated_at = ?
 		WHERE id IN (
@@ -79,13 +76,24 @@ const (
 			WHERE stream = ? AND ` + claimable + ` AND next_attempt_at <= ?
 			ORDER BY next_attempt_at, id
 			LIMIT ?)
-		RETURNING ` + messageColumns
+		RETURNING id`
+
+	// The claimed rows (a JSON array of ids, ?1) with their MIME. message_raw is read through a
+	// correlated subquery because messages has a message_id column of its own (the Message-ID
+	// header). No ORDER BY: sorting rows that carry their bodies spilled to a temporary file
+	// (a third of the claim's CPU); the driver sorts them.
+	qMessageClaimed = `SELECT ` + messageColumns + `,
+			(SELECT raw FROM message_raw WHERE message_raw.message_id = messages.id)
+		FROM messages WHERE id IN (SELECT value FROM json_each(?1))`
 
 	qMessageFinish = `UPDATE messages
 		SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, provider_id = ?,
 			sent_at = ?, lease_owner = '', lease_until = NULL, updated_at = ?
-		WHERE id = ? AND status = 'sending' AND lease_owner = ?
-		RETURNING stream`
+		WHERE id = ? AND status = 'sending' AND lease_owner = ?`
+
+	// Appended to qMessageFinish for an outcome that makes the message claimable again, whose
+	// stream's workers are then woken.
+	qReturningStream = ` RETURNING stream`
 
 	// The events are written first because the UPDATE clears lease_owner, which the event records.
 	// Both statements select the same rows: they run in one transaction on the only writer.
