@@ -110,9 +110,14 @@ func (l *listener) stop() {
 	<-l.done
 }
 
+// notifyGap is the least time between two NOTIFY statements of one Store. Each is a transaction
+// of its own; without the gap a busy node would send one per round trip (thousands a second) for
+// the same two streams. The other nodes hear of new work at most this much later.
+const notifyGap = 5 * time.Millisecond
+
 // notifier sends the NOTIFYs of one Store, after the commits that call for them, coalesced: at
-// most one statement is in flight, and the wake-ups asked for meanwhile go out together in the
-// next one.
+// most one statement is in flight, at most one per notifyGap, and the wake-ups asked for meanwhile
+// go out together in the next one.
 type notifier struct {
 	pool   *pgxpool.Pool
 	sender string
@@ -148,6 +153,8 @@ func (n *notifier) send(streams map[string]struct{}) {
 
 func (n *notifier) run(ctx context.Context) {
 	defer close(n.done)
+	gap := time.NewTimer(notifyGap)
+	defer gap.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -167,6 +174,12 @@ func (n *notifier) run(ctx context.Context) {
 		if _, err := n.pool.Exec(ctx, qNotify, payloads); err != nil && ctx.Err() == nil {
 			// The other nodes find the work by polling instead.
 			n.log.Warn("postgres: sending a wake-up failed", "err", err)
+		}
+		gap.Reset(notifyGap)
+		select {
+		case <-ctx.Done():
+			return
+		case <-gap.C:
 		}
 	}
 }
