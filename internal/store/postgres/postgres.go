@@ -88,6 +88,7 @@ type Options struct {
 // Store is the PostgreSQL implementation of store.Store. It is safe for concurrent use.
 type Store struct {
 	pool   *pgxpool.Pool
+	conn   *pgx.ConnConfig // the pool's connection settings
 	log    *slog.Logger
 	sender string // this Store's name in NOTIFY payloads, to skip its own notifications
 
@@ -132,7 +133,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, log: log, sender: id.New("node")[5:], wake: map[string]chan struct{}{}}
+	s := &Store{pool: pool, conn: cfg.ConnConfig, log: log, sender: id.New("node")[5:],
+		wake: map[string]chan struct{}{}}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -167,7 +169,9 @@ func cmpOr(d, def time.Duration) time.Duration {
 }
 
 // Migrate applies the pending embedded migrations (goose, without its global state), holding a
-// PostgreSQL advisory lock meanwhile so that nodes starting together do not race.
+// PostgreSQL advisory lock meanwhile so that nodes starting together do not race. Migrations run
+// on connections of their own without the statement timeout: rewriting a large table may take
+// longer.
 func (s *Store) Migrate(ctx context.Context) error {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
@@ -179,7 +183,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("postgres: migrations: %w", err)
 	}
-	db := stdlib.OpenDBFromPool(s.pool)
+	conn := s.conn.Copy()
+	conn.RuntimeParams["statement_timeout"] = "0"
+	db := stdlib.OpenDB(*conn)
 	defer db.Close()
 	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
 		goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
