@@ -344,3 +344,67 @@ func TestStatementTimeout(t *testing.T) {
 		t.Errorf("MaxConns = %d, want the default %d", n, DefaultMaxConns)
 	}
 }
+
+// TestQueriesUseIndexes: the statements on the delivery path and the listing filters are answered
+// from the index meant for them (sequential scans disabled, so that the empty tables do not make a
+// scan look cheaper): a partial index's condition not repeated in a query, or a missing index,
+// shows up here rather than in production.
+func TestQueriesUseIndexes(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	type query struct {
+		q     string
+		args  []any
+		index []string // one of these must appear in the plan
+	}
+	queries := map[string]query{
+		"claim":    {qMessageClaim, []any{"w", ts(t0), tsNotNull(t0), store.StreamTransactional, int32(10)}, []string{"messages_claim"}},
+		"next due": {qMessageNextDue, []any{store.StreamTransactional}, []string{"messages_claim"}},
+		"rescue":   {qRescue, []any{tsNotNull(t0)}, []string{"messages_lease", "messages_status"}},
+		"match": {qSuppressionMatch, []any{[]string{"a@example.com", "b@example.com"}, tsNotNull(t0)},
+			[]string{"suppressions_pkey"}},
+	}
+	for name, l := range map[string]struct {
+		p     store.MessageListParams
+		index string
+	}{
+		"list by status":    {store.MessageListParams{Statuses: []store.Status{store.StatusFailed}}, "messages_status"},
+		"list by tag":       {store.MessageListParams{Tag: "orders"}, "messages_tags"},
+		"list by recipient": {store.MessageListParams{Recipient: "a@example.com"}, "message_recipients_email"},
+		"list by campaign":  {store.MessageListParams{CampaignID: "cmp_1"}, "messages_campaign"},
+		"list by code":      {store.MessageListParams{ErrorCode: "550"}, "messages_error_code"},
+		"list by enhanced":  {store.MessageListParams{ErrorCode: "5.1.1"}, "messages_error_enhanced"},
+		"list by prefix":    {store.MessageListParams{ErrorCode: "5.1."}, "messages_error_enhanced"},
+		"list page":         {store.MessageListParams{Cursor: "msg_x"}, "messages_pkey"},
+	} {
+		q, args, err := listQuery(l.p, messageColumns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		queries[name] = query{q, args, []string{l.index}}
+	}
+	conn, err := s.pool.Acquire(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(t.Context(), "SET enable_seqscan = off"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(context.Background(), "RESET enable_seqscan")
+	for name, q := range queries {
+		rows, err := conn.Query(t.Context(), "EXPLAIN "+q.q, q.args...)
+		if err != nil {
+			t.Fatalf("%s: EXPLAIN: %v", name, err)
+		}
+		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatalf("%s: EXPLAIN: %v", name, err)
+		}
+		text := strings.Join(plan, "\n")
+		uses := slices.ContainsFunc(q.index, func(ix string) bool { return strings.Contains(text, " "+ix+" ") || strings.HasSuffix(text, " "+ix) })
+		if strings.Contains(text, "Seq Scan") || !uses {
+			t.Errorf("%s: want an index scan of %s, plan:\n%s", name, strings.Join(q.index, " or "), text)
+		}
+	}
+}
