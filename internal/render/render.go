@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-
-	"github.com/postie/postie/internal/mail"
 )
 
 // Template is a compiled Source: parsed and linked templates, the compiled schema and the CSS
@@ -259,10 +257,7 @@ func (t *Template) Render(ctx context.Context, c Context, lim Limits) (Output, e
 		if err := st.checkNow(); err != nil {
 			return Output{}, t.execError("text", nil, lim, err)
 		}
-		text, err := mail.TextFromHTML(out.HTML)
-		if err != nil {
-			return Output{}, &Error{Field: "text", Message: "generating text from html: " + err.Error()}
-		}
+		text := TextFromHTML(out.HTML)
 		if len(text) > lim.MaxOutput {
 			return Output{}, t.execError("text", nil, lim, ErrOutputLimit)
 		}
