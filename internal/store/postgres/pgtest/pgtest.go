@@ -25,8 +25,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// EnvURL is the environment variable naming the PostgreSQL server tests use. The role it names
-// must be allowed to create databases.
+// EnvURL is the environment variable naming the PostgreSQL server tests use, as a postgres:// URL
+// (not a key=value DSN). The role it names must be allowed to create databases.
 const EnvURL = "TEST_DATABASE_URL"
 
 // SkipMessage is the reason PostgreSQL tests give when EnvURL is not set.
