@@ -68,12 +68,13 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-// lowerDistinct lowercases addresses and drops empty and repeated ones, keeping the order.
+// lowerDistinct lowercases addresses and drops empty and repeated ones, keeping the order (as the
+// SQLite driver does).
 func lowerDistinct(addrs []string) []string {
 	out := make([]string, 0, len(addrs))
 	seen := make(map[string]struct{}, len(addrs))
 	for _, a := range addrs {
-		a = strings.ToLower(strings.TrimSpace(a))
+		a = strings.ToLower(a)
 		if _, ok := seen[a]; a != "" && !ok {
 			seen[a] = struct{}{}
 			out = append(out, a)
