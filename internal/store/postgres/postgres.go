@@ -32,12 +32,14 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -122,6 +124,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if timeout > 0 {
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(timeout.Milliseconds(), 10)
 	}
+	// TCP keepalives that notice a connection silently gone (a dead host, a dropped route) within
+	// about 30s, instead of the system's default of hours; the listener waits on its connection for
+	// as long as no notification comes.
+	dialer := &net.Dialer{Timeout: cfg.ConnConfig.ConnectTimeout, KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3}}
+	cfg.ConnConfig.DialFunc = dialer.DialContext
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "postie"
 	}
@@ -148,8 +156,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.listener, err = startListener(ctx, listenerConfig{
 		conn:    cfg.ConnConfig.Copy(),
 		log:     log,
-		min:     cmpOr(opts.ReconnectMin, 100*time.Millisecond),
-		max:     cmpOr(opts.ReconnectMax, 10*time.Second),
+		min:     cmp.Or(opts.ReconnectMin, 100*time.Millisecond),
+		max:     cmp.Or(opts.ReconnectMax, 10*time.Second),
 		notify:  s.received,
 		resumed: s.wakeAll,
 	})
@@ -159,13 +167,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.notifier = startNotifier(pool, s.sender, log)
 	return s, nil
-}
-
-func cmpOr(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }
 
 // Migrate applies the pending embedded migrations (goose, without its global state), holding a
