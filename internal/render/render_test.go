@@ -136,3 +136,30 @@ func TestLayoutChain(t *testing.T) {
 		t.Errorf("got  %+v\nwant %+v", out, want)
 	}
 }
+
+// TestEscaping: data is escaped for its HTML context (element text, attribute, URL), and not
+// in the subject and text, which are plain text.
+func TestEscaping(t *testing.T) {
+	t.Parallel()
+	tpl, err := Compile(Source{Name: "esc", Subject: "{{.data.x}}", Text: "{{.data.x}}",
+		HTML: `<p title="{{.data.x}}">{{.data.x}}</p><a href="{{.data.u}}">go</a><a href="https://e.example/?q={{.data.x}}">q</a>`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := tpl.Render(context.Background(), Context{Data: map[string]any{"x": `<b>"Tom" & 'Jerry'</b>`, "u": "javascript:alert(1)"}}, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `<b>"Tom" & 'Jerry'</b>`; out.Subject != want || out.Text != want {
+		t.Errorf("subject %q, text %q: want the data as it is", out.Subject, out.Text)
+	}
+	for _, want := range []string{
+		`<p title="&lt;b&gt;&#34;Tom&#34; &amp; &#39;Jerry&#39;&lt;/b&gt;">&lt;b&gt;&#34;Tom&#34; &amp; &#39;Jerry&#39;&lt;/b&gt;</p>`,
+		`<a href="#ZgotmplZ">go</a>`, // an unsafe URL scheme is replaced
+		`?q=%3cb%3e%22Tom%22%20%26%20%27Jerry%27%3c%2fb%3e`,
+	} {
+		if !strings.Contains(out.HTML, want) {
+			t.Errorf("html lacks %s:\n%s", want, out.HTML)
+		}
+	}
+}
