@@ -12,7 +12,7 @@ import (
 // APIKeyCreate implements store.Store.
 func (s *Store) APIKeyCreate(ctx context.Context, k store.APIKey) error {
 	if _, err := s.pool.Exec(ctx, qAPIKeyCreate, k.ID, k.Name, nonNil(k.Hash), k.Prefix, tsNotNull(k.CreatedAt)); err != nil {
-		return fmt.Errorf("postgres: creating API key %s: %w", k.ID, err)
+		return fmt.Errorf("postgres: creating API key %s: %w", k.ID, unavailable(err))
 	}
 	return nil
 }
@@ -28,7 +28,7 @@ func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, er
 		return store.APIKey{}, fmt.Errorf("API key: %w", store.ErrNotFound)
 	}
 	if err != nil {
-		return store.APIKey{}, fmt.Errorf("postgres: API key by hash: %w", err)
+		return store.APIKey{}, fmt.Errorf("postgres: API key by hash: %w", unavailable(err))
 	}
 	k.CreatedAt = fromTS(created)
 	return k, nil
@@ -38,7 +38,7 @@ func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, er
 func (s *Store) APIKeyCount(ctx context.Context) (int, error) {
 	var n int64
 	if err := s.pool.QueryRow(ctx, qAPIKeyCount).Scan(&n); err != nil {
-		return 0, fmt.Errorf("postgres: counting API keys: %w", err)
+		return 0, fmt.Errorf("postgres: counting API keys: %w", unavailable(err))
 	}
 	return int(n), nil
 }

@@ -48,11 +48,11 @@ func startListener(ctx context.Context, cfg listenerConfig) (*listener, error) {
 func listenConn(ctx context.Context, cfg *pgx.ConnConfig) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: wake-up listener: %w", err)
+		return nil, fmt.Errorf("postgres: wake-up listener: %w", unavailable(err))
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+wakeupChannel); err != nil {
 		closeConn(conn)
-		return nil, fmt.Errorf("postgres: wake-up listener: %w", err)
+		return nil, fmt.Errorf("postgres: wake-up listener: %w", unavailable(err))
 	}
 	return conn, nil
 }

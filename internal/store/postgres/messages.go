@@ -68,7 +68,7 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		}
 		args, err := messageArgs(&m)
 		if err != nil {
-			return store.MessagesAcceptResult{}, fmt.Errorf("postgres: %w", err)
+			return store.MessagesAcceptResult{}, fmt.Errorf("postgres: %w", unavailable(err))
 		}
 		msgRows = append(msgRows, args)
 		rawRows = append(rawRows, []any{m.ID, nonNil(p.Messages[i].Raw)})
@@ -100,7 +100,7 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		if errors.Is(err, store.ErrIdempotencyMismatch) {
 			return store.MessagesAcceptResult{}, fmt.Errorf("idempotency key %q: %w", p.Idempotency.Key, err)
 		}
-		return store.MessagesAcceptResult{}, fmt.Errorf("postgres: accepting messages: %w", err)
+		return store.MessagesAcceptResult{}, fmt.Errorf("postgres: accepting messages: %w", unavailable(err))
 	}
 	if !res.Replayed {
 		s.signal(streams)
@@ -150,7 +150,7 @@ func (s *Store) MessageGet(ctx context.Context, id string) (store.Message, error
 		return store.Message{}, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Message{}, fmt.Errorf("postgres: message %s: %w", id, err)
+		return store.Message{}, fmt.Errorf("postgres: message %s: %w", id, unavailable(err))
 	}
 	return m, nil
 }
@@ -163,7 +163,7 @@ func (s *Store) MessageRaw(ctx context.Context, id string) ([]byte, error) {
 		return nil, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: raw of message %s: %w", id, err)
+		return nil, fmt.Errorf("postgres: raw of message %s: %w", id, unavailable(err))
 	}
 	return nonNil(raw), nil
 }
@@ -186,7 +186,7 @@ func (s *Store) MessageEvents(ctx context.Context, id string) ([]store.Event, er
 		return e, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: events of message %s: %w", id, err)
+		return nil, fmt.Errorf("postgres: events of message %s: %w", id, unavailable(err))
 	}
 	return events, nil
 }
@@ -199,7 +199,7 @@ func (s *Store) MessageList(ctx context.Context, p store.MessageListParams) ([]s
 	}
 	msgs, err := readAll(ctx, s, q, args, func(sc scanner) (store.Message, error) { return scanMessage(sc) })
 	if err != nil {
-		return nil, fmt.Errorf("postgres: listing messages: %w", err)
+		return nil, fmt.Errorf("postgres: listing messages: %w", unavailable(err))
 	}
 	return msgs, nil
 }
@@ -252,7 +252,7 @@ func listQuery(p store.MessageListParams, cols string) (string, []any, error) {
 	if p.Tag != "" {
 		tag, err := json.Marshal([]string{p.Tag})
 		if err != nil {
-			return "", nil, fmt.Errorf("postgres: %w", err)
+			return "", nil, fmt.Errorf("postgres: %w", unavailable(err))
 		}
 		w.add(qListTag, tag)
 	}
@@ -315,12 +315,12 @@ func (s *Store) MessageCancel(ctx context.Context, id string, now time.Time) (st
 			return store.Message{}, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
 		}
 		if err != nil {
-			return store.Message{}, fmt.Errorf("postgres: cancelling message %s: %w", id, err)
+			return store.Message{}, fmt.Errorf("postgres: cancelling message %s: %w", id, unavailable(err))
 		}
 		return store.Message{}, fmt.Errorf("message %s is %s: %w", id, status, store.ErrConflict)
 	}
 	if err != nil {
-		return store.Message{}, fmt.Errorf("postgres: cancelling message %s: %w", id, err)
+		return store.Message{}, fmt.Errorf("postgres: cancelling message %s: %w", id, unavailable(err))
 	}
 	return m, nil
 }
@@ -344,7 +344,7 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([
 			return c, err
 		})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: claiming messages: %w", err)
+		return nil, fmt.Errorf("postgres: claiming messages: %w", unavailable(err))
 	}
 	slices.SortFunc(out, func(a, b store.ClaimedMessage) int {
 		return cmp.Or(a.Message.NextAttemptAt.Compare(b.Message.NextAttemptAt), strings.Compare(a.Message.ID, b.Message.ID))
@@ -365,7 +365,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 		}
 		lastError, err := jsonValue(p.LastError, p.LastError == nil)
 		if err != nil {
-			return 0, fmt.Errorf("postgres: message %s: encoding last error: %w", p.ID, err)
+			return 0, fmt.Errorf("postgres: message %s: encoding last error: %w", p.ID, unavailable(err))
 		}
 		ord := int32(i)
 		finishRows = append(finishRows, []any{ord, p.ID, p.Owner, string(p.Status), int32(p.Attempts),
@@ -383,7 +383,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 			}
 			args, err := suppressionArgs(sup)
 			if err != nil {
-				return 0, fmt.Errorf("postgres: message %s: %w", p.ID, err)
+				return 0, fmt.Errorf("postgres: message %s: %w", p.ID, unavailable(err))
 			}
 			supRows = append(supRows, append([]any{ord}, args...))
 		}
@@ -397,13 +397,13 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 	streams := map[string]struct{}{}
 	rows, err := s.pool.Query(ctx, qMessageFinish, args...)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: finishing messages: %w", err)
+		return 0, fmt.Errorf("postgres: finishing messages: %w", unavailable(err))
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var stream, status string
 		if err := rows.Scan(&stream, &status); err != nil {
-			return 0, fmt.Errorf("postgres: finishing messages: %w", err)
+			return 0, fmt.Errorf("postgres: finishing messages: %w", unavailable(err))
 		}
 		applied++
 		if st := store.Status(status); st == store.StatusQueued || st == store.StatusDeferred {
@@ -411,7 +411,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("postgres: finishing messages: %w", err)
+		return 0, fmt.Errorf("postgres: finishing messages: %w", unavailable(err))
 	}
 	s.signal(streams)
 	return applied, nil
@@ -421,7 +421,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 func (s *Store) MessageRescue(ctx context.Context, now time.Time) ([]string, error) {
 	ids, err := s.requeue(ctx, qRescue, tsNotNull(now))
 	if err != nil {
-		return nil, fmt.Errorf("postgres: rescuing expired leases: %w", err)
+		return nil, fmt.Errorf("postgres: rescuing expired leases: %w", unavailable(err))
 	}
 	slices.Sort(ids)
 	return ids, nil
@@ -432,7 +432,7 @@ func (s *Store) MessageRescue(ctx context.Context, now time.Time) ([]string, err
 func (s *Store) MessageReleaseLeases(ctx context.Context, p store.MessageReleaseParams) (int, error) {
 	ids, err := s.requeue(ctx, qRelease, tsNotNull(p.Now), p.Owner)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: releasing leases: %w", err)
+		return 0, fmt.Errorf("postgres: releasing leases: %w", unavailable(err))
 	}
 	return len(ids), nil
 }
@@ -472,7 +472,7 @@ func (s *Store) MessageRenewLeases(ctx context.Context, p store.MessageRenewPara
 	}
 	tag, err := s.pool.Exec(ctx, qMessageRenew, ts(p.Until), p.IDs, p.Owner)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: renewing leases: %w", err)
+		return 0, fmt.Errorf("postgres: renewing leases: %w", unavailable(err))
 	}
 	return int(tag.RowsAffected()), nil
 }
@@ -500,7 +500,7 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 				return nil, fmt.Errorf("message %s: %w", p.ID, store.ErrNotFound)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("postgres: message %s: %w", p.ID, err)
+				return nil, fmt.Errorf("postgres: message %s: %w", p.ID, unavailable(err))
 			}
 			return nil, fmt.Errorf("message %s is %s, only failed messages can be retried: %w", p.ID, status, store.ErrConflict)
 		}
@@ -522,7 +522,7 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 			return id, sc.Scan(&id)
 		})
 		if err != nil {
-			return retried, fmt.Errorf("postgres: finding failed messages: %w", err)
+			return retried, fmt.Errorf("postgres: finding failed messages: %w", unavailable(err))
 		}
 		if len(ids) == 0 {
 			return retried, nil
@@ -544,7 +544,7 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 func (s *Store) retry(ctx context.Context, ids []string, p store.MessageRetryParams) ([]string, error) {
 	done, err := s.requeue(ctx, qRetry, tsNotNull(p.Now), ids, ts(p.ExpiresAt))
 	if err != nil {
-		return nil, fmt.Errorf("postgres: retrying messages: %w", err)
+		return nil, fmt.Errorf("postgres: retrying messages: %w", unavailable(err))
 	}
 	return done, nil
 }
@@ -553,7 +553,7 @@ func (s *Store) retry(ctx context.Context, ids []string, p store.MessageRetryPar
 func (s *Store) MessageNextDue(ctx context.Context, stream string) (time.Time, bool, error) {
 	var next pgtype.Timestamptz
 	if err := s.pool.QueryRow(ctx, qMessageNextDue, stream).Scan(&next); err != nil {
-		return time.Time{}, false, fmt.Errorf("postgres: next due message: %w", err)
+		return time.Time{}, false, fmt.Errorf("postgres: next due message: %w", unavailable(err))
 	}
 	if !next.Valid {
 		return time.Time{}, false, nil
@@ -566,7 +566,7 @@ func (s *Store) MessageNextDue(ctx context.Context, stream string) (time.Time, b
 func (s *Store) IdempotencyPurge(ctx context.Context, now time.Time) (int, error) {
 	tag, err := s.pool.Exec(ctx, qIdempotencyPurge, tsNotNull(now))
 	if err != nil {
-		return 0, fmt.Errorf("postgres: purging idempotency keys: %w", err)
+		return 0, fmt.Errorf("postgres: purging idempotency keys: %w", unavailable(err))
 	}
 	return int(tag.RowsAffected()), nil
 }

@@ -28,7 +28,9 @@
 //
 // Only "no row" becomes store.ErrNotFound, and only state checks become store.ErrConflict: a
 // connection that fails, a statement timeout or a server shutting down comes back as that error,
-// never as a state. Every method is safe for concurrent use.
+// never as a state. Errors saying the database could not be reached (refused, lost or closed
+// connections, a server shutting down or out of connections) wrap store.ErrUnavailable. Every
+// method is safe for concurrent use.
 package postgres
 
 import (
@@ -37,14 +39,17 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -111,7 +116,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(opts.URL)
 	if err != nil {
 		// pgx's parse errors never include the password.
-		return nil, fmt.Errorf("postgres: %w", err)
+		return nil, fmt.Errorf("postgres: %w", unavailable(err))
 	}
 	cfg.MaxConns = int32(DefaultMaxConns)
 	if opts.MaxConns > 0 {
@@ -139,7 +144,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return nil, fmt.Errorf("postgres: %w", unavailable(err))
 	}
 	s := &Store{pool: pool, conn: cfg.ConnConfig, log: log, sender: id.New("node")[5:],
 		wake: map[string]chan struct{}{}}
@@ -176,13 +181,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 func (s *Store) Migrate(ctx context.Context) error {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
-		return fmt.Errorf("postgres: migrations: %w", err)
+		return fmt.Errorf("postgres: migrations: %w", unavailable(err))
 	}
 	// A node that finds the lock taken retries every second (for up to 5 minutes) while another
 	// node migrates.
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 	if err != nil {
-		return fmt.Errorf("postgres: migrations: %w", err)
+		return fmt.Errorf("postgres: migrations: %w", unavailable(err))
 	}
 	conn := s.conn.Copy()
 	conn.RuntimeParams["statement_timeout"] = "0"
@@ -191,11 +196,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
 		goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
 	if err != nil {
-		return fmt.Errorf("postgres: migrations: %w", err)
+		return fmt.Errorf("postgres: migrations: %w", unavailable(err))
 	}
 	results, err := p.Up(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres: migrating: %w", err)
+		return fmt.Errorf("postgres: migrating: %w", unavailable(err))
 	}
 	for _, r := range results {
 		s.log.Info("postgres: migration applied", "version", r.Source.Version, "file", r.Source.Path,
@@ -208,7 +213,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
 	if err := s.pool.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
+		return fmt.Errorf("postgres: ping: %w", unavailable(err))
 	}
 	return nil
 }
@@ -284,3 +289,42 @@ func (s *Store) wakeAll() {
 
 // noRows tells whether err is pgx's "no rows in result set".
 func noRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+// unavailable wraps err with store.ErrUnavailable when it says the database could not be reached:
+// the connection was refused, lost or closed, or the server is shutting down, starting up or out
+// of connections. Other errors (a constraint, a timeout of the caller's context, a statement
+// timeout, bad credentials) are returned as they are.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) || !isUnavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+}
+
+func isUnavailable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var (
+		pgErr      *pgconn.PgError
+		connectErr *pgconn.ConnectError
+		netErr     net.Error
+	)
+	isPg := errors.As(err, &pgErr)
+	switch {
+	case errors.As(err, &connectErr):
+		// Connecting failed: the server is down, refusing, starting or stopping, or will not let
+		// anyone into the database now; but not for bad credentials or an unknown database,
+		// which are configuration errors.
+		return !isPg || !(strings.HasPrefix(pgErr.Code, "28") || pgErr.Code == "3D000")
+	case isPg:
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03", // admin_shutdown, crash_shutdown, cannot_connect_now
+			"53300": // too_many_connections
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08") // connection_exception
+	}
+	return errors.As(err, &netErr) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
@@ -264,8 +267,8 @@ func TestListenerReconnects(t *testing.T) {
 	waitWake(t, tx, "an accept after the reconnection")
 }
 
-// TestDatabaseDown: with the database unreachable, methods return errors, never a state (no
-// ErrNotFound for a message that exists, no empty claim).
+// TestDatabaseDown: with the database unreachable, methods return errors wrapping
+// store.ErrUnavailable, never a state (no ErrNotFound for a message that exists, no empty claim).
 func TestDatabaseDown(t *testing.T) {
 	t.Parallel()
 	url := pgtest.URL(t)
@@ -291,24 +294,25 @@ func TestDatabaseDown(t *testing.T) {
 		_, _ = admin.Exec(context.Background(), "ALTER DATABASE "+dbname+" WITH ALLOW_CONNECTIONS true")
 	})
 
-	if _, err := s.MessageGet(t.Context(), ids[0]); err == nil || errors.Is(err, store.ErrNotFound) {
-		t.Errorf("MessageGet with the database down: %v, want an error other than ErrNotFound", err)
+	down := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+			t.Errorf("%s with the database down: %v, want an error wrapping store.ErrUnavailable", what, err)
+		}
 	}
-	if got, err := s.MessageClaim(t.Context(), store.MessageClaimParams{Owner: "w", Stream: store.StreamTransactional,
-		Limit: 1, Now: t0, LeaseUntil: t0.Add(time.Minute)}); err == nil {
-		t.Errorf("MessageClaim with the database down = %d messages, no error", len(got))
-	}
-	if _, err := s.MessageFinish(t.Context(), t0, []store.MessageFinishParams{{ID: ids[0], Owner: "w",
-		Status: store.StatusSent}}); err == nil {
-		t.Error("MessageFinish with the database down: no error")
-	}
-	if _, err := s.MessageRetry(t.Context(), store.MessageRetryParams{ID: ids[0], Now: t0}); err == nil ||
-		errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
-		t.Errorf("MessageRetry with the database down: %v, want an error that is not a state", err)
-	}
-	if err := s.Ping(t.Context()); err == nil {
-		t.Error("Ping with the database down: no error")
-	}
+	_, err = s.MessageGet(t.Context(), ids[0])
+	down("MessageGet", err)
+	_, err = s.MessageClaim(t.Context(), store.MessageClaimParams{Owner: "w", Stream: store.StreamTransactional,
+		Limit: 1, Now: t0, LeaseUntil: t0.Add(time.Minute)})
+	down("MessageClaim", err)
+	_, err = s.MessageFinish(t.Context(), t0, []store.MessageFinishParams{{ID: ids[0], Owner: "w", Status: store.StatusSent}})
+	down("MessageFinish", err)
+	_, err = s.MessageRetry(t.Context(), store.MessageRetryParams{ID: ids[0], Now: t0})
+	down("MessageRetry", err)
+	_, err = s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{testMessage(t0)},
+		Idempotency: &store.Idempotency{APIKeyID: "k", Key: "x", RequestHash: []byte("h"), ExpiresAt: t0.Add(time.Hour)}, Now: t0})
+	down("MessagesAccept", err)
+	down("Ping", s.Ping(t.Context()))
 
 	// Back up: the pool reconnects.
 	if _, err := admin.Exec(t.Context(), "ALTER DATABASE "+dbname+" WITH ALLOW_CONNECTIONS true"); err != nil {
@@ -406,5 +410,32 @@ func TestQueriesUseIndexes(t *testing.T) {
 		if strings.Contains(text, "Seq Scan") || !uses {
 			t.Errorf("%s: want an index scan of %s, plan:\n%s", name, strings.Join(q.index, " or "), text)
 		}
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&pgconn.PgError{Code: "57P01"}, true},  // admin_shutdown
+		{&pgconn.PgError{Code: "08006"}, true},  // connection_failure
+		{&pgconn.PgError{Code: "53300"}, true},  // too_many_connections
+		{&pgconn.PgError{Code: "23505"}, false}, // unique_violation
+		{&pgconn.PgError{Code: "57014"}, false}, // query_canceled (statement timeout)
+		{fmt.Errorf("reading: %w", io.ErrUnexpectedEOF), true},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, true},
+		{pgconn.ErrConnClosed, true},
+		{fmt.Errorf("query: %w", context.DeadlineExceeded), false},
+		{errors.New("something else"), false},
+	} {
+		err := unavailable(tc.err)
+		if got := errors.Is(err, store.ErrUnavailable); got != tc.want || !errors.Is(err, tc.err) {
+			t.Errorf("unavailable(%v) = %v: wraps ErrUnavailable %v, want %v (and the error itself)", tc.err, err, got, tc.want)
+		}
+	}
+	if unavailable(nil) != nil {
+		t.Error("unavailable(nil) != nil")
 	}
 }

@@ -49,7 +49,7 @@ func (s *Store) SuppressionUpsert(ctx context.Context, sups []store.Suppression)
 	for i, sup := range sups {
 		args, err := suppressionArgs(sup)
 		if err != nil {
-			return fmt.Errorf("postgres: %w", err)
+			return fmt.Errorf("postgres: %w", unavailable(err))
 		}
 		rows[i] = args
 	}
@@ -57,7 +57,7 @@ func (s *Store) SuppressionUpsert(ctx context.Context, sups []store.Suppression)
 		return nil
 	}
 	if _, err := s.pool.Exec(ctx, qSuppressionUpsert, columns(rows, suppressionColumnCount)...); err != nil {
-		return fmt.Errorf("postgres: adding suppressions: %w", err)
+		return fmt.Errorf("postgres: adding suppressions: %w", unavailable(err))
 	}
 	return nil
 }
@@ -70,7 +70,7 @@ func (s *Store) SuppressionGet(ctx context.Context, email string, now time.Time)
 		return store.Suppression{}, fmt.Errorf("suppression of %s: %w", email, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Suppression{}, fmt.Errorf("postgres: suppression of %s: %w", email, err)
+		return store.Suppression{}, fmt.Errorf("postgres: suppression of %s: %w", email, unavailable(err))
 	}
 	return sup, nil
 }
@@ -80,7 +80,7 @@ func (s *Store) SuppressionDelete(ctx context.Context, email string) error {
 	email = strings.ToLower(strings.TrimSpace(email))
 	tag, err := s.pool.Exec(ctx, qSuppressionDelete, email)
 	if err != nil {
-		return fmt.Errorf("postgres: deleting the suppression of %s: %w", email, err)
+		return fmt.Errorf("postgres: deleting the suppression of %s: %w", email, unavailable(err))
 	}
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("suppression of %s: %w", email, store.ErrNotFound)
@@ -97,7 +97,7 @@ func (s *Store) SuppressionMatch(ctx context.Context, emails []string, now time.
 	}
 	sups, err := readAll(ctx, s, qSuppressionMatch, []any{lower, tsNotNull(now)}, scanSuppression)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: matching suppressions: %w", err)
+		return nil, fmt.Errorf("postgres: matching suppressions: %w", unavailable(err))
 	}
 	for _, sup := range sups {
 		out[sup.Email] = sup
@@ -130,7 +130,7 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 	q, args := w.query(qSuppressionListSelect, qSuppressionListOrder, int32(limit+1))
 	page, err := readAll(ctx, s, q, args, scanSuppression)
 	if err != nil {
-		return nil, "", fmt.Errorf("postgres: listing suppressions: %w", err)
+		return nil, "", fmt.Errorf("postgres: listing suppressions: %w", unavailable(err))
 	}
 	next := ""
 	if len(page) > limit {

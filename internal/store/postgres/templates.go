@@ -77,7 +77,7 @@ func (s *Store) TemplatePut(ctx context.Context, p store.TemplatePutParams) (sto
 	}
 	locales, err := jsonValue(tpl.Locales, len(tpl.Locales) == 0)
 	if err != nil {
-		return store.Template{}, fmt.Errorf("postgres: template %s: encoding locales: %w", tpl.Name, err)
+		return store.Template{}, fmt.Errorf("postgres: template %s: encoding locales: %w", tpl.Name, unavailable(err))
 	}
 	now := tsNotNull(p.Now)
 	tpl.CreatedAt = fromTS(now)
@@ -104,7 +104,7 @@ func (s *Store) TemplatePut(ctx context.Context, p store.TemplatePutParams) (sto
 		if errors.Is(err, store.ErrConflict) {
 			return store.Template{}, err
 		}
-		return store.Template{}, fmt.Errorf("postgres: storing template %s: %w", tpl.Name, err)
+		return store.Template{}, fmt.Errorf("postgres: storing template %s: %w", tpl.Name, unavailable(err))
 	}
 	return tpl, nil
 }
@@ -123,7 +123,7 @@ func (s *Store) TemplateGet(ctx context.Context, name string, version int) (stor
 		return store.Template{}, fmt.Errorf("template %s: %w", name, store.ErrNotFound)
 	}
 	if err != nil {
-		return store.Template{}, fmt.Errorf("postgres: template %s: %w", name, err)
+		return store.Template{}, fmt.Errorf("postgres: template %s: %w", name, unavailable(err))
 	}
 	return tpl, nil
 }
@@ -141,7 +141,7 @@ func (s *Store) TemplateList(ctx context.Context, p store.TemplateListParams) ([
 	limit := listLimit(p.Limit)
 	page, err := readAll(ctx, s, qTemplateList, []any{p.Origin, after, int32(limit + 1)}, scanTemplate)
 	if err != nil {
-		return nil, "", fmt.Errorf("postgres: listing templates: %w", err)
+		return nil, "", fmt.Errorf("postgres: listing templates: %w", unavailable(err))
 	}
 	next := ""
 	if len(page) > limit {
@@ -187,7 +187,7 @@ func (s *Store) TemplateDelete(ctx context.Context, p store.TemplateDeleteParams
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
 			return err
 		}
-		return fmt.Errorf("postgres: deleting template %s: %w", p.Name, err)
+		return fmt.Errorf("postgres: deleting template %s: %w", p.Name, unavailable(err))
 	}
 	return nil
 }
