@@ -374,32 +374,49 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 	return store.NewMessage{Message: row, Raw: raw}, rendered.Warnings, nil
 }
 
-// decodeItem decodes one batch item strictly (unknown fields are errors), naming the field.
+// decodeItem decodes one message object strictly (unknown fields are errors), naming the field.
 func decodeItem(raw json.RawMessage, prefix string) (*SendMessage, error) {
+	if req, ok := decodeItemFast(raw); ok {
+		return req, nil
+	}
+	req, err := decodeStrict(raw)
+	if err == nil {
+		return req, nil
+	}
+	p := &problem{prefix: prefix}
+	var te *json.UnmarshalTypeError
+	var pe *time.ParseError // the only time field is send_at
+	switch {
+	case errors.Is(err, errTrailingData):
+		p.add("", err.Error(), nil)
+	case errors.As(err, &te):
+		p.add(te.Field, fmt.Sprintf("expected %s, got %s", jsonType(te.Type), te.Value), nil)
+	case errors.As(err, &pe):
+		p.add("send_at", "not an RFC 3339 time like 2026-12-01T09:00:00Z", pe.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		p.add(f, "unknown field", f)
+	default: // a syntax error or a truncated body
+		p.status = http.StatusBadRequest
+		p.add("", "malformed JSON: "+err.Error(), nil)
+	}
+	return nil, p.err()
+}
+
+// errTrailingData is decodeStrict's error for data after the message object.
+var errTrailingData = errors.New("unexpected data after the message object")
+
+// decodeStrict decodes one message object with encoding/json, refusing unknown fields and
+// anything after the object.
+func decodeStrict(raw []byte) (*SendMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var req SendMessage
-	p := &problem{prefix: prefix}
 	if err := dec.Decode(&req); err != nil {
-		var te *json.UnmarshalTypeError
-		var pe *time.ParseError // the only time field is send_at
-		switch {
-		case errors.As(err, &te):
-			p.add(te.Field, fmt.Sprintf("expected %s, got %s", jsonType(te.Type), te.Value), nil)
-		case errors.As(err, &pe):
-			p.add("send_at", "not an RFC 3339 time like 2026-12-01T09:00:00Z", pe.Value)
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			p.add(f, "unknown field", f)
-		default: // a syntax error or a truncated body
-			p.status = http.StatusBadRequest
-			p.add("", "malformed JSON: "+err.Error(), nil)
-		}
-		return nil, p.err()
+		return nil, err
 	}
 	if dec.More() {
-		p.add("", "unexpected data after the message object", nil)
-		return nil, p.err()
+		return nil, errTrailingData
 	}
 	return &req, nil
 }

@@ -255,6 +255,9 @@ func TestBadInput(t *testing.T) {
 		{"batch over 500", "/v1/messages/batch", map[string]any{"messages": repeat(valid(), 501)}, 422, "body.messages"},
 		{"batch empty", "/v1/messages/batch", map[string]any{"messages": []any{}}, 422, "body.messages"},
 		{"batch malformed", "/v1/messages/batch", `{"messages": [`, 400, ""},
+		// Split by the fast path, then refused as a whole, as encoding/json would.
+		{"batch item malformed", "/v1/messages/batch", `{"messages": [{"to": ["a@example.com"], "text": "hi", "subject": }]}`, 400, ""},
+		{"batch unknown field", "/v1/messages/batch", `{"messages": [], "extra": 1}`, 422, "body"},
 	}
 	for _, h := range []string{"From", "To", "Cc", "Bcc", "Date", "Message-ID", "Sender", "Return-Path",
 		"MIME-Version", "Content-Type", "Content-Transfer-Encoding", "DKIM-Signature", "List-Unsubscribe",

@@ -263,25 +263,13 @@ func (s *Server) send(ctx context.Context, in *sendInput) (*sendOutput, error) {
 func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, error) {
 	now := s.cfg.Now().UTC()
 	key := apiKeyFrom(ctx)
-	var body struct {
-		Messages []json.RawMessage `json:"messages"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(in.RawBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, huma.Error422UnprocessableEntity("body.messages: must be an array of message objects",
-				&huma.ErrorDetail{Location: "body.messages", Message: "must be an array of message objects"})
+	items, fast := splitBatch(in.RawBody)
+	if !fast {
+		var err error
+		if items, err = decodeBatch(in.RawBody); err != nil {
+			return nil, err
 		}
-		if strings.HasPrefix(err.Error(), "json: unknown field ") {
-			return nil, huma.Error422UnprocessableEntity("body: "+err.Error(),
-				&huma.ErrorDetail{Location: "body", Message: "the only field is messages"})
-		}
-		return nil, huma.Error400BadRequest("malformed JSON: "+err.Error(),
-			&huma.ErrorDetail{Location: "body", Message: "malformed JSON: " + err.Error()})
 	}
-	items := body.Messages
 	switch {
 	case items == nil:
 		return nil, huma.Error422UnprocessableEntity("body.messages: required",
@@ -298,22 +286,22 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 	results := make([]BatchResult, len(items))
 	built := make([]store.NewMessage, len(items))
 	var next atomic.Int64
+	var malformed atomic.Bool // an item split by splitBatch is not valid JSON
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(items)) {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < len(items); i = int(next.Add(1) - 1) {
 				prefix := fmt.Sprintf("body.messages[%d]", i)
 				req, err := decodeItem(items[i], prefix)
+				if fast && err != nil && asErrorModel(err).Status == http.StatusBadRequest {
+					malformed.Store(true)
+				}
 				var warnings []string
 				if err == nil {
 					built[i], warnings, err = s.compose(ctx, req, prefix, now, key.ID)
 				}
 				if err != nil {
-					em, ok := err.(*huma.ErrorModel)
-					if !ok {
-						em = &huma.ErrorModel{Status: http.StatusUnprocessableEntity, Title: "Unprocessable Entity", Detail: err.Error()}
-					}
-					results[i] = BatchResult{Error: em}
+					results[i] = BatchResult{Error: asErrorModel(err)}
 					continue
 				}
 				results[i] = BatchResult{ID: built[i].Message.ID, Status: string(built[i].Message.Status), Warnings: warnings}
@@ -321,6 +309,12 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 		})
 	}
 	wg.Wait()
+	if malformed.Load() {
+		// The body is not valid JSON: answer as encoding/json would have from the start.
+		if _, err := decodeBatch(in.RawBody); err != nil {
+			return nil, err
+		}
+	}
 	msgs := make([]store.NewMessage, 0, len(items))
 	for i := range built {
 		if results[i].Error == nil {
@@ -331,6 +325,38 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 		Results []BatchResult `json:"results"`
 	}{results})
 	return s.accept(ctx, in.IdempotencyKey, in.RawBody, "/v1/messages/batch", msgs, http.StatusOK, answer, now)
+}
+
+// decodeBatch decodes a batch body with encoding/json: the slow path of splitBatch, and the one
+// that words the errors.
+func decodeBatch(raw []byte) ([]json.RawMessage, error) {
+	var body struct {
+		Messages []json.RawMessage `json:"messages"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, huma.Error422UnprocessableEntity("body.messages: must be an array of message objects",
+				&huma.ErrorDetail{Location: "body.messages", Message: "must be an array of message objects"})
+		}
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return nil, huma.Error422UnprocessableEntity("body: "+err.Error(),
+				&huma.ErrorDetail{Location: "body", Message: "the only field is messages"})
+		}
+		return nil, huma.Error400BadRequest("malformed JSON: "+err.Error(),
+			&huma.ErrorDetail{Location: "body", Message: "malformed JSON: " + err.Error()})
+	}
+	return body.Messages, nil
+}
+
+// asErrorModel is err as the error model of a batch item.
+func asErrorModel(err error) *huma.ErrorModel {
+	if em, ok := err.(*huma.ErrorModel); ok {
+		return em
+	}
+	return &huma.ErrorModel{Status: http.StatusUnprocessableEntity, Title: "Unprocessable Entity", Detail: err.Error()}
 }
 
 // accept stores msgs (possibly none, for a batch of bad items) and answers with body, or replays
