@@ -83,22 +83,50 @@ func lowerDistinct(addrs []string) []string {
 	return out
 }
 
-// columns turns rows of n values into n column slices, the parameters of an unnest statement.
-func columns(rows [][]any, n int) []any {
-	cols := make([][]any, n)
-	for i := range cols {
-		cols[i] = make([]any, len(rows))
-	}
-	for r, row := range rows {
-		for i, v := range row {
-			cols[i][r] = v
+// columns turns rows into one typed slice per column, the parameters of an unnest statement;
+// types are the parameters' element types (paramType): text (a string, a pgtype.Text, or JSON as
+// []byte, nil for NULL), integer (int32), timestamptz (pgtype.Timestamptz) or bytea ([]byte).
+func columns(rows [][]any, types ...string) []any {
+	out := make([]any, len(types))
+	for i, typ := range types {
+		switch typ {
+		case "text":
+			out[i] = columnValues(rows, i, toText)
+		case "integer":
+			out[i] = columnValues(rows, i, func(v any) int32 { return v.(int32) })
+		case "timestamptz":
+			out[i] = columnValues(rows, i, func(v any) pgtype.Timestamptz { return v.(pgtype.Timestamptz) })
+		case "bytea":
+			out[i] = columnValues(rows, i, func(v any) []byte { return v.([]byte) })
+		default:
+			panic("postgres: no column parameter of type " + typ)
 		}
 	}
-	out := make([]any, n)
-	for i := range cols {
-		out[i] = cols[i]
-	}
 	return out
+}
+
+// columnValues returns the values of column i of rows, converted.
+func columnValues[T any](rows [][]any, i int, conv func(any) T) []T {
+	col := make([]T, len(rows))
+	for r, row := range rows {
+		col[r] = conv(row[i])
+	}
+	return col
+}
+
+// toText converts the values columns accepts for a text parameter.
+func toText(v any) pgtype.Text {
+	switch v := v.(type) {
+	case string:
+		return pgtype.Text{String: v, Valid: true}
+	case []byte:
+		return pgtype.Text{String: string(v), Valid: v != nil}
+	case pgtype.Text:
+		return v
+	case nil:
+		return pgtype.Text{}
+	}
+	panic(fmt.Sprintf("postgres: %T is not a text column value", v))
 }
 
 // messageArgs returns the values of messageCols for m.

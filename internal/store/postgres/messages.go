@@ -82,10 +82,10 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 	}
 	inserts := &pgx.Batch{}
 	if n > 0 {
-		inserts.Queue(qMessageInsert, columns(msgRows, len(messageCols))...)
-		inserts.Queue(qRawInsert, columns(rawRows, 2)...)
+		inserts.Queue(qMessageInsert, columns(msgRows, messageParamTypes...)...)
+		inserts.Queue(qRawInsert, columns(rawRows, paramTypes(rawCols)...)...)
 		if len(recipRows) > 0 {
-			inserts.Queue(qRecipientInsert, columns(recipRows, 2)...)
+			inserts.Queue(qRecipientInsert, columns(recipRows, paramTypes(recipientCols)...)...)
 		}
 	}
 
@@ -254,7 +254,7 @@ func listQuery(p store.MessageListParams, cols string) (string, []any, error) {
 		if err != nil {
 			return "", nil, fmt.Errorf("postgres: %w", unavailable(err))
 		}
-		w.add(qListTag, tag)
+		w.add(qListTag, string(tag))
 	}
 	if p.Recipient != "" {
 		w.add(qListRecipient, strings.ToLower(p.Recipient))
@@ -388,10 +388,11 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 			supRows = append(supRows, append([]any{ord}, args...))
 		}
 	}
-	args := columns(finishRows, 9)
+	// The parameters of qMessageFinish: the outcomes, now, the events, the suppressions.
+	args := columns(finishRows, "integer", "text", "text", "text", "integer", "timestamptz", "text", "text", "timestamptz")
 	args = append(args, tsNotNull(now))
-	args = append(args, columns(eventRows, 4)...)
-	args = append(args, columns(supRows, 7)...)
+	args = append(args, columns(eventRows, "integer", "text", "timestamptz", "text")...)
+	args = append(args, columns(supRows, append([]string{"integer"}, suppressionParamTypes...)...)...)
 
 	applied := 0
 	streams := map[string]struct{}{}

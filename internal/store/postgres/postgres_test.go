@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,6 +46,28 @@ func openTest(t testing.TB) *Store {
 func TestStore(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t) })
+}
+
+// TestStoreQueryExecModes runs the conformance suite with pgx's query modes that use no named
+// prepared statement (PgBouncer in transaction mode): every parameter must encode from its Go type
+// alone.
+func TestStoreQueryExecModes(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"exec", "simple_protocol"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			storetest.Run(t, func(t *testing.T) store.Store {
+				u, err := url.Parse(pgtest.URL(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				q := u.Query()
+				q.Set("default_query_exec_mode", mode)
+				u.RawQuery = q.Encode()
+				return openURL(t, u.String())
+			})
+		})
+	}
 }
 
 // TestMigrationsInStep checks that both drivers have the same migration versions, so that a schema

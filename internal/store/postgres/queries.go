@@ -27,14 +27,17 @@ var messageCols = []column{
 }
 
 // messageColumns is the column list of messageCols.
-var messageColumns = columnList(messageCols)
+var (
+	messageColumns    = columnList(messageCols)
+	messageParamTypes = paramTypes(messageCols)
+)
 
 // suppressionColumns are the columns of the suppression queries, in the order scanSuppression
 // reads and suppressionArgs writes them.
-const (
-	suppressionColumns     = `email, reason, detail, message_id, created_at, expires_at`
-	suppressionColumnCount = 6
-)
+const suppressionColumns = `email, reason, detail, message_id, created_at, expires_at`
+
+// suppressionParamTypes are the array parameter types of suppressionColumns (see columns).
+var suppressionParamTypes = []string{"text", "text", "text", "text", "timestamptz", "timestamptz"}
 
 func columnList(cols []column) string {
 	names := make([]string, len(cols))
@@ -44,19 +47,41 @@ func columnList(cols []column) string {
 	return strings.Join(names, ", ")
 }
 
-// unnestInsert returns "INSERT INTO table (cols) SELECT * FROM unnest($1::t1[], $2::t2[], …)": the
-// rows come as one array parameter per column (see columns).
-func unnestInsert(table string, cols []column) string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO " + table + " (" + columnList(cols) + ") SELECT * FROM unnest(")
-	for i, c := range cols {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString("$" + itoa(i+1) + "::" + c.typ + "[]")
+// paramType is the element type of the array parameter that carries a column of SQL type typ.
+// JSON travels as text and is cast back in the statement, so that every parameter is an array of
+// a type pgx knows from the Go value alone: the statements then also work without their
+// description, as with default_query_exec_mode=exec or simple_protocol (PgBouncer in transaction
+// mode).
+func paramType(typ string) string {
+	if typ == "json" || typ == "jsonb" {
+		return "text"
 	}
-	b.WriteString(")")
-	return b.String()
+	return typ
+}
+
+func paramTypes(cols []column) []string {
+	types := make([]string, len(cols))
+	for i, c := range cols {
+		types[i] = paramType(c.typ)
+	}
+	return types
+}
+
+// unnestInsert returns "INSERT INTO table (cols) SELECT c1, c2::jsonb, … FROM unnest($1::text[],
+// $2::text[], …) AS u (c1, c2, …)": the rows come as one array parameter per column (see columns,
+// with paramTypes(cols)).
+func unnestInsert(table string, cols []column) string {
+	sel, params, names := make([]string, len(cols)), make([]string, len(cols)), make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = "c" + itoa(i+1)
+		sel[i] = names[i]
+		if pt := paramType(c.typ); pt != c.typ {
+			sel[i] += "::" + c.typ
+		}
+		params[i] = "$" + itoa(i+1) + "::" + paramType(c.typ) + "[]"
+	}
+	return "INSERT INTO " + table + " (" + columnList(cols) + ") SELECT " + strings.Join(sel, ", ") +
+		" FROM unnest(" + strings.Join(params, ", ") + ") AS u (" + strings.Join(names, ", ") + ")"
 }
 
 // requeueQuery returns the statement that returns the leased messages matching cond to the queue,
@@ -84,11 +109,17 @@ var (
 	qRelease = requeueQuery(`status = 'sending' AND ($2 = '' OR lease_owner = $2)`, "released")
 )
 
+// The tables MessagesAccept writes.
+var (
+	rawCols       = []column{{"message_id", "text"}, {"raw", "bytea"}}
+	recipientCols = []column{{"message_id", "text"}, {"email_lower", "text"}}
+)
+
 // Inserts of MessagesAccept.
 var (
 	qMessageInsert   = unnestInsert("messages", messageCols)
-	qRawInsert       = unnestInsert("message_raw", []column{{"message_id", "text"}, {"raw", "bytea"}})
-	qRecipientInsert = unnestInsert("message_recipients", []column{{"message_id", "text"}, {"email_lower", "text"}})
+	qRawInsert       = unnestInsert("message_raw", rawCols)
+	qRecipientInsert = unnestInsert("message_recipients", recipientCols)
 )
 
 // claimable is the status condition of a message a worker may claim. It repeats the WHERE of the
@@ -149,21 +180,21 @@ const (
 	qMessageFinish = `WITH f AS (
 			SELECT DISTINCT ON (id) *
 			FROM unnest($1::integer[], $2::text[], $3::text[], $4::text[], $5::integer[],
-				$6::timestamptz[], $7::jsonb[], $8::text[], $9::timestamptz[])
+				$6::timestamptz[], $7::text[], $8::text[], $9::timestamptz[])
 				AS f (ord, id, owner, status, attempts, next_attempt_at, last_error, provider_id, sent_at)
 			ORDER BY id, ord),
 		u AS (
 			UPDATE messages m
 			SET status = f.status, attempts = f.attempts, next_attempt_at = f.next_attempt_at,
-				last_error = f.last_error, provider_id = f.provider_id, sent_at = f.sent_at,
+				last_error = f.last_error::jsonb, provider_id = f.provider_id, sent_at = f.sent_at,
 				lease_owner = '', lease_until = NULL, updated_at = $10
 			FROM f
 			WHERE m.id = f.id AND m.status = 'sending' AND m.lease_owner = f.owner
 			RETURNING f.ord, m.id, m.stream, m.status),
 		ev AS (
 			INSERT INTO message_events (message_id, type, at, detail)
-			SELECT u.id, e.type, e.at, e.detail
-			FROM unnest($11::integer[], $12::text[], $13::timestamptz[], $14::jsonb[]) WITH ORDINALITY
+			SELECT u.id, e.type, e.at, e.detail::jsonb
+			FROM unnest($11::integer[], $12::text[], $13::timestamptz[], $14::text[]) WITH ORDINALITY
 				AS e (ord, type, at, detail, n)
 			JOIN u ON u.ord = e.ord
 			ORDER BY e.n),
@@ -237,7 +268,7 @@ const (
 const (
 	qListStatuses  = `status = ANY (?::text[])`
 	qListStream    = `stream = ?`
-	qListTag       = `tags @> ?::jsonb`
+	qListTag       = `tags @> ?::text::jsonb`
 	qListRecipient = `id IN (SELECT message_id FROM message_recipients WHERE email_lower = ?)`
 	qListCampaign  = `campaign_id = ?`
 	qListAfter     = `created_at >= ?`
@@ -305,7 +336,7 @@ const (
 
 	qTemplateVersionInsert = `INSERT INTO template_versions (name, version, subject, html, text,
 			layout, schema, description, locales, origin, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+		VALUES ($1, $2, $3, $4, $5, $6, $7::text::json, $8, $9::text::jsonb, $10, $11)`
 
 	// The latest version, which only a live name has.
 	qTemplateGetLatest = `SELECT ` + templateColumns + `

@@ -56,7 +56,7 @@ func (s *Store) SuppressionUpsert(ctx context.Context, sups []store.Suppression)
 	if len(rows) == 0 {
 		return nil
 	}
-	if _, err := s.pool.Exec(ctx, qSuppressionUpsert, columns(rows, suppressionColumnCount)...); err != nil {
+	if _, err := s.pool.Exec(ctx, qSuppressionUpsert, columns(rows, suppressionParamTypes...)...); err != nil {
 		return fmt.Errorf("postgres: adding suppressions: %w", unavailable(err))
 	}
 	return nil

@@ -97,7 +97,7 @@ func (s *Store) TemplatePut(ctx context.Context, p store.TemplatePutParams) (sto
 		b := &pgx.Batch{}
 		b.Queue(qTemplateHeadUpdate, tpl.Name, int32(tpl.Version), tpl.Origin)
 		b.Queue(qTemplateVersionInsert, tpl.Name, int32(tpl.Version), tpl.Subject, tpl.HTML,
-			tpl.Text, tpl.Layout, rawJSON(tpl.Schema), tpl.Description, locales, tpl.Origin, now)
+			tpl.Text, tpl.Layout, toText(rawJSON(tpl.Schema)), tpl.Description, toText(locales), tpl.Origin, now)
 		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
