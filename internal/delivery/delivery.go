@@ -149,9 +149,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
 
+	// Room for the outcome of every message the streams may hold, so that a sender never waits
+	// for the finisher's commit (with room for 2 × Concurrency, senders stalled behind every
+	// commit and delivery nearly stopped while the writer was busy accepting).
 	pending := 0
 	for _, sc := range e.cfg.Streams {
-		pending += 2 * sc.Concurrency
+		pending += 2 * sc.Batch
 	}
 	outcomes := make(chan store.MessageFinishParams, pending)
 	finished := make(chan struct{})
