@@ -23,6 +23,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/postie/postie/internal/store/postgres/pgadmin"
 )
 
 // Config selects what to measure.
@@ -34,8 +36,14 @@ type Config struct {
 	BatchConns  int           // concurrent clients for batch accepts
 	DataDir     string        // where the server's database goes ("" → a temp dir)
 	Out         io.Writer
-	ExtraEnv    []string // passed to the server (e.g. POSTIE_DATABASE_URL)
+	ExtraEnv    []string // passed to the server
 	KeepDataDir bool
+	// DatabaseURL, when a postgres:// URL, runs the servers on PostgreSQL: each run gets a fresh
+	// database created on that server (and dropped after). "" runs on a fresh SQLite file.
+	DatabaseURL string
+	// Nodes is how many `postie serve` processes share the database (PostgreSQL only; 0 or 1:
+	// one). Clients spread their requests over them round-robin.
+	Nodes int
 }
 
 // Result of one scenario.
@@ -97,35 +105,79 @@ func message(i int) []byte {
 	return b
 }
 
+// server is the postie under test: one `postie serve` process, or several sharing one
+// PostgreSQL database.
 type server struct {
-	cmd     *exec.Cmd
-	base    string
+	nodes   []*node
+	next    atomic.Uint64 // round-robin over the nodes
 	key     string
 	dataDir string
 	keep    bool
-	done    chan struct{}
+	dropDB  func() error // drops the PostgreSQL database of the run; nil on SQLite
 
 	stopOnce sync.Once
 }
 
+// node is one `postie serve` process.
+type node struct {
+	cmd  *exec.Cmd
+	base string
+	done chan struct{}
+}
+
+// isPostgres reports whether url names a PostgreSQL server.
+func isPostgres(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+}
+
 func startServer(ctx context.Context, cfg Config) (*server, error) {
-	dir := cfg.DataDir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "postie-bench-")
+	s := &server{key: "bench-key-0123456789abcdef", keep: cfg.KeepDataDir || cfg.DataDir != ""}
+	var dbURL string
+	if isPostgres(cfg.DatabaseURL) {
+		u, drop, err := pgadmin.CreateDatabase(ctx, cfg.DatabaseURL, "postie_bench")
 		if err != nil {
 			return nil, err
 		}
-		dir = d
+		dbURL, s.dropDB = u, drop
+	} else {
+		if cfg.DatabaseURL != "" {
+			return nil, errors.New("the database URL must be a postgres:// URL (SQLite runs on a fresh file by default)")
+		}
+		s.dataDir = cfg.DataDir
+		if s.dataDir == "" {
+			d, err := os.MkdirTemp("", "postie-bench-")
+			if err != nil {
+				return nil, err
+			}
+			s.dataDir = d
+		}
+		dbURL = "sqlite:" + filepath.Join(s.dataDir, "postie.db")
+		if cfg.Nodes > 1 {
+			return nil, errors.New("several nodes need PostgreSQL: only one process may use a SQLite file")
+		}
 	}
+	for range max(1, cfg.Nodes) {
+		n, err := startNode(ctx, cfg, dbURL, s.key)
+		if n != nil {
+			s.nodes = append(s.nodes, n)
+		}
+		if err != nil {
+			s.stop()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func startNode(ctx context.Context, cfg Config, dbURL, key string) (*node, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	key := "bench-key-0123456789abcdef"
 	cmd := exec.CommandContext(ctx, cfg.Binary, "serve")
 	cmd.Env = append(os.Environ(),
 		"POSTIE_LISTEN=127.0.0.1:"+strconv.Itoa(port),
-		"POSTIE_DATABASE_URL=sqlite:"+filepath.Join(dir, "postie.db"),
+		"POSTIE_DATABASE_URL="+dbURL,
 		"POSTIE_API_KEY="+key,
 		"POSTIE_LOG_LEVEL=warn",
 	)
@@ -135,61 +187,73 @@ func startServer(ctx context.Context, cfg Config) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{cmd: cmd, base: "http://127.0.0.1:" + strconv.Itoa(port), key: key, dataDir: dir, keep: cfg.KeepDataDir || cfg.DataDir != "", done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(s.done) }()
+	n := &node{cmd: cmd, base: "http://127.0.0.1:" + strconv.Itoa(port), done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(n.done) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(s.base + "/readyz")
+		resp, err := http.Get(n.base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return s, nil
+				return n, nil
 			}
 		}
 		select {
-		case <-s.done:
-			return nil, errors.New("the postie server exited during start-up")
+		case <-n.done:
+			return n, errors.New("the postie server exited during start-up")
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			s.stop()
-			return nil, errors.New("the postie server did not become ready within 30s")
+			return n, errors.New("the postie server did not become ready within 30s")
 		}
 	}
 }
 
-// stop ends the server and removes its data directory unless it is kept. Only the first call
+// stop ends the servers and removes their database unless it is kept. Only the first call
 // does anything.
 func (s *server) stop() {
 	s.stopOnce.Do(s.stopNow)
 }
 
 func (s *server) stopNow() {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
+	for _, n := range s.nodes {
+		_ = n.cmd.Process.Signal(os.Interrupt)
 	}
-	if !s.keep {
+	for _, n := range s.nodes {
+		select {
+		case <-n.done:
+		case <-time.After(30 * time.Second):
+			_ = n.cmd.Process.Kill()
+			<-n.done
+		}
+	}
+	if s.dropDB != nil {
+		if err := s.dropDB(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+		}
+	}
+	if !s.keep && s.dataDir != "" {
 		_ = os.RemoveAll(s.dataDir)
 	}
 }
 
-// peakRSS reads the server's high-water RSS in KiB from /proc (0 where unavailable).
+// peakRSS is the sum over the nodes of their high-water RSS in KiB, read from /proc (0 where
+// unavailable).
 func (s *server) peakRSS() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return n
+	var sum int64
+	for _, n := range s.nodes {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				sum += kb
+			}
 		}
 	}
-	return 0
+	return sum
 }
 
 // load runs `clients` loops posting body to path for d and gathers latencies.
@@ -246,7 +310,8 @@ func (s *server) post(ctx context.Context, client *http.Client, path string, bod
 }
 
 func (s *server) do(ctx context.Context, client *http.Client, method, path string, body []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, s.base+path, bytes.NewReader(body))
+	base := s.nodes[int(s.next.Add(1)%uint64(len(s.nodes)))].base
+	req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,10 @@ type DeliveryConfig struct {
 	Binary   string // the postie executable to start
 	Out      io.Writer
 	ExtraEnv []string // passed to every server
+	// DatabaseURL and Nodes: as in Config (PostgreSQL, and how many nodes share it; each node
+	// keeps its own pool of Pool relay connections).
+	DatabaseURL string
+	Nodes       int
 
 	Pool       int // relay connections, for postie (?pool=N) and for the bare client
 	BatchSize  int // messages per batch request (fewer for large messages: at most ≈8 MB a request)
@@ -115,7 +119,7 @@ func startPhase(ctx context.Context, cfg DeliveryConfig, onMessage func(smtpsink
 		return nil, nil, err
 	}
 	env := append([]string{"POSTIE_SMTP_URL=" + relayURL(sink, cfg.Pool)}, cfg.ExtraEnv...)
-	srv, err := startServer(ctx, Config{Binary: cfg.Binary, ExtraEnv: env})
+	srv, err := startServer(ctx, Config{Binary: cfg.Binary, ExtraEnv: env, DatabaseURL: cfg.DatabaseURL, Nodes: cfg.Nodes})
 	if err != nil {
 		sink.Close()
 		return nil, nil, err

@@ -18,7 +18,8 @@ func (e *env) benchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure throughput, latency and memory of a real postie server",
 		Long: "Starts `postie serve` (this same binary) as a child process on a fresh embedded database and a\n" +
-			"loopback port, and prints Markdown tables for docs/BENCHMARKS.md.\n\n" +
+			"loopback port, and prints Markdown tables for docs/BENCHMARKS.md. With --database-url postgres://…\n" +
+			"it runs --nodes processes on a fresh PostgreSQL database instead.\n\n" +
 			"--mode accept (default): drives the API over HTTP: single-message accepts from --clients\n" +
 			"concurrent clients, then --batch-size-message batches from --batch-clients clients. Every\n" +
 			"accepted message is committed durably (synchronous=FULL) before its answer.\n\n" +
@@ -35,6 +36,9 @@ func (e *env) benchCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "postie bench on %s/%s, %d CPUs, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+			if cfg.DatabaseURL != "" {
+				fmt.Fprintf(e.stdout, "on PostgreSQL, %d node(s), a fresh database per phase\n", max(1, cfg.Nodes))
+			}
 			switch mode {
 			case "accept":
 				cfg.Binary, cfg.Out = exe, e.stdout
@@ -42,7 +46,7 @@ func (e *env) benchCmd() *cobra.Command {
 				bench.Print(e.stdout, rs)
 				return err
 			case "delivery":
-				dcfg.Binary, dcfg.Out = exe, e.stdout
+				dcfg.Binary, dcfg.Out, dcfg.DatabaseURL, dcfg.Nodes = exe, e.stdout, cfg.DatabaseURL, cfg.Nodes
 				dcfg.BatchSize, dcfg.BatchConns, dcfg.LatencyDuration = cfg.BatchSize, cfg.BatchConns, cfg.Duration
 				rs, err := bench.RunDelivery(cmd.Context(), dcfg)
 				bench.PrintDelivery(e.stdout, rs)
@@ -58,6 +62,8 @@ func (e *env) benchCmd() *cobra.Command {
 	f.IntVar(&cfg.BatchSize, "batch-size", 500, "messages per batch request")
 	f.IntVar(&cfg.BatchConns, "batch-clients", 4, "concurrent clients sending batches")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "keep the server's database here (accept mode; default: a temp dir, removed after)")
+	f.StringVar(&cfg.DatabaseURL, "database-url", "", "a postgres:// server to run on instead of SQLite: each phase creates a database there and drops it after (the role must be allowed to create databases)")
+	f.IntVar(&cfg.Nodes, "nodes", 1, "postie processes sharing the PostgreSQL database; requests are spread over them")
 	f.IntVar(&dcfg.Pool, "pool", 8, "delivery: relay connections (postie's ?pool= and the bare client's)")
 	f.IntVar(&dcfg.Messages, "messages", 20000, "delivery: ≈10 KB messages in the throughput phase")
 	f.IntVar(&dcfg.LargeMessages, "large-messages", 4000, "delivery: ≈100 KB messages in the throughput phase")

@@ -15,14 +15,10 @@ package pgtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
 	"os"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/postie/postie/internal/store/postgres/pgadmin"
 )
 
 // EnvURL is the environment variable naming the PostgreSQL server tests use, as a postgres:// URL
@@ -45,34 +41,14 @@ func URL(t testing.TB) string {
 		}
 		t.Skip(SkipMessage)
 	}
-	u, err := url.Parse(base)
+	dbURL, drop, err := pgadmin.CreateDatabase(context.Background(), base, "postie_test")
 	if err != nil {
-		t.Fatalf("%s is not a URL: %v", EnvURL, err)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	name := "postie_test_" + hex.EncodeToString(b[:])
-
-	admin := func(sql string) error {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, sql)
-		return err
-	}
-	if err := admin("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("pgtest: creating database %s on %s: %v", name, u.Redacted(), err)
+		t.Fatalf("pgtest: %s: %v", EnvURL, err)
 	}
 	t.Cleanup(func() {
-		// FORCE ends the connections a test left open (PostgreSQL 13 and later).
-		if err := admin("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("pgtest: dropping database %s: %v", name, err)
+		if err := drop(); err != nil {
+			t.Errorf("pgtest: %v", err)
 		}
 	})
-	u.Path = "/" + name
-	return u.String()
+	return dbURL
 }
