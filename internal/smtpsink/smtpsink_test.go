@@ -94,7 +94,7 @@ func TestKeep(t *testing.T) {
 		t.Errorf("Count %d, Conns %d, PeakConns %d, want 2, 1 and 1", s.Count(), s.Conns(), s.PeakConns())
 	}
 	want := smtpsink.Message{From: "bounce@example.com", To: []string{"b@example.net", "c@example.net"},
-		Body: []byte(body), Size: len(body), MessageID: "m1@example.com", Conn: 1}
+		Body: []byte(body), Size: len(body), MessageID: "m1@example.com", Conn: 1, Helo: "client.test"}
 	msgs := s.Messages()
 	if len(msgs) != 2 {
 		t.Fatalf("Messages: %d, want 2", len(msgs))
