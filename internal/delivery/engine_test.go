@@ -161,6 +161,62 @@ func TestSlowSendKeepsItsLease(t *testing.T) {
 	b.waitStatus(t, id, store.StatusSent)
 }
 
+// TestQueuedMessagesKeepTheirLeaseAndAreReleased: messages claimed into the local queue behind a
+// stalled send have their leases renewed like the one being sent, and a shutdown hands them back
+// unsent at once.
+func TestQueuedMessagesKeepTheirLeaseAndAreReleased(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tr := &flaky{block: make(chan struct{}), inSend: make(chan struct{}, 1)}
+	e := b.engine(tr, "node-a")
+	e.cfg.Lease = 90 * time.Millisecond // renewed every 30 ms of real time
+	e.cfg.Streams[store.StreamTransactional] = StreamConfig{Concurrency: 1, Batch: 4}
+	var ids []string
+	for range 3 {
+		ids = append(ids, b.insert(t, store.StreamTransactional, time.Time{}))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	<-tr.inSend // one message is being sent, the other two wait in the queue
+	for _, id := range ids {
+		b.waitStatus(t, id, store.StatusSending)
+	}
+	claimedUntil := b.clock.Now().Add(90 * time.Millisecond)
+	b.clock.Add(60 * time.Millisecond)
+	for _, id := range ids {
+		b.waitFor(t, id, "lease renewed", func(m store.Message) bool { return m.LeaseUntil.After(claimedUntil) })
+	}
+	b.clock.Add(60 * time.Millisecond) // past the first lease
+	if got, err := b.store.MessageRescue(context.Background(), b.clock.Now()); err != nil || len(got) != 0 {
+		t.Fatalf("rescue took %v (%v) from the engine's queue", got, err)
+	}
+
+	cancel()        // stop claiming and sending…
+	close(tr.block) // …but let the send in flight finish
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	var sent, queued int
+	for _, id := range ids {
+		m, err := b.store.MessageGet(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case m.Status == store.StatusSent:
+			sent++
+		case m.Status == store.StatusQueued && m.Attempts == 0 && m.LeaseOwner == "":
+			queued++
+		default:
+			t.Errorf("message %s is %s (attempts %d, lease %q) after shutdown", id, m.Status, m.Attempts, m.LeaseOwner)
+		}
+	}
+	if sent != 1 || queued != 2 || tr.calls.Load() != 1 {
+		t.Errorf("after shutdown: %d sent, %d released, %d sends; want 1, 2, 1", sent, queued, tr.calls.Load())
+	}
+}
+
 // TestOutcomesAreBatched: many sends finishing together are recorded by a few store calls.
 func TestOutcomesAreBatched(t *testing.T) {
 	t.Parallel()
