@@ -382,6 +382,7 @@ func TestQueryPlans(t *testing.T) {
 		index string // must appear in the plan
 	}{
 		{"claim", qMessageClaim, []any{"w", 1, 1, "transactional", 1, 10}, "messages_claim"},
+		{"claimed rows", qMessageClaimed, []any{`["msg_x"]`}, "id=?"},
 		{"next due", qMessageNextDue, []any{"transactional"}, "messages_claim"},
 		{"rescue", qRescue, []any{1}, "messages_lease"},
 		{"rescue events", qRescueEvents, []any{1}, "messages_lease"},
