@@ -37,7 +37,8 @@ func listLimit(limit int) int {
 // filter of MessageList matches Message.Recipients.
 //
 // Without an idempotency key the three inserts (messages, MIME, recipients) go as one pipelined
-// batch: one round trip, one implicit transaction. With a key, the key is claimed first in the
+// batch, one round trip and one implicit transaction, shared with concurrent accepts (group.go).
+// With a key, the key is claimed first in the
 // same transaction (qIdempotencyClaim), which makes concurrent requests with one key wait for the
 // first and then replay its response.
 func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams) (store.MessagesAcceptResult, error) {
@@ -80,20 +81,13 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 	if n == 0 && p.Idempotency == nil {
 		return store.MessagesAcceptResult{}, nil
 	}
-	inserts := &pgx.Batch{}
-	if n > 0 {
-		inserts.Queue(qMessageInsert, columns(msgRows, messageParamTypes...)...)
-		inserts.Queue(qRawInsert, columns(rawRows, paramTypes(rawCols)...)...)
-		if len(recipRows) > 0 {
-			inserts.Queue(qRecipientInsert, columns(recipRows, paramTypes(recipientCols)...)...)
-		}
-	}
-
 	var res store.MessagesAcceptResult
 	var err error
 	if p.Idempotency == nil {
-		err = s.pool.SendBatch(ctx, inserts).Close()
+		err = s.acceptGrouped(ctx, &acceptRows{msgs: msgRows, raws: rawRows, recips: recipRows})
 	} else {
+		inserts := &pgx.Batch{}
+		queueAccept(inserts, msgRows, rawRows, recipRows)
 		res, err = s.acceptIdempotent(ctx, p, inserts)
 	}
 	if err != nil {

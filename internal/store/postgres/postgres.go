@@ -104,6 +104,7 @@ type Store struct {
 
 	notifier *notifier
 	listener *listener
+	group    grouper // accepts written together (group.go)
 
 	closeOnce sync.Once
 }

@@ -462,3 +462,38 @@ func TestUnavailable(t *testing.T) {
 		t.Error("unavailable(nil) != nil")
 	}
 }
+
+// TestAcceptGroupIsolation: concurrent accepts are written in shared transactions (group.go), yet
+// a request whose row breaks a constraint fails alone: every other request is stored.
+func TestAcceptGroupIsolation(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	taken := acceptN(t, s, 1)[0]
+	const requests = 200
+	errs := make([]error, requests)
+	ids := make([]string, requests)
+	var wg sync.WaitGroup
+	for i := range requests {
+		wg.Go(func() {
+			m := testMessage(t0)
+			if i%50 == 7 {
+				m.Message.ID = taken // a duplicate primary key
+			}
+			ids[i] = m.Message.ID
+			_, errs[i] = s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (i%50 == 7) != (err != nil) {
+			t.Errorf("request %d: %v", i, err)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if _, err := s.MessageGet(t.Context(), ids[i]); err != nil {
+			t.Errorf("request %d was answered but its message is not stored: %v", i, err)
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Group commit for accepts. Every accept without an idempotency key is a few multi-row INSERTs
+// whose cost is mostly per statement and per commit (a round trip, the planner, a WAL flush), not
+// per row. So concurrent accepts are grouped: a request joins the pending group, and while fewer
+// than maxGroupFlushers groups are being written, one flusher takes everything pending and writes
+// it as one pipelined batch (one implicit transaction). Under load, each commit carries the
+// requests that arrived while the previous one was running; an idle server writes a lone request
+// at once. When a group fails (one request's row breaks a constraint, say), each of its requests
+// is written again on its own, so one bad request never fails the others.
+
+const (
+	maxGroupFlushers = 3    // groups written at once (pool connections they may hold)
+	maxGroupRows     = 4000 // messages per group; more wait for the next one
+)
+
+// acceptRows is one request's rows for the three accept INSERTs.
+type acceptRows struct {
+	msgs, raws, recips [][]any
+	done               chan error // receives the request's outcome once
+}
+
+type grouper struct {
+	mu       sync.Mutex
+	pending  []*acceptRows
+	flushers int
+}
+
+// acceptGrouped writes r's rows, grouped with concurrent requests, and returns once they are
+// committed (or failed). A cancelled ctx stops the wait, not the write: the rows may still be
+// committed, as with a commit whose answer was lost.
+func (s *Store) acceptGrouped(ctx context.Context, r *acceptRows) error {
+	r.done = make(chan error, 1)
+	g := &s.group
+	g.mu.Lock()
+	g.pending = append(g.pending, r)
+	start := g.flushers < maxGroupFlushers
+	if start {
+		g.flushers++
+	}
+	g.mu.Unlock()
+	if start {
+		go s.flushGroups()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// flushGroups writes pending groups until none is left.
+func (s *Store) flushGroups() {
+	g := &s.group
+	for {
+		g.mu.Lock()
+		n, rows := 0, 0
+		for n < len(g.pending) && (n == 0 || rows+len(g.pending[n].msgs) <= maxGroupRows) {
+			rows += len(g.pending[n].msgs)
+			n++
+		}
+		if n == 0 {
+			g.flushers--
+			g.mu.Unlock()
+			return
+		}
+		batch := append([]*acceptRows(nil), g.pending[:n]...)
+		g.pending = append(g.pending[:0], g.pending[n:]...)
+		g.mu.Unlock()
+
+		err := s.writeAccept(batch)
+		if err != nil && len(batch) > 1 && !errors.Is(err, context.Canceled) {
+			for _, r := range batch {
+				r.done <- s.writeAccept([]*acceptRows{r})
+			}
+			continue
+		}
+		for _, r := range batch {
+			r.done <- err
+		}
+	}
+}
+
+// writeAccept inserts the rows of reqs in one pipelined batch: one round trip, one transaction.
+func (s *Store) writeAccept(reqs []*acceptRows) error {
+	var msgs, raws, recips [][]any
+	if len(reqs) == 1 {
+		msgs, raws, recips = reqs[0].msgs, reqs[0].raws, reqs[0].recips
+	} else {
+		for _, r := range reqs {
+			msgs = append(msgs, r.msgs...)
+			raws = append(raws, r.raws...)
+			recips = append(recips, r.recips...)
+		}
+	}
+	b := &pgx.Batch{}
+	queueAccept(b, msgs, raws, recips)
+	// The write outlives the request that started it: its rows belong to other requests too.
+	return s.pool.SendBatch(context.Background(), b).Close()
+}
+
+// queueAccept queues the accept INSERTs of the rows on b.
+func queueAccept(b *pgx.Batch, msgs, raws, recips [][]any) {
+	if len(msgs) == 0 {
+		return
+	}
+	b.Queue(qMessageInsert, columns(msgs, messageParamTypes...)...)
+	b.Queue(qRawInsert, columns(raws, paramTypes(rawCols)...)...)
+	if len(recips) > 0 {
+		b.Queue(qRecipientInsert, columns(recips, paramTypes(recipientCols)...)...)
+	}
+}
