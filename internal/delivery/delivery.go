@@ -161,9 +161,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	outcomes := make(chan store.MessageFinishParams, pending)
 	finished := make(chan struct{})
+	// The finisher keeps retrying outcomes the store refuses (the database is unreachable) until
+	// giveUp: the shutdown deadline.
+	giveUp, stopTrying := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopTrying()
 	go func() {
 		defer close(finished)
-		e.finisher(outcomes)
+		e.finisher(giveUp, outcomes)
 	}()
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var bgWG sync.WaitGroup
@@ -181,6 +185,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 
 	<-ctx.Done()
+	stopAt := time.AfterFunc(e.cfg.ShutdownTimeout, stopTrying)
+	defer stopAt.Stop()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	timer := time.NewTimer(e.cfg.ShutdownTimeout)
@@ -366,7 +372,7 @@ func (e *Engine) idle(ctx context.Context, stream string, wake <-chan struct{}) 
 }
 
 // finisher records outcomes until in is closed, as many per store call as have piled up.
-func (e *Engine) finisher(in <-chan store.MessageFinishParams) {
+func (e *Engine) finisher(giveUp context.Context, in <-chan store.MessageFinishParams) {
 	const most = 512
 	batch := make([]store.MessageFinishParams, 0, most)
 	for first := range in {
@@ -383,26 +389,37 @@ func (e *Engine) finisher(in <-chan store.MessageFinishParams) {
 				break more
 			}
 		}
-		e.finish(batch)
+		e.finish(giveUp, batch)
 	}
 }
 
-// finish records one batch of outcomes, retrying a failing store a few times. If it never
-// succeeds the leases expire and the messages are delivered again: at least once.
-func (e *Engine) finish(batch []store.MessageFinishParams) {
+// finish records one batch of outcomes. While the store fails (the database is unreachable), it
+// retries with backoff for up to a lease time, or until giveUp ends at shutdown: an outcome
+// recorded late is still right, since MessageFinish applies only where the lease is still held.
+// Meanwhile senders wait for the finisher, so nothing more goes out. If it never succeeds the
+// leases expire and the messages are delivered again: at least once, never lost.
+func (e *Engine) finish(giveUp context.Context, batch []store.MessageFinishParams) {
 	var err error
-	for try, pause := 0, 100*time.Millisecond; try < 4; try, pause = try+1, pause*4 {
-		if try > 0 {
-			time.Sleep(pause)
-		}
+	deadline := time.Now().Add(e.cfg.Lease)
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
 		var n int
-		n, err = e.cfg.Store.MessageFinish(context.Background(), e.cfg.Now(), batch)
+		n, err = e.cfg.Store.MessageFinish(context.WithoutCancel(giveUp), e.cfg.Now(), batch)
 		if err == nil {
 			if n < len(batch) {
 				e.log.Warn("outcomes of messages whose lease another worker took over were not recorded",
 					"messages", len(batch)-n)
 			}
 			break
+		}
+		if time.Now().Add(pause).After(deadline) || giveUp.Err() != nil {
+			break
+		}
+		if pause == 100*time.Millisecond {
+			e.log.Warn("recording delivery outcomes failed; retrying", "messages", len(batch), "err", err)
+		}
+		select {
+		case <-time.After(pause):
+		case <-giveUp.Done():
 		}
 	}
 	if err != nil {

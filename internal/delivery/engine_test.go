@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,5 +253,41 @@ func TestPossibleDuplicateIsRecorded(t *testing.T) {
 	var detail map[string]any
 	if err := json.Unmarshal(evs[len(evs)-1].Detail, &detail); err != nil || detail["possible_duplicate"] != true {
 		t.Fatalf("deferred event %s does not flag a possible duplicate", evs[len(evs)-1].Detail)
+	}
+}
+
+// unavailableStore refuses the first failures MessageFinish calls, as a database that cannot be
+// reached would.
+type unavailableStore struct {
+	store.Store
+	failures atomic.Int64
+}
+
+func (u *unavailableStore) MessageFinish(ctx context.Context, now time.Time, p []store.MessageFinishParams) (int, error) {
+	if u.failures.Add(-1) >= 0 {
+		return 0, fmt.Errorf("connection refused: %w", store.ErrUnavailable)
+	}
+	return u.Store.MessageFinish(ctx, now, p)
+}
+
+// TestOutcomeWaitsForTheDatabase: an outcome the database cannot take at once is retried until it
+// can, so a message sent during a database outage is recorded as sent, once, not sent again.
+func TestOutcomeWaitsForTheDatabase(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	us := &unavailableStore{Store: b.store}
+	us.failures.Store(4)
+	tr := &recorder{}
+	e := b.engine(tr, "node-a")
+	e.cfg.Store = us
+	stop := run(t, e)
+	defer stop()
+	id := b.insert(t, store.StreamTransactional, time.Time{})
+	m := b.waitStatus(t, id, store.StatusSent)
+	if m.Attempts != 1 || len(tr.to(id)) == 0 {
+		t.Errorf("attempts %d, sent to %v; want one attempt", m.Attempts, tr.to(id))
+	}
+	if n := us.failures.Load(); n >= 0 {
+		t.Errorf("MessageFinish was called %d times fewer than the failures", n+1)
 	}
 }
