@@ -298,8 +298,9 @@ func TestDatabaseOutage(t *testing.T) {
 	if code := nodes[0].stop(); code != 0 {
 		t.Errorf("exit %d after SIGTERM:\n%s", code, nodes[0].errOut())
 	}
-	// A send whose outcome could not be recorded during the outage is sent again at most once.
-	dups := sink.check(t, total, total)
+	// Outcomes refused during the outage are recorded when the database is back, so duplicates
+	// are rare; at worst they are the messages the node held claimed (its local queues: 2 × 512).
+	dups := sink.check(t, total, 1024)
 	t.Logf("%d duplicates after a 5 s outage", dups)
 }
 
