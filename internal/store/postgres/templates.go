@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -30,50 +29,35 @@ func scanTemplate(sc scanner) (store.Template, error) {
 	t.Version = int(version)
 	t.CreatedAt = fromTS(created)
 	t.DeletedAt = fromTS(deleted)
-	if len(schema) > 0 {
-		t.Schema = json.RawMessage(schema)
-	}
-	if len(locales) > 0 {
-		if err := json.Unmarshal(locales, &t.Locales); err != nil {
-			return store.Template{}, fmt.Errorf("template %s v%d: decoding locales: %w", t.Name, t.Version, err)
-		}
+	if err := store.DecodeTemplateJSON(&t, schema, locales); err != nil {
+		return store.Template{}, err
 	}
 	return t, nil
 }
 
-// templateHead is the head row of a template name: its latest version and that version's origin.
-type templateHead struct {
-	live   bool // false also when the name was never stored (latest 0)
-	latest int
-	origin string
-}
-
 // lockTemplateHead reads the head of name and locks it until tx ends.
-func lockTemplateHead(ctx context.Context, tx pgx.Tx, name string) (templateHead, error) {
+func lockTemplateHead(ctx context.Context, tx pgx.Tx, name string) (store.TemplateHead, error) {
 	var (
-		h       templateHead
+		h       store.TemplateHead
 		latest  int32
 		deleted pgtype.Timestamptz
 	)
-	err := tx.QueryRow(ctx, qTemplateHeadLock, name).Scan(&latest, &h.origin, &deleted)
+	err := tx.QueryRow(ctx, qTemplateHeadLock, name).Scan(&latest, &h.Origin, &deleted)
 	if noRows(err) {
-		return templateHead{}, nil
+		return store.TemplateHead{}, nil
 	}
 	if err != nil {
-		return templateHead{}, err
+		return store.TemplateHead{}, err
 	}
-	h.live, h.latest = !deleted.Valid && latest > 0, int(latest)
+	h.Live, h.Latest = !deleted.Valid && latest > 0, int(latest)
 	return h, nil
 }
 
 // TemplatePut implements store.Store.
 func (s *Store) TemplatePut(ctx context.Context, p store.TemplatePutParams) (store.Template, error) {
 	tpl := p.Template
-	if tpl.Name == "" || tpl.Origin == "" {
-		return store.Template{}, errors.New("postgres: TemplatePut needs a Name and an Origin")
-	}
-	if len(tpl.Schema) > 0 && !json.Valid(tpl.Schema) {
-		return store.Template{}, fmt.Errorf("postgres: template %s: the schema is not JSON", tpl.Name)
+	if err := store.CheckTemplate(tpl); err != nil {
+		return store.Template{}, fmt.Errorf("postgres: %w", err)
 	}
 	locales, err := jsonValue(tpl.Locales, len(tpl.Locales) == 0)
 	if err != nil {
@@ -90,10 +74,9 @@ func (s *Store) TemplatePut(ctx context.Context, p store.TemplatePutParams) (sto
 		if err != nil {
 			return err
 		}
-		if h.live && h.origin != tpl.Origin && !p.AnyOrigin {
-			return fmt.Errorf("template %s is managed by origin %q, not %q: %w", tpl.Name, h.origin, tpl.Origin, store.ErrConflict)
+		if tpl.Version, err = h.NextVersion(p); err != nil {
+			return err
 		}
-		tpl.Version = h.latest + 1
 		b := &pgx.Batch{}
 		b.Queue(qTemplateHeadUpdate, tpl.Name, int32(tpl.Version), tpl.Origin)
 		b.Queue(qTemplateVersionInsert, tpl.Name, int32(tpl.Version), tpl.Subject, tpl.HTML,
@@ -156,26 +139,23 @@ func (s *Store) TemplateList(ctx context.Context, p store.TemplateListParams) ([
 func (s *Store) TemplateDelete(ctx context.Context, p store.TemplateDeleteParams) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		h, err := lockTemplateHead(ctx, tx, p.Name)
-		switch {
-		case err != nil:
+		if err != nil {
 			return err
-		case !h.live:
-			return fmt.Errorf("template %s: %w", p.Name, store.ErrNotFound)
-		case h.origin != p.Origin && !p.AnyOrigin:
-			return fmt.Errorf("template %s is managed by origin %q, not %q: %w", p.Name, h.origin, p.Origin, store.ErrConflict)
+		}
+		if err := h.CheckDelete(p); err != nil {
+			return err
 		}
 		if !p.Force {
 			var msgID, user string
 			err := tx.QueryRow(ctx, qTemplateUsedByMessage, p.Name).Scan(&msgID)
 			if err == nil {
-				return fmt.Errorf("template %s is used by %s, which is waiting to be sent (scheduled, queued or deferred): %w",
-					p.Name, msgID, store.ErrConflict)
+				return store.TemplateInUse(p.Name, msgID)
 			} else if !noRows(err) {
 				return err
 			}
 			err = tx.QueryRow(ctx, qTemplateUsedAsLayout, p.Name).Scan(&user)
 			if err == nil {
-				return fmt.Errorf("template %s is the layout of template %s: %w", p.Name, user, store.ErrConflict)
+				return store.TemplateIsLayout(p.Name, user)
 			} else if !noRows(err) {
 				return err
 			}

@@ -16,16 +16,11 @@ import (
 
 // suppressionArgs returns the values of suppressionColumns for s, with the email lowercased.
 func suppressionArgs(s store.Suppression) ([]any, error) {
-	email := strings.ToLower(strings.TrimSpace(s.Email))
-	switch {
-	case email == "":
-		return nil, errors.New("suppression without an email")
-	case s.Reason == "":
-		return nil, fmt.Errorf("suppression of %s: no reason", email)
-	case s.CreatedAt.IsZero():
-		return nil, fmt.Errorf("suppression of %s: no CreatedAt", email)
+	s, err := store.CheckSuppression(s)
+	if err != nil {
+		return nil, err
 	}
-	return []any{email, s.Reason, s.Detail, s.MessageID, micros(s.CreatedAt), nullMicros(s.ExpiresAt)}, nil
+	return []any{s.Email, s.Reason, s.Detail, s.MessageID, micros(s.CreatedAt), nullMicros(s.ExpiresAt)}, nil
 }
 
 // scanSuppression reads one row of suppressionColumns.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -28,50 +27,35 @@ func scanTemplate(sc scanner) (store.Template, error) {
 	t.Version = int(version)
 	t.CreatedAt = fromMicros(created)
 	t.DeletedAt = fromMicros(deleted.Int64)
-	if len(schema) > 0 {
-		t.Schema = json.RawMessage(schema)
-	}
-	if len(locales) > 0 {
-		if err := json.Unmarshal(locales, &t.Locales); err != nil {
-			return store.Template{}, fmt.Errorf("template %s v%d: decoding locales: %w", t.Name, t.Version, err)
-		}
+	if err := store.DecodeTemplateJSON(&t, schema, locales); err != nil {
+		return store.Template{}, err
 	}
 	return t, nil
 }
 
-// templateHead is the head row of a template name: its latest version and that version's origin.
-type templateHead struct {
-	live   bool // false also when the name was never stored (latest 0)
-	latest int
-	origin string
-}
-
 // readTemplateHead reads the head of name inside a write.
-func readTemplateHead(t *wtx, name string) (templateHead, error) {
+func readTemplateHead(t *wtx, name string) (store.TemplateHead, error) {
 	var (
-		h       templateHead
+		h       store.TemplateHead
 		latest  int64
 		deleted sql.NullInt64
 	)
-	err := t.queryRow(qTemplateHead, []any{name}, &latest, &h.origin, &deleted)
+	err := t.queryRow(qTemplateHead, []any{name}, &latest, &h.Origin, &deleted)
 	if errors.Is(err, sql.ErrNoRows) {
-		return templateHead{}, nil
+		return store.TemplateHead{}, nil
 	}
 	if err != nil {
-		return templateHead{}, err
+		return store.TemplateHead{}, err
 	}
-	h.live, h.latest = !deleted.Valid, int(latest)
+	h.Live, h.Latest = !deleted.Valid, int(latest)
 	return h, nil
 }
 
 // TemplatePut implements store.Store.
 func (s *Store) TemplatePut(ctx context.Context, p store.TemplatePutParams) (store.Template, error) {
 	tpl := p.Template
-	if tpl.Name == "" || tpl.Origin == "" {
-		return store.Template{}, errors.New("sqlite: TemplatePut needs a Name and an Origin")
-	}
-	if len(tpl.Schema) > 0 && !json.Valid(tpl.Schema) {
-		return store.Template{}, fmt.Errorf("sqlite: template %s: the schema is not JSON", tpl.Name)
+	if err := store.CheckTemplate(tpl); err != nil {
+		return store.Template{}, fmt.Errorf("sqlite: %w", err)
 	}
 	locales, err := jsonText(tpl.Locales, len(tpl.Locales) == 0)
 	if err != nil {
@@ -85,10 +69,9 @@ func (s *Store) TemplatePut(ctx context.Context, p store.TemplatePutParams) (sto
 		if err != nil {
 			return err
 		}
-		if h.live && h.origin != tpl.Origin && !p.AnyOrigin {
-			return fmt.Errorf("template %s is managed by origin %q, not %q: %w", tpl.Name, h.origin, tpl.Origin, store.ErrConflict)
+		if tpl.Version, err = h.NextVersion(p); err != nil {
+			return err
 		}
-		tpl.Version = h.latest + 1
 		if _, err := t.exec(qTemplateHeadUpsert, tpl.Name, int64(tpl.Version), tpl.Origin, now); err != nil {
 			return err
 		}
@@ -157,26 +140,23 @@ func (s *Store) TemplateList(ctx context.Context, p store.TemplateListParams) ([
 func (s *Store) TemplateDelete(ctx context.Context, p store.TemplateDeleteParams) error {
 	err := s.w.do(ctx, 1, func(t *wtx) error {
 		h, err := readTemplateHead(t, p.Name)
-		switch {
-		case err != nil:
+		if err != nil {
 			return err
-		case !h.live:
-			return fmt.Errorf("template %s: %w", p.Name, store.ErrNotFound)
-		case h.origin != p.Origin && !p.AnyOrigin:
-			return fmt.Errorf("template %s is managed by origin %q, not %q: %w", p.Name, h.origin, p.Origin, store.ErrConflict)
+		}
+		if err := h.CheckDelete(p); err != nil {
+			return err
 		}
 		if !p.Force {
 			var msgID, user string
 			err := t.queryRow(qTemplateUsedByMessage, []any{p.Name}, &msgID)
 			if err == nil {
-				return fmt.Errorf("template %s is used by %s, which is waiting to be sent (scheduled, queued or deferred): %w",
-					p.Name, msgID, store.ErrConflict)
+				return store.TemplateInUse(p.Name, msgID)
 			} else if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
 			err = t.queryRow(qTemplateUsedAsLayout, []any{p.Name}, &user)
 			if err == nil {
-				return fmt.Errorf("template %s is the layout of template %s: %w", p.Name, user, store.ErrConflict)
+				return store.TemplateIsLayout(p.Name, user)
 			} else if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
