@@ -41,12 +41,7 @@ const (
 // loop that calls functions without writing anything still stops at the deadline.
 func funcs(st *state) map[string]any {
 	return map[string]any{
-		"default": func(def, v any) (any, error) {
-			if isEmpty(v) {
-				return def, st.check()
-			}
-			return v, st.check()
-		},
+		"default":  st.defaultValue,
 		"upper":    stringFunc(st, strings.ToUpper),
 		"lower":    stringFunc(st, strings.ToLower),
 		"title":    stringFunc(st, title),
@@ -60,10 +55,7 @@ func funcs(st *state) map[string]any {
 			return s, err
 		},
 		"date": func(layout string, v any, zone ...any) (string, error) {
-			if err := st.check(); err != nil {
-				return "", err
-			}
-			return formatDate(st, layout, v, zone)
+			return st.date(layout, v, zone)
 		},
 		"number": func(v any, decimals ...int) (string, error) {
 			if err := st.check(); err != nil {
@@ -77,21 +69,40 @@ func funcs(st *state) map[string]any {
 			}
 			return formatCurrency(a, b)
 		},
-		"unsubscribe_url": func() string {
-			if st.links.UnsubscribeURL == "" {
-				return PlaceholderUnsubscribeURL
-			}
-			return st.links.UnsubscribeURL
-		},
-		"preferences_url": func() string {
-			if st.links.PreferencesURL == "" {
-				return PlaceholderPreferencesURL
-			}
-			return st.links.PreferencesURL
-		},
-		fnValue: func(v any) (any, error) { return printable(v), st.check() },
-		fnTick:  func() (string, error) { return "", st.check() },
+		"unsubscribe_url": st.unsubscribeURL,
+		"preferences_url": st.preferencesURL,
+		fnValue:           func(v any) (any, error) { return printable(v), st.check() },
+		fnTick:            func() (string, error) { return "", st.check() },
 	}
+}
+
+// defaultValue is default: v, or def when v is empty.
+func (st *state) defaultValue(def, v any) (any, error) {
+	if isEmpty(v) {
+		return def, st.check()
+	}
+	return v, st.check()
+}
+
+func (st *state) date(layout string, v any, zone []any) (string, error) {
+	if err := st.check(); err != nil {
+		return "", err
+	}
+	return formatDate(st, layout, v, zone)
+}
+
+func (st *state) unsubscribeURL() string {
+	if st.links.UnsubscribeURL == "" {
+		return PlaceholderUnsubscribeURL
+	}
+	return st.links.UnsubscribeURL
+}
+
+func (st *state) preferencesURL() string {
+	if st.links.PreferencesURL == "" {
+		return PlaceholderPreferencesURL
+	}
+	return st.links.PreferencesURL
 }
 
 func stringFunc(st *state, f func(string) string) func(any) (string, error) {

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"io"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	texttemplate "text/template"
+	"text/template/parse"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -88,6 +90,10 @@ type instance struct {
 	html    *htmltemplate.Template
 	text    *texttemplate.Template
 	out     limitedBuffer
+
+	// The same parts for the direct executor (exec.go); nil when it cannot run them.
+	subjectProg, htmlProg, textProg *program
+	exec                            executor
 }
 
 func (t *Template) newInstance() (*instance, error) {
@@ -95,11 +101,14 @@ func (t *Template) newInstance() (*instance, error) {
 	fm := funcs(st)
 	inst := &instance{st: st}
 	inst.out.budget = &st.budget
+	inst.exec.st = st
 	if t.subject != nil {
 		inst.subject = t.subject.textTemplate(fm)
+		inst.subjectProg = textProgram(inst.subject)
 	}
 	if t.text != nil {
 		inst.text = t.text.textTemplate(fm)
+		inst.textProg = textProgram(inst.text)
 	}
 	if t.html != nil {
 		h, err := t.html.htmlTemplate(fm)
@@ -118,8 +127,37 @@ func (t *Template) newInstance() (*instance, error) {
 		if errors.As(err, &he) {
 			return nil, t.execError("html", t.html, Limits{}, err)
 		}
+		// The trees are escaped now: the direct executor runs them as they are.
+		inst.htmlProg = newProgram(h.Tree, func(name string) *parse.Tree {
+			if c := h.Lookup(name); c != nil {
+				return c.Tree
+			}
+			return nil // a template html/template derived for another context
+		}, true)
 	}
 	return inst, nil
+}
+
+func textProgram(tm *texttemplate.Template) *program {
+	return newProgram(tm.Tree, func(name string) *parse.Tree {
+		if c := tm.Lookup(name); c != nil {
+			return c.Tree
+		}
+		return nil
+	}, false)
+}
+
+// execute runs one part into inst.out: with the direct executor when it can run it, otherwise
+// (or when it stops with errIndirect) with text/template's.
+func (inst *instance) execute(p *program, tm interface{ Execute(io.Writer, any) error }, root any) error {
+	if p != nil {
+		err := inst.exec.run(p, &inst.out, root)
+		if err != errIndirect {
+			return err
+		}
+		inst.out.buf = inst.out.buf[:0]
+	}
+	return tm.Execute(&inst.out, root)
 }
 
 func (set *partSet) textTemplate(fm map[string]any) *texttemplate.Template {
@@ -216,7 +254,7 @@ func (t *Template) Render(ctx context.Context, c Context, lim Limits) (Output, e
 	var out Output
 	if inst.subject != nil {
 		inst.out.reset(lim.MaxOutput)
-		if err := inst.subject.Execute(&inst.out, root); err != nil {
+		if err := inst.execute(inst.subjectProg, inst.subject, root); err != nil {
 			return Output{}, t.execError("subject", t.subject, lim, err)
 		}
 		out.Subject = strings.TrimSpace(inst.out.String())
@@ -227,7 +265,7 @@ func (t *Template) Render(ctx context.Context, c Context, lim Limits) (Output, e
 	}
 	if inst.html != nil {
 		inst.out.reset(lim.MaxOutput)
-		if err := inst.html.Execute(&inst.out, root); err != nil {
+		if err := inst.execute(inst.htmlProg, inst.html, root); err != nil {
 			return Output{}, t.execError("html", t.html, lim, err)
 		}
 		html := t.conds.restore(inst.out.buf)
@@ -249,7 +287,7 @@ func (t *Template) Render(ctx context.Context, c Context, lim Limits) (Output, e
 	}
 	if inst.text != nil {
 		inst.out.reset(lim.MaxOutput)
-		if err := inst.text.Execute(&inst.out, root); err != nil {
+		if err := inst.execute(inst.textProg, inst.text, root); err != nil {
 			return Output{}, t.execError("text", t.text, lim, err)
 		}
 		out.Text = inst.out.String()

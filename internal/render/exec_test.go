@@ -1,0 +1,192 @@
+package render
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// renderIndirect renders c with text/template's executor alone: it hands Render an instance
+// whose direct programs are removed, and takes it back afterwards.
+func renderIndirect(tb testing.TB, tpl *Template, c Context) (Output, error) {
+	tb.Helper()
+	inst, err := tpl.newInstance()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	inst.subjectProg, inst.htmlProg, inst.textProg = nil, nil, nil
+	tpl.mu.Lock()
+	tpl.free = append(tpl.free, inst) // acquire takes the last one
+	tpl.mu.Unlock()
+	defer func() {
+		tpl.mu.Lock()
+		tpl.free = slices.DeleteFunc(tpl.free, func(i *instance) bool { return i == inst })
+		tpl.mu.Unlock()
+	}()
+	return tpl.Render(context.Background(), c, Limits{})
+}
+
+// directParts names the parts the direct executor runs.
+func directParts(tb testing.TB, tpl *Template) []string {
+	tb.Helper()
+	inst, err := tpl.newInstance()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var parts []string
+	for _, p := range []struct {
+		name string
+		prog *program
+	}{{"subject", inst.subjectProg}, {"html", inst.htmlProg}, {"text", inst.textProg}} {
+		if p.prog != nil {
+			parts = append(parts, p.name)
+		}
+	}
+	return parts
+}
+
+// checkSameOutput renders c both ways and fails when the outputs or the errors differ.
+func checkSameOutput(tb testing.TB, tpl *Template, c Context) Output {
+	tb.Helper()
+	direct, derr := tpl.Render(context.Background(), c, Limits{})
+	indirect, ierr := renderIndirect(tb, tpl, c)
+	if fmt.Sprint(derr) != fmt.Sprint(ierr) {
+		tb.Fatalf("direct error %v, text/template error %v", derr, ierr)
+	}
+	if diff := cmp.Diff(indirect, direct); diff != "" {
+		tb.Fatalf("direct output differs from text/template's (-text/template +direct):\n%s", diff)
+	}
+	return direct
+}
+
+// trickyStrings are values whose escaping differs between contexts.
+var trickyStrings = []string{
+	"", "plain", `<b>"Tom" & 'Jerry'</b>`, "a+b=c", "\x00nul", "javascript:alert(1)",
+	"JavaScript:alert(1)", "mailto:a@b.example", "HTTPS://e.example/a b?q=1&r=%zz%41#f",
+	"/relative/path?x=<y>", "data:text/html,x", "é ü 日本 \u2028 \U0001F600", "\xff\xfe bad utf-8",
+	"%", "%4", "%41", "[::1]:80/~a_b-c.d", "{{.x}}", "1e+06",
+}
+
+func TestDirectExecutorMatches(t *testing.T) {
+	t.Parallel()
+	const data = `{"s": "<i>x</i> & \"y\"", "n": 1000000, "f": 2.5, "t": true, "z": false, "null": null,
+		"list": [{"a": "one", "u": "https://e.example/1"}, {"a": "two", "u": "javascript:x"}],
+		"empty": [], "obj": {"k2": "v2", "k1": "v1"}, "none": {}, "date": "2026-11-20"}`
+	for _, tc := range []struct {
+		name   string
+		src    Source
+		direct []string // the parts the direct executor must run
+	}{
+		{"contexts", Source{
+			Subject: "{{.data.s}} {{.data.n}} {{.data.t}} [{{.data.null}}]",
+			HTML: `<title>{{.data.s}}</title><p title="{{.data.s}}" data-x='{{.data.n}}'>{{.data.s}}{{.data.f}}{{.data.t}}{{.data.null}}</p>` +
+				`<a href="{{.data.s}}">a</a><a href="https://e.example/?q={{.data.s}}&n={{.data.n}}">b</a><img alt="{{.data.z}}" src="/i/{{.data.s}}">`,
+			Text: "{{.data.s}} {{.data.n}} {{.data.f}} {{.data.t}} [{{.data.null}}] {{.message.id}}",
+		}, []string{"subject", "html", "text"}},
+		{"control", Source{
+			HTML: `{{if .data.t}}T{{else}}F{{end}}{{if .data.z}}T{{else if .data.null}}N{{else}}F{{end}}` +
+				`{{with .data.obj}}<b>{{.k1}}</b>{{end}}{{with .data.none}}x{{else}}none{{end}}` +
+				`{{range .data.list}}<a href="{{.u}}">{{.a}}</a>{{end}}{{range .data.empty}}x{{else}}empty{{end}}` +
+				`{{range $k, $v := .data.obj}}{{$k}}={{$v}};{{end}}{{range $i, $e := .data.list}}{{$i}}:{{$e.a}}/{{$.data.s}} {{end}}` +
+				`{{$x := .data.s}}{{$x = "changed"}}{{$x}}{{if .data.n}}{{$y := 1}}{{$y}}{{end}}` +
+				`{{template "row" .data.obj}}{{define "row"}}<i>{{.k2}}</i>{{end}}`,
+			Text: `{{range .data.list}}* {{.a}} ({{.u}}){{"\n"}}{{end}}{{with .data.obj}}{{.k1}}{{end}}{{range .data.null}}x{{else}}none{{end}}`,
+		}, []string{"html", "text"}},
+		{"funcs", Source{
+			Subject: `{{default "there" (index .contact "first_name")}} {{upper .data.s}} {{.data.s | lower | title}}`,
+			HTML: `<p>{{default "friend" .data.null}} {{default "x" .data.empty}} {{index .data.list 1 | len}}{{index .data.obj "k1"}}` +
+				`{{date "long" .data.date}} {{date "date" .data.date "Europe/Paris"}} {{trim "  a "}}</p>` +
+				`<a href="{{unsubscribe_url}}">u</a> <a href="{{preferences_url}}">p</a> {{index .data.list 0 "a"}}`,
+		}, []string{"subject"}}, // len is not a direct function
+		{"more-funcs", Source{
+			HTML: `<p>{{index .data.list 0 "a"}} {{index .data.obj "missing"}} {{date "short" .data.date}} {{unsubscribe_url}}</p>`,
+		}, []string{"html"}},
+		{"indirect", Source{
+			HTML: `<script>var x = {{.data.s}};</script><p>{{printf "%d" 3}} {{range .data.list}}{{break}}{{end}}</p>`,
+		}, nil},
+		{"errors", Source{
+			HTML: `<p>{{.data.s}}</p><p>{{.data.nope}}</p>`,
+			Text: `{{.data.s.x}}`,
+		}, []string{"html", "text"}},
+		{"bad-arguments", Source{
+			HTML: `<p>{{date .data.n .data.date}} {{index .data.list "x"}}</p>`,
+		}, []string{"html"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.src.Name = tc.name
+			tpl, err := Compile(tc.src, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := directParts(t, tpl); !slices.Equal(got, tc.direct) {
+				t.Errorf("direct parts %v, want %v", got, tc.direct)
+			}
+			decoded, err := tpl.DecodeData(json.RawMessage(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var floats any // numbers as float64, as a caller's own decoding gives them
+			if err := json.Unmarshal([]byte(data), &floats); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []Context{
+				{Data: decoded, Contact: map[string]any{"first_name": "Bo"}, Message: MessageInfo{ID: "m1", Stream: "s"}},
+				{Data: floats, Links: Links{UnsubscribeURL: "https://e.example/u?a=1&b=<2>"}},
+			} {
+				checkSameOutput(t, tpl, c)
+			}
+		})
+	}
+}
+
+// TestDirectExecutorGolden renders the golden-file templates both ways.
+func TestDirectExecutorGolden(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"newsletter", "order-shipped", "welcome"} {
+		src := loadSource(t, name)
+		for _, perRender := range []bool{false, true} {
+			tpl, err := compile(src.Source, testLayouts(t), perRender)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := directParts(t, tpl); len(got) == 0 {
+				t.Errorf("%s: the direct executor runs no part", name)
+			}
+			data, err := tpl.DecodeData(src.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSameOutput(t, tpl, Context{Data: data, Contact: map[string]any{"first_name": "Bo"},
+				Message: MessageInfo{ID: "m1", Stream: "s"}})
+		}
+	}
+}
+
+// FuzzDirectExecutor puts one string in every HTML context the direct executor escapes
+// (text, quoted attributes, URLs, RCDATA) and in the text parts, and compares the output
+// with text/template's.
+func FuzzDirectExecutor(f *testing.F) {
+	for _, s := range trickyStrings {
+		f.Add(s)
+	}
+	tpl, err := Compile(Source{Name: "fuzz",
+		Subject: `{{.data.s}}`,
+		HTML: `<title>{{.data.s}}</title><textarea>{{.data.s}}</textarea><p title="{{.data.s}}" data-x='{{.data.s}}'>{{.data.s}}</p>` +
+			`<a href="{{.data.s}}">a</a><a href="https://e.example/?q={{.data.s}}">b</a><a href="/p/{{.data.s}}#{{.data.s}}">c</a>` +
+			`<img src="{{.data.s}}" alt="{{.data.s | upper}}">`,
+		Text: `{{.data.s}} {{default "x" .data.s}}`}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if got := directParts(f, tpl); len(got) != 3 {
+		f.Fatalf("direct parts %v, want all three", got)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		checkSameOutput(t, tpl, Context{Data: map[string]any{"s": s}})
+	})
+}
