@@ -295,11 +295,11 @@ func (t *Template) Render(ctx context.Context, c Context, lim Limits) (Output, e
 		if err := st.checkNow(); err != nil {
 			return Output{}, t.execError("text", nil, lim, err)
 		}
-		text := TextFromHTML(out.HTML)
-		if len(text) > lim.MaxOutput {
+		inst.out.buf = appendTextFromHTML(inst.out.buf[:0], out.HTML)
+		if len(inst.out.buf) > lim.MaxOutput {
 			return Output{}, t.execError("text", nil, lim, ErrOutputLimit)
 		}
-		out.Text = text
+		out.Text = inst.out.String()
 	}
 	return out, nil
 }

@@ -38,7 +38,13 @@ import (
 //     for Outlook included) and images outside links are left out.
 func TextFromHTML(src string) string {
 	// The text of an email is usually under half its HTML (style attributes, tags, URLs twice).
-	w := textWriter{head: -1, out: make([]byte, 0, len(src)/2)}
+	return string(appendTextFromHTML(make([]byte, 0, len(src)/2), src))
+}
+
+// appendTextFromHTML appends the text of src to dst (TextFromHTML), so that Render can reuse
+// a buffer.
+func appendTextFromHTML(dst []byte, src string) []byte {
+	w := textWriter{head: -1, out: dst, base: len(dst)}
 	skip := atom.Atom(0) // an element whose content is left out, until its end tag
 	depth := 0           // nesting of skip (for <head> and <template>, which may nest tags)
 	for i := 0; i < len(src); {
@@ -102,7 +108,7 @@ func TextFromHTML(src string) string {
 			case atom.A:
 				w.startLink(t.attr)
 			case atom.Img:
-				if w.link != nil && w.link.alt == "" {
+				if w.inLink && w.link.alt == "" {
 					w.link.alt = unescape(t.attr)
 				}
 			case atom.Ol:
@@ -117,15 +123,28 @@ func TextFromHTML(src string) string {
 		}
 	}
 	w.finishLink()
-	return w.String()
+	return w.trimmed()
 }
 
 // unescape decodes the character references of s (s itself when it has none).
 func unescape(s string) string {
-	if strings.IndexByte(s, '&') < 0 {
+	i := strings.IndexByte(s, '&')
+	if i < 0 {
 		return s
 	}
-	return html.UnescapeString(s)
+	// html/template writes & as &amp;, so that is often the only reference.
+	for j := i; j >= 0; {
+		if !strings.HasPrefix(s[j:], "&amp;") {
+			return html.UnescapeString(s)
+		}
+		j += 5
+		k := strings.IndexByte(s[j:], '&')
+		if k < 0 {
+			break
+		}
+		j += k
+	}
+	return strings.ReplaceAll(s, "&amp;", "&")
 }
 
 // inHead reports the elements that may be in <head>: any other starts the body.
@@ -309,8 +328,10 @@ type textWriter struct {
 	bold     []bool // per open <b>/<strong>: whether its opening '*' was written
 	boldOwed int    // opening '*' owed before the next text
 	heading  atom.Atom
-	head     int // where the open heading's text starts in out; -1 before its text
-	link     *link
+	head     int  // where the open heading's text starts in out; -1 before its text
+	link     link // valid when inLink
+	inLink   bool
+	base     int // where the text starts in out
 }
 
 type list struct {
@@ -324,8 +345,11 @@ type link struct {
 	start int // where the link's text starts in out; -1 before its text
 }
 
-func (w *textWriter) String() string {
-	return string(bytes.Trim(w.out, " \t\n"))
+// trimmed returns out with the text's surrounding white space removed.
+func (w *textWriter) trimmed() []byte {
+	text := bytes.Trim(w.out[w.base:], " \t\n")
+	n := copy(w.out[w.base:], text)
+	return w.out[:w.base+n]
 }
 
 // block owes n newlines (1 or 2) before the next text.
@@ -460,88 +484,143 @@ func (w *textWriter) endHeading() {
 		mark = '*'
 	}
 	end := len(w.out)
-	w.out = append(w.out, '\n')
-	for range width {
-		w.out = append(w.out, mark)
-	}
 	if h != atom.H3 {
-		// The same rule above: insert it with its line end before the text.
-		rule := w.out[end+1:]
-		w.out = slices.Insert(w.out, start, rule...)
-		w.out = slices.Insert(w.out, start+width, '\n')
+		// The same rule above, with its line end, before the text.
+		w.out = slices.Grow(w.out, 2*(width+1))
+		w.out = w.out[:end+width+1]
+		copy(w.out[start+width+1:], w.out[start:end])
+		fill(w.out[start:start+width], mark)
+		w.out[start+width] = '\n'
+		end += width + 1
+	}
+	w.out = append(w.out, '\n')
+	w.out = append(w.out, make([]byte, width)...)
+	fill(w.out[end+1:], mark)
+}
+
+func fill(b []byte, c byte) {
+	for i := range b {
+		b[i] = c
 	}
 }
 
 func (w *textWriter) startLink(href string) {
 	w.finishLink() // <a> cannot nest: a new one closes the open one
-	w.link = &link{href: strings.TrimSpace(href), start: -1}
+	w.link, w.inLink = link{href: strings.TrimSpace(href), start: -1}, true
 }
 
 // finishLink writes the URL of the open link after its text.
 func (w *textWriter) finishLink() {
-	l := w.link
-	if l == nil {
+	if !w.inLink {
 		return
 	}
-	w.link = nil
+	l := &w.link
+	w.inLink = false
 	href := l.href
-	if lower := strings.ToLower(href); strings.HasPrefix(lower, "#") || strings.HasPrefix(lower, "javascript:") {
+	if strings.HasPrefix(href, "#") || hasPrefixFold(href, "javascript:") {
 		href = ""
-	} else if strings.HasPrefix(lower, "mailto:") {
+	} else if hasPrefixFold(href, "mailto:") {
 		href = href[len("mailto:"):]
 		if i := strings.IndexByte(href, '?'); i >= 0 {
 			href = href[:i]
 		}
 	}
-	var text string
+	empty, same := true, false // the link's text, and whether it is the URL
 	if l.start >= 0 {
-		text = strings.TrimSpace(string(w.out[l.start:]))
+		text := bytes.TrimSpace(w.out[l.start:])
+		empty, same = len(text) == 0, string(text) == href || string(text) == l.href
 	} else if l.alt != "" {
 		w.text(l.alt)
-		text = l.alt
+		empty, same = false, l.alt == href || l.alt == l.href
 	}
 	switch {
-	case href == "" || text == href || text == l.href:
-	case text == "":
+	case href == "" || same:
+	case empty:
 		w.text(href)
 	default:
 		w.space = true
-		w.word("(" + href + ")")
+		w.word("(")
+		w.out = append(w.out, href...)
+		w.out = append(w.out, ')')
 	}
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring ASCII case; prefix is lower case.
+func hasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // text writes text with its white space collapsed.
 func (w *textWriter) text(b string) {
 	for len(b) > 0 {
 		// A run of white space…
-		i := 0
-		for i < len(b) {
-			if c := b[i]; c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' {
-				i++
-			} else if c == 0xc2 && i+1 < len(b) && b[i+1] == 0xa0 { // U+00A0
-				i += 2
-			} else {
-				break
-			}
-		}
-		if i > 0 {
+		if i := spaceLen(b); i > 0 {
 			w.space = true
 			b = b[i:]
 		}
 		// … then a word.
-		j := 0
-		for j < len(b) {
-			c := b[j]
-			if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == 0xc2 && j+1 < len(b) && b[j+1] == 0xa0 {
-				break
-			}
-			j++
+		j := wordLen(b)
+		if j == 0 {
+			continue
 		}
-		if j > 0 {
-			w.word(b[:j])
-			b = b[j:]
+		w.word(b[:j])
+		b = b[j:]
+		// Nothing is owed after a word but the space before the next one, until the end of
+		// b: the rest of b is written as word would write it.
+		for len(b) > 0 {
+			i := spaceLen(b)
+			if i == len(b) {
+				w.space = true
+				return
+			}
+			j := wordLen(b[i:])
+			w.out = append(w.out, ' ')
+			w.out = append(w.out, b[i:i+j]...)
+			b = b[i+j:]
 		}
 	}
+}
+
+// textSpace marks the bytes that are white space in text, and 0xc2, the first byte of U+00A0.
+var textSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true, '\f': true, 0xc2: true}
+
+// spaceLen returns the length of the white space (U+00A0 included) at the start of b.
+func spaceLen(b string) int {
+	i := 0
+	for i < len(b) && textSpace[b[i]] {
+		if b[i] == 0xc2 {
+			if i+1 >= len(b) || b[i+1] != 0xa0 {
+				break
+			}
+			i++
+		}
+		i++
+	}
+	return i
+}
+
+// wordLen returns the length of the word at the start of b: up to white space or U+00A0.
+func wordLen(b string) int {
+	j := 0
+	for j < len(b) {
+		if textSpace[b[j]] && (b[j] != 0xc2 || j+1 < len(b) && b[j+1] == 0xa0) {
+			break
+		}
+		j++
+	}
+	return j
 }
 
 // raw writes the text of a <pre> as it is, but a line end right after <pre> (HTML §13.2.6.4.7).
@@ -573,7 +652,7 @@ func (w *textWriter) newline() {
 // word writes a word (or, in <pre>, a piece of a line) after what is owed before it.
 func (w *textWriter) word(b string) {
 	if w.breaks > 0 {
-		if len(w.out) > 0 {
+		if len(w.out) > w.base {
 			if w.lineText {
 				w.newline()
 			}
@@ -603,7 +682,7 @@ func (w *textWriter) word(b string) {
 	if w.heading != 0 && w.head < 0 {
 		w.head = len(w.out)
 	}
-	if w.link != nil && w.link.start < 0 {
+	if w.inLink && w.link.start < 0 {
 		w.link.start = len(w.out)
 	}
 	for ; w.boldOwed > 0; w.boldOwed-- {
