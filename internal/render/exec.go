@@ -85,17 +85,21 @@ type executor struct {
 	st      *state
 	w       *limitedBuffer
 	prog    *program
-	vars    []variable
-	scratch []byte // an escaped value before it is written
+	vars    []variable // the variables in scope, from frame on
+	frame   int        // where the executing template's variables start in vars
+	args    []any      // a stack of function arguments
+	scratch []byte     // an escaped value before it is written
 }
 
 // run executes p with dot as data into w.
 func (e *executor) run(p *program, w *limitedBuffer, dot any) error {
-	e.prog, e.w = p, w
+	e.prog, e.w, e.frame = p, w, 0
 	e.vars = append(e.vars[:0], variable{"$", dot})
 	err := e.walk(dot, p.root.Root)
 	e.prog, e.w = nil, nil
-	clear(e.vars)
+	e.pop(0)
+	clear(e.args[:cap(e.args)])
+	e.args = e.args[:0]
 	return err
 }
 
@@ -213,10 +217,13 @@ func (e *executor) template(dot any, t *parse.TemplateNode) error {
 			return err
 		}
 	}
-	saved := e.vars
-	e.vars = []variable{{"$", newDot}}
+	// The called template sees only its own variables: a new frame.
+	frame, mark := e.frame, len(e.vars)
+	e.frame = mark
+	e.vars = append(e.vars, variable{"$", newDot})
 	err := e.walk(newDot, tree.Root)
-	e.vars = saved
+	e.pop(mark)
+	e.frame = frame
 	return err
 }
 
@@ -226,23 +233,24 @@ func (e *executor) pop(mark int) {
 }
 
 // print writes the value of an action. In the html part, an action that ends with one of the
-// escapers of HTML text and attributes is escaped straight into the output.
+// escapers of HTML text and attributes is escaped straight into the output, after the URL
+// escapers before it, if any.
 func (e *executor) print(dot any, pipe *parse.PipeNode) error {
-	if e.prog.html && len(pipe.Cmds) > 1 {
-		last := pipe.Cmds[len(pipe.Cmds)-1]
-		if id, ok := last.Args[0].(*parse.IdentifierNode); ok && len(last.Args) == 1 && htmlEscapers[id.Ident] {
-			v, err := e.commands(dot, pipe.Cmds[:len(pipe.Cmds)-1])
-			if err != nil {
-				return err
-			}
-			s, ok := stringify(v)
-			if !ok {
-				return errIndirect
-			}
-			e.scratch = appendEscapedHTML(e.scratch[:0], s)
-			_, err = e.w.Write(e.scratch)
+	if n := escaperSuffix(pipe); e.prog.html && n > 0 && n < len(pipe.Cmds) {
+		v, err := e.commands(dot, pipe.Cmds[:len(pipe.Cmds)-n])
+		if err != nil {
 			return err
 		}
+		s, ok := stringify(v)
+		if !ok {
+			return errIndirect
+		}
+		for _, c := range pipe.Cmds[len(pipe.Cmds)-n : len(pipe.Cmds)-1] {
+			s = urlEscapers[c.Args[0].(*parse.IdentifierNode).Ident](s)
+		}
+		e.scratch = appendEscapedHTML(e.scratch[:0], s)
+		_, err = e.w.Write(e.scratch)
+		return err
 	}
 	v, err := e.pipeline(dot, pipe)
 	if err != nil {
@@ -297,7 +305,7 @@ func (e *executor) commands(dot any, cmds []*parse.CommandNode) (any, error) {
 }
 
 func (e *executor) setVar(name string, v any) bool {
-	for i := len(e.vars) - 1; i >= 0; i-- {
+	for i := len(e.vars) - 1; i >= e.frame; i-- {
 		if e.vars[i].name == name {
 			e.vars[i].value = v
 			return true
@@ -307,7 +315,7 @@ func (e *executor) setVar(name string, v any) bool {
 }
 
 func (e *executor) variable(name string) (any, bool) {
-	for i := len(e.vars) - 1; i >= 0; i-- {
+	for i := len(e.vars) - 1; i >= e.frame; i-- {
 		if e.vars[i].name == name {
 			return e.vars[i].value, true
 		}
@@ -376,19 +384,19 @@ func (e *executor) call(dot any, name string, argNodes []parse.Node, final any, 
 	if f == nil {
 		return nil, errIndirect
 	}
-	var buf [4]any
-	args := buf[:0]
+	base := len(e.args)
+	defer func() { e.args = e.args[:base] }()
 	for _, n := range argNodes {
-		v, err := e.arg(dot, n)
+		v, err := e.arg(dot, n) // calls in the arguments push and pop above base
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, v)
+		e.args = append(e.args, v)
 	}
 	if hasFinal {
-		args = append(args, final)
+		e.args = append(e.args, final)
 	}
-	v, err := f(e.st, args)
+	v, err := f(e.st, e.args[base:len(e.args):len(e.args)])
 	if err != nil && err != e.st.err {
 		return nil, errIndirect // the function's own error: text/template reports it with its position
 	}
@@ -445,6 +453,29 @@ var htmlEscapers = map[string]bool{
 	"_html_template_htmlescaper":   true,
 	"_html_template_attrescaper":   true,
 	"_html_template_rcdataescaper": true,
+}
+
+// urlEscapers are html/template's escapers of URLs, for plain text.
+var urlEscapers = map[string]func(string) string{
+	"_html_template_urlfilter":     filterURL,
+	"_html_template_urlnormalizer": func(s string) string { return processURL(s, true) },
+	"_html_template_urlescaper":    func(s string) string { return processURL(s, false) },
+}
+
+// escaperSuffix returns how many commands at the end of pipe are URL escapers followed by an
+// HTML escaper, each with no argument but the previous command's value; 0 when the pipeline
+// does not end with an HTML escaper.
+func escaperSuffix(pipe *parse.PipeNode) int {
+	n := 0
+	for i := len(pipe.Cmds) - 1; i >= 0; i-- {
+		c := pipe.Cmds[i]
+		id, ok := c.Args[0].(*parse.IdentifierNode)
+		if !ok || len(c.Args) != 1 || (n == 0 && !htmlEscapers[id.Ident]) || (n > 0 && urlEscapers[id.Ident] == nil) {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // directFuncs are the functions the direct executor calls itself.

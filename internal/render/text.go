@@ -576,20 +576,31 @@ func (w *textWriter) text(b string) {
 			continue
 		}
 		w.word(b[:j])
+		// Nothing is owed after a word but one space before the next, until the end of b: the
+		// rest of b is written as word would write it, copying the runs where white space is
+		// already one space between words.
 		b = b[j:]
-		// Nothing is owed after a word but the space before the next one, until the end of
-		// b: the rest of b is written as word would write it.
-		for len(b) > 0 {
-			i := spaceLen(b)
-			if i == len(b) {
-				w.space = true
-				return
+		out, start := w.out, 0
+		for k := 0; k < len(b); {
+			if !textSpace[b[k]] {
+				k++
+				continue
 			}
-			j := wordLen(b[i:])
-			w.out = append(w.out, ' ')
-			w.out = append(w.out, b[i:i+j]...)
-			b = b[i+j:]
+			n := spaceLen(b[k:])
+			if n == 0 || n == 1 && b[k] == ' ' && k+1 < len(b) {
+				k++ // 0xc2 starting another character, or a space that stays as it is
+				continue
+			}
+			out = append(out, b[start:k]...)
+			if k += n; k == len(b) {
+				w.space = true
+			} else {
+				out = append(out, ' ')
+			}
+			start = k
 		}
+		w.out = append(out, b[start:]...)
+		return
 	}
 }
 
