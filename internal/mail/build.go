@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"mime"
-	"mime/quotedprintable"
 	"slices"
 	"strings"
 	"time"
@@ -402,12 +401,6 @@ type writer struct {
 	err  error
 }
 
-// Write appends p; it lets mime/quotedprintable write into the buffer.
-func (w *writer) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
-	return len(p), nil
-}
-
 func (w *writer) field(name, value string) {
 	if w.err != nil {
 		return
@@ -486,15 +479,14 @@ func (w *writer) closeMultipart(boundary string) {
 	w.str("--\r\n")
 }
 
-// textPart writes a text/* entity in quoted-printable. The encoder turns CRLF, bare LF and bare
-// CR into CRLF, soft-breaks lines at 76 characters and encodes trailing whitespace.
+// textPart writes a text/* entity in quoted-printable (appendQuotedPrintable), which turns
+// CRLF, bare LF and bare CR into CRLF, soft-breaks lines at 76 characters and encodes trailing
+// whitespace.
 func (w *writer) textPart(mediaType, body string) {
 	w.field("Content-Type", mediaType+"; charset=utf-8")
 	w.field("Content-Transfer-Encoding", "quoted-printable")
 	w.str("\r\n")
-	qp := quotedprintable.NewWriter(w)
-	_, _ = qp.Write([]byte(body)) // writes into w.buf, cannot fail
-	_ = qp.Close()
+	w.buf = appendQuotedPrintable(w.buf, body)
 }
 
 // attachment writes a base64 entity with 76-character lines (RFC 2045 §6.8).

@@ -36,8 +36,9 @@
 // name from a map, so custom headers cannot keep their order; and it puts RFC 2047 encoded-words
 // into quoted filename parameters, which RFC 2047 §5 forbids. gomail_test.go pins these findings
 // so that an upgrade that fixes them is noticed.
-// The writer here is the standard library (mime/quotedprintable, encoding/base64) plus about a
-// hundred lines of header folding and multipart framing. go-mail remains the SMTP client and
+// The writer here is encoding/base64, a quoted-printable encoder that writes the bytes
+// mime/quotedprintable would (qp.go: it copies runs of plain bytes at once, where the standard
+// writer takes them one by one), and about a hundred lines of header folding and multipart framing. go-mail remains the SMTP client and
 // DKIM signer; its DKIMSigner.Sign works on the bytes Build returns.
 package mail
 
