@@ -6,7 +6,8 @@
 // relay that answers 451, refuses one recipient with 550 5.1.1, stalls after DATA or drops the
 // connection. By default the sink only counts: each body is read into a buffer reused by its
 // connection and dropped, so a benchmark measures the sender, not the sink. Options.Keep keeps
-// every accepted message for inspection.
+// every accepted message for inspection. On plaintext connections the sink reads DATA itself,
+// in blocks rather than go-smtp's byte at a time, with the same results (data.go).
 //
 // Counting happens when the sink has decided to answer 250 to the final ".", just before the
 // reply is written: Count, WaitCount and Options.OnMessage see a message a moment before the
@@ -140,7 +141,7 @@ func Start(o Options) (*Sink, error) {
 	}
 	s := &Sink{
 		opts:   o,
-		ln:     &listener{Listener: nl, conns: map[*tcpConn]struct{}{}},
+		ln:     &listener{Listener: nl, conns: map[*tcpConn]struct{}{}, tls: o.TLSConfig != nil && o.Implicit},
 		addr:   nl.Addr().String(),
 		done:   make(chan struct{}),
 		served: make(chan struct{}),
@@ -282,14 +283,19 @@ func (s *Sink) accepted(m Message) {
 
 func (s *Sink) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	nc := c.Conn()
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
+	tlsConn, isTLS := nc.(*tls.Conn)
+	if isTLS {
+		nc = tlsConn.NetConn()
 	}
-	n := 0
+	ss := &session{sink: s, c: c}
 	if tc, ok := nc.(*tcpConn); ok {
-		n = tc.n
+		ss.conn = tc.n
+		tc.lines = !isTLS // after STARTTLS (a session starts at each EHLO)
+		if !isTLS && s.srv.MaxMessageBytes == 0 {
+			ss.tc = tc // the sink reads the messages itself (data.go)
+		}
 	}
-	return &session{sink: s, c: c, conn: n}, nil
+	return ss, nil
 }
 
 // session is one SMTP session; go-smtp calls it from the connection's goroutine only.
@@ -300,7 +306,8 @@ type session struct {
 	authed bool
 	from   string
 	to     []string
-	buf    bytes.Buffer // the body being read, reused across the connection's messages
+	tc     *tcpConn // set when the sink reads DATA itself (readData), nil over TLS
+	body   []byte   // the body being read, reused across the connection's messages
 }
 
 var errHangup = errors.New("smtpsink: hung up")
@@ -350,11 +357,10 @@ func (ss *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
 }
 
 func (ss *session) Data(r io.Reader) error {
-	ss.buf.Reset()
-	if _, err := ss.buf.ReadFrom(r); err != nil {
+	body, err := ss.readBody(r)
+	if err != nil {
 		return err
 	}
-	body := ss.buf.Bytes()
 	o := ss.sink.opts
 	if o.Keep || o.Script != nil {
 		body = bytes.Clone(body) // the caller may keep it; the buffer is reused
@@ -373,6 +379,20 @@ func (ss *session) Data(r io.Reader) error {
 		return reply // go-smtp writes an *SMTPError's code as is, 250 included
 	}
 	return nil
+}
+
+// readBody reads the message into ss.body: from the connection's buffer on a plaintext
+// connection (readData), through go-smtp's reader r otherwise.
+func (ss *session) readBody(r io.Reader) ([]byte, error) {
+	var err error
+	if ss.tc != nil {
+		ss.body, err = ss.tc.readData(ss.body[:0], ss.sink.srv.MaxLineLength)
+		return ss.body, err
+	}
+	b := bytes.NewBuffer(ss.body[:0])
+	_, err = b.ReadFrom(r)
+	ss.body = b.Bytes()
+	return ss.body, err
 }
 
 // ask runs the Script for st and returns the error go-smtp should answer with (nil: accept),
@@ -480,6 +500,7 @@ type listener struct {
 	conns  map[*tcpConn]struct{}
 	peak   int
 	closed bool
+	tls    bool // implicit TLS: the connections carry ciphertext from the first byte
 }
 
 func (l *listener) Accept() (net.Conn, error) {
@@ -487,7 +508,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := &tcpConn{Conn: c, l: l, n: int(l.n.Add(1)), r: bufio.NewReaderSize(c, readAhead)}
+	tc := &tcpConn{Conn: c, l: l, n: int(l.n.Add(1)), r: bufio.NewReaderSize(c, readAhead), lines: !l.tls}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -515,15 +536,46 @@ func (l *listener) closeAll() {
 // 4 KiB buffer, which would cost three reads for a 10 KB message that arrived in one piece.
 const readAhead = 64 << 10
 
-// tcpConn is an accepted connection: numbered, tracked, and read ahead.
+// tcpConn is an accepted connection: numbered, tracked, and read ahead. Its reading fields are
+// used by the connection's goroutine only.
 type tcpConn struct {
 	net.Conn
 	l *listener
 	n int
 	r *bufio.Reader
+	// lines: Read hands out at most one line (plaintext, see data.go); off once the connection
+	// carries TLS.
+	lines bool
+	// pending is handed out by Read before anything else: what readData leaves go-smtp to read.
+	pending string
+	// err, once set, is what every Read returns (a line too long in DATA, as go-smtp's
+	// lineLimitReader does).
+	err error
 }
 
-func (c *tcpConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+// Read hands out what the connection has received, in plaintext never past the first LF.
+func (c *tcpConn) Read(p []byte) (int, error) {
+	switch {
+	case c.err != nil:
+		return 0, c.err
+	case c.pending != "":
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	case !c.lines || len(p) == 0:
+		return c.r.Read(p)
+	}
+	if _, err := c.r.Peek(1); err != nil {
+		return 0, err
+	}
+	buf, _ := c.r.Peek(min(len(p), c.r.Buffered()))
+	if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+		buf = buf[:i+1]
+	}
+	n := copy(p, buf)
+	_, _ = c.r.Discard(n)
+	return n, nil
+}
 
 func (c *tcpConn) Close() error {
 	c.l.mu.Lock()

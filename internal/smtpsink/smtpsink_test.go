@@ -1,8 +1,13 @@
 package smtpsink_test
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -394,5 +399,152 @@ func BenchmarkMessageID(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		smtpsink.MessageID(msg)
+	}
+}
+
+// rawConn is a client that writes exactly the bytes it is given and reads replies.
+type rawConn struct {
+	t    *testing.T
+	conn net.Conn
+	text *textproto.Reader
+}
+
+func dialRaw(t *testing.T, s *smtpsink.Sink, tlsConfig *tls.Config) *rawConn {
+	t.Helper()
+	conn, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &rawConn{t: t, conn: conn, text: textproto.NewReader(bufio.NewReader(conn))}
+	c.reply() // greeting
+	c.cmd("EHLO client.test")
+	if tlsConfig != nil {
+		if got := c.cmd("STARTTLS"); !strings.HasPrefix(got, "220") {
+			t.Fatalf("STARTTLS: %s", got)
+		}
+		tc := tls.Client(conn, tlsConfig)
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		c.conn, c.text = tc, textproto.NewReader(bufio.NewReader(tc))
+		c.cmd("EHLO client.test")
+	}
+	return c
+}
+
+// reply reads one reply, "" when the connection has ended.
+func (c *rawConn) reply() string {
+	code, msg, err := c.text.ReadResponse(0)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d %s", code, msg)
+}
+
+func (c *rawConn) write(s string) {
+	c.t.Helper()
+	if _, err := c.conn.Write([]byte(s)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *rawConn) cmd(line string) string {
+	c.t.Helper()
+	c.write(line + "\r\n")
+	return c.reply()
+}
+
+// TestDataAsGoSMTPReadsIt sends DATA written in pieces (a dot, a CR or the end-of-data line
+// split across writes, dot-stuffed lines, bare CR and LF, lines at the length limit) to a
+// plaintext sink, which reads messages itself, and through STARTTLS, where go-smtp's reader
+// does: replies and bodies must be the same, and the connection must go on after each message.
+func TestDataAsGoSMTPReadsIt(t *testing.T) {
+	t.Parallel()
+	srv, cli := sinktest.TLS(t)
+	long := strings.Repeat("x", 1998)
+	cases := [][]string{
+		{"Message-ID: <a@b>\r\n\r\nbody\r\n.\r\n"},
+		{"Message-ID: <a@b>\r\n\r\n.", ".leading dot\r", "\n.", "\r", "\n"},
+		{"Subject: dots\r\n\r\n..\r\n...\r\n", "..", "x\r\n", ".\r\n"},
+		{"a\r\n", "b\r", "\n", ".", "\r\n"},
+		{"bare\n.\nlf and\r.\rcr\r\n.\r\n"},
+		{".\rquirk\r\n.\r\n"},
+		{long + "\r\n", long[:1000], long[1000:] + "\r", "\n.\r\n"}, // 1999 octets before LF: taken
+		// 2000: a line too long, the connection closes. One write, so that the sink has read
+		// everything when it closes (unread data would reset the connection, replies lost).
+		{"a\r\n" + long + "y\r\n.\r\n"},
+	}
+	for i, pieces := range cases {
+		var got [2][]string
+		var bodies [2][]smtpsink.Message
+		for k, o := range []smtpsink.Options{{Keep: true}, {Keep: true, TLSConfig: srv}} {
+			s := sinktest.Start(t, o)
+			var clientTLS *tls.Config
+			if o.TLSConfig != nil {
+				clientTLS = cli.Clone()
+				clientTLS.ServerName = "127.0.0.1"
+			}
+			c := dialRaw(t, s, clientTLS)
+			for range 2 { // the connection goes on after a message
+				r := []string{c.cmd("MAIL FROM:<a@example.com>"), c.cmd("RCPT TO:<b@example.net>"), c.cmd("DATA")}
+				for _, p := range pieces {
+					c.write(p)
+				}
+				r = append(r, c.reply())
+				if !strings.HasPrefix(r[3], "250") {
+					r = append(r, c.reply()) // the reason the connection closes
+					got[k] = append(got[k], r...)
+					break
+				}
+				got[k] = append(got[k], r...)
+			}
+			bodies[k] = s.Messages()
+		}
+		if diff := cmp.Diff(got[1], got[0]); diff != "" {
+			t.Errorf("case %d: replies (-go-smtp +sink):\n%s", i, diff)
+		}
+		if diff := cmp.Diff(bodies[1], bodies[0], cmpopts.IgnoreFields(smtpsink.Message{}, "At")); diff != "" {
+			t.Errorf("case %d: messages (-go-smtp +sink):\n%s", i, diff)
+		}
+	}
+}
+
+// BenchmarkData sends 10 KB messages to a plaintext sink over one connection, each transaction
+// in one write, so that the sink's reading is most of what is measured.
+func BenchmarkData(b *testing.B) {
+	s := sinktest.Start(b, smtpsink.Options{})
+	conn, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	text := textproto.NewReader(bufio.NewReader(conn))
+	expect := func(code int) {
+		if _, _, err := text.ReadResponse(code); err != nil {
+			b.Fatal(err)
+		}
+	}
+	expect(220)
+	fmt.Fprintf(conn, "EHLO client.test\r\n")
+	expect(250)
+	var msg strings.Builder
+	msg.WriteString("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+	msg.WriteString("Message-ID: <m@example.com>\r\nSubject: bench\r\n\r\n")
+	for msg.Len() < 10300 {
+		msg.WriteString("shipping order parcel tracking delivery customer thanks update account=\r\n")
+		msg.WriteString("..a dot-stuffed line\r\n")
+	}
+	msg.WriteString(".\r\n")
+	tx := []byte(msg.String())
+	b.SetBytes(int64(len(tx)))
+	for b.Loop() {
+		if _, err := conn.Write(tx); err != nil {
+			b.Fatal(err)
+		}
+		expect(250)
+		expect(250)
+		expect(354)
+		expect(250)
 	}
 }
