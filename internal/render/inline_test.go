@@ -390,7 +390,7 @@ func TestPerRenderReusesStylesheets(t *testing.T) {
 	}
 	inst.st.reset(context.Background(), time.Time{})
 	inst.out.reset(1 << 20)
-	if err := inst.html.Execute(&inst.out, rootData(Context{Data: map[string]any{"c": "a"}})); err != nil {
+	if err := inst.html.Execute(&inst.out, rootData(Context{Data: map[string]any{"c": "a"}}, nil, nil)); err != nil {
 		t.Fatal(err)
 	}
 	d := scanDocument(inst.out.buf, nil)

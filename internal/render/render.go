@@ -94,12 +94,13 @@ type instance struct {
 	// The same parts for the direct executor (exec.go); nil when it cannot run them.
 	subjectProg, htmlProg, textProg *program
 	exec                            executor
+	root, message                   map[string]any // the dot, refilled by every render
 }
 
 func (t *Template) newInstance() (*instance, error) {
 	st := &state{zones: t.zones}
 	fm := funcs(st)
-	inst := &instance{st: st}
+	inst := &instance{st: st, root: make(map[string]any, 3), message: make(map[string]any, 2)}
 	inst.out.budget = &st.budget
 	inst.exec.st = st
 	if t.subject != nil {
@@ -209,6 +210,8 @@ const maxFreeInstances = 128
 
 func (t *Template) release(inst *instance) {
 	inst.st.ctx, inst.st.links, inst.st.tz = nil, Links{}, nil
+	clear(inst.root) // the caller's data
+	clear(inst.message)
 	if cap(inst.out.buf) > maxKeptBuffer {
 		inst.out.buf = nil
 	}
@@ -250,7 +253,7 @@ func (t *Template) Render(ctx context.Context, c Context, lim Limits) (Output, e
 	if err := st.checkNow(); err != nil {
 		return Output{}, t.execError("subject", t.subject, lim, err)
 	}
-	root := rootData(c)
+	root := rootData(c, inst.root, inst.message)
 	var out Output
 	if inst.subject != nil {
 		inst.out.reset(lim.MaxOutput)
@@ -307,20 +310,26 @@ func (t *Template) Render(ctx context.Context, c Context, lim Limits) (Output, e
 // rootData is the template's dot: {{.data}}, {{.contact}} and {{.message}}. Missing data and
 // an unknown contact are empty objects, so {{if .contact}} is false and {{.contact.name}} is
 // a missing-key error rather than a nil dereference.
-func rootData(c Context) map[string]any {
+//
+// It fills root and message when they are not nil: an instance's maps, reused from render to
+// render (templates only read their data, and the instance clears them when it is released).
+func rootData(c Context, root, message map[string]any) map[string]any {
 	data, _ := plainNumbers(c.Data)
 	if data == nil {
 		data = map[string]any{}
 	}
-	var contact any = map[string]any{}
+	var contact any
 	if c.Contact != nil {
 		contact, _ = plainNumbers(c.Contact)
+	} else {
+		contact = map[string]any{}
 	}
-	return map[string]any{
-		"data":    data,
-		"contact": contact,
-		"message": map[string]any{"id": c.Message.ID, "stream": c.Message.Stream},
+	if root == nil || message == nil {
+		root, message = make(map[string]any, 3), make(map[string]any, 2)
 	}
+	message["id"], message["stream"] = c.Message.ID, c.Message.Stream
+	root["data"], root["contact"], root["message"] = data, contact, message
+	return root
 }
 
 // isControl reports a character a header must not contain: C0 controls but tab, and DEL
