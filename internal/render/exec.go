@@ -539,6 +539,98 @@ var directFuncs = map[string]directFunc{
 		}
 		return st.date(layout, args[1], args[2:])
 	},
+	"number": func(st *state, args []any) (any, error) {
+		if len(args) == 0 {
+			return nil, errIndirect
+		}
+		decimals := make([]int, 0, 1)
+		for _, a := range args[1:] {
+			n, ok := a.(int)
+			if !ok {
+				return nil, errIndirect
+			}
+			decimals = append(decimals, n)
+		}
+		if err := st.check(); err != nil {
+			return nil, err
+		}
+		return formatNumber(args[0], decimals)
+	},
+	"currency": func(st *state, args []any) (any, error) {
+		if len(args) != 2 {
+			return nil, errIndirect
+		}
+		if err := st.check(); err != nil {
+			return nil, err
+		}
+		return formatCurrency(args[0], args[1])
+	},
+	"truncate": func(st *state, args []any) (any, error) {
+		n, ok := args0(args, 2).(int)
+		if !ok {
+			return nil, errIndirect
+		}
+		return truncate(n, toString(args[1])), st.check()
+	},
+	"join": func(st *state, args []any) (any, error) {
+		sep, ok := args0(args, 2).(string)
+		if !ok {
+			return nil, errIndirect
+		}
+		s, err := join(sep, args[1])
+		if err != nil {
+			return nil, err
+		}
+		return s, st.check()
+	},
+	// Go's builtins, for the types of decoded JSON.
+	"not": func(_ *state, args []any) (any, error) {
+		truth, ok := isTrue(args0(args, 1))
+		if !ok {
+			return nil, errIndirect
+		}
+		return !truth, nil
+	},
+	"and": andOr(false),
+	"or":  andOr(true),
+	"len": func(_ *state, args []any) (any, error) {
+		switch v := args0(args, 1).(type) {
+		case string:
+			return len(v), nil
+		case json.Number:
+			return len(v), nil
+		case []any:
+			return len(v), nil
+		case map[string]any:
+			return len(v), nil
+		}
+		return nil, errIndirect
+	},
+	"eq": func(_ *state, args []any) (any, error) {
+		if len(args) < 2 {
+			return nil, errIndirect
+		}
+		for _, b := range args[1:] {
+			equal, ok := equal(args[0], b)
+			if !ok {
+				return nil, errIndirect
+			}
+			if equal {
+				return true, nil
+			}
+		}
+		return false, nil
+	},
+	"ne": func(_ *state, args []any) (any, error) {
+		if len(args) != 2 {
+			return nil, errIndirect
+		}
+		equal, ok := equal(args[0], args[1])
+		if !ok {
+			return nil, errIndirect
+		}
+		return !equal, nil
+	},
 	"upper": directString(strings.ToUpper),
 	"lower": directString(strings.ToLower),
 	"title": directString(title),
@@ -555,6 +647,72 @@ var directFuncs = map[string]directFunc{
 		}
 		return st.preferencesURL(), nil
 	},
+}
+
+// args0 returns args[0] when there are n arguments, and a value no function accepts
+// otherwise.
+func args0(args []any, n int) any {
+	if len(args) != n {
+		return errIndirect
+	}
+	return args[0]
+}
+
+// andOr is the builtin and (the first false argument, or the last) or or (the first true one,
+// or the last). text/template evaluates the arguments only as far as it needs them; here they
+// are all evaluated first, so an error in one that text/template would not evaluate only
+// sends the part to text/template.
+func andOr(or bool) directFunc {
+	return func(_ *state, args []any) (any, error) {
+		if len(args) == 0 {
+			return nil, errIndirect
+		}
+		for _, a := range args[:len(args)-1] {
+			truth, ok := isTrue(a)
+			if !ok {
+				return nil, errIndirect
+			}
+			if truth == or {
+				return a, nil
+			}
+		}
+		return args[len(args)-1], nil
+	}
+}
+
+// equal is the builtin eq for two values of decoded JSON: strings and JSON numbers compare
+// as strings (both are of string kind), bools and ints with their own kind; ok is false for
+// any other pair, which text/template compares or refuses.
+func equal(a, b any) (equal, ok bool) {
+	as, aString := stringKind(a)
+	bs, bString := stringKind(b)
+	switch {
+	case aString && bString:
+		return as == bs, true
+	case aString || bString:
+		return false, false
+	}
+	switch a := a.(type) {
+	case bool:
+		if b, isBool := b.(bool); isBool {
+			return a == b, true
+		}
+	case int:
+		if b, isInt := b.(int); isInt {
+			return a == b, true
+		}
+	}
+	return false, false
+}
+
+func stringKind(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case json.Number:
+		return string(v), true
+	}
+	return "", false
 }
 
 func escaper(f func(string) string) directFunc {

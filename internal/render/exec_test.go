@@ -49,8 +49,9 @@ func directParts(tb testing.TB, tpl *Template) []string {
 	return parts
 }
 
-// checkSameOutput renders c both ways and fails when the outputs or the errors differ.
-func checkSameOutput(tb testing.TB, tpl *Template, c Context) Output {
+// checkSameOutput renders c both ways and fails when the outputs or the errors differ. It
+// returns the error.
+func checkSameOutput(tb testing.TB, tpl *Template, c Context) error {
 	tb.Helper()
 	direct, derr := tpl.Render(context.Background(), c, Limits{})
 	indirect, ierr := renderIndirect(tb, tpl, c)
@@ -60,7 +61,7 @@ func checkSameOutput(tb testing.TB, tpl *Template, c Context) Output {
 	if diff := cmp.Diff(indirect, direct); diff != "" {
 		tb.Fatalf("direct output differs from text/template's (-text/template +direct):\n%s", diff)
 	}
-	return direct
+	return derr
 }
 
 // trickyStrings are values whose escaping differs between contexts.
@@ -80,13 +81,14 @@ func TestDirectExecutorMatches(t *testing.T) {
 		name   string
 		src    Source
 		direct []string // the parts the direct executor must run
+		fails  bool     // the render fails (with the same error both ways)
 	}{
 		{"contexts", Source{
 			Subject: "{{.data.s}} {{.data.n}} {{.data.t}} [{{.data.null}}]",
 			HTML: `<title>{{.data.s}}</title><p title="{{.data.s}}" data-x='{{.data.n}}'>{{.data.s}}{{.data.f}}{{.data.t}}{{.data.null}}</p>` +
 				`<a href="{{.data.s}}">a</a><a href="https://e.example/?q={{.data.s}}&n={{.data.n}}">b</a><img alt="{{.data.z}}" src="/i/{{.data.s}}">`,
 			Text: "{{.data.s}} {{.data.n}} {{.data.f}} {{.data.t}} [{{.data.null}}] {{.message.id}}",
-		}, []string{"subject", "html", "text"}},
+		}, []string{"subject", "html", "text"}, false},
 		{"control", Source{
 			HTML: `{{if .data.t}}T{{else}}F{{end}}{{if .data.z}}T{{else if .data.null}}N{{else}}F{{end}}` +
 				`{{with .data.obj}}<b>{{.k1}}</b>{{end}}{{with .data.none}}x{{else}}none{{end}}` +
@@ -95,26 +97,33 @@ func TestDirectExecutorMatches(t *testing.T) {
 				`{{$x := .data.s}}{{$x = "changed"}}{{$x}}{{if .data.n}}{{$y := 1}}{{$y}}{{end}}` +
 				`{{template "row" .data.obj}}{{define "row"}}<i>{{.k2}}</i>{{end}}`,
 			Text: `{{range .data.list}}* {{.a}} ({{.u}}){{"\n"}}{{end}}{{with .data.obj}}{{.k1}}{{end}}{{range .data.null}}x{{else}}none{{end}}`,
-		}, []string{"html", "text"}},
+		}, []string{"html", "text"}, false},
 		{"funcs", Source{
 			Subject: `{{default "there" (index .contact "first_name")}} {{upper .data.s}} {{.data.s | lower | title}}`,
 			HTML: `<p>{{default "friend" .data.null}} {{default "x" .data.empty}} {{index .data.list 1 | len}}{{index .data.obj "k1"}}` +
 				`{{date "long" .data.date}} {{date "date" .data.date "Europe/Paris"}} {{trim "  a "}}</p>` +
 				`<a href="{{unsubscribe_url}}">u</a> <a href="{{preferences_url}}">p</a> {{index .data.list 0 "a"}}`,
-		}, []string{"subject"}}, // len is not a direct function
+		}, []string{"subject", "html"}, false},
+		{"builtins", Source{
+			Subject: `{{if eq .data.n "1000000"}}n{{end}}{{if eq .data.s "a" "<i>x</i> & \"y\""}}s{{end}}{{if ne .data.t false}}t{{end}}` +
+				`{{if not .data.z}}z{{end}}{{and .data.s .data.n}} {{or .data.null .data.empty .data.s}} {{and .data.t .data.null}}{{len .data.obj}}`,
+			HTML: `<p>{{number .data.n}} {{number .data.f 2}} {{currency .data.f "EUR"}} {{currency "JPY" .data.n}} {{.data.n | currency "USD"}}` +
+				` {{truncate 3 .data.s}} {{join ", " .data.list}} {{len .data.s}} {{if eq 1 1 2}}one{{end}}{{if eq .data.t true}}T{{end}}</p>`,
+			Text: `{{if and .data.t (eq .data.date "2026-11-20") (len .data.list)}}yes{{end}} {{or 0 "zero"}} {{or .data.s .data.nope}} {{index .data.s 0}}`,
+		}, []string{"subject", "html", "text"}, false},
 		{"more-funcs", Source{
 			HTML: `<p>{{index .data.list 0 "a"}} {{index .data.obj "missing"}} {{date "short" .data.date}} {{unsubscribe_url}}</p>`,
-		}, []string{"html"}},
+		}, []string{"html"}, false},
 		{"indirect", Source{
 			HTML: `<script>var x = {{.data.s}};</script><p>{{printf "%d" 3}} {{range .data.list}}{{break}}{{end}}</p>`,
-		}, nil},
+		}, nil, false},
 		{"errors", Source{
 			HTML: `<p>{{.data.s}}</p><p>{{.data.nope}}</p>`,
 			Text: `{{.data.s.x}}`,
-		}, []string{"html", "text"}},
+		}, []string{"html", "text"}, true},
 		{"bad-arguments", Source{
 			HTML: `<p>{{date .data.n .data.date}} {{index .data.list "x"}}</p>`,
-		}, []string{"html"}},
+		}, []string{"html"}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -138,9 +147,39 @@ func TestDirectExecutorMatches(t *testing.T) {
 				{Data: decoded, Contact: map[string]any{"first_name": "Bo"}, Message: MessageInfo{ID: "m1", Stream: "s"}},
 				{Data: floats, Links: Links{UnsubscribeURL: "https://e.example/u?a=1&b=<2>"}},
 			} {
-				checkSameOutput(t, tpl, c)
+				if err := checkSameOutput(t, tpl, c); (err != nil) != tc.fails {
+					t.Errorf("error %v, want one: %v", err, tc.fails)
+				}
 			}
 		})
+	}
+}
+
+// TestDirectExecutorErrors: each action fails, with text/template's error.
+func TestDirectExecutorErrors(t *testing.T) {
+	t.Parallel()
+	data := map[string]any{"n": json.Number("12"), "s": "x", "obj": map[string]any{"a": "b"}, "null": nil,
+		"list": []any{"a"}, "date": "2026-11-20"}
+	for _, action := range []string{
+		`{{number .data.n .data.n}}`, `{{number .data.s}}`, `{{currency .data.s "EUR"}}`, `{{currency .data.n}}`,
+		`{{truncate .data.n .data.s}}`, `{{join .data.n .data.list}}`, `{{join "," .data.s}}`,
+		`{{eq .data.obj .data.obj}}`, `{{eq .data.n}}`, `{{eq .data.s 1}}`, `{{ne .data.s .data.s .data.s}}`,
+		`{{len .data.null}}`, `{{len 3}}`, `{{not}}`, `{{and}}`, `{{and .data.obj.nope 1}}`,
+		`{{index .data.list 1}}`, `{{index .data.list "0"}}`, `{{index .data.null "a"}}`,
+		`{{date "long" .data.s}}`, `{{date "long" .data.date "Mars/Olympus"}}`, `{{date .data.n .data.date}}`,
+		`{{default .data.s}}`, `{{upper .data.s .data.s}}`, `{{unsubscribe_url .data.s}}`,
+		`{{.data.s.x}}`, `{{.data.null.x}}`, `{{$.data.nope}}`, `{{.data.s 1}}`, `{{range .data.s}}x{{end}}`,
+		`{{if .data.list.x}}{{end}}`, `{{template "t" .data.nope}}{{define "t"}}{{end}}`,
+	} {
+		for _, src := range []Source{{Name: "t", Text: action}, {Name: "h", HTML: "<p>" + action + "</p>"}} {
+			tpl, err := Compile(src, nil)
+			if err != nil {
+				continue // refused at Compile: nothing to run
+			}
+			if err := checkSameOutput(t, tpl, Context{Data: data}); err == nil {
+				t.Errorf("%s: no error", action)
+			}
+		}
 	}
 }
 
@@ -154,8 +193,14 @@ func TestDirectExecutorGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := directParts(t, tpl); len(got) == 0 {
-				t.Errorf("%s: the direct executor runs no part", name)
+			var parts []string
+			for part, src := range map[string]string{"subject": src.Subject, "html": src.HTML, "text": src.Text} {
+				if src != "" {
+					parts = append(parts, part)
+				}
+			}
+			if got := directParts(t, tpl); len(got) != len(parts) {
+				t.Errorf("%s: the direct executor runs %v of %v", name, got, parts)
 			}
 			data, err := tpl.DecodeData(src.Data)
 			if err != nil {
