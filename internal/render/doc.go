@@ -144,8 +144,24 @@
 // one-pass scanner rather than github.com/inbucket/html2text (which internal/mail still uses
 // for messages sent without a template): html2text builds a tree with x/net/html and runs a
 // regular expression over every text node, six times the cost of the rest of a render, and
-// it ran a table's cells together on one line. Generating the text costs about as much as
-// rendering the HTML (see docs/BENCHMARKS.md); a template with its own text part skips it.
+// it ran a table's cells together on one line. Generating the text costs more than executing
+// the HTML now (see docs/BENCHMARKS.md); a template with its own text part skips it.
+//
+// # Execution
+//
+// Go's executor calls every template function, html/template's escapers included, through
+// reflection, and finds every field with it; for a typical newsletter that was more than half
+// of a render. Render therefore runs each part with a direct executor of its own (exec.go): it
+// walks the same parse trees (for the html, the trees html/template has escaped, so every
+// escaping decision stays html/template's), looks fields up in the decoded JSON maps and calls
+// the functions above, Go's and, or, not, eq, ne, len and index, and html/template's escapers
+// of text, attributes and URLs directly. It is an accelerator only: a part whose trees use
+// anything else (printf, lt, break, a template html/template derived for another context, a
+// JavaScript or CSS escaper) runs through text/template as before, and so does a part that
+// meets at run time a value or an argument the direct executor does not treat exactly as
+// text/template would, or any error other than the budget's (missing keys, function
+// errors): the part is then run again by text/template, which gives the output or the error
+// with its position. exec_test.go checks that both executors give the same output and errors.
 //
 // # Budget
 //
