@@ -743,6 +743,9 @@ func directString(f func(string) string) directFunc {
 func appendEscapedHTML(b []byte, s string) []byte {
 	written := 0
 	for i := 0; i < len(s); i++ {
+		if !htmlSpecial[s[i]] {
+			continue
+		}
 		var repl string
 		switch s[i] {
 		case 0:
@@ -768,6 +771,9 @@ func appendEscapedHTML(b []byte, s string) []byte {
 	}
 	return append(b, s[written:]...)
 }
+
+// htmlSpecial marks the bytes appendEscapedHTML replaces.
+var htmlSpecial = [256]bool{0: true, '"': true, '&': true, '\'': true, '+': true, '<': true, '>': true}
 
 // filterURL is html/template's urlFilter: a URL with a scheme other than http, https and
 // mailto becomes "#ZgotmplZ".
