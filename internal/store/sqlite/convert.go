@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/postie/postie/internal/store"
 )
@@ -153,11 +155,49 @@ func scanMessage(sc scanner) (store.Message, error) {
 		if len(f.src) == 0 {
 			continue
 		}
+		if list, ok := f.dst.(*[]string); ok {
+			if *list, ok = plainStrings(f.src); ok {
+				continue
+			}
+		}
 		if err := json.Unmarshal(f.src, f.dst); err != nil {
 			return store.Message{}, fmt.Errorf("message %s: decoding JSON: %w", m.ID, err)
 		}
 	}
 	return m, nil
+}
+
+// plainStrings decodes a JSON array of strings as json.Unmarshal into a []string does, but only
+// in the form json.Marshal writes addresses and tags in (no white space, no escapes, no
+// controls, valid UTF-8, at least one element); ok is false for anything else, which is then
+// left to encoding/json. The strings share one allocation. Claims decode the recipients, To and
+// tags of every message this way.
+func plainStrings(src []byte) (list []string, ok bool) {
+	if len(src) < 4 || src[0] != '[' || src[1] != '"' || src[len(src)-2] != '"' || src[len(src)-1] != ']' {
+		return nil, false
+	}
+	body := src[2 : len(src)-2] // a","b","c
+	for _, c := range body {
+		if c < 0x20 || c == '\\' {
+			return nil, false
+		}
+	}
+	if !utf8.Valid(body) {
+		return nil, false
+	}
+	all := string(body)
+	list = make([]string, 0, strings.Count(all, `","`)+1)
+	for {
+		i := strings.IndexByte(all, '"')
+		if i < 0 {
+			return append(list, all), true
+		}
+		if i+2 >= len(all) || all[i+1] != ',' || all[i+2] != '"' {
+			return nil, false
+		}
+		list = append(list, all[:i])
+		all = all[i+3:]
+	}
 }
 
 // readAll runs q on the read pool and reads every row with scan.
