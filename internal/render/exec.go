@@ -505,8 +505,8 @@ var directFuncs = map[string]directFunc{
 		return st.defaultValue(args[0], args[1])
 	},
 	"index": func(st *state, args []any) (any, error) {
-		if len(args) == 0 {
-			return nil, errIndirect
+		if len(args) == 0 || args[0] == nil {
+			return nil, errIndirect // text/template: "index of untyped nil"
 		}
 		v := args[0]
 		for _, k := range args[1:] {

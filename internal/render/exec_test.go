@@ -165,7 +165,7 @@ func TestDirectExecutorErrors(t *testing.T) {
 		`{{truncate .data.n .data.s}}`, `{{join .data.n .data.list}}`, `{{join "," .data.s}}`,
 		`{{eq .data.obj .data.obj}}`, `{{eq .data.n}}`, `{{eq .data.s 1}}`, `{{ne .data.s .data.s .data.s}}`,
 		`{{len .data.null}}`, `{{len 3}}`, `{{not}}`, `{{and}}`, `{{and .data.obj.nope 1}}`,
-		`{{index .data.list 1}}`, `{{index .data.list "0"}}`, `{{index .data.null "a"}}`,
+		`{{index .data.list 1}}`, `{{index .data.list "0"}}`, `{{index .data.null "a"}}`, `{{index .data.null}}`,
 		`{{date "long" .data.s}}`, `{{date "long" .data.date "Mars/Olympus"}}`, `{{date .data.n .data.date}}`,
 		`{{default .data.s}}`, `{{upper .data.s .data.s}}`, `{{unsubscribe_url .data.s}}`,
 		`{{.data.s.x}}`, `{{.data.null.x}}`, `{{$.data.nope}}`, `{{.data.s 1}}`, `{{range .data.s}}x{{end}}`,
