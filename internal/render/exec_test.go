@@ -235,3 +235,35 @@ func FuzzDirectExecutor(f *testing.F) {
 		checkSameOutput(t, tpl, Context{Data: map[string]any{"s": s}})
 	})
 }
+
+// FuzzDirectExecutorTemplates compiles the input as a text part and as an html part and
+// compares both executors on fixed data: whatever the template, the outputs and the errors
+// are the same.
+func FuzzDirectExecutorTemplates(f *testing.F) {
+	for _, s := range []string{
+		`{{.data.s}} {{.data.n}} {{.data.t}} {{.data.null}} {{.message.id}} {{$.contact}}`,
+		`{{if .data.t}}a{{else if .data.z}}b{{else}}c{{end}}{{with .data.obj}}{{.k}}{{else}}-{{end}}`,
+		`{{range $i, $e := .data.list}}{{$i}}={{$e}}{{else}}none{{end}}{{range $k, $v := .data.obj}}{{$k}}{{$v}}{{end}}`,
+		`{{$x := .data.s}}{{if .data.t}}{{$x = "y"}}{{end}}{{$x}}{{template "t" .data}}{{define "t"}}[{{.s}}]{{end}}`,
+		`{{index .data.list 0}} {{index .data.obj "k"}} {{len .data.list}} {{default "d" .data.null}} {{.data.s | upper}}`,
+		`{{eq .data.n "12"}} {{ne .data.s "x"}} {{not .data.z}} {{and .data.t .data.s}} {{or .data.null .data.n}}`,
+		`{{number .data.n 2}} {{currency .data.n "EUR"}} {{truncate 2 .data.s}} {{join "," .data.list}} {{date "long" .data.date}}`,
+		`<a href="{{.data.u}}" title="{{.data.s}}">{{.data.s}}</a><p style="color: red">{{.data.n}}</p>`,
+		`<a href="/x?q={{.data.s}}&n={{.data.n}}">{{unsubscribe_url}}</a><title>{{.data.s}}</title>`,
+		`{{.data.nope}}`, `{{.data.s.x}}`, `{{index .data.list 5}}`, `{{range .data.s}}{{end}}`, `{{printf "%v" .data.n}}`,
+	} {
+		f.Add(s)
+	}
+	data := map[string]any{"s": "<x>&'\"+", "n": json.Number("12"), "t": true, "z": false, "null": nil,
+		"list": []any{"a", json.Number("2"), map[string]any{"k": "v"}}, "obj": map[string]any{"k": "v", "j": []any{}},
+		"u": "https://e.example/a b?c=d&e", "date": "2026-11-20"}
+	f.Fuzz(func(t *testing.T, src string) {
+		for _, s := range []Source{{Name: "t", Subject: src, Text: src}, {Name: "h", HTML: src}} {
+			tpl, err := Compile(s, nil)
+			if err != nil {
+				continue
+			}
+			checkSameOutput(t, tpl, Context{Data: data, Contact: map[string]any{"first_name": "Bo"}, Message: MessageInfo{ID: "m"}})
+		}
+	})
+}
