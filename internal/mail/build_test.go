@@ -681,7 +681,7 @@ func TestTextFromHTML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Hi", "the post ( https://x.example/a )"} {
+	for _, want := range []string{"Hi", "the post (https://x.example/a)"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("TextFromHTML = %q, want it to contain %q", got, want)
 		}

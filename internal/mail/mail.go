@@ -48,8 +48,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/inbucket/html2text"
 	"golang.org/x/net/idna"
+
+	"github.com/postie/postie/internal/render"
 )
 
 // Header is one custom header field.
@@ -130,8 +131,10 @@ func NewMessageID(domain string) string {
 	return idEncoding.EncodeToString(b[:]) + "@" + domain
 }
 
-// TextFromHTML converts an HTML body to readable plain text for the text/plain alternative:
-// links become "text ( url )", headings are underlined, scripts and styles are dropped.
+// TextFromHTML converts an HTML body to readable plain text for the text/plain alternative, as
+// templates do (render.TextFromHTML: links become "text (url)", headings are underlined, table
+// rows keep to their lines, scripts and styles are dropped). It never fails; the error is kept
+// for callers that may one day convert with limits.
 func TextFromHTML(html string) (string, error) {
-	return html2text.FromString(html, html2text.Options{})
+	return render.TextFromHTML(html), nil
 }
