@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/postie/postie/internal/mail"
+	"github.com/inbucket/html2text"
 )
 
 // The newsletter of testdata/src/newsletter.tmpl in the layout of base.tmpl: ≈ 8 KB of HTML
@@ -108,7 +108,7 @@ func BenchmarkCompileNewsletter(b *testing.B) {
 
 // BenchmarkTextFromHTML is the text part of the newsletter generated from its rendered HTML
 // (6.8 KB); BenchmarkTextFromHTMLByHTML2Text the same with github.com/inbucket/html2text, which
-// render used before (and internal/mail still uses for messages sent without a template).
+// render and internal/mail used before.
 func BenchmarkTextFromHTML(b *testing.B) {
 	html := newsletterHTML(b)
 	b.SetBytes(int64(len(html)))
@@ -123,7 +123,7 @@ func BenchmarkTextFromHTMLByHTML2Text(b *testing.B) {
 	b.SetBytes(int64(len(html)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := mail.TextFromHTML(html); err != nil {
+		if _, err := html2text.FromString(html, html2text.Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -141,8 +141,8 @@
 // (text.go): paragraphs and blocks separated by blank lines, headings framed or underlined,
 // links as "text (url)", lists as "* " or "1. " (nested ones indented), one line per table
 // row with its cells separated by " | ", block quotes prefixed with "> ". It is postie's own
-// one-pass scanner rather than github.com/inbucket/html2text (which internal/mail still uses
-// for messages sent without a template): html2text builds a tree with x/net/html and runs a
+// one-pass scanner rather than github.com/inbucket/html2text (internal/mail uses it too, for
+// messages sent with HTML only): html2text builds a tree with x/net/html and runs a
 // regular expression over every text node, six times the cost of the rest of a render, and
 // it ran a table's cells together on one line. Generating the text costs more than executing
 // the HTML now (see docs/BENCHMARKS.md); a template with its own text part skips it.
