@@ -353,7 +353,9 @@ func (e *executor) arg(dot any, n parse.Node) (any, error) {
 	case *parse.BoolNode:
 		return n.True, nil
 	case *parse.NumberNode:
-		if n.IsInt && !strings.ContainsAny(n.Text, ".eEpP") && int64(int(n.Int64)) == n.Int64 {
+		// text/template makes a constant complex128 when it is complex (0i is also an int to
+		// the parser), float64 when it is written as a float, and int otherwise.
+		if n.IsInt && !n.IsComplex && !strings.ContainsAny(n.Text, ".eEpP") && int64(int(n.Int64)) == n.Int64 {
 			return int(n.Int64), nil
 		}
 	case *parse.PipeNode:

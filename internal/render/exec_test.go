@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	htmltemplate "html/template"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -223,7 +226,9 @@ func FuzzDirectExecutor(f *testing.F) {
 		Subject: `{{.data.s}}`,
 		HTML: `<title>{{.data.s}}</title><textarea>{{.data.s}}</textarea><p title="{{.data.s}}" data-x='{{.data.s}}'>{{.data.s}}</p>` +
 			`<a href="{{.data.s}}">a</a><a href="https://e.example/?q={{.data.s}}">b</a><a href="/p/{{.data.s}}#{{.data.s}}">c</a>` +
-			`<img src="{{.data.s}}" alt="{{.data.s | upper}}">`,
+			`<img src="{{.data.s}}" alt="{{.data.s | upper}}"><form action='{{.data.s}}'></form>` +
+			`<meta http-equiv="refresh" content="0;url={{.data.s}}"><p style="background: url('{{.data.s}}')">d</p>` +
+			`<a href="mailto:{{.data.s}}?subject={{.data.s}}">e</a>`,
 		Text: `{{.data.s}} {{default "x" .data.s}}`}, nil)
 	if err != nil {
 		f.Fatal(err)
@@ -250,6 +255,7 @@ func FuzzDirectExecutorTemplates(f *testing.F) {
 		`{{number .data.n 2}} {{currency .data.n "EUR"}} {{truncate 2 .data.s}} {{join "," .data.list}} {{date "long" .data.date}}`,
 		`<a href="{{.data.u}}" title="{{.data.s}}">{{.data.s}}</a><p style="color: red">{{.data.n}}</p>`,
 		`<a href="/x?q={{.data.s}}&n={{.data.n}}">{{unsubscribe_url}}</a><title>{{.data.s}}</title>`,
+		`<style>p { background: url({{.data.u}}) }</style><img src='{{.data.s}}'>`, `{{0i}} {{'a'}} {{0x1F}} {{1.0}}`,
 		`{{.data.nope}}`, `{{.data.s.x}}`, `{{index .data.list 5}}`, `{{range .data.s}}{{end}}`, `{{printf "%v" .data.n}}`,
 	} {
 		f.Add(s)
@@ -266,4 +272,146 @@ func FuzzDirectExecutorTemplates(f *testing.F) {
 			checkSameOutput(t, tpl, Context{Data: data, Contact: map[string]any{"first_name": "Bo"}, Message: MessageInfo{ID: "m"}})
 		}
 	})
+}
+
+// runHTML runs the html part of c on a fresh instance, before CSS inlining: with the direct
+// executor alone (errIndirect when it hands the part to text/template), or with html/template.
+func runHTML(tb testing.TB, tpl *Template, c Context, direct bool) (string, error) {
+	tb.Helper()
+	inst, err := tpl.newInstance()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	inst.st.reset(context.Background(), time.Time{})
+	inst.st.links, inst.st.tz = c.Links, time.UTC
+	inst.out.reset(DefaultMaxOutput)
+	root := rootData(c, nil, nil)
+	switch {
+	case !direct:
+		err = inst.html.Execute(&inst.out, root)
+	case inst.htmlProg == nil:
+		return "", errIndirect
+	default:
+		err = inst.exec.run(inst.htmlProg, &inst.out, root)
+	}
+	return inst.out.String(), err
+}
+
+// hostileValues are data values for every escaping context: markup, quotes, schemes, NUL,
+// invalid UTF-8, entities, long strings, and the other types of decoded JSON.
+var hostileValues = []any{
+	"<script>alert(1)</script>", `"`, `'`, "`", `" onmouseover="x`, "' onmouseover='x", "javascript:alert(1)",
+	" JavaScript:alert(1)", "jAvAsCrIpT:alert(1)", "vbscript:x", "data:text/html;base64,PHNjcmlwdD4=",
+	"java\x00script:x", "\x00", "\xff\xfe\xfd", "a\xc3", "&amp;", "&#34;", "&lt;script&gt;", "</title><script>x</script>",
+	"</textarea><script>x</script>", "--><script>x</script>", "]]>", "a b\tc\nd", "%zz%41%", "?a=1&b=2#f", "//evil.example",
+	"\\\\evil.example", "\u2028\u2029", "\ufdd0\uffff", "expression(alert(1))", "url(javascript:x)", "{{.data}}",
+	strings.Repeat("<&\"'+>", 3000), strings.Repeat("a", 70000),
+	json.Number("12"), json.Number("-0.5"), json.Number("1e6"), true, false, nil,
+	[]any{"<a>", json.Number("1")}, map[string]any{"k": "<v>"}, map[string]any{},
+	// Values only a Go caller can pass: the direct executor must leave them to text/template.
+	htmltemplate.HTML("<b>bold</b>"), htmltemplate.URL("javascript:alert(1)"), htmltemplate.HTMLAttr(`onclick="x"`),
+	htmltemplate.CSS("color: red"), htmltemplate.JS("alert(1)"), htmltemplate.Srcset("javascript:x 1x"),
+	3, int64(4), 2.5, float32(1.5),
+}
+
+// TestDirectExecutorContexts puts each hostile value in each HTML escaping context: the
+// output (or the error) must be html/template's. The contexts whose escapers the direct
+// executor implements must run directly for plain values; the others must not run directly.
+func TestDirectExecutorContexts(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, html string
+		direct     bool // the direct executor runs the part
+	}{
+		{"text", `<p>{{.data.v}}</p>`, true},
+		{"double-quoted", `<p title="{{.data.v}}">x</p>`, true},
+		{"single-quoted", `<p title='{{.data.v}}'>x</p>`, true},
+		{"quoted-mixed", `<p title="a {{.data.v}} b" class='c {{.data.v}}'>x</p>`, true},
+		{"href", `<a href="{{.data.v}}">x</a>`, true},
+		{"href-single", `<a href='{{.data.v}}'>x</a>`, true},
+		{"src", `<img src="{{.data.v}}">`, true},
+		{"href-path", `<a href="/p/{{.data.v}}">x</a>`, true},
+		{"href-query", `<a href="https://e.example/?q={{.data.v}}&r={{.data.v}}#{{.data.v}}">x</a>`, true},
+		{"action", `<form action="{{.data.v}}"></form>`, true},
+		{"meta-refresh", `<meta http-equiv="refresh" content="0;url={{.data.v}}">`, true},
+		{"title", `<title>{{.data.v}}</title>`, true},
+		{"textarea", `<textarea>{{.data.v}}</textarea>`, true},
+		{"style-url", `<style>p { background: url({{.data.v}}) }</style>`, true},
+		{"style-attr-url", `<p style="background: url('{{.data.v}}')">x</p>`, true},
+		{"unquoted", `<p title={{.data.v}}>x</p>`, false},
+		{"unquoted-href", `<a href={{.data.v}}>x</a>`, false},
+		{"attr-name", `<p {{.data.v}}="x">x</p>`, false},
+		{"style-attr", `<p style="color: {{.data.v}}">x</p>`, false},
+		{"style-element", `<style>p { color: {{.data.v}} }</style>`, false},
+		{"style-string", `<style>p { font-family: "{{.data.v}}" }</style>`, false},
+		{"script", `<script>var x = {{.data.v}};</script>`, false},
+		{"script-string", `<script>var x = "{{.data.v}}";</script>`, false},
+		{"script-template", "<script>var x = `{{.data.v}}`;</script>", false},
+		{"script-regexp", `<script>var x = /{{.data.v}}/;</script>`, false},
+		{"onclick", `<p onclick="f({{.data.v}})">x</p>`, false},
+		{"srcset", `<img srcset="{{.data.v}}">`, false},
+		{"comment", `<p><!-- {{.data.v}} --></p>`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tpl, err := Compile(Source{Name: tc.name, HTML: tc.html}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(directParts(t, tpl)) > 0; got != tc.direct {
+				t.Fatalf("direct executor runs it: %v, want %v", got, tc.direct)
+			}
+			for _, v := range hostileValues {
+				c := Context{Data: map[string]any{"v": v}}
+				want, werr := renderIndirect(t, tpl, c)
+				got, gerr := tpl.Render(context.Background(), c, Limits{})
+				if fmt.Sprint(gerr) != fmt.Sprint(werr) || !cmp.Equal(got, want) {
+					t.Errorf("%T %.40q: got %.200q, %v; html/template: %.200q, %v", v, fmt.Sprint(v), got.HTML, gerr, want.HTML, werr)
+				}
+				if !tc.direct {
+					continue
+				}
+				// The direct executor itself, when it runs the value, and html/template, before
+				// CSS inlining (which removes <style>).
+				out, err := runHTML(t, tpl, c, true)
+				raw, rawErr := runHTML(t, tpl, c, false)
+				if rawErr != nil {
+					t.Fatalf("%T %.40q: html/template: %v", v, fmt.Sprint(v), rawErr)
+				}
+				switch v.(type) {
+				case string, json.Number, bool, nil, int, float64: // Render makes float64 a json.Number
+					if err != nil {
+						t.Errorf("%T %.40q: the direct executor stopped: %v", v, fmt.Sprint(v), err)
+					} else if out != raw {
+						t.Errorf("%T %.40q: direct %.200q, html/template %.200q", v, fmt.Sprint(v), out, raw)
+					}
+				default:
+					if err != errIndirect {
+						t.Errorf("%T %.40q: the direct executor ran it (%v), want text/template", v, fmt.Sprint(v), err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestDirectExecutorNumberLiterals: constants print and compare with text/template's types
+// (int, float64, complex128, rune).
+func TestDirectExecutorNumberLiterals(t *testing.T) {
+	t.Parallel()
+	data := map[string]any{"list": []any{"a", "b"}, "s": "xyz"}
+	for _, action := range []string{
+		`{{0i}}`, `{{1i}}`, `{{0.0i}}`, `{{-0i}}`, `{{eq 0i 0}}`, `{{index .data.list 0i}}`, `{{default 0i .data.nope}}`,
+		`{{truncate 0i .data.s}}`, `{{0x10}}`, `{{0o17}}`, `{{0b101}}`, `{{1_000}}`, `{{'a'}}`, `{{'\n'}}`, `{{1.0}}`,
+		`{{1e3}}`, `{{0x1p4}}`, `{{-7}}`, `{{eq 'a' 97}}`, `{{index .data.list 1.0}}`, `{{truncate 2.0 .data.s}}`,
+		`{{9223372036854775807}}`, `{{18446744073709551615}}`,
+	} {
+		for _, src := range []Source{{Name: "t", Text: action}, {Name: "h", HTML: "<p>" + action + "</p>"}} {
+			tpl, err := Compile(src, nil)
+			if err != nil {
+				continue
+			}
+			checkSameOutput(t, tpl, Context{Data: data})
+		}
+	}
 }
