@@ -4,7 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 )
 
 // The rules below are the parts of the Store contract that do not depend on the database: both
@@ -89,4 +93,98 @@ func CheckSuppression(s Suppression) (Suppression, error) {
 		return s, fmt.Errorf("suppression of %s: no CreatedAt", s.Email)
 	}
 	return s, nil
+}
+
+// Listing limits shared by the drivers' listings.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 1000
+)
+
+// ListLimit is the page size of a listing asked for limit rows.
+func ListLimit(limit int) int {
+	if limit <= 0 {
+		return DefaultListLimit
+	}
+	return min(limit, MaxListLimit)
+}
+
+// PrepareAccept fills the defaults of a message MessagesAccept stores at now (a zero CreatedAt
+// is now, a zero UpdatedAt is CreatedAt) and checks it: it needs an ID, and its status must be
+// queued or scheduled and agree with SendAt, since drivers derive the first timeline event from
+// send_at > created_at. i is the message's index in the call, for the error.
+func PrepareAccept(m *Message, i int, now time.Time) error {
+	if m.ID == "" {
+		return fmt.Errorf("message %d has no id", i)
+	}
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = now
+	}
+	switch later := m.SendAt.After(m.CreatedAt); {
+	case m.Status == StatusQueued && !later, m.Status == StatusScheduled && later:
+	case m.Status == StatusQueued || m.Status == StatusScheduled:
+		return fmt.Errorf("message %s: status %s does not agree with send_at %v (created %v)",
+			m.ID, m.Status, m.SendAt, m.CreatedAt)
+	default:
+		return fmt.Errorf("message %s: cannot accept status %q", m.ID, m.Status)
+	}
+	if m.UpdatedAt.IsZero() {
+		m.UpdatedAt = m.CreatedAt
+	}
+	return nil
+}
+
+// LowerDistinct lowercases addresses and drops empty and repeated ones, keeping their order: the
+// rows of a message's recipient filter, the addresses of a SuppressionMatch.
+func LowerDistinct(addrs []string) []string {
+	out := make([]string, 0, len(addrs))
+	seen := make(map[string]struct{}, len(addrs))
+	for _, a := range addrs {
+		a = strings.ToLower(a)
+		if _, ok := seen[a]; a != "" && !ok {
+			seen[a] = struct{}{}
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Wakers holds the wake-up channel of each stream (capacity 1, so signals coalesce) behind a
+// driver's Wakeups. The zero value is ready to use.
+type Wakers struct {
+	mu    sync.Mutex
+	chans map[string]chan struct{}
+}
+
+// Chan returns the stream's channel, creating it on first use.
+func (w *Wakers) Chan(stream string) chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ch, ok := w.chans[stream]
+	if !ok {
+		if w.chans == nil {
+			w.chans = map[string]chan struct{}{}
+		}
+		ch = make(chan struct{}, 1)
+		w.chans[stream] = ch
+	}
+	return ch
+}
+
+// Signal wakes the stream's workers without blocking.
+func (w *Wakers) Signal(stream string) {
+	select {
+	case w.Chan(stream) <- struct{}{}:
+	default:
+	}
+}
+
+// SignalAll wakes the workers of every known stream and of every stream asked for so far.
+func (w *Wakers) SignalAll() {
+	w.mu.Lock()
+	streams := slices.Collect(maps.Keys(w.chans))
+	w.mu.Unlock()
+	for _, s := range append(streams, Streams...) {
+		w.Signal(s)
+	}
 }

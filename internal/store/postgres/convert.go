@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -66,21 +65,6 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
-}
-
-// lowerDistinct lowercases addresses and drops empty and repeated ones, keeping the order (as the
-// SQLite driver does).
-func lowerDistinct(addrs []string) []string {
-	out := make([]string, 0, len(addrs))
-	seen := make(map[string]struct{}, len(addrs))
-	for _, a := range addrs {
-		a = strings.ToLower(a)
-		if _, ok := seen[a]; a != "" && !ok {
-			seen[a] = struct{}{}
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 // columns turns rows into one typed slice per column, the parameters of an unnest statement;

@@ -18,20 +18,6 @@ import (
 	"github.com/postie/postie/internal/store"
 )
 
-// Listing limits of MessageList, SuppressionList and TemplateList.
-const (
-	defaultListLimit = 50
-	maxListLimit     = 1000
-)
-
-// listLimit is the page size of a listing asked for limit rows.
-func listLimit(limit int) int {
-	if limit <= 0 {
-		return defaultListLimit
-	}
-	return min(limit, maxListLimit)
-}
-
 // MessagesAccept implements store.Store. Every message needs an ID and the status queued or
 // scheduled; a zero CreatedAt is taken as p.Now and a zero UpdatedAt as CreatedAt. The recipient
 // filter of MessageList matches Message.Recipients.
@@ -48,24 +34,8 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 	streams := make(map[string]struct{}, 2)
 	for i := range p.Messages {
 		m := p.Messages[i].Message
-		if m.ID == "" {
-			return store.MessagesAcceptResult{}, fmt.Errorf("postgres: message %d has no id", i)
-		}
-		if m.CreatedAt.IsZero() {
-			m.CreatedAt = p.Now
-		}
-		// The first event is derived from send_at > created_at (see qEventsGet), so the status
-		// must agree with it.
-		switch later := m.SendAt.After(m.CreatedAt); {
-		case m.Status == store.StatusQueued && !later, m.Status == store.StatusScheduled && later:
-		case m.Status == store.StatusQueued || m.Status == store.StatusScheduled:
-			return store.MessagesAcceptResult{}, fmt.Errorf("postgres: message %s: status %s does not agree with send_at %v (created %v)",
-				m.ID, m.Status, m.SendAt, m.CreatedAt)
-		default:
-			return store.MessagesAcceptResult{}, fmt.Errorf("postgres: message %s: cannot accept status %q", m.ID, m.Status)
-		}
-		if m.UpdatedAt.IsZero() {
-			m.UpdatedAt = m.CreatedAt
+		if err := store.PrepareAccept(&m, i, p.Now); err != nil {
+			return store.MessagesAcceptResult{}, fmt.Errorf("postgres: %w", err)
 		}
 		args, err := messageArgs(&m)
 		if err != nil {
@@ -73,7 +43,7 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		}
 		msgRows = append(msgRows, args)
 		rawRows = append(rawRows, []any{m.ID, nonNil(p.Messages[i].Raw)})
-		for _, rc := range lowerDistinct(m.Recipients) {
+		for _, rc := range store.LowerDistinct(m.Recipients) {
 			recipRows = append(recipRows, []any{m.ID, rc})
 		}
 		streams[m.Stream] = struct{}{}
@@ -277,7 +247,7 @@ func listQuery(p store.MessageListParams, cols string) (string, []any, error) {
 	if p.Cursor != "" {
 		w.add(qListCursor, p.Cursor)
 	}
-	q, args := w.query("SELECT "+cols+" FROM messages", qListOrder, int32(listLimit(p.Limit)))
+	q, args := w.query("SELECT "+cols+" FROM messages", qListOrder, int32(store.ListLimit(p.Limit)))
 	return q, args, nil
 }
 

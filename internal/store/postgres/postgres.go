@@ -99,8 +99,7 @@ type Store struct {
 	log    *slog.Logger
 	sender string // this Store's name in NOTIFY payloads, to skip its own notifications
 
-	wakeMu sync.Mutex
-	wake   map[string]chan struct{}
+	wake store.Wakers
 
 	notifier *notifier
 	listener *listener
@@ -147,8 +146,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", unavailable(err))
 	}
-	s := &Store{pool: pool, conn: cfg.ConnConfig, log: log, sender: id.New("node")[5:],
-		wake: map[string]chan struct{}{}}
+	s := &Store{pool: pool, conn: cfg.ConnConfig, log: log, sender: id.New("node")[5:]}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -232,25 +230,7 @@ func (s *Store) Close() error {
 
 // Wakeups returns the stream's wake-up channel (capacity 1; signals coalesce).
 func (s *Store) Wakeups(stream string) <-chan struct{} {
-	return s.wakeup(stream)
-}
-
-func (s *Store) wakeup(stream string) chan struct{} {
-	s.wakeMu.Lock()
-	defer s.wakeMu.Unlock()
-	ch, ok := s.wake[stream]
-	if !ok {
-		ch = make(chan struct{}, 1)
-		s.wake[stream] = ch
-	}
-	return ch
-}
-
-func (s *Store) signalLocal(stream string) {
-	select {
-	case s.wakeup(stream) <- struct{}{}:
-	default:
-	}
+	return s.wake.Chan(stream)
 }
 
 // signal wakes the workers of each stream: this node's at once, the other nodes' through the
@@ -260,7 +240,7 @@ func (s *Store) signal(streams map[string]struct{}) {
 		return
 	}
 	for stream := range streams {
-		s.signalLocal(stream)
+		s.wake.Signal(stream)
 	}
 	s.notifier.send(streams)
 }
@@ -268,25 +248,12 @@ func (s *Store) signal(streams map[string]struct{}) {
 // received handles a notification's payload from the listener.
 func (s *Store) received(stream, sender string) {
 	if sender != s.sender {
-		s.signalLocal(stream)
+		s.wake.Signal(stream)
 	}
 }
 
 // wakeAll wakes every stream's workers (after the listener reconnected).
-func (s *Store) wakeAll() {
-	for _, stream := range store.Streams {
-		s.signalLocal(stream)
-	}
-	s.wakeMu.Lock()
-	var extra []string
-	for stream := range s.wake {
-		extra = append(extra, stream)
-	}
-	s.wakeMu.Unlock()
-	for _, stream := range extra {
-		s.signalLocal(stream)
-	}
-}
+func (s *Store) wakeAll() { s.wake.SignalAll() }
 
 // noRows tells whether err is pgx's "no rows in result set".
 func noRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -85,7 +85,7 @@ func (s *Store) SuppressionDelete(ctx context.Context, email string) error {
 // SuppressionMatch implements store.Store: one query, one primary-key probe per distinct address.
 func (s *Store) SuppressionMatch(ctx context.Context, emails []string, now time.Time) (map[string]store.Suppression, error) {
 	out := map[string]store.Suppression{}
-	lower := lowerDistinct(emails)
+	lower := store.LowerDistinct(emails)
 	if len(lower) == 0 {
 		return out, nil
 	}
@@ -119,7 +119,7 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 		}
 		w.add(qSuppressionListCursor, ts(created), email)
 	}
-	limit := listLimit(p.Limit)
+	limit := store.ListLimit(p.Limit)
 	// One row more than the page tells whether there is a next page.
 	q, args := w.query(qSuppressionListSelect, qSuppressionListOrder, int32(limit+1))
 	page, err := readAll(ctx, s, q, args, scanSuppression)

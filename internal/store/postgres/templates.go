@@ -121,7 +121,7 @@ func (s *Store) TemplateList(ctx context.Context, p store.TemplateListParams) ([
 		}
 		after = string(b)
 	}
-	limit := listLimit(p.Limit)
+	limit := store.ListLimit(p.Limit)
 	page, err := readAll(ctx, s, qTemplateList, []any{p.Origin, after, int32(limit + 1)}, scanTemplate)
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: listing templates: %w", unavailable(err))

@@ -16,20 +16,6 @@ import (
 	"github.com/postie/postie/internal/store"
 )
 
-// Listing limits of MessageList.
-const (
-	defaultListLimit = 50
-	maxListLimit     = 1000
-)
-
-// listLimit is the page size of a listing asked for limit rows.
-func listLimit(limit int) int {
-	if limit <= 0 {
-		return defaultListLimit
-	}
-	return min(limit, maxListLimit)
-}
-
 // MessagesAccept implements store.Store. Every message needs an ID and the status queued or
 // scheduled; a zero CreatedAt is taken as p.Now and a zero UpdatedAt as CreatedAt. The recipient
 // filter of MessageList matches Message.Recipients.
@@ -43,24 +29,8 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 	streams := make(map[string]struct{}, 2)
 	for i := range p.Messages {
 		m := p.Messages[i].Message
-		if m.ID == "" {
-			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: message %d has no id", i)
-		}
-		if m.CreatedAt.IsZero() {
-			m.CreatedAt = p.Now
-		}
-		// The first event is derived from send_at > created_at (see qEventsGet), so the status
-		// must agree with it.
-		switch later := m.SendAt.After(m.CreatedAt); {
-		case m.Status == store.StatusQueued && !later, m.Status == store.StatusScheduled && later:
-		case m.Status == store.StatusQueued || m.Status == store.StatusScheduled:
-			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: message %s: status %s does not agree with send_at %v (created %v)",
-				m.ID, m.Status, m.SendAt, m.CreatedAt)
-		default:
-			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: message %s: cannot accept status %q", m.ID, m.Status)
-		}
-		if m.UpdatedAt.IsZero() {
-			m.UpdatedAt = m.CreatedAt
+		if err := store.PrepareAccept(&m, i, p.Now); err != nil {
+			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: %w", err)
 		}
 		args, err := messageArgs(&m)
 		if err != nil {
@@ -68,7 +38,7 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		}
 		msgRows = append(msgRows, args)
 		rawRows = append(rawRows, []any{m.ID, nonNil(p.Messages[i].Raw)}) // raw is NOT NULL
-		for _, rc := range lowerDistinct(m.Recipients) {
+		for _, rc := range store.LowerDistinct(m.Recipients) {
 			recipRows = append(recipRows, []any{m.ID, rc})
 		}
 		streams[m.Stream] = struct{}{}
@@ -181,17 +151,6 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
-}
-
-func lowerDistinct(addrs []string) []string {
-	out := make([]string, 0, len(addrs))
-	for _, a := range addrs {
-		a = strings.ToLower(a)
-		if a != "" && !slices.Contains(out, a) {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 // MessageGet implements store.Store.
@@ -328,7 +287,7 @@ func listQuery(p store.MessageListParams, cols string) (string, []any) {
 	if p.Cursor != "" {
 		add(qListCursor, p.Cursor)
 	}
-	args = append(args, int64(listLimit(p.Limit)))
+	args = append(args, int64(store.ListLimit(p.Limit)))
 
 	q := "SELECT " + cols + " FROM messages"
 	if len(conds) > 0 {

@@ -75,8 +75,7 @@ type Store struct {
 	rmu    sync.Mutex
 	rstmts map[string]*sql.Stmt // prepared on the read pool, by query text
 
-	wakeMu sync.Mutex
-	wake   map[string]chan struct{}
+	wake store.Wakers
 
 	ckptStop chan struct{}
 	ckptDone chan struct{}
@@ -118,8 +117,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: abs, lock: lock, log: log, rstmts: map[string]*sql.Stmt{},
-		wake: map[string]chan struct{}{}}
+	s := &Store{path: abs, lock: lock, log: log, rstmts: map[string]*sql.Stmt{}}
 
 	wdb, err := sql.Open("sqlite", dsn(abs, busy, false))
 	if err != nil {
@@ -342,26 +340,12 @@ func (s *Store) rstmt(ctx context.Context, q string) (*sql.Stmt, error) {
 
 // Wakeups returns the stream's wake-up channel (capacity 1; signals coalesce).
 func (s *Store) Wakeups(stream string) <-chan struct{} {
-	return s.wakeup(stream)
-}
-
-func (s *Store) wakeup(stream string) chan struct{} {
-	s.wakeMu.Lock()
-	defer s.wakeMu.Unlock()
-	ch, ok := s.wake[stream]
-	if !ok {
-		ch = make(chan struct{}, 1)
-		s.wake[stream] = ch
-	}
-	return ch
+	return s.wake.Chan(stream)
 }
 
 // signal wakes the workers of each stream, without blocking.
 func (s *Store) signal(streams map[string]struct{}) {
 	for stream := range streams {
-		select {
-		case s.wakeup(stream) <- struct{}{}:
-		default:
-		}
+		s.wake.Signal(stream)
 	}
 }

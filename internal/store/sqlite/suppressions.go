@@ -107,7 +107,7 @@ func (s *Store) SuppressionDelete(ctx context.Context, email string) error {
 // distinct address.
 func (s *Store) SuppressionMatch(ctx context.Context, emails []string, now time.Time) (map[string]store.Suppression, error) {
 	out := map[string]store.Suppression{}
-	lower := lowerDistinct(emails)
+	lower := store.LowerDistinct(emails)
 	if len(lower) == 0 {
 		return out, nil
 	}
@@ -149,7 +149,7 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 		return nil, "", fmt.Errorf("sqlite: listing suppressions: %w", err)
 	}
 	next := ""
-	if limit := listLimit(p.Limit); len(page) > limit {
+	if limit := store.ListLimit(p.Limit); len(page) > limit {
 		page = page[:limit]
 		last := page[limit-1]
 		next = encodeSuppressionCursor(micros(last.CreatedAt), last.Email)
@@ -184,7 +184,7 @@ func suppressionListQuery(p store.SuppressionListParams) (string, []any, error) 
 		}
 		add(qSuppressionListCursor, created, email)
 	}
-	args = append(args, int64(listLimit(p.Limit)+1))
+	args = append(args, int64(store.ListLimit(p.Limit)+1))
 	q := qSuppressionListSelect
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")
