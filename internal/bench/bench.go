@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/postie/postie/internal/config"
 	"github.com/postie/postie/internal/store/postgres/pgadmin"
 )
 
@@ -125,15 +126,10 @@ type node struct {
 	done chan struct{}
 }
 
-// isPostgres reports whether url names a PostgreSQL server.
-func isPostgres(url string) bool {
-	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
-}
-
 func startServer(ctx context.Context, cfg Config) (*server, error) {
 	s := &server{key: "bench-key-0123456789abcdef", keep: cfg.KeepDataDir || cfg.DataDir != ""}
 	var dbURL string
-	if isPostgres(cfg.DatabaseURL) {
+	if db, err := (&config.Config{DatabaseURL: cfg.DatabaseURL}).Database(); err == nil && db.Driver == "postgres" {
 		u, drop, err := pgadmin.CreateDatabase(ctx, cfg.DatabaseURL, "postie_bench")
 		if err != nil {
 			return nil, err

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/postie/postie/internal/store"
 )
 
 // Group commit for accepts. Every accept without an idempotency key is a few multi-row INSERTs
@@ -15,7 +17,8 @@ import (
 // it as one pipelined batch (one implicit transaction). Under load, each commit carries the
 // requests that arrived while the previous one was running; an idle server writes a lone request
 // at once. When a group fails (one request's row breaks a constraint, say), each of its requests
-// is written again on its own, so one bad request never fails the others.
+// is written again on its own, so one bad request never fails the others; a group that could not
+// reach the database fails as a whole, without a retry per request.
 
 const (
 	maxGroupFlushers = 3    // groups written at once (pool connections they may hold)
@@ -78,7 +81,9 @@ func (s *Store) flushGroups() {
 		g.mu.Unlock()
 
 		err := s.writeAccept(batch)
-		if err != nil && len(batch) > 1 && !errors.Is(err, context.Canceled) {
+		// A group that failed on one request's rows is written again request by request; one
+		// that could not reach the database fails as a whole.
+		if err != nil && len(batch) > 1 && !errors.Is(unavailable(err), store.ErrUnavailable) {
 			for _, r := range batch {
 				r.done <- s.writeAccept([]*acceptRows{r})
 			}
