@@ -149,6 +149,15 @@ func (p *proc) stop() int {
 
 func (p *proc) request(method, path, key string, body any) (int, []byte) {
 	p.t.Helper()
+	code, out, err := p.tryRequest(method, path, key, body)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return code, out
+}
+
+// tryRequest is request for goroutines other than the test's, which may not call t.Fatal.
+func (p *proc) tryRequest(method, path, key string, body any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -159,11 +168,11 @@ func (p *proc) request(method, path, key string, body any) (int, []byte) {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		p.t.Fatal(err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, out, err
 }
 
 func (p *proc) waitSent(key, id string) map[string]any {

@@ -80,18 +80,16 @@ func (r *relay) check(t *testing.T, want, maxDups int) int {
 // as node<i>.postie.test.
 func startNodes(t *testing.T, n int, url string, sink *relay, env ...string) []*proc {
 	t.Helper()
+	// One after another: start fails the test with t.Fatal, which only the test's goroutine may
+	// call. (Nodes migrating at once is TestMigrateTwiceAndConcurrently in the driver.)
 	nodes := make([]*proc, n)
-	var wg sync.WaitGroup
 	for i := range nodes {
-		wg.Go(func() {
-			nodes[i] = start(t, t.TempDir(), append([]string{
-				"POSTIE_API_KEY=" + clusterKey, "POSTIE_FROM=cluster@postie.example",
-				"POSTIE_DATABASE_URL=" + url,
-				fmt.Sprintf("POSTIE_SMTP_URL=%s&pool=4&helo=node%d.postie.test", sink.URL(), i),
-			}, env...)...)
-		})
+		nodes[i] = start(t, t.TempDir(), append([]string{
+			"POSTIE_API_KEY=" + clusterKey, "POSTIE_FROM=cluster@postie.example",
+			"POSTIE_DATABASE_URL=" + url,
+			fmt.Sprintf("POSTIE_SMTP_URL=%s&pool=4&helo=node%d.postie.test", sink.URL(), i),
+		}, env...)...)
 	}
-	wg.Wait()
 	return nodes
 }
 
@@ -110,9 +108,9 @@ func acceptAcross(t *testing.T, nodes []*proc, total int) {
 				batch[i] = map[string]any{"to": []string{fmt.Sprintf("user%d@example.com", first+i)},
 					"subject": fmt.Sprintf("cluster %d", first+i), "text": "hello", "stream": "broadcast"}
 			}
-			code, body := node.request("POST", "/v1/messages/batch", clusterKey, map[string]any{"messages": batch})
-			if code != 200 || bytes.Contains(body, []byte(`"error"`)) {
-				errs <- fmt.Sprintf("batch at %d: %d %.300s", first, code, body)
+			code, body, err := node.tryRequest("POST", "/v1/messages/batch", clusterKey, map[string]any{"messages": batch})
+			if err != nil || code != 200 || bytes.Contains(body, []byte(`"error"`)) {
+				errs <- fmt.Sprintf("batch at %d: %v %d %.300s", first, err, code, body)
 			}
 		})
 	}
