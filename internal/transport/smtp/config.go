@@ -40,6 +40,10 @@ type Config struct {
 	MaxPerConn  int           // messages per connection before QUIT and reconnect; default 100
 	IdleTimeout time.Duration // idle connections older than this are closed; default 30s
 
+	// Lockstep sends one command at a time and waits for each reply even when the relay offers
+	// PIPELINING (RFC 2920), for a relay whose pipelining is broken (?pipelining=off).
+	Lockstep bool
+
 	CommandTimeout time.Duration // per command; default 30s
 	DataTimeout    time.Duration // message body and the reply to the final "."; default 2m
 
@@ -207,6 +211,15 @@ func ParseURL(raw string) (Config, error) {
 		case "rate":
 			cfg.Rate, err = strconv.ParseFloat(v, 64)
 			bad = err != nil || cfg.Rate <= 0
+		case "pipelining":
+			switch v {
+			case "on":
+				cfg.Lockstep = false
+			case "off":
+				cfg.Lockstep = true
+			default:
+				bad = true
+			}
 		case "idle_timeout":
 			cfg.IdleTimeout, bad = positiveDuration(v)
 		case "command_timeout":
@@ -214,7 +227,7 @@ func ParseURL(raw string) (Config, error) {
 		case "data_timeout":
 			cfg.DataTimeout, bad = positiveDuration(v)
 		default:
-			return fail("unknown parameter (known: tls, helo, pool, max_per_conn, rate, daily, idle_timeout, command_timeout, data_timeout)")
+			return fail("unknown parameter (known: tls, helo, pool, max_per_conn, rate, daily, pipelining, idle_timeout, command_timeout, data_timeout)")
 		}
 		if bad {
 			return fail(fmt.Sprintf("bad value for %s", key))

@@ -18,7 +18,8 @@
 // Send takes one of Config.Pool slots (a semaphore; callers beyond it wait, or give up when ctx
 // ends). It then checks out a connection: the most recently used idle one, or a new one: dial,
 // greeting, EHLO, STARTTLS (or an implicit TLS handshake first), EHLO again, AUTH. The
-// transaction is MAIL, one RCPT per recipient, DATA. A connection goes back to the pool unless it
+// transaction is MAIL, one RCPT per recipient, DATA (pipelined when the relay allows, see below).
+// A connection goes back to the pool unless it
 // broke at the protocol level, received a 421, or has carried Config.MaxPerConn messages (then it
 // is closed with QUIT and the next checkout dials). A connection put back in the pool arms a
 // timer (time.AfterFunc, no goroutine until it fires): still idle Config.IdleTimeout later
@@ -45,6 +46,20 @@
 // accepted, so Send dials once more and sends over the new connection. That redial is invisible
 // to the caller: no error, no attempt spent. If the new connection fails too, the error is
 // classified as below.
+//
+// # Pipelining
+//
+// When the relay offers PIPELINING (RFC 2920) and Config.Lockstep (?pipelining=off) is not set,
+// MAIL, every RCPT and DATA leave in one write and their replies are read in order; the body and
+// the final "." follow the 354 in a second write: two round trips per message instead of three
+// plus one per recipient. On a loopback relay with 8 connections that raised the rate a bare
+// client reaches by 40–60%: a connection spends most of a message waiting for replies, and both
+// ends pay for every wake-up. The commands and their parameters are the ones go-smtp's Mail and
+// Rcpt would send, and every reply is classified as below; a refused MAIL still has the replies
+// to the RCPT and DATA behind it read, and a 354 after every recipient was refused is answered
+// with a lone "." (RFC 2920 §3.1), so the connection stays in step and is reused. Between
+// transactions nothing is buffered on either side, so go-smtp's client takes the connection back
+// for RSET, EHLO and QUIT. CHUNKING (BDAT, RFC 3030), one round trip, is not used.
 //
 // Every command runs under Config.CommandTimeout (go-smtp's Client.CommandTimeout), the message
 // body and the reply to the final "." under Config.DataTimeout (RFC 5321 §4.5.3.2 asks for
@@ -84,6 +99,8 @@
 // written to the connection go-smtp speaks over, and closing go-smtp's writer adds the final
 // CRLF "." CRLF and reads the reply. The bytes on the wire are the same. Writes are held until
 // the next read (see trackConn), so a body goes out in one write.
+//
+// Without PIPELINING the transaction goes through go-smtp's Mail, Rcpt and Data.
 //
 // go-smtp's Reset forgets the EHLO, so resetting an open transaction costs RSET plus EHLO;
 // go-smtp has no way to send a bare RSET.

@@ -139,6 +139,9 @@ func (t *Transport) transact(pc *conn, env transport.Envelope, raw []byte) (tran
 	for _, to := range env.To {
 		opts.UTF8 = opts.UTF8 || !ascii(to)
 	}
+	if pc.pipelining {
+		return t.pipelined(pc, env, raw, opts.UTF8)
+	}
 	if err := c.Mail(env.From, opts); err != nil {
 		te, keep := classify(stageMail, err)
 		return transport.Result{}, keep, te
@@ -160,18 +163,7 @@ func (t *Transport) transact(pc *conn, env transport.Envelope, raw []byte) (tran
 		rejected = append(rejected, transport.RecipientError{Recipient: to, Err: te})
 	}
 	if len(rejected) == len(env.To) {
-		te := *rejected[0].Err
-		te.Class = transport.Permanent
-		for _, r := range rejected {
-			if r.Err.Class == transport.Temporary {
-				te.Class = transport.Temporary
-			}
-		}
-		if len(rejected) > 1 {
-			te.Text += fmt.Sprintf(" (all %d recipients refused)", len(rejected))
-		}
-		te.Rejected = rejected
-		return transport.Result{}, true, &te
+		return transport.Result{}, true, allRefused(rejected)
 	}
 
 	w, err := c.Data()
@@ -185,16 +177,20 @@ func (t *Transport) transact(pc *conn, env transport.Envelope, raw []byte) (tran
 	// The body goes straight to the connection, dot-stuffed here in bulk: go-smtp's writer
 	// (textproto's dot writer) handles it byte by byte, a quarter of the transport's CPU for a
 	// 10 KB message. Closing w then writes the final CRLF "." CRLF and reads the reply.
-	pc.stuffed = dotStuff(pc.stuffed[:0], raw)
-	body := pc.stuffed
-	if body == nil {
-		body = trimEnd(raw)
-	}
-	if _, err := pc.wire.Write(body); err != nil {
+	if _, err := pc.wire.Write(pc.body(raw)); err != nil {
 		te, _ := classify(stageData, err)
 		return transport.Result{}, false, te
 	}
 	resp, err := w.CloseWithResponse()
+	text := ""
+	if err == nil {
+		text = resp.StatusText
+	}
+	return finalReply(pc, text, err, rejected)
+}
+
+// finalReply turns the reply to the final "." (its text, or err) into transact's results.
+func finalReply(pc *conn, text string, err error, rejected []transport.RecipientError) (transport.Result, bool, *transport.Error) {
 	var se *gosmtp.SMTPError
 	if err == nil || errors.As(err, &se) {
 		pc.open = false // any reply to the final "." ends the transaction (RFC 5321 §4.1.1.4)
@@ -210,7 +206,7 @@ func (t *Transport) transact(pc *conn, env transport.Envelope, raw []byte) (tran
 		return transport.Result{}, keep, te
 	}
 	pc.sent++
-	text := strings.ReplaceAll(resp.StatusText, "\n", " ")
+	text = strings.ReplaceAll(text, "\n", " ")
 	return transport.Result{
 		ProviderID: providerID(text),
 		Response:   "250 " + text,
@@ -409,6 +405,8 @@ func (t *Transport) open(ctx context.Context, pc *conn) *transport.Error {
 		te, _ := classify(stage, err)
 		return te
 	}
+	ok, _ := pc.c.Extension("PIPELINING")
+	pc.pipelining = ok && !t.cfg.Lockstep
 	if t.cfg.Username == "" {
 		return nil
 	}
@@ -541,10 +539,15 @@ func (t *Transport) tlsConfig() *tls.Config {
 
 // conn is one relay connection. It is used by one Send at a time.
 type conn struct {
-	c        *gosmtp.Client
-	nc       *trackConn
-	wire     net.Conn // what the client speaks over: nc, or TLS over nc
-	stuffed  []byte   // reused by dotStuff
+	c       *gosmtp.Client
+	nc      *trackConn
+	wire    net.Conn // what the client speaks over: nc, or TLS over nc
+	stuffed []byte   // reused by dotStuff
+	cmds    []byte   // reused by pipelined for MAIL, RCPT and DATA
+
+	pipelining bool              // the relay offers PIPELINING and Config.Lockstep is off
+	r          *textproto.Reader // replies in pipelined transactions; see conn.reader
+
 	lastUsed time.Time
 	expiry   *time.Timer // closes the connection after IdleTimeout in the pool; nil when in use
 	checkins int         // times it was put in the pool (guarded by Transport.mu)
@@ -576,6 +579,16 @@ func (pc *conn) quit() {
 }
 
 func (pc *conn) close() { _ = pc.c.Close() }
+
+// body is raw dot-stuffed for DATA, without its last line end (see dotStuff), in a buffer
+// reused by the connection's next message.
+func (pc *conn) body(raw []byte) []byte {
+	pc.stuffed = dotStuff(pc.stuffed[:0], raw)
+	if pc.stuffed == nil {
+		return trimEnd(raw)
+	}
+	return pc.stuffed
+}
 
 // dotStuff prepares raw for DATA (RFC 5321 §4.5.2): a "." doubled at the start of each line
 // and a CR put before each bare LF, as textproto's dot writer does, and without the line end at

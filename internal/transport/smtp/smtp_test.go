@@ -253,6 +253,9 @@ func testClient(t *testing.T, port int, roots *x509.CertPool, mod func(*Config))
 		CommandTimeout: 2 * time.Second, DataTimeout: 2 * time.Second,
 		TLSConfig: &tls.Config{RootCAs: roots},
 	}
+	if strings.HasPrefix(t.Name(), "TestLockstep/") {
+		cfg.Lockstep = true
+	}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -965,6 +968,8 @@ func TestParseURL(t *testing.T) {
 			Config{Host: "relay.example.com", Port: 2525, TLS: TLSStartTLS, Username: "user", Password: "p@ss",
 				Pool: 8, MaxPerConn: 50, Helo: "mx.example.com"}},
 		{"smtp://localhost?tls=none", Config{Host: "localhost", Port: 25, TLS: TLSNone}},
+		{"smtp://localhost?tls=none&pipelining=off", Config{Host: "localhost", Port: 25, TLS: TLSNone, Lockstep: true}},
+		{"smtp://localhost?tls=none&pipelining=on", Config{Host: "localhost", Port: 25, TLS: TLSNone}},
 		{"smtps://u:p@smtp.example.com", Config{Host: "smtp.example.com", Port: 465, TLS: TLSImplicit, Username: "u", Password: "p"}},
 		{"smtp://[::1]:25?tls=none&rate=12.5&daily=10000&idle_timeout=10s&command_timeout=5s&data_timeout=1m",
 			Config{Host: "::1", Port: 25, TLS: TLSNone, Rate: 12.5, Daily: 10000, IdleTimeout: 10 * time.Second,
@@ -990,6 +995,7 @@ func TestParseURLErrorsHidePassword(t *testing.T) {
 		"smtp://user:Secret99@relay.example.com?pool=-1",
 		"smtp://user:Secret99@relay.example.com?bogus=1",
 		"smtp://user:Secret99@relay.example.com?tls=maybe",
+		"smtp://user:Secret99@relay.example.com?pipelining=maybe",
 		"smtps://user:Secret99@relay.example.com?tls=none",
 		"ftp://user:Secret99@relay.example.com",
 		"smtp://user:Secret99/x@relay.example.com",        // '/' in password: host "user", path "/x@…"

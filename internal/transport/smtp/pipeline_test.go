@@ -1,0 +1,231 @@
+package smtp
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/textproto"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/postie/postie/internal/transport"
+)
+
+// TestLockstep runs the transaction tests again with ?pipelining=off: one command at a time, as
+// postie talks to a relay that does not offer PIPELINING. (testClient sets Config.Lockstep for
+// every test under this one.)
+func TestLockstep(t *testing.T) {
+	t.Parallel()
+	for name, test := range map[string]func(*testing.T){
+		"SendDelivers":              TestSendDelivers,
+		"ConnectionReuse":           TestConnectionReuse,
+		"ResetAfterOpenTransaction": TestResetAfterOpenTransaction,
+		"StalePooledConnection":     TestStalePooledConnectionRedials,
+		"DeadRelayAtMail":           TestDeadRelayAtMailRedialsOnce,
+		"TemporaryReply":            TestTemporaryReply,
+		"RecipientRefusedOthers":    TestRecipientRefusedOthersSent,
+		"AllRecipientsRefused":      TestAllRecipientsRefused,
+		"ThrottleReplacesConn":      TestThrottleReplacesConnection,
+		"StartTLSAndAuth":           TestStartTLSAndAuth,
+		"HangupAfterData":           TestHangupAfterDataIsPossibleDuplicate,
+		"StalledDataReply":          TestStalledDataReply,
+	} {
+		t.Run(name, test)
+	}
+}
+
+// rawRelay is a hand-scripted relay on 127.0.0.1 that offers PIPELINING: it greets, answers
+// EHLO, then runs script on each connection, which reads commands and writes replies itself.
+// It returns the port and a count of connections accepted.
+func rawRelay(t *testing.T, script func(t *testing.T, r *textproto.Reader, w io.Writer)) (int, *atomic.Int32) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				r := textproto.NewReader(bufio.NewReader(c))
+				io.WriteString(c, "220 raw.test ESMTP\r\n")
+				if line, _ := r.ReadLine(); !strings.HasPrefix(line, "EHLO ") {
+					t.Errorf("first command %q, want EHLO", line)
+					return
+				}
+				io.WriteString(c, "250-raw.test\r\n250-PIPELINING\r\n250-SIZE 1000000\r\n250 8BITMIME\r\n")
+				script(t, r, c)
+				if line, _ := r.ReadLine(); line == "QUIT" {
+					io.WriteString(c, "221 bye\r\n")
+				}
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port, &conns
+}
+
+// expectLines reads len(want) command lines before the script answers any of them, and checks
+// each starts with its prefix: a client that waited for a reply between them would stall here.
+func expectLines(t *testing.T, r *textproto.Reader, want ...string) bool {
+	t.Helper()
+	for _, w := range want {
+		line, err := r.ReadLine()
+		if err != nil {
+			t.Errorf("reading %q: %v", w, err)
+			return false
+		}
+		if !strings.HasPrefix(line, w) {
+			t.Errorf("command %q, want %q…", line, w)
+			return false
+		}
+	}
+	return true
+}
+
+// TestPipelinedCommandsGoTogether checks that MAIL, every RCPT and DATA reach the relay before it
+// has answered any of them, with the same MAIL parameters go-smtp sends, and that the body and
+// the relay's queue id come through.
+func TestPipelinedCommandsGoTogether(t *testing.T) {
+	t.Parallel()
+	bodies := make(chan string, 1)
+	port, conns := rawRelay(t, func(t *testing.T, r *textproto.Reader, w io.Writer) {
+		if !expectLines(t, r, "MAIL FROM:<bounce@example.com> BODY=8BITMIME SIZE=", "RCPT TO:<b@example.net>", "RCPT TO:<c@example.net>", "DATA") {
+			return
+		}
+		io.WriteString(w, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n")
+		body, err := r.ReadDotBytes()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		bodies <- string(body)
+		io.WriteString(w, "250 2.0.0 Ok: queued as PIPE1\r\n")
+	})
+	tr := testClient(t, port, nil, nil)
+	res, err := tr.Send(context.Background(), env("b@example.net", "c@example.net"), []byte(testBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ProviderID != "PIPE1" || res.Response != "250 2.0.0 Ok: queued as PIPE1" {
+		t.Errorf("result %+v", res)
+	}
+	if got := <-bodies; got != strings.ReplaceAll(testBody, "\r\n", "\n") {
+		t.Errorf("body %q", got)
+	}
+	if conns.Load() != 1 {
+		t.Errorf("%d connections", conns.Load())
+	}
+}
+
+// TestPipelinedMailRefused checks that a refused MAIL fails the message at the mail stage with the
+// relay's reply, and that the refusals of the RCPT and DATA pipelined behind it are read, so the
+// same connection carries the next message.
+func TestPipelinedMailRefused(t *testing.T) {
+	t.Parallel()
+	port, conns := rawRelay(t, func(t *testing.T, r *textproto.Reader, w io.Writer) {
+		if !expectLines(t, r, "MAIL FROM:", "RCPT TO:", "DATA") {
+			return
+		}
+		io.WriteString(w, "550 5.7.1 Sender refused\r\n503 5.5.1 Error: need MAIL command\r\n503 5.5.1 Error: need RCPT command\r\n")
+		if !expectLines(t, r, "MAIL FROM:", "RCPT TO:", "DATA") {
+			return
+		}
+		io.WriteString(w, "250 Ok\r\n250 Ok\r\n354 go ahead\r\n")
+		if _, err := r.ReadDotBytes(); err != nil {
+			t.Error(err)
+			return
+		}
+		io.WriteString(w, "250 Ok: queued as SECOND\r\n")
+	})
+	tr := testClient(t, port, nil, nil)
+	_, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	te := wantErr(t, err, transport.Permanent, stageMail)
+	if te.Code != 550 || te.Enhanced != "5.7.1" || te.Text != "Sender refused" {
+		t.Errorf("error %+v", te)
+	}
+	res, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	if err != nil || res.ProviderID != "SECOND" {
+		t.Fatalf("second message: %+v, %v", res, err)
+	}
+	if conns.Load() != 1 {
+		t.Errorf("%d connections, want the first one reused", conns.Load())
+	}
+}
+
+// TestPipelinedDataAcceptedWithoutRecipients checks the RFC 2920 §3.1 case of a relay that
+// answers DATA with 354 although it refused every recipient: the client ends the empty message
+// with a lone ".", reports the refusal, and keeps the connection in step.
+func TestPipelinedDataAcceptedWithoutRecipients(t *testing.T) {
+	t.Parallel()
+	port, conns := rawRelay(t, func(t *testing.T, r *textproto.Reader, w io.Writer) {
+		if !expectLines(t, r, "MAIL FROM:", "RCPT TO:<gone@example.net>", "DATA") {
+			return
+		}
+		io.WriteString(w, "250 Ok\r\n550 5.1.1 <gone@example.net>: Recipient address rejected\r\n354 go ahead\r\n")
+		if !expectLines(t, r, ".") {
+			return
+		}
+		io.WriteString(w, "554 5.5.1 Error: no valid recipients\r\n")
+		if !expectLines(t, r, "MAIL FROM:", "RCPT TO:<b@example.net>", "DATA") {
+			return
+		}
+		io.WriteString(w, "250 Ok\r\n250 Ok\r\n354 go ahead\r\n")
+		if _, err := r.ReadDotBytes(); err != nil {
+			t.Error(err)
+			return
+		}
+		io.WriteString(w, "250 Ok: queued as NEXT\r\n")
+	})
+	tr := testClient(t, port, nil, nil)
+	_, err := tr.Send(context.Background(), env("gone@example.net"), []byte(testBody))
+	te := wantErr(t, err, transport.Permanent, stageRcpt)
+	if te.Code != 550 || te.Enhanced != "5.1.1" || len(te.Rejected) != 1 {
+		t.Errorf("error %+v", te)
+	}
+	res, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	if err != nil || res.ProviderID != "NEXT" {
+		t.Fatalf("second message: %+v, %v", res, err)
+	}
+	if conns.Load() != 1 {
+		t.Errorf("%d connections, want the first one reused", conns.Load())
+	}
+}
+
+// TestLockstepWaitsForEachReply checks that ?pipelining=off sends one command at a time even to a
+// relay that offers PIPELINING.
+func TestLockstepWaitsForEachReply(t *testing.T) {
+	t.Parallel()
+	port, _ := rawRelay(t, func(t *testing.T, r *textproto.Reader, w io.Writer) {
+		for _, c := range []struct{ cmd, reply string }{
+			{"MAIL FROM:", "250 Ok\r\n"}, {"RCPT TO:", "250 Ok\r\n"}, {"DATA", "354 go ahead\r\n"},
+		} {
+			if !expectLines(t, r, c.cmd) {
+				return
+			}
+			// Nothing else may have arrived before this reply.
+			if n := r.R.Buffered(); n != 0 {
+				t.Errorf("%d bytes after %s before its reply: pipelined", n, c.cmd)
+			}
+			io.WriteString(w, c.reply)
+		}
+		if _, err := r.ReadDotBytes(); err != nil {
+			t.Error(err)
+			return
+		}
+		io.WriteString(w, "250 Ok: queued as STEP\r\n")
+	})
+	tr := testClient(t, port, nil, func(c *Config) { c.Lockstep = true })
+	res, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	if err != nil || res.ProviderID != "STEP" {
+		t.Fatalf("%+v, %v", res, err)
+	}
+}
