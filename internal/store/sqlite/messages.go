@@ -357,7 +357,7 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([
 		return nil, nil
 	}
 	var ids []string
-	err := s.w.do(ctx, p.Limit, func(t *wtx) error {
+	err := s.w.doUrgent(ctx, p.Limit, func(t *wtx) error {
 		ids = ids[:0]
 		rows, err := t.query(qMessageClaim, p.Owner, nullMicros(p.LeaseUntil), micros(p.Now),
 			p.Stream, micros(p.Now), int64(p.Limit))
@@ -471,7 +471,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 
 	applied := 0
 	streams := map[string]struct{}{} // of the messages made claimable again, to wake their workers
-	err := s.w.do(ctx, len(rows), func(t *wtx) error {
+	err := s.w.doUrgent(ctx, len(rows), func(t *wtx) error {
 		applied = 0
 		clear(streams)
 		held := make([]bool, len(rows))
@@ -609,7 +609,7 @@ func (s *Store) MessageRenewLeases(ctx context.Context, p store.MessageRenewPara
 		return 0, fmt.Errorf("sqlite: %w", err)
 	}
 	var n int64
-	err = s.w.do(ctx, len(p.IDs), func(t *wtx) error {
+	err = s.w.doUrgent(ctx, len(p.IDs), func(t *wtx) error {
 		res, err := t.exec(qMessageRenew, micros(p.Until), string(ids), p.Owner)
 		if err != nil {
 			return err

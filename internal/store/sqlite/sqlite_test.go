@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -274,6 +275,51 @@ func TestGroupCommit(t *testing.T) {
 				t.Errorf("op %d failed with the group: %v", i, r.err)
 			}
 		}
+	}
+}
+
+// Delivery's operations (doUrgent) are taken before other pending ones: a claim or an outcome
+// queued behind large accepts runs in the next group, not after all of them.
+func TestUrgentOperationsGoFirst(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := t.Context()
+	release := blockWriter(t, s)
+
+	var mu sync.Mutex
+	var order []string
+	record := func(name string) func(*wtx) error {
+		return func(*wtx) error {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, name)
+			return nil
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 3 { // each a group of its own
+		wg.Go(func() {
+			if err := s.w.do(ctx, maxGroupWeight, record(fmt.Sprintf("accept%d", i))); err != nil {
+				t.Error(err)
+			}
+		})
+		waitQueued(t, s, i+1)
+	}
+	wg.Go(func() {
+		if err := s.w.doUrgent(ctx, 1, record("finish")); err != nil {
+			t.Error(err)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.w.urgent) < 1 && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	release()
+	wg.Wait()
+
+	want := []string{"finish", "accept0", "accept1", "accept2"}
+	if !slices.Equal(order, want) {
+		t.Errorf("order %q, want %q", order, want)
 	}
 }
 

@@ -30,7 +30,8 @@ type op struct {
 }
 
 // writer owns the only connection that writes to the database and runs every write through group
-// commit: it takes all operations pending (up to maxGroupOps), runs them in one BEGIN IMMEDIATE
+// commit: it takes all operations pending (up to maxGroupOps; the delivery engine's first, see
+// doUrgent), runs them in one BEGIN IMMEDIATE
 // transaction, each under its own SAVEPOINT, and commits once, so one fsync serves every caller in
 // the group. An operation's error rolls back that operation's savepoint only and is returned to
 // its caller only; a failed COMMIT is returned to every caller of the group.
@@ -47,6 +48,7 @@ type writer struct {
 	log   *slog.Logger
 
 	ops    chan *op
+	urgent chan *op     // delivery's operations, taken before ops (see doUrgent)
 	mu     sync.RWMutex // held for reading while submitting; for writing by close
 	closed bool
 	exited chan struct{}
@@ -61,6 +63,7 @@ func newWriter(db *sql.DB, conn *sql.Conn, log *slog.Logger) *writer {
 		stmts:  make(map[string]*sql.Stmt),
 		log:    log,
 		ops:    make(chan *op, 4*maxGroupOps),
+		urgent: make(chan *op, maxGroupOps),
 		exited: make(chan struct{}),
 	}
 	go w.run()
@@ -71,16 +74,24 @@ func newWriter(db *sql.DB, conn *sql.Conn, log *slog.Logger) *writer {
 // ctx's error when ctx ended before fn started (fn then did not run). weight is the number of rows
 // fn writes. fn runs on the writer goroutine: it must not block on anything but its statements.
 func (w *writer) do(ctx context.Context, weight int, fn func(*wtx) error) error {
-	return w.submit(&op{ctx: ctx, fn: fn, weight: max(weight, 1)})
+	return w.submit(w.ops, &op{ctx: ctx, fn: fn, weight: max(weight, 1)})
+}
+
+// doUrgent is do for the delivery engine's claims and outcomes: the writer takes them before any
+// other pending operation, so a group it starts holds them first and a burst of accepted
+// batches (thousands of messages a group) delays them by one group at most, not by the whole
+// queue. Delivery then keeps going while a large send is being accepted.
+func (w *writer) doUrgent(ctx context.Context, weight int, fn func(*wtx) error) error {
+	return w.submit(w.urgent, &op{ctx: ctx, fn: fn, weight: max(weight, 1)})
 }
 
 // exclusive runs fn alone on the writer pool with the writer connection released, between groups.
 // It is for goose, which needs a *sql.DB.
 func (w *writer) exclusive(ctx context.Context, fn func(*sql.DB) error) error {
-	return w.submit(&op{ctx: ctx, excl: fn, weight: maxGroupWeight})
+	return w.submit(w.ops, &op{ctx: ctx, excl: fn, weight: maxGroupWeight})
 }
 
-func (w *writer) submit(o *op) error {
+func (w *writer) submit(queue chan *op, o *op) error {
 	if err := o.ctx.Err(); err != nil {
 		return err
 	}
@@ -91,7 +102,7 @@ func (w *writer) submit(o *op) error {
 		return errClosed
 	}
 	select {
-	case w.ops <- o:
+	case queue <- o:
 	case <-o.ctx.Done():
 		w.mu.RUnlock()
 		return o.ctx.Err()
@@ -112,6 +123,7 @@ func (w *writer) close() error {
 	}
 	w.closed = true
 	close(w.ops)
+	close(w.urgent)
 	w.mu.Unlock()
 	<-w.exited
 	w.closeStmts()
@@ -123,15 +135,14 @@ func (w *writer) close() error {
 
 func (w *writer) run() {
 	defer close(w.exited)
+	q := queues{ops: w.ops, urgent: w.urgent}
 	group := make([]*op, 0, maxGroupOps)
 	var next *op // an op taken from the queue that did not fit in the previous group
 	for {
 		if next == nil {
-			o, ok := <-w.ops
-			if !ok {
+			if next = q.take(true); next == nil {
 				return
 			}
-			next = o
 		}
 		if next.excl != nil {
 			w.runExclusive(next)
@@ -141,26 +152,59 @@ func (w *writer) run() {
 		group = append(group[:0], next)
 		weight := next.weight
 		next = nil
-	fill:
 		for len(group) < maxGroupOps && weight < maxGroupWeight {
-			select {
-			case o, ok := <-w.ops:
-				if !ok {
-					break fill
-				}
-				if o.excl != nil || weight+o.weight > maxGroupWeight {
-					next = o
-					break fill
-				}
-				group = append(group, o)
-				weight += o.weight
-			default:
-				break fill
+			o := q.take(false)
+			if o == nil {
+				break
 			}
+			if o.excl != nil || weight+o.weight > maxGroupWeight {
+				next = o
+				break
+			}
+			group = append(group, o)
+			weight += o.weight
 		}
 		w.runGroup(group)
 		clear(group) // drop references to finished ops
 	}
+}
+
+// queues are the writer goroutine's view of its two queues; a closed queue becomes nil.
+type queues struct {
+	ops, urgent chan *op
+}
+
+// take returns the next operation, urgent ones first. Without block it returns nil when none is
+// pending; with block it waits, and returns nil once both queues are closed and empty.
+func (q *queues) take(block bool) *op {
+	for q.ops != nil || q.urgent != nil {
+		var o *op
+		ok := true
+		from := &q.urgent
+		select {
+		case o, ok = <-q.urgent:
+		default:
+			from = &q.ops
+			if block {
+				select {
+				case o, ok = <-q.urgent:
+					from = &q.urgent
+				case o, ok = <-q.ops:
+				}
+			} else {
+				select {
+				case o, ok = <-q.ops:
+				default:
+					return nil
+				}
+			}
+		}
+		if ok {
+			return o
+		}
+		*from = nil // closed and drained
+	}
+	return nil
 }
 
 func (w *writer) runExclusive(o *op) {
