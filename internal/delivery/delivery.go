@@ -244,7 +244,7 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 			for j := range work {
 				if ctx.Err() != nil {
 					// Shutting down: leave the message leased; Run releases it.
-					e.leases.remove(j.Message.ID)
+					e.leases.remove(j.ID)
 					slots <- struct{}{}
 					continue
 				}
@@ -337,8 +337,8 @@ func (e *Engine) jobs(ctx context.Context, claimed []store.ClaimedMessage, probe
 	}
 	var rcpts []string
 	for _, c := range claimed {
-		e.leases.add(c.Message.ID)
-		rcpts = append(rcpts, c.Message.Recipients...)
+		e.leases.add(c.ID)
+		rcpts = append(rcpts, c.Recipients...)
 	}
 	supp, err := e.cfg.Store.SuppressionMatch(ctx, rcpts, e.cfg.Now())
 	if err != nil {

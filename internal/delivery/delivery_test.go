@@ -218,7 +218,7 @@ func TestOutcome(t *testing.T) {
 	b := setup(t)
 	e := b.engine(capture.New(), "n")
 	now := b.clock.Now()
-	m := store.Message{ID: "msg_1", Attempts: 0, MaxAttempts: 3, ExpiresAt: now.Add(time.Hour)}
+	m := store.ClaimedMessage{ID: "msg_1", Attempts: 0, MaxAttempts: 3, ExpiresAt: now.Add(time.Hour)}
 	tmp := &transport.Error{Class: transport.Temporary, Code: 451, Text: "later"}
 
 	if f := e.outcome(m, []string{"b@example.com"}, transport.Result{}, tmp, now); f.Status != store.StatusDeferred || f.Attempts != 1 {

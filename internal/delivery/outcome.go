@@ -13,7 +13,7 @@ import (
 
 // deliver sends one claimed message and returns its outcome.
 func (e *Engine) deliver(ctx context.Context, j job) store.MessageFinishParams {
-	m := j.Message
+	m := j.ClaimedMessage
 	now := e.cfg.Now()
 	if !m.ExpiresAt.IsZero() && !now.Before(m.ExpiresAt) {
 		return e.expired(m, now)
@@ -90,7 +90,7 @@ func classified(err error) *transport.Error {
 
 // unreachable defers m until the breaker's next probe without spending an attempt, or fails it
 // when that is past its TTL.
-func (e *Engine) unreachable(m store.Message, te *transport.Error, until, now time.Time) store.MessageFinishParams {
+func (e *Engine) unreachable(m store.ClaimedMessage, te *transport.Error, until, now time.Time) store.MessageFinishParams {
 	if !m.ExpiresAt.IsZero() && !until.Before(m.ExpiresAt) {
 		return e.expired(m, now)
 	}
@@ -107,7 +107,7 @@ func (e *Engine) unreachable(m store.Message, te *transport.Error, until, now ti
 
 // outcome turns the result of a send to `to` into the message's next state. It is pure, for
 // testing. Unreachable errors are handled by deliver (they depend on the breaker).
-func (e *Engine) outcome(m store.Message, to []string, res transport.Result, err error, now time.Time) store.MessageFinishParams {
+func (e *Engine) outcome(m store.ClaimedMessage, to []string, res transport.Result, err error, now time.Time) store.MessageFinishParams {
 	fin := store.MessageFinishParams{ID: m.ID, Owner: e.cfg.Owner, Attempts: m.Attempts + 1, NextAttemptAt: m.NextAttemptAt}
 	if err == nil {
 		fin.Status = store.StatusSent
@@ -165,7 +165,7 @@ func (e *Engine) outcome(m store.Message, to []string, res transport.Result, err
 
 // rejections describes recipients refused one by one, and suppresses the hard bounces among
 // them in fin.
-func (e *Engine) rejections(fin *store.MessageFinishParams, m store.Message, rej []transport.RecipientError, now time.Time) []map[string]any {
+func (e *Engine) rejections(fin *store.MessageFinishParams, m store.ClaimedMessage, rej []transport.RecipientError, now time.Time) []map[string]any {
 	out := make([]map[string]any, len(rej))
 	for i, r := range rej {
 		entry := map[string]any{"recipient": r.Recipient, "error": deliveryError(r.Err, fin.Attempts, now)}
@@ -189,7 +189,7 @@ func hardBounce(rcpt string, te *transport.Error, messageID string, now time.Tim
 
 // nextAttempt returns when to try again after `attempts` failed attempts, or false when the
 // attempts or the TTL are used up.
-func (e *Engine) nextAttempt(m store.Message, attempts int, now time.Time) (time.Time, bool) {
+func (e *Engine) nextAttempt(m store.ClaimedMessage, attempts int, now time.Time) (time.Time, bool) {
 	if !attemptsLeft(m, attempts, len(e.cfg.RetryDelays)) {
 		return time.Time{}, false
 	}
@@ -203,7 +203,7 @@ func (e *Engine) nextAttempt(m store.Message, attempts int, now time.Time) (time
 	return next, true
 }
 
-func attemptsLeft(m store.Message, attempts, delays int) bool {
+func attemptsLeft(m store.ClaimedMessage, attempts, delays int) bool {
 	maxAttempts := m.MaxAttempts
 	if maxAttempts <= 0 {
 		maxAttempts = delays + 1
@@ -212,7 +212,7 @@ func attemptsLeft(m store.Message, attempts, delays int) bool {
 }
 
 // expired fails a message whose TTL has passed (RFC 3463 4.4.7: delivery time expired).
-func (e *Engine) expired(m store.Message, now time.Time) store.MessageFinishParams {
+func (e *Engine) expired(m store.ClaimedMessage, now time.Time) store.MessageFinishParams {
 	de := &store.DeliveryError{Enhanced: "4.4.7", Text: "message expired before it could be delivered", Stage: "queue", Attempt: m.Attempts, At: now}
 	return store.MessageFinishParams{
 		ID: m.ID, Owner: e.cfg.Owner, Status: store.StatusFailed, Attempts: m.Attempts,

@@ -26,7 +26,7 @@ func (b *bundle) fail(msg map[string]any, lastErr *store.DeliveryError) string {
 	}
 	claimed, err := b.store.MessageClaim(ctx, store.MessageClaimParams{Owner: "test-worker", Stream: stream, Limit: 1000,
 		Now: testNow, LeaseUntil: testNow.Add(time.Minute)})
-	if err != nil || len(claimed) != 1 || claimed[0].Message.ID != id {
+	if err != nil || len(claimed) != 1 || claimed[0].ID != id {
 		b.t.Fatalf("claim = %d messages, %v; want %s", len(claimed), err, id)
 	}
 	lastErr.Attempt, lastErr.At = 1, testNow

@@ -264,10 +264,20 @@ type MessageClaimParams struct {
 	LeaseUntil time.Time
 }
 
-// ClaimedMessage is a message leased to a worker, with the MIME to send.
+// ClaimedMessage is a message leased to a worker: the fields delivering it reads and the MIME to
+// send. The rest of the message stays in the store (MessageGet); reading only these is what
+// makes a claim cheap.
 type ClaimedMessage struct {
-	Message Message
-	Raw     []byte
+	ID            string
+	Stream        string
+	EnvelopeFrom  string
+	Recipients    []string
+	Attempts      int
+	MaxAttempts   int
+	NextAttemptAt time.Time
+	ExpiresAt     time.Time
+	LastError     *DeliveryError
+	Raw           []byte
 }
 
 // MessageFinishParams records the outcome of one delivery attempt. It applies only while the
@@ -400,7 +410,8 @@ type Store interface {
 	MessageCancel(ctx context.Context, id string, now time.Time) (Message, error)
 
 	// MessageClaim leases up to p.Limit due messages (status scheduled, queued or deferred with
-	// next_attempt_at <= now) of p.Stream, oldest due first, setting them to sending.
+	// next_attempt_at <= now) of p.Stream, oldest due first, setting them to sending, and returns
+	// them as they are after the claim.
 	MessageClaim(ctx context.Context, p MessageClaimParams) ([]ClaimedMessage, error)
 	// MessageFinish applies outcomes in one transaction and returns how many still held their
 	// lease (the others were skipped).

@@ -154,6 +154,37 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
+// scanClaimed reads one row of claimedColumns and the raw MIME.
+func scanClaimed(sc scanner) (store.ClaimedMessage, error) {
+	var (
+		c                     store.ClaimedMessage
+		recipients, lastError []byte
+		attempts, maxAttempts int32
+		nextAttempt, expires  pgtype.Timestamptz
+	)
+	err := sc.Scan(&c.ID, &c.Stream, &c.EnvelopeFrom, &recipients, &attempts, &maxAttempts, &nextAttempt,
+		&expires, &lastError, &c.Raw)
+	if err != nil {
+		return c, err
+	}
+	c.Attempts = int(attempts)
+	c.MaxAttempts = int(maxAttempts)
+	c.NextAttemptAt = fromTS(nextAttempt)
+	c.ExpiresAt = fromTS(expires)
+	c.Raw = nonNil(c.Raw)
+	if len(recipients) > 0 {
+		if err := json.Unmarshal(recipients, &c.Recipients); err != nil {
+			return c, fmt.Errorf("message %s: decoding recipients: %w", c.ID, err)
+		}
+	}
+	if len(lastError) > 0 {
+		if err := json.Unmarshal(lastError, &c.LastError); err != nil {
+			return c, fmt.Errorf("message %s: decoding last error: %w", c.ID, err)
+		}
+	}
+	return c, nil
+}
+
 // scanMessage reads one row of messageCols, then extra.
 func scanMessage(sc scanner, extra ...any) (store.Message, error) {
 	var (

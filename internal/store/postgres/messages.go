@@ -300,18 +300,12 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([
 	}
 	out, err := readAll(ctx, s, qMessageClaim,
 		[]any{p.Owner, ts(p.LeaseUntil), tsNotNull(p.Now), p.Stream, int32(min(p.Limit, 1<<30))},
-		func(sc scanner) (store.ClaimedMessage, error) {
-			var c store.ClaimedMessage
-			var err error
-			c.Message, err = scanMessage(sc, &c.Raw)
-			c.Raw = nonNil(c.Raw)
-			return c, err
-		})
+		scanClaimed)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claiming messages: %w", unavailable(err))
 	}
 	slices.SortFunc(out, func(a, b store.ClaimedMessage) int {
-		return cmp.Or(a.Message.NextAttemptAt.Compare(b.Message.NextAttemptAt), strings.Compare(a.Message.ID, b.Message.ID))
+		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), strings.Compare(a.ID, b.ID))
 	})
 	return out, nil
 }

@@ -184,10 +184,10 @@ func TestClaimSkipLocked(t *testing.T) {
 				}
 				mu.Lock()
 				for _, c := range got {
-					if prev, ok := seen[c.Message.ID]; ok {
-						dups = append(dups, c.Message.ID+" ("+prev+", "+owner+")")
+					if prev, ok := seen[c.ID]; ok {
+						dups = append(dups, c.ID+" ("+prev+", "+owner+")")
 					}
-					seen[c.Message.ID] = owner
+					seen[c.ID] = owner
 				}
 				mu.Unlock()
 			}

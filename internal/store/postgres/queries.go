@@ -26,6 +26,10 @@ var messageCols = []column{
 	{"updated_at", "timestamptz"},
 }
 
+// claimedColumns are the columns of a store.ClaimedMessage, in the order scanClaimed reads them.
+const claimedColumns = `id, stream, envelope_from, recipients, attempts, max_attempts, next_attempt_at,
+	expires_at, last_error`
+
 // messageColumns is the column list of messageCols.
 var (
 	messageColumns    = columnList(messageCols)
@@ -152,7 +156,7 @@ var (
 			ORDER BY next_attempt_at, id
 			LIMIT $5
 			FOR UPDATE SKIP LOCKED)
-		RETURNING ` + messageColumns + `,
+		RETURNING ` + claimedColumns + `,
 			(SELECT raw FROM message_raw r WHERE r.message_id = messages.id)`
 )
 

@@ -142,7 +142,7 @@ func BenchmarkMessageClaimFinish(b *testing.B) {
 		}
 		fin := make([]store.MessageFinishParams, len(got))
 		for i, c := range got {
-			fin[i] = store.MessageFinishParams{ID: c.Message.ID, Owner: "w", Status: store.StatusSent, Attempts: 1,
+			fin[i] = store.MessageFinishParams{ID: c.ID, Owner: "w", Status: store.StatusSent, Attempts: 1,
 				ProviderID: "relay-1", SentAt: now, Events: []store.Event{{Type: store.EventSent, At: now}}}
 		}
 		if n, err := s.MessageFinish(b.Context(), now, fin); err != nil || n != batch {

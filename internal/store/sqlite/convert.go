@@ -167,6 +167,42 @@ func scanMessage(sc scanner) (store.Message, error) {
 	return m, nil
 }
 
+// scanClaimed reads one row of claimedColumns and the raw MIME.
+func scanClaimed(sc scanner) (store.ClaimedMessage, error) {
+	var (
+		c                                  store.ClaimedMessage
+		recipients, lastError              []byte
+		attempts, maxAttempts, nextAttempt int64
+		expiresAt                          sql.NullInt64
+	)
+	err := sc.Scan(&c.ID, &c.Stream, &c.EnvelopeFrom, &recipients, &attempts, &maxAttempts, &nextAttempt,
+		&expiresAt, &lastError, &c.Raw)
+	if err != nil {
+		return c, err
+	}
+	c.Attempts = int(attempts)
+	c.MaxAttempts = int(maxAttempts)
+	c.NextAttemptAt = fromMicros(nextAttempt)
+	c.ExpiresAt = fromMicros(expiresAt.Int64)
+	if c.Raw == nil {
+		c.Raw = []byte{}
+	}
+	if len(recipients) > 0 {
+		var ok bool
+		if c.Recipients, ok = plainStrings(recipients); !ok {
+			if err := json.Unmarshal(recipients, &c.Recipients); err != nil {
+				return c, fmt.Errorf("message %s: decoding recipients: %w", c.ID, err)
+			}
+		}
+	}
+	if len(lastError) > 0 {
+		if err := json.Unmarshal(lastError, &c.LastError); err != nil {
+			return c, fmt.Errorf("message %s: decoding last error: %w", c.ID, err)
+		}
+	}
+	return c, nil
+}
+
 // plainStrings decodes a JSON array of strings as json.Unmarshal into a []string does, but only
 // in the form json.Marshal writes addresses and tags in (no white space, no escapes, no
 // controls, valid UTF-8, at least one element); ok is false for anything else, which is then

@@ -388,33 +388,17 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	out, err := readAll(ctx, s, qMessageClaimed, []any{string(idsJSON)}, func(sc scanner) (store.ClaimedMessage, error) {
-		var c store.ClaimedMessage
-		var err error
-		c.Message, err = scanMessage(withRaw{sc, &c.Raw})
-		if c.Raw == nil {
-			c.Raw = []byte{}
-		}
-		return c, err
-	})
+	out, err := readAll(ctx, s, qMessageClaimed, []any{string(idsJSON)}, scanClaimed)
 	if err != nil {
 		// The messages are leased to p.Owner; without their rows the caller cannot send them and
 		// they return to the queue when the lease expires (MessageRescue).
 		return nil, fmt.Errorf("sqlite: reading claimed messages: %w", err)
 	}
 	slices.SortFunc(out, func(a, b store.ClaimedMessage) int {
-		return cmp.Or(a.Message.NextAttemptAt.Compare(b.Message.NextAttemptAt), strings.Compare(a.Message.ID, b.Message.ID))
+		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), strings.Compare(a.ID, b.ID))
 	})
 	return out, nil
 }
-
-// withRaw scans one more column, the raw MIME, after those its caller asks for.
-type withRaw struct {
-	sc  scanner
-	raw *[]byte
-}
-
-func (w withRaw) Scan(dest ...any) error { return w.sc.Scan(append(dest, w.raw)...) }
 
 // finishRow is one MessageFinishParams, encoded by the caller's goroutine.
 type finishRow struct {

@@ -12,6 +12,10 @@ const messageColumns = `id, stream, status, from_addr, to_addrs, cc_addrs, bcc_a
 	provider_id, message_id, idempotency_key, api_key_id, campaign_id, created_at, send_at, sent_at,
 	expires_at, updated_at`
 
+// claimedColumns are the columns of a store.ClaimedMessage, in the order scanClaimed reads them.
+const claimedColumns = `id, stream, envelope_from, recipients, attempts, max_attempts, next_attempt_at,
+	expires_at, last_error`
+
 // messageColumnCount is the number of columns in messageColumns.
 const messageColumnCount = 36
 
@@ -82,7 +86,7 @@ const (
 	// correlated subquery because messages has a message_id column of its own (the Message-ID
 	// header). No ORDER BY: sorting rows that carry their bodies spilled to a temporary file
 	// (a third of the claim's CPU); the driver sorts them.
-	qMessageClaimed = `SELECT ` + messageColumns + `,
+	qMessageClaimed = `SELECT ` + claimedColumns + `,
 			(SELECT raw FROM message_raw WHERE message_raw.message_id = messages.id)
 		FROM messages WHERE id IN (SELECT value FROM json_each(?1))`
 

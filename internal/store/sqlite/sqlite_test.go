@@ -396,7 +396,7 @@ func TestWritesAreSerialised(t *testing.T) {
 				}
 				var fin []store.MessageFinishParams
 				for _, c := range got {
-					fin = append(fin, store.MessageFinishParams{ID: c.Message.ID, Owner: fmt.Sprint(w), Status: store.StatusSent,
+					fin = append(fin, store.MessageFinishParams{ID: c.ID, Owner: fmt.Sprint(w), Status: store.StatusSent,
 						Attempts: 1, SentAt: t0.Add(time.Duration(i) * time.Second)})
 				}
 				if n, err := s.MessageFinish(ctx, t0, fin); err != nil || n != len(fin) {

@@ -69,17 +69,17 @@ func testRenewLeases(t *testing.T, s store.Store) {
 	}
 
 	until := t0.Add(5 * time.Minute)
-	ids := append(claimedIDs(mine), theirs[0].Message.ID, id.New(id.Message))
+	ids := append(claimedIDs(mine), theirs[0].ID, id.New(id.Message))
 	n, err := s.MessageRenewLeases(ctx, store.MessageRenewParams{Owner: "w1", IDs: ids, Until: until})
 	if err != nil || n != 2 {
 		t.Fatalf("MessageRenewLeases = %d, %v; want 2 (only w1's leases)", n, err)
 	}
 	for _, c := range mine {
-		if m := get(t, s, c.Message.ID); m.Status != store.StatusSending || m.LeaseOwner != "w1" || !m.LeaseUntil.Equal(until) {
+		if m := get(t, s, c.ID); m.Status != store.StatusSending || m.LeaseOwner != "w1" || !m.LeaseUntil.Equal(until) {
 			t.Errorf("renewed message: %s leased by %q until %v; want sending, w1, %v", m.Status, m.LeaseOwner, m.LeaseUntil, until)
 		}
 	}
-	if m := get(t, s, theirs[0].Message.ID); m.LeaseOwner != "w2" || !m.LeaseUntil.Equal(t0.Add(time.Minute)) {
+	if m := get(t, s, theirs[0].ID); m.LeaseOwner != "w2" || !m.LeaseUntil.Equal(t0.Add(time.Minute)) {
 		t.Errorf("w1 renewed w2's lease: %q until %v", m.LeaseOwner, m.LeaseUntil)
 	}
 
@@ -88,12 +88,12 @@ func testRenewLeases(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatalf("MessageRescue: %v", err)
 	}
-	if diff := cmp.Diff([]string{theirs[0].Message.ID}, rescued); diff != "" {
+	if diff := cmp.Diff([]string{theirs[0].ID}, rescued); diff != "" {
 		t.Errorf("MessageRescue after renewal (-want +got):\n%s", diff)
 	}
 
 	// A finished message's lease is gone: renewing it does nothing.
-	if n, err := s.MessageFinish(ctx, t0.Add(3*time.Minute), []store.MessageFinishParams{{ID: mine[0].Message.ID,
+	if n, err := s.MessageFinish(ctx, t0.Add(3*time.Minute), []store.MessageFinishParams{{ID: mine[0].ID,
 		Owner: "w1", Status: store.StatusSent, Attempts: 1, SentAt: t0.Add(3 * time.Minute)}}); err != nil || n != 1 {
 		t.Fatalf("MessageFinish = %d, %v", n, err)
 	}
@@ -162,7 +162,7 @@ func testRetry(t *testing.T, s store.Store) {
 	// The retried message is claimable at once, with fresh attempts.
 	got := claim(t, s, store.MessageClaimParams{Owner: "w2", Stream: store.StreamTransactional, Limit: 5,
 		Now: now, LeaseUntil: now.Add(time.Minute)})
-	if len(got) != 1 || got[0].Message.ID != failed.Message.ID || got[0].Message.Attempts != 0 {
+	if len(got) != 1 || got[0].ID != failed.Message.ID || got[0].Attempts != 0 {
 		t.Errorf("claim after retry = %+v", got)
 	}
 }
