@@ -188,3 +188,26 @@ func (w *Wakers) SignalAll() {
 		w.Signal(s)
 	}
 }
+
+// DecodeClaimed fills c's recipients and last error from their JSON columns. A driver may pass
+// fast, a decoder for the recipients that reports whether it could take them; encoding/json
+// decodes what it does not take.
+func DecodeClaimed(c *ClaimedMessage, recipients, lastError []byte, fast func([]byte) ([]string, bool)) error {
+	if len(recipients) > 0 {
+		var ok bool
+		if fast != nil {
+			c.Recipients, ok = fast(recipients)
+		}
+		if !ok {
+			if err := json.Unmarshal(recipients, &c.Recipients); err != nil {
+				return fmt.Errorf("message %s: decoding recipients: %w", c.ID, err)
+			}
+		}
+	}
+	if len(lastError) > 0 {
+		if err := json.Unmarshal(lastError, &c.LastError); err != nil {
+			return fmt.Errorf("message %s: decoding last error: %w", c.ID, err)
+		}
+	}
+	return nil
+}

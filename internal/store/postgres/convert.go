@@ -172,17 +172,7 @@ func scanClaimed(sc scanner) (store.ClaimedMessage, error) {
 	c.NextAttemptAt = fromTS(nextAttempt)
 	c.ExpiresAt = fromTS(expires)
 	c.Raw = nonNil(c.Raw)
-	if len(recipients) > 0 {
-		if err := json.Unmarshal(recipients, &c.Recipients); err != nil {
-			return c, fmt.Errorf("message %s: decoding recipients: %w", c.ID, err)
-		}
-	}
-	if len(lastError) > 0 {
-		if err := json.Unmarshal(lastError, &c.LastError); err != nil {
-			return c, fmt.Errorf("message %s: decoding last error: %w", c.ID, err)
-		}
-	}
-	return c, nil
+	return c, store.DecodeClaimed(&c, recipients, lastError, nil)
 }
 
 // scanMessage reads one row of messageCols, then extra.

@@ -187,20 +187,7 @@ func scanClaimed(sc scanner) (store.ClaimedMessage, error) {
 	if c.Raw == nil {
 		c.Raw = []byte{}
 	}
-	if len(recipients) > 0 {
-		var ok bool
-		if c.Recipients, ok = plainStrings(recipients); !ok {
-			if err := json.Unmarshal(recipients, &c.Recipients); err != nil {
-				return c, fmt.Errorf("message %s: decoding recipients: %w", c.ID, err)
-			}
-		}
-	}
-	if len(lastError) > 0 {
-		if err := json.Unmarshal(lastError, &c.LastError); err != nil {
-			return c, fmt.Errorf("message %s: decoding last error: %w", c.ID, err)
-		}
-	}
-	return c, nil
+	return c, store.DecodeClaimed(&c, recipients, lastError, plainStrings)
 }
 
 // plainStrings decodes a JSON array of strings as json.Unmarshal into a []string does, but only
