@@ -9,10 +9,12 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // splitBatch is the fast path of decoding a batch body: it returns the items of a body of exactly
@@ -273,38 +275,38 @@ func decodeItemFast(raw []byte) (*SendMessage, bool) {
 
 // unquote decodes the contents of a JSON string (RFC 8259 §7), or returns ok=false for what it
 // leaves to encoding/json: a control character or a bad escape (syntax errors), invalid UTF-8
-// or a lone surrogate (which encoding/json replaces with U+FFFD).
+// or a lone surrogate (which encoding/json replaces with U+FFFD). Runs of printable ASCII are
+// found eight bytes at a time (plainRun) and copied whole: HTML sent by Go clients has an escape
+// every few bytes (json.Marshal writes < and > as \u003c and \u003e).
 func unquote(s []byte) (string, bool) {
 	var b []byte
+	start, i := 0, 0 // s[start:i] is unescaped text not yet copied to b
 	for {
-		i := bytes.IndexByte(s, '\\')
-		chunk := s
-		if i >= 0 {
-			chunk = s[:i]
+		i += plainRun(s[i:])
+		if i == len(s) {
+			break
 		}
-		for _, c := range chunk {
-			if c < 0x20 {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
 				return "", false
 			}
+			i += size
+			continue
 		}
-		if !utf8.Valid(chunk) {
-			return "", false
-		}
-		if i < 0 {
-			if b == nil {
-				return string(s), true
-			}
-			return string(append(b, s...)), true
+		if c != '\\' {
+			return "", false // a control character
 		}
 		if b == nil {
 			b = make([]byte, 0, len(s))
 		}
-		b = append(b, chunk...)
-		s = s[i:]
-		if len(s) < 2 {
+		b = append(b, s[start:i]...)
+		if i+1 >= len(s) {
 			return "", false
 		}
-		switch c := s[1]; c {
+		n := 2 // the length of the escape
+		switch c := s[i+1]; c {
 		case '"', '\\', '/':
 			b = append(b, c)
 		case 'b':
@@ -318,31 +320,63 @@ func unquote(s []byte) (string, bool) {
 		case 't':
 			b = append(b, '\t')
 		case 'u':
-			r, ok := hex4(s[2:])
+			r, ok := hex4(s[i+2:])
 			if !ok {
 				return "", false
 			}
-			s = s[6:]
+			n = 6
 			if utf16.IsSurrogate(r) {
-				if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+				rest := s[i+6:]
+				if len(rest) < 6 || rest[0] != '\\' || rest[1] != 'u' {
 					return "", false
 				}
-				r2, ok := hex4(s[2:])
+				r2, ok := hex4(rest[2:])
 				if !ok {
 					return "", false
 				}
 				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
 					return "", false
 				}
-				s = s[6:]
+				n = 12
 			}
 			b = utf8.AppendRune(b, r)
-			continue
 		default:
 			return "", false
 		}
-		s = s[2:]
+		i += n
+		start = i
 	}
+	if b == nil {
+		return string(s), true
+	}
+	b = append(b, s[start:]...)
+	// b is this function's own and never changes again: the string may share its bytes.
+	return unsafe.String(unsafe.SliceData(b), len(b)), true
+}
+
+// plainRun returns the length of the prefix of s made of printable ASCII (0x20–0x7f) other than
+// the backslash: what a JSON string holds as it is.
+func plainRun(s []byte) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := binary.LittleEndian.Uint64(s[i:])
+		bs := w ^ (ones * '\\')
+		// A byte >= 0x80; else a byte < 0x20; a zero byte of bs is a backslash (the usual
+		// has-less-than and has-zero tricks, exact as to whether there is one in the word).
+		if (w|(w-ones*0x20)&^w|(bs-ones)&^bs)&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '\\' {
+			break
+		}
+	}
+	return i
 }
 
 // hex4 reads the four hex digits of a \u escape.

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -200,4 +202,52 @@ func FuzzDecodeItemFast(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) { checkItem(t, raw) })
+}
+
+// TestUnquoteMatchesEncodingJSON compares unquote with encoding/json on random JSON string
+// contents (as stringEnd cuts them: no bare quote) made from bytes plainRun must stop at (backslash, controls, non-ASCII, the bytes
+// next to its limits) and valid and broken escapes, at every offset within its 8-byte words.
+func TestUnquoteMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	pieces := []string{"a", "Z", " ", "~", "\x7f", "\x1f", "\x00", "\x20", "\\", "\\\\", "\\n", "\\u003c",
+		"\\u00e9", "\\ud83d\\ude00", "\\ud800", "\\x", "\\u12", "é", "😀", "\xff", "\xed\xa0\x80", "\\\"", "/"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		var sb strings.Builder
+		for range rng.IntN(24) {
+			sb.WriteString(strings.Repeat("p", rng.IntN(10)))
+			sb.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		src := sb.String()
+		if end, ok := stringEnd([]byte(`"`+src+`"`), 0); !ok || end != len(src)+2 {
+			continue // a bare quote: stringEnd would have cut the string there
+		}
+		got, ok := unquote([]byte(src))
+		var want string
+		err := json.Unmarshal([]byte(`"`+src+`"`), &want)
+		switch {
+		case ok && err != nil:
+			t.Fatalf("unquote(%q) = %q, but encoding/json refuses it: %v", src, got, err)
+		case ok && got != want:
+			t.Fatalf("unquote(%q) = %q, encoding/json %q", src, got, want)
+		case !ok && err == nil && want == strings.ToValidUTF8(want, "\uFFFD") && !strings.Contains(want, "\uFFFD"):
+			t.Fatalf("unquote(%q) refused a string encoding/json decodes cleanly to %q", src, want)
+		}
+	}
+}
+
+func TestPlainRun(t *testing.T) {
+	t.Parallel()
+	for n := range 40 {
+		for _, stop := range []byte{'\\', 0x00, 0x1f, 0x80, 0xff} {
+			s := append(bytes.Repeat([]byte{'x'}, n), stop, 'y')
+			if got := plainRun(s); got != n {
+				t.Errorf("plainRun(%q) = %d, want %d", s, got, n)
+			}
+		}
+		s := bytes.Repeat([]byte{0x20, 0x7f, '[', ']'}, n)
+		if got := plainRun(s); got != len(s) {
+			t.Errorf("plainRun of %d printable bytes = %d", len(s), got)
+		}
+	}
 }
