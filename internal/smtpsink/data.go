@@ -124,6 +124,9 @@ func (c *tcpConn) readData(dst []byte, maxLine int) ([]byte, error) {
 	st, line := stateBeginLine, 0
 	for {
 		if c.r.Buffered() == 0 {
+			if err := c.flush(); err != nil {
+				return dst, err
+			}
 			if _, err := c.r.Peek(1); err != nil {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF

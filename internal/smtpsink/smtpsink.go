@@ -551,6 +551,33 @@ type tcpConn struct {
 	// err, once set, is what every Read returns (a line too long in DATA, as go-smtp's
 	// lineLimitReader does).
 	err error
+	// held are replies written while more commands were already received (a pipelining client,
+	// RFC 2920): they go out together before the next read that has to wait for the client, as
+	// §3.2 asks of a server, instead of one write each.
+	held []byte
+}
+
+// Write sends p, or holds it while commands the client pipelined are still to be read.
+func (c *tcpConn) Write(p []byte) (int, error) {
+	if c.lines && (c.pending != "" || c.r.Buffered() > 0) {
+		c.held = append(c.held, p...)
+		return len(p), nil
+	}
+	if len(c.held) == 0 {
+		return c.Conn.Write(p)
+	}
+	c.held = append(c.held, p...)
+	return len(p), c.flush()
+}
+
+// flush sends the held replies.
+func (c *tcpConn) flush() error {
+	if len(c.held) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.held)
+	c.held = c.held[:0]
+	return err
 }
 
 // Read hands out what the connection has received, in plaintext never past the first LF.
@@ -565,6 +592,12 @@ func (c *tcpConn) Read(p []byte) (int, error) {
 	case !c.lines || len(p) == 0:
 		return c.r.Read(p)
 	}
+	if c.r.Buffered() == 0 {
+		// The next read waits for the client, which may be waiting for these.
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+	}
 	if _, err := c.r.Peek(1); err != nil {
 		return 0, err
 	}
@@ -578,6 +611,7 @@ func (c *tcpConn) Read(p []byte) (int, error) {
 }
 
 func (c *tcpConn) Close() error {
+	_ = c.flush()
 	c.l.mu.Lock()
 	delete(c.l.conns, c)
 	c.l.mu.Unlock()

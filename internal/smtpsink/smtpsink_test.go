@@ -548,3 +548,32 @@ func BenchmarkData(b *testing.B) {
 		expect(250)
 	}
 }
+
+// TestPipelinedRepliesTogether checks that the replies to commands a client pipelined (RFC 2920)
+// leave in one write, once the sink has read all it was sent, and that a client sending one
+// command at a time gets each reply at once.
+func TestPipelinedRepliesTogether(t *testing.T) {
+	t.Parallel()
+	c := dialRaw(t, sinktest.Start(t, smtpsink.Options{}), nil)
+	c.write("MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@example.net>\r\nDATA\r\n")
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := c.conn.Read(buf) // one read: the four replies came in one write
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(buf[:n]), "\r\n"); got != 4 || !strings.HasPrefix(string(buf[:n]), "250 ") ||
+		!strings.Contains(string(buf[:n]), "\r\n354 ") {
+		t.Fatalf("first read after the pipelined commands: %q, want the 250, 250, 250 and 354 together", buf[:n])
+	}
+	c.write("Subject: hi\r\n\r\nbody\r\n.\r\n")
+	if got := c.reply(); !strings.HasPrefix(got, "250 ") {
+		t.Fatalf("reply to the message: %q", got)
+	}
+	if got := c.cmd("MAIL FROM:<a@example.com>"); !strings.HasPrefix(got, "250 ") {
+		t.Fatalf("MAIL alone: %q", got)
+	}
+	if got := c.cmd("RSET"); !strings.HasPrefix(got, "250 ") {
+		t.Fatalf("RSET alone: %q", got)
+	}
+}
