@@ -152,12 +152,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	// Small on purpose: an outcome waiting here is a message the relay has and the store does not
 	// know is sent, i.e. a duplicate if the process dies now. When the writer is slower than the
 	// relay, senders wait for the finisher, so delivery runs at the pace outcomes can be recorded.
-	// (Room for 2 × Batch per stream let senders run ahead: 4× more messages delivered while the
-	// writer was busy accepting, no measurable gain end to end, and the crash test's duplicates
-	// went from ≈70 to ≈500 under -race.)
+	// 4 × Concurrency per stream covers a finish commit that waits a few milliseconds behind
+	// other writes: against 2 × Concurrency, 10 KB end to end went up 5–15% in alternating runs
+	// (8 × no more). Room for 2 × Batch per stream had sent 4× more messages while the writer was
+	// busy accepting, with no gain end to end, and the crash test's duplicates went from ≈70 to
+	// ≈500 under -race.
 	pending := 0
 	for _, sc := range e.cfg.Streams {
-		pending += 2 * sc.Concurrency
+		pending += 4 * sc.Concurrency
 	}
 	outcomes := make(chan store.MessageFinishParams, pending)
 	finished := make(chan struct{})
