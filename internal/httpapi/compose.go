@@ -273,8 +273,13 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 		p.add("metadata", fmt.Sprintf("too many keys: at most %d", maxMetadata), len(req.Metadata))
 	}
 	for _, k := range slices.Sorted(maps.Keys(req.Metadata)) {
-		if k == "" || len(k) > maxMetaKeyLen || len(req.Metadata[k]) > maxMetaValLen {
+		v := req.Metadata[k]
+		switch {
+		case k == "" || len(k) > maxMetaKeyLen || len(v) > maxMetaValLen:
 			p.add("metadata."+k, fmt.Sprintf("keys are 1–%d characters, values at most %d", maxMetaKeyLen, maxMetaValLen), k)
+		case strings.IndexByte(k, 0) >= 0 || strings.IndexByte(v, 0) >= 0:
+			// PostgreSQL cannot store U+0000 in text or jsonb; refused on both databases alike.
+			p.add("metadata."+k, "keys and values must not contain NUL", k)
 		}
 	}
 

@@ -252,6 +252,8 @@ func TestBadInput(t *testing.T) {
 		{"empty body", "/v1/messages", "", 400, ""},
 		{"unknown stream", "/v1/messages", with("stream", "marketing"), 422, "body.stream"},
 		{"bad tag", "/v1/messages", with("tags", []string{strings.Repeat("t", 65)}), 422, "body.tags[0]"},
+		{"NUL in a metadata value", "/v1/messages", with("metadata", map[string]string{"k": "a\x00b"}), 422, "body.metadata.k"},
+		{"NUL in a metadata key", "/v1/messages", with("metadata", map[string]string{"k\x00": "v"}), 422, "body.metadata.k\x00"},
 		{"batch over 500", "/v1/messages/batch", map[string]any{"messages": repeat(valid(), 501)}, 422, "body.messages"},
 		{"batch empty", "/v1/messages/batch", map[string]any{"messages": []any{}}, 422, "body.messages"},
 		{"batch malformed", "/v1/messages/batch", `{"messages": [`, 400, ""},

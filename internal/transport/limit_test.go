@@ -128,3 +128,19 @@ func TestHardBounce(t *testing.T) {
 		}
 	}
 }
+
+func TestCleanText(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"":                        "",
+		"250 2.0.0 Ok: queued":    "250 2.0.0 Ok: queued",
+		"line one\nline two\tend": "line one\nline two\tend",
+		"nul\x00 esc\x1b del\x7f": "nul\uFFFD esc\uFFFD del\uFFFD",
+		"bad \xff\xfe utf-8":      "bad \uFFFD utf-8",
+		"é ✓ 😀":                   "é ✓ 😀",
+	} {
+		if got := transport.CleanText(in); got != want {
+			t.Errorf("CleanText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Envelope is the SMTP envelope of one send.
@@ -149,4 +150,23 @@ func Classify(err error) *Error {
 		return te
 	}
 	return &Error{Class: Temporary, Text: err.Error(), Err: err}
+}
+
+// CleanText makes text a relay sent fit to store and show: invalid UTF-8 and control characters
+// other than tab and LF (which joins the lines of a multi-line reply) become U+FFFD. A reply is the remote server's to choose, and PostgreSQL refuses
+// U+0000 in text and JSON, so a NUL in a reply must never reach the store.
+func CleanText(s string) string {
+	clean := utf8.ValidString(s)
+	for i := 0; clean && i < len(s); i++ {
+		clean = s[i] >= 0x20 && s[i] != 0x7f || s[i] == '\t' || s[i] == '\n'
+	}
+	if clean {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' && r != '\n' || r == 0x7f {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
 }

@@ -91,6 +91,21 @@ func expectLines(t *testing.T, r *textproto.Reader, want ...string) bool {
 	return true
 }
 
+// acceptNext reads one pipelined message of one recipient, accepts its envelope and answers its
+// body with final.
+func acceptNext(t *testing.T, r *textproto.Reader, w io.Writer, final string) {
+	t.Helper()
+	if !expectLines(t, r, "MAIL FROM:", "RCPT TO:", "DATA") {
+		return
+	}
+	io.WriteString(w, "250 Ok\r\n250 Ok\r\n354 go ahead\r\n")
+	if _, err := r.ReadDotBytes(); err != nil {
+		t.Error(err)
+		return
+	}
+	io.WriteString(w, final)
+}
+
 // TestPipelinedCommandsGoTogether checks that MAIL, every RCPT and DATA reach the relay before it
 // has answered any of them, with the same MAIL parameters go-smtp sends, and that the body and
 // the relay's queue id come through.
@@ -136,15 +151,7 @@ func TestPipelinedMailRefused(t *testing.T) {
 			return
 		}
 		io.WriteString(w, "550 5.7.1 Sender refused\r\n503 5.5.1 Error: need MAIL command\r\n503 5.5.1 Error: need RCPT command\r\n")
-		if !expectLines(t, r, "MAIL FROM:", "RCPT TO:", "DATA") {
-			return
-		}
-		io.WriteString(w, "250 Ok\r\n250 Ok\r\n354 go ahead\r\n")
-		if _, err := r.ReadDotBytes(); err != nil {
-			t.Error(err)
-			return
-		}
-		io.WriteString(w, "250 Ok: queued as SECOND\r\n")
+		acceptNext(t, r, w, "250 Ok: queued as SECOND\r\n")
 	})
 	tr := testClient(t, port, nil, nil)
 	_, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
@@ -175,15 +182,7 @@ func TestPipelinedDataAcceptedWithoutRecipients(t *testing.T) {
 			return
 		}
 		io.WriteString(w, "554 5.5.1 Error: no valid recipients\r\n")
-		if !expectLines(t, r, "MAIL FROM:", "RCPT TO:<b@example.net>", "DATA") {
-			return
-		}
-		io.WriteString(w, "250 Ok\r\n250 Ok\r\n354 go ahead\r\n")
-		if _, err := r.ReadDotBytes(); err != nil {
-			t.Error(err)
-			return
-		}
-		io.WriteString(w, "250 Ok: queued as NEXT\r\n")
+		acceptNext(t, r, w, "250 Ok: queued as NEXT\r\n")
 	})
 	tr := testClient(t, port, nil, nil)
 	_, err := tr.Send(context.Background(), env("gone@example.net"), []byte(testBody))
@@ -227,5 +226,32 @@ func TestLockstepWaitsForEachReply(t *testing.T) {
 	res, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
 	if err != nil || res.ProviderID != "STEP" {
 		t.Fatalf("%+v, %v", res, err)
+	}
+}
+
+// TestRepliesWithControlCharacters checks that a relay's reply text is cleaned before it can
+// reach the store (PostgreSQL refuses U+0000): a refusal and an acceptance carrying a NUL, other
+// controls and invalid UTF-8.
+func TestRepliesWithControlCharacters(t *testing.T) {
+	t.Parallel()
+	port, _ := rawRelay(t, func(t *testing.T, r *textproto.Reader, w io.Writer) {
+		if !expectLines(t, r, "MAIL FROM:", "RCPT TO:", "DATA") {
+			return
+		}
+		io.WriteString(w, "550 5.1.1 no\x00such\x1buser\xff\r\n503 no MAIL\r\n503 no RCPT\r\n")
+		acceptNext(t, r, w, "250 2.0.0 Ok: queued as A\x00B\r\n")
+	})
+	tr := testClient(t, port, nil, nil)
+	_, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	te := wantErr(t, err, transport.Permanent, stageMail)
+	if te.Text != "no\uFFFDsuch\uFFFDuser\uFFFD" || te.Enhanced != "5.1.1" {
+		t.Errorf("refusal text %q (%s)", te.Text, te.Enhanced)
+	}
+	res, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Response != "250 2.0.0 Ok: queued as A\uFFFDB" || strings.ContainsRune(res.ProviderID, 0) {
+		t.Errorf("result %+v", res)
 	}
 }
