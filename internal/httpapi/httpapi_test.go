@@ -254,6 +254,7 @@ func TestBadInput(t *testing.T) {
 		{"bad tag", "/v1/messages", with("tags", []string{strings.Repeat("t", 65)}), 422, "body.tags[0]"},
 		{"NUL in a metadata value", "/v1/messages", with("metadata", map[string]string{"k": "a\x00b"}), 422, "body.metadata.k"},
 		{"NUL in a metadata key", "/v1/messages", with("metadata", map[string]string{"k\x00": "v"}), 422, "body.metadata.k\x00"},
+		{"NUL in the retry filter's tag", "/v1/messages/retry", map[string]any{"tag": "a\x00"}, 422, "body.tag"},
 		{"batch over 500", "/v1/messages/batch", map[string]any{"messages": repeat(valid(), 501)}, 422, "body.messages"},
 		{"batch empty", "/v1/messages/batch", map[string]any{"messages": []any{}}, 422, "body.messages"},
 		{"batch malformed", "/v1/messages/batch", `{"messages": [`, 400, ""},
@@ -527,6 +528,11 @@ func TestList(t *testing.T) {
 	}
 	if r := b.do("GET", "/v1/messages?limit=5000", nil); r.status != 422 {
 		t.Errorf("limit 5000: %d", r.status)
+	}
+	for _, q := range []string{"tag=a%00b", "campaign_id=%00", "recipient=a%00@example.com"} {
+		if r := b.do("GET", "/v1/messages?"+q, nil); r.status != 422 || !strings.Contains(string(r.body), "NUL") {
+			t.Errorf("filter %s: %d %s, want 422 about NUL", q, r.status, r.body)
+		}
 	}
 }
 

@@ -148,9 +148,9 @@ type rawOutput struct {
 type listInput struct {
 	Status        []string  `query:"status" doc:"Only these statuses (repeat or comma-separate)"`
 	Stream        string    `query:"stream" enum:"transactional,broadcast," doc:"Only this stream"`
-	Tag           string    `query:"tag" doc:"Only messages with this tag"`
-	Recipient     string    `query:"recipient" doc:"Only messages to this address (to, cc or bcc; case-insensitive)"`
-	CampaignID    string    `query:"campaign_id" doc:"Only messages of this campaign"`
+	Tag           string    `query:"tag" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Only messages with this tag"`
+	Recipient     string    `query:"recipient" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Only messages to this address (to, cc or bcc; case-insensitive)"`
+	CampaignID    string    `query:"campaign_id" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Only messages of this campaign"`
 	CreatedAfter  time.Time `query:"created_after" doc:"Created at or after this time (RFC 3339)"`
 	CreatedBefore time.Time `query:"created_before" doc:"Created before this time (RFC 3339)"`
 	ErrorCode     string    `query:"error_code" pattern:"^([2-5][0-9]{2}|[2-5][.][0-9]{1,3}[.][0-9]{1,3}|[2-5][.]([0-9]{1,3}[.])?)$" patternDescription:"a reply code like 550, an enhanced code like 5.1.1, or a prefix like 5.1." doc:"Only messages whose last error has this reply code (550), enhanced code (5.1.1) or enhanced-code prefix ending in a dot (5.1.)"`
@@ -162,8 +162,8 @@ type listInput struct {
 // filter retries every failed message.
 type RetryFilter struct {
 	Stream        string     `json:"stream,omitempty" enum:"transactional,broadcast" doc:"Only this stream"`
-	Tag           string     `json:"tag,omitempty" doc:"Only messages with this tag"`
-	Recipient     string     `json:"recipient,omitempty" doc:"Only messages to this address (to, cc or bcc; case-insensitive)"`
+	Tag           string     `json:"tag,omitempty" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Only messages with this tag"`
+	Recipient     string     `json:"recipient,omitempty" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Only messages to this address (to, cc or bcc; case-insensitive)"`
 	CreatedAfter  *time.Time `json:"created_after,omitempty" doc:"Created at or after this time (RFC 3339)"`
 	CreatedBefore *time.Time `json:"created_before,omitempty" doc:"Created before this time (RFC 3339)"`
 	ErrorCode     string     `json:"error_code,omitempty" pattern:"^([2-5][0-9]{2}|[2-5][.][0-9]{1,3}[.][0-9]{1,3}|[2-5][.]([0-9]{1,3}[.])?)$" patternDescription:"a reply code like 550, an enhanced code like 5.1.1, or a prefix like 5.1." doc:"Only messages whose last error has this reply code (550), enhanced code (5.1.1) or enhanced-code prefix ending in a dot (5.1.)"`

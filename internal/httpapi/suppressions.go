@@ -35,7 +35,7 @@ func toSuppressionResource(sup store.Suppression) SuppressionResource {
 type SuppressionBody struct {
 	Email     string     `json:"email" minLength:"1" doc:"The address to suppress (a display name is ignored); stored lowercased" example:"ann@example.com"`
 	Reason    string     `json:"reason,omitempty" enum:"hard_bounce,complaint,unsubscribe,manual" doc:"Why (default manual)"`
-	Detail    string     `json:"detail,omitempty" maxLength:"1000" doc:"Free text: who asked, the ticket, …"`
+	Detail    string     `json:"detail,omitempty" maxLength:"1000" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Free text: who asked, the ticket, …"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty" doc:"Stop suppressing at this time (RFC 3339, in the future); omit to suppress for good"`
 }
 

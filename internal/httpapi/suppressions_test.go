@@ -154,6 +154,7 @@ func TestSuppressionBadInput(t *testing.T) {
 		{"expires_at now", "POST", "/v1/suppressions", map[string]any{"email": "a@example.com", "expires_at": testNow}, 422, "body.expires_at"},
 		{"expires_at not a time", "POST", "/v1/suppressions", map[string]any{"email": "a@example.com", "expires_at": "soon"}, 422, "body.expires_at"},
 		{"detail too long", "POST", "/v1/suppressions", map[string]any{"email": "a@example.com", "detail": strings.Repeat("x", 1001)}, 422, "body.detail"},
+		{"NUL in detail", "POST", "/v1/suppressions", map[string]any{"email": "a@example.com", "detail": "a\x00b"}, 422, "body.detail"},
 		{"unknown field", "POST", "/v1/suppressions", map[string]any{"email": "a@example.com", "bogus": 1}, 422, "body.bogus"},
 		{"malformed JSON", "POST", "/v1/suppressions", `{"email": `, 400, ""},
 		{"bad cursor", "GET", "/v1/suppressions?cursor=%25%25%25", nil, 422, "query.cursor"},

@@ -16,19 +16,19 @@ import (
 
 // TemplateVariant is the content of one locale of a template.
 type TemplateVariant struct {
-	Subject string `json:"subject,omitempty" doc:"Subject template (text/template)"`
-	HTML    string `json:"html,omitempty" doc:"HTML template (html/template)"`
-	Text    string `json:"text,omitempty" doc:"Text template (text/template); generated from the HTML when empty"`
+	Subject string `json:"subject,omitempty" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Subject template (text/template)"`
+	HTML    string `json:"html,omitempty" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"HTML template (html/template)"`
+	Text    string `json:"text,omitempty" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Text template (text/template); generated from the HTML when empty"`
 }
 
 // TemplateBody is the body of PUT /v1/templates/{name}.
 type TemplateBody struct {
-	Subject     string                     `json:"subject,omitempty" doc:"Subject template (text/template), e.g. \"Order {{.data.order.id}} has shipped\". A template a message is sent with must render a subject; a layout has none."`
-	HTML        string                     `json:"html,omitempty" doc:"HTML template (html/template). A layout places it with {{template \"content\" .}}."`
-	Text        string                     `json:"text,omitempty" doc:"Text template (text/template). Generated from the HTML when empty."`
+	Subject     string                     `json:"subject,omitempty" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Subject template (text/template), e.g. \"Order {{.data.order.id}} has shipped\". A template a message is sent with must render a subject; a layout has none."`
+	HTML        string                     `json:"html,omitempty" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"HTML template (html/template). A layout places it with {{template \"content\" .}}."`
+	Text        string                     `json:"text,omitempty" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Text template (text/template). Generated from the HTML when empty."`
 	Layout      string                     `json:"layout,omitempty" doc:"Name of the template that wraps this one" example:"newsletter-layout"`
 	Schema      json.RawMessage            `json:"schema,omitempty" doc:"JSON Schema (draft 2020-12 by default) the data of every message must satisfy"`
-	Description string                     `json:"description,omitempty" maxLength:"1000"`
+	Description string                     `json:"description,omitempty" maxLength:"1000" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)"`
 	Locales     map[string]TemplateVariant `json:"locales,omitempty" doc:"Variants by language tag (\"ko\", \"pt-BR\"): each replaces subject, html and text; layout and schema are shared"`
 }
 

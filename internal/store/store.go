@@ -38,6 +38,9 @@ var (
 	// shutting down, too many connections). Nothing was changed, or the change's fate is unknown
 	// for a lost commit; the caller may retry. Drivers wrap the underlying error with it.
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrBadText: a text value holds what the database cannot store (PostgreSQL: U+0000 in text
+	// or JSON). Nothing was changed. Callers validate their input first; this is the safety net.
+	ErrBadText = errors.New("a text value holds a character the database cannot store (U+0000)")
 )
 
 // Status is a message's delivery state (DESIGN §3).

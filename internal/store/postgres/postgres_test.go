@@ -463,6 +463,27 @@ func TestUnavailable(t *testing.T) {
 	}
 }
 
+// TestNULIsBadText: what PostgreSQL cannot store (U+0000 in text or jsonb) comes back as
+// store.ErrBadText, which the API answers with a 422, and nothing is stored.
+func TestNULIsBadText(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	now := time.Now()
+	err := s.SuppressionUpsert(t.Context(), []store.Suppression{{Email: "nul@example.com", Reason: store.ReasonManual,
+		Detail: "a\x00b", CreatedAt: now}})
+	if !errors.Is(err, store.ErrBadText) || errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("SuppressionUpsert with a NUL: %v, want ErrBadText", err)
+	}
+	if _, err := s.SuppressionGet(t.Context(), "nul@example.com", now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SuppressionGet after the refused upsert: %v, want ErrNotFound", err)
+	}
+	for _, code := range []string{"22P05", "22021"} {
+		if err := unavailable(&pgconn.PgError{Code: code}); !errors.Is(err, store.ErrBadText) {
+			t.Errorf("unavailable(%s) = %v, want ErrBadText", code, err)
+		}
+	}
+}
+
 // TestAcceptGroupIsolation: concurrent accepts are written in shared transactions (group.go), yet
 // a request whose row breaks a constraint fails alone: every other request is stored.
 func TestAcceptGroupIsolation(t *testing.T) {
