@@ -48,21 +48,22 @@ func (t *Transport) pipelined(pc *conn, env transport.Envelope, raw []byte, utf8
 		return transport.Result{}, true, allRefused(rejected)
 	}
 
-	// Socket deadlines are wall-clock time, never the injected Config.Now.
-	_ = pc.nc.SetDeadline(time.Now().Add(t.cfg.CommandTimeout))
+	// Socket deadlines are wall-clock time, never the injected Config.Now. Each reply gets its
+	// own CommandTimeout (RFC 5321 §4.5.3.2: per command, as if sent one at a time).
+	cmdTimeout := t.cfg.CommandTimeout
+	_ = pc.nc.SetDeadline(time.Now().Add(cmdTimeout))
 	defer pc.nc.SetDeadline(time.Time{})
 	if _, err := pc.wire.Write(cmds); err != nil {
 		te, _ := classify(stageMail, err)
 		return transport.Result{}, false, te
 	}
-	r := pc.reader()
 
 	// MAIL. Refused, the RCPT and DATA replies that follow are refusals too ("503 bad sequence"),
 	// read to keep the dialogue in step; the connection stays usable.
-	if _, _, err := readReply(r, 250); err != nil {
+	if _, _, err := pc.readReply(250, cmdTimeout); err != nil {
 		te, keep := classify(stageMail, err)
 		if keep {
-			keep = skipReplies(pc, r, len(to)+1)
+			keep = pc.skipReplies(len(to)+1, cmdTimeout)
 		}
 		return transport.Result{}, keep, te
 	}
@@ -70,7 +71,7 @@ func (t *Transport) pipelined(pc *conn, env transport.Envelope, raw []byte, utf8
 	pc.open = true
 
 	for _, rcpt := range to {
-		_, _, err := readReply(r, 25)
+		_, _, err := pc.readReply(25, cmdTimeout)
 		if err == nil {
 			continue
 		}
@@ -83,12 +84,12 @@ func (t *Transport) pipelined(pc *conn, env transport.Envelope, raw []byte, utf8
 	}
 	rejected = inOrder(env.To, rejected)
 
-	_, _, err = readReply(r, 354)
+	_, _, err = pc.readReply(354, cmdTimeout)
 	if len(rejected) == len(env.To) {
 		// Every recipient was refused, so DATA should have been too. A relay that still answered
 		// 354 gets a lone "." (RFC 2920 §3.1), which ends the transaction with nothing in it.
 		if err == nil {
-			if !t.endEmpty(pc, r) {
+			if !pc.endEmpty(cmdTimeout) {
 				return transport.Result{}, false, allRefused(rejected)
 			}
 			pc.open = false
@@ -113,36 +114,31 @@ func (t *Transport) pipelined(pc *conn, env transport.Envelope, raw []byte, utf8
 		te, _ := classify(stageData, err)
 		return transport.Result{}, false, te
 	}
-	_, text, err := readReply(r, 250)
+	_, text, err := pc.readReply(250, t.cfg.DataTimeout)
 	return finalReply(pc, text, err, rejected)
 }
 
-// endEmpty answers a 354 that came although every recipient was refused with a lone ".", and
-// reads the reply. It reports whether the connection is still in step.
-func (t *Transport) endEmpty(pc *conn, r *textproto.Reader) bool {
-	if _, err := pc.wire.Write([]byte(".\r\n")); err != nil {
-		return false
-	}
-	_, _, err := readReply(r, 250)
-	return err == nil || !isConnErr(err)
-}
-
 // skipReplies reads n replies whose content no longer matters. A 354 among them (DATA accepted
-// after all) is answered with a lone ".". It reports whether the connection is still in step.
-func skipReplies(pc *conn, r *textproto.Reader, n int) bool {
-	for range n {
-		code, _, err := readReply(r, 0)
-		if err != nil && isConnErr(err) || code == 421 {
+// after all) is answered by endEmpty. It reports whether the connection is still in step.
+func (pc *conn) skipReplies(n int, timeout time.Duration) bool {
+	for ; n > 0; n-- {
+		code, _, err := pc.readReply(0, timeout)
+		if err != nil && isConnErr(err) || code == 421 || code == 354 && !pc.endEmpty(timeout) {
 			return false
-		}
-		if code == 354 {
-			if _, err := pc.wire.Write([]byte(".\r\n")); err != nil {
-				return false
-			}
-			n++ // the reply to the "."
 		}
 	}
 	return true
+}
+
+// endEmpty answers a 354 that came although no recipient was accepted with a lone "." (RFC 2920
+// §3.1), which ends the transaction with nothing in it, and reads the reply. It reports whether
+// the connection is still in step.
+func (pc *conn) endEmpty(timeout time.Duration) bool {
+	if _, err := pc.wire.Write([]byte(".\r\n")); err != nil {
+		return false
+	}
+	code, _, err := pc.readReply(0, timeout)
+	return !(err != nil && isConnErr(err) || code == 421)
 }
 
 // reader returns the connection's reply reader for pipelined transactions, made on first use.
@@ -153,11 +149,12 @@ func (pc *conn) reader() *textproto.Reader {
 	return pc.r
 }
 
-// readReply reads one reply, multi-line or not. A reply whose code does not match expect (a
-// prefix, as textproto reads it: 25 matches 250 and 251; 0 matches anything) is returned as a
-// *gosmtp.SMTPError, the form go-smtp gives refusals in.
-func readReply(r *textproto.Reader, expect int) (int, string, error) {
-	code, msg, err := r.ReadResponse(expect)
+// readReply reads one reply, multi-line or not, within timeout. A reply whose code does not
+// match expect (a prefix, as textproto reads it: 25 matches 250 and 251; 0 matches anything) is
+// returned as a *gosmtp.SMTPError, the form go-smtp gives refusals in.
+func (pc *conn) readReply(expect int, timeout time.Duration) (int, string, error) {
+	_ = pc.nc.SetReadDeadline(time.Now().Add(timeout))
+	code, msg, err := pc.reader().ReadResponse(expect)
 	var re *textproto.Error
 	if errors.As(err, &re) {
 		return code, msg, replyError(re)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/postie/postie/internal/transport"
 )
@@ -253,5 +254,59 @@ func TestRepliesWithControlCharacters(t *testing.T) {
 	}
 	if res.Response != "250 2.0.0 Ok: queued as A\uFFFDB" || strings.ContainsRune(res.ProviderID, 0) {
 		t.Errorf("result %+v", res)
+	}
+}
+
+// TestPipelinedMailRefusedThenDataAccepted: a relay that refused MAIL but still answers the
+// pipelined DATA with 354 gets a lone "." (RFC 2920 §3.1), and the reply to it is read, so the
+// connection carries the next message in step.
+func TestPipelinedMailRefusedThenDataAccepted(t *testing.T) {
+	t.Parallel()
+	port, conns := rawRelay(t, func(t *testing.T, r *textproto.Reader, w io.Writer) {
+		if !expectLines(t, r, "MAIL FROM:", "RCPT TO:", "DATA") {
+			return
+		}
+		io.WriteString(w, "550 5.7.1 Sender refused\r\n503 5.5.1 need MAIL\r\n354 go ahead\r\n")
+		if !expectLines(t, r, ".") {
+			return
+		}
+		io.WriteString(w, "554 5.5.1 no valid recipients\r\n")
+		acceptNext(t, r, w, "250 Ok: queued as AFTER\r\n")
+	})
+	tr := testClient(t, port, nil, nil)
+	_, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	wantErr(t, err, transport.Permanent, stageMail)
+	res, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	if err != nil || res.ProviderID != "AFTER" {
+		t.Fatalf("second message: %+v, %v", res, err)
+	}
+	if conns.Load() != 1 {
+		t.Errorf("%d connections, want the first one reused", conns.Load())
+	}
+}
+
+// TestPipelinedTimeoutPerReply: each pipelined reply has CommandTimeout of its own, as when the
+// commands go one at a time, so a relay that takes most of it for every RCPT is not cut off.
+func TestPipelinedTimeoutPerReply(t *testing.T) {
+	t.Parallel()
+	const delay = 400 * time.Millisecond
+	port, _ := rawRelay(t, func(t *testing.T, r *textproto.Reader, w io.Writer) {
+		if !expectLines(t, r, "MAIL FROM:", "RCPT TO:", "RCPT TO:", "DATA") {
+			return
+		}
+		for _, reply := range []string{"250 Ok\r\n", "250 Ok\r\n", "250 Ok\r\n", "354 go ahead\r\n"} {
+			time.Sleep(delay)
+			io.WriteString(w, reply)
+		}
+		if _, err := r.ReadDotBytes(); err != nil {
+			t.Error(err)
+			return
+		}
+		io.WriteString(w, "250 Ok: queued as SLOW\r\n")
+	})
+	tr := testClient(t, port, nil, func(c *Config) { c.CommandTimeout = time.Second })
+	res, err := tr.Send(context.Background(), env("b@example.net", "c@example.net"), []byte(testBody))
+	if err != nil || res.ProviderID != "SLOW" {
+		t.Fatalf("%+v, %v; want sent although the four replies took %v together", res, err, 4*delay)
 	}
 }
