@@ -197,8 +197,8 @@ func (s *Server) storeError(err error, what string) error {
 		return huma.Error422UnprocessableEntity("query.cursor: not a cursor this listing returned",
 			&huma.ErrorDetail{Location: "query.cursor", Message: "not a cursor this listing returned; pass next_cursor back unchanged"})
 	case errors.Is(err, store.ErrBadText):
-		return huma.Error422UnprocessableEntity("body: text values must not contain U+0000 (NUL)",
-			&huma.ErrorDetail{Location: "body", Message: "a text value contains U+0000 (NUL), which cannot be stored"})
+		return huma.Error422UnprocessableEntity("text values must not contain U+0000 (NUL)",
+			&huma.ErrorDetail{Message: "a value in the request contains U+0000 (NUL), which cannot be stored"})
 	case errors.Is(err, store.ErrIdempotencyMismatch):
 		return huma.Error409Conflict("this Idempotency-Key was already used with a different request body")
 	case errors.Is(err, store.ErrUnavailable):

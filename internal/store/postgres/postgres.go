@@ -264,8 +264,10 @@ func noRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 // timeout, bad credentials) are returned as they are.
 func unavailable(err error) error {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && (pgErr.Code == "22P05" || pgErr.Code == "22021") && !errors.Is(err, store.ErrBadText) {
-		// untranslatable_character (U+0000 in jsonb), character_not_in_repertoire (NUL in text)
+	if errors.As(err, &pgErr) && (pgErr.Code == "22P05" || pgErr.Code == "22021" && strings.Contains(pgErr.Message, "0x00")) &&
+		!errors.Is(err, store.ErrBadText) {
+		// untranslatable_character (U+0000 in jsonb), character_not_in_repertoire with 0x00 (NUL
+		// in text)
 		return fmt.Errorf("%w: %w", store.ErrBadText, err)
 	}
 	if err == nil || errors.Is(err, store.ErrUnavailable) || !isUnavailable(err) {

@@ -477,10 +477,13 @@ func TestNULIsBadText(t *testing.T) {
 	if _, err := s.SuppressionGet(t.Context(), "nul@example.com", now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SuppressionGet after the refused upsert: %v, want ErrNotFound", err)
 	}
-	for _, code := range []string{"22P05", "22021"} {
-		if err := unavailable(&pgconn.PgError{Code: code}); !errors.Is(err, store.ErrBadText) {
-			t.Errorf("unavailable(%s) = %v, want ErrBadText", code, err)
+	for _, e := range []*pgconn.PgError{{Code: "22P05"}, {Code: "22021", Message: `invalid byte sequence for encoding "UTF8": 0x00`}} {
+		if err := unavailable(e); !errors.Is(err, store.ErrBadText) {
+			t.Errorf("unavailable(%v) = %v, want ErrBadText", e, err)
 		}
+	}
+	if err := unavailable(&pgconn.PgError{Code: "22021", Message: `invalid byte sequence for encoding "UTF8": 0xff`}); errors.Is(err, store.ErrBadText) {
+		t.Errorf("invalid UTF-8 other than NUL reported as ErrBadText: %v", err)
 	}
 }
 

@@ -59,7 +59,12 @@
 // to the RCPT and DATA behind it read, and a 354 after every recipient was refused is answered
 // with a lone "." (RFC 2920 §3.1), so the connection stays in step and is reused. Between
 // transactions nothing is buffered on either side, so go-smtp's client takes the connection back
-// for RSET, EHLO and QUIT. CHUNKING (BDAT, RFC 3030), one round trip, is not used.
+// for RSET, EHLO and QUIT. A relay may hold its replies until it has read the whole group (RFC
+// 2920 §3.2), so a reply may take a CommandTimeout for every command still unanswered. A message
+// to more than 100 recipients goes one command at a time: the group is written before any reply
+// is read, and RFC 2920 §3.1 wants it to fit the TCP window. Reply lines are read by a reader of
+// our own that refuses a line over 2,000 octets, as go-smtp's does. CHUNKING (BDAT, RFC 3030),
+// one round trip, is not used.
 //
 // Every command runs under Config.CommandTimeout (go-smtp's Client.CommandTimeout), the message
 // body and the reply to the final "." under Config.DataTimeout (RFC 5321 §4.5.3.2 asks for

@@ -2,8 +2,10 @@ package smtp
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -29,29 +31,32 @@ func (t *Transport) pipelined(pc *conn, env transport.Envelope, raw []byte, utf8
 		te, keep := classify(stageMail, err)
 		return transport.Result{}, keep, te
 	}
-	// An address go-smtp's Rcpt would refuse locally is a refused recipient, as in lockstep.
-	var rejected []transport.RecipientError
-	to := make([]string, 0, len(env.To))
+	// Refusals by position in env.To (a list may name an address twice). An address go-smtp's
+	// Rcpt would refuse locally is a refused recipient, as in lockstep.
+	refused := make([]*transport.Error, len(env.To))
+	sent := make([]int, 0, len(env.To)) // positions of the recipients given a RCPT
 	cmds := append(append(pc.cmds[:0], mail...), "\r\n"...)
-	for _, rcpt := range env.To {
+	for i, rcpt := range env.To {
 		if err := validateLine(rcpt); err != nil {
-			te, _ := classify(stageRcpt, err)
-			rejected = append(rejected, transport.RecipientError{Recipient: rcpt, Err: te})
+			refused[i], _ = classify(stageRcpt, err)
 			continue
 		}
-		to = append(to, rcpt)
+		sent = append(sent, i)
 		cmds = append(append(append(cmds, "RCPT TO:<"...), rcpt...), ">\r\n"...)
 	}
 	cmds = append(cmds, "DATA\r\n"...)
 	pc.cmds = cmds
-	if len(to) == 0 {
-		return transport.Result{}, true, allRefused(rejected)
+	if len(sent) == 0 {
+		return transport.Result{}, true, allRefused(refusals(env.To, refused))
 	}
 
-	// Socket deadlines are wall-clock time, never the injected Config.Now. Each reply gets its
-	// own CommandTimeout (RFC 5321 §4.5.3.2: per command, as if sent one at a time).
+	// Socket deadlines are wall-clock time, never the injected Config.Now. A relay may hold its
+	// replies until it has read the whole group (RFC 2920 §3.2), so each reply may take a
+	// CommandTimeout (RFC 5321 §4.5.3.2) for itself and for every command still unanswered.
 	cmdTimeout := t.cfg.CommandTimeout
-	_ = pc.nc.SetDeadline(time.Now().Add(cmdTimeout))
+	left := len(sent) + 2 // replies to come: MAIL, each RCPT, DATA
+	wait := func() time.Duration { left--; return time.Duration(left+1) * cmdTimeout }
+	_ = pc.nc.SetDeadline(time.Now().Add(time.Duration(left) * cmdTimeout))
 	defer pc.nc.SetDeadline(time.Time{})
 	if _, err := pc.wire.Write(cmds); err != nil {
 		te, _ := classify(stageMail, err)
@@ -60,18 +65,18 @@ func (t *Transport) pipelined(pc *conn, env transport.Envelope, raw []byte, utf8
 
 	// MAIL. Refused, the RCPT and DATA replies that follow are refusals too ("503 bad sequence"),
 	// read to keep the dialogue in step; the connection stays usable.
-	if _, _, err := pc.readReply(250, cmdTimeout); err != nil {
+	if _, _, err := pc.readReply(250, wait()); err != nil {
 		te, keep := classify(stageMail, err)
 		if keep {
-			keep = pc.skipReplies(len(to)+1, cmdTimeout)
+			keep = pc.skipReplies(left, time.Duration(left)*cmdTimeout)
 		}
 		return transport.Result{}, keep, te
 	}
 	// From here until the reply to the final "." the relay holds an open transaction.
 	pc.open = true
 
-	for _, rcpt := range to {
-		_, _, err := pc.readReply(25, cmdTimeout)
+	for _, i := range sent {
+		_, _, err := pc.readReply(25, wait())
 		if err == nil {
 			continue
 		}
@@ -80,22 +85,22 @@ func (t *Transport) pipelined(pc *conn, env transport.Envelope, raw []byte, utf8
 			// 421 or a broken connection: nothing more can be said on this connection.
 			return transport.Result{}, false, te
 		}
-		rejected = append(rejected, transport.RecipientError{Recipient: rcpt, Err: te})
+		refused[i] = te
 	}
-	rejected = inOrder(env.To, rejected)
+	rejected := refusals(env.To, refused)
 
-	_, _, err = pc.readReply(354, cmdTimeout)
+	code, _, err := pc.readReply(354, wait())
 	if len(rejected) == len(env.To) {
 		// Every recipient was refused, so DATA should have been too. A relay that still answered
 		// 354 gets a lone "." (RFC 2920 §3.1), which ends the transaction with nothing in it.
-		if err == nil {
+		switch {
+		case err == nil:
 			if !pc.endEmpty(cmdTimeout) {
 				return transport.Result{}, false, allRefused(rejected)
 			}
 			pc.open = false
 			return transport.Result{}, true, allRefused(rejected)
-		}
-		if isConnErr(err) {
+		case isConnErr(err) || code == 421:
 			return transport.Result{}, false, allRefused(rejected)
 		}
 		return transport.Result{}, true, allRefused(rejected)
@@ -118,6 +123,17 @@ func (t *Transport) pipelined(pc *conn, env transport.Envelope, raw []byte, utf8
 	return finalReply(pc, text, err, rejected)
 }
 
+// refusals lists the refused recipients of to, in its order: refused[i] is to[i]'s refusal.
+func refusals(to []string, refused []*transport.Error) []transport.RecipientError {
+	var out []transport.RecipientError
+	for i, te := range refused {
+		if te != nil {
+			out = append(out, transport.RecipientError{Recipient: to[i], Err: te})
+		}
+	}
+	return out
+}
+
 // skipReplies reads n replies whose content no longer matters. A 354 among them (DATA accepted
 // after all) is answered by endEmpty. It reports whether the connection is still in step.
 func (pc *conn) skipReplies(n int, timeout time.Duration) bool {
@@ -134,6 +150,7 @@ func (pc *conn) skipReplies(n int, timeout time.Duration) bool {
 // §3.1), which ends the transaction with nothing in it, and reads the reply. It reports whether
 // the connection is still in step.
 func (pc *conn) endEmpty(timeout time.Duration) bool {
+	_ = pc.nc.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := pc.wire.Write([]byte(".\r\n")); err != nil {
 		return false
 	}
@@ -141,12 +158,71 @@ func (pc *conn) endEmpty(timeout time.Duration) bool {
 	return !(err != nil && isConnErr(err) || code == 421)
 }
 
+// maxPipelined is the most recipients a pipelined group names. The group is written before any
+// reply is read; RFC 2920 §3.1 asks that it fit the TCP window, so that neither side blocks
+// writing while the other does too. A message to more goes one command at a time.
+const maxPipelined = 100
+
 // reader returns the connection's reply reader for pipelined transactions, made on first use.
-func (pc *conn) reader() *textproto.Reader {
+// Its buffer holds the longest reply line accepted (see readResponse).
+func (pc *conn) reader() *bufio.Reader {
 	if pc.r == nil {
-		pc.r = textproto.NewReader(bufio.NewReader(pc.wire))
+		pc.r = bufio.NewReaderSize(pc.wire, maxReplyLine+2)
 	}
 	return pc.r
+}
+
+// maxReplyLine is the longest reply line accepted, CRLF excluded: RFC 5321 §4.5.3.1.5 allows
+// 512 octets; go-smtp's client, like its server, takes up to 2,000.
+const maxReplyLine = 2000
+
+// readResponse reads one reply as textproto.Reader.ReadResponse does, but refuses a line longer
+// than maxReplyLine, so a relay that never ends its line is cut off instead of buffered: the
+// same parsing (net/textproto's parseCodeLine, continuation lines with another code kept as
+// text), multi-line replies joined by LF, and a code not matching expect (1–9: its first digit,
+// 10–99: its first two, 100–999: all three; 0: any) returned as a *textproto.Error.
+func readResponse(br *bufio.Reader, expect int) (int, string, error) {
+	readLine := func() (string, error) {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			return "", textproto.ProtocolError("reply line longer than 2000 octets")
+		}
+		if err != nil && (err != io.EOF || len(line) == 0) { // a last line without its end counts
+			return "", err
+		}
+		return string(bytes.TrimRight(line, "\r\n")), nil
+	}
+	parse := func(line string) (code int, continued bool, msg string, ok bool) {
+		if len(line) < 4 || line[3] != ' ' && line[3] != '-' {
+			return 0, false, "", false
+		}
+		code, err := strconv.Atoi(line[:3])
+		return code, line[3] == '-', line[4:], err == nil && code >= 100
+	}
+	line, err := readLine()
+	if err != nil {
+		return 0, "", err
+	}
+	code, continued, msg, ok := parse(line)
+	if !ok {
+		return 0, "", textproto.ProtocolError("invalid or short response: " + line)
+	}
+	for continued {
+		if line, err = readLine(); err != nil {
+			return 0, "", err
+		}
+		code2, more, text, ok := parse(line)
+		if !ok || code2 != code {
+			msg, continued = msg+"\n"+line, true
+			continue
+		}
+		msg, continued = msg+"\n"+text, more
+	}
+	if expect > 0 && (expect < 10 && code/100 != expect || expect >= 10 && expect < 100 && code/10 != expect ||
+		expect >= 100 && code != expect) {
+		return code, msg, &textproto.Error{Code: code, Msg: msg}
+	}
+	return code, msg, nil
 }
 
 // readReply reads one reply, multi-line or not, within timeout. A reply whose code does not
@@ -154,7 +230,7 @@ func (pc *conn) reader() *textproto.Reader {
 // returned as a *gosmtp.SMTPError, the form go-smtp gives refusals in.
 func (pc *conn) readReply(expect int, timeout time.Duration) (int, string, error) {
 	_ = pc.nc.SetReadDeadline(time.Now().Add(timeout))
-	code, msg, err := pc.reader().ReadResponse(expect)
+	code, msg, err := readResponse(pc.reader(), expect)
 	var re *textproto.Error
 	if errors.As(err, &re) {
 		return code, msg, replyError(re)
@@ -177,24 +253,6 @@ func allRefused(rejected []transport.RecipientError) *transport.Error {
 	}
 	te.Rejected = rejected
 	return &te
-}
-
-// inOrder sorts rejected by the position of each recipient in to (pipelined refusals and local
-// refusals are collected apart).
-func inOrder(to []string, rejected []transport.RecipientError) []transport.RecipientError {
-	if len(rejected) < 2 {
-		return rejected
-	}
-	out := make([]transport.RecipientError, 0, len(rejected))
-	for _, rcpt := range to {
-		for _, r := range rejected {
-			if r.Recipient == rcpt {
-				out = append(out, r)
-				break
-			}
-		}
-	}
-	return out
 }
 
 // mailCommand is the MAIL command go-smtp's Client.Mail sends for these options: BODY=8BITMIME

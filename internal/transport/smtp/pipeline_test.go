@@ -3,6 +3,7 @@ package smtp
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/textproto"
@@ -285,19 +286,18 @@ func TestPipelinedMailRefusedThenDataAccepted(t *testing.T) {
 	}
 }
 
-// TestPipelinedTimeoutPerReply: each pipelined reply has CommandTimeout of its own, as when the
-// commands go one at a time, so a relay that takes most of it for every RCPT is not cut off.
-func TestPipelinedTimeoutPerReply(t *testing.T) {
+// TestPipelinedRepliesHeldBack: a relay may hold its replies until it has read the whole group
+// (RFC 2920 §3.2), so the first reply can take as long as all of the commands: the client waits a
+// CommandTimeout for each command still unanswered, as it would one command at a time.
+func TestPipelinedRepliesHeldBack(t *testing.T) {
 	t.Parallel()
-	const delay = 400 * time.Millisecond
+	const perCommand = 400 * time.Millisecond // under the CommandTimeout, 1.6 s for the four
 	port, _ := rawRelay(t, func(t *testing.T, r *textproto.Reader, w io.Writer) {
 		if !expectLines(t, r, "MAIL FROM:", "RCPT TO:", "RCPT TO:", "DATA") {
 			return
 		}
-		for _, reply := range []string{"250 Ok\r\n", "250 Ok\r\n", "250 Ok\r\n", "354 go ahead\r\n"} {
-			time.Sleep(delay)
-			io.WriteString(w, reply)
-		}
+		time.Sleep(4 * perCommand)
+		io.WriteString(w, "250 Ok\r\n250 Ok\r\n250 Ok\r\n354 go ahead\r\n")
 		if _, err := r.ReadDotBytes(); err != nil {
 			t.Error(err)
 			return
@@ -307,6 +307,114 @@ func TestPipelinedTimeoutPerReply(t *testing.T) {
 	tr := testClient(t, port, nil, func(c *Config) { c.CommandTimeout = time.Second })
 	res, err := tr.Send(context.Background(), env("b@example.net", "c@example.net"), []byte(testBody))
 	if err != nil || res.ProviderID != "SLOW" {
-		t.Fatalf("%+v, %v; want sent although the four replies took %v together", res, err, 4*delay)
+		t.Fatalf("%+v, %v; want sent although the replies came together after %v", res, err, 4*perCommand)
+	}
+}
+
+// TestPipelinedThrottleAfterRefusals: a 421 to DATA after every recipient was refused ends the
+// connection: the message fails on its refusals and the next one dials anew.
+func TestPipelinedThrottleAfterRefusals(t *testing.T) {
+	t.Parallel()
+	var seen atomic.Int32
+	port, conns := rawRelay(t, func(t *testing.T, r *textproto.Reader, w io.Writer) {
+		if seen.Add(1) > 1 {
+			acceptNext(t, r, w, "250 Ok: queued as NEW\r\n")
+			return
+		}
+		if !expectLines(t, r, "MAIL FROM:", "RCPT TO:", "DATA") {
+			return
+		}
+		io.WriteString(w, "250 Ok\r\n550 5.1.1 unknown\r\n421 4.7.0 closing\r\n")
+	})
+	tr := testClient(t, port, nil, nil)
+	_, err := tr.Send(context.Background(), env("gone@example.net"), []byte(testBody))
+	wantErr(t, err, transport.Permanent, stageRcpt)
+	res, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	if err != nil || res.ProviderID != "NEW" || conns.Load() != 2 {
+		t.Fatalf("next message: %+v, %v over %d connections; want it sent over a new one", res, err, conns.Load())
+	}
+}
+
+// TestPipelinedRepeatedRecipient: refusals are matched to recipients by position, so an address
+// named twice, accepted once and refused once, does not make every recipient look refused.
+func TestPipelinedRepeatedRecipient(t *testing.T) {
+	t.Parallel()
+	port, _ := rawRelay(t, func(t *testing.T, r *textproto.Reader, w io.Writer) {
+		if !expectLines(t, r, "MAIL FROM:", "RCPT TO:<a@example.net>", "RCPT TO:<a@example.net>", "RCPT TO:<b@example.net>", "DATA") {
+			return
+		}
+		io.WriteString(w, "250 Ok\r\n250 Ok\r\n452 4.5.3 duplicate\r\n550 5.1.1 unknown\r\n354 go ahead\r\n")
+		if _, err := r.ReadDotBytes(); err != nil {
+			t.Error(err)
+			return
+		}
+		io.WriteString(w, "250 Ok: queued as ONE\r\n")
+	})
+	tr := testClient(t, port, nil, nil)
+	res, err := tr.Send(context.Background(), env("a@example.net", "a@example.net", "b@example.net"), []byte(testBody))
+	if err != nil || res.ProviderID != "ONE" || len(res.Rejected) != 2 || res.Rejected[1].Recipient != "b@example.net" {
+		t.Fatalf("%+v, %v; want sent to the first a, the second a and b refused", res, err)
+	}
+}
+
+// TestPipelinedReplyLineTooLong: a reply line past 2,000 octets ends the connection at once
+// instead of being buffered until the deadline.
+func TestPipelinedReplyLineTooLong(t *testing.T) {
+	t.Parallel()
+	port, _ := rawRelay(t, func(t *testing.T, r *textproto.Reader, w io.Writer) {
+		if !expectLines(t, r, "MAIL FROM:", "RCPT TO:", "DATA") {
+			return
+		}
+		io.WriteString(w, "250 "+strings.Repeat("x", 5000))
+		time.Sleep(5 * time.Second) // never ends the line
+	})
+	tr := testClient(t, port, nil, func(c *Config) { c.CommandTimeout = 3 * time.Second })
+	start := time.Now()
+	_, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	te := wantErr(t, err, transport.Unreachable, stageMail)
+	if !strings.Contains(te.Text, "2000") || time.Since(start) > 2*time.Second {
+		t.Errorf("error %q after %v; want the long line refused at once", te.Text, time.Since(start))
+	}
+}
+
+// TestMultilineRefusalText: the enhanced code RFC 2034 repeats on each line of a multi-line reply
+// is kept once, as go-smtp does one command at a time.
+func TestMultilineRefusalText(t *testing.T) {
+	t.Parallel()
+	port, _ := rawRelay(t, func(t *testing.T, r *textproto.Reader, w io.Writer) {
+		if !expectLines(t, r, "MAIL FROM:", "RCPT TO:", "DATA") {
+			return
+		}
+		io.WriteString(w, "550-5.7.1 first line\r\n550 5.7.1 second line\r\n503 no MAIL\r\n503 no RCPT\r\n")
+	})
+	tr := testClient(t, port, nil, nil)
+	_, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody))
+	te := wantErr(t, err, transport.Permanent, stageMail)
+	if te.Text != "first line\nsecond line" || te.Enhanced != "5.7.1" {
+		t.Errorf("refusal %q (%s), want %q (5.7.1)", te.Text, te.Enhanced, "first line\nsecond line")
+	}
+}
+
+// TestReadResponseMatchesTextproto holds readResponse to net/textproto's ReadResponse on lines
+// within the length limit.
+func TestReadResponseMatchesTextproto(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{
+		"250 Ok\r\n", "250-first\r\n250 second\r\n", "550-5.1.1 a\r\n550 5.1.1 b\r\n",
+		"250-a\r\n251 b\r\n250 c\r\n", "250-a\r\nnot a reply line\r\n250 end\r\n", "25\r\n", "250\r\n",
+		"abc ok\r\n", "099 low\r\n", "354 go ahead\r\n", "421 bye\r\n", "250 no CR\n", "250 ok", "",
+	} {
+		for _, expect := range []int{0, 2, 25, 250, 354, 5} {
+			wc, wm, werr := textproto.NewReader(bufio.NewReader(strings.NewReader(in))).ReadResponse(expect)
+			gc, gm, gerr := readResponse(bufio.NewReaderSize(strings.NewReader(in), maxReplyLine+2), expect)
+			var wpe, gpe textproto.ProtocolError
+			sameErr := (werr == nil) == (gerr == nil) && errors.As(werr, &wpe) == errors.As(gerr, &gpe)
+			if werr != nil && gerr != nil && !errors.As(werr, &wpe) {
+				sameErr = werr.Error() == gerr.Error()
+			}
+			if !sameErr || werr == nil && (wc != gc || wm != gm) {
+				t.Errorf("%q expect %d: textproto %d %q %v, readResponse %d %q %v", in, expect, wc, wm, werr, gc, gm, gerr)
+			}
+		}
 	}
 }

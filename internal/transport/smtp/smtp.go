@@ -139,7 +139,7 @@ func (t *Transport) transact(pc *conn, env transport.Envelope, raw []byte) (tran
 	for _, to := range env.To {
 		opts.UTF8 = opts.UTF8 || !ascii(to)
 	}
-	if pc.pipelining {
+	if pc.pipelining && len(env.To) <= maxPipelined {
 		return t.pipelined(pc, env, raw, opts.UTF8)
 	}
 	if err := c.Mail(env.From, opts); err != nil {
@@ -493,7 +493,8 @@ func replyError(re *textproto.Error) *gosmtp.SMTPError {
 		for i := range se.EnhancedCode {
 			se.EnhancedCode[i], _ = strconv.Atoi(parts[i])
 		}
-		se.Message = re.Msg[len(m):]
+		// RFC 2034 repeats the enhanced code on every line; go-smtp keeps it only once.
+		se.Message = strings.ReplaceAll(re.Msg[len(m):], "\n"+strings.TrimSpace(m)+" ", "\n")
 	}
 	return se
 }
@@ -545,8 +546,8 @@ type conn struct {
 	stuffed []byte   // reused by dotStuff
 	cmds    []byte   // reused by pipelined for MAIL, RCPT and DATA
 
-	pipelining bool              // the relay offers PIPELINING and Config.Lockstep is off
-	r          *textproto.Reader // replies in pipelined transactions; see conn.reader
+	pipelining bool          // the relay offers PIPELINING and Config.Lockstep is off
+	r          *bufio.Reader // replies in pipelined transactions; see conn.reader
 
 	lastUsed time.Time
 	expiry   *time.Timer // closes the connection after IdleTimeout in the pool; nil when in use
