@@ -295,7 +295,8 @@ func isUnavailable(err error) bool {
 	case isPg:
 		switch pgErr.Code {
 		case "57P01", "57P02", "57P03", // admin_shutdown, crash_shutdown, cannot_connect_now
-			"53300": // too_many_connections
+			"53300", // too_many_connections
+			"53100": // disk_full: nothing was written; retry once there is room
 			return true
 		}
 		return strings.HasPrefix(pgErr.Code, "08") // connection_exception

@@ -445,6 +445,7 @@ func TestUnavailable(t *testing.T) {
 		{&pgconn.PgError{Code: "57P01"}, true},  // admin_shutdown
 		{&pgconn.PgError{Code: "08006"}, true},  // connection_failure
 		{&pgconn.PgError{Code: "53300"}, true},  // too_many_connections
+		{&pgconn.PgError{Code: "53100"}, true},  // disk_full
 		{&pgconn.PgError{Code: "23505"}, false}, // unique_violation
 		{&pgconn.PgError{Code: "57014"}, false}, // query_canceled (statement timeout)
 		{fmt.Errorf("reading: %w", io.ErrUnexpectedEOF), true},
