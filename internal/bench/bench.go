@@ -22,6 +22,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/postie/postie/internal/config"
@@ -250,6 +251,40 @@ func (s *server) peakRSS() int64 {
 		}
 	}
 	return sum
+}
+
+// cpuTime is the CPU time (user and system) the nodes have used so far, read from
+// /proc/PID/stat (0 where unavailable). /proc counts it in USER_HZ ticks, 100 a second on every
+// Linux architecture.
+func (s *server) cpuTime() time.Duration {
+	var ticks int64
+	for _, n := range s.nodes {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.cmd.Process.Pid))
+		if err != nil {
+			continue
+		}
+		// The fields after the command name, which is in parentheses and may hold spaces.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 12 {
+			utime, _ := strconv.ParseInt(f[11], 10, 64)
+			stime, _ := strconv.ParseInt(f[12], 10, 64)
+			ticks += utime + stime
+		}
+	}
+	return time.Duration(ticks) * (time.Second / 100)
+}
+
+// selfCPU is the CPU time this process (load generator and sink) has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // load runs `clients` loops posting body to path for d and gathers latencies.

@@ -144,6 +144,7 @@ func throughput(ctx context.Context, cfg DeliveryConfig, name string, n, size in
 
 	msg := newMessage(size, "transactional")
 	batch := max(1, min(cfg.BatchSize, (8<<20)/len(msg.tail)))
+	serverCPU, benchCPU := srv.cpuTime(), selfCPU()
 	start := time.Now()
 	ids, err := acceptAll(ctx, client, srv, cfg.BatchConns, n, batch, func(i int) string { return fmt.Sprintf("t%d@example.com", i) }, msg)
 	if err != nil {
@@ -155,6 +156,7 @@ func throughput(ctx context.Context, cfg DeliveryConfig, name string, n, size in
 		return nil, err
 	}
 	e2e := time.Since(start)
+	serverCPU, benchCPU = srv.cpuTime()-serverCPU, selfCPU()-benchCPU
 	rss := srv.peakRSS()
 	conns := sink.PeakConns()
 	mean := int(bytesIn.Load() / int64(n))
@@ -175,11 +177,22 @@ func throughput(ctx context.Context, cfg DeliveryConfig, name string, n, size in
 		{Name: name + ": accept (batches of " + strconv.Itoa(batch) + ")", Messages: n, Size: mean, Elapsed: accepted, PeakRSSKiB: rss,
 			Note: fmt.Sprintf("%d delivered meanwhile", deliveredDuring)},
 		{Name: name + ": delivered end to end", Messages: n, Size: mean, Elapsed: e2e, Conns: conns, PeakRSSKiB: rss,
-			Note: fmt.Sprintf("%.0f%% of the bare client; the %d left after the last accept at %.0f/s", ratio,
-				n-deliveredDuring, float64(n-deliveredDuring)/(e2e-accepted).Seconds())},
+			Note: fmt.Sprintf("%.0f%% of the bare client; the %d left after the last accept at %.0f/s%s", ratio,
+				n-deliveredDuring, float64(n-deliveredDuring)/(e2e-accepted).Seconds(), cpuNote(serverCPU, benchCPU, n))},
 		{Name: name + ": bare SMTP client (ceiling)", Messages: n, Size: len(raw), Elapsed: bare, Conns: cfg.Pool,
 			Note: "transport/smtp, pool=" + strconv.Itoa(cfg.Pool)},
 	}, nil
+}
+
+// cpuNote gives the CPU time spent per message, by the server and by this process (load generator
+// and sink), or nothing where it could not be read: on a shared machine it compares binaries
+// better than rates do.
+func cpuNote(server, bench time.Duration, n int) string {
+	if server <= 0 || n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("; CPU per message: server %d µs, load generator and sink %d µs",
+		server.Microseconds()/int64(n), bench.Microseconds()/int64(n))
 }
 
 // bareClient sends raw n times to sink through a transport/smtp pool of pool connections, from
