@@ -109,11 +109,15 @@ func TestDirectExecutorMatches(t *testing.T) {
 		}, []string{"subject", "html"}, false},
 		{"builtins", Source{
 			Subject: `{{if eq .data.n "1000000"}}n{{end}}{{if eq .data.s "a" "<i>x</i> & \"y\""}}s{{end}}{{if ne .data.t false}}t{{end}}` +
-				`{{if not .data.z}}z{{end}}{{and .data.s .data.n}} {{or .data.null .data.empty .data.s}} {{and .data.t .data.null}}{{len .data.obj}}`,
+				`{{if not .data.z}}z{{end}}{{and .data.s .data.n}} {{or .data.null .data.empty .data.s}} {{and .data.t .data.null}}`,
 			HTML: `<p>{{number .data.n}} {{number .data.f 2}} {{currency .data.f "EUR"}} {{currency "JPY" .data.n}} {{.data.n | currency "USD"}}` +
 				` {{truncate 3 .data.s}} {{join ", " .data.list}} {{len .data.s}} {{if eq 1 1 2}}one{{end}}{{if eq .data.t true}}T{{end}}</p>`,
-			Text: `{{if and .data.t (eq .data.date "2026-11-20") (len .data.list)}}yes{{end}} {{or 0 "zero"}} {{or .data.s .data.nope}} {{index .data.s 0}}`,
+			Text: `{{if and .data.t (eq .data.date "2026-11-20") (len .data.list)}}yes{{end}} {{or 0 "zero"}}`,
 		}, []string{"subject", "html", "text"}, false},
+		{"handed-over", Source{ // the direct executor leaves these to text/template, part by part
+			Subject: `{{len .data.obj}}`,
+			Text:    `{{or .data.s .data.nope}} {{index .data.s 0}}`,
+		}, []string{"subject", "text"}, false},
 		{"more-funcs", Source{
 			HTML: `<p>{{index .data.list 0 "a"}} {{index .data.obj "missing"}} {{date "short" .data.date}} {{unsubscribe_url}}</p>`,
 		}, []string{"html"}, false},
@@ -152,6 +156,21 @@ func TestDirectExecutorMatches(t *testing.T) {
 			} {
 				if err := checkSameOutput(t, tpl, c); (err != nil) != tc.fails {
 					t.Errorf("error %v, want one: %v", err, tc.fails)
+				}
+				if tc.fails {
+					continue
+				}
+				// The same output could come from text/template after a hand-over: check the
+				// direct executor ran each part through (or handed it over, where it should).
+				for _, part := range tc.direct {
+					_, err := runDirect(t, tpl, c, part)
+					if tc.name == "handed-over" {
+						if err != errIndirect {
+							t.Errorf("%s: the direct executor did not hand over: %v", part, err)
+						}
+					} else if err != nil {
+						t.Errorf("%s: the direct executor stopped: %v", part, err)
+					}
 				}
 			}
 		})
@@ -278,6 +297,29 @@ func FuzzDirectExecutorTemplates(f *testing.F) {
 // executor alone (errIndirect when it hands the part to text/template), or with html/template.
 func runHTML(tb testing.TB, tpl *Template, c Context, direct bool) (string, error) {
 	tb.Helper()
+	if direct {
+		return runDirect(tb, tpl, c, "html")
+	}
+	inst, root := freshInstance(tb, tpl, c)
+	err := inst.html.Execute(&inst.out, root)
+	return inst.out.String(), err
+}
+
+// runDirect runs one part ("subject", "html" or "text") of c with the direct executor alone on
+// a fresh instance: errIndirect when the part has no program or the executor hands it over.
+func runDirect(tb testing.TB, tpl *Template, c Context, part string) (string, error) {
+	tb.Helper()
+	inst, root := freshInstance(tb, tpl, c)
+	prog := map[string]*program{"subject": inst.subjectProg, "html": inst.htmlProg, "text": inst.textProg}[part]
+	if prog == nil {
+		return "", errIndirect
+	}
+	err := inst.exec.run(prog, &inst.out, root)
+	return inst.out.String(), err
+}
+
+func freshInstance(tb testing.TB, tpl *Template, c Context) (*instance, any) {
+	tb.Helper()
 	inst, err := tpl.newInstance()
 	if err != nil {
 		tb.Fatal(err)
@@ -285,16 +327,7 @@ func runHTML(tb testing.TB, tpl *Template, c Context, direct bool) (string, erro
 	inst.st.reset(context.Background(), time.Time{})
 	inst.st.links, inst.st.tz = c.Links, time.UTC
 	inst.out.reset(DefaultMaxOutput)
-	root := rootData(c, nil, nil)
-	switch {
-	case !direct:
-		err = inst.html.Execute(&inst.out, root)
-	case inst.htmlProg == nil:
-		return "", errIndirect
-	default:
-		err = inst.exec.run(inst.htmlProg, &inst.out, root)
-	}
-	return inst.out.String(), err
+	return inst, rootData(c, nil, nil)
 }
 
 // hostileValues are data values for every escaping context: markup, quotes, schemes, NUL,

@@ -624,7 +624,14 @@ func TestCloseStopsIdleTimers(t *testing.T) {
 	if open.Load() == 0 {
 		t.Fatal("no connection pooled")
 	}
-	tr.Close()
+	// Close waits for the expiries it could not disarm, so one still armed would hang it.
+	closed := make(chan struct{})
+	go func() { tr.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(time.Second):
+		t.Fatal("Close did not return: an idle expiry is still armed")
+	}
 	if n := open.Load(); n != 0 {
 		t.Errorf("%d connections open after Close", n)
 	}
