@@ -3,15 +3,12 @@ package postgres
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/postie/postie/internal/store"
 )
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 // ts encodes a time for a nullable timestamptz column: the zero time is NULL.
 func ts(t time.Time) pgtype.Timestamptz {
@@ -175,8 +172,8 @@ func scanClaimed(sc scanner) (store.ClaimedMessage, error) {
 	return c, store.DecodeClaimed(&c, recipients, lastError, nil)
 }
 
-// scanMessage reads one row of messageCols, then extra.
-func scanMessage(sc scanner, extra ...any) (store.Message, error) {
+// scanMessage reads one row of messageCols.
+func scanMessage(sc scanner) (store.Message, error) {
 	var (
 		m                                            store.Message
 		status                                       string
@@ -196,7 +193,7 @@ func scanMessage(sc scanner, extra ...any) (store.Message, error) {
 		&m.APIKeyID, &campaignID, &created,
 		&sendAt, &sentAt, &expiresAt,
 		&updated}
-	if err := sc.Scan(append(dest, extra...)...); err != nil {
+	if err := sc.Scan(dest...); err != nil {
 		return store.Message{}, err
 	}
 	m.Status = store.Status(status)

@@ -119,8 +119,8 @@ func queueAccept(b *pgx.Batch, msgs, raws, recips [][]any) {
 		return
 	}
 	b.Queue(qMessageInsert, columns(msgs, messageParamTypes...)...)
-	b.Queue(qRawInsert, columns(raws, paramTypes(rawCols)...)...)
+	b.Queue(qRawInsert, columns(raws, rawParamTypes...)...)
 	if len(recips) > 0 {
-		b.Queue(qRecipientInsert, columns(recips, paramTypes(recipientCols)...)...)
+		b.Queue(qRecipientInsert, columns(recips, recipientParamTypes...)...)
 	}
 }

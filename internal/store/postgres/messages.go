@@ -161,7 +161,7 @@ func (s *Store) MessageList(ctx context.Context, p store.MessageListParams) ([]s
 	if err != nil {
 		return nil, err
 	}
-	msgs, err := readAll(ctx, s, q, args, func(sc scanner) (store.Message, error) { return scanMessage(sc) })
+	msgs, err := readAll(ctx, s, q, args, scanMessage)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: listing messages: %w", unavailable(err))
 	}
@@ -350,7 +350,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 	args := columns(finishRows, "integer", "text", "text", "text", "integer", "timestamptz", "text", "text", "timestamptz")
 	args = append(args, tsNotNull(now))
 	args = append(args, columns(eventRows, "integer", "text", "timestamptz", "text")...)
-	args = append(args, columns(supRows, append([]string{"integer"}, suppressionParamTypes...)...)...)
+	args = append(args, columns(supRows, finishSuppressionParamTypes...)...)
 
 	applied := 0
 	streams := map[string]struct{}{}

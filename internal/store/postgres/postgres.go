@@ -163,7 +163,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		min:     cmp.Or(opts.ReconnectMin, 100*time.Millisecond),
 		max:     cmp.Or(opts.ReconnectMax, 10*time.Second),
 		notify:  s.received,
-		resumed: s.wakeAll,
+		resumed: s.wake.SignalAll, // after the listener reconnected
 	})
 	if err != nil {
 		pool.Close()
@@ -251,9 +251,6 @@ func (s *Store) received(stream, sender string) {
 		s.wake.Signal(stream)
 	}
 }
-
-// wakeAll wakes every stream's workers (after the listener reconnected).
-func (s *Store) wakeAll() { s.wake.SignalAll() }
 
 // noRows tells whether err is pgx's "no rows in result set".
 func noRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -1,6 +1,9 @@
 package postgres
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // The SQL of the driver, one constant per statement. Batches of rows travel as one array
 // parameter per column and are turned back into rows with unnest: one statement text serves any
@@ -34,11 +37,18 @@ const claimedColumns = `id, stream, envelope_from, recipients, attempts, max_att
 var (
 	messageColumns    = columnList(messageCols)
 	messageParamTypes = paramTypes(messageCols)
+	// The array types of the other batched inserts, built once rather than per batch.
+	rawParamTypes       = paramTypes(rawCols)
+	recipientParamTypes = paramTypes(recipientCols)
 )
 
 // suppressionColumns are the columns of the suppression queries, in the order scanSuppression
 // reads and suppressionArgs writes them.
 const suppressionColumns = `email, reason, detail, message_id, created_at, expires_at`
+
+// finishSuppressionParamTypes are those of MessageFinish's suppressions: each row's outcome
+// position, then suppressionColumns.
+var finishSuppressionParamTypes = append([]string{"integer"}, suppressionParamTypes...)
 
 // suppressionParamTypes are the array parameter types of suppressionColumns (see columns).
 var suppressionParamTypes = []string{"text", "text", "text", "text", "timestamptz", "timestamptz"}
@@ -77,12 +87,12 @@ func paramTypes(cols []column) []string {
 func unnestInsert(table string, cols []column) string {
 	sel, params, names := make([]string, len(cols)), make([]string, len(cols)), make([]string, len(cols))
 	for i, c := range cols {
-		names[i] = "c" + itoa(i+1)
+		names[i] = "c" + strconv.Itoa(i+1)
 		sel[i] = names[i]
 		if pt := paramType(c.typ); pt != c.typ {
 			sel[i] += "::" + c.typ
 		}
-		params[i] = "$" + itoa(i+1) + "::" + paramType(c.typ) + "[]"
+		params[i] = "$" + strconv.Itoa(i+1) + "::" + paramType(c.typ) + "[]"
 	}
 	return "INSERT INTO " + table + " (" + columnList(cols) + ") SELECT " + strings.Join(sel, ", ") +
 		" FROM unnest(" + strings.Join(params, ", ") + ") AS u (" + strings.Join(names, ", ") + ")"
