@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: run test lint build bench
+.PHONY: run test build bench
 
 ## run: postie on the embedded default (SQLite in ./postie-data, capture transport)
 run:
@@ -10,7 +10,7 @@ run:
 
 ## test: every check and every test, with the race detector
 test:
-	./scripts/test.sh
+	STATICCHECK_VERSION=$(STATICCHECK_VERSION) ./scripts/test.sh
 
 ## build: a static binary in ./bin/postie
 build:

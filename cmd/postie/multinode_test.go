@@ -316,7 +316,6 @@ func TestDatabaseOutage(t *testing.T) {
 // proxy forwards TCP connections to the database and can cut them all (an outage) and refuse
 // new ones until restored.
 type proxy struct {
-	t      *testing.T
 	l      net.Listener
 	target string
 	url    string
@@ -334,7 +333,7 @@ func startProxy(t *testing.T, dbURL string) *proxy {
 	// postgres://user@host:port/db?… → the same through the proxy.
 	rest := dbURL[strings.Index(dbURL, "@")+1:]
 	target := rest[:strings.IndexAny(rest, "/?")]
-	p := &proxy{t: t, l: l, target: target, conns: map[net.Conn]bool{},
+	p := &proxy{l: l, target: target, conns: map[net.Conn]bool{},
 		url: strings.Replace(dbURL, "@"+target, "@"+l.Addr().String(), 1)}
 	go p.serve()
 	t.Cleanup(func() { _ = l.Close(); p.cut() })

@@ -140,6 +140,9 @@ func startServer(ctx context.Context, cfg Config) (*server, error) {
 		if cfg.DatabaseURL != "" {
 			return nil, errors.New("the database URL must be a postgres:// URL (SQLite runs on a fresh file by default)")
 		}
+		if cfg.Nodes > 1 {
+			return nil, errors.New("several nodes need PostgreSQL: only one process may use a SQLite file")
+		}
 		s.dataDir = cfg.DataDir
 		if s.dataDir == "" {
 			d, err := os.MkdirTemp("", "postie-bench-")
@@ -149,9 +152,6 @@ func startServer(ctx context.Context, cfg Config) (*server, error) {
 			s.dataDir = d
 		}
 		dbURL = "sqlite:" + filepath.Join(s.dataDir, "postie.db")
-		if cfg.Nodes > 1 {
-			return nil, errors.New("several nodes need PostgreSQL: only one process may use a SQLite file")
-		}
 	}
 	for range max(1, cfg.Nodes) {
 		n, err := startNode(ctx, cfg, dbURL, s.key)

@@ -21,6 +21,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/mail"
+	"github.com/postie/postie/internal/render"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
 )
@@ -376,7 +377,13 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 	if m.ReplyTo != nil {
 		row.ReplyTo = m.ReplyTo.String()
 	}
-	return store.NewMessage{Message: row, Raw: raw}, rendered.Warnings, nil
+	warnings := rendered.Warnings
+	if req.Template == "" {
+		if w, ok := render.ClipWarning(len(m.HTML)); ok {
+			warnings = append(warnings, w)
+		}
+	}
+	return store.NewMessage{Message: row, Raw: raw}, warnings, nil
 }
 
 // decodeItem decodes one message object strictly (unknown fields are errors), naming the field.

@@ -431,7 +431,8 @@ func TestTemplateLoadErrors(t *testing.T) {
 	}
 }
 
-// TestTemplateClipWarning: an HTML part over 100 KB (Gmail clips it) is sent, with a warning in
+// TestTemplateClipWarning: an HTML part over 100 KB (Gmail clips it), rendered or sent as it is,
+// is sent, with a warning in
 // the 202, in each batch item's result, and in the preview.
 func TestTemplateClipWarning(t *testing.T) {
 	t.Parallel()
@@ -472,8 +473,16 @@ func TestTemplateClipWarning(t *testing.T) {
 		t.Errorf("small item: warnings = %v, want none", w)
 	}
 	clipped("batch item", results[1].(map[string]any)["warnings"])
-	if n := b.count(); n != 3 {
-		t.Errorf("%d messages stored, want 3: a warning does not refuse a message", n)
+
+	// HTML sent as it is gets the same warning.
+	r = b.do("POST", "/v1/messages", map[string]any{"to": []string{"a@example.com"}, "subject": "Raw",
+		"html": "<p>" + strings.Repeat("lorem ipsum ", 10<<10) + "</p>"})
+	if r.status != 202 {
+		t.Fatalf("raw send: %d %.300s", r.status, r.body)
+	}
+	clipped("raw html", r.json(t)["warnings"])
+	if n := b.count(); n != 4 {
+		t.Errorf("%d messages stored, want 4: a warning does not refuse a message", n)
 	}
 }
 

@@ -222,6 +222,15 @@ func (t *Template) release(inst *instance) {
 	t.mu.Unlock()
 }
 
+// ClipWarning is the warning an HTML part of n bytes gets when Gmail would clip its message
+// (over ClipWarnSize), for a template's render and for HTML sent as it is alike.
+func ClipWarning(n int) (string, bool) {
+	if n <= ClipWarnSize {
+		return "", false
+	}
+	return fmt.Sprintf("html is %s; Gmail clips messages over 102 KB", size(n)), true
+}
+
 // Render renders the subject, the HTML (layouts applied, CSS inlined) and the text (generated
 // from the HTML when the template has none) within lim. Errors are *Error on the part at
 // fault; those that stop a render for its budget carry ErrOutputLimit or ErrTimeout in Err,
@@ -284,8 +293,8 @@ func (t *Template) Render(ctx context.Context, c Context, lim Limits) (Output, e
 		if len(out.HTML) > lim.MaxOutput {
 			return Output{}, t.execError("html", t.html, lim, ErrOutputLimit)
 		}
-		if len(out.HTML) > ClipWarnSize {
-			out.Warnings = append(out.Warnings, fmt.Sprintf("html is %s; Gmail clips messages over 102 KB", size(len(out.HTML))))
+		if w, ok := ClipWarning(len(out.HTML)); ok {
+			out.Warnings = append(out.Warnings, w)
 		}
 	}
 	if inst.text != nil {
