@@ -1,11 +1,14 @@
 package store
 
 import (
+	"cmp"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -210,4 +213,57 @@ func DecodeClaimed(c *ClaimedMessage, recipients, lastError []byte, fast func([]
 		}
 	}
 	return nil
+}
+
+// SortClaimed puts claimed messages in the order MessageClaim promises: oldest due first, then by
+// id. Drivers read the rows unordered (an ORDER BY over rows carrying their MIME costs more).
+func SortClaimed(c []ClaimedMessage) {
+	slices.SortFunc(c, func(a, b ClaimedMessage) int {
+		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), strings.Compare(a.ID, b.ID))
+	})
+}
+
+// TemplateCursorAfter decodes a TemplateList cursor: the name the previous page ended with, in
+// base64url ("" for the first page).
+func TemplateCursorAfter(cursor string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(b) == 0 {
+		return "", fmt.Errorf("template cursor %q: %w", cursor, ErrBadCursor)
+	}
+	return string(b), nil
+}
+
+// TemplatePage cuts templates read with limit+1 rows to a page of limit and returns the cursor of
+// the next page ("" when this one is the last).
+func TemplatePage(page []Template, limit int) ([]Template, string) {
+	if len(page) <= limit {
+		return page, ""
+	}
+	page = page[:limit]
+	return page, base64.RawURLEncoding.EncodeToString([]byte(page[limit-1].Name))
+}
+
+// SuppressionCursor encodes a SuppressionList keyset position, the last row of a page, as
+// "MICROS|EMAIL" in base64url.
+func SuppressionCursor(last Suppression) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.CreatedAt.UnixMicro(), 10) + "|" + last.Email))
+}
+
+// SuppressionCursorAfter decodes a SuppressionCursor into its creation time and address.
+func SuppressionCursorAfter(cursor string) (time.Time, string, error) {
+	bad := fmt.Errorf("suppression cursor %q: %w", cursor, ErrBadCursor)
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	// The number comes first and has no "|", so the first "|" ends it whatever the address holds.
+	num, email, ok := strings.Cut(string(b), "|")
+	us, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || email == "" {
+		return time.Time{}, "", bad
+	}
+	return time.UnixMicro(us).UTC(), email, nil
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -304,9 +303,7 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claiming messages: %w", unavailable(err))
 	}
-	slices.SortFunc(out, func(a, b store.ClaimedMessage) int {
-		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), strings.Compare(a.ID, b.ID))
-	})
+	store.SortClaimed(out)
 	return out, nil
 }
 

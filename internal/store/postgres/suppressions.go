@@ -2,9 +2,7 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -113,7 +111,7 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 		w.add(qSuppressionListActive, ts(p.Now))
 	}
 	if p.Cursor != "" {
-		created, email, err := decodeSuppressionCursor(p.Cursor)
+		created, email, err := store.SuppressionCursorAfter(p.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
@@ -129,25 +127,7 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 	next := ""
 	if len(page) > limit {
 		page = page[:limit]
-		last := page[limit-1]
-		next = base64.RawURLEncoding.EncodeToString(
-			[]byte(strconv.FormatInt(last.CreatedAt.UnixMicro(), 10) + "|" + last.Email))
+		next = store.SuppressionCursor(page[limit-1])
 	}
 	return page, next, nil
-}
-
-// decodeSuppressionCursor decodes "MICROS|EMAIL" in base64url.
-func decodeSuppressionCursor(c string) (time.Time, string, error) {
-	bad := fmt.Errorf("suppression cursor %q: %w", c, store.ErrBadCursor)
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return time.Time{}, "", bad
-	}
-	// The number comes first and has no "|", so the first "|" ends it whatever the address holds.
-	num, email, ok := strings.Cut(string(b), "|")
-	us, err := strconv.ParseInt(num, 10, 64)
-	if !ok || err != nil || email == "" {
-		return time.Time{}, "", bad
-	}
-	return time.UnixMicro(us).UTC(), email, nil
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -113,24 +112,16 @@ func (s *Store) TemplateGet(ctx context.Context, name string, version int) (stor
 
 // TemplateList implements store.Store. The cursor is the last name of the page, base64url-encoded.
 func (s *Store) TemplateList(ctx context.Context, p store.TemplateListParams) ([]store.Template, string, error) {
-	after := ""
-	if p.Cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(p.Cursor)
-		if err != nil || len(b) == 0 {
-			return nil, "", fmt.Errorf("template cursor %q: %w", p.Cursor, store.ErrBadCursor)
-		}
-		after = string(b)
+	after, err := store.TemplateCursorAfter(p.Cursor)
+	if err != nil {
+		return nil, "", err
 	}
 	limit := store.ListLimit(p.Limit)
 	page, err := readAll(ctx, s, qTemplateList, []any{p.Origin, after, int32(limit + 1)}, scanTemplate)
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: listing templates: %w", unavailable(err))
 	}
-	next := ""
-	if len(page) > limit {
-		page = page[:limit]
-		next = base64.RawURLEncoding.EncodeToString([]byte(page[limit-1].Name))
-	}
+	page, next := store.TemplatePage(page, limit)
 	return page, next, nil
 }
 

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -394,9 +393,7 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([
 		// they return to the queue when the lease expires (MessageRescue).
 		return nil, fmt.Errorf("sqlite: reading claimed messages: %w", err)
 	}
-	slices.SortFunc(out, func(a, b store.ClaimedMessage) int {
-		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), strings.Compare(a.ID, b.ID))
-	})
+	store.SortClaimed(out)
 	return out, nil
 }
 

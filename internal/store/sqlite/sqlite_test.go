@@ -475,7 +475,7 @@ func TestQueryPlans(t *testing.T) {
 func TestSuppressionListPlans(t *testing.T) {
 	t.Parallel()
 	s := openTest(t)
-	cursor := encodeSuppressionCursor(1, "a@example.com")
+	cursor := store.SuppressionCursor(store.Suppression{CreatedAt: time.UnixMicro(1), Email: "a@example.com"})
 	for _, tc := range []struct {
 		name  string
 		p     store.SuppressionListParams

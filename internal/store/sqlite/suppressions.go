@@ -3,11 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -152,7 +150,7 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 	if limit := store.ListLimit(p.Limit); len(page) > limit {
 		page = page[:limit]
 		last := page[limit-1]
-		next = encodeSuppressionCursor(micros(last.CreatedAt), last.Email)
+		next = store.SuppressionCursor(last)
 	}
 	return page, next, nil
 }
@@ -178,11 +176,11 @@ func suppressionListQuery(p store.SuppressionListParams) (string, []any, error) 
 		add(qSuppressionListActive, micros(p.Now))
 	}
 	if p.Cursor != "" {
-		created, email, err := decodeSuppressionCursor(p.Cursor)
+		created, email, err := store.SuppressionCursorAfter(p.Cursor)
 		if err != nil {
 			return "", nil, err
 		}
-		add(qSuppressionListCursor, created, email)
+		add(qSuppressionListCursor, micros(created), email)
 	}
 	args = append(args, int64(store.ListLimit(p.Limit)+1))
 	q := qSuppressionListSelect
@@ -190,24 +188,4 @@ func suppressionListQuery(p store.SuppressionListParams) (string, []any, error) 
 		q += " WHERE " + strings.Join(conds, " AND ")
 	}
 	return q + qSuppressionListOrder, args, nil
-}
-
-// encodeSuppressionCursor encodes a keyset position as "MICROS|EMAIL" in base64url.
-func encodeSuppressionCursor(created int64, email string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(created, 10) + "|" + email))
-}
-
-func decodeSuppressionCursor(c string) (int64, string, error) {
-	bad := fmt.Errorf("suppression cursor %q: %w", c, store.ErrBadCursor)
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", bad
-	}
-	// The number comes first and has no "|", so the first "|" ends it whatever the address holds.
-	num, email, ok := strings.Cut(string(b), "|")
-	created, err := strconv.ParseInt(num, 10, 64)
-	if !ok || err != nil || email == "" {
-		return 0, "", bad
-	}
-	return created, email, nil
 }
