@@ -191,11 +191,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer stopAt.Stop()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	timer := time.NewTimer(e.cfg.ShutdownTimeout)
-	defer timer.Stop()
 	select {
 	case <-done:
-	case <-timer.C:
+	case <-giveUp.Done(): // the shutdown deadline (stopAt)
 		e.log.Warn("shutdown timeout: cancelling sends still in flight", "timeout", e.cfg.ShutdownTimeout)
 		cancelSends()
 		<-done

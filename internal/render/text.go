@@ -655,7 +655,7 @@ func (w *textWriter) raw(b string) {
 	}
 }
 
-// newline ends the line, with the blockquote prefix of an empty quoted line.
+// newline ends the line. (The blockquote prefix of the next line is written with its first word.)
 func (w *textWriter) newline() {
 	w.out = append(w.out, '\n')
 }
