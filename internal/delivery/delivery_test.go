@@ -1,12 +1,14 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
@@ -142,10 +144,11 @@ func TestCaptureDeliversAndSchedules(t *testing.T) {
 	b.waitStatus(t, later, store.StatusSent)
 }
 
-// flaky fails per a script of errors, then succeeds.
+// flaky fails per a script of errors, then succeeds (with ok, or a plain 250).
 type flaky struct {
 	mu     sync.Mutex
 	errs   []error
+	ok     *transport.Result
 	calls  atomic.Int64
 	block  chan struct{} // when set, Send waits for it (or ctx)
 	inSend chan struct{}
@@ -170,7 +173,58 @@ func (f *flaky) Send(ctx context.Context, env transport.Envelope, raw []byte) (t
 		f.errs = f.errs[1:]
 		return transport.Result{}, err
 	}
+	if f.ok != nil {
+		return *f.ok, nil
+	}
 	return transport.Result{ProviderID: "q1", Response: "250 ok"}, nil
+}
+
+// TestRelayTextIsCleaned: whatever a transport reports (a relay's reply text is the remote
+// server's to choose) is stored without NULs, other control characters or invalid UTF-8, in the
+// last error, the timeline, the provider id and a hard bounce's suppression.
+func TestRelayTextIsCleaned(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tr := &flaky{
+		errs: []error{
+			&transport.Error{Class: transport.Temporary, Code: 451, Text: "busy\x00now\xff", Stage: "data"},
+			&transport.Error{Class: transport.Permanent, Code: 550, Enhanced: "5.1.1", Text: "no\x00such\x1buser", Stage: "rcpt"},
+		},
+		ok: &transport.Result{ProviderID: "A\x00B", Response: "250 queued as A\x00B\x7f"},
+	}
+	stop := run(t, b.engine(tr, "node-a"))
+	defer stop()
+
+	deferred := b.insertTo(t, store.StreamTransactional, time.Time{}, "d@example.com")
+	m := b.waitStatus(t, deferred, store.StatusDeferred)
+	if m.LastError == nil || m.LastError.Text != "busy\uFFFDnow\uFFFD" {
+		t.Fatalf("deferred: last error %+v", m.LastError)
+	}
+	bounced := b.insertTo(t, store.StreamTransactional, time.Time{}, "gone@example.com")
+	m = b.waitStatus(t, bounced, store.StatusFailed)
+	if m.LastError == nil || m.LastError.Text != "no\uFFFDsuch\uFFFDuser" {
+		t.Fatalf("failed: last error %+v", m.LastError)
+	}
+	supp, err := b.store.SuppressionMatch(context.Background(), []string{"gone@example.com"}, b.clock.Now())
+	if s, ok := supp["gone@example.com"]; err != nil || !ok || s.Detail != "550 5.1.1 no\uFFFDsuch\uFFFDuser" {
+		t.Fatalf("suppression %+v, %v", supp, err)
+	}
+	sent := b.insertTo(t, store.StreamTransactional, time.Time{}, "s@example.com")
+	if m = b.waitStatus(t, sent, store.StatusSent); m.ProviderID != "A\uFFFDB" {
+		t.Fatalf("provider id %q", m.ProviderID)
+	}
+	for _, id := range []string{deferred, bounced, sent} {
+		evs, err := b.store.MessageEvents(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			if bytes.Contains(ev.Detail, []byte(`\u0000`)) || bytes.Contains(ev.Detail, []byte(`\u001b`)) ||
+				bytes.ContainsAny(ev.Detail, "\x00\x1b\x7f") || !utf8.Valid(ev.Detail) {
+				t.Errorf("%s event %s: %s", id, ev.Type, ev.Detail)
+			}
+		}
+	}
 }
 
 func TestRetryLadderAndPermanentFailure(t *testing.T) {

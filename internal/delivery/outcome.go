@@ -112,10 +112,10 @@ func (e *Engine) outcome(m store.ClaimedMessage, to []string, res transport.Resu
 	if err == nil {
 		fin.Status = store.StatusSent
 		fin.SentAt = now
-		fin.ProviderID = res.ProviderID
-		detail := map[string]any{"transport": e.cfg.Transport.Name(), "response": res.Response, "attempt": fin.Attempts}
-		if res.ProviderID != "" {
-			detail["provider_id"] = res.ProviderID
+		fin.ProviderID = transport.CleanText(res.ProviderID)
+		detail := map[string]any{"transport": e.cfg.Transport.Name(), "response": transport.CleanText(res.Response), "attempt": fin.Attempts}
+		if fin.ProviderID != "" {
+			detail["provider_id"] = fin.ProviderID
 		}
 		if len(res.Rejected) > 0 {
 			detail["rejected"] = e.rejections(&fin, m, res.Rejected, now)
@@ -179,9 +179,9 @@ func (e *Engine) rejections(fin *store.MessageFinishParams, m store.ClaimedMessa
 }
 
 func hardBounce(rcpt string, te *transport.Error, messageID string, now time.Time) store.Suppression {
-	detail := te.Text
+	detail := transport.CleanText(te.Text)
 	if te.Code != 0 {
-		detail = strings.TrimSpace(strings.Join([]string{strconv.Itoa(te.Code), te.Enhanced, te.Text}, " "))
+		detail = strings.TrimSpace(strings.Join([]string{strconv.Itoa(te.Code), te.Enhanced, detail}, " "))
 	}
 	return store.Suppression{Email: strings.ToLower(rcpt), Reason: store.ReasonHardBounce, Detail: detail,
 		MessageID: messageID, CreatedAt: now}
@@ -221,8 +221,12 @@ func (e *Engine) expired(m store.ClaimedMessage, now time.Time) store.MessageFin
 	}
 }
 
+// deliveryError is te as the store records it. Everything a transport reports is cleaned here
+// (transport.CleanText), where it becomes store data: the text is the remote server's to choose,
+// and PostgreSQL refuses U+0000.
 func deliveryError(te *transport.Error, attempt int, now time.Time) *store.DeliveryError {
-	return &store.DeliveryError{Code: te.Code, Enhanced: te.Enhanced, Text: te.Text, Stage: te.Stage, Attempt: attempt, At: now}
+	return &store.DeliveryError{Code: te.Code, Enhanced: transport.CleanText(te.Enhanced), Text: transport.CleanText(te.Text),
+		Stage: te.Stage, Attempt: attempt, At: now}
 }
 
 func event(typ string, at time.Time, detail map[string]any) store.Event {

@@ -153,8 +153,10 @@ func Classify(err error) *Error {
 }
 
 // CleanText makes text a relay sent fit to store and show: invalid UTF-8 and control characters
-// other than tab and LF (which joins the lines of a multi-line reply) become U+FFFD. A reply is the remote server's to choose, and PostgreSQL refuses
-// U+0000 in text and JSON, so a NUL in a reply must never reach the store.
+// other than tab and LF (which joins the lines of a multi-line reply) become U+FFFD. A reply is
+// the remote server's to choose, and PostgreSQL refuses U+0000 in text and JSON, so a NUL in a
+// reply must never reach the store. Transports report texts as they got them; the delivery
+// engine cleans them where they become store data.
 func CleanText(s string) string {
 	clean := utf8.ValidString(s)
 	for i := 0; clean && i < len(s); i++ {

@@ -45,7 +45,7 @@ func setupStage(stage string) bool {
 func classify(stage string, err error) (*transport.Error, bool) {
 	var se *gosmtp.SMTPError
 	if errors.As(err, &se) {
-		te := &transport.Error{Code: se.Code, Text: transport.CleanText(se.Message), Stage: stage, Err: err}
+		te := &transport.Error{Code: se.Code, Text: se.Message, Stage: stage, Err: err}
 		if se.EnhancedCode != gosmtp.NoEnhancedCode && se.EnhancedCode != (gosmtp.EnhancedCode{}) {
 			te.Enhanced = fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
 		}
@@ -70,7 +70,7 @@ func classify(stage string, err error) (*transport.Error, bool) {
 		}
 		return te, false
 	}
-	te := &transport.Error{Text: transport.CleanText(err.Error()), Stage: stage, Err: err}
+	te := &transport.Error{Text: err.Error(), Stage: stage, Err: err}
 	if !isConnErr(err) {
 		// go-smtp refused locally before sending anything: a CR or LF in an address, SMTPUTF8 or
 		// REQUIRETLS not offered. The connection is untouched; this message cannot go as built.

@@ -206,7 +206,7 @@ func finalReply(pc *conn, text string, err error, rejected []transport.Recipient
 		return transport.Result{}, keep, te
 	}
 	pc.sent++
-	text = transport.CleanText(strings.ReplaceAll(text, "\n", " "))
+	text = strings.ReplaceAll(text, "\n", " ")
 	return transport.Result{
 		ProviderID: providerID(text),
 		Response:   "250 " + text,
