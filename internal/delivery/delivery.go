@@ -286,8 +286,9 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 			sleep(ctx, min(wait, e.cfg.PollInterval))
 			continue
 		}
+		// Take whatever other room is free, unless this is a probe (limit 1).
 	grab:
-		for n < sc.Batch {
+		for limit < 0 && n < sc.Batch {
 			select {
 			case <-slots:
 				n++
