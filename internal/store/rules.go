@@ -83,10 +83,16 @@ func DecodeTemplateJSON(t *Template, schema, locales []byte) error {
 	return nil
 }
 
-// CheckSuppression returns s with its Email lowercased and trimmed, or an error when it lacks an
-// Email, a Reason or a CreatedAt (see SuppressionUpsert).
+// SuppressionKey is the form a suppression's address is stored and looked up in: without the
+// white space around it, lowercased. (The addresses of messages are only lowercased: LowerDistinct.)
+func SuppressionKey(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+// CheckSuppression returns s with its Email as SuppressionKey, or an error when it lacks an Email,
+// a Reason or a CreatedAt (see SuppressionUpsert).
 func CheckSuppression(s Suppression) (Suppression, error) {
-	s.Email = strings.ToLower(strings.TrimSpace(s.Email))
+	s.Email = SuppressionKey(s.Email)
 	switch {
 	case s.Email == "":
 		return s, errors.New("suppression without an email")
@@ -152,6 +158,177 @@ func LowerDistinct(addrs []string) []string {
 	return out
 }
 
+// ErrorCodeForm is the form of a MessageListParams.ErrorCode filter.
+type ErrorCodeForm int
+
+// The forms of an ErrorCode filter.
+const (
+	ErrorCodeNone     ErrorCodeForm = iota // no filter: empty or white space
+	ErrorCodeReply                         // a reply code, "550": ErrorCodeFilter.Reply
+	ErrorCodeEnhanced                      // an enhanced code, "5.1.1": ErrorCodeFilter.Enhanced
+	ErrorCodePrefix                        // a prefix ending in a dot, "5.1.": [Enhanced, Below)
+)
+
+// ErrorCodeFilter is a MessageListParams.ErrorCode parsed by ParseErrorCode; each driver turns its
+// form into a condition on the generated columns error_code and error_enhanced.
+type ErrorCodeFilter struct {
+	Form     ErrorCodeForm
+	Reply    int    // ErrorCodeReply
+	Enhanced string // ErrorCodeEnhanced: the code; ErrorCodePrefix: the prefix, the range's start
+	// Below ends the range of an ErrorCodePrefix: the prefix with its final "." replaced by "/",
+	// the byte after ".", so that the codes starting with the prefix are exactly those in
+	// [Enhanced, Below), a range an index serves (a LIKE would not: SQLite's is case-insensitive).
+	Below string
+}
+
+// ParseErrorCode parses the ErrorCode filter of a MessageListParams, white space around it ignored:
+// a number is a reply code, a code ending in a dot a prefix of enhanced codes ("5.1." matches
+// 5.1.1 and 5.1.10), anything else an enhanced code matched exactly ("5.1" matches no 5.1.x).
+func ParseErrorCode(code string) ErrorCodeFilter {
+	code = strings.TrimSpace(code)
+	if code == "" {
+		return ErrorCodeFilter{}
+	}
+	if n, err := strconv.Atoi(code); err == nil {
+		return ErrorCodeFilter{Form: ErrorCodeReply, Reply: n}
+	}
+	if prefix, ok := strings.CutSuffix(code, "."); ok {
+		return ErrorCodeFilter{Form: ErrorCodePrefix, Enhanced: code, Below: prefix + "/"}
+	}
+	return ErrorCodeFilter{Form: ErrorCodeEnhanced, Enhanced: code}
+}
+
+// MessageJSON holds the JSON columns of a message row, each nil when its field is empty (nil, or a
+// zero-length slice or map), so that empty and absent read back alike (as nil).
+type MessageJSON struct {
+	Data, To, Cc, Bcc, Headers, Tags, Metadata, Attachments, Recipients, LastError []byte
+}
+
+// EncodeMessageJSON returns the JSON columns of m.
+func EncodeMessageJSON(m *Message) (MessageJSON, error) {
+	var err error
+	enc := func(v any, empty bool) []byte {
+		if err != nil || empty {
+			return nil
+		}
+		var b []byte
+		b, err = json.Marshal(v)
+		return b
+	}
+	j := MessageJSON{
+		To:          enc(m.To, len(m.To) == 0),
+		Cc:          enc(m.Cc, len(m.Cc) == 0),
+		Bcc:         enc(m.Bcc, len(m.Bcc) == 0),
+		Headers:     enc(m.Headers, len(m.Headers) == 0),
+		Tags:        enc(m.Tags, len(m.Tags) == 0),
+		Metadata:    enc(m.Metadata, len(m.Metadata) == 0),
+		Attachments: enc(m.Attachments, len(m.Attachments) == 0),
+		Recipients:  enc(m.Recipients, len(m.Recipients) == 0),
+		LastError:   enc(m.LastError, m.LastError == nil),
+	}
+	if err != nil {
+		return MessageJSON{}, fmt.Errorf("message %s: encoding JSON: %w", m.ID, err)
+	}
+	if len(m.Data) > 0 {
+		j.Data = m.Data
+	}
+	return j, nil
+}
+
+// Decode fills m's JSON fields from j. A driver may pass fast, a decoder for the lists of strings
+// (addresses, tags) that reports whether it could take them; encoding/json decodes what it does
+// not take.
+func (j MessageJSON) Decode(m *Message, fast func([]byte) ([]string, bool)) error {
+	if len(j.Data) > 0 {
+		m.Data = json.RawMessage(j.Data)
+	}
+	for _, f := range []struct {
+		src []byte
+		dst any
+	}{
+		{j.To, &m.To}, {j.Cc, &m.Cc}, {j.Bcc, &m.Bcc}, {j.Headers, &m.Headers}, {j.Tags, &m.Tags},
+		{j.Metadata, &m.Metadata}, {j.Attachments, &m.Attachments}, {j.Recipients, &m.Recipients},
+		{j.LastError, &m.LastError},
+	} {
+		if err := decodeJSON(f.src, f.dst, fast); err != nil {
+			return fmt.Errorf("message %s: decoding JSON: %w", m.ID, err)
+		}
+	}
+	return nil
+}
+
+// decodeJSON decodes src into dst, through fast when dst is a list of strings and fast takes src.
+// An empty src leaves dst as it is.
+func decodeJSON(src []byte, dst any, fast func([]byte) ([]string, bool)) error {
+	if len(src) == 0 {
+		return nil
+	}
+	if list, ok := dst.(*[]string); ok && fast != nil {
+		if *list, ok = fast(src); ok {
+			return nil
+		}
+	}
+	return json.Unmarshal(src, dst)
+}
+
+// PrepareFinish checks one outcome of a MessageFinish applied at now and returns it with its
+// defaults filled, before the driver writes anything: its status must be valid and not sending; an
+// event with a zero At happens at now; a suppression with a zero CreatedAt is created at now and
+// must pass CheckSuppression (its Email is then a SuppressionKey). The outcome's Events and
+// Suppress are copied, not changed in place.
+func PrepareFinish(p MessageFinishParams, now time.Time) (MessageFinishParams, error) {
+	if !p.Status.Valid() || p.Status == StatusSending {
+		return p, fmt.Errorf("message %s: cannot finish with status %q", p.ID, p.Status)
+	}
+	p.Events = slices.Clone(p.Events)
+	for i := range p.Events {
+		if p.Events[i].At.IsZero() {
+			p.Events[i].At = now
+		}
+	}
+	p.Suppress = slices.Clone(p.Suppress)
+	for i, s := range p.Suppress {
+		if s.CreatedAt.IsZero() {
+			s.CreatedAt = now
+		}
+		var err error
+		if p.Suppress[i], err = CheckSuppression(s); err != nil {
+			return p, fmt.Errorf("message %s: %w", p.ID, err)
+		}
+	}
+	return p, nil
+}
+
+// RetryBatches runs a MessageRetry by filter for a driver, by batches of up to batch messages: find
+// returns the ids of one MessageList page (newest first) of the failed messages matching p.Filter,
+// and retry requeues those of a page that are still failed, returning the ids it requeued. Each
+// page is requeued before the next is looked for; the keyset (id) only moves down, so a message
+// retried and failed again during the call is not retried twice. It returns every id requeued,
+// also along with the error that stopped it (the batches before it stay retried).
+func RetryBatches(p MessageRetryParams, batch int, find func(MessageListParams) ([]string, error),
+	retry func(ids []string) ([]string, error)) ([]string, error) {
+	f := p.Filter
+	f.Statuses = []Status{StatusFailed}
+	f.Cursor = ""
+	f.Limit = batch
+	var retried []string
+	for {
+		ids, err := find(f)
+		if err != nil || len(ids) == 0 {
+			return retried, err
+		}
+		done, err := retry(ids)
+		if err != nil {
+			return retried, err
+		}
+		retried = append(retried, done...)
+		if len(ids) < batch {
+			return retried, nil
+		}
+		f.Cursor = ids[len(ids)-1]
+	}
+}
+
 // Wakers holds the wake-up channel of each stream (capacity 1, so signals coalesce) behind a
 // driver's Wakeups. The zero value is ready to use.
 type Wakers struct {
@@ -196,21 +373,11 @@ func (w *Wakers) SignalAll() {
 // fast, a decoder for the recipients that reports whether it could take them; encoding/json
 // decodes what it does not take.
 func DecodeClaimed(c *ClaimedMessage, recipients, lastError []byte, fast func([]byte) ([]string, bool)) error {
-	if len(recipients) > 0 {
-		var ok bool
-		if fast != nil {
-			c.Recipients, ok = fast(recipients)
-		}
-		if !ok {
-			if err := json.Unmarshal(recipients, &c.Recipients); err != nil {
-				return fmt.Errorf("message %s: decoding recipients: %w", c.ID, err)
-			}
-		}
+	if err := decodeJSON(recipients, &c.Recipients, fast); err != nil {
+		return fmt.Errorf("message %s: decoding recipients: %w", c.ID, err)
 	}
-	if len(lastError) > 0 {
-		if err := json.Unmarshal(lastError, &c.LastError); err != nil {
-			return fmt.Errorf("message %s: decoding last error: %w", c.ID, err)
-		}
+	if err := decodeJSON(lastError, &c.LastError, nil); err != nil {
+		return fmt.Errorf("message %s: decoding last error: %w", c.ID, err)
 	}
 	return nil
 }
@@ -239,11 +406,25 @@ func TemplateCursorAfter(cursor string) (string, error) {
 // TemplatePage cuts templates read with limit+1 rows to a page of limit and returns the cursor of
 // the next page ("" when this one is the last).
 func TemplatePage(page []Template, limit int) ([]Template, string) {
+	return cutPage(page, limit, func(last Template) string {
+		return base64.RawURLEncoding.EncodeToString([]byte(last.Name))
+	})
+}
+
+// SuppressionPage cuts suppressions read with limit+1 rows to a page of limit and returns the
+// cursor of the next page (SuppressionCursor; "" when this one is the last).
+func SuppressionPage(page []Suppression, limit int) ([]Suppression, string) {
+	return cutPage(page, limit, SuppressionCursor)
+}
+
+// cutPage cuts a listing read with limit+1 rows to a page of limit and returns the cursor of the
+// page's last row, or "" when there is no next page.
+func cutPage[T any](page []T, limit int, cursor func(last T) string) ([]T, string) {
 	if len(page) <= limit {
 		return page, ""
 	}
 	page = page[:limit]
-	return page, base64.RawURLEncoding.EncodeToString([]byte(page[limit-1].Name))
+	return page, cursor(page[limit-1])
 }
 
 // SuppressionCursor encodes a SuppressionList keyset position, the last row of a page, as

@@ -112,33 +112,16 @@ func toText(v any) pgtype.Text {
 
 // messageArgs returns the values of messageCols for m.
 func messageArgs(m *store.Message) ([]any, error) {
-	var err error
-	enc := func(v any, empty bool) []byte {
-		if err != nil {
-			return nil
-		}
-		var b []byte
-		b, err = jsonValue(v, empty)
-		return b
-	}
-	to := enc(m.To, len(m.To) == 0)
-	cc := enc(m.Cc, len(m.Cc) == 0)
-	bcc := enc(m.Bcc, len(m.Bcc) == 0)
-	headers := enc(m.Headers, len(m.Headers) == 0)
-	tags := enc(m.Tags, len(m.Tags) == 0)
-	metadata := enc(m.Metadata, len(m.Metadata) == 0)
-	attachments := enc(m.Attachments, len(m.Attachments) == 0)
-	recipients := enc(m.Recipients, len(m.Recipients) == 0)
-	lastError := enc(m.LastError, m.LastError == nil)
+	j, err := store.EncodeMessageJSON(m)
 	if err != nil {
-		return nil, fmt.Errorf("message %s: encoding JSON: %w", m.ID, err)
+		return nil, err
 	}
 	return []any{
-		m.ID, m.Stream, string(m.Status), m.From, to, cc, bcc, m.ReplyTo,
-		m.Subject, m.Template, int32(m.TemplateVersion), m.Locale, rawJSON(m.Data), headers, tags, metadata,
-		attachments, m.EnvelopeFrom, recipients, int32(m.Size),
+		m.ID, m.Stream, string(m.Status), m.From, j.To, j.Cc, j.Bcc, m.ReplyTo,
+		m.Subject, m.Template, int32(m.TemplateVersion), m.Locale, j.Data, j.Headers, j.Tags, j.Metadata,
+		j.Attachments, m.EnvelopeFrom, j.Recipients, int32(m.Size),
 		int32(m.Attempts), int32(m.MaxAttempts), tsNotNull(m.NextAttemptAt),
-		m.LeaseOwner, ts(m.LeaseUntil), lastError,
+		m.LeaseOwner, ts(m.LeaseUntil), j.LastError,
 		m.ProviderID, m.MessageID, m.IdempotencyKey,
 		m.APIKeyID, nullString(m.CampaignID), tsNotNull(m.CreatedAt),
 		ts(m.SendAt), ts(m.SentAt), ts(m.ExpiresAt),
@@ -176,19 +159,18 @@ func scanClaimed(sc scanner) (store.ClaimedMessage, error) {
 func scanMessage(sc scanner) (store.Message, error) {
 	var (
 		m                                            store.Message
+		j                                            store.MessageJSON
 		status                                       string
-		to, cc, bcc, data, headers, tags, metadata   []byte
-		attachments, recipients, lastError           []byte
 		templateVersion, size, attempts, maxAttempts int32
 		nextAttempt, leaseUntil, created, sendAt     pgtype.Timestamptz
 		sentAt, expiresAt, updated                   pgtype.Timestamptz
 		campaignID                                   pgtype.Text
 	)
-	dest := []any{&m.ID, &m.Stream, &status, &m.From, &to, &cc, &bcc, &m.ReplyTo,
-		&m.Subject, &m.Template, &templateVersion, &m.Locale, &data, &headers, &tags, &metadata,
-		&attachments, &m.EnvelopeFrom, &recipients, &size,
+	dest := []any{&m.ID, &m.Stream, &status, &m.From, &j.To, &j.Cc, &j.Bcc, &m.ReplyTo,
+		&m.Subject, &m.Template, &templateVersion, &m.Locale, &j.Data, &j.Headers, &j.Tags, &j.Metadata,
+		&j.Attachments, &m.EnvelopeFrom, &j.Recipients, &size,
 		&attempts, &maxAttempts, &nextAttempt,
-		&m.LeaseOwner, &leaseUntil, &lastError,
+		&m.LeaseOwner, &leaseUntil, &j.LastError,
 		&m.ProviderID, &m.MessageID, &m.IdempotencyKey,
 		&m.APIKeyID, &campaignID, &created,
 		&sendAt, &sentAt, &expiresAt,
@@ -209,23 +191,8 @@ func scanMessage(sc scanner) (store.Message, error) {
 	m.SentAt = fromTS(sentAt)
 	m.ExpiresAt = fromTS(expiresAt)
 	m.UpdatedAt = fromTS(updated)
-	if len(data) > 0 {
-		m.Data = json.RawMessage(data)
-	}
-	for _, f := range []struct {
-		src []byte
-		dst any
-	}{
-		{to, &m.To}, {cc, &m.Cc}, {bcc, &m.Bcc}, {headers, &m.Headers}, {tags, &m.Tags},
-		{metadata, &m.Metadata}, {attachments, &m.Attachments}, {recipients, &m.Recipients},
-		{lastError, &m.LastError},
-	} {
-		if len(f.src) == 0 {
-			continue
-		}
-		if err := json.Unmarshal(f.src, f.dst); err != nil {
-			return store.Message{}, fmt.Errorf("message %s: decoding JSON: %w", m.ID, err)
-		}
+	if err := j.Decode(&m, nil); err != nil {
+		return store.Message{}, err
 	}
 	return m, nil
 }

@@ -231,17 +231,17 @@ func listQuery(p store.MessageListParams, cols string) (string, []any, error) {
 	if !p.CreatedBefore.IsZero() {
 		w.add(qListBefore, ts(p.CreatedBefore))
 	}
-	if code := strings.TrimSpace(p.ErrorCode); code != "" {
-		if n, err := strconv.Atoi(code); err == nil && !strings.Contains(code, ".") {
-			if n != int(int32(n)) {
-				n = -1 // matches nothing, like any code no reply has
-			}
-			w.add(qListErrorCode, int32(n))
-		} else if prefix, ok := strings.CutSuffix(code, "."); ok {
-			w.add(qListErrorPrefix, code, prefix+"/")
-		} else {
-			w.add(qListErrorEnhanced, code)
+	switch code := store.ParseErrorCode(p.ErrorCode); code.Form {
+	case store.ErrorCodeReply:
+		n := code.Reply
+		if n != int(int32(n)) {
+			n = -1 // matches nothing, like any code no reply has
 		}
+		w.add(qListErrorCode, int32(n))
+	case store.ErrorCodeEnhanced:
+		w.add(qListErrorEnhanced, code.Enhanced)
+	case store.ErrorCodePrefix:
+		w.add(qListErrorPrefix, code.Enhanced, code.Below)
 	}
 	if p.Cursor != "" {
 		w.add(qListCursor, p.Cursor)
@@ -308,15 +308,17 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([
 }
 
 // MessageFinish implements store.Store: every outcome in one statement (qMessageFinish). An event
-// with a zero At is recorded at now.
+// with a zero At is recorded at now, as is a suppression with a zero CreatedAt; an outcome
+// store.PrepareFinish refuses fails the whole call.
 func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.MessageFinishParams) (int, error) {
 	if len(ps) == 0 {
 		return 0, nil
 	}
 	var finishRows, eventRows, supRows [][]any
 	for i, p := range ps {
-		if !p.Status.Valid() || p.Status == store.StatusSending {
-			return 0, fmt.Errorf("postgres: message %s: cannot finish with status %q", p.ID, p.Status)
+		p, err := store.PrepareFinish(p, now)
+		if err != nil {
+			return 0, fmt.Errorf("postgres: %w", err)
 		}
 		lastError, err := jsonValue(p.LastError, p.LastError == nil)
 		if err != nil {
@@ -326,21 +328,10 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 		finishRows = append(finishRows, []any{ord, p.ID, p.Owner, string(p.Status), int32(p.Attempts),
 			tsNotNull(p.NextAttemptAt), lastError, p.ProviderID, ts(p.SentAt)})
 		for _, e := range p.Events {
-			at := e.At
-			if at.IsZero() {
-				at = now
-			}
-			eventRows = append(eventRows, []any{ord, e.Type, tsNotNull(at), rawJSON(e.Detail)})
+			eventRows = append(eventRows, []any{ord, e.Type, tsNotNull(e.At), rawJSON(e.Detail)})
 		}
 		for _, sup := range p.Suppress {
-			if sup.CreatedAt.IsZero() {
-				sup.CreatedAt = now
-			}
-			args, err := suppressionArgs(sup)
-			if err != nil {
-				return 0, fmt.Errorf("postgres: message %s: %w", p.ID, unavailable(err))
-			}
-			supRows = append(supRows, append([]any{ord}, args...))
+			supRows = append(supRows, append([]any{ord}, suppressionArgs(sup)...))
 		}
 	}
 	// The parameters of qMessageFinish: the outcomes, now, the events, the suppressions.
@@ -439,10 +430,10 @@ func (s *Store) MessageRenewLeases(ctx context.Context, p store.MessageRenewPara
 const retryBatch = 1000
 
 // MessageRetry implements store.Store. With a filter, the matching failed messages are found and
-// requeued by batches of retryBatch, each batch its own transaction, newest first; the keyset (id)
-// only moves down, so a message retried and failed again during the call is not retried twice. The
-// call is therefore not atomic: on error, the batches before it stay retried (and their ids are not
-// returned).
+// requeued by batches of retryBatch (store.RetryBatches), each batch its own transaction, newest
+// first; the keyset (id) only moves down, so a message retried and failed again during the call
+// is not retried twice. The call is therefore not atomic: on error, the batches before it stay
+// retried (their ids come back with the error).
 func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([]string, error) {
 	if p.ID != "" {
 		ids, err := s.retry(ctx, []string{p.ID}, p)
@@ -463,36 +454,23 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 		return ids, nil
 	}
 
-	f := p.Filter
-	f.Statuses = []store.Status{store.StatusFailed}
-	f.Cursor = ""
-	f.Limit = retryBatch
-	var retried []string
-	for {
+	return store.RetryBatches(p, retryBatch, func(f store.MessageListParams) ([]string, error) {
 		q, args, err := listQuery(f, "id")
 		if err != nil {
-			return retried, err
+			return nil, err
 		}
 		ids, err := readAll(ctx, s, q, args, func(sc scanner) (string, error) {
 			var id string
-			return id, sc.Scan(&id)
+			err := sc.Scan(&id)
+			return id, err
 		})
 		if err != nil {
-			return retried, fmt.Errorf("postgres: finding failed messages: %w", unavailable(err))
+			return nil, fmt.Errorf("postgres: finding failed messages: %w", unavailable(err))
 		}
-		if len(ids) == 0 {
-			return retried, nil
-		}
-		done, err := s.retry(ctx, ids, p)
-		if err != nil {
-			return retried, err
-		}
-		retried = append(retried, done...)
-		if len(ids) < retryBatch {
-			return retried, nil
-		}
-		f.Cursor = ids[len(ids)-1]
-	}
+		return ids, nil
+	}, func(ids []string) ([]string, error) {
+		return s.retry(ctx, ids, p)
+	})
 }
 
 // retry requeues those of ids that are still failed, records their "retried" events, wakes their

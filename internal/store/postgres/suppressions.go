@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -11,13 +10,10 @@ import (
 	"github.com/postie/postie/internal/store"
 )
 
-// suppressionArgs returns the values of suppressionColumns for s, with the email lowercased.
-func suppressionArgs(s store.Suppression) ([]any, error) {
-	s, err := store.CheckSuppression(s)
-	if err != nil {
-		return nil, err
-	}
-	return []any{s.Email, s.Reason, s.Detail, s.MessageID, tsNotNull(s.CreatedAt), ts(s.ExpiresAt)}, nil
+// suppressionArgs returns the values of suppressionColumns for s, which store.CheckSuppression
+// passed.
+func suppressionArgs(s store.Suppression) []any {
+	return []any{s.Email, s.Reason, s.Detail, s.MessageID, tsNotNull(s.CreatedAt), ts(s.ExpiresAt)}
 }
 
 // scanSuppression reads one row of suppressionColumns.
@@ -39,11 +35,11 @@ func scanSuppression(sc scanner) (store.Suppression, error) {
 func (s *Store) SuppressionUpsert(ctx context.Context, sups []store.Suppression) error {
 	rows := make([][]any, len(sups))
 	for i, sup := range sups {
-		args, err := suppressionArgs(sup)
+		sup, err := store.CheckSuppression(sup)
 		if err != nil {
-			return fmt.Errorf("postgres: %w", unavailable(err))
+			return fmt.Errorf("postgres: %w", err)
 		}
-		rows[i] = args
+		rows[i] = suppressionArgs(sup)
 	}
 	if len(rows) == 0 {
 		return nil
@@ -56,7 +52,7 @@ func (s *Store) SuppressionUpsert(ctx context.Context, sups []store.Suppression)
 
 // SuppressionGet implements store.Store.
 func (s *Store) SuppressionGet(ctx context.Context, email string, now time.Time) (store.Suppression, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
+	email = store.SuppressionKey(email)
 	sup, err := scanSuppression(s.pool.QueryRow(ctx, qSuppressionGet, email, ts(now)))
 	if noRows(err) {
 		return store.Suppression{}, fmt.Errorf("suppression of %s: %w", email, store.ErrNotFound)
@@ -69,7 +65,7 @@ func (s *Store) SuppressionGet(ctx context.Context, email string, now time.Time)
 
 // SuppressionDelete implements store.Store. Expired suppressions are deleted too.
 func (s *Store) SuppressionDelete(ctx context.Context, email string) error {
-	email = strings.ToLower(strings.TrimSpace(email))
+	email = store.SuppressionKey(email)
 	tag, err := s.pool.Exec(ctx, qSuppressionDelete, email)
 	if err != nil {
 		return fmt.Errorf("postgres: deleting the suppression of %s: %w", email, unavailable(err))
@@ -105,7 +101,7 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 		w.add(qSuppressionListReason, p.Reason)
 	}
 	if p.Email != "" {
-		w.add(qSuppressionListEmail, strings.ToLower(strings.TrimSpace(p.Email)))
+		w.add(qSuppressionListEmail, store.SuppressionKey(p.Email))
 	}
 	if !p.Now.IsZero() {
 		w.add(qSuppressionListActive, ts(p.Now))
@@ -124,10 +120,6 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: listing suppressions: %w", unavailable(err))
 	}
-	next := ""
-	if len(page) > limit {
-		page = page[:limit]
-		next = store.SuppressionCursor(page[limit-1])
-	}
+	page, next := store.SuppressionPage(page, limit)
 	return page, next, nil
 }

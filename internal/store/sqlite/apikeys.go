@@ -23,33 +23,30 @@ func (s *Store) APIKeyCreate(ctx context.Context, k store.APIKey) error {
 
 // APIKeyByHash implements store.Store.
 func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error) {
-	st, err := s.rstmt(ctx, qAPIKeyByHash)
-	if err != nil {
-		return store.APIKey{}, fmt.Errorf("sqlite: %w", err)
-	}
-	var (
-		k       store.APIKey
-		created int64
-	)
-	err = st.QueryRowContext(ctx, nonNil(hash)).Scan(&k.ID, &k.Name, &k.Hash, &k.Prefix, &created)
+	k, err := readOne(ctx, s, qAPIKeyByHash, []any{nonNil(hash)}, func(sc scanner) (store.APIKey, error) {
+		var (
+			k       store.APIKey
+			created int64
+		)
+		if err := sc.Scan(&k.ID, &k.Name, &k.Hash, &k.Prefix, &created); err != nil {
+			return store.APIKey{}, err
+		}
+		k.CreatedAt = fromMicros(created)
+		return k, nil
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.APIKey{}, fmt.Errorf("API key: %w", store.ErrNotFound)
 	}
 	if err != nil {
 		return store.APIKey{}, fmt.Errorf("sqlite: API key by hash: %w", err)
 	}
-	k.CreatedAt = fromMicros(created)
 	return k, nil
 }
 
 // APIKeyCount implements store.Store.
 func (s *Store) APIKeyCount(ctx context.Context) (int, error) {
-	st, err := s.rstmt(ctx, qAPIKeyCount)
+	n, err := readOne(ctx, s, qAPIKeyCount, nil, scanValue[int])
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: %w", err)
-	}
-	var n int
-	if err := st.QueryRowContext(ctx).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlite: counting API keys: %w", err)
 	}
 	return n, nil

@@ -1,10 +1,8 @@
 package sqlite
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -67,33 +65,16 @@ func rawJSONText(b json.RawMessage) any {
 
 // messageArgs returns the values of messageColumns for m.
 func messageArgs(m *store.Message) ([]any, error) {
-	var err error
-	enc := func(v any, empty bool) any {
-		if err != nil || empty {
-			return nil
-		}
-		var t any
-		t, err = jsonText(v, false)
-		return t
-	}
-	to := enc(m.To, len(m.To) == 0)
-	cc := enc(m.Cc, len(m.Cc) == 0)
-	bcc := enc(m.Bcc, len(m.Bcc) == 0)
-	headers := enc(m.Headers, len(m.Headers) == 0)
-	tags := enc(m.Tags, len(m.Tags) == 0)
-	metadata := enc(m.Metadata, len(m.Metadata) == 0)
-	attachments := enc(m.Attachments, len(m.Attachments) == 0)
-	recipients := enc(m.Recipients, len(m.Recipients) == 0)
-	lastError := enc(m.LastError, m.LastError == nil)
+	j, err := store.EncodeMessageJSON(m)
 	if err != nil {
-		return nil, fmt.Errorf("message %s: encoding JSON: %w", m.ID, err)
+		return nil, err
 	}
 	return []any{
-		m.ID, m.Stream, string(m.Status), m.From, to, cc, bcc, m.ReplyTo,
-		m.Subject, m.Template, int64(m.TemplateVersion), m.Locale, rawJSONText(m.Data), headers, tags, metadata,
-		attachments, m.EnvelopeFrom,
-		recipients, int64(m.Size), int64(m.Attempts), int64(m.MaxAttempts), micros(m.NextAttemptAt),
-		m.LeaseOwner, nullMicros(m.LeaseUntil), lastError,
+		m.ID, m.Stream, string(m.Status), m.From, rawJSONText(j.To), rawJSONText(j.Cc), rawJSONText(j.Bcc), m.ReplyTo,
+		m.Subject, m.Template, int64(m.TemplateVersion), m.Locale, rawJSONText(j.Data), rawJSONText(j.Headers),
+		rawJSONText(j.Tags), rawJSONText(j.Metadata), rawJSONText(j.Attachments), m.EnvelopeFrom,
+		rawJSONText(j.Recipients), int64(m.Size), int64(m.Attempts), int64(m.MaxAttempts), micros(m.NextAttemptAt),
+		m.LeaseOwner, nullMicros(m.LeaseUntil), rawJSONText(j.LastError),
 		m.ProviderID, m.MessageID, m.IdempotencyKey, m.APIKeyID, nullString(m.CampaignID),
 		micros(m.CreatedAt), nullMicros(m.SendAt), nullMicros(m.SentAt),
 		nullMicros(m.ExpiresAt), micros(m.UpdatedAt),
@@ -109,19 +90,18 @@ type scanner interface {
 func scanMessage(sc scanner) (store.Message, error) {
 	var (
 		m                                            store.Message
+		j                                            store.MessageJSON
 		status                                       string
-		to, cc, bcc, data, headers, tags, metadata   []byte
-		attachments, recipients, lastError           []byte
 		templateVersion, size, attempts, maxAttempts int64
 		nextAttempt, leaseUntil, created, sendAt     sql.NullInt64
 		sentAt, expiresAt, updated                   sql.NullInt64
 		campaignID                                   sql.NullString
 	)
-	err := sc.Scan(&m.ID, &m.Stream, &status, &m.From, &to, &cc, &bcc, &m.ReplyTo,
-		&m.Subject, &m.Template, &templateVersion, &m.Locale, &data, &headers, &tags, &metadata, &attachments,
-		&m.EnvelopeFrom,
-		&recipients, &size, &attempts, &maxAttempts, &nextAttempt, &m.LeaseOwner, &leaseUntil,
-		&lastError,
+	err := sc.Scan(&m.ID, &m.Stream, &status, &m.From, &j.To, &j.Cc, &j.Bcc, &m.ReplyTo,
+		&m.Subject, &m.Template, &templateVersion, &m.Locale, &j.Data, &j.Headers, &j.Tags, &j.Metadata,
+		&j.Attachments, &m.EnvelopeFrom,
+		&j.Recipients, &size, &attempts, &maxAttempts, &nextAttempt, &m.LeaseOwner, &leaseUntil,
+		&j.LastError,
 		&m.ProviderID, &m.MessageID, &m.IdempotencyKey, &m.APIKeyID, &campaignID,
 		&created, &sendAt, &sentAt,
 		&expiresAt, &updated)
@@ -141,28 +121,8 @@ func scanMessage(sc scanner) (store.Message, error) {
 	m.SentAt = fromMicros(sentAt.Int64)
 	m.ExpiresAt = fromMicros(expiresAt.Int64)
 	m.UpdatedAt = fromMicros(updated.Int64)
-	if len(data) > 0 {
-		m.Data = json.RawMessage(data)
-	}
-	for _, f := range []struct {
-		src []byte
-		dst any
-	}{
-		{to, &m.To}, {cc, &m.Cc}, {bcc, &m.Bcc}, {headers, &m.Headers}, {tags, &m.Tags},
-		{metadata, &m.Metadata}, {attachments, &m.Attachments}, {recipients, &m.Recipients},
-		{lastError, &m.LastError},
-	} {
-		if len(f.src) == 0 {
-			continue
-		}
-		if list, ok := f.dst.(*[]string); ok {
-			if *list, ok = plainStrings(f.src); ok {
-				continue
-			}
-		}
-		if err := json.Unmarshal(f.src, f.dst); err != nil {
-			return store.Message{}, fmt.Errorf("message %s: decoding JSON: %w", m.ID, err)
-		}
+	if err := j.Decode(&m, plainStrings); err != nil {
+		return store.Message{}, err
 	}
 	return m, nil
 }
@@ -221,26 +181,4 @@ func plainStrings(src []byte) (list []string, ok bool) {
 		list = append(list, all[:i])
 		all = all[i+3:]
 	}
-}
-
-// readAll runs q on the read pool and reads every row with scan.
-func readAll[T any](ctx context.Context, s *Store, q string, args []any, scan func(scanner) (T, error)) ([]T, error) {
-	st, err := s.rstmt(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
 }

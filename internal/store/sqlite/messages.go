@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -154,11 +153,7 @@ func nonNil(b []byte) []byte {
 
 // MessageGet implements store.Store.
 func (s *Store) MessageGet(ctx context.Context, id string) (store.Message, error) {
-	st, err := s.rstmt(ctx, qMessageGet)
-	if err != nil {
-		return store.Message{}, fmt.Errorf("sqlite: %w", err)
-	}
-	m, err := scanMessage(st.QueryRowContext(ctx, id))
+	m, err := readOne(ctx, s, qMessageGet, []any{id}, scanMessage)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Message{}, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
 	}
@@ -170,52 +165,34 @@ func (s *Store) MessageGet(ctx context.Context, id string) (store.Message, error
 
 // MessageRaw implements store.Store.
 func (s *Store) MessageRaw(ctx context.Context, id string) ([]byte, error) {
-	st, err := s.rstmt(ctx, qRawGet)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: %w", err)
-	}
-	var raw []byte
-	err = st.QueryRowContext(ctx, id).Scan(&raw)
+	raw, err := readOne(ctx, s, qRawGet, []any{id}, scanValue[[]byte])
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: raw of message %s: %w", id, err)
 	}
-	if raw == nil {
-		raw = []byte{}
-	}
-	return raw, nil
+	return nonNil(raw), nil
 }
 
 // MessageEvents implements store.Store. An unknown id has no events (and no error).
 func (s *Store) MessageEvents(ctx context.Context, id string) ([]store.Event, error) {
-	st, err := s.rstmt(ctx, qEventsGet)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: %w", err)
-	}
-	rows, err := st.QueryContext(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: events of message %s: %w", id, err)
-	}
-	defer rows.Close()
-	var events []store.Event
-	for rows.Next() {
+	events, err := readAll(ctx, s, qEventsGet, []any{id}, func(sc scanner) (store.Event, error) {
 		var (
 			e      store.Event
 			at     int64
 			detail []byte
 		)
-		if err := rows.Scan(&e.ID, &e.MessageID, &e.Type, &at, &detail); err != nil {
-			return nil, fmt.Errorf("sqlite: events of message %s: %w", id, err)
+		if err := sc.Scan(&e.ID, &e.MessageID, &e.Type, &at, &detail); err != nil {
+			return store.Event{}, err
 		}
 		e.At = fromMicros(at)
 		if len(detail) > 0 {
 			e.Detail = json.RawMessage(detail)
 		}
-		events = append(events, e)
-	}
-	if err := rows.Err(); err != nil {
+		return e, nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: events of message %s: %w", id, err)
 	}
 	return events, nil
@@ -224,16 +201,7 @@ func (s *Store) MessageEvents(ctx context.Context, id string) ([]store.Event, er
 // MessageList implements store.Store. Limit defaults to 50 and is capped at 1000.
 func (s *Store) MessageList(ctx context.Context, p store.MessageListParams) ([]store.Message, error) {
 	q, args := listQuery(p, messageColumns)
-	st, err := s.rstmt(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: listing messages: %w", err)
-	}
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: listing messages: %w", err)
-	}
-	defer rows.Close()
-	msgs, err := scanMessages(rows)
+	msgs, err := readAll(ctx, s, q, args, scanMessage)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: listing messages: %w", err)
 	}
@@ -274,14 +242,13 @@ func listQuery(p store.MessageListParams, cols string) (string, []any) {
 	if !p.CreatedBefore.IsZero() {
 		add(qListBefore, p.CreatedBefore.UnixMicro())
 	}
-	if code := strings.TrimSpace(p.ErrorCode); code != "" {
-		if n, err := strconv.Atoi(code); err == nil && !strings.Contains(code, ".") {
-			add(qListErrorCode, int64(n))
-		} else if prefix, ok := strings.CutSuffix(code, "."); ok {
-			add(qListErrorPrefix, code, prefix+"/")
-		} else {
-			add(qListErrorEnhanced, code)
-		}
+	switch code := store.ParseErrorCode(p.ErrorCode); code.Form {
+	case store.ErrorCodeReply:
+		add(qListErrorCode, int64(code.Reply))
+	case store.ErrorCodeEnhanced:
+		add(qListErrorEnhanced, code.Enhanced)
+	case store.ErrorCodePrefix:
+		add(qListErrorPrefix, code.Enhanced, code.Below)
 	}
 	if p.Cursor != "" {
 		add(qListCursor, p.Cursor)
@@ -295,6 +262,7 @@ func listQuery(p store.MessageListParams, cols string) (string, []any) {
 	return q + qListOrder, args
 }
 
+// scanMessages reads every row of messageColumns (the writer's RETURNING; reads use readAll).
 func scanMessages(rows *sql.Rows) ([]store.Message, error) {
 	var msgs []store.Message
 	for rows.Next() {
@@ -397,7 +365,8 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([
 	return out, nil
 }
 
-// finishRow is one MessageFinishParams, encoded by the caller's goroutine.
+// finishRow is one MessageFinishParams, checked (store.PrepareFinish) and encoded by the caller's
+// goroutine.
 type finishRow struct {
 	args      []any
 	id        string
@@ -406,7 +375,8 @@ type finishRow struct {
 	suppress  [][]any // suppressionArgs
 }
 
-// MessageFinish implements store.Store. An event with a zero At is recorded at now.
+// MessageFinish implements store.Store. An event with a zero At is recorded at now, as is a
+// suppression with a zero CreatedAt; an outcome store.PrepareFinish refuses fails the whole call.
 //
 // The statements are prepared by the caller's goroutine: one UPDATE per outcome, then every
 // event of the batch in multi-row INSERTs, which is what the writer runs when every lease was
@@ -415,8 +385,9 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 	rows := make([]finishRow, len(ps))
 	var allEvents [][]any
 	for i, p := range ps {
-		if !p.Status.Valid() || p.Status == store.StatusSending {
-			return 0, fmt.Errorf("sqlite: message %s: cannot finish with status %q", p.ID, p.Status)
+		p, err := store.PrepareFinish(p, now)
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: %w", err)
 		}
 		lastError, err := jsonText(p.LastError, p.LastError == nil)
 		if err != nil {
@@ -429,22 +400,11 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 			claimable: p.Status == store.StatusQueued || p.Status == store.StatusDeferred,
 		}
 		for _, e := range p.Events {
-			at := e.At
-			if at.IsZero() {
-				at = now
-			}
-			r.events = append(r.events, []any{p.ID, e.Type, micros(at), rawJSONText(e.Detail)})
+			r.events = append(r.events, []any{p.ID, e.Type, micros(e.At), rawJSONText(e.Detail)})
 		}
 		allEvents = append(allEvents, r.events...)
 		for _, sup := range p.Suppress {
-			if sup.CreatedAt.IsZero() {
-				sup.CreatedAt = now
-			}
-			args, err := suppressionArgs(sup)
-			if err != nil {
-				return 0, fmt.Errorf("sqlite: message %s: %w", p.ID, err)
-			}
-			r.suppress = append(r.suppress, args)
+			r.suppress = append(r.suppress, suppressionArgs(sup))
 		}
 		rows[i] = r
 	}
@@ -610,10 +570,10 @@ func (s *Store) MessageRenewLeases(ctx context.Context, p store.MessageRenewPara
 const retryBatch = 1000
 
 // MessageRetry implements store.Store. With a filter, the matching failed messages are found on
-// the read pool and requeued by batches of retryBatch, each batch its own transaction, newest
-// first; the keyset (id) only moves down, so a message retried and failed again during the call is
-// not retried twice. The call is therefore not atomic: on error, the batches before it stay
-// retried (and their ids are not returned).
+// the read pool and requeued by batches of retryBatch (store.RetryBatches), each batch its own
+// transaction, newest first; the keyset (id) only moves down, so a message retried and failed
+// again during the call is not retried twice. The call is therefore not atomic: on error, the
+// batches before it stay retried (their ids come back with the error).
 func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([]string, error) {
 	if p.ID != "" {
 		ids, err := s.retry(ctx, []string{p.ID}, p)
@@ -621,12 +581,7 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 			return nil, err
 		}
 		if len(ids) == 0 {
-			st, err := s.rstmt(ctx, qMessageStatus)
-			if err != nil {
-				return nil, fmt.Errorf("sqlite: %w", err)
-			}
-			var status string
-			err = st.QueryRowContext(ctx, p.ID).Scan(&status)
+			status, err := readOne(ctx, s, qMessageStatus, []any{p.ID}, scanValue[string])
 			if errors.Is(err, sql.ErrNoRows) {
 				return nil, fmt.Errorf("message %s: %w", p.ID, store.ErrNotFound)
 			}
@@ -637,48 +592,16 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 		}
 		return ids, nil
 	}
-
-	f := p.Filter
-	f.Statuses = []store.Status{store.StatusFailed}
-	f.Cursor = ""
-	f.Limit = retryBatch
-	var retried []string
-	for {
+	return store.RetryBatches(p, retryBatch, func(f store.MessageListParams) ([]string, error) {
 		q, args := listQuery(f, "id")
-		st, err := s.rstmt(ctx, q)
+		ids, err := readAll(ctx, s, q, args, scanValue[string])
 		if err != nil {
-			return retried, fmt.Errorf("sqlite: finding failed messages: %w", err)
+			return nil, fmt.Errorf("sqlite: finding failed messages: %w", err)
 		}
-		rows, err := st.QueryContext(ctx, args...)
-		if err != nil {
-			return retried, fmt.Errorf("sqlite: finding failed messages: %w", err)
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return retried, fmt.Errorf("sqlite: finding failed messages: %w", err)
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return retried, fmt.Errorf("sqlite: finding failed messages: %w", err)
-		}
-		if len(ids) == 0 {
-			return retried, nil
-		}
-		done, err := s.retry(ctx, ids, p)
-		if err != nil {
-			return retried, err
-		}
-		retried = append(retried, done...)
-		if len(ids) < retryBatch {
-			return retried, nil
-		}
-		f.Cursor = ids[len(ids)-1]
-	}
+		return ids, nil
+	}, func(ids []string) ([]string, error) {
+		return s.retry(ctx, ids, p)
+	})
 }
 
 // retry requeues those of ids that are still failed, records their "retried" events, wakes their
@@ -699,12 +622,8 @@ func (s *Store) retry(ctx context.Context, ids []string, p store.MessageRetryPar
 
 // MessageNextDue implements store.Store.
 func (s *Store) MessageNextDue(ctx context.Context, stream string) (time.Time, bool, error) {
-	st, err := s.rstmt(ctx, qMessageNextDue)
+	next, err := readOne(ctx, s, qMessageNextDue, []any{stream}, scanValue[sql.NullInt64])
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("sqlite: %w", err)
-	}
-	var next sql.NullInt64
-	if err := st.QueryRowContext(ctx, stream).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("sqlite: next due message: %w", err)
 	}
 	if !next.Valid {

@@ -24,6 +24,13 @@
 // Open takes an exclusive flock(2) on PATH.lock, held until Close, so a second postie process on
 // the same file fails at once with store.ErrLocked instead of corrupting leases (MessageReleaseLeases
 // with Owner "" at start relies on being alone).
+//
+// # Errors
+//
+// Errors leave the driver through two doors: the writer (do, doUrgent) and the read pool (read).
+// Both translate, with unavailable, the errors of a database that cannot be used for now (disk
+// full or failing, file gone) into store.ErrUnavailable; sql.ErrNoRows becomes store.ErrNotFound
+// in each method.
 package sqlite
 
 import (
@@ -43,7 +50,8 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlitedrv "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/postie/postie/internal/store"
 )
@@ -116,6 +124,15 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	lock, err := lockFile(abs + ".lock")
 	if err != nil {
 		return nil, err
+	}
+	// Created here, by this process holding the lock, and by no connection (see dsn); 0o644 is
+	// the mode SQLite gives the files it creates.
+	f, err := os.OpenFile(abs, os.O_RDONLY|os.O_CREATE, 0o644)
+	if err == nil {
+		err = f.Close()
+	}
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlite: creating %s: %w", abs, err), lock.Close())
 	}
 	s := &Store{path: abs, lock: lock, log: log, rstmts: map[string]*sql.Stmt{}}
 
@@ -194,6 +211,10 @@ func dsn(path string, busy time.Duration, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busy.Milliseconds(), 10)+")")
 	q.Add("_pragma", "foreign_keys(1)")
+	// mode=rw: no connection creates the database file (Open does). A connection opened after
+	// the file was removed (the read pool opens them as needed) fails with SQLITE_CANTOPEN, i.e.
+	// store.ErrUnavailable, instead of starting an empty database beside the old one's WAL.
+	q.Set("mode", "rw")
 	if readOnly {
 		// The read pool can never write, whatever a bug might try.
 		q.Add("_pragma", "query_only(1)")
@@ -279,10 +300,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 // Path returns the absolute path of the database file.
 func (s *Store) Path() string { return s.path }
 
-// Ping checks that the database answers a query.
+// Ping checks that the database answers a query on the read pool.
 func (s *Store) Ping(ctx context.Context) error {
-	var one int
-	if err := s.rdb.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+	if _, err := readOne(ctx, s, "SELECT 1", nil, scanValue[int]); err != nil {
 		return fmt.Errorf("sqlite: ping: %w", err)
 	}
 	return nil
@@ -336,6 +356,82 @@ func (s *Store) rstmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	}
 	s.rstmts[q] = st
 	return st, nil
+}
+
+// read runs q on the read pool, hands its rows to each, and closes them. It is the read pool's one
+// exit for errors, which it passes through unavailable.
+func (s *Store) read(ctx context.Context, q string, args []any, each func(*sql.Rows) error) error {
+	st, err := s.rstmt(ctx, q)
+	if err != nil {
+		return unavailable(err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return unavailable(err)
+	}
+	err = each(rows)
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	return unavailable(err)
+}
+
+// readAll runs q on the read pool and reads every row with scan.
+func readAll[T any](ctx context.Context, s *Store, q string, args []any, scan func(scanner) (T, error)) ([]T, error) {
+	var out []T
+	err := s.read(ctx, q, args, func(rows *sql.Rows) error {
+		for rows.Next() {
+			v, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// readOne runs q on the read pool and reads its first row with scan, or returns sql.ErrNoRows
+// (as database/sql's QueryRow).
+func readOne[T any](ctx context.Context, s *Store, q string, args []any, scan func(scanner) (T, error)) (T, error) {
+	var v T
+	err := s.read(ctx, q, args, func(rows *sql.Rows) error {
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return sql.ErrNoRows
+		}
+		var err error
+		v, err = scan(rows)
+		return err
+	})
+	return v, err
+}
+
+// scanValue reads a row of one column.
+func scanValue[T any](sc scanner) (T, error) {
+	var v T
+	err := sc.Scan(&v)
+	return v, err
+}
+
+// unavailable marks with store.ErrUnavailable the errors of a database that cannot be used for
+// now: the disk full (SQLITE_FULL) or failing (SQLITE_IOERR), or the file not to be opened by a
+// new connection (SQLITE_CANTOPEN: it or its directory is gone, see dsn). Nothing was changed,
+// and the caller may retry once the operator has made room or put the file back (the API answers
+// 503 with Retry-After). Other errors, sql.ErrNoRows among them, are returned as they are.
+func unavailable(err error) error {
+	var se *sqlitedrv.Error
+	if err == nil || errors.Is(err, store.ErrUnavailable) || !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff { // the primary result code of an extended one
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
 }
 
 // Wakeups returns the stream's wake-up channel (capacity 1; signals coalesce).

@@ -12,13 +12,10 @@ import (
 	"github.com/postie/postie/internal/store"
 )
 
-// suppressionArgs returns the values of suppressionColumns for s, with the email lowercased.
-func suppressionArgs(s store.Suppression) ([]any, error) {
-	s, err := store.CheckSuppression(s)
-	if err != nil {
-		return nil, err
-	}
-	return []any{s.Email, s.Reason, s.Detail, s.MessageID, micros(s.CreatedAt), nullMicros(s.ExpiresAt)}, nil
+// suppressionArgs returns the values of suppressionColumns for s, which store.CheckSuppression
+// passed.
+func suppressionArgs(s store.Suppression) []any {
+	return []any{s.Email, s.Reason, s.Detail, s.MessageID, micros(s.CreatedAt), nullMicros(s.ExpiresAt)}
 }
 
 // scanSuppression reads one row of suppressionColumns.
@@ -40,11 +37,11 @@ func scanSuppression(sc scanner) (store.Suppression, error) {
 func (s *Store) SuppressionUpsert(ctx context.Context, sups []store.Suppression) error {
 	rows := make([][]any, len(sups))
 	for i, sup := range sups {
-		args, err := suppressionArgs(sup)
+		sup, err := store.CheckSuppression(sup)
 		if err != nil {
 			return fmt.Errorf("sqlite: %w", err)
 		}
-		rows[i] = args
+		rows[i] = suppressionArgs(sup)
 	}
 	if len(rows) == 0 {
 		return nil
@@ -65,12 +62,8 @@ func (s *Store) SuppressionUpsert(ctx context.Context, sups []store.Suppression)
 
 // SuppressionGet implements store.Store.
 func (s *Store) SuppressionGet(ctx context.Context, email string, now time.Time) (store.Suppression, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
-	st, err := s.rstmt(ctx, qSuppressionGet)
-	if err != nil {
-		return store.Suppression{}, fmt.Errorf("sqlite: %w", err)
-	}
-	sup, err := scanSuppression(st.QueryRowContext(ctx, email, micros(now)))
+	email = store.SuppressionKey(email)
+	sup, err := readOne(ctx, s, qSuppressionGet, []any{email, micros(now)}, scanSuppression)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Suppression{}, fmt.Errorf("suppression of %s: %w", email, store.ErrNotFound)
 	}
@@ -82,7 +75,7 @@ func (s *Store) SuppressionGet(ctx context.Context, email string, now time.Time)
 
 // SuppressionDelete implements store.Store. Expired suppressions are deleted too.
 func (s *Store) SuppressionDelete(ctx context.Context, email string) error {
-	email = strings.ToLower(strings.TrimSpace(email))
+	email = store.SuppressionKey(email)
 	var n int64
 	err := s.w.do(ctx, 1, func(t *wtx) error {
 		res, err := t.exec(qSuppressionDelete, email)
@@ -113,24 +106,12 @@ func (s *Store) SuppressionMatch(ctx context.Context, emails []string, now time.
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	st, err := s.rstmt(ctx, qSuppressionMatch)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: %w", err)
-	}
-	rows, err := st.QueryContext(ctx, string(arr), micros(now))
+	sups, err := readAll(ctx, s, qSuppressionMatch, []any{string(arr), micros(now)}, scanSuppression)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: matching suppressions: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		sup, err := scanSuppression(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: matching suppressions: %w", err)
-		}
+	for _, sup := range sups {
 		out[sup.Email] = sup
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: matching suppressions: %w", err)
 	}
 	return out, nil
 }
@@ -146,12 +127,7 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: listing suppressions: %w", err)
 	}
-	next := ""
-	if limit := store.ListLimit(p.Limit); len(page) > limit {
-		page = page[:limit]
-		last := page[limit-1]
-		next = store.SuppressionCursor(last)
-	}
+	page, next := store.SuppressionPage(page, store.ListLimit(p.Limit))
 	return page, next, nil
 }
 
@@ -170,7 +146,7 @@ func suppressionListQuery(p store.SuppressionListParams) (string, []any, error) 
 		add(qSuppressionListReason, p.Reason)
 	}
 	if p.Email != "" {
-		add(qSuppressionListEmail, strings.ToLower(strings.TrimSpace(p.Email)))
+		add(qSuppressionListEmail, store.SuppressionKey(p.Email))
 	}
 	if !p.Now.IsZero() {
 		add(qSuppressionListActive, micros(p.Now))

@@ -93,11 +93,7 @@ func (s *Store) TemplateGet(ctx context.Context, name string, version int) (stor
 	if version > 0 {
 		q, args = qTemplateGetVersion, []any{name, int64(version)}
 	}
-	st, err := s.rstmt(ctx, q)
-	if err != nil {
-		return store.Template{}, fmt.Errorf("sqlite: %w", err)
-	}
-	tpl, err := scanTemplate(st.QueryRowContext(ctx, args...))
+	tpl, err := readOne(ctx, s, q, args, scanTemplate)
 	if errors.Is(err, sql.ErrNoRows) {
 		if version > 0 {
 			return store.Template{}, fmt.Errorf("template %s version %d: %w", name, version, store.ErrNotFound)

@@ -8,11 +8,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-
-	sqlitedrv "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
-	"github.com/postie/postie/internal/store"
 )
 
 // Group commit limits. A group is whatever is pending when the writer becomes free, cut at these
@@ -76,7 +71,8 @@ func newWriter(db *sql.DB, conn *sql.Conn, log *slog.Logger) *writer {
 }
 
 // do runs fn inside a group transaction and returns its error, or the group's COMMIT error, or
-// ctx's error when ctx ended before fn started (fn then did not run). weight is the number of rows
+// ctx's error when ctx ended before fn started (fn then did not run). Errors of a database that
+// cannot be written for now wrap store.ErrUnavailable (unavailable). weight is the number of rows
 // fn writes. fn runs on the writer goroutine: it must not block on anything but its statements.
 func (w *writer) do(ctx context.Context, weight int, fn func(*wtx) error) error {
 	return unavailable(w.submit(w.ops, &op{ctx: ctx, fn: fn, weight: max(weight, 1)}))
@@ -88,21 +84,6 @@ func (w *writer) do(ctx context.Context, weight int, fn func(*wtx) error) error 
 // queue. Delivery then keeps going while a large send is being accepted.
 func (w *writer) doUrgent(ctx context.Context, weight int, fn func(*wtx) error) error {
 	return unavailable(w.submit(w.urgent, &op{ctx: ctx, fn: fn, weight: max(weight, 1)}))
-}
-
-// unavailable marks the errors of a database that cannot take writes for now, the disk full
-// (SQLITE_FULL) or failing (SQLITE_IOERR), with store.ErrUnavailable: nothing was written, and
-// the caller may retry once the operator has made room (the API answers 503 with Retry-After).
-func unavailable(err error) error {
-	var se *sqlitedrv.Error
-	if err == nil || errors.Is(err, store.ErrUnavailable) || !errors.As(err, &se) {
-		return err
-	}
-	switch se.Code() & 0xff { // the primary result code of an extended one
-	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR:
-		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
-	}
-	return err
 }
 
 // exclusive runs fn alone on the writer pool with the writer connection released, between groups.

@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Claim", testClaim},
 		{"ClaimConcurrent", testClaimConcurrent},
 		{"Finish", testFinish},
+		{"FinishRejects", testFinishRejects},
 		{"Rescue", testRescue},
 		{"ReleaseLeases", testReleaseLeases},
 		{"NextDue", testNextDue},
@@ -958,6 +959,43 @@ func testFinish(t *testing.T, s store.Store) {
 	if got := eventTypes(t, s, m2.Message.ID); !slices.Equal(got, []string{store.EventQueued, store.EventDeferred}) {
 		t.Errorf("events = %v (a finish without events adds none)", got)
 	}
+}
+
+// testFinishRejects: an outcome that may not be applied (the message left sending, or a
+// suppression without a reason) fails the whole call before anything is written.
+func testFinishRejects(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	m1, m2 := newMessage(t0), newMessage(t0)
+	accept(t, s, t0, m1, m2)
+	claim(t, s, store.MessageClaimParams{Owner: "w1", Stream: store.StreamTransactional, Limit: 2,
+		Now: t0, LeaseUntil: t0.Add(time.Minute)})
+
+	now := t0.Add(time.Second)
+	sent := store.MessageFinishParams{ID: m1.Message.ID, Owner: "w1", Status: store.StatusSent, Attempts: 1,
+		SentAt: now, Events: []store.Event{{Type: store.EventSent}},
+		Suppress: []store.Suppression{{Email: "ok@example.com", Reason: store.ReasonManual}}}
+	for _, bad := range []store.MessageFinishParams{
+		{ID: m2.Message.ID, Owner: "w1", Status: store.StatusSending, Attempts: 1},
+		{ID: m2.Message.ID, Owner: "w1", Status: "", Attempts: 1},
+		{ID: m2.Message.ID, Owner: "w1", Status: store.StatusFailed, Attempts: 1,
+			Suppress: []store.Suppression{{Email: "Ann@Example.com"}}}, // no reason
+	} {
+		n, err := s.MessageFinish(ctx, now, []store.MessageFinishParams{sent, bad})
+		if err == nil || n != 0 || !strings.Contains(err.Error(), m2.Message.ID) {
+			t.Errorf("MessageFinish with status %q, suppressions %v = %d, %v; want an error naming %s",
+				bad.Status, bad.Suppress, n, err, m2.Message.ID)
+		}
+	}
+	for _, m := range []store.NewMessage{m1, m2} {
+		if got := get(t, s, m.Message.ID); got.Status != store.StatusSending || got.LeaseOwner != "w1" {
+			t.Errorf("message %s after refused finishes: %s leased by %q", m.Message.ID, got.Status, got.LeaseOwner)
+		}
+	}
+	if got := eventTypes(t, s, m1.Message.ID); !slices.Equal(got, []string{store.EventQueued}) {
+		t.Errorf("events after refused finishes = %v, want only queued", got)
+	}
+	_, err := s.SuppressionGet(ctx, "ok@example.com", time.Time{})
+	wantErr(t, "suppression of a refused finish", err, store.ErrNotFound)
 }
 
 func testRescue(t *testing.T, s store.Store) {
