@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/postie/postie/internal/htmltext"
 )
 
 const (
@@ -139,9 +141,7 @@ func prepare(m Message) (prepared, error) {
 	}
 	p.text, p.html = m.Text, m.HTML
 	if p.text == "" {
-		if p.text, err = TextFromHTML(m.HTML); err != nil {
-			return p, fmt.Errorf("generating text from HTML: %w", err)
-		}
+		p.text = htmltext.Convert(m.HTML)
 	}
 
 	cids := make(map[string]bool)

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postie/postie/internal/htmltext"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -434,10 +436,7 @@ func wantLeaves(t *testing.T, m Message) []*entity {
 	t.Helper()
 	text := m.Text
 	if text == "" {
-		var err error
-		if text, err = TextFromHTML(m.HTML); err != nil {
-			t.Fatal(err)
-		}
+		text = htmltext.Convert(m.HTML)
 	}
 	out := []*entity{{mediaType: "text/plain", body: crlf(text)}}
 	if m.HTML != "" {
@@ -672,22 +671,6 @@ func TestNewMessageID(t *testing.T) {
 	}
 	if id := NewMessageID("Bücher.de"); !strings.HasSuffix(id, "@xn--bcher-kva.de") {
 		t.Errorf("NewMessageID(Bücher.de) = %q, want A-label domain", id)
-	}
-}
-
-func TestTextFromHTML(t *testing.T) {
-	t.Parallel()
-	got, err := TextFromHTML(`<h1>Hi</h1><p>Read <a href="https://x.example/a">the post</a>.</p><script>evil()</script>`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"Hi", "the post (https://x.example/a)"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("TextFromHTML = %q, want it to contain %q", got, want)
-		}
-	}
-	if strings.Contains(got, "evil") {
-		t.Errorf("TextFromHTML kept script: %q", got)
 	}
 }
 

@@ -49,8 +49,6 @@ import (
 	"time"
 
 	"golang.org/x/net/idna"
-
-	"github.com/postie/postie/internal/render"
 )
 
 // Header is one custom header field.
@@ -78,7 +76,7 @@ type Message struct {
 	ReplyTo     *Address
 	Subject     string
 	// HTML and Text are the bodies; at least one is required. When Text is empty and HTML is
-	// not, Build generates Text from HTML with TextFromHTML.
+	// not, Build generates Text from HTML with htmltext.Convert, as templates do.
 	HTML, Text  string
 	Headers     []Header // custom headers, written in order after the standard ones
 	Attachments []Attachment
@@ -129,12 +127,4 @@ func NewMessageID(domain string) string {
 		domain = strings.ToLower(domain)
 	}
 	return idEncoding.EncodeToString(b[:]) + "@" + domain
-}
-
-// TextFromHTML converts an HTML body to readable plain text for the text/plain alternative, as
-// templates do (render.TextFromHTML: links become "text (url)", headings are underlined, table
-// rows keep to their lines, scripts and styles are dropped). It never fails; the error is kept
-// for callers that may one day convert with limits.
-func TextFromHTML(html string) (string, error) {
-	return render.TextFromHTML(html), nil
 }

@@ -3,8 +3,6 @@ package render
 import (
 	"context"
 	"testing"
-
-	"github.com/inbucket/html2text"
 )
 
 // The newsletter of testdata/src/newsletter.tmpl in the layout of base.tmpl: ≈ 8 KB of HTML
@@ -104,36 +102,4 @@ func BenchmarkCompileNewsletter(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// BenchmarkTextFromHTML is the text part of the newsletter generated from its rendered HTML
-// (6.8 KB); BenchmarkTextFromHTMLByHTML2Text the same with github.com/inbucket/html2text, which
-// render and internal/mail used before.
-func BenchmarkTextFromHTML(b *testing.B) {
-	html := newsletterHTML(b)
-	b.SetBytes(int64(len(html)))
-	b.ReportAllocs()
-	for b.Loop() {
-		TextFromHTML(html)
-	}
-}
-
-func BenchmarkTextFromHTMLByHTML2Text(b *testing.B) {
-	html := newsletterHTML(b)
-	b.SetBytes(int64(len(html)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := html2text.FromString(html, html2text.Options{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func newsletterHTML(b *testing.B) string {
-	tpl, c := benchNewsletter(b, false, false)
-	out, err := tpl.Render(context.Background(), c, Limits{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return out.HTML
 }

@@ -137,15 +137,13 @@
 //
 // # Text part
 //
-// When the template has no text, Render generates it from the final HTML with TextFromHTML
-// (text.go): paragraphs and blocks separated by blank lines, headings framed or underlined,
-// links as "text (url)", lists as "* " or "1. " (nested ones indented), one line per table
-// row with its cells separated by " | ", block quotes prefixed with "> ". It is postie's own
-// one-pass scanner rather than github.com/inbucket/html2text (internal/mail uses it too, for
-// messages sent with HTML only): html2text builds a tree with x/net/html and runs a
-// regular expression over every text node, six times the cost of the rest of a render, and
-// it ran a table's cells together on one line. Generating the text costs more than executing
-// the HTML now (see docs/BENCHMARKS.md); a template with its own text part skips it.
+// When the template has no text, Render generates it from the final HTML with package
+// [htmltext] (internal/htmltext, which internal/mail uses too, for messages sent with HTML
+// only): paragraphs and blocks separated by blank lines, headings framed or underlined, links
+// as "text (url)", lists as "* " or "1. " (nested ones indented), one line per table row with
+// its cells separated by " | ", block quotes prefixed with "> ". Generating the text costs
+// more than executing the HTML (see docs/BENCHMARKS.md); a template with its own text part
+// skips it.
 //
 // # Execution
 //

@@ -246,7 +246,7 @@ func (e *executor) print(dot any, pipe *parse.PipeNode) error {
 			return errIndirect
 		}
 		for _, c := range pipe.Cmds[len(pipe.Cmds)-n : len(pipe.Cmds)-1] {
-			s = urlEscapers[c.Args[0].(*parse.IdentifierNode).Ident](s)
+			s = escapers[c.Args[0].(*parse.IdentifierNode).Ident].escape(s)
 		}
 		e.scratch = appendEscapedHTML(e.scratch[:0], s)
 		_, err = e.w.Write(e.scratch)
@@ -449,19 +449,20 @@ func stringify(v any) (string, bool) {
 // text/template would convert or refuse.
 type directFunc func(st *state, args []any) (any, error)
 
-// htmlEscapers are html/template's escapers that, for plain text, all replace the same seven
-// characters (htmlEscaper, attrEscaper, rcdataEscaper with htmlReplacementTable).
-var htmlEscapers = map[string]bool{
-	"_html_template_htmlescaper":   true,
-	"_html_template_attrescaper":   true,
-	"_html_template_rcdataescaper": true,
-}
-
-// urlEscapers are html/template's escapers of URLs, for plain text.
-var urlEscapers = map[string]func(string) string{
-	"_html_template_urlfilter":     filterURL,
-	"_html_template_urlnormalizer": func(s string) string { return processURL(s, true) },
-	"_html_template_urlescaper":    func(s string) string { return processURL(s, false) },
+// escapers are html/template's escapers the direct executor runs itself, for plain text (what
+// stringify gives). Those of HTML text and attributes (htmlEscaper, attrEscaper, rcdataEscaper
+// with htmlReplacementTable) all replace the same seven characters; the others are those of
+// URLs (url set).
+var escapers = map[string]struct {
+	escape func(string) string
+	url    bool
+}{
+	"_html_template_htmlescaper":   {escapeHTML, false},
+	"_html_template_attrescaper":   {escapeHTML, false},
+	"_html_template_rcdataescaper": {escapeHTML, false},
+	"_html_template_urlfilter":     {filterURL, true},
+	"_html_template_urlnormalizer": {func(s string) string { return processURL(s, true) }, true},
+	"_html_template_urlescaper":    {func(s string) string { return processURL(s, false) }, true},
 }
 
 // escaperSuffix returns how many commands at the end of pipe are URL escapers followed by an
@@ -472,7 +473,10 @@ func escaperSuffix(pipe *parse.PipeNode) int {
 	for i := len(pipe.Cmds) - 1; i >= 0; i-- {
 		c := pipe.Cmds[i]
 		id, ok := c.Args[0].(*parse.IdentifierNode)
-		if !ok || len(c.Args) != 1 || (n == 0 && !htmlEscapers[id.Ident]) || (n > 0 && urlEscapers[id.Ident] == nil) {
+		if !ok || len(c.Args) != 1 {
+			break
+		}
+		if esc, ok := escapers[id.Ident]; !ok || esc.url != (n > 0) {
 			break
 		}
 		n++
@@ -480,14 +484,8 @@ func escaperSuffix(pipe *parse.PipeNode) int {
 	return n
 }
 
-// directFuncs are the functions the direct executor calls itself.
-var directFuncs = map[string]directFunc{
-	"_html_template_htmlescaper":   escaper(func(s string) string { return string(appendEscapedHTML(nil, s)) }),
-	"_html_template_attrescaper":   escaper(func(s string) string { return string(appendEscapedHTML(nil, s)) }),
-	"_html_template_rcdataescaper": escaper(func(s string) string { return string(appendEscapedHTML(nil, s)) }),
-	"_html_template_urlfilter":     escaper(filterURL),
-	"_html_template_urlnormalizer": escaper(func(s string) string { return processURL(s, true) }),
-	"_html_template_urlescaper":    escaper(func(s string) string { return processURL(s, false) }),
+// directFuncs are the functions the direct executor calls itself: the escapers and these.
+var directFuncs = withEscapers(map[string]directFunc{
 	fnValue: func(st *state, args []any) (any, error) {
 		if len(args) != 1 {
 			return nil, errIndirect
@@ -649,6 +647,14 @@ var directFuncs = map[string]directFunc{
 		}
 		return st.preferencesURL(), nil
 	},
+})
+
+// withEscapers adds the escapers to funcs, each taking one value.
+func withEscapers(funcs map[string]directFunc) map[string]directFunc {
+	for name, esc := range escapers {
+		funcs[name] = escaper(esc.escape)
+	}
+	return funcs
 }
 
 // args0 returns args[0] when there are n arguments, and a value no function accepts
@@ -738,6 +744,10 @@ func directString(f func(string) string) directFunc {
 		return f(toString(args[0])), st.check()
 	}
 }
+
+// escapeHTML is html/template's htmlEscaper, attrEscaper and rcdataEscaper for plain text
+// (appendEscapedHTML).
+func escapeHTML(s string) string { return string(appendEscapedHTML(nil, s)) }
 
 // appendEscapedHTML appends s to b as html/template's htmlEscaper, attrEscaper and
 // rcdataEscaper write plain text: NUL, ", &, ', +, < and > replaced, every other byte kept

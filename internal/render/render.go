@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/postie/postie/internal/htmltext"
 )
 
 // Template is a compiled Source: parsed and linked templates, the compiled schema and the CSS
@@ -307,7 +309,7 @@ func (t *Template) Render(ctx context.Context, c Context, lim Limits) (Output, e
 		if err := st.checkNow(); err != nil {
 			return Output{}, t.execError("text", nil, lim, err)
 		}
-		inst.out.buf = appendTextFromHTML(inst.out.buf[:0], out.HTML)
+		inst.out.buf = htmltext.Append(inst.out.buf[:0], out.HTML)
 		if len(inst.out.buf) > lim.MaxOutput {
 			return Output{}, t.execError("text", nil, lim, ErrOutputLimit)
 		}
