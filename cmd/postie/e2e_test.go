@@ -123,20 +123,18 @@ func (p *proc) errOut() string { p.mu.Lock(); defer p.mu.Unlock(); return p.stde
 // by a goroutine of os/exec, so /readyz may answer before the banner has arrived here.
 func (p *proc) waitOut(re *regexp.Regexp) []string {
 	p.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if m := re.FindStringSubmatch(p.out()); m != nil {
-			return m
+	var m []string
+	waitFor(p.t, 10*time.Second, func() error {
+		if m = re.FindStringSubmatch(p.out()); m == nil {
+			return fmt.Errorf("stdout has no match for %s:\n%s", re, p.out())
 		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("stdout has no match for %s after 10s:\n%s", re, p.out())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	return m
 }
 
-// stop sends SIGTERM and returns the exit code.
-func (p *proc) stop() int {
+// stop sends SIGTERM and fails the test unless postie exits with status 0 within 40 s.
+func (p *proc) stop() {
 	p.t.Helper()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -144,7 +142,9 @@ func (p *proc) stop() int {
 	case <-time.After(40 * time.Second):
 		p.t.Fatal("postie did not exit within 40s of SIGTERM")
 	}
-	return p.cmd.ProcessState.ExitCode()
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		p.t.Errorf("postie exited with %d after SIGTERM:\n%s", code, p.errOut())
+	}
 }
 
 func (p *proc) request(method, path, key string, body any) (int, []byte) {
@@ -175,18 +175,35 @@ func (p *proc) tryRequest(method, path, key string, body any) (int, []byte, erro
 	return resp.StatusCode, out, err
 }
 
-func (p *proc) waitSent(key, id string) map[string]any {
+// waitStatus waits up to 20 s for message id to reach status, and returns the message.
+func (p *proc) waitStatus(key, id, status string) map[string]any {
 	p.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var m map[string]any
+	waitFor(p.t, 20*time.Second, func() error {
 		code, body := p.request("GET", "/v1/messages/"+id, key, nil)
-		var m map[string]any
+		m = nil
 		_ = json.Unmarshal(body, &m)
-		if code == 200 && m["status"] == "sent" {
-			return m
+		if code != 200 || m["status"] != status {
+			return fmt.Errorf("message %s not %s: %d %s", id, status, code, body)
+		}
+		return nil
+	})
+	return m
+}
+
+// waitFor calls check every 20 ms until it returns nil, and fails the test with check's last
+// error if that takes longer than within. check runs on the test's goroutine: it may call
+// t.Fatal.
+func waitFor(t *testing.T, within time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := check()
+		if err == nil {
+			return
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("message %s not sent: %d %s", id, code, body)
+			t.Fatalf("after %v: %v", within, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -218,7 +235,7 @@ func TestServeWithNoConfiguration(t *testing.T) {
 	}
 	var acc struct{ ID string }
 	_ = json.Unmarshal(body, &acc)
-	msg := p.waitSent(key, acc.ID)
+	msg := p.waitStatus(key, acc.ID, "sent")
 	if msg["provider_id"] == "" {
 		t.Errorf("sent message has no provider id: %v", msg)
 	}
@@ -241,7 +258,7 @@ func TestServeWithNoConfiguration(t *testing.T) {
 	if err := json.Unmarshal(out, &cli); err != nil || cli.ID == "" {
 		t.Fatalf("postie send printed %s", out)
 	}
-	p.waitSent(key, cli.ID)
+	p.waitStatus(key, cli.ID, "sent")
 
 	// A second process on the same SQLite file is refused with a clear error.
 	second := exec.Command(binary(t), "serve")
@@ -252,9 +269,7 @@ func TestServeWithNoConfiguration(t *testing.T) {
 		t.Fatalf("second process on one database: err %v, output:\n%s", err, out)
 	}
 
-	if code := p.stop(); code != 0 {
-		t.Fatalf("exit code %d after SIGTERM:\n%s", code, p.errOut())
-	}
+	p.stop()
 
 	// A restart keeps the data and the key, and prints no new key.
 	p2 := start(t, dir)

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,7 +58,7 @@ func TestTourTemplates(t *testing.T) {
 		t.Helper()
 		msg["to"] = []string{"Ada <ada@example.com>"}
 		code, body := p.request("POST", "/v1/messages", key, msg)
-		return p.waitSent(key, decode("send", code, body, 202)["id"].(string))
+		return p.waitStatus(key, decode("send", code, body, 202)["id"].(string), "sent")
 	}
 	m := send(map[string]any{"template": "order-shipped", "locale": "ko", "data": order})
 	if m["subject"] != "주문 A-1이(가) 발송되었습니다" || m["template"] != "order-shipped" || m["template_version"] != float64(1) || m["locale"] != "ko" {
@@ -95,9 +96,11 @@ func TestTourTemplates(t *testing.T) {
 	}
 	edited := strings.Replace(string(src), "Your order {{.data.order.id}} has shipped", "Order {{.data.order.id}} is on its way", 1)
 	replace(t, path, edited)
-	waitFor(t, "version 2", func() bool {
-		_, body := p.request("GET", "/v1/templates/order-shipped", key, nil)
-		return strings.Contains(string(body), `"version":2`)
+	waitFor(t, 20*time.Second, func() error {
+		if _, body := p.request("GET", "/v1/templates/order-shipped", key, nil); !strings.Contains(string(body), `"version":2`) {
+			return fmt.Errorf("order-shipped not at version 2: %s", body)
+		}
+		return nil
 	})
 	if m := send(map[string]any{"template": "order-shipped", "data": order}); m["subject"] != "Order A-1 is on its way" || m["template_version"] != float64(2) {
 		t.Errorf("after the edit: %v", m)
@@ -110,9 +113,11 @@ func TestTourTemplates(t *testing.T) {
 			lines[i] = "<p>Hello {{.data.name | shout}},</p>"
 			replace(t, path, strings.Join(lines, "\n"))
 			want := "order-shipped.tmpl:" + itoa(i+1) + ": html: function \\\"shout\\\" not defined"
-			waitFor(t, "the load error", func() bool {
-				_, body := p.request("GET", "/v1/templates", key, nil)
-				return strings.Contains(string(body), want)
+			waitFor(t, 20*time.Second, func() error {
+				if _, body := p.request("GET", "/v1/templates", key, nil); !strings.Contains(string(body), want) {
+					return fmt.Errorf("the listing does not report the load error %s: %s", want, body)
+				}
+				return nil
 			})
 			break
 		}
@@ -134,17 +139,5 @@ func replace(t *testing.T, path, content string) {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// waitFor polls cond for up to 20 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

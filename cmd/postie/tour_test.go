@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os/exec"
 	"strings"
@@ -90,7 +91,7 @@ func TestTourRelayFailureReplay(t *testing.T) {
 		}
 		ids[to] = acc.ID
 	}
-	if m := p.waitSent(key, ids["ada"]); m["provider_id"] == "" {
+	if m := p.waitStatus(key, ids["ada"], "sent"); m["provider_id"] == "" {
 		t.Errorf("no provider id: %v", m)
 	}
 
@@ -105,15 +106,15 @@ func TestTourRelayFailureReplay(t *testing.T) {
 			} `json:"last_error"`
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(failed.Data) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("failure queue: %+v", failed)
-		}
-		time.Sleep(20 * time.Millisecond)
+	waitFor(t, 20*time.Second, func() error {
 		_, body := p.request("GET", "/v1/messages?status=failed", key, nil)
+		failed.Data = nil
 		_ = json.Unmarshal(body, &failed)
-	}
+		if len(failed.Data) < 2 {
+			return fmt.Errorf("failure queue: %s", body)
+		}
+		return nil
+	})
 	for _, f := range failed.Data {
 		want := map[string]string{ids["nobody"]: "550 5.1.1 User unknown rcpt", ids["ops"]: "554 5.7.1 Relay access denied rcpt"}[f.ID]
 		e := f.LastError
@@ -134,28 +135,14 @@ func TestTourRelayFailureReplay(t *testing.T) {
 	if code != 200 || !strings.Contains(string(body), `"retried":1`) || !strings.Contains(string(body), ids["ops"]) {
 		t.Fatalf("bulk retry: %d %s", code, body)
 	}
-	p.waitSent(key, ids["ops"])
+	p.waitStatus(key, ids["ops"], "sent")
 
 	// A single replay of the hard bounce: the address is still suppressed.
 	if code, body := p.request("POST", "/v1/messages/"+ids["nobody"]+"/retry", key, nil); code != 200 {
 		t.Fatalf("retry one: %d %s", code, body)
 	}
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		_, body := p.request("GET", "/v1/messages/"+ids["nobody"], key, nil)
-		var m map[string]any
-		_ = json.Unmarshal(body, &m)
-		if m["status"] == "suppressed" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replayed hard bounce: %s", body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if code := p.stop(); code != 0 {
-		t.Fatalf("exit %d:\n%s", code, p.errOut())
-	}
+	p.waitStatus(key, ids["nobody"], "suppressed")
+	p.stop()
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
