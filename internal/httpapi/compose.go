@@ -405,6 +405,10 @@ func decodeItem(raw json.RawMessage, prefix string) (*SendMessage, error) {
 		p.add(te.Field, fmt.Sprintf("expected %s, got %s", jsonType(te.Type), te.Value), nil)
 	case errors.As(err, &pe):
 		p.add("send_at", "not an RFC 3339 time like 2026-12-01T09:00:00Z", pe.Value)
+	case strings.HasPrefix(err.Error(), "Time.UnmarshalJSON: "):
+		// time.Time's own refusal of a value that is not a JSON string, which encoding/json
+		// returns as it is, without the field: send_at is the only time field.
+		p.add("send_at", "expected an RFC 3339 time string like 2026-12-01T09:00:00Z", nil)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		p.add(f, "unknown field", f)

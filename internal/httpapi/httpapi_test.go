@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -248,6 +249,8 @@ func TestBadInput(t *testing.T) {
 		{"send_at in the past", "/v1/messages", with("send_at", testNow.Add(-2*time.Minute)), 422, "body.send_at"},
 		{"send_at too far ahead", "/v1/messages", with("send_at", testNow.Add(31*24*time.Hour)), 422, "body.send_at"},
 		{"send_at not a time", "/v1/messages", with("send_at", "tomorrow"), 422, "body.send_at"},
+		{"send_at a number", "/v1/messages", with("send_at", 1764000000), 422, "body.send_at"},
+		{"send_at an object", "/v1/messages", with("send_at", map[string]any{}), 422, "body.send_at"},
 		{"wrong type", "/v1/messages", with("to", "a@example.com"), 422, "body.to"},
 		{"empty body", "/v1/messages", "", 400, ""},
 		{"unknown stream", "/v1/messages", with("stream", "marketing"), 422, "body.stream"},
@@ -312,6 +315,44 @@ func hasLocation(problem map[string]any, loc string) bool {
 		}
 	}
 	return false
+}
+
+// templateReads is the store, counting the template reads that reach it: the catalog reads a
+// template it has not cached when it first renders it, which shows that a render was tried.
+type templateReads struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (s *templateReads) TemplateGet(ctx context.Context, name string, version int) (store.Template, error) {
+	s.n.Add(1)
+	return s.Store.TemplateGet(ctx, name, version)
+}
+
+// TestBatchMalformedRendersNothing: a batch refused as a whole for a malformed item (the fast
+// path splits it, so only decoding the item finds out) renders none of the other items.
+func TestBatchMalformedRendersNothing(t *testing.T) {
+	t.Parallel()
+	reads := &templateReads{}
+	b := setup(t, func(c *httpapi.Config) { reads.Store, c.Store = c.Store, reads })
+	// Stored straight into the store (as by another node): no catalog has it cached.
+	if _, err := b.store.TemplatePut(t.Context(), store.TemplatePutParams{Now: testNow, Template: store.Template{
+		Name: "welcome", Subject: "Hi {{.data.name}}", Text: "Welcome", Origin: store.TemplateOriginAPI}}); err != nil {
+		t.Fatal(err)
+	}
+	item, _ := json.Marshal(map[string]any{"to": []string{"a@example.com"}, "template": "welcome", "data": map[string]any{"name": "Ada"}})
+	items := strings.Repeat(string(item)+",", 8)
+	b.wantProblem("malformed last item", b.do("POST", "/v1/messages/batch", `{"messages": [`+items+`{"subject": }]}`), 400, "")
+	if n := reads.n.Load(); n != 0 {
+		t.Errorf("a batch refused for its malformed last item read the template %d times: its other items were rendered", n)
+	}
+	// The probe works: without the malformed item, the items are rendered and stored.
+	if r := b.do("POST", "/v1/messages/batch", `{"messages": [`+strings.TrimSuffix(items, ",")+`]}`); r.status != 200 || b.count() != 8 {
+		t.Fatalf("the batch without its malformed item: %d, %d stored: %.300s", r.status, b.count(), r.body)
+	}
+	if reads.n.Load() == 0 {
+		t.Error("rendering the batch did not read the template: the test shows nothing")
+	}
 }
 
 func TestBatchPartial(t *testing.T) {

@@ -281,40 +281,48 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 		return nil, huma.Error422UnprocessableEntity(fmt.Sprintf("body.messages: at most %d messages per batch", s.cfg.MaxBatch),
 			&huma.ErrorDetail{Location: "body.messages", Message: fmt.Sprintf("too many messages: %d, at most %d", len(items), s.cfg.MaxBatch), Value: len(items)})
 	}
-	// Items are independent: validate and build them on every core, so a batch's latency is not
-	// one core's worth of MIME building.
+	// Every item is decoded before any is composed: a malformed item refuses the whole request,
+	// which must not cost the rendering and MIME building of the others. Decoding is the cheap
+	// part; both steps run on every core, so a batch's latency is not one core's worth of work.
+	// reqs are the decoded items (nil for one refused), prefixes where each item's errors are;
+	// malformed is set when an item split by splitBatch is not valid JSON.
 	results := make([]BatchResult, len(items))
-	built := make([]store.NewMessage, len(items))
-	var next atomic.Int64
-	var malformed atomic.Bool // an item split by splitBatch is not valid JSON
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(items)) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(items); i = int(next.Add(1) - 1) {
-				prefix := fmt.Sprintf("body.messages[%d]", i)
-				req, err := decodeItem(items[i], prefix)
-				if fast && err != nil && asErrorModel(err).Status == http.StatusBadRequest {
-					malformed.Store(true)
-				}
-				var warnings []string
-				if err == nil {
-					built[i], warnings, err = s.compose(ctx, req, prefix, now, key.ID)
-				}
-				if err != nil {
-					results[i] = BatchResult{Error: asErrorModel(err)}
-					continue
-				}
-				results[i] = BatchResult{ID: built[i].Message.ID, Status: string(built[i].Message.Status), Warnings: warnings}
+	reqs := make([]*SendMessage, len(items))
+	prefixes := make([]string, len(items))
+	var malformed atomic.Bool
+	forEachItem(len(items), func(i int) {
+		prefixes[i] = fmt.Sprintf("body.messages[%d]", i)
+		req, err := decodeItem(items[i], prefixes[i])
+		if err != nil {
+			if fast && asErrorModel(err).Status == http.StatusBadRequest {
+				malformed.Store(true)
 			}
-		})
-	}
-	wg.Wait()
+			results[i] = BatchResult{Error: asErrorModel(err)}
+			return
+		}
+		reqs[i] = req
+	})
 	if malformed.Load() {
-		// The body is not valid JSON: answer as encoding/json would have from the start.
+		// The body is not valid JSON: answer as encoding/json would have from the start. (An
+		// item refused with a 400 in a valid body refuses that item alone.)
 		if _, err := decodeBatch(in.RawBody); err != nil {
 			return nil, err
 		}
 	}
+	built := make([]store.NewMessage, len(items))
+	forEachItem(len(items), func(i int) {
+		if reqs[i] == nil {
+			return // refused by decodeItem
+		}
+		nm, warnings, err := s.compose(ctx, reqs[i], prefixes[i], now, key.ID)
+		reqs[i] = nil // its strings may be large: free them as the batch goes
+		if err != nil {
+			results[i] = BatchResult{Error: asErrorModel(err)}
+			return
+		}
+		built[i] = nm
+		results[i] = BatchResult{ID: nm.Message.ID, Status: string(nm.Message.Status), Warnings: warnings}
+	})
 	msgs := make([]store.NewMessage, 0, len(items))
 	for i := range built {
 		if results[i].Error == nil {
@@ -325,6 +333,21 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 		Results []BatchResult `json:"results"`
 	}{results})
 	return s.accept(ctx, in.IdempotencyKey, in.RawBody, "/v1/messages/batch", msgs, http.StatusOK, answer, now)
+}
+
+// forEachItem calls f(0), …, f(n-1), spread over GOMAXPROCS goroutines, and returns when every
+// call has returned. Calls for different i run concurrently.
+func forEachItem(n int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // decodeBatch decodes a batch body with encoding/json: the slow path of splitBatch, and the one

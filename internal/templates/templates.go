@@ -369,7 +369,9 @@ func (c *Catalog) Batch(ctx context.Context) (*Batch, error) {
 	return &Batch{c: c, live: live}, nil
 }
 
-// Put is Catalog.Put with the users of tpl found in the Batch's templates.
+// Put is Catalog.Put with the layouts and the users of tpl found in the Batch's templates (a
+// layout stored earlier in the Batch included); a layout the Batch does not hold is read from
+// the store.
 func (b *Batch) Put(ctx context.Context, tpl store.Template) (store.Template, []string, error) {
 	saved, notes, err := b.c.put(ctx, tpl, b.live)
 	if err == nil {
@@ -417,14 +419,18 @@ func (c *Catalog) check(ctx context.Context, tpl store.Template, others, live ma
 	if err := checkContent(tpl); err != nil {
 		return nil, err
 	}
-	// Layouts come from the store itself (not the cache): a PUT must see the latest layout; tpl
-	// stands in for its own name, so that a chain coming back to it is a cycle.
+	// Layouts come from the live templates when they were read (a Batch's, kept up to date with
+	// its own puts), else from the store itself (not the cache): a PUT must see the latest
+	// layout. tpl stands in for its own name, so that a chain coming back to it is a cycle.
 	lookup := func(ctx context.Context, name string) (store.Template, error) {
 		if name == tpl.Name {
 			return tpl, nil
 		}
 		if o, ok := others[name]; ok {
 			return o, nil
+		}
+		if l, ok := live[name]; ok {
+			return l, nil
 		}
 		return c.cfg.Store.TemplateGet(ctx, name, 0)
 	}

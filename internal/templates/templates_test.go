@@ -221,3 +221,39 @@ func TestManagedByDir(t *testing.T) {
 		t.Errorf("API Put without a directory = %+v, %v", saved, err)
 	}
 }
+
+// TestBatchLayoutFromBatch: a Batch compiles a template with the layout it stored before (from
+// its own read, not the store), and still refuses one whose layout is in neither.
+func TestBatchLayoutFromBatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.put(t, store.Template{Name: "outer", HTML: `<main>{{template "content" .}}</main>`})
+	batch, err := b.cat.Batch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := b.store.gets.Load()
+	for _, tpl := range []store.Template{
+		{Name: "base", HTML: `<div>{{template "content" .}}</div>`, Layout: "outer"},
+		{Name: "news", Subject: "News", HTML: "<p>n</p>", Layout: "base"},
+		{Name: "offers", Subject: "Offers", HTML: "<p>o</p>", Layout: "base"},
+	} {
+		tpl.Origin = store.TemplateOriginDir
+		if _, _, err := batch.Put(t.Context(), tpl); err != nil {
+			t.Fatalf("Batch.Put(%s): %v", tpl.Name, err)
+		}
+	}
+	if n := b.store.gets.Load() - before; n != 0 {
+		t.Errorf("a Batch read layouts it holds from the store %d times, want 0", n)
+	}
+	if got := b.render(t, RenderParams{Name: "news"}).HTML; !strings.Contains(got, "<main><div><p>n</p></div></main>") {
+		t.Errorf("news renders %s", got)
+	}
+
+	_, _, err = batch.Put(t.Context(), store.Template{Name: "lost", Subject: "s", HTML: "<p>x</p>", Layout: "missing",
+		Origin: store.TemplateOriginDir})
+	var ie *InvalidError
+	if !errors.As(err, &ie) || ie.Problems[0].Field != "layout" || !strings.Contains(ie.Error(), `layout "missing" does not exist`) {
+		t.Errorf("Batch.Put of a template whose layout is nowhere = %v, want a problem on layout", err)
+	}
+}
