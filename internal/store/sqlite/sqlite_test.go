@@ -3,8 +3,11 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -531,4 +534,48 @@ func fullScan(plan string) bool {
 		}
 	}
 	return false
+}
+
+// pageSize reads the page size from a database file's header (offset 16, big-endian; 1 means
+// 65536).
+func pageSize(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 18 {
+		t.Fatalf("reading %s: %d bytes, %v", path, len(b), err)
+	}
+	return int(binary.BigEndian.Uint16(b[16:18]))
+}
+
+// TestPageSize: a database postie creates has 8 KiB pages (see dsn); one created before, with
+// SQLite's default 4 KiB, keeps its pages and works as before.
+func TestPageSize(t *testing.T) {
+	t.Parallel()
+	fresh := openTest(t)
+	if got := pageSize(t, fresh.Path()); got != 8192 {
+		t.Errorf("new database: page size %d, want 8192", got)
+	}
+
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	if err == nil {
+		_, err = db.Exec("CREATE TABLE before_postie (x)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	old := openAt(t, path, Options{Migrate: true})
+	m := testMessage(t0)
+	if _, err := old.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0}); err != nil {
+		t.Fatalf("MessagesAccept: %v", err)
+	}
+	if raw, err := old.MessageRaw(t.Context(), m.Message.ID); err != nil || !bytes.Equal(raw, m.Raw) {
+		t.Errorf("MessageRaw = %q, %v", raw, err)
+	}
+	if got := pageSize(t, path); got != 4096 {
+		t.Errorf("existing database: page size %d, want 4096 kept", got)
+	}
 }
