@@ -164,17 +164,26 @@ func TestClaimSkipLocked(t *testing.T) {
 		seen = map[string]string{}
 		dups []string
 		wg   sync.WaitGroup
+		// Every worker waits after its first claim until all have made one: 8 × 25 is far
+		// less than n, so each claims something, and both stores take part whatever the
+		// scheduling.
+		first sync.WaitGroup
 	)
 	errs := make(chan error, 8)
+	first.Add(8)
 	for w := range 8 {
 		wg.Go(func() {
 			s, owner := a, fmt.Sprintf("node-a/%d", w)
 			if w%2 == 1 {
 				s, owner = b, fmt.Sprintf("node-b/%d", w)
 			}
-			for {
+			for i := 0; ; i++ {
 				got, err := s.MessageClaim(t.Context(), store.MessageClaimParams{Owner: owner,
 					Stream: store.StreamTransactional, Limit: 25, Now: t0, LeaseUntil: t0.Add(time.Minute)})
+				if i == 0 {
+					first.Done()
+					first.Wait()
+				}
 				if err != nil {
 					errs <- err
 					return
