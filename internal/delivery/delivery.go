@@ -280,6 +280,9 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 		}
 		limit, wait := e.breaker.allow(e.cfg.Now())
 		if limit == 0 {
+			// The relay is unreachable: no claims until the breaker lets a probe through, and
+			// a probe waits for one slot, not for room for a batch.
+			backlog = false
 			for range n {
 				slots <- struct{}{}
 			}

@@ -164,9 +164,9 @@ func TestClaimSkipLocked(t *testing.T) {
 		seen = map[string]string{}
 		dups []string
 		wg   sync.WaitGroup
-		// Every worker waits after its first claim until all have made one: 8 × 25 is far
-		// less than n, so each claims something, and both stores take part whatever the
-		// scheduling.
+		// Every worker waits after its first claim until all have made one, so claims of both
+		// stores overlap whatever the scheduling (8 × 25 is far less than n: each worker,
+		// hence each store, claims rows while the others do).
 		first sync.WaitGroup
 	)
 	errs := make(chan error, 8)
@@ -209,13 +209,6 @@ func TestClaimSkipLocked(t *testing.T) {
 	}
 	if len(dups) > 0 || len(seen) != len(want) {
 		t.Fatalf("%d claimed of %d, duplicates: %v", len(seen), len(want), dups)
-	}
-	owners := map[string]bool{}
-	for _, o := range seen {
-		owners[o[:6]] = true
-	}
-	if !owners["node-a"] || !owners["node-b"] {
-		t.Errorf("one node claimed everything: %v", owners)
 	}
 }
 

@@ -29,8 +29,9 @@
 //
 // Errors leave the driver through two doors: the writer (do, doUrgent) and the read pool (read).
 // Both translate, with unavailable, the errors of a database that cannot be used for now (disk
-// full or failing, file gone) into store.ErrUnavailable; sql.ErrNoRows becomes store.ErrNotFound
-// in each method.
+// full or failing, file not to be opened) into store.ErrUnavailable; sql.ErrNoRows becomes
+// store.ErrNotFound in each method. Both also refuse to work, with store.ErrUnavailable, while
+// the file at the database's path is not the one the store opened (fileGuard).
 package sqlite
 
 import (
@@ -79,6 +80,8 @@ type Store struct {
 	w    *writer
 	rdb  *sql.DB
 	log  *slog.Logger
+
+	guard *fileGuard
 
 	rmu    sync.Mutex
 	rstmts map[string]*sql.Stmt // prepared on the read pool, by query text
@@ -155,7 +158,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlite: opening %s: %w", abs, err), wdb.Close(), lock.Close())
 	}
-	s.w = newWriter(wdb, conn, log)
+	// The file the writer connection has open (see fileGuard).
+	guard, err := newFileGuard(abs, log)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("sqlite: opening %s: %w", abs, err), conn.Close(), wdb.Close(), lock.Close())
+	}
+	s.guard = guard
+	s.w = newWriter(wdb, conn, guard.check, log)
 
 	s.rdb, err = sql.Open("sqlite", dsn(abs, busy, true))
 	if err != nil {
@@ -198,6 +207,9 @@ func (s *Store) checkpointer() {
 		case <-s.ckptStop:
 			return
 		case <-t.C:
+		}
+		if s.guard.check() != nil {
+			continue // the file is gone (fileGuard): nothing to copy into
 		}
 		var busy, logPages, done int
 		if err := db.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done); err != nil {
@@ -370,6 +382,9 @@ func (s *Store) rstmt(ctx context.Context, q string) (*sql.Stmt, error) {
 // read runs q on the read pool, hands its rows to each, and closes them. It is the read pool's one
 // exit for errors, which it passes through unavailable.
 func (s *Store) read(ctx context.Context, q string, args []any, each func(*sql.Rows) error) error {
+	if err := s.guard.check(); err != nil {
+		return err
+	}
 	st, err := s.rstmt(ctx, q)
 	if err != nil {
 		return unavailable(err)

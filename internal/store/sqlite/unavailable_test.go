@@ -14,19 +14,26 @@ import (
 	"github.com/postie/postie/internal/store"
 )
 
+// openWithMessage opens a new store in a temporary directory and accepts one message into it.
+func openWithMessage(t *testing.T) (*Store, string, store.NewMessage) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "postie.db")
+	s := openAt(t, path, Options{Migrate: true})
+	m := testMessage(t0)
+	if _, err := s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	return s, path, m
+}
+
 // TestReadFileGone moves the database file away under a running store whose read pool has not
 // opened a connection yet: every read then fails with store.ErrUnavailable (the API's 503 with
 // Retry-After), none reads a new empty database, and once the file is back the same store reads
 // what it held.
 func TestReadFileGone(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "postie.db")
-	s := openAt(t, path, Options{Migrate: true})
+	s, path, m := openWithMessage(t)
 	ctx := t.Context()
-	m := testMessage(t0)
-	if _, err := s.MessagesAccept(ctx, store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0}); err != nil {
-		t.Fatal(err)
-	}
 	id := m.Message.ID
 
 	// Open and the accept used only the writer connection, which keeps the file open: the next
@@ -70,6 +77,54 @@ func TestReadFileGone(t *testing.T) {
 	}
 	if got, err := s.MessageGet(ctx, id); err != nil || got.ID != id {
 		t.Fatalf("MessageGet once the file is back: %+v, %v", got, err)
+	}
+}
+
+// TestFileGoneUnderRunningStore: a running store (its read pool warm) whose database file is
+// moved away, or replaced, refuses reads, Ping and writes with store.ErrUnavailable, commits
+// nothing into the file that lost its name, and works again once its file is back (fileGuard).
+func TestFileGoneUnderRunningStore(t *testing.T) {
+	t.Parallel()
+	s, path, m := openWithMessage(t)
+	ctx := t.Context()
+	if _, err := s.MessageGet(ctx, m.Message.ID); err != nil { // a read connection is open now
+		t.Fatal(err)
+	}
+	later := testMessage(t0)
+	refused := func(how string) {
+		t.Helper()
+		if _, err := s.MessageGet(ctx, m.Message.ID); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s: MessageGet: %v, want store.ErrUnavailable", how, err)
+		}
+		if err := s.Ping(ctx); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s: Ping: %v, want store.ErrUnavailable", how, err)
+		}
+		_, err := s.MessagesAccept(ctx, store.MessagesAcceptParams{Messages: []store.NewMessage{later}, Now: t0})
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s: MessagesAccept: %v, want store.ErrUnavailable", how, err)
+		}
+	}
+
+	if err := os.Rename(path, path+".away"); err != nil {
+		t.Fatal(err)
+	}
+	refused("file moved away")
+	if err := os.WriteFile(path, nil, 0o644); err != nil { // something else now has the name
+		t.Fatal(err)
+	}
+	refused("file replaced")
+	if err := os.Rename(path+".away", path); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := s.MessageGet(ctx, later.Message.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the accept refused while the file was away: MessageGet = %v, want ErrNotFound", err)
+	}
+	if _, err := s.MessagesAccept(ctx, store.MessagesAcceptParams{Messages: []store.NewMessage{later}, Now: t0}); err != nil {
+		t.Fatalf("MessagesAccept once the file is back: %v", err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Errorf("Ping once the file is back: %v", err)
 	}
 }
 

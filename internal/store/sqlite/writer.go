@@ -46,6 +46,8 @@ type writer struct {
 	conn  *sql.Conn // held by the writer goroutine between exclusive operations
 	stmts map[string]*sql.Stmt
 	log   *slog.Logger
+	// guard is checked before every COMMIT: an error rolls the group back (fileGuard).
+	guard func() error
 
 	ops    chan *op
 	urgent chan *op     // delivery's operations, taken before ops (see doUrgent)
@@ -56,10 +58,11 @@ type writer struct {
 	commits atomic.Int64 // committed groups, for tests and diagnostics
 }
 
-func newWriter(db *sql.DB, conn *sql.Conn, log *slog.Logger) *writer {
+func newWriter(db *sql.DB, conn *sql.Conn, guard func() error, log *slog.Logger) *writer {
 	w := &writer{
 		db:     db,
 		conn:   conn,
+		guard:  guard,
 		stmts:  make(map[string]*sql.Stmt),
 		log:    log,
 		ops:    make(chan *op, 4*maxGroupOps),
@@ -325,6 +328,9 @@ func (w *writer) attempt(group []*op, savepoints bool) (results []error, retry b
 		if _, err := t.exec(qRollback); err != nil {
 			w.log.Warn("sqlite: rollback", "err", err)
 		}
+	} else if err := w.guard(); err != nil {
+		w.rollBack(group, err) // the guard logs when the file goes and comes back, not per group
+		return nil, false
 	} else if _, err := t.exec(qCommit); err != nil {
 		w.abort(group, fmt.Errorf("sqlite: commit: %w", err))
 		return nil, false
@@ -344,6 +350,11 @@ func (w *writer) finish(group []*op, results []error) {
 // abort rolls back a group that cannot be committed and gives every caller err.
 func (w *writer) abort(group []*op, err error) {
 	w.log.Error("sqlite: write group failed", "ops", len(group), "err", err)
+	w.rollBack(group, err)
+}
+
+// rollBack rolls back a group's transaction and gives every caller err.
+func (w *writer) rollBack(group []*op, err error) {
 	if _, rbErr := (&wtx{w: w}).exec(qRollback); rbErr != nil {
 		w.log.Debug("sqlite: rollback after failed group", "err", rbErr)
 	}
