@@ -212,8 +212,9 @@ func (s *Sink) Count() int {
 func (s *Sink) Conns() int { return int(s.ln.n.Load()) }
 
 // PeakConns is the largest number of connections that were open at once. A connection counts
-// until the sink has closed it, so a client that quits one connection and at once opens the next
-// may be seen with one more than it ever had open.
+// until the sink has closed it, as a relay limiting connections per client counts them, so a
+// client that opens the next connection as soon as the 221 to its QUIT came may be seen with one
+// more than it ever had open (transport/smtp waits for the sink to close first).
 func (s *Sink) PeakConns() int {
 	s.ln.mu.Lock()
 	defer s.ln.mu.Unlock()

@@ -418,3 +418,52 @@ func TestReadResponseMatchesTextproto(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolLimitAsTheRelayCounts: a connection retired after max_per_conn counts against ?pool=
+// until the relay has closed it, so a relay that counts a connection until it is closed (as one
+// limiting connections per client does) never sees more than pool at once. This relay takes its
+// time to close after its 221; before, the next send dialed as soon as the 221 came.
+func TestPoolLimitAsTheRelayCounts(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var open, peak atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := open.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			go func() {
+				defer c.Close()
+				defer open.Add(-1) // counted until the relay closes it
+				r := textproto.NewReader(bufio.NewReader(c))
+				io.WriteString(c, "220 raw.test ESMTP\r\n")
+				if line, _ := r.ReadLine(); !strings.HasPrefix(line, "EHLO ") {
+					return
+				}
+				io.WriteString(c, "250-raw.test\r\n250 PIPELINING\r\n")
+				acceptNext(t, r, c, "250 Ok: queued as X\r\n")
+				if line, _ := r.ReadLine(); line == "QUIT" {
+					io.WriteString(c, "221 bye\r\n")
+					time.Sleep(50 * time.Millisecond)
+				}
+			}()
+		}
+	}()
+	tr := testClient(t, ln.Addr().(*net.TCPAddr).Port, nil, func(c *Config) { c.Pool = 1; c.MaxPerConn = 1 })
+	for i := range 3 {
+		if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if p := peak.Load(); p != 1 {
+		t.Errorf("the relay saw %d connections at once, more than pool=1", p)
+	}
+}

@@ -322,7 +322,11 @@ func (t *Transport) expire(pc *conn, gen int) {
 	}
 	t.mu.Unlock()
 	if i >= 0 {
+		// A connection being quit is still open: it takes a slot like one in use, so that no
+		// send dials past ?pool= meanwhile.
+		t.slots <- struct{}{}
 		pc.quit()
+		<-t.slots
 	}
 }
 
@@ -572,11 +576,31 @@ func (pc *conn) unwatch() bool {
 	return fired
 }
 
-// quit ends a healthy connection politely; close drops a broken one.
+// quitWait bounds how long quit waits for the relay's 221, closeWait how long it then waits for
+// the relay to close its end.
+const (
+	quitWait  = 5 * time.Second
+	closeWait = time.Second
+)
+
+// quit ends a healthy connection politely: QUIT, the 221, and then the relay closing its end
+// (RFC 5321 §4.1.1.10: it closes the channel after replying), read to EOF before this side
+// closes. Waiting for that close is what keeps the pool within ?pool= as the relay counts: a
+// connection stays the relay's until it has closed it, so a send that retires a used-up
+// connection and dials the next one must not dial before then, or a relay that limits
+// connections per client sees one more (and may refuse it with a 421). close drops a broken
+// connection without a word.
 func (pc *conn) quit() {
-	if err := pc.c.Quit(); err != nil {
-		pc.close()
+	defer pc.close()
+	_ = pc.nc.SetDeadline(time.Now().Add(quitWait))
+	if _, err := pc.wire.Write([]byte("QUIT\r\n")); err != nil {
+		return
 	}
+	if _, _, err := pc.readReply(2, quitWait); err != nil {
+		return
+	}
+	_ = pc.nc.SetReadDeadline(time.Now().Add(closeWait))
+	_, _ = io.Copy(io.Discard, pc.reader()) // until EOF, the deadline, or a reset
 }
 
 func (pc *conn) close() { _ = pc.c.Close() }
