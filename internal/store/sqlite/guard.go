@@ -10,14 +10,17 @@ import (
 	"github.com/postie/postie/internal/store"
 )
 
-// fileGuard notices the database file being removed or replaced under a running store. SQLite
-// keeps using the file its connections opened, so without it a node whose file was deleted (or
-// moved, or overwritten by a restore) would go on acknowledging messages into a file that no
-// longer has a name, lost at the next restart, and its new read connections would open whatever
-// now has the name. While the file at path is not the one Open opened, every write group is
-// rolled back before its COMMIT and every read refused, with an error wrapping
-// store.ErrUnavailable (the API's 503, /readyz included); once the same file is back (moved back),
-// the store works again without a restart.
+// fileGuard notices the database file being removed, or another file being put at its path
+// (renamed over it, as rsync and most restore tools do), under a running store. SQLite keeps
+// using the file its connections opened, so without it a node whose file was deleted or moved
+// would go on acknowledging messages into a file that no longer has a name, lost at the next
+// restart, and its new read connections would open whatever now has the name. While the file at
+// path is not the one Open opened (os.SameFile: device and inode), every write group is rolled
+// back before its COMMIT and every read refused, with an error wrapping store.ErrUnavailable
+// (the API's 503, /readyz included); once the same file is back (moved back), the store works
+// again without a restart. A file overwritten in place (cp onto it) keeps its inode and is not
+// noticed: that corrupts a live database whatever postie does, which is why the docs say to stop
+// the node before restoring.
 //
 // A check is one stat(2): about a microsecond, once per write group and once per read.
 type fileGuard struct {

@@ -419,18 +419,19 @@ func TestReadResponseMatchesTextproto(t *testing.T) {
 	}
 }
 
-// TestPoolLimitAsTheRelayCounts: a connection retired after max_per_conn counts against ?pool=
-// until the relay has closed it, so a relay that counts a connection until it is closed (as one
-// limiting connections per client does) never sees more than pool at once. This relay takes its
-// time to close after its 221; before, the next send dialed as soon as the 221 came.
-func TestPoolLimitAsTheRelayCounts(t *testing.T) {
-	t.Parallel()
+// lingeringRelay is a relay that accepts every message and, after its 221 to QUIT, waits 50 ms
+// before it closes the connection, counting each connection until then (as a relay limiting
+// connections per client does). It returns its port, the most connections it had at once, and a
+// channel that receives a value whenever it reads a QUIT.
+func lingeringRelay(t *testing.T) (int, *atomic.Int32, <-chan struct{}) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
 	var open, peak atomic.Int32
+	quits := make(chan struct{}, 16)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -449,19 +450,64 @@ func TestPoolLimitAsTheRelayCounts(t *testing.T) {
 					return
 				}
 				io.WriteString(c, "250-raw.test\r\n250 PIPELINING\r\n")
-				acceptNext(t, r, c, "250 Ok: queued as X\r\n")
-				if line, _ := r.ReadLine(); line == "QUIT" {
-					io.WriteString(c, "221 bye\r\n")
-					time.Sleep(50 * time.Millisecond)
+				for {
+					line, err := r.ReadLine()
+					switch {
+					case err != nil:
+						return
+					case line == "QUIT":
+						io.WriteString(c, "221 bye\r\n")
+						quits <- struct{}{}
+						time.Sleep(50 * time.Millisecond)
+						return
+					case strings.HasPrefix(line, "MAIL FROM:"):
+						if !expectLines(t, r, "RCPT TO:", "DATA") {
+							return
+						}
+						io.WriteString(c, "250 Ok\r\n250 Ok\r\n354 go ahead\r\n")
+						if _, err := r.ReadDotBytes(); err != nil {
+							return
+						}
+						io.WriteString(c, "250 Ok: queued as X\r\n")
+					default:
+						io.WriteString(c, "250 Ok\r\n") // RSET, EHLO after a reset
+					}
 				}
 			}()
 		}
 	}()
-	tr := testClient(t, ln.Addr().(*net.TCPAddr).Port, nil, func(c *Config) { c.Pool = 1; c.MaxPerConn = 1 })
+	return ln.Addr().(*net.TCPAddr).Port, &peak, quits
+}
+
+// TestPoolLimitAsTheRelayCounts: a connection retired after max_per_conn counts against ?pool=
+// until the relay has closed it, so the relay never sees more than pool at once. Before, the
+// next send dialed as soon as the 221 came.
+func TestPoolLimitAsTheRelayCounts(t *testing.T) {
+	t.Parallel()
+	port, peak, _ := lingeringRelay(t)
+	tr := testClient(t, port, nil, func(c *Config) { c.Pool = 1; c.MaxPerConn = 1 })
 	for i := range 3 {
 		if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
+	}
+	if p := peak.Load(); p != 1 {
+		t.Errorf("the relay saw %d connections at once, more than pool=1", p)
+	}
+}
+
+// TestIdleExpiryHoldsASlot: a connection the idle timer is quitting counts against ?pool= too,
+// so a send that comes meanwhile waits for the relay to close it before dialing.
+func TestIdleExpiryHoldsASlot(t *testing.T) {
+	t.Parallel()
+	port, peak, quits := lingeringRelay(t)
+	tr := testClient(t, port, nil, func(c *Config) { c.Pool = 1; c.IdleTimeout = 20 * time.Millisecond })
+	if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+		t.Fatal(err)
+	}
+	<-quits // the idle timer is quitting the connection; the relay holds it 50 ms more
+	if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
+		t.Fatal(err)
 	}
 	if p := peak.Load(); p != 1 {
 		t.Errorf("the relay saw %d connections at once, more than pool=1", p)

@@ -26,9 +26,11 @@ import (
 // Transport is a pooled SMTP relay client. It is safe for concurrent use; at most Config.Pool
 // sends run at once, each on its own connection.
 type Transport struct {
-	cfg   Config
-	addr  string
-	slots chan struct{} // one token per connection that may be open
+	cfg  Config
+	addr string
+	// slots holds one token per connection that may be open: taken by a send for its
+	// connection, and by a connection being retired until the relay has closed it (quit).
+	slots chan struct{}
 
 	mu     sync.Mutex
 	idle   []*conn // most recently used last
@@ -36,6 +38,8 @@ type Transport struct {
 	// timers counts the idle connections' expiry timers that are armed or running: Close
 	// waits for it, so no expiry is still closing a connection after Close returns.
 	timers sync.WaitGroup
+	// retiring counts the used-up connections being quit in the background (retire).
+	retiring sync.WaitGroup
 }
 
 var _ transport.Transport = (*Transport)(nil)
@@ -60,20 +64,24 @@ func (t *Transport) String() string { return t.cfg.String() }
 // Name returns "smtp".
 func (t *Transport) Name() string { return "smtp" }
 
-// Close marks the transport closed and closes the idle connections with QUIT; connections in use
-// are closed when their send finishes. Send fails after Close. Close returns once no idle
-// connection's expiry is running; it always returns nil.
+// Close marks the transport closed and closes the idle connections with QUIT, all at once;
+// connections in use are closed when their send finishes. Send fails after Close. Close returns
+// once no idle connection's expiry and no retiring connection's QUIT is running; it always
+// returns nil.
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	t.closed = true
 	idle := t.idle
 	t.idle = nil
 	t.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, pc := range idle {
 		t.disarm(pc)
-		pc.quit()
+		wg.Go(func() { pc.quit(t.cfg.CommandTimeout) })
 	}
+	wg.Wait()
 	t.timers.Wait()
+	t.retiring.Wait()
 	return nil
 }
 
@@ -91,7 +99,12 @@ func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw []byte
 		return transport.Result{}, &transport.Error{Class: transport.Unreachable, Stage: stageConnect,
 			Text: "no free relay connection: " + ctx.Err().Error(), Err: ctx.Err()}
 	}
-	defer func() { <-t.slots }()
+	slotHeld := true // until checkin hands it to a retiring connection
+	defer func() {
+		if slotHeld {
+			<-t.slots
+		}
+	}()
 
 	t.mu.Lock()
 	closed := t.closed
@@ -123,7 +136,7 @@ func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw []byte
 			cancelled(ctx, terr)
 		}
 	}
-	t.checkin(pc, keep)
+	slotHeld = !t.checkin(pc, keep)
 	if terr != nil {
 		return transport.Result{}, terr
 	}
@@ -274,8 +287,10 @@ func (t *Transport) popIdle() *conn {
 	}
 	t.mu.Unlock()
 	for _, c := range stale {
+		// Past IdleTimeout the relay has likely dropped it already (its expiry timer has not
+		// run yet): closed without a word, so this send does not wait for a QUIT.
 		t.disarm(c)
-		c.quit()
+		c.close()
 	}
 	if pc != nil {
 		t.disarm(pc)
@@ -284,17 +299,18 @@ func (t *Transport) popIdle() *conn {
 }
 
 // checkin returns pc to the pool, or closes it: with QUIT when it is healthy but used up or the
-// transport is closed, without when it failed.
-func (t *Transport) checkin(pc *conn, keep bool) {
+// transport is closed, without when it failed. It reports whether it took over the pool slot of
+// the send that used pc (retire), which the send must then not give back.
+func (t *Transport) checkin(pc *conn, keep bool) (tookSlot bool) {
 	if !keep {
 		pc.close()
-		return
+		return false
 	}
 	t.mu.Lock()
 	if t.closed || pc.sent >= t.cfg.MaxPerConn {
 		t.mu.Unlock()
-		pc.quit()
-		return
+		t.retire(pc)
+		return true
 	}
 	pc.lastUsed = t.cfg.Now()
 	t.idle = append(t.idle, pc)
@@ -303,6 +319,18 @@ func (t *Transport) checkin(pc *conn, keep bool) {
 	t.timers.Add(1)
 	pc.expiry = time.AfterFunc(t.cfg.IdleTimeout, func() { t.expire(pc, gen) })
 	t.mu.Unlock()
+	return false
+}
+
+// retire quits pc in the background and only then frees the pool slot its send held: the
+// connection is the relay's until the relay has closed it (quit), and a send dialing the next
+// one meanwhile would make one more than ?pool= as the relay counts. The send itself returns
+// at once.
+func (t *Transport) retire(pc *conn) {
+	t.retiring.Go(func() {
+		pc.quit(t.cfg.CommandTimeout)
+		<-t.slots
+	})
 }
 
 // expire closes pc with QUIT when it is still idle IdleTimeout after its checkin: relays drop
@@ -312,6 +340,10 @@ func (t *Transport) checkin(pc *conn, keep bool) {
 // of an earlier stay in the pool does not close the connection checked in since.
 func (t *Transport) expire(pc *conn, gen int) {
 	defer t.timers.Done()
+	// A connection being quit is still open: it takes a slot like one in use, before it leaves
+	// the idle list, so that no send finds the list empty and dials past ?pool= meanwhile.
+	t.slots <- struct{}{}
+	defer func() { <-t.slots }()
 	t.mu.Lock()
 	i := slices.Index(t.idle, pc)
 	if i >= 0 && pc.checkins != gen {
@@ -322,11 +354,7 @@ func (t *Transport) expire(pc *conn, gen int) {
 	}
 	t.mu.Unlock()
 	if i >= 0 {
-		// A connection being quit is still open: it takes a slot like one in use, so that no
-		// send dials past ?pool= meanwhile.
-		t.slots <- struct{}{}
-		pc.quit()
-		<-t.slots
+		pc.quit(t.cfg.CommandTimeout)
 	}
 }
 
@@ -576,12 +604,8 @@ func (pc *conn) unwatch() bool {
 	return fired
 }
 
-// quitWait bounds how long quit waits for the relay's 221, closeWait how long it then waits for
-// the relay to close its end.
-const (
-	quitWait  = 5 * time.Second
-	closeWait = time.Second
-)
+// closeWait is how long quit waits for the relay to close its end after the 221.
+const closeWait = time.Second
 
 // quit ends a healthy connection politely: QUIT, the 221, and then the relay closing its end
 // (RFC 5321 §4.1.1.10: it closes the channel after replying), read to EOF before this side
@@ -590,14 +614,19 @@ const (
 // connection and dials the next one must not dial before then, or a relay that limits
 // connections per client sees one more (and may refuse it with a 421). close drops a broken
 // connection without a word.
-func (pc *conn) quit() {
+func (pc *conn) quit(timeout time.Duration) {
 	defer pc.close()
-	_ = pc.nc.SetDeadline(time.Now().Add(quitWait))
+	_ = pc.nc.SetDeadline(time.Now().Add(timeout))
 	if _, err := pc.wire.Write([]byte("QUIT\r\n")); err != nil {
 		return
 	}
-	if _, _, err := pc.readReply(2, quitWait); err != nil {
+	if _, _, err := pc.readReply(2, timeout); err != nil {
 		return
+	}
+	if tc, ok := pc.wire.(*tls.Conn); ok {
+		// TLS ends with a close_notify each way (RFC 8446 §6.1). trackConn holds writes back
+		// until the next read: the one below sends it.
+		_ = tc.CloseWrite()
 	}
 	_ = pc.nc.SetReadDeadline(time.Now().Add(closeWait))
 	_, _ = io.Copy(io.Discard, pc.reader()) // until EOF, the deadline, or a reset
