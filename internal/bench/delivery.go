@@ -28,7 +28,11 @@ type DeliveryConfig struct {
 	DatabaseURL string
 	Nodes       int
 
-	Pool       int // relay connections, for postie (?pool=N) and for the bare client
+	Pool int // relay connections, for postie (?pool=N) and for the bare client
+	// RelayDelay holds the sink's reply to each message's final "." this long, as a relay's own
+	// work on it (queueing it durably) does; 0: none. With it the ceiling is the relay's, as it
+	// is with a real relay, rather than the CPU's.
+	RelayDelay time.Duration
 	BatchSize  int // messages per batch request (fewer for large messages: at most ≈8 MB a request)
 	BatchConns int // concurrent batch clients while accepting
 
@@ -114,7 +118,16 @@ func RunDelivery(ctx context.Context, cfg DeliveryConfig) ([]DeliveryResult, err
 
 // startPhase starts a sink with onMessage and a server relaying to it over cfg.Pool connections.
 func startPhase(ctx context.Context, cfg DeliveryConfig, onMessage func(smtpsink.Message)) (*smtpsink.Sink, *server, error) {
-	sink, err := smtpsink.Start(smtpsink.Options{OnMessage: onMessage})
+	o := smtpsink.Options{OnMessage: onMessage}
+	if d := cfg.RelayDelay; d > 0 {
+		o.Script = func(st smtpsink.Step) smtpsink.Action {
+			if st.Stage == smtpsink.StageData {
+				return smtpsink.Action{Delay: d}
+			}
+			return smtpsink.Action{}
+		}
+	}
+	sink, err := smtpsink.Start(o)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -180,8 +193,16 @@ func throughput(ctx context.Context, cfg DeliveryConfig, name string, n, size in
 			Note: fmt.Sprintf("%.0f%% of the bare client; the %d left after the last accept at %.0f/s%s", ratio,
 				n-deliveredDuring, float64(n-deliveredDuring)/(e2e-accepted).Seconds(), cpuNote(serverCPU, benchCPU, n))},
 		{Name: name + ": bare SMTP client (ceiling)", Messages: n, Size: len(raw), Elapsed: bare, Conns: cfg.Pool,
-			Note: "transport/smtp, pool=" + strconv.Itoa(cfg.Pool)},
+			Note: "transport/smtp, pool=" + strconv.Itoa(cfg.Pool) + relayDelayNote(cfg.RelayDelay)},
 	}, nil
+}
+
+// relayDelayNote names the sink's delay per message, if any.
+func relayDelayNote(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return ", the relay taking " + d.String() + " per message"
 }
 
 // cpuNote gives the CPU time spent per message, by the server and by this process (load generator

@@ -65,6 +65,7 @@ func (e *env) benchCmd() *cobra.Command {
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "a postgres:// server to run on instead of SQLite: each phase creates a database there and drops it after (the role must be allowed to create databases)")
 	f.IntVar(&cfg.Nodes, "nodes", 1, "postie processes sharing the PostgreSQL database; requests are spread over them")
 	f.IntVar(&dcfg.Pool, "pool", 8, "delivery: relay connections (postie's ?pool= and the bare client's)")
+	f.DurationVar(&dcfg.RelayDelay, "relay-delay", 0, "delivery: the sink holds its reply to each message this long, as a relay queueing it does (0: at once)")
 	f.IntVar(&dcfg.Messages, "messages", 20000, "delivery: ≈10 KB messages in the throughput phase")
 	f.IntVar(&dcfg.LargeMessages, "large-messages", 4000, "delivery: ≈100 KB messages in the throughput phase")
 	f.Float64Var(&dcfg.LatencyRate, "latency-rate", 200, "delivery: messages per second in the latency phase")
