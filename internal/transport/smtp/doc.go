@@ -21,12 +21,15 @@
 // transaction is MAIL, one RCPT per recipient, DATA (pipelined when the relay allows, see below).
 // A connection goes back to the pool unless it
 // broke at the protocol level, received a 421, or has carried Config.MaxPerConn messages (then it
-// is closed with QUIT and the next checkout dials). A connection put back in the pool arms a
-// timer (time.AfterFunc, no goroutine until it fires): still idle Config.IdleTimeout later
-// (default 30 s, ?idle_timeout=), it is taken out of the pool and closed with QUIT, so an idle
-// node holds no relay connections. A checkout disarms it; Close disarms every timer, closes the
-// idle connections and waits for an expiry already running. A checkout also drops, as a
-// safety net, any connection whose last use is older than IdleTimeout by Config.Now.
+// is closed with QUIT in the background and the next checkout dials). A connection put back in
+// the pool arms a timer (time.AfterFunc, no goroutine until it fires): still idle
+// Config.IdleTimeout later (default 30 s, ?idle_timeout=), it is taken out of the pool and closed
+// with QUIT, so an idle node holds no relay connections. A connection being closed with QUIT
+// holds a slot until the relay has closed its end after the 221, so the relay, which counts a
+// connection until then, never sees more than Pool. A checkout disarms the timer; Close disarms
+// every timer, quits the idle connections and waits for the expiries and QUITs still running. A
+// checkout also drops (without QUIT), as a safety net, any connection whose last use is older than
+// IdleTimeout by Config.Now.
 //
 // # Reuse without RSET
 //

@@ -43,21 +43,43 @@ func TestLockstep(t *testing.T) {
 // It returns the port and a count of connections accepted.
 func rawRelay(t *testing.T, script func(t *testing.T, r *textproto.Reader, w io.Writer)) (int, *atomic.Int32) {
 	t.Helper()
+	s := startRaw(t, 0, script)
+	return s.port, &s.conns
+}
+
+// rawServer is a running rawRelay.
+type rawServer struct {
+	port  int
+	conns atomic.Int32  // accepted
+	open  atomic.Int32  // not closed yet
+	peak  atomic.Int32  // most open at once
+	quits chan struct{} // a value for each QUIT read (dropped when nobody is waiting)
+}
+
+// startRaw starts a rawRelay that, after its 221 to a QUIT following script, waits linger before
+// it closes the connection, counting it as open until then (as a relay limiting connections per
+// client does).
+func startRaw(t *testing.T, linger time.Duration, script func(t *testing.T, r *textproto.Reader, w io.Writer)) *rawServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	var conns atomic.Int32
+	s := &rawServer{port: ln.Addr().(*net.TCPAddr).Port, quits: make(chan struct{}, 16)}
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			conns.Add(1)
+			s.conns.Add(1)
+			n := s.open.Add(1)
+			for p := s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
+			}
 			go func() {
 				defer c.Close()
+				defer s.open.Add(-1)
 				r := textproto.NewReader(bufio.NewReader(c))
 				io.WriteString(c, "220 raw.test ESMTP\r\n")
 				if line, _ := r.ReadLine(); !strings.HasPrefix(line, "EHLO ") {
@@ -68,11 +90,16 @@ func rawRelay(t *testing.T, script func(t *testing.T, r *textproto.Reader, w io.
 				script(t, r, c)
 				if line, _ := r.ReadLine(); line == "QUIT" {
 					io.WriteString(c, "221 bye\r\n")
+					select {
+					case s.quits <- struct{}{}:
+					default:
+					}
+					time.Sleep(linger)
 				}
 			}()
 		}
 	}()
-	return ln.Addr().(*net.TCPAddr).Port, &conns
+	return s
 }
 
 // expectLines reads len(want) command lines before the script answers any of them, and checks
@@ -419,97 +446,42 @@ func TestReadResponseMatchesTextproto(t *testing.T) {
 	}
 }
 
-// lingeringRelay is a relay that accepts every message and, after its 221 to QUIT, waits 50 ms
-// before it closes the connection, counting each connection until then (as a relay limiting
-// connections per client does). It returns its port, the most connections it had at once, and a
-// channel that receives a value whenever it reads a QUIT.
-func lingeringRelay(t *testing.T) (int, *atomic.Int32, <-chan struct{}) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var open, peak atomic.Int32
-	quits := make(chan struct{}, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n := open.Add(1)
-			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-			}
-			go func() {
-				defer c.Close()
-				defer open.Add(-1) // counted until the relay closes it
-				r := textproto.NewReader(bufio.NewReader(c))
-				io.WriteString(c, "220 raw.test ESMTP\r\n")
-				if line, _ := r.ReadLine(); !strings.HasPrefix(line, "EHLO ") {
-					return
-				}
-				io.WriteString(c, "250-raw.test\r\n250 PIPELINING\r\n")
-				for {
-					line, err := r.ReadLine()
-					switch {
-					case err != nil:
-						return
-					case line == "QUIT":
-						io.WriteString(c, "221 bye\r\n")
-						quits <- struct{}{}
-						time.Sleep(50 * time.Millisecond)
-						return
-					case strings.HasPrefix(line, "MAIL FROM:"):
-						if !expectLines(t, r, "RCPT TO:", "DATA") {
-							return
-						}
-						io.WriteString(c, "250 Ok\r\n250 Ok\r\n354 go ahead\r\n")
-						if _, err := r.ReadDotBytes(); err != nil {
-							return
-						}
-						io.WriteString(c, "250 Ok: queued as X\r\n")
-					default:
-						io.WriteString(c, "250 Ok\r\n") // RSET, EHLO after a reset
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port, &peak, quits
-}
-
 // TestPoolLimitAsTheRelayCounts: a connection retired after max_per_conn counts against ?pool=
 // until the relay has closed it, so the relay never sees more than pool at once. Before, the
 // next send dialed as soon as the 221 came.
 func TestPoolLimitAsTheRelayCounts(t *testing.T) {
 	t.Parallel()
-	port, peak, _ := lingeringRelay(t)
-	tr := testClient(t, port, nil, func(c *Config) { c.Pool = 1; c.MaxPerConn = 1 })
+	relay := startRaw(t, 50*time.Millisecond, acceptOne)
+	tr := testClient(t, relay.port, nil, func(c *Config) { c.Pool = 1; c.MaxPerConn = 1 })
 	for i := range 3 {
 		if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
-	if p := peak.Load(); p != 1 {
+	if p := relay.peak.Load(); p != 1 {
 		t.Errorf("the relay saw %d connections at once, more than pool=1", p)
 	}
+}
+
+// acceptOne is a rawRelay script that accepts one message.
+func acceptOne(t *testing.T, r *textproto.Reader, w io.Writer) {
+	acceptNext(t, r, w, "250 Ok: queued as X\r\n")
 }
 
 // TestIdleExpiryHoldsASlot: a connection the idle timer is quitting counts against ?pool= too,
 // so a send that comes meanwhile waits for the relay to close it before dialing.
 func TestIdleExpiryHoldsASlot(t *testing.T) {
 	t.Parallel()
-	port, peak, quits := lingeringRelay(t)
-	tr := testClient(t, port, nil, func(c *Config) { c.Pool = 1; c.IdleTimeout = 20 * time.Millisecond })
+	relay := startRaw(t, 50*time.Millisecond, acceptOne)
+	tr := testClient(t, relay.port, nil, func(c *Config) { c.Pool = 1; c.IdleTimeout = 20 * time.Millisecond })
 	if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
 		t.Fatal(err)
 	}
-	<-quits // the idle timer is quitting the connection; the relay holds it 50 ms more
+	<-relay.quits // the idle timer is quitting the connection; the relay holds it 50 ms more
 	if _, err := tr.Send(context.Background(), env("b@example.net"), []byte(testBody)); err != nil {
 		t.Fatal(err)
 	}
-	if p := peak.Load(); p != 1 {
+	if p := relay.peak.Load(); p != 1 {
 		t.Errorf("the relay saw %d connections at once, more than pool=1", p)
 	}
 }
