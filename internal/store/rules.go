@@ -286,6 +286,14 @@ func PrepareFinish(p MessageFinishParams, now time.Time) (MessageFinishParams, e
 			p.Events[i].At = now
 		}
 	}
+	if !p.Split && (len(p.Recipients) > 0 || len(p.Pending) > 0) {
+		return p, fmt.Errorf("message %s: per-recipient outcomes without Split", p.ID)
+	}
+	for _, r := range p.Recipients {
+		if r.Email == "" || !r.Status.Valid() {
+			return p, fmt.Errorf("message %s: recipient %q cannot finish with state %q", p.ID, r.Email, r.Status)
+		}
+	}
 	p.Suppress = slices.Clone(p.Suppress)
 	for i, s := range p.Suppress {
 		if s.CreatedAt.IsZero() {
@@ -299,8 +307,57 @@ func PrepareFinish(p MessageFinishParams, now time.Time) (MessageFinishParams, e
 	return p, nil
 }
 
+// RecipientStates returns the recipient states named among statuses (queued, deferred, sent,
+// failed, …; not scheduled, sending or partially_failed), for the recipient filter of
+// MessageList.
+func RecipientStates(statuses []Status) []RecipientStatus {
+	var out []RecipientStatus
+	for _, s := range statuses {
+		if rs := RecipientStatus(s); rs.Valid() && !slices.Contains(out, rs) {
+			out = append(out, rs)
+		}
+	}
+	return out
+}
+
+// SettleSplit completes a split MessageFinish with nothing pending for a driver, given every
+// recipient of the message as recorded by it: Status becomes DeriveStatus of their states, and a
+// failed or partially_failed message without LastError gets that of its most recently updated
+// failed recipient.
+func SettleSplit(p *MessageFinishParams, rows []Recipient) {
+	states := make([]RecipientStatus, 0, len(rows))
+	var last *Recipient
+	for i, r := range rows {
+		if r.Status == "" {
+			continue
+		}
+		states = append(states, r.Status)
+		if r.Status == RecipientFailed && r.LastError != nil && (last == nil || !r.UpdatedAt.Before(last.UpdatedAt)) {
+			last = &rows[i]
+		}
+	}
+	p.Status = DeriveStatus(p.Status, states)
+	if (p.Status == StatusFailed || p.Status == StatusPartiallyFailed) && p.LastError == nil && last != nil {
+		p.LastError = last.LastError
+	}
+}
+
+// RecipientsView completes the rows of MessageRecipients for a driver: a row without a state
+// (the message is not split) takes the message's (m's Status, Attempts, LastError and SentAt).
+// rows come ordered by address.
+func RecipientsView(m Message, rows []Recipient) []Recipient {
+	for i, r := range rows {
+		if r.Status != "" {
+			continue
+		}
+		rows[i] = Recipient{Email: r.Email, Status: m.Status.RecipientState(), Attempts: m.Attempts,
+			LastError: m.LastError, SentAt: m.SentAt, UpdatedAt: m.UpdatedAt}
+	}
+	return rows
+}
+
 // RetryBatches runs a MessageRetry by filter for a driver, by batches of up to batch messages: find
-// returns the ids of one MessageList page (newest first) of the failed messages matching p.Filter,
+// returns the ids of one MessageList page (newest first) of the retryable messages matching p.Filter,
 // and retry requeues those of a page that are still failed, returning the ids it requeued. Each
 // page is requeued before the next is looked for; the keyset (id) only moves down, so a message
 // retried and failed again during the call is not retried twice. It returns every id requeued,
@@ -308,7 +365,12 @@ func PrepareFinish(p MessageFinishParams, now time.Time) (MessageFinishParams, e
 func RetryBatches(p MessageRetryParams, batch int, find func(MessageListParams) ([]string, error),
 	retry func(ids []string) ([]string, error)) ([]string, error) {
 	f := p.Filter
-	f.Statuses = []Status{StatusFailed}
+	f.Statuses = []Status{StatusFailed, StatusPartiallyFailed}
+	if f.Recipient != "" {
+		// The messages where that recipient failed: failed ones, and partially_failed ones
+		// where its own state is failed (MessageListParams.Recipient).
+		f.Statuses = []Status{StatusFailed}
+	}
 	f.Cursor = ""
 	f.Limit = batch
 	var retried []string

@@ -18,6 +18,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -58,11 +59,15 @@ const (
 	StatusCancelled  Status = "cancelled"
 	StatusBounced    Status = "bounced"
 	StatusComplained Status = "complained"
+	// StatusPartiallyFailed: delivery is over, some recipients got the message (sent, or later
+	// bounced or complained) and some failed. See DeriveStatus.
+	StatusPartiallyFailed Status = "partially_failed"
 )
 
 // Statuses lists every valid status, for validating filters.
 var Statuses = []Status{StatusScheduled, StatusQueued, StatusSending, StatusDeferred, StatusSent,
-	StatusFailed, StatusSuppressed, StatusCancelled, StatusBounced, StatusComplained}
+	StatusFailed, StatusSuppressed, StatusCancelled, StatusBounced, StatusComplained,
+	StatusPartiallyFailed}
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
@@ -77,6 +82,113 @@ func (s Status) Valid() bool {
 // Cancellable reports whether a message in state s may still be cancelled.
 func (s Status) Cancellable() bool {
 	return s == StatusScheduled || s == StatusQueued || s == StatusDeferred
+}
+
+// Retryable reports whether a message in state s may be retried (MessageRetry): its failed
+// recipients are queued again.
+func (s Status) Retryable() bool {
+	return s == StatusFailed || s == StatusPartiallyFailed
+}
+
+// RecipientStatus is the delivery state of one recipient of a message. Every recipient has one;
+// the message's status is derived from them (DeriveStatus).
+type RecipientStatus string
+
+// Recipient states.
+const (
+	RecipientQueued     RecipientStatus = "queued"     // waiting for an attempt (scheduled, queued or being sent)
+	RecipientDeferred   RecipientStatus = "deferred"   // refused for now; tried again on the retry ladder
+	RecipientSent       RecipientStatus = "sent"       // the relay accepted it for this recipient
+	RecipientFailed     RecipientStatus = "failed"     // refused for good, or attempts/TTL used up
+	RecipientSuppressed RecipientStatus = "suppressed" // on the suppression list at delivery: not sent
+	RecipientCancelled  RecipientStatus = "cancelled"  // cancelled before it was sent
+	RecipientBounced    RecipientStatus = "bounced"    // sent, then bounced (DSN)
+	RecipientComplained RecipientStatus = "complained" // sent, then reported as spam
+)
+
+// RecipientStatuses lists every recipient state.
+var RecipientStatuses = []RecipientStatus{RecipientQueued, RecipientDeferred, RecipientSent,
+	RecipientFailed, RecipientSuppressed, RecipientCancelled, RecipientBounced, RecipientComplained}
+
+// Valid reports whether s is a known recipient state.
+func (s RecipientStatus) Valid() bool {
+	return slices.Contains(RecipientStatuses, s)
+}
+
+// Pending reports whether a recipient in state s is still to be sent to.
+func (s RecipientStatus) Pending() bool {
+	return s == RecipientQueued || s == RecipientDeferred
+}
+
+// RecipientState is the state every recipient of a message has while the message is not split
+// (all its recipients share one outcome): scheduled, queued and sending are queued; deferred,
+// sent, failed, suppressed, cancelled, bounced and complained are the same word. It is "" for
+// partially_failed, which only a split message has.
+func (s Status) RecipientState() RecipientStatus {
+	switch s {
+	case StatusScheduled, StatusQueued, StatusSending:
+		return RecipientQueued
+	case StatusPartiallyFailed:
+		return ""
+	}
+	return RecipientStatus(s)
+}
+
+// DeriveStatus is a message's status given its recipients' states and job, the status the
+// message's row has as a job (scheduled, queued, sending or deferred) while some recipient is
+// still to be sent to. It is the published table of docs/api.md:
+//
+//   - any recipient queued or deferred: job;
+//   - otherwise, every recipient in one state S: S;
+//   - some delivered (sent, bounced or complained) and some failed: partially_failed;
+//   - some failed and none delivered: failed (the others were suppressed or cancelled);
+//   - some delivered and none failed: sent (the suppressed or cancelled ones are named in the
+//     message's recipients);
+//   - otherwise suppressed and cancelled ones: suppressed.
+//
+// No recipient at all is job.
+func DeriveStatus(job Status, states []RecipientStatus) Status {
+	if len(states) == 0 {
+		return job
+	}
+	var delivered, failed, suppressed int
+	same := true
+	for _, st := range states {
+		switch st {
+		case RecipientQueued, RecipientDeferred:
+			return job
+		case RecipientSent, RecipientBounced, RecipientComplained:
+			delivered++
+		case RecipientFailed:
+			failed++
+		case RecipientSuppressed:
+			suppressed++
+		}
+		same = same && st == states[0]
+	}
+	switch {
+	case same:
+		return Status(states[0])
+	case delivered > 0 && failed > 0:
+		return StatusPartiallyFailed
+	case failed > 0:
+		return StatusFailed
+	case delivered > 0:
+		return StatusSent
+	case suppressed > 0:
+		return StatusSuppressed
+	}
+	return StatusCancelled
+}
+
+// Recipient is one recipient of a message with its delivery state.
+type Recipient struct {
+	Email     string // the bare address, lowercased
+	Status    RecipientStatus
+	Attempts  int            // attempts made to deliver to this recipient
+	LastError *DeliveryError // why its last attempt failed; nil when none did
+	SentAt    time.Time      // zero until sent
+	UpdatedAt time.Time
 }
 
 // Streams.
@@ -133,11 +245,17 @@ type SuppressionListParams struct {
 	Limit  int
 }
 
-// MessageRetryParams requeues failed messages with fresh attempts: status queued, attempts 0,
-// next_attempt_at Now, expires_at ExpiresAt, lease cleared, last_error kept for the record, and a
-// "retried" event at Now whose detail holds the attempts made before ({"attempts": 4}). Exactly one of ID and Filter is used: ID retries one message (ErrNotFound when
-// there is none, ErrConflict when it is not failed); otherwise every failed message matching Filter
-// (its Statuses are ignored: only failed messages are retried; Cursor and Limit too) is retried.
+// MessageRetryParams requeues failed and partially_failed messages with fresh attempts: status
+// queued, attempts 0, next_attempt_at Now, expires_at ExpiresAt, lease cleared, last_error kept
+// for the record, and a "retried" event at Now whose detail holds the attempts made before
+// ({"attempts": 4}). Only the failed recipients are queued again (attempts 0), never the sent
+// ones: a message whose recipients share one outcome is sent to all of them again; a split one
+// to its failed recipients alone (addressed by their lowercased address), whose states become
+// queued and which the event lists ({"attempts": 4, "recipients": ["b@x"]}). Exactly one of ID
+// and Filter is used: ID retries one message (ErrNotFound when there is none, ErrConflict when
+// it is neither failed nor partially_failed); otherwise every such message matching Filter is
+// retried (its Statuses, Cursor and Limit are ignored). With Filter.Recipient, a message is
+// retried when that recipient failed (see MessageListParams).
 type MessageRetryParams struct {
 	ID        string
 	Filter    MessageListParams
@@ -244,10 +362,14 @@ type MessagesAcceptResult struct {
 // MessageListParams filters a message listing. Zero values mean "no filter". Results are newest
 // first (by id, which is time-sortable); Cursor is the id of the last row of the previous page.
 type MessageListParams struct {
-	Statuses      []Status
-	Stream        string
-	Tag           string
-	Recipient     string // bare address, matched case-insensitively against to/cc/bcc
+	Statuses []Status
+	Stream   string
+	Tag      string
+	// Recipient is a bare address, matched case-insensitively against to/cc/bcc. With Statuses
+	// too, a message matches when its own status or that recipient's state (Recipient.Status,
+	// for the recipient-state names among Statuses) is one of them: status failed finds the
+	// partially_failed message where that recipient failed.
+	Recipient     string
 	CampaignID    string
 	CreatedAfter  time.Time // inclusive
 	CreatedBefore time.Time // exclusive
@@ -271,10 +393,15 @@ type MessageClaimParams struct {
 // send. The rest of the message stays in the store (MessageGet); reading only these is what
 // makes a claim cheap.
 type ClaimedMessage struct {
-	ID            string
-	Stream        string
-	EnvelopeFrom  string
-	Recipients    []string
+	ID           string
+	Stream       string
+	EnvelopeFrom string
+	// Recipients are those still to be sent to: every recipient, or for a Split message its
+	// pending ones (queued or deferred).
+	Recipients []string
+	// Split: the message's recipients do not share one outcome; each has its own state, and
+	// MessageFinish must be given them (MessageFinishParams.Split).
+	Split         bool
 	Attempts      int
 	MaxAttempts   int
 	NextAttemptAt time.Time
@@ -285,10 +412,21 @@ type ClaimedMessage struct {
 
 // MessageFinishParams records the outcome of one delivery attempt. It applies only while the
 // message is still leased by Owner (a lease taken over by another worker wins).
+//
+// A message whose recipients all share the outcome (Split false, the common case) is recorded
+// on its row alone: its recipients' states are its status (Status.RecipientState), with its
+// attempts, last error and sent time. When the recipients of an attempt do not share one
+// outcome, or the message was already split (ClaimedMessage.Split), Split is set: Recipients
+// holds the new state of each recipient attempted or suppressed, Pending those still to be sent
+// to (their original addresses), and the driver writes both in the same transaction. Once split,
+// a message stays split: each of its recipients has its own state. For a split finish with
+// nothing Pending, the driver replaces Status by DeriveStatus over all the message's recipients
+// and, when that is failed or partially_failed and LastError is nil, sets LastError to the most
+// recent failed recipient's error; SentAt and ProviderID keep their earlier values when zero.
 type MessageFinishParams struct {
 	ID            string
 	Owner         string
-	Status        Status // sent, deferred, failed, suppressed, or queued (attempt not counted)
+	Status        Status // sent, deferred, failed, suppressed, partially_failed, or queued (attempt not counted)
 	Attempts      int    // the new attempt count
 	NextAttemptAt time.Time
 	LastError     *DeliveryError // nil keeps no error (cleared)
@@ -299,6 +437,11 @@ type MessageFinishParams struct {
 	// e.g. after a hard bounce; a zero CreatedAt is taken as now. They are applied only when the
 	// outcome itself is (the lease was still held).
 	Suppress []Suppression
+	// Split, Recipients and Pending: per-recipient outcomes (see above). Recipients' emails are
+	// lowercased; their UpdatedAt is ignored (the finish time is recorded).
+	Split      bool
+	Recipients []Recipient
+	Pending    []string
 }
 
 // MessageRenewParams extends the leases Owner still holds on IDs to Until.
@@ -409,7 +552,9 @@ type Store interface {
 	// MessageList returns one page of messages matching p, newest first.
 	MessageList(ctx context.Context, p MessageListParams) ([]Message, error)
 	// MessageCancel cancels a scheduled, queued or deferred message (ErrConflict otherwise,
-	// ErrNotFound when there is none) and returns it.
+	// ErrNotFound when there is none) and returns it. Of a split message only the recipients
+	// still to be sent to are cancelled (the sent ones stay sent) and its status is derived
+	// (DeriveStatus).
 	MessageCancel(ctx context.Context, id string, now time.Time) (Message, error)
 
 	// MessageClaim leases up to p.Limit due messages (status scheduled, queued or deferred with
@@ -431,7 +576,7 @@ type Store interface {
 	// send keeps its message: MessageRescue only takes leases that ended) and returns how many were
 	// extended. Messages no longer leased by p.Owner are skipped.
 	MessageRenewLeases(ctx context.Context, p MessageRenewParams) (int, error)
-	// MessageRetry requeues failed messages (see MessageRetryParams), wakes their streams'
+	// MessageRetry requeues failed and partially_failed messages (see MessageRetryParams), wakes their streams'
 	// workers (Wakeups), and returns the ids retried, in no particular order. A retry by filter
 	// may commit in several transactions (it can match every failed message); each message is
 	// retried at most once per call.
@@ -439,6 +584,11 @@ type Store interface {
 	// Wakeups returns a channel that receives (without blocking the sender, coalesced) when
 	// messages of stream may have become claimable, e.g. after MessagesAccept.
 	Wakeups(stream string) <-chan struct{}
+	// MessageRecipients returns the recipients of a message with their states, by address
+	// (ErrNotFound when there is no such message). A message that is not split gives every
+	// recipient its own status's state (Status.RecipientState) with its attempts, last error and
+	// sent time.
+	MessageRecipients(ctx context.Context, id string) ([]Recipient, error)
 
 	// SuppressionUpsert adds suppressions in one transaction; each needs an Email, a Reason and a
 	// CreatedAt, and the Email is stored lowercased. An address already suppressed gets the new

@@ -143,7 +143,7 @@ func scanClaimed(sc scanner) (store.ClaimedMessage, error) {
 		nextAttempt, expires  pgtype.Timestamptz
 	)
 	err := sc.Scan(&c.ID, &c.Stream, &c.EnvelopeFrom, &recipients, &attempts, &maxAttempts, &nextAttempt,
-		&expires, &lastError, &c.Raw)
+		&expires, &lastError, &c.Split, &c.Raw)
 	if err != nil {
 		return c, err
 	}
@@ -195,4 +195,29 @@ func scanMessage(sc scanner) (store.Message, error) {
 		return store.Message{}, err
 	}
 	return m, nil
+}
+
+// scanRecipient reads a row of qRecipientStates; a recipient of a message that is not split has
+// no state ("").
+func scanRecipient(sc scanner) (store.Recipient, error) {
+	var (
+		r                 store.Recipient
+		status            pgtype.Text
+		attempts          int32
+		lastError         []byte
+		sentAt, updatedAt pgtype.Timestamptz
+	)
+	if err := sc.Scan(&r.Email, &status, &attempts, &lastError, &sentAt, &updatedAt); err != nil {
+		return r, err
+	}
+	r.Status = store.RecipientStatus(status.String)
+	r.Attempts = int(attempts)
+	r.SentAt = fromTS(sentAt)
+	r.UpdatedAt = fromTS(updatedAt)
+	if len(lastError) > 0 {
+		if err := json.Unmarshal(lastError, &r.LastError); err != nil {
+			return r, fmt.Errorf("recipient %s: decoding last error: %w", r.Email, err)
+		}
+	}
+	return r, nil
 }

@@ -207,7 +207,15 @@ func listQuery(p store.MessageListParams, cols string) (string, []any, error) {
 		for i, s := range p.Statuses {
 			st[i] = string(s)
 		}
-		w.add(qListStatuses, st)
+		if states := store.RecipientStates(p.Statuses); p.Recipient != "" && len(states) > 0 {
+			rs := make([]string, len(states))
+			for i, s := range states {
+				rs[i] = string(s)
+			}
+			w.add(qListStatusesOrRecipient, st, strings.ToLower(p.Recipient), rs)
+		} else {
+			w.add(qListStatuses, st)
+		}
 	}
 	if p.Stream != "" {
 		w.add(qListStream, p.Stream)
@@ -272,20 +280,94 @@ func readAll[T any](ctx context.Context, s *Store, q string, args []any, scan fu
 func (s *Store) MessageCancel(ctx context.Context, id string, now time.Time) (store.Message, error) {
 	m, err := scanMessage(s.pool.QueryRow(ctx, qMessageCancel, tsNotNull(now), id))
 	if noRows(err) {
-		var status string
-		err := s.pool.QueryRow(ctx, qMessageStatus, id).Scan(&status)
-		if noRows(err) {
-			return store.Message{}, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+		// Absent, not cancellable, or split.
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var (
+				status string
+				split  bool
+			)
+			err := tx.QueryRow(ctx, qCancelSplitCheck, id).Scan(&status, &split)
+			if noRows(err) {
+				return fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+			}
+			if err != nil {
+				return err
+			}
+			if !split || !store.Status(status).Cancellable() {
+				return fmt.Errorf("message %s is %s: %w", id, status, store.ErrConflict)
+			}
+			m, err = cancelSplit(ctx, tx, id, store.Status(status), now)
+			return err
+		})
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+			return store.Message{}, err
 		}
-		if err != nil {
-			return store.Message{}, fmt.Errorf("postgres: cancelling message %s: %w", id, unavailable(err))
-		}
-		return store.Message{}, fmt.Errorf("message %s is %s: %w", id, status, store.ErrConflict)
 	}
 	if err != nil {
 		return store.Message{}, fmt.Errorf("postgres: cancelling message %s: %w", id, unavailable(err))
 	}
 	return m, nil
+}
+
+// cancelSplit cancels the pending recipients of split message id (locked, cancellable, in state
+// status), gives it the status derived from all its recipients, records the event naming them,
+// and returns the message.
+func cancelSplit(ctx context.Context, tx pgx.Tx, id string, status store.Status, now time.Time) (store.Message, error) {
+	rows, err := tx.Query(ctx, qCancelRecipients, tsNotNull(now), id)
+	if err != nil {
+		return store.Message{}, err
+	}
+	cancelled, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return store.Message{}, err
+	}
+	states, err := recipientStates(ctx, tx, id)
+	if err != nil {
+		return store.Message{}, err
+	}
+	p := store.MessageFinishParams{Status: status}
+	store.SettleSplit(&p, states)
+	m, err := scanMessage(tx.QueryRow(ctx, qCancelSplit, string(p.Status), tsNotNull(now), id))
+	if err != nil {
+		return store.Message{}, err
+	}
+	detail, err := json.Marshal(map[string]any{"recipients": nonNilStrings(cancelled)})
+	if err != nil {
+		return store.Message{}, err
+	}
+	_, err = tx.Exec(ctx, qEventInsertOne, id, store.EventCancelled, tsNotNull(now), string(detail))
+	return m, err
+}
+
+// recipientStates reads every recipient row of message id.
+func recipientStates(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, id string) ([]store.Recipient, error) {
+	rows, err := q.Query(ctx, qRecipientStates, id)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Recipient, error) { return scanRecipient(r) })
+}
+
+// MessageRecipients implements store.Store.
+func (s *Store) MessageRecipients(ctx context.Context, id string) ([]store.Recipient, error) {
+	m, err := s.MessageGet(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := recipientStates(ctx, s.pool, id)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: recipients of message %s: %w", id, unavailable(err))
+	}
+	return store.RecipientsView(m, rows), nil
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // MessageClaim implements store.Store. A Limit <= 0 claims nothing. Owner and LeaseUntil are
@@ -310,15 +392,23 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([
 // MessageFinish implements store.Store: every outcome in one statement (qMessageFinish). An event
 // with a zero At is recorded at now, as is a suppression with a zero CreatedAt; an outcome
 // store.PrepareFinish refuses fails the whole call.
+//
+// Split outcomes (store.MessageFinishParams.Split, rare) are applied one by one after it, in the
+// same transaction (finishSplit).
 func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.MessageFinishParams) (int, error) {
 	if len(ps) == 0 {
 		return 0, nil
 	}
 	var finishRows, eventRows, supRows [][]any
+	var split []store.MessageFinishParams
 	for i, p := range ps {
 		p, err := store.PrepareFinish(p, now)
 		if err != nil {
 			return 0, fmt.Errorf("postgres: %w", err)
+		}
+		if p.Split {
+			split = append(split, p)
+			continue
 		}
 		lastError, err := jsonValue(p.LastError, p.LastError == nil)
 		if err != nil {
@@ -342,26 +432,125 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 
 	applied := 0
 	streams := map[string]struct{}{}
-	rows, err := s.pool.Query(ctx, qMessageFinish, args...)
+	finish := func(q interface {
+		Query(context.Context, string, ...any) (pgx.Rows, error)
+	}) error {
+		if len(finishRows) == 0 {
+			return nil
+		}
+		rows, err := q.Query(ctx, qMessageFinish, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var stream, status string
+			if err := rows.Scan(&stream, &status); err != nil {
+				return err
+			}
+			applied++
+			if st := store.Status(status); st == store.StatusQueued || st == store.StatusDeferred {
+				streams[stream] = struct{}{}
+			}
+		}
+		return rows.Err()
+	}
+	var err error
+	if len(split) == 0 {
+		err = finish(s.pool)
+	} else {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			applied = 0
+			clear(streams)
+			if err := finish(tx); err != nil {
+				return err
+			}
+			for _, p := range split {
+				ok, err := finishSplit(ctx, tx, p, streams, now)
+				if err != nil {
+					return fmt.Errorf("message %s: %w", p.ID, err)
+				}
+				if ok {
+					applied++
+				}
+			}
+			return nil
+		})
+	}
 	if err != nil {
-		return 0, fmt.Errorf("postgres: finishing messages: %w", unavailable(err))
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var stream, status string
-		if err := rows.Scan(&stream, &status); err != nil {
-			return 0, fmt.Errorf("postgres: finishing messages: %w", unavailable(err))
-		}
-		applied++
-		if st := store.Status(status); st == store.StatusQueued || st == store.StatusDeferred {
-			streams[stream] = struct{}{}
-		}
-	}
-	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("postgres: finishing messages: %w", unavailable(err))
 	}
 	s.signal(streams)
 	return applied, nil
+}
+
+// finishSplit applies a split outcome (store.MessageFinishParams) in tx and reports whether the
+// lease was still held: the recipients' rows first, then the message, whose status is derived
+// from all its rows when nothing is pending, then its events and suppressions.
+func finishSplit(ctx context.Context, tx pgx.Tx, p store.MessageFinishParams, streams map[string]struct{}, now time.Time) (bool, error) {
+	var stream string
+	err := tx.QueryRow(ctx, qFinishSplitLease, p.ID, p.Owner).Scan(&stream)
+	if noRows(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, r := range p.Recipients {
+		lastError, err := jsonValue(r.LastError, r.LastError == nil)
+		if err != nil {
+			return false, err
+		}
+		if _, err := tx.Exec(ctx, qRecipientFinish, string(r.Status), int32(r.Attempts), textOrNil(lastError),
+			ts(r.SentAt), tsNotNull(now), p.ID, strings.ToLower(r.Email)); err != nil {
+			return false, fmt.Errorf("recipient %s: %w", r.Email, err)
+		}
+	}
+	if len(p.Pending) == 0 {
+		rows, err := recipientStates(ctx, tx, p.ID)
+		if err != nil {
+			return false, err
+		}
+		store.SettleSplit(&p, rows)
+	}
+	lastError, err := jsonValue(p.LastError, p.LastError == nil)
+	if err != nil {
+		return false, err
+	}
+	pending, err := json.Marshal(nonNilStrings(p.Pending))
+	if err != nil {
+		return false, err
+	}
+	if _, err := tx.Exec(ctx, qMessageFinishSplit, string(p.Status), int32(p.Attempts), tsNotNull(p.NextAttemptAt),
+		textOrNil(lastError), p.ProviderID, ts(p.SentAt), string(pending), tsNotNull(now), p.ID); err != nil {
+		return false, err
+	}
+	for _, e := range p.Events {
+		if _, err := tx.Exec(ctx, qEventInsertOne, p.ID, e.Type, tsNotNull(e.At), textOrNil(rawJSON(e.Detail))); err != nil {
+			return false, fmt.Errorf("event: %w", err)
+		}
+	}
+	if len(p.Suppress) > 0 {
+		supRows := make([][]any, len(p.Suppress))
+		for i, sup := range p.Suppress {
+			supRows[i] = suppressionArgs(sup)
+		}
+		if _, err := tx.Exec(ctx, qSuppressionUpsert, columns(supRows, suppressionParamTypes...)...); err != nil {
+			return false, fmt.Errorf("suppressions: %w", err)
+		}
+	}
+	if p.Status == store.StatusQueued || p.Status == store.StatusDeferred {
+		streams[stream] = struct{}{}
+	}
+	return true, nil
+}
+
+// textOrNil passes JSON as text (cast in the statement), or NULL when there is none.
+func textOrNil(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
 }
 
 // MessageRescue implements store.Store.
@@ -449,7 +638,7 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 			if err != nil {
 				return nil, fmt.Errorf("postgres: message %s: %w", p.ID, unavailable(err))
 			}
-			return nil, fmt.Errorf("message %s is %s, only failed messages can be retried: %w", p.ID, status, store.ErrConflict)
+			return nil, fmt.Errorf("message %s is %s, only failed and partially_failed messages can be retried: %w", p.ID, status, store.ErrConflict)
 		}
 		return ids, nil
 	}

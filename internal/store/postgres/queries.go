@@ -29,9 +29,10 @@ var messageCols = []column{
 	{"updated_at", "timestamptz"},
 }
 
-// claimedColumns are the columns of a store.ClaimedMessage, in the order scanClaimed reads them.
-const claimedColumns = `id, stream, envelope_from, recipients, attempts, max_attempts, next_attempt_at,
-	expires_at, last_error`
+// claimedColumns are the columns of a store.ClaimedMessage, in the order scanClaimed reads them:
+// a split message is sent to its pending recipients only.
+const claimedColumns = `id, stream, envelope_from, coalesce(pending_recipients, recipients), attempts,
+	max_attempts, next_attempt_at, expires_at, last_error, pending_recipients IS NOT NULL`
 
 // messageColumns is the column list of messageCols.
 var (
@@ -143,14 +144,19 @@ const claimable = `status IN ('scheduled', 'queued', 'deferred')`
 var (
 	qMessageGet = `SELECT ` + messageColumns + ` FROM messages WHERE id = $1`
 
-	// The MessageCancel update and its event in one statement; no row: not cancellable or absent
-	// (qMessageStatus tells which).
+	// The MessageCancel update and its event in one statement; no row: not cancellable, absent,
+	// or split (qCancelSplitCheck tells which; a split one is cancelled by qCancel*).
 	qMessageCancel = `WITH c AS (
 			UPDATE messages SET status = 'cancelled', updated_at = $1
-			WHERE id = $2 AND ` + claimable + `
+			WHERE id = $2 AND ` + claimable + ` AND pending_recipients IS NULL
 			RETURNING ` + messageColumns + `),
 		e AS (INSERT INTO message_events (message_id, type, at) SELECT id, 'cancelled', $1 FROM c)
 		SELECT ` + messageColumns + ` FROM c`
+
+	// MessageCancel of a split message (see qCancelSplitCheck): the derived status.
+	qCancelSplit = `UPDATE messages SET status = $1, pending_recipients = '[]', updated_at = $2
+		WHERE id = $3
+		RETURNING ` + messageColumns
 
 	// The claim: pick the due rows of one stream through messages_claim and lease them, in one
 	// statement. FOR UPDATE SKIP LOCKED lets claimers on every node run at once without waiting
@@ -172,6 +178,38 @@ var (
 
 const (
 	qMessageStatus = `SELECT status FROM messages WHERE id = $1`
+
+	// MessageCancel of a split message, in one transaction: lock the message and see whether it
+	// is split and cancellable; cancel its pending recipients (their addresses returned, for the
+	// event); give it the status derived from all its recipients' states (qRecipientStates,
+	// store.DeriveStatus).
+	qCancelSplitCheck = `SELECT status, pending_recipients IS NOT NULL FROM messages WHERE id = $1 FOR UPDATE`
+	qCancelRecipients = `UPDATE message_recipients SET status = 'cancelled', updated_at = $1
+		WHERE message_id = $2 AND status IN ('queued', 'deferred')
+		RETURNING email_lower`
+
+	// Every recipient of a message with its own state (NULL while the message is not split).
+	qRecipientStates = `SELECT email_lower, status, attempts, last_error, sent_at, updated_at
+		FROM message_recipients WHERE message_id = $1 ORDER BY email_lower`
+
+	// A split finish (store.MessageFinishParams.Split), rare: only where an attempt's recipients
+	// fared differently. In one transaction: the lease is checked with the row locked, the
+	// recipients' rows are written, then the message (whose status may be derived from those
+	// rows). provider_id and sent_at keep the values of an earlier attempt that sent to other
+	// recipients.
+	qFinishSplitLease = `SELECT stream FROM messages
+		WHERE id = $1 AND status = 'sending' AND lease_owner = $2 FOR UPDATE`
+	qRecipientFinish = `UPDATE message_recipients
+		SET status = $1, attempts = $2, last_error = $3::text::jsonb, sent_at = $4, updated_at = $5
+		WHERE message_id = $6 AND email_lower = $7`
+	qMessageFinishSplit = `UPDATE messages
+		SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4::text::jsonb,
+			provider_id = CASE WHEN $5 = '' THEN provider_id ELSE $5 END,
+			sent_at = coalesce($6, sent_at), pending_recipients = $7::text::jsonb,
+			lease_owner = '', lease_until = NULL, updated_at = $8
+		WHERE id = $9`
+	qEventInsertOne = `INSERT INTO message_events (message_id, type, at, detail)
+		VALUES ($1, $2, $3, $4::text::jsonb)`
 
 	qRawGet = `SELECT raw FROM message_raw WHERE message_id = $1`
 
@@ -224,21 +262,37 @@ const (
 		SELECT u.stream, u.status FROM u`
 
 	// MessageRetry, per batch of ids ($2). FOR UPDATE (waiting): a concurrent retry of the same
-	// message finishes first, and the status check then fails on the row it left. The event
-	// records the attempts made before; last_error is kept for the record.
+	// message finishes first, and the status check then fails on the row it left. A split
+	// message's failed recipients (failed, read before r changes them: every part of the
+	// statement sees the same snapshot) are queued again and become its pending recipients. The
+	// event records the attempts made before and those recipients; last_error is kept for the
+	// record.
 	qRetry = `WITH old AS (
-			SELECT id, attempts FROM messages
-			WHERE id = ANY ($2::text[]) AND status = 'failed'
+			SELECT id, attempts, pending_recipients IS NOT NULL AS split FROM messages
+			WHERE id = ANY ($2::text[]) AND status IN ('failed', 'partially_failed')
 			ORDER BY id
 			FOR UPDATE),
+		failed AS (
+			SELECT r.message_id, jsonb_agg(r.email_lower ORDER BY r.email_lower) AS emails
+			FROM message_recipients r JOIN old ON old.id = r.message_id AND old.split
+			WHERE r.status = 'failed'
+			GROUP BY r.message_id),
+		r AS (
+			UPDATE message_recipients mr SET status = 'queued', attempts = 0, updated_at = $1
+			FROM old WHERE mr.message_id = old.id AND old.split AND mr.status = 'failed'),
 		u AS (
 			UPDATE messages m SET status = 'queued', attempts = 0, next_attempt_at = $1,
-				expires_at = $3, lease_owner = '', lease_until = NULL, updated_at = $1
-			FROM old WHERE m.id = old.id
-			RETURNING m.id, m.stream, old.attempts),
+				expires_at = $3, lease_owner = '', lease_until = NULL, updated_at = $1,
+				pending_recipients = CASE WHEN old.split THEN coalesce(failed.emails, '[]') END
+			FROM old LEFT JOIN failed ON failed.message_id = old.id
+			WHERE m.id = old.id
+			RETURNING m.id, m.stream, old.attempts, old.split, failed.emails),
 		e AS (
 			INSERT INTO message_events (message_id, type, at, detail)
-			SELECT id, 'retried', $1, jsonb_build_object('attempts', attempts) FROM u ORDER BY id)
+			SELECT id, 'retried', $1, CASE WHEN split
+					THEN jsonb_build_object('attempts', attempts, 'recipients', coalesce(emails, '[]'))
+					ELSE jsonb_build_object('attempts', attempts) END
+			FROM u ORDER BY id)
 		SELECT id, stream FROM u`
 
 	// The earliest due time through messages_claim (an index-only min).
@@ -284,6 +338,11 @@ const (
 	qListStream    = `stream = ?`
 	qListTag       = `tags @> ?::text::jsonb`
 	qListRecipient = `id IN (SELECT message_id FROM message_recipients WHERE email_lower = ?)`
+	// With both a recipient and statuses (in place of qListStatuses): the message's status, or
+	// that recipient's own state (NULL, never matching, while the message is not split: its
+	// state is then the message's).
+	qListStatusesOrRecipient = `(status = ANY (?::text[]) OR id IN (
+		SELECT message_id FROM message_recipients WHERE email_lower = ? AND status = ANY (?::text[])))`
 	qListCampaign  = `campaign_id = ?`
 	qListAfter     = `created_at >= ?`
 	qListBefore    = `created_at < ?`

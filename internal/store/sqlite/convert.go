@@ -3,6 +3,7 @@ package sqlite
 import (
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -136,7 +137,7 @@ func scanClaimed(sc scanner) (store.ClaimedMessage, error) {
 		expiresAt                          sql.NullInt64
 	)
 	err := sc.Scan(&c.ID, &c.Stream, &c.EnvelopeFrom, &recipients, &attempts, &maxAttempts, &nextAttempt,
-		&expiresAt, &lastError, &c.Raw)
+		&expiresAt, &lastError, &c.Split, &c.Raw)
 	if err != nil {
 		return c, err
 	}
@@ -181,4 +182,29 @@ func plainStrings(src []byte) (list []string, ok bool) {
 		list = append(list, all[:i])
 		all = all[i+3:]
 	}
+}
+
+// scanRecipient reads a row of qRecipientStates; a recipient of a message that is not split has
+// no state ("").
+func scanRecipient(sc scanner) (store.Recipient, error) {
+	var (
+		r                 store.Recipient
+		status            sql.NullString
+		attempts          int64
+		lastError         []byte
+		sentAt, updatedAt sql.NullInt64
+	)
+	if err := sc.Scan(&r.Email, &status, &attempts, &lastError, &sentAt, &updatedAt); err != nil {
+		return r, err
+	}
+	r.Status = store.RecipientStatus(status.String)
+	r.Attempts = int(attempts)
+	r.SentAt = fromMicros(sentAt.Int64)
+	r.UpdatedAt = fromMicros(updatedAt.Int64)
+	if len(lastError) > 0 {
+		if err := json.Unmarshal(lastError, &r.LastError); err != nil {
+			return r, fmt.Errorf("recipient %s: decoding last error: %w", r.Email, err)
+		}
+	}
+	return r, nil
 }

@@ -215,10 +215,18 @@ func listQuery(p store.MessageListParams, cols string) (string, []any) {
 		args  []any
 	)
 	if len(p.Statuses) > 0 {
-		conds = append(conds, "status IN (?"+strings.Repeat(", ?", len(p.Statuses)-1)+")")
+		cond := "status IN (?" + strings.Repeat(", ?", len(p.Statuses)-1) + ")"
 		for _, st := range p.Statuses {
 			args = append(args, string(st))
 		}
+		if states := store.RecipientStates(p.Statuses); p.Recipient != "" && len(states) > 0 {
+			cond = "(" + cond + " OR " + qListRecipientState + "(?" + strings.Repeat(", ?", len(states)-1) + ")))"
+			args = append(args, strings.ToLower(p.Recipient))
+			for _, st := range states {
+				args = append(args, string(st))
+			}
+		}
+		conds = append(conds, cond)
 	}
 	add := func(cond string, a ...any) {
 		conds = append(conds, cond)
@@ -291,15 +299,22 @@ func (s *Store) MessageCancel(ctx context.Context, id string, now time.Time) (st
 			return err
 		}
 		if len(msgs) == 0 {
-			var status string
-			err := t.queryRow(qMessageStatus, []any{id}, &status)
+			var (
+				status string
+				split  bool
+			)
+			err := t.queryRow(qCancelSplitCheck, []any{id}, &status, &split)
 			if errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("message %s: %w", id, store.ErrNotFound)
 			}
 			if err != nil {
 				return err
 			}
-			return fmt.Errorf("message %s is %s: %w", id, status, store.ErrConflict)
+			if !split || !store.Status(status).Cancellable() {
+				return fmt.Errorf("message %s is %s: %w", id, status, store.ErrConflict)
+			}
+			m, err = cancelSplit(t, id, store.Status(status), now)
+			return err
 		}
 		m = msgs[0]
 		_, err = t.exec(qEventInsert, id, store.EventCancelled, micros(now), nil)
@@ -312,6 +327,82 @@ func (s *Store) MessageCancel(ctx context.Context, id string, now time.Time) (st
 		return store.Message{}, fmt.Errorf("sqlite: cancelling message %s: %w", id, err)
 	}
 	return m, nil
+}
+
+// cancelSplit cancels the pending recipients of split message id (cancellable, in state status),
+// gives it the status derived from all its recipients, records the event naming them, and
+// returns the message.
+func cancelSplit(t *wtx, id string, status store.Status, now time.Time) (store.Message, error) {
+	rows, err := t.query(qCancelRecipients, micros(now), id)
+	if err != nil {
+		return store.Message{}, err
+	}
+	var cancelled []string
+	for rows.Next() {
+		var email string
+		if err := rows.Scan(&email); err != nil {
+			rows.Close()
+			return store.Message{}, err
+		}
+		cancelled = append(cancelled, email)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return store.Message{}, err
+	}
+	states, err := recipientStates(t, id)
+	if err != nil {
+		return store.Message{}, err
+	}
+	p := store.MessageFinishParams{Status: status}
+	store.SettleSplit(&p, states)
+	rows, err = t.query(qCancelSplit, string(p.Status), micros(now), id)
+	if err != nil {
+		return store.Message{}, err
+	}
+	msgs, err := scanMessages(rows)
+	if err := errors.Join(err, rows.Close()); err != nil {
+		return store.Message{}, err
+	}
+	if len(msgs) == 0 {
+		return store.Message{}, fmt.Errorf("message %s is no longer cancellable: %w", id, store.ErrConflict)
+	}
+	detail, err := json.Marshal(map[string]any{"recipients": cancelled})
+	if err != nil {
+		return store.Message{}, err
+	}
+	_, err = t.exec(qEventInsert, id, store.EventCancelled, micros(now), string(detail))
+	return msgs[0], err
+}
+
+// recipientStates reads every recipient row of message id in the writer's transaction.
+func recipientStates(t *wtx, id string) ([]store.Recipient, error) {
+	rows, err := t.query(qRecipientStates, id)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Recipient
+	for rows.Next() {
+		r, err := scanRecipient(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, errors.Join(rows.Err(), rows.Close())
+}
+
+// MessageRecipients implements store.Store.
+func (s *Store) MessageRecipients(ctx context.Context, id string) ([]store.Recipient, error) {
+	m, err := s.MessageGet(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := readAll(ctx, s, qRecipientStates, []any{id}, scanRecipient)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: recipients of message %s: %w", id, err)
+	}
+	return store.RecipientsView(m, rows), nil
 }
 
 // MessageClaim implements store.Store. A Limit <= 0 claims nothing. Owner and LeaseUntil are
@@ -373,6 +464,7 @@ type finishRow struct {
 	claimable bool
 	events    [][]any
 	suppress  [][]any // suppressionArgs
+	split     *store.MessageFinishParams
 }
 
 // MessageFinish implements store.Store. An event with a zero At is recorded at now, as is a
@@ -406,6 +498,9 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 		for _, sup := range p.Suppress {
 			r.suppress = append(r.suppress, suppressionArgs(sup))
 		}
+		if p.Split {
+			r.split = &p
+		}
 		rows[i] = r
 	}
 	eventInserts := multiInsert(nil, qEventInsertInto, 4, allEvents)
@@ -417,7 +512,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 		clear(streams)
 		held := make([]bool, len(rows))
 		for i, r := range rows {
-			ok, err := finishOne(t, r, streams)
+			ok, err := finishOne(t, r, streams, now)
 			if err != nil {
 				return fmt.Errorf("message %s: %w", r.id, err)
 			}
@@ -461,7 +556,10 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 
 // finishOne applies one outcome and reports whether the lease was still held. An outcome that
 // makes the message claimable again adds its stream to streams.
-func finishOne(t *wtx, r finishRow, streams map[string]struct{}) (bool, error) {
+func finishOne(t *wtx, r finishRow, streams map[string]struct{}, now time.Time) (bool, error) {
+	if r.split != nil {
+		return finishSplit(t, *r.split, streams, now)
+	}
 	if r.claimable {
 		var stream string
 		err := t.queryRow(qMessageFinish+qReturningStream, r.args, &stream)
@@ -482,10 +580,64 @@ func finishOne(t *wtx, r finishRow, streams map[string]struct{}) (bool, error) {
 	return n > 0, err
 }
 
+// finishSplit applies a split outcome (store.MessageFinishParams) and reports whether the lease
+// was still held: the recipients' rows first, then the message, whose status is derived from
+// all its rows when nothing is pending.
+func finishSplit(t *wtx, p store.MessageFinishParams, streams map[string]struct{}, now time.Time) (bool, error) {
+	var stream string
+	err := t.queryRow(qFinishSplitLease, []any{p.ID, p.Owner}, &stream)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, r := range p.Recipients {
+		lastError, err := jsonText(r.LastError, r.LastError == nil)
+		if err != nil {
+			return false, err
+		}
+		if _, err := t.exec(qRecipientFinish, string(r.Status), int64(r.Attempts), lastError,
+			nullMicros(r.SentAt), micros(now), p.ID, strings.ToLower(r.Email)); err != nil {
+			return false, fmt.Errorf("recipient %s: %w", r.Email, err)
+		}
+	}
+	if len(p.Pending) == 0 {
+		rows, err := recipientStates(t, p.ID)
+		if err != nil {
+			return false, err
+		}
+		store.SettleSplit(&p, rows)
+	}
+	lastError, err := jsonText(p.LastError, p.LastError == nil)
+	if err != nil {
+		return false, err
+	}
+	pending, err := json.Marshal(nonNilStrings(p.Pending))
+	if err != nil {
+		return false, err
+	}
+	if _, err := t.exec(qMessageFinishSplit, string(p.Status), int64(p.Attempts), micros(p.NextAttemptAt),
+		lastError, p.ProviderID, nullMicros(p.SentAt), string(pending), micros(now), p.ID, p.Owner); err != nil {
+		return false, err
+	}
+	if p.Status == store.StatusQueued || p.Status == store.StatusDeferred {
+		streams[stream] = struct{}{}
+	}
+	return true, nil
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 // MessageRescue implements store.Store.
 func (s *Store) MessageRescue(ctx context.Context, now time.Time) ([]string, error) {
-	ids, err := s.requeue(ctx, 1,
-		insertStmt{qRescueEvents, []any{micros(now)}}, insertStmt{qRescue, []any{micros(now)}})
+	ids, err := s.requeue(ctx, 1, insertStmt{qRescue, []any{micros(now)}},
+		insertStmt{qRescueEvents, []any{micros(now)}})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: rescuing expired leases: %w", err)
 	}
@@ -496,24 +648,27 @@ func (s *Store) MessageRescue(ctx context.Context, now time.Time) ([]string, err
 // MessageReleaseLeases implements store.Store.
 func (s *Store) MessageReleaseLeases(ctx context.Context, p store.MessageReleaseParams) (int, error) {
 	args := []any{micros(p.Now), p.Owner}
-	ids, err := s.requeue(ctx, 1, insertStmt{qReleaseEvents, args}, insertStmt{qRelease, args})
+	ids, err := s.requeue(ctx, 1, insertStmt{qRelease, args}, insertStmt{qReleaseEvents, args})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: releasing leases: %w", err)
 	}
 	return len(ids), nil
 }
 
-// requeue runs, in one write, events (an INSERT of timeline events) and then update (an UPDATE
-// of the same rows returning id and stream), wakes the workers of the streams updated, and
-// returns the ids updated. The events go first because they record what the UPDATE changes.
-func (s *Store) requeue(ctx context.Context, weight int, events, update insertStmt) ([]string, error) {
+// requeue runs, in one write, the statements before (the INSERT of timeline events first) and
+// then update (an UPDATE of the same rows returning id and stream), wakes the workers of the
+// streams updated, and returns the ids updated. The events go first because they record what
+// the UPDATE changes.
+func (s *Store) requeue(ctx context.Context, weight int, update insertStmt, before ...insertStmt) ([]string, error) {
 	var ids []string
 	streams := map[string]struct{}{}
 	err := s.w.do(ctx, weight, func(t *wtx) error {
 		ids = ids[:0]
 		clear(streams)
-		if _, err := t.exec(events.query, events.args...); err != nil {
-			return err
+		for _, st := range before {
+			if _, err := t.exec(st.query, st.args...); err != nil {
+				return err
+			}
 		}
 		rows, err := t.query(update.query, update.args...)
 		if err != nil {
@@ -588,7 +743,7 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 			if err != nil {
 				return nil, fmt.Errorf("sqlite: message %s: %w", p.ID, err)
 			}
-			return nil, fmt.Errorf("message %s is %s, only failed messages can be retried: %w", p.ID, status, store.ErrConflict)
+			return nil, fmt.Errorf("message %s is %s, only failed and partially_failed messages can be retried: %w", p.ID, status, store.ErrConflict)
 		}
 		return ids, nil
 	}
@@ -604,7 +759,8 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 	})
 }
 
-// retry requeues those of ids that are still failed, records their "retried" events, wakes their
+// retry requeues those of ids that are still failed or partially_failed (their failed
+// recipients), records their "retried" events, wakes their
 // streams' workers, and returns the ids it requeued.
 func (s *Store) retry(ctx context.Context, ids []string, p store.MessageRetryParams) ([]string, error) {
 	arr, err := json.Marshal(ids)
@@ -612,8 +768,9 @@ func (s *Store) retry(ctx context.Context, ids []string, p store.MessageRetryPar
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	done, err := s.requeue(ctx, len(ids),
+		insertStmt{qRetry, []any{micros(p.Now), string(arr), nullMicros(p.ExpiresAt)}},
 		insertStmt{qRetryEvents, []any{micros(p.Now), string(arr)}},
-		insertStmt{qRetry, []any{micros(p.Now), string(arr), nullMicros(p.ExpiresAt)}})
+		insertStmt{qRetryRecipients, []any{micros(p.Now), string(arr)}})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: retrying messages: %w", err)
 	}

@@ -12,9 +12,10 @@ const messageColumns = `id, stream, status, from_addr, to_addrs, cc_addrs, bcc_a
 	provider_id, message_id, idempotency_key, api_key_id, campaign_id, created_at, send_at, sent_at,
 	expires_at, updated_at`
 
-// claimedColumns are the columns of a store.ClaimedMessage, in the order scanClaimed reads them.
-const claimedColumns = `id, stream, envelope_from, recipients, attempts, max_attempts, next_attempt_at,
-	expires_at, last_error`
+// claimedColumns are the columns of a store.ClaimedMessage, in the order scanClaimed reads them:
+// a split message is sent to its pending recipients only.
+const claimedColumns = `id, stream, envelope_from, coalesce(pending_recipients, recipients), attempts,
+	max_attempts, next_attempt_at, expires_at, last_error, pending_recipients IS NOT NULL`
 
 // messageColumnCount is the number of columns in messageColumns.
 const messageColumnCount = 36
@@ -64,9 +65,25 @@ const (
 		SELECT id, message_id, type, at, detail FROM message_events WHERE message_id = ?1
 		ORDER BY 1`
 
+	// A message that is not split; a split one is cancelled recipient by recipient (qCancel*).
 	qMessageCancel = `UPDATE messages SET status = 'cancelled', updated_at = ?
-		WHERE id = ? AND status IN ('scheduled', 'queued', 'deferred')
+		WHERE id = ? AND status IN ('scheduled', 'queued', 'deferred') AND pending_recipients IS NULL
 		RETURNING ` + messageColumns
+
+	// MessageCancel of a split message: is it one, is it cancellable; its pending recipients
+	// are cancelled (their addresses returned, for the event); then the message gets the status
+	// derived from all its recipients' states (qRecipientStates, store.DeriveStatus).
+	qCancelSplitCheck = `SELECT status, pending_recipients IS NOT NULL FROM messages WHERE id = ?`
+	qCancelRecipients = `UPDATE message_recipients SET status = 'cancelled', updated_at = ?1
+		WHERE message_id = ?2 AND status IN ('queued', 'deferred')
+		RETURNING email_lower`
+	qCancelSplit = `UPDATE messages SET status = ?1, pending_recipients = '[]', updated_at = ?2
+		WHERE id = ?3 AND ` + claimable + `
+		RETURNING ` + messageColumns
+
+	// Every recipient of a message with its own state (NULL while the message is not split).
+	qRecipientStates = `SELECT email_lower, status, attempts, last_error, sent_at, updated_at
+		FROM message_recipients WHERE message_id = ? ORDER BY email_lower`
 
 	// The claim picks the due rows through messages_claim and leases them in one statement. The
 	// PostgreSQL driver writes the same with "… FOR UPDATE SKIP LOCKED" in the subquery; SQLite
@@ -98,6 +115,21 @@ const (
 	// Appended to qMessageFinish for an outcome that makes the message claimable again, whose
 	// stream's workers are then woken.
 	qReturningStream = ` RETURNING stream`
+
+	// A split finish (store.MessageFinishParams.Split), rare: only where an attempt's recipients
+	// fared differently. The lease is checked first, then the recipients' rows are written, then
+	// the message (whose status may be derived from those rows). provider_id and sent_at keep the
+	// values of an earlier attempt that sent to other recipients.
+	qFinishSplitLease = `SELECT stream FROM messages WHERE id = ? AND status = 'sending' AND lease_owner = ?`
+	qRecipientFinish  = `UPDATE message_recipients
+		SET status = ?, attempts = ?, last_error = ?, sent_at = ?, updated_at = ?
+		WHERE message_id = ? AND email_lower = ?`
+	qMessageFinishSplit = `UPDATE messages
+		SET status = ?1, attempts = ?2, next_attempt_at = ?3, last_error = ?4,
+			provider_id = CASE WHEN ?5 = '' THEN provider_id ELSE ?5 END,
+			sent_at = coalesce(?6, sent_at), pending_recipients = ?7,
+			lease_owner = '', lease_until = NULL, updated_at = ?8
+		WHERE id = ?9 AND status = 'sending' AND lease_owner = ?10`
 
 	// The events are written first because the UPDATE clears lease_owner, which the event records.
 	// Both statements select the same rows: they run in one transaction on the only writer.
@@ -134,16 +166,34 @@ const (
 		WHERE id IN (SELECT value FROM json_each(?2)) AND status = 'sending' AND lease_owner = ?3`
 
 	// MessageRetry, per batch of ids (a JSON array, ?2). The events first, while attempts still
-	// holds the count the message failed with; both statements select the same rows (one
-	// transaction on the only writer). last_error is kept for the record.
+	// holds the count the message failed with and the failed recipients of a split message are
+	// still failed; then those recipients are queued again, and the message is given them as its
+	// pending recipients. The statements select the same rows (one transaction on the only
+	// writer). last_error is kept for the record. json() keeps the array an array inside
+	// json_object (a subquery's result is plain text).
 	qRetryEvents = `INSERT INTO message_events (message_id, type, at, detail)
-		SELECT id, 'retried', ?1, json_object('attempts', attempts) FROM messages
-		WHERE id IN (SELECT value FROM json_each(?2)) AND status = 'failed'
+		SELECT id, 'retried', ?1, CASE WHEN pending_recipients IS NULL
+				THEN json_object('attempts', attempts)
+				ELSE json_object('attempts', attempts, 'recipients', json((
+					SELECT json_group_array(email_lower) FROM message_recipients
+					WHERE message_id = messages.id AND status = 'failed')))
+				END
+		FROM messages
+		WHERE id IN (SELECT value FROM json_each(?2)) AND status IN ('failed', 'partially_failed')
 		ORDER BY id`
 
+	qRetryRecipients = `UPDATE message_recipients SET status = 'queued', attempts = 0, updated_at = ?1
+		WHERE status = 'failed' AND message_id IN (
+			SELECT id FROM messages
+			WHERE id IN (SELECT value FROM json_each(?2)) AND status IN ('failed', 'partially_failed')
+				AND pending_recipients IS NOT NULL)`
+
 	qRetry = `UPDATE messages SET status = 'queued', attempts = 0, next_attempt_at = ?1,
-			expires_at = ?3, lease_owner = '', lease_until = NULL, updated_at = ?1
-		WHERE id IN (SELECT value FROM json_each(?2)) AND status = 'failed'
+			expires_at = ?3, lease_owner = '', lease_until = NULL, updated_at = ?1,
+			pending_recipients = CASE WHEN pending_recipients IS NULL THEN NULL ELSE (
+				SELECT json_group_array(email_lower) FROM message_recipients
+				WHERE message_id = messages.id AND status = 'queued') END
+		WHERE id IN (SELECT value FROM json_each(?2)) AND status IN ('failed', 'partially_failed')
 		RETURNING id, stream`
 
 	qIdempotencyGet = `SELECT request_hash, status_code, response, expires_at FROM idempotency_keys
@@ -173,6 +223,10 @@ const (
 	qListStream    = `stream = ?`
 	qListTag       = `EXISTS (SELECT 1 FROM json_each(messages.tags) WHERE json_each.value = ?)`
 	qListRecipient = `id IN (SELECT message_id FROM message_recipients WHERE email_lower = ?)`
+	// With both a recipient and statuses: the message's status, or that recipient's own state
+	// (NULL, never matching, while the message is not split: its state is then the message's).
+	// The statuses are appended by listQuery: "status IN (…) OR id IN (… status IN (…))".
+	qListRecipientState = `id IN (SELECT message_id FROM message_recipients WHERE email_lower = ? AND status IN `
 	qListCampaign  = `campaign_id = ?`
 	qListAfter     = `created_at >= ?`
 	qListBefore    = `created_at < ?`
