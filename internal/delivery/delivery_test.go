@@ -275,24 +275,24 @@ func TestOutcome(t *testing.T) {
 	m := store.ClaimedMessage{ID: "msg_1", Attempts: 0, MaxAttempts: 3, ExpiresAt: now.Add(time.Hour)}
 	tmp := &transport.Error{Class: transport.Temporary, Code: 451, Text: "later"}
 
-	if f := e.outcome(m, []string{"b@example.com"}, transport.Result{}, tmp, now); f.Status != store.StatusDeferred || f.Attempts != 1 {
+	if f := e.outcome(m, []string{"b@example.com"}, nil, transport.Result{}, tmp, now); f.Status != store.StatusDeferred || f.Attempts != 1 {
 		t.Errorf("first temporary: %s/%d", f.Status, f.Attempts)
 	}
 	m.Attempts = 2
-	if f := e.outcome(m, []string{"b@example.com"}, transport.Result{}, tmp, now); f.Status != store.StatusFailed || f.Attempts != 3 {
+	if f := e.outcome(m, []string{"b@example.com"}, nil, transport.Result{}, tmp, now); f.Status != store.StatusFailed || f.Attempts != 3 {
 		t.Errorf("last temporary: %s/%d, want failed after 3", f.Status, f.Attempts)
 	}
 	m.Attempts = 0
 	m.ExpiresAt = now.Add(30 * time.Second) // the next retry would be past the TTL
-	if f := e.outcome(m, []string{"b@example.com"}, transport.Result{}, tmp, now); f.Status != store.StatusFailed {
+	if f := e.outcome(m, []string{"b@example.com"}, nil, transport.Result{}, tmp, now); f.Status != store.StatusFailed {
 		t.Errorf("retry past TTL: %s, want failed", f.Status)
 	}
 	m.ExpiresAt = now.Add(time.Hour)
 	un := &transport.Error{Class: transport.Unreachable, Text: "connection refused", Stage: "connect"}
-	if f := e.outcome(m, []string{"b@example.com"}, transport.Result{}, un, now); f.Status != store.StatusDeferred || f.Attempts != 0 {
+	if f := e.outcome(m, []string{"b@example.com"}, nil, transport.Result{}, un, now); f.Status != store.StatusDeferred || f.Attempts != 0 {
 		t.Errorf("unreachable: %s/%d, want deferred without spending an attempt", f.Status, f.Attempts)
 	}
-	if f := e.outcome(m, []string{"b@example.com"}, transport.Result{}, errors.New("boom"), now); f.Status != store.StatusDeferred || f.LastError.Text != "boom" {
+	if f := e.outcome(m, []string{"b@example.com"}, nil, transport.Result{}, errors.New("boom"), now); f.Status != store.StatusDeferred || f.LastError.Text != "boom" {
 		t.Errorf("unclassified error: %s %+v, want temporary", f.Status, f.LastError)
 	}
 	if f := e.expired(m, now); f.Status != store.StatusFailed || f.LastError.Enhanced != "4.4.7" {

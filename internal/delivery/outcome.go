@@ -25,23 +25,32 @@ func (e *Engine) deliver(ctx context.Context, j job) store.MessageFinishParams {
 		if supp, err = e.cfg.Store.SuppressionMatch(ctx, m.Recipients, now); err != nil {
 			// Sending to a suppressed address is worse than a short delay.
 			e.log.Error("looking up suppressions failed; the message waits", "message", m.ID, "err", err)
-			return store.MessageFinishParams{ID: m.ID, Owner: e.cfg.Owner, Status: store.StatusQueued,
+			fin := store.MessageFinishParams{ID: m.ID, Owner: e.cfg.Owner, Status: store.StatusQueued,
 				Attempts: m.Attempts, NextAttemptAt: now.Add(e.cfg.BreakerMin), LastError: m.LastError}
+			if m.Split {
+				fin.Split, fin.Pending = true, m.Recipients
+			}
+			return fin
 		}
 	}
 	to, dropped := splitSuppressed(m.Recipients, supp)
 	var events []store.Event
+	var suppressed []string
 	if len(dropped) > 0 {
 		events = append(events, event(store.EventSuppressed, now, map[string]any{"recipients": dropped}))
+		for _, d := range dropped {
+			suppressed = append(suppressed, d["recipient"].(string))
+		}
 	}
 	if len(to) == 0 {
-		return store.MessageFinishParams{ID: m.ID, Owner: e.cfg.Owner, Status: store.StatusSuppressed,
+		fin := store.MessageFinishParams{ID: m.ID, Owner: e.cfg.Owner, Status: store.StatusSuppressed,
 			Attempts: m.Attempts, NextAttemptAt: m.NextAttemptAt, LastError: m.LastError, Events: events}
+		return e.settle(m, fin, suppressedVerdicts(suppressed), now)
 	}
 
 	if until, open := e.breaker.openUntil(); open && !j.probe {
 		// The relay went away after this message was claimed: wait with the others.
-		fin := e.unreachable(m, &transport.Error{Class: transport.Unreachable, Stage: "connect",
+		fin := e.unreachable(m, to, suppressed, &transport.Error{Class: transport.Unreachable, Stage: "connect",
 			Text: "relay unreachable: deliveries paused until it answers again"}, until, now)
 		fin.Events = append(events, fin.Events...)
 		return fin
@@ -55,12 +64,12 @@ func (e *Engine) deliver(ctx context.Context, j job) store.MessageFinishParams {
 		if changed {
 			e.log.Warn("relay unreachable: pausing deliveries", "until", until, "err", te.Error())
 		}
-		fin = e.unreachable(m, te, until, done)
+		fin = e.unreachable(m, to, suppressed, te, until, done)
 	} else {
 		if e.breaker.success() {
 			e.log.Info("relay reachable again: resuming deliveries")
 		}
-		fin = e.outcome(m, to, res, err, done)
+		fin = e.outcome(m, to, suppressed, res, err, done)
 	}
 	fin.Events = append(events, fin.Events...)
 	return fin
@@ -88,94 +97,231 @@ func classified(err error) *transport.Error {
 	return transport.Classify(err)
 }
 
-// unreachable defers m until the breaker's next probe without spending an attempt, or fails it
-// when that is past its TTL.
-func (e *Engine) unreachable(m store.ClaimedMessage, te *transport.Error, until, now time.Time) store.MessageFinishParams {
-	if !m.ExpiresAt.IsZero() && !until.Before(m.ExpiresAt) {
-		return e.expired(m, now)
-	}
-	de := deliveryError(te, 0, now)
-	return store.MessageFinishParams{
-		ID: m.ID, Owner: e.cfg.Owner, Status: store.StatusDeferred, Attempts: m.Attempts,
-		NextAttemptAt: until, LastError: de,
-		Events: []store.Event{event(store.EventDeferred, now, map[string]any{
-			"transport": e.cfg.Transport.Name(), "error": de, "class": te.Class.String(),
-			"next_attempt_at": until, "attempt_counted": false,
-		})},
-	}
+// verdict is one recipient's outcome of an attempt.
+type verdict struct {
+	rcpt  string // as addressed
+	state store.RecipientStatus
+	err   *store.DeliveryError // why it was not sent (deferred, failed)
 }
 
-// outcome turns the result of a send to `to` into the message's next state. It is pure, for
-// testing. Unreachable errors are handled by deliver (they depend on the breaker).
-func (e *Engine) outcome(m store.ClaimedMessage, to []string, res transport.Result, err error, now time.Time) store.MessageFinishParams {
-	fin := store.MessageFinishParams{ID: m.ID, Owner: e.cfg.Owner, Attempts: m.Attempts + 1, NextAttemptAt: m.NextAttemptAt}
-	if err == nil {
-		fin.Status = store.StatusSent
-		fin.SentAt = now
-		fin.ProviderID = transport.CleanText(res.ProviderID)
-		detail := map[string]any{"transport": e.cfg.Transport.Name(), "response": transport.CleanText(res.Response), "attempt": fin.Attempts}
-		if fin.ProviderID != "" {
-			detail["provider_id"] = fin.ProviderID
-		}
-		if len(res.Rejected) > 0 {
-			detail["rejected"] = e.rejections(&fin, m, res.Rejected, now)
-		}
-		fin.Events = []store.Event{event(store.EventSent, now, detail)}
+func suppressedVerdicts(rcpts []string) []verdict {
+	vs := make([]verdict, len(rcpts))
+	for i, r := range rcpts {
+		vs[i] = verdict{rcpt: r, state: store.RecipientSuppressed}
+	}
+	return vs
+}
+
+// settle completes fin, the outcome of an attempt at m as a whole, with vs, the outcome for each
+// of m's recipients (those sent to and those suppressed). When they all share one outcome (one
+// state and one reason) and m is not split, fin stands alone: the recipients' states are the
+// message's, and nothing per recipient is written. Otherwise the outcome is split: each
+// recipient's state goes in fin.Recipients, those still to be sent to in fin.Pending, and with
+// none pending the store derives the message's status from all its recipients (store.DeriveStatus).
+func (e *Engine) settle(m store.ClaimedMessage, fin store.MessageFinishParams, vs []verdict, now time.Time) store.MessageFinishParams {
+	if len(vs) == 0 {
 		return fin
 	}
-
-	te := transport.Classify(err)
-	de := deliveryError(te, fin.Attempts, now)
-	fin.LastError = de
-	detail := map[string]any{"transport": e.cfg.Transport.Name(), "error": de, "class": te.Class.String(), "attempt": fin.Attempts}
-	if te.MaybeDelivered {
-		detail["possible_duplicate"] = true
-	}
-	switch te.Class {
-	case transport.Unreachable:
-		// Not the message's fault (deliver normally handles these with the breaker).
-		return e.unreachable(m, te, now.Add(e.cfg.BreakerMin), now)
-	case transport.Permanent:
-		fin.Status = store.StatusFailed
-		switch {
-		case len(te.Rejected) > 0:
-			detail["rejected"] = e.rejections(&fin, m, te.Rejected, now)
-		case len(to) == 1 && te.HardBounce():
-			fin.Suppress = []store.Suppression{hardBounce(to[0], te, m.ID, now)}
-			detail["suppressed"] = to
-		}
-		fin.Events = []store.Event{event(store.EventFailed, now, detail)}
-	default:
-		next, ok := e.nextAttempt(m, fin.Attempts, now)
-		if !ok {
-			fin.Status = store.StatusFailed
-			detail["reason"] = "attempts exhausted"
-			if !m.ExpiresAt.IsZero() && attemptsLeft(m, fin.Attempts, len(e.cfg.RetryDelays)) {
-				detail["reason"] = "the next attempt would be after the message expires"
-			}
-			fin.Events = []store.Event{event(store.EventFailed, now, detail)}
+	uniform := !m.Split
+	for _, v := range vs[1:] {
+		if !uniform {
 			break
 		}
-		fin.Status, fin.NextAttemptAt = store.StatusDeferred, next
-		detail["next_attempt_at"] = next
-		fin.Events = []store.Event{event(store.EventDeferred, now, detail)}
+		uniform = v.state == vs[0].state && sameError(v.err, vs[0].err)
+	}
+	if uniform {
+		return fin
+	}
+	fin.Split = true
+	seen := make(map[string]struct{}, len(vs))
+	states := make([]store.RecipientStatus, 0, len(vs))
+	for _, v := range vs {
+		email := strings.ToLower(v.rcpt)
+		if _, dup := seen[email]; dup {
+			continue
+		}
+		seen[email] = struct{}{}
+		r := store.Recipient{Email: email, Status: v.state, Attempts: fin.Attempts, LastError: v.err}
+		switch v.state {
+		case store.RecipientSent:
+			r.SentAt = now
+		case store.RecipientSuppressed:
+			r.Attempts = m.Attempts
+		case store.RecipientQueued, store.RecipientDeferred:
+			fin.Pending = append(fin.Pending, v.rcpt)
+		}
+		fin.Recipients = append(fin.Recipients, r)
+		states = append(states, v.state)
+	}
+	if len(fin.Pending) == 0 {
+		// Provisional: the store derives it from every recipient of the message.
+		fin.Status = store.DeriveStatus(fin.Status, states)
 	}
 	return fin
 }
 
-// rejections describes recipients refused one by one, and suppresses the hard bounces among
-// them in fin.
-func (e *Engine) rejections(fin *store.MessageFinishParams, m store.ClaimedMessage, rej []transport.RecipientError, now time.Time) []map[string]any {
-	out := make([]map[string]any, len(rej))
-	for i, r := range rej {
-		entry := map[string]any{"recipient": r.Recipient, "error": deliveryError(r.Err, fin.Attempts, now)}
-		if r.Err.HardBounce() {
-			fin.Suppress = append(fin.Suppress, hardBounce(r.Recipient, r.Err, m.ID, now))
-			entry["suppressed"] = true
-		}
-		out[i] = entry
+// errorEntries are the event entries of recipients that share one error.
+func errorEntries(rcpts []string, de *store.DeliveryError) []map[string]any {
+	out := make([]map[string]any, len(rcpts))
+	for i, r := range rcpts {
+		out[i] = map[string]any{"recipient": r, "error": de}
 	}
 	return out
+}
+
+// sameError reports whether a and b are the same reason (or both none).
+func sameError(a, b *store.DeliveryError) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Code == b.Code && a.Enhanced == b.Enhanced && a.Text == b.Text && a.Stage == b.Stage
+}
+
+// unreachable defers m's recipients to until, the breaker's next probe, without spending an
+// attempt, or fails them when that is past m's TTL.
+func (e *Engine) unreachable(m store.ClaimedMessage, to, suppressed []string, te *transport.Error, until, now time.Time) store.MessageFinishParams {
+	if !m.ExpiresAt.IsZero() && !until.Before(m.ExpiresAt) {
+		return e.expired(m, now)
+	}
+	de := deliveryError(te, 0, now)
+	fin := store.MessageFinishParams{
+		ID: m.ID, Owner: e.cfg.Owner, Status: store.StatusDeferred, Attempts: m.Attempts,
+		NextAttemptAt: until, LastError: de,
+		Events: []store.Event{event(store.EventDeferred, now, map[string]any{
+			"transport": e.cfg.Transport.Name(), "error": de, "class": te.Class.String(),
+			"next_attempt_at": until, "attempt_counted": false, "recipients": errorEntries(to, de),
+		})},
+	}
+	vs := suppressedVerdicts(suppressed)
+	for _, r := range to {
+		vs = append(vs, verdict{rcpt: r, state: store.RecipientDeferred, err: de})
+	}
+	return e.settle(m, fin, vs, now)
+}
+
+// outcome turns the result of a send to `to` into the message's next state, each recipient of
+// `to` judged on its own where the relay answered for it alone (RCPT): accepted ones are sent; a
+// refused one failed when the refusal is permanent (a hard bounce also suppresses the address)
+// and deferred on the retry ladder when temporary, failed when its attempts or TTL are used up.
+// An error of the whole transaction (DATA, a lost connection) applies to every recipient of
+// `to`. suppressed are the recipients dropped before the send. It is pure, for testing.
+// Unreachable errors are handled by deliver (they depend on the breaker).
+func (e *Engine) outcome(m store.ClaimedMessage, to, suppressed []string, res transport.Result, err error, now time.Time) store.MessageFinishParams {
+	fin := store.MessageFinishParams{ID: m.ID, Owner: e.cfg.Owner, Attempts: m.Attempts + 1, NextAttemptAt: m.NextAttemptAt}
+	var te *transport.Error
+	refused := map[string]*transport.Error{} // by recipient as addressed
+	if err == nil {
+		for _, r := range res.Rejected {
+			refused[r.Recipient] = r.Err
+		}
+	} else {
+		te = transport.Classify(err)
+		if te.Class == transport.Unreachable {
+			// Not the message's fault (deliver normally handles these with the breaker).
+			return e.unreachable(m, to, suppressed, te, now.Add(e.cfg.BreakerMin), now)
+		}
+		for _, r := range te.Rejected {
+			refused[r.Recipient] = r.Err
+		}
+	}
+
+	// The next attempt is chosen once, for every recipient deferred.
+	var (
+		next         time.Time
+		nextOK, seen bool
+	)
+	retry := func() bool {
+		if !seen {
+			next, nextOK = e.nextAttempt(m, fin.Attempts, now)
+			seen = true
+		}
+		return nextOK
+	}
+	vs := suppressedVerdicts(suppressed)
+	var sent []string
+	var deferred, failed []map[string]any
+	var firstDeferred, firstFailed *store.DeliveryError
+	var failedClass, deferredClass string
+	possibleDuplicate := false
+	for _, r := range to {
+		rte, alone := refused[r], true
+		if rte == nil && te != nil {
+			rte, alone = te, false
+		}
+		if rte == nil {
+			sent = append(sent, r)
+			vs = append(vs, verdict{rcpt: r, state: store.RecipientSent})
+			continue
+		}
+		possibleDuplicate = possibleDuplicate || rte.MaybeDelivered
+		de := deliveryError(rte, fin.Attempts, now)
+		entry := map[string]any{"recipient": r, "error": de}
+		if rte.Class != transport.Permanent && retry() {
+			deferred = append(deferred, entry)
+			vs = append(vs, verdict{rcpt: r, state: store.RecipientDeferred, err: de})
+			if firstDeferred == nil {
+				firstDeferred, deferredClass = de, rte.Class.String()
+			}
+			continue
+		}
+		if (alone || len(to) == 1) && rte.HardBounce() {
+			fin.Suppress = append(fin.Suppress, hardBounce(r, rte, m.ID, now))
+			entry["suppressed"] = true
+		}
+		failed = append(failed, entry)
+		vs = append(vs, verdict{rcpt: r, state: store.RecipientFailed, err: de})
+		if firstFailed == nil {
+			firstFailed, failedClass = de, rte.Class.String()
+		}
+	}
+
+	name := e.cfg.Transport.Name()
+	if len(sent) > 0 {
+		fin.SentAt = now
+		fin.ProviderID = transport.CleanText(res.ProviderID)
+		detail := map[string]any{"transport": name, "response": transport.CleanText(res.Response),
+			"attempt": fin.Attempts, "recipients": sent}
+		if fin.ProviderID != "" {
+			detail["provider_id"] = fin.ProviderID
+		}
+		fin.Events = append(fin.Events, event(store.EventSent, now, detail))
+	}
+	if len(deferred) > 0 {
+		detail := map[string]any{"transport": name, "error": firstDeferred, "class": deferredClass,
+			"attempt": fin.Attempts, "next_attempt_at": next, "recipients": deferred}
+		if possibleDuplicate {
+			detail["possible_duplicate"] = true
+		}
+		fin.Events = append(fin.Events, event(store.EventDeferred, now, detail))
+	}
+	if len(failed) > 0 {
+		detail := map[string]any{"transport": name, "error": firstFailed, "class": failedClass,
+			"attempt": fin.Attempts, "recipients": failed}
+		if possibleDuplicate && len(deferred) == 0 {
+			detail["possible_duplicate"] = true
+		}
+		if failedClass != transport.Permanent.String() {
+			detail["reason"] = "attempts exhausted"
+			if !m.ExpiresAt.IsZero() && attemptsLeft(m, fin.Attempts, len(e.cfg.RetryDelays)) {
+				detail["reason"] = "the next attempt would be after the message expires"
+			}
+		}
+		fin.Events = append(fin.Events, event(store.EventFailed, now, detail))
+	}
+
+	switch {
+	case len(deferred) > 0:
+		fin.Status, fin.NextAttemptAt, fin.LastError = store.StatusDeferred, next, firstDeferred
+	case len(failed) > 0:
+		fin.LastError = firstFailed
+		fin.Status = store.StatusFailed
+		if len(sent) > 0 {
+			fin.Status = store.StatusPartiallyFailed
+		}
+	default:
+		fin.Status = store.StatusSent
+	}
+	return e.settle(m, fin, vs, now)
 }
 
 func hardBounce(rcpt string, te *transport.Error, messageID string, now time.Time) store.Suppression {
@@ -211,14 +357,21 @@ func attemptsLeft(m store.ClaimedMessage, attempts, delays int) bool {
 	return attempts < maxAttempts && delays > 0
 }
 
-// expired fails a message whose TTL has passed (RFC 3463 4.4.7: delivery time expired).
+// expired fails a message whose TTL has passed (RFC 3463 4.4.7: delivery time expired): every
+// recipient still to be sent to.
 func (e *Engine) expired(m store.ClaimedMessage, now time.Time) store.MessageFinishParams {
 	de := &store.DeliveryError{Enhanced: "4.4.7", Text: "message expired before it could be delivered", Stage: "queue", Attempt: m.Attempts, At: now}
-	return store.MessageFinishParams{
+	fin := store.MessageFinishParams{
 		ID: m.ID, Owner: e.cfg.Owner, Status: store.StatusFailed, Attempts: m.Attempts,
 		NextAttemptAt: m.NextAttemptAt, LastError: de,
-		Events: []store.Event{event(store.EventFailed, now, map[string]any{"error": de, "reason": "expired"})},
+		Events: []store.Event{event(store.EventFailed, now, map[string]any{"error": de, "reason": "expired",
+			"recipients": errorEntries(m.Recipients, de)})},
 	}
+	vs := make([]verdict, len(m.Recipients))
+	for i, r := range m.Recipients {
+		vs[i] = verdict{rcpt: r, state: store.RecipientFailed, err: de}
+	}
+	return e.settle(m, fin, vs, now)
 }
 
 // deliveryError is te as the store records it. Everything a transport reports is cleaned here

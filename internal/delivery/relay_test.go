@@ -241,12 +241,17 @@ func TestRelayHardBounceFailsAndSuppresses(t *testing.T) {
 		t.Fatalf("suppression: %+v %v", s, err)
 	}
 
-	// One unknown recipient among others: the others get it, the refusal is recorded.
+	// One unknown recipient among others: the others get it, the refusal is recorded, and the
+	// message is partially_failed.
 	id = r.send(t, to("ann@example.com", "gone2@example.com"))
-	m = r.waitStatus(t, id, store.StatusSent)
+	m = r.waitStatus(t, id, store.StatusPartiallyFailed)
+	if m.LastError == nil || m.LastError.Enhanced != "5.1.1" {
+		t.Errorf("partially failed with last error %+v, want the refusal of gone2", m.LastError)
+	}
 	evs, _ := r.store.MessageEvents(context.Background(), id)
-	if last := string(evs[len(evs)-1].Detail); !strings.Contains(last, `"recipient":"gone2@example.com"`) || !strings.Contains(last, "User unknown") {
-		t.Errorf("sent event does not record the refused recipient: %s", last)
+	if last := string(evs[len(evs)-1].Detail); evs[len(evs)-1].Type != store.EventFailed ||
+		!strings.Contains(last, `"recipient":"gone2@example.com"`) || !strings.Contains(last, "User unknown") {
+		t.Errorf("failed event does not record the refused recipient: %s", last)
 	}
 
 	// The next message to the suppressed address never reaches the relay.

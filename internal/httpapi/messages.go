@@ -38,7 +38,7 @@ type BatchResult struct {
 // MessageResource is a message as the API shows it.
 type MessageResource struct {
 	ID              string                 `json:"id"`
-	Status          string                 `json:"status" doc:"scheduled, queued, sending, deferred, sent, failed, suppressed, cancelled, bounced or complained"`
+	Status          string                 `json:"status" doc:"scheduled, queued, sending, deferred, sent, failed, partially_failed, suppressed, cancelled, bounced or complained; derived from the recipients' states once none is still to be sent to (docs/api.md)"`
 	Stream          string                 `json:"stream"`
 	From            string                 `json:"from"`
 	To              []string               `json:"to"`
@@ -65,6 +65,16 @@ type MessageResource struct {
 	SentAt          *time.Time             `json:"sent_at"`
 	ExpiresAt       time.Time              `json:"expires_at" doc:"postie gives up on the message at this time"`
 	Events          []EventResource        `json:"events,omitempty" doc:"The timeline, oldest first (GET /v1/messages/{id} only)"`
+	Recipients      []RecipientResource    `json:"recipients,omitempty" doc:"Each envelope recipient (to, cc, bcc) with its own delivery state, by address (GET /v1/messages/{id} only)"`
+}
+
+// RecipientResource is one recipient of a message with its delivery state.
+type RecipientResource struct {
+	Email     string               `json:"email" doc:"The address, lowercased"`
+	Status    string               `json:"status" doc:"queued, deferred, sent, failed, suppressed, cancelled, bounced or complained"`
+	Attempts  int                  `json:"attempts" doc:"Attempts made to deliver to this recipient"`
+	LastError *store.DeliveryError `json:"last_error,omitempty" doc:"Why its last attempt failed"`
+	SentAt    *time.Time           `json:"sent_at" doc:"When the relay accepted it for this recipient"`
 }
 
 // EventResource is one timeline entry.
@@ -146,7 +156,7 @@ type rawOutput struct {
 }
 
 type listInput struct {
-	Status        []string  `query:"status" doc:"Only these statuses (repeat or comma-separate)"`
+	Status        []string  `query:"status" doc:"Only these statuses (repeat or comma-separate); with recipient, a message also matches when that recipient's own state is one of them"`
 	Stream        string    `query:"stream" enum:"transactional,broadcast," doc:"Only this stream"`
 	Tag           string    `query:"tag" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Only messages with this tag"`
 	Recipient     string    `query:"recipient" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Only messages to this address (to, cc or bcc; case-insensitive)"`
@@ -163,7 +173,7 @@ type listInput struct {
 type RetryFilter struct {
 	Stream        string     `json:"stream,omitempty" enum:"transactional,broadcast" doc:"Only this stream"`
 	Tag           string     `json:"tag,omitempty" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Only messages with this tag"`
-	Recipient     string     `json:"recipient,omitempty" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Only messages to this address (to, cc or bcc; case-insensitive)"`
+	Recipient     string     `json:"recipient,omitempty" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Only messages where this recipient failed (to, cc or bcc; case-insensitive)"`
 	CreatedAfter  *time.Time `json:"created_after,omitempty" doc:"Created at or after this time (RFC 3339)"`
 	CreatedBefore *time.Time `json:"created_before,omitempty" doc:"Created before this time (RFC 3339)"`
 	ErrorCode     string     `json:"error_code,omitempty" pattern:"^([2-5][0-9]{2}|[2-5][.][0-9]{1,3}[.][0-9]{1,3}|[2-5][.]([0-9]{1,3}[.])?)$" patternDescription:"a reply code like 550, an enhanced code like 5.1.1, or a prefix like 5.1." doc:"Only messages whose last error has this reply code (550), enhanced code (5.1.1) or enhanced-code prefix ending in a dot (5.1.)"`
@@ -229,18 +239,20 @@ func (s *Server) registerMessages() {
 	}, s.raw)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "cancel-message", Method: http.MethodPost, Path: "/v1/messages/{id}/cancel", Tags: tags,
-		Summary: "Cancel a scheduled, queued or deferred message", Errors: []int{401, 404, 409},
+		Summary:     "Cancel a scheduled, queued or deferred message",
+		Description: "Cancels the recipients still to be sent to; those already sent to stay sent, and the message's status is derived from its recipients'.",
+		Errors:      []int{401, 404, 409},
 	}, s.cancel)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "retry-message", Method: http.MethodPost, Path: "/v1/messages/{id}/retry", Tags: tags,
-		Summary:     "Retry a failed message",
-		Description: "Queues a failed message again with fresh attempts and a new expiry (now + the message TTL), keeping its last error for the record, and returns it.",
+		Summary:     "Retry a failed or partially failed message",
+		Description: "Queues a failed or partially_failed message again for its failed recipients only (never those already sent to), with fresh attempts and a new expiry (now + the message TTL), keeping its last error for the record, and returns it.",
 		Errors:      []int{401, 404, 409},
 	}, s.retryOne)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "retry-messages", Method: http.MethodPost, Path: "/v1/messages/retry", Tags: tags,
 		Summary:     "Retry every failed message matching a filter",
-		Description: "Queues again, with fresh attempts and a new expiry, every failed message the filter selects; an empty or absent body selects every failed message (what is wanted after a relay outage).",
+		Description: "Queues again, with fresh attempts and a new expiry, the failed recipients of every failed or partially_failed message the filter selects (with recipient: the messages where that recipient failed); an empty or absent body selects every such message (what is wanted after a relay outage).",
 		Errors:      []int{400, 401, 422},
 	}, s.retryMany)
 }
@@ -452,10 +464,19 @@ func (s *Server) get(ctx context.Context, in *idInput) (*messageOutput, error) {
 	if err != nil {
 		return nil, s.storeError(err, "message "+in.ID)
 	}
+	rcpts, err := s.cfg.Store.MessageRecipients(ctx, in.ID)
+	if err != nil {
+		return nil, s.storeError(err, "message "+in.ID)
+	}
 	r := toResource(m)
 	r.Events = make([]EventResource, len(evs))
 	for i, e := range evs {
 		r.Events[i] = EventResource{Type: e.Type, At: e.At, Detail: e.Detail}
+	}
+	r.Recipients = make([]RecipientResource, len(rcpts))
+	for i, rc := range rcpts {
+		r.Recipients[i] = RecipientResource{Email: rc.Email, Status: string(rc.Status), Attempts: rc.Attempts,
+			LastError: rc.LastError, SentAt: timePtr(rc.SentAt)}
 	}
 	return &messageOutput{Body: r}, nil
 }
