@@ -338,13 +338,6 @@ const (
 	qListStream    = `stream = ?`
 	qListTag       = `tags @> ?::text::jsonb`
 	qListRecipient = `id IN (SELECT message_id FROM message_recipients WHERE email_lower = ?)`
-
-	// With both a recipient and statuses (in place of qListStatuses): the message's status, or
-	// that recipient's own state (NULL, never matching, while the message is not split: its
-	// state is then the message's).
-	qListStatusesOrRecipient = `(status = ANY (?::text[]) OR id IN (
-		SELECT message_id FROM message_recipients WHERE email_lower = ? AND status = ANY (?::text[])))`
-
 	qListCampaign  = `campaign_id = ?`
 	qListAfter     = `created_at >= ?`
 	qListBefore    = `created_at < ?`
@@ -357,6 +350,12 @@ const (
 	qListErrorCode     = `error_code = ?`
 	qListErrorEnhanced = `error_enhanced = ?`
 	qListErrorPrefix   = `error_enhanced >= ? AND error_enhanced < ?`
+
+	// With both a recipient and statuses (in place of qListStatuses): the message's status, or
+	// that recipient's own state (NULL, never matching, while the message is not split: its
+	// state is then the message's).
+	qListStatusesOrRecipient = `(status = ANY (?::text[]) OR id IN (
+		SELECT message_id FROM message_recipients WHERE email_lower = ? AND status = ANY (?::text[])))`
 )
 
 // Suppressions. Emails are lowercased by the driver before they are bound.

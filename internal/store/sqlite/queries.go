@@ -223,12 +223,6 @@ const (
 	qListStream    = `stream = ?`
 	qListTag       = `EXISTS (SELECT 1 FROM json_each(messages.tags) WHERE json_each.value = ?)`
 	qListRecipient = `id IN (SELECT message_id FROM message_recipients WHERE email_lower = ?)`
-
-	// With both a recipient and statuses: the message's status, or that recipient's own state
-	// (NULL, never matching, while the message is not split: its state is then the message's).
-	// The statuses are appended by listQuery: "status IN (…) OR id IN (… status IN (…))".
-	qListRecipientState = `id IN (SELECT message_id FROM message_recipients WHERE email_lower = ? AND status IN `
-
 	qListCampaign  = `campaign_id = ?`
 	qListAfter     = `created_at >= ?`
 	qListBefore    = `created_at < ?`
@@ -242,6 +236,11 @@ const (
 	qListErrorCode     = `error_code = ?`
 	qListErrorEnhanced = `error_enhanced = ?`
 	qListErrorPrefix   = `error_enhanced >= ? AND error_enhanced < ?`
+
+	// With both a recipient and statuses: the message's status, or that recipient's own state
+	// (NULL, never matching, while the message is not split: its state is then the message's).
+	// The statuses are appended by listQuery: "status IN (…) OR id IN (… status IN (…))".
+	qListRecipientState = `id IN (SELECT message_id FROM message_recipients WHERE email_lower = ? AND status IN `
 )
 
 // Suppressions. Emails are lowercased by the driver before they are bound.
