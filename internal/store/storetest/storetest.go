@@ -82,6 +82,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TemplateList", testTemplateList},
 		{"TemplateOrigin", testTemplateOrigin},
 		{"TemplateDelete", testTemplateDelete},
+		{"MessageRecipients", testMessageRecipients},
+		{"FinishSplit", testFinishSplit},
+		{"ListRecipientState", testListRecipientState},
+		{"RetrySplit", testRetrySplit},
+		{"CancelSplit", testCancelSplit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
