@@ -20,11 +20,22 @@
 //
 // # Outcomes
 //
-// A 2xx is sent. A permanent error fails the message at once; a hard bounce (5.1.1 and kin)
-// suppresses the address in the same commit. A temporary or throttle error counts an attempt and
-// defers the message along the retry ladder (±20% jitter) unless its attempts or its TTL
-// (expires_at) are used up, which fails it. A message whose recipients are all suppressed ends
-// as suppressed without being sent. Every outcome is an event in the message's timeline.
+// Outcomes are per recipient (store.RecipientStatus). A 2xx is sent. A permanent error fails at
+// once; a hard bounce (5.1.1 and kin) suppresses the address in the same commit. A temporary or
+// throttle error counts an attempt and defers along the retry ladder (±20% jitter) unless the
+// attempts or the TTL (expires_at) are used up, which fails. The relay answers each RCPT on its
+// own, so a recipient it refuses while accepting others is judged alone: the others are sent,
+// and a deferred one is tried again on the ladder by itself. An error of the whole transaction
+// (DATA, a lost connection) applies to every recipient of the attempt. Suppressed recipients
+// are dropped before the send and end suppressed; a message whose recipients are all suppressed
+// is not sent at all.
+//
+// When every recipient of an attempt shares one outcome (the common case: one recipient, or all
+// sent), the outcome is recorded on the message row alone, as cheap as ever. Otherwise the
+// message becomes split (store.MessageFinishParams.Split): each recipient's state is recorded,
+// later claims return only its pending recipients, and once none is pending its status is
+// derived from all of them (store.DeriveStatus: sent, failed or partially_failed …). Every
+// outcome is an event in the message's timeline naming the recipients it concerns.
 //
 // # An unreachable relay
 //

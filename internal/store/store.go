@@ -10,6 +10,15 @@
 // (its worker died) is returned to queued by MessageRescue; a node shutting down hands its leases
 // back at once with MessageReleaseLeases. Nothing is ever deleted by the delivery cycle.
 //
+// # Recipients
+//
+// Each recipient of a message has a state (RecipientStatus), and the message's status is derived
+// from them (DeriveStatus). While all of a message's recipients share one outcome, their states
+// are the message's own (Status.RecipientState) and nothing per recipient is stored, so the
+// common case costs no more than one row. An attempt whose recipients fare differently makes
+// the message split (MessageFinishParams.Split): from then on each recipient's state is stored
+// and claims return only those still to be sent to (ClaimedMessage.Recipients).
+//
 // All methods take the current time from their parameters (never from the wall clock), so tests
 // control time. All methods are safe for concurrent use.
 package store
