@@ -229,8 +229,10 @@ func TestRetryOfAPartiallyFailedMessage(t *testing.T) {
 	}
 	var retried httpapi.MessageResource
 	_ = json.Unmarshal(body, &retried)
-	if retried.Status != "queued" || states(retried) != "blocked@example.com=queued ok@example.com=sent" {
-		t.Errorf("after retry: %s with %s", retried.Status, states(retried))
+	// The engine may already have taken it up again, or even sent it.
+	if got := states(retried); retried.Status == "partially_failed" || retried.Status == "failed" ||
+		got != "blocked@example.com=queued ok@example.com=sent" && got != "blocked@example.com=sent ok@example.com=sent" {
+		t.Errorf("after retry: %s with %s", retried.Status, got)
 	}
 	m := r.waitStatus(t, id, store.StatusSent)
 	if m.Attempts != 1 {
