@@ -389,11 +389,11 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 // decodeItem decodes one message object strictly (unknown fields are errors), naming the field.
 func decodeItem(raw json.RawMessage, prefix string) (*SendMessage, error) {
 	if req, ok := decodeItemFast(raw); ok {
-		return req, nil
+		return checkedItem(req, raw, prefix)
 	}
 	req, err := decodeStrict(raw)
 	if err == nil {
-		return req, nil
+		return checkedItem(req, raw, prefix)
 	}
 	p := &problem{prefix: prefix}
 	var te *json.UnmarshalTypeError

@@ -167,6 +167,8 @@ type RetryFilter struct {
 	CreatedAfter  *time.Time `json:"created_after,omitempty" doc:"Created at or after this time (RFC 3339)"`
 	CreatedBefore *time.Time `json:"created_before,omitempty" doc:"Created before this time (RFC 3339)"`
 	ErrorCode     string     `json:"error_code,omitempty" pattern:"^([2-5][0-9]{2}|[2-5][.][0-9]{1,3}[.][0-9]{1,3}|[2-5][.]([0-9]{1,3}[.])?)$" patternDescription:"a reply code like 550, an enhanced code like 5.1.1, or a prefix like 5.1." doc:"Only messages whose last error has this reply code (550), enhanced code (5.1.1) or enhanced-code prefix ending in a dot (5.1.)"`
+
+	strict strictBody // what checkJSON found
 }
 
 type retryInput struct {
@@ -370,6 +372,9 @@ func decodeBatch(raw []byte) ([]json.RawMessage, error) {
 		}
 		return nil, huma.Error400BadRequest("malformed JSON: "+err.Error(),
 			&huma.ErrorDetail{Location: "body", Message: "malformed JSON: " + err.Error()})
+	}
+	if is := checkJSON(raw, batchShape); is != nil {
+		return nil, jsonProblem(is, "body")
 	}
 	return body.Messages, nil
 }

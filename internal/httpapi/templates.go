@@ -30,6 +30,8 @@ type TemplateBody struct {
 	Schema      json.RawMessage            `json:"schema,omitempty" doc:"JSON Schema (draft 2020-12 by default) the data of every message must satisfy"`
 	Description string                     `json:"description,omitempty" maxLength:"1000" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)"`
 	Locales     map[string]TemplateVariant `json:"locales,omitempty" doc:"Variants by language tag (\"ko\", \"pt-BR\"): each replaces subject, html and text; layout and schema are shared"`
+
+	strict strictBody // what checkJSON found
 }
 
 // TemplateResource is a template version as the API shows it.
@@ -114,6 +116,8 @@ type RenderBody struct {
 	Data    json.RawMessage `json:"data,omitempty" doc:"The data, exactly as a message's data"`
 	Locale  string          `json:"locale,omitempty" doc:"Render this locale's variant (with the same fallback as a message)"`
 	Version int             `json:"version,omitempty" minimum:"0" doc:"Render this version instead of the latest"`
+
+	strict strictBody // what checkJSON found
 }
 
 type templateRenderInput struct {
