@@ -64,6 +64,7 @@ const (
 	maxMetaKeyLen  = 64
 	maxMetaValLen  = 1024
 	maxHeaders     = 50
+	maxAttachments = 100
 	maxSendAtSlack = time.Minute // send_at this far in the past is "now"
 )
 
@@ -194,6 +195,7 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 	if len(req.Headers) > maxHeaders {
 		p.add("headers", fmt.Sprintf("too many headers: at most %d", maxHeaders), len(req.Headers))
 	}
+	headerNames := make(map[string]string, len(req.Headers)) // lowercased → as given
 	for _, name := range slices.Sorted(maps.Keys(req.Headers)) {
 		v := req.Headers[name]
 		field := "headers." + name
@@ -201,6 +203,11 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 			p.add(field, err.Error(), name)
 			continue
 		}
+		if first, dup := headerNames[strings.ToLower(name)]; dup {
+			p.add(field, fmt.Sprintf("the same header as %q (header names are case-insensitive)", first), name)
+			continue
+		}
+		headerNames[strings.ToLower(name)] = name
 		if err := mail.CheckHeaderValue(v); err != nil {
 			p.add(field, err.Error(), v)
 			continue
@@ -210,6 +217,10 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 
 	var infos []store.AttachmentInfo
 	cids := map[string]bool{}
+	if len(req.Attachments) > maxAttachments {
+		p.add("attachments", fmt.Sprintf("too many attachments: %d, at most %d", len(req.Attachments), maxAttachments), len(req.Attachments))
+		req.Attachments = nil // not worth decoding
+	}
 	for i, a := range req.Attachments {
 		field := fmt.Sprintf("attachments[%d]", i)
 		ok := true
@@ -341,7 +352,7 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 	}
 	if int64(len(raw)) > s.cfg.MaxMessageSize {
 		p.status = http.StatusRequestEntityTooLarge
-		p.add("attachments", fmt.Sprintf("the encoded message is %d bytes, over the limit of %d", len(raw), s.cfg.MaxMessageSize), len(raw))
+		p.add(largestPart(req, m), fmt.Sprintf("the encoded message is %d bytes, over the limit of %d", len(raw), s.cfg.MaxMessageSize), len(raw))
 		return store.NewMessage{}, nil, p.err()
 	}
 
@@ -435,6 +446,26 @@ func decodeStrict(raw []byte) (*SendMessage, error) {
 		return nil, errTrailingData
 	}
 	return &req, nil
+}
+
+// largestPart names the field of req that contributes most to the size of m, the message built
+// from it: template (what it rendered), html, text or attachments.
+func largestPart(req *SendMessage, m mail.Message) string {
+	if req.Template != "" {
+		return "template"
+	}
+	field, size := "html", len(m.HTML)
+	if len(m.Text) > size {
+		field, size = "text", len(m.Text)
+	}
+	att := 0
+	for _, a := range m.Attachments {
+		att += len(a.Content)
+	}
+	if att > size {
+		field = "attachments"
+	}
+	return field
 }
 
 func formatAll(as []mail.Address) []string {

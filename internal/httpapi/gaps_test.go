@@ -2,9 +2,12 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/store"
 )
 
@@ -99,5 +102,95 @@ func TestStrictJSON(t *testing.T) {
 	}
 	if r := b.do("GET", "/v1/messages", nil); !strings.Contains(string(r.body), "\U0001F600 Hi") {
 		t.Errorf("the surrogate pair was not decoded: %.300s", r.body)
+	}
+}
+
+// TestSmallGaps: each row is a request refused as documented (a 4xx naming the field, nothing
+// stored) that was once accepted, or answered with the wrong status or field.
+func TestSmallGaps(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *httpapi.Config) { c.MaxMessageSize = 64 << 10 })
+	b.mustPut("big", map[string]any{"subject": "s", "text": "{{.data.x}}"})
+	atts := make([]map[string]string, 101)
+	for i := range atts {
+		atts[i] = map[string]string{"filename": fmt.Sprintf("f%d.txt", i), "content": "aGk="}
+	}
+	huge := strings.Repeat("x", 100<<10)
+	cursor := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	cases := []strictCase{
+		{"text over the size limit", "POST", "/v1/messages", with("text", huge), 413, "body.text"},
+		{"html over the size limit", "POST", "/v1/messages", with("text", nil, "html", "<p>"+huge), 413, "body.html"},
+		{"rendered over the size limit", "POST", "/v1/messages", map[string]any{"to": []string{"a@example.com"}, "template": "big", "data": map[string]any{"x": huge}}, 413, "body.template"},
+		{"101 attachments", "POST", "/v1/messages", with("attachments", atts), 422, "body.attachments"},
+		{"header given twice in two cases", "POST", "/v1/messages", with("headers", map[string]string{"X-A": "1", "x-a": "2"}), 422, "body.headers.x-a"},
+		{"malformed message cursor", "GET", "/v1/messages?cursor=garbage", nil, 422, "query.cursor"},
+		{"truncated message cursor", "GET", "/v1/messages?cursor=msg_01jd8x2k3m", nil, 422, "query.cursor"},
+		{"message cursor of another listing", "GET", "/v1/messages?cursor=" + cursor("hello"), nil, 422, "query.cursor"},
+		{"template cursor not a name", "GET", "/v1/templates?cursor=" + cursor("\x00../x"), nil, 422, "query.cursor"},
+		{"template cursor not base64", "GET", "/v1/templates?cursor=%25%25", nil, 422, "query.cursor"},
+		{"suppression cursor without an address", "GET", "/v1/suppressions?cursor=" + cursor("123|x"), nil, 422, "query.cursor"},
+		{"suppression cursor not lowercase", "GET", "/v1/suppressions?cursor=" + cursor("123|A@example.com"), nil, 422, "query.cursor"},
+	}
+	for _, h := range []string{"Authentication-Results", "ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results",
+		"Received-SPF", "Delivered-To", "X-Original-To", "Resent-From", "Resent-Message-ID", "Return-Receipt-To", "TLS-Required"} {
+		cases = append(cases, strictCase{"forged " + h, "POST", "/v1/messages", with("headers", map[string]string{h: "No"}), 422, "body.headers." + h})
+	}
+	for _, tc := range cases {
+		b.wantProblem(tc.name, b.do(tc.method, tc.path, tc.body), tc.status, tc.field)
+	}
+	if n := b.count(); n != 0 {
+		t.Fatalf("refused requests stored %d messages", n)
+	}
+
+	// A bad value is echoed as an excerpt, not whole.
+	for _, tc := range []struct {
+		name, method, path string
+		body               any
+		status             int
+	}{
+		{"1 MB subject", "POST", "/v1/messages", with("subject", strings.Repeat("s", 1<<20)), 422},
+		{"1 MB address", "POST", "/v1/messages", with("to", []string{strings.Repeat("a", 1<<20)}), 422},
+		{"1 MB metadata key", "POST", "/v1/messages", with("metadata", map[string]string{strings.Repeat("k", 1<<20): "v"}), 422},
+		{"1 MB header name", "POST", "/v1/messages", with("headers", map[string]string{strings.Repeat("H", 1<<20): "v"}), 422},
+		{"1 MB malformed template", "PUT", "/v1/templates/t", `{"subject": "` + strings.Repeat("s", 1<<20), 400},
+		{"512 KB suppression email", "POST", "/v1/suppressions", map[string]any{"email": strings.Repeat("e", 512<<10)}, 422},
+		{"1 MB in a batch item", "POST", "/v1/messages/batch", map[string]any{"messages": []any{with("subject", strings.Repeat("s", 1<<20))}}, 200},
+	} {
+		r := b.do(tc.method, tc.path, tc.body)
+		if r.status != tc.status || len(r.body) > 4<<10 {
+			t.Errorf("%s: %d with %d bytes, want %d with an excerpt: %.300s", tc.name, r.status, len(r.body), tc.status, r.body)
+		} else if !strings.Contains(string(r.body), "bytes)") {
+			t.Errorf("%s: the excerpt does not say how long the value was: %s", tc.name, r.body)
+		}
+	}
+
+	// The zero time is a bound like any other: nothing was created before it.
+	if r := b.do("POST", "/v1/messages", valid()); r.status != 202 {
+		t.Fatalf("send: %d %s", r.status, r.body)
+	}
+	for q, want := range map[string]int{
+		"created_before=0001-01-01T00:00:00Z": 0, "created_after=0001-01-01T00:00:00Z": 1,
+		"created_before=0001-01-01T00:00:00Z&created_after=0001-01-01T00:00:00Z": 0,
+	} {
+		r := b.do("GET", "/v1/messages?"+q, nil)
+		if got := len(r.json(t)["data"].([]any)); r.status != 200 || got != want {
+			t.Errorf("%s: %d, %d messages, want %d", q, r.status, got, want)
+		}
+	}
+}
+
+// TestRetryZeroTime: a bulk retry bounded by the zero time retries what that bound selects
+// (nothing before it), never every failed message.
+func TestRetryZeroTime(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.fail(valid(), &store.DeliveryError{Code: 550, Enhanced: "5.1.1", Text: "user unknown"})
+	r := b.do("POST", "/v1/messages/retry", map[string]any{"created_before": "0001-01-01T00:00:00Z"})
+	if r.status != 200 || r.json(t)["retried"] != float64(0) {
+		t.Errorf("retry created_before the zero time: %d %s, want none retried", r.status, r.body)
+	}
+	r = b.do("POST", "/v1/messages/retry", map[string]any{"created_after": "0001-01-01T00:00:00Z"})
+	if r.status != 200 || r.json(t)["retried"] != float64(1) {
+		t.Errorf("retry created_after the zero time: %d %s, want the one retried", r.status, r.body)
 	}
 }

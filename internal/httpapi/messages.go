@@ -382,7 +382,7 @@ func decodeBatch(raw []byte) ([]json.RawMessage, error) {
 // asErrorModel is err as the error model of a batch item.
 func asErrorModel(err error) *huma.ErrorModel {
 	if em, ok := err.(*huma.ErrorModel); ok {
-		return em
+		return capProblem(em)
 	}
 	return &huma.ErrorModel{Status: http.StatusUnprocessableEntity, Title: "Unprocessable Entity", Detail: err.Error()}
 }

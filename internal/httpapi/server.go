@@ -91,6 +91,7 @@ func New(cfg Config) *Server {
 		"bearer": {Type: "http", Scheme: "bearer", Description: "an API key"},
 	}
 	hc.Security = []map[string][]string{{"bearer": {}}}
+	hc.Transformers = append(hc.Transformers, capProblems)
 	s.api = humago.New(s.mux, hc)
 
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

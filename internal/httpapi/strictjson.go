@@ -335,4 +335,13 @@ func (b *RetryFilter) UnmarshalJSON(data []byte) error {
 	return b.strict.decode(data, (*plain)(b), retryFilterShape)
 }
 
-func (b *RetryFilter) Resolve(huma.Context) []error { return b.strict.errors() }
+// Resolve reports what UnmarshalJSON found, and applies zero times as listings do.
+func (b *RetryFilter) Resolve(huma.Context) []error {
+	if b.CreatedAfter != nil {
+		*b.CreatedAfter = applyZero(*b.CreatedAfter, true)
+	}
+	if b.CreatedBefore != nil {
+		*b.CreatedBefore = applyZero(*b.CreatedBefore, true)
+	}
+	return b.strict.errors()
+}
