@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postie/postie/internal/httpapi"
+	"github.com/postie/postie/internal/render"
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/templates"
 )
 
 // strictCase is one request that must be refused with status, naming field ("" for none).
@@ -192,5 +195,57 @@ func TestRetryZeroTime(t *testing.T) {
 	r = b.do("POST", "/v1/messages/retry", map[string]any{"created_after": "0001-01-01T00:00:00Z"})
 	if r.status != 200 || r.json(t)["retried"] != float64(1) {
 		t.Errorf("retry created_after the zero time: %d %s, want the one retried", r.status, r.body)
+	}
+}
+
+// TestPreviewLimits: the preview refuses what a send of the same template and data refuses: a
+// message over POSTIE_MAX_MESSAGE_SIZE (413) and a rendered subject no header can hold (422).
+func TestPreviewLimits(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *httpapi.Config) { c.MaxMessageSize = 64 << 10 })
+	b.mustPut("echo", map[string]any{"subject": "{{.data.s}}", "html": "<p>{{.data.x}}</p>"})
+	for _, tc := range []struct {
+		name   string
+		data   map[string]any
+		status int
+	}{
+		{"output over the message size", map[string]any{"s": "hi", "x": strings.Repeat("x", 100<<10)}, 413},
+		{"subject over 998 octets", map[string]any{"s": strings.Repeat("s", 1000), "x": "x"}, 422},
+	} {
+		b.wantProblem("preview: "+tc.name, b.do("POST", "/v1/templates/echo/render", map[string]any{"data": tc.data}), tc.status, "")
+		b.wantProblem("send: "+tc.name, b.do("POST", "/v1/messages", map[string]any{"to": []string{"a@example.com"}, "template": "echo", "data": tc.data}), tc.status, "")
+	}
+	if r := b.do("POST", "/v1/templates/echo/render", map[string]any{"data": map[string]any{"s": "hi", "x": "x"}}); r.status != 200 {
+		t.Errorf("a preview within the limits: %d %s", r.status, r.body)
+	}
+}
+
+// TestBatchRenderBudget: the items of a batch share one time budget for rendering; the items
+// not rendered when it is used up are refused alone with a 503 saying so, the others stored.
+// Each slow item would run for its own render timeout (10 s) without the shared budget.
+func TestBatchRenderBudget(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *httpapi.Config) {
+		c.BatchRenderBudget = time.Second
+		c.Templates = templates.New(templates.Config{Store: c.Store, Now: c.Now, Limits: render.Limits{Timeout: 10 * time.Second}})
+	})
+	b.mustPut("slow", map[string]any{"subject": "s", "text": `{{range .data.i}}{{range $.data.i}}{{range $.data.i}}{{end}}{{end}}{{end}}`})
+	slow := map[string]any{"to": []string{"a@example.com"}, "template": "slow", "data": map[string]any{"i": make([]int, 5000)}}
+	r := b.do("POST", "/v1/messages/batch", map[string]any{"messages": []any{valid(), slow, slow, slow}})
+	if r.status != 200 {
+		t.Fatalf("batch: %d %s", r.status, r.body)
+	}
+	results := r.json(t)["results"].([]any)
+	if _, ok := results[0].(map[string]any)["id"]; !ok {
+		t.Errorf("item 0 (no template) was refused: %v", results[0])
+	}
+	for i := 1; i < len(results); i++ {
+		e, _ := results[i].(map[string]any)["error"].(map[string]any)
+		if e == nil || e["status"] != float64(503) || !strings.Contains(e["detail"].(string), "send it again") {
+			t.Errorf("item %d: %v, want a 503 about the batch's budget", i, results[i])
+		}
+	}
+	if n := b.count(); n != 1 {
+		t.Errorf("%d messages stored, want 1", n)
 	}
 }

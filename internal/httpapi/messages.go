@@ -312,12 +312,26 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 		}
 	}
 	built := make([]store.NewMessage, len(items))
+	// The items share one time budget: an item not composed when it is used up is refused alone.
+	// (A render compares the clock with the deadline itself, so the clock says when it is over,
+	// not only the context, whose timer may fire a moment later.)
+	deadline := time.Now().Add(s.cfg.BatchRenderBudget)
+	budget, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	forEachItem(len(items), func(i int) {
 		if reqs[i] == nil {
 			return // refused by decodeItem
 		}
-		nm, warnings, err := s.compose(ctx, reqs[i], prefixes[i], now, key.ID)
+		var nm store.NewMessage
+		var warnings []string
+		err := budget.Err()
+		if err == nil {
+			nm, warnings, err = s.compose(budget, reqs[i], prefixes[i], now, key.ID)
+		}
 		reqs[i] = nil // its strings may be large: free them as the batch goes
+		if err != nil && ctx.Err() == nil && !time.Now().Before(deadline) {
+			err = s.overBudget(prefixes[i])
+		}
 		if err != nil {
 			results[i] = BatchResult{Error: asErrorModel(err)}
 			return
@@ -335,6 +349,12 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 		Results []BatchResult `json:"results"`
 	}{results})
 	return s.accept(ctx, in.IdempotencyKey, in.RawBody, "/v1/messages/batch", msgs, http.StatusOK, answer, now)
+}
+
+// overBudget is the problem of a batch item not composed within the batch's time budget.
+func (s *Server) overBudget(prefix string) error {
+	msg := fmt.Sprintf("the batch used up its %s for rendering before this item was done; nothing was stored for it: send it again, in a smaller batch", s.cfg.BatchRenderBudget)
+	return huma.Error503ServiceUnavailable(prefix+": "+msg, &huma.ErrorDetail{Location: prefix, Message: msg})
 }
 
 // forEachItem calls f(0), …, f(n-1), spread over GOMAXPROCS goroutines, and returns when every
