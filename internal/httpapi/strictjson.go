@@ -61,13 +61,21 @@ func shapeOf(t reflect.Type) *jsonShape {
 	return nil
 }
 
-// foldKey maps every rune of s to the smallest of its Unicode simple case folds, so that
-// foldKey(a) == foldKey(b) exactly when strings.EqualFold(a, b), as encoding/json compares a key
-// with a struct field's name (it matches "SUBJECT", and "ſubject" with a long s, to subject).
+// foldKey maps every rune of s to one rune of its Unicode simple case folds (the ASCII lower
+// case letter when there is one, else the smallest), so that foldKey(a) == foldKey(b) exactly
+// when strings.EqualFold(a, b), as encoding/json compares a key with a struct field's name (it
+// matches "SUBJECT", and "ſubject" with a long s, to subject). A key already in that form, as
+// the API's field names are, is returned without copying.
 func foldKey(s string) string {
 	return strings.Map(func(r rune) rune {
+		if 'a' <= r && r <= 'z' || r < 'A' {
+			return r
+		}
 		m := r
 		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if 'a' <= f && f <= 'z' {
+				return f
+			}
 			m = min(m, f)
 		}
 		return m
@@ -175,7 +183,7 @@ func (c *jsonChecker) strEnd(p int) int {
 }
 
 func (c *jsonChecker) object(p int, shape *jsonShape, path *jsonPath) int {
-	seen := map[string]string{} // key as compared → key as written
+	var seen seenKeys
 	p = skipSpace(c.raw, p+1)
 	for p < len(c.raw) && c.raw[p] == '"' && c.issue == nil {
 		end := c.strEnd(p)
@@ -199,7 +207,7 @@ func (c *jsonChecker) object(p int, shape *jsonShape, path *jsonPath) int {
 				sub = shape.elem
 			}
 		}
-		if first, dup := seen[cmp]; dup {
+		if first, dup := seen.add(cmp, key); dup {
 			msg := "given twice in one object"
 			if first != key {
 				msg = "given twice: " + strconv.Quote(first) + " and " + strconv.Quote(key) + " name the same field (names are case-insensitive)"
@@ -207,7 +215,6 @@ func (c *jsonChecker) object(p int, shape *jsonShape, path *jsonPath) int {
 			c.issue = &jsonIssue{path: member, msg: msg}
 			return len(c.raw)
 		}
-		seen[cmp] = key
 		p = skipSpace(c.raw, end)
 		if p < len(c.raw) && c.raw[p] == ':' {
 			p = skipSpace(c.raw, p+1)
@@ -218,6 +225,40 @@ func (c *jsonChecker) object(p int, shape *jsonShape, path *jsonPath) int {
 		}
 	}
 	return p + 1
+}
+
+// seenKeys are the keys of one object so far: a list while it is short (most objects are), a
+// map beyond.
+type seenKeys struct {
+	list []seenKey
+	m    map[string]string
+}
+
+type seenKey struct{ cmp, key string }
+
+// add notes key (cmp as compared) and returns the key first seen as cmp, if any.
+func (s *seenKeys) add(cmp, key string) (first string, dup bool) {
+	if s.m != nil {
+		if first, dup = s.m[cmp]; !dup {
+			s.m[cmp] = key
+		}
+		return first, dup
+	}
+	for _, k := range s.list {
+		if k.cmp == cmp {
+			return k.key, true
+		}
+	}
+	if len(s.list) < 16 {
+		s.list = append(s.list, seenKey{cmp, key})
+		return "", false
+	}
+	s.m = make(map[string]string, 2*len(s.list))
+	for _, k := range s.list {
+		s.m[k.cmp] = k.key
+	}
+	s.m[cmp] = key
+	return "", false
 }
 
 // stringProblem says what is wrong with the contents of a JSON string (without its quotes), or
