@@ -40,8 +40,8 @@ type SendMessage struct {
 	TemplateVersion int               `json:"template_version,omitempty" minimum:"0" doc:"Render this version of the template instead of the latest."`
 	Data            json.RawMessage   `json:"data,omitempty" doc:"Template data: a JSON object (at most 1 MB), validated against the template's schema; templates read it as .data."`
 	Locale          string            `json:"locale,omitempty" doc:"Render the template's variant for this language tag (\"ko\", \"pt-BR\"), falling back to the language without region, then to the default content." example:"ko"`
-	Headers         map[string]string `json:"headers,omitempty" doc:"Custom headers. From, To, Cc, Bcc, Date, Message-ID, Sender, Return-Path, MIME-Version, Content-*, DKIM-Signature and List-Unsubscribe* are refused."`
-	Attachments     []Attachment      `json:"attachments,omitempty" doc:"Files, base64-encoded. With content_id they are inline parts referenced from the HTML as cid:<content_id>."`
+	Headers         map[string]string `json:"headers,omitempty" doc:"Custom headers, each name once (case-insensitively). From, To, Cc, Bcc, Date, Message-ID, Sender, Return-Path, MIME-Version, Content-*, DKIM-Signature and List-Unsubscribe* are refused, and so are trace and authentication headers (Received, Received-SPF, Authentication-Results, ARC-*, Delivered-To, X-Original-To, Resent-*), Return-Receipt-To and TLS-Required."`
+	Attachments     []Attachment      `json:"attachments,omitempty" maxItems:"100" doc:"Files, base64-encoded, at most 100. With content_id they are inline parts referenced from the HTML as cid:<content_id>."`
 	Tags            []string          `json:"tags,omitempty" doc:"Labels for filtering (at most 20, each 1–64 characters)."`
 	Metadata        map[string]string `json:"metadata,omitempty" doc:"Your own key/value pairs, returned with the message (at most 50 keys)."`
 	Stream          string            `json:"stream,omitempty" enum:"transactional,broadcast" doc:"Delivery stream: transactional (default) is always delivered before broadcast."`
