@@ -40,8 +40,8 @@ type SendMessage struct {
 	TemplateVersion int               `json:"template_version,omitempty" minimum:"0" doc:"Render this version of the template instead of the latest."`
 	Data            json.RawMessage   `json:"data,omitempty" doc:"Template data: a JSON object (at most 1 MB), validated against the template's schema; templates read it as .data."`
 	Locale          string            `json:"locale,omitempty" doc:"Render the template's variant for this language tag (\"ko\", \"pt-BR\"), falling back to the language without region, then to the default content." example:"ko"`
-	Headers         map[string]string `json:"headers,omitempty" doc:"Custom headers. From, To, Cc, Bcc, Date, Message-ID, Sender, Return-Path, MIME-Version, Content-*, DKIM-Signature and List-Unsubscribe* are refused."`
-	Attachments     []Attachment      `json:"attachments,omitempty" doc:"Files, base64-encoded. With content_id they are inline parts referenced from the HTML as cid:<content_id>."`
+	Headers         map[string]string `json:"headers,omitempty" doc:"Custom headers, each name once (case-insensitively). From, To, Cc, Bcc, Date, Message-ID, Sender, Return-Path, MIME-Version, Content-*, DKIM-Signature and List-Unsubscribe* are refused, and so are trace and authentication headers (Received, Received-SPF, Authentication-Results, ARC-*, Delivered-To, X-Original-To, Resent-*), Return-Receipt-To and TLS-Required."`
+	Attachments     []Attachment      `json:"attachments,omitempty" maxItems:"100" doc:"Files, base64-encoded, at most 100. With content_id they are inline parts referenced from the HTML as cid:<content_id>."`
 	Tags            []string          `json:"tags,omitempty" doc:"Labels for filtering (at most 20, each 1–64 characters)."`
 	Metadata        map[string]string `json:"metadata,omitempty" doc:"Your own key/value pairs, returned with the message (at most 50 keys)."`
 	Stream          string            `json:"stream,omitempty" enum:"transactional,broadcast" doc:"Delivery stream: transactional (default) is always delivered before broadcast."`
@@ -64,6 +64,7 @@ const (
 	maxMetaKeyLen  = 64
 	maxMetaValLen  = 1024
 	maxHeaders     = 50
+	maxAttachments = 100
 	maxSendAtSlack = time.Minute // send_at this far in the past is "now"
 )
 
@@ -194,6 +195,7 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 	if len(req.Headers) > maxHeaders {
 		p.add("headers", fmt.Sprintf("too many headers: at most %d", maxHeaders), len(req.Headers))
 	}
+	headerNames := make(map[string]string, len(req.Headers)) // lowercased → as given
 	for _, name := range slices.Sorted(maps.Keys(req.Headers)) {
 		v := req.Headers[name]
 		field := "headers." + name
@@ -201,6 +203,11 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 			p.add(field, err.Error(), name)
 			continue
 		}
+		if first, dup := headerNames[strings.ToLower(name)]; dup {
+			p.add(field, fmt.Sprintf("the same header as %q (header names are case-insensitive)", first), name)
+			continue
+		}
+		headerNames[strings.ToLower(name)] = name
 		if err := mail.CheckHeaderValue(v); err != nil {
 			p.add(field, err.Error(), v)
 			continue
@@ -210,6 +217,10 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 
 	var infos []store.AttachmentInfo
 	cids := map[string]bool{}
+	if len(req.Attachments) > maxAttachments {
+		p.add("attachments", fmt.Sprintf("too many attachments: %d, at most %d", len(req.Attachments), maxAttachments), len(req.Attachments))
+		req.Attachments = nil // not worth decoding
+	}
 	for i, a := range req.Attachments {
 		field := fmt.Sprintf("attachments[%d]", i)
 		ok := true
@@ -341,7 +352,7 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 	}
 	if int64(len(raw)) > s.cfg.MaxMessageSize {
 		p.status = http.StatusRequestEntityTooLarge
-		p.add("attachments", fmt.Sprintf("the encoded message is %d bytes, over the limit of %d", len(raw), s.cfg.MaxMessageSize), len(raw))
+		p.add(largestPart(req, m), fmt.Sprintf("the encoded message is %d bytes, over the limit of %d", len(raw), s.cfg.MaxMessageSize), len(raw))
 		return store.NewMessage{}, nil, p.err()
 	}
 
@@ -389,11 +400,11 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 // decodeItem decodes one message object strictly (unknown fields are errors), naming the field.
 func decodeItem(raw json.RawMessage, prefix string) (*SendMessage, error) {
 	if req, ok := decodeItemFast(raw); ok {
-		return req, nil
+		return checkedItem(req, raw, prefix)
 	}
 	req, err := decodeStrict(raw)
 	if err == nil {
-		return req, nil
+		return checkedItem(req, raw, prefix)
 	}
 	p := &problem{prefix: prefix}
 	var te *json.UnmarshalTypeError
@@ -435,6 +446,26 @@ func decodeStrict(raw []byte) (*SendMessage, error) {
 		return nil, errTrailingData
 	}
 	return &req, nil
+}
+
+// largestPart names the field of req that contributes most to the size of m, the message built
+// from it: template (what it rendered), html, text or attachments.
+func largestPart(req *SendMessage, m mail.Message) string {
+	if req.Template != "" {
+		return "template"
+	}
+	field, size := "html", len(m.HTML)
+	if len(m.Text) > size {
+		field, size = "text", len(m.Text)
+	}
+	att := 0
+	for _, a := range m.Attachments {
+		att += len(a.Content)
+	}
+	if att > size {
+		field = "attachments"
+	}
+	return field
 }
 
 func formatAll(as []mail.Address) []string {

@@ -177,6 +177,8 @@ type RetryFilter struct {
 	CreatedAfter  *time.Time `json:"created_after,omitempty" doc:"Created at or after this time (RFC 3339)"`
 	CreatedBefore *time.Time `json:"created_before,omitempty" doc:"Created before this time (RFC 3339)"`
 	ErrorCode     string     `json:"error_code,omitempty" pattern:"^([2-5][0-9]{2}|[2-5][.][0-9]{1,3}[.][0-9]{1,3}|[2-5][.]([0-9]{1,3}[.])?)$" patternDescription:"a reply code like 550, an enhanced code like 5.1.1, or a prefix like 5.1." doc:"Only messages whose last error has this reply code (550), enhanced code (5.1.1) or enhanced-code prefix ending in a dot (5.1.)"`
+
+	strict strictBody // what checkJSON found
 }
 
 type retryInput struct {
@@ -322,12 +324,26 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 		}
 	}
 	built := make([]store.NewMessage, len(items))
+	// The items share one time budget: an item not composed when it is used up is refused alone.
+	// (A render compares the clock with the deadline itself, so the clock says when it is over,
+	// not only the context, whose timer may fire a moment later.)
+	deadline := time.Now().Add(s.cfg.BatchRenderBudget)
+	budget, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	forEachItem(len(items), func(i int) {
 		if reqs[i] == nil {
 			return // refused by decodeItem
 		}
-		nm, warnings, err := s.compose(ctx, reqs[i], prefixes[i], now, key.ID)
+		var nm store.NewMessage
+		var warnings []string
+		err := budget.Err()
+		if err == nil {
+			nm, warnings, err = s.compose(budget, reqs[i], prefixes[i], now, key.ID)
+		}
 		reqs[i] = nil // its strings may be large: free them as the batch goes
+		if err != nil && ctx.Err() == nil && !time.Now().Before(deadline) {
+			err = s.overBudget(prefixes[i])
+		}
 		if err != nil {
 			results[i] = BatchResult{Error: asErrorModel(err)}
 			return
@@ -345,6 +361,12 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 		Results []BatchResult `json:"results"`
 	}{results})
 	return s.accept(ctx, in.IdempotencyKey, in.RawBody, "/v1/messages/batch", msgs, http.StatusOK, answer, now)
+}
+
+// overBudget is the problem of a batch item not composed within the batch's time budget.
+func (s *Server) overBudget(prefix string) error {
+	msg := fmt.Sprintf("the batch used up its %s for rendering before this item was done; nothing was stored for it: send it again, in a smaller batch", s.cfg.BatchRenderBudget)
+	return huma.Error503ServiceUnavailable(prefix+": "+msg, &huma.ErrorDetail{Location: prefix, Message: msg})
 }
 
 // forEachItem calls f(0), …, f(n-1), spread over GOMAXPROCS goroutines, and returns when every
@@ -383,13 +405,16 @@ func decodeBatch(raw []byte) ([]json.RawMessage, error) {
 		return nil, huma.Error400BadRequest("malformed JSON: "+err.Error(),
 			&huma.ErrorDetail{Location: "body", Message: "malformed JSON: " + err.Error()})
 	}
+	if is := checkJSON(raw, batchShape); is != nil {
+		return nil, jsonProblem(is, "body")
+	}
 	return body.Messages, nil
 }
 
 // asErrorModel is err as the error model of a batch item.
 func asErrorModel(err error) *huma.ErrorModel {
 	if em, ok := err.(*huma.ErrorModel); ok {
-		return em
+		return capProblem(em)
 	}
 	return &huma.ErrorModel{Status: http.StatusUnprocessableEntity, Title: "Unprocessable Entity", Detail: err.Error()}
 }

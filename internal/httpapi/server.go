@@ -35,6 +35,9 @@ type Config struct {
 	MaxScheduleAhead time.Duration // how far send_at may be in the future
 	MessageTTL       time.Duration // expires_at = due time + TTL
 	MaxAttempts      int           // attempts per message (first try + retries)
+	// BatchRenderBudget bounds the time to render and build all the items of one batch
+	// (each render is also bounded on its own); 0 means DefaultBatchRenderBudget.
+	BatchRenderBudget time.Duration
 
 	// Templates renders messages sent with a template and serves /v1/templates; nil builds one
 	// on Store with the defaults.
@@ -43,6 +46,9 @@ type Config struct {
 	// written (nil when there is no directory).
 	TemplateLoadErrors func() []templates.LoadError
 }
+
+// DefaultBatchRenderBudget is Config.BatchRenderBudget when zero.
+const DefaultBatchRenderBudget = 10 * time.Second
 
 // Server is the HTTP handler of the API.
 type Server struct {
@@ -74,6 +80,9 @@ func New(cfg Config) *Server {
 	if cfg.Templates == nil {
 		cfg.Templates = templates.New(templates.Config{Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now})
 	}
+	if cfg.BatchRenderBudget <= 0 {
+		cfg.BatchRenderBudget = DefaultBatchRenderBudget
+	}
 	if cfg.TemplateLoadErrors == nil {
 		cfg.TemplateLoadErrors = func() []templates.LoadError { return nil }
 	}
@@ -91,6 +100,7 @@ func New(cfg Config) *Server {
 		"bearer": {Type: "http", Scheme: "bearer", Description: "an API key"},
 	}
 	hc.Security = []map[string][]string{{"bearer": {}}}
+	hc.Transformers = append(hc.Transformers, capProblems)
 	s.api = humago.New(s.mux, hc)
 
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

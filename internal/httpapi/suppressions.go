@@ -37,6 +37,8 @@ type SuppressionBody struct {
 	Reason    string     `json:"reason,omitempty" enum:"hard_bounce,complaint,unsubscribe,manual" doc:"Why (default manual)"`
 	Detail    string     `json:"detail,omitempty" maxLength:"1000" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Free text: who asked, the ticket, …"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty" doc:"Stop suppressing at this time (RFC 3339, in the future); omit to suppress for good"`
+
+	strict strictBody // what checkJSON found
 }
 
 type suppressionCreateInput struct {

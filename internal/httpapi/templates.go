@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/render"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
@@ -30,6 +32,8 @@ type TemplateBody struct {
 	Schema      json.RawMessage            `json:"schema,omitempty" doc:"JSON Schema (draft 2020-12 by default) the data of every message must satisfy"`
 	Description string                     `json:"description,omitempty" maxLength:"1000" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)"`
 	Locales     map[string]TemplateVariant `json:"locales,omitempty" doc:"Variants by language tag (\"ko\", \"pt-BR\"): each replaces subject, html and text; layout and schema are shared"`
+
+	strict strictBody // what checkJSON found
 }
 
 // TemplateResource is a template version as the API shows it.
@@ -114,6 +118,8 @@ type RenderBody struct {
 	Data    json.RawMessage `json:"data,omitempty" doc:"The data, exactly as a message's data"`
 	Locale  string          `json:"locale,omitempty" doc:"Render this locale's variant (with the same fallback as a message)"`
 	Version int             `json:"version,omitempty" minimum:"0" doc:"Render this version instead of the latest"`
+
+	strict strictBody // what checkJSON found
 }
 
 type templateRenderInput struct {
@@ -282,6 +288,28 @@ func (s *Server) templateRender(ctx context.Context, in *templateRenderInput) (*
 		}
 		return nil, s.templateError(err, "", "template "+in.Name)
 	}
+	if err := s.previewMessage(r.Output); err != nil {
+		return nil, err
+	}
 	return &templateRenderOutput{Body: RenderResult{Subject: r.Subject, HTML: r.HTML, Text: r.Text,
 		Version: r.Version, Locale: r.Locale, Warnings: r.Warnings}}, nil
+}
+
+// previewMessage applies to a preview what a send applies to what a template rendered beyond
+// the render's own limits: the message built from it must be one mail.Build accepts (a subject
+// of at most 998 octets, …) and within MaxMessageSize. The addresses are placeholders, as the
+// preview has none.
+func (s *Server) previewMessage(out render.Output) error {
+	placeholder := mail.Address{Email: "preview@postie.invalid"}
+	raw, err := mail.Build(mail.Message{From: placeholder, To: []mail.Address{placeholder}, Subject: out.Subject,
+		HTML: out.HTML, Text: out.Text, Date: s.cfg.Now(), MessageID: mail.NewMessageID("postie.invalid")})
+	p := &problem{prefix: "body"}
+	switch {
+	case err != nil:
+		p.add("", "the rendered message cannot be built: "+err.Error(), nil)
+	case int64(len(raw)) > s.cfg.MaxMessageSize:
+		p.status = http.StatusRequestEntityTooLarge
+		p.add("", fmt.Sprintf("the message rendered would be %d bytes encoded, over the limit of %d", len(raw), s.cfg.MaxMessageSize), len(raw))
+	}
+	return p.err()
 }

@@ -36,19 +36,30 @@ func CheckHeaderName(name string) error {
 	return nil
 }
 
-// forbiddenHeaders are set by postie itself (email-rules §5.3), or by the MTAs on the way.
+// forbiddenHeaders are set by postie itself (email-rules §5.3), or by the MTAs on the way: the
+// trace and authentication results a receiver trusts (Received, Received-SPF RFC 7208 §9.1,
+// Authentication-Results RFC 8601, Delivered-To and X-Original-To written at final delivery),
+// Return-Receipt-To (an obsolete request for delivery receipts from every MTA on the way), and
+// TLS-Required (RFC 8689: "No" asks the relays to ignore the recipient's MTA-STS and DANE
+// policies, which a message handed over an API must not be able to turn off).
 var forbiddenHeaders = [...]string{
 	"from", "to", "cc", "bcc", "date", "message-id", "sender", "return-path", "mime-version",
 	"dkim-signature", "feedback-id", "received", "reply-to", "subject",
+	"received-spf", "authentication-results", "delivered-to", "x-original-to", "return-receipt-to",
+	"tls-required",
 }
 
 // forbiddenPrefixes deny whole families: every Content-* field describes the MIME structure
-// Build writes, and List-Unsubscribe* must be postie's own (RFC 8058, covered by DKIM).
-var forbiddenPrefixes = [...]string{"content-", "list-unsubscribe"}
+// Build writes, List-Unsubscribe* must be postie's own (RFC 8058, covered by DKIM), ARC-* are the
+// seals of the relays that handled a message (RFC 8617), and Resent-* say who re-sent it
+// (RFC 5322 §3.6.6), which postie does not do.
+var forbiddenPrefixes = [...]string{"content-", "list-unsubscribe", "arc-", "resent-"}
 
 // IsForbiddenHeader reports, case-insensitively, whether name is a header field that callers may
 // not set: From, To, Cc, Bcc, Date, Message-ID, Sender, Return-Path, MIME-Version, Content-*,
-// DKIM-Signature, List-Unsubscribe*, Feedback-ID, Received, Reply-To and Subject.
+// DKIM-Signature, List-Unsubscribe*, Feedback-ID, Received, Reply-To, Subject, Received-SPF,
+// Authentication-Results, ARC-*, Delivered-To, X-Original-To, Resent-*, Return-Receipt-To and
+// TLS-Required.
 func IsForbiddenHeader(name string) bool {
 	for _, f := range forbiddenHeaders {
 		if strings.EqualFold(name, f) {

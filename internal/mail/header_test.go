@@ -56,10 +56,15 @@ func TestIsForbiddenHeader(t *testing.T) {
 		"MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Content-Disposition",
 		"Content-ID", "content-x", "DKIM-Signature", "List-Unsubscribe", "List-Unsubscribe-Post",
 		"list-unsubscribe-anything", "Feedback-ID", "Received", "Reply-To", "Subject",
+		// Trace and authentication headers a sender must not forge.
+		"Authentication-Results", "ARC-Seal", "ARC-Message-Signature", "arc-authentication-results",
+		"Received-SPF", "Delivered-To", "X-Original-To", "Resent-From", "Resent-To", "resent-message-id",
+		"Return-Receipt-To", "TLS-Required",
 	}
 	allowed := []string{
 		"X-Order", "In-Reply-To", "References", "List-Id", "Keywords", "Comments", "Contents",
 		"Content", "Froms", "X-From", "Precedence", "Auto-Submitted", "List-Help",
+		"Disposition-Notification-To", "X-Arc", "Archived-At", "Resent",
 	}
 	for _, name := range forbidden {
 		if !IsForbiddenHeader(name) {

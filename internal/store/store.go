@@ -539,7 +539,8 @@ type TemplateListParams struct {
 
 // Store is implemented by every driver (sqlite, postgres) and exercised by storetest.
 type Store interface {
-	// Ping checks that the database answers (readiness).
+	// Ping checks that the database answers and, where the driver can tell, can take writes
+	// (readiness): ErrUnavailable when not.
 	Ping(ctx context.Context) error
 	// Close releases the database (and its lock).
 	Close() error

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -90,5 +91,60 @@ func TestDiskFull(t *testing.T) {
 	}
 	if n, err := s.MessageFinish(ctx, t0, fin); err != nil || n != len(fin) {
 		t.Fatalf("finish once there is room again: %d of %d, %v", n, len(fin), err)
+	}
+}
+
+// TestPingDiskFull: Ping (readiness) fails with store.ErrUnavailable while the database's file
+// system has less than Options.MinFreeBytes free, where writes would fail for want of room,
+// though the database still answers reads; it succeeds again once there is room. It needs to
+// mount a tmpfs (root on Linux); elsewhere it is skipped.
+func TestPingDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=8m"); err != nil {
+		t.Skipf("cannot mount a small tmpfs to fill (%v); this test needs root", err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
+	s := openAt(t, filepath.Join(dir, "postie.db"), Options{Migrate: true, MinFreeBytes: 2 << 20})
+	ctx := t.Context()
+	filler := filepath.Join(dir, "filler")
+	for _, step := range []struct {
+		name  string
+		fill  bool // leave less than MinFreeBytes
+		ready bool
+	}{
+		{"room", false, true},
+		{"disk full", true, false},
+		{"room again", false, true},
+	} {
+		if step.fill {
+			fillTo(t, filler, 1<<20)
+		} else {
+			_ = os.Remove(filler)
+		}
+		err := s.Ping(ctx)
+		if step.ready && err != nil || !step.ready && !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s: Ping = %v, want ready %v", step.name, err, step.ready)
+		}
+		if _, err := s.MessageList(ctx, store.MessageListParams{Limit: 1}); err != nil {
+			t.Errorf("%s: reading: %v", step.name, err)
+		}
+	}
+}
+
+// fillTo allocates a file at path that leaves about leave bytes free on its file system.
+func fillTo(t *testing.T, path string, leave int64) {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(filepath.Dir(path), &st); err != nil {
+		t.Fatal(err)
+	}
+	size := int64(st.Bavail)*int64(st.Bsize) - leave
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Fallocate(int(f.Fd()), 0, 0, size); err != nil {
+		t.Fatalf("allocating %d bytes: %v", size, err)
 	}
 }

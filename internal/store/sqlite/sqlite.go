@@ -71,7 +71,15 @@ type Options struct {
 	// BusyTimeout is how long a statement waits for a lock held by another connection (the
 	// writer's checkpoints, or a sqlite3 shell); 0 means 5s.
 	BusyTimeout time.Duration
+	// MinFreeBytes is the free space the database's file system must have for Ping to call the
+	// store ready: with less, writes may fail for want of room (SQLITE_FULL); 0 means
+	// DefaultMinFreeBytes, a negative value turns the check off.
+	MinFreeBytes int64
 }
+
+// DefaultMinFreeBytes is Options.MinFreeBytes when zero: room for the largest message at the
+// default size limit twice over (its WAL frames, then the checkpoint's copy into the file).
+const DefaultMinFreeBytes = 64 << 20
 
 // Store is the SQLite implementation of store.Store. It is safe for concurrent use.
 type Store struct {
@@ -82,6 +90,8 @@ type Store struct {
 	log  *slog.Logger
 
 	guard *fileGuard
+
+	minFree int64 // see Options.MinFreeBytes
 
 	rmu    sync.Mutex
 	rstmts map[string]*sql.Stmt // prepared on the read pool, by query text
@@ -137,7 +147,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("sqlite: creating %s: %w", abs, err), lock.Close())
 	}
-	s := &Store{path: abs, lock: lock, log: log, rstmts: map[string]*sql.Stmt{}}
+	s := &Store{path: abs, lock: lock, log: log, rstmts: map[string]*sql.Stmt{}, minFree: opts.MinFreeBytes}
+	if s.minFree == 0 {
+		s.minFree = DefaultMinFreeBytes
+	}
 
 	wdb, err := sql.Open("sqlite", dsn(abs, busy, false))
 	if err != nil {
@@ -321,10 +334,22 @@ func (s *Store) Migrate(ctx context.Context) error {
 // Path returns the absolute path of the database file.
 func (s *Store) Path() string { return s.path }
 
-// Ping checks that the database answers a query on the read pool.
+// Ping checks that the database answers a query on the read pool and that its file system has
+// Options.MinFreeBytes free: a full disk refuses writes (store.ErrUnavailable) while reads
+// still work, and readiness is about taking messages. Looking at the free space costs one
+// statfs(2) and writes nothing; it is back to ready as soon as there is room again.
 func (s *Store) Ping(ctx context.Context) error {
 	if _, err := readOne(ctx, s, "SELECT 1", nil, scanValue[int]); err != nil {
 		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	if s.minFree > 0 {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(filepath.Dir(s.path), &st); err == nil {
+			if free := int64(st.Bavail) * int64(st.Bsize); free < s.minFree {
+				return fmt.Errorf("sqlite: ping: %d bytes free on the database's file system, under the %d it needs to take writes: %w",
+					free, s.minFree, store.ErrUnavailable)
+			}
+		}
 	}
 	return nil
 }
