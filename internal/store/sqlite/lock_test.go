@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,6 +125,34 @@ func TestFileModes(t *testing.T) {
 		}
 		if got := fi.Mode() &^ (os.ModeType &^ os.ModeDir); got != tc.want {
 			t.Errorf("%s: mode %v, want %v", filepath.Base(tc.path), got, tc.want)
+		}
+	}
+}
+
+// TestLockLeavesSQLiteLockingAlone: the process lock (flock) does not get in the way of SQLite's
+// own locks (fcntl record locks), in another process: the sqlite3 shell reads and backs up the
+// database while the store holds it and writes.
+func TestLockLeavesSQLiteLockingAlone(t *testing.T) {
+	t.Parallel()
+	shell, err := exec.LookPath("sqlite3")
+	if err != nil {
+		t.Skip("no sqlite3 shell")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "postie.db")
+	s := openAt(t, path, Options{Migrate: true})
+	for i := range 2 {
+		if _, err := s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{testMessage(t0)}, Now: t0}); err != nil {
+			t.Fatal(err)
+		}
+		backup := filepath.Join(dir, fmt.Sprintf("backup%d.db", i))
+		out, err := exec.CommandContext(t.Context(), shell, path, "SELECT count(*) FROM messages;", ".backup "+backup).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != fmt.Sprint(i+1) {
+			t.Fatalf("sqlite3 beside the store: %v %q, want %d messages", err, out, i+1)
+		}
+		out, err = exec.CommandContext(t.Context(), shell, backup, "SELECT count(*) FROM messages;").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != fmt.Sprint(i+1) {
+			t.Fatalf("the backup: %v %q, want %d messages", err, out, i+1)
 		}
 	}
 }
