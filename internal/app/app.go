@@ -87,8 +87,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 
+	node := nodeID(cfg)
+	log.Info("node id (POSTIE_NODE_ID), the owner of this run's leases", "node_id", node)
 	a.engine = delivery.New(delivery.Config{
-		Store: st, Transport: a.transport, Owner: nodeOwner(), Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
+		Store: st, Transport: a.transport, Owner: nodeOwner(node), Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log,
 	})
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
@@ -110,37 +112,63 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.api = httpapi.New(apiCfg)
 
+	// Only this process can hold the SQLite file (the driver locks it), so any lease still in
+	// the file belonged to a previous run of this node: take them all back at once. On
+	// PostgreSQL, where the other nodes hold leases, take back only those of this node id (a
+	// previous run killed before it could release them, see nodeOwner); the leases of a dead node
+	// that does not come back are rescued when they expire.
+	release := store.MessageReleaseParams{OwnerPrefix: node + "/", Now: time.Now()}
 	if db, _ := cfg.Database(); db.Driver == "sqlite" {
-		// Only this process can hold the SQLite file (the driver locks it), so any lease still
-		// in the file belonged to a previous run of this node: take them all back at once. Not
-		// on PostgreSQL, where the other nodes hold leases: a dead node's leases are rescued when
-		// they expire, and each node releases its own (owner below, unique per process) when it
-		// stops.
-		n, err := st.MessageReleaseLeases(ctx, store.MessageReleaseParams{Now: time.Now()})
-		if err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			log.Warn("took back messages left in flight by the previous run", "messages", n)
-		}
+		release.OwnerPrefix = ""
+	}
+	n, err := st.MessageReleaseLeases(ctx, release)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		log.Warn("took back messages left in flight by the previous run", "messages", n, "node", node)
 	}
 
 	a.listener, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	if addr, _ := a.listener.Addr().(*net.TCPAddr); !cfg.BehindProxy && (addr == nil || !addr.IP.IsLoopback()) {
+		log.Warn("the API listens beyond this machine without TLS: API keys and messages cross the network in clear. "+
+			"Put a TLS-terminating proxy in front and set POSTIE_BEHIND_PROXY=true, or listen on 127.0.0.1",
+			"listen", cfg.Listen)
+	}
 	ok = true
 	return a, nil
 }
 
-// nodeOwner names this process in the leases it takes: host/pid/random. The random part keeps it
-// unique where host and pid are not (containers with one hostname, all running as pid 1), since
-// on PostgreSQL nodes finish and release leases by this name.
-func nodeOwner() string {
+// nodeID is POSTIE_NODE_ID, or by default hostname:port (the port of POSTIE_LISTEN): stable
+// across restarts of one host or pod, and two processes of one network namespace cannot listen on
+// one port. Where that gives no stable name (port 0, an unusable hostname), the id is random:
+// such a node cannot take back at start what its previous run held, which waits for the lease.
+func nodeID(cfg config.Config) string {
+	if cfg.NodeID != "" {
+		return cfg.NodeID
+	}
 	host, _ := os.Hostname()
+	_, port, _ := net.SplitHostPort(cfg.Listen)
+	if id := host + ":" + port; port != "0" && config.CheckNodeID(id) == nil {
+		return id
+	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
+	return fmt.Sprintf("node-%x", b)
+}
+
+// nodeOwner names this process in the leases it takes: node/pid/random. The node id is what a
+// restarted node finds its previous run's leases by (the part up to the first '/'); the random
+// part keeps each engine's owner unique where the node id and pid are not (several engines in one
+// process, containers all running as pid 1), since on PostgreSQL nodes finish and release leases
+// by this name.
+func nodeOwner(node string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%x", node, os.Getpid(), b)
 }
 
 // newTransport builds the relay transport of POSTIE_SMTP_URL, limited to its rate and daily

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/mail"
+	"github.com/postie/postie/internal/transport/smtp"
 	"github.com/spf13/pflag"
 )
 
@@ -36,6 +37,8 @@ type Config struct {
 	LogLevel        string          `env:"POSTIE_LOG_LEVEL" flag:"log-level" usage:"debug, info, warn or error"`
 	LogFormat       string          `env:"POSTIE_LOG_FORMAT" flag:"log-format" usage:"text or json"`
 	DebugListen     string          `env:"POSTIE_DEBUG_LISTEN" flag:"debug-listen" usage:"serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (empty: off)"`
+	NodeID          string          `env:"POSTIE_NODE_ID" flag:"node-id" usage:"this node's name in its leases, stable across restarts and never shared by two live nodes (default hostname:port)"`
+	BehindProxy     bool            `env:"POSTIE_BEHIND_PROXY" flag:"behind-proxy" usage:"true when a TLS-terminating proxy is in front (no warning for a listen address that is not loopback)"`
 
 	MaxRecipients    int           `env:"POSTIE_MAX_RECIPIENTS" flag:"max-recipients" usage:"recipients (to+cc+bcc) per message"`
 	MaxBatch         int           `env:"POSTIE_MAX_BATCH" flag:"max-batch" usage:"messages per batch request"`
@@ -121,6 +124,12 @@ func (s setting) set(v string) error {
 			ds = append(ds, d)
 		}
 		s.v.Set(reflect.ValueOf(ds).Convert(durationsType))
+	case bool:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", v)
+		}
+		s.v.SetBool(b)
 	case int, int64:
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -137,6 +146,11 @@ func (s setting) set(v string) error {
 func Flags(fs *pflag.FlagSet) {
 	def := Default()
 	for _, s := range settings(&def) {
+		if s.v.Kind() == reflect.Bool {
+			// A boolean flag, so that --behind-proxy alone means true.
+			fs.Bool(s.flag, s.v.Bool(), s.usage+" ($"+s.env+")")
+			continue
+		}
 		fs.String(s.flag, s.String(), s.usage+" ($"+s.env+")")
 	}
 }
@@ -183,10 +197,15 @@ func (c *Config) Validate() error {
 		bad("POSTIE_DATABASE_URL", "%v", err)
 	}
 	if c.SMTPURL != "" {
-		u, err := url.Parse(c.SMTPURL)
-		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
-			// Never echo the URL: it may hold a password.
-			bad("POSTIE_SMTP_URL", "want smtp://user:pass@host:587 or smtps://user:pass@host:465")
+		// The relay's own parser, so that a bad query parameter is reported with the rest. Its
+		// errors never echo the URL, which may hold a password.
+		if _, err := smtp.ParseURL(c.SMTPURL); err != nil {
+			bad("POSTIE_SMTP_URL", "%v (want smtp://user:pass@host:587 or smtps://user:pass@host:465)", err)
+		}
+	}
+	if c.NodeID != "" {
+		if err := CheckNodeID(c.NodeID); err != nil {
+			bad("POSTIE_NODE_ID", "%v", err)
 		}
 	}
 	if c.PublicURL != "" {
@@ -233,6 +252,26 @@ func (c *Config) Validate() error {
 		bad("POSTIE_MAX_MESSAGE_SIZE", "must be between 1024 and %d bytes", HardMaxMessageSize)
 	}
 	return errors.Join(errs...)
+}
+
+// maxNodeID is the longest node id: a Kubernetes pod name (a DNS subdomain) and a port fit.
+const maxNodeID = 253 + 6
+
+// CheckNodeID says whether id can name a node: letters, digits, '.', '-', '_' and ':', starting
+// with a letter or digit. Not '/': it separates the node id from the per-process part of a lease
+// owner, and a node takes back at start the leases whose owner begins with its id and '/'.
+func CheckNodeID(id string) error {
+	if id == "" || len(id) > maxNodeID {
+		return fmt.Errorf("must be 1 to %d characters long", maxNodeID)
+	}
+	for i, r := range id {
+		ok := 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' ||
+			i > 0 && (r == '.' || r == '-' || r == '_' || r == ':')
+		if !ok {
+			return fmt.Errorf("want letters, digits, '.', '-', '_' or ':', starting with a letter or digit; got %.64q", id)
+		}
+	}
+	return nil
 }
 
 // Database describes the database selected by DatabaseURL.

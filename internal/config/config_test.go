@@ -73,3 +73,71 @@ func TestLoad(t *testing.T) {
 		t.Errorf("a password leaked into the error: %v", err)
 	}
 }
+
+// TestValidateListsEveryProblem: one Load with several bad settings names each of them in one
+// error, those only the relay's URL parser finds (a query parameter) included.
+func TestValidateListsEveryProblem(t *testing.T) {
+	t.Parallel()
+	bad := map[string]string{
+		"POSTIE_LISTEN":           "nope",
+		"POSTIE_SMTP_URL":         "smtp://u:secret@relay.example:587?pool=many",
+		"POSTIE_NODE_ID":          "web/1",
+		"POSTIE_BEHIND_PROXY":     "perhaps",
+		"POSTIE_LEASE":            "10ms",
+		"POSTIE_MAX_RECIPIENTS":   "0",
+		"POSTIE_MAX_MESSAGE_SIZE": "12",
+		"POSTIE_LOG_FORMAT":       "xml",
+	}
+	_, err := Load(env(bad), nil)
+	if err == nil {
+		t.Fatal("Load accepted bad settings")
+	}
+	for name := range bad {
+		if !strings.Contains(err.Error(), name+":") {
+			t.Errorf("the error does not name %s:\n%v", name, err)
+		}
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("a password leaked into the error: %v", err)
+	}
+}
+
+func TestNodeID(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{
+		{"postie-0", true},
+		{"postie-0.postie.prod.svc.cluster.local:8080", true},
+		{"web_1", true},
+		{"A1", true},
+		{"", false},
+		{"web/1", false}, // '/' separates the node id from the process part of a lease owner
+		{"-web", false},  // must start with a letter or digit
+		{"web 1", false}, // no spaces
+		{"wéb", false},   // ASCII only
+		{"web%", false},  // no SQL wildcards beyond '_'
+		{strings.Repeat("a", maxNodeID), true},
+		{strings.Repeat("a", maxNodeID+1), false},
+	} {
+		err := CheckNodeID(tc.id)
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckNodeID(%q) = %v, want ok %v", tc.id, err, tc.ok)
+		}
+		c := Default()
+		c.NodeID = tc.id
+		if err := c.Validate(); tc.id != "" && (err == nil) != tc.ok {
+			t.Errorf("Validate with POSTIE_NODE_ID=%q: %v, want ok %v", tc.id, err, tc.ok)
+		}
+	}
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	Flags(fs)
+	if err := fs.Parse([]string{"--node-id", "postie-1", "--behind-proxy"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{"POSTIE_NODE_ID": "postie-0"}), fs)
+	if err != nil || c.NodeID != "postie-1" || !c.BehindProxy {
+		t.Errorf("Load = %q behind proxy %v, %v; want the flags' postie-1, true", c.NodeID, c.BehindProxy, err)
+	}
+}

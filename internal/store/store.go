@@ -461,10 +461,13 @@ type MessageRenewParams struct {
 }
 
 // MessageReleaseParams returns leased messages to queued. Owner "" releases every lease (used by
-// a SQLite node at start, since only one process can use the file).
+// a SQLite node at start, since only one process can use the file). OwnerPrefix, when set, limits
+// the release to the owners that begin with it, compared byte for byte (used by a PostgreSQL node
+// at start to take back what a previous run of the same node id held).
 type MessageReleaseParams struct {
-	Owner string
-	Now   time.Time
+	Owner       string
+	OwnerPrefix string
+	Now         time.Time
 }
 
 // APIKey is a stored API key. Only the SHA-256 of the secret is kept.
@@ -577,7 +580,8 @@ type Store interface {
 	// MessageRescue returns messages whose lease expired before now to queued, recording a
 	// lease_expired event, and returns their ids.
 	MessageRescue(ctx context.Context, now time.Time) ([]string, error)
-	// MessageReleaseLeases returns the leases of p.Owner (or every lease) to queued at once.
+	// MessageReleaseLeases returns the leases of p.Owner (or every lease), those of p.OwnerPrefix
+	// only when it is set, to queued at once.
 	MessageReleaseLeases(ctx context.Context, p MessageReleaseParams) (int, error)
 	// MessageNextDue returns the earliest next_attempt_at of a claimable message in stream, or
 	// ok=false when there is none.

@@ -564,9 +564,10 @@ func (s *Store) MessageRescue(ctx context.Context, now time.Time) ([]string, err
 }
 
 // MessageReleaseLeases implements store.Store. Owner "" releases every lease, which only a single
-// process may do; a PostgreSQL node releases its own at shutdown.
+// process may do; a PostgreSQL node releases its own at shutdown, and those of its node id's
+// previous run (OwnerPrefix) at start.
 func (s *Store) MessageReleaseLeases(ctx context.Context, p store.MessageReleaseParams) (int, error) {
-	ids, err := s.requeue(ctx, qRelease, tsNotNull(p.Now), p.Owner)
+	ids, err := s.requeue(ctx, qRelease, tsNotNull(p.Now), p.Owner, p.OwnerPrefix)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: releasing leases: %w", unavailable(err))
 	}

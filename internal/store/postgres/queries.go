@@ -120,8 +120,11 @@ func requeueQuery(cond, event string) string {
 var (
 	// MessageRescue ($1 now): the expired leases, through messages_lease.
 	qRescue = requeueQuery(`status = 'sending' AND lease_until < $1`, "lease_expired")
-	// MessageReleaseLeases ($1 now, $2 owner): $2 = '' releases every lease.
-	qRelease = requeueQuery(`status = 'sending' AND ($2 = '' OR lease_owner = $2)`, "released")
+	// MessageReleaseLeases ($1 now, $2 owner, $3 owner prefix): $2 = '' releases every lease, $3
+	// = '' any owner's. The prefix is compared with left rather than LIKE, whose _ and % a node
+	// id may contain.
+	qRelease = requeueQuery(`status = 'sending' AND ($2 = '' OR lease_owner = $2)
+		AND left(lease_owner, length($3)) = $3`, "released")
 )
 
 // The tables MessagesAccept writes.

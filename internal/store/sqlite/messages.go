@@ -647,7 +647,7 @@ func (s *Store) MessageRescue(ctx context.Context, now time.Time) ([]string, err
 
 // MessageReleaseLeases implements store.Store.
 func (s *Store) MessageReleaseLeases(ctx context.Context, p store.MessageReleaseParams) (int, error) {
-	args := []any{micros(p.Now), p.Owner}
+	args := []any{micros(p.Now), p.Owner, p.OwnerPrefix}
 	ids, err := s.requeue(ctx, 1, insertStmt{qRelease, args}, insertStmt{qReleaseEvents, args})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: releasing leases: %w", err)

@@ -147,15 +147,18 @@ const (
 		WHERE status = 'sending' AND lease_until < ?1
 		RETURNING id, stream`
 
-	// ?2 = '' releases every lease (MessageReleaseParams.Owner == "").
+	// ?2 = '' releases every lease (MessageReleaseParams.Owner == ""); ?3 is OwnerPrefix ('' for
+	// any), compared with substr rather than LIKE, whose _ and % a node id may contain.
 	qReleaseEvents = `INSERT INTO message_events (message_id, type, at, detail)
 		SELECT id, 'released', ?1, json_object('owner', lease_owner) FROM messages
 		WHERE status = 'sending' AND (?2 = '' OR lease_owner = ?2)
+			AND substr(lease_owner, 1, length(?3)) = ?3
 		ORDER BY id`
 
 	qRelease = `UPDATE messages SET status = 'queued', lease_owner = '', lease_until = NULL,
 			updated_at = ?1
 		WHERE status = 'sending' AND (?2 = '' OR lease_owner = ?2)
+			AND substr(lease_owner, 1, length(?3)) = ?3
 		RETURNING id, stream`
 
 	qMessageNextDue = `SELECT min(next_attempt_at) FROM messages

@@ -21,9 +21,11 @@
 //
 // # Process lock
 //
-// Open takes an exclusive flock(2) on PATH.lock, held until Close, so a second postie process on
-// the same file fails at once with store.ErrLocked instead of corrupting leases (MessageReleaseLeases
-// with Owner "" at start relies on being alone).
+// Open takes exclusive flock(2) locks on the database file itself and on PATH.lock (PATH with its
+// symlinks resolved), held until Close, so a second postie process on the same file, whatever
+// path reaches it (symlink, hard link, bind mount), fails at once with store.ErrLocked instead of
+// corrupting the database or the leases (MessageReleaseLeases with Owner "" at start relies on
+// being alone). processLock says why flock and why both.
 //
 // # Errors
 //
@@ -84,7 +86,7 @@ const DefaultMinFreeBytes = 64 << 20
 // Store is the SQLite implementation of store.Store. It is safe for concurrent use.
 type Store struct {
 	path string
-	lock *os.File
+	lock *processLock
 	w    *writer
 	rdb  *sql.DB
 	log  *slog.Logger
@@ -109,7 +111,7 @@ var _ store.Store = (*Store)(nil)
 
 // Open opens (creating it and its directory if needed) the database file at path. It fails with
 // an error wrapping store.ErrLocked when another process (or another Open in this process) has the
-// file open. With opts.Migrate it also brings the schema up to date.
+// file open, through whatever path. With opts.Migrate it also brings the schema up to date.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
@@ -131,21 +133,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		busy = 5 * time.Second
 	}
 
-	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+	// 0700, and the file 0600 (lockDatabase): the database holds every message.
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: creating the database directory: %w", err)
 	}
-	lock, err := lockFile(abs + ".lock")
+	// The file is created there, by this process holding the lock on its name, and by no
+	// connection (see dsn). From here on the path is the resolved one, which SQLite names the
+	// WAL after.
+	lock, abs, err := lockDatabase(abs, log)
 	if err != nil {
 		return nil, err
-	}
-	// Created here, by this process holding the lock, and by no connection (see dsn); 0o644 is
-	// the mode SQLite gives the files it creates.
-	f, err := os.OpenFile(abs, os.O_RDONLY|os.O_CREATE, 0o644)
-	if err == nil {
-		err = f.Close()
-	}
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("sqlite: creating %s: %w", abs, err), lock.Close())
 	}
 	s := &Store{path: abs, lock: lock, log: log, rstmts: map[string]*sql.Stmt{}, minFree: opts.MinFreeBytes}
 	if s.minFree == 0 {
@@ -284,29 +281,6 @@ func checkWAL(ctx context.Context, conn *sql.Conn) error {
 	return nil
 }
 
-// lockFile takes a non-blocking exclusive flock on path, which stays locked until the returned
-// file is closed.
-func lockFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: opening lock file: %w", err)
-	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		_ = f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("sqlite: %s: %w", path, store.ErrLocked)
-		}
-		return nil, fmt.Errorf("sqlite: locking %s: %w", path, err)
-	}
-	return f, nil
-}
-
 // Migrate applies the pending embedded migrations (goose, without its global state). It runs on
 // the writer connection between write groups, so it is safe while the store is in use.
 func (s *Store) Migrate(ctx context.Context) error {
@@ -331,7 +305,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	})
 }
 
-// Path returns the absolute path of the database file.
+// Path returns the absolute path of the database file, its symlinks resolved.
 func (s *Store) Path() string { return s.path }
 
 // Ping checks that the database answers a query on the read pool and that its file system has
@@ -354,7 +328,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close waits for queued writes, closes the connections and releases the file lock. Later calls
+// Close waits for queued writes, closes the connections and releases the file locks. Later calls
 // return the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {

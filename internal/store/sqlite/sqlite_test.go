@@ -435,7 +435,7 @@ func TestQueryPlans(t *testing.T) {
 		{"next due", qMessageNextDue, []any{"transactional"}, "messages_claim"},
 		{"rescue", qRescue, []any{1}, "messages_lease"},
 		{"rescue events", qRescueEvents, []any{1}, "messages_lease"},
-		{"release", qRelease, []any{1, "w"}, "messages_"},
+		{"release", qRelease, []any{1, "w", "n/"}, "messages_"},
 		{"events", qEventsGet, []any{"msg_x"}, "message_events_message"},
 		{"idempotency purge", qIdempotencyPurge, []any{1}, "idempotency_keys_expires"},
 		{"renew", qMessageRenew, []any{1, `["msg_x"]`, "w"}, "id=?"},

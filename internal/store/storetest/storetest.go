@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FinishRejects", testFinishRejects},
 		{"Rescue", testRescue},
 		{"ReleaseLeases", testReleaseLeases},
+		{"ReleaseLeasesByPrefix", testReleaseLeasesByPrefix},
 		{"NextDue", testNextDue},
 		{"Wakeups", testWakeups},
 		{"APIKeys", testAPIKeys},
@@ -1105,6 +1106,53 @@ func testReleaseLeases(t *testing.T, s store.Store) {
 		Now: now, LeaseUntil: now.Add(time.Minute)})
 	if len(got) != 3 {
 		t.Errorf("claim after release = %v, want the 3 transactional messages", claimedIDs(got))
+	}
+}
+
+// testReleaseLeasesByPrefix: OwnerPrefix releases the leases of every owner that begins with it,
+// byte for byte ("_" is no wildcard), and only those.
+func testReleaseLeasesByPrefix(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	owners := []string{"node_1/100/aa", "node_1/200/bb", "nodeX1/300/cc", "node_10/400/dd", "other/1/ee"}
+	for range owners {
+		accept(t, s, t0, newMessage(t0))
+	}
+	leased := map[string]string{} // message id → owner
+	for _, o := range owners {
+		got := claim(t, s, store.MessageClaimParams{Owner: o, Stream: store.StreamTransactional, Limit: 1,
+			Now: t0, LeaseUntil: t0.Add(time.Hour)})
+		if len(got) != 1 {
+			t.Fatalf("claim for %s: %v", o, claimedIDs(got))
+		}
+		leased[got[0].ID] = o
+	}
+	now := t0.Add(time.Second)
+	n, err := s.MessageReleaseLeases(ctx, store.MessageReleaseParams{OwnerPrefix: "node_1/", Now: now})
+	if err != nil || n != 2 {
+		t.Fatalf("MessageReleaseLeases(prefix node_1/) = %d, %v; want 2", n, err)
+	}
+	for id, o := range leased {
+		m := get(t, s, id)
+		released := strings.HasPrefix(o, "node_1/")
+		switch {
+		case released && (m.Status != store.StatusQueued || m.LeaseOwner != ""):
+			t.Errorf("lease of %s not released: %s %q", o, m.Status, m.LeaseOwner)
+		case !released && (m.Status != store.StatusSending || m.LeaseOwner != o):
+			t.Errorf("lease of %s released by prefix node_1/: %s %q", o, m.Status, m.LeaseOwner)
+		}
+		if !released {
+			continue
+		}
+		evs, err := s.MessageEvents(ctx, id)
+		if err != nil || len(evs) == 0 {
+			t.Fatalf("events: %v, %v", evs, err)
+		}
+		last := evs[len(evs)-1]
+		var detail struct{ Owner string }
+		_ = json.Unmarshal(last.Detail, &detail)
+		if last.Type != store.EventReleased || !last.At.Equal(now) || detail.Owner != o {
+			t.Errorf("last event = %+v %s, want released at %v from %s", last, last.Detail, now, o)
+		}
 	}
 }
 
