@@ -130,7 +130,7 @@ func TestEncodedWords(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			out := string(appendEncodedWords(nil, tt.in))
+			out := string(appendEncodedWords(nil, tt.in, maxEncodedWord, maxEncodedWord))
 			for _, w := range strings.Split(out, " ") {
 				if len(w) > 75 {
 					t.Errorf("encoded-word %q is %d characters, want ≤ 75", w, len(w))
@@ -173,7 +173,7 @@ func TestAppendField(t *testing.T) {
 		{"leading space", "Subject", "  starts with spaces " + long, 76},
 		{"url", "X-Link", "see https://example.com/" + strings.Repeat("p", 200) + " for more", 24 + 200 + 1},
 		{"first token long", "X-Token", strings.Repeat("t", 100) + " tail", 9 + 100},
-		{"encoded words", "Subject", string(appendEncodedWords(nil, strings.Repeat("Grüße ", 30))), 76},
+		{"encoded words", "Subject", string(appendEncodedWords(nil, strings.Repeat("Grüße ", 30), maxEncodedWord, maxEncodedWord)), 76},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
