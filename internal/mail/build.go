@@ -447,6 +447,14 @@ func (w *writer) field(name, value string) {
 	w.buf, w.err = appendField(w.buf, name, value)
 }
 
+// mimeField is field for Content-Type and Content-Disposition (appendMIMEField).
+func (w *writer) mimeField(name, value string) {
+	if w.err != nil {
+		return
+	}
+	w.buf, w.err = appendMIMEField(w.buf, name, value)
+}
+
 func (w *writer) str(s string) { w.buf = append(w.buf, s...) }
 
 // root writes the top-level entity: from its Content-Type header to the end of the message.
@@ -530,13 +538,13 @@ func (w *writer) textPart(mediaType, body string) {
 
 // attachment writes a base64 entity with 76-character lines (RFC 2045 §6.8).
 func (w *writer) attachment(a part, disposition string) {
-	w.field("Content-Type", a.contentType)
+	w.mimeField("Content-Type", a.contentType)
 	w.field("Content-Transfer-Encoding", "base64")
 	d := []byte(disposition)
 	if a.Filename != "" {
 		d = appendParam(d, "filename", a.Filename)
 	}
-	w.field("Content-Disposition", string(d))
+	w.mimeField("Content-Disposition", string(d))
 	if a.ContentID != "" {
 		w.field("Content-ID", "<"+a.ContentID+">")
 	}

@@ -201,6 +201,20 @@ func qLiteral(c byte) bool {
 // It never produces a line of only whitespace, and fails if a token too long to fold would make a
 // line exceed 998 octets. Callers have already checked name and value.
 func appendField(dst []byte, name, value string) ([]byte, error) {
+	return appendFolded(dst, name, value, false)
+}
+
+// appendMIMEField is appendField for a MIME field whose parameters may be quoted strings
+// (Content-Type, Content-Disposition): it does not fold inside one, except between two
+// encoded-words (appendNameParam). Readers unfold a quoted parameter differently: Python's
+// compat32 parser keeps the CRLF in the file name.
+func appendMIMEField(dst []byte, name, value string) ([]byte, error) {
+	return appendFolded(dst, name, value, true)
+}
+
+// appendFolded is appendField; with quotes, whitespace inside a quoted string folds only between
+// encoded-words.
+func appendFolded(dst []byte, name, value string, quotes bool) ([]byte, error) {
 	lineStart := len(dst)
 	dst = append(dst, name...)
 	dst = append(dst, ':')
@@ -212,8 +226,18 @@ func appendField(dst []byte, name, value string) ([]byte, error) {
 			i++
 		}
 		wordStart := i
-		for i < len(value) && !isWSP(value[i]) {
-			i++
+		for inQuote := false; i < len(value); i++ {
+			c := value[i]
+			if isWSP(c) && (!inQuote || strings.HasSuffix(value[:i], "?=") && strings.HasPrefix(value[i+1:], "=?")) {
+				break
+			}
+			switch {
+			case !quotes:
+			case c == '"':
+				inQuote = !inQuote
+			case c == '\\' && inQuote && i+1 < len(value):
+				i++
+			}
 		}
 		ws, word := value[wsStart:wordStart], value[wordStart:i]
 		if first && ws == "" {

@@ -2,6 +2,7 @@ package mail
 
 import (
 	"mime"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -219,5 +220,33 @@ func TestAppendFieldTooLong(t *testing.T) {
 	}
 	if _, err := appendField(nil, "X-Long", strings.Repeat("t", 990)); err != nil {
 		t.Errorf("appendField with a 998-character line: %v", err)
+	}
+}
+
+// TestAppendMIMEFieldKeepsQuotedStrings: a MIME field folds between parameters and between
+// encoded-words, never elsewhere inside a quoted string, escaped quotes included.
+func TestAppendMIMEFieldKeepsQuotedStrings(t *testing.T) {
+	t.Parallel()
+	quoted := `"` + strings.Repeat(`long \" name `, 10) + `"`
+	words := `"` + strings.Repeat("=?utf-8?q?w=C3=B6rter?= ", 8) + `=?utf-8?q?end?="`
+	for _, tc := range []struct {
+		value string
+		want  []string // the lines, without CRLF
+	}{
+		{"attachment; filename=" + quoted + "; size=10",
+			[]string{"Content-Disposition: attachment;", " filename=" + quoted + ";", " size=10"}},
+		{"text/plain; name=" + words, []string{
+			`Content-Disposition: text/plain; name="=?utf-8?q?w=C3=B6rter?=`,
+			" =?utf-8?q?w=C3=B6rter?= =?utf-8?q?w=C3=B6rter?= =?utf-8?q?w=C3=B6rter?=",
+			" =?utf-8?q?w=C3=B6rter?= =?utf-8?q?w=C3=B6rter?= =?utf-8?q?w=C3=B6rter?=",
+			` =?utf-8?q?w=C3=B6rter?= =?utf-8?q?end?="`}},
+	} {
+		out, err := appendMIMEField(nil, "Content-Disposition", tc.value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Split(strings.TrimSuffix(string(out), "\r\n"), "\r\n"); !slices.Equal(got, tc.want) {
+			t.Errorf("appendMIMEField(%q):\n%q\nwant\n%q", tc.value, got, tc.want)
+		}
 	}
 }

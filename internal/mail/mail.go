@@ -30,7 +30,8 @@
 // # Attachment names
 //
 // A file name that is ASCII is written as is, quoted: filename="…" in Content-Disposition and
-// name="…" in Content-Type. Any other is written the way mainstream clients write it, and so
+// name="…" in Content-Type, never folded inside the quotes (Python's compat32 parser keeps such a
+// fold in the name), so its line may pass 78 characters, within the 998 limit. Any other is written the way mainstream clients write it, and so
 // the way their readers expect (Thunderbird, Gmail and Apple Mail send this pair):
 //
 //	Content-Type: text/plain; name="=?utf-8?q?r=C3=A9sum=C3=A9_2026=2Etxt?="

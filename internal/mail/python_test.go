@@ -50,6 +50,7 @@ func TestPythonReadsNamesAndSubjects(t *testing.T) {
 			[]string{"Übersicht der Bestellungen für das Geschäftsjahr 2026 – endgültige Fassung (überarbeitet).pdf", "📎 notes 👋🏽.txt"}},
 		{strings.Repeat("한국어 제목 ", 15), []string{"=?utf-8?q?looks_encoded?=.txt", `odd "name" ü.csv`, strings.Repeat("long-ascii-name-", 12) + ".bin"}},
 		{"Re: " + strings.Repeat("Rückfrage zur Lieferung ", 5), []string{"plain.txt", strings.Repeat("ü", 255)}},
+		{"Quarterly report", []string{"Quarterly report for the board of directors meeting in March 2026, final version.pdf"}},
 	}
 	dir := t.TempDir()
 	var paths []string
