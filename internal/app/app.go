@@ -186,6 +186,10 @@ func newTransport(cfg config.Config, log *slog.Logger) (transport.Transport, err
 	if err != nil {
 		return nil, fmt.Errorf("POSTIE_SMTP_URL: %w", err)
 	}
+	if rc.Insecure {
+		log.Warn("POSTIE_SMTP_URL has tls=insecure: the relay's certificate is NOT verified, so anyone on the path " +
+			"can read and change every message and the relay password; use it for tests only (ca= trusts a private CA)")
+	}
 	log.Info("delivering through an SMTP relay", "relay", t.String())
 	return transport.Limit(t, transport.Limits{Rate: rc.Rate, Daily: rc.Daily}), nil
 }

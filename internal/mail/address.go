@@ -83,7 +83,7 @@ func (a Address) String() string {
 	case a.Name == "":
 		return "<" + a.Email + ">"
 	case needsEncoding(a.Name):
-		return string(appendEncodedWords(nil, a.Name)) + " <" + a.Email + ">"
+		return string(appendEncodedWords(nil, a.Name, maxEncodedWord, maxEncodedWord)) + " <" + a.Email + ">"
 	default:
 		return (&mail.Address{Name: a.Name, Address: a.Email}).String()
 	}

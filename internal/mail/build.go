@@ -14,7 +14,7 @@ import (
 )
 
 const (
-	maxFilename  = 255 // common file-system limit; keeps the RFC 2231 form under 998 octets
+	maxFilename  = 255 // characters: the common file-system limit
 	maxMessageID = 500
 	maxContentID = 250
 	b64LineIn    = 57 // octets per base64 line: 57 → 76 characters (RFC 2045 §6.8)
@@ -59,12 +59,12 @@ func build(m Message, seed string) ([]byte, error) {
 		w.field("Reply-To", p.replyTo.String())
 	}
 	if m.Subject != "" {
-		w.field("Subject", encodeUnstructured(m.Subject, needsEncoding(m.Subject)))
+		w.field("Subject", encodeUnstructured("Subject", m.Subject, needsEncoding(m.Subject)))
 	}
 	w.field("Date", m.Date.Format(time.RFC1123Z))
 	w.field("Message-ID", "<"+m.MessageID+">")
 	for _, h := range m.Headers {
-		w.field(h.Name, encodeUnstructured(h.Value, !isASCII(h.Value)))
+		w.field(h.Name, encodeUnstructured(h.Name, h.Value, !isASCII(h.Value)))
 	}
 	w.field("MIME-Version", "1.0")
 
@@ -259,10 +259,10 @@ func checkAttachment(a Attachment) (string, error) {
 	switch {
 	case a.Filename == "" && a.ContentID == "":
 		return "", fmt.Errorf("missing filename")
-	case len(a.Filename) > maxFilename:
-		return "", fmt.Errorf("filename is longer than %d octets", maxFilename)
 	case !utf8.ValidString(a.Filename):
 		return "", fmt.Errorf("filename is not valid UTF-8")
+	case utf8.RuneCountInString(a.Filename) > maxFilename:
+		return "", fmt.Errorf("filename is longer than %d characters", maxFilename)
 	}
 	for i := 0; i < len(a.Filename); i++ {
 		if c := a.Filename[i]; c < 0x20 || c == 0x7f {
@@ -290,7 +290,7 @@ func checkAttachment(a Attachment) (string, error) {
 }
 
 // attachmentType returns the Content-Type value of an attachment: its media type and parameters
-// as given, plus name= (RFC 2046 §4.5.1, still read by some clients) with the filename.
+// as given, plus name= with the filename (appendNameParam).
 func attachmentType(a Attachment) (string, error) {
 	ct := a.ContentType
 	if ct == "" {
@@ -322,44 +322,83 @@ func attachmentType(a Attachment) (string, error) {
 		out = appendParam(out, k, params[k])
 	}
 	if a.Filename != "" {
-		out = appendParam(out, "name", a.Filename)
+		out = appendNameParam(out, a.Filename)
 	}
 	return string(out), nil
 }
 
-// appendParam appends `; key="value"`. A non-ASCII value is written twice: as an ASCII fallback
-// for old readers, then in the RFC 2231 extended form (key*=, charset utf-8, empty language,
-// percent-encoded octets), which readers prefer when both are present. Encoded-words are never
-// used in parameters (RFC 2047 §5).
+// appendParam appends the parameter key=value: `; key="value"` when value is ASCII, else in the
+// RFC 2231 extended form alone (charset utf-8, empty language, percent-encoded octets), in one
+// piece or, when that does not fit a line, in numbered sections (§3, §4.1) that each do, split
+// between whole characters:
+//
+//	; filename*=utf-8''r%C3%A9sum%C3%A9.txt
+//	; filename*0*=utf-8''%EA%B0%80…; filename*1*=%EB%82%98…
+//
+// There is no ASCII
+// fallback beside it: a reader that knows RFC 2231 would not need one, and one that finds both
+// may take the fallback (Python's email does). A value holding "=?" takes the extended form too,
+// since readers decode encoded-words in quoted parameters.
 func appendParam(dst []byte, key, value string) []byte {
 	dst = append(dst, "; "...)
-	dst = append(dst, key...)
-	dst = append(dst, '=')
-	if isASCII(value) {
+	if !needsEncoding(value) {
+		dst = append(dst, key...)
+		dst = append(dst, '=')
 		return appendQuoted(dst, value)
 	}
-	fallback := make([]byte, 0, len(value))
-	for _, r := range value {
-		if r < utf8.RuneSelf {
-			fallback = append(fallback, byte(r))
-		} else {
-			fallback = append(fallback, '_')
-		}
-	}
-	dst = appendQuoted(dst, string(fallback))
-	dst = append(dst, "; "...)
-	dst = append(dst, key...)
-	dst = append(dst, "*=utf-8''"...)
 	const hex = "0123456789ABCDEF"
-	for i := 0; i < len(value); i++ {
-		c := value[i]
-		if isAlnum(c) || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
-			dst = append(dst, c)
-		} else {
-			dst = append(dst, '%', hex[c>>4], hex[c&0x0f])
+	const charset = "utf-8''"
+	// A section's line: a space, key, "*NN*=", the octets and ";".
+	limit := foldAt - len(" ") - len(key) - len("*00*=") - len(";")
+	sections := [][]byte{[]byte(charset)}
+	for i := 0; i < len(value); {
+		_, size := utf8.DecodeRuneInString(value[i:])
+		var enc []byte
+		for _, c := range []byte(value[i : i+size]) {
+			if isAlnum(c) || strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+				enc = append(enc, c)
+			} else {
+				enc = append(enc, '%', hex[c>>4], hex[c&0x0f])
+			}
 		}
+		last := &sections[len(sections)-1]
+		if len(*last)+len(enc) > limit && len(*last) > len(charset) {
+			sections = append(sections, nil)
+			last = &sections[len(sections)-1]
+		}
+		*last = append(*last, enc...)
+		i += size
+	}
+	if len(sections) == 1 {
+		dst = append(dst, key...)
+		dst = append(dst, "*="...)
+		return append(dst, sections[0]...)
+	}
+	for i, sec := range sections {
+		if i > 0 {
+			dst = append(dst, "; "...)
+		}
+		dst = fmt.Appendf(dst, "%s*%d*=", key, i)
+		dst = append(dst, sec...)
 	}
 	return dst
+}
+
+// appendNameParam appends the name parameter of an attachment's Content-Type (RFC 2046
+// §4.5.1; RFC 2183 moved the file name to Content-Disposition, but old clients such as Outlook
+// still read this one): `; name="…"`, with RFC 2047 encoded-words inside the quotes when the
+// name is not ASCII. RFC 2047 §5 forbids encoded-words in a quoted-string, but that is what
+// Thunderbird, Gmail and Apple Mail write and what Outlook and Python's email read; a reader that
+// knows RFC 2231 takes the name from Content-Disposition first. The words are sized so that
+// each line of the folded field stays within 76 characters.
+func appendNameParam(dst []byte, name string) []byte {
+	dst = append(dst, `; name=`...)
+	if !needsEncoding(name) {
+		return appendQuoted(dst, name)
+	}
+	dst = append(dst, '"')
+	dst = appendEncodedWords(dst, name, foldAt-len(` name="`), foldAt-len(` "`))
+	return append(dst, '"')
 }
 
 // appendQuoted appends an RFC 5322 §3.2.4 quoted-string.
@@ -385,13 +424,13 @@ func joinAddresses(list []Address) string {
 	return sb.String()
 }
 
-// encodeUnstructured returns v as it goes into an unstructured field: as is, or as RFC 2047
-// encoded-words when encode is set.
-func encodeUnstructured(v string, encode bool) string {
+// encodeUnstructured returns v as it goes into the unstructured field name: as is, or as RFC
+// 2047 encoded-words when encode is set, the first of them on the field's first line.
+func encodeUnstructured(name, v string, encode bool) string {
 	if !encode {
 		return v
 	}
-	return string(appendEncodedWords(nil, v))
+	return string(appendEncodedWords(nil, v, firstWord(name), maxEncodedWord))
 }
 
 // writer accumulates the message. The first error sticks and stops further output.
@@ -406,6 +445,14 @@ func (w *writer) field(name, value string) {
 		return
 	}
 	w.buf, w.err = appendField(w.buf, name, value)
+}
+
+// mimeField is field for Content-Type and Content-Disposition (appendMIMEField).
+func (w *writer) mimeField(name, value string) {
+	if w.err != nil {
+		return
+	}
+	w.buf, w.err = appendMIMEField(w.buf, name, value)
 }
 
 func (w *writer) str(s string) { w.buf = append(w.buf, s...) }
@@ -491,13 +538,13 @@ func (w *writer) textPart(mediaType, body string) {
 
 // attachment writes a base64 entity with 76-character lines (RFC 2045 §6.8).
 func (w *writer) attachment(a part, disposition string) {
-	w.field("Content-Type", a.contentType)
+	w.mimeField("Content-Type", a.contentType)
 	w.field("Content-Transfer-Encoding", "base64")
 	d := []byte(disposition)
 	if a.Filename != "" {
 		d = appendParam(d, "filename", a.Filename)
 	}
-	w.field("Content-Disposition", string(d))
+	w.mimeField("Content-Disposition", string(d))
 	if a.ContentID != "" {
 		w.field("Content-ID", "<"+a.ContentID+">")
 	}

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"flag"
@@ -359,8 +360,12 @@ func parseEntity(t *testing.T, h textproto.MIMEHeader, body io.Reader) *entity {
 			t.Fatalf("Content-Disposition %q: %v", d, err)
 		}
 		e.disposition, e.filename = disp, dparams["filename"]
-		if params["name"] != e.filename {
-			t.Errorf("Content-Type name %q differs from filename %q", params["name"], e.filename)
+		// name= holds RFC 2047 encoded-words for a name that is not ASCII (appendNameParam);
+		// go-mail puts them in filename= too.
+		dec := new(mime.WordDecoder)
+		name, err := dec.DecodeHeader(params["name"])
+		if fn, _ := dec.DecodeHeader(e.filename); err != nil || name != fn {
+			t.Errorf("Content-Type name %q (%v) differs from filename %q", params["name"], err, e.filename)
 		}
 	}
 	if strings.HasPrefix(mt, "multipart/") {
@@ -567,7 +572,7 @@ func TestBuildRejects(t *testing.T) {
 		}, "invalid character"},
 		{"attachment without name", func(m *Message) { m.Text = "x"; m.Attachments = []Attachment{{Content: []byte("x")}} }, "missing filename"},
 		{"filename with CR", func(m *Message) { m.Text = "x"; m.Attachments = []Attachment{{Filename: "a\r.txt"}} }, "control character"},
-		{"filename too long", func(m *Message) { m.Text = "x"; m.Attachments = []Attachment{{Filename: strings.Repeat("ü", 128)}} }, "longer than 255"},
+		{"filename too long", func(m *Message) { m.Text = "x"; m.Attachments = []Attachment{{Filename: strings.Repeat("ü", 256)}} }, "longer than 255 characters"},
 		{"bad content type", func(m *Message) {
 			m.Text = "x"
 			m.Attachments = []Attachment{{Filename: "a", ContentType: "not a type"}}
@@ -757,5 +762,68 @@ func BenchmarkParseAddress(b *testing.B) {
 		if _, err := ParseAddress(`"Ann Example" <ann@example.com>`); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestAttachmentNameForms checks the forms an attachment's name is written in: in
+// Content-Disposition, filename="…" for ASCII and the RFC 2231 extended form alone otherwise
+// (numbered sections when long, each line within 76 characters, split between characters); in
+// Content-Type, name="…" with RFC 2047 encoded-words when not ASCII. Go's mime package reads
+// both back exactly.
+func TestAttachmentNameForms(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		sections bool // filename*0*=…
+	}{
+		{"résumé 2026.txt", false},
+		{"invoice.pdf", false},
+		{`odd "name".csv`, false},
+		{"=?utf-8?q?looks_encoded?=.txt", false},
+		{strings.Repeat("가나다라마바사아자차", 12) + ".txt", true},
+		{strings.Repeat("ü", 255), true},
+		{strings.Repeat("👋", 255), true},
+		{"Übersicht der Bestellungen für das Geschäftsjahr 2026 – endgültige Fassung.pdf", true},
+		// ASCII, quoted: longer than a line, and not folded inside the quotes.
+		{"Quarterly report for the board of directors meeting in March 2026, final version.pdf", false},
+	} {
+		t.Run(tc.name[:min(len(tc.name), 20)], func(t *testing.T) {
+			t.Parallel()
+			m := baseMessage()
+			m.Text = "x"
+			m.Attachments = []Attachment{{Filename: tc.name, ContentType: "text/plain", Content: []byte("x")}}
+			raw, err := build(m, goldenSeed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			part := raw[bytes.LastIndex(raw, []byte("--=_m_golden\r\n")):]
+			head := string(part[:bytes.Index(part, []byte("\r\n\r\n"))])
+			ascii := !needsEncoding(tc.name)
+			for _, line := range strings.Split(head, "\r\n") {
+				if len(line) > 76 && !ascii {
+					t.Errorf("header line of %d characters: %q", len(line), line)
+				}
+			}
+			h, err := textproto.NewReader(bufio.NewReader(strings.NewReader(head[strings.Index(head, "\n")+1:] + "\r\n\r\n"))).ReadMIMEHeader()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cd, ct := h.Get("Content-Disposition"), h.Get("Content-Type")
+			_, dparams, err := mime.ParseMediaType(cd)
+			if err != nil || dparams["filename"] != tc.name {
+				t.Errorf("Content-Disposition %q: filename %q (%v), want %q", cd, dparams["filename"], err, tc.name)
+			}
+			if ascii && (!strings.Contains(head, string(appendQuoted(nil, tc.name))) || strings.Contains(head, "name*")) {
+				t.Errorf("header %q: want the name quoted on one line", head)
+			}
+			if strings.Contains(cd, `filename="`) != ascii || strings.Contains(cd, "filename*0*=") != tc.sections {
+				t.Errorf("Content-Disposition %q: want filename=\"…\" %v, sections %v", cd, ascii, tc.sections)
+			}
+			_, params, err := mime.ParseMediaType(ct)
+			name, derr := new(mime.WordDecoder).DecodeHeader(params["name"])
+			if err != nil || derr != nil || name != tc.name || strings.Contains(ct, "name*") {
+				t.Errorf("Content-Type %q: name %q (%v, %v), want %q as encoded-words", ct, name, err, derr, tc.name)
+			}
+		})
 	}
 }

@@ -60,7 +60,8 @@ func TestGoMailLimits(t *testing.T) {
 	if strings.Index(raw, "X-First:") > strings.Index(raw, "X-Second:") {
 		t.Error("go-mail now keeps header order")
 	}
-	// Filenames are RFC 2047 encoded-words inside a quoted parameter, which RFC 2047 §5 forbids.
+	// Filenames are only RFC 2047 encoded-words inside Content-Disposition's quoted filename,
+	// which RFC 2047 §5 forbids, with no RFC 2231 form.
 	if !strings.Contains(raw, `filename="=?UTF-8?q?=C3=9Cbersicht.pdf?="`) {
 		t.Error("go-mail no longer writes encoded-words in filename parameters")
 	}

@@ -104,13 +104,20 @@ const (
 	wordOverhead   = len(qPrefix) + len("?=")
 )
 
-// appendEncodedWords appends s as RFC 2047 encoded-words separated by single spaces, each at most
-// 75 characters and each holding whole UTF-8 characters (§5: a multi-octet character must not be
-// split across words). It uses Q, which keeps Latin text readable, unless more than two thirds of
-// the octets would need escaping (Cyrillic, Greek, CJK), where B is much shorter. The Q form writes
-// literally only the characters §5(3) allows in a phrase, so the result is valid in Subject and
-// in display names.
-func appendEncodedWords(dst []byte, s string) []byte {
+// minFirstWord is the shortest first encoded-word a field is given room for: the prefix, "?="
+// and one character in either encoding.
+const minFirstWord = wordOverhead + 12
+
+// appendEncodedWords appends s as RFC 2047 encoded-words separated by single spaces, each
+// holding whole UTF-8 characters (§5: a multi-octet character must not be split across words):
+// the first at most first characters long, the others at most rest (both at most 75, §2, and at
+// least minFirstWord). A field gives its first word the room left on its first line, so the
+// line is not folded right after "Name:": a reader would keep the whitespace of that fold
+// (Python's email reads such a Subject with a leading space). It uses Q, which keeps Latin text
+// readable, unless more than two thirds of the octets would need escaping (Cyrillic, Greek,
+// CJK), where B is much shorter. The Q form writes literally only the characters §5(3) allows in
+// a phrase, so the result is valid in Subject, in display names and inside a quoted parameter.
+func appendEncodedWords(dst []byte, s string, first, rest int) []byte {
 	escaped := 0
 	for i := 0; i < len(s); i++ {
 		if !qLiteral(s[i]) && s[i] != ' ' {
@@ -118,14 +125,25 @@ func appendEncodedWords(dst []byte, s string) []byte {
 		}
 	}
 	if 3*escaped > 2*len(s) {
-		return appendBWords(dst, s)
+		return appendBWords(dst, s, first, rest)
 	}
-	return appendQWords(dst, s)
+	return appendQWords(dst, s, first, rest)
 }
 
-func appendQWords(dst []byte, s string) []byte {
+// firstWord is the length allowed to the first encoded-word of a field value that starts right
+// after "name: ": what is left of its first line, or a whole word when that is too little (the
+// line is then folded after the colon).
+func firstWord(name string) int {
+	if n := foldAt - len(name) - len(": "); n >= minFirstWord {
+		return min(n, maxEncodedWord)
+	}
+	return maxEncodedWord
+}
+
+func appendQWords(dst []byte, s string, first, rest int) []byte {
 	const hex = "0123456789ABCDEF"
 	dst = append(dst, qPrefix...)
+	limit := first
 	n := 0 // encoded characters in the current word
 	for _, r := range s {
 		size := 0
@@ -138,10 +156,10 @@ func appendQWords(dst []byte, s string) []byte {
 				size += 3
 			}
 		}
-		if n > 0 && wordOverhead+n+size > maxEncodedWord {
+		if n > 0 && wordOverhead+n+size > limit {
 			dst = append(dst, "?= "...)
 			dst = append(dst, qPrefix...)
-			n = 0
+			n, limit = 0, rest
 		}
 		for _, c := range buf[:w] {
 			switch {
@@ -158,10 +176,12 @@ func appendQWords(dst []byte, s string) []byte {
 	return append(dst, "?="...)
 }
 
-func appendBWords(dst []byte, s string) []byte {
-	// 60 base64 characters fit between the prefix and "?=", and encode 45 octets.
-	const maxChunk = (maxEncodedWord - wordOverhead) / 4 * 3
-	for first := true; s != ""; first = false {
+func appendBWords(dst []byte, s string, first, rest int) []byte {
+	// In a word of 75 characters, 60 base64 characters fit between the prefix and "?=", and
+	// encode 45 octets; at minFirstWord, 12 characters encode 9, room for any character.
+	limit := first
+	for i := 0; s != ""; i++ {
+		maxChunk := (limit - wordOverhead) / 4 * 3
 		end := len(s)
 		if end > maxChunk {
 			end = maxChunk
@@ -169,9 +189,10 @@ func appendBWords(dst []byte, s string) []byte {
 				end--
 			}
 		}
-		if !first {
+		if i > 0 {
 			dst = append(dst, ' ')
 		}
+		limit = rest
 		dst = append(dst, bPrefix...)
 		dst = base64.StdEncoding.AppendEncode(dst, []byte(s[:end]))
 		dst = append(dst, "?="...)
@@ -191,6 +212,20 @@ func qLiteral(c byte) bool {
 // It never produces a line of only whitespace, and fails if a token too long to fold would make a
 // line exceed 998 octets. Callers have already checked name and value.
 func appendField(dst []byte, name, value string) ([]byte, error) {
+	return appendFolded(dst, name, value, false)
+}
+
+// appendMIMEField is appendField for a MIME field whose parameters may be quoted strings
+// (Content-Type, Content-Disposition): it does not fold inside one, except between two
+// encoded-words (appendNameParam). Readers unfold a quoted parameter differently: Python's
+// compat32 parser keeps the CRLF in the file name.
+func appendMIMEField(dst []byte, name, value string) ([]byte, error) {
+	return appendFolded(dst, name, value, true)
+}
+
+// appendFolded is appendField; with quotes, whitespace inside a quoted string folds only between
+// encoded-words.
+func appendFolded(dst []byte, name, value string, quotes bool) ([]byte, error) {
 	lineStart := len(dst)
 	dst = append(dst, name...)
 	dst = append(dst, ':')
@@ -202,8 +237,18 @@ func appendField(dst []byte, name, value string) ([]byte, error) {
 			i++
 		}
 		wordStart := i
-		for i < len(value) && !isWSP(value[i]) {
-			i++
+		for inQuote := false; i < len(value); i++ {
+			c := value[i]
+			if isWSP(c) && (!inQuote || strings.HasSuffix(value[:i], "?=") && strings.HasPrefix(value[i+1:], "=?")) {
+				break
+			}
+			switch {
+			case !quotes:
+			case c == '"':
+				inQuote = !inQuote
+			case c == '\\' && inQuote && i+1 < len(value):
+				i++
+			}
 		}
 		ws, word := value[wsStart:wordStart], value[wordStart:i]
 		if first && ws == "" {

@@ -2,6 +2,7 @@ package mail
 
 import (
 	"mime"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -135,7 +136,7 @@ func TestEncodedWords(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			out := string(appendEncodedWords(nil, tt.in))
+			out := string(appendEncodedWords(nil, tt.in, maxEncodedWord, maxEncodedWord))
 			for _, w := range strings.Split(out, " ") {
 				if len(w) > 75 {
 					t.Errorf("encoded-word %q is %d characters, want ≤ 75", w, len(w))
@@ -178,7 +179,7 @@ func TestAppendField(t *testing.T) {
 		{"leading space", "Subject", "  starts with spaces " + long, 76},
 		{"url", "X-Link", "see https://example.com/" + strings.Repeat("p", 200) + " for more", 24 + 200 + 1},
 		{"first token long", "X-Token", strings.Repeat("t", 100) + " tail", 9 + 100},
-		{"encoded words", "Subject", string(appendEncodedWords(nil, strings.Repeat("Grüße ", 30))), 76},
+		{"encoded words", "Subject", string(appendEncodedWords(nil, strings.Repeat("Grüße ", 30), maxEncodedWord, maxEncodedWord)), 76},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,5 +225,33 @@ func TestAppendFieldTooLong(t *testing.T) {
 	}
 	if _, err := appendField(nil, "X-Long", strings.Repeat("t", 990)); err != nil {
 		t.Errorf("appendField with a 998-character line: %v", err)
+	}
+}
+
+// TestAppendMIMEFieldKeepsQuotedStrings: a MIME field folds between parameters and between
+// encoded-words, never elsewhere inside a quoted string, escaped quotes included.
+func TestAppendMIMEFieldKeepsQuotedStrings(t *testing.T) {
+	t.Parallel()
+	quoted := `"` + strings.Repeat(`long \" name `, 10) + `"`
+	words := `"` + strings.Repeat("=?utf-8?q?w=C3=B6rter?= ", 8) + `=?utf-8?q?end?="`
+	for _, tc := range []struct {
+		value string
+		want  []string // the lines, without CRLF
+	}{
+		{"attachment; filename=" + quoted + "; size=10",
+			[]string{"Content-Disposition: attachment;", " filename=" + quoted + ";", " size=10"}},
+		{"text/plain; name=" + words, []string{
+			`Content-Disposition: text/plain; name="=?utf-8?q?w=C3=B6rter?=`,
+			" =?utf-8?q?w=C3=B6rter?= =?utf-8?q?w=C3=B6rter?= =?utf-8?q?w=C3=B6rter?=",
+			" =?utf-8?q?w=C3=B6rter?= =?utf-8?q?w=C3=B6rter?= =?utf-8?q?w=C3=B6rter?=",
+			` =?utf-8?q?w=C3=B6rter?= =?utf-8?q?end?="`}},
+	} {
+		out, err := appendMIMEField(nil, "Content-Disposition", tc.value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Split(strings.TrimSuffix(string(out), "\r\n"), "\r\n"); !slices.Equal(got, tc.want) {
+			t.Errorf("appendMIMEField(%q):\n%q\nwant\n%q", tc.value, got, tc.want)
+		}
 	}
 }

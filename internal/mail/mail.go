@@ -20,12 +20,43 @@
 //	│   └── multipart/related              only with inline (ContentID) attachments
 //	│       ├── text/html; charset=utf-8   quoted-printable, last
 //	│       └── inline parts               base64, Content-ID: <id>
-//	└── attachments                        base64, RFC 2231 filenames
+//	└── attachments                        base64, file names as below
 //
 // Text and HTML are always quoted-printable and attachments base64, so the message is 7-bit and
 // no line exceeds 76 characters outside the header section; line ends in bodies are normalised to
 // CRLF. Boundaries start with "=_", which can occur in neither quoted-printable nor base64 output,
 // so they never collide with content.
+//
+// # Attachment names
+//
+// A file name that is ASCII is written as is, quoted: filename="…" in Content-Disposition and
+// name="…" in Content-Type, never folded inside the quotes (Python's compat32 parser keeps such a
+// fold in the name), so its line may pass 78 characters, within the 998 limit. Any other is written the way mainstream clients write it, and so
+// the way their readers expect (Thunderbird, Gmail and Apple Mail send this pair):
+//
+//	Content-Type: text/plain; name="=?utf-8?q?r=C3=A9sum=C3=A9_2026=2Etxt?="
+//	Content-Disposition: attachment; filename*=utf-8''r%C3%A9sum%C3%A9%202026.txt
+//
+// That is:
+//
+//   - In Content-Disposition, the RFC 2231 extended form alone, in numbered sections
+//     (filename*0*=…; filename*1*=…) that each fit a 76-character line when the name is long.
+//     It is the standard form (RFC 2183 with RFC 2231), and what Python's email, Go's mime,
+//     Thunderbird and Gmail read first.
+//   - In Content-Type, RFC 2047 encoded-words in the deprecated name parameter, for readers that
+//     know neither RFC 2231 nor Content-Disposition (older Outlook). RFC 2047 §5 forbids
+//     encoded-words in a quoted string, but these readers expect exactly that, and readers that
+//     know RFC 2231 read filename* first.
+//
+// There is no ASCII fallback (filename="r_sum_ 2026.txt") beside filename*: RFC 2231 readers do
+// not need one, and some readers take the fallback when both are present (Python's email does;
+// munpack was reported to).
+// TestPythonReadsNamesAndSubjects checks with Python's email (both its default policy and
+// compat32) that names and long subjects read back exactly.
+//
+// Long non-ASCII header values are encoded-words whose first one fits on the field's first
+// line, so a field is not folded right after "Subject:": readers keep the whitespace of that
+// fold, and Python's email read such a Subject with a leading space.
 //
 // # Why not go-mail here
 //
@@ -33,8 +64,10 @@
 // cannot produce what email-rules §5 asks for: it nests multipart/alternative inside
 // multipart/related (so text-only readers see the images) rather than related around the HTML
 // only, and omits the type parameter RFC 2387 §3.1 requires; it writes generic headers sorted by
-// name from a map, so custom headers cannot keep their order; and it puts RFC 2047 encoded-words
-// into quoted filename parameters, which RFC 2047 §5 forbids. gomail_test.go pins these findings
+// name from a map, so custom headers cannot keep their order; and it writes a non-ASCII file
+// name only as RFC 2047 encoded-words in Content-Disposition's quoted filename, where RFC 2047 §5
+// forbids them and RFC 2231 readers (Go's mime, Python's compat32 parser) show them undecoded.
+// gomail_test.go pins these findings
 // so that an upgrade that fixes them is noticed.
 // The writer here is encoding/base64, a quoted-printable encoder that writes the bytes
 // mime/quotedprintable would (qp.go: it copies runs of plain bytes at once, where the standard
@@ -56,8 +89,8 @@ type Header struct{ Name, Value string }
 
 // Attachment is a file carried by a message.
 type Attachment struct {
-	// Filename is shown to the recipient; non-ASCII names are written with RFC 2231. Required
-	// unless ContentID is set.
+	// Filename is shown to the recipient, at most 255 characters; non-ASCII names are written
+	// as the package documentation says (Attachment names). Required unless ContentID is set.
 	Filename string
 	// ContentType is the media type, for example "application/pdf"; empty means
 	// application/octet-stream. multipart/* and message/* are refused.

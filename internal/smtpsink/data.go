@@ -118,10 +118,13 @@ const endOfData = ".\r\n"
 // it to dst dot-unstuffed, as go-smtp's reader would give it. A line of maxLine octets or more
 // (0: no limit) fails with gosmtp.ErrTooLongLine, and so does every later read of the connection,
 // as with go-smtp's lineLimitReader; a connection that ends first fails with
-// io.ErrUnexpectedEOF. On success go-smtp is left endOfData to read. It does not implement
-// go-smtp's Server.MaxMessageBytes, which the sink does not set.
-func (c *tcpConn) readData(dst []byte, maxLine int) ([]byte, error) {
+// io.ErrUnexpectedEOF. A message of maxBytes octets or more (0: no limit) is read to its end,
+// dropped and fails with gosmtp.ErrDataTooLarge, as go-smtp's reader under
+// Server.MaxMessageBytes would make it. Unless the connection failed, go-smtp is left endOfData
+// to read.
+func (c *tcpConn) readData(dst []byte, maxLine, maxBytes int) ([]byte, error) {
 	st, line := stateBeginLine, 0
+	start, tooLarge := len(dst), false
 	for {
 		if c.r.Buffered() == 0 {
 			if err := c.flush(); err != nil {
@@ -143,8 +146,14 @@ func (c *tcpConn) readData(dst []byte, maxLine int) ([]byte, error) {
 			return dst, c.err
 		}
 		_, _ = c.r.Discard(n) // n ≤ Buffered: cannot fail
+		if tooLarge || maxBytes > 0 && len(dst)-start >= maxBytes {
+			tooLarge, dst = true, dst[:start]
+		}
 		if st == stateEOF {
 			c.pending = endOfData
+			if tooLarge {
+				return dst, gosmtp.ErrDataTooLarge
+			}
 			return dst, nil
 		}
 	}

@@ -142,7 +142,7 @@ func TestReadData(t *testing.T) {
 		for _, r := range []io.Reader{strings.NewReader(tc.data + "QUIT\r\nNOOP\r\n"),
 			iotest.OneByteReader(strings.NewReader(tc.data + "QUIT\r\nNOOP\r\n"))} {
 			c := testConn(r)
-			got, err := c.readData(nil, 2000)
+			got, err := c.readData(nil, 2000, 0)
 			if tc.tooLong {
 				if !errors.Is(err, gosmtp.ErrTooLongLine) {
 					t.Errorf("readData(%.20q…) error %v, want ErrTooLongLine", tc.data, err)
@@ -182,7 +182,7 @@ func TestReadData(t *testing.T) {
 func TestReadDataUnexpectedEOF(t *testing.T) {
 	t.Parallel()
 	c := testConn(strings.NewReader("a\r\n.b\r\n"))
-	got, err := c.readData(nil, 2000)
+	got, err := c.readData(nil, 2000, 0)
 	if !errors.Is(err, io.ErrUnexpectedEOF) || string(got) != "a\r\nb\r\n" {
 		t.Errorf("readData of a cut message = %q, %v; want %q, %v", got, err, "a\r\nb\r\n", io.ErrUnexpectedEOF)
 	}

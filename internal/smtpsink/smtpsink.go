@@ -67,7 +67,19 @@ type Options struct {
 	// OnMessage is called for each accepted message after its 250 is decided and before it is
 	// written (e.g. to measure latency).
 	OnMessage func(Message)
+	// MaxMessageBytes bounds what the sink holds of one message: a larger one is read to its end,
+	// dropped and refused with 552 5.3.4, as go-smtp's Server.MaxMessageBytes does (it is not
+	// advertised with SIZE). Default 64 MiB, above postie's largest message.
+	MaxMessageBytes int
 }
+
+// Bounds on what a client may make the sink hold.
+const (
+	defaultMaxMessage = 64 << 20
+	// maxRecipients is the most RCPTs accepted in one transaction (RFC 5321 §4.5.3.1.8 asks for
+	// at least 100); the others get 452 4.5.3, as from go-smtp's Server.MaxRecipients.
+	maxRecipients = 1000
+)
 
 // Step is a command Script is asked about.
 type Step struct {
@@ -138,6 +150,9 @@ func Start(o Options) (*Sink, error) {
 	nl, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("smtpsink: %w", err)
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = defaultMaxMessage
 	}
 	s := &Sink{
 		opts:   o,
@@ -292,7 +307,7 @@ func (s *Sink) newSession(c *gosmtp.Conn) (gosmtp.Session, error) {
 	if tc, ok := nc.(*tcpConn); ok {
 		ss.conn = tc.n
 		tc.lines = !isTLS // after STARTTLS (a session starts at each EHLO)
-		if !isTLS && s.srv.MaxMessageBytes == 0 {
+		if !isTLS {
 			ss.tc = tc // the sink reads the messages itself (data.go)
 		}
 	}
@@ -350,6 +365,10 @@ func (ss *session) Mail(from string, _ *gosmtp.MailOptions) error {
 }
 
 func (ss *session) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+	if len(ss.to) >= maxRecipients {
+		return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3},
+			Message: fmt.Sprintf("Maximum limit of %d recipients reached", maxRecipients)}
+	}
 	if _, err := ss.ask(Step{Stage: StageRcpt, From: ss.from, To: to, Conn: ss.conn}); err != nil {
 		return err
 	}
@@ -383,16 +402,23 @@ func (ss *session) Data(r io.Reader) error {
 }
 
 // readBody reads the message into ss.body: from the connection's buffer on a plaintext
-// connection (readData), through go-smtp's reader r otherwise.
+// connection (readData), through go-smtp's reader r otherwise. A message of
+// Options.MaxMessageBytes or more is read to its end and dropped, and fails with
+// gosmtp.ErrDataTooLarge (the bound go-smtp's Server.MaxMessageBytes sets).
 func (ss *session) readBody(r io.Reader) ([]byte, error) {
 	var err error
+	limit := ss.sink.opts.MaxMessageBytes
 	if ss.tc != nil {
-		ss.body, err = ss.tc.readData(ss.body[:0], ss.sink.srv.MaxLineLength)
+		ss.body, err = ss.tc.readData(ss.body[:0], ss.sink.srv.MaxLineLength, limit)
 		return ss.body, err
 	}
 	b := bytes.NewBuffer(ss.body[:0])
-	_, err = b.ReadFrom(r)
+	n, err := b.ReadFrom(io.LimitReader(r, int64(limit)))
 	ss.body = b.Bytes()
+	if err == nil && n == int64(limit) {
+		ss.body = ss.body[:0]
+		return ss.body, gosmtp.ErrDataTooLarge // go-smtp reads the rest and drops it
+	}
 	return ss.body, err
 }
 

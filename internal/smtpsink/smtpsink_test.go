@@ -577,3 +577,66 @@ func TestPipelinedRepliesTogether(t *testing.T) {
 		t.Fatalf("RSET alone: %q", got)
 	}
 }
+
+// TestClientInputIsBounded: what a client sends is held only within bounds, over plaintext
+// (where the sink reads DATA itself) and through STARTTLS (go-smtp's reader) alike. A message of
+// MaxMessageBytes or more is read to its end, dropped and refused with 552 5.3.4, and the
+// connection goes on; RCPTs past 1,000 get 452 4.5.3. Before, both grew without end.
+func TestClientInputIsBounded(t *testing.T) {
+	t.Parallel()
+	srv, cli := sinktest.TLS(t)
+	const limit = 64 << 10
+	line := strings.Repeat("x", 98) + "\r\n"
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
+			t.Parallel()
+			o := smtpsink.Options{Keep: true, MaxMessageBytes: limit}
+			var clientTLS *tls.Config
+			if useTLS {
+				o.TLSConfig = srv
+				clientTLS = cli.Clone()
+				clientTLS.ServerName = "127.0.0.1"
+			}
+			s := sinktest.Start(t, o)
+			c := dialRaw(t, s, clientTLS)
+			send := func(body string) string {
+				for _, cmd := range []string{"MAIL FROM:<a@example.com>", "RCPT TO:<b@example.net>", "DATA"} {
+					if got := c.cmd(cmd); got == "" || got[0] != '2' && got[0] != '3' {
+						t.Fatalf("%s: %q", cmd, got)
+					}
+				}
+				c.write(body + ".\r\n")
+				return c.reply()
+			}
+			fits := strings.Repeat(line, limit/len(line)) // limit-64 octets
+			if got := send(strings.Repeat(line, 20*limit/len(line))); !strings.HasPrefix(got, "552 ") || !strings.Contains(got, "5.3.4") {
+				t.Errorf("message of 20 × the limit: %q, want 552 5.3.4", got)
+			}
+			if got := send(fits); !strings.HasPrefix(got, "250 ") {
+				t.Errorf("message within the limit after a refused one: %q, want 250", got)
+			}
+			if msgs := s.Messages(); len(msgs) != 1 || msgs[0].Size != len(fits) {
+				t.Errorf("kept %d messages, want only the one within the limit", len(msgs))
+			}
+
+			if got := c.cmd("MAIL FROM:<a@example.com>"); !strings.HasPrefix(got, "250 ") {
+				t.Fatalf("MAIL: %q", got)
+			}
+			var rcpts strings.Builder
+			for i := range 1001 {
+				fmt.Fprintf(&rcpts, "RCPT TO:<r%d@example.net>\r\n", i)
+			}
+			c.write(rcpts.String())
+			for i := range 1001 {
+				got := c.reply()
+				if want := "250 "; i == 1000 {
+					if !strings.HasPrefix(got, "452 ") || !strings.Contains(got, "4.5.3") {
+						t.Errorf("RCPT 1001: %q, want 452 4.5.3", got)
+					}
+				} else if !strings.HasPrefix(got, want) {
+					t.Fatalf("RCPT %d: %q, want 250", i+1, got)
+				}
+			}
+		})
+	}
+}

@@ -3,8 +3,10 @@ package smtp
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -54,6 +56,15 @@ type Config struct {
 
 	TLSConfig *tls.Config // nil: system roots, ServerName = Host, TLS 1.2 or later
 
+	// CAFile names a PEM file whose certificates are trusted for the relay's certificate instead
+	// of the system roots (?ca=): a private CA, or the relay's own self-signed certificate.
+	// New reads it and fails when it cannot be read or holds no certificate.
+	CAFile string
+	// Insecure accepts any certificate from the relay (?tls=insecure), for tests only: anyone on
+	// the path can then read and change every message and the AUTH credentials. Whoever builds
+	// the transport logs a warning at every start.
+	Insecure bool
+
 	// Dial opens the TCP connection; default a net.Dialer. Tests point it at in-process servers.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	Now  func() time.Time // idle-connection accounting; default time.Now (deadlines use the wall clock)
@@ -65,8 +76,15 @@ func (c Config) String() string {
 	if c.Username != "" {
 		user = c.Username + ":xxxxx@"
 	}
-	return fmt.Sprintf("smtp relay %s%s tls=%s pool=%d max_per_conn=%d", user,
-		net.JoinHostPort(c.Host, strconv.Itoa(c.Port)), c.TLS, c.Pool, c.MaxPerConn)
+	trust := ""
+	switch {
+	case c.Insecure:
+		trust = " (insecure: certificate not verified)"
+	case c.CAFile != "":
+		trust = " ca=" + c.CAFile
+	}
+	return fmt.Sprintf("smtp relay %s%s tls=%s%s pool=%d max_per_conn=%d", user,
+		net.JoinHostPort(c.Host, strconv.Itoa(c.Port)), c.TLS, trust, c.Pool, c.MaxPerConn)
 }
 
 // GoString is String, so %#v does not print the password either.
@@ -92,6 +110,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Password != "" && c.Username == "" {
 		return c, errors.New("transport/smtp: password without a username")
+	}
+	if err := c.trust(); err != nil {
+		return c, err
 	}
 	if c.Pool < 0 || c.MaxPerConn < 0 || c.IdleTimeout < 0 || c.CommandTimeout < 0 || c.DataTimeout < 0 ||
 		c.Rate < 0 || c.Daily < 0 {
@@ -129,14 +150,54 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
+// trust applies CAFile or Insecure to c.TLSConfig (a copy of it).
+func (c *Config) trust() error {
+	if c.CAFile == "" && !c.Insecure {
+		return nil
+	}
+	switch {
+	case c.TLS == TLSNone:
+		return errors.New("transport/smtp: ca and tls=insecure need TLS, not tls=none")
+	case c.CAFile != "" && c.Insecure:
+		return errors.New("transport/smtp: ca and tls=insecure exclude each other")
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.TLSConfig != nil {
+		tc = c.TLSConfig.Clone()
+	}
+	if c.Insecure {
+		tc.InsecureSkipVerify = true
+	} else {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			// The path is left out as ParseURL leaves out values: the operator has it.
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return fmt.Errorf("transport/smtp: ca: cannot read the CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return errors.New("transport/smtp: ca: the CA file holds no PEM certificate")
+		}
+		tc.RootCAs = pool
+	}
+	c.TLSConfig = tc
+	return nil
+}
+
 // ParseURL reads a relay URL:
 //
 //	smtp://user:pass@host:587?tls=starttls&pool=8&max_per_conn=100&helo=mail.example.com
 //	smtps://user:pass@host:465         (implicit TLS)
 //
 // smtp:// defaults to STARTTLS on port 587 (tls=none for a plaintext local relay, default port 25);
-// smtps:// is implicit TLS on 465. Other parameters: rate (messages/second), daily (messages/day),
-// idle_timeout, command_timeout, data_timeout (Go durations). User and password must be
+// smtps:// is implicit TLS on 465. ca=/path/to/ca.pem trusts the certificates in that PEM file
+// (a private CA or a self-signed certificate) instead of the system roots; tls=insecure keeps the
+// scheme's TLS and verifies no certificate (tests only). Other parameters: rate
+// (messages/second), daily (messages/day), idle_timeout, command_timeout, data_timeout (Go
+// durations). User and password must be
 // percent-encoded. Unset fields keep their zero value; New applies the defaults.
 //
 // Errors name the part that is wrong but never quote the URL or any part of it other than
@@ -196,9 +257,14 @@ func ParseURL(raw string) (Config, error) {
 			switch {
 			case v == TLSImplicit, v == TLSStartTLS && u.Scheme == "smtp", v == TLSNone && u.Scheme == "smtp":
 				cfg.TLS = v
+			case v == "insecure":
+				cfg.Insecure = true
 			default:
 				bad = true
 			}
+		case "ca":
+			cfg.CAFile = v
+			bad = v == ""
 		case "helo":
 			cfg.Helo = v
 			bad = v == ""
@@ -227,7 +293,7 @@ func ParseURL(raw string) (Config, error) {
 		case "data_timeout":
 			cfg.DataTimeout, bad = positiveDuration(v)
 		default:
-			return fail("unknown parameter (known: tls, helo, pool, max_per_conn, rate, daily, pipelining, idle_timeout, command_timeout, data_timeout)")
+			return fail("unknown parameter (known: tls, ca, helo, pool, max_per_conn, rate, daily, pipelining, idle_timeout, command_timeout, data_timeout)")
 		}
 		if bad {
 			return fail(fmt.Sprintf("bad value for %s", key))

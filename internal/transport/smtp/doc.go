@@ -65,9 +65,20 @@
 // for RSET, EHLO and QUIT. A relay may hold its replies until it has read the whole group (RFC
 // 2920 §3.2), so a reply may take a CommandTimeout for every command still unanswered. A message
 // to more than 100 recipients goes one command at a time: the group is written before any reply
-// is read, and RFC 2920 §3.1 wants it to fit the TCP window. Reply lines are read by a reader of
-// our own that refuses a line over 2,000 octets, as go-smtp's does. CHUNKING (BDAT, RFC 3030),
-// one round trip, is not used.
+// is read, and RFC 2920 §3.1 wants it to fit the TCP window. The replies of a pipelined group are
+// read by a reader of our own (readResponse). CHUNKING (BDAT, RFC 3030), one round trip, is not
+// used.
+//
+// # Bounded replies
+//
+// Everything the relay sends is read through a replyLimit (reply.go), under go-smtp's client,
+// the pipelined reader and the plaintext part of STARTTLS alike: a reply line may have 2,000
+// octets (RFC 5321 §4.5.3.1.5 allows 512, which real relays exceed; go-smtp takes 2,000 too), a
+// reply 300 lines and 64 KiB. A relay, or anyone on the path before STARTTLS, that sends more
+// ("220-" forever, or a line without end) gets a protocol error: the connection is closed at once
+// and the read costs at most those bounds, not memory until the command timeout. The failure is
+// one of the connection, classified as below: Unreachable up to MAIL (the message keeps its
+// attempts), Temporary after.
 //
 // Every command runs under Config.CommandTimeout (go-smtp's Client.CommandTimeout), the message
 // body and the reply to the final "." under Config.DataTimeout (RFC 5321 §4.5.3.2 asks for

@@ -164,28 +164,24 @@ func (pc *conn) endEmpty(timeout time.Duration) bool {
 const maxPipelined = 100
 
 // reader returns the connection's reply reader for pipelined transactions, made on first use.
-// Its buffer holds the longest reply line accepted (see readResponse).
+// Its buffer holds the longest reply line accepted (see replyLimit).
 func (pc *conn) reader() *bufio.Reader {
 	if pc.r == nil {
-		pc.r = bufio.NewReaderSize(pc.wire, maxReplyLine+2)
+		pc.r = bufio.NewReaderSize(pc.wire, maxReplyLine)
 	}
 	return pc.r
 }
 
-// maxReplyLine is the longest reply line accepted, CRLF excluded: RFC 5321 §4.5.3.1.5 allows
-// 512 octets; go-smtp's client, like its server, takes up to 2,000.
-const maxReplyLine = 2000
-
-// readResponse reads one reply as textproto.Reader.ReadResponse does, but refuses a line longer
-// than maxReplyLine, so a relay that never ends its line is cut off instead of buffered: the
-// same parsing (net/textproto's parseCodeLine, continuation lines with another code kept as
+// readResponse reads one reply as textproto.Reader.ReadResponse does, but refuses a line that
+// does not fit br's buffer, so a relay that never ends its line is cut off instead of buffered
+// (the connection's replyLimit refuses it first; see reply.go): the same parsing (net/textproto's parseCodeLine, continuation lines with another code kept as
 // text), multi-line replies joined by LF, and a code not matching expect (1–9: its first digit,
 // 10–99: its first two, 100–999: all three; 0: any) returned as a *textproto.Error.
 func readResponse(br *bufio.Reader, expect int) (int, string, error) {
 	readLine := func() (string, error) {
 		line, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
-			return "", textproto.ProtocolError("reply line longer than 2000 octets")
+			return "", textproto.ProtocolError(fmt.Sprintf("reply line longer than %d octets", br.Size()))
 		}
 		if err != nil && (err != io.EOF || len(line) == 0) { // a last line without its end counts
 			return "", err

@@ -406,15 +406,16 @@ func (t *Transport) open(ctx context.Context, pc *conn) *transport.Error {
 		}
 		return tc, nil
 	}
+	var wire net.Conn
 	switch t.cfg.TLS {
 	case TLSNone:
-		pc.wire = pc.nc
+		wire = pc.nc
 	case TLSImplicit:
 		tc, te := handshake()
 		if te != nil {
 			return te
 		}
-		pc.wire = tc
+		pc.tls, wire = tc, tc
 	case TLSStartTLS:
 		greeting, te := t.startTLS(pc.nc)
 		if te != nil {
@@ -424,8 +425,9 @@ func (t *Transport) open(ctx context.Context, pc *conn) *transport.Error {
 		if te != nil {
 			return te
 		}
-		pc.wire = &greeted{Conn: tc, greeting: greeting}
+		pc.tls, wire = tc, &greeted{Conn: tc, greeting: greeting}
 	}
+	pc.wire = &replyLimit{Conn: wire}
 	pc.c = gosmtp.NewClient(pc.wire)
 	pc.c.CommandTimeout = t.cfg.CommandTimeout
 	pc.c.SubmissionTimeout = t.cfg.DataTimeout
@@ -466,7 +468,7 @@ func (t *Transport) open(ctx context.Context, pc *conn) *transport.Error {
 func (t *Transport) startTLS(nc *trackConn) ([]byte, *transport.Error) {
 	_ = nc.SetDeadline(time.Now().Add(t.cfg.CommandTimeout))
 	defer nc.SetDeadline(time.Time{})
-	br := bufio.NewReader(nc)
+	br := bufio.NewReader(&replyLimit{Conn: nc})
 	r := textproto.NewReader(br)
 	fail := func(stage string, err error) ([]byte, *transport.Error) {
 		var re *textproto.Error
@@ -574,9 +576,10 @@ func (t *Transport) tlsConfig() *tls.Config {
 type conn struct {
 	c       *gosmtp.Client
 	nc      *trackConn
-	wire    net.Conn // what the client speaks over: nc, or TLS over nc
-	stuffed []byte   // reused by dotStuff
-	cmds    []byte   // reused by pipelined for MAIL, RCPT and DATA
+	wire    net.Conn // what the client speaks over: nc, or TLS over nc, read through a replyLimit
+	tls     *tls.Conn
+	stuffed []byte // reused by dotStuff
+	cmds    []byte // reused by pipelined for MAIL, RCPT and DATA
 
 	pipelining bool          // the relay offers PIPELINING and Config.Lockstep is off
 	r          *bufio.Reader // replies in pipelined transactions; see conn.reader
@@ -623,10 +626,10 @@ func (pc *conn) quit(timeout time.Duration) {
 	if _, _, err := pc.readReply(2, timeout); err != nil {
 		return
 	}
-	if tc, ok := pc.wire.(*tls.Conn); ok {
+	if pc.tls != nil {
 		// TLS ends with a close_notify each way (RFC 8446 §6.1). trackConn holds writes back
 		// until the next read: the one below sends it.
-		_ = tc.CloseWrite()
+		_ = pc.tls.CloseWrite()
 	}
 	_ = pc.nc.SetReadDeadline(time.Now().Add(closeWait))
 	_, _ = io.Copy(io.Discard, pc.reader()) // until EOF, the deadline, or a reset
