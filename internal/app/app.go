@@ -96,7 +96,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: st, Logger: log, Version: Version, DefaultFrom: cfg.From,
 		MaxRecipients: cfg.MaxRecipients, MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize,
 		MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL, MaxAttempts: len(cfg.RetryDelays) + 1,
-		MaxInflightBytes: cfg.MaxInflightBytes, WriteTimeout: cfg.WriteTimeout,
+		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog,
 	}
 	if cfg.TemplatesDir != "" {
