@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -102,12 +103,17 @@ func (s *Server) serveLarge(w http.ResponseWriter, r *http.Request, limit int64,
 		tooLarge(w, limit)
 		return
 	}
-	// Waiting for room and reading the body come before the answer: the write deadline starts
-	// after both.
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Now().Add(s.inflight.wait + readTimeout + s.cfg.WriteTimeout))
+	// Waiting for room and reading a large body come before the answer: its write deadline
+	// (the server's, from the end of the request headers) is moved past both. A small body is
+	// read well within it.
+	deadline := func() *http.ResponseController {
+		rc := http.NewResponseController(w)
+		_ = rc.SetWriteDeadline(time.Now().Add(s.inflight.wait + readTimeout + s.cfg.WriteTimeout))
+		return rc
+	}
 	if n := r.ContentLength; n >= 0 {
 		if n >= smallBody {
+			deadline()
 			held, err := s.inflight.acquire(r.Context(), n)
 			if err != nil {
 				s.busy(w, err)
@@ -119,7 +125,7 @@ func (s *Server) serveLarge(w http.ResponseWriter, r *http.Request, limit int64,
 		s.mux.ServeHTTP(w, r)
 		return
 	}
-	_ = rc.SetReadDeadline(time.Now().Add(readTimeout))
+	_ = deadline().SetReadDeadline(time.Now().Add(readTimeout))
 	data, held, err := s.readUnknownLength(r.Context(), r.Body, limit)
 	defer s.inflight.release(held)
 	switch {
@@ -130,6 +136,10 @@ func (s *Server) serveLarge(w http.ResponseWriter, r *http.Request, limit int64,
 		s.busy(w, err)
 		return
 	case err != nil:
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			writeProblem(w, http.StatusRequestTimeout, "request body read timeout")
+			return
+		}
 		writeProblem(w, http.StatusBadRequest, "cannot read the request body: "+err.Error())
 		return
 	}
