@@ -236,7 +236,7 @@ func (c *Config) Validate() error {
 		bad("POSTIE_MAX_MESSAGE_SIZE", "must be between 1024 and %d bytes", HardMaxMessageSize)
 	}
 	if c.MaxInflightBytes != 0 && c.MaxInflightBytes < 1<<20 {
-		bad("POSTIE_MAX_INFLIGHT_BYTES", "must be 0 (3 × POSTIE_MAX_MESSAGE_SIZE) or at least 1048576 (1 MiB)")
+		bad("POSTIE_MAX_INFLIGHT_BYTES", "must be 0 (2 × POSTIE_MAX_MESSAGE_SIZE) or at least 1048576 (1 MiB)")
 	}
 	if c.WriteTimeout < time.Second {
 		bad("POSTIE_WRITE_TIMEOUT", "must be at least 1s")
@@ -244,12 +244,12 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// InflightBytes is MaxInflightBytes, or its default when 0: three of the largest messages.
+// InflightBytes is MaxInflightBytes, or its default when 0: two of the largest messages.
 func (c *Config) InflightBytes() int64 {
 	if c.MaxInflightBytes > 0 {
 		return c.MaxInflightBytes
 	}
-	return 3 * c.MaxMessageSize
+	return 2 * c.MaxMessageSize
 }
 
 // Database describes the database selected by DatabaseURL.

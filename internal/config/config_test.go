@@ -74,7 +74,7 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-// The in-flight budget defaults to three of the largest messages and follows
+// The in-flight budget defaults to two of the largest messages and follows
 // POSTIE_MAX_MESSAGE_SIZE; it and the write timeout are validated with the other settings.
 func TestInflightBytesAndWriteTimeout(t *testing.T) {
 	t.Parallel()
@@ -85,8 +85,8 @@ func TestInflightBytesAndWriteTimeout(t *testing.T) {
 		write    time.Duration
 		bad      string // the variable the error names; "" for none
 	}{
-		{"defaults", nil, 75 << 20, 2 * time.Minute, ""},
-		{"follows the message size", map[string]string{"POSTIE_MAX_MESSAGE_SIZE": "1048576"}, 3 << 20, 2 * time.Minute, ""},
+		{"defaults", nil, 50 << 20, 2 * time.Minute, ""},
+		{"follows the message size", map[string]string{"POSTIE_MAX_MESSAGE_SIZE": "1048576"}, 2 << 20, 2 * time.Minute, ""},
 		{"set", map[string]string{"POSTIE_MAX_INFLIGHT_BYTES": "209715200", "POSTIE_WRITE_TIMEOUT": "30s"}, 200 << 20, 30 * time.Second, ""},
 		{"budget under 1 MiB", map[string]string{"POSTIE_MAX_INFLIGHT_BYTES": "65536"}, 0, 0, "POSTIE_MAX_INFLIGHT_BYTES"},
 		{"negative budget", map[string]string{"POSTIE_MAX_INFLIGHT_BYTES": "-1"}, 0, 0, "POSTIE_MAX_INFLIGHT_BYTES"},

@@ -37,7 +37,7 @@ type Config struct {
 	MaxAttempts      int           // attempts per message (first try + retries)
 
 	// MaxInflightBytes bounds the request bodies of POST /v1/messages and /batch held at once
-	// (see inflight.go); 0 is 3 × MaxMessageSize.
+	// (see inflight.go); 0 is 2 × MaxMessageSize.
 	MaxInflightBytes int64
 	// InflightWait is how long a request waits for room in that budget before a 503; 0 is 2 s.
 	InflightWait time.Duration
@@ -95,7 +95,7 @@ func New(cfg Config) *Server {
 		cfg.TemplateLoadErrors = func() []templates.LoadError { return nil }
 	}
 	if cfg.MaxInflightBytes <= 0 {
-		cfg.MaxInflightBytes = 3 * cfg.MaxMessageSize
+		cfg.MaxInflightBytes = 2 * cfg.MaxMessageSize
 	}
 	if cfg.InflightWait <= 0 {
 		cfg.InflightWait = defaultInflightWait
