@@ -156,15 +156,17 @@ func skipSpace(b []byte, p int) int {
 
 // decodeItemFast decodes a message object whose html and text members are strings by cutting
 // those two strings out, decoding the rest with the strict decoder (decodeStrict) and unquoting
-// the two strings itself. It returns ok=false, having decoded nothing, for any object it does
-// not handle: no html or text string, a member name written with escapes or in another case
-// (encoding/json matches names case-insensitively), a name given twice, invalid UTF-8 or a lone
-// surrogate in the strings, or anything the strict decoder refuses.
+// the two strings itself; the content strings of its attachments are cut out likewise and
+// decoded straight into octets (attachmentContents). It returns ok=false, having decoded
+// nothing, for any object it does not handle: no html, text or attachment content string, a
+// member name written with escapes or in another case (encoding/json matches names
+// case-insensitively), a name given twice, invalid UTF-8 or a lone surrogate in the strings, or
+// anything the strict decoder refuses.
 //
-// A message without html and text (one sent with a template) is scanned here for nothing and
-// then decoded by encoding/json alone: the scan counts brackets and jumps from quote to quote,
-// about 5% of what encoding/json then spends on the same bytes, and there is nothing decoded to
-// hand over (the other members, data included, are always decoded by encoding/json).
+// A message without html, text and attachments (one sent with a template) is scanned here for
+// nothing and then decoded by encoding/json alone: the scan counts brackets and jumps from quote
+// to quote, about 5% of what encoding/json then spends on the same bytes, and there is nothing
+// decoded to hand over (the other members, data included, are always decoded by encoding/json).
 func decodeItemFast(raw []byte) (*SendMessage, bool) {
 	type span struct{ start, end int } // of a string's contents, without its quotes
 	var html, text *span
@@ -254,7 +256,7 @@ func decodeItemFast(raw []byte) (*SendMessage, bool) {
 		return nil, false
 	}
 
-	// The object with both strings emptied, for the strict decoder.
+	// The object with every string cut out emptied, for the strict decoder.
 	spans := make([]span, 0, 2+len(contents))
 	for _, sp := range []*span{html, text} {
 		if sp != nil {

@@ -71,9 +71,8 @@ type cachedKey struct {
 	checked time.Time
 }
 
-// DefaultWriteTimeout is Config.WriteTimeout's default, which the HTTP server applies to every
-// response.
-const DefaultWriteTimeout = 2 * time.Minute
+// defaultWriteTimeout is Config.WriteTimeout's default.
+const defaultWriteTimeout = 2 * time.Minute
 
 // keyCacheTTL bounds how long a validated API key is trusted without asking the store again.
 const keyCacheTTL = time.Minute
@@ -101,7 +100,7 @@ func New(cfg Config) *Server {
 		cfg.InflightWait = defaultInflightWait
 	}
 	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = DefaultWriteTimeout
+		cfg.WriteTimeout = defaultWriteTimeout
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
 		bodyLimit: cfg.MaxMessageSize + 1<<20, // JSON and base64 framing around the largest message
