@@ -21,31 +21,37 @@ import (
 	"time"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// build is one build of postie, made once per test run.
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
 
-// binary builds postie once per test run.
-func binary(t *testing.T) string {
+var raceBuild, plainBuild build
+
+// binary builds postie (with the race detector) once per test run.
+func binary(t *testing.T) string { return raceBuild.get(t, "-race") }
+
+func (b *build) get(t *testing.T, flags ...string) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "postie-e2e-")
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "postie")
-		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+		b.path = filepath.Join(dir, "postie")
+		args := append(append([]string{"build"}, flags...), "-o", b.path, ".")
+		out, err := exec.Command("go", args...).CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			b.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return binPath
+	return b.path
 }
 
 func freeAddr(t *testing.T) string {
@@ -71,8 +77,14 @@ type proc struct {
 // start runs `postie serve` in dir with env and waits until it answers /readyz.
 func start(t *testing.T, dir string, env ...string) *proc {
 	t.Helper()
+	return startBinary(t, binary(t), dir, env...)
+}
+
+// startBinary is start with the postie binary at bin.
+func startBinary(t *testing.T, bin, dir string, env ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, addr: freeAddr(t), done: make(chan struct{})}
-	p.cmd = exec.Command(binary(t), "serve")
+	p.cmd = exec.Command(bin, "serve")
 	p.cmd.Dir = dir
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "POSTIE_LISTEN=" + p.addr}, env...)
 	p.cmd.Stdout = &lockedWriter{mu: &p.mu, w: &p.stdout}

@@ -98,6 +98,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: st, Logger: log, Version: Version, DefaultFrom: cfg.From,
 		MaxRecipients: cfg.MaxRecipients, MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize,
 		MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL, MaxAttempts: len(cfg.RetryDelays) + 1,
+		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog,
 	}
 	if cfg.TemplatesDir != "" {
@@ -233,6 +234,7 @@ func (a *App) Run(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           a.api,
 		ReadHeaderTimeout: 10 * time.Second,
+		WriteTimeout:      a.cfg.WriteTimeout, // the message routes and /raw move it (httpapi)
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}

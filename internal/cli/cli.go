@@ -85,6 +85,14 @@ func (e *env) serveCmd() *cobra.Command {
 				// collect less often: it costs ~5% of a busy node's CPU at the default of 100.
 				debug.SetGCPercent(400)
 			}
+			if e.getenv("GOMEMLIMIT") == "" {
+				// GOGC=400 lets the heap grow to five times what is live, which large requests
+				// make a lot: a soft limit above what their budget keeps live (each byte of
+				// it about three times: body, decoded files, MIME) makes the collector run
+				// sooner then, and changes nothing while the heap is small (never under 256
+				// MiB, which a busy node of small messages reaches with GOGC=400).
+				debug.SetMemoryLimit(max(256<<20, 128<<20+3*cfg.InflightBytes()))
+			}
 			a, err := app.New(cmd.Context(), cfg, log)
 			if err != nil {
 				return err

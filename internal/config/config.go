@@ -44,6 +44,8 @@ type Config struct {
 	MaxBatch         int           `env:"POSTIE_MAX_BATCH" flag:"max-batch" usage:"messages per batch request"`
 	MaxMessageSize   int64         `env:"POSTIE_MAX_MESSAGE_SIZE" flag:"max-message-size" usage:"largest encoded message in bytes"`
 	MaxScheduleAhead time.Duration `env:"POSTIE_MAX_SCHEDULE_AHEAD" flag:"max-schedule-ahead" usage:"how far in the future send_at may be"`
+	MaxInflightBytes int64         `env:"POSTIE_MAX_INFLIGHT_BYTES" flag:"max-inflight-bytes" usage:"request bytes of message sends handled at once; more wait briefly, then get 503 (0: 4 × max-message-size)"`
+	WriteTimeout     time.Duration `env:"POSTIE_WRITE_TIMEOUT" flag:"write-timeout" usage:"a client that has not taken a response (or a /raw body) within this is disconnected"`
 }
 
 // HardMaxMessageSize is the ceiling for MaxMessageSize (Amazon SES accepts 40 MB).
@@ -66,6 +68,7 @@ func Default() Config {
 		MaxBatch:         500,
 		MaxMessageSize:   25 << 20,
 		MaxScheduleAhead: 30 * 24 * time.Hour,
+		WriteTimeout:     2 * time.Minute,
 	}
 }
 
@@ -251,6 +254,12 @@ func (c *Config) Validate() error {
 	if c.MaxMessageSize < 1024 || c.MaxMessageSize > HardMaxMessageSize {
 		bad("POSTIE_MAX_MESSAGE_SIZE", "must be between 1024 and %d bytes", HardMaxMessageSize)
 	}
+	if c.MaxInflightBytes != 0 && c.MaxInflightBytes < 1<<20 {
+		bad("POSTIE_MAX_INFLIGHT_BYTES", "must be 0 (2 × POSTIE_MAX_MESSAGE_SIZE) or at least 1048576 (1 MiB)")
+	}
+	if c.WriteTimeout < time.Second {
+		bad("POSTIE_WRITE_TIMEOUT", "must be at least 1s")
+	}
 	return errors.Join(errs...)
 }
 
@@ -272,6 +281,14 @@ func CheckNodeID(id string) error {
 		}
 	}
 	return nil
+}
+
+// InflightBytes is MaxInflightBytes, or its default when 0: two of the largest messages.
+func (c *Config) InflightBytes() int64 {
+	if c.MaxInflightBytes > 0 {
+		return c.MaxInflightBytes
+	}
+	return 2 * c.MaxMessageSize
 }
 
 // Database describes the database selected by DatabaseURL.

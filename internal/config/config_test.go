@@ -141,3 +141,37 @@ func TestNodeID(t *testing.T) {
 		t.Errorf("Load = %q behind proxy %v, %v; want the flags' postie-1, true", c.NodeID, c.BehindProxy, err)
 	}
 }
+
+// The in-flight budget defaults to two of the largest messages and follows
+// POSTIE_MAX_MESSAGE_SIZE; it and the write timeout are validated with the other settings.
+func TestInflightBytesAndWriteTimeout(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		env      map[string]string
+		inflight int64
+		write    time.Duration
+		bad      string // the variable the error names; "" for none
+	}{
+		{"defaults", nil, 50 << 20, 2 * time.Minute, ""},
+		{"follows the message size", map[string]string{"POSTIE_MAX_MESSAGE_SIZE": "1048576"}, 2 << 20, 2 * time.Minute, ""},
+		{"set", map[string]string{"POSTIE_MAX_INFLIGHT_BYTES": "209715200", "POSTIE_WRITE_TIMEOUT": "30s"}, 200 << 20, 30 * time.Second, ""},
+		{"budget under 1 MiB", map[string]string{"POSTIE_MAX_INFLIGHT_BYTES": "65536"}, 0, 0, "POSTIE_MAX_INFLIGHT_BYTES"},
+		{"negative budget", map[string]string{"POSTIE_MAX_INFLIGHT_BYTES": "-1"}, 0, 0, "POSTIE_MAX_INFLIGHT_BYTES"},
+		{"write timeout under 1s", map[string]string{"POSTIE_WRITE_TIMEOUT": "10ms"}, 0, 0, "POSTIE_WRITE_TIMEOUT"},
+	} {
+		c, err := Load(env(tc.env), nil)
+		if tc.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.bad) {
+				t.Errorf("%s: error %v, want one naming %s", tc.name, err, tc.bad)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := c.InflightBytes(); got != tc.inflight || c.WriteTimeout != tc.write {
+			t.Errorf("%s: in-flight budget %d, write timeout %v; want %d, %v", tc.name, got, c.WriteTimeout, tc.inflight, tc.write)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,7 +51,7 @@ type SendMessage struct {
 type Attachment struct {
 	Filename    string `json:"filename,omitempty" doc:"File name shown to the recipient (required; non-ASCII allowed)."`
 	ContentType string `json:"content_type,omitempty" doc:"MIME type; guessed from the file name when empty."`
-	Content     string `json:"content,omitempty" doc:"The file, standard base64 (required)."`
+	Content     Base64 `json:"content,omitzero" doc:"The file, standard base64 (required)."`
 	ContentID   string `json:"content_id,omitempty" doc:"Makes the attachment inline: the HTML refers to it as cid:<content_id>."`
 }
 
@@ -109,7 +108,8 @@ func (p *problem) err() error {
 
 // compose validates a request and turns it into a stored message with its MIME. It returns a
 // huma error naming every bad field, or the message to insert and the warnings of its render
-// (an HTML part Gmail would clip), which the answer carries.
+// (an HTML part Gmail would clip), which the answer carries. It drops req's attachments once
+// they are built into the MIME.
 func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, now time.Time, apiKeyID string) (store.NewMessage, []string, error) {
 	p := &problem{prefix: prefix}
 	var m mail.Message
@@ -241,11 +241,11 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 			p.add(field+".content_type", "not a MIME type like application/pdf", a.ContentType)
 			ok = false
 		}
-		content, err := base64.StdEncoding.DecodeString(a.Content)
-		if a.Content == "" {
+		content := a.Content.Bytes()
+		if !a.Content.given {
 			p.add(field+".content", "required: the file, base64-encoded", nil)
 			ok = false
-		} else if err != nil {
+		} else if err := a.Content.err; err != nil {
 			p.add(field+".content", "not valid standard base64: "+err.Error(), nil)
 			ok = false
 		}
@@ -346,13 +346,15 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 	m.Date = due
 	m.MessageID = mail.NewMessageID(domainOf(m.From.Email))
 	raw, err := mail.Build(m)
+	// The attachments are in raw now (or refused): their octets may go before raw is stored.
+	m.Attachments, req.Attachments = nil, nil
 	if err != nil {
 		p.add("", "cannot build the message: "+err.Error(), nil)
 		return store.NewMessage{}, nil, p.err()
 	}
 	if int64(len(raw)) > s.cfg.MaxMessageSize {
 		p.status = http.StatusRequestEntityTooLarge
-		p.add(largestPart(req, m), fmt.Sprintf("the encoded message is %d bytes, over the limit of %d", len(raw), s.cfg.MaxMessageSize), len(raw))
+		p.add(largestPart(req, m, infos), fmt.Sprintf("the encoded message is %d bytes, over the limit of %d", len(raw), s.cfg.MaxMessageSize), len(raw))
 		return store.NewMessage{}, nil, p.err()
 	}
 
@@ -449,8 +451,9 @@ func decodeStrict(raw []byte) (*SendMessage, error) {
 }
 
 // largestPart names the field of req that contributes most to the size of m, the message built
-// from it: template (what it rendered), html, text or attachments.
-func largestPart(req *SendMessage, m mail.Message) string {
+// from it: template (what it rendered), html, text or attachments (by their sizes in atts, as
+// their octets are gone once the message is built).
+func largestPart(req *SendMessage, m mail.Message, atts []store.AttachmentInfo) string {
 	if req.Template != "" {
 		return "template"
 	}
@@ -459,8 +462,8 @@ func largestPart(req *SendMessage, m mail.Message) string {
 		field, size = "text", len(m.Text)
 	}
 	att := 0
-	for _, a := range m.Attachments {
-		att += len(a.Content)
+	for _, a := range atts {
+		att += a.Size
 	}
 	if att > size {
 		field = "attachments"

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"slices"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -155,18 +156,22 @@ func skipSpace(b []byte, p int) int {
 
 // decodeItemFast decodes a message object whose html and text members are strings by cutting
 // those two strings out, decoding the rest with the strict decoder (decodeStrict) and unquoting
-// the two strings itself. It returns ok=false, having decoded nothing, for any object it does
-// not handle: no html or text string, a member name written with escapes or in another case
-// (encoding/json matches names case-insensitively), a name given twice, invalid UTF-8 or a lone
-// surrogate in the strings, or anything the strict decoder refuses.
+// the two strings itself; the content strings of its attachments are cut out likewise and
+// decoded straight into octets (attachmentContents). It returns ok=false, having decoded
+// nothing, for any object it does not handle: no html, text or attachment content string, a
+// member name written with escapes or in another case (encoding/json matches names
+// case-insensitively), a name given twice, invalid UTF-8 or a lone surrogate in the strings, or
+// anything the strict decoder refuses.
 //
-// A message without html and text (one sent with a template) is scanned here for nothing and
-// then decoded by encoding/json alone: the scan counts brackets and jumps from quote to quote,
-// about 5% of what encoding/json then spends on the same bytes, and there is nothing decoded to
-// hand over (the other members, data included, are always decoded by encoding/json).
+// A message without html, text and attachments (one sent with a template) is scanned here for
+// nothing and then decoded by encoding/json alone: the scan counts brackets and jumps from quote
+// to quote, about 5% of what encoding/json then spends on the same bytes, and there is nothing
+// decoded to hand over (the other members, data included, are always decoded by encoding/json).
 func decodeItemFast(raw []byte) (*SendMessage, bool) {
 	type span struct{ start, end int } // of a string's contents, without its quotes
 	var html, text *span
+	var contents []attachmentContent // cut out of attachments[].content, see attachmentContents
+	attachments := false
 	p := skipSpace(raw, 0)
 	if p >= len(raw) || raw[p] != '{' {
 		return nil, false
@@ -213,7 +218,15 @@ func decodeItemFast(raw []byte) (*SendMessage, bool) {
 				*dst = &span{p + 1, end - 1}
 			}
 		case '{', '[':
-			end, ok = containerEnd(raw, p)
+			if string(key) == "attachments" && raw[p] == '[' {
+				if attachments {
+					return nil, false // given twice
+				}
+				attachments = true
+				contents, end, ok = attachmentContents(raw, p)
+			} else {
+				end, ok = containerEnd(raw, p)
+			}
 		default: // a number, true, false or null: up to the next delimiter
 			end = p
 			for end < len(raw) && strings.IndexByte(",}] \t\r\n", raw[end]) < 0 {
@@ -239,21 +252,26 @@ func decodeItemFast(raw []byte) (*SendMessage, bool) {
 		}
 		p = skipSpace(raw, p+1)
 	}
-	if html == nil && text == nil {
+	if html == nil && text == nil && len(contents) == 0 {
 		return nil, false
 	}
 
-	// The object with both strings emptied, for the strict decoder.
-	spans := make([]span, 0, 2)
+	// The object with every string cut out emptied, for the strict decoder.
+	spans := make([]span, 0, 2+len(contents))
 	for _, sp := range []*span{html, text} {
 		if sp != nil {
 			spans = append(spans, *sp)
 		}
 	}
-	if len(spans) == 2 && spans[1].start < spans[0].start {
-		spans[0], spans[1] = spans[1], spans[0]
+	for _, c := range contents {
+		spans = append(spans, span(c.strSpan))
 	}
-	rest := make([]byte, 0, len(raw))
+	slices.SortFunc(spans, func(a, b span) int { return a.start - b.start })
+	cut := 0
+	for _, sp := range spans {
+		cut += sp.end - sp.start
+	}
+	rest := make([]byte, 0, len(raw)-cut)
 	at := 0
 	for _, sp := range spans {
 		rest = append(rest, raw[at:sp.start]...)
@@ -272,6 +290,15 @@ func decodeItemFast(raw []byte) (*SendMessage, bool) {
 	}
 	if text != nil {
 		if req.Text, ok = unquote(raw[text.start:text.end]); !ok {
+			return nil, false
+		}
+	}
+	for _, c := range contents {
+		if c.index >= len(req.Attachments) {
+			return nil, false
+		}
+		// The string with its quotes: decoded from the body, straight into octets.
+		if err := req.Attachments[c.index].Content.UnmarshalJSON(raw[c.start-1 : c.end+1]); err != nil {
 			return nil, false
 		}
 	}

@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/postie/postie/internal/store"
 )
 
@@ -150,11 +152,6 @@ type messageOutput struct {
 	Body MessageResource
 }
 
-type rawOutput struct {
-	ContentType string `header:"Content-Type"`
-	Body        []byte
-}
-
 type listInput struct {
 	Status        []string  `query:"status" doc:"Only these statuses (repeat or comma-separate); with recipient, a message also matches when that recipient's own state is one of them"`
 	Stream        string    `query:"stream" enum:"transactional,broadcast," doc:"Only this stream"`
@@ -205,12 +202,13 @@ type pageOutput[T any] struct {
 
 func (s *Server) registerMessages() {
 	tags := []string{"Messages"}
-	bodyLimit := s.cfg.MaxMessageSize + 1<<20 // JSON and base64 framing around the largest message
+	// The two sending routes' body limits are applied, and their bodies read, by serveLarge
+	// (inflight.go): huma's MaxBodyBytes is off for them.
 	huma.Register(s.api, huma.Operation{
 		OperationID: "send-message", Method: http.MethodPost, Path: "/v1/messages", Tags: tags,
 		Summary:       "Send a message",
 		Description:   "Validates, renders and stores the message durably, then answers 202. Delivery happens in the background.",
-		DefaultStatus: http.StatusAccepted, MaxBodyBytes: bodyLimit, BodyReadTimeout: 60 * time.Second,
+		DefaultStatus: http.StatusAccepted, MaxBodyBytes: -1, BodyReadTimeout: sendReadTimeout,
 		Errors: []int{400, 401, 409, 413, 422}, SkipValidateBody: true,
 		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{"application/json": {
 			Schema: s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[SendMessage](), true, "SendMessage"),
@@ -220,7 +218,7 @@ func (s *Server) registerMessages() {
 		OperationID: "send-batch", Method: http.MethodPost, Path: "/v1/messages/batch", Tags: tags,
 		Summary:      "Send up to 500 messages",
 		Description:  "Each item is validated on its own: valid items are stored (all in one transaction) and bad ones are answered with their error, in order.",
-		MaxBodyBytes: 2 * bodyLimit, BodyReadTimeout: 120 * time.Second, SkipValidateBody: true,
+		MaxBodyBytes: -1, BodyReadTimeout: batchReadTimeout, SkipValidateBody: true,
 		Errors: []int{400, 401, 409, 413, 422},
 		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{"application/json": {
 			Schema: s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[BatchBody](), true, "BatchBody"),
@@ -506,12 +504,40 @@ func (s *Server) get(ctx context.Context, in *idInput) (*messageOutput, error) {
 	return &messageOutput{Body: r}, nil
 }
 
-func (s *Server) raw(ctx context.Context, in *idInput) (*rawOutput, error) {
-	b, err := s.cfg.Store.MessageRaw(ctx, in.ID)
+// rawPart is how much of a MIME /raw reads from the store and holds at a time.
+const rawPart = 1 << 20
+
+// raw streams a message's MIME from the store a part at a time, so that a client reading slowly
+// holds one part, not the whole message, and is disconnected when it has not taken the body
+// within the write timeout.
+func (s *Server) raw(ctx context.Context, in *idInput) (*huma.StreamResponse, error) {
+	first, size, err := s.cfg.Store.MessageRawPart(ctx, in.ID, 0, rawPart)
 	if err != nil {
 		return nil, s.storeError(err, "message "+in.ID)
 	}
-	return &rawOutput{ContentType: "message/rfc822", Body: b}, nil
+	return &huma.StreamResponse{Body: func(hctx huma.Context) {
+		_, w := humago.Unwrap(hctx)
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		hctx.SetHeader("Content-Type", "message/rfc822")
+		hctx.SetHeader("Content-Length", strconv.FormatInt(size, 10))
+		hctx.SetStatus(http.StatusOK)
+		part := first
+		for off := int64(0); ; {
+			if _, err := w.Write(part); err != nil {
+				return // the client went away, or did not read within the deadline
+			}
+			off += int64(len(part))
+			if off >= size || len(part) == 0 {
+				return
+			}
+			part = nil // not held while the next is read
+			if part, _, err = s.cfg.Store.MessageRawPart(ctx, in.ID, off, rawPart); err != nil {
+				// The status is sent: cutting the response short is the only way to say it.
+				s.log.Warn("reading a message's MIME failed midway", "id", in.ID, "offset", off, "err", err)
+				panic(http.ErrAbortHandler)
+			}
+		}
+	}}, nil
 }
 
 func (s *Server) cancel(ctx context.Context, in *idInput) (*messageOutput, error) {

@@ -39,6 +39,16 @@ type Config struct {
 	// (each render is also bounded on its own); 0 means DefaultBatchRenderBudget.
 	BatchRenderBudget time.Duration
 
+	// MaxInflightBytes bounds the request bodies of POST /v1/messages and /batch held at once
+	// (see inflight.go); 0 is 2 × MaxMessageSize.
+	MaxInflightBytes int64
+	// InflightWait is how long a request waits for room in that budget before a 503; 0 is 2 s.
+	InflightWait time.Duration
+	// WriteTimeout bounds the writing of a response: a client that does not take it within
+	// this time is disconnected. /v1/messages/{id}/raw gets it from the moment its body starts;
+	// 0 is 2 minutes.
+	WriteTimeout time.Duration
+
 	// Templates renders messages sent with a template and serves /v1/templates; nil builds one
 	// on Store with the defaults.
 	Templates *templates.Catalog
@@ -57,12 +67,18 @@ type Server struct {
 	api  huma.API
 	mux  *http.ServeMux
 	keys sync.Map // sha256 → cachedKey: API keys seen recently
+
+	bodyLimit int64     // of POST /v1/messages; a batch may be twice as large
+	inflight  *inflight // the budget of large request bodies in flight
 }
 
 type cachedKey struct {
 	key     store.APIKey
 	checked time.Time
 }
+
+// defaultWriteTimeout is Config.WriteTimeout's default.
+const defaultWriteTimeout = 2 * time.Minute
 
 // keyCacheTTL bounds how long a validated API key is trusted without asking the store again.
 const keyCacheTTL = time.Minute
@@ -86,7 +102,18 @@ func New(cfg Config) *Server {
 	if cfg.TemplateLoadErrors == nil {
 		cfg.TemplateLoadErrors = func() []templates.LoadError { return nil }
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux()}
+	if cfg.MaxInflightBytes <= 0 {
+		cfg.MaxInflightBytes = 2 * cfg.MaxMessageSize
+	}
+	if cfg.InflightWait <= 0 {
+		cfg.InflightWait = defaultInflightWait
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = defaultWriteTimeout
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
+		bodyLimit: cfg.MaxMessageSize + 1<<20, // JSON and base64 framing around the largest message
+		inflight:  newInflight(cfg.MaxInflightBytes, cfg.InflightWait)}
 
 	hc := huma.DefaultConfig("postie", cfg.Version)
 	hc.CreateHooks = nil // no $schema links in bodies
@@ -154,7 +181,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusUnauthorized, "missing or invalid API key: send Authorization: Bearer <key>")
 		return
 	}
-	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, key)))
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, key))
+	if limit, readTimeout := s.largeBody(r); limit > 0 {
+		s.serveLarge(w, r, limit, readTimeout)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
 }
 
 var errUnauthorized = errors.New("unauthorized")

@@ -560,6 +560,10 @@ type Store interface {
 	MessageGet(ctx context.Context, id string) (Message, error)
 	// MessageRaw returns the stored MIME of a message or ErrNotFound.
 	MessageRaw(ctx context.Context, id string) ([]byte, error)
+	// MessageRawPart returns at most n octets of a message's stored MIME from offset on (none
+	// past its end), and the MIME's whole size, or ErrNotFound; a reader of a large MIME
+	// holds one part at a time.
+	MessageRawPart(ctx context.Context, id string, offset int64, n int) ([]byte, int64, error)
 	// MessageEvents returns a message's timeline, oldest first.
 	MessageEvents(ctx context.Context, id string) ([]Event, error)
 	// MessageList returns one page of messages matching p, newest first.

@@ -131,6 +131,22 @@ func (s *Store) MessageRaw(ctx context.Context, id string) ([]byte, error) {
 	return nonNil(raw), nil
 }
 
+// MessageRawPart implements store.Store.
+func (s *Store) MessageRawPart(ctx context.Context, id string, offset int64, n int) ([]byte, int64, error) {
+	var (
+		data []byte
+		size int64
+	)
+	err := s.pool.QueryRow(ctx, qRawPart, id, offset, n).Scan(&size, &data)
+	if noRows(err) {
+		return nil, 0, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("postgres: raw of message %s: %w", id, unavailable(err))
+	}
+	return nonNil(data), size, nil
+}
+
 // MessageEvents implements store.Store. An unknown id has no events (and no error).
 func (s *Store) MessageEvents(ctx context.Context, id string) ([]store.Event, error) {
 	events, err := readAll(ctx, s, qEventsGet, []any{id}, func(sc scanner) (store.Event, error) {

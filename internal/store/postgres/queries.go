@@ -215,6 +215,8 @@ const (
 		VALUES ($1, $2, $3, $4::text::jsonb)`
 
 	qRawGet = `SELECT raw FROM message_raw WHERE message_id = $1`
+	// substring counts from 1 and works in octets on bytea (whose values are under 1 GB: int).
+	qRawPart = `SELECT length(raw), substring(raw FROM ($2::bigint + 1)::int FOR $3::int) FROM message_raw WHERE message_id = $1`
 
 	// The first event of every message ("queued", or "scheduled" when it was accepted for later)
 	// is not stored: it is derived from the message row, which saves an insert per accepted

@@ -175,6 +175,26 @@ func (s *Store) MessageRaw(ctx context.Context, id string) ([]byte, error) {
 	return nonNil(raw), nil
 }
 
+// MessageRawPart implements store.Store.
+func (s *Store) MessageRawPart(ctx context.Context, id string, offset int64, n int) ([]byte, int64, error) {
+	type part struct {
+		data []byte
+		size int64
+	}
+	p, err := readOne(ctx, s, qRawPart, []any{offset, n, id}, func(sc scanner) (part, error) {
+		var p part
+		err := sc.Scan(&p.size, &p.data)
+		return p, err
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("sqlite: raw of message %s: %w", id, err)
+	}
+	return nonNil(p.data), p.size, nil
+}
+
 // MessageEvents implements store.Store. An unknown id has no events (and no error).
 func (s *Store) MessageEvents(ctx context.Context, id string) ([]store.Event, error) {
 	events, err := readAll(ctx, s, qEventsGet, []any{id}, func(sc scanner) (store.Event, error) {

@@ -54,6 +54,10 @@ const (
 	qMessageStatus = `SELECT status FROM messages WHERE id = ?`
 
 	qRawGet = `SELECT raw FROM message_raw WHERE message_id = ?`
+	// substr counts from 1 and works in octets on a BLOB. SQLite still reads the whole value
+	// for it (its incremental blob I/O is not reachable through database/sql), but into its own
+	// buffer, freed at once: the caller holds only the part.
+	qRawPart = `SELECT length(raw), substr(raw, ? + 1, ?) FROM message_raw WHERE message_id = ?`
 
 	// The first event of every message ("queued", or "scheduled" when it was accepted for
 	// later) is not stored: it is derived from the message row, which saves two B-tree inserts

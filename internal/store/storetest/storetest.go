@@ -335,6 +335,42 @@ func testAcceptRaw(t *testing.T, s store.Store) {
 	}
 	_, err := s.MessageRaw(t.Context(), id.New(id.Message))
 	wantErr(t, "MessageRaw(unknown)", err, store.ErrNotFound)
+
+	// MessageRawPart: the MIME read in parts of several sizes is the MIME stored; a part past
+	// the end is empty.
+	for _, m := range []store.NewMessage{binary, big, plain} {
+		for _, n := range []int{7, 300 << 10, 4 << 20} {
+			if n < 1024 && len(m.Raw) > 1024 {
+				continue // a query per 7 octets of 1 MiB: slow, and no different
+			}
+			var got []byte
+			for {
+				part, size, err := s.MessageRawPart(t.Context(), m.Message.ID, int64(len(got)), n)
+				if err != nil {
+					t.Fatalf("MessageRawPart(%s, %d, %d): %v", m.Message.ID, len(got), n, err)
+				}
+				if size != int64(len(m.Raw)) {
+					t.Fatalf("MessageRawPart(%s): size %d, want %d", m.Message.ID, size, len(m.Raw))
+				}
+				if len(part) > n {
+					t.Fatalf("MessageRawPart(%s, %d, %d): %d octets", m.Message.ID, len(got), n, len(part))
+				}
+				got = append(got, part...)
+				if len(part) < n || len(got) == len(m.Raw) {
+					break
+				}
+			}
+			if !bytes.Equal(got, m.Raw) {
+				t.Errorf("MessageRawPart(%s) in parts of %d: %d bytes, want the %d bytes stored", m.Message.ID, n, len(got), len(m.Raw))
+			}
+		}
+		part, _, err := s.MessageRawPart(t.Context(), m.Message.ID, int64(len(m.Raw))+10, 100)
+		if err != nil || len(part) != 0 {
+			t.Errorf("MessageRawPart past the end: %d octets, %v; want none", len(part), err)
+		}
+	}
+	_, _, err = s.MessageRawPart(t.Context(), id.New(id.Message), 0, 100)
+	wantErr(t, "MessageRawPart(unknown)", err, store.ErrNotFound)
 }
 
 func testAcceptEvents(t *testing.T, s store.Store) {
