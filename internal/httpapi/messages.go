@@ -76,8 +76,8 @@ type EventResource struct {
 
 func toResource(m store.Message) MessageResource {
 	r := MessageResource{
-		ID: m.ID, Status: string(m.Status), Stream: m.Stream, From: m.From, To: nonNil(m.To), Cc: m.Cc, Bcc: m.Bcc,
-		ReplyTo: m.ReplyTo, Subject: m.Subject, Template: m.Template, TemplateVersion: m.TemplateVersion,
+		ID: m.ID, Status: string(m.Status), Stream: m.Stream, From: displayAddress(m.From), To: nonNil(displayAddresses(m.To)),
+		Cc: displayAddresses(m.Cc), Bcc: displayAddresses(m.Bcc), ReplyTo: displayAddress(m.ReplyTo), Subject: m.Subject, Template: m.Template, TemplateVersion: m.TemplateVersion,
 		Locale: m.Locale, Headers: m.Headers,
 		Attachments: m.Attachments, Tags: nonNil(m.Tags), Metadata: m.Metadata, MessageID: m.MessageID,
 		Size: m.Size, Attempts: m.Attempts, MaxAttempts: m.MaxAttempts, LastError: m.LastError,
