@@ -86,7 +86,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	})
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
 	apiCfg := httpapi.Config{
-		Store: st, Logger: log, Version: ReadVersion().Version, DefaultFrom: cfg.From,
+		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, DefaultFrom: cfg.From,
 		MaxRecipients: cfg.MaxRecipients, MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize,
 		MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL, MaxAttempts: len(cfg.RetryDelays) + 1,
 		Templates: catalog,

@@ -35,6 +35,11 @@ type BatchResult struct {
 	Error    *huma.ErrorModel `json:"error,omitempty" doc:"Why this item was rejected (RFC 9457 problem); nothing was stored for it."`
 }
 
+// BatchAnswer is the answer to a batch: one result per message, in order.
+type BatchAnswer struct {
+	Results []BatchResult `json:"results"`
+}
+
 // MessageResource is a message as the API shows it.
 type MessageResource struct {
 	ID              string                 `json:"id"`
@@ -329,9 +334,7 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 			msgs = append(msgs, built[i])
 		}
 	}
-	answer, _ := json.Marshal(struct {
-		Results []BatchResult `json:"results"`
-	}{results})
+	answer, _ := json.Marshal(BatchAnswer{results})
 	return s.accept(ctx, in.IdempotencyKey, in.RawBody, "/v1/messages/batch", msgs, http.StatusOK, answer, now)
 }
 
