@@ -102,7 +102,7 @@ func (e *env) serveCmd() *cobra.Command {
 			case cfg.APIKey != "":
 				fmt.Fprintf(e.stdout, "  API key:   the value of POSTIE_API_KEY\n")
 			default:
-				fmt.Fprintf(e.stdout, "  API key:   the one printed at first start (or set POSTIE_API_KEY)\n")
+				fmt.Fprintf(e.stdout, "  API key:   the one printed at first start (lost? postie keys create makes another)\n")
 			}
 			return a.Run(cmd.Context())
 		},
