@@ -37,5 +37,14 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   pg_start
 fi
 
+step "OpenAPI linter"
+# The OpenAPI test of internal/httpapi lints the served document with Redocly CLI, installed from
+# npm into a cache directory on first use. Without npm that test is skipped, saying so.
+if [ -z "${POSTIE_REDOCLY:-}" ] && command -v npm >/dev/null 2>&1; then
+  POSTIE_REDOCLY=$(scripts/redocly.sh)
+  export POSTIE_REDOCLY
+  echo "$POSTIE_REDOCLY"
+fi
+
 step "go test -race"
 $GO test -race -count=1 -timeout 20m ./...

@@ -31,9 +31,6 @@ import (
 	"github.com/postie/postie/internal/transport/smtp"
 )
 
-// Version is set at build time (-ldflags "-X github.com/postie/postie/internal/app.Version=…").
-var Version = "dev"
-
 // OpenStore opens (and, when migrate is set, migrates) the database named by cfg: a SQLite file
 // for sqlite:PATH, a PostgreSQL pool of cfg.DBPool connections for postgres:// and postgresql://.
 func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool) (store.Store, error) {
@@ -79,10 +76,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			_ = st.Close()
 		}
 	}()
-	if err := a.ensureAPIKey(ctx); err != nil {
-		return nil, err
-	}
-
 	if a.transport, err = newTransport(cfg, log); err != nil {
 		return nil, err
 	}
@@ -95,7 +88,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	})
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
 	apiCfg := httpapi.Config{
-		Store: st, Logger: log, Version: Version, DefaultFrom: cfg.From,
+		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, DefaultFrom: cfg.From,
 		MaxRecipients: cfg.MaxRecipients, MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize,
 		MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL, MaxAttempts: len(cfg.RetryDelays) + 1,
 		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
@@ -138,6 +131,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		log.Warn("the API listens beyond this machine without TLS: API keys and messages cross the network in clear. "+
 			"Put a TLS-terminating proxy in front and set POSTIE_BEHIND_PROXY=true, or listen on 127.0.0.1",
 			"listen", cfg.Listen)
+	}
+	// The key is generated only once the start can no longer fail, so that a generated key is
+	// always shown (the caller prints GeneratedKey): a start that fails before leaves none behind.
+	if err := a.ensureAPIKey(ctx); err != nil {
+		_ = a.listener.Close()
+		return nil, err
 	}
 	ok = true
 	return a, nil
@@ -206,25 +205,39 @@ func (a *App) Store() store.Store { return a.store }
 
 // ensureAPIKey stores POSTIE_API_KEY (hashed), or generates a key when none exists.
 func (a *App) ensureAPIKey(ctx context.Context) error {
-	secret := a.cfg.APIKey
-	name := "POSTIE_API_KEY"
-	if secret == "" {
+	if a.cfg.APIKey == "" {
 		n, err := a.store.APIKeyCount(ctx)
 		if err != nil || n > 0 {
 			return err
 		}
-		var b [24]byte
-		if _, err := rand.Read(b[:]); err != nil {
+		secret, k, err := NewAPIKey("generated on first start", time.Now())
+		if err != nil {
 			return err
 		}
-		secret = "pk_" + base64.RawURLEncoding.EncodeToString(b[:])
-		name = "generated on first start"
+		if err := a.store.APIKeyCreate(ctx, k); err != nil {
+			return err
+		}
 		a.GeneratedKey = secret
+		return nil
 	}
+	return a.store.APIKeyCreate(ctx, apiKeyOf(a.cfg.APIKey, "POSTIE_API_KEY", time.Now()))
+}
+
+// NewAPIKey generates a secret (pk_ and 32 random URL-safe characters) and the key to store for
+// it: named name, created at now, holding only the secret's SHA-256 and its first characters.
+func NewAPIKey(name string, now time.Time) (secret string, k store.APIKey, err error) {
+	var b [24]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", store.APIKey{}, err
+	}
+	secret = "pk_" + base64.RawURLEncoding.EncodeToString(b[:])
+	return secret, apiKeyOf(secret, name, now), nil
+}
+
+// apiKeyOf is the stored form of secret.
+func apiKeyOf(secret, name string, now time.Time) store.APIKey {
 	sum := sha256.Sum256([]byte(secret))
-	return a.store.APIKeyCreate(ctx, store.APIKey{
-		ID: id.New(id.APIKey), Name: name, Hash: sum[:], Prefix: secret[:min(8, len(secret))], CreatedAt: time.Now().UTC(),
-	})
+	return store.APIKey{ID: id.New(id.APIKey), Name: name, Hash: sum[:], Prefix: secret[:min(8, len(secret))], CreatedAt: now.UTC()}
 }
 
 // Run serves the API and delivers until ctx is cancelled, then shuts down in order: stop

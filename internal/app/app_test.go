@@ -2,8 +2,10 @@ package app
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,5 +195,48 @@ func TestListenWarning(t *testing.T) {
 		if warned != tc.warn {
 			t.Errorf("listen %s, behind proxy %v: warned %v, want %v; logs:\n%s", tc.listen, tc.behindProxy, warned, tc.warn, logs.String())
 		}
+	}
+}
+
+// TestFailedFirstStartLeavesNoKey: a first start that cannot listen (the port is taken) must not
+// store a generated key it never showed; the next start generates the key and shows it.
+func TestFailedFirstStartLeavesNoKey(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := config.Default()
+	cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "postie.db")
+	cfg.Listen = busy.Addr().String()
+	log := slog.New(slog.DiscardHandler)
+	if a, err := New(t.Context(), cfg, log); err == nil {
+		a.store.Close()
+		t.Fatal("New on a taken port succeeded")
+	}
+	st, err := OpenStore(t.Context(), cfg, log, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.APIKeyCount(t.Context())
+	st.Close()
+	if err != nil || n != 0 {
+		t.Fatalf("after a failed first start APIKeyCount = %d, %v; want 0 (a key nobody saw)", n, err)
+	}
+
+	cfg.Listen = "127.0.0.1:0"
+	a, err := New(t.Context(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.store.Close()
+	defer a.listener.Close()
+	if !strings.HasPrefix(a.GeneratedKey, "pk_") {
+		t.Fatalf("GeneratedKey = %q after the first successful start", a.GeneratedKey)
+	}
+	sum := sha256.Sum256([]byte(a.GeneratedKey))
+	if _, err := a.store.APIKeyByHash(t.Context(), sum[:]); err != nil {
+		t.Errorf("the generated key is not stored: %v", err)
 	}
 }

@@ -34,7 +34,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.versionCmd(), e.sendCmd(), e.benchCmd(), e.sinkCmd())
+	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.versionCmd(), e.sendCmd(), e.benchCmd(), e.sinkCmd(), e.keysCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "postie:", err)
 		var ue usageError
@@ -102,7 +102,7 @@ func (e *env) serveCmd() *cobra.Command {
 				transport = "smtp relay"
 			}
 			db, _ := cfg.Database()
-			fmt.Fprintf(e.stdout, "postie %s\n  API:       http://%s/v1  (OpenAPI: http://%s/v1/openapi.json)\n", app.Version, a.Addr(), a.Addr())
+			fmt.Fprintf(e.stdout, "postie %s\n  API:       http://%s/v1  (OpenAPI: http://%s/v1/openapi.json)\n", app.ReadVersion(), a.Addr(), a.Addr())
 			fmt.Fprintf(e.stdout, "  database:  %s %s%s\n  transport: %s\n", db.Driver, db.Path, redact(db.URL), transport)
 			switch {
 			case a.GeneratedKey != "":
@@ -110,7 +110,7 @@ func (e *env) serveCmd() *cobra.Command {
 			case cfg.APIKey != "":
 				fmt.Fprintf(e.stdout, "  API key:   the value of POSTIE_API_KEY\n")
 			default:
-				fmt.Fprintf(e.stdout, "  API key:   the one printed at first start (or set POSTIE_API_KEY)\n")
+				fmt.Fprintf(e.stdout, "  API key:   the one printed at first start (lost? postie keys create makes another)\n")
 			}
 			return a.Run(cmd.Context())
 		},
@@ -137,17 +137,18 @@ func (e *env) migrateCmd() *cobra.Command {
 			return st.Close()
 		},
 	}
-	config.Flags(cmd.Flags())
+	config.FlagsOnly(cmd.Flags(), storeFlags...)
 	return cmd
 }
 
 func (e *env) versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version, the commit it was built from, and the Go release",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(e.stdout, "postie", app.Version)
+			v := app.ReadVersion()
+			fmt.Fprintln(e.stdout, "postie", v, v.Go)
 		},
 	}
 }

@@ -14,31 +14,48 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postie/postie/internal/config"
 	"github.com/spf13/cobra"
 )
 
-// sendCmd is a small client of POST /v1/messages, for scripts and smoke tests.
+// sendCmd is a small client of POST /v1/messages, for scripts and smoke tests. Its defaults reach
+// a postie started on this machine with no configuration: only the key must be given.
 func (e *env) sendCmd() *cobra.Command {
 	var (
 		to, cc, bcc, tags, attach      []string
 		from, subject, text, html      string
 		htmlFile, stream, sendAt, idem string
-		replyTo                        string
+		replyTo, base, key             string
+		template, data, locale         string
 	)
 	cmd := &cobra.Command{
 		Use:   "send",
-		Short: "Send a message through a running postie (POSTIE_URL, POSTIE_API_KEY)",
-		Example: `  POSTIE_API_KEY=pk_… postie send --from me@example.com --to a@example.com --subject hi --text hello
+		Short: "Send a message through a running postie",
+		Long: "Send one message through a running postie's API: a plain one (--subject with --text or --html)\n" +
+			"or one rendered from a stored template (--template, with --data). The server's address and key\n" +
+			"come from --url and --api-key, or POSTIE_URL and POSTIE_API_KEY; the address defaults to\n" +
+			"POSTIE_LISTEN's, which is where postie serve on this machine listens.",
+		Example: `  export POSTIE_API_KEY=pk_…   # printed by postie serve at first start
+  postie send --to a@example.com --subject hi --text hello
+  postie send --to a@example.com --template order-shipped --data '{"order":{"id":"A-1"}}'
   postie send --to a@example.com --subject Report --html-file report.html --attach report.pdf`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			base := e.getenv("POSTIE_URL")
 			if base == "" {
-				base = "http://127.0.0.1:8080"
+				base = e.getenv("POSTIE_URL")
 			}
-			key := e.getenv("POSTIE_API_KEY")
+			if base == "" {
+				listen := e.getenv("POSTIE_LISTEN")
+				if listen == "" {
+					listen = config.Default().Listen
+				}
+				base = "http://" + listen
+			}
 			if key == "" {
-				return usageError{fmt.Errorf("POSTIE_API_KEY is not set: use the key postie serve printed")}
+				key = e.getenv("POSTIE_API_KEY")
+			}
+			if key == "" {
+				return usageError{fmt.Errorf("no API key: pass --api-key or set POSTIE_API_KEY to the key postie serve printed (or one from postie keys create)")}
 			}
 			if htmlFile != "" {
 				b, err := os.ReadFile(htmlFile)
@@ -47,13 +64,28 @@ func (e *env) sendCmd() *cobra.Command {
 				}
 				html = string(b)
 			}
-			msg := map[string]any{"to": to, "subject": subject}
-			for k, v := range map[string]string{"from": from, "text": text, "html": html, "stream": stream, "send_at": sendAt, "reply_to": replyTo} {
+			msg := map[string]any{}
+			for k, v := range map[string]string{"from": from, "subject": subject, "text": text, "html": html,
+				"stream": stream, "send_at": sendAt, "reply_to": replyTo, "template": template, "locale": locale} {
 				if v != "" {
 					msg[k] = v
 				}
 			}
-			for k, v := range map[string][]string{"cc": cc, "bcc": bcc, "tags": tags} {
+			if data != "" {
+				raw := []byte(data)
+				if name, ok := strings.CutPrefix(data, "@"); ok {
+					b, err := os.ReadFile(name)
+					if err != nil {
+						return err
+					}
+					raw = b
+				}
+				if !json.Valid(raw) {
+					return usageError{fmt.Errorf("--data: not valid JSON")}
+				}
+				msg["data"] = json.RawMessage(raw)
+			}
+			for k, v := range map[string][]string{"to": to, "cc": cc, "bcc": bcc, "tags": tags} {
 				if len(v) > 0 {
 					msg[k] = v
 				}
@@ -78,7 +110,7 @@ func (e *env) sendCmd() *cobra.Command {
 			}
 			u, err := url.JoinPath(base, "/v1/messages")
 			if err != nil {
-				return usageError{fmt.Errorf("POSTIE_URL: %w", err)}
+				return usageError{fmt.Errorf("--url: %w", err)}
 			}
 			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, u, bytes.NewReader(body))
 			if err != nil {
@@ -104,6 +136,8 @@ func (e *env) sendCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&base, "url", "", "base URL of the postie API ($POSTIE_URL; default http:// + $POSTIE_LISTEN, or http://"+config.Default().Listen+")")
+	f.StringVar(&key, "api-key", "", "API key ($POSTIE_API_KEY)")
 	f.StringVar(&from, "from", "", "sender (default: the server's POSTIE_FROM)")
 	f.StringSliceVar(&to, "to", nil, "recipient (repeatable)")
 	f.StringSliceVar(&cc, "cc", nil, "cc recipient (repeatable)")
@@ -113,6 +147,9 @@ func (e *env) sendCmd() *cobra.Command {
 	f.StringVar(&text, "text", "", "plain-text body")
 	f.StringVar(&html, "html", "", "HTML body")
 	f.StringVar(&htmlFile, "html-file", "", "read the HTML body from this file")
+	f.StringVar(&template, "template", "", "render this stored template instead of --subject/--text/--html")
+	f.StringVar(&data, "data", "", "the template's data: a JSON object, or @FILE to read it from a file (optional)")
+	f.StringVar(&locale, "locale", "", "render the template's variant for this language tag")
 	f.StringSliceVar(&attach, "attach", nil, "attach this file (repeatable)")
 	f.StringSliceVar(&tags, "tag", nil, "tag (repeatable)")
 	f.StringVar(&stream, "stream", "", "transactional (default) or broadcast")

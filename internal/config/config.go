@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -155,6 +156,20 @@ func Flags(fs *pflag.FlagSet) {
 			continue
 		}
 		fs.String(s.flag, s.String(), s.usage+" ($"+s.env+")")
+	}
+}
+
+// FlagsOnly registers, as Flags does, the flags of the settings named (by flag name, e.g.
+// "database-url"), for a command that reads only those. It panics on a name no setting has.
+func FlagsOnly(fs *pflag.FlagSet, names ...string) {
+	def := Default()
+	all := settings(&def)
+	for _, name := range names {
+		i := slices.IndexFunc(all, func(s setting) bool { return s.flag == name })
+		if i < 0 {
+			panic("config: no setting has the flag --" + name)
+		}
+		fs.String(name, all[i].String(), all[i].usage+" ($"+all[i].env+")")
 	}
 }
 

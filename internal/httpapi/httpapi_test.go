@@ -171,7 +171,7 @@ func TestSendAndReadBack(t *testing.T) {
 	}
 	m := g.json(t)
 	for k, want := range map[string]any{"status": "queued", "stream": "transactional", "subject": "Your order",
-		"from": `"Shop" <news@shop.example>`, "attempts": float64(0)} {
+		"from": "Shop <news@shop.example>", "attempts": float64(0)} {
 		if m[k] != want {
 			t.Errorf("%s = %#v, want %#v", k, m[k], want)
 		}

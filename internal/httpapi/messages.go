@@ -37,6 +37,11 @@ type BatchResult struct {
 	Error    *huma.ErrorModel `json:"error,omitempty" doc:"Why this item was rejected (RFC 9457 problem); nothing was stored for it."`
 }
 
+// BatchAnswer is the answer to a batch: one result per message, in order.
+type BatchAnswer struct {
+	Results []BatchResult `json:"results"`
+}
+
 // MessageResource is a message as the API shows it.
 type MessageResource struct {
 	ID              string                 `json:"id"`
@@ -88,8 +93,8 @@ type EventResource struct {
 
 func toResource(m store.Message) MessageResource {
 	r := MessageResource{
-		ID: m.ID, Status: string(m.Status), Stream: m.Stream, From: m.From, To: nonNil(m.To), Cc: m.Cc, Bcc: m.Bcc,
-		ReplyTo: m.ReplyTo, Subject: m.Subject, Template: m.Template, TemplateVersion: m.TemplateVersion,
+		ID: m.ID, Status: string(m.Status), Stream: m.Stream, From: displayAddress(m.From), To: nonNil(displayAddresses(m.To)),
+		Cc: displayAddresses(m.Cc), Bcc: displayAddresses(m.Bcc), ReplyTo: displayAddress(m.ReplyTo), Subject: m.Subject, Template: m.Template, TemplateVersion: m.TemplateVersion,
 		Locale: m.Locale, Headers: m.Headers,
 		Attachments: m.Attachments, Tags: nonNil(m.Tags), Metadata: m.Metadata, MessageID: m.MessageID,
 		Size: m.Size, Attempts: m.Attempts, MaxAttempts: m.MaxAttempts, LastError: m.LastError,
@@ -355,9 +360,7 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 			msgs = append(msgs, built[i])
 		}
 	}
-	answer, _ := json.Marshal(struct {
-		Results []BatchResult `json:"results"`
-	}{results})
+	answer, _ := json.Marshal(BatchAnswer{results})
 	return s.accept(ctx, in.IdempotencyKey, in.RawBody, "/v1/messages/batch", msgs, http.StatusOK, answer, now)
 }
 

@@ -28,6 +28,7 @@ type Config struct {
 	Now     func() time.Time
 	Version string
 
+	PublicURL        string        // the API's base URL as clients reach it, for the OpenAPI servers ("" = relative)
 	DefaultFrom      string        // used when a message has no from
 	MaxRecipients    int           // to+cc+bcc per message
 	MaxBatch         int           // messages per batch request
@@ -118,7 +119,7 @@ func New(cfg Config) *Server {
 	hc := huma.DefaultConfig("postie", cfg.Version)
 	hc.CreateHooks = nil // no $schema links in bodies
 	hc.OpenAPIPath = "/v1/openapi"
-	hc.DocsPath = "/v1/docs"
+	hc.DocsPath = "" // huma's page loads its viewer from a CDN: serveDocs serves one that needs nothing
 	hc.SchemasPath = "/v1/schemas"
 	hc.Info.Description = "postie accepts email over HTTP, stores it durably, and delivers it. " +
 		"Every request needs `Authorization: Bearer <API key>`. Errors are RFC 9457 problem documents " +
@@ -128,8 +129,13 @@ func New(cfg Config) *Server {
 	}
 	hc.Security = []map[string][]string{{"bearer": {}}}
 	hc.Transformers = append(hc.Transformers, capProblems)
+	hc.Servers = []*huma.Server{{URL: strings.TrimRight(cfg.PublicURL, "/"), Description: "this postie (POSTIE_PUBLIC_URL)"}}
+	if cfg.PublicURL == "" {
+		hc.Servers[0] = &huma.Server{URL: "/", Description: "the server that serves this document (set POSTIE_PUBLIC_URL to name it)"}
+	}
 	s.api = humago.New(s.mux, hc)
 
+	s.mux.HandleFunc("GET /v1/docs", serveDocs)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -148,6 +154,7 @@ func New(cfg Config) *Server {
 	s.registerMessages()
 	s.registerSuppressions()
 	s.registerTemplates()
+	s.finishDocument()
 	return s
 }
 

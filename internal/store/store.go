@@ -654,4 +654,10 @@ type Store interface {
 	APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
 	// APIKeyCount returns the number of stored keys.
 	APIKeyCount(ctx context.Context) (int, error)
+	// APIKeyList returns every stored key, oldest first.
+	APIKeyList(ctx context.Context) ([]APIKey, error)
+	// APIKeyDelete deletes the key with that id (it stops authenticating at once, though a
+	// running server may trust a key it checked for up to a minute more). ErrNotFound when there
+	// is none.
+	APIKeyDelete(ctx context.Context, id string) error
 }

@@ -42,3 +42,40 @@ func (s *Store) APIKeyCount(ctx context.Context) (int, error) {
 	}
 	return int(n), nil
 }
+
+// APIKeyList implements store.Store.
+func (s *Store) APIKeyList(ctx context.Context) ([]store.APIKey, error) {
+	rows, err := s.pool.Query(ctx, qAPIKeyList)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: listing API keys: %w", unavailable(err))
+	}
+	defer rows.Close()
+	var ks []store.APIKey
+	for rows.Next() {
+		var (
+			k       store.APIKey
+			created pgtype.Timestamptz
+		)
+		if err := rows.Scan(&k.ID, &k.Name, &k.Hash, &k.Prefix, &created); err != nil {
+			return nil, fmt.Errorf("postgres: listing API keys: %w", unavailable(err))
+		}
+		k.CreatedAt = fromTS(created)
+		ks = append(ks, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: listing API keys: %w", unavailable(err))
+	}
+	return ks, nil
+}
+
+// APIKeyDelete implements store.Store.
+func (s *Store) APIKeyDelete(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, qAPIKeyDelete, id)
+	if err != nil {
+		return fmt.Errorf("postgres: deleting API key %s: %w", id, unavailable(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("API key %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}

@@ -332,6 +332,10 @@ const (
 
 	qAPIKeyCount = `SELECT count(*) FROM api_keys`
 
+	qAPIKeyList = `SELECT id, name, hash, prefix, created_at FROM api_keys ORDER BY created_at, id`
+
+	qAPIKeyDelete = `DELETE FROM api_keys WHERE id = $1`
+
 	// Wakes the workers of other nodes (see notifier). The payload is "stream sender".
 	qNotify = `SELECT pg_notify('` + wakeupChannel + `', s) FROM unnest($1::text[]) s`
 )

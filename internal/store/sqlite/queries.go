@@ -223,6 +223,10 @@ const (
 	qAPIKeyByHash = `SELECT id, name, hash, prefix, created_at FROM api_keys WHERE hash = ?`
 
 	qAPIKeyCount = `SELECT count(*) FROM api_keys`
+
+	qAPIKeyList = `SELECT id, name, hash, prefix, created_at FROM api_keys ORDER BY created_at, id`
+
+	qAPIKeyDelete = `DELETE FROM api_keys WHERE id = ?`
 )
 
 // MessageList is assembled from these pieces (list.go); every filter is optional.
