@@ -114,7 +114,7 @@ func (e *env) openStore(cmd *cobra.Command) (store.Store, error) {
 }
 
 // findKey finds the one key that arg names: its id, its listed prefix, or its secret.
-func findKey(cmd *cobra.Command, st store.Store, arg string) (store.APIKey, error) {
+func findKey(cmd *cobra.Command, st store.APIKeys, arg string) (store.APIKey, error) {
 	if arg == "" {
 		return store.APIKey{}, usageError{errors.New("name the key to revoke: its id, prefix or secret")}
 	}

@@ -81,7 +81,7 @@ type StreamConfig struct {
 
 // Config configures an Engine.
 type Config struct {
-	Store     store.Store
+	Store     store.MessageQueue
 	Transport transport.Transport
 	Owner     string        // this node's lease owner name
 	Lease     time.Duration // default 60s

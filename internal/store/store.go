@@ -540,7 +540,10 @@ type TemplateListParams struct {
 	Limit  int
 }
 
-// Store is implemented by every driver (sqlite, postgres) and exercised by storetest.
+// Store is implemented by every driver (sqlite, postgres) and exercised by storetest. Only app
+// holds a whole Store; each service takes the areas it uses (MessageQueue, Messages,
+// Suppressions, Templates, APIKeys). A new area (contacts, campaigns, webhooks) adds its own
+// interface here and embeds it below, rather than growing an existing one.
 type Store interface {
 	// Ping checks that the database answers and, where the driver can tell, can take writes
 	// (readiness): ErrUnavailable when not.
@@ -548,32 +551,17 @@ type Store interface {
 	// Close releases the database (and its lock).
 	Close() error
 
-	// MessagesAccept inserts every message and the idempotency record in one durable
-	// transaction. Each message's timeline starts with a "queued" event, or "scheduled" when
-	// SendAt is after CreatedAt (the status must agree), at CreatedAt; drivers may derive that
-	// event from the row rather than store it, in which case its ID is 0. When p.Idempotency names a key already stored
-	// and unexpired for that API key, nothing is inserted: with the same RequestHash the stored
-	// response is returned with Replayed set; with another hash the error is ErrIdempotencyMismatch.
-	// Concurrent calls with one key insert once.
-	MessagesAccept(ctx context.Context, p MessagesAcceptParams) (MessagesAcceptResult, error)
-	// MessageGet returns one message or ErrNotFound.
-	MessageGet(ctx context.Context, id string) (Message, error)
-	// MessageRaw returns the stored MIME of a message or ErrNotFound.
-	MessageRaw(ctx context.Context, id string) ([]byte, error)
-	// MessageRawPart returns at most n octets of a message's stored MIME from offset on (none
-	// past its end), and the MIME's whole size, or ErrNotFound; a reader of a large MIME
-	// holds one part at a time.
-	MessageRawPart(ctx context.Context, id string, offset int64, n int) ([]byte, int64, error)
-	// MessageEvents returns a message's timeline, oldest first.
-	MessageEvents(ctx context.Context, id string) ([]Event, error)
-	// MessageList returns one page of messages matching p, newest first.
-	MessageList(ctx context.Context, p MessageListParams) ([]Message, error)
-	// MessageCancel cancels a scheduled, queued or deferred message (ErrConflict otherwise,
-	// ErrNotFound when there is none) and returns it. Of a split message only the recipients
-	// still to be sent to are cancelled (the sent ones stay sent) and its status is derived
-	// (DeriveStatus).
-	MessageCancel(ctx context.Context, id string, now time.Time) (Message, error)
+	MessageQueue
+	Messages
+	Suppressions
+	Templates
+	APIKeys
+}
 
+// MessageQueue is the message row as a job, what delivery uses: claim due messages with a lease,
+// record each outcome, renew, rescue or release leases, wait for new work, and check
+// recipients against the suppression list.
+type MessageQueue interface {
 	// MessageClaim leases up to p.Limit due messages (status scheduled, queued or deferred with
 	// next_attempt_at <= now) of p.Stream, oldest due first, setting them to sending, and returns
 	// them as they are after the claim.
@@ -594,20 +582,65 @@ type Store interface {
 	// send keeps its message: MessageRescue only takes leases that ended) and returns how many were
 	// extended. Messages no longer leased by p.Owner are skipped.
 	MessageRenewLeases(ctx context.Context, p MessageRenewParams) (int, error)
-	// MessageRetry requeues failed and partially_failed messages (see MessageRetryParams), wakes their streams'
-	// workers (Wakeups), and returns the ids retried, in no particular order. A retry by filter
-	// may commit in several transactions (it can match every failed message); each message is
-	// retried at most once per call.
-	MessageRetry(ctx context.Context, p MessageRetryParams) ([]string, error)
 	// Wakeups returns a channel that receives (without blocking the sender, coalesced) when
 	// messages of stream may have become claimable, e.g. after MessagesAccept.
 	Wakeups(stream string) <-chan struct{}
+
+	SuppressionMatcher
+}
+
+// Messages is the messages as the API sees them: accept with idempotency, read one (row, MIME,
+// timeline, recipients), list, cancel and retry.
+type Messages interface {
+	// MessagesAccept inserts every message and the idempotency record in one durable
+	// transaction. Each message's timeline starts with a "queued" event, or "scheduled" when
+	// SendAt is after CreatedAt (the status must agree), at CreatedAt; drivers may derive that
+	// event from the row rather than store it, in which case its ID is 0. When p.Idempotency names a key already stored
+	// and unexpired for that API key, nothing is inserted: with the same RequestHash the stored
+	// response is returned with Replayed set; with another hash the error is ErrIdempotencyMismatch.
+	// Concurrent calls with one key insert once.
+	MessagesAccept(ctx context.Context, p MessagesAcceptParams) (MessagesAcceptResult, error)
+	// MessageGet returns one message or ErrNotFound.
+	MessageGet(ctx context.Context, id string) (Message, error)
+	// MessageRaw returns the stored MIME of a message or ErrNotFound.
+	MessageRaw(ctx context.Context, id string) ([]byte, error)
+	// MessageRawPart returns at most n octets of a message's stored MIME from offset on (none
+	// past its end), and the MIME's whole size, or ErrNotFound; a reader of a large MIME
+	// holds one part at a time.
+	MessageRawPart(ctx context.Context, id string, offset int64, n int) ([]byte, int64, error)
+	// MessageEvents returns a message's timeline, oldest first.
+	MessageEvents(ctx context.Context, id string) ([]Event, error)
 	// MessageRecipients returns the recipients of a message with their states, by address
 	// (ErrNotFound when there is no such message). A message that is not split gives every
 	// recipient its own status's state (Status.RecipientState) with its attempts, last error and
 	// sent time.
 	MessageRecipients(ctx context.Context, id string) ([]Recipient, error)
+	// MessageList returns one page of messages matching p, newest first.
+	MessageList(ctx context.Context, p MessageListParams) ([]Message, error)
+	// MessageCancel cancels a scheduled, queued or deferred message (ErrConflict otherwise,
+	// ErrNotFound when there is none) and returns it. Of a split message only the recipients
+	// still to be sent to are cancelled (the sent ones stay sent) and its status is derived
+	// (DeriveStatus).
+	MessageCancel(ctx context.Context, id string, now time.Time) (Message, error)
+	// MessageRetry requeues failed and partially_failed messages (see MessageRetryParams), wakes their streams'
+	// workers (Wakeups), and returns the ids retried, in no particular order. A retry by filter
+	// may commit in several transactions (it can match every failed message); each message is
+	// retried at most once per call.
+	MessageRetry(ctx context.Context, p MessageRetryParams) ([]string, error)
+	// IdempotencyPurge deletes idempotency records that expired before now.
+	IdempotencyPurge(ctx context.Context, now time.Time) (int, error)
+}
 
+// SuppressionMatcher is the one suppression query delivery makes.
+type SuppressionMatcher interface {
+	// SuppressionMatch returns the active (unexpired at now) suppressions among emails, keyed by
+	// lowercased address. It is called for every delivery, so drivers answer it from an index in
+	// one query.
+	SuppressionMatch(ctx context.Context, emails []string, now time.Time) (map[string]Suppression, error)
+}
+
+// Suppressions is the suppression list: the addresses postie will not send to.
+type Suppressions interface {
 	// SuppressionUpsert adds suppressions in one transaction; each needs an Email, a Reason and a
 	// CreatedAt, and the Email is stored lowercased. An address already suppressed gets the new
 	// reason, detail, message, expiry and CreatedAt: the latest cause is the one shown.
@@ -621,11 +654,12 @@ type Store interface {
 	SuppressionList(ctx context.Context, p SuppressionListParams) (page []Suppression, next string, err error)
 	// SuppressionDelete removes the suppression of one address (any case); ErrNotFound when none.
 	SuppressionDelete(ctx context.Context, email string) error
-	// SuppressionMatch returns the active (unexpired at now) suppressions among emails, keyed by
-	// lowercased address. It is called for every delivery, so drivers answer it from an index in
-	// one query.
-	SuppressionMatch(ctx context.Context, emails []string, now time.Time) (map[string]Suppression, error)
 
+	SuppressionMatcher
+}
+
+// Templates is the versioned template catalog, what internal/templates uses.
+type Templates interface {
 	// TemplatePut stores a new version of p.Template.Name, numbered one more than the latest
 	// version ever stored under that name (deleted ones included, so that a name and version
 	// always mean one content), and returns it. A deleted name comes back to life. It is
@@ -644,10 +678,10 @@ type Store interface {
 	// never reused; it disappears from TemplateList and from TemplateGet of the latest version.
 	// ErrNotFound when the name is not live.
 	TemplateDelete(ctx context.Context, p TemplateDeleteParams) error
+}
 
-	// IdempotencyPurge deletes idempotency records that expired before now.
-	IdempotencyPurge(ctx context.Context, now time.Time) (int, error)
-
+// APIKeys is the stored API keys (only their hashes).
+type APIKeys interface {
 	// APIKeyCreate stores a key (upsert by hash: creating an existing hash is a no-op).
 	APIKeyCreate(ctx context.Context, k APIKey) error
 	// APIKeyByHash returns the key with that hash or ErrNotFound.

@@ -48,7 +48,7 @@ import (
 
 // Config configures a Catalog.
 type Config struct {
-	Store  store.Store
+	Store  store.Templates
 	Logger *slog.Logger
 	Now    func() time.Time
 	// Dir is POSTIE_TEMPLATES_DIR when this process loads one ("" otherwise). While it is set,
