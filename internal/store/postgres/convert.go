@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/driverkit"
 )
 
 // ts encodes a time for a nullable timestamptz column: the zero time is NULL.
@@ -112,7 +113,7 @@ func toText(v any) pgtype.Text {
 
 // messageArgs returns the values of messageCols for m.
 func messageArgs(m *store.Message) ([]any, error) {
-	j, err := store.EncodeMessageJSON(m)
+	j, err := driverkit.EncodeMessageJSON(m)
 	if err != nil {
 		return nil, err
 	}
@@ -152,14 +153,14 @@ func scanClaimed(sc scanner) (store.ClaimedMessage, error) {
 	c.NextAttemptAt = fromTS(nextAttempt)
 	c.ExpiresAt = fromTS(expires)
 	c.Raw = nonNil(c.Raw)
-	return c, store.DecodeClaimed(&c, recipients, lastError, nil)
+	return c, driverkit.DecodeClaimed(&c, recipients, lastError, nil)
 }
 
 // scanMessage reads one row of messageCols.
 func scanMessage(sc scanner) (store.Message, error) {
 	var (
 		m                                            store.Message
-		j                                            store.MessageJSON
+		j                                            driverkit.MessageJSON
 		status                                       string
 		templateVersion, size, attempts, maxAttempts int32
 		nextAttempt, leaseUntil, created, sendAt     pgtype.Timestamptz

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/driverkit"
 )
 
 // MessagesAccept implements store.Store. Every message needs an ID and the status queued or
@@ -33,7 +34,7 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 	streams := make(map[string]struct{}, 2)
 	for i := range p.Messages {
 		m := p.Messages[i].Message
-		if err := store.PrepareAccept(&m, i, p.Now); err != nil {
+		if err := driverkit.PrepareAccept(&m, i, p.Now); err != nil {
 			return store.MessagesAcceptResult{}, fmt.Errorf("postgres: %w", err)
 		}
 		args, err := messageArgs(&m)
@@ -42,7 +43,7 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		}
 		msgRows = append(msgRows, args)
 		rawRows = append(rawRows, []any{m.ID, nonNil(p.Messages[i].Raw)})
-		for _, rc := range store.LowerDistinct(m.Recipients) {
+		for _, rc := range driverkit.LowerDistinct(m.Recipients) {
 			recipRows = append(recipRows, []any{m.ID, rc})
 		}
 		streams[m.Stream] = struct{}{}
@@ -223,7 +224,7 @@ func listQuery(p store.MessageListParams, cols string) (string, []any, error) {
 		for i, s := range p.Statuses {
 			st[i] = string(s)
 		}
-		if states := store.RecipientStates(p.Statuses); p.Recipient != "" && len(states) > 0 {
+		if states := driverkit.RecipientStates(p.Statuses); p.Recipient != "" && len(states) > 0 {
 			rs := make([]string, len(states))
 			for i, s := range states {
 				rs[i] = string(s)
@@ -255,22 +256,22 @@ func listQuery(p store.MessageListParams, cols string) (string, []any, error) {
 	if !p.CreatedBefore.IsZero() {
 		w.add(qListBefore, ts(p.CreatedBefore))
 	}
-	switch code := store.ParseErrorCode(p.ErrorCode); code.Form {
-	case store.ErrorCodeReply:
+	switch code := driverkit.ParseErrorCode(p.ErrorCode); code.Form {
+	case driverkit.ErrorCodeReply:
 		n := code.Reply
 		if n != int(int32(n)) {
 			n = -1 // matches nothing, like any code no reply has
 		}
 		w.add(qListErrorCode, int32(n))
-	case store.ErrorCodeEnhanced:
+	case driverkit.ErrorCodeEnhanced:
 		w.add(qListErrorEnhanced, code.Enhanced)
-	case store.ErrorCodePrefix:
+	case driverkit.ErrorCodePrefix:
 		w.add(qListErrorPrefix, code.Enhanced, code.Below)
 	}
 	if p.Cursor != "" {
 		w.add(qListCursor, p.Cursor)
 	}
-	q, args := w.query("SELECT "+cols+" FROM messages", qListOrder, int32(store.ListLimit(p.Limit)))
+	q, args := w.query("SELECT "+cols+" FROM messages", qListOrder, int32(driverkit.ListLimit(p.Limit)))
 	return q, args, nil
 }
 
@@ -342,7 +343,7 @@ func cancelSplit(ctx context.Context, tx pgx.Tx, id string, status store.Status,
 		return store.Message{}, err
 	}
 	p := store.MessageFinishParams{Status: status}
-	store.SettleSplit(&p, states)
+	driverkit.SettleSplit(&p, states)
 	m, err := scanMessage(tx.QueryRow(ctx, qCancelSplit, string(p.Status), tsNotNull(now), id))
 	if err != nil {
 		return store.Message{}, err
@@ -376,7 +377,7 @@ func (s *Store) MessageRecipients(ctx context.Context, id string) ([]store.Recip
 	if err != nil {
 		return nil, fmt.Errorf("postgres: recipients of message %s: %w", id, unavailable(err))
 	}
-	return store.RecipientsView(m, rows), nil
+	return driverkit.RecipientsView(m, rows), nil
 }
 
 func nonNilStrings(s []string) []string {
@@ -401,13 +402,13 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claiming messages: %w", unavailable(err))
 	}
-	store.SortClaimed(out)
+	driverkit.SortClaimed(out)
 	return out, nil
 }
 
 // MessageFinish implements store.Store: every outcome in one statement (qMessageFinish). An event
 // with a zero At is recorded at now, as is a suppression with a zero CreatedAt; an outcome
-// store.PrepareFinish refuses fails the whole call.
+// driverkit.PrepareFinish refuses fails the whole call.
 //
 // Split outcomes (store.MessageFinishParams.Split, rare) are applied one by one after it, in the
 // same transaction (finishSplit).
@@ -418,7 +419,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 	var finishRows, eventRows, supRows [][]any
 	var split []store.MessageFinishParams
 	for i, p := range ps {
-		p, err := store.PrepareFinish(p, now)
+		p, err := driverkit.PrepareFinish(p, now)
 		if err != nil {
 			return 0, fmt.Errorf("postgres: %w", err)
 		}
@@ -527,7 +528,7 @@ func finishSplit(ctx context.Context, tx pgx.Tx, p store.MessageFinishParams, st
 		if err != nil {
 			return false, err
 		}
-		store.SettleSplit(&p, rows)
+		driverkit.SettleSplit(&p, rows)
 	}
 	lastError, err := jsonValue(p.LastError, p.LastError == nil)
 	if err != nil {
@@ -636,7 +637,7 @@ func (s *Store) MessageRenewLeases(ctx context.Context, p store.MessageRenewPara
 const retryBatch = 1000
 
 // MessageRetry implements store.Store. With a filter, the matching failed messages are found and
-// requeued by batches of retryBatch (store.RetryBatches), each batch its own transaction, newest
+// requeued by batches of retryBatch (driverkit.RetryBatches), each batch its own transaction, newest
 // first; the keyset (id) only moves down, so a message retried and failed again during the call
 // is not retried twice. The call is therefore not atomic: on error, the batches before it stay
 // retried (their ids come back with the error).
@@ -660,7 +661,7 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 		return ids, nil
 	}
 
-	return store.RetryBatches(p, retryBatch, func(f store.MessageListParams) ([]string, error) {
+	return driverkit.RetryBatches(p, retryBatch, func(f store.MessageListParams) ([]string, error) {
 		q, args, err := listQuery(f, "id")
 		if err != nil {
 			return nil, err

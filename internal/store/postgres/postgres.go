@@ -57,6 +57,7 @@ import (
 
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/driverkit"
 )
 
 //go:embed migrations/*.sql
@@ -99,7 +100,7 @@ type Store struct {
 	log    *slog.Logger
 	sender string // this Store's name in NOTIFY payloads, to skip its own notifications
 
-	wake store.Wakers
+	wake driverkit.Wakers
 
 	notifier *notifier
 	listener *listener

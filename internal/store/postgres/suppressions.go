@@ -8,9 +8,10 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/driverkit"
 )
 
-// suppressionArgs returns the values of suppressionColumns for s, which store.CheckSuppression
+// suppressionArgs returns the values of suppressionColumns for s, which driverkit.CheckSuppression
 // passed.
 func suppressionArgs(s store.Suppression) []any {
 	return []any{s.Email, s.Reason, s.Detail, s.MessageID, tsNotNull(s.CreatedAt), ts(s.ExpiresAt)}
@@ -35,7 +36,7 @@ func scanSuppression(sc scanner) (store.Suppression, error) {
 func (s *Store) SuppressionUpsert(ctx context.Context, sups []store.Suppression) error {
 	rows := make([][]any, len(sups))
 	for i, sup := range sups {
-		sup, err := store.CheckSuppression(sup)
+		sup, err := driverkit.CheckSuppression(sup)
 		if err != nil {
 			return fmt.Errorf("postgres: %w", err)
 		}
@@ -52,7 +53,7 @@ func (s *Store) SuppressionUpsert(ctx context.Context, sups []store.Suppression)
 
 // SuppressionGet implements store.Store.
 func (s *Store) SuppressionGet(ctx context.Context, email string, now time.Time) (store.Suppression, error) {
-	email = store.SuppressionKey(email)
+	email = driverkit.SuppressionKey(email)
 	sup, err := scanSuppression(s.pool.QueryRow(ctx, qSuppressionGet, email, ts(now)))
 	if noRows(err) {
 		return store.Suppression{}, fmt.Errorf("suppression of %s: %w", email, store.ErrNotFound)
@@ -65,7 +66,7 @@ func (s *Store) SuppressionGet(ctx context.Context, email string, now time.Time)
 
 // SuppressionDelete implements store.Store. Expired suppressions are deleted too.
 func (s *Store) SuppressionDelete(ctx context.Context, email string) error {
-	email = store.SuppressionKey(email)
+	email = driverkit.SuppressionKey(email)
 	tag, err := s.pool.Exec(ctx, qSuppressionDelete, email)
 	if err != nil {
 		return fmt.Errorf("postgres: deleting the suppression of %s: %w", email, unavailable(err))
@@ -79,7 +80,7 @@ func (s *Store) SuppressionDelete(ctx context.Context, email string) error {
 // SuppressionMatch implements store.Store: one query, one primary-key probe per distinct address.
 func (s *Store) SuppressionMatch(ctx context.Context, emails []string, now time.Time) (map[string]store.Suppression, error) {
 	out := map[string]store.Suppression{}
-	lower := store.LowerDistinct(emails)
+	lower := driverkit.LowerDistinct(emails)
 	if len(lower) == 0 {
 		return out, nil
 	}
@@ -101,7 +102,7 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 		w.add(qSuppressionListReason, p.Reason)
 	}
 	if p.Email != "" {
-		w.add(qSuppressionListEmail, store.SuppressionKey(p.Email))
+		w.add(qSuppressionListEmail, driverkit.SuppressionKey(p.Email))
 	}
 	if !p.Now.IsZero() {
 		w.add(qSuppressionListActive, ts(p.Now))
@@ -113,13 +114,13 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 		}
 		w.add(qSuppressionListCursor, ts(created), email)
 	}
-	limit := store.ListLimit(p.Limit)
+	limit := driverkit.ListLimit(p.Limit)
 	// One row more than the page tells whether there is a next page.
 	q, args := w.query(qSuppressionListSelect, qSuppressionListOrder, int32(limit+1))
 	page, err := readAll(ctx, s, q, args, scanSuppression)
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: listing suppressions: %w", unavailable(err))
 	}
-	page, next := store.SuppressionPage(page, limit)
+	page, next := driverkit.SuppressionPage(page, limit)
 	return page, next, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/driverkit"
 )
 
 // scanTemplate reads one row of templateColumns.
@@ -28,25 +29,25 @@ func scanTemplate(sc scanner) (store.Template, error) {
 	t.Version = int(version)
 	t.CreatedAt = fromTS(created)
 	t.DeletedAt = fromTS(deleted)
-	if err := store.DecodeTemplateJSON(&t, schema, locales); err != nil {
+	if err := driverkit.DecodeTemplateJSON(&t, schema, locales); err != nil {
 		return store.Template{}, err
 	}
 	return t, nil
 }
 
 // lockTemplateHead reads the head of name and locks it until tx ends.
-func lockTemplateHead(ctx context.Context, tx pgx.Tx, name string) (store.TemplateHead, error) {
+func lockTemplateHead(ctx context.Context, tx pgx.Tx, name string) (driverkit.TemplateHead, error) {
 	var (
-		h       store.TemplateHead
+		h       driverkit.TemplateHead
 		latest  int32
 		deleted pgtype.Timestamptz
 	)
 	err := tx.QueryRow(ctx, qTemplateHeadLock, name).Scan(&latest, &h.Origin, &deleted)
 	if noRows(err) {
-		return store.TemplateHead{}, nil
+		return driverkit.TemplateHead{}, nil
 	}
 	if err != nil {
-		return store.TemplateHead{}, err
+		return driverkit.TemplateHead{}, err
 	}
 	h.Live, h.Latest = !deleted.Valid && latest > 0, int(latest)
 	return h, nil
@@ -55,7 +56,7 @@ func lockTemplateHead(ctx context.Context, tx pgx.Tx, name string) (store.Templa
 // TemplatePut implements store.Store.
 func (s *Store) TemplatePut(ctx context.Context, p store.TemplatePutParams) (store.Template, error) {
 	tpl := p.Template
-	if err := store.CheckTemplate(tpl); err != nil {
+	if err := driverkit.CheckTemplate(tpl); err != nil {
 		return store.Template{}, fmt.Errorf("postgres: %w", err)
 	}
 	locales, err := jsonValue(tpl.Locales, len(tpl.Locales) == 0)
@@ -116,12 +117,12 @@ func (s *Store) TemplateList(ctx context.Context, p store.TemplateListParams) ([
 	if err != nil {
 		return nil, "", err
 	}
-	limit := store.ListLimit(p.Limit)
+	limit := driverkit.ListLimit(p.Limit)
 	page, err := readAll(ctx, s, qTemplateList, []any{p.Origin, after, int32(limit + 1)}, scanTemplate)
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: listing templates: %w", unavailable(err))
 	}
-	page, next := store.TemplatePage(page, limit)
+	page, next := driverkit.TemplatePage(page, limit)
 	return page, next, nil
 }
 
@@ -140,13 +141,13 @@ func (s *Store) TemplateDelete(ctx context.Context, p store.TemplateDeleteParams
 			var msgID, user string
 			err := tx.QueryRow(ctx, qTemplateUsedByMessage, p.Name).Scan(&msgID)
 			if err == nil {
-				return store.TemplateInUse(p.Name, msgID)
+				return driverkit.TemplateInUse(p.Name, msgID)
 			} else if !noRows(err) {
 				return err
 			}
 			err = tx.QueryRow(ctx, qTemplateUsedAsLayout, p.Name).Scan(&user)
 			if err == nil {
-				return store.TemplateIsLayout(p.Name, user)
+				return driverkit.TemplateIsLayout(p.Name, user)
 			} else if !noRows(err) {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/driverkit"
 )
 
 // micros encodes a time as unix microseconds UTC, with the zero time as 0 (for NOT NULL columns).
@@ -66,7 +67,7 @@ func rawJSONText(b json.RawMessage) any {
 
 // messageArgs returns the values of messageColumns for m.
 func messageArgs(m *store.Message) ([]any, error) {
-	j, err := store.EncodeMessageJSON(m)
+	j, err := driverkit.EncodeMessageJSON(m)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +92,7 @@ type scanner interface {
 func scanMessage(sc scanner) (store.Message, error) {
 	var (
 		m                                            store.Message
-		j                                            store.MessageJSON
+		j                                            driverkit.MessageJSON
 		status                                       string
 		templateVersion, size, attempts, maxAttempts int64
 		nextAttempt, leaseUntil, created, sendAt     sql.NullInt64
@@ -148,7 +149,7 @@ func scanClaimed(sc scanner) (store.ClaimedMessage, error) {
 	if c.Raw == nil {
 		c.Raw = []byte{}
 	}
-	return c, store.DecodeClaimed(&c, recipients, lastError, plainStrings)
+	return c, driverkit.DecodeClaimed(&c, recipients, lastError, plainStrings)
 }
 
 // plainStrings decodes a JSON array of strings as json.Unmarshal into a []string does, but only

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/driverkit"
 )
 
 // MessagesAccept implements store.Store. Every message needs an ID and the status queued or
@@ -27,7 +28,7 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 	streams := make(map[string]struct{}, 2)
 	for i := range p.Messages {
 		m := p.Messages[i].Message
-		if err := store.PrepareAccept(&m, i, p.Now); err != nil {
+		if err := driverkit.PrepareAccept(&m, i, p.Now); err != nil {
 			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: %w", err)
 		}
 		args, err := messageArgs(&m)
@@ -36,7 +37,7 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		}
 		msgRows = append(msgRows, args)
 		rawRows = append(rawRows, []any{m.ID, nonNil(p.Messages[i].Raw)}) // raw is NOT NULL
-		for _, rc := range store.LowerDistinct(m.Recipients) {
+		for _, rc := range driverkit.LowerDistinct(m.Recipients) {
 			recipRows = append(recipRows, []any{m.ID, rc})
 		}
 		streams[m.Stream] = struct{}{}
@@ -239,7 +240,7 @@ func listQuery(p store.MessageListParams, cols string) (string, []any) {
 		for _, st := range p.Statuses {
 			args = append(args, string(st))
 		}
-		if states := store.RecipientStates(p.Statuses); p.Recipient != "" && len(states) > 0 {
+		if states := driverkit.RecipientStates(p.Statuses); p.Recipient != "" && len(states) > 0 {
 			cond = "(" + cond + " OR " + qListRecipientState + "(?" + strings.Repeat(", ?", len(states)-1) + ")))"
 			args = append(args, strings.ToLower(p.Recipient))
 			for _, st := range states {
@@ -270,18 +271,18 @@ func listQuery(p store.MessageListParams, cols string) (string, []any) {
 	if !p.CreatedBefore.IsZero() {
 		add(qListBefore, p.CreatedBefore.UnixMicro())
 	}
-	switch code := store.ParseErrorCode(p.ErrorCode); code.Form {
-	case store.ErrorCodeReply:
+	switch code := driverkit.ParseErrorCode(p.ErrorCode); code.Form {
+	case driverkit.ErrorCodeReply:
 		add(qListErrorCode, int64(code.Reply))
-	case store.ErrorCodeEnhanced:
+	case driverkit.ErrorCodeEnhanced:
 		add(qListErrorEnhanced, code.Enhanced)
-	case store.ErrorCodePrefix:
+	case driverkit.ErrorCodePrefix:
 		add(qListErrorPrefix, code.Enhanced, code.Below)
 	}
 	if p.Cursor != "" {
 		add(qListCursor, p.Cursor)
 	}
-	args = append(args, int64(store.ListLimit(p.Limit)))
+	args = append(args, int64(driverkit.ListLimit(p.Limit)))
 
 	q := "SELECT " + cols + " FROM messages"
 	if len(conds) > 0 {
@@ -374,7 +375,7 @@ func cancelSplit(t *wtx, id string, status store.Status, now time.Time) (store.M
 		return store.Message{}, err
 	}
 	p := store.MessageFinishParams{Status: status}
-	store.SettleSplit(&p, states)
+	driverkit.SettleSplit(&p, states)
 	rows, err = t.query(qCancelSplit, string(p.Status), micros(now), id)
 	if err != nil {
 		return store.Message{}, err
@@ -422,7 +423,7 @@ func (s *Store) MessageRecipients(ctx context.Context, id string) ([]store.Recip
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: recipients of message %s: %w", id, err)
 	}
-	return store.RecipientsView(m, rows), nil
+	return driverkit.RecipientsView(m, rows), nil
 }
 
 // MessageClaim implements store.Store. A Limit <= 0 claims nothing. Owner and LeaseUntil are
@@ -472,11 +473,11 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([
 		// they return to the queue when the lease expires (MessageRescue).
 		return nil, fmt.Errorf("sqlite: reading claimed messages: %w", err)
 	}
-	store.SortClaimed(out)
+	driverkit.SortClaimed(out)
 	return out, nil
 }
 
-// finishRow is one MessageFinishParams, checked (store.PrepareFinish) and encoded by the caller's
+// finishRow is one MessageFinishParams, checked (driverkit.PrepareFinish) and encoded by the caller's
 // goroutine.
 type finishRow struct {
 	args      []any
@@ -488,7 +489,7 @@ type finishRow struct {
 }
 
 // MessageFinish implements store.Store. An event with a zero At is recorded at now, as is a
-// suppression with a zero CreatedAt; an outcome store.PrepareFinish refuses fails the whole call.
+// suppression with a zero CreatedAt; an outcome driverkit.PrepareFinish refuses fails the whole call.
 //
 // The statements are prepared by the caller's goroutine: one UPDATE per outcome, then every
 // event of the batch in multi-row INSERTs, which is what the writer runs when every lease was
@@ -497,7 +498,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 	rows := make([]finishRow, len(ps))
 	var allEvents [][]any
 	for i, p := range ps {
-		p, err := store.PrepareFinish(p, now)
+		p, err := driverkit.PrepareFinish(p, now)
 		if err != nil {
 			return 0, fmt.Errorf("sqlite: %w", err)
 		}
@@ -627,7 +628,7 @@ func finishSplit(t *wtx, p store.MessageFinishParams, streams map[string]struct{
 		if err != nil {
 			return false, err
 		}
-		store.SettleSplit(&p, rows)
+		driverkit.SettleSplit(&p, rows)
 	}
 	lastError, err := jsonText(p.LastError, p.LastError == nil)
 	if err != nil {
@@ -745,7 +746,7 @@ func (s *Store) MessageRenewLeases(ctx context.Context, p store.MessageRenewPara
 const retryBatch = 1000
 
 // MessageRetry implements store.Store. With a filter, the matching failed messages are found on
-// the read pool and requeued by batches of retryBatch (store.RetryBatches), each batch its own
+// the read pool and requeued by batches of retryBatch (driverkit.RetryBatches), each batch its own
 // transaction, newest first; the keyset (id) only moves down, so a message retried and failed
 // again during the call is not retried twice. The call is therefore not atomic: on error, the
 // batches before it stay retried (their ids come back with the error).
@@ -767,7 +768,7 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 		}
 		return ids, nil
 	}
-	return store.RetryBatches(p, retryBatch, func(f store.MessageListParams) ([]string, error) {
+	return driverkit.RetryBatches(p, retryBatch, func(f store.MessageListParams) ([]string, error) {
 		q, args := listQuery(f, "id")
 		ids, err := readAll(ctx, s, q, args, scanValue[string])
 		if err != nil {

@@ -57,6 +57,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/driverkit"
 )
 
 //go:embed migrations/*.sql
@@ -98,7 +99,7 @@ type Store struct {
 	rmu    sync.Mutex
 	rstmts map[string]*sql.Stmt // prepared on the read pool, by query text
 
-	wake store.Wakers
+	wake driverkit.Wakers
 
 	ckptStop chan struct{}
 	ckptDone chan struct{}

@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/driverkit"
 )
 
-// suppressionArgs returns the values of suppressionColumns for s, which store.CheckSuppression
+// suppressionArgs returns the values of suppressionColumns for s, which driverkit.CheckSuppression
 // passed.
 func suppressionArgs(s store.Suppression) []any {
 	return []any{s.Email, s.Reason, s.Detail, s.MessageID, micros(s.CreatedAt), nullMicros(s.ExpiresAt)}
@@ -37,7 +38,7 @@ func scanSuppression(sc scanner) (store.Suppression, error) {
 func (s *Store) SuppressionUpsert(ctx context.Context, sups []store.Suppression) error {
 	rows := make([][]any, len(sups))
 	for i, sup := range sups {
-		sup, err := store.CheckSuppression(sup)
+		sup, err := driverkit.CheckSuppression(sup)
 		if err != nil {
 			return fmt.Errorf("sqlite: %w", err)
 		}
@@ -62,7 +63,7 @@ func (s *Store) SuppressionUpsert(ctx context.Context, sups []store.Suppression)
 
 // SuppressionGet implements store.Store.
 func (s *Store) SuppressionGet(ctx context.Context, email string, now time.Time) (store.Suppression, error) {
-	email = store.SuppressionKey(email)
+	email = driverkit.SuppressionKey(email)
 	sup, err := readOne(ctx, s, qSuppressionGet, []any{email, micros(now)}, scanSuppression)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Suppression{}, fmt.Errorf("suppression of %s: %w", email, store.ErrNotFound)
@@ -75,7 +76,7 @@ func (s *Store) SuppressionGet(ctx context.Context, email string, now time.Time)
 
 // SuppressionDelete implements store.Store. Expired suppressions are deleted too.
 func (s *Store) SuppressionDelete(ctx context.Context, email string) error {
-	email = store.SuppressionKey(email)
+	email = driverkit.SuppressionKey(email)
 	var n int64
 	err := s.w.do(ctx, 1, func(t *wtx) error {
 		res, err := t.exec(qSuppressionDelete, email)
@@ -98,7 +99,7 @@ func (s *Store) SuppressionDelete(ctx context.Context, email string) error {
 // distinct address.
 func (s *Store) SuppressionMatch(ctx context.Context, emails []string, now time.Time) (map[string]store.Suppression, error) {
 	out := map[string]store.Suppression{}
-	lower := store.LowerDistinct(emails)
+	lower := driverkit.LowerDistinct(emails)
 	if len(lower) == 0 {
 		return out, nil
 	}
@@ -127,7 +128,7 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: listing suppressions: %w", err)
 	}
-	page, next := store.SuppressionPage(page, store.ListLimit(p.Limit))
+	page, next := driverkit.SuppressionPage(page, driverkit.ListLimit(p.Limit))
 	return page, next, nil
 }
 
@@ -146,7 +147,7 @@ func suppressionListQuery(p store.SuppressionListParams) (string, []any, error) 
 		add(qSuppressionListReason, p.Reason)
 	}
 	if p.Email != "" {
-		add(qSuppressionListEmail, store.SuppressionKey(p.Email))
+		add(qSuppressionListEmail, driverkit.SuppressionKey(p.Email))
 	}
 	if !p.Now.IsZero() {
 		add(qSuppressionListActive, micros(p.Now))
@@ -158,7 +159,7 @@ func suppressionListQuery(p store.SuppressionListParams) (string, []any, error) 
 		}
 		add(qSuppressionListCursor, micros(created), email)
 	}
-	args = append(args, int64(store.ListLimit(p.Limit)+1))
+	args = append(args, int64(driverkit.ListLimit(p.Limit)+1))
 	q := qSuppressionListSelect
 	if len(conds) > 0 {
 		q += " WHERE " + strings.Join(conds, " AND ")

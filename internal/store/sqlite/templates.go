@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/driverkit"
 )
 
 // scanTemplate reads one row of templateColumns.
@@ -26,25 +27,25 @@ func scanTemplate(sc scanner) (store.Template, error) {
 	t.Version = int(version)
 	t.CreatedAt = fromMicros(created)
 	t.DeletedAt = fromMicros(deleted.Int64)
-	if err := store.DecodeTemplateJSON(&t, schema, locales); err != nil {
+	if err := driverkit.DecodeTemplateJSON(&t, schema, locales); err != nil {
 		return store.Template{}, err
 	}
 	return t, nil
 }
 
 // readTemplateHead reads the head of name inside a write.
-func readTemplateHead(t *wtx, name string) (store.TemplateHead, error) {
+func readTemplateHead(t *wtx, name string) (driverkit.TemplateHead, error) {
 	var (
-		h       store.TemplateHead
+		h       driverkit.TemplateHead
 		latest  int64
 		deleted sql.NullInt64
 	)
 	err := t.queryRow(qTemplateHead, []any{name}, &latest, &h.Origin, &deleted)
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.TemplateHead{}, nil
+		return driverkit.TemplateHead{}, nil
 	}
 	if err != nil {
-		return store.TemplateHead{}, err
+		return driverkit.TemplateHead{}, err
 	}
 	h.Live, h.Latest = !deleted.Valid, int(latest)
 	return h, nil
@@ -53,7 +54,7 @@ func readTemplateHead(t *wtx, name string) (store.TemplateHead, error) {
 // TemplatePut implements store.Store.
 func (s *Store) TemplatePut(ctx context.Context, p store.TemplatePutParams) (store.Template, error) {
 	tpl := p.Template
-	if err := store.CheckTemplate(tpl); err != nil {
+	if err := driverkit.CheckTemplate(tpl); err != nil {
 		return store.Template{}, fmt.Errorf("sqlite: %w", err)
 	}
 	locales, err := jsonText(tpl.Locales, len(tpl.Locales) == 0)
@@ -112,12 +113,12 @@ func (s *Store) TemplateList(ctx context.Context, p store.TemplateListParams) ([
 	if err != nil {
 		return nil, "", err
 	}
-	limit := store.ListLimit(p.Limit)
+	limit := driverkit.ListLimit(p.Limit)
 	page, err := readAll(ctx, s, qTemplateList, []any{p.Origin, after, int64(limit + 1)}, scanTemplate)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: listing templates: %w", err)
 	}
-	page, next := store.TemplatePage(page, limit)
+	page, next := driverkit.TemplatePage(page, limit)
 	return page, next, nil
 }
 
@@ -137,13 +138,13 @@ func (s *Store) TemplateDelete(ctx context.Context, p store.TemplateDeleteParams
 			var msgID, user string
 			err := t.queryRow(qTemplateUsedByMessage, []any{p.Name}, &msgID)
 			if err == nil {
-				return store.TemplateInUse(p.Name, msgID)
+				return driverkit.TemplateInUse(p.Name, msgID)
 			} else if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
 			err = t.queryRow(qTemplateUsedAsLayout, []any{p.Name}, &user)
 			if err == nil {
-				return store.TemplateIsLayout(p.Name, user)
+				return driverkit.TemplateIsLayout(p.Name, user)
 			} else if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}

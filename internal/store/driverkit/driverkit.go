@@ -1,8 +1,10 @@
-package store
+// Package driverkit holds the rules of the store contract that do not depend on the database:
+// the checks, defaults, JSON columns, cursors and pages, and wake-ups every driver shares, so that
+// a conformance case cannot pass on one driver by accident. Only drivers import it.
+package driverkit
 
 import (
 	"cmp"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,10 +14,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-)
 
-// The rules below are the parts of the Store contract that do not depend on the database: both
-// drivers call them, so that the conformance suite's cases cannot pass on one driver by accident.
+	"github.com/postie/postie/internal/store"
+)
 
 // TemplateHead is what a driver knows of a template name inside the transaction that changes it:
 // its latest version (deleted versions included) and that version's origin.
@@ -26,7 +27,7 @@ type TemplateHead struct {
 }
 
 // CheckTemplate checks the content of a TemplatePut before anything is written.
-func CheckTemplate(t Template) error {
+func CheckTemplate(t store.Template) error {
 	if t.Name == "" || t.Origin == "" {
 		return errors.New("TemplatePut needs a Name and an Origin")
 	}
@@ -38,9 +39,9 @@ func CheckTemplate(t Template) error {
 
 // NextVersion returns the version a put of p stores under a name whose head is h, or ErrConflict
 // when the name is live with another origin (see TemplatePutParams.AnyOrigin).
-func (h TemplateHead) NextVersion(p TemplatePutParams) (int, error) {
+func (h TemplateHead) NextVersion(p store.TemplatePutParams) (int, error) {
 	if h.Live && h.Origin != p.Template.Origin && !p.AnyOrigin {
-		return 0, fmt.Errorf("template %s is managed by origin %q, not %q: %w", p.Template.Name, h.Origin, p.Template.Origin, ErrConflict)
+		return 0, fmt.Errorf("template %s is managed by origin %q, not %q: %w", p.Template.Name, h.Origin, p.Template.Origin, store.ErrConflict)
 	}
 	return h.Latest + 1, nil
 }
@@ -48,12 +49,12 @@ func (h TemplateHead) NextVersion(p TemplatePutParams) (int, error) {
 // CheckDelete returns ErrNotFound or ErrConflict when p may not delete a name whose head is h;
 // the checks for messages and templates still using it are the driver's (TemplateInUse,
 // TemplateIsLayout).
-func (h TemplateHead) CheckDelete(p TemplateDeleteParams) error {
+func (h TemplateHead) CheckDelete(p store.TemplateDeleteParams) error {
 	switch {
 	case !h.Live:
-		return fmt.Errorf("template %s: %w", p.Name, ErrNotFound)
+		return fmt.Errorf("template %s: %w", p.Name, store.ErrNotFound)
 	case h.Origin != p.Origin && !p.AnyOrigin:
-		return fmt.Errorf("template %s is managed by origin %q, not %q: %w", p.Name, h.Origin, p.Origin, ErrConflict)
+		return fmt.Errorf("template %s is managed by origin %q, not %q: %w", p.Name, h.Origin, p.Origin, store.ErrConflict)
 	}
 	return nil
 }
@@ -62,16 +63,16 @@ func (h TemplateHead) CheckDelete(p TemplateDeleteParams) error {
 // to be sent.
 func TemplateInUse(name, msgID string) error {
 	return fmt.Errorf("template %s is used by %s, which is waiting to be sent (scheduled, queued or deferred): %w",
-		name, msgID, ErrConflict)
+		name, msgID, store.ErrConflict)
 }
 
 // TemplateIsLayout is the conflict of deleting template name while template user wraps itself in it.
 func TemplateIsLayout(name, user string) error {
-	return fmt.Errorf("template %s is the layout of template %s: %w", name, user, ErrConflict)
+	return fmt.Errorf("template %s is the layout of template %s: %w", name, user, store.ErrConflict)
 }
 
 // DecodeTemplateJSON fills t's Schema and Locales from their stored JSON (empty: none).
-func DecodeTemplateJSON(t *Template, schema, locales []byte) error {
+func DecodeTemplateJSON(t *store.Template, schema, locales []byte) error {
 	if len(schema) > 0 {
 		t.Schema = json.RawMessage(schema)
 	}
@@ -91,7 +92,7 @@ func SuppressionKey(email string) string {
 
 // CheckSuppression returns s with its Email as SuppressionKey, or an error when it lacks an Email,
 // a Reason or a CreatedAt (see SuppressionUpsert).
-func CheckSuppression(s Suppression) (Suppression, error) {
+func CheckSuppression(s store.Suppression) (store.Suppression, error) {
 	s.Email = SuppressionKey(s.Email)
 	switch {
 	case s.Email == "":
@@ -104,25 +105,20 @@ func CheckSuppression(s Suppression) (Suppression, error) {
 	return s, nil
 }
 
-// Listing limits shared by the drivers' listings.
-const (
-	DefaultListLimit = 50
-	MaxListLimit     = 1000
-)
-
-// ListLimit is the page size of a listing asked for limit rows.
+// ListLimit is the page size of a listing asked for limit rows (store.DefaultListLimit,
+// store.MaxListLimit).
 func ListLimit(limit int) int {
 	if limit <= 0 {
-		return DefaultListLimit
+		return store.DefaultListLimit
 	}
-	return min(limit, MaxListLimit)
+	return min(limit, store.MaxListLimit)
 }
 
 // PrepareAccept fills the defaults of a message MessagesAccept stores at now (a zero CreatedAt
 // is now, a zero UpdatedAt is CreatedAt) and checks it: it needs an ID, and its status must be
 // queued or scheduled and agree with SendAt, since drivers derive the first timeline event from
 // send_at > created_at. i is the message's index in the call, for the error.
-func PrepareAccept(m *Message, i int, now time.Time) error {
+func PrepareAccept(m *store.Message, i int, now time.Time) error {
 	if m.ID == "" {
 		return fmt.Errorf("message %d has no id", i)
 	}
@@ -130,8 +126,8 @@ func PrepareAccept(m *Message, i int, now time.Time) error {
 		m.CreatedAt = now
 	}
 	switch later := m.SendAt.After(m.CreatedAt); {
-	case m.Status == StatusQueued && !later, m.Status == StatusScheduled && later:
-	case m.Status == StatusQueued || m.Status == StatusScheduled:
+	case m.Status == store.StatusQueued && !later, m.Status == store.StatusScheduled && later:
+	case m.Status == store.StatusQueued || m.Status == store.StatusScheduled:
 		return fmt.Errorf("message %s: status %s does not agree with send_at %v (created %v)",
 			m.ID, m.Status, m.SendAt, m.CreatedAt)
 	default:
@@ -205,7 +201,7 @@ type MessageJSON struct {
 }
 
 // EncodeMessageJSON returns the JSON columns of m.
-func EncodeMessageJSON(m *Message) (MessageJSON, error) {
+func EncodeMessageJSON(m *store.Message) (MessageJSON, error) {
 	var err error
 	enc := func(v any, empty bool) []byte {
 		if err != nil || empty {
@@ -238,7 +234,7 @@ func EncodeMessageJSON(m *Message) (MessageJSON, error) {
 // Decode fills m's JSON fields from j. A driver may pass fast, a decoder for the lists of strings
 // (addresses, tags) that reports whether it could take them; encoding/json decodes what it does
 // not take.
-func (j MessageJSON) Decode(m *Message, fast func([]byte) ([]string, bool)) error {
+func (j MessageJSON) Decode(m *store.Message, fast func([]byte) ([]string, bool)) error {
 	if len(j.Data) > 0 {
 		m.Data = json.RawMessage(j.Data)
 	}
@@ -276,8 +272,8 @@ func decodeJSON(src []byte, dst any, fast func([]byte) ([]string, bool)) error {
 // event with a zero At happens at now; a suppression with a zero CreatedAt is created at now and
 // must pass CheckSuppression (its Email is then a SuppressionKey). The outcome's Events and
 // Suppress are copied, not changed in place.
-func PrepareFinish(p MessageFinishParams, now time.Time) (MessageFinishParams, error) {
-	if !p.Status.Valid() || p.Status == StatusSending {
+func PrepareFinish(p store.MessageFinishParams, now time.Time) (store.MessageFinishParams, error) {
+	if !p.Status.Valid() || p.Status == store.StatusSending {
 		return p, fmt.Errorf("message %s: cannot finish with status %q", p.ID, p.Status)
 	}
 	p.Events = slices.Clone(p.Events)
@@ -310,10 +306,10 @@ func PrepareFinish(p MessageFinishParams, now time.Time) (MessageFinishParams, e
 // RecipientStates returns the recipient states named among statuses (queued, deferred, sent,
 // failed, …; not scheduled, sending or partially_failed), for the recipient filter of
 // MessageList.
-func RecipientStates(statuses []Status) []RecipientStatus {
-	var out []RecipientStatus
+func RecipientStates(statuses []store.Status) []store.RecipientStatus {
+	var out []store.RecipientStatus
 	for _, s := range statuses {
-		if rs := RecipientStatus(s); rs.Valid() && !slices.Contains(out, rs) {
+		if rs := store.RecipientStatus(s); rs.Valid() && !slices.Contains(out, rs) {
 			out = append(out, rs)
 		}
 	}
@@ -324,20 +320,20 @@ func RecipientStates(statuses []Status) []RecipientStatus {
 // recipient of the message as recorded by it: Status becomes DeriveStatus of their states, and a
 // failed or partially_failed message without LastError gets that of its most recently updated
 // failed recipient.
-func SettleSplit(p *MessageFinishParams, rows []Recipient) {
-	states := make([]RecipientStatus, 0, len(rows))
-	var last *Recipient
+func SettleSplit(p *store.MessageFinishParams, rows []store.Recipient) {
+	states := make([]store.RecipientStatus, 0, len(rows))
+	var last *store.Recipient
 	for i, r := range rows {
 		if r.Status == "" {
 			continue
 		}
 		states = append(states, r.Status)
-		if r.Status == RecipientFailed && r.LastError != nil && (last == nil || !r.UpdatedAt.Before(last.UpdatedAt)) {
+		if r.Status == store.RecipientFailed && r.LastError != nil && (last == nil || !r.UpdatedAt.Before(last.UpdatedAt)) {
 			last = &rows[i]
 		}
 	}
-	p.Status = DeriveStatus(p.Status, states)
-	if (p.Status == StatusFailed || p.Status == StatusPartiallyFailed) && p.LastError == nil && last != nil {
+	p.Status = store.DeriveStatus(p.Status, states)
+	if (p.Status == store.StatusFailed || p.Status == store.StatusPartiallyFailed) && p.LastError == nil && last != nil {
 		p.LastError = last.LastError
 	}
 }
@@ -345,12 +341,12 @@ func SettleSplit(p *MessageFinishParams, rows []Recipient) {
 // RecipientsView completes the rows of MessageRecipients for a driver: a row without a state
 // (the message is not split) takes the message's (m's Status, Attempts, LastError and SentAt).
 // rows come ordered by address.
-func RecipientsView(m Message, rows []Recipient) []Recipient {
+func RecipientsView(m store.Message, rows []store.Recipient) []store.Recipient {
 	for i, r := range rows {
 		if r.Status != "" {
 			continue
 		}
-		rows[i] = Recipient{Email: r.Email, Status: m.Status.RecipientState(), Attempts: m.Attempts,
+		rows[i] = store.Recipient{Email: r.Email, Status: m.Status.RecipientState(), Attempts: m.Attempts,
 			LastError: m.LastError, SentAt: m.SentAt, UpdatedAt: m.UpdatedAt}
 	}
 	return rows
@@ -362,14 +358,14 @@ func RecipientsView(m Message, rows []Recipient) []Recipient {
 // page is requeued before the next is looked for; the keyset (id) only moves down, so a message
 // retried and failed again during the call is not retried twice. It returns every id requeued,
 // also along with the error that stopped it (the batches before it stay retried).
-func RetryBatches(p MessageRetryParams, batch int, find func(MessageListParams) ([]string, error),
+func RetryBatches(p store.MessageRetryParams, batch int, find func(store.MessageListParams) ([]string, error),
 	retry func(ids []string) ([]string, error)) ([]string, error) {
 	f := p.Filter
-	f.Statuses = []Status{StatusFailed, StatusPartiallyFailed}
+	f.Statuses = []store.Status{store.StatusFailed, store.StatusPartiallyFailed}
 	if f.Recipient != "" {
 		// The messages where that recipient failed: failed ones, and partially_failed ones
 		// where its own state is failed (MessageListParams.Recipient).
-		f.Statuses = []Status{StatusFailed}
+		f.Statuses = []store.Status{store.StatusFailed}
 	}
 	f.Cursor = ""
 	f.Limit = batch
@@ -426,7 +422,7 @@ func (w *Wakers) SignalAll() {
 	w.mu.Lock()
 	streams := slices.Collect(maps.Keys(w.chans))
 	w.mu.Unlock()
-	for _, s := range append(streams, Streams...) {
+	for _, s := range append(streams, store.Streams...) {
 		w.Signal(s)
 	}
 }
@@ -434,7 +430,7 @@ func (w *Wakers) SignalAll() {
 // DecodeClaimed fills c's recipients and last error from their JSON columns. A driver may pass
 // fast, a decoder for the recipients that reports whether it could take them; encoding/json
 // decodes what it does not take.
-func DecodeClaimed(c *ClaimedMessage, recipients, lastError []byte, fast func([]byte) ([]string, bool)) error {
+func DecodeClaimed(c *store.ClaimedMessage, recipients, lastError []byte, fast func([]byte) ([]string, bool)) error {
 	if err := decodeJSON(recipients, &c.Recipients, fast); err != nil {
 		return fmt.Errorf("message %s: decoding recipients: %w", c.ID, err)
 	}
@@ -446,37 +442,22 @@ func DecodeClaimed(c *ClaimedMessage, recipients, lastError []byte, fast func([]
 
 // SortClaimed puts claimed messages in the order MessageClaim promises: oldest due first, then by
 // id. Drivers read the rows unordered (an ORDER BY over rows carrying their MIME costs more).
-func SortClaimed(c []ClaimedMessage) {
-	slices.SortFunc(c, func(a, b ClaimedMessage) int {
+func SortClaimed(c []store.ClaimedMessage) {
+	slices.SortFunc(c, func(a, b store.ClaimedMessage) int {
 		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), strings.Compare(a.ID, b.ID))
 	})
 }
 
-// TemplateCursorAfter decodes a TemplateList cursor: the name the previous page ended with, in
-// base64url ("" for the first page).
-func TemplateCursorAfter(cursor string) (string, error) {
-	if cursor == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || len(b) == 0 {
-		return "", fmt.Errorf("template cursor %q: %w", cursor, ErrBadCursor)
-	}
-	return string(b), nil
-}
-
 // TemplatePage cuts templates read with limit+1 rows to a page of limit and returns the cursor of
 // the next page ("" when this one is the last).
-func TemplatePage(page []Template, limit int) ([]Template, string) {
-	return cutPage(page, limit, func(last Template) string {
-		return base64.RawURLEncoding.EncodeToString([]byte(last.Name))
-	})
+func TemplatePage(page []store.Template, limit int) ([]store.Template, string) {
+	return cutPage(page, limit, store.TemplateCursor)
 }
 
 // SuppressionPage cuts suppressions read with limit+1 rows to a page of limit and returns the
-// cursor of the next page (SuppressionCursor; "" when this one is the last).
-func SuppressionPage(page []Suppression, limit int) ([]Suppression, string) {
-	return cutPage(page, limit, SuppressionCursor)
+// cursor of the next page (store.SuppressionCursor; "" when this one is the last).
+func SuppressionPage(page []store.Suppression, limit int) ([]store.Suppression, string) {
+	return cutPage(page, limit, store.SuppressionCursor)
 }
 
 // cutPage cuts a listing read with limit+1 rows to a page of limit and returns the cursor of the
@@ -487,26 +468,4 @@ func cutPage[T any](page []T, limit int, cursor func(last T) string) ([]T, strin
 	}
 	page = page[:limit]
 	return page, cursor(page[limit-1])
-}
-
-// SuppressionCursor encodes a SuppressionList keyset position, the last row of a page, as
-// "MICROS|EMAIL" in base64url.
-func SuppressionCursor(last Suppression) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.CreatedAt.UnixMicro(), 10) + "|" + last.Email))
-}
-
-// SuppressionCursorAfter decodes a SuppressionCursor into its creation time and address.
-func SuppressionCursorAfter(cursor string) (time.Time, string, error) {
-	bad := fmt.Errorf("suppression cursor %q: %w", cursor, ErrBadCursor)
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil {
-		return time.Time{}, "", bad
-	}
-	// The number comes first and has no "|", so the first "|" ends it whatever the address holds.
-	num, email, ok := strings.Cut(string(b), "|")
-	us, err := strconv.ParseInt(num, 10, 64)
-	if !ok || err != nil || email == "" {
-		return time.Time{}, "", bad
-	}
-	return time.UnixMicro(us).UTC(), email, nil
 }

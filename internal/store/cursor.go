@@ -1,0 +1,59 @@
+package store
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Listing limits: a listing's Limit defaults to DefaultListLimit and is capped at MaxListLimit.
+const (
+	DefaultListLimit = 50
+	MaxListLimit     = 1000
+)
+
+// The cursors of TemplateList and SuppressionList are opaque to callers, but the API checks one
+// before it reaches the store, so their form is part of the contract.
+
+// TemplateCursorAfter decodes a TemplateList cursor: the name the previous page ended with, in
+// base64url ("" for the first page).
+func TemplateCursorAfter(cursor string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(b) == 0 {
+		return "", fmt.Errorf("template cursor %q: %w", cursor, ErrBadCursor)
+	}
+	return string(b), nil
+}
+
+// TemplateCursor encodes a TemplateList keyset position, the last row of a page: its name in
+// base64url.
+func TemplateCursor(last Template) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(last.Name))
+}
+
+// SuppressionCursor encodes a SuppressionList keyset position, the last row of a page, as
+// "MICROS|EMAIL" in base64url.
+func SuppressionCursor(last Suppression) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.CreatedAt.UnixMicro(), 10) + "|" + last.Email))
+}
+
+// SuppressionCursorAfter decodes a SuppressionCursor into its creation time and address.
+func SuppressionCursorAfter(cursor string) (time.Time, string, error) {
+	bad := fmt.Errorf("suppression cursor %q: %w", cursor, ErrBadCursor)
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	// The number comes first and has no "|", so the first "|" ends it whatever the address holds.
+	num, email, ok := strings.Cut(string(b), "|")
+	us, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || email == "" {
+		return time.Time{}, "", bad
+	}
+	return time.UnixMicro(us).UTC(), email, nil
+}
