@@ -1,26 +1,3 @@
-// Package store is postie's persistence boundary: the Store interface, the row and parameter
-// types, and the sentinel errors every driver translates its own errors into.
-//
-// # The message row is the job
-//
-// A message is accepted by inserting its row (status scheduled or queued) together with the
-// rendered MIME. Delivery workers claim due rows in batches with MessageClaim, which moves them to
-// sending and stamps a lease (lease_owner, lease_until). The worker reports each outcome with
-// MessageFinish, which only applies while the caller still owns the lease. A lease that expires
-// (its worker died) is returned to queued by MessageRescue; a node shutting down hands its leases
-// back at once with MessageReleaseLeases. Nothing is ever deleted by the delivery cycle.
-//
-// # Recipients
-//
-// Each recipient of a message has a state (RecipientStatus), and the message's status is derived
-// from them (DeriveStatus). While all of a message's recipients share one outcome, their states
-// are the message's own (Status.RecipientState) and nothing per recipient is stored, so the
-// common case costs no more than one row. An attempt whose recipients fare differently makes
-// the message split (MessageFinishParams.Split): from then on each recipient's state is stored
-// and claims return only those still to be sent to (ClaimedMessage.Recipients).
-//
-// All methods take the current time from their parameters (never from the wall clock), so tests
-// control time. All methods are safe for concurrent use.
 package store
 
 import (
