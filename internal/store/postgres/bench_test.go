@@ -1,30 +1,19 @@
 package postgres
 
 import (
-	"bytes"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/storetest"
 )
 
 // The benchmarks mirror the SQLite driver's (internal/store/sqlite/bench_test.go), on a fresh
 // database of TEST_DATABASE_URL:
 //
 //	TEST_DATABASE_URL=postgres://… go test -run '^$' -bench . ./internal/store/postgres/
-
-// benchMessage is testMessage with two tags, a little metadata and about 1.5 KB of MIME.
-func benchMessage(now time.Time) store.NewMessage {
-	m := testMessage(now)
-	m.Message.Tags = []string{"orders", "shipping"}
-	m.Message.Metadata = map[string]string{"order_id": "A-1"}
-	m.Message.Data = []byte(`{"order":{"id":"A-1","items":2}}`)
-	m.Raw = append(m.Raw, bytes.Repeat([]byte("Hello Ann, your order A-1 is on its way.\r\n"), 34)...)
-	m.Message.Size = len(m.Raw)
-	return m
-}
 
 // BenchmarkMessagesAccept measures single-message accepts from 32 concurrent callers, as 32 HTTP
 // requests would make them.
@@ -36,7 +25,7 @@ func BenchmarkMessagesAccept(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := s.MessagesAccept(b.Context(), store.MessagesAcceptParams{
-				Messages: []store.NewMessage{benchMessage(now)}, Now: now}); err != nil {
+				Messages: []store.NewMessage{storetest.Message(now)}, Now: now}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -51,7 +40,7 @@ func BenchmarkMessagesAccept(b *testing.B) {
 func BenchmarkMessagesAcceptBatch500(b *testing.B) {
 	s := openTest(b)
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	tmpl := benchMessage(now)
+	tmpl := storetest.Message(now)
 	const size = 500
 	b.SetParallelism(max(1, 4/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
@@ -76,7 +65,7 @@ func BenchmarkMessagesAcceptBatch500(b *testing.B) {
 func BenchmarkMessageClaimFinish(b *testing.B) {
 	s := openTest(b)
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	tmpl := benchMessage(now)
+	tmpl := storetest.Message(now)
 	const batch = 100
 	for b.Loop() {
 		b.StopTimer()

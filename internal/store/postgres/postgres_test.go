@@ -18,7 +18,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/postgres/pgtest"
 	"github.com/postie/postie/internal/store/storetest"
@@ -125,23 +124,12 @@ func TestMigrateTwiceAndConcurrently(t *testing.T) {
 	}
 }
 
-func testMessage(now time.Time) store.NewMessage {
-	msgID := id.New(id.Message)
-	raw := []byte("From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nhello " + msgID + "\r\n")
-	return store.NewMessage{Message: store.Message{
-		ID: msgID, Stream: store.StreamTransactional, Status: store.StatusQueued,
-		From: "a@example.com", To: []string{"b@example.com"}, Subject: "hi", Tags: []string{"t"},
-		EnvelopeFrom: "a@example.com", Recipients: []string{"b@example.com"}, Size: len(raw),
-		MaxAttempts: 4, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
-	}, Raw: raw}
-}
-
 func acceptN(t testing.TB, s *Store, n int) []string {
 	t.Helper()
 	msgs := make([]store.NewMessage, n)
 	ids := make([]string, n)
 	for i := range msgs {
-		msgs[i] = testMessage(t0)
+		msgs[i] = storetest.Message(t0)
 		ids[i] = msgs[i].Message.ID
 	}
 	if _, err := s.MessagesAccept(context.Background(), store.MessagesAcceptParams{Messages: msgs, Now: t0}); err != nil {
@@ -252,7 +240,7 @@ func TestWakeupAcrossNodes(t *testing.T) {
 	waitWake(t, tx, "an accept on the other node")
 
 	// Retry and rescue on one node wake the other too.
-	m := testMessage(t0)
+	m := storetest.Message(t0)
 	m.Message.Stream = store.StreamBroadcast
 	if _, err := a.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0}); err != nil {
 		t.Fatal(err)
@@ -334,7 +322,7 @@ func TestDatabaseDown(t *testing.T) {
 	down("MessageFinish", err)
 	_, err = s.MessageRetry(t.Context(), store.MessageRetryParams{ID: ids[0], Now: t0})
 	down("MessageRetry", err)
-	_, err = s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{testMessage(t0)},
+	_, err = s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{storetest.Message(t0)},
 		Idempotency: &store.Idempotency{APIKeyID: "k", Key: "x", RequestHash: []byte("h"), ExpiresAt: t0.Add(time.Hour)}, Now: t0})
 	down("MessagesAccept", err)
 	down("Ping", s.Ping(t.Context()))
@@ -502,7 +490,7 @@ func TestAcceptGroupIsolation(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range requests {
 		wg.Go(func() {
-			m := testMessage(t0)
+			m := storetest.Message(t0)
 			if i%50 == 7 {
 				m.Message.ID = taken // a duplicate primary key
 			}

@@ -1,49 +1,14 @@
 package sqlite
 
 import (
-	"bytes"
-	"fmt"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/storetest"
 )
-
-// benchMessage returns a realistic transactional message: one recipient, two tags, a little
-// metadata, and about 1.5 KB of multipart MIME.
-func benchMessage(now time.Time) store.NewMessage {
-	msgID := id.New(id.Message)
-	var raw bytes.Buffer
-	fmt.Fprintf(&raw, "Date: %s\r\nFrom: Shop <orders@shop.example>\r\nTo: Ann Example <ann@example.com>\r\n"+
-		"Subject: Your order A-1 has shipped\r\nMessage-ID: <%s@shop.example>\r\nMIME-Version: 1.0\r\n"+
-		"Content-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n--b1\r\n"+
-		"Content-Type: text/plain; charset=utf-8\r\n\r\n", now.Format(time.RFC1123Z), msgID)
-	for range 6 {
-		raw.WriteString("Hello Ann, your order A-1 is on its way and should arrive within two days.\r\n")
-	}
-	raw.WriteString("--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body>")
-	for range 6 {
-		raw.WriteString("<p>Hello Ann, your order <b>A-1</b> is on its way and should arrive soon.</p>\r\n")
-	}
-	raw.WriteString("</body></html>\r\n--b1--\r\n")
-	return store.NewMessage{
-		Message: store.Message{
-			ID: msgID, Stream: store.StreamTransactional, Status: store.StatusQueued,
-			From: "Shop <orders@shop.example>", To: []string{"Ann Example <ann@example.com>"},
-			Subject: "Your order A-1 has shipped", Template: "order-shipped", TemplateVersion: 3,
-			Data:         []byte(`{"order":{"id":"A-1","items":2}}`),
-			Tags:         []string{"orders", "shipping"},
-			Metadata:     map[string]string{"order_id": "A-1"},
-			Headers:      map[string]string{"X-Order": "A-1"},
-			EnvelopeFrom: "bounces@shop.example", Recipients: []string{"ann@example.com"},
-			Size: raw.Len(), MaxAttempts: 4, NextAttemptAt: now, MessageID: msgID + "@shop.example",
-			APIKeyID: "key_bench", CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
-		},
-		Raw: raw.Bytes(),
-	}
-}
 
 // BenchmarkMessagesAccept measures single-message accepts from 32 concurrent callers, as 32 HTTP
 // requests would make them: group commit lets them share fsyncs.
@@ -55,7 +20,7 @@ func BenchmarkMessagesAccept(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			m := benchMessage(now)
+			m := storetest.Message(now)
 			if _, err := s.MessagesAccept(b.Context(), store.MessagesAcceptParams{
 				Messages: []store.NewMessage{m}, Now: now}); err != nil {
 				b.Error(err)
@@ -84,7 +49,7 @@ func BenchmarkMessagesAcceptBatch500Serial(b *testing.B) {
 func benchBatch(b *testing.B, size, callers int) {
 	s := openTest(b)
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	tmpl := benchMessage(now)
+	tmpl := storetest.Message(now)
 	acceptBatch := func(batch []store.NewMessage) error {
 		for i := range batch {
 			batch[i] = tmpl
@@ -121,7 +86,7 @@ func benchBatch(b *testing.B, size, callers int) {
 func BenchmarkMessageClaimFinish(b *testing.B) {
 	s := openTest(b)
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	tmpl := benchMessage(now)
+	tmpl := storetest.Message(now)
 	const batch = 100
 	b.ResetTimer()
 	for b.Loop() {

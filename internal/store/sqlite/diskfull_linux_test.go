@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/storetest"
 )
 
 // TestDiskFull fills a small tmpfs under a real store: the accept that does not fit fails whole
@@ -27,7 +28,7 @@ func TestDiskFull(t *testing.T) {
 	ctx := t.Context()
 
 	big := func() store.NewMessage {
-		m := testMessage(t0)
+		m := storetest.Message(t0)
 		m.Raw = append(m.Raw, bytes.Repeat([]byte("0123456789abcdef"), 4<<10)...) // 64 KiB
 		m.Message.Size = len(m.Raw)
 		return m

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/storetest"
 )
 
 // TestOpenLockedEveryPath: while one store has a database open, an Open of the same file through
@@ -21,7 +22,7 @@ func TestOpenLockedEveryPath(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	path := filepath.Join(data, "postie.db")
 	first := openAt(t, path, Options{Migrate: true})
-	m := testMessage(t0)
+	m := storetest.Message(t0)
 	if _, err := first.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0}); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestFileModes(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "postie-data")
 	path := filepath.Join(dir, "postie.db")
 	s := openAt(t, path, Options{Migrate: true})
-	if _, err := s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{testMessage(t0)}, Now: t0}); err != nil {
+	if _, err := s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{storetest.Message(t0)}, Now: t0}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Ping(t.Context()); err != nil {
@@ -142,7 +143,7 @@ func TestLockLeavesSQLiteLockingAlone(t *testing.T) {
 	path := filepath.Join(dir, "postie.db")
 	s := openAt(t, path, Options{Migrate: true})
 	for i := range 2 {
-		if _, err := s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{testMessage(t0)}, Now: t0}); err != nil {
+		if _, err := s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{storetest.Message(t0)}, Now: t0}); err != nil {
 			t.Fatal(err)
 		}
 		backup := filepath.Join(dir, fmt.Sprintf("backup%d.db", i))

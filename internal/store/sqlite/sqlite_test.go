@@ -50,17 +50,6 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t) })
 }
 
-func testMessage(now time.Time) store.NewMessage {
-	msgID := id.New(id.Message)
-	raw := []byte("From: a@example.com\r\nTo: b@example.com\r\nSubject: hi\r\n\r\nhello " + msgID + "\r\n")
-	return store.NewMessage{Message: store.Message{
-		ID: msgID, Stream: store.StreamTransactional, Status: store.StatusQueued,
-		From: "a@example.com", To: []string{"b@example.com"}, Subject: "hi", Tags: []string{"t"},
-		EnvelopeFrom: "a@example.com", Recipients: []string{"b@example.com"}, Size: len(raw),
-		MaxAttempts: 4, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
-	}, Raw: raw}
-}
-
 func TestOpenLocked(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sub", "dir", "postie.db") // parent directories are created
@@ -99,7 +88,7 @@ func TestClosed(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	_, err = s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{testMessage(t0)}, Now: t0})
+	_, err = s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{storetest.Message(t0)}, Now: t0})
 	if !errors.Is(err, errClosed) {
 		t.Errorf("MessagesAccept after Close: %v, want errClosed", err)
 	}
@@ -115,7 +104,7 @@ func TestReopenPersists(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	m := testMessage(t0)
+	m := storetest.Message(t0)
 	if _, err := s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0}); err != nil {
 		t.Fatalf("MessagesAccept: %v", err)
 	}
@@ -150,7 +139,7 @@ func TestReopenPersists(t *testing.T) {
 func TestMigrateLater(t *testing.T) {
 	t.Parallel()
 	s := openAt(t, filepath.Join(t.TempDir(), "postie.db"), Options{})
-	m := testMessage(t0)
+	m := storetest.Message(t0)
 	accept := func() error {
 		_, err := s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0})
 		return err
@@ -209,7 +198,7 @@ func TestGroupCommit(t *testing.T) {
 	t.Parallel()
 	s := openTest(t)
 	ctx := t.Context()
-	existing := testMessage(t0)
+	existing := storetest.Message(t0)
 	if _, err := s.MessagesAccept(ctx, store.MessagesAcceptParams{Messages: []store.NewMessage{existing}, Now: t0}); err != nil {
 		t.Fatalf("MessagesAccept: %v", err)
 	}
@@ -226,7 +215,7 @@ func TestGroupCommit(t *testing.T) {
 	cancelCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for i := range n {
-		msgs := []store.NewMessage{testMessage(t0), testMessage(t0)}
+		msgs := []store.NewMessage{storetest.Message(t0), storetest.Message(t0)}
 		opCtx := ctx
 		switch i {
 		case 7: // fails on its second message, after inserting the first
@@ -334,7 +323,7 @@ func TestGroupCommitFailsTogether(t *testing.T) {
 	ctx := t.Context()
 	release := blockWriter(t, s)
 
-	good := []store.NewMessage{testMessage(t0), testMessage(t0)}
+	good := []store.NewMessage{storetest.Message(t0), storetest.Message(t0)}
 	errs := make([]error, 3)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -386,7 +375,7 @@ func TestWritesAreSerialised(t *testing.T) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := range 20 {
-				m := testMessage(t0)
+				m := storetest.Message(t0)
 				if _, err := s.MessagesAccept(ctx, store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0}); err != nil {
 					errs <- err
 					return
@@ -568,7 +557,7 @@ func TestPageSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := openAt(t, path, Options{Migrate: true})
-	m := testMessage(t0)
+	m := storetest.Message(t0)
 	if _, err := old.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0}); err != nil {
 		t.Fatalf("MessagesAccept: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/storetest"
 )
 
 // openWithMessage opens a new store in a temporary directory and accepts one message into it.
@@ -19,7 +20,7 @@ func openWithMessage(t *testing.T) (*Store, string, store.NewMessage) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "postie.db")
 	s := openAt(t, path, Options{Migrate: true})
-	m := testMessage(t0)
+	m := storetest.Message(t0)
 	if _, err := s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0}); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestFileGoneUnderRunningStore(t *testing.T) {
 	if _, err := s.MessageGet(ctx, m.Message.ID); err != nil { // a read connection is open now
 		t.Fatal(err)
 	}
-	later := testMessage(t0)
+	later := storetest.Message(t0)
 	refused := func(how string) {
 		t.Helper()
 		if _, err := s.MessageGet(ctx, m.Message.ID); !errors.Is(err, store.ErrUnavailable) {

@@ -30,7 +30,7 @@ func recipientStates(t *testing.T, s store.Store, msgID string) string {
 // and the 550 error.
 func splitMessage(t *testing.T, s store.Store) (store.NewMessage, *store.DeliveryError) {
 	t.Helper()
-	m := newMessage(t0, func(m *store.Message) {
+	m := Message(t0, func(m *store.Message) {
 		m.To = []string{"ok@example.com", "T452@example.com", "t550@example.com"}
 		m.Recipients = m.To
 	})
@@ -64,7 +64,7 @@ func splitMessage(t *testing.T, s store.Store) (store.NewMessage, *store.Deliver
 // that is split gives each its own row.
 func testMessageRecipients(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	m := newMessage(t0, func(m *store.Message) {
+	m := Message(t0, func(m *store.Message) {
 		m.To = []string{"Ann@Example.com", "bob@example.com"}
 		m.Recipients = m.To
 	})
@@ -134,7 +134,7 @@ func testFinishSplit(t *testing.T, s store.Store) {
 		t.Errorf("a finish without the lease changed a recipient: %s", got)
 	}
 	// Together with an outcome that is not split, in one call.
-	plain := newMessage(t0)
+	plain := Message(t0)
 	accept(t, s, later, plain)
 	claim(t, s, store.MessageClaimParams{Owner: "w", Stream: store.StreamTransactional, Limit: 1,
 		Now: later, LeaseUntil: later.Add(time.Minute)})
@@ -177,7 +177,7 @@ func testFinishSplit(t *testing.T, s store.Store) {
 // by that recipient's state.
 func testListRecipientState(t *testing.T, s store.Store) {
 	m, _ := splitMessage(t, s)
-	plain := newMessage(t0) // ann@example.com, queued
+	plain := Message(t0) // ann@example.com, queued
 	accept(t, s, t0, plain)
 	for _, tc := range []struct {
 		statuses  []store.Status

@@ -58,7 +58,7 @@ func deliveryErr(code int, enhanced string, at time.Time) *store.DeliveryError {
 
 func testRenewLeases(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	a, b, c := newMessage(t0), newMessage(t0), newMessage(t0)
+	a, b, c := Message(t0), Message(t0), Message(t0)
 	accept(t, s, t0, a, b, c)
 	mine := claim(t, s, store.MessageClaimParams{Owner: "w1", Stream: store.StreamTransactional, Limit: 2,
 		Now: t0, LeaseUntil: t0.Add(time.Minute)})
@@ -107,8 +107,8 @@ func testRenewLeases(t *testing.T, s store.Store) {
 
 func testRetry(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	failed := newMessage(t0)
-	sent := newMessage(t0, func(m *store.Message) { m.Stream = store.StreamBroadcast })
+	failed := Message(t0)
+	sent := Message(t0, func(m *store.Message) { m.Stream = store.StreamBroadcast })
 	hard := deliveryErr(550, "5.1.1", t0)
 	finishAll(t, s, t0, outcome{failed, store.StatusFailed, hard}, outcome{sent, store.StatusSent, nil})
 
@@ -172,12 +172,12 @@ func testRetryFilter(t *testing.T, s store.Store) {
 	at := func(min int) func(*store.Message) {
 		return func(m *store.Message) { m.CreatedAt = t0.Add(time.Duration(min) * time.Minute) }
 	}
-	a := newMessage(t0, at(0))
-	b := newMessage(t0, at(1), func(m *store.Message) { m.Stream = store.StreamBroadcast; m.Tags = []string{"news"} })
-	c := newMessage(t0, at(2))
-	d := newMessage(t0, at(3))
-	e := newMessage(t0, at(4))
-	f := newMessage(t0, at(5))
+	a := Message(t0, at(0))
+	b := Message(t0, at(1), func(m *store.Message) { m.Stream = store.StreamBroadcast; m.Tags = []string{"news"} })
+	c := Message(t0, at(2))
+	d := Message(t0, at(3))
+	e := Message(t0, at(4))
+	f := Message(t0, at(5))
 	finishAll(t, s, t0.Add(10*time.Minute),
 		outcome{a, store.StatusFailed, deliveryErr(550, "5.1.1", t0)},
 		outcome{b, store.StatusFailed, deliveryErr(550, "5.1.10", t0)},
@@ -263,7 +263,7 @@ func testRetryMany(t *testing.T, s store.Store) {
 	const n = 1200 // more than one batch of the SQLite driver (1000)
 	outs := make([]outcome, n)
 	for i := range outs {
-		outs[i] = outcome{newMessage(t0), store.StatusFailed, deliveryErr(554, "5.7.1", t0)}
+		outs[i] = outcome{Message(t0), store.StatusFailed, deliveryErr(554, "5.7.1", t0)}
 	}
 	finishAll(t, s, t0, outs...)
 	now := t0.Add(time.Hour)

@@ -100,49 +100,6 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 
 // ---- helpers ----
 
-// newMessage returns a realistic queued transactional message created at now, with a 1.5 KB MIME
-// body. mods adjust it.
-func newMessage(now time.Time, mods ...func(*store.Message)) store.NewMessage {
-	msgID := id.New(id.Message)
-	m := store.Message{
-		ID:            msgID,
-		Stream:        store.StreamTransactional,
-		Status:        store.StatusQueued,
-		From:          "Shop <orders@shop.example>",
-		To:            []string{"Ann Example <ann@example.com>"},
-		Subject:       "Your order A-1 has shipped",
-		Template:      "order-shipped",
-		Data:          json.RawMessage(`{"order":{"id":"A-1"}}`),
-		Tags:          []string{"orders"},
-		Metadata:      map[string]string{"order_id": "A-1"},
-		EnvelopeFrom:  "bounces@shop.example",
-		Recipients:    []string{"ann@example.com"},
-		MaxAttempts:   4,
-		NextAttemptAt: now,
-		MessageID:     msgID + "@shop.example",
-		CreatedAt:     now,
-		ExpiresAt:     now.Add(24 * time.Hour),
-		UpdatedAt:     now,
-	}
-	for _, mod := range mods {
-		mod(&m)
-	}
-	raw := mime(m)
-	m.Size = len(raw)
-	return store.NewMessage{Message: m, Raw: raw}
-}
-
-func mime(m store.Message) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s>\r\n", m.From,
-		strings.Join(m.To, ", "), m.Subject, m.MessageID)
-	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
-	for b.Len() < 1500 {
-		b.WriteString("Your parcel is on its way and should arrive within two working days.\r\n")
-	}
-	return b.Bytes()
-}
-
 func accept(t *testing.T, s store.Store, now time.Time, msgs ...store.NewMessage) {
 	t.Helper()
 	res, err := s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: msgs, Now: now})
@@ -256,7 +213,7 @@ func testPing(t *testing.T, s store.Store) {
 }
 
 func testAcceptGetRoundTrip(t *testing.T, s store.Store) {
-	full := newMessage(t0, func(m *store.Message) {
+	full := Message(t0, func(m *store.Message) {
 		m.Stream = store.StreamBroadcast
 		m.Status = store.StatusScheduled
 		m.From = `"Shop, Inc." <news@shop.example>`
@@ -318,11 +275,11 @@ func testAcceptGetRoundTrip(t *testing.T, s store.Store) {
 }
 
 func testAcceptRaw(t *testing.T, s store.Store) {
-	binary := newMessage(t0)
+	binary := Message(t0)
 	binary.Raw = append([]byte("Subject: bytes\r\n\r\n"), 0x00, 0xff, 0xfe, '\r', '\n', 0x80)
-	big := newMessage(t0)
+	big := Message(t0)
 	big.Raw = bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-	plain := newMessage(t0)
+	plain := Message(t0)
 	accept(t, s, t0, binary, big, plain)
 
 	for _, m := range []store.NewMessage{binary, big, plain} {
@@ -375,8 +332,8 @@ func testAcceptRaw(t *testing.T, s store.Store) {
 }
 
 func testAcceptEvents(t *testing.T, s store.Store) {
-	queued := newMessage(t0.Add(time.Second))
-	scheduled := newMessage(t0.Add(2*time.Second), func(m *store.Message) {
+	queued := Message(t0.Add(time.Second))
+	scheduled := Message(t0.Add(2*time.Second), func(m *store.Message) {
 		m.Status = store.StatusScheduled
 		m.SendAt = t0.Add(time.Hour)
 		m.NextAttemptAt = m.SendAt
@@ -418,10 +375,10 @@ func testAcceptEvents(t *testing.T, s store.Store) {
 }
 
 func testAcceptAtomic(t *testing.T, s store.Store) {
-	a := newMessage(t0)
-	dup := newMessage(t0, func(m *store.Message) { m.ID = a.Message.ID })
+	a := Message(t0)
+	dup := Message(t0, func(m *store.Message) { m.ID = a.Message.ID })
 	_, err := s.MessagesAccept(t.Context(), store.MessagesAcceptParams{
-		Messages: []store.NewMessage{newMessage(t0), a, dup}, Now: t0})
+		Messages: []store.NewMessage{Message(t0), a, dup}, Now: t0})
 	if err == nil {
 		t.Fatal("MessagesAccept with a duplicate id succeeded")
 	}
@@ -436,7 +393,7 @@ func testAcceptAtomic(t *testing.T, s store.Store) {
 	// An id that is already stored fails the second accept and changes nothing.
 	accept(t, s, t0, a)
 	_, err = s.MessagesAccept(t.Context(), store.MessagesAcceptParams{
-		Messages: []store.NewMessage{newMessage(t0), dup}, Now: t0})
+		Messages: []store.NewMessage{Message(t0), dup}, Now: t0})
 	if err == nil {
 		t.Fatal("MessagesAccept of an existing id succeeded")
 	}
@@ -450,7 +407,7 @@ func testAcceptAtomic(t *testing.T, s store.Store) {
 
 func testAcceptRejectsStatus(t *testing.T, s store.Store) {
 	for _, st := range []store.Status{store.StatusSending, store.StatusSent, store.StatusFailed, ""} {
-		m := newMessage(t0, func(m *store.Message) { m.Status = st })
+		m := Message(t0, func(m *store.Message) { m.Status = st })
 		_, err := s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0})
 		if err == nil {
 			t.Errorf("MessagesAccept with status %q succeeded", st)
@@ -476,7 +433,7 @@ func acceptIdem(t *testing.T, s store.Store, now time.Time, k *store.Idempotency
 
 func testIdempotencyReplay(t *testing.T, s store.Store) {
 	first := idem("key_a", "order-A-1", "h1", t0)
-	m1 := newMessage(t0)
+	m1 := Message(t0)
 	res, err := acceptIdem(t, s, t0, first, m1)
 	if err != nil || res.Replayed {
 		t.Fatalf("first accept = %+v, %v; want stored, not replayed", res, err)
@@ -484,7 +441,7 @@ func testIdempotencyReplay(t *testing.T, s store.Store) {
 
 	again := idem("key_a", "order-A-1", "h1", t0.Add(time.Hour)) // same request, later
 	again.StatusCode = 500                                       // what the retry would have answered
-	m2 := newMessage(t0.Add(time.Hour))
+	m2 := Message(t0.Add(time.Hour))
 	res, err = acceptIdem(t, s, t0.Add(time.Hour), again, m2)
 	if err != nil {
 		t.Fatalf("replay: %v", err)
@@ -500,10 +457,10 @@ func testIdempotencyReplay(t *testing.T, s store.Store) {
 }
 
 func testIdempotencyMismatch(t *testing.T, s store.Store) {
-	if _, err := acceptIdem(t, s, t0, idem("key_a", "k", "h1", t0), newMessage(t0)); err != nil {
+	if _, err := acceptIdem(t, s, t0, idem("key_a", "k", "h1", t0), Message(t0)); err != nil {
 		t.Fatalf("first accept: %v", err)
 	}
-	m := newMessage(t0)
+	m := Message(t0)
 	_, err := acceptIdem(t, s, t0.Add(time.Minute), idem("key_a", "k", "h2", t0.Add(time.Minute)), m)
 	wantErr(t, "accept with the same key and another body", err, store.ErrIdempotencyMismatch)
 	if _, err := s.MessageGet(t.Context(), m.Message.ID); !errors.Is(err, store.ErrNotFound) {
@@ -512,30 +469,30 @@ func testIdempotencyMismatch(t *testing.T, s store.Store) {
 }
 
 func testIdempotencyExpiry(t *testing.T, s store.Store) {
-	if _, err := acceptIdem(t, s, t0, idem("key_a", "k", "h1", t0), newMessage(t0)); err != nil {
+	if _, err := acceptIdem(t, s, t0, idem("key_a", "k", "h1", t0), Message(t0)); err != nil {
 		t.Fatalf("first accept: %v", err)
 	}
 	// At ExpiresAt the record is expired: a different request with the key is accepted and
 	// replaces it.
 	later := t0.Add(24 * time.Hour)
 	second := idem("key_a", "k", "h2", later)
-	m := newMessage(later)
+	m := Message(later)
 	res, err := acceptIdem(t, s, later, second, m)
 	if err != nil || res.Replayed {
 		t.Fatalf("accept after expiry = %+v, %v; want stored", res, err)
 	}
 	get(t, s, m.Message.ID)
 
-	res, err = acceptIdem(t, s, later.Add(time.Hour), idem("key_a", "k", "h2", later.Add(time.Hour)), newMessage(later))
+	res, err = acceptIdem(t, s, later.Add(time.Hour), idem("key_a", "k", "h2", later.Add(time.Hour)), Message(later))
 	if err != nil || !res.Replayed || !bytes.Equal(res.Response, second.Response) {
 		t.Fatalf("repeat of the replacing request = %+v, %v; want the replacing response replayed", res, err)
 	}
-	_, err = acceptIdem(t, s, later.Add(time.Hour), idem("key_a", "k", "h1", later.Add(time.Hour)), newMessage(later))
+	_, err = acceptIdem(t, s, later.Add(time.Hour), idem("key_a", "k", "h1", later.Add(time.Hour)), Message(later))
 	wantErr(t, "the expired request again", err, store.ErrIdempotencyMismatch)
 }
 
 func testIdempotencyPerAPIKey(t *testing.T, s store.Store) {
-	a, b := newMessage(t0), newMessage(t0)
+	a, b := Message(t0), Message(t0)
 	if _, err := acceptIdem(t, s, t0, idem("key_a", "same", "h1", t0), a); err != nil {
 		t.Fatalf("accept for key_a: %v", err)
 	}
@@ -559,7 +516,7 @@ func testIdempotencyConcurrent(t *testing.T, s store.Store) {
 	for i := range n {
 		wg.Go(func() {
 			res, err := s.MessagesAccept(t.Context(), store.MessagesAcceptParams{
-				Messages:    []store.NewMessage{newMessage(t0)},
+				Messages:    []store.NewMessage{Message(t0)},
 				Idempotency: idem("key_a", "burst", "h1", t0),
 				Now:         t0.Add(time.Duration(i) * time.Millisecond),
 			})
@@ -590,7 +547,7 @@ func testIdempotencyPurge(t *testing.T, s store.Store) {
 	for i, ttl := range []time.Duration{time.Hour, 2 * time.Hour, 48 * time.Hour} {
 		k := idem("key_a", fmt.Sprintf("k%d", i), "h1", t0)
 		k.ExpiresAt = t0.Add(ttl)
-		if _, err := acceptIdem(t, s, t0, k, newMessage(t0)); err != nil {
+		if _, err := acceptIdem(t, s, t0, k, Message(t0)); err != nil {
 			t.Fatalf("accept: %v", err)
 		}
 	}
@@ -599,11 +556,11 @@ func testIdempotencyPurge(t *testing.T, s store.Store) {
 		t.Fatalf("IdempotencyPurge = %d, %v; want 2", n, err)
 	}
 	// The purged key is free again, even for a request "in the past".
-	if res, err := acceptIdem(t, s, t0, idem("key_a", "k0", "other", t0), newMessage(t0)); err != nil || res.Replayed {
+	if res, err := acceptIdem(t, s, t0, idem("key_a", "k0", "other", t0), Message(t0)); err != nil || res.Replayed {
 		t.Fatalf("accept with a purged key = %+v, %v; want stored", res, err)
 	}
 	// The unexpired one is kept.
-	_, err = acceptIdem(t, s, t0.Add(3*time.Hour), idem("key_a", "k2", "other", t0), newMessage(t0))
+	_, err = acceptIdem(t, s, t0.Add(3*time.Hour), idem("key_a", "k2", "other", t0), Message(t0))
 	wantErr(t, "accept with the kept key", err, store.ErrIdempotencyMismatch)
 	if n, err := s.IdempotencyPurge(t.Context(), t0.Add(3*time.Hour)); err != nil || n != 0 {
 		t.Fatalf("second IdempotencyPurge = %d, %v; want 0", n, err)
@@ -611,23 +568,23 @@ func testIdempotencyPurge(t *testing.T, s store.Store) {
 }
 
 func testListFilters(t *testing.T, s store.Store) {
-	a := newMessage(t0, func(m *store.Message) {
+	a := Message(t0, func(m *store.Message) {
 		m.Recipients = []string{"Ann@Example.com"}
 	})
-	b := newMessage(t0.Add(time.Minute), func(m *store.Message) {
+	b := Message(t0.Add(time.Minute), func(m *store.Message) {
 		m.Stream = store.StreamBroadcast
 		m.Tags = []string{"news", "weekly"}
 		m.Recipients = []string{"bob@example.com"}
 		m.CampaignID = "cmp_1"
 	})
-	c := newMessage(t0.Add(2*time.Minute), func(m *store.Message) {
+	c := Message(t0.Add(2*time.Minute), func(m *store.Message) {
 		m.Status = store.StatusScheduled
 		m.NextAttemptAt = t0.Add(time.Hour)
 		m.SendAt = m.NextAttemptAt
 		m.Tags = []string{"vip", "orders"}
 		m.Recipients = []string{"carl@example.com", "ann@example.com"}
 	})
-	d := newMessage(t0.Add(3*time.Minute), func(m *store.Message) {
+	d := Message(t0.Add(3*time.Minute), func(m *store.Message) {
 		m.Tags = nil
 		m.Recipients = []string{"dora@example.com"}
 	})
@@ -684,7 +641,7 @@ func testListPagination(t *testing.T, s store.Store) {
 	const n = 120
 	msgs := make([]store.NewMessage, n)
 	for i := range msgs {
-		msgs[i] = newMessage(t0.Add(time.Duration(i) * time.Second))
+		msgs[i] = Message(t0.Add(time.Duration(i) * time.Second))
 	}
 	accept(t, s, t0.Add(n*time.Second), msgs...)
 
@@ -720,7 +677,7 @@ func testListLimits(t *testing.T, s store.Store) {
 	const n = 1005
 	msgs := make([]store.NewMessage, n)
 	for i := range msgs {
-		msgs[i] = newMessage(t0)
+		msgs[i] = Message(t0)
 	}
 	accept(t, s, t0, msgs...)
 	for _, tc := range []struct{ limit, want int }{{0, 50}, {-1, 50}, {7, 7}, {1000, 1000}, {5000, 1000}} {
@@ -736,15 +693,15 @@ func testListLimits(t *testing.T, s store.Store) {
 
 func testCancel(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	queued := newMessage(t0)
-	scheduled := newMessage(t0, func(m *store.Message) {
+	queued := Message(t0)
+	scheduled := Message(t0, func(m *store.Message) {
 		m.Status = store.StatusScheduled
 		m.NextAttemptAt = t0.Add(time.Hour)
 		m.SendAt = m.NextAttemptAt
 	})
-	deferred := newMessage(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-time.Minute) })
-	sending := newMessage(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-10 * time.Second) })
-	sent := newMessage(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-30 * time.Second) })
+	deferred := Message(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-time.Minute) })
+	sending := Message(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-10 * time.Second) })
+	sent := Message(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-30 * time.Second) })
 	accept(t, s, t0, queued, scheduled, deferred, sending, sent)
 
 	// Claim deferred, sent and sending (in due order); finish the first two as deferred and sent.
@@ -800,16 +757,16 @@ func testCancel(t *testing.T, s store.Store) {
 }
 
 func testClaim(t *testing.T, s store.Store) {
-	due1 := newMessage(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-2 * time.Minute) })
-	due2 := newMessage(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-time.Minute) })
-	due3 := newMessage(t0, func(m *store.Message) {
+	due1 := Message(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-2 * time.Minute) })
+	due2 := Message(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-time.Minute) })
+	due3 := Message(t0, func(m *store.Message) {
 		m.Status = store.StatusScheduled // accepted an hour ago for now
 		m.CreatedAt = t0.Add(-time.Hour)
 		m.NextAttemptAt = t0
 		m.SendAt = t0
 	})
-	future := newMessage(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(time.Hour) })
-	other := newMessage(t0, func(m *store.Message) {
+	future := Message(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(time.Hour) })
+	other := Message(t0, func(m *store.Message) {
 		m.Stream = store.StreamBroadcast
 		m.NextAttemptAt = t0.Add(-5 * time.Minute)
 	})
@@ -867,7 +824,7 @@ func testClaimConcurrent(t *testing.T, s store.Store) {
 	const n = 200
 	msgs := make([]store.NewMessage, n)
 	for i := range msgs {
-		msgs[i] = newMessage(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-time.Duration(i) * time.Millisecond) })
+		msgs[i] = Message(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-time.Duration(i) * time.Millisecond) })
 	}
 	accept(t, s, t0, msgs...)
 
@@ -914,7 +871,7 @@ func testClaimConcurrent(t *testing.T, s store.Store) {
 
 func testFinish(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	m1, m2, m3, m4 := newMessage(t0), newMessage(t0), newMessage(t0), newMessage(t0)
+	m1, m2, m3, m4 := Message(t0), Message(t0), Message(t0), Message(t0)
 	accept(t, s, t0, m1, m2, m3, m4)
 	if got := claim(t, s, store.MessageClaimParams{Owner: "w1", Stream: store.StreamTransactional, Limit: 4,
 		Now: t0, LeaseUntil: t0.Add(time.Minute)}); len(got) != 4 {
@@ -1008,7 +965,7 @@ func testFinish(t *testing.T, s store.Store) {
 // suppression without a reason) fails the whole call before anything is written.
 func testFinishRejects(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	m1, m2 := newMessage(t0), newMessage(t0)
+	m1, m2 := Message(t0), Message(t0)
 	accept(t, s, t0, m1, m2)
 	claim(t, s, store.MessageClaimParams{Owner: "w1", Stream: store.StreamTransactional, Limit: 2,
 		Now: t0, LeaseUntil: t0.Add(time.Minute)})
@@ -1043,8 +1000,8 @@ func testFinishRejects(t *testing.T, s store.Store) {
 
 func testRescue(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	short := newMessage(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-time.Second) })
-	long := newMessage(t0)
+	short := Message(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(-time.Second) })
+	long := Message(t0)
 	accept(t, s, t0, short, long)
 	claim(t, s, store.MessageClaimParams{Owner: "dead-node", Stream: store.StreamTransactional, Limit: 1,
 		Now: t0, LeaseUntil: t0.Add(time.Minute)})
@@ -1093,7 +1050,7 @@ func testRescue(t *testing.T, s store.Store) {
 
 func testReleaseLeases(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	msgs := []store.NewMessage{newMessage(t0), newMessage(t0), newMessage(t0), newMessage(t0, func(m *store.Message) {
+	msgs := []store.NewMessage{Message(t0), Message(t0), Message(t0), Message(t0, func(m *store.Message) {
 		m.Stream = store.StreamBroadcast
 	})}
 	accept(t, s, t0, msgs...)
@@ -1152,7 +1109,7 @@ func testReleaseLeasesByPrefix(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	owners := []string{"node_1/100/aa", "node_1/200/bb", "nodeX1/300/cc", "node_10/400/dd", "other/1/ee"}
 	for range owners {
-		accept(t, s, t0, newMessage(t0))
+		accept(t, s, t0, Message(t0))
 	}
 	leased := map[string]string{} // message id → owner
 	for _, o := range owners {
@@ -1206,13 +1163,13 @@ func testNextDue(t *testing.T, s store.Store) {
 	if _, ok := next(store.StreamTransactional); ok {
 		t.Fatal("MessageNextDue on an empty store reported a message")
 	}
-	later := newMessage(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(5 * time.Minute) })
-	sched := newMessage(t0, func(m *store.Message) {
+	later := Message(t0, func(m *store.Message) { m.NextAttemptAt = t0.Add(5 * time.Minute) })
+	sched := Message(t0, func(m *store.Message) {
 		m.Status = store.StatusScheduled
 		m.NextAttemptAt = t0.Add(time.Minute)
 		m.SendAt = m.NextAttemptAt
 	})
-	bulk := newMessage(t0, func(m *store.Message) {
+	bulk := Message(t0, func(m *store.Message) {
 		m.Stream = store.StreamBroadcast
 		m.NextAttemptAt = t0.Add(-time.Hour)
 	})
@@ -1255,12 +1212,12 @@ func testWakeups(t *testing.T, s store.Store) {
 			t.Fatalf("no wake-up after %s", what)
 		}
 	}
-	accept(t, s, t0, newMessage(t0))
+	accept(t, s, t0, Message(t0))
 	wait(tx, "accepting a transactional message")
 
 	// Signals coalesce: many accepts never block the accepting side.
 	for range 5 {
-		accept(t, s, t0, newMessage(t0, func(m *store.Message) { m.Stream = store.StreamBroadcast }))
+		accept(t, s, t0, Message(t0, func(m *store.Message) { m.Stream = store.StreamBroadcast }))
 	}
 	wait(bc, "accepting broadcast messages")
 }

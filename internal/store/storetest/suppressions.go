@@ -219,7 +219,7 @@ func testSuppressionList(t *testing.T, s store.Store) {
 
 func testFinishSuppress(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	bounced, lost, unsent := newMessage(t0), newMessage(t0), newMessage(t0, func(m *store.Message) {
+	bounced, lost, unsent := Message(t0), Message(t0), Message(t0, func(m *store.Message) {
 		m.Recipients = []string{"blocked@example.com"}
 	})
 	accept(t, s, t0, bounced, lost, unsent)

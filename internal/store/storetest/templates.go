@@ -227,7 +227,7 @@ func testTemplateDelete(t *testing.T, s store.Store) {
 
 	// A layout in use cannot go; neither can a template with messages waiting to be sent.
 	wantErr(t, "TemplateDelete(layout in use)", del("base", false), store.ErrConflict)
-	scheduled := newMessage(t0, func(m *store.Message) {
+	scheduled := Message(t0, func(m *store.Message) {
 		m.Template, m.TemplateVersion = "news", 1
 		m.Status, m.SendAt, m.NextAttemptAt = store.StatusScheduled, t0.Add(24*time.Hour), t0.Add(24*time.Hour)
 	})
@@ -258,7 +258,7 @@ func testTemplateDelete(t *testing.T, s store.Store) {
 	// Force deletes whatever waits.
 	putTemplate(t, s, t0, base)
 	putTemplate(t, s, t0, news)
-	queued := newMessage(t0, func(m *store.Message) { m.Template, m.TemplateVersion = "news", 2 })
+	queued := Message(t0, func(m *store.Message) { m.Template, m.TemplateVersion = "news", 2 })
 	accept(t, s, t0, queued)
 	if err := del("base", true); err != nil {
 		t.Fatalf("TemplateDelete(layout, force): %v", err)
