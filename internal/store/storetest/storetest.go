@@ -14,7 +14,8 @@
 //	}
 //
 // All subtests run in parallel. Times handed to the store have microsecond precision, the finest
-// both SQLite (unix µs) and PostgreSQL (timestamptz) keep.
+// both SQLite (unix µs) and PostgreSQL (timestamptz) keep. Message builds the test message the
+// suite and the drivers' own tests share.
 package storetest
 
 import (
