@@ -29,7 +29,12 @@ type Config struct {
 	Now     func() time.Time
 	Version string
 
-	PublicURL        string        // the API's base URL as clients reach it, for the OpenAPI servers ("" = relative)
+	PublicURL string // the API's base URL as clients reach it, for the OpenAPI servers ("" = relative)
+
+	// Messages creates the messages sent; nil builds one on Store and Templates from
+	// DefaultFrom, MaxRecipients, MaxMessageSize, MaxScheduleAhead, MessageTTL and MaxAttempts.
+	Messages *message.Service
+
 	DefaultFrom      string        // used when a message has no from
 	MaxRecipients    int           // to+cc+bcc per message
 	MaxBatch         int           // messages per batch request
@@ -118,11 +123,13 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
 		bodyLimit: cfg.MaxMessageSize + 1<<20, // JSON and base64 framing around the largest message
 		inflight:  newInflight(cfg.MaxInflightBytes, cfg.InflightWait)}
-	s.messages = message.New(message.Config{
-		Store: cfg.Store, Templates: cfg.Templates, DefaultFrom: cfg.DefaultFrom,
-		MaxRecipients: cfg.MaxRecipients, MaxMessageSize: cfg.MaxMessageSize,
-		MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL, MaxAttempts: cfg.MaxAttempts,
-	})
+	if s.messages = cfg.Messages; s.messages == nil {
+		s.messages = message.New(message.Config{
+			Store: cfg.Store, Templates: cfg.Templates, DefaultFrom: cfg.DefaultFrom,
+			MaxRecipients: cfg.MaxRecipients, MaxMessageSize: cfg.MaxMessageSize,
+			MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL, MaxAttempts: cfg.MaxAttempts,
+		})
+	}
 
 	hc := huma.DefaultConfig("postie", cfg.Version)
 	hc.CreateHooks = nil // no $schema links in bodies
