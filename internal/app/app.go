@@ -21,6 +21,7 @@ import (
 	"github.com/postie/postie/internal/delivery"
 	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/id"
+	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/postgres"
 	"github.com/postie/postie/internal/store/sqlite"
@@ -87,10 +88,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log,
 	})
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
+	// Every way in creates its messages through this one service.
+	messages := message.New(message.Config{
+		Store: st, Templates: catalog, DefaultFrom: cfg.From, MaxRecipients: cfg.MaxRecipients,
+		MaxMessageSize: cfg.MaxMessageSize, MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL,
+		MaxAttempts: len(cfg.RetryDelays) + 1,
+	})
 	apiCfg := httpapi.Config{
-		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, DefaultFrom: cfg.From,
-		MaxRecipients: cfg.MaxRecipients, MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize,
-		MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL, MaxAttempts: len(cfg.RetryDelays) + 1,
+		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
+		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
 		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog,
 	}

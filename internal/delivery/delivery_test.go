@@ -12,7 +12,7 @@ import (
 
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
-	"github.com/postie/postie/internal/store/sqlite"
+	"github.com/postie/postie/internal/store/sqlite/sqlitetest"
 	"github.com/postie/postie/internal/transport"
 	"github.com/postie/postie/internal/transport/capture"
 )
@@ -37,11 +37,7 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), t.TempDir()+"/postie.db", sqlite.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := sqlitetest.Open(t)
 	return &bundle{store: st, clock: &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}}
 }
 

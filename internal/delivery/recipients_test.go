@@ -5,15 +5,11 @@ package delivery
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/smtpsink"
 	"github.com/postie/postie/internal/smtpsink/sinktest"
 	"github.com/postie/postie/internal/store"
@@ -40,42 +36,34 @@ func envelopes(sink *smtpsink.Sink) [][]string {
 	return out
 }
 
-// getMessage is GET /v1/messages/{id}.
-func (r *relayEnv) getMessage(t *testing.T, id string) httpapi.MessageResource {
+// recipients are the recipients of a message with their states.
+func (r *relayEnv) recipients(t *testing.T, id string) []store.Recipient {
 	t.Helper()
-	code, body := r.call(t, "GET", "/v1/messages/"+id, nil)
-	if code != http.StatusOK {
-		t.Fatalf("GET message: %d %s", code, body)
-	}
-	var m httpapi.MessageResource
-	if err := json.Unmarshal(body, &m); err != nil {
+	rcpts, err := r.store.MessageRecipients(context.Background(), id)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return m
+	return rcpts
 }
 
-// states is "email=status" of each recipient of m.
-func states(m httpapi.MessageResource) string {
+// states is "email=status" of each recipient.
+func states(rcpts []store.Recipient) string {
 	var s []string
-	for _, r := range m.Recipients {
-		s = append(s, r.Email+"="+r.Status)
+	for _, r := range rcpts {
+		s = append(s, r.Email+"="+string(r.Status))
 	}
 	return strings.Join(s, " ")
 }
 
-// listIDs is the ids GET /v1/messages?query answers.
-func (r *relayEnv) listIDs(t *testing.T, query url.Values) []string {
+// listIDs is the ids of the messages in status that recipient ("" for any) is one of.
+func (r *relayEnv) listIDs(t *testing.T, status store.Status, recipient string) []string {
 	t.Helper()
-	code, body := r.call(t, "GET", "/v1/messages?"+query.Encode(), nil)
-	if code != http.StatusOK {
-		t.Fatalf("list %s: %d %s", query.Encode(), code, body)
-	}
-	var page struct{ Data []httpapi.MessageResource }
-	if err := json.Unmarshal(body, &page); err != nil {
-		t.Fatal(err)
+	ms, err := r.store.MessageList(context.Background(), store.MessageListParams{Statuses: []store.Status{status}, Recipient: recipient, Limit: 50})
+	if err != nil {
+		t.Fatalf("list %s %s: %v", status, recipient, err)
 	}
 	var ids []string
-	for _, m := range page.Data {
+	for _, m := range ms {
 		ids = append(ids, m.ID)
 	}
 	return ids
@@ -100,14 +88,14 @@ func TestRelay452ForOneRecipientRetriesItAlone(t *testing.T) {
 	if !m.NextAttemptAt.Equal(r.clock.Now().Add(time.Minute)) {
 		t.Errorf("next attempt at %v, want one minute on (the ladder)", m.NextAttemptAt)
 	}
-	view := r.getMessage(t, id)
+	view := r.recipients(t, id)
 	if got := states(view); got != "ok@example.com=sent t452@example.com=deferred" {
 		t.Errorf("recipients after attempt 1: %s", got)
 	}
-	if rc := view.Recipients[1]; rc.LastError == nil || rc.LastError.Code != 452 || rc.Attempts != 1 || rc.SentAt != nil {
+	if rc := view[1]; rc.LastError == nil || rc.LastError.Code != 452 || rc.Attempts != 1 || !rc.SentAt.IsZero() {
 		t.Errorf("deferred recipient %+v", rc)
 	}
-	if rc := view.Recipients[0]; rc.LastError != nil || rc.Attempts != 1 || rc.SentAt == nil {
+	if rc := view[0]; rc.LastError != nil || rc.Attempts != 1 || rc.SentAt.IsZero() {
 		t.Errorf("sent recipient %+v", rc)
 	}
 
@@ -120,7 +108,7 @@ func TestRelay452ForOneRecipientRetriesItAlone(t *testing.T) {
 	if got := envelopes(sink); !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("relay transactions %v, want %v (the second to the refused recipient alone)", got, want)
 	}
-	if got := states(r.getMessage(t, id)); got != "ok@example.com=sent t452@example.com=sent" {
+	if got := states(r.recipients(t, id)); got != "ok@example.com=sent t452@example.com=sent" {
 		t.Errorf("recipients at the end: %s", got)
 	}
 	if got := eventTypes(t, r.store, id); strings.Join(got, " ") != "queued sent deferred sent" {
@@ -157,7 +145,7 @@ func TestRelay452UntilTheLadderEnds(t *testing.T) {
 	if m.SentAt.IsZero() {
 		t.Error("sent_at of the recipient sent on attempt 1 was lost")
 	}
-	if got := states(r.getMessage(t, id)); got != "ok@example.com=sent t452@example.com=failed" {
+	if got := states(r.recipients(t, id)); got != "ok@example.com=sent t452@example.com=failed" {
 		t.Errorf("recipients: %s", got)
 	}
 	want := [][]string{{"ok@example.com"}}
@@ -200,12 +188,8 @@ func TestRelay550ForOneRecipientIsFound(t *testing.T) {
 		{"partially_failed", "", true},
 		{"failed", "", false},
 	} {
-		q := url.Values{"status": {tc.status}}
-		if tc.recipient != "" {
-			q.Set("recipient", tc.recipient)
-		}
-		if got := slices.Contains(r.listIDs(t, q), id); got != tc.found {
-			t.Errorf("GET /v1/messages?%s found it: %v, want %v", q.Encode(), got, tc.found)
+		if got := slices.Contains(r.listIDs(t, store.Status(tc.status), tc.recipient), id); got != tc.found {
+			t.Errorf("listing %s messages to %q found it: %v, want %v", tc.status, tc.recipient, got, tc.found)
 		}
 	}
 }
@@ -223,14 +207,16 @@ func TestRetryOfAPartiallyFailedMessage(t *testing.T) {
 
 	id := r.send(t, to("ok@example.com", "blocked@example.com"))
 	r.waitStatus(t, id, store.StatusPartiallyFailed)
-	code, body := r.call(t, "POST", "/v1/messages/"+id+"/retry", nil)
-	if code != http.StatusOK {
-		t.Fatalf("retry: %d %s", code, body)
+	now := r.clock.Now()
+	if _, err := r.store.MessageRetry(context.Background(), store.MessageRetryParams{ID: id, Now: now, ExpiresAt: now.Add(24 * time.Hour)}); err != nil {
+		t.Fatalf("retry: %v", err)
 	}
-	var retried httpapi.MessageResource
-	_ = json.Unmarshal(body, &retried)
+	retried, err := r.store.MessageGet(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The engine may already have taken it up again, or even sent it.
-	if got := states(retried); retried.Status == "partially_failed" || retried.Status == "failed" ||
+	if got := states(r.recipients(t, id)); retried.Status == store.StatusPartiallyFailed || retried.Status == store.StatusFailed ||
 		got != "blocked@example.com=queued ok@example.com=sent" && got != "blocked@example.com=sent ok@example.com=sent" {
 		t.Errorf("after retry: %s with %s", retried.Status, got)
 	}

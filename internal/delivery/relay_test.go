@@ -1,53 +1,41 @@
 package delivery
 
-// Tests of the whole delivery path against a real SMTP relay: messages accepted by the HTTP API,
-// delivered by the engine through the pooled SMTP transport to an in-process go-smtp server
+// Tests of the whole delivery path against a real SMTP relay: messages accepted by the message
+// service (as every way in accepts them), delivered by the engine through the pooled SMTP transport to an in-process go-smtp server
 // (internal/smtpsink) scripted per recipient and attempt. The engine's clock is a test clock, so
 // no test waits through a backoff.
 
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/json"
-	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/postie/postie/internal/httpapi"
+	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/smtpsink"
 	"github.com/postie/postie/internal/smtpsink/sinktest"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/transport/smtp"
 )
 
-const relayKey = "pk_relay_test_key_0123456789"
-
-// relayEnv is one store, API and clock shared by a test's engines.
+// relayEnv is one store, message service and clock shared by a test's engines.
 type relayEnv struct {
 	*bundle
-	api *httptest.Server
+	msgs *message.Service
 }
 
 func setupRelay(t *testing.T) *relayEnv {
 	t.Helper()
 	b := setup(t)
-	sum := sha256.Sum256([]byte(relayKey))
-	if err := b.store.APIKeyCreate(context.Background(), store.APIKey{ID: "key_1", Name: "test", Hash: sum[:], Prefix: "pk_relay", CreatedAt: b.clock.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	api := httptest.NewServer(httpapi.New(httpapi.Config{
-		Store: b.store, Now: b.clock.Now, DefaultFrom: "Shop <shop@postie.example>",
-		MaxRecipients: 50, MaxBatch: 500, MaxMessageSize: 10 << 20, MaxScheduleAhead: 24 * time.Hour,
+	msgs := message.New(message.Config{
+		Store: b.store, DefaultFrom: "Shop <shop@postie.example>",
+		MaxRecipients: 50, MaxMessageSize: 10 << 20, MaxScheduleAhead: 24 * time.Hour,
 		MessageTTL: 24 * time.Hour, MaxAttempts: 3,
-	}))
-	t.Cleanup(api.Close)
-	return &relayEnv{bundle: b, api: api}
+	})
+	return &relayEnv{bundle: b, msgs: msgs}
 }
 
 // relayTransport is the SMTP transport for a sink URL with small timeouts.
@@ -69,41 +57,23 @@ func relayTransport(t *testing.T, url string, mod func(*smtp.Config)) *smtp.Tran
 	return tr
 }
 
-func (r *relayEnv) call(t *testing.T, method, path string, body any) (int, []byte) {
+// send accepts a message (a password reset unless it has a subject) and returns its id.
+func (r *relayEnv) send(t *testing.T, req message.Request) string {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+	if req.Subject == "" {
+		req.Subject, req.Text = "Your password reset", "Click the link."
 	}
-	req, _ := http.NewRequest(method, r.api.URL+path, rd)
-	req.Header.Set("Authorization", "Bearer "+relayKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	acc, err := r.msgs.Accept(context.Background(), message.AcceptParams{Requests: []message.Request{req}, Now: r.clock.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
+	if err := acc.Results[0].Err; err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	return acc.Results[0].ID
 }
 
-// send accepts a message through the API and returns its id.
-func (r *relayEnv) send(t *testing.T, msg map[string]any) string {
-	t.Helper()
-	if msg["subject"] == nil {
-		msg["subject"], msg["text"] = "Your password reset", "Click the link."
-	}
-	code, body := r.call(t, "POST", "/v1/messages", msg)
-	if code != http.StatusAccepted {
-		t.Fatalf("send: %d %s", code, body)
-	}
-	var acc struct{ ID string }
-	_ = json.Unmarshal(body, &acc)
-	return acc.ID
-}
-
-func to(addrs ...string) map[string]any { return map[string]any{"to": addrs} }
+func to(addrs ...string) message.Request { return message.Request{To: addrs} }
 
 // counter counts a Script's calls per key.
 type counter struct {
@@ -133,19 +103,19 @@ func TestRelayDeliversWhatTheAPIAccepted(t *testing.T) {
 	stop := run(t, r.engine(relayTransport(t, sink.URL(), nil), "node-a"))
 	defer stop()
 
-	id := r.send(t, map[string]any{
-		"from": "Billing <billing@postie.example>", "to": []string{"Ann <ann@example.com>"},
-		"cc": []string{"bob@example.com"}, "bcc": []string{"audit@example.com"},
-		"subject": "Invoice 42", "html": "<p>Your <b>invoice</b></p>", "text": "Your invoice",
-		"attachments": []map[string]any{{"filename": "invoice.txt", "content_type": "text/plain", "content": "aW52b2ljZQ=="}},
+	id := r.send(t, message.Request{
+		From: "Billing <billing@postie.example>", To: []string{"Ann <ann@example.com>"},
+		Cc: []string{"bob@example.com"}, Bcc: []string{"audit@example.com"},
+		Subject: "Invoice 42", HTML: "<p>Your <b>invoice</b></p>", Text: "Your invoice",
+		Attachments: []message.Attachment{{Filename: "invoice.txt", ContentType: "text/plain", Content: []byte("invoice")}},
 	})
 	m := r.waitStatus(t, id, store.StatusSent)
 	if m.ProviderID != "7F3A2B" || m.Attempts != 1 {
 		t.Errorf("sent with provider id %q after %d attempts, want 7F3A2B after 1", m.ProviderID, m.Attempts)
 	}
-	code, raw := r.call(t, "GET", "/v1/messages/"+id+"/raw", nil)
-	if code != 200 {
-		t.Fatalf("raw: %d", code)
+	raw, err := r.store.MessageRaw(context.Background(), id)
+	if err != nil {
+		t.Fatalf("raw: %v", err)
 	}
 	got := sink.Messages()
 	if len(got) != 1 {
@@ -155,7 +125,7 @@ func TestRelayDeliversWhatTheAPIAccepted(t *testing.T) {
 		t.Errorf("envelope from %q to %v", got[0].From, got[0].To)
 	}
 	if !bytes.Equal(got[0].Body, raw) {
-		t.Errorf("the relay got other bytes than /raw shows:\n--- relay\n%s\n--- raw\n%s", got[0].Body, raw)
+		t.Errorf("the relay got other bytes than are stored:\n--- relay\n%s\n--- raw\n%s", got[0].Body, raw)
 	}
 	if bytes.Contains(got[0].Body, []byte("audit@")) {
 		t.Error("Bcc address written into the message")
@@ -213,9 +183,9 @@ func TestRelayAlwaysTemporaryFailsAfterTheLadder(t *testing.T) {
 	if m.Attempts != 3 || m.LastError.Code != 451 || m.LastError.Stage != "rcpt" || m.LastError.Attempt != 3 {
 		t.Errorf("failed after %d attempts with %+v", m.Attempts, m.LastError)
 	}
-	code, body := r.call(t, "GET", "/v1/messages?status=failed", nil)
-	if code != 200 || !strings.Contains(string(body), `"Greylisted, try again later"`) {
-		t.Errorf("failure queue: %d %s", code, body)
+	failed, err := r.store.MessageList(context.Background(), store.MessageListParams{Statuses: []store.Status{store.StatusFailed}, Limit: 10})
+	if err != nil || len(failed) != 1 || failed[0].LastError == nil || failed[0].LastError.Text != "Greylisted, try again later" {
+		t.Errorf("failure queue: %+v %v", failed, err)
 	}
 }
 
@@ -424,7 +394,7 @@ func TestGracefulShutdownMidFlow(t *testing.T) {
 	const n = 60
 	var ids []string
 	for i := range n {
-		ids = append(ids, r.send(t, map[string]any{"to": []string{"u@example.com"}, "subject": "s", "text": "t", "stream": []string{"transactional", "broadcast"}[i%2]}))
+		ids = append(ids, r.send(t, message.Request{To: []string{"u@example.com"}, Subject: "s", Text: "t", Stream: []string{"transactional", "broadcast"}[i%2]}))
 	}
 	stop := run(t, r.engine(relayTransport(t, sink.URL()+"&pool=2", nil), "node-a"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

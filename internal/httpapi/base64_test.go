@@ -20,7 +20,7 @@ func TestDecodeItemFastAttachments(t *testing.T) {
 		{`{"attachments":[{"filename":"a"},{"content":"aGk="}],"html":"h"}`, true},                // one without content
 		{`{"attachments":[{"content":"aGk\/"}],"text":"x"}`, true},                                // an escape in the base64
 		{`{"attachments":[{"content":"aG\nk="}],"text":"x"}`, true},                               // an escaped line break, which base64 skips
-		{`{"attachments":[{"content":"not base64!"}],"text":"x"}`, true},                          // kept as the error, for compose
+		{`{"attachments":[{"content":"not base64!"}],"text":"x"}`, true},                          // kept as the error, for the message service
 		{`{"attachments":[{"content":""}],"text":"x"}`, true},                                     // empty: not given
 		{`{"attachments":[{"content":null}],"text":"x"}`, true},                                   // null: not given
 		{`{"attachments":[{"content":"aGk=","content":"aGk="}],"text":"x"}`, false},               // twice in one

@@ -18,7 +18,7 @@ import (
 
 	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/store"
-	"github.com/postie/postie/internal/store/sqlite"
+	"github.com/postie/postie/internal/store/sqlite/sqlitetest"
 )
 
 const (
@@ -37,11 +37,7 @@ type bundle struct {
 func setup(t *testing.T, mutate ...func(*httpapi.Config)) *bundle {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir()+"/postie.db", sqlite.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := sqlitetest.Open(t)
 	for i, k := range []string{testKey, otherKey} {
 		sum := sha256.Sum256([]byte(k))
 		if err := st.APIKeyCreate(ctx, store.APIKey{ID: fmt.Sprintf("key_%d", i), Name: "test", Hash: sum[:], CreatedAt: testNow}); err != nil {

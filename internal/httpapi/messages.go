@@ -3,21 +3,20 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/postie/postie/internal/fanout"
+	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
 )
 
@@ -265,16 +264,26 @@ func (s *Server) registerMessages() {
 func (s *Server) send(ctx context.Context, in *sendInput) (*sendOutput, error) {
 	now := s.cfg.Now().UTC()
 	key := apiKeyFrom(ctx)
-	req, err := decodeItem(in.RawBody, "body")
+	sm, err := decodeItem(in.RawBody, "body")
 	if err != nil {
 		return nil, err
 	}
-	nm, warnings, err := s.compose(ctx, req, "body", now, key.ID)
+	req := sm.request()
+	c, err := s.messages.Compose(ctx, &req, message.ComposeParams{Now: now, APIKeyID: key.ID})
 	if err != nil {
-		return nil, err
+		return nil, s.messageError(err, "body")
 	}
-	body, _ := json.Marshal(Accepted{ID: nm.Message.ID, Status: string(nm.Message.Status), Warnings: warnings})
-	return s.accept(ctx, in.IdempotencyKey, in.RawBody, "/v1/messages", []store.NewMessage{nm}, http.StatusAccepted, body, now)
+	body, _ := json.Marshal(Accepted{ID: c.Message.ID, Status: string(c.Message.Status), Warnings: c.Warnings})
+	res, err := s.messages.Store(ctx, message.StoreParams{Messages: []store.NewMessage{c.NewMessage}, APIKeyID: key.ID, Now: now,
+		Idempotency: message.Idempotency{Key: in.IdempotencyKey, Scope: "/v1/messages", Request: in.RawBody},
+		Status:      http.StatusAccepted, Body: body})
+	if err != nil {
+		return nil, s.messageError(err, "body")
+	}
+	if res.Replayed {
+		return &sendOutput{Status: res.StatusCode, Body: res.Response}, nil
+	}
+	return &sendOutput{Status: http.StatusAccepted, Body: body}, nil
 }
 
 func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, error) {
@@ -301,13 +310,13 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 	// Every item is decoded before any is composed: a malformed item refuses the whole request,
 	// which must not cost the rendering and MIME building of the others. Decoding is the cheap
 	// part; both steps run on every core, so a batch's latency is not one core's worth of work.
-	// reqs are the decoded items (nil for one refused), prefixes where each item's errors are;
+	// decoded are the decoded items (nil for one refused), prefixes where each item's errors are;
 	// malformed is set when an item split by splitBatch is not valid JSON.
 	results := make([]BatchResult, len(items))
-	reqs := make([]*SendMessage, len(items))
+	decoded := make([]*SendMessage, len(items))
 	prefixes := make([]string, len(items))
 	var malformed atomic.Bool
-	forEachItem(len(items), func(i int) {
+	fanout.Each(len(items), func(i int) {
 		prefixes[i] = fmt.Sprintf("body.messages[%d]", i)
 		req, err := decodeItem(items[i], prefixes[i])
 		if err != nil {
@@ -317,7 +326,7 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 			results[i] = BatchResult{Error: asErrorModel(err)}
 			return
 		}
-		reqs[i] = req
+		decoded[i] = req
 	})
 	if malformed.Load() {
 		// The body is not valid JSON: answer as encoding/json would have from the start. (An
@@ -326,63 +335,36 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 			return nil, err
 		}
 	}
-	built := make([]store.NewMessage, len(items))
-	// The items share one time budget: an item not composed when it is used up is refused alone.
-	// (A render compares the clock with the deadline itself, so the clock says when it is over,
-	// not only the context, whose timer may fire a moment later.)
-	deadline := time.Now().Add(s.cfg.BatchRenderBudget)
-	budget, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	forEachItem(len(items), func(i int) {
-		if reqs[i] == nil {
-			return // refused by decodeItem
-		}
-		var nm store.NewMessage
-		var warnings []string
-		err := budget.Err()
-		if err == nil {
-			nm, warnings, err = s.compose(budget, reqs[i], prefixes[i], now, key.ID)
-		}
-		reqs[i] = nil // its strings may be large: free them as the batch goes
-		if err != nil && ctx.Err() == nil && !time.Now().Before(deadline) {
-			err = s.overBudget(prefixes[i])
-		}
-		if err != nil {
-			results[i] = BatchResult{Error: asErrorModel(err)}
-			return
-		}
-		built[i] = nm
-		results[i] = BatchResult{ID: nm.Message.ID, Status: string(nm.Message.Status), Warnings: warnings}
-	})
-	msgs := make([]store.NewMessage, 0, len(items))
-	for i := range built {
-		if results[i].Error == nil {
-			msgs = append(msgs, built[i])
+	// The decoded items go to the service; at[j] is the item of its j-th request.
+	reqs := make([]message.Request, 0, len(items))
+	at := make([]int, 0, len(items))
+	for i, d := range decoded {
+		if d != nil {
+			reqs = append(reqs, d.request())
+			at = append(at, i)
+			decoded[i] = nil
 		}
 	}
-	answer, _ := json.Marshal(BatchAnswer{results})
-	return s.accept(ctx, in.IdempotencyKey, in.RawBody, "/v1/messages/batch", msgs, http.StatusOK, answer, now)
-}
-
-// overBudget is the problem of a batch item not composed within the batch's time budget.
-func (s *Server) overBudget(prefix string) error {
-	msg := fmt.Sprintf("the batch used up its %s for rendering before this item was done; nothing was stored for it: send it again, in a smaller batch", s.cfg.BatchRenderBudget)
-	return huma.Error503ServiceUnavailable(prefix+": "+msg, &huma.ErrorDetail{Location: prefix, Message: msg})
-}
-
-// forEachItem calls f(0), …, f(n-1), spread over GOMAXPROCS goroutines, and returns when every
-// call has returned. Calls for different i run concurrently.
-func forEachItem(n int, f func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), n) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				f(i)
+	acc, err := s.messages.Accept(ctx, message.AcceptParams{
+		Requests: reqs, APIKeyID: key.ID, Now: now, Budget: s.cfg.BatchRenderBudget,
+		Idempotency: message.Idempotency{Key: in.IdempotencyKey, Scope: "/v1/messages/batch", Request: in.RawBody},
+		Answer: func(rs []message.Result) (int, []byte) {
+			for j, r := range rs {
+				i := at[j]
+				if r.Err != nil {
+					results[i] = BatchResult{Error: asErrorModel(s.messageError(r.Err, prefixes[i]))}
+					continue
+				}
+				results[i] = BatchResult{ID: r.ID, Status: string(r.Status), Warnings: r.Warnings}
 			}
-		})
+			answer, _ := json.Marshal(BatchAnswer{results})
+			return http.StatusOK, answer
+		},
+	})
+	if err != nil {
+		return nil, s.messageError(err, "body")
 	}
-	wg.Wait()
+	return &sendOutput{Status: acc.Status, Body: acc.Body}, nil
 }
 
 // decodeBatch decodes a batch body with encoding/json: the slow path of splitBatch, and the one
@@ -418,36 +400,6 @@ func asErrorModel(err error) *huma.ErrorModel {
 		return capProblem(em)
 	}
 	return &huma.ErrorModel{Status: http.StatusUnprocessableEntity, Title: "Unprocessable Entity", Detail: err.Error()}
-}
-
-// accept stores msgs (possibly none, for a batch of bad items) and answers with body, or replays
-// the stored answer of an earlier request with the same Idempotency-Key.
-func (s *Server) accept(ctx context.Context, idemKey string, rawBody []byte, path string, msgs []store.NewMessage, status int, body []byte, now time.Time) (*sendOutput, error) {
-	key := apiKeyFrom(ctx)
-	p := store.MessagesAcceptParams{Messages: msgs, Now: now}
-	if idemKey = strings.TrimSpace(idemKey); idemKey != "" {
-		h := sha256.New()
-		h.Write([]byte(path))
-		h.Write([]byte{0})
-		h.Write(rawBody)
-		for i := range msgs {
-			msgs[i].Message.IdempotencyKey = idemKey
-		}
-		p.Idempotency = &store.Idempotency{
-			APIKeyID: key.ID, Key: idemKey, RequestHash: h.Sum(nil), StatusCode: status, Response: body,
-			CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
-		}
-	} else if len(msgs) == 0 {
-		return &sendOutput{Status: status, Body: body}, nil
-	}
-	res, err := s.cfg.Store.MessagesAccept(ctx, p)
-	if err != nil {
-		return nil, s.storeError(err, "message")
-	}
-	if res.Replayed {
-		return &sendOutput{Status: res.StatusCode, Body: res.Response}, nil
-	}
-	return &sendOutput{Status: status, Body: body}, nil
 }
 
 func (s *Server) retryOne(ctx context.Context, in *idInput) (*messageOutput, error) {

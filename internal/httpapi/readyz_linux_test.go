@@ -10,6 +10,7 @@ import (
 
 	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/store/sqlite"
+	"github.com/postie/postie/internal/store/sqlite/sqlitetest"
 )
 
 // TestReadyzDiskFull: /readyz answers 503 while the database's disk is too full to take writes
@@ -22,11 +23,7 @@ func TestReadyzDiskFull(t *testing.T) {
 		t.Skipf("cannot mount a small tmpfs to fill (%v); this test needs root", err)
 	}
 	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
-	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "postie.db"), sqlite.Options{Migrate: true, MinFreeBytes: 2 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := sqlitetest.OpenPath(t, filepath.Join(dir, "postie.db"), sqlite.Options{Migrate: true, MinFreeBytes: 2 << 20})
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{Store: st}))
 	t.Cleanup(srv.Close)
 

@@ -2,7 +2,9 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,5 +166,77 @@ func TestRetryBadInput(t *testing.T) {
 	}
 	if m := b.do("GET", "/v1/messages/"+id, nil).json(t); m["status"] != "failed" || m["attempts"] != float64(1) {
 		t.Errorf("bad retries changed the message: %v, %v attempts", m["status"], m["attempts"])
+	}
+}
+
+// TestRecipientsViewAndRetryOfAPartiallyFailedMessage: a message whose recipients had their own
+// outcomes (one sent, one refused with 550 5.7.1, as the delivery engine records them) shows each
+// recipient's state, is found by the refused recipient in the failure queue, and its retry
+// queues that recipient alone again.
+func TestRecipientsViewAndRetryOfAPartiallyFailedMessage(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := b.do("POST", "/v1/messages", with("to", []string{"ok@example.com", "Blocked@example.com"}))
+	if r.status != 202 {
+		t.Fatalf("send: %d %s", r.status, r.body)
+	}
+	id := r.json(t)["id"].(string)
+	ctx := context.Background()
+	claimed, err := b.store.MessageClaim(ctx, store.MessageClaimParams{Owner: "test-worker", Stream: store.StreamTransactional,
+		Limit: 10, Now: testNow, LeaseUntil: testNow.Add(time.Minute)})
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim = %d messages, %v", len(claimed), err)
+	}
+	refusal := &store.DeliveryError{Code: 550, Enhanced: "5.7.1", Text: "Blocked for now", Stage: "rcpt", Attempt: 1, At: testNow}
+	if n, err := b.store.MessageFinish(ctx, testNow, []store.MessageFinishParams{{ID: id, Owner: "test-worker",
+		Status: store.StatusPartiallyFailed, Attempts: 1, SentAt: testNow, Split: true, Recipients: []store.Recipient{
+			{Email: "ok@example.com", Status: store.RecipientSent, Attempts: 1, SentAt: testNow},
+			{Email: "blocked@example.com", Status: store.RecipientFailed, Attempts: 1, LastError: refusal}},
+		Events: []store.Event{{Type: store.EventFailed}}}}); err != nil || n != 1 {
+		t.Fatalf("finish = %d, %v", n, err)
+	}
+
+	states := func(m map[string]any) string {
+		var s []string
+		for _, rc := range m["recipients"].([]any) {
+			rc := rc.(map[string]any)
+			s = append(s, fmt.Sprintf("%s=%s/%v/sent:%v", rc["email"], rc["status"], rc["attempts"], rc["sent_at"] != nil))
+		}
+		return strings.Join(s, " ")
+	}
+	m := b.do("GET", "/v1/messages/"+id, nil).json(t)
+	if got, want := states(m), "blocked@example.com=failed/1/sent:false ok@example.com=sent/1/sent:true"; m["status"] != "partially_failed" || got != want {
+		t.Errorf("view: %s with %s, want partially_failed with %s", m["status"], got, want)
+	}
+	if rc := m["recipients"].([]any)[0].(map[string]any); rc["last_error"] == nil {
+		t.Errorf("the refused recipient's last error is not shown: %v", rc)
+	}
+	for _, tc := range []struct {
+		query string
+		found bool
+	}{
+		{"status=failed&recipient=blocked@example.com", true},
+		{"status=failed&recipient=BLOCKED@Example.com", true},
+		{"status=failed&recipient=ok@example.com", false},
+		{"status=sent&recipient=ok@example.com", true},
+		{"status=partially_failed", true},
+		{"status=failed", false},
+	} {
+		var found bool
+		for _, d := range b.do("GET", "/v1/messages?"+tc.query, nil).json(t)["data"].([]any) {
+			found = found || d.(map[string]any)["id"] == id
+		}
+		if found != tc.found {
+			t.Errorf("GET /v1/messages?%s found it: %v, want %v", tc.query, found, tc.found)
+		}
+	}
+
+	r = b.do("POST", "/v1/messages/"+id+"/retry", nil)
+	if r.status != 200 {
+		t.Fatalf("retry: %d %s", r.status, r.body)
+	}
+	m = r.json(t)
+	if got, want := states(m), "blocked@example.com=queued/0/sent:false ok@example.com=sent/1/sent:true"; m["status"] != "queued" || got != want {
+		t.Errorf("after retry: %s with %s, want queued with %s", m["status"], got, want)
 	}
 }

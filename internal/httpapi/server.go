@@ -17,6 +17,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
 )
@@ -28,7 +29,12 @@ type Config struct {
 	Now     func() time.Time
 	Version string
 
-	PublicURL        string        // the API's base URL as clients reach it, for the OpenAPI servers ("" = relative)
+	PublicURL string // the API's base URL as clients reach it, for the OpenAPI servers ("" = relative)
+
+	// Messages creates the messages sent; nil builds one on Store and Templates from
+	// DefaultFrom, MaxRecipients, MaxMessageSize, MaxScheduleAhead, MessageTTL and MaxAttempts.
+	Messages *message.Service
+
 	DefaultFrom      string        // used when a message has no from
 	MaxRecipients    int           // to+cc+bcc per message
 	MaxBatch         int           // messages per batch request
@@ -68,6 +74,8 @@ type Server struct {
 	api  huma.API
 	mux  *http.ServeMux
 	keys sync.Map // sha256 → cachedKey: API keys seen recently
+
+	messages *message.Service // creates the messages sent
 
 	bodyLimit int64     // of POST /v1/messages; a batch may be twice as large
 	inflight  *inflight // the budget of large request bodies in flight
@@ -115,6 +123,13 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
 		bodyLimit: cfg.MaxMessageSize + 1<<20, // JSON and base64 framing around the largest message
 		inflight:  newInflight(cfg.MaxInflightBytes, cfg.InflightWait)}
+	if s.messages = cfg.Messages; s.messages == nil {
+		s.messages = message.New(message.Config{
+			Store: cfg.Store, Templates: cfg.Templates, DefaultFrom: cfg.DefaultFrom,
+			MaxRecipients: cfg.MaxRecipients, MaxMessageSize: cfg.MaxMessageSize,
+			MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL, MaxAttempts: cfg.MaxAttempts,
+		})
+	}
 
 	hc := huma.DefaultConfig("postie", cfg.Version)
 	hc.CreateHooks = nil // no $schema links in bodies
@@ -235,7 +250,55 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 	})
 }
 
-// storeError maps a domain error to a problem response: the one place that does.
+// messageError maps an error of the message service to a problem response: the one place that
+// does. prefix is where the message's fields are in the HTTP request ("body",
+// "body.messages[3]"). An error without problems is a store failure, worded by storeError.
+func (s *Server) messageError(err error, prefix string) error {
+	var me *message.Error
+	if !errors.As(err, &me) {
+		return err
+	}
+	if len(me.Problems) == 0 {
+		return s.storeError(me.Err, me.Subject)
+	}
+	return problemError(prefix, me.Kind, me.Problems)
+}
+
+// problemError is the problem response listing ps, the problems of the request at prefix: each
+// located at prefix.field, the detail naming the one problem or saying "validation failed".
+func problemError(prefix string, kind message.Kind, ps []message.Problem) error {
+	status := http.StatusUnprocessableEntity
+	switch kind {
+	case message.KindMalformed:
+		status = http.StatusBadRequest
+	case message.KindTooLarge:
+		status = http.StatusRequestEntityTooLarge
+	case message.KindNotFound:
+		status = http.StatusNotFound
+	case message.KindConflict:
+		status = http.StatusConflict
+	case message.KindUnavailable:
+		status = http.StatusServiceUnavailable
+	case message.KindInternal:
+		status = http.StatusInternalServerError
+	}
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		loc := prefix
+		if p.Field != "" {
+			loc += "." + p.Field
+		}
+		errs[i] = &huma.ErrorDetail{Location: loc, Message: p.Message, Value: p.Value}
+	}
+	detail := "validation failed"
+	if len(ps) == 1 {
+		d := errs[0].(*huma.ErrorDetail)
+		detail = d.Location + ": " + d.Message
+	}
+	return huma.NewError(status, detail, errs...)
+}
+
+// storeError maps a store error to a problem response: the one place that does.
 func (s *Server) storeError(err error, what string) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):

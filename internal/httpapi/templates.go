@@ -11,6 +11,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/postie/postie/internal/mail"
+	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/render"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
@@ -308,7 +309,7 @@ func (s *Server) previewMessage(out render.Output) error {
 	case err != nil:
 		p.add("", "the rendered message cannot be built: "+err.Error(), nil)
 	case int64(len(raw)) > s.cfg.MaxMessageSize:
-		p.status = http.StatusRequestEntityTooLarge
+		p.kind = message.KindTooLarge
 		p.add("", fmt.Sprintf("the message rendered would be %d bytes encoded, over the limit of %d", len(raw), s.cfg.MaxMessageSize), len(raw))
 	}
 	return p.err()

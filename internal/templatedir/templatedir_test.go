@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/store"
-	"github.com/postie/postie/internal/store/sqlite"
+	"github.com/postie/postie/internal/store/sqlite/sqlitetest"
 	"github.com/postie/postie/internal/templatedir"
 	"github.com/postie/postie/internal/templates"
 )
@@ -28,11 +28,7 @@ type bundle struct {
 
 func setup(t *testing.T, files map[string]string) *bundle {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "postie.db"), sqlite.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := sqlitetest.Open(t)
 	b := &bundle{t: t, dir: t.TempDir(), store: st}
 	b.mtime.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Unix())
 	for name, content := range files {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,7 +11,7 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/store"
-	"github.com/postie/postie/internal/store/sqlite"
+	"github.com/postie/postie/internal/store/sqlite/sqlitetest"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -36,11 +35,7 @@ type bundle struct {
 
 func setup(t *testing.T, mutate ...func(*Config)) *bundle {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "postie.db"), sqlite.Options{Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := sqlitetest.Open(t)
 	b := &bundle{store: &countingStore{Store: st}, clock: &atomic.Int64{}}
 	b.clock.Store(t0.UnixNano())
 	cfg := Config{Store: b.store, Now: func() time.Time { return time.Unix(0, b.clock.Load()).UTC() }}
