@@ -25,8 +25,8 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/postie/postie/internal/smtpsink"
-	"github.com/postie/postie/internal/smtpsink/sinktest"
+	"github.com/postie/postie/internal/devtools/smtpsink"
+	"github.com/postie/postie/internal/devtools/smtpsink/sinktest"
 	"github.com/postie/postie/internal/transport"
 )
 
