@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -82,13 +81,20 @@ func (p *problem) add(field, msg string, value any) {
 	p.errs = append(p.errs, &huma.ErrorDetail{Location: loc, Message: msg, Value: value})
 }
 
-// addInvalid adds the problems of a template or of its data; blank is the field named by a
-// problem about the template as a whole.
-func (p *problem) addInvalid(ie *templates.InvalidError, blank string) {
+// addInvalid adds the problems of a template or of its data, renaming the catalog's fields
+// (templates.Problem.Field; "" is the template as a whole) to the request's by fields.
+func (p *problem) addInvalid(ie *templates.InvalidError, fields map[string]string) {
 	for _, pr := range ie.Problems {
-		p.add(cmp.Or(pr.Field, blank), pr.Text(), nil)
+		field := pr.Field
+		if f, ok := fields[field]; ok {
+			field = f
+		}
+		p.add(field, pr.Text(), nil)
 	}
 }
+
+// messageTemplateFields names the catalog's render fields as a message request does.
+var messageTemplateFields = map[string]string{"": "template", "name": "template", "version": "template_version"}
 
 func (p *problem) err() error {
 	if len(p.errs) == 0 {
@@ -316,7 +322,7 @@ func (s *Server) compose(ctx context.Context, req *SendMessage, prefix string, n
 		var ie *templates.InvalidError
 		switch {
 		case errors.As(err, &ie):
-			p.addInvalid(ie, "template")
+			p.addInvalid(ie, messageTemplateFields)
 		case err != nil:
 			return store.NewMessage{}, nil, s.storeError(err, "template "+req.Template)
 		case rendered.Subject == "":
