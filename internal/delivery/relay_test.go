@@ -2,8 +2,8 @@ package delivery
 
 // Tests of the whole delivery path against a real SMTP relay: messages accepted by the HTTP API,
 // delivered by the engine through the pooled SMTP transport to an in-process go-smtp server
-// (internal/smtpsink) scripted per recipient and attempt. The engine's clock is a test clock, so
-// no test waits through a backoff.
+// (internal/devtools/smtpsink) scripted per recipient and attempt. The engine's clock is a test
+// clock, so no test waits through a backoff.
 
 import (
 	"bytes"
