@@ -5,7 +5,7 @@
 // start tags (added, or rewritten in place), and the content of <style> blocks (reduced to
 // what could not be inlined, or the block removed when nothing is left). Everything else
 // stays byte for byte as written, which is what allows inlining a template's source as well
-// as rendered HTML (package render does both).
+// as rendered HTML.
 //
 // The document is read with x/net/html's tokenizer (comments, raw text, entities as the HTML
 // standard says) into a tree of html.Node built by a simple stack, not the full HTML tree

@@ -98,8 +98,8 @@ var closesP = map[string]bool{"address": true, "article": true, "aside": true,
 const maxDepth = 256
 
 // ScanDocument reads src into a tree. onToken, when not nil, is called for every token with
-// its span and the innermost open element before the token is applied (the template
-// inliner uses it to place template actions).
+// its span and the innermost open element before the token is applied (a caller inlining into
+// a template's source uses it to place the template's actions).
 func ScanDocument(src []byte, onToken func(tt html.TokenType, start, end int, raw []byte, open *html.Node)) *Document {
 	d := &Document{src: src, root: &html.Node{Type: html.DocumentNode}}
 	z := html.NewTokenizer(bytes.NewReader(src))
@@ -389,9 +389,9 @@ func (ix *ruleIndex) matching(n *html.Node, buf []ordered, memo map[memoKey]bool
 	return out
 }
 
-// inlineEdits computes the edits that inline sheets (one per style block, nil for blocks that
-// are left alone) into d: new or merged style attributes, and the style blocks reduced to
-// their kept CSS.
+// Edits computes the edits that inline sheets (one per style block of d.Styles, nil for blocks
+// that are left alone) into d: new or merged style attributes, and the style blocks reduced to
+// their kept CSS. check is called for every element; Edits stops with its error.
 func (d *Document) Edits(sheets []*Stylesheet, check func() error) ([]Edit, error) {
 	ix := newRuleIndex(sheets)
 	var edits []Edit
