@@ -1,6 +1,6 @@
 package main_test
 
-// Many postie processes on one PostgreSQL database (issue 5): the work spreads across them, each
+// Many postie processes on one PostgreSQL database: the work spreads across them, each
 // message goes out once in normal operation, and a node's death or a database outage loses nothing.
 
 import (

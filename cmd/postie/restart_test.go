@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postie/postie/internal/smtpsink"
+	"github.com/postie/postie/internal/devtools/smtpsink"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/postgres"
 	"github.com/postie/postie/internal/store/postgres/pgtest"

@@ -24,6 +24,7 @@ import (
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/postgres"
+	"github.com/postie/postie/internal/store/postgres/pgadmin"
 	"github.com/postie/postie/internal/store/sqlite"
 	"github.com/postie/postie/internal/templatedir"
 	"github.com/postie/postie/internal/templates"
@@ -47,6 +48,13 @@ func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger, migrate
 			StatementTimeout: cfg.DBStmtTimeout, Migrate: migrate, Logger: log})
 	}
 	return nil, fmt.Errorf("unknown database driver %q", db.Driver)
+}
+
+// CreatePostgresDatabase creates an empty database on the PostgreSQL server of serverURL for a
+// tool that needs one of its own (postie bench), named prefix_<random>, and returns its URL
+// and a function that drops it.
+func CreatePostgresDatabase(ctx context.Context, serverURL, prefix string) (dbURL string, drop func() error, err error) {
+	return pgadmin.CreateDatabase(ctx, serverURL, prefix)
 }
 
 // App is a running postie node.
@@ -77,7 +85,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			_ = st.Close()
 		}
 	}()
-	if a.transport, err = newTransport(cfg, log); err != nil {
+	if a.transport, err = NewTransport(cfg, log); err != nil {
 		return nil, err
 	}
 
@@ -177,9 +185,9 @@ func nodeOwner(node string) string {
 	return fmt.Sprintf("%s/%d/%x", node, os.Getpid(), b)
 }
 
-// newTransport builds the relay transport of POSTIE_SMTP_URL, limited to its rate and daily
+// NewTransport builds the relay transport of POSTIE_SMTP_URL, limited to its rate and daily
 // quota, or the capture transport when no relay is configured.
-func newTransport(cfg config.Config, log *slog.Logger) (transport.Transport, error) {
+func NewTransport(cfg config.Config, log *slog.Logger) (transport.Transport, error) {
 	if cfg.SMTPURL == "" {
 		log.Info("no relay configured: messages are captured, nothing leaves this machine")
 		return capture.New(), nil

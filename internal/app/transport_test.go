@@ -22,7 +22,7 @@ func TestInsecureRelayWarns(t *testing.T) {
 		{"smtp://127.0.0.1:2525", false},
 	} {
 		var buf bytes.Buffer
-		tr, err := newTransport(config.Config{SMTPURL: tc.url}, slog.New(slog.NewTextHandler(&buf, nil)))
+		tr, err := NewTransport(config.Config{SMTPURL: tc.url}, slog.New(slog.NewTextHandler(&buf, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}

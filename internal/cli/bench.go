@@ -6,7 +6,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/postie/postie/internal/bench"
+	"github.com/postie/postie/internal/devtools/bench"
 	"github.com/spf13/cobra"
 )
 

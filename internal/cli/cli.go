@@ -82,7 +82,7 @@ func (e *env) serveCmd() *cobra.Command {
 			log := e.logger(cfg)
 			if e.getenv("GOGC") == "" {
 				// The live heap is small and bounded (requests in flight, claimed batches), so
-				// collect less often: it costs ~5% of a busy node's CPU at the default of 100.
+				// collect less often than the default of 100 and spend less CPU on collection.
 				debug.SetGCPercent(400)
 			}
 			if e.getenv("GOMEMLIMIT") == "" {

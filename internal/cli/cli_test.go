@@ -41,6 +41,10 @@ func TestFlagsPerCommand(t *testing.T) {
 		{[]string{"keys", "revoke", "--help"}, []string{"--database-url"}, serveOnly},
 		{[]string{"send", "--help"}, []string{"--url", "--api-key", "--to", "--subject", "--template", "--data"}, []string{"--database-url", "--smtp-url", "--listen"}},
 		{[]string{"version", "--help"}, nil, append([]string{"--database-url"}, serveOnly...)},
+		{[]string{"bench", "--help"}, []string{"--mode", "--duration", "--clients", "--batch-size", "--batch-clients", "--data-dir",
+			"--database-url", "--nodes", "--pool", "--relay-delay", "--messages", "--large-messages", "--latency-rate", "--broadcast", "--tx-rate"},
+			[]string{"--smtp-url", "--listen", "--api-key", "--log-level"}},
+		{[]string{"sink", "--help"}, []string{"--listen", "--reject"}, []string{"--database-url", "--smtp-url", "--api-key", "--log-level"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Parallel()
@@ -246,6 +250,10 @@ func TestSend(t *testing.T) {
 			[]string{"--to", "a@example.com", "--template", "welcome", "--data", `{"name":"Ada"}`}, "Welcome, Ada"},
 		{"template without data", map[string]string{"POSTIE_URL": "http://" + addr, "POSTIE_API_KEY": key},
 			[]string{"--to", "a@example.com", "--template", "hello"}, "Hello"},
+		{"flags over the environment", map[string]string{"POSTIE_URL": "http://127.0.0.1:1", "POSTIE_API_KEY": "pk_not_a_key"},
+			[]string{"--url", "http://" + addr, "--api-key", key, "--to", "a@example.com", "--subject", "flags win", "--text", "hello"}, "flags win"},
+		{"POSTIE_URL over POSTIE_LISTEN", map[string]string{"POSTIE_URL": "http://" + addr, "POSTIE_LISTEN": "127.0.0.1:1", "POSTIE_API_KEY": key},
+			[]string{"--to", "a@example.com", "--subject", "url wins", "--text", "hello"}, "url wins"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := run(t, tc.env, append([]string{"send"}, tc.args...)...)

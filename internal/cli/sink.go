@@ -6,7 +6,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/postie/postie/internal/smtpsink"
+	"github.com/postie/postie/internal/devtools/smtpsink"
 	"github.com/spf13/cobra"
 )
 

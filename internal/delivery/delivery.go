@@ -67,8 +67,8 @@ import (
 	"github.com/postie/postie/internal/transport"
 )
 
-// defaultBatch is the default StreamConfig.Batch. On SQLite a claim of 16 messages saturated the
-// writer at ≈2,000 messages/s; see docs/BENCHMARKS.md for what 256 does.
+// defaultBatch is the default StreamConfig.Batch: large enough that one claim's commit is shared
+// by many messages, since every claim is a write on the store's serial writer.
 const defaultBatch = 256
 
 // StreamConfig sizes one stream's worker pool.
@@ -163,11 +163,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	// Small on purpose: an outcome waiting here is a message the relay has and the store does not
 	// know is sent, i.e. a duplicate if the process dies now. When the writer is slower than the
 	// relay, senders wait for the finisher, so delivery runs at the pace outcomes can be recorded.
-	// 4 × Concurrency per stream covers a finish commit that waits a few milliseconds behind
-	// other writes: against 2 × Concurrency, 10 KB end to end went up 5–15% in alternating runs
-	// (8 × no more). Room for 2 × Batch per stream had sent 4× more messages while the writer was
-	// busy accepting, with no gain end to end, and the crash test's duplicates went from ≈70 to
-	// ≈500 under -race.
+	// 4 × Concurrency per stream covers a finish commit that waits behind other writes, so one
+	// slow commit does not stop every sender. Much more room (2 × Batch) would let senders run
+	// ahead of the store, gaining nothing end to end and leaving more messages sent but not
+	// recorded, which a crash sends twice.
 	pending := 0
 	for _, sc := range e.cfg.Streams {
 		pending += 4 * sc.Concurrency

@@ -1,9 +1,9 @@
 package delivery
 
 // Tests of the whole delivery path against a real SMTP relay: messages accepted by the message
-// service (as every way in accepts them), delivered by the engine through the pooled SMTP transport to an in-process go-smtp server
-// (internal/smtpsink) scripted per recipient and attempt. The engine's clock is a test clock, so
-// no test waits through a backoff.
+// service (as every way in accepts them), delivered by the engine through the pooled SMTP
+// transport to an in-process go-smtp server (internal/devtools/smtpsink) scripted per recipient
+// and attempt. The engine's clock is a test clock, so no test waits through a backoff.
 
 import (
 	"bytes"
@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postie/postie/internal/devtools/smtpsink"
+	"github.com/postie/postie/internal/devtools/smtpsink/sinktest"
 	"github.com/postie/postie/internal/message"
-	"github.com/postie/postie/internal/smtpsink"
-	"github.com/postie/postie/internal/smtpsink/sinktest"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/transport/smtp"
 )

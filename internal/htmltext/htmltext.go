@@ -33,8 +33,8 @@
 // are capped, so the text of deeply nested input stays linear in its size.
 //
 // It replaced github.com/inbucket/html2text, which builds a tree with x/net/html, runs a
-// regular expression over every text node (more than ten times the cost: BenchmarkConvert
-// against BenchmarkConvertByHTML2Text) and ran a table's cells together on one line.
+// regular expression over every text node (BenchmarkConvertByHTML2Text compares the cost) and
+// ran a table's cells together on one line.
 package htmltext
 
 import (

@@ -56,11 +56,15 @@ func (p *problem) add(field, msg string, value any) {
 	p.list = append(p.list, message.Problem{Field: field, Message: msg, Value: value})
 }
 
-// addInvalid adds the problems of a template or of its data; blank is the field named by a
-// problem about the template as a whole.
-func (p *problem) addInvalid(ie *templates.InvalidError, blank string) {
+// addInvalid adds the problems of a template or of its data, renaming the catalog's fields
+// (templates.Problem.Field; "" is the template as a whole) to the request's by fields.
+func (p *problem) addInvalid(ie *templates.InvalidError, fields map[string]string) {
 	for _, pr := range ie.Problems {
-		p.add(cmp.Or(pr.Field, blank), pr.Text(), nil)
+		field := pr.Field
+		if f, ok := fields[field]; ok {
+			field = f
+		}
+		p.add(field, pr.Text(), nil)
 	}
 }
 

@@ -1,9 +1,9 @@
 package httpapi
 
 // Fast paths for decoding message requests. encoding/json runs its byte-at-a-time state machine
-// over every byte of a value at least twice (once to find or validate it, once to decode it);
-// for 10 KB messages that was about half of the server's CPU while accepting batches, spent on
-// the two large strings, html and text, and on finding the items of a batch. These functions
+// over every byte of a value at least twice (once to find or validate it, once to decode it),
+// which weighs most on the two large strings, html and text, and on finding the items of a
+// batch. These functions
 // handle only the common, well-formed shapes and return ok=false for anything else, which the
 // callers then decode with encoding/json as before, so errors are worded as they always were.
 
@@ -24,8 +24,8 @@ import (
 // encoding/json for its exact errors.
 //
 // encoding/json spends two full scans of its state machine on the whole body to do the same
-// (Decoder.Decode validates the value, then skips over every json.RawMessage), which measured at
-// as much CPU as decoding the items themselves for 10 KB messages. Here an item is delimited by
+// (Decoder.Decode validates the value, then skips over every json.RawMessage), which costs as
+// much as decoding the items themselves. Here an item is delimited by
 // counting brackets outside strings and jumping from quote to quote with bytes.IndexByte; it is
 // not validated: every item goes through decodeItem, which rejects a malformed one as a syntax
 // error, and the caller then falls back to encoding/json for the whole body (a body whose glue
@@ -165,7 +165,7 @@ func skipSpace(b []byte, p int) int {
 //
 // A message without html, text and attachments (one sent with a template) is scanned here for
 // nothing and then decoded by encoding/json alone: the scan counts brackets and jumps from quote
-// to quote, about 5% of what encoding/json then spends on the same bytes, and there is nothing
+// to quote, little beside what encoding/json then spends on the same bytes, and there is nothing
 // decoded to hand over (the other members, data included, are always decoded by encoding/json).
 func decodeItemFast(raw []byte) (*SendMessage, bool) {
 	type span struct{ start, end int } // of a string's contents, without its quotes

@@ -190,7 +190,8 @@ func TestSendAndReadBack(t *testing.T) {
 	}
 }
 
-// TestBadInput covers every rejection of issue #2: a 4xx naming the field, and nothing stored.
+// TestBadInput covers every rejection of bad input (DESIGN §5): a 4xx naming the field, and
+// nothing stored.
 func TestBadInput(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *httpapi.Config) { c.MaxMessageSize = 64 << 10 })

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -184,13 +183,17 @@ func (s *Server) registerTemplates() {
 	}, s.templateRender)
 }
 
-// templateError answers a template failure: 422 naming the fields for an *InvalidError (blank
-// names a problem about the template as a whole), else as storeError does.
-func (s *Server) templateError(err error, blank, what string) error {
+// renderTemplateFields names the catalog's render fields as a render request does: its version
+// is version, and the template at fault is the template.
+var renderTemplateFields = map[string]string{"name": "template"}
+
+// templateError answers a template failure: 422 naming the fields for an *InvalidError (the
+// catalog's field names renamed by fields, as addInvalid does), else as storeError does.
+func (s *Server) templateError(err error, fields map[string]string, what string) error {
 	var ie *templates.InvalidError
 	if errors.As(err, &ie) {
 		p := &problem{prefix: "body"}
-		p.addInvalid(ie, blank)
+		p.addInvalid(ie, fields)
 		return p.err()
 	}
 	return s.storeError(err, what)
@@ -208,7 +211,7 @@ func (s *Server) templatePut(ctx context.Context, in *templatePutInput) (*templa
 	}
 	saved, notes, err := s.cfg.Templates.Put(ctx, tpl)
 	if err != nil {
-		return nil, s.templateError(err, "", "template "+in.Name)
+		return nil, s.templateError(err, nil, "template "+in.Name)
 	}
 	out := &templatePutOutput{Status: http.StatusOK, Body: toTemplateResource(saved)}
 	out.Body.Warnings = notes
@@ -275,19 +278,7 @@ func (s *Server) templateRender(ctx context.Context, in *templateRenderInput) (*
 		return nil, huma.Error404NotFound("template " + in.Name + " not found")
 	}
 	if err != nil {
-		// The body's field is version, where a message's is template_version. (A copy: the
-		// catalog may hand the same error to other requests.)
-		var ie *templates.InvalidError
-		if errors.As(err, &ie) {
-			renamed := &templates.InvalidError{Problems: slices.Clone(ie.Problems)}
-			for i := range renamed.Problems {
-				if renamed.Problems[i].Field == "template_version" {
-					renamed.Problems[i].Field = "version"
-				}
-			}
-			err = renamed
-		}
-		return nil, s.templateError(err, "", "template "+in.Name)
+		return nil, s.templateError(err, renderTemplateFields, "template "+in.Name)
 	}
 	if err := s.previewMessage(r.Output); err != nil {
 		return nil, err

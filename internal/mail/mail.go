@@ -58,21 +58,18 @@
 // line, so a field is not folded right after "Subject:": readers keep the whitespace of that
 // fold, and Python's email read such a Subject with a leading space.
 //
-// # Why not go-mail here
+// # Why not go-mail
 //
-// The project's MIME library, github.com/wneessen/go-mail (v0.8.1), was measured for this and
-// cannot produce what email-rules §5 asks for: it nests multipart/alternative inside
+// github.com/wneessen/go-mail cannot produce what email-rules §5 asks for: it nests multipart/alternative inside
 // multipart/related (so text-only readers see the images) rather than related around the HTML
 // only, and omits the type parameter RFC 2387 §3.1 requires; it writes generic headers sorted by
 // name from a map, so custom headers cannot keep their order; and it writes a non-ASCII file
 // name only as RFC 2047 encoded-words in Content-Disposition's quoted filename, where RFC 2047 §5
 // forbids them and RFC 2231 readers (Go's mime, Python's compat32 parser) show them undecoded.
-// gomail_test.go pins these findings
-// so that an upgrade that fixes them is noticed.
-// The writer here is encoding/base64, a quoted-printable encoder that writes the bytes
-// mime/quotedprintable would (qp.go: it copies runs of plain bytes at once, where the standard
-// writer takes them one by one), and about a hundred lines of header folding and multipart framing. go-mail remains the SMTP client and
-// DKIM signer; its DKIMSigner.Sign works on the bytes Build returns.
+// gomail_test.go pins these findings so that an upgrade that fixes them is noticed. The writer
+// here is encoding/base64, a quoted-printable encoder that writes the bytes mime/quotedprintable
+// would (qp.go: it copies runs of plain bytes at once, where the standard writer takes them one
+// by one), and about a hundred lines of header folding and multipart framing.
 package mail
 
 import (

@@ -4,9 +4,9 @@ package mail
 //
 // appendQuotedPrintable writes exactly the bytes mime/quotedprintable.Writer (text mode) writes for
 // one Write of the whole body followed by Close; qp_test.go holds it to that. The standard writer
-// handles every byte on its own, through a 78-byte line buffer flushed to an io.Writer; on the
-// accept path that was a quarter of the CPU of building a 10 KB message. Here a run of bytes that
-// are written as they are is found first and copied at once, up to the end of the line.
+// handles every byte on its own, through a 78-byte line buffer flushed to an io.Writer, which
+// weighs on the accept path. Here a run of bytes that are written as they are is found first and
+// copied at once, up to the end of the line.
 
 // qpLineMax is the longest encoded line, the soft line break "=" included (RFC 2045 §6.7 rule 5).
 const qpLineMax = 76

@@ -284,7 +284,7 @@ func (s *Service) Compose(ctx context.Context, req *Request, p ComposeParams) (C
 		switch {
 		case errors.As(err, &ie):
 			for _, tp := range ie.Problems {
-				pr.add(cmp.Or(tp.Field, "template"), tp.Text(), nil)
+				pr.add(templateField(tp.Field), tp.Text(), nil)
 			}
 		case err != nil:
 			return Composed{}, failure(err, "template "+req.Template)
@@ -478,4 +478,16 @@ func humanDuration(d time.Duration) string {
 		return fmt.Sprintf("%d days", d/(24*time.Hour))
 	}
 	return d.String()
+}
+
+// templateField names a field of the template catalog's render (templates.Problem.Field; "" is
+// the template as a whole) as a request names it.
+func templateField(field string) string {
+	switch field {
+	case "", "name":
+		return "template"
+	case "version":
+		return "template_version"
+	}
+	return field
 }

@@ -107,7 +107,7 @@
 // # CSS inlining
 //
 // Many email clients ignore <style> blocks, so the rules of the html's <style> blocks are
-// copied into each element's style="" attribute (inline.go): !important stylesheet
+// copied into each element's style="" attribute (package cssinline): !important stylesheet
 // declarations beat the element's own style="" declarations, which beat normal stylesheet
 // declarations; within a tier the more specific selector wins (id > class, attribute and
 // pseudo-class > type), then the later one. !important is kept in the attribute. What cannot
@@ -124,12 +124,9 @@
 // branches that close what they open, no structural selectors such as :first-child around
 // loops, static <style> blocks, no template called twice); rendering then does no CSS work
 // at all. Otherwise every Render inlines its output, reusing the stylesheets parsed at
-// Compile, and Notes says why. InlineCSS does the same for HTML that does not come from a
-// template.
-//
-// The document is read with x/net/html's tokenizer into a tree built by a simple stack, not
-// the full HTML tree construction: no html, head, body or tbody element is invented, so
-// "table > tr" matches here and not in a browser, and "body p" needs a <body> tag.
+// Compile, and Notes says why. cssinline.Inline does the same for HTML that does not come
+// from a template. No html, head, body or tbody element is invented, so "table > tr" matches
+// here and not in a browser, and "body p" needs a <body> tag.
 //
 // Conditional comments for Outlook (<!--[if mso]>…<![endif]-->, <!--[if !mso]><!-->…
 // <!--<![endif]-->), which html/template would remove with every other comment, are kept

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postie/postie/internal/cssinline"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -188,7 +190,7 @@ func TestGoldenInlineCSS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := InlineCSS(string(in))
+	got := cssinline.Inline(string(in))
 	checkGolden(t, "cascade", got)
 	// The same document as a template (static, so inlined at Compile) gives the same.
 	tpl, err := Compile(Source{Name: "cascade", HTML: string(in)}, nil)
@@ -203,7 +205,7 @@ func TestGoldenInlineCSS(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out.HTML != got {
-		t.Errorf("Compile inlined otherwise than InlineCSS:\n%s", diffLines(got, out.HTML))
+		t.Errorf("Compile inlined otherwise than cssinline.Inline:\n%s", diffLines(got, out.HTML))
 	}
 }
 

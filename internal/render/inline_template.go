@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/net/html"
+
+	"github.com/postie/postie/internal/cssinline"
 )
 
 // Inlining CSS into a template's source
@@ -39,6 +41,18 @@ import (
 //   - no template is called twice, and there is no {{break}} or {{continue}};
 //   - html/template can emit no markup from data (this package has no function that returns
 //     template.HTML), so every element is in the source.
+
+// cssPlan is how a template's CSS is inlined when rendering: nil when Compile inlined it all
+// into the source (or there is none). sheets caches the <style> blocks seen at Compile by
+// content, so a block that is static is parsed once even when the document around it is not.
+type cssPlan struct {
+	sheets map[string]*cssinline.Stylesheet
+}
+
+// inline inlines the CSS of an HTML document's <style> blocks, checking the budget as it goes.
+func (p *cssPlan) inline(src []byte, b *budget) (string, error) {
+	return cssinline.InlineWith(src, p.sheets, b.check)
+}
 
 // placeholder stands for an action or a control marker in the laid-out document. Text nodes
 // containing it make Compile inline per render.
@@ -153,7 +167,7 @@ func planCSS(set *partSet) (*cssPlan, []string) {
 	// whether it is somewhere an action cannot be.
 	tops := make(map[int]*html.Node, len(marks)) // by offset
 	mi := 0
-	d := scanDocument(l.buf, func(tt html.TokenType, start, end int, raw []byte, open *html.Node) {
+	d := cssinline.ScanDocument(l.buf, func(tt html.TokenType, start, end int, raw []byte, open *html.Node) {
 		// html/template writes a "<" in text that starts neither a tag nor a comment as
 		// "&lt;", so what the tokenizer reads as a bogus comment (<!x>, <?x>, </ x>) is text
 		// by the time the message is rendered, and may hold elements.
@@ -173,15 +187,15 @@ func planCSS(set *partSet) (*cssPlan, []string) {
 			}
 		}
 	})
-	if len(d.styles) == 0 {
+	if len(d.Styles) == 0 {
 		return nil, nil
 	}
-	sheets := make([]*stylesheet, len(d.styles))
+	sheets := make([]*cssinline.Stylesheet, len(d.Styles))
 	var notes []string
-	for i, st := range d.styles {
-		if st.inline {
-			sheets[i] = parseStylesheet(string(l.buf[st.contentStart:st.contentEnd]))
-			notes = append(notes, sheets[i].notes...)
+	for i, st := range d.Styles {
+		if st.Inline {
+			sheets[i] = cssinline.ParseStylesheet(string(l.buf[st.ContentStart:st.ContentEnd]))
+			notes = append(notes, sheets[i].Notes()...)
 		}
 	}
 	if l.fail == "" {
@@ -192,7 +206,7 @@ func planCSS(set *partSet) (*cssPlan, []string) {
 	}
 	b := &budget{}
 	b.reset(context.Background(), time.Now().Add(DefaultTimeout))
-	edits, err := d.inlineEdits(sheets, b)
+	edits, err := d.Edits(sheets, b.check)
 	if err != nil {
 		return perRenderPlan(set, notes, "inlining took longer than "+DefaultTimeout.String())
 	}
@@ -204,20 +218,18 @@ func planCSS(set *partSet) (*cssPlan, []string) {
 
 // check applies the conditions for inlining into the source, recording the first one that
 // fails in l.fail.
-func (l *layout) check(d *document, sheets []*stylesheet, marks []segment, tops map[int]*html.Node) {
+func (l *layout) check(d *cssinline.Document, sheets []*cssinline.Stylesheet, marks []segment, tops map[int]*html.Node) {
 	tested := map[string]bool{"class": true, "id": true, "style": true}
 	structural := ""
 	for _, s := range sheets {
 		if s == nil {
 			continue
 		}
-		for _, r := range s.rules {
-			for _, a := range r.attrs {
-				tested[a] = true
-			}
-			if r.structural && structural == "" {
-				structural = r.text
-			}
+		for _, a := range s.Attrs() {
+			tested[a] = true
+		}
+		if structural == "" {
+			structural = s.Structural()
 		}
 	}
 	if structural != "" && len(marks) > 0 {
@@ -226,30 +238,30 @@ func (l *layout) check(d *document, sheets []*stylesheet, marks []segment, tops 
 	}
 	inside := func(p, start, end int) bool { return start <= p && p < end }
 	for _, m := range marks {
-		for _, st := range d.styles {
-			if inside(m.start, st.start, st.end) {
+		for _, st := range d.Styles {
+			if inside(m.start, st.Start, st.End) {
 				l.failf("a <style> block contains an action")
 				return
 			}
 		}
 	}
-	for _, e := range d.elements {
+	for _, e := range d.Elements {
 		for _, m := range marks {
-			if !inside(m.start, e.start, e.end) {
+			if !inside(m.start, e.Start, e.End) {
 				continue
 			}
 			ok := false
-			for _, a := range e.attrs {
-				if a.quote != 0 && inside(m.start, a.valStart, a.valEnd) {
-					if tested[a.name] {
-						l.failf("an action sets the %s attribute of <%s>, which selectors test", a.name, e.node.Data)
+			for _, a := range e.Attrs {
+				if a.Quote != 0 && inside(m.start, a.ValStart, a.ValEnd) {
+					if tested[a.Name] {
+						l.failf("an action sets the %s attribute of <%s>, which selectors test", a.Name, e.Node.Data)
 						return
 					}
 					ok = true
 				}
 			}
 			if !ok {
-				l.failf("an action stands inside <%s> outside a quoted attribute value", e.node.Data)
+				l.failf("an action stands inside <%s> outside a quoted attribute value", e.Node.Data)
 				return
 			}
 		}
@@ -259,7 +271,7 @@ func (l *layout) check(d *document, sheets []*stylesheet, marks []segment, tops 
 	depth := 0
 	si := 0
 	for _, m := range marks {
-		for ; si < len(d.styles) && d.styles[si].start < m.start; si++ {
+		for ; si < len(d.Styles) && d.Styles[si].Start < m.start; si++ {
 			if depth > 0 {
 				l.failf("a <style> block is inside {{if}}, {{range}} or {{with}}")
 				return
@@ -284,14 +296,14 @@ func (l *layout) check(d *document, sheets []*stylesheet, marks []segment, tops 
 // apply writes edits of the laid-out document into the text nodes. An insertion goes into
 // the text node holding the byte it precedes; a replacement may span several text nodes (its
 // text goes into the first), never a placeholder.
-func (l *layout) apply(edits []edit) error {
-	byNode := map[*parse.TextNode][]edit{}
+func (l *layout) apply(edits []cssinline.Edit) error {
+	byNode := map[*parse.TextNode][]cssinline.Edit{}
 	for _, e := range edits {
 		placed := false
 		for _, s := range l.segs {
-			overlaps := s.start < e.end && e.start < s.end
-			if e.start == e.end {
-				overlaps = s.start <= e.start && e.start < s.end
+			overlaps := s.start < e.End && e.Start < s.end
+			if e.Start == e.End {
+				overlaps = s.start <= e.Start && e.Start < s.end
 			}
 			if !overlaps {
 				continue
@@ -299,9 +311,9 @@ func (l *layout) apply(edits []edit) error {
 			if s.text == nil {
 				return fmt.Errorf("an inlining edit touches an action")
 			}
-			local := edit{start: max(e.start, s.start) - s.start, end: min(e.end, s.end) - s.start}
+			local := cssinline.Edit{Start: max(e.Start, s.start) - s.start, End: min(e.End, s.end) - s.start}
 			if !placed {
-				local.text, placed = e.text, true
+				local.Text, placed = e.Text, true
 			}
 			byNode[s.text] = append(byNode[s.text], local)
 		}
@@ -310,7 +322,7 @@ func (l *layout) apply(edits []edit) error {
 		}
 	}
 	for n, es := range byNode {
-		n.Text = slices.Clone(applyEdits(n.Text, es))
+		n.Text = slices.Clone(cssinline.ApplyEdits(n.Text, es))
 	}
 	return nil
 }
@@ -318,7 +330,7 @@ func (l *layout) apply(edits []edit) error {
 // perRenderPlan is the plan when Compile cannot inline into the source: every <style> block
 // of the source that contains no action is parsed now, for renders to reuse.
 func perRenderPlan(set *partSet, notes []string, why string) (*cssPlan, []string) {
-	p := &cssPlan{sheets: map[string]*stylesheet{}}
+	p := &cssPlan{sheets: map[string]*cssinline.Stylesheet{}}
 	found := false
 	for _, name := range set.names {
 		walkNodes(set.trees[name].Root, func(n parse.Node) {
@@ -327,13 +339,13 @@ func perRenderPlan(set *partSet, notes []string, why string) (*cssPlan, []string
 				return
 			}
 			found = true
-			d := scanDocument(t.Text, nil)
-			for _, st := range d.styles {
+			d := cssinline.ScanDocument(t.Text, nil)
+			for _, st := range d.Styles {
 				// Renders see the block as html/template writes it (CSS comments
 				// removed), so that is the key.
-				content := escapedCSS(string(t.Text[st.contentStart:st.contentEnd]))
+				content := escapedCSS(string(t.Text[st.ContentStart:st.ContentEnd]))
 				if _, ok := p.sheets[content]; !ok {
-					p.sheets[content] = parseStylesheet(content)
+					p.sheets[content] = cssinline.ParseStylesheet(content)
 				}
 			}
 		})
@@ -343,7 +355,7 @@ func perRenderPlan(set *partSet, notes []string, why string) (*cssPlan, []string
 	}
 	if notes == nil {
 		for _, s := range p.sheets {
-			notes = append(notes, s.notes...)
+			notes = append(notes, s.Notes()...)
 		}
 		slices.Sort(notes)
 	}

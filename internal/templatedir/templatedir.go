@@ -27,8 +27,8 @@
 // error level and reported by Errors (GET /v1/templates shows it as load_error), and its
 // previous version keeps serving. Polling rather than inotify: it needs no dependency, works
 // on network and container-mounted volumes where file events do not arrive, and sees the
-// rename-into-place that editors and git checkouts do; a directory of templates costs
-// microseconds to stat.
+// rename-into-place that editors and git checkouts do; a directory of templates is cheap to
+// stat.
 //
 // A name that exists as an API template is not loaded from a file (reported by Errors, not an
 // error at start), and API changes to a directory template are refused: a name has one origin.

@@ -141,10 +141,11 @@ func ValidName(name string) bool { return nameRE.MatchString(name) }
 // up to three subtags ("ko", "pt-BR", "zh-Hant-TW").
 func ValidLocale(tag string) bool { return localeRE.MatchString(tag) }
 
-// Problem is one thing wrong with a template or with a message's data. Field is where, relative
-// to the request body: "html", "locales.ko.subject", "layout", "schema/properties/order",
-// "data/order/id", "locale", "template_version"; "" means the template as a whole (a render
-// failure that is not the data's). Template, Line and Column locate the fault in a template's
+// Problem is one thing wrong with a template or with a message's data. Field is where, named
+// after the fields of store.Template and RenderParams: "html", "locales.ko.subject", "layout",
+// "schema/properties/order" for a template; "name", "version", "locale", "data/order/id" for a
+// render; "" means the template as a whole (a render failure that is not the data's). Callers
+// name them as their own requests do. Template, Line and Column locate the fault in a template's
 // source when known (Template may be a layout of the template at fault).
 type Problem struct {
 	Field    string
@@ -671,7 +672,7 @@ func (e unknownError) Unwrap() []error { return []error{e.InvalidError, ErrUnkno
 func (c *Catalog) compiledFor(ctx context.Context, name string, version int, locale string) (*compiledEntry, error) {
 	latest, err := c.latestTemplate(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, unknownError{invalid("template", "unknown template %q", name)}
+		return nil, unknownError{invalid("name", "unknown template %q", name)}
 	}
 	if err != nil {
 		return nil, err
@@ -680,9 +681,9 @@ func (c *Catalog) compiledFor(ctx context.Context, name string, version int, loc
 	case version == 0:
 		version = latest.Version
 	case version < 0:
-		return nil, invalid("template_version", "a version is 1 or more")
+		return nil, invalid("version", "a version is 1 or more")
 	case version > latest.Version:
-		return nil, invalid("template_version", "template %s has no version %d (the latest is %d)", name, version, latest.Version)
+		return nil, invalid("version", "template %s has no version %d (the latest is %d)", name, version, latest.Version)
 	}
 	if locale != "" && !ValidLocale(locale) {
 		return nil, invalid("locale", "not a language tag like ko or pt-BR")
@@ -743,7 +744,7 @@ func (c *Catalog) compile(ctx context.Context, e *compiledEntry, latest store.Te
 		var err error
 		if tpl, err = c.cfg.Store.TemplateGet(ctx, key.name, key.version); err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				e.err = invalid("template_version", "template %s has no version %d", key.name, key.version)
+				e.err = invalid("version", "template %s has no version %d", key.name, key.version)
 				return nil
 			}
 			return err
@@ -766,7 +767,7 @@ func (c *Catalog) compile(ctx context.Context, e *compiledEntry, latest store.Te
 		// A stored template that does not compile (its layout was force-deleted, or changed on
 		// another node in a way that breaks it): the template as a whole is at fault.
 		for i := range ie.Problems {
-			ie.Problems[i] = Problem{Field: "template", Message: fmt.Sprintf("template %s version %d does not compile: %s: %s",
+			ie.Problems[i] = Problem{Field: "name", Message: fmt.Sprintf("template %s version %d does not compile: %s: %s",
 				tpl.Name, tpl.Version, cmp.Or(ie.Problems[i].Field, "template"), ie.Problems[i].Text())}
 		}
 		e.err = ie

@@ -143,7 +143,7 @@ func TestLayoutChangeRecompiles(t *testing.T) {
 	}
 	_, err := b.cat.Render(t.Context(), RenderParams{Name: "news"})
 	var ie *InvalidError
-	if !errors.As(err, &ie) || ie.Problems[0].Field != "template" || !strings.Contains(ie.Error(), `layout "base" does not exist`) {
+	if !errors.As(err, &ie) || ie.Problems[0].Field != "name" || !strings.Contains(ie.Error(), `layout "base" does not exist`) {
 		t.Fatalf("Render after the layout was deleted = %v", err)
 	}
 }

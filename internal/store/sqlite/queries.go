@@ -105,8 +105,8 @@ const (
 
 	// The claimed rows (a JSON array of ids, ?1) with their MIME. message_raw is read through a
 	// correlated subquery because messages has a message_id column of its own (the Message-ID
-	// header). No ORDER BY: sorting rows that carry their bodies spilled to a temporary file
-	// (a third of the claim's CPU); the driver sorts them.
+	// header). No ORDER BY: sorting rows that carry their bodies spills to a temporary file;
+	// the driver sorts them.
 	qMessageClaimed = `SELECT ` + claimedColumns + `,
 			(SELECT raw FROM message_raw WHERE message_raw.message_id = messages.id)
 		FROM messages WHERE id IN (SELECT value FROM json_each(?1))`

@@ -248,9 +248,8 @@ func dsn(path string, busy time.Duration, readOnly bool) string {
 		// 8 KiB pages, for a database this connection creates (an existing one keeps its page
 		// size): a typical message's MIME (10 KB) then takes a leaf cell and one overflow page
 		// instead of three or four pages, i.e. fewer WAL frames, each two pwrite(2)s, and fewer
-		// pages to checkpoint. 10 KB end to end used 5–25% less server CPU per message than with 4
-		// KiB in alternating runs; 16 KiB was worse than 4 (every small row update writes a whole
-		// page to the WAL). The page size must be set before WAL mode, which the driver applies
+		// pages to checkpoint. Larger pages are worse: every small row update writes a whole
+		// page to the WAL. The page size must be set before WAL mode, which the driver applies
 		// after the _pragma list when it is given as _journal_mode (it sorts the _pragma list).
 		q.Add("_pragma", "page_size(8192)")
 		q.Set("_journal_mode", "WAL")

@@ -253,8 +253,8 @@ func (w *writer) runGroup(group []*op) {
 		w.conn = c
 	}
 	// Optimistic first: run every op without savepoints. A savepoint copies each page an op
-	// first touches into the sub-journal, which measured at nearly half of the writer's CPU on
-	// the accept path, and ops rarely fail. When one does, the whole attempt is rolled back and
+	// first touches into the sub-journal, which costs the writer dearly on the accept path,
+	// and ops rarely fail. When one does, the whole attempt is rolled back and
 	// the group runs again with a savepoint per op, so the failure stays that op's own. Ops are
 	// written to be re-run: they reset whatever they capture at their start.
 	if live > 1 {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postie/postie/internal/smtpsink/sinktest"
+	"github.com/postie/postie/internal/devtools/smtpsink/sinktest"
 	"github.com/postie/postie/internal/transport"
 )
 

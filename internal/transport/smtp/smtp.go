@@ -188,8 +188,8 @@ func (t *Transport) transact(pc *conn, env transport.Envelope, raw []byte) (tran
 	// Socket deadlines are wall-clock time, never the injected Config.Now.
 	_ = pc.nc.SetDeadline(time.Now().Add(t.cfg.DataTimeout))
 	// The body goes straight to the connection, dot-stuffed here in bulk: go-smtp's writer
-	// (textproto's dot writer) handles it byte by byte, a quarter of the transport's CPU for a
-	// 10 KB message. Closing w then writes the final CRLF "." CRLF and reads the reply.
+	// (textproto's dot writer) handles it byte by byte. Closing w then writes the final
+	// CRLF "." CRLF and reads the reply.
 	if _, err := pc.wire.Write(pc.body(raw)); err != nil {
 		te, _ := classify(stageData, err)
 		return transport.Result{}, false, te

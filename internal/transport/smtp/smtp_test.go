@@ -25,8 +25,8 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/postie/postie/internal/smtpsink"
-	"github.com/postie/postie/internal/smtpsink/sinktest"
+	"github.com/postie/postie/internal/devtools/smtpsink"
+	"github.com/postie/postie/internal/devtools/smtpsink/sinktest"
 	"github.com/postie/postie/internal/transport"
 )
 
@@ -575,8 +575,8 @@ func waitOpen(t *testing.T, open *atomic.Int32, want int32) {
 }
 
 // TestIdleConnectionsClosed checks that a pooled connection is closed with QUIT once it has been
-// idle for IdleTimeout, without a send to notice it (issue 3: "idle connections closed after
-// 30 s"); IdleTimeout is short here instead of 30 s.
+// idle for IdleTimeout, without a send to notice it; IdleTimeout is short here instead of the
+// default 30 s.
 func TestIdleConnectionsClosed(t *testing.T) {
 	t.Parallel()
 	s := sinktest.Start(t, smtpsink.Options{})

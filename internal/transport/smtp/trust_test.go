@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postie/postie/internal/smtpsink"
-	"github.com/postie/postie/internal/smtpsink/sinktest"
+	"github.com/postie/postie/internal/devtools/smtpsink"
+	"github.com/postie/postie/internal/devtools/smtpsink/sinktest"
 	"github.com/postie/postie/internal/transport"
 )
 

@@ -25,8 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/postie/postie/internal/app"
 	"github.com/postie/postie/internal/config"
-	"github.com/postie/postie/internal/store/postgres/pgadmin"
 )
 
 // Config selects what to measure.
@@ -131,7 +131,7 @@ func startServer(ctx context.Context, cfg Config) (*server, error) {
 	s := &server{key: "bench-key-0123456789abcdef", keep: cfg.KeepDataDir || cfg.DataDir != ""}
 	var dbURL string
 	if db, err := (&config.Config{DatabaseURL: cfg.DatabaseURL}).Database(); err == nil && db.Driver == "postgres" {
-		u, drop, err := pgadmin.CreateDatabase(ctx, cfg.DatabaseURL, "postie_bench")
+		u, drop, err := app.CreatePostgresDatabase(ctx, cfg.DatabaseURL, "postie_bench")
 		if err != nil {
 			return nil, err
 		}

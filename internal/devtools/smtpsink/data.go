@@ -11,7 +11,7 @@ import (
 //
 // go-smtp hands Session.Data a reader that takes the message a byte at a time through two
 // per-byte loops (its dataReader, a copy of net/textproto's DotReader that keeps CRLF, and its
-// lineLimitReader): at a few thousand messages a second that was a third of the sink's CPU, which
+// lineLimitReader): at benchmark rates that is a large share of the sink's CPU, which
 // `postie bench` shares with the server it measures. On a plaintext connection the sink reads the
 // message itself instead, from the connection's read-ahead buffer, a run of bytes at a time, with
 // the same results:

@@ -1,106 +1,82 @@
-package render
+package cssinline
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 )
 
-// CSS inlining
-//
-// Many email clients ignore <style> blocks, so rules are copied into each element's style=""
-// attribute. The inliner works on HTML text and changes only two things in it: the style
-// attribute of start tags (added, or rewritten in place), and the content of <style> blocks
-// (reduced to what could not be inlined, or the block removed when nothing is left).
-// Everything else stays byte for byte as written, which is what allows inlining a template's
-// source as well as rendered HTML.
-//
-// The document is read with x/net/html's tokenizer (comments, raw text, entities as the HTML
-// standard says) into a tree of html.Node built by a simple stack, not the full HTML tree
-// construction algorithm: start tags nest, end tags close up to their match, void elements
-// never open, and the common implied end tags (p before a block, li, dt/dd, tr, td/th,
-// option) close what they close in browsers. No html/head/body/tbody elements are invented,
-// so "table > tr" matches here and not in a browser, and "body p" needs a <body> tag.
-// cascadia matches selectors against that tree.
-//
-// The cascade, per element and property: !important stylesheet declarations beat the
-// element's own style="" declarations, which beat normal stylesheet declarations; within a
-// tier, higher specificity (id > class/attribute/pseudo-class > type) wins, then later source
-// order. The merged declarations are written in that order (so a shorthand that wins stays
-// after the longhands it overrides) and !important is kept.
-
-// cssPlan is how a template's CSS is inlined when rendering: nil when Compile inlined it all
-// into the source (or there is none). sheets caches the <style> blocks seen at Compile by
-// content, so a block that is static is parsed once even when the document around it is not.
-type cssPlan struct {
-	sheets map[string]*stylesheet
+// Inline inlines the CSS of an HTML document's <style> blocks into style attributes.
+func Inline(src string) string {
+	out, _ := InlineWith([]byte(src), nil, func() error { return nil }) // fails only when check does
+	return out
 }
 
-// inline inlines the CSS of an HTML document's <style> blocks, checking the budget as it goes.
-func (p *cssPlan) inline(src []byte, b *budget) (string, error) {
-	d := scanDocument(src, nil)
-	if len(d.styles) == 0 {
+// InlineWith inlines the CSS of an HTML document's <style> blocks, taking the stylesheet of
+// a block from known when its content is there (parsing it otherwise). check is called as
+// the work goes on; inlining stops with its error as soon as it returns one.
+func InlineWith(src []byte, known map[string]*Stylesheet, check func() error) (string, error) {
+	d := ScanDocument(src, nil)
+	if len(d.Styles) == 0 {
 		return string(src), nil
 	}
-	sheets := make([]*stylesheet, len(d.styles))
-	for i, st := range d.styles {
-		if !st.inline {
+	sheets := make([]*Stylesheet, len(d.Styles))
+	for i, st := range d.Styles {
+		if !st.Inline {
 			continue
 		}
-		content := src[st.contentStart:st.contentEnd]
-		if s, ok := p.sheets[string(content)]; ok {
+		content := src[st.ContentStart:st.ContentEnd]
+		if s, ok := known[string(content)]; ok {
 			sheets[i] = s
 		} else {
-			sheets[i] = parseStylesheet(string(content))
+			sheets[i] = ParseStylesheet(string(content))
 		}
-		if err := b.check(); err != nil {
+		if err := check(); err != nil {
 			return "", err
 		}
 	}
-	edits, err := d.inlineEdits(sheets, b)
+	edits, err := d.Edits(sheets, check)
 	if err != nil {
 		return "", err
 	}
-	return string(applyEdits(src, edits)), nil
+	return string(ApplyEdits(src, edits)), nil
 }
 
-// document is an HTML text read for inlining.
-type document struct {
+// Document is an HTML text read for inlining.
+type Document struct {
 	src      []byte
 	root     *html.Node
-	elements []*element
-	styles   []*styleBlock
+	Elements []*Element    // every start tag, in document order
+	Styles   []*StyleBlock // every <style> element, in document order
 }
 
-// element is one start tag and the node built for it.
-type element struct {
-	node     *html.Node
-	start    int       // offset of '<'
-	end      int       // offset after '>'
-	insertAt int       // where a new style attribute goes: after the last attribute
-	style    *rawAttr  // the existing style attribute, if any
-	attrs    []rawAttr // as written
+// Element is one start tag and the node built for it.
+type Element struct {
+	Node     *html.Node
+	Start    int    // offset of '<'
+	End      int    // offset after '>'
+	Attrs    []Attr // as written
+	insertAt int    // where a new style attribute goes: after the last attribute
+	style    *Attr  // the existing style attribute, if any
 }
 
-// rawAttr is an attribute as written in a start tag, with offsets into the document.
-type rawAttr struct {
-	name             string // lower case
-	valStart, valEnd int    // the value, without quotes; valStart == valEnd == end for no value
-	quote            byte   // '"', '\'' or 0
-	end              int    // end of the attribute (after a closing quote)
+// Attr is an attribute as written in a start tag, with offsets into the document.
+type Attr struct {
+	Name             string // lower case
+	ValStart, ValEnd int    // the value, without quotes; ValStart == ValEnd == End for no value
+	Quote            byte   // '"', '\'' or 0
+	End              int    // end of the attribute (after a closing quote)
 }
 
-// styleBlock is a <style> element.
-type styleBlock struct {
-	start, end               int // the whole element, from "<style" to after "</style>"
-	contentStart, contentEnd int
-	inline                   bool // its media allows inlining (none, "all" or "screen")
+// StyleBlock is a <style> element.
+type StyleBlock struct {
+	Start, End               int // the whole element, from "<style" to after "</style>"
+	ContentStart, ContentEnd int
+	Inline                   bool // its media allows inlining (none, "all" or "screen")
 	parent                   *html.Node
 }
 
@@ -121,21 +97,21 @@ var closesP = map[string]bool{"address": true, "article": true, "aside": true,
 // emails nest a few dozen elements deep.
 const maxDepth = 256
 
-// scanDocument reads src into a tree. onToken, when not nil, is called for every token with
-// its span and the innermost open element before the token is applied (the template
-// inliner uses it to place template actions).
-func scanDocument(src []byte, onToken func(tt html.TokenType, start, end int, raw []byte, open *html.Node)) *document {
-	d := &document{src: src, root: &html.Node{Type: html.DocumentNode}}
+// ScanDocument reads src into a tree. onToken, when not nil, is called for every token with
+// its span and the innermost open element before the token is applied (a caller inlining into
+// a template's source uses it to place the template's actions).
+func ScanDocument(src []byte, onToken func(tt html.TokenType, start, end int, raw []byte, open *html.Node)) *Document {
+	d := &Document{src: src, root: &html.Node{Type: html.DocumentNode}}
 	z := html.NewTokenizer(bytes.NewReader(src))
 	cur := d.root
 	depth := 0 // of cur
 	pos := 0
-	var style *styleBlock
+	var style *StyleBlock
 	for {
 		tt := z.Next()
 		if tt == html.ErrorToken {
 			if z.Err() == io.EOF && style != nil { // unterminated <style>: leave it alone
-				d.styles = d.styles[:len(d.styles)-1]
+				d.Styles = d.Styles[:len(d.Styles)-1]
 			}
 			return d
 		}
@@ -152,41 +128,41 @@ func scanDocument(src []byte, onToken func(tt html.TokenType, start, end int, ra
 			for open := closeImplied(cur, tag); cur != open; cur = cur.Parent {
 				depth--
 			}
-			e := &element{start: start, end: pos}
-			e.attrs, e.insertAt = scanAttrs(raw, start)
+			e := &Element{Start: start, End: pos}
+			e.Attrs, e.insertAt = scanAttrs(raw, start)
 			n := &html.Node{Type: html.ElementNode, Data: tag, DataAtom: atom.Lookup(name)}
-			for i := range e.attrs {
-				a := &e.attrs[i]
-				if hasAttr(n, a.name) { // the tokenizer keeps the first of duplicate attributes
+			for i := range e.Attrs {
+				a := &e.Attrs[i]
+				if hasAttr(n, a.Name) { // the tokenizer keeps the first of duplicate attributes
 					continue
 				}
-				val := string(src[a.valStart:a.valEnd])
+				val := string(src[a.ValStart:a.ValEnd])
 				if strings.IndexByte(val, '&') >= 0 {
 					val = html.UnescapeString(val)
 				}
-				n.Attr = append(n.Attr, html.Attribute{Key: a.name, Val: val})
-				if a.name == "style" {
+				n.Attr = append(n.Attr, html.Attribute{Key: a.Name, Val: val})
+				if a.Name == "style" {
 					e.style = a
 				}
 			}
-			e.node = n
+			e.Node = n
 			cur.AppendChild(n)
-			d.elements = append(d.elements, e)
+			d.Elements = append(d.Elements, e)
 			if !voidElements[tag] && depth < maxDepth {
 				cur = n
 				depth++
 			}
 			if tag == "style" {
-				style = &styleBlock{start: start, contentStart: pos, parent: n.Parent}
+				style = &StyleBlock{Start: start, ContentStart: pos, parent: n.Parent}
 				media := strings.ToLower(strings.TrimSpace(attrValue(n, "media")))
-				style.inline = media == "" || media == "all" || media == "screen"
-				d.styles = append(d.styles, style)
+				style.Inline = media == "" || media == "all" || media == "screen"
+				d.Styles = append(d.Styles, style)
 			}
 		case html.EndTagToken:
 			name, _ := z.TagName()
 			tag := string(name)
 			if tag == "style" && style != nil {
-				style.contentEnd, style.end = start, pos
+				style.ContentEnd, style.End = start, pos
 				style = nil
 			}
 			for n, up := cur, 1; n != d.root; n, up = n.Parent, up+1 {
@@ -254,7 +230,7 @@ func attrValue(n *html.Node, key string) string {
 // scanAttrs reads the attributes of a raw start tag as the HTML tokenizer does (HTML
 // §13.2.5.32–38), with their offsets (base is the tag's offset in the document). insertAt is
 // just after the last attribute, or after the tag name.
-func scanAttrs(raw []byte, base int) (attrs []rawAttr, insertAt int) {
+func scanAttrs(raw []byte, base int) (attrs []Attr, insertAt int) {
 	i := 1
 	for i < len(raw) && !isHTMLSpace(raw[i]) && raw[i] != '/' && raw[i] != '>' {
 		i++
@@ -272,7 +248,7 @@ func scanAttrs(raw []byte, base int) (attrs []rawAttr, insertAt int) {
 		for i < len(raw) && !isHTMLSpace(raw[i]) && raw[i] != '/' && raw[i] != '>' && raw[i] != '=' {
 			i++
 		}
-		a := rawAttr{name: strings.ToLower(string(raw[ns:i]))}
+		a := Attr{Name: strings.ToLower(string(raw[ns:i]))}
 		j := i
 		for j < len(raw) && isHTMLSpace(raw[j]) {
 			j++
@@ -283,29 +259,29 @@ func scanAttrs(raw []byte, base int) (attrs []rawAttr, insertAt int) {
 				j++
 			}
 			if j < len(raw) && (raw[j] == '"' || raw[j] == '\'') {
-				a.quote = raw[j]
-				k := bytes.IndexByte(raw[j+1:], a.quote)
+				a.Quote = raw[j]
+				k := bytes.IndexByte(raw[j+1:], a.Quote)
 				if k < 0 {
 					k = len(raw) - j - 2 // unterminated: up to the final '>'
 				}
-				a.valStart, a.valEnd = base+j+1, base+j+1+k
+				a.ValStart, a.ValEnd = base+j+1, base+j+1+k
 				i = j + 1 + k + 1
 			} else {
 				k := j
 				for k < len(raw) && !isHTMLSpace(raw[k]) && raw[k] != '>' {
 					k++
 				}
-				a.valStart, a.valEnd = base+j, base+k
+				a.ValStart, a.ValEnd = base+j, base+k
 				i = k
 			}
 		} else {
-			a.valStart, a.valEnd = base+i, base+i
+			a.ValStart, a.ValEnd = base+i, base+i
 		}
 		if i > len(raw) {
 			i = len(raw)
 		}
-		a.end = base + i
-		insertAt = a.end
+		a.End = base + i
+		insertAt = a.End
 		attrs = append(attrs, a)
 	}
 }
@@ -314,27 +290,29 @@ func isHTMLSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
 }
 
-// edit replaces src[start:end] with text.
-type edit struct {
-	start, end int
-	text       string
+// Edit replaces src[Start:End] with Text.
+type Edit struct {
+	Start, End int
+	Text       string
 }
 
-func applyEdits(src []byte, edits []edit) []byte {
+// ApplyEdits returns src with edits applied; the edits must not overlap. It may sort edits,
+// and returns src itself when there are none.
+func ApplyEdits(src []byte, edits []Edit) []byte {
 	if len(edits) == 0 {
 		return src
 	}
-	slices.SortStableFunc(edits, func(a, b edit) int { return a.start - b.start })
+	slices.SortStableFunc(edits, func(a, b Edit) int { return a.Start - b.Start })
 	n := len(src)
 	for _, e := range edits {
-		n += len(e.text) - (e.end - e.start)
+		n += len(e.Text) - (e.End - e.Start)
 	}
 	out := make([]byte, 0, n)
 	at := 0
 	for _, e := range edits {
-		out = append(out, src[at:e.start]...)
-		out = append(out, e.text...)
-		at = e.end
+		out = append(out, src[at:e.Start]...)
+		out = append(out, e.Text...)
+		at = e.End
 	}
 	return append(out, src[at:]...)
 }
@@ -352,7 +330,7 @@ type ordered struct {
 	order int
 }
 
-func newRuleIndex(sheets []*stylesheet) *ruleIndex {
+func newRuleIndex(sheets []*Stylesheet) *ruleIndex {
 	ix := &ruleIndex{byID: map[string][]ordered{}, byClass: map[string][]ordered{}, byTag: map[string][]ordered{}}
 	order := 0
 	for _, s := range sheets {
@@ -411,50 +389,50 @@ func (ix *ruleIndex) matching(n *html.Node, buf []ordered, memo map[memoKey]bool
 	return out
 }
 
-// inlineEdits computes the edits that inline sheets (one per style block, nil for blocks that
-// are left alone) into d: new or merged style attributes, and the style blocks reduced to
-// their kept CSS.
-func (d *document) inlineEdits(sheets []*stylesheet, b *budget) ([]edit, error) {
+// Edits computes the edits that inline sheets (one per style block of d.Styles, nil for blocks
+// that are left alone) into d: new or merged style attributes, and the style blocks reduced to
+// their kept CSS. check is called for every element; Edits stops with its error.
+func (d *Document) Edits(sheets []*Stylesheet, check func() error) ([]Edit, error) {
 	ix := newRuleIndex(sheets)
-	var edits []edit
+	var edits []Edit
 	var buf []ordered
 	memo := map[memoKey]bool{}
-	for _, e := range d.elements {
-		if err := b.check(); err != nil {
+	for _, e := range d.Elements {
+		if err := check(); err != nil {
 			return nil, err
 		}
-		if e.node.Data == "style" || e.node.Data == "head" || e.node.Data == "title" || e.node.Data == "meta" || e.node.Data == "link" {
+		if e.Node.Data == "style" || e.Node.Data == "head" || e.Node.Data == "title" || e.Node.Data == "meta" || e.Node.Data == "link" {
 			continue
 		}
-		buf = ix.matching(e.node, buf, memo)
+		buf = ix.matching(e.Node, buf, memo)
 		if len(buf) == 0 {
 			continue
 		}
 		var own []declaration
 		if e.style != nil {
-			own = parseDeclarations(attrValue(e.node, "style"))
+			own = parseDeclarations(attrValue(e.Node, "style"))
 		}
 		style := cascade(buf, own)
 		if e.style == nil && style == "" {
 			continue // the matching rules declare nothing valid
 		}
 		if e.style == nil {
-			edits = append(edits, edit{e.insertAt, e.insertAt, ` style="` + escapeAttr(style, '"') + `"`})
-		} else if e.style.quote == 0 {
-			edits = append(edits, edit{e.style.valStart, e.style.valEnd, `"` + escapeAttr(style, '"') + `"`})
+			edits = append(edits, Edit{e.insertAt, e.insertAt, ` style="` + escapeAttr(style, '"') + `"`})
+		} else if e.style.Quote == 0 {
+			edits = append(edits, Edit{e.style.ValStart, e.style.ValEnd, `"` + escapeAttr(style, '"') + `"`})
 		} else {
-			edits = append(edits, edit{e.style.valStart, e.style.valEnd, escapeAttr(style, e.style.quote)})
+			edits = append(edits, Edit{e.style.ValStart, e.style.ValEnd, escapeAttr(style, e.style.Quote)})
 		}
 	}
-	for i, st := range d.styles {
+	for i, st := range d.Styles {
 		s := sheets[i]
 		if s == nil || len(s.rules) == 0 {
 			continue // nothing was inlined from it: leave it as written
 		}
 		if s.kept == "" {
-			edits = append(edits, edit{st.start, st.end, ""})
+			edits = append(edits, Edit{st.Start, st.End, ""})
 		} else {
-			edits = append(edits, edit{st.contentStart, st.contentEnd, "\n" + s.kept + "\n"})
+			edits = append(edits, Edit{st.ContentStart, st.ContentEnd, "\n" + s.kept + "\n"})
 		}
 	}
 	return edits, nil
@@ -517,14 +495,4 @@ func escapeAttr(s string, quote byte) string {
 		return strings.ReplaceAll(s, "'", "&#39;")
 	}
 	return strings.ReplaceAll(s, `"`, "&quot;")
-}
-
-// InlineCSS inlines the CSS of an HTML document's <style> blocks into style attributes, as
-// Render does for templates whose CSS could not be inlined at Compile. It is exported for
-// callers that send their own HTML (a message with "html" instead of a template).
-func InlineCSS(src string) string {
-	b := &budget{}
-	b.reset(context.Background(), time.Time{})
-	out, _ := (&cssPlan{}).inline([]byte(src), b) // fails only when the budget does
-	return out
 }

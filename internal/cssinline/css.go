@@ -1,4 +1,4 @@
-package render
+package cssinline
 
 import (
 	"fmt"
@@ -11,9 +11,9 @@ import (
 	"golang.org/x/net/html"
 )
 
-// stylesheet is the content of one <style> block, split into the rules that can be inlined
+// Stylesheet is the content of one <style> block, split into the rules that can be inlined
 // and the CSS that must stay in the block.
-type stylesheet struct {
+type Stylesheet struct {
 	rules []*cssRule
 	// kept is what stays in the <style> block: at-rules (@media, @font-face, @import …) as
 	// written, and rules whose selectors cannot be inlined (:hover, ::before, selectors
@@ -21,6 +21,30 @@ type stylesheet struct {
 	kept string
 	// notes says which selectors were kept and why, once each.
 	notes []string
+}
+
+// Notes says which selectors are kept in the block and why, once each.
+func (s *Stylesheet) Notes() []string { return s.notes }
+
+// Attrs returns the attribute names that the inlined selectors test ([href^=…]), lower case,
+// with repeats.
+func (s *Stylesheet) Attrs() []string {
+	var names []string
+	for _, r := range s.rules {
+		names = append(names, r.attrs...)
+	}
+	return names
+}
+
+// Structural returns the first inlined selector whose matching depends on siblings, position
+// or content (:first-child, +, ~, :empty), or "" when there is none.
+func (s *Stylesheet) Structural() string {
+	for _, r := range s.rules {
+		if r.structural {
+			return r.text
+		}
+	}
+	return ""
 }
 
 // cssRule is one selector of a rule with the rule's declarations ("a, .b {…}" gives two).
@@ -62,11 +86,11 @@ var staticPseudo = map[string]bool{
 	"lang": true,
 }
 
-// parseStylesheet splits CSS into top-level statements with tdewolff's lexer (so strings,
+// ParseStylesheet splits CSS into top-level statements with tdewolff's lexer (so strings,
 // comments and escapes are handled as CSS does) and sorts each rule into inlinable rules and
 // kept CSS.
-func parseStylesheet(src string) *stylesheet {
-	sheet := &stylesheet{}
+func ParseStylesheet(src string) *Stylesheet {
+	sheet := &Stylesheet{}
 	var kept []string
 	noted := map[string]bool{}
 	l := css.NewLexer(parse.NewInputString(src))

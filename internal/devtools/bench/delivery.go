@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,9 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/postie/postie/internal/smtpsink"
+	"github.com/postie/postie/internal/app"
+	"github.com/postie/postie/internal/config"
+	"github.com/postie/postie/internal/devtools/smtpsink"
 	"github.com/postie/postie/internal/transport"
-	"github.com/postie/postie/internal/transport/smtp"
 )
 
 // DeliveryConfig selects what the delivery benchmark measures. A zero count or duration skips
@@ -216,15 +218,13 @@ func cpuNote(server, bench time.Duration, n int) string {
 		server.Microseconds()/int64(n), bench.Microseconds()/int64(n))
 }
 
-// bareClient sends raw n times to sink through a transport/smtp pool of pool connections, from
-// 4×pool goroutines, and returns how long it took.
+// bareClient sends raw n times to sink through the relay transport postie builds for the
+// sink's URL (a pool of pool connections), from 4×pool goroutines, and returns how long it
+// took.
 func bareClient(ctx context.Context, sink *smtpsink.Sink, pool int, raw []byte, n int) (time.Duration, error) {
-	rc, err := smtp.ParseURL(relayURL(sink, pool))
-	if err != nil {
-		return 0, err
-	}
-	rc.Helo = "bench.localhost"
-	tr, err := smtp.New(rc)
+	cfg := config.Default()
+	cfg.SMTPURL = relayURL(sink, pool) + "&helo=bench.localhost"
+	tr, err := app.NewTransport(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return 0, err
 	}

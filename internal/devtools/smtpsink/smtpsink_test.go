@@ -18,8 +18,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/postie/postie/internal/smtpsink"
-	"github.com/postie/postie/internal/smtpsink/sinktest"
+	"github.com/postie/postie/internal/devtools/smtpsink"
+	"github.com/postie/postie/internal/devtools/smtpsink/sinktest"
 	"github.com/postie/postie/internal/transport"
 	"github.com/postie/postie/internal/transport/smtp"
 )

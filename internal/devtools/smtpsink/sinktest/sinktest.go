@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postie/postie/internal/smtpsink"
+	"github.com/postie/postie/internal/devtools/smtpsink"
 )
 
 // Start starts a sink with o and closes it when the test ends. It fails the test when the sink

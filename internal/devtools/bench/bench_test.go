@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postie/postie/internal/bench"
 	"github.com/postie/postie/internal/cli"
+	"github.com/postie/postie/internal/devtools/bench"
 )
 
 // childEnv makes this test binary act as the postie executable, so the benchmarks can start it
