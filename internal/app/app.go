@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -183,6 +184,19 @@ func nodeOwner(node string) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s/%d/%x", node, os.Getpid(), b)
+}
+
+// CheckConfig checks what config.Validate cannot, because it needs a concrete part that only
+// app knows: the relay URL, by the relay's own parser, so that a bad query parameter is reported
+// with the other settings' problems. Its errors never echo the URL, which may hold a password.
+func CheckConfig(cfg config.Config) error {
+	if u, err := url.Parse(cfg.SMTPURL); cfg.SMTPURL == "" || err != nil || u.Scheme != "smtp" && u.Scheme != "smtps" {
+		return nil // none, or config.Validate has said what is wrong with it
+	}
+	if _, err := smtp.ParseURL(cfg.SMTPURL); err != nil {
+		return fmt.Errorf("POSTIE_SMTP_URL: %w (want smtp://user:pass@host:587 or smtps://user:pass@host:465)", err)
+	}
+	return nil
 }
 
 // NewTransport builds the relay transport of POSTIE_SMTP_URL, limited to its rate and daily

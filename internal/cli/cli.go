@@ -50,7 +50,7 @@ type usageError struct{ error }
 
 func (e *env) load(fs *pflag.FlagSet) (config.Config, error) {
 	cfg, err := config.Load(e.getenv, fs)
-	if err != nil {
+	if err = errors.Join(err, app.CheckConfig(cfg)); err != nil {
 		return cfg, usageError{fmt.Errorf("configuration:\n%w", err)}
 	}
 	return cfg, nil

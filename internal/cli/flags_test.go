@@ -75,6 +75,8 @@ func TestBadValues(t *testing.T) {
 			[]string{`--retry-delays: not a positive duration: "-5s"`}},
 		{"every problem at once", map[string]string{"POSTIE_MESSAGE_TTL": "a day"}, []string{"serve", "--lease", "long", "--max-batch", "many"}, 2,
 			[]string{"POSTIE_MESSAGE_TTL: not a duration", "--lease: not a duration", "--max-batch: not an integer"}},
+		{"a bad relay URL among other problems", map[string]string{"POSTIE_SMTP_URL": "smtp://u:secret@relay.example:587?pool=many",
+			"POSTIE_LEASE": "10ms"}, []string{"serve"}, 2, []string{"POSTIE_SMTP_URL: ", "POSTIE_LEASE: "}},
 		{"bad boolean", map[string]string{"POSTIE_BEHIND_PROXY": "maybe"}, []string{"serve"}, 2,
 			[]string{"POSTIE_BEHIND_PROXY: want true or false"}},
 		{"a flag of another command", dbEnv(), []string{"migrate", "--smtp-url", "smtp://relay"}, 0,

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/mail"
-	"github.com/postie/postie/internal/transport/smtp"
 	"github.com/spf13/pflag"
 )
 
@@ -215,10 +214,11 @@ func (c *Config) Validate() error {
 		bad("POSTIE_DATABASE_URL", "%v", err)
 	}
 	if c.SMTPURL != "" {
-		// The relay's own parser, so that a bad query parameter is reported with the rest. Its
-		// errors never echo the URL, which may hold a password.
-		if _, err := smtp.ParseURL(c.SMTPURL); err != nil {
-			bad("POSTIE_SMTP_URL", "%v (want smtp://user:pass@host:587 or smtps://user:pass@host:465)", err)
+		// The shape only; the relay's own parser checks its parameters (app.CheckConfig). Never
+		// echo the URL: it may hold a password.
+		u, err := url.Parse(c.SMTPURL)
+		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			bad("POSTIE_SMTP_URL", "want smtp://user:pass@host:587 or smtps://user:pass@host:465")
 		}
 	}
 	if c.NodeID != "" {

@@ -80,7 +80,6 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	t.Parallel()
 	bad := map[string]string{
 		"POSTIE_LISTEN":           "nope",
-		"POSTIE_SMTP_URL":         "smtp://u:secret@relay.example:587?pool=many",
 		"POSTIE_NODE_ID":          "web/1",
 		"POSTIE_BEHIND_PROXY":     "perhaps",
 		"POSTIE_LEASE":            "10ms",
