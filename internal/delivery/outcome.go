@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"context"
-	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -37,9 +36,9 @@ func (e *Engine) deliver(ctx context.Context, j job) store.MessageFinishParams {
 	var events []store.Event
 	var suppressed []string
 	if len(dropped) > 0 {
-		events = append(events, event(store.EventSuppressed, now, map[string]any{"recipients": dropped}))
+		events = append(events, store.NewEvent(store.EventSuppressed, now, &store.EventDetail{Recipients: dropped}))
 		for _, d := range dropped {
-			suppressed = append(suppressed, d["recipient"].(string))
+			suppressed = append(suppressed, d.Recipient)
 		}
 	}
 	if len(to) == 0 {
@@ -76,13 +75,13 @@ func (e *Engine) deliver(ctx context.Context, j job) store.MessageFinishParams {
 }
 
 // splitSuppressed separates the recipients that may be sent to from the suppressed ones.
-func splitSuppressed(rcpts []string, supp map[string]store.Suppression) (to []string, dropped []map[string]any) {
+func splitSuppressed(rcpts []string, supp map[string]store.Suppression) (to []string, dropped []store.EventRecipient) {
 	if len(supp) == 0 {
 		return rcpts, nil
 	}
 	for _, r := range rcpts {
 		if s, ok := supp[strings.ToLower(r)]; ok {
-			dropped = append(dropped, map[string]any{"recipient": r, "reason": s.Reason})
+			dropped = append(dropped, store.EventRecipient{Recipient: r, Reason: s.Reason})
 			continue
 		}
 		to = append(to, r)
@@ -161,10 +160,10 @@ func (e *Engine) settle(m store.ClaimedMessage, fin store.MessageFinishParams, v
 }
 
 // errorEntries are the event entries of recipients that share one error.
-func errorEntries(rcpts []string, de *store.DeliveryError) []map[string]any {
-	out := make([]map[string]any, len(rcpts))
+func errorEntries(rcpts []string, de *store.DeliveryError) []store.EventRecipient {
+	out := make([]store.EventRecipient, len(rcpts))
 	for i, r := range rcpts {
-		out[i] = map[string]any{"recipient": r, "error": de}
+		out[i] = store.EventRecipient{Recipient: r, Error: de}
 	}
 	return out
 }
@@ -187,9 +186,9 @@ func (e *Engine) unreachable(m store.ClaimedMessage, to, suppressed []string, te
 	fin := store.MessageFinishParams{
 		ID: m.ID, Owner: e.cfg.Owner, Status: store.StatusDeferred, Attempts: m.Attempts,
 		NextAttemptAt: until, LastError: de,
-		Events: []store.Event{event(store.EventDeferred, now, map[string]any{
-			"transport": e.cfg.Transport.Name(), "error": de, "class": te.Class.String(),
-			"next_attempt_at": until, "attempt_counted": false, "recipients": errorEntries(to, de),
+		Events: []store.Event{store.NewEvent(store.EventDeferred, now, &store.EventDetail{
+			Transport: e.cfg.Transport.Name(), Error: de, Class: te.Class.String(),
+			NextAttemptAt: &until, AttemptCounted: new(false), Recipients: errorEntries(to, de),
 		})},
 	}
 	vs := suppressedVerdicts(suppressed)
@@ -239,7 +238,7 @@ func (e *Engine) outcome(m store.ClaimedMessage, to, suppressed []string, res tr
 	}
 	vs := suppressedVerdicts(suppressed)
 	var sent []string
-	var deferred, failed []map[string]any
+	var deferred, failed []store.EventRecipient
 	var firstDeferred, firstFailed *store.DeliveryError
 	var failedClass, deferredClass string
 	possibleDuplicate := false
@@ -255,7 +254,7 @@ func (e *Engine) outcome(m store.ClaimedMessage, to, suppressed []string, res tr
 		}
 		possibleDuplicate = possibleDuplicate || rte.MaybeDelivered
 		de := deliveryError(rte, fin.Attempts, now)
-		entry := map[string]any{"recipient": r, "error": de}
+		entry := store.EventRecipient{Recipient: r, Error: de}
 		if rte.Class != transport.Permanent && retry() {
 			deferred = append(deferred, entry)
 			vs = append(vs, verdict{rcpt: r, state: store.RecipientDeferred, err: de})
@@ -266,7 +265,7 @@ func (e *Engine) outcome(m store.ClaimedMessage, to, suppressed []string, res tr
 		}
 		if (alone || len(to) == 1) && rte.HardBounce() {
 			fin.Suppress = append(fin.Suppress, hardBounce(r, rte, m.ID, now))
-			entry["suppressed"] = true
+			entry.Suppressed = true
 		}
 		failed = append(failed, entry)
 		vs = append(vs, verdict{rcpt: r, state: store.RecipientFailed, err: de})
@@ -279,34 +278,25 @@ func (e *Engine) outcome(m store.ClaimedMessage, to, suppressed []string, res tr
 	if len(sent) > 0 {
 		fin.SentAt = now
 		fin.ProviderID = transport.CleanText(res.ProviderID)
-		detail := map[string]any{"transport": name, "response": transport.CleanText(res.Response),
-			"attempt": fin.Attempts, "recipients": sent}
-		if fin.ProviderID != "" {
-			detail["provider_id"] = fin.ProviderID
-		}
-		fin.Events = append(fin.Events, event(store.EventSent, now, detail))
+		fin.Events = append(fin.Events, store.NewEvent(store.EventSent, now, &store.EventDetail{Transport: name,
+			Response: transport.CleanText(res.Response), ProviderID: fin.ProviderID, Attempt: fin.Attempts,
+			Recipients: store.Recipients(sent)}))
 	}
 	if len(deferred) > 0 {
-		detail := map[string]any{"transport": name, "error": firstDeferred, "class": deferredClass,
-			"attempt": fin.Attempts, "next_attempt_at": next, "recipients": deferred}
-		if possibleDuplicate {
-			detail["possible_duplicate"] = true
-		}
-		fin.Events = append(fin.Events, event(store.EventDeferred, now, detail))
+		fin.Events = append(fin.Events, store.NewEvent(store.EventDeferred, now, &store.EventDetail{Transport: name,
+			Error: firstDeferred, Class: deferredClass, Attempt: fin.Attempts, NextAttemptAt: &next,
+			PossibleDuplicate: possibleDuplicate, Recipients: deferred}))
 	}
 	if len(failed) > 0 {
-		detail := map[string]any{"transport": name, "error": firstFailed, "class": failedClass,
-			"attempt": fin.Attempts, "recipients": failed}
-		if possibleDuplicate && len(deferred) == 0 {
-			detail["possible_duplicate"] = true
-		}
+		detail := &store.EventDetail{Transport: name, Error: firstFailed, Class: failedClass,
+			Attempt: fin.Attempts, PossibleDuplicate: possibleDuplicate && len(deferred) == 0, Recipients: failed}
 		if failedClass != transport.Permanent.String() {
-			detail["reason"] = "attempts exhausted"
+			detail.Reason = "attempts exhausted"
 			if !m.ExpiresAt.IsZero() && attemptsLeft(m, fin.Attempts, len(e.cfg.RetryDelays)) {
-				detail["reason"] = "the next attempt would be after the message expires"
+				detail.Reason = "the next attempt would be after the message expires"
 			}
 		}
-		fin.Events = append(fin.Events, event(store.EventFailed, now, detail))
+		fin.Events = append(fin.Events, store.NewEvent(store.EventFailed, now, detail))
 	}
 
 	switch {
@@ -364,8 +354,8 @@ func (e *Engine) expired(m store.ClaimedMessage, now time.Time) store.MessageFin
 	fin := store.MessageFinishParams{
 		ID: m.ID, Owner: e.cfg.Owner, Status: store.StatusFailed, Attempts: m.Attempts,
 		NextAttemptAt: m.NextAttemptAt, LastError: de,
-		Events: []store.Event{event(store.EventFailed, now, map[string]any{"error": de, "reason": "expired",
-			"recipients": errorEntries(m.Recipients, de)})},
+		Events: []store.Event{store.NewEvent(store.EventFailed, now, &store.EventDetail{Error: de, Reason: "expired",
+			Recipients: errorEntries(m.Recipients, de)})},
 	}
 	vs := make([]verdict, len(m.Recipients))
 	for i, r := range m.Recipients {
@@ -380,12 +370,4 @@ func (e *Engine) expired(m store.ClaimedMessage, now time.Time) store.MessageFin
 func deliveryError(te *transport.Error, attempt int, now time.Time) *store.DeliveryError {
 	return &store.DeliveryError{Code: te.Code, Enhanced: transport.CleanText(te.Enhanced), Text: transport.CleanText(te.Text),
 		Stage: te.Stage, Attempt: attempt, At: now}
-}
-
-func event(typ string, at time.Time, detail map[string]any) store.Event {
-	b, err := json.Marshal(detail)
-	if err != nil {
-		b, _ = json.Marshal(map[string]string{"marshal_error": err.Error()})
-	}
-	return store.Event{Type: typ, At: at, Detail: b}
 }

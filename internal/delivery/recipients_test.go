@@ -118,7 +118,7 @@ func TestRelay452ForOneRecipientRetriesItAlone(t *testing.T) {
 	if d := string(evs[2].Detail); !strings.Contains(d, `"recipient":"T452@example.com"`) || !strings.Contains(d, "Mailbox full") {
 		t.Errorf("deferred event does not name the refused recipient: %s", d)
 	}
-	if d := string(evs[1].Detail); !strings.Contains(d, `"recipients":["ok@example.com"]`) {
+	if d := string(evs[1].Detail); !strings.Contains(d, `"recipients":[{"recipient":"ok@example.com"}]`) {
 		t.Errorf("first sent event does not name who got it: %s", d)
 	}
 }

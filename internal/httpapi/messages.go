@@ -85,9 +85,9 @@ type RecipientResource struct {
 
 // EventResource is one timeline entry.
 type EventResource struct {
-	Type   string          `json:"type"`
-	At     time.Time       `json:"at"`
-	Detail json.RawMessage `json:"detail,omitempty"`
+	Type   string             `json:"type" enum:"queued,scheduled,sent,deferred,failed,suppressed,cancelled,retried,lease_expired,released"`
+	At     time.Time          `json:"at"`
+	Detail *store.EventDetail `json:"detail,omitempty"`
 }
 
 func toResource(m store.Message) MessageResource {
@@ -449,7 +449,9 @@ func (s *Server) get(ctx context.Context, in *idInput) (*messageOutput, error) {
 	r := toResource(m)
 	r.Events = make([]EventResource, len(evs))
 	for i, e := range evs {
-		r.Events[i] = EventResource{Type: e.Type, At: e.At, Detail: e.Detail}
+		// A detail no version wrote (not a JSON object) is left out rather than failing the read.
+		d, _ := e.DecodeDetail()
+		r.Events[i] = EventResource{Type: e.Type, At: e.At, Detail: d}
 	}
 	r.Recipients = make([]RecipientResource, len(rcpts))
 	for i, rc := range rcpts {

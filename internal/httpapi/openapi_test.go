@@ -247,3 +247,35 @@ func TestDocsPageOffline(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIEventDetail: the timeline's event details are described field by field (typed
+// clients and webhook consumers read them), not as a bare object.
+func TestOpenAPIEventDetail(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	doc := openAPIDoc(t, b, "/v1/openapi.json")
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	props := func(name string) map[string]any {
+		t.Helper()
+		s, ok := schemas[name].(map[string]any)
+		if !ok {
+			t.Fatalf("no schema %s among %d", name, len(schemas))
+		}
+		p, _ := s["properties"].(map[string]any)
+		return p
+	}
+	detail, _ := props("EventResource")["detail"].(map[string]any)
+	if ref, _ := detail["$ref"].(string); !strings.HasSuffix(ref, "/EventDetail") {
+		t.Fatalf("events[].detail is %v, want a reference to EventDetail", detail)
+	}
+	for _, f := range []string{"recipients", "error", "attempt", "transport", "response", "class", "next_attempt_at", "owner", "attempts"} {
+		if props("EventDetail")[f] == nil {
+			t.Errorf("EventDetail does not describe %q", f)
+		}
+	}
+	for _, f := range []string{"recipient", "error", "suppressed", "reason"} {
+		if props("EventRecipient")[f] == nil {
+			t.Errorf("EventRecipient does not describe %q", f)
+		}
+	}
+}

@@ -348,11 +348,8 @@ func cancelSplit(ctx context.Context, tx pgx.Tx, id string, status store.Status,
 	if err != nil {
 		return store.Message{}, err
 	}
-	detail, err := json.Marshal(map[string]any{"recipients": nonNilStrings(cancelled)})
-	if err != nil {
-		return store.Message{}, err
-	}
-	_, err = tx.Exec(ctx, qEventInsertOne, id, store.EventCancelled, tsNotNull(now), string(detail))
+	ev := store.NewEvent(store.EventCancelled, now, &store.EventDetail{Recipients: store.Recipients(cancelled)})
+	_, err = tx.Exec(ctx, qEventInsertOne, id, ev.Type, tsNotNull(now), string(ev.Detail))
 	return m, err
 }
 

@@ -270,15 +270,16 @@ const (
 	// message finishes first, and the status check then fails on the row it left. A split
 	// message's failed recipients (failed, read before r changes them: every part of the
 	// statement sees the same snapshot) are queued again and become its pending recipients. The
-	// event records the attempts made before and those recipients; last_error is kept for the
-	// record.
+	// event records the attempts made before and those recipients (store.EventDetail: each an
+	// object, none when there were none); last_error is kept for the record.
 	qRetry = `WITH old AS (
 			SELECT id, attempts, pending_recipients IS NOT NULL AS split FROM messages
 			WHERE id = ANY ($2::text[]) AND status IN ('failed', 'partially_failed')
 			ORDER BY id
 			FOR UPDATE),
 		failed AS (
-			SELECT r.message_id, jsonb_agg(r.email_lower ORDER BY r.email_lower) AS emails
+			SELECT r.message_id, jsonb_agg(r.email_lower ORDER BY r.email_lower) AS emails,
+				jsonb_agg(jsonb_build_object('recipient', r.email_lower) ORDER BY r.email_lower) AS entries
 			FROM message_recipients r JOIN old ON old.id = r.message_id AND old.split
 			WHERE r.status = 'failed'
 			GROUP BY r.message_id),
@@ -291,11 +292,11 @@ const (
 				pending_recipients = CASE WHEN old.split THEN coalesce(failed.emails, '[]') END
 			FROM old LEFT JOIN failed ON failed.message_id = old.id
 			WHERE m.id = old.id
-			RETURNING m.id, m.stream, old.attempts, old.split, failed.emails),
+			RETURNING m.id, m.stream, old.attempts, old.split, failed.entries),
 		e AS (
 			INSERT INTO message_events (message_id, type, at, detail)
 			SELECT id, 'retried', $1, CASE WHEN split
-					THEN jsonb_build_object('attempts', attempts, 'recipients', coalesce(emails, '[]'))
+					THEN jsonb_strip_nulls(jsonb_build_object('attempts', attempts, 'recipients', entries))
 					ELSE jsonb_build_object('attempts', attempts) END
 			FROM u ORDER BY id)
 		SELECT id, stream FROM u`

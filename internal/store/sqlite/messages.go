@@ -387,11 +387,8 @@ func cancelSplit(t *wtx, id string, status store.Status, now time.Time) (store.M
 	if len(msgs) == 0 {
 		return store.Message{}, fmt.Errorf("message %s is no longer cancellable: %w", id, store.ErrConflict)
 	}
-	detail, err := json.Marshal(map[string]any{"recipients": cancelled})
-	if err != nil {
-		return store.Message{}, err
-	}
-	_, err = t.exec(qEventInsert, id, store.EventCancelled, micros(now), string(detail))
+	ev := store.NewEvent(store.EventCancelled, now, &store.EventDetail{Recipients: store.Recipients(cancelled)})
+	_, err = t.exec(qEventInsert, id, ev.Type, micros(now), string(ev.Detail))
 	return msgs[0], err
 }
 

@@ -182,7 +182,7 @@ const (
 		SELECT id, 'retried', ?1, CASE WHEN pending_recipients IS NULL
 				THEN json_object('attempts', attempts)
 				ELSE json_object('attempts', attempts, 'recipients', json((
-					SELECT json_group_array(email_lower) FROM message_recipients
+					SELECT json_group_array(json_object('recipient', email_lower)) FROM message_recipients
 					WHERE message_id = messages.id AND status = 'failed')))
 				END
 		FROM messages

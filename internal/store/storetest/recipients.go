@@ -142,7 +142,7 @@ func testFinishSplit(t *testing.T, s store.Store) {
 		{ID: plain.Message.ID, Owner: "w", Status: store.StatusSent, Attempts: 1, SentAt: later},
 		{ID: m.Message.ID, Owner: "w", Status: store.StatusSent, Attempts: 2, SentAt: later, Split: true,
 			Recipients: []store.Recipient{{Email: "t452@example.com", Status: store.RecipientSent, Attempts: 2, SentAt: later}},
-			Events:     []store.Event{{Type: store.EventSent, Detail: json.RawMessage(`{"recipients":["T452@example.com"]}`)}}},
+			Events:     []store.Event{{Type: store.EventSent, Detail: json.RawMessage(`{"recipients":[{"recipient":"T452@example.com"}]}`)}}},
 	})
 	if err != nil || n != 2 {
 		t.Fatalf("MessageFinish = %d, %v; want 2", n, err)
@@ -252,7 +252,7 @@ func testRetrySplit(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	last := evs[len(evs)-1]
-	if last.Type != store.EventRetried || !jsonEqual(last.Detail, json.RawMessage(`{"attempts": 2, "recipients": ["t452@example.com", "t550@example.com"]}`)) {
+	if last.Type != store.EventRetried || !jsonEqual(last.Detail, json.RawMessage(`{"attempts": 2, "recipients": [{"recipient": "t452@example.com"}, {"recipient": "t550@example.com"}]}`)) {
 		t.Errorf("retried event %s %s", last.Type, last.Detail)
 	}
 	c := claim(t, s, store.MessageClaimParams{Owner: "w", Stream: store.StreamTransactional, Limit: 1,
@@ -287,7 +287,7 @@ func testCancelSplit(t *testing.T, s store.Store) {
 		t.Errorf("recipients after cancel: %s", st)
 	}
 	evs, _ := s.MessageEvents(ctx, m.Message.ID)
-	if last := evs[len(evs)-1]; last.Type != store.EventCancelled || !jsonEqual(last.Detail, json.RawMessage(`{"recipients": ["t452@example.com"]}`)) {
+	if last := evs[len(evs)-1]; last.Type != store.EventCancelled || !jsonEqual(last.Detail, json.RawMessage(`{"recipients": [{"recipient": "t452@example.com"}]}`)) {
 		t.Errorf("cancelled event %s %s", last.Type, last.Detail)
 	}
 	if c := claim(t, s, store.MessageClaimParams{Owner: "w", Stream: store.StreamTransactional, Limit: 10,

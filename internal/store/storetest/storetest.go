@@ -87,6 +87,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TemplateDelete", testTemplateDelete},
 		{"MessageRecipients", testMessageRecipients},
 		{"FinishSplit", testFinishSplit},
+		{"EventDetails", testEventDetails},
 		{"ListRecipientState", testListRecipientState},
 		{"RetrySplit", testRetrySplit},
 		{"CancelSplit", testCancelSplit},

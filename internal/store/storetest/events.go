@@ -1,0 +1,80 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/postie/postie/internal/store"
+)
+
+// testEventDetails: the details a driver writes itself, in SQL (lease_expired, released,
+// retried) or in Go (cancelled), decode into store.EventDetail with their fields set, so the
+// API and webhooks read every event through one type whatever wrote it.
+func testEventDetails(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	rescued, released, retried, cancelled := Message(t0), Message(t0), Message(t0), Message(t0)
+	accept(t, s, t0, rescued, released, retried, cancelled)
+	claim(t, s, store.MessageClaimParams{Owner: "node-a/1/x", Stream: store.StreamTransactional, Limit: 3,
+		Now: t0, LeaseUntil: t0.Add(time.Minute)})
+
+	if _, err := s.MessageRescue(ctx, t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(3 * time.Minute)
+	claim(t, s, store.MessageClaimParams{Owner: "node-b/2/y", Stream: store.StreamTransactional, Limit: 3,
+		Now: now, LeaseUntil: now.Add(time.Hour)})
+	if n, err := s.MessageFinish(ctx, now, []store.MessageFinishParams{{ID: retried.Message.ID, Owner: "node-b/2/y",
+		Status: store.StatusFailed, Attempts: 2, NextAttemptAt: now,
+		LastError: &store.DeliveryError{Code: 550, Text: "no", At: now}}}); err != nil || n != 1 {
+		t.Fatalf("MessageFinish = %d, %v", n, err)
+	}
+	if _, err := s.MessageReleaseLeases(ctx, store.MessageReleaseParams{Owner: "node-b/2/y", Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MessageRetry(ctx, store.MessageRetryParams{ID: retried.Message.ID, Now: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MessageCancel(ctx, cancelled.Message.ID, now); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		msg  store.NewMessage
+		typ  string
+		want store.EventDetail
+	}{
+		{rescued, store.EventLeaseExpired, store.EventDetail{Owner: "node-a/1/x"}},
+		{released, store.EventReleased, store.EventDetail{Owner: "node-b/2/y"}},
+		{retried, store.EventRetried, store.EventDetail{Attempts: new(2)}},
+	} {
+		evs, err := s.MessageEvents(ctx, tc.msg.Message.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got *store.EventDetail
+		for _, e := range evs {
+			if e.Type == tc.typ {
+				if got, err = e.DecodeDetail(); err != nil {
+					t.Fatalf("%s detail %s: %v", tc.typ, e.Detail, err)
+				}
+			}
+		}
+		if got == nil {
+			t.Fatalf("no %s event with a detail in %+v", tc.typ, evs)
+		}
+		if diff := cmp.Diff(tc.want, *got); diff != "" {
+			t.Errorf("%s detail (-want +got):\n%s", tc.typ, diff)
+		}
+	}
+	evs, err := s.MessageEvents(ctx, cancelled.Message.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := evs[len(evs)-1]; last.Type != store.EventCancelled {
+		t.Errorf("last event of the cancelled message: %s", last.Type)
+	} else if d, err := last.DecodeDetail(); err != nil || d != nil && len(d.Recipients) != 0 {
+		t.Errorf("cancelled detail of a message cancelled whole: %s, %v; want none", last.Detail, err)
+	}
+}
