@@ -12,6 +12,7 @@ import (
 
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/storetest"
 	"github.com/postie/postie/internal/store/sqlite/sqlitetest"
 	"github.com/postie/postie/internal/transport"
 	"github.com/postie/postie/internal/transport/capture"
@@ -244,11 +245,7 @@ func TestRetryLadderAndPermanentFailure(t *testing.T) {
 	if m.Attempts != 3 {
 		t.Fatalf("sent after %d attempts, want 3", m.Attempts)
 	}
-	evs, _ := b.store.MessageEvents(context.Background(), id)
-	var types []string
-	for _, e := range evs {
-		types = append(types, e.Type)
-	}
+	types := storetest.EventTypes(t, b.store, id)
 	if len(types) != 4 || types[1] != "deferred" || types[2] != "deferred" || types[3] != "sent" {
 		t.Fatalf("timeline %v", types)
 	}

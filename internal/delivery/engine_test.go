@@ -10,21 +10,10 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/storetest"
 	"github.com/postie/postie/internal/transport"
 )
 
-func eventTypes(t *testing.T, st store.Store, id string) []string {
-	t.Helper()
-	evs, err := st.MessageEvents(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var types []string
-	for _, e := range evs {
-		types = append(types, e.Type)
-	}
-	return types
-}
 
 // TestUnreachableRelayPausesWithoutSpendingAttempts: the breaker opens on the first unreachable
 // send, nothing else is tried until its backoff passes, a failed probe doubles it, and when the
@@ -76,7 +65,7 @@ func TestUnreachableRelayPausesWithoutSpendingAttempts(t *testing.T) {
 		if m.Attempts != 1 {
 			t.Errorf("message %s sent with %d attempts counted, want 1", id, m.Attempts)
 		}
-		for _, typ := range eventTypes(t, b.store, id) {
+		for _, typ := range storetest.EventTypes(t, b.store, id) {
 			if typ == store.EventDeferred {
 				deferrals++
 			}
@@ -105,7 +94,7 @@ func TestSuppressedRecipientsAreDropped(t *testing.T) {
 	if got := rec.to(some); len(got) != 1 || got[0] != "here@example.com" {
 		t.Errorf("envelope %v, want only here@example.com", got)
 	}
-	if got := eventTypes(t, b.store, some); len(got) != 3 || got[1] != "suppressed" || got[2] != "sent" {
+	if got := storetest.EventTypes(t, b.store, some); len(got) != 3 || got[1] != "suppressed" || got[2] != "sent" {
 		t.Errorf("timeline %v, want queued suppressed sent", got)
 	}
 

@@ -13,6 +13,7 @@ import (
 	"github.com/postie/postie/internal/devtools/smtpsink"
 	"github.com/postie/postie/internal/devtools/smtpsink/sinktest"
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/storetest"
 )
 
 // refuseAtRcpt is a relay script refusing RCPT TO rcpt with code/enhanced while refuse(n) says
@@ -111,7 +112,7 @@ func TestRelay452ForOneRecipientRetriesItAlone(t *testing.T) {
 	if got := states(r.recipients(t, id)); got != "ok@example.com=sent t452@example.com=sent" {
 		t.Errorf("recipients at the end: %s", got)
 	}
-	if got := eventTypes(t, r.store, id); strings.Join(got, " ") != "queued sent deferred sent" {
+	if got := storetest.EventTypes(t, r.store, id); strings.Join(got, " ") != "queued sent deferred sent" {
 		t.Errorf("timeline %v", got)
 	}
 	evs, _ := r.store.MessageEvents(context.Background(), id)
@@ -152,7 +153,7 @@ func TestRelay452UntilTheLadderEnds(t *testing.T) {
 	if got := envelopes(sink); !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("relay transactions %v, want ok@ once and nothing more", got)
 	}
-	if got := eventTypes(t, r.store, id); strings.Join(got, " ") != "queued sent deferred deferred failed" {
+	if got := storetest.EventTypes(t, r.store, id); strings.Join(got, " ") != "queued sent deferred deferred failed" {
 		t.Errorf("timeline %v", got)
 	}
 }
@@ -228,7 +229,7 @@ func TestRetryOfAPartiallyFailedMessage(t *testing.T) {
 	if got := envelopes(sink); !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("relay transactions %v, want %v", got, want)
 	}
-	if got := eventTypes(t, r.store, id); strings.Join(got, " ") != "queued sent failed retried sent" {
+	if got := storetest.EventTypes(t, r.store, id); strings.Join(got, " ") != "queued sent failed retried sent" {
 		t.Errorf("timeline %v", got)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/postie/postie/internal/devtools/smtpsink/sinktest"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/storetest"
 	"github.com/postie/postie/internal/transport/smtp"
 )
 
@@ -157,7 +158,7 @@ func TestRelayTemporaryTwiceThenSent(t *testing.T) {
 	if m.Attempts != 3 {
 		t.Errorf("sent on attempt %d, want 3", m.Attempts)
 	}
-	if got := eventTypes(t, r.store, id); strings.Join(got, " ") != "queued deferred deferred sent" {
+	if got := storetest.EventTypes(t, r.store, id); strings.Join(got, " ") != "queued deferred deferred sent" {
 		t.Errorf("timeline %v", got)
 	}
 }
@@ -372,7 +373,7 @@ func TestRetryOfAFailedMessage(t *testing.T) {
 	if m.Attempts != 1 {
 		t.Errorf("sent after retry with %d attempts, want 1 (fresh attempts)", m.Attempts)
 	}
-	if got := eventTypes(t, r.store, id); strings.Join(got, " ") != "queued failed retried sent" {
+	if got := storetest.EventTypes(t, r.store, id); strings.Join(got, " ") != "queued failed retried sent" {
 		t.Errorf("timeline %v", got)
 	}
 	if sink.Count() != 1 {

@@ -78,3 +78,18 @@ func testEventDetails(t *testing.T, s store.Store) {
 		t.Errorf("cancelled detail of a message cancelled whole: %s, %v; want none", last.Detail, err)
 	}
 }
+
+// EventTypes returns the types of message id's timeline, oldest first, for tests that check
+// what happened to a message in order.
+func EventTypes(t testing.TB, s store.Messages, id string) []string {
+	t.Helper()
+	evs, err := s.MessageEvents(t.Context(), id)
+	if err != nil {
+		t.Fatalf("events of %s: %v", id, err)
+	}
+	types := make([]string, len(evs))
+	for i, e := range evs {
+		types[i] = e.Type
+	}
+	return types
+}
