@@ -12,8 +12,8 @@ import (
 
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
-	"github.com/postie/postie/internal/store/storetest"
 	"github.com/postie/postie/internal/store/sqlite/sqlitetest"
+	"github.com/postie/postie/internal/store/storetest"
 	"github.com/postie/postie/internal/transport"
 	"github.com/postie/postie/internal/transport/capture"
 )

@@ -14,7 +14,6 @@ import (
 	"github.com/postie/postie/internal/transport"
 )
 
-
 // TestUnreachableRelayPausesWithoutSpendingAttempts: the breaker opens on the first unreachable
 // send, nothing else is tried until its backoff passes, a failed probe doubles it, and when the
 // relay answers every waiting message goes out with one attempt counted.
