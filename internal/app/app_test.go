@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/config"
-	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/storetest"
 	"github.com/postie/postie/internal/store/postgres"
 	"github.com/postie/postie/internal/store/postgres/pgtest"
 )
@@ -80,9 +80,7 @@ func acceptClaimed(t *testing.T, st store.Store, owners ...string) []string {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	var ids []string
 	for _, owner := range owners {
-		m := store.NewMessage{Message: store.Message{ID: id.New(id.Message), Stream: store.StreamTransactional,
-			Status: store.StatusQueued, From: "a@example.com", To: []string{"b@example.com"}, EnvelopeFrom: "a@example.com",
-			Recipients: []string{"b@example.com"}, MaxAttempts: 4, NextAttemptAt: now, CreatedAt: now}, Raw: []byte("x\r\n")}
+		m := storetest.Message(now)
 		if _, err := st.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: now}); err != nil {
 			t.Fatal(err)
 		}
