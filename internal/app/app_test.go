@@ -14,9 +14,9 @@ import (
 
 	"github.com/postie/postie/internal/config"
 	"github.com/postie/postie/internal/store"
-	"github.com/postie/postie/internal/store/storetest"
 	"github.com/postie/postie/internal/store/postgres"
 	"github.com/postie/postie/internal/store/postgres/pgtest"
+	"github.com/postie/postie/internal/store/storetest"
 )
 
 func TestOpenStorePostgres(t *testing.T) {
