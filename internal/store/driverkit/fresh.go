@@ -24,6 +24,10 @@ type FreshMIME struct {
 	order  []string // ids in the order they were put; some may have been taken since
 }
 
+// FreshMIMEBudget is the MIME a driver keeps from acceptance to claim: about 2,000 messages of
+// 8 KB, more than a node accepts between a commit and the claim that follows it.
+const FreshMIMEBudget = 16 << 20
+
 // freshMaxMessage is the largest MIME FreshMIME keeps.
 const freshMaxMessage = 256 << 10
 

@@ -148,7 +148,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{path: abs, lock: lock, log: log, rstmts: map[string]*sql.Stmt{}, minFree: opts.MinFreeBytes,
-		fresh: driverkit.NewFreshMIME(freshBudget)}
+		fresh: driverkit.NewFreshMIME(driverkit.FreshMIMEBudget)}
 	if s.minFree == 0 {
 		s.minFree = DefaultMinFreeBytes
 	}
@@ -198,9 +198,6 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	go s.checkpointer()
 	return s, nil
 }
-
-// freshBudget bounds the MIME a store keeps from acceptance to claim (driverkit.FreshMIME).
-const freshBudget = 16 << 20
 
 // checkpointInterval is how often the checkpointer copies the WAL into the database file.
 const checkpointInterval = 200 * time.Millisecond
