@@ -13,6 +13,7 @@ import (
 func (e *env) benchCmd() *cobra.Command {
 	cfg := bench.Config{}
 	dcfg := bench.DeliveryConfig{}
+	var size int
 	var mode string
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -28,7 +29,12 @@ func (e *env) benchCmd() *cobra.Command {
 			"batches and timed until the sink has them all, beside a bare SMTP client pushing the same MIME\n" +
 			"to the same sink over as many connections (the ceiling). Latency: --latency-rate messages/s for\n" +
 			"--duration, each from its POST to the sink's 250. Under load: --broadcast messages, then\n" +
-			"transactional ones at --tx-rate while those drain. A zero count skips its phase.",
+			"transactional ones at --tx-rate while those drain. A zero count skips its phase.\n\n" +
+			"--mode transactional: --clients clients each post one --size message per request, back to back,\n" +
+			"for --duration, while the same server delivers them to the sink over --pool connections. Reports\n" +
+			"accepted/s, delivered/s, POST → 202 and POST → sink 250 percentiles, and CPU per message of the\n" +
+			"server, of this process (load generator and sink) and, on a local PostgreSQL, of its processes\n" +
+			"serving the run's database.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
@@ -51,12 +57,21 @@ func (e *env) benchCmd() *cobra.Command {
 				rs, err := bench.RunDelivery(cmd.Context(), dcfg)
 				bench.PrintDelivery(e.stdout, rs)
 				return err
+			case "transactional":
+				tcfg := bench.TransactionalConfig{Binary: exe, Out: e.stdout, DatabaseURL: cfg.DatabaseURL, Nodes: cfg.Nodes,
+					Pool: dcfg.Pool, RelayDelay: dcfg.RelayDelay, Clients: cfg.Clients, Duration: cfg.Duration, Size: size}
+				fmt.Fprintf(e.stdout, "transactional: %d clients posting single %d-byte messages for %s, delivered over %d relay connections …\n",
+					tcfg.Clients, tcfg.Size, tcfg.Duration, tcfg.Pool)
+				r, err := bench.RunTransactional(cmd.Context(), tcfg)
+				bench.PrintTransactional(e.stdout, r)
+				return err
 			}
-			return usageError{fmt.Errorf("--mode must be accept or delivery, not %q", mode)}
+			return usageError{fmt.Errorf("--mode must be accept, delivery or transactional, not %q", mode)}
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink")
+	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered")
+	f.IntVar(&size, "size", 8<<10, "transactional: MIME bytes per message, about (text and HTML parts)")
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each accept scenario (or the delivery latency phase) runs")
 	f.IntVar(&cfg.Clients, "clients", 32, "concurrent clients sending single messages")
 	f.IntVar(&cfg.BatchSize, "batch-size", 500, "messages per batch request")

@@ -103,8 +103,8 @@ func (m *SendMessage) request() message.Request {
 
 // decodeItem decodes one message object strictly (unknown fields are errors), naming the field.
 func decodeItem(raw json.RawMessage, prefix string) (*SendMessage, error) {
-	if req, ok := decodeItemFast(raw); ok {
-		return checkedItem(req, raw, prefix)
+	if req, rest, ok := decodeItemFast(raw); ok {
+		return checkedItem(req, rest, prefix)
 	}
 	req, err := decodeStrict(raw)
 	if err == nil {

@@ -163,30 +163,35 @@ func skipSpace(b []byte, p int) int {
 // case-insensitively), a name given twice, invalid UTF-8 or a lone surrogate in the strings, or
 // anything the strict decoder refuses.
 //
+// rest is raw with the strings it decoded itself emptied: what remains for checkJSON, since
+// those strings were already checked here (UTF-8 and surrogates by unquote, attachment contents
+// by their base64 decoding) and the members keep their places, so an issue found in rest names
+// the same location as in raw.
+//
 // A message without html, text and attachments (one sent with a template) is scanned here for
 // nothing and then decoded by encoding/json alone: the scan counts brackets and jumps from quote
 // to quote, little beside what encoding/json then spends on the same bytes, and there is nothing
 // decoded to hand over (the other members, data included, are always decoded by encoding/json).
-func decodeItemFast(raw []byte) (*SendMessage, bool) {
+func decodeItemFast(raw []byte) (req *SendMessage, rest []byte, ok bool) {
 	type span struct{ start, end int } // of a string's contents, without its quotes
 	var html, text *span
 	var contents []attachmentContent // cut out of attachments[].content, see attachmentContents
 	attachments := false
 	p := skipSpace(raw, 0)
 	if p >= len(raw) || raw[p] != '{' {
-		return nil, false
+		return nil, nil, false
 	}
 	p = skipSpace(raw, p+1)
 	if p < len(raw) && raw[p] == '}' {
-		return nil, false
+		return nil, nil, false
 	}
 	for {
 		if p >= len(raw) || raw[p] != '"' {
-			return nil, false
+			return nil, nil, false
 		}
 		keyEnd, ok := stringEnd(raw, p)
 		if !ok {
-			return nil, false
+			return nil, nil, false
 		}
 		key := raw[p+1 : keyEnd-1]
 		var dst **span
@@ -197,15 +202,15 @@ func decodeItemFast(raw []byte) (*SendMessage, bool) {
 			dst = &text
 		case bytes.EqualFold(key, []byte("html")), bytes.EqualFold(key, []byte("text")),
 			bytes.IndexByte(key, '\\') >= 0:
-			return nil, false
+			return nil, nil, false
 		}
 		p = skipSpace(raw, keyEnd)
 		if p >= len(raw) || raw[p] != ':' {
-			return nil, false
+			return nil, nil, false
 		}
 		p = skipSpace(raw, p+1)
 		if p >= len(raw) {
-			return nil, false
+			return nil, nil, false
 		}
 		var end int
 		switch raw[p] {
@@ -213,14 +218,14 @@ func decodeItemFast(raw []byte) (*SendMessage, bool) {
 			end, ok = stringEnd(raw, p)
 			if ok && dst != nil {
 				if *dst != nil {
-					return nil, false // given twice
+					return nil, nil, false // given twice
 				}
 				*dst = &span{p + 1, end - 1}
 			}
 		case '{', '[':
 			if string(key) == "attachments" && raw[p] == '[' {
 				if attachments {
-					return nil, false // given twice
+					return nil, nil, false // given twice
 				}
 				attachments = true
 				contents, end, ok = attachmentContents(raw, p)
@@ -235,25 +240,25 @@ func decodeItemFast(raw []byte) (*SendMessage, bool) {
 			ok = end > p
 		}
 		if !ok {
-			return nil, false
+			return nil, nil, false
 		}
 		p = skipSpace(raw, end)
 		if p >= len(raw) {
-			return nil, false
+			return nil, nil, false
 		}
 		if raw[p] == '}' {
 			if skipSpace(raw, p+1) != len(raw) {
-				return nil, false
+				return nil, nil, false
 			}
 			break
 		}
 		if raw[p] != ',' {
-			return nil, false
+			return nil, nil, false
 		}
 		p = skipSpace(raw, p+1)
 	}
 	if html == nil && text == nil && len(contents) == 0 {
-		return nil, false
+		return nil, nil, false
 	}
 
 	// The object with every string cut out emptied, for the strict decoder.
@@ -271,7 +276,7 @@ func decodeItemFast(raw []byte) (*SendMessage, bool) {
 	for _, sp := range spans {
 		cut += sp.end - sp.start
 	}
-	rest := make([]byte, 0, len(raw)-cut)
+	rest = make([]byte, 0, len(raw)-cut)
 	at := 0
 	for _, sp := range spans {
 		rest = append(rest, raw[at:sp.start]...)
@@ -280,29 +285,28 @@ func decodeItemFast(raw []byte) (*SendMessage, bool) {
 	rest = append(rest, raw[at:]...)
 	req, err := decodeStrict(rest)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
-	var ok bool
 	if html != nil {
 		if req.HTML, ok = unquote(raw[html.start:html.end]); !ok {
-			return nil, false
+			return nil, nil, false
 		}
 	}
 	if text != nil {
 		if req.Text, ok = unquote(raw[text.start:text.end]); !ok {
-			return nil, false
+			return nil, nil, false
 		}
 	}
 	for _, c := range contents {
 		if c.index >= len(req.Attachments) {
-			return nil, false
+			return nil, nil, false
 		}
 		// The string with its quotes: decoded from the body, straight into octets.
 		if err := req.Attachments[c.index].Content.UnmarshalJSON(raw[c.start-1 : c.end+1]); err != nil {
-			return nil, false
+			return nil, nil, false
 		}
 	}
-	return req, true
+	return req, rest, true
 }
 
 // unquote decodes the contents of a JSON string (RFC 8259 §7), or returns ok=false for what it

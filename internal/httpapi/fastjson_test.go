@@ -145,12 +145,16 @@ func BenchmarkBatchSplit(b *testing.B) {
 	})
 }
 
-// checkItem fails when decodeItemFast decodes raw differently from encoding/json.
+// checkItem fails when decodeItemFast decodes raw differently from encoding/json, or when
+// checkJSON finds something else in the rest it returns than in raw.
 func checkItem(t *testing.T, raw string) (ok bool) {
 	t.Helper()
-	fast, ok := decodeItemFast([]byte(raw))
+	fast, rest, ok := decodeItemFast([]byte(raw))
 	if !ok {
 		return false
+	}
+	if got, want := checkJSON(rest, messageShape), checkJSON([]byte(raw), messageShape); !reflect.DeepEqual(got, want) {
+		t.Errorf("%q: checkJSON of the rest %q: %+v, of the whole: %+v", raw, rest, got, want)
 	}
 	slow, err := decodeStrict([]byte(raw))
 	if err != nil {
@@ -186,6 +190,11 @@ func TestDecodeItemFast(t *testing.T) {
 		{`{"text":"x",}`, false},                    // malformed
 		{`{"text":null,"html":"y"}`, true},          // null leaves text empty
 		{`{"text":"x","send_at":"2026-12-01T09:00:00Z"}`, true},
+		// Decoded here, refused after by checkJSON of the rest (checkItem compares its findings).
+		{`{"text":"x","subject":"a","subject":"b"}`, true},
+		{`{"html":"y","subject":"\ud800"}`, true},
+		{"{\"text\":\"x\",\"subject\":\"\xff\"}", true},
+		{`{"text":"x","attachments":[{"content":"aGk=","filename":"a","filename":"b"}]}`, true},
 	} {
 		if ok := checkItem(t, tc.raw); ok != tc.ok {
 			t.Errorf("decodeItemFast(%q) ok=%v, want %v", tc.raw, ok, tc.ok)
@@ -248,6 +257,20 @@ func TestPlainRun(t *testing.T) {
 		s := bytes.Repeat([]byte{0x20, 0x7f, '[', ']'}, n)
 		if got := plainRun(s); got != len(s) {
 			t.Errorf("plainRun of %d printable bytes = %d", len(s), got)
+		}
+	}
+}
+
+// BenchmarkDecodeItem decodes one ≈8 KB message with text and HTML parts as a Go client sends it
+// (json.Marshal writes < and > as \u003c and \u003e), the checks of checkJSON included.
+func BenchmarkDecodeItem(b *testing.B) {
+	line := "shipping order parcel tracking delivery customer thanks update account\n"
+	raw, _ := json.Marshal(map[string]any{"to": []string{"a@example.com"}, "from": "Shop <orders@shop.example>",
+		"subject": "Your order has shipped", "text": strings.Repeat(line, 52),
+		"html": strings.Repeat("<p>"+line+"</p>\n", 52), "stream": "transactional", "tags": []string{"bench"}})
+	for b.Loop() {
+		if _, err := decodeItem(raw, "body"); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

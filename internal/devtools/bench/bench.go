@@ -116,6 +116,7 @@ type server struct {
 	dataDir string
 	keep    bool
 	dropDB  func() error // drops the PostgreSQL database of the run; nil on SQLite
+	dbURL   string       // the PostgreSQL database of the run; "" on SQLite
 
 	stopOnce sync.Once
 }
@@ -135,7 +136,7 @@ func startServer(ctx context.Context, cfg Config) (*server, error) {
 		if err != nil {
 			return nil, err
 		}
-		dbURL, s.dropDB = u, drop
+		dbURL, s.dropDB, s.dbURL = u, drop, u
 	} else {
 		if cfg.DatabaseURL != "" {
 			return nil, errors.New("the database URL must be a postgres:// URL (SQLite runs on a fresh file by default)")
@@ -253,29 +254,35 @@ func (s *server) peakRSS() int64 {
 	return sum
 }
 
-// cpuTime is the CPU time (user and system) the nodes have used so far, read from
+// cpuTime is the CPU time (user and system) the nodes have used so far (0 where unavailable).
+func (s *server) cpuTime() time.Duration {
+	var sum time.Duration
+	for _, n := range s.nodes {
+		sum += procCPU(n.cmd.Process.Pid)
+	}
+	return sum
+}
+
+// procCPU is the CPU time (user and system) process pid has used so far, read from
 // /proc/PID/stat (0 where unavailable). /proc counts it in USER_HZ ticks, 100 a second on every
 // Linux architecture.
-func (s *server) cpuTime() time.Duration {
-	var ticks int64
-	for _, n := range s.nodes {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.cmd.Process.Pid))
-		if err != nil {
-			continue
-		}
-		// The fields after the command name, which is in parentheses and may hold spaces.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 12 {
-			utime, _ := strconv.ParseInt(f[11], 10, 64)
-			stime, _ := strconv.ParseInt(f[12], 10, 64)
-			ticks += utime + stime
-		}
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
 	}
-	return time.Duration(ticks) * (time.Second / 100)
+	// The fields after the command name, which is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) <= 12 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * (time.Second / 100)
 }
 
 // selfCPU is the CPU time this process (load generator and sink) has used so far.

@@ -85,3 +85,29 @@ func TestDelivery(t *testing.T) {
 		t.Errorf("%d transactional messages timed, want 1 to 5", got)
 	}
 }
+
+// TestTransactional runs the transactional benchmark briefly and checks that what it reports
+// adds up, not how fast it is.
+func TestTransactional(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	r, err := bench.RunTransactional(t.Context(), bench.TransactionalConfig{Binary: os.Args[0], ExtraEnv: []string{childEnv}, Out: &out,
+		Pool: 2, Clients: 3, Duration: 300 * time.Millisecond, Size: 4 << 10})
+	bench.PrintTransactional(&out, r)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Accepted == 0 || r.Delivered > r.Accepted {
+		t.Errorf("%d accepted, %d delivered during the run: want some accepted, no more delivered", r.Accepted, r.Delivered)
+	}
+	if r.Size < 3<<10 || r.Size > 6<<10 {
+		t.Errorf("mean MIME size %d, want about 4 KB", r.Size)
+	}
+	if r.AcceptP50 <= 0 || r.AcceptP99 < r.AcceptP50 || r.SinkP50 < r.AcceptP50/2 || r.SinkP99 < r.SinkP50 {
+		t.Errorf("percentiles accept %s/%s, sink %s/%s: want positive and ordered", r.AcceptP50, r.AcceptP99, r.SinkP50, r.SinkP99)
+	}
+	if r.ServerCPU <= 0 || r.DatabasePID != 0 {
+		t.Errorf("server CPU %s, %d database processes: want some CPU and none on SQLite", r.ServerCPU, r.DatabasePID)
+	}
+}
