@@ -131,37 +131,25 @@ func scanMessage(sc scanner) (store.Message, error) {
 
 // scanClaimed reads one row of claimedColumns and the raw MIME.
 func scanClaimed(sc scanner) (store.ClaimedMessage, error) {
-	var c store.ClaimedMessage
-	err := scanClaimedInto(sc, &c, &c.Raw)
-	if c.Raw == nil {
-		c.Raw = []byte{}
-	}
-	return c, err
-}
-
-// scanClaimedColumns reads one row of claimedColumns alone, leaving Raw nil.
-func scanClaimedColumns(sc scanner) (store.ClaimedMessage, error) {
-	var c store.ClaimedMessage
-	return c, scanClaimedInto(sc, &c)
-}
-
-// scanClaimedInto reads one row of claimedColumns into c, and what follows them into rest.
-func scanClaimedInto(sc scanner, c *store.ClaimedMessage, rest ...any) error {
 	var (
+		c                                  store.ClaimedMessage
 		recipients, lastError              []byte
 		attempts, maxAttempts, nextAttempt int64
 		expiresAt                          sql.NullInt64
 	)
-	dest := append([]any{&c.ID, &c.Stream, &c.EnvelopeFrom, &recipients, &attempts, &maxAttempts, &nextAttempt,
-		&expiresAt, &lastError, &c.Split}, rest...)
-	if err := sc.Scan(dest...); err != nil {
-		return err
+	err := sc.Scan(&c.ID, &c.Stream, &c.EnvelopeFrom, &recipients, &attempts, &maxAttempts, &nextAttempt,
+		&expiresAt, &lastError, &c.Split, &c.Raw)
+	if err != nil {
+		return c, err
 	}
 	c.Attempts = int(attempts)
 	c.MaxAttempts = int(maxAttempts)
 	c.NextAttemptAt = fromMicros(nextAttempt)
 	c.ExpiresAt = fromMicros(expiresAt.Int64)
-	return driverkit.DecodeClaimed(c, recipients, lastError, plainStrings)
+	if c.Raw == nil {
+		c.Raw = []byte{}
+	}
+	return c, driverkit.DecodeClaimed(&c, recipients, lastError, plainStrings)
 }
 
 // plainStrings decodes a JSON array of strings as json.Unmarshal into a []string does, but only

@@ -96,7 +96,6 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: accepting messages: %w", err)
 	}
 	if !res.Replayed && len(p.Messages) > 0 {
-		s.fresh.PutAccepted(p.Messages)
 		s.signal(streams)
 	}
 	return res, nil
@@ -465,7 +464,7 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	out, err := s.readClaimed(ctx, ids, string(idsJSON))
+	out, err := readAll(ctx, s, qMessageClaimed, []any{string(idsJSON)}, scanClaimed)
 	if err != nil {
 		// The messages are leased to p.Owner; without their rows the caller cannot send them and
 		// they return to the queue when the lease expires (MessageRescue).
@@ -473,30 +472,6 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([
 	}
 	driverkit.SortClaimed(out)
 	return out, nil
-}
-
-// readClaimed reads the claimed rows ids (idsJSON: the same as a JSON array) with their MIME,
-// taken from s.fresh when it holds every one of them, else read from the database.
-func (s *Store) readClaimed(ctx context.Context, ids []string, idsJSON string) ([]store.ClaimedMessage, error) {
-	if s.fresh.Has(ids) {
-		out, err := readAll(ctx, s, qMessageClaimedColumns, []any{idsJSON}, scanClaimedColumns)
-		if err != nil {
-			return nil, err
-		}
-		all := true
-		for i := range out {
-			if out[i].Raw = s.fresh.Take(out[i].ID); out[i].Raw == nil {
-				all = false // evicted meanwhile
-			}
-		}
-		if all && len(out) == len(ids) {
-			return out, nil
-		}
-	}
-	for _, id := range ids {
-		s.fresh.Take(id)
-	}
-	return readAll(ctx, s, qMessageClaimed, []any{idsJSON}, scanClaimed)
 }
 
 // finishRow is one MessageFinishParams, checked (driverkit.PrepareFinish) and encoded by the caller's

@@ -111,11 +111,6 @@ const (
 			(SELECT raw FROM message_raw WHERE message_raw.message_id = messages.id)
 		FROM messages WHERE id IN (SELECT value FROM json_each(?1))`
 
-	// The claimed rows without their MIME, for a claim whose bodies the store still holds from
-	// their acceptance (driverkit.FreshMIME).
-	qMessageClaimedColumns = `SELECT ` + claimedColumns + `
-		FROM messages WHERE id IN (SELECT value FROM json_each(?1))`
-
 	qMessageFinish = `UPDATE messages
 		SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, provider_id = ?,
 			sent_at = ?, lease_owner = '', lease_until = NULL, updated_at = ?

@@ -100,8 +100,6 @@ type Store struct {
 	rstmts map[string]*sql.Stmt // prepared on the read pool, by query text
 
 	wake driverkit.Wakers
-	// fresh holds the MIME of messages accepted here until they are claimed here.
-	fresh *driverkit.FreshMIME
 
 	ckptStop chan struct{}
 	ckptDone chan struct{}
@@ -147,8 +145,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: abs, lock: lock, log: log, rstmts: map[string]*sql.Stmt{}, minFree: opts.MinFreeBytes,
-		fresh: driverkit.NewFreshMIME(driverkit.FreshMIMEBudget)}
+	s := &Store{path: abs, lock: lock, log: log, rstmts: map[string]*sql.Stmt{}, minFree: opts.MinFreeBytes}
 	if s.minFree == 0 {
 		s.minFree = DefaultMinFreeBytes
 	}

@@ -568,37 +568,3 @@ func TestPageSize(t *testing.T) {
 		t.Errorf("existing database: page size %d, want 4096 kept", got)
 	}
 }
-
-// TestClaimFreshMIME checks that a claim hands out the MIME its accept kept (driverkit.FreshMIME)
-// and reads it from the database when the store no longer holds it, the same either way.
-func TestClaimFreshMIME(t *testing.T) {
-	t.Parallel()
-	s := openTest(t)
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	held, evicted := storetest.Message(now), storetest.Message(now)
-	held.Raw, evicted.Raw = []byte("MIME kept\r\n"), []byte("MIME read back\r\n")
-	if _, err := s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Messages: []store.NewMessage{held, evicted}, Now: now}); err != nil {
-		t.Fatal(err)
-	}
-	if !s.fresh.Has([]string{held.Message.ID, evicted.Message.ID}) {
-		t.Fatal("the accepted messages' MIME is not held")
-	}
-	s.fresh.Take(evicted.Message.ID)
-	got, err := s.MessageClaim(t.Context(), store.MessageClaimParams{Owner: "w", Stream: held.Message.Stream,
-		Limit: 10, Now: now, LeaseUntil: now.Add(time.Minute)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{held.Message.ID: string(held.Raw), evicted.Message.ID: string(evicted.Raw)}
-	if len(got) != 2 {
-		t.Fatalf("claimed %d messages, want 2", len(got))
-	}
-	for _, c := range got {
-		if string(c.Raw) != want[c.ID] || len(c.Recipients) == 0 {
-			t.Errorf("claimed %s: raw %q, recipients %v; want raw %q and the recipients", c.ID, c.Raw, c.Recipients, want[c.ID])
-		}
-	}
-	if s.fresh.Has([]string{held.Message.ID}) {
-		t.Error("the claim left the MIME held")
-	}
-}
