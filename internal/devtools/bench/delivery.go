@@ -255,7 +255,7 @@ func bareClient(ctx context.Context, sink *smtpsink.Sink, pool int, raw []byte, 
 // latency runs the steady-rate phase.
 func latency(ctx context.Context, cfg DeliveryConfig) ([]DeliveryResult, error) {
 	n := int(cfg.LatencyRate * cfg.LatencyDuration.Seconds())
-	tr := newTracker("lat-", n)
+	tr := newTracker("lat-")
 	sink, srv, err := startPhase(ctx, cfg, func(m smtpsink.Message) { tr.arrived(m) })
 	if err != nil {
 		return nil, err
@@ -285,7 +285,7 @@ func underLoad(ctx context.Context, cfg DeliveryConfig) ([]DeliveryResult, error
 	if maxTx <= 0 {
 		maxTx = int(cfg.TxRate * 3600)
 	}
-	tr := newTracker("tx-", maxTx)
+	tr := newTracker("tx-")
 	var bulk atomic.Int64
 	var bulkDone atomic.Int64 // UnixNano when the last broadcast message arrived
 	done := make(chan struct{})
@@ -458,13 +458,13 @@ func waitSink(ctx context.Context, sink *smtpsink.Sink, n int) error {
 type tracker struct {
 	prefix string
 	mu     sync.Mutex
-	start  []time.Time
-	lat    []time.Duration
-	n      atomic.Int64 // sent so far
+	start  map[int]time.Time // POSTs begun whose message has not arrived
+	lat    []time.Duration   // of the messages arrived, in arrival order
+	n      atomic.Int64      // sent so far
 }
 
-func newTracker(prefix string, n int) *tracker {
-	return &tracker{prefix: prefix, start: make([]time.Time, n), lat: make([]time.Duration, n)}
+func newTracker(prefix string) *tracker {
+	return &tracker{prefix: prefix, start: map[int]time.Time{}}
 }
 
 func (t *tracker) addr(i int) string { return t.prefix + strconv.Itoa(i) + "@example.com" }
@@ -475,6 +475,13 @@ func (t *tracker) sent() int { return int(t.n.Load()) }
 func (t *tracker) began(i int, at time.Time) {
 	t.mu.Lock()
 	t.start[i] = at
+	t.mu.Unlock()
+}
+
+// forget drops message i, whose POST failed.
+func (t *tracker) forget(i int) {
+	t.mu.Lock()
+	delete(t.start, i)
 	t.mu.Unlock()
 }
 
@@ -489,20 +496,23 @@ func (t *tracker) arrived(m smtpsink.Message) bool {
 	}
 	seq, _, _ := strings.Cut(rest, "@")
 	i, err := strconv.Atoi(seq)
-	if err != nil || i >= len(t.lat) {
+	if err != nil {
 		return true
 	}
 	t.mu.Lock()
-	t.lat[i] = m.At.Sub(t.start[i])
+	if t0, ok := t.start[i]; ok {
+		t.lat = append(t.lat, m.At.Sub(t0))
+		delete(t.start, i)
+	}
 	t.mu.Unlock()
 	return true
 }
 
-// latencies of the messages sent so far.
+// latencies of the messages arrived so far.
 func (t *tracker) latencies() []time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return append([]time.Duration(nil), t.lat[:t.sent()]...)
+	return append([]time.Duration(nil), t.lat...)
 }
 
 // steady posts up to n single messages at rate per second, each on its own goroutine so a slow

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,7 +62,7 @@ func (r TransactionalResult) PerMessage(d time.Duration) time.Duration {
 // RunTransactional runs the transactional benchmark once.
 func RunTransactional(ctx context.Context, cfg TransactionalConfig) (TransactionalResult, error) {
 	res := TransactionalResult{Clients: cfg.Clients, Duration: cfg.Duration}
-	tr := &arrivals{start: map[int]time.Time{}}
+	tr := newTracker("tx-")
 	var bytesIn atomic.Int64
 	sink, srv, err := startPhase(ctx, DeliveryConfig{Binary: cfg.Binary, ExtraEnv: cfg.ExtraEnv, DatabaseURL: cfg.DatabaseURL,
 		Nodes: cfg.Nodes, Pool: cfg.Pool, RelayDelay: cfg.RelayDelay}, func(m smtpsink.Message) {
@@ -101,7 +99,7 @@ func RunTransactional(ctx context.Context, cfg TransactionalConfig) (Transaction
 				i := int(seq.Add(1))
 				t0 := time.Now()
 				tr.began(i, t0)
-				_, err := srv.post(ctx, client, "/v1/messages", msg.with("tx-"+strconv.Itoa(i)+"@example.com"))
+				_, err := srv.post(ctx, client, "/v1/messages", msg.with(tr.addr(i)))
 				if err != nil {
 					tr.forget(i)
 					once.Do(func() { firstErr = err })
@@ -153,52 +151,6 @@ func PrintTransactional(w io.Writer, r TransactionalResult) {
 		r.PerMessage(r.ServerCPU).Microseconds(), dbCPU, r.PerMessage(r.BenchCPU).Microseconds())
 	fmt.Fprintf(w, "\n%d accepted in %s, %d delivered meanwhile, the rest within %s after.\n", r.Accepted, r.Duration,
 		r.Delivered, r.Drain.Round(time.Millisecond))
-}
-
-// arrivals times messages addressed tx-<seq>@… from their POST to the sink.
-type arrivals struct {
-	mu    sync.Mutex
-	start map[int]time.Time
-	lat   []time.Duration
-}
-
-func (a *arrivals) began(i int, at time.Time) {
-	a.mu.Lock()
-	a.start[i] = at
-	a.mu.Unlock()
-}
-
-func (a *arrivals) forget(i int) {
-	a.mu.Lock()
-	delete(a.start, i)
-	a.mu.Unlock()
-}
-
-func (a *arrivals) arrived(m smtpsink.Message) {
-	if len(m.To) == 0 {
-		return
-	}
-	rest, ok := strings.CutPrefix(m.To[0], "tx-")
-	if !ok {
-		return
-	}
-	seq, _, _ := strings.Cut(rest, "@")
-	i, err := strconv.Atoi(seq)
-	if err != nil {
-		return
-	}
-	a.mu.Lock()
-	if t0, ok := a.start[i]; ok {
-		a.lat = append(a.lat, m.At.Sub(t0))
-		delete(a.start, i)
-	}
-	a.mu.Unlock()
-}
-
-func (a *arrivals) latencies() []time.Duration {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]time.Duration(nil), a.lat...)
 }
 
 // dbCPU follows the CPU time of the PostgreSQL processes that serve one database: its client
