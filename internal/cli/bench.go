@@ -58,7 +58,7 @@ func (e *env) benchCmd() *cobra.Command {
 				bench.PrintDelivery(e.stdout, rs)
 				return err
 			case "transactional":
-				tcfg := bench.TransactionalConfig{Binary: exe, Out: e.stdout, DatabaseURL: cfg.DatabaseURL, Nodes: cfg.Nodes,
+				tcfg := bench.TransactionalConfig{Binary: exe, DatabaseURL: cfg.DatabaseURL, Nodes: cfg.Nodes,
 					Pool: dcfg.Pool, RelayDelay: dcfg.RelayDelay, Clients: cfg.Clients, Duration: cfg.Duration, Size: size}
 				fmt.Fprintf(e.stdout, "transactional: %d clients posting single %d-byte messages for %s, delivered over %d relay connections …\n",
 					tcfg.Clients, tcfg.Size, tcfg.Duration, tcfg.Pool)

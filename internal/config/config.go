@@ -44,7 +44,7 @@ type Config struct {
 	MaxBatch         int           `env:"POSTIE_MAX_BATCH" flag:"max-batch" usage:"messages per batch request"`
 	MaxMessageSize   int64         `env:"POSTIE_MAX_MESSAGE_SIZE" flag:"max-message-size" usage:"largest encoded message in bytes"`
 	MaxScheduleAhead time.Duration `env:"POSTIE_MAX_SCHEDULE_AHEAD" flag:"max-schedule-ahead" usage:"how far in the future send_at may be"`
-	MaxInflightBytes int64         `env:"POSTIE_MAX_INFLIGHT_BYTES" flag:"max-inflight-bytes" usage:"request bytes of message sends handled at once; more wait briefly, then get 503 (0: 4 × max-message-size)"`
+	MaxInflightBytes int64         `env:"POSTIE_MAX_INFLIGHT_BYTES" flag:"max-inflight-bytes" usage:"request bytes of message sends handled at once; more wait briefly, then get 503 (0: 2 × max-message-size)"`
 	WriteTimeout     time.Duration `env:"POSTIE_WRITE_TIMEOUT" flag:"write-timeout" usage:"a client that has not taken a response (or a /raw body) within this is disconnected"`
 }
 
@@ -149,13 +149,18 @@ func (s setting) set(v string) error {
 func Flags(fs *pflag.FlagSet) {
 	def := Default()
 	for _, s := range settings(&def) {
-		if s.v.Kind() == reflect.Bool {
-			// A boolean flag, so that --behind-proxy alone means true.
-			fs.Bool(s.flag, s.v.Bool(), s.usage+" ($"+s.env+")")
-			continue
-		}
-		fs.String(s.flag, s.String(), s.usage+" ($"+s.env+")")
+		s.register(fs)
 	}
+}
+
+// register adds s's flag to fs, showing its default.
+func (s setting) register(fs *pflag.FlagSet) {
+	if s.v.Kind() == reflect.Bool {
+		// A boolean flag, so that --behind-proxy alone means true.
+		fs.Bool(s.flag, s.v.Bool(), s.usage+" ($"+s.env+")")
+		return
+	}
+	fs.String(s.flag, s.String(), s.usage+" ($"+s.env+")")
 }
 
 // FlagsOnly registers, as Flags does, the flags of the settings named (by flag name, e.g.
@@ -168,7 +173,7 @@ func FlagsOnly(fs *pflag.FlagSet, names ...string) {
 		if i < 0 {
 			panic("config: no setting has the flag --" + name)
 		}
-		fs.String(name, all[i].String(), all[i].usage+" ($"+all[i].env+")")
+		all[i].register(fs)
 	}
 }
 

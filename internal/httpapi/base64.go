@@ -19,11 +19,6 @@ type Base64 struct {
 	err   error // why the text is not valid standard base64
 }
 
-// NewBase64 returns the content of a file (for callers building a SendMessage in Go).
-func NewBase64(data []byte) Base64 {
-	return Base64{data: data, given: len(data) > 0}
-}
-
 // Bytes returns the decoded octets.
 func (c Base64) Bytes() []byte { return c.data }
 

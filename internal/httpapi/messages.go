@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -214,9 +213,6 @@ func (s *Server) registerMessages() {
 		Description:   "Validates, renders and stores the message durably, then answers 202. Delivery happens in the background.",
 		DefaultStatus: http.StatusAccepted, MaxBodyBytes: -1, BodyReadTimeout: sendReadTimeout,
 		Errors: []int{400, 401, 409, 413, 422}, SkipValidateBody: true,
-		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{"application/json": {
-			Schema: s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[SendMessage](), true, "SendMessage"),
-		}}},
 	}, s.send)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "send-batch", Method: http.MethodPost, Path: "/v1/messages/batch", Tags: tags,
@@ -224,9 +220,6 @@ func (s *Server) registerMessages() {
 		Description:  "Each item is validated on its own: valid items are stored (all in one transaction) and bad ones are answered with their error, in order.",
 		MaxBodyBytes: -1, BodyReadTimeout: batchReadTimeout, SkipValidateBody: true,
 		Errors: []int{400, 401, 409, 413, 422},
-		RequestBody: &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{"application/json": {
-			Schema: s.api.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[BatchBody](), true, "BatchBody"),
-		}}},
 	}, s.sendBatch)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "list-messages", Method: http.MethodGet, Path: "/v1/messages", Tags: tags,

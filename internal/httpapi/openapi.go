@@ -29,9 +29,9 @@ func serveDocs(w http.ResponseWriter, _ *http.Request) {
 // after every operation is registered and before the document is first served (huma marshals it
 // on the first request):
 //
-//   - The send operations read their body raw, so that the one strict decoder of decodeItem
-//     parses it once (unknown fields, duplicate keys, invalid UTF-8 refused alike for a single
-//     message and a batch item); huma documents such a body as a binary string and the answer
+//   - The send operations read their body raw, so that one strict decoder, decodeItem, serves
+//     a single message and a batch item alike (unknown fields, duplicate keys, invalid UTF-8
+//     refused); huma documents such a body as a binary string and the answer
 //     as any value. Their request and response bodies are described here by the Go types the
 //     decoder and the handlers implement, for generated clients; nothing validates against them.
 //   - huma writes the `patternDescription` keyword, which neither OpenAPI nor JSON Schema

@@ -91,7 +91,7 @@ func TestDelivery(t *testing.T) {
 func TestTransactional(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	r, err := bench.RunTransactional(t.Context(), bench.TransactionalConfig{Binary: os.Args[0], ExtraEnv: []string{childEnv}, Out: &out,
+	r, err := bench.RunTransactional(t.Context(), bench.TransactionalConfig{Binary: os.Args[0], ExtraEnv: []string{childEnv},
 		Pool: 2, Clients: 3, Duration: 300 * time.Millisecond, Size: 4 << 10})
 	bench.PrintTransactional(&out, r)
 	t.Log("\n" + out.String())

@@ -17,8 +17,7 @@ import (
 // message per request, back to back, for Duration, while the same server delivers them to a
 // loopback SMTP sink over Pool connections.
 type TransactionalConfig struct {
-	Binary   string // the postie executable to start
-	Out      io.Writer
+	Binary   string   // the postie executable to start
 	ExtraEnv []string // passed to every server
 	// DatabaseURL and Nodes: as in Config.
 	DatabaseURL string
