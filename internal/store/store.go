@@ -165,12 +165,6 @@ func (s Status) Cancellable() bool {
 	return s == StatusScheduled || s == StatusQueued || s == StatusDeferred
 }
 
-// Retryable reports whether a message in state s may be retried (MessageRetry): its failed
-// recipients are queued again.
-func (s Status) Retryable() bool {
-	return s == StatusFailed || s == StatusPartiallyFailed
-}
-
 // RecipientStatus is the delivery state of one recipient of a message. Every recipient has one;
 // the message's status is derived from them (DeriveStatus).
 type RecipientStatus string
@@ -194,11 +188,6 @@ var RecipientStatuses = []RecipientStatus{RecipientQueued, RecipientDeferred, Re
 // Valid reports whether s is a known recipient state.
 func (s RecipientStatus) Valid() bool {
 	return slices.Contains(RecipientStatuses, s)
-}
-
-// Pending reports whether a recipient in state s is still to be sent to.
-func (s RecipientStatus) Pending() bool {
-	return s == RecipientQueued || s == RecipientDeferred
 }
 
 // RecipientState is the state every recipient of a message has while the message is not split
@@ -612,8 +601,9 @@ type TemplateListParams struct {
 	Limit  int
 }
 
-// Store is implemented by every driver (sqlite, postgres) and exercised by storetest. Only app
-// holds a whole Store; each service takes the areas it uses (MessageQueue, Messages,
+// Store is implemented by every driver (sqlite, postgres) and exercised by storetest. The
+// wiring (app, and the HTTP API and the CLI it hands it to) holds a whole Store; each service
+// takes the areas it uses (MessageQueue, Messages,
 // Suppressions, Templates, APIKeys). A new area (contacts, campaigns, webhooks) adds its own
 // interface here and embeds it below, rather than growing an existing one.
 type Store interface {

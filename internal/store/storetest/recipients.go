@@ -267,6 +267,16 @@ func testRetrySplit(t *testing.T, s store.Store) {
 	if ids, err := s.MessageRetry(ctx, store.MessageRetryParams{ID: m2.Message.ID, Now: retryAt, ExpiresAt: retryAt.Add(time.Hour)}); err != nil || len(ids) != 1 {
 		t.Errorf("retry of one partially_failed message = %v, %v", ids, err)
 	}
+	sent := Message(t0)
+	accept(t, s, t0, sent)
+	claim(t, s, store.MessageClaimParams{Owner: "w", Stream: store.StreamTransactional, Limit: 1,
+		Now: later, LeaseUntil: later.Add(time.Minute)})
+	if n, err := s.MessageFinish(ctx, later, []store.MessageFinishParams{{ID: sent.Message.ID, Owner: "w",
+		Status: store.StatusSent, Attempts: 1, NextAttemptAt: later, SentAt: later}}); err != nil || n != 1 {
+		t.Fatalf("MessageFinish sent = %d, %v", n, err)
+	}
+	_, err = s.MessageRetry(ctx, store.MessageRetryParams{ID: sent.Message.ID, Now: retryAt, ExpiresAt: retryAt.Add(time.Hour)})
+	wantErr(t, "retry of a sent message", err, store.ErrConflict)
 }
 
 // testCancelSplit: cancelling a split message cancels its pending recipients only and derives
