@@ -124,10 +124,8 @@ type ContactsUpsertParams struct {
 
 // ContactListParams pages through contacts by id, ascending. Zero values mean no filter.
 type ContactListParams struct {
-	ListID             string  // members of this list (any status unless SubscriptionStatus)
-	SubscriptionStatus string  // with ListID: only this status
-	Filter             *Filter // a segment's filter (see Filter); nil: every contact
-	Now                time.Time
+	ListID             string // members of this list (any status unless SubscriptionStatus)
+	SubscriptionStatus string // with ListID: only this status
 	Cursor             string
 	Limit              int
 }
