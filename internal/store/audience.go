@@ -211,7 +211,11 @@ type Audience interface {
 	// when none). With Erase it also removes the person's personal data from messages
 	// (recipients, bodies, data, events), idempotency responses and every later area's rows
 	// (campaign recipients, bounce reports, webhook payloads), and upserts a global suppression
-	// keyed by ErasedKey, all in one transaction.
+	// keyed by ErasedKey (reason ReasonErased), all in one transaction. A message naming the
+	// person (by its email or email key) keeps its row, status and other recipients, but loses
+	// the person's addresses, its subject, data, headers, metadata and MIME, and the details of
+	// the events naming them; one still waiting to be sent is cancelled. Their plain
+	// suppression goes too (it names them).
 	ContactDelete(ctx context.Context, p ContactDeleteParams) error
 	// ContactSubscriptions returns a contact's subscriptions by list id.
 	ContactSubscriptions(ctx context.Context, ref ContactRef) ([]Subscription, error)

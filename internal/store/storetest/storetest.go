@@ -91,6 +91,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListRecipientState", testListRecipientState},
 		{"RetrySplit", testRetrySplit},
 		{"CancelSplit", testCancelSplit},
+		{"ContactUpsert", testContactUpsert},
+		{"ContactIdentity", testContactIdentity},
+		{"ContactAttributes", testContactAttributes},
+		{"Subscriptions", testSubscriptions},
+		{"Lists", testLists},
+		{"ContactList", testContactList},
+		{"ContactDelete", testContactDelete},
+		{"ContactErase", testContactErase},
+		{"ContactConcurrent", testContactConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
