@@ -73,12 +73,14 @@ type Consent struct {
 	UserAgent string
 }
 
-// ContactUpsert is one contact to create or update. The contact is found by ExternalID when
-// given, else by EmailKey. An external_id match whose EmailKey differs changes the contact's
+// ContactUpsert is one contact to create or update. The contact is found by ID when given
+// (ErrNotFound when there is none; its email and external_id change to those given), else by
+// ExternalID when given, else by EmailKey. An external_id match whose EmailKey differs changes the contact's
 // email (ErrConflict when that email key belongs to another contact). Nil fields are left as
 // they are (or empty on create); Attributes are merged key by key into the stored object (a JSON
 // null value removes a key). LastActiveAt only ever moves forward.
 type ContactUpsert struct {
+	ID           string // optional: update this contact (PATCH)
 	Email        string // required; as given
 	EmailKey     string // required; computed by the caller
 	ExternalID   string // optional

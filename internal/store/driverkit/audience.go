@@ -28,22 +28,26 @@ type ListInfo struct {
 // SubKey names one subscription.
 type SubKey struct{ ListID, ContactID string }
 
-// UpsertKeys returns the distinct email keys and external ids a batch names, what the driver
-// loads the existing contacts by.
-func UpsertKeys(items []store.ContactUpsert) (keys, exts []string) {
-	seenK := make(map[string]struct{}, len(items))
-	seenE := map[string]struct{}{}
-	for _, it := range items {
-		if _, ok := seenK[it.EmailKey]; it.EmailKey != "" && !ok {
-			seenK[it.EmailKey] = struct{}{}
-			keys = append(keys, it.EmailKey)
+// UpsertKeys returns the distinct email keys, external ids and contact ids a batch names, what
+// the driver loads the existing contacts by.
+func UpsertKeys(items []store.ContactUpsert) (keys, exts, ids []string) {
+	seen := make(map[string]struct{}, len(items))
+	add := func(list []string, prefix, v string) []string {
+		if v == "" {
+			return list
 		}
-		if _, ok := seenE[it.ExternalID]; it.ExternalID != "" && !ok {
-			seenE[it.ExternalID] = struct{}{}
-			exts = append(exts, it.ExternalID)
+		if _, ok := seen[prefix+v]; ok {
+			return list
 		}
+		seen[prefix+v] = struct{}{}
+		return append(list, v)
 	}
-	return keys, exts
+	for _, it := range items {
+		keys = add(keys, "k", it.EmailKey)
+		exts = add(exts, "e", it.ExternalID)
+		ids = add(ids, "i", it.ID)
+	}
+	return keys, exts, ids
 }
 
 // UpsertPlan is a batch of upserts applied in memory to the rows they touch. The driver writes
@@ -64,6 +68,7 @@ type planner struct {
 	lists map[string]ListInfo
 	byKey map[string]*pc
 	byExt map[string]*pc
+	byID  map[string]*pc
 	subs  map[SubKey]*store.Subscription
 	dirty map[SubKey]bool
 	plan  UpsertPlan
@@ -85,12 +90,14 @@ func PlanUpsert(items []store.ContactUpsert, existing []store.Contact, subs []st
 		lists: lists,
 		byKey: make(map[string]*pc, len(items)),
 		byExt: make(map[string]*pc, len(existing)),
+		byID:  make(map[string]*pc, len(existing)),
 		subs:  make(map[SubKey]*store.Subscription, len(subs)),
 		dirty: map[SubKey]bool{},
 	}
 	for i := range existing {
 		c := &pc{Contact: existing[i]}
 		p.byKey[c.EmailKey] = c
+		p.byID[c.ID] = c
 		if c.ExternalID != "" {
 			p.byExt[c.ExternalID] = c
 		}
@@ -122,7 +129,18 @@ func (p *planner) apply(it *store.ContactUpsert) store.ContactUpsertResult {
 	}
 
 	c := p.byKey[it.EmailKey]
-	if it.ExternalID != "" {
+	if it.ID != "" {
+		byID := p.byID[it.ID]
+		switch byExt := p.byExt[it.ExternalID]; {
+		case byID == nil:
+			return store.ContactUpsertResult{Err: fmt.Errorf("contact %s: %w", it.ID, store.ErrNotFound)}
+		case c != nil && c != byID:
+			return store.ContactUpsertResult{Err: fmt.Errorf("email %s belongs to contact %s: %w", it.Email, c.ID, store.ErrConflict)}
+		case it.ExternalID != "" && byExt != nil && byExt != byID:
+			return store.ContactUpsertResult{Err: fmt.Errorf("external_id %s belongs to contact %s: %w", it.ExternalID, byExt.ID, store.ErrConflict)}
+		}
+		c = byID
+	} else if it.ExternalID != "" {
 		byExt := p.byExt[it.ExternalID]
 		switch {
 		case byExt != nil && c != nil && byExt != c:
@@ -143,6 +161,7 @@ func (p *planner) apply(it *store.ContactUpsert) store.ContactUpsertResult {
 			ExternalID: it.ExternalID, Attributes: json.RawMessage("{}"), CreatedAt: p.now, UpdatedAt: p.now}}
 		c.attrs = map[string]json.RawMessage{}
 		p.byKey[c.EmailKey] = c
+		p.byID[c.ID] = c
 		if c.ExternalID != "" {
 			p.byExt[c.ExternalID] = c
 		}
@@ -164,7 +183,8 @@ func (p *planner) apply(it *store.ContactUpsert) store.ContactUpsertResult {
 			}
 			c.Email = it.Email
 		}
-		if c.ExternalID == "" && it.ExternalID != "" {
+		if it.ExternalID != "" && c.ExternalID != it.ExternalID {
+			delete(p.byExt, c.ExternalID)
 			c.ExternalID = it.ExternalID
 			p.byExt[c.ExternalID] = c
 			changed = true

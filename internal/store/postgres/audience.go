@@ -42,7 +42,8 @@ var (
 
 const (
 	qContactsByKeys = `SELECT ` + contactColumns + ` FROM contacts
-		WHERE email_key = ANY ($1::text[]) OR external_id = ANY ($2::text[]) ORDER BY id FOR UPDATE`
+		WHERE email_key = ANY ($1::text[]) OR external_id = ANY ($2::text[]) OR id = ANY ($3::text[])
+		ORDER BY id FOR UPDATE`
 	qSubscriptionsOf = `SELECT ` + subscriptionColumns + ` FROM subscriptions WHERE contact_id = ANY ($1::text[])`
 	// FOR SHARE: a list cannot go while a batch subscribes to it.
 	qListInfos = `SELECT id, double_opt_in, wording FROM lists FOR SHARE`
@@ -229,14 +230,14 @@ func (s *Store) ContactsUpsert(ctx context.Context, p store.ContactsUpsertParams
 	if len(p.Items) == 0 {
 		return nil, nil
 	}
-	keys, exts := driverkit.UpsertKeys(p.Items)
+	keys, exts, ids := driverkit.UpsertKeys(p.Items)
 	needLists := false
 	for _, it := range p.Items {
 		needLists = needLists || len(it.Lists) > 0 || len(it.Unsubscribe) > 0 || it.UnsubscribeAll
 	}
 	var results []store.ContactUpsertResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		existing, err := queryTx(ctx, tx, qContactsByKeys, []any{nonNilStrings(keys), nonNilStrings(exts)}, scanContact)
+		existing, err := queryTx(ctx, tx, qContactsByKeys, []any{nonNilStrings(keys), nonNilStrings(exts), nonNilStrings(ids)}, scanContact)
 		if err != nil {
 			return fmt.Errorf("loading contacts: %w", err)
 		}

@@ -38,7 +38,8 @@ const listCounts = `,
 const (
 	qContactsByKeys = `SELECT ` + contactColumns + ` FROM contacts WHERE id IN (
 		SELECT id FROM contacts WHERE email_key IN (SELECT value FROM json_each(?1))
-		UNION SELECT id FROM contacts WHERE external_id IN (SELECT value FROM json_each(?2)))`
+		UNION SELECT id FROM contacts WHERE external_id IN (SELECT value FROM json_each(?2))
+		UNION SELECT value FROM json_each(?3))`
 	qSubscriptionsOf = `SELECT ` + subscriptionColumns + ` FROM subscriptions
 		WHERE contact_id IN (SELECT value FROM json_each(?))`
 	qListInfos         = `SELECT id, double_opt_in, wording FROM lists`
@@ -200,15 +201,15 @@ func (s *Store) ContactsUpsert(ctx context.Context, p store.ContactsUpsertParams
 	if len(p.Items) == 0 {
 		return nil, nil
 	}
-	keys, exts := driverkit.UpsertKeys(p.Items)
-	keysArg, extsArg := jsonStrings(keys), jsonStrings(exts)
+	keys, exts, ids := driverkit.UpsertKeys(p.Items)
+	keysArg, extsArg, idsArg := jsonStrings(keys), jsonStrings(exts), jsonStrings(ids)
 	needLists := false
 	for _, it := range p.Items {
 		needLists = needLists || len(it.Lists) > 0 || len(it.Unsubscribe) > 0 || it.UnsubscribeAll
 	}
 	var results []store.ContactUpsertResult
 	err := s.w.do(ctx, len(p.Items), func(t *wtx) error {
-		existing, err := queryAll(t, qContactsByKeys, []any{keysArg, extsArg}, scanContact)
+		existing, err := queryAll(t, qContactsByKeys, []any{keysArg, extsArg, idsArg}, scanContact)
 		if err != nil {
 			return fmt.Errorf("loading contacts: %w", err)
 		}

@@ -238,6 +238,23 @@ func testContactIdentity(t *testing.T, s store.Store) {
 	if c := contact(t, s, store.ContactRef{EmailKey: "bob@example.com"}); c.ExternalID != "u-4" {
 		t.Errorf("the new bob@example.com = %+v", c)
 	}
+	// By id: the email and external_id change to those given; another contact's are a
+	// conflict, an unknown id is not found.
+	t3 := t2.Add(time.Minute)
+	res = upsertContacts(t, s, t3,
+		item("cat@new.example", func(it *store.ContactUpsert) { it.ID = cat; it.ExternalID = "u-30" }),
+		item("eve@example.com", func(it *store.ContactUpsert) { it.ID = cat }),
+		item("cat@new.example", func(it *store.ContactUpsert) { it.ID = cat; it.ExternalID = "u-4" }),
+		item("cat@new.example", func(it *store.ContactUpsert) { it.ID = id.New(id.Contact) }),
+	)
+	for i, want := range []error{nil, store.ErrConflict, store.ErrConflict, store.ErrNotFound} {
+		if !errors.Is(res[i].Err, want) || (want == nil) != (res[i].Err == nil) {
+			t.Errorf("by id, item %d: error %v, want %v", i, res[i].Err, want)
+		}
+	}
+	if c := contact(t, s, store.ContactRef{ID: cat}); c.Email != "cat@new.example" || c.ExternalID != "u-30" || res[0].Outcome != store.UpsertUpdated {
+		t.Errorf("cat by id = %+v (%s)", c, res[0].Outcome)
+	}
 	// The batch's contacts are all there, once each.
 	page, _, err := s.ContactList(ctx, store.ContactListParams{Limit: 100})
 	if err != nil {
