@@ -192,10 +192,12 @@ type SubscriptionSetParams struct {
 	Now         time.Time
 }
 
-// SubscriptionSetResult is the subscription after the change; Kept when it stayed unsubscribed.
+// SubscriptionSetResult is the subscription after the change; Kept when it stayed unsubscribed,
+// Changed when the change was applied (and a consent record written).
 type SubscriptionSetResult struct {
 	Subscription
-	Kept bool
+	Kept    bool
+	Changed bool
 }
 
 // Audience is the contacts, lists and subscriptions store (implemented by every driver; the

@@ -597,7 +597,7 @@ func (s *Store) SubscriptionSet(ctx context.Context, p store.SubscriptionSetPara
 		}
 		next, action, kept := driverkit.ChangeSubscription(cur, li, p.Status, p.Resubscribe, p.Confirmed, p.Consent.Source, p.Now)
 		next.ListID, next.ContactID = p.ListID, c.ID
-		res = store.SubscriptionSetResult{Subscription: next, Kept: kept}
+		res = store.SubscriptionSetResult{Subscription: next, Kept: kept, Changed: action != ""}
 		if action == "" {
 			return nil
 		}

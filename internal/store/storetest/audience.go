@@ -351,7 +351,7 @@ func testSubscriptions(t *testing.T, s store.Store) {
 	t2 := t1.Add(time.Minute)
 	set, err := s.SubscriptionSet(ctx, store.SubscriptionSetParams{ListID: news.ID, Contact: store.ContactRef{EmailKey: "ann@example.com"},
 		Status: store.SubscriptionUnsubscribed, Consent: store.Consent{Source: "unsubscribe_link"}, Now: t2})
-	if err != nil || set.Status != store.SubscriptionUnsubscribed || !set.UnsubscribedAt.Equal(t2) || set.ContactID != ann.ID {
+	if err != nil || set.Status != store.SubscriptionUnsubscribed || !set.UnsubscribedAt.Equal(t2) || set.ContactID != ann.ID || !set.Changed {
 		t.Fatalf("SubscriptionSet(unsubscribed) = %+v, %v", set, err)
 	}
 	r = upsertOK(t, s, t2, item("ann@example.com", func(it *store.ContactUpsert) { it.Lists = []string{news.ID} }))
@@ -360,7 +360,7 @@ func testSubscriptions(t *testing.T, s store.Store) {
 	}
 	set, err = s.SubscriptionSet(ctx, store.SubscriptionSetParams{ListID: news.ID, Contact: ann,
 		Status: store.SubscriptionSubscribed, Consent: consent, Now: t2})
-	if err != nil || !set.Kept || set.Status != store.SubscriptionUnsubscribed {
+	if err != nil || !set.Kept || set.Changed || set.Status != store.SubscriptionUnsubscribed {
 		t.Errorf("SubscriptionSet(subscribed) without Resubscribe = %+v, %v; want kept", set, err)
 	}
 	if got := subStatuses(t, s, ann); got[news.ID] != store.SubscriptionUnsubscribed {
