@@ -11,41 +11,19 @@ import (
 
 	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/store"
-	"github.com/postie/postie/internal/store/postgres"
-	"github.com/postie/postie/internal/store/postgres/pgtest"
-	"github.com/postie/postie/internal/store/sqlite/sqlitetest"
+	"github.com/postie/postie/internal/store/drivertest"
 )
 
 var now = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 
-// drivers opens a fresh store of each driver for a test.
-var drivers = []struct {
-	name string
-	open func(t *testing.T) store.Store
-}{
-	{"sqlite", func(t *testing.T) store.Store { return sqlitetest.Open(t) }},
-	{"postgres", func(t *testing.T) store.Store {
-		s, err := postgres.Open(context.Background(), postgres.Options{URL: pgtest.URL(t), Migrate: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}},
-}
-
 // eachDriver runs fn on a service over each driver.
 func eachDriver(t *testing.T, fn func(t *testing.T, svc *audience.Service, st store.Store, pending *pendingLog)) {
-	for _, d := range drivers {
-		t.Run(d.name, func(t *testing.T) {
-			t.Parallel()
-			st := d.open(t)
-			pl := &pendingLog{}
-			svc := audience.New(audience.Config{Store: st, Now: func() time.Time { return now },
-				ErasureKey: []byte("test key"), OnPending: pl.add})
-			fn(t, svc, st, pl)
-		})
-	}
+	drivertest.Each(t, func(t *testing.T, st store.Store) {
+		pl := &pendingLog{}
+		svc := audience.New(audience.Config{Store: st, Now: func() time.Time { return now },
+			ErasureKey: []byte("test key"), OnPending: pl.add})
+		fn(t, svc, st, pl)
+	})
 }
 
 type pendingLog struct {

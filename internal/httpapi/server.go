@@ -17,6 +17,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
@@ -62,6 +63,10 @@ type Config struct {
 	// TemplateLoadErrors reports the files of POSTIE_TEMPLATES_DIR that are not served as
 	// written (nil when there is no directory).
 	TemplateLoadErrors func() []templates.LoadError
+
+	// Audience serves /v1/contacts and /v1/lists; nil builds one on Store (without an erasure
+	// key: erasure is then refused).
+	Audience *audience.Service
 }
 
 // DefaultBatchRenderBudget is Config.BatchRenderBudget when zero.
@@ -75,7 +80,8 @@ type Server struct {
 	mux  *http.ServeMux
 	keys sync.Map // sha256 → cachedKey: API keys seen recently
 
-	messages *message.Service // creates the messages sent
+	messages *message.Service  // creates the messages sent
+	audience *audience.Service // contacts and lists
 
 	bodyLimit int64     // of POST /v1/messages; a batch may be twice as large
 	inflight  *inflight // the budget of large request bodies in flight
@@ -131,6 +137,10 @@ func New(cfg Config) *Server {
 		})
 	}
 
+	if s.audience = cfg.Audience; s.audience == nil {
+		s.audience = audience.New(audience.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger})
+	}
+
 	hc := huma.DefaultConfig("postie", cfg.Version)
 	hc.CreateHooks = nil // no $schema links in bodies
 	hc.OpenAPIPath = "/v1/openapi"
@@ -169,6 +179,8 @@ func New(cfg Config) *Server {
 	s.registerMessages()
 	s.registerSuppressions()
 	s.registerTemplates()
+	s.registerContacts()
+	s.registerLists()
 	s.finishDocument()
 	return s
 }
