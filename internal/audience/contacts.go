@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"golang.org/x/text/language"
 
+	"github.com/postie/postie/internal/fanout"
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
 )
@@ -145,10 +147,18 @@ func checkContact(it *store.ContactUpsert, lists map[string]bool) error {
 		switch {
 		case len(a) > MaxAttributesBytes:
 			v.add("attributes", fmt.Sprintf("larger than %d KB", MaxAttributesBytes>>10), nil)
-		case len(a) == 0 || a[0] != '{' || !json.Valid(a):
-			v.add("attributes", "must be a JSON object", nil)
 		case hasNUL(a):
 			v.add("attributes", "must not contain U+0000 (NUL)", nil)
+		default:
+			// The canonical form (keys sorted, no white space, a key given twice once, its
+			// last value) is what the store keeps, so the store need not decode a new
+			// contact's object again.
+			var m map[string]json.RawMessage
+			if len(a) == 0 || a[0] != '{' || json.Unmarshal(a, &m) != nil {
+				v.add("attributes", "must be a JSON object", nil)
+			} else if canon, err := json.Marshal(m); err == nil {
+				it.Attributes = canon
+			}
 		}
 	}
 	for i, l := range it.Lists {
@@ -218,13 +228,16 @@ func (s *Service) Upsert(ctx context.Context, items []store.ContactUpsert) ([]st
 	at := make([]int, 0, len(items)) // index in items of each valid one
 	byKey := make(map[string]int, len(items))
 	byExt := map[string]int{}
-	for i := range items {
-		it := items[i]
-		if it.Consent.Source == "" {
-			it.Consent.Source = "api"
+	// Checked on every core: the store's writer then has only its own work to do.
+	checked := slices.Clone(items)
+	fanout.Each(len(checked), func(i int) {
+		if checked[i].Consent.Source == "" {
+			checked[i].Consent.Source = "api"
 		}
-		if err := checkContact(&it, known); err != nil {
-			results[i].Err = err
+		results[i].Err = checkContact(&checked[i], known)
+	})
+	for i, it := range checked {
+		if results[i].Err != nil {
 			continue
 		}
 		if j, dup := byKey[it.EmailKey]; dup {

@@ -50,6 +50,13 @@ func UpsertKeys(items []store.ContactUpsert) (keys, exts, ids []string) {
 	return keys, exts, ids
 }
 
+// ContactUpdate is the new row of an existing contact. Keys says whether its email_key or
+// external_id changed: only then need the driver rewrite those columns (and their indexes).
+type ContactUpdate struct {
+	store.Contact
+	Keys bool
+}
+
 // UpsertPlan is a batch of upserts applied in memory to the rows they touch. The driver writes
 // Updates in order (each the whole row of an existing contact, by id; one contact may appear
 // more than once), then Inserts, then Subscriptions (insert or replace), then Consents. In that
@@ -57,7 +64,7 @@ func UpsertKeys(items []store.ContactUpsert) (keys, exts, ids []string) {
 // contact the batch knows, new ones included, at its turn.
 type UpsertPlan struct {
 	Results       []store.ContactUpsertResult
-	Updates       []store.Contact
+	Updates       []ContactUpdate
 	Inserts       []*store.Contact
 	Subscriptions []*store.Subscription
 	Consents      []store.ConsentRecord
@@ -121,13 +128,10 @@ func (p *planner) apply(it *store.ContactUpsert) store.ContactUpsertResult {
 			return store.ContactUpsertResult{Err: fmt.Errorf("list %s: %w", l, store.ErrNotFound)}
 		}
 	}
-	var attrs map[string]json.RawMessage
-	if len(it.Attributes) > 0 {
-		if err := json.Unmarshal(it.Attributes, &attrs); err != nil || attrs == nil {
-			return store.ContactUpsertResult{Err: errors.New("attributes are not a JSON object")}
-		}
-	}
 
+	if a := bytes.TrimSpace(it.Attributes); len(it.Attributes) > 0 && (len(a) == 0 || a[0] != '{' || !json.Valid(a)) {
+		return store.ContactUpsertResult{Err: errors.New("attributes are not a JSON object")}
+	}
 	c := p.byKey[it.EmailKey]
 	if it.ID != "" {
 		byID := p.byID[it.ID]
@@ -155,11 +159,18 @@ func (p *planner) apply(it *store.ContactUpsert) store.ContactUpsertResult {
 	}
 
 	res := store.ContactUpsertResult{}
-	changed := false
+	changed, keys := false, false
 	if c == nil {
 		c = &pc{isNew: true, Contact: store.Contact{ID: id.New(id.Contact), Email: it.Email, EmailKey: it.EmailKey,
 			ExternalID: it.ExternalID, Attributes: json.RawMessage("{}"), CreatedAt: p.now, UpdatedAt: p.now}}
-		c.attrs = map[string]json.RawMessage{}
+		if len(it.Attributes) > 0 && !bytes.Contains(it.Attributes, []byte("null")) {
+			// Nothing to merge or remove: the object is kept as given (package audience gives
+			// it in canonical form).
+			c.Attributes = it.Attributes
+			it = withoutAttributes(it)
+		} else {
+			c.attrs = map[string]json.RawMessage{}
+		}
 		p.byKey[c.EmailKey] = c
 		p.byID[c.ID] = c
 		if c.ExternalID != "" {
@@ -180,6 +191,7 @@ func (p *planner) apply(it *store.ContactUpsert) store.ContactUpsertResult {
 				delete(p.byKey, c.EmailKey)
 				c.EmailKey = it.EmailKey
 				p.byKey[c.EmailKey] = c
+				keys = true
 			}
 			c.Email = it.Email
 		}
@@ -187,7 +199,7 @@ func (p *planner) apply(it *store.ContactUpsert) store.ContactUpsertResult {
 			delete(p.byExt, c.ExternalID)
 			c.ExternalID = it.ExternalID
 			p.byExt[c.ExternalID] = c
-			changed = true
+			changed, keys = true, true
 		}
 	}
 	res.ID = c.ID
@@ -205,7 +217,11 @@ func (p *planner) apply(it *store.ContactUpsert) store.ContactUpsertResult {
 		c.LastActiveAt = it.LastActiveAt
 		changed = true
 	}
-	if len(attrs) > 0 {
+	if len(it.Attributes) > 0 {
+		var attrs map[string]json.RawMessage
+		if err := json.Unmarshal(it.Attributes, &attrs); err != nil {
+			return store.ContactUpsertResult{Err: fmt.Errorf("attributes: %w", err)}
+		}
 		ch, err := c.mergeAttributes(attrs)
 		if err != nil {
 			return store.ContactUpsertResult{Err: err}
@@ -238,13 +254,20 @@ func (p *planner) apply(it *store.ContactUpsert) store.ContactUpsertResult {
 	case changed:
 		c.UpdatedAt = p.now
 		if !c.isNew {
-			p.plan.Updates = append(p.plan.Updates, c.Contact)
+			p.plan.Updates = append(p.plan.Updates, ContactUpdate{Contact: c.Contact, Keys: keys})
 		}
 	case subsChanged && res.Outcome == store.UpsertUpdated:
 	default:
 		res.Outcome = store.UpsertUnchanged
 	}
 	return res
+}
+
+// withoutAttributes is a copy of it without attributes.
+func withoutAttributes(it *store.ContactUpsert) *store.ContactUpsert {
+	c := *it
+	c.Attributes = nil
+	return &c
 }
 
 // change applies one subscription change of an upsert and reports whether it changed anything.

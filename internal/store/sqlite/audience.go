@@ -45,7 +45,11 @@ const (
 	qListInfos         = `SELECT id, double_opt_in, wording FROM lists`
 	qListInfo          = `SELECT double_opt_in, wording FROM lists WHERE id = ?`
 	qContactInsertInto = `INSERT INTO contacts (` + contactColumns + `) VALUES `
-	qContactUpdate     = `UPDATE contacts SET email = ?2, email_key = ?3, external_id = ?4, name = ?5,
+	// An update names the columns of the unique keys only when they change: SQLite rewrites the
+	// index entries of every indexed column an UPDATE sets.
+	qContactUpdate = `UPDATE contacts SET email = ?2, name = ?3, locale = ?4, timezone = ?5, attributes = ?6,
+		last_active_at = ?7, updated_at = ?8 WHERE id = ?1`
+	qContactUpdateKeys = `UPDATE contacts SET email = ?2, email_key = ?3, external_id = ?4, name = ?5,
 		locale = ?6, timezone = ?7, attributes = ?8, last_active_at = ?9, updated_at = ?10 WHERE id = ?1`
 	qSubscriptionPutInto = `INSERT OR REPLACE INTO subscriptions (` + subscriptionColumns + `) VALUES `
 	qConsentInsertInto   = `INSERT INTO consent_records (contact_id, list_id, action, source, ip, user_agent,
@@ -263,8 +267,13 @@ func (s *Store) listInfos(t *wtx) (map[string]driverkit.ListInfo, error) {
 func (s *Store) writePlan(t *wtx, plan *driverkit.UpsertPlan) error {
 	for i := range plan.Updates {
 		c := &plan.Updates[i]
-		if _, err := t.exec(qContactUpdate, c.ID, c.Email, c.EmailKey, nullString(c.ExternalID), c.Name, c.Locale,
-			c.Timezone, attributesText(c.Attributes), nullMicros(c.LastActiveAt), micros(c.UpdatedAt)); err != nil {
+		q, args := qContactUpdate, []any{c.ID, c.Email, c.Name, c.Locale, c.Timezone, attributesText(c.Attributes),
+			nullMicros(c.LastActiveAt), micros(c.UpdatedAt)}
+		if c.Keys {
+			q, args = qContactUpdateKeys, []any{c.ID, c.Email, c.EmailKey, nullString(c.ExternalID), c.Name, c.Locale,
+				c.Timezone, attributesText(c.Attributes), nullMicros(c.LastActiveAt), micros(c.UpdatedAt)}
+		}
+		if _, err := t.exec(q, args...); err != nil {
 			return fmt.Errorf("contact %s: %w", c.ID, err)
 		}
 	}
