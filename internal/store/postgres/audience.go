@@ -24,6 +24,10 @@ import (
 const contactColumns = `id, email, email_key, external_id, name, locale, timezone, attributes::text,
 	last_active_at, created_at, updated_at`
 
+// contactColumnsC is contactColumns of the table aliased c.
+const contactColumnsC = `c.id, c.email, c.email_key, c.external_id, c.name, c.locale, c.timezone,
+	c.attributes::text, c.last_active_at, c.created_at, c.updated_at`
+
 const subscriptionColumns = `list_id, contact_id, status, source, created_at, updated_at, confirmed_at,
 	unsubscribed_at`
 
@@ -73,10 +77,13 @@ const (
 	qContactByKey = `SELECT ` + contactColumns + ` FROM contacts WHERE email_key = $1`
 	qContactByExt = `SELECT ` + contactColumns + ` FROM contacts WHERE external_id = $1`
 
-	qContactList       = `SELECT ` + contactColumns + ` FROM contacts WHERE id > $1 ORDER BY id LIMIT $2`
-	qContactListOfList = `SELECT ` + contactColumns + ` FROM contacts WHERE id IN (
-		SELECT contact_id FROM subscriptions WHERE list_id = $3 AND ($4 = '' OR status = $4) AND contact_id > $1)
-		ORDER BY id LIMIT $2`
+	qContactList = `SELECT ` + contactColumns + ` FROM contacts WHERE id > $1 ORDER BY id LIMIT $2`
+	// A list's members walk the subscriptions' primary key, or subscriptions_status, in contact
+	// order: a page costs its rows, whatever the list's size.
+	qContactListOfList = `SELECT ` + contactColumnsC + ` FROM subscriptions s JOIN contacts c ON c.id = s.contact_id
+		WHERE s.list_id = $3 AND s.contact_id > $1 ORDER BY s.contact_id LIMIT $2`
+	qContactListOfListStatus = `SELECT ` + contactColumnsC + ` FROM subscriptions s JOIN contacts c ON c.id = s.contact_id
+		WHERE s.list_id = $3 AND s.status = $4 AND s.contact_id > $1 ORDER BY s.contact_id LIMIT $2`
 
 	qContactSubscriptions = `SELECT ` + subscriptionColumns + ` FROM subscriptions WHERE contact_id = $1
 		ORDER BY list_id`
@@ -354,8 +361,11 @@ func (s *Store) ContactList(ctx context.Context, p store.ContactListParams) ([]s
 	}
 	limit := driverkit.ListLimit(p.Limit)
 	q, args := qContactList, []any{after, int32(limit + 1)}
-	if p.ListID != "" {
-		q, args = qContactListOfList, append(args, p.ListID, p.SubscriptionStatus)
+	switch {
+	case p.ListID != "" && p.SubscriptionStatus != "":
+		q, args = qContactListOfListStatus, append(args, p.ListID, p.SubscriptionStatus)
+	case p.ListID != "":
+		q, args = qContactListOfList, append(args, p.ListID)
 	}
 	page, err := readAll(ctx, s, q, args, scanContact)
 	if err != nil {
