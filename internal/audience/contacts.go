@@ -106,9 +106,10 @@ func hasNUL(raw []byte) bool {
 	}
 }
 
-// checkContact validates one upsert in place: it fills EmailKey, puts the locale in its
-// canonical form and trims the email. lists are the known list ids (nil: not checked).
-func checkContact(it *store.ContactUpsert, lists map[string]bool) error {
+// checkContact validates one upsert in place: it fills EmailKey, puts the locale and the
+// attributes in their canonical forms and trims the email. Whether its lists exist is the
+// store's to say (listProblem).
+func checkContact(it *store.ContactUpsert) error {
 	var v invalid
 	it.Email = strings.TrimSpace(it.Email)
 	if it.Email == "" {
@@ -161,16 +162,6 @@ func checkContact(it *store.ContactUpsert, lists map[string]bool) error {
 			}
 		}
 	}
-	for i, l := range it.Lists {
-		if lists != nil && !lists[l] {
-			v.add(fmt.Sprintf("lists[%d]", i), "no such list", l)
-		}
-	}
-	for i, l := range it.Unsubscribe {
-		if lists != nil && !lists[l] {
-			v.add(fmt.Sprintf("unsubscribe[%d]", i), "no such list", l)
-		}
-	}
 	checkConsent(&v, it.Consent)
 	return v.err()
 }
@@ -189,39 +180,32 @@ func checkConsent(v *invalid, c store.Consent) {
 	}
 }
 
-// knownLists returns the ids of the lists when items name any, else nil.
-func (s *Service) knownLists(ctx context.Context, items []store.ContactUpsert) (map[string]bool, error) {
-	need := false
-	for _, it := range items {
-		need = need || len(it.Lists) > 0 || len(it.Unsubscribe) > 0
+// listProblem turns the store's error for an unknown list into the problem of the field
+// naming it.
+func listProblem(it *store.ContactUpsert, err error) error {
+	var ul *store.UnknownListError
+	if !errors.As(err, &ul) {
+		return err
 	}
-	if !need {
-		return nil, nil
+	field := "lists"
+	if i := slices.Index(it.Lists, ul.ListID); i >= 0 {
+		field = fmt.Sprintf("lists[%d]", i)
+	} else if i := slices.Index(it.Unsubscribe, ul.ListID); i >= 0 {
+		field = fmt.Sprintf("unsubscribe[%d]", i)
 	}
-	ls, err := s.cfg.Store.ListList(ctx)
-	if err != nil {
-		return nil, wrap(err, "reading the lists")
-	}
-	known := make(map[string]bool, len(ls))
-	for _, l := range ls {
-		known[l.ID] = true
-	}
-	return known, nil
+	return &InvalidError{[]Problem{{Field: field, Message: "no such list", Value: ul.ListID}}}
 }
 
 // Upsert validates items and upserts the valid ones in one transaction, and returns one result
 // per item, in order. An item that is invalid (Err an *InvalidError; duplicates of an earlier
-// item's email or external_id included) or that the store refuses (Err wrapping
-// store.ErrConflict or store.ErrNotFound) changes nothing; the others are applied. The error is
+// item's email or external_id, and lists that do not exist, included) or that the store refuses
+// (Err wrapping store.ErrConflict, or store.ErrNotFound for an id that names no contact) changes
+// nothing; the others are applied. The error is
 // for the batch as a whole (ErrBatchTooLarge, or the store failing): then nothing was stored.
 // A default consent source of "api" is used when none is given.
 func (s *Service) Upsert(ctx context.Context, items []store.ContactUpsert) ([]store.ContactUpsertResult, error) {
 	if len(items) > s.cfg.MaxBatch {
 		return nil, fmt.Errorf("%d contacts, at most %d: %w", len(items), s.cfg.MaxBatch, ErrBatchTooLarge)
-	}
-	known, err := s.knownLists(ctx, items)
-	if err != nil {
-		return nil, err
 	}
 	results := make([]store.ContactUpsertResult, len(items))
 	valid := make([]store.ContactUpsert, 0, len(items))
@@ -234,7 +218,7 @@ func (s *Service) Upsert(ctx context.Context, items []store.ContactUpsert) ([]st
 		if checked[i].Consent.Source == "" {
 			checked[i].Consent.Source = "api"
 		}
-		results[i].Err = checkContact(&checked[i], known)
+		results[i].Err = checkContact(&checked[i])
 	})
 	for i, it := range checked {
 		if results[i].Err != nil {
@@ -261,6 +245,7 @@ func (s *Service) Upsert(ctx context.Context, items []store.ContactUpsert) ([]st
 			return nil, wrap(err, "upserting contacts")
 		}
 		for j, r := range res {
+			r.Err = listProblem(&valid[j], r.Err)
 			results[at[j]] = r
 			if r.Err == nil {
 				s.pending(ctx, r.ID, r.Pending)

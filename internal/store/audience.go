@@ -113,9 +113,18 @@ type ContactUpsertResult struct {
 	Pending []string
 	Kept    []string
 	// Err is this item's failure (ErrConflict: email and external_id name two contacts;
-	// ErrNotFound: an unknown list); the other items are still applied.
+	// ErrNotFound, an *UnknownListError: an unknown list); the other items are still applied.
 	Err error
 }
+
+// UnknownListError is the per-item error of an upsert naming a list that does not exist; it
+// is ErrNotFound.
+type UnknownListError struct{ ListID string }
+
+func (e *UnknownListError) Error() string { return "list " + e.ListID + ": " + ErrNotFound.Error() }
+
+// Is makes errors.Is(err, ErrNotFound) hold.
+func (e *UnknownListError) Is(target error) bool { return target == ErrNotFound }
 
 // ContactsUpsertParams upserts a batch in one transaction. Items naming the same contact twice
 // are applied in order.

@@ -125,7 +125,7 @@ func (p *planner) apply(it *store.ContactUpsert) store.ContactUpsertResult {
 	}
 	for _, l := range slices.Concat(it.Lists, it.Unsubscribe) {
 		if _, ok := p.lists[l]; !ok {
-			return store.ContactUpsertResult{Err: fmt.Errorf("list %s: %w", l, store.ErrNotFound)}
+			return store.ContactUpsertResult{Err: &store.UnknownListError{ListID: l}}
 		}
 	}
 

@@ -195,10 +195,11 @@ func testContactIdentity(t *testing.T, s store.Store) {
 	}
 
 	// Per-item errors; the other items of the batch still apply.
+	unknown := id.New(id.List)
 	res = upsertContacts(t, s, t1,
 		item("bob@example.com", func(it *store.ContactUpsert) { it.ExternalID = "u-1" }), // two contacts
 		item("bob@example.com", func(it *store.ContactUpsert) { it.ExternalID = "u-9" }), // bob is u-2
-		item("dan@example.com", func(it *store.ContactUpsert) { it.Lists = []string{id.New(id.List)} }),
+		item("dan@example.com", func(it *store.ContactUpsert) { it.Lists = []string{news.ID, unknown} }),
 		item("dan@example.com", func(it *store.ContactUpsert) { it.Unsubscribe = []string{id.New(id.List)} }),
 		item("eve@example.com", func(it *store.ContactUpsert) { it.Lists = []string{news.ID} }),
 	)
@@ -206,6 +207,10 @@ func testContactIdentity(t *testing.T, s store.Store) {
 		if !errors.Is(res[i].Err, want) || (want == nil) != (res[i].Err == nil) {
 			t.Errorf("item %d: error %v, want %v", i, res[i].Err, want)
 		}
+	}
+	var ul *store.UnknownListError
+	if !errors.As(res[2].Err, &ul) || ul.ListID != unknown {
+		t.Errorf("unknown list: error %#v, want an UnknownListError naming %s", res[2].Err, unknown)
 	}
 	if c := contact(t, s, store.ContactRef{ID: bob}); c.ExternalID != "u-2" {
 		t.Errorf("bob's external_id = %q after the conflicts", c.ExternalID)
