@@ -732,3 +732,34 @@ func testContactConcurrent(t *testing.T, s store.Store) {
 		t.Errorf("list = %+v, %v; want %d subscribed", l, err, n)
 	}
 }
+
+// testContactUpsertTwice applies one batch twice, as an import resumed after a crash does: the
+// second time changes nothing and records no consent again.
+func testContactUpsertTwice(t *testing.T, s store.Store) {
+	news := newList(t, s, "news", false)
+	promo := newList(t, s, "promo", true)
+	batch := []store.ContactUpsert{
+		item("ann@example.com", func(it *store.ContactUpsert) {
+			it.ExternalID = "u-1"
+			it.Name = strp("Ann")
+			it.Attributes = json.RawMessage(`{"plan":"pro","old":null}`)
+			it.LastActiveAt = t0
+			it.Lists = []string{news.ID, promo.ID}
+		}),
+		item("bob@example.com", func(it *store.ContactUpsert) { it.Unsubscribe = []string{news.ID} }),
+	}
+	first := upsertOK(t, s, t0, batch...)
+	second := upsertOK(t, s, t0.Add(time.Minute), batch...)
+	for i := range batch {
+		if second[i].ID != first[i].ID || second[i].Outcome != store.UpsertUnchanged || len(second[i].Pending) != 0 {
+			t.Errorf("item %d again: %+v, first %+v", i, second[i], first[i])
+		}
+	}
+	recs, err := s.ContactConsent(t.Context(), store.ContactRef{ID: first[0].ID})
+	if err != nil || len(recs) != 2 {
+		t.Errorf("ann's consent records: %d, %v; want 2", len(recs), err)
+	}
+	if c := contact(t, s, store.ContactRef{ID: first[0].ID}); !c.UpdatedAt.Equal(t0) {
+		t.Errorf("ann updated at %v by a batch that changed nothing", c.UpdatedAt)
+	}
+}
