@@ -401,7 +401,9 @@ type Event struct {
 // NewMessage is one message to insert: the row and its raw MIME.
 type NewMessage struct {
 	Message Message // Status must be queued or scheduled
-	Raw     []byte
+	// Raw must not change once handed to MessagesAccept: a driver may pass it on to delivery
+	// (AcceptClaims).
+	Raw []byte
 }
 
 // Idempotency records a request made with an Idempotency-Key so a repeat returns the same response.

@@ -23,27 +23,42 @@ import (
 // writer only executes them.
 func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams) (store.MessagesAcceptResult, error) {
 	n := len(p.Messages)
-	msgRows, rawRows := make([][]any, 0, n), make([][]any, 0, n)
-	recipRows := make([][]any, 0, n)
-	streams := make(map[string]struct{}, 2)
+	msgs, raws := make([]store.Message, n), make([][]byte, n)
 	for i := range p.Messages {
-		m := p.Messages[i].Message
-		if err := driverkit.PrepareAccept(&m, i, p.Now); err != nil {
+		msgs[i], raws[i] = p.Messages[i].Message, p.Messages[i].Raw
+		if err := driverkit.PrepareAccept(&msgs[i], i, p.Now); err != nil {
 			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: %w", err)
 		}
-		args, err := messageArgs(&m)
+	}
+	if len(p.Messages) == 0 && p.Idempotency == nil {
+		return store.MessagesAcceptResult{}, nil
+	}
+	// Messages this node's delivery has room for are stored claimed and handed to it after the
+	// commit (store.AcceptClaims); on any other outcome the room is given back.
+	handed := s.claimAtAccept(msgs, raws, p.Now)
+	committed := false
+	defer func() {
+		if !committed {
+			handed.unreserve()
+		}
+	}()
+	msgRows, rawRows := make([][]any, 0, n), make([][]any, 0, n)
+	recipRows := make([][]any, 0, n)
+	streams := make(map[string]struct{}, 2) // of the messages left for a claim
+	for i := range msgs {
+		m := &msgs[i]
+		args, err := messageArgs(m)
 		if err != nil {
 			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: %w", err)
 		}
 		msgRows = append(msgRows, args)
-		rawRows = append(rawRows, []any{m.ID, nonNil(p.Messages[i].Raw)}) // raw is NOT NULL
+		rawRows = append(rawRows, []any{m.ID, nonNil(raws[i])}) // raw is NOT NULL
 		for _, rc := range driverkit.LowerDistinct(m.Recipients) {
 			recipRows = append(recipRows, []any{m.ID, rc})
 		}
-		streams[m.Stream] = struct{}{}
-	}
-	if len(p.Messages) == 0 && p.Idempotency == nil {
-		return store.MessagesAcceptResult{}, nil
+		if m.Status != store.StatusSending {
+			streams[m.Stream] = struct{}{}
+		}
 	}
 	// Parents first: the other tables reference messages.
 	var inserts []insertStmt
@@ -95,7 +110,9 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		}
 		return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: accepting messages: %w", err)
 	}
-	if !res.Replayed && len(p.Messages) > 0 {
+	if !res.Replayed {
+		committed = true
+		handed.deliver()
 		s.signal(streams)
 	}
 	return res, nil
