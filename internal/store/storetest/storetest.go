@@ -101,6 +101,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ContactErase", testContactErase},
 		{"ContactConcurrent", testContactConcurrent},
 		{"ContactUpsertTwice", testContactUpsertTwice},
+		{"AcceptClaims", testAcceptClaims},
+		{"EventOrder", testEventOrder},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
