@@ -118,7 +118,7 @@ func requeueQuery(cond, event string) string {
 }
 
 var (
-	// MessageRescue ($1 now): the expired leases, through messages_lease.
+	// MessageRescue ($1 now): the expired leases, among the messages in flight (messages_status).
 	qRescue = requeueQuery(`status = 'sending' AND lease_until < $1`, "lease_expired")
 	// MessageReleaseLeases ($1 now, $2 owner, $3 owner prefix): $2 = '' releases every lease, $3
 	// = '' any owner's. The prefix is compared with left rather than LIKE, whose _ and % a node
