@@ -554,3 +554,53 @@ func TestRawCompression(t *testing.T) {
 		t.Fatalf("MessageRaw: %d bytes, %v; want the %d bytes accepted", len(got), err, len(raw))
 	}
 }
+
+// TestFinishFindsRowsByID: MessageFinish finds its messages from their ids, even on a table
+// without statistics (younger than autovacuum's first ANALYZE) where thousands of messages went
+// through 'sending', rather than walking every 'sending' entry of messages_status (the dead ones
+// every claim leaves there included) for each finish.
+func TestFinishFindsRowsByID(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := t.Context()
+	const n, inFlight = 3000, 500
+	if _, err := s.pool.Exec(ctx, `INSERT INTO messages (id, stream, status, next_attempt_at, created_at, updated_at)
+		SELECT 'msg_' || lpad(g::text, 8, '0'), 'transactional', 'queued', $2, $2, $2
+		FROM generate_series(1, $1) g`, n, tsNotNull(t0)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i += 250 { // claimed and finished by 250s, the last inFlight only claimed
+		for _, st := range []string{"sending", "sent"} {
+			if st == "sent" && i >= n-inFlight {
+				continue
+			}
+			if _, err := s.pool.Exec(ctx, `UPDATE messages SET status = $3, lease_owner = 'w' WHERE id > $1 AND id <= $2`,
+				fmt.Sprintf("msg_%08d", i), fmt.Sprintf("msg_%08d", i+250), st); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var rows [][]any
+	for i := range 11 {
+		rows = append(rows, []any{int32(i), fmt.Sprintf("msg_%08d", n-i), "w", string(store.StatusSent), int32(1),
+			tsNotNull(t0), nil, "", ts(t0)})
+	}
+	args := columns(rows, "integer", "text", "text", "text", "integer", "timestamptz", "text", "text", "timestamptz")
+	args = append(args, tsNotNull(t0))
+	args = append(args, columns(nil, "integer", "text", "timestamptz", "text")...)
+	args = append(args, columns(nil, finishSuppressionParamTypes...)...)
+	res, err := s.pool.Query(ctx, "EXPLAIN "+qMessageFinish, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pgx.CollectRows(res, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := slices.ContainsFunc(plan, func(l string) bool {
+		return strings.Contains(l, "Index Cond:") && strings.Contains(l, "id = (f.id)")
+	})
+	if text := strings.Join(plan, "\n"); !byID {
+		t.Errorf("the finish does not look its messages up by id; plan:\n%s", text)
+	}
+}
