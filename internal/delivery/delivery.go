@@ -12,8 +12,8 @@
 // run dry while it commits. When the last claim came back short (no backlog), it claims as soon as
 // any room is free, so a new message on an idle server goes out at once. Each claim's recipients
 // are looked up in the suppression list in one query. A sender drops suppressed recipients,
-// sends, and hands the outcome to the finisher. The finisher records outcomes in batches:
-// whatever piled up while the previous batch was being committed goes into the next one, so one
+// sends, and hands the outcome to the finishers. Each of two finishers records outcomes in batches:
+// whatever piled up while its previous batch was being committed goes into the next one, so one
 // durable commit covers many state changes. With nothing to claim the claimer sleeps until the
 // store signals new work (Store.Wakeups), the earliest scheduled message falls due, or the poll
 // interval passes, whichever is first.
@@ -186,7 +186,15 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer stopTrying()
 	go func() {
 		defer close(finished)
-		e.finisher(giveUp, outcomes)
+		// Two finishers: while one batch of outcomes is being committed, the next is already
+		// being written, so a commit that waits for the database's CPU (accepts share it) does
+		// not stop the senders. Their batches hold different messages, so neither waits for the
+		// other's rows.
+		var fw sync.WaitGroup
+		for range 2 {
+			fw.Go(func() { e.finisher(giveUp, outcomes) })
+		}
+		fw.Wait()
 	}()
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var bgWG sync.WaitGroup

@@ -95,8 +95,12 @@ type cachedKey struct {
 // defaultWriteTimeout is Config.WriteTimeout's default.
 const defaultWriteTimeout = 2 * time.Minute
 
-// keyCacheTTL bounds how long a validated API key is trusted without asking the store again.
-const keyCacheTTL = time.Minute
+// keyCacheTTL bounds how long a validated API key is trusted without asking the store again, and
+// so how long a key revoked in the database (by `postie keys revoke`, on any node) can still
+// authenticate on this one. A check is dated before its lookup starts, so a key revoked at t is
+// refused from t + keyCacheTTL on. Short enough for that promise (5 s on every node), long
+// enough that a busy client's key is looked up once in a while rather than on every request.
+const keyCacheTTL = 5 * time.Second
 
 type ctxKey struct{}
 
@@ -233,11 +237,14 @@ func (s *Server) authenticate(r *http.Request) (store.APIKey, error) {
 	}
 	sum := sha256.Sum256([]byte(secret))
 	now := s.cfg.Now()
-	if c, ok := s.keys.Load(sum); ok && now.Sub(c.(cachedKey).checked) < keyCacheTTL {
-		return c.(cachedKey).key, nil
+	if c, ok := s.keys.Load(sum); ok {
+		if age := now.Sub(c.(cachedKey).checked); age >= 0 && age < keyCacheTTL {
+			return c.(cachedKey).key, nil
+		}
 	}
 	k, err := s.cfg.Store.APIKeyByHash(r.Context(), sum[:])
 	if errors.Is(err, store.ErrNotFound) {
+		s.keys.Delete(sum) // revoked: nothing of it kept
 		return store.APIKey{}, errUnauthorized
 	}
 	if err != nil {
