@@ -1,0 +1,276 @@
+package driverkit
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/postie/postie/internal/id"
+	"github.com/postie/postie/internal/store"
+)
+
+// FilterDialect is what a driver tells FilterWhere about its SQL: how a bind parameter is
+// written, and the expressions of contact fields and typed attribute values. Expressions refer
+// to the contacts table's columns unqualified, as an index on an expression does, so that the
+// planner can match a condition to the attribute's index.
+type FilterDialect interface {
+	// Placeholder is the text of the n-th bind parameter (1-based).
+	Placeholder(n int) string
+	// Field is the expression of a contact field (a key of store.FilterFields).
+	Field(name string) string
+	// Attr is the expression of an attribute's value of type typ, NULL when the attribute is
+	// missing or holds another JSON type; name passed store.AttributeNameValid. It is the
+	// expression the attribute's index is built on.
+	Attr(name, typ string) string
+	// Value is what binds a value of type typ compared to a field (attr false) or an attribute.
+	Value(typ string, attr bool, v any) any
+	// Contains and StartsWith are the conditions "x holds p" and "x begins with p" on strings;
+	// p is a placeholder, which StartsWith may use twice.
+	Contains(x, p string) string
+	StartsWith(x, p string) string
+}
+
+// FilterWhere compiles f into a condition on the contacts table (a row alias is not used) and
+// its bind values, numbered from first (1-based) on. Every value is a bind parameter; field
+// names come from store.FilterFields and attribute names must pass store.AttributeNameValid,
+// else it fails. Every condition is two-valued (never NULL), so that a negation matches exactly
+// the contacts its condition does not. A nil filter matches every contact.
+func FilterWhere(d FilterDialect, f *store.Filter, now time.Time, first int) (string, []any, error) {
+	c := filterCompiler{d: d, now: now, n: first - 1}
+	if f == nil {
+		return "TRUE", nil, nil
+	}
+	var b strings.Builder
+	if err := c.node(&b, f); err != nil {
+		return "", nil, err
+	}
+	return b.String(), c.args, nil
+}
+
+type filterCompiler struct {
+	d    FilterDialect
+	now  time.Time
+	n    int
+	args []any
+}
+
+func (c *filterCompiler) bind(v any) string {
+	c.n++
+	c.args = append(c.args, v)
+	return c.d.Placeholder(c.n)
+}
+
+func (c *filterCompiler) node(b *strings.Builder, f *store.Filter) error {
+	switch f.Op {
+	case store.FilterAnd, store.FilterOr:
+		if len(f.Nodes) == 0 {
+			b.WriteString(map[string]string{store.FilterAnd: "TRUE", store.FilterOr: "FALSE"}[f.Op])
+			return nil
+		}
+		b.WriteByte('(')
+		for i, n := range f.Nodes {
+			if i > 0 {
+				b.WriteString(map[string]string{store.FilterAnd: " AND ", store.FilterOr: " OR "}[f.Op])
+			}
+			if err := c.node(b, n); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(')')
+		return nil
+	case store.FilterNot:
+		if len(f.Nodes) != 1 {
+			return fmt.Errorf("filter: not needs one node, has %d", len(f.Nodes))
+		}
+		b.WriteString("NOT (")
+		if err := c.node(b, f.Nodes[0]); err != nil {
+			return err
+		}
+		b.WriteByte(')')
+		return nil
+	case store.FilterInList:
+		if f.ListID == "" {
+			return fmt.Errorf("filter: in_list without a list")
+		}
+		// The subscriptions primary key (list_id, contact_id) and subscriptions_status serve it.
+		b.WriteString("EXISTS (SELECT 1 FROM subscriptions s WHERE s.list_id = ")
+		b.WriteString(c.bind(f.ListID))
+		b.WriteString(" AND s.contact_id = contacts.id")
+		switch st := f.SubscriptionStatus; st {
+		case store.SubscriptionAny:
+		case "", store.SubscriptionSubscribed, store.SubscriptionPending, store.SubscriptionUnsubscribed:
+			b.WriteString(" AND s.status = ")
+			b.WriteString(c.bind(cmpOr(st, store.SubscriptionSubscribed)))
+		default:
+			return fmt.Errorf("filter: unknown subscription status %q", st)
+		}
+		b.WriteByte(')')
+		return nil
+	case store.FilterCond:
+		return c.cond(b, f)
+	}
+	return fmt.Errorf("filter: unknown node %q", f.Op)
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// filterOps are the SQL operators of the ordered comparisons.
+var filterOps = map[string]string{store.CmpEq: "=", store.CmpNe: "<>", store.CmpLt: "<", store.CmpLe: "<=",
+	store.CmpGt: ">", store.CmpGe: ">="}
+
+func (c *filterCompiler) cond(b *strings.Builder, f *store.Filter) error {
+	var x, typ string
+	attr := f.Attribute != ""
+	switch {
+	case attr && f.Field != "":
+		return fmt.Errorf("filter: a condition on both field %q and attribute %q", f.Field, f.Attribute)
+	case attr:
+		if !store.AttributeNameValid(f.Attribute) {
+			return fmt.Errorf("filter: invalid attribute name %q", f.Attribute)
+		}
+		typ = f.Type
+		switch typ {
+		case store.AttrString, store.AttrNumber, store.AttrBool, store.AttrTime:
+		default:
+			return fmt.Errorf("filter: attribute %s has unknown type %q", f.Attribute, typ)
+		}
+		x = c.d.Attr(f.Attribute, typ)
+	default:
+		t, ok := store.FilterFields[f.Field]
+		if !ok {
+			return fmt.Errorf("filter: unknown field %q", f.Field)
+		}
+		typ, x = t, c.d.Field(f.Field)
+	}
+	// has is the condition "x has a value"; a string field has one when it is not empty.
+	has := x + " IS NOT NULL"
+	if !attr && typ == store.AttrString {
+		has = "(" + x + " IS NOT NULL AND " + x + " <> '')"
+	}
+	value := func(v any) (string, error) {
+		if typ == store.AttrTime && f.Ago > 0 {
+			v = c.now.Add(-f.Ago)
+		}
+		if err := checkFilterValue(typ, v); err != nil {
+			return "", err
+		}
+		return c.bind(c.d.Value(typ, attr, v)), nil
+	}
+	switch f.Cmp {
+	case store.CmpExists:
+		b.WriteString(has)
+		return nil
+	case store.CmpMissing:
+		b.WriteString("NOT " + has)
+		return nil
+	case store.CmpEq, store.CmpNe, store.CmpLt, store.CmpLe, store.CmpGt, store.CmpGe:
+		p, err := value(f.Value)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(b, "(%s AND %s %s %s)", has, x, filterOps[f.Cmp], p)
+		return nil
+	case store.CmpIn:
+		if len(f.Values) == 0 {
+			b.WriteString("FALSE")
+			return nil
+		}
+		ps := make([]string, len(f.Values))
+		for i, v := range f.Values {
+			p, err := value(v)
+			if err != nil {
+				return err
+			}
+			ps[i] = p
+		}
+		fmt.Fprintf(b, "(%s AND %s IN (%s))", has, x, strings.Join(ps, ", "))
+		return nil
+	case store.CmpContains, store.CmpStartsWith:
+		if typ != store.AttrString {
+			return fmt.Errorf("filter: %s on a %s", f.Cmp, typ)
+		}
+		p, err := value(f.Value)
+		if err != nil {
+			return err
+		}
+		cond := c.d.Contains(x, p)
+		if f.Cmp == store.CmpStartsWith {
+			cond = c.d.StartsWith(x, p)
+		}
+		fmt.Fprintf(b, "(%s AND %s)", has, cond)
+		return nil
+	}
+	return fmt.Errorf("filter: unknown comparison %q", f.Cmp)
+}
+
+// checkFilterValue checks that v is a Go value of type typ (see store.Filter.Value).
+func checkFilterValue(typ string, v any) error {
+	ok := false
+	switch typ {
+	case store.AttrString:
+		_, ok = v.(string)
+	case store.AttrNumber:
+		_, ok = v.(float64)
+	case store.AttrBool:
+		_, ok = v.(bool)
+	case store.AttrTime:
+		_, ok = v.(time.Time)
+	}
+	if !ok {
+		return fmt.Errorf("filter: value %v (%T) is not a %s", v, v, typ)
+	}
+	return nil
+}
+
+// AttrIndexName is the name of the index on an attribute's typed value: readable (the name,
+// lower-cased and cut) and distinct for names differing only in case or past the cut (a hash).
+func AttrIndexName(name string) string {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	short := strings.ToLower(name)
+	if len(short) > 32 {
+		short = short[:32]
+	}
+	return "contacts_attr_" + short + "_" + strconv.FormatUint(uint64(h.Sum32()), 16)
+}
+
+// SegmentCursorAfter checks a SegmentContacts cursor: a contact id.
+func SegmentCursorAfter(cursor string) (string, error) {
+	if cursor != "" && !id.Valid("ctc", cursor) {
+		return "", fmt.Errorf("segment cursor %q: %w", cursor, store.ErrBadCursor)
+	}
+	return cursor, nil
+}
+
+// ContactPage cuts a page of contacts read with one row more than limit and returns it with
+// the next cursor.
+func ContactPage(rows []store.Contact, limit int) ([]store.Contact, string) {
+	if len(rows) <= limit {
+		return rows, ""
+	}
+	rows = rows[:limit]
+	return rows, rows[limit-1].ID
+}
+
+// CheckAttribute checks an attribute before it is declared.
+func CheckAttribute(a store.Attribute) error {
+	if !store.AttributeNameValid(a.Name) {
+		return fmt.Errorf("attribute name %q is not valid", a.Name)
+	}
+	switch a.Type {
+	case store.AttrString, store.AttrNumber, store.AttrBool, store.AttrTime:
+	default:
+		return fmt.Errorf("attribute %s: unknown type %q", a.Name, a.Type)
+	}
+	if a.CreatedAt.IsZero() {
+		return fmt.Errorf("attribute %s: no CreatedAt", a.Name)
+	}
+	return nil
+}
