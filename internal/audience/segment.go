@@ -73,24 +73,33 @@ var opsByType = map[string][]string{
 
 // ParseFilter parses and checks a filter in the JSON language against the declared attributes
 // (name → type). Every error is a *FilterError. The lists a filter names are only checked for
-// their id's form here; ListIDs returns them for the caller to look up.
+// their id's form here (Segments.Parse looks them up).
 func ParseFilter(raw json.RawMessage, attrs map[string]string) (*store.Filter, error) {
+	f, _, err := parseFilter(raw, attrs)
+	return f, err
+}
+
+// parseFilter is ParseFilter that also returns where each list the filter names is first named
+// (list id → JSON path of its "list" key).
+func parseFilter(raw json.RawMessage, attrs map[string]string) (*store.Filter, map[string]string, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, &FilterError{Path: "filter", Message: "not JSON: " + err.Error()}
+		return nil, nil, &FilterError{Path: "filter", Message: "not JSON: " + err.Error()}
 	}
 	if dec.More() {
-		return nil, &FilterError{Path: "filter", Message: "more than one JSON value"}
+		return nil, nil, &FilterError{Path: "filter", Message: "more than one JSON value"}
 	}
-	p := filterParser{attrs: attrs}
-	return p.node("filter", v, 0)
+	p := filterParser{attrs: attrs, lists: map[string]string{}}
+	f, err := p.node("filter", v, 0)
+	return f, p.lists, err
 }
 
 type filterParser struct {
 	attrs map[string]string
 	nodes int
+	lists map[string]string // the lists named and where, when wanted
 }
 
 func errAt(path, format string, args ...any) *FilterError {
@@ -146,7 +155,13 @@ func (p *filterParser) node(path string, v any, depth int) (*store.Filter, error
 		}
 		return f, nil
 	case "list":
-		return listNode(path, obj)
+		f, err := listNode(path, obj)
+		if err == nil && p.lists != nil {
+			if _, seen := p.lists[f.ListID]; !seen {
+				p.lists[f.ListID] = path + ".list"
+			}
+		}
+		return f, err
 	}
 	return p.cond(path, kind, obj)
 }
@@ -362,25 +377,6 @@ func ParseAgo(s string) (time.Duration, error) {
 		return 0, errors.New("must be more than 0 and at most 100 years")
 	}
 	return total, nil
-}
-
-// ListIDs returns the ids of the lists f names, each once, in order of appearance.
-func ListIDs(f *store.Filter) []string {
-	var out []string
-	var walk func(*store.Filter)
-	walk = func(f *store.Filter) {
-		if f == nil {
-			return
-		}
-		if f.Op == store.FilterInList && !slices.Contains(out, f.ListID) {
-			out = append(out, f.ListID)
-		}
-		for _, n := range f.Nodes {
-			walk(n)
-		}
-	}
-	walk(f)
-	return out
 }
 
 // CastAttribute converts raw, a value as text (a CSV cell, a column of an application

@@ -131,18 +131,6 @@ func TestParseFilterTooManyNodes(t *testing.T) {
 	}
 }
 
-func TestListIDs(t *testing.T) {
-	t.Parallel()
-	other := "lst_01m95typprednrt6eqqbewzs10"
-	f, err := ParseFilter(json.RawMessage(`{"or":[{"list":"`+news+`"},{"not":{"list":"`+other+`"}},{"list":"`+news+`","status":"pending"}]}`), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := ListIDs(f); !cmp.Equal(got, []string{news, other}) {
-		t.Errorf("ListIDs = %v", got)
-	}
-}
-
 func TestCastAttribute(t *testing.T) {
 	t.Parallel()
 	cases := []struct {

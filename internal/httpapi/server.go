@@ -17,6 +17,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
@@ -76,6 +77,7 @@ type Server struct {
 	keys sync.Map // sha256 → cachedKey: API keys seen recently
 
 	messages *message.Service // creates the messages sent
+	segments *audience.Segments
 
 	bodyLimit int64     // of POST /v1/messages; a batch may be twice as large
 	inflight  *inflight // the budget of large request bodies in flight
@@ -169,6 +171,7 @@ func New(cfg Config) *Server {
 	s.registerMessages()
 	s.registerSuppressions()
 	s.registerTemplates()
+	s.registerSegments()
 	s.finishDocument()
 	return s
 }
