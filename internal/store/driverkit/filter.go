@@ -3,6 +3,7 @@ package driverkit
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,8 @@ type filterCompiler struct {
 	now  time.Time
 	n    int
 	args []any
+	// checked: the list membership being compiled is one condition of an AND with others.
+	checked bool
 }
 
 func (c *filterCompiler) bind(v any) string {
@@ -74,6 +77,9 @@ func (c *filterCompiler) node(b *strings.Builder, f *store.Filter) error {
 			if i > 0 {
 				b.WriteString(map[string]string{store.FilterAnd: " AND ", store.FilterOr: " OR "}[f.Op])
 			}
+			// A list membership beside another condition of an AND is checked, not scanned.
+			c.checked = f.Op == store.FilterAnd && n.Op == store.FilterInList && slices.ContainsFunc(f.Nodes,
+				func(o *store.Filter) bool { return o.Op != store.FilterInList })
 			if err := c.node(b, n); err != nil {
 				return err
 			}
@@ -94,10 +100,17 @@ func (c *filterCompiler) node(b *strings.Builder, f *store.Filter) error {
 		if f.ListID == "" {
 			return fmt.Errorf("filter: in_list without a list")
 		}
-		// The subscriptions primary key (list_id, contact_id) and subscriptions_status serve it.
-		b.WriteString("EXISTS (SELECT 1 FROM subscriptions s WHERE s.list_id = ")
+		// Two forms, for SQLite's planner (PostgreSQL plans both as one semi-join). Beside other
+		// conditions of an AND, a correlated EXISTS: the other conditions (an attribute's index,
+		// last_active_at) pick the rows, and each is checked with one probe of
+		// subscriptions_status. Standing alone (or under or/not), IN: the list's members are
+		// read once from subscriptions_status, not probed for once per contact.
+		if c.checked {
+			b.WriteString("EXISTS (SELECT 1 FROM subscriptions s WHERE s.contact_id = contacts.id AND s.list_id = ")
+		} else {
+			b.WriteString("id IN (SELECT s.contact_id FROM subscriptions s WHERE s.list_id = ")
+		}
 		b.WriteString(c.bind(f.ListID))
-		b.WriteString(" AND s.contact_id = contacts.id")
 		switch st := f.SubscriptionStatus; st {
 		case store.SubscriptionAny:
 		case "", store.SubscriptionSubscribed, store.SubscriptionPending, store.SubscriptionUnsubscribed:
