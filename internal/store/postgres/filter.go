@@ -91,6 +91,11 @@ func (s *Store) AttributeDeclare(ctx context.Context, a store.Attribute) (store.
 			}
 			return nil
 		}
+		// Building the index reads every contact: it may take longer than the statement
+		// timeout meant for the statements of requests.
+		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `CREATE INDEX IF NOT EXISTS "`+driverkit.AttrIndexName(a.Name)+`" ON contacts (`+
 			dialect{}.Attr(a.Name, a.Type)+`, id)`, s.filterMode())
 		return err

@@ -100,6 +100,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			tc.fn(t, open(t))
 		})
 	}
+	t.Run("Segments", func(t *testing.T) { RunSegments(t, open, SeedSegmentFixture) })
 }
 
 // ---- helpers ----
