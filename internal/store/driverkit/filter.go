@@ -31,23 +31,36 @@ type FilterDialect interface {
 	// p is a placeholder, which StartsWith may use twice.
 	Contains(x, p string) string
 	StartsWith(x, p string) string
+	// ListsJoin tells how a list membership that is not one condition of an AND among others
+	// is written: a LEFT JOIN of the list's subscriptions (true) or an IN over the list's
+	// members (false); both read the members once rather than probe for each contact.
+	ListsJoin() bool
 }
 
-// FilterWhere compiles f into a condition on the contacts table (a row alias is not used) and
-// its bind values, numbered from first (1-based) on. Every value is a bind parameter; field
-// names come from store.FilterFields and attribute names must pass store.AttributeNameValid,
-// else it fails. Every condition is two-valued (never NULL), so that a negation matches exactly
-// the contacts its condition does not. A nil filter matches every contact.
-func FilterWhere(d FilterDialect, f *store.Filter, now time.Time, first int) (string, []any, error) {
+// FilterSQL is a compiled filter: Joins (LEFT JOINs of subscriptions, aliased s1, s2, …, each
+// adding at most one row per contact, so that counts are not changed) go after "FROM contacts",
+// Where after WHERE, and Args are the bind values of both, numbered from the first given.
+type FilterSQL struct {
+	Joins string
+	Where string
+	Args  []any
+}
+
+// FilterWhere compiles f into a condition on the contacts table (not aliased) and its bind
+// values, numbered from first (1-based) on. Every value is a bind parameter; field names come
+// from store.FilterFields and attribute names must pass store.AttributeNameValid, else it
+// fails. Every condition is two-valued (never NULL), so that a negation matches exactly the
+// contacts its condition does not. A nil filter matches every contact.
+func FilterWhere(d FilterDialect, f *store.Filter, now time.Time, first int) (FilterSQL, error) {
 	c := filterCompiler{d: d, now: now, n: first - 1}
 	if f == nil {
-		return "TRUE", nil, nil
+		return FilterSQL{Where: "TRUE"}, nil
 	}
 	var b strings.Builder
 	if err := c.node(&b, f); err != nil {
-		return "", nil, err
+		return FilterSQL{}, err
 	}
-	return b.String(), c.args, nil
+	return FilterSQL{Joins: c.joins.String(), Where: b.String(), Args: c.args}, nil
 }
 
 type filterCompiler struct {
@@ -57,6 +70,8 @@ type filterCompiler struct {
 	args []any
 	// checked: the list membership being compiled is one condition of an AND with others.
 	checked bool
+	joins   strings.Builder
+	njoins  int
 }
 
 func (c *filterCompiler) bind(v any) string {
@@ -100,26 +115,39 @@ func (c *filterCompiler) node(b *strings.Builder, f *store.Filter) error {
 		if f.ListID == "" {
 			return fmt.Errorf("filter: in_list without a list")
 		}
-		// Two forms, for SQLite's planner (PostgreSQL plans both as one semi-join). Beside other
-		// conditions of an AND, a correlated EXISTS: the other conditions (an attribute's index,
-		// last_active_at) pick the rows, and each is checked with one probe of
-		// subscriptions_status. Standing alone (or under or/not), IN: the list's members are
-		// read once from subscriptions_status, not probed for once per contact.
-		if c.checked {
-			b.WriteString("EXISTS (SELECT 1 FROM subscriptions s WHERE s.contact_id = contacts.id AND s.list_id = ")
-		} else {
-			b.WriteString("id IN (SELECT s.contact_id FROM subscriptions s WHERE s.list_id = ")
-		}
-		b.WriteString(c.bind(f.ListID))
+		// Beside other conditions of an AND, a correlated EXISTS: the other conditions (an
+		// attribute's index, last_active_at) pick the rows, and each is checked with one probe
+		// of subscriptions_status. Standing alone (or under or/not), the list's members are read
+		// once: SQLite plans an EXISTS alone as a probe per contact, and PostgreSQL an EXISTS
+		// under or/not as a probe per contact, a NOT IN over more members than work_mem holds
+		// as a scan of them per contact, but a LEFT JOIN as one hash join.
+		var status string
 		switch st := f.SubscriptionStatus; st {
 		case store.SubscriptionAny:
 		case "", store.SubscriptionSubscribed, store.SubscriptionPending, store.SubscriptionUnsubscribed:
-			b.WriteString(" AND s.status = ")
-			b.WriteString(c.bind(cmpOr(st, store.SubscriptionSubscribed)))
+			status = cmpOr(st, store.SubscriptionSubscribed)
 		default:
 			return fmt.Errorf("filter: unknown subscription status %q", st)
 		}
-		b.WriteByte(')')
+		alias, end := "s", ")"
+		switch {
+		case c.checked:
+			b.WriteString("EXISTS (SELECT 1 FROM subscriptions s WHERE s.contact_id = contacts.id AND s.list_id = ")
+		case c.d.ListsJoin():
+			c.njoins++
+			alias, end = "s"+strconv.Itoa(c.njoins), ""
+			b.WriteString(alias + ".contact_id IS NOT NULL")
+			b = &c.joins
+			fmt.Fprintf(b, " LEFT JOIN subscriptions %s ON %[1]s.contact_id = contacts.id AND %[1]s.list_id = ", alias)
+		default:
+			b.WriteString("id IN (SELECT s.contact_id FROM subscriptions s WHERE s.list_id = ")
+		}
+		b.WriteString(c.bind(f.ListID))
+		if status != "" {
+			b.WriteString(" AND " + alias + ".status = ")
+			b.WriteString(c.bind(status))
+		}
+		b.WriteString(end)
 		return nil
 	case store.FilterCond:
 		return c.cond(b, f)

@@ -21,6 +21,8 @@ func (testDialect) Value(_ string, _ bool, v any) any { return v }
 func (testDialect) Contains(x, p string) string       { return "contains(" + x + "," + p + ")" }
 func (testDialect) StartsWith(x, p string) string     { return "starts(" + x + "," + p + ")" }
 
+func (testDialect) ListsJoin() bool { return false }
+
 // TestFilterWhereBindsValues checks that every value of a filter is a bind parameter, never
 // text of the statement, and how each node is written.
 func TestFilterWhereBindsValues(t *testing.T) {
@@ -37,10 +39,11 @@ func TestFilterWhereBindsValues(t *testing.T) {
 			{Op: store.FilterCond, Attribute: "plan", Type: store.AttrString, Cmp: store.CmpContains, Value: evil},
 		}}}},
 	}}
-	where, args, err := FilterWhere(testDialect{}, f, now, 3)
+	q, err := FilterWhere(testDialect{}, f, now, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
+	where, args := q.Where, q.Args
 	if strings.Contains(where, "DROP") {
 		t.Errorf("a value reached the statement: %s", where)
 	}
@@ -65,8 +68,8 @@ func TestFilterWhereBindsValues(t *testing.T) {
 		{Op: store.FilterCond, Attribute: "plan", Type: store.AttrString, Cmp: "like", Value: "x"},
 		{Op: store.FilterNot},
 	} {
-		if w, _, err := FilterWhere(testDialect{}, bad, now, 1); err == nil {
-			t.Errorf("FilterWhere(%+v) = %s, want an error", bad, w)
+		if q, err := FilterWhere(testDialect{}, bad, now, 1); err == nil {
+			t.Errorf("FilterWhere(%+v) = %+v, want an error", bad, q)
 		}
 	}
 }
@@ -76,5 +79,32 @@ func TestAttrIndexName(t *testing.T) {
 	a, b := AttrIndexName("plan"), AttrIndexName("Plan")
 	if a == b || !strings.HasPrefix(a, "contacts_attr_plan_") || len(AttrIndexName(strings.Repeat("x", store.MaxAttributeName))) > 63 {
 		t.Errorf("AttrIndexName: %s, %s", a, b)
+	}
+}
+
+type joinDialect struct{ testDialect }
+
+func (joinDialect) ListsJoin() bool { return true }
+
+// TestFilterWhereJoins checks the LEFT JOIN form of list memberships standing alone.
+func TestFilterWhereJoins(t *testing.T) {
+	t.Parallel()
+	f := &store.Filter{Op: store.FilterOr, Nodes: []*store.Filter{
+		{Op: store.FilterCond, Attribute: "vip", Type: store.AttrBool, Cmp: store.CmpEq, Value: true},
+		{Op: store.FilterNot, Nodes: []*store.Filter{{Op: store.FilterInList, ListID: "lst_1"}}},
+		{Op: store.FilterInList, ListID: "lst_2", SubscriptionStatus: store.SubscriptionAny},
+	}}
+	q, err := FilterWhere(joinDialect{}, f, time.Time{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := FilterSQL{
+		Joins: " LEFT JOIN subscriptions s1 ON s1.contact_id = contacts.id AND s1.list_id = $2 AND s1.status = $3" +
+			" LEFT JOIN subscriptions s2 ON s2.contact_id = contacts.id AND s2.list_id = $4",
+		Where: "((attr(vip,bool) IS NOT NULL AND attr(vip,bool) = $1) OR NOT (s1.contact_id IS NOT NULL) OR s2.contact_id IS NOT NULL)",
+		Args:  []any{true, "lst_1", store.SubscriptionSubscribed, "lst_2"},
+	}
+	if diff := cmp.Diff(want, q); diff != "" {
+		t.Errorf("FilterWhere (-want +got):\n%s", diff)
 	}
 }

@@ -17,6 +17,8 @@ const (
 	qSegmentDelete = `DELETE FROM segments WHERE id = $1`
 
 	// The columns scanSegmentContact reads; the caller adds WHERE, ORDER BY and LIMIT.
-	qSegmentContactsSelect = `SELECT id, email, email_key, external_id, name, locale, timezone, attributes,
-		last_active_at, created_at, updated_at FROM contacts`
+	// Qualified: a filter may join subscriptions, which has some of the same names.
+	qSegmentContactsSelect = `SELECT contacts.id, contacts.email, contacts.email_key, contacts.external_id,
+		contacts.name, contacts.locale, contacts.timezone, contacts.attributes, contacts.last_active_at,
+		contacts.created_at, contacts.updated_at FROM contacts`
 )

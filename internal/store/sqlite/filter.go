@@ -75,6 +75,9 @@ func (dialect) StartsWith(x, p string) string {
 	return "substr(" + x + ", 1, length(" + p + ")) = " + p
 }
 
+// ListsJoin: SQLite reads an IN's members once into a temporary index.
+func (dialect) ListsJoin() bool { return false }
+
 // AttributeDeclare implements store.Segments: the row and the index on the attribute's typed
 // value in one transaction. Building the index reads every contact and holds the writer
 // meanwhile.
@@ -265,12 +268,12 @@ func (s *Store) SegmentDelete(ctx context.Context, id string) error {
 
 // SegmentCount implements store.Segments, on the read pool.
 func (s *Store) SegmentCount(ctx context.Context, f *store.Filter, now time.Time) (int, error) {
-	where, args, err := driverkit.FilterWhere(dialect{}, f, now, 1)
+	q, err := driverkit.FilterWhere(dialect{}, f, now, 1)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: %w", err)
 	}
 	var n int
-	err = s.readFilter(ctx, "SELECT count(*) FROM contacts WHERE "+where, args, func(rows *sql.Rows) error {
+	err = s.readFilter(ctx, "SELECT count(*) FROM contacts"+q.Joins+" WHERE "+q.Where, q.Args, func(rows *sql.Rows) error {
 		if !rows.Next() {
 			return rows.Err()
 		}
@@ -288,14 +291,14 @@ func (s *Store) SegmentContacts(ctx context.Context, p store.SegmentContactsPara
 	if err != nil {
 		return nil, "", err
 	}
-	where, args, err := driverkit.FilterWhere(dialect{}, p.Filter, p.Now, 1)
+	q, err := driverkit.FilterWhere(dialect{}, p.Filter, p.Now, 1)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: %w", err)
 	}
 	limit := driverkit.ListLimit(p.Limit)
-	args = append(args, after, int64(limit+1))
+	args := append(q.Args, after, int64(limit+1))
 	var page []store.Contact
-	err = s.readFilter(ctx, qSegmentContactsSelect+" WHERE ("+where+") AND id > ? ORDER BY id LIMIT ?", args,
+	err = s.readFilter(ctx, qSegmentContactsSelect+q.Joins+" WHERE ("+q.Where+") AND id > ? ORDER BY id LIMIT ?", args,
 		func(rows *sql.Rows) error {
 			for rows.Next() {
 				c, err := scanSegmentContact(rows)

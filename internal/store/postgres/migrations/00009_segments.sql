@@ -27,10 +27,12 @@ CREATE TABLE segments (
 -- reads it. A value that looks right but is no time (February 30th) is NULL too, rather than an
 -- error that would fail every query and the index. The cast to timestamptz is only STABLE in
 -- general (a string without a zone would depend on the session's TimeZone); with the zone
--- required it is not, so the function is IMMUTABLE and can be indexed.
+-- required it is not, so the function is IMMUTABLE and can be indexed. It is PARALLEL UNSAFE:
+-- its exception block starts a subtransaction, which a parallel worker (of a parallel index
+-- build, say) cannot.
 -- +goose StatementBegin
 CREATE FUNCTION postie_time_ms(v jsonb) RETURNS bigint
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL UNSAFE AS $$
 BEGIN
     IF jsonb_typeof(v) <> 'string'
        OR (v #>> '{}') !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$' THEN
