@@ -1,18 +1,37 @@
 package postgres
 
 import (
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/postgres/pgtest"
 	"github.com/postie/postie/internal/store/storetest"
 )
 
 // TestSegments runs the segment cases over a fixture written with plain INSERTs into the
-// audience tables (00007).
+// audience tables (00007), in pgx's default query mode and in those without named statements,
+// where every value of a filter must encode from its Go type alone.
 func TestSegments(t *testing.T) {
 	t.Parallel()
-	storetest.RunSegments(t, func(t *testing.T) store.Store { return openTest(t) }, seedSegmentFixture)
+	for _, mode := range []string{"", "exec", "simple_protocol"} {
+		t.Run("mode="+mode, func(t *testing.T) {
+			t.Parallel()
+			storetest.RunSegments(t, func(t *testing.T) store.Store {
+				u, err := url.Parse(pgtest.URL(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if mode != "" {
+					q := u.Query()
+					q.Set("default_query_exec_mode", mode)
+					u.RawQuery = q.Encode()
+				}
+				return openURL(t, u.String())
+			}, seedSegmentFixture)
+		})
+	}
 }
 
 func seedSegmentFixture(t *testing.T, st store.Store, f storetest.SegmentFixture) {
@@ -28,7 +47,7 @@ func seedSegmentFixture(t *testing.T, st store.Store, f storetest.SegmentFixture
 	for _, c := range f.Contacts {
 		if _, err := s.pool.Exec(ctx, `INSERT INTO contacts (id, email, email_key, external_id, name, locale, timezone,
 			attributes, last_active_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			c.ID, c.Email, c.EmailKey, nullString(c.ExternalID), c.Name, c.Locale, c.Timezone, []byte(c.Attributes),
+			c.ID, c.Email, c.EmailKey, nullString(c.ExternalID), c.Name, c.Locale, c.Timezone, string(c.Attributes),
 			ts(c.LastActiveAt), c.CreatedAt, c.UpdatedAt); err != nil {
 			t.Fatal(err)
 		}
