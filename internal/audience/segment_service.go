@@ -126,7 +126,8 @@ func (s *Segments) Update(ctx context.Context, segID string, name *string, filte
 	return s.cfg.Store.SegmentUpdate(ctx, seg)
 }
 
-// Preview counts the contacts filter matches now and returns the first limit of them.
+// Preview counts the contacts filter matches now and returns the first limit of them (none when
+// limit is 0).
 func (s *Segments) Preview(ctx context.Context, filter json.RawMessage, limit int) (int, []store.Contact, error) {
 	f, err := s.Parse(ctx, filter)
 	if err != nil {
@@ -136,6 +137,9 @@ func (s *Segments) Preview(ctx context.Context, filter json.RawMessage, limit in
 	n, err := s.cfg.Store.SegmentCount(ctx, f, now)
 	if err != nil {
 		return 0, nil, err
+	}
+	if limit <= 0 {
+		return n, []store.Contact{}, nil
 	}
 	page, _, err := s.cfg.Store.SegmentContacts(ctx, store.SegmentContactsParams{Filter: f, Now: now, Limit: limit})
 	return n, page, err

@@ -106,7 +106,7 @@ type SegmentPatch struct {
 // PreviewBody is the body of POST /v1/segments/preview.
 type PreviewBody struct {
 	Filter json.RawMessage `json:"filter" doc:"The filter to try (see the filter language in docs/api.md)"`
-	Limit  int             `json:"limit,omitempty" minimum:"0" maximum:"100" default:"10" doc:"How many of the first contacts (by id) to return"`
+	Limit  *int            `json:"limit,omitempty" minimum:"0" maximum:"100" default:"10" doc:"How many of the first contacts (by id) to return; 0 for the count alone"`
 
 	strict strictBody
 }
@@ -344,9 +344,9 @@ func (s *Server) segmentPreview(ctx context.Context, in *previewInput) (*preview
 	if in.Body.Filter == nil {
 		return nil, missingFilter()
 	}
-	limit := in.Body.Limit
-	if limit == 0 {
-		limit = 10
+	limit := 10
+	if in.Body.Limit != nil {
+		limit = *in.Body.Limit
 	}
 	n, page, err := s.segments.Preview(ctx, in.Body.Filter, limit)
 	if err != nil {

@@ -125,9 +125,11 @@ func TestSegmentPreview(t *testing.T) {
 	if got["count"] != 1.0 || !slices.Equal(contactEmails(t, got["contacts"]), []string{"ann@example.com"}) {
 		t.Errorf("preview = %s, want ann alone", r.body)
 	}
-	r = b.do("POST", "/v1/segments/preview", map[string]any{"filter": map[string]any{"list": news}, "limit": 2})
-	if got := r.json(t); got["count"] != 3.0 || len(got["contacts"].([]any)) != 2 {
-		t.Errorf("preview with limit 2 = %s, want count 3 and 2 contacts", r.body)
+	for limit, want := range map[int]int{2: 2, 0: 0} {
+		r = b.do("POST", "/v1/segments/preview", map[string]any{"filter": map[string]any{"list": news}, "limit": limit})
+		if got := r.json(t); got["count"] != 3.0 || len(got["contacts"].([]any)) != want {
+			t.Errorf("preview with limit %d = %s, want count 3 and %d contacts", limit, r.body, want)
+		}
 	}
 
 	for _, tc := range []struct {
