@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/config"
 	"github.com/postie/postie/internal/delivery"
 	"github.com/postie/postie/internal/httpapi"
@@ -103,11 +104,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MaxMessageSize: cfg.MaxMessageSize, MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL,
 		MaxAttempts: len(cfg.RetryDelays) + 1,
 	})
+	// Contacts, lists and subscriptions. Erasure waits for an ErasureKey (the secret key).
+	contacts := audience.New(audience.Config{Store: st, Logger: log})
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
 		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
-		Templates: catalog,
+		Templates: catalog, Audience: contacts,
 	}
 	if cfg.TemplatesDir != "" {
 		// A file that does not compile stops the start, naming file:line; later changes are

@@ -1,5 +1,3 @@
-// Package audience owns contacts, lists, subscriptions, segments, tokens, import and sync: the
-// audience.
 package audience
 
 import (

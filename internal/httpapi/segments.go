@@ -63,26 +63,10 @@ func toSegmentResource(seg store.Segment) SegmentResource {
 	return SegmentResource{ID: seg.ID, Name: seg.Name, Filter: seg.Filter, CreatedAt: seg.CreatedAt, UpdatedAt: seg.UpdatedAt}
 }
 
-// SegmentContact is a contact as a segment lists it.
-type SegmentContact struct {
-	ID           string          `json:"id"`
-	Email        string          `json:"email"`
-	ExternalID   string          `json:"external_id,omitempty"`
-	Name         string          `json:"name,omitempty"`
-	Locale       string          `json:"locale,omitempty"`
-	Timezone     string          `json:"timezone,omitempty"`
-	Attributes   json.RawMessage `json:"attributes"`
-	LastActiveAt *time.Time      `json:"last_active_at"`
-	CreatedAt    time.Time       `json:"created_at"`
-	UpdatedAt    time.Time       `json:"updated_at"`
-}
-
-func toSegmentContacts(cs []store.Contact) []SegmentContact {
-	out := make([]SegmentContact, len(cs))
+func toContactResources(cs []store.Contact) []ContactResource {
+	out := make([]ContactResource, len(cs))
 	for i, c := range cs {
-		out[i] = SegmentContact{ID: c.ID, Email: c.Email, ExternalID: c.ExternalID, Name: c.Name, Locale: c.Locale,
-			Timezone: c.Timezone, Attributes: c.Attributes, LastActiveAt: timePtr(c.LastActiveAt),
-			CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+		out[i] = toContactResource(c)
 	}
 	return out
 }
@@ -146,28 +130,17 @@ type previewInput struct {
 
 type previewOutput struct {
 	Body struct {
-		Count    int              `json:"count" doc:"How many contacts the filter matches now"`
-		Contacts []SegmentContact `json:"contacts" doc:"The first of them, by id"`
+		Count    int               `json:"count" doc:"How many contacts the filter matches now"`
+		Contacts []ContactResource `json:"contacts" doc:"The first of them, by id"`
 	}
-}
-
-// segmentsService builds the segments service on the store; lists are checked when the store
-// keeps them.
-func segmentsService(st store.Store, now func() time.Time) *audience.Segments {
-	cfg := audience.SegmentsConfig{Store: st, Now: now}
-	if lists, ok := st.(interface {
-		ListGet(ctx context.Context, id string) (store.List, error)
-	}); ok {
-		cfg.ListExists = func(ctx context.Context, id string) error {
-			_, err := lists.ListGet(ctx, id)
-			return err
-		}
-	}
-	return audience.NewSegments(cfg)
 }
 
 func (s *Server) registerSegments() {
-	s.segments = segmentsService(s.cfg.Store, s.cfg.Now)
+	s.segments = audience.NewSegments(audience.SegmentsConfig{Store: s.cfg.Store, Now: s.cfg.Now,
+		ListExists: func(ctx context.Context, listID string) error {
+			_, err := s.cfg.Store.ListGet(ctx, listID)
+			return err
+		}})
 	tags := []string{"Segments"}
 	huma.Register(s.api, huma.Operation{
 		OperationID: "list-attributes", Method: http.MethodGet, Path: "/v1/attributes", Tags: tags,
@@ -353,11 +326,11 @@ func (s *Server) segmentPreview(ctx context.Context, in *previewInput) (*preview
 		return nil, s.segmentError(err, "body", "segment preview")
 	}
 	out := &previewOutput{}
-	out.Body.Count, out.Body.Contacts = n, toSegmentContacts(page)
+	out.Body.Count, out.Body.Contacts = n, toContactResources(page)
 	return out, nil
 }
 
-func (s *Server) segmentContacts(ctx context.Context, in *segmentContactsInput) (*pageOutput[SegmentContact], error) {
+func (s *Server) segmentContacts(ctx context.Context, in *segmentContactsInput) (*pageOutput[ContactResource], error) {
 	if err := segmentID(in.ID); err != nil {
 		return nil, err
 	}
@@ -365,8 +338,8 @@ func (s *Server) segmentContacts(ctx context.Context, in *segmentContactsInput) 
 	if err != nil {
 		return nil, s.segmentError(err, "segment", "segment "+in.ID)
 	}
-	out := &pageOutput[SegmentContact]{}
-	out.Body.Data, out.Body.NextCursor = toSegmentContacts(page), next
+	out := &pageOutput[ContactResource]{}
+	out.Body.Data, out.Body.NextCursor = toContactResources(page), next
 	return out, nil
 }
 

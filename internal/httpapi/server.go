@@ -63,6 +63,10 @@ type Config struct {
 	// TemplateLoadErrors reports the files of POSTIE_TEMPLATES_DIR that are not served as
 	// written (nil when there is no directory).
 	TemplateLoadErrors func() []templates.LoadError
+
+	// Audience serves /v1/contacts and /v1/lists; nil builds one on Store (without an erasure
+	// key: erasure is then refused).
+	Audience *audience.Service
 }
 
 // DefaultBatchRenderBudget is Config.BatchRenderBudget when zero.
@@ -76,7 +80,8 @@ type Server struct {
 	mux  *http.ServeMux
 	keys sync.Map // sha256 → cachedKey: API keys seen recently
 
-	messages *message.Service // creates the messages sent
+	messages *message.Service  // creates the messages sent
+	audience *audience.Service // contacts and lists
 	segments *audience.Segments
 
 	bodyLimit int64     // of POST /v1/messages; a batch may be twice as large
@@ -133,6 +138,10 @@ func New(cfg Config) *Server {
 		})
 	}
 
+	if s.audience = cfg.Audience; s.audience == nil {
+		s.audience = audience.New(audience.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger})
+	}
+
 	hc := huma.DefaultConfig("postie", cfg.Version)
 	hc.CreateHooks = nil // no $schema links in bodies
 	hc.OpenAPIPath = "/v1/openapi"
@@ -171,6 +180,8 @@ func New(cfg Config) *Server {
 	s.registerMessages()
 	s.registerSuppressions()
 	s.registerTemplates()
+	s.registerContacts()
+	s.registerLists()
 	s.registerSegments()
 	s.finishDocument()
 	return s

@@ -63,7 +63,7 @@ type Segment struct {
 type SegmentContactsParams struct {
 	Filter *Filter // nil: every contact
 	Now    time.Time
-	Cursor string // the id of the previous page's last contact; "" for the first page
+	Cursor string // the next cursor of the previous page (store.ContactCursor); "" for the first
 	Limit  int    // defaults to DefaultListLimit, capped at MaxListLimit
 }
 
@@ -97,7 +97,7 @@ type Segments interface {
 	// (Filter.Ago) are taken back from now.
 	SegmentCount(ctx context.Context, f *Filter, now time.Time) (int, error)
 	// SegmentContacts returns one page of the contacts p.Filter matches at p.Now, by id, and the
-	// next cursor ("" on the last page). A cursor is a contact id; a malformed one is
-	// ErrBadCursor.
+	// next cursor ("" on the last page), as ContactList's (store.ContactCursor); a malformed one
+	// is ErrBadCursor.
 	SegmentContacts(ctx context.Context, p SegmentContactsParams) ([]Contact, string, error)
 }

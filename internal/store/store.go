@@ -290,6 +290,9 @@ const (
 	ReasonComplaint   = "complaint"
 	ReasonUnsubscribe = "unsubscribe"
 	ReasonManual      = "manual"
+	// ReasonErased: the suppression an erased contact leaves, keyed by an HMAC of its address
+	// (ContactDeleteParams.ErasedKey), never added through the API.
+	ReasonErased = "erased"
 )
 
 // SuppressionReasons lists the valid reasons, for validating input.
@@ -618,6 +621,7 @@ type Store interface {
 	Suppressions
 	Templates
 	APIKeys
+	Audience
 	Segments
 }
 

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
 )
 
@@ -280,24 +279,6 @@ func AttrIndexName(name string) string {
 		short = short[:32]
 	}
 	return "contacts_attr_" + short + "_" + strconv.FormatUint(uint64(h.Sum32()), 16)
-}
-
-// SegmentCursorAfter checks a SegmentContacts cursor: a contact id.
-func SegmentCursorAfter(cursor string) (string, error) {
-	if cursor != "" && !id.Valid("ctc", cursor) {
-		return "", fmt.Errorf("segment cursor %q: %w", cursor, store.ErrBadCursor)
-	}
-	return cursor, nil
-}
-
-// ContactPage cuts a page of contacts read with one row more than limit and returns it with
-// the next cursor.
-func ContactPage(rows []store.Contact, limit int) ([]store.Contact, string) {
-	if len(rows) <= limit {
-		return rows, ""
-	}
-	rows = rows[:limit]
-	return rows, rows[limit-1].ID
 }
 
 // CheckAttribute checks an attribute before it is declared.

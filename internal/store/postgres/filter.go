@@ -246,7 +246,7 @@ func (s *Store) SegmentCount(ctx context.Context, f *store.Filter, now time.Time
 
 // SegmentContacts implements store.Segments, unprepared as SegmentCount.
 func (s *Store) SegmentContacts(ctx context.Context, p store.SegmentContactsParams) ([]store.Contact, string, error) {
-	after, err := driverkit.SegmentCursorAfter(p.Cursor)
+	after, err := store.ContactCursorAfter(p.Cursor)
 	if err != nil {
 		return nil, "", err
 	}
@@ -263,8 +263,7 @@ func (s *Store) SegmentContacts(ctx context.Context, p store.SegmentContactsPara
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: listing a segment's contacts: %w", unavailable(err))
 	}
-	page, next := driverkit.ContactPage(page, limit)
-	return page, next, nil
+	return driverkit.ContactPage(page, limit)
 }
 
 // filterMode is the query mode of a filter's statement: the connection's, unless that keeps

@@ -1,64 +1,11 @@
 package postgres
 
 import (
-	"net/url"
 	"testing"
 	"time"
 
-	"github.com/postie/postie/internal/store"
-	"github.com/postie/postie/internal/store/postgres/pgtest"
 	"github.com/postie/postie/internal/store/storetest"
 )
-
-// TestSegments runs the segment cases over a fixture written with plain INSERTs into the
-// audience tables (00007), in pgx's default query mode and in those without named statements,
-// where every value of a filter must encode from its Go type alone.
-func TestSegments(t *testing.T) {
-	t.Parallel()
-	for _, mode := range []string{"", "exec", "simple_protocol"} {
-		t.Run("mode="+mode, func(t *testing.T) {
-			t.Parallel()
-			storetest.RunSegments(t, func(t *testing.T) store.Store {
-				u, err := url.Parse(pgtest.URL(t))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if mode != "" {
-					q := u.Query()
-					q.Set("default_query_exec_mode", mode)
-					u.RawQuery = q.Encode()
-				}
-				return openURL(t, u.String())
-			}, seedSegmentFixture)
-		})
-	}
-}
-
-func seedSegmentFixture(t *testing.T, st store.Store, f storetest.SegmentFixture) {
-	t.Helper()
-	s := st.(*Store)
-	ctx := t.Context()
-	for _, l := range []string{f.News, f.Promo} {
-		if _, err := s.pool.Exec(ctx, `INSERT INTO lists (id, name, created_at, updated_at) VALUES ($1, $1, $2, $2)`,
-			l, f.Now); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, c := range f.Contacts {
-		if _, err := s.pool.Exec(ctx, `INSERT INTO contacts (id, email, email_key, external_id, name, locale, timezone,
-			attributes, last_active_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			c.ID, c.Email, c.EmailKey, nullString(c.ExternalID), c.Name, c.Locale, c.Timezone, string(c.Attributes),
-			ts(c.LastActiveAt), c.CreatedAt, c.UpdatedAt); err != nil {
-			t.Fatal(err)
-		}
-		for l, status := range c.Lists {
-			if _, err := s.pool.Exec(ctx, `INSERT INTO subscriptions (list_id, contact_id, status, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $4)`, l, c.ID, status, f.Now); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
 
 // BenchmarkSegmentCount measures segment counts over a million contacts (storetest.BenchSegments),
 // written in bulk here.

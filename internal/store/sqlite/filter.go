@@ -287,7 +287,7 @@ func (s *Store) SegmentCount(ctx context.Context, f *store.Filter, now time.Time
 
 // SegmentContacts implements store.Segments, on the read pool.
 func (s *Store) SegmentContacts(ctx context.Context, p store.SegmentContactsParams) ([]store.Contact, string, error) {
-	after, err := driverkit.SegmentCursorAfter(p.Cursor)
+	after, err := store.ContactCursorAfter(p.Cursor)
 	if err != nil {
 		return nil, "", err
 	}
@@ -312,8 +312,7 @@ func (s *Store) SegmentContacts(ctx context.Context, p store.SegmentContactsPara
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: listing a segment's contacts: %w", err)
 	}
-	page, next := driverkit.ContactPage(page, limit)
-	return page, next, nil
+	return driverkit.ContactPage(page, limit)
 }
 
 // readFilter is read for the statements of filters, which differ with every filter: they are

@@ -316,8 +316,8 @@ func testSegmentContacts(t *testing.T, s store.Store, f SegmentFixture) {
 		if next == "" {
 			break
 		}
-		if next != page[len(page)-1].ID {
-			t.Fatalf("next cursor %q, want the page's last id %s", next, page[len(page)-1].ID)
+		if want := store.ContactCursor(page[len(page)-1]); next != want {
+			t.Fatalf("next cursor %q, want the page's last contact's %q", next, want)
 		}
 		cursor = next
 	}
