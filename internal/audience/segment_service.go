@@ -174,3 +174,62 @@ func (s *Segments) Declare(ctx context.Context, name, typ string) (store.Attribu
 	}
 	return s.cfg.Store.AttributeDeclare(ctx, store.Attribute{Name: name, Type: typ, CreatedAt: s.cfg.Now().UTC().Truncate(time.Microsecond)})
 }
+
+// ContactsQuery pages through the contacts matching all of a saved segment, a filter and a
+// list membership (each optional).
+type ContactsQuery struct {
+	SegmentID string
+	Filter    json.RawMessage
+	ListID    string
+	Status    string // with ListID: only this subscription status ("": any)
+	Cursor    string
+	Limit     int
+}
+
+// ErrUnknownSegment is a ContactsQuery naming a segment that does not exist.
+var ErrUnknownSegment = errors.New("no such segment")
+
+// Query returns one page of the contacts q matches now. A segment's stored filter that no longer
+// checks is a FilterError with the path of the segment's filter ("segment.filter…"); q.Filter's
+// errors have their own path ("filter…").
+func (s *Segments) Query(ctx context.Context, q ContactsQuery) ([]store.Contact, string, error) {
+	all := &store.Filter{Op: store.FilterAnd}
+	if q.SegmentID != "" {
+		seg, err := s.cfg.Store.SegmentGet(ctx, q.SegmentID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, "", fmt.Errorf("segment %s: %w", q.SegmentID, ErrUnknownSegment)
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		f, err := s.Parse(ctx, seg.Filter)
+		if err != nil {
+			var fe *FilterError
+			if errors.As(err, &fe) {
+				fe.Path = "segment." + fe.Path
+			}
+			return nil, "", err
+		}
+		all.Nodes = append(all.Nodes, f)
+	}
+	if q.Filter != nil {
+		f, err := s.Parse(ctx, q.Filter)
+		if err != nil {
+			return nil, "", err
+		}
+		all.Nodes = append(all.Nodes, f)
+	}
+	if q.ListID != "" {
+		all.Nodes = append(all.Nodes, &store.Filter{Op: store.FilterInList, ListID: q.ListID,
+			SubscriptionStatus: cmpOr(q.Status, store.SubscriptionAny)})
+	}
+	return s.cfg.Store.SegmentContacts(ctx, store.SegmentContactsParams{Filter: all, Now: s.cfg.Now().UTC(),
+		Cursor: q.Cursor, Limit: q.Limit})
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

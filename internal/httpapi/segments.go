@@ -382,3 +382,23 @@ func (b *PreviewBody) UnmarshalJSON(data []byte) error {
 }
 
 func (b *PreviewBody) Resolve(huma.Context) []error { return b.strict.errors() }
+
+// contactsMatching is GET /v1/contacts with a segment or a filter: the segments service pages
+// through the contacts matching all that is given.
+func (s *Server) contactsMatching(ctx context.Context, in *contactListInput) (*pageOutput[ContactResource], error) {
+	q := audience.ContactsQuery{SegmentID: in.Segment, ListID: in.List, Status: in.Status, Cursor: in.Cursor, Limit: in.Limit}
+	if in.Filter != "" {
+		q.Filter = json.RawMessage(in.Filter)
+	}
+	page, next, err := s.segments.Query(ctx, q)
+	switch {
+	case errors.Is(err, audience.ErrUnknownSegment):
+		return nil, huma.Error422UnprocessableEntity("query.segment: no such segment",
+			&huma.ErrorDetail{Location: "query.segment", Message: "no such segment", Value: in.Segment})
+	case err != nil:
+		return nil, s.segmentError(err, "query", "contacts")
+	}
+	out := &pageOutput[ContactResource]{}
+	out.Body.Data, out.Body.NextCursor = toContactResources(page), next
+	return out, nil
+}

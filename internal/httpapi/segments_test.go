@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"testing"
 	"time"
@@ -227,4 +228,38 @@ func TestSegmentCRUD(t *testing.T) {
 	wantProblem(t, b.do("GET", "/v1/segments/"+segID, nil), 404, "")
 	wantProblem(t, b.do("GET", "/v1/segments/seg_nope", nil), 404, "")
 	wantProblem(t, b.do("PATCH", "/v1/segments/"+id.New(id.Segment), map[string]any{"name": "x"}), 404, "")
+}
+
+// TestContactsBySegment lists contacts by a segment, a filter and a list together.
+func TestContactsBySegment(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	news, _ := seedAudience(t, b)
+	b.do("PUT", "/v1/attributes/plan", map[string]any{"type": "string"})
+	r := b.do("POST", "/v1/segments", map[string]any{"name": "Pro", "filter": map[string]any{"attr": "plan", "eq": "pro"}})
+	segID, _ := r.json(t)["id"].(string)
+	inactive := url.QueryEscape(`{"field":"last_active_at","before":{"ago":"30d"}}`)
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"segment=" + segID, []string{"ann@example.com", "bob@example.com", "dan@example.com"}},
+		{"segment=" + segID + "&list=" + news, []string{"ann@example.com", "bob@example.com"}},
+		{"segment=" + segID + "&filter=" + inactive, []string{"ann@example.com", "dan@example.com"}},
+		{"filter=" + inactive + "&list=" + news + "&status=subscribed", []string{"ann@example.com", "cat@example.com"}},
+		{"filter=" + inactive + "&list=" + news + "&status=pending", nil},
+	} {
+		r := b.do("GET", "/v1/contacts?"+tc.query, nil)
+		if r.status != 200 {
+			t.Errorf("GET /v1/contacts?%s: %d %s", tc.query, r.status, r.body)
+			continue
+		}
+		if got := contactEmails(t, r.json(t)["data"]); !slices.Equal(got, tc.want) {
+			t.Errorf("GET /v1/contacts?%s = %v, want %v", tc.query, got, tc.want)
+		}
+	}
+	wantProblem(t, b.do("GET", "/v1/contacts?segment="+id.New(id.Segment), nil), 422, "query.segment")
+	wantProblem(t, b.do("GET", "/v1/contacts?filter="+url.QueryEscape(`{"attr":"tier","eq":"x"}`), nil), 422, "query.filter.attr")
+	b.do("DELETE", "/v1/attributes/plan", nil)
+	wantProblem(t, b.do("GET", "/v1/contacts?segment="+segID, nil), 422, "query.segment.filter.attr")
 }
