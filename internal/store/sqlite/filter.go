@@ -44,9 +44,11 @@ func (dialect) Attr(name, typ string) string {
 	}
 	// AttrTime: milliseconds since the epoch of an RFC 3339 string with a zone, as
 	// PostgreSQL's postie_time_ms (00009) reads it; date() of an impossible day (February
-	// 30th) is another day, which tells it apart.
+	// 30th) is another day, which tells it apart, and SQLite itself refuses minutes and
+	// seconds past 59 and zones past ±14:00, but takes hour 24.
 	return "(CASE WHEN " + jt + " = 'text'" +
 		" AND " + v + " GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*'" +
+		" AND substr(" + v + ", 12, 2) < '24'" +
 		" AND (" + v + " GLOB '*Z' OR " + v + " GLOB '*[+-][0-9][0-9]:[0-9][0-9]')" +
 		" AND date(substr(" + v + ", 1, 10)) = substr(" + v + ", 1, 10)" +
 		" THEN CAST(round(unixepoch(" + v + ", 'subsec') * 1000) AS INTEGER) END)"

@@ -23,8 +23,8 @@ CREATE TABLE segments (
 );
 
 -- The value of a time attribute in milliseconds since the epoch: a JSON string in RFC 3339 form
--- with a zone (Z or ±hh:mm) naming a real time, else NULL, as the SQLite driver's expression
--- reads it. A value that looks right but is no time (February 30th) is NULL too, rather than an
+-- with a zone (Z or ±hh:mm up to ±14:00) naming a real time (hours 00–23, seconds 00–59), else
+-- NULL, as the SQLite driver's expression reads it. A value that looks right but is no time (February 30th) is NULL too, rather than an
 -- error that would fail every query and the index. The cast to timestamptz is only STABLE in
 -- general (a string without a zone would depend on the session's TimeZone); with the zone
 -- required it is not, so the function is IMMUTABLE and can be indexed. It is PARALLEL UNSAFE:
@@ -35,7 +35,7 @@ CREATE FUNCTION postie_time_ms(v jsonb) RETURNS bigint
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL UNSAFE AS $$
 BEGIN
     IF jsonb_typeof(v) <> 'string'
-       OR (v #>> '{}') !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$' THEN
+       OR (v #>> '{}') !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])$' THEN
         RETURN NULL;
     END IF;
     RETURN round(extract(epoch FROM (v #>> '{}')::timestamptz) * 1000)::bigint;
