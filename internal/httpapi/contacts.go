@@ -201,10 +201,12 @@ type contactOutput struct {
 }
 
 type contactListInput struct {
-	List   string `query:"list" doc:"Only members of this list (lst_…)"`
-	Status string `query:"status" enum:"pending,subscribed,unsubscribed," doc:"With list: only this subscription status"`
-	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
-	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Page size"`
+	Segment string `query:"segment" doc:"Only contacts this segment matches now (seg_…)"`
+	Filter  string `query:"filter" doc:"Only contacts this filter matches now: a filter of the segment language, as JSON"`
+	List    string `query:"list" doc:"Only members of this list (lst_…)"`
+	Status  string `query:"status" enum:"pending,subscribed,unsubscribed," doc:"With list: only this subscription status"`
+	Cursor  string `query:"cursor" doc:"next_cursor of the previous page"`
+	Limit   int    `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Page size"`
 }
 
 type subscriptionsOutput struct {
@@ -461,6 +463,9 @@ func (s *Server) contactDelete(ctx context.Context, in *contactDeleteInput) (*st
 }
 
 func (s *Server) contactList(ctx context.Context, in *contactListInput) (*pageOutput[ContactResource], error) {
+	if in.Segment != "" || in.Filter != "" {
+		return s.contactsMatching(ctx, in) // segments.go
+	}
 	page, next, err := s.audience.Contacts(ctx, store.ContactListParams{ListID: in.List, SubscriptionStatus: in.Status,
 		Cursor: in.Cursor, Limit: in.Limit})
 	if err != nil {

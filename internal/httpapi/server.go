@@ -82,6 +82,7 @@ type Server struct {
 
 	messages *message.Service  // creates the messages sent
 	audience *audience.Service // contacts and lists
+	segments *audience.Segments
 
 	bodyLimit int64     // of POST /v1/messages; a batch may be twice as large
 	inflight  *inflight // the budget of large request bodies in flight
@@ -185,6 +186,7 @@ func New(cfg Config) *Server {
 	s.registerTemplates()
 	s.registerContacts()
 	s.registerLists()
+	s.registerSegments()
 	s.finishDocument()
 	return s
 }

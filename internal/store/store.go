@@ -626,6 +626,7 @@ type Store interface {
 	Templates
 	APIKeys
 	Audience
+	Segments
 }
 
 // MessageQueue is the message row as a job, what delivery uses: claim due messages with a lease,

@@ -392,15 +392,22 @@ func (s *Store) read(ctx context.Context, q string, args []any, each func(*sql.R
 	if err != nil {
 		return unavailable(err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
+	return eachRow(each)(st.QueryContext(ctx, args...))
+}
+
+// eachRow returns the function that hands the rows of a query to each and closes them, passing
+// every error through unavailable.
+func eachRow(each func(*sql.Rows) error) func(*sql.Rows, error) error {
+	return func(rows *sql.Rows, err error) error {
+		if err != nil {
+			return unavailable(err)
+		}
+		err = each(rows)
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
 		return unavailable(err)
 	}
-	err = each(rows)
-	if cerr := rows.Close(); err == nil {
-		err = cerr
-	}
-	return unavailable(err)
 }
 
 // readAll runs q on the read pool and reads every row with scan.

@@ -103,6 +103,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ContactUpsertTwice", testContactUpsertTwice},
 		{"AcceptClaims", testAcceptClaims},
 		{"EventOrder", testEventOrder},
+		{"Attributes", testAttributes},
+		{"SegmentCRUD", testSegmentCRUD},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,6 +112,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			tc.fn(t, open(t))
 		})
 	}
+	t.Run("Segments", func(t *testing.T) { RunSegments(t, open, SeedSegmentFixture) })
 }
 
 // ---- helpers ----
