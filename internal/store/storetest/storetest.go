@@ -91,6 +91,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListRecipientState", testListRecipientState},
 		{"RetrySplit", testRetrySplit},
 		{"CancelSplit", testCancelSplit},
+		{"SourceCRUD", testSourceCRUD},
+		{"SourceClaim", testSourceClaim},
+		{"SourceClaimConcurrent", testSourceClaimConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
