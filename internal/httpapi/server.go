@@ -169,6 +169,7 @@ func New(cfg Config) *Server {
 	s.registerMessages()
 	s.registerSuppressions()
 	s.registerTemplates()
+	s.registerSources()
 	s.finishDocument()
 	return s
 }
