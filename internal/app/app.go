@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/postie/postie/internal/audience/dbsync"
 	"github.com/postie/postie/internal/config"
 	"github.com/postie/postie/internal/delivery"
 	"github.com/postie/postie/internal/httpapi"
@@ -67,6 +68,7 @@ type App struct {
 	engine    *delivery.Engine
 	api       *httpapi.Server
 	templates *templatedir.Loader // nil without POSTIE_TEMPLATES_DIR
+	syncer    *dbsync.Syncer      // runs the sync sources due
 	listener  net.Listener
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
@@ -96,6 +98,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: st, Transport: a.transport, Owner: nodeOwner(node), Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log,
 	})
+	if a.syncer, err = NewSyncer(st, nodeOwner(node), log); err != nil {
+		log.Warn("sync sources are not run", "err", err)
+	}
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
 	// Every way in creates its messages through this one service.
 	messages := message.New(message.Config{
@@ -298,6 +303,7 @@ func (a *App) Run(ctx context.Context) error {
 	if a.templates != nil {
 		wg.Go(func() { a.templates.Run(engineCtx) })
 	}
+	wg.Go(func() { a.runSync(engineCtx) })
 	wg.Add(3)
 	go func() {
 		defer wg.Done()

@@ -157,7 +157,11 @@ func (s *Syncer) pass(ctx context.Context, src store.Source, reconcile bool) {
 		log.Warn("lost the lease of a sync source; another node took it over", "err", err)
 		return
 	}
-	if err != nil {
+	if err != nil && ctx.Err() != nil {
+		// Stopped (a shutdown): what was applied is in the mark; the next node to look resumes.
+		fin.NextRunAt, fin.Failures = now, src.Failures
+		log.Info("sync pass interrupted", "rows", p.stats.Rows)
+	} else if err != nil {
 		fin.Status, fin.LastError, fin.Failures = store.SourceError, err.Error(), src.Failures+1
 		fin.NextRunAt = now.Add(s.backoff(fin.Failures))
 		log.Warn("sync pass failed", "err", err, "failures", fin.Failures, "retry_at", fin.NextRunAt)
