@@ -71,6 +71,10 @@ type Source struct {
 	// the last row applied. Zero MarkTime: nothing read yet.
 	MarkTime time.Time
 	MarkKey  json.RawMessage
+	// SettledAt: every row with an updated_at before it was committed when the last complete
+	// pass began (that pass's start, by the source database's clock, minus the overlap), so a
+	// pass need not re-read before it. Zero: unknown.
+	SettledAt time.Time
 
 	Status       string
 	LastError    string
@@ -88,7 +92,7 @@ type Source struct {
 }
 
 // SourceUpdateParams replaces a source's configuration (Name … ReconcileEvery of Source; DSN
-// only when not ""). ResetMark forgets the mark, so the next pass reads every row. NextRunAt,
+// only when not ""). ResetMark forgets the mark (and SettledAt), so the next pass reads every row. NextRunAt,
 // when not zero, reschedules the source.
 type SourceUpdateParams struct {
 	Source    Source
@@ -137,6 +141,7 @@ type SourceFinishParams struct {
 	Stats        SourceStats
 	NextRunAt    time.Time
 	ReconciledAt time.Time // zero: unchanged
+	SettledAt    time.Time // zero: unchanged
 	Now          time.Time
 }
 

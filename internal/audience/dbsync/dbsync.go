@@ -11,6 +11,12 @@
 // updated_at just before the mark is still read; with no overlap it starts right after the mark's
 // (updated_at, key). Times are read and compared in UTC.
 //
+// The overlap bounds how long a write takes to commit (and how far the writers' clocks are from
+// the database's): a row updated before the start of a complete pass minus the overlap, by the
+// database's clock, had committed when that pass read. The source keeps that time (SettledAt) and
+// the next pass re-reads nothing before it, so a quiet source is not re-read overlap after
+// overlap.
+//
 // Each page becomes one ContactsUpsert (an opted-out row unsubscribes its contact from every list
 // and subscribes it to none; nothing a sync does re-subscribes a contact who left), the contacts
 // of rows flagged deleted are deleted, and the mark then advances to the page's last row together
@@ -152,7 +158,7 @@ func (s *Syncer) pass(ctx context.Context, src store.Source, reconcile bool) {
 	err := p.do(ctx, reconcile)
 	now := s.now()
 	fin := store.SourceFinishParams{ID: src.ID, Owner: s.cfg.Owner, Status: store.SourceOK, Stats: p.stats,
-		NextRunAt: now.Add(src.Interval), Now: now, ReconciledAt: p.reconciledAt}
+		NextRunAt: now.Add(src.Interval), Now: now, ReconciledAt: p.reconciledAt, SettledAt: p.settledAt}
 	if errors.Is(err, store.ErrConflict) {
 		log.Warn("lost the lease of a sync source; another node took it over", "err", err)
 		return
@@ -194,6 +200,7 @@ type run struct {
 	mark         position // the durable mark, as advanced
 	stats        store.SourceStats
 	reconciledAt time.Time
+	settledAt    time.Time // set when the pass completes
 }
 
 // maxSkipErrors is how many skip reasons a pass keeps.
@@ -212,9 +219,19 @@ func (p *run) do(ctx context.Context, reconcile bool) error {
 	if p.mark.Key, err = decodeKey(p.src.MarkKey); err != nil {
 		return err
 	}
+	// Rows that commit from now on are after began − overlap (the overlap bounds how long a
+	// write takes to commit, and how far the writers' clocks are from the database's).
+	began, err := p.r.now(ctx)
+	if err != nil {
+		return err
+	}
 	start := p.mark
-	if !start.Time.IsZero() && p.src.Overlap > 0 {
-		start = position{Time: start.Time.Add(-p.src.Overlap)}
+	if from := p.mark.Time.Add(-p.src.Overlap); !p.mark.Time.IsZero() && p.src.Overlap > 0 {
+		// Re-read the overlap, except what the last complete pass saw settled.
+		from = maxTime(from, p.src.SettledAt)
+		if from.Before(p.mark.Time) {
+			start = position{Time: from}
+		}
 	}
 	for {
 		rows, err := p.r.page(ctx, start, p.s.cfg.PageSize)
@@ -238,9 +255,19 @@ func (p *run) do(ctx context.Context, reconcile bool) error {
 		base = p.src.CreatedAt
 	}
 	if reconcile || p.src.ReconcileEvery > 0 && !p.s.now().Before(base.Add(p.src.ReconcileEvery)) {
-		return p.reconcile(ctx)
+		if err := p.reconcile(ctx); err != nil {
+			return err
+		}
 	}
+	p.settledAt = began.Add(-p.src.Overlap)
 	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // apply writes one page: upserts, deletions, then the mark and links. The mark never moves

@@ -198,6 +198,22 @@ func (r *reader) readOnly(ctx context.Context, q string, args []any, each func(*
 	return err
 }
 
+// now reads the source database's clock, in UTC.
+func (r *reader) now(ctx context.Context) (time.Time, error) {
+	q := "SELECT UTC_TIMESTAMP(6)"
+	if r.driver == store.SourcePostgres {
+		q = "SELECT statement_timestamp()"
+	}
+	var t time.Time
+	err := r.readOnly(ctx, q, nil, func(rows *sql.Rows) error {
+		if !rows.Next() {
+			return errors.New("the database did not tell its time")
+		}
+		return rows.Scan(&t)
+	})
+	return t.UTC(), err
+}
+
 // row is one row of the SELECT, by column name, with its position in the mark's order.
 type row struct {
 	values    map[string]any

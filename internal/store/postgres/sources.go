@@ -16,7 +16,7 @@ import (
 // The SQL of the sync sources area (store/sources.go). Durations are stored in microseconds.
 const (
 	sourceColumns = `id, name, driver, dsn, query, mapping, lists, interval_us, overlap_us, reconcile_us,
-	mark_time, mark_key, status, last_error, last_run_at, next_run_at, reconciled_at, failures, last_stats,
+	mark_time, mark_key, settled_at, status, last_error, last_run_at, next_run_at, reconciled_at, failures, last_stats,
 	lease_owner, lease_until, created_at, updated_at`
 
 	qSourceInsert = `INSERT INTO sources (id, name, driver, dsn, query, mapping, lists, interval_us,
@@ -30,6 +30,7 @@ const (
 	qSourceUpdate = `UPDATE sources SET name = $1, driver = $2, dsn = coalesce(nullif($3, ''), dsn), query = $4,
 	mapping = $5::text::jsonb, lists = $6::text::jsonb, interval_us = $7, overlap_us = $8, reconcile_us = $9,
 	mark_time = CASE WHEN $10 THEN NULL ELSE mark_time END, mark_key = CASE WHEN $10 THEN NULL ELSE mark_key END,
+	settled_at = CASE WHEN $10 THEN NULL ELSE settled_at END,
 	next_run_at = coalesce($11, next_run_at), updated_at = $12
 	WHERE id = $13`
 
@@ -47,7 +48,8 @@ const (
 	WHERE id = $5 AND lease_owner = $6 AND lease_until > $4`
 
 	qSourceFinish = `UPDATE sources SET status = $1, last_error = $2, failures = $3, last_stats = $4::text::jsonb,
-	last_run_at = $5, next_run_at = $6, reconciled_at = coalesce($7, reconciled_at), lease_owner = '',
+	last_run_at = $5, next_run_at = $6, reconciled_at = coalesce($7, reconciled_at),
+	settled_at = coalesce($10, settled_at), lease_owner = '',
 	lease_until = NULL, updated_at = $5
 	WHERE id = $8 AND lease_owner = $9 AND lease_until > $5`
 
@@ -66,16 +68,17 @@ const (
 // scanSource reads one row of sourceColumns.
 func scanSource(sc scanner) (store.Source, error) {
 	var (
-		src                                    store.Source
-		j                                      driverkit.SourceJSON
-		interval, overlap, reconcile           int64
-		fails                                  int32
-		markTime, lastRun, nextRun, reconciled pgtype.Timestamptz
-		lease, created, updated                pgtype.Timestamptz
-		markKey                                pgtype.Text
+		src                                 store.Source
+		j                                   driverkit.SourceJSON
+		interval, overlap, reconcile        int64
+		fails                               int32
+		markTime, settled, lastRun, nextRun pgtype.Timestamptz
+		reconciled                          pgtype.Timestamptz
+		lease, created, updated             pgtype.Timestamptz
+		markKey                             pgtype.Text
 	)
 	err := sc.Scan(&src.ID, &src.Name, &src.Driver, &src.DSN, &src.Query, &j.Mapping, &j.Lists, &interval,
-		&overlap, &reconcile, &markTime, &markKey, &src.Status, &src.LastError, &lastRun, &nextRun,
+		&overlap, &reconcile, &markTime, &markKey, &settled, &src.Status, &src.LastError, &lastRun, &nextRun,
 		&reconciled, &fails, &j.Stats, &src.LeaseOwner, &lease, &created, &updated)
 	if err != nil {
 		return store.Source{}, err
@@ -84,7 +87,7 @@ func scanSource(sc scanner) (store.Source, error) {
 	src.Overlap = time.Duration(overlap) * time.Microsecond
 	src.ReconcileEvery = time.Duration(reconcile) * time.Microsecond
 	src.MarkTime, src.LastRunAt, src.NextRunAt = fromTS(markTime), fromTS(lastRun), fromTS(nextRun)
-	src.ReconciledAt, src.LeaseUntil = fromTS(reconciled), fromTS(lease)
+	src.ReconciledAt, src.LeaseUntil, src.SettledAt = fromTS(reconciled), fromTS(lease), fromTS(settled)
 	src.CreatedAt, src.UpdatedAt = fromTS(created), fromTS(updated)
 	src.Failures = int(fails)
 	if markKey.Valid {
@@ -233,7 +236,7 @@ func (s *Store) SourceFinish(ctx context.Context, p store.SourceFinishParams) er
 		return fmt.Errorf("postgres: source %s: %w", p.ID, err)
 	}
 	tag, err := s.pool.Exec(ctx, qSourceFinish, p.Status, p.LastError, int32(p.Failures), toText(stats),
-		tsNotNull(p.Now), tsNotNull(p.NextRunAt), ts(p.ReconciledAt), p.ID, p.Owner)
+		tsNotNull(p.Now), tsNotNull(p.NextRunAt), ts(p.ReconciledAt), p.ID, p.Owner, ts(p.SettledAt))
 	if err != nil {
 		return fmt.Errorf("postgres: finishing source %s: %w", p.ID, unavailable(err))
 	}

@@ -14,7 +14,7 @@ import (
 // The SQL of the sync sources area (store/sources.go). Durations are stored in microseconds.
 const (
 	sourceColumns = `id, name, driver, dsn, query, mapping, lists, interval_us, overlap_us, reconcile_us,
-	mark_time, mark_key, status, last_error, last_run_at, next_run_at, reconciled_at, failures, last_stats,
+	mark_time, mark_key, settled_at, status, last_error, last_run_at, next_run_at, reconciled_at, failures, last_stats,
 	lease_owner, lease_until, created_at, updated_at`
 
 	qSourceInsert = `INSERT INTO sources (id, name, driver, dsn, query, mapping, lists, interval_us,
@@ -25,11 +25,12 @@ const (
 	qSourceList = `SELECT ` + sourceColumns + ` FROM sources ORDER BY id`
 
 	// The DSN is kept when none is given (the API never shows it, so a PATCH cannot echo it).
-	qSourceUpdate = `UPDATE sources SET name = ?, driver = ?, dsn = coalesce(nullif(?, ''), dsn), query = ?,
-	mapping = ?, lists = ?, interval_us = ?, overlap_us = ?, reconcile_us = ?,
-	mark_time = CASE WHEN ? THEN NULL ELSE mark_time END, mark_key = CASE WHEN ? THEN NULL ELSE mark_key END,
-	next_run_at = coalesce(?, next_run_at), updated_at = ?
-	WHERE id = ?`
+	qSourceUpdate = `UPDATE sources SET name = ?1, driver = ?2, dsn = coalesce(nullif(?3, ''), dsn), query = ?4,
+	mapping = ?5, lists = ?6, interval_us = ?7, overlap_us = ?8, reconcile_us = ?9,
+	mark_time = CASE WHEN ?10 THEN NULL ELSE mark_time END, mark_key = CASE WHEN ?10 THEN NULL ELSE mark_key END,
+	settled_at = CASE WHEN ?10 THEN NULL ELSE settled_at END,
+	next_run_at = coalesce(?11, next_run_at), updated_at = ?12
+	WHERE id = ?13`
 
 	qSourceDelete = `DELETE FROM sources WHERE id = ?`
 
@@ -45,7 +46,8 @@ const (
 	WHERE id = ? AND lease_owner = ? AND lease_until > ?`
 
 	qSourceFinish = `UPDATE sources SET status = ?, last_error = ?, failures = ?, last_stats = ?, last_run_at = ?,
-	next_run_at = ?, reconciled_at = coalesce(?, reconciled_at), lease_owner = '', lease_until = NULL,
+	next_run_at = ?, reconciled_at = coalesce(?, reconciled_at), settled_at = coalesce(?, settled_at),
+	lease_owner = '', lease_until = NULL,
 	updated_at = ?
 	WHERE id = ? AND lease_owner = ? AND lease_until > ?`
 
@@ -63,16 +65,16 @@ const (
 // scanSource reads one row of sourceColumns.
 func scanSource(sc scanner) (store.Source, error) {
 	var (
-		src                                  store.Source
-		j                                    driverkit.SourceJSON
-		interval, overlap, reconcile, fails  int64
-		markTime, lastRun, reconciled, lease sql.NullInt64
-		nextRun, created, updated            int64
-		markKey, lists, stats                sql.NullString
-		mapping                              string
+		src                                           store.Source
+		j                                             driverkit.SourceJSON
+		interval, overlap, reconcile, fails           int64
+		markTime, settled, lastRun, reconciled, lease sql.NullInt64
+		nextRun, created, updated                     int64
+		markKey, lists, stats                         sql.NullString
+		mapping                                       string
 	)
 	err := sc.Scan(&src.ID, &src.Name, &src.Driver, &src.DSN, &src.Query, &mapping, &lists, &interval,
-		&overlap, &reconcile, &markTime, &markKey, &src.Status, &src.LastError, &lastRun, &nextRun,
+		&overlap, &reconcile, &markTime, &markKey, &settled, &src.Status, &src.LastError, &lastRun, &nextRun,
 		&reconciled, &fails, &stats, &src.LeaseOwner, &lease, &created, &updated)
 	if err != nil {
 		return store.Source{}, err
@@ -81,6 +83,7 @@ func scanSource(sc scanner) (store.Source, error) {
 	src.Overlap = time.Duration(overlap) * time.Microsecond
 	src.ReconcileEvery = time.Duration(reconcile) * time.Microsecond
 	src.MarkTime, src.LastRunAt = fromMicros(markTime.Int64), fromMicros(lastRun.Int64)
+	src.SettledAt = fromMicros(settled.Int64)
 	src.NextRunAt, src.ReconciledAt = fromMicros(nextRun), fromMicros(reconciled.Int64)
 	src.LeaseUntil, src.CreatedAt, src.UpdatedAt = fromMicros(lease.Int64), fromMicros(created), fromMicros(updated)
 	src.Failures = int(fails)
@@ -148,7 +151,7 @@ func (s *Store) SourceUpdate(ctx context.Context, p store.SourceUpdateParams) (s
 	err = s.w.do(ctx, 1, func(t *wtx) error {
 		res, err := t.exec(qSourceUpdate, src.Name, src.Driver, src.DSN, src.Query, string(j.Mapping),
 			rawJSONText(j.Lists), durMicros(src.Interval), durMicros(src.Overlap), durMicros(src.ReconcileEvery),
-			p.ResetMark, p.ResetMark, nullMicros(p.NextRunAt), micros(p.Now), src.ID)
+			p.ResetMark, nullMicros(p.NextRunAt), micros(p.Now), src.ID)
 		if err != nil {
 			return err
 		}
@@ -277,7 +280,7 @@ func (s *Store) SourceFinish(ctx context.Context, p store.SourceFinishParams) er
 	}
 	err = s.w.do(ctx, 1, func(t *wtx) error {
 		res, err := t.exec(qSourceFinish, p.Status, p.LastError, int64(p.Failures), rawJSONText(stats),
-			micros(p.Now), micros(p.NextRunAt), nullMicros(p.ReconciledAt), micros(p.Now), p.ID, p.Owner, micros(p.Now))
+			micros(p.Now), micros(p.NextRunAt), nullMicros(p.ReconciledAt), nullMicros(p.SettledAt), micros(p.Now), p.ID, p.Owner, micros(p.Now))
 		if err != nil {
 			return err
 		}

@@ -62,6 +62,10 @@ func testSourceCRUD(t *testing.T, s store.Store) {
 	claimSources(t, s, store.SourceClaimParams{ID: src.ID, Owner: "n1", Now: t0, Until: t0.Add(time.Minute)}, 1)
 	advance(t, s, store.SourceAdvanceParams{ID: src.ID, Owner: "n1", MarkTime: t0.Add(-time.Hour),
 		MarkKey: json.RawMessage(`42`), Until: t0.Add(time.Minute), Now: t0})
+	if err := s.SourceFinish(ctx, store.SourceFinishParams{ID: src.ID, Owner: "n1", Status: store.SourceOK,
+		NextRunAt: t0, SettledAt: t0.Add(-time.Hour), Now: t0}); err != nil {
+		t.Fatal(err)
+	}
 	upd := src
 	upd.Name, upd.DSN, upd.Query, upd.Overlap, upd.Lists = "renamed", "", "SELECT 1", 0, nil
 	upd.Mapping.OptOut = ""
@@ -76,7 +80,7 @@ func testSourceCRUD(t *testing.T, s store.Store) {
 	}
 	upd.DSN = "postgres://reader@db/app"
 	g, err = s.SourceUpdate(ctx, store.SourceUpdateParams{Source: upd, ResetMark: true, NextRunAt: t1, Now: t1})
-	if err != nil || g.DSN != upd.DSN || !g.MarkTime.IsZero() || g.MarkKey != nil || !g.NextRunAt.Equal(t1) {
+	if err != nil || g.DSN != upd.DSN || !g.MarkTime.IsZero() || g.MarkKey != nil || !g.SettledAt.IsZero() || !g.NextRunAt.Equal(t1) {
 		t.Errorf("SourceUpdate(ResetMark) = %+v, %v; want the new DSN, no mark, rescheduled", g, err)
 	}
 	upd.ID = "src_none"
@@ -145,7 +149,7 @@ func testSourceClaim(t *testing.T, s store.Store) {
 	stats := store.SourceStats{Rows: 3, Upserted: 2, Skipped: 1, SkipErrors: []string{"row 7: invalid email"}, Reconciled: true}
 	t2 := t1.Add(time.Second)
 	err = s.SourceFinish(ctx, store.SourceFinishParams{ID: due.ID, Owner: "n2", Status: store.SourceError, LastError: "boom",
-		Failures: 2, Stats: stats, NextRunAt: t2.Add(time.Minute), ReconciledAt: t2, Now: t2})
+		Failures: 2, Stats: stats, NextRunAt: t2.Add(time.Minute), ReconciledAt: t2, SettledAt: t0.Add(-5 * time.Minute), Now: t2})
 	if err != nil {
 		t.Fatalf("SourceFinish: %v", err)
 	}
@@ -156,14 +160,14 @@ func testSourceClaim(t *testing.T, s store.Store) {
 	if g.Status != store.SourceError || g.LastError != "boom" || g.Failures != 2 || g.LeaseOwner != "" ||
 		!g.LeaseUntil.IsZero() || !g.NextRunAt.Equal(t2.Add(time.Minute)) || !g.LastRunAt.Equal(t2) ||
 		!g.ReconciledAt.Equal(t2) || !g.MarkTime.Equal(mark) || g.MarkTime.Location() != time.UTC ||
-		string(g.MarkKey) != `"k-9"` {
+		string(g.MarkKey) != `"k-9"` || !g.SettledAt.Equal(t0.Add(-5*time.Minute)) {
 		t.Errorf("after finish: %+v", g)
 	}
 	if diff := cmp.Diff(stats, g.LastStats); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)
 	}
 	// Finished: not due until NextRunAt, then claimable again; a finish without a reconciliation
-	// keeps the last one's time.
+	// (or a settled time) keeps the last one's time.
 	claimSources(t, s, store.SourceClaimParams{Owner: "n3", Now: t2, Until: t2.Add(time.Minute)}, 0)
 	t3 := t2.Add(time.Minute)
 	claimSources(t, s, store.SourceClaimParams{Owner: "n3", Now: t3, Until: t3.Add(time.Minute)}, 1)
@@ -171,7 +175,8 @@ func testSourceClaim(t *testing.T, s store.Store) {
 		NextRunAt: t3.Add(time.Minute), Now: t3}); err != nil {
 		t.Fatal(err)
 	}
-	if g, _ := s.SourceGet(ctx, due.ID); g.Status != store.SourceOK || g.LastError != "" || !g.ReconciledAt.Equal(t2) {
+	if g, _ := s.SourceGet(ctx, due.ID); g.Status != store.SourceOK || g.LastError != "" || !g.ReconciledAt.Equal(t2) ||
+		!g.SettledAt.Equal(t0.Add(-5*time.Minute)) {
 		t.Errorf("after an ok finish: %+v", g)
 	}
 }

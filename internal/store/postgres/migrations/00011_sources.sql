@@ -21,6 +21,7 @@ CREATE TABLE sources (
     reconcile_us    bigint      NOT NULL,                   -- 0: never
     mark_time       timestamptz,                            -- NULL: nothing read yet
     mark_key        text,                                   -- JSON value, kept as written
+    settled_at      timestamptz,     -- rows updated before it had all committed when the last complete pass began
     status          text        NOT NULL,                   -- ok | error | running
     last_error      text        NOT NULL DEFAULT '',
     last_run_at     timestamptz,

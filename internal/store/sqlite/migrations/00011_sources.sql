@@ -20,6 +20,7 @@ CREATE TABLE sources (
     reconcile_us    INTEGER NOT NULL,                  -- 0: never
     mark_time       INTEGER,                           -- NULL: nothing read yet
     mark_key        TEXT,
+    settled_at      INTEGER,             -- rows updated before it had all committed when the last complete pass began
     status          TEXT    NOT NULL,                  -- ok | error | running
     last_error      TEXT    NOT NULL DEFAULT '',
     last_run_at     INTEGER,
