@@ -41,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/postie/postie/internal/store"
@@ -233,22 +234,8 @@ func (p *run) do(ctx context.Context, reconcile bool) error {
 			start = position{Time: from}
 		}
 	}
-	for {
-		rows, err := p.r.page(ctx, start, p.s.cfg.PageSize)
-		if err != nil {
-			return err
-		}
-		if len(rows) == 0 {
-			break
-		}
-		if err := p.apply(ctx, rows); err != nil {
-			return err
-		}
-		last := rows[len(rows)-1]
-		start = position{Time: last.updatedAt, Key: last.key}
-		if len(rows) < p.s.cfg.PageSize {
-			break
-		}
+	if err := p.incremental(ctx, start); err != nil {
+		return err
 	}
 	base := p.src.ReconciledAt
 	if base.IsZero() {
@@ -268,6 +255,50 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// page is one page read, or the error that ended the reading.
+type page struct {
+	rows []row
+	err  error
+}
+
+// incremental reads the pages from start and applies them in order. The next page is read
+// while one is applied, so the source database's time and postie's overlap.
+func (p *run) incremental(ctx context.Context, start position) error {
+	ctx, cancel := context.WithCancel(ctx)
+	pages := make(chan page, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		defer close(pages)
+		for {
+			rows, err := p.r.page(ctx, start, p.s.cfg.PageSize)
+			select {
+			case pages <- page{rows, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(rows) < p.s.cfg.PageSize {
+				return
+			}
+			last := rows[len(rows)-1]
+			start = position{Time: last.updatedAt, Key: last.key}
+		}
+	})
+	for pg := range pages {
+		if pg.err != nil {
+			return pg.err
+		}
+		if len(pg.rows) == 0 {
+			break
+		}
+		if err := p.apply(ctx, pg.rows); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // apply writes one page: upserts, deletions, then the mark and links. The mark never moves
