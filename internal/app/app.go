@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: st, Transport: a.transport, Owner: nodeOwner(node), Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log,
 	})
-	if a.syncer, err = NewSyncer(st, nodeOwner(node), log); err != nil {
+	if a.syncer, err = NewSyncer(st, nil, nodeOwner(node), log); err != nil {
 		log.Warn("sync sources are not run", "err", err)
 	}
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})

@@ -14,13 +14,14 @@ import (
 // syncPoll is how often a node looks for due sync sources.
 const syncPoll = 5 * time.Second
 
-// NewSyncer builds the sync of application databases on st, leasing sources as owner.
-func NewSyncer(st store.Store, owner string, log *slog.Logger) (*dbsync.Syncer, error) {
+// NewSyncer builds the sync of application databases on st, writing contacts through contacts
+// and leasing sources as owner.
+func NewSyncer(st store.Store, contacts dbsync.Contacts, owner string, log *slog.Logger) (*dbsync.Syncer, error) {
 	ds, ok := st.(dbsync.Store)
-	if !ok {
+	if !ok || contacts == nil {
 		return nil, fmt.Errorf("the %T store keeps no contacts", st)
 	}
-	return dbsync.New(dbsync.Config{Store: ds, Owner: owner, Logger: log}), nil
+	return dbsync.New(dbsync.Config{Store: ds, Contacts: contacts, Owner: owner, Logger: log}), nil
 }
 
 // CLIOwner names a command-line run in the leases it takes (sync --once).

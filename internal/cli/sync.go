@@ -39,7 +39,7 @@ func (e *env) syncCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			syncer, err := app.NewSyncer(st, app.CLIOwner("sync"), log)
+			syncer, err := app.NewSyncer(st, nil, app.CLIOwner("sync"), log)
 			if err != nil {
 				return err
 			}

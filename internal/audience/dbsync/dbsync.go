@@ -17,7 +17,7 @@
 // the next pass re-reads nothing before it, so a quiet source is not re-read overlap after
 // overlap.
 //
-// Each page becomes one ContactsUpsert (an opted-out row unsubscribes its contact from every list
+// Each page becomes one upsert of contacts, validated as the API's are (an opted-out row unsubscribes its contact from every list
 // and subscribes it to none; nothing a sync does re-subscribes a contact who left), the contacts
 // of rows flagged deleted are deleted, and the mark then advances to the page's last row together
 // with the links from rows to contacts (SourceAdvance, one transaction). A crash between the two
@@ -47,21 +47,28 @@ import (
 	"github.com/postie/postie/internal/store"
 )
 
-// Store is what a sync uses: its sources and the contacts they write.
+// Store is what a sync keeps: its sources, and the deletion of the contacts they wrote.
 type Store interface {
 	store.Sources
-	ContactsUpsert(ctx context.Context, p store.ContactsUpsertParams) ([]store.ContactUpsertResult, error)
 	ContactDelete(ctx context.Context, p store.ContactDeleteParams) error
+}
+
+// Contacts writes contacts as the API does (package audience's Service): each item validated
+// (an invalid one is refused alone), a batch in one transaction, and the confirmations of double
+// opt-in lists sent.
+type Contacts interface {
+	Upsert(ctx context.Context, items []store.ContactUpsert) ([]store.ContactUpsertResult, error)
 }
 
 // Config configures a Syncer.
 type Config struct {
-	Store  Store
-	Owner  string // the lease owner naming this node
-	Now    func() time.Time
-	Logger *slog.Logger
-	// PageSize is the number of rows read and applied at once (default 1000, the size of a
-	// contacts batch).
+	Store    Store
+	Contacts Contacts
+	Owner    string // the lease owner naming this node
+	Now      func() time.Time
+	Logger   *slog.Logger
+	// PageSize is the number of rows read and applied at once (default and most: 1000, the
+	// size of a contacts batch).
 	PageSize int
 	// Lease is how long a claimed source stays with this node without progress (default 5 min);
 	// every page applied extends it.
@@ -88,7 +95,7 @@ func New(cfg Config) *Syncer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.PageSize <= 0 {
+	if cfg.PageSize <= 0 || cfg.PageSize > 1000 {
 		cfg.PageSize = 1000
 	}
 	if cfg.Lease <= 0 {
@@ -325,7 +332,7 @@ func (p *run) apply(ctx context.Context, rows []row) error {
 	now := p.s.now()
 	var links []store.SourceLink
 	if len(items) > 0 {
-		res, err := p.s.cfg.Store.ContactsUpsert(ctx, store.ContactsUpsertParams{Items: items, Now: now})
+		res, err := p.s.cfg.Contacts.Upsert(ctx, items)
 		if err != nil {
 			return err
 		}
