@@ -140,7 +140,7 @@ func (s *Syncer) RunOne(ctx context.Context, id string, reconcile bool) (store.S
 		return store.Source{}, fmt.Errorf("source %s: %w", id, ErrBusy)
 	}
 	s.pass(ctx, srcs[0], reconcile)
-	return s.cfg.Store.SourceGet(ctx, id)
+	return s.cfg.Store.SourceGet(context.WithoutCancel(ctx), id)
 }
 
 // Run runs due sources every poll until ctx ends.
@@ -301,11 +301,15 @@ func (p *run) incremental(ctx context.Context, start position) error {
 		if len(pg.rows) == 0 {
 			break
 		}
-		if err := p.apply(ctx, pg.rows); err != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// A page once begun is finished, its mark stored, even when the node is stopping.
+		if err := p.apply(context.WithoutCancel(ctx), pg.rows); err != nil {
 			return err
 		}
 	}
-	return nil
+	return ctx.Err()
 }
 
 // apply writes one page: upserts, deletions, then the mark and links. The mark never moves
