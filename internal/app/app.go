@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/audience/dbsync"
 	"github.com/postie/postie/internal/config"
 	"github.com/postie/postie/internal/delivery"
@@ -98,9 +99,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: st, Transport: a.transport, Owner: nodeOwner(node), Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log,
 	})
-	if a.syncer, err = NewSyncer(st, nil, nodeOwner(node), log); err != nil {
-		log.Warn("sync sources are not run", "err", err)
-	}
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
 	// Every way in creates its messages through this one service.
 	messages := message.New(message.Config{
@@ -108,11 +106,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MaxMessageSize: cfg.MaxMessageSize, MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL,
 		MaxAttempts: len(cfg.RetryDelays) + 1,
 	})
+	// Contacts, lists and subscriptions. Erasure waits for an ErasureKey (the secret key).
+	contacts := audience.New(audience.Config{Store: st, Logger: log})
+	a.syncer = NewSyncer(st, contacts, nodeOwner(node), log)
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
 		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
-		Templates: catalog,
+		Templates: catalog, Audience: contacts,
 	}
 	if cfg.TemplatesDir != "" {
 		// A file that does not compile stops the start, naming file:line; later changes are

@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/postie/postie/internal/app"
+	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/config"
 	"github.com/postie/postie/internal/store"
 	"github.com/spf13/cobra"
@@ -39,10 +40,9 @@ func (e *env) syncCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			syncer, err := app.NewSyncer(st, nil, app.CLIOwner("sync"), log)
-			if err != nil {
-				return err
-			}
+			// Contacts are written as the API writes them.
+			contacts := audience.New(audience.Config{Store: st, Logger: log})
+			syncer := app.NewSyncer(st, contacts, app.CLIOwner("sync"), log)
 			ids := []string{source}
 			if source == "" {
 				srcs, err := st.SourceList(cmd.Context())

@@ -289,17 +289,11 @@ func (s *Server) sourceCreate(ctx context.Context, in *sourceCreateInput) (*sour
 	return &sourceOutput{Body: toSourceResource(got)}, nil
 }
 
-// checkSourceLists is the 422 of lists that do not exist (nil when the store has no lists).
+// checkSourceLists is the 422 of lists that do not exist.
 func (s *Server) checkSourceLists(ctx context.Context, lists []string) error {
-	lg, ok := s.cfg.Store.(interface {
-		ListGet(ctx context.Context, id string) (store.List, error)
-	})
-	if !ok {
-		return nil
-	}
 	p := &problem{prefix: "body"}
 	for i, l := range lists {
-		if _, err := lg.ListGet(ctx, l); errors.Is(err, store.ErrNotFound) {
+		if _, err := s.cfg.Store.ListGet(ctx, l); errors.Is(err, store.ErrNotFound) {
 			p.add("lists["+strconv.Itoa(i)+"]", "no such list", l)
 		} else if err != nil {
 			return s.storeError(err, "list "+l)

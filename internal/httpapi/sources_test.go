@@ -122,6 +122,7 @@ func TestSourceBadInput(t *testing.T) {
 		{"negative overlap", func(m map[string]any) { m["overlap"] = "-5m" }, "body.overlap"},
 		{"short reconcile", func(m map[string]any) { m["reconcile_every"] = "5s" }, "body.reconcile_every"},
 		{"reset_mark on create", func(m map[string]any) { m["reset_mark"] = true }, "body.reset_mark"},
+		{"unknown list", func(m map[string]any) { m["lists"] = []string{"lst_none"} }, "body.lists[0]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := sourceBody()

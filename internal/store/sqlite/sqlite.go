@@ -100,6 +100,7 @@ type Store struct {
 	rstmts map[string]*sql.Stmt // prepared on the read pool, by query text
 
 	wake driverkit.Wakers
+	recv receivers // store.AcceptClaims
 
 	ckptStop chan struct{}
 	ckptDone chan struct{}
@@ -108,7 +109,10 @@ type Store struct {
 	closeErr  error
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store        = (*Store)(nil)
+	_ store.AcceptClaims = (*Store)(nil)
+)
 
 // Open opens (creating it and its directory if needed) the database file at path. It fails with
 // an error wrapping store.ErrLocked when another process (or another Open in this process) has the

@@ -94,6 +94,18 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SourceCRUD", testSourceCRUD},
 		{"SourceClaim", testSourceClaim},
 		{"SourceClaimConcurrent", testSourceClaimConcurrent},
+		{"ContactUpsert", testContactUpsert},
+		{"ContactIdentity", testContactIdentity},
+		{"ContactAttributes", testContactAttributes},
+		{"Subscriptions", testSubscriptions},
+		{"Lists", testLists},
+		{"ContactList", testContactList},
+		{"ContactDelete", testContactDelete},
+		{"ContactErase", testContactErase},
+		{"ContactConcurrent", testContactConcurrent},
+		{"ContactUpsertTwice", testContactUpsertTwice},
+		{"AcceptClaims", testAcceptClaims},
+		{"EventOrder", testEventOrder},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
