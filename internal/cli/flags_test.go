@@ -91,6 +91,8 @@ func TestBadValues(t *testing.T) {
 			[]string{"--reject"}},
 		{"keys revoke without a key", dbEnv(), []string{"keys", "revoke"}, 0,
 			[]string{"accepts 1 arg"}},
+		{"sync without --once", dbEnv(), []string{"sync"}, 2,
+			[]string{"sync needs --once"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

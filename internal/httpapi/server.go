@@ -184,6 +184,7 @@ func New(cfg Config) *Server {
 	s.registerMessages()
 	s.registerSuppressions()
 	s.registerTemplates()
+	s.registerSources()
 	s.registerContacts()
 	s.registerLists()
 	s.registerSegments()

@@ -625,6 +625,7 @@ type Store interface {
 	Suppressions
 	Templates
 	APIKeys
+	Sources
 	Audience
 	Segments
 }
