@@ -18,7 +18,7 @@
 // store signals new work (Store.Wakeups), the earliest scheduled message falls due, or the poll
 // interval passes, whichever is first.
 //
-// A store that claims at accept (store.AcceptClaims, SQLite) hands the stream messages straight
+// A store that claims at accept (store.AcceptClaims: both drivers) hands the stream messages straight
 // from the accepting request, leased to this engine and with the MIME the accept held, whenever
 // the local queue has room and the claimer has no backlog (older due messages keep going first,
 // by claim) and the breaker is closed: no claim statement, no read of the rows back. They take

@@ -4,9 +4,9 @@ import "time"
 
 // AcceptClaims is implemented by a driver that can claim messages in the transaction that
 // accepts them, and hand them to this node's delivery engine straight from the accept, with the
-// MIME the accept already holds: no claim statement, no read of the rows back. The SQLite driver
-// implements it (one process both accepts and delivers); PostgreSQL does not, and delivery
-// claims every message there. Delivery detects it with a type assertion on its MessageQueue.
+// MIME the accept already holds: no claim statement, no read of the rows back. Both drivers
+// implement it (on PostgreSQL each node hands off only what it accepts itself; other nodes claim
+// as before). Delivery detects it with a type assertion on its MessageQueue.
 //
 // A message handed off is stored as a claim would leave it (status sending, leased to the
 // receiver's owner until its lease's end, attempts unchanged) and commits durably with its

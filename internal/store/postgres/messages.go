@@ -29,30 +29,36 @@ import (
 // first and then replay its response.
 func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams) (store.MessagesAcceptResult, error) {
 	n := len(p.Messages)
-	msgRows, rawRows := make([][]any, 0, n), make([][]any, 0, n)
-	recipRows := make([][]any, 0, n)
-	streams := make(map[string]struct{}, 2)
-	for i := range p.Messages {
-		m := p.Messages[i].Message
-		if err := driverkit.PrepareAccept(&m, i, p.Now); err != nil {
-			return store.MessagesAcceptResult{}, fmt.Errorf("postgres: %w", err)
-		}
-		args, err := messageArgs(&m)
-		if err != nil {
-			return store.MessagesAcceptResult{}, fmt.Errorf("postgres: %w", unavailable(err))
-		}
-		msgRows = append(msgRows, args)
-		rawRows = append(rawRows, []any{m.ID, nonNil(p.Messages[i].Raw)})
-		for _, rc := range driverkit.LowerDistinct(m.Recipients) {
-			recipRows = append(recipRows, []any{m.ID, rc})
-		}
-		streams[m.Stream] = struct{}{}
+	msgs, raws, err := driverkit.PrepareAccepts(p)
+	if err != nil {
+		return store.MessagesAcceptResult{}, fmt.Errorf("postgres: %w", err)
 	}
 	if n == 0 && p.Idempotency == nil {
 		return store.MessagesAcceptResult{}, nil
 	}
+	// Messages this node's delivery has room for are stored claimed and handed to it after the
+	// commit (store.AcceptClaims); on any other outcome the room is given back.
+	handed := s.recv.Claim(msgs, raws, p.Now, roundTrip)
+	defer func() { handed.Unreserve() }() // unless delivered
+	msgRows, rawRows := make([][]any, 0, n), make([][]any, 0, n)
+	recipRows := make([][]any, 0, n)
+	streams := make(map[string]struct{}, 2) // of the messages left for a claim
+	for i := range msgs {
+		m := &msgs[i]
+		args, err := messageArgs(m)
+		if err != nil {
+			return store.MessagesAcceptResult{}, fmt.Errorf("postgres: %w", unavailable(err))
+		}
+		msgRows = append(msgRows, args)
+		rawRows = append(rawRows, []any{m.ID, nonNil(raws[i])})
+		for _, rc := range driverkit.LowerDistinct(m.Recipients) {
+			recipRows = append(recipRows, []any{m.ID, rc})
+		}
+		if m.Status != store.StatusSending {
+			streams[m.Stream] = struct{}{}
+		}
+	}
 	var res store.MessagesAcceptResult
-	var err error
 	if p.Idempotency == nil {
 		err = s.acceptGrouped(ctx, &acceptRows{msgs: msgRows, raws: rawRows, recips: recipRows})
 	} else {
@@ -67,6 +73,8 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		return store.MessagesAcceptResult{}, fmt.Errorf("postgres: accepting messages: %w", unavailable(err))
 	}
 	if !res.Replayed {
+		handed.Deliver()
+		handed = nil
 		s.signal(streams)
 	}
 	return res, nil

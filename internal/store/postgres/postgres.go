@@ -104,12 +104,16 @@ type Store struct {
 
 	notifier *notifier
 	listener *listener
-	group    grouper // accepts written together (group.go)
+	group    grouper             // accepts written together (group.go)
+	recv     driverkit.Receivers // store.AcceptClaims (handoff.go)
 
 	closeOnce sync.Once
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store        = (*Store)(nil)
+	_ store.AcceptClaims = (*Store)(nil)
+)
 
 // Open connects to the database, checks that it answers, optionally migrates it, and starts the
 // wake-up listener. It fails when the database cannot be reached.

@@ -23,25 +23,17 @@ import (
 // writer only executes them.
 func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams) (store.MessagesAcceptResult, error) {
 	n := len(p.Messages)
-	msgs, raws := make([]store.Message, n), make([][]byte, n)
-	for i := range p.Messages {
-		msgs[i], raws[i] = p.Messages[i].Message, p.Messages[i].Raw
-		if err := driverkit.PrepareAccept(&msgs[i], i, p.Now); err != nil {
-			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: %w", err)
-		}
+	msgs, raws, err := driverkit.PrepareAccepts(p)
+	if err != nil {
+		return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: %w", err)
 	}
 	if len(p.Messages) == 0 && p.Idempotency == nil {
 		return store.MessagesAcceptResult{}, nil
 	}
 	// Messages this node's delivery has room for are stored claimed and handed to it after the
 	// commit (store.AcceptClaims); on any other outcome the room is given back.
-	handed := s.claimAtAccept(msgs, raws, p.Now)
-	committed := false
-	defer func() {
-		if !committed {
-			handed.unreserve()
-		}
-	}()
+	handed := s.recv.Claim(msgs, raws, p.Now, roundTrip)
+	defer func() { handed.Unreserve() }() // unless delivered
 	msgRows, rawRows := make([][]any, 0, n), make([][]any, 0, n)
 	recipRows := make([][]any, 0, n)
 	streams := make(map[string]struct{}, 2) // of the messages left for a claim
@@ -69,7 +61,7 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 	now := micros(p.Now)
 
 	var res store.MessagesAcceptResult
-	err := s.w.do(ctx, len(p.Messages), func(t *wtx) error {
+	err = s.w.do(ctx, len(p.Messages), func(t *wtx) error {
 		res = store.MessagesAcceptResult{}
 		if idem != nil {
 			var (
@@ -111,8 +103,8 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: accepting messages: %w", err)
 	}
 	if !res.Replayed {
-		committed = true
-		handed.deliver()
+		handed.Deliver()
+		handed = nil
 		s.signal(streams)
 	}
 	return res, nil

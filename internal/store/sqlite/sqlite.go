@@ -100,7 +100,7 @@ type Store struct {
 	rstmts map[string]*sql.Stmt // prepared on the read pool, by query text
 
 	wake driverkit.Wakers
-	recv receivers // store.AcceptClaims
+	recv driverkit.Receivers // store.AcceptClaims
 
 	ckptStop chan struct{}
 	ckptDone chan struct{}
