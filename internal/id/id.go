@@ -13,6 +13,7 @@ import (
 const (
 	Message = "msg"
 	APIKey  = "key"
+	Import  = "imp"
 )
 
 const alphabet = "0123456789abcdefghjkmnpqrstvwxyz" // Crockford, ascending

@@ -92,6 +92,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RetrySplit", testRetrySplit},
 		{"CancelSplit", testCancelSplit},
 	}
+	tests = append(tests, importCases...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
