@@ -120,6 +120,13 @@ type ImportReleaseParams struct {
 	Now         time.Time
 }
 
+// ImportRenewParams extends to Until the leases Owner holds on unfinished imports.
+type ImportRenewParams struct {
+	Owner string
+	Now   time.Time
+	Until time.Time
+}
+
 // Imports is the import jobs store (implemented by every driver; conformance cases in
 // storetest/imports.go).
 type Imports interface {
@@ -143,6 +150,10 @@ type Imports interface {
 	// ImportFinish sets a running import done or failed with its final progress, clears its
 	// lease and stamps FinishedAt, only while p.Owner holds it (ErrConflict otherwise).
 	ImportFinish(ctx context.Context, p ImportProgressParams) error
+	// ImportRenewLeases extends every lease p.Owner holds on a queued or running import (a
+	// node's worker keeps the imports whose spool it holds, queued ones included) and returns
+	// how many.
+	ImportRenewLeases(ctx context.Context, p ImportRenewParams) (int, error)
 	// ImportReleaseLeases ends the leases p names at p.Now (so any worker may claim them) and
 	// returns how many.
 	ImportReleaseLeases(ctx context.Context, p ImportReleaseParams) (int, error)

@@ -45,6 +45,9 @@ const (
 
 	qImportExists = `SELECT 1 FROM imports WHERE id = $1`
 
+	qImportRenew = `UPDATE imports SET lease_until = $1, updated_at = $2
+		WHERE status IN ('queued', 'running') AND lease_owner = $3`
+
 	// $1 owner, $2 owner prefix: both '' release every lease.
 	qImportRelease = `UPDATE imports SET lease_until = $3
 		WHERE status IN ('queued', 'running') AND lease_owner <> ''
@@ -183,6 +186,15 @@ func (s *Store) ImportReleaseLeases(ctx context.Context, p store.ImportReleasePa
 	tag, err := s.pool.Exec(ctx, qImportRelease, p.Owner, p.OwnerPrefix, tsNotNull(p.Now))
 	if err != nil {
 		return 0, fmt.Errorf("postgres: releasing import leases: %w", unavailable(err))
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// ImportRenewLeases implements store.Imports.
+func (s *Store) ImportRenewLeases(ctx context.Context, p store.ImportRenewParams) (int, error) {
+	tag, err := s.pool.Exec(ctx, qImportRenew, tsNotNull(p.Until), tsNotNull(p.Now), p.Owner)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: renewing import leases: %w", unavailable(err))
 	}
 	return int(tag.RowsAffected()), nil
 }

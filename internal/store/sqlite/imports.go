@@ -44,6 +44,9 @@ const (
 
 	qImportExists = `SELECT 1 FROM imports WHERE id = ?`
 
+	qImportRenew = `UPDATE imports SET lease_until = ?, updated_at = ?
+		WHERE status IN ('queued', 'running') AND lease_owner = ?`
+
 	// ?1 owner, ?2 owner prefix: both '' release every lease.
 	qImportRelease = `UPDATE imports SET lease_until = ?3
 		WHERE status IN ('queued', 'running') AND lease_owner <> ''
@@ -226,6 +229,23 @@ func (s *Store) ImportReleaseLeases(ctx context.Context, p store.ImportReleasePa
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: releasing import leases: %w", err)
+	}
+	return int(n), nil
+}
+
+// ImportRenewLeases implements store.Imports.
+func (s *Store) ImportRenewLeases(ctx context.Context, p store.ImportRenewParams) (int, error) {
+	var n int64
+	err := s.w.do(ctx, 1, func(t *wtx) error {
+		res, err := t.exec(qImportRenew, micros(p.Until), micros(p.Now), p.Owner)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: renewing import leases: %w", err)
 	}
 	return int(n), nil
 }

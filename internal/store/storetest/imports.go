@@ -196,6 +196,21 @@ func testImportReleaseLeases(t *testing.T, s store.Store) {
 	if got, ok, _ := s.ImportClaim(ctx, store.ImportClaimParams{Owner: "n1/3/v", Now: now, LeaseUntil: now.Add(time.Minute)}); ok {
 		t.Fatalf("ImportClaim took %s (b is %s)", got.ID, b.ID)
 	}
+	// Renewing keeps a lease past its end: only the owner's unfinished imports.
+	if n, err := s.ImportRenewLeases(ctx, store.ImportRenewParams{Owner: "n2/1/y", Now: now, Until: t0.Add(time.Hour)}); err != nil || n != 1 {
+		t.Fatalf("ImportRenewLeases(n2/1/y) = %d, %v; want 1", n, err)
+	}
+	if got, err := s.ImportGet(ctx, b.ID); err != nil || !got.LeaseUntil.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("after ImportRenewLeases: %+v, %v", got, err)
+	}
+	later := t0.Add(30 * time.Minute)
+	for range 2 { // a, whose lease ended, then nothing: b's lease was renewed
+		got, ok, err := s.ImportClaim(ctx, store.ImportClaimParams{Owner: "n9", Now: later, LeaseUntil: later.Add(time.Minute)})
+		if err != nil || ok && got.ID != a.ID {
+			t.Fatalf("ImportClaim at t0+30m = %s, %v, %v; want only %s", got.ID, ok, err, a.ID)
+		}
+		p.Owner = "n9"
+	}
 	// Both empty: every lease (a SQLite node at start).
 	if n, err := s.ImportReleaseLeases(ctx, store.ImportReleaseParams{Now: now}); err != nil || n != 2 {
 		t.Fatalf("ImportReleaseLeases(all) = %d, %v; want 2", n, err)
