@@ -178,7 +178,8 @@ func (im *Importer) CheckOptions(ctx context.Context, o *Options) error {
 // Upload is an upload spooled to disk, not yet an import.
 type Upload struct {
 	Spooled
-	id   string
+	Filename string // the uploaded file's name, when the upload had one
+	id       string
 	path string
 }
 
