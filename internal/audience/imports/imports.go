@@ -180,7 +180,7 @@ type Upload struct {
 	Spooled
 	Filename string // the uploaded file's name, when the upload had one
 	id       string
-	path string
+	path     string
 }
 
 // Discard removes an upload that will not become an import.
