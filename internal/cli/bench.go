@@ -13,7 +13,7 @@ import (
 func (e *env) benchCmd() *cobra.Command {
 	cfg := bench.Config{}
 	dcfg := bench.DeliveryConfig{}
-	var size int
+	var size, rows, txClients int
 	var mode string
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -34,7 +34,11 @@ func (e *env) benchCmd() *cobra.Command {
 			"for --duration, while the same server delivers them to the sink over --pool connections. Reports\n" +
 			"accepted/s, delivered/s, POST → 202 and POST → sink 250 percentiles, and CPU per message of the\n" +
 			"server, of this process (load generator and sink) and, on a local PostgreSQL, of its processes\n" +
-			"serving the run's database.",
+			"serving the run's database.\n\n" +
+			"--mode import: uploads a generated CSV of --rows contacts to POST /v1/imports (every row subscribed\n" +
+			"to one list) and times it until the import is done, while --tx-clients clients post single\n" +
+			"transactional messages. Reports rows/s, the server's peak RSS before and after, and the\n" +
+			"transactional accept latency meanwhile.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
@@ -65,12 +69,20 @@ func (e *env) benchCmd() *cobra.Command {
 				r, err := bench.RunTransactional(cmd.Context(), tcfg)
 				bench.PrintTransactional(e.stdout, r)
 				return err
+			case "import":
+				icfg := bench.ImportConfig{Binary: exe, DatabaseURL: cfg.DatabaseURL, Rows: rows, TxClients: txClients}
+				fmt.Fprintf(e.stdout, "import: %d rows, %d transactional clients meanwhile …\n", rows, txClients)
+				r, err := bench.RunImport(cmd.Context(), icfg)
+				bench.PrintImport(e.stdout, r)
+				return err
 			}
-			return usageError{fmt.Errorf("--mode must be accept, delivery or transactional, not %q", mode)}
+			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional or import, not %q", mode)}
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered")
+	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered; import: a CSV import of --rows contacts")
+	f.IntVar(&rows, "rows", 1_000_000, "import: contacts in the generated CSV")
+	f.IntVar(&txClients, "tx-clients", 2, "import: clients posting transactional messages while the import runs (0: none)")
 	f.IntVar(&size, "size", 8<<10, "transactional: MIME bytes per message, about (text and HTML parts)")
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each accept scenario (or the delivery latency phase) runs")
 	f.IntVar(&cfg.Clients, "clients", 32, "concurrent clients sending single messages")
