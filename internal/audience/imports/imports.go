@@ -417,7 +417,19 @@ func (im *Importer) run(ctx context.Context, imp store.Import) error {
 	return err
 }
 
-// read applies the rows of the spool f from the saved offset on.
+// chunk is a run of rows read from the spool, ready to apply.
+type chunk struct {
+	items  []store.ContactUpsert
+	rows   []int                  // the row number of each item
+	bad    []store.ImportRowError // its bad rows, in order
+	read   int                    // rows read, bad ones included
+	offset int64                  // the spool offset after it
+	row    int                    // the row number of its last row
+	last   bool                   // the end of the file
+}
+
+// read applies the rows of the spool f from the saved offset on. One goroutine reads and
+// checks the next chunk while this one applies the previous (chunks) and records progress.
 func (j *job) read(ctx context.Context, f *os.File) error {
 	im, imp := j.im, j.imp
 	br := bufio.NewReaderSize(f, 64<<10)
@@ -443,74 +455,98 @@ func (j *job) read(ctx context.Context, f *os.File) error {
 		}
 		br.Reset(f)
 		cr, base, row = newCSVReader(br), imp.Offset, imp.Row
-	} else {
-		imp.Offset = base + cr.InputOffset()
 	}
 
-	var (
-		items   []store.ContactUpsert
-		itemRow []int
-		keys    = map[string]int{} // email key or "ext:" external_id → row, within the chunk
-		read    int                // rows read into this chunk
-		buf     []byte
-	)
-	flush := func(offset int64) error {
-		if err := j.apply(ctx, items, itemRow); err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	chunks := make(chan chunk, 1)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(chunks)
+		readErr <- readChunks(ctx, cr, plan, base, row, im.cfg.Chunk, chunks)
+	}()
+	defer func() { // the reader is done with f before it is closed
+		cancel()
+		for range chunks {
+		}
+	}()
+	for c := range chunks {
+		j.counts.Rows += c.read
+		for _, b := range c.bad {
+			j.fail(b.Row, b.Field, b.Reason)
+		}
+		if err := j.apply(ctx, c.items, c.rows); err != nil {
 			return err
+		}
+		if c.last {
+			return j.finish(ctx, store.ImportDone, "", c.offset, c.row)
 		}
 		now := im.cfg.Now().UTC()
 		if err := im.cfg.Store.ImportProgress(ctx, store.ImportProgressParams{ID: imp.ID, Owner: im.cfg.Owner,
-			Offset: offset, Row: row, Counts: j.counts, Errors: j.errs, Now: now, LeaseUntil: now.Add(im.cfg.Lease)}); err != nil {
+			Offset: c.offset, Row: c.row, Counts: j.counts, Errors: j.errs, Now: now, LeaseUntil: now.Add(im.cfg.Lease)}); err != nil {
 			return err
 		}
-		j.imp.Offset, j.imp.Row = offset, row
-		items, itemRow, read = items[:0], itemRow[:0], 0
+		j.imp.Offset, j.imp.Row = c.offset, c.row
+	}
+	if err := <-readErr; err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// readChunks reads records from cr (at spool offset base, after row row) into chunks of n
+// rows, turning them into upserts and sending them on out, the last one marked, until the end
+// of the file, an error or the end of ctx.
+func readChunks(ctx context.Context, cr *csv.Reader, plan *rowPlan, base int64, row, n int, out chan<- chunk) error {
+	var (
+		c    chunk
+		keys = map[string]int{} // email key or "ext:" external_id → row, within the chunk
+		buf  []byte
+	)
+	send := func(last bool) bool {
+		c.offset, c.row, c.last = base+cr.InputOffset(), row, last
+		select {
+		case out <- c:
+		case <-ctx.Done():
+			return false
+		}
+		c = chunk{}
 		clear(keys)
-		return nil
+		return true
 	}
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
-			break
+			send(true)
+			return nil
 		}
 		if err != nil {
 			return err
 		}
 		row++
-		read++
-		j.counts.Rows++
+		c.read++
 		u, b, bad := plan.contact(rec, buf)
 		buf = b
 		if bad == nil {
 			if prev, dup := keys[u.EmailKey]; dup {
-				bad = badRow(fieldEmail, "the same address as row %d of this chunk", prev)
+				bad = badRow(fieldEmail, "the same address as row %d, in the same chunk", prev)
 			} else if prev, dup := keys["ext:"+u.ExternalID]; dup && u.ExternalID != "" {
-				bad = badRow(fieldExternalID, "the same external_id as row %d of this chunk", prev)
+				bad = badRow(fieldExternalID, "the same external_id as row %d, in the same chunk", prev)
 			}
 		}
 		if bad != nil {
-			j.fail(row, bad.field, bad.reason)
+			c.bad = append(c.bad, store.ImportRowError{Row: row, Field: bad.field, Reason: bad.reason})
 		} else {
 			keys[u.EmailKey] = row
 			if u.ExternalID != "" {
 				keys["ext:"+u.ExternalID] = row
 			}
-			items = append(items, u)
-			itemRow = append(itemRow, row)
+			c.items = append(c.items, u)
+			c.rows = append(c.rows, row)
 		}
-		if read >= im.cfg.Chunk {
-			if err := flush(base + cr.InputOffset()); err != nil {
-				return err
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+		if c.read >= n && !send(false) {
+			return ctx.Err()
 		}
 	}
-	if err := j.apply(ctx, items, itemRow); err != nil {
-		return err
-	}
-	return j.finish(ctx, store.ImportDone, "", base+cr.InputOffset(), row)
 }
 
 // apply upserts one chunk and counts its outcomes.
