@@ -269,17 +269,18 @@ func checkTarget(target string) error {
 
 // rowPlan turns the records of one file into ContactUpserts.
 type rowPlan struct {
-	cols  []column // by column index
-	email int      // the email column's index
-	lists []string
-	mode  string
-	tz    map[string]bool // time zones known to be valid
+	cols    []column // by column index
+	email   int      // the email column's index
+	lists   []string
+	mode    string
+	tz      map[string]bool   // time zones known to be valid
+	locales map[string]string // language tags seen → canonical form
 }
 
 // newRowPlan builds the plan of a file from its header and the mapping as applied; types are
 // the declared attribute types (nil: none).
 func newRowPlan(header []string, applied map[string]string, types map[string]string, lists []string, mode string) (*rowPlan, error) {
-	p := &rowPlan{cols: make([]column, len(header)), email: -1, lists: lists, mode: mode, tz: map[string]bool{}}
+	p := &rowPlan{cols: make([]column, len(header)), email: -1, lists: lists, mode: mode, tz: map[string]bool{}, locales: map[string]string{}}
 	for i, h := range header {
 		target, ok := applied[strings.TrimSpace(h)]
 		if !ok {
@@ -346,11 +347,17 @@ func (p *rowPlan) contact(rec []string, buf []byte) (store.ContactUpsert, []byte
 			}
 			u.Name = &v
 		case fieldLocale:
-			tag, err := language.Parse(v)
-			if err != nil || len(v) > maxShortField {
-				return u, buf, badRow(c.field, "%q is not a language tag (en, pt-BR, …)", v)
+			s, ok := p.locales[v]
+			if !ok {
+				tag, err := language.Parse(v)
+				if err != nil || len(v) > maxShortField {
+					return u, buf, badRow(c.field, "%q is not a language tag (en, pt-BR, …)", v)
+				}
+				s = tag.String()
+				if len(p.locales) < 1000 {
+					p.locales[v] = s
+				}
 			}
-			s := tag.String()
 			u.Locale = &s
 		case fieldTimezone:
 			if !p.tz[v] {
