@@ -11,7 +11,8 @@ import (
 	"github.com/postie/postie/internal/store/driverkit"
 )
 
-// The SQL of the imports area (store/imports.go).
+// The SQL of the imports area (store/imports.go). JSON columns are bound as strings, which every
+// query exec mode (the simple protocol included) passes as text.
 const (
 	importColumns = `id, status, mode, lists, mapping, filename, node, total_rows, counts, errors,
 	offset_bytes, row_no, reason, lease_owner, lease_until, created_at, updated_at, started_at, finished_at`
@@ -85,8 +86,8 @@ func (s *Store) ImportCreate(ctx context.Context, imp store.Import) (store.Impor
 	if err != nil {
 		return store.Import{}, fmt.Errorf("postgres: import %s: %w", imp.ID, err)
 	}
-	out, err := scanImport(s.pool.QueryRow(ctx, qImportInsert, imp.ID, imp.Mode, j.Lists, j.Mapping,
-		imp.Filename, imp.Node, int64(imp.TotalRows), j.Counts, j.Errors, imp.LeaseOwner, ts(imp.LeaseUntil),
+	out, err := scanImport(s.pool.QueryRow(ctx, qImportInsert, imp.ID, imp.Mode, string(j.Lists),
+		string(j.Mapping), imp.Filename, imp.Node, int64(imp.TotalRows), string(j.Counts), string(j.Errors), imp.LeaseOwner, ts(imp.LeaseUntil),
 		tsNotNull(imp.CreatedAt)))
 	if err != nil {
 		return store.Import{}, fmt.Errorf("postgres: creating import %s: %w", imp.ID, unavailable(err))
@@ -143,8 +144,8 @@ func (s *Store) ImportProgress(ctx context.Context, p store.ImportProgressParams
 	if err != nil {
 		return fmt.Errorf("postgres: import %s: %w", p.ID, err)
 	}
-	return s.importUpdate(ctx, p.ID, "saving the progress of", qImportProgress, p.Offset, int64(p.Row), counts,
-		errs, tsNotNull(p.LeaseUntil), tsNotNull(p.Now), p.ID, p.Owner)
+	return s.importUpdate(ctx, p.ID, "saving the progress of", qImportProgress, p.Offset, int64(p.Row),
+		string(counts), string(errs), tsNotNull(p.LeaseUntil), tsNotNull(p.Now), p.ID, p.Owner)
 }
 
 // ImportFinish implements store.Imports.
@@ -157,7 +158,7 @@ func (s *Store) ImportFinish(ctx context.Context, p store.ImportProgressParams) 
 		return fmt.Errorf("postgres: import %s: %w", p.ID, err)
 	}
 	return s.importUpdate(ctx, p.ID, "finishing", qImportFinish, p.Status, p.Reason, p.Offset, int64(p.Row),
-		counts, errs, tsNotNull(p.Now), p.ID, p.Owner)
+		string(counts), string(errs), tsNotNull(p.Now), p.ID, p.Owner)
 }
 
 // importUpdate runs an update of one import that applies only under its owner's lease: no row
