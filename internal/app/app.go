@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/postie/postie/internal/audience"
+	"github.com/postie/postie/internal/audience/dbsync"
 	"github.com/postie/postie/internal/config"
 	"github.com/postie/postie/internal/delivery"
 	"github.com/postie/postie/internal/httpapi"
@@ -67,6 +69,7 @@ type App struct {
 	engine    *delivery.Engine
 	api       *httpapi.Server
 	templates *templatedir.Loader // nil without POSTIE_TEMPLATES_DIR
+	syncer    *dbsync.Syncer      // runs the sync sources due
 	listener  net.Listener
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
@@ -103,11 +106,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MaxMessageSize: cfg.MaxMessageSize, MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL,
 		MaxAttempts: len(cfg.RetryDelays) + 1,
 	})
+	// Contacts, lists and subscriptions. Erasure waits for an ErasureKey (the secret key).
+	contacts := audience.New(audience.Config{Store: st, Logger: log})
+	a.syncer = NewSyncer(st, contacts, nodeOwner(node), log)
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
 		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
-		Templates: catalog,
+		Templates: catalog, Audience: contacts,
 	}
 	if cfg.TemplatesDir != "" {
 		// A file that does not compile stops the start, naming file:line; later changes are
@@ -298,6 +304,7 @@ func (a *App) Run(ctx context.Context) error {
 	if a.templates != nil {
 		wg.Go(func() { a.templates.Run(engineCtx) })
 	}
+	wg.Go(func() { a.runSync(engineCtx) })
 	wg.Add(3)
 	go func() {
 		defer wg.Done()

@@ -35,6 +35,9 @@ func (e *env) benchCmd() *cobra.Command {
 			"accepted/s, delivered/s, POST → 202 and POST → sink 250 percentiles, and CPU per message of the\n" +
 			"server, of this process (load generator and sink) and, on a local PostgreSQL, of its processes\n" +
 			"serving the run's database.\n\n" +
+			"--mode contacts: --batch-clients clients post batches of 1,000 new contacts (a name, three\n" +
+			"attributes, an activity time) to /v1/contacts/batch for --duration, then the same contacts\n" +
+			"again with changed attributes. Reports contacts upserted/s, latency per batch and server CPU.\n\n" +
 			"--mode import: uploads a generated CSV of --rows contacts to POST /v1/imports (every row subscribed\n" +
 			"to one list) and times it until the import is done, while --tx-clients clients post single\n" +
 			"transactional messages. Reports rows/s, the server's peak RSS before and after, and the\n" +
@@ -69,6 +72,12 @@ func (e *env) benchCmd() *cobra.Command {
 				r, err := bench.RunTransactional(cmd.Context(), tcfg)
 				bench.PrintTransactional(e.stdout, r)
 				return err
+			case "contacts":
+				ccfg := bench.ContactsConfig{Binary: exe, DatabaseURL: cfg.DatabaseURL, Nodes: cfg.Nodes,
+					Clients: cfg.BatchConns, BatchSize: 1000, Duration: cfg.Duration, Out: e.stdout}
+				rs, err := bench.RunContacts(cmd.Context(), ccfg)
+				bench.PrintContacts(e.stdout, rs)
+				return err
 			case "import":
 				icfg := bench.ImportConfig{Binary: exe, DatabaseURL: cfg.DatabaseURL, Rows: rows, TxClients: txClients}
 				fmt.Fprintf(e.stdout, "import: %d rows, %d transactional clients meanwhile …\n", rows, txClients)
@@ -76,11 +85,11 @@ func (e *env) benchCmd() *cobra.Command {
 				bench.PrintImport(e.stdout, r)
 				return err
 			}
-			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional or import, not %q", mode)}
+			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional, contacts or import, not %q", mode)}
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered; import: a CSV import of --rows contacts")
+	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered; contacts: contact upserts through the batch endpoint; import: a CSV import of --rows contacts")
 	f.IntVar(&rows, "rows", 1_000_000, "import: contacts in the generated CSV")
 	f.IntVar(&txClients, "tx-clients", 2, "import: clients posting transactional messages while the import runs (0: none)")
 	f.IntVar(&size, "size", 8<<10, "transactional: MIME bytes per message, about (text and HTML parts)")

@@ -13,6 +13,8 @@ import (
 const (
 	Message = "msg"
 	APIKey  = "key"
+	Contact = "ctc"
+	List    = "lst"
 	Import  = "imp"
 )
 

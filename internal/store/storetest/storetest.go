@@ -91,6 +91,23 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListRecipientState", testListRecipientState},
 		{"RetrySplit", testRetrySplit},
 		{"CancelSplit", testCancelSplit},
+		{"SourceCRUD", testSourceCRUD},
+		{"SourceClaim", testSourceClaim},
+		{"SourceClaimConcurrent", testSourceClaimConcurrent},
+		{"ContactUpsert", testContactUpsert},
+		{"ContactIdentity", testContactIdentity},
+		{"ContactAttributes", testContactAttributes},
+		{"Subscriptions", testSubscriptions},
+		{"Lists", testLists},
+		{"ContactList", testContactList},
+		{"ContactDelete", testContactDelete},
+		{"ContactErase", testContactErase},
+		{"ContactConcurrent", testContactConcurrent},
+		{"ContactUpsertTwice", testContactUpsertTwice},
+		{"AcceptClaims", testAcceptClaims},
+		{"EventOrder", testEventOrder},
+		{"Attributes", testAttributes},
+		{"SegmentCRUD", testSegmentCRUD},
 	}
 	tests = append(tests, importCases...)
 	for _, tc := range tests {
@@ -99,6 +116,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			tc.fn(t, open(t))
 		})
 	}
+	t.Run("Segments", func(t *testing.T) { RunSegments(t, open, SeedSegmentFixture) })
 }
 
 // ---- helpers ----
