@@ -4,17 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"golang.org/x/text/language"
 
+	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/store"
 )
@@ -46,14 +46,6 @@ const (
 	maxShortField   = 255 // external_id, locale, timezone
 	maxNameField    = 1000
 	maxAttrNameSize = 200
-)
-
-// Attribute types a declared attribute can have; a value of a declared attribute is cast to it.
-const (
-	AttrString = "string"
-	AttrNumber = "number"
-	AttrBool   = "bool"
-	AttrTime   = "time"
 )
 
 var bom = []byte("\ufeff")
@@ -335,7 +327,11 @@ func (p *rowPlan) contact(rec []string, buf []byte) (store.ContactUpsert, []byte
 			if err != nil || addr.Name != "" {
 				return u, buf, badRow(fieldEmail, "%q is not an email address", v)
 			}
-			u.Email, u.EmailKey = addr.Email, emailKey(addr.Email)
+			key, err := audience.EmailKey(addr.Email)
+			if err != nil {
+				return u, buf, badRow(fieldEmail, "%q is not an email address", v)
+			}
+			u.Email, u.EmailKey = addr.Email, key
 		case fieldExternalID:
 			if len(v) > maxShortField {
 				return u, buf, badRow(c.field, "longer than %d bytes", maxShortField)
@@ -415,33 +411,22 @@ func parseTime(v string) (time.Time, error) {
 	return time.Parse(time.DateOnly, v)
 }
 
-// castAttribute appends v as the JSON value of an attribute of declared type typ: a string when
-// none is declared (a CSV holds text; guessing would turn a postcode such as 01234 into a
-// number). A value that is not of the declared type is an error.
+// castAttribute appends v as the JSON value of an attribute of declared type typ, cast by
+// audience.CastAttribute: a string when none is declared (a CSV holds text; guessing would turn
+// a postcode such as 01234 into a number). A value that is not of the declared type is an error.
 func castAttribute(buf []byte, typ, v string) ([]byte, error) {
-	switch typ {
-	case AttrNumber:
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			return buf, fmt.Errorf("%q is not a number", v)
-		}
-		return strconv.AppendFloat(buf, f, 'g', -1, 64), nil
-	case AttrBool:
-		switch strings.ToLower(v) {
-		case "true", "yes", "1":
-			return append(buf, "true"...), nil
-		case "false", "no", "0":
-			return append(buf, "false"...), nil
-		}
-		return buf, fmt.Errorf("%q is not a boolean (true or false)", v)
-	case AttrTime:
-		t, err := parseTime(v)
-		if err != nil {
-			return buf, fmt.Errorf("%q is not a time (RFC 3339 or a date)", v)
-		}
-		return appendJSONString(buf, t.UTC().Format(time.RFC3339Nano)), nil
+	if typ == "" || typ == store.AttrString {
+		return appendJSONString(buf, v), nil
 	}
-	return appendJSONString(buf, v), nil
+	x, err := audience.CastAttribute(typ, v)
+	if err != nil {
+		return buf, err
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		return buf, err
+	}
+	return append(buf, b...), nil
 }
 
 // appendJSONString appends s, valid UTF-8, as a JSON string.
@@ -460,10 +445,4 @@ func appendJSONString(buf []byte, s string) []byte {
 		}
 	}
 	return append(buf, '"')
-}
-
-// emailKey is the identity of an address mail.ParseAddress accepted (its domain already in
-// A-labels): lower-cased.
-func emailKey(addr string) string {
-	return strings.ToLower(addr)
 }

@@ -159,7 +159,7 @@ func TestRowPlanContact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	types := map[string]string{"seats": AttrNumber, "trial": AttrBool, "since": AttrTime}
+	types := map[string]string{"seats": store.AttrNumber, "trial": store.AttrBool, "since": store.AttrTime}
 	plan, err := newRowPlan(header, applied, types, []string{"lst_a"}, store.ImportUpsert)
 	if err != nil {
 		t.Fatal(err)

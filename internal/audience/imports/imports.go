@@ -72,6 +72,7 @@ type Store interface {
 	store.Imports
 	ContactsUpsert(ctx context.Context, p store.ContactsUpsertParams) ([]store.ContactUpsertResult, error)
 	ListGet(ctx context.Context, id string) (store.List, error)
+	AttributeList(ctx context.Context) ([]store.Attribute, error)
 }
 
 // Defaults of Config.
@@ -96,7 +97,7 @@ type Config struct {
 	// Lease is how long an import stays with a worker that stops renewing it (DefaultLease when 0).
 	Lease time.Duration
 	// AttributeTypes returns the declared attribute types (name → string, number, bool or
-	// time); nil when none are declared: every attribute is then kept as a string.
+	// time); an attribute without one is kept as a string. Nil reads Store.AttributeList.
 	AttributeTypes func(ctx context.Context) (map[string]string, error)
 	Now            func() time.Time
 	Logger         *slog.Logger
@@ -127,7 +128,15 @@ func New(cfg Config) (*Importer, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.AttributeTypes == nil {
-		cfg.AttributeTypes = func(context.Context) (map[string]string, error) { return nil, nil }
+		st := cfg.Store
+		cfg.AttributeTypes = func(ctx context.Context) (map[string]string, error) {
+			attrs, err := st.AttributeList(ctx)
+			types := make(map[string]string, len(attrs))
+			for _, a := range attrs {
+				types[a.Name] = a.Type
+			}
+			return types, err
+		}
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("imports: creating the spool directory: %w", err)
