@@ -192,9 +192,10 @@ type Upload struct {
 	path     string
 }
 
-// Discard removes an upload that will not become an import.
+// Discard removes an upload that will not become an import; after a Start that succeeded it
+// does nothing.
 func (u *Upload) Discard() {
-	if u != nil {
+	if u != nil && u.path != "" {
 		_ = os.Remove(u.path)
 	}
 }
@@ -246,8 +247,10 @@ func (im *Importer) Start(ctx context.Context, u *Upload, o Options) (store.Impo
 	imp, err := im.start(ctx, u, o)
 	if err != nil {
 		u.Discard()
+		return imp, err
 	}
-	return imp, err
+	u.path = "" // the import's now
+	return imp, nil
 }
 
 func (im *Importer) start(ctx context.Context, u *Upload, o Options) (store.Import, error) {
