@@ -20,6 +20,7 @@ import (
 
 	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/audience/dbsync"
+	"github.com/postie/postie/internal/audience/imports"
 	"github.com/postie/postie/internal/config"
 	"github.com/postie/postie/internal/delivery"
 	"github.com/postie/postie/internal/httpapi"
@@ -70,6 +71,7 @@ type App struct {
 	api       *httpapi.Server
 	templates *templatedir.Loader // nil without POSTIE_TEMPLATES_DIR
 	syncer    *dbsync.Syncer      // runs the sync sources due
+	importer  *imports.Importer   // spools CSV uploads and runs this node's imports
 	listener  net.Listener
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
@@ -115,6 +117,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog, Audience: contacts,
 	}
+	// CSV imports: the uploads this node receives are spooled to its disk and run here.
+	a.importer, err = imports.New(imports.Config{Store: st, Dir: cfg.ImportSpoolDir(), Node: node,
+		Owner: nodeOwner(node), MaxRows: cfg.ImportMaxRows, Lease: cfg.Lease, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	apiCfg.Imports = a.importer
 	if cfg.TemplatesDir != "" {
 		// A file that does not compile stops the start, naming file:line; later changes are
 		// reloaded by Run.
@@ -142,6 +151,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	if n > 0 {
 		log.Warn("took back messages left in flight by the previous run", "messages", n, "node", node)
+	}
+	// The same for imports: their spool files are on this node's disk, so it resumes them.
+	n, err = st.ImportReleaseLeases(ctx, store.ImportReleaseParams{OwnerPrefix: release.OwnerPrefix, Now: release.Now})
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		log.Warn("resuming imports left running by the previous run", "imports", n, "node", node)
 	}
 
 	a.listener, err = net.Listen("tcp", cfg.Listen)
@@ -305,6 +322,7 @@ func (a *App) Run(ctx context.Context) error {
 		wg.Go(func() { a.templates.Run(engineCtx) })
 	}
 	wg.Go(func() { a.runSync(engineCtx) })
+	wg.Go(func() { a.importer.Run(engineCtx) })
 	wg.Add(3)
 	go func() {
 		defer wg.Done()

@@ -13,7 +13,7 @@ import (
 func (e *env) benchCmd() *cobra.Command {
 	cfg := bench.Config{}
 	dcfg := bench.DeliveryConfig{}
-	var size int
+	var size, rows, txClients int
 	var mode string
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -37,7 +37,11 @@ func (e *env) benchCmd() *cobra.Command {
 			"serving the run's database.\n\n" +
 			"--mode contacts: --batch-clients clients post batches of 1,000 new contacts (a name, three\n" +
 			"attributes, an activity time) to /v1/contacts/batch for --duration, then the same contacts\n" +
-			"again with changed attributes. Reports contacts upserted/s, latency per batch and server CPU.",
+			"again with changed attributes. Reports contacts upserted/s, latency per batch and server CPU.\n\n" +
+			"--mode import: uploads a generated CSV of --rows contacts to POST /v1/imports (every row subscribed\n" +
+			"to one list) and times it until the import is done, while --tx-clients clients post single\n" +
+			"transactional messages. Reports rows/s, the server's peak RSS before and after, and the\n" +
+			"transactional accept latency meanwhile.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
@@ -74,12 +78,20 @@ func (e *env) benchCmd() *cobra.Command {
 				rs, err := bench.RunContacts(cmd.Context(), ccfg)
 				bench.PrintContacts(e.stdout, rs)
 				return err
+			case "import":
+				icfg := bench.ImportConfig{Binary: exe, DatabaseURL: cfg.DatabaseURL, Rows: rows, TxClients: txClients}
+				fmt.Fprintf(e.stdout, "import: %d rows, %d transactional clients meanwhile …\n", rows, txClients)
+				r, err := bench.RunImport(cmd.Context(), icfg)
+				bench.PrintImport(e.stdout, r)
+				return err
 			}
-			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional or contacts, not %q", mode)}
+			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional, contacts or import, not %q", mode)}
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered; contacts: contact upserts through the batch endpoint")
+	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered; contacts: contact upserts through the batch endpoint; import: a CSV import of --rows contacts")
+	f.IntVar(&rows, "rows", 1_000_000, "import: contacts in the generated CSV")
+	f.IntVar(&txClients, "tx-clients", 2, "import: clients posting transactional messages while the import runs (0: none)")
 	f.IntVar(&size, "size", 8<<10, "transactional: MIME bytes per message, about (text and HTML parts)")
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each accept scenario (or the delivery latency phase) runs")
 	f.IntVar(&cfg.Clients, "clients", 32, "concurrent clients sending single messages")

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -46,6 +48,9 @@ type Config struct {
 	MaxScheduleAhead time.Duration `env:"POSTIE_MAX_SCHEDULE_AHEAD" flag:"max-schedule-ahead" usage:"how far in the future send_at may be"`
 	MaxInflightBytes int64         `env:"POSTIE_MAX_INFLIGHT_BYTES" flag:"max-inflight-bytes" usage:"request bytes of message sends handled at once; more wait briefly, then get 503 (0: 2 × max-message-size)"`
 	WriteTimeout     time.Duration `env:"POSTIE_WRITE_TIMEOUT" flag:"write-timeout" usage:"a client that has not taken a response (or a /raw body) within this is disconnected"`
+
+	ImportMaxRows int    `env:"POSTIE_IMPORT_MAX_ROWS" flag:"import-max-rows" usage:"most data rows of one CSV import; a larger upload is refused before anything is stored"`
+	ImportDir     string `env:"POSTIE_IMPORT_DIR" flag:"import-dir" usage:"where CSV uploads are spooled until imported, on this node's disk (default: imports/ beside a SQLite database, else the system temp directory's postie-imports)"`
 }
 
 // HardMaxMessageSize is the ceiling for MaxMessageSize (Amazon SES accepts 40 MB).
@@ -69,6 +74,7 @@ func Default() Config {
 		MaxMessageSize:   25 << 20,
 		MaxScheduleAhead: 30 * 24 * time.Hour,
 		WriteTimeout:     2 * time.Minute,
+		ImportMaxRows:    5_000_000,
 	}
 }
 
@@ -280,6 +286,9 @@ func (c *Config) Validate() error {
 	if c.WriteTimeout < time.Second {
 		bad("POSTIE_WRITE_TIMEOUT", "must be at least 1s")
 	}
+	if c.ImportMaxRows < 1 {
+		bad("POSTIE_IMPORT_MAX_ROWS", "must be at least 1")
+	}
 	return errors.Join(errs...)
 }
 
@@ -331,6 +340,18 @@ func (c *Config) Database() (Database, error) {
 		return Database{Driver: "postgres", URL: c.DatabaseURL}, nil
 	}
 	return Database{}, errors.New("want sqlite:PATH or postgres://…")
+}
+
+// ImportSpoolDir is ImportDir, or its default: imports/ beside a SQLite database (which lives
+// on this node's disk too), otherwise postie-imports in the system temp directory.
+func (c *Config) ImportSpoolDir() string {
+	if c.ImportDir != "" {
+		return c.ImportDir
+	}
+	if db, err := c.Database(); err == nil && db.Driver == "sqlite" {
+		return filepath.Join(filepath.Dir(db.Path), "imports")
+	}
+	return filepath.Join(os.TempDir(), "postie-imports")
 }
 
 // BaseURL is PublicURL, or http:// + the listen address.

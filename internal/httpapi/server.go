@@ -18,6 +18,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/postie/postie/internal/audience"
+	"github.com/postie/postie/internal/audience/imports"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
@@ -60,6 +61,9 @@ type Config struct {
 	// Templates renders messages sent with a template and serves /v1/templates; nil builds one
 	// on Store with the defaults.
 	Templates *templates.Catalog
+	// Imports spools and starts CSV imports (POST /v1/imports); nil answers 503.
+	Imports *imports.Importer
+
 	// TemplateLoadErrors reports the files of POSTIE_TEMPLATES_DIR that are not served as
 	// written (nil when there is no directory).
 	TemplateLoadErrors func() []templates.LoadError
@@ -188,6 +192,7 @@ func New(cfg Config) *Server {
 	s.registerContacts()
 	s.registerLists()
 	s.registerSegments()
+	s.registerImports()
 	s.finishDocument()
 	return s
 }

@@ -15,6 +15,7 @@ const (
 	APIKey  = "key"
 	Contact = "ctc"
 	List    = "lst"
+	Import  = "imp"
 )
 
 const alphabet = "0123456789abcdefghjkmnpqrstvwxyz" // Crockford, ascending

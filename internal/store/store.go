@@ -628,6 +628,7 @@ type Store interface {
 	Sources
 	Audience
 	Segments
+	Imports
 }
 
 // MessageQueue is the message row as a job, what delivery uses: claim due messages with a lease,

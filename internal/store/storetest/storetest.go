@@ -109,6 +109,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Attributes", testAttributes},
 		{"SegmentCRUD", testSegmentCRUD},
 	}
+	tests = append(tests, importCases...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
