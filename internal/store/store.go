@@ -618,6 +618,7 @@ type Store interface {
 	Suppressions
 	Templates
 	APIKeys
+	Secrets
 }
 
 // MessageQueue is the message row as a job, what delivery uses: claim due messages with a lease,

@@ -91,6 +91,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListRecipientState", testListRecipientState},
 		{"RetrySplit", testRetrySplit},
 		{"CancelSplit", testCancelSplit},
+		{"Secrets", testSecrets},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
