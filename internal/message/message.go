@@ -75,6 +75,9 @@ type Request struct {
 	Metadata    map[string]string
 	Stream      string     // "" for transactional
 	SendAt      *time.Time // nil: now
+	// ListID is the list a broadcast message is sent for (lst_…): its unsubscribe link leaves
+	// that list. Only for the broadcast stream.
+	ListID string
 
 	// Raw, when set, is the message already built: the fields above other than Tags, Metadata,
 	// Stream and SendAt must be empty.
@@ -269,6 +272,7 @@ func (s *Service) Compose(ctx context.Context, req *Request, p ComposeParams) (C
 
 	checkLabels(&pr, req.Tags, req.Metadata)
 	stream := checkStream(&pr, req.Stream)
+	checkListID(&pr, req.ListID, stream)
 
 	msgID := id.New(id.Message)
 	var rendered templates.Rendered
@@ -339,6 +343,7 @@ func (s *Service) Compose(ctx context.Context, req *Request, p ComposeParams) (C
 		NextAttemptAt:   due,
 		MessageID:       m.MessageID,
 		APIKeyID:        p.APIKeyID,
+		ListID:          req.ListID,
 		CreatedAt:       p.Now,
 		SendAt:          sendAt,
 		ExpiresAt:       due.Add(s.cfg.MessageTTL),
@@ -413,6 +418,20 @@ func checkStream(pr *problems, given string) string {
 		pr.add("stream", fmt.Sprintf("unknown stream %q: use %s", stream, strings.Join(store.Streams, " or ")), given)
 	}
 	return stream
+}
+
+// checkListID adds a problem when a list id is given for a message that is not broadcast, or is
+// not shaped like one.
+func checkListID(pr *problems, listID, stream string) {
+	switch {
+	case listID == "":
+	case stream != store.StreamBroadcast:
+		pr.add("list_id", "only broadcast messages belong to a list: a transactional message gets no unsubscribe link", listID)
+	case !strings.HasPrefix(listID, "lst_") || len(listID) > 64 || strings.ContainsFunc(listID, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '-')
+	}):
+		pr.add("list_id", "not a list id (lst_…)", listID)
+	}
 }
 
 // schedule decides a message's status and due time from its requested send time, and returns

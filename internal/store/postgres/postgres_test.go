@@ -465,7 +465,7 @@ func TestNULIsBadText(t *testing.T) {
 	if !errors.Is(err, store.ErrBadText) || errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("SuppressionUpsert with a NUL: %v, want ErrBadText", err)
 	}
-	if _, err := s.SuppressionGet(t.Context(), "nul@example.com", now); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.SuppressionGet(t.Context(), "nul@example.com", "", now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SuppressionGet after the refused upsert: %v, want ErrNotFound", err)
 	}
 	for _, e := range []*pgconn.PgError{{Code: "22P05"}, {Code: "22021", Message: `invalid byte sequence for encoding "UTF8": 0x00`}} {

@@ -92,6 +92,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RetrySplit", testRetrySplit},
 		{"CancelSplit", testCancelSplit},
 		{"Secrets", testSecrets},
+		{"SuppressionScopes", testSuppressionScopes},
+		{"MessageListID", testMessageListID},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -997,7 +999,7 @@ func testFinishRejects(t *testing.T, s store.Store) {
 	if got := eventTypes(t, s, m1.Message.ID); !slices.Equal(got, []string{store.EventQueued}) {
 		t.Errorf("events after refused finishes = %v, want only queued", got)
 	}
-	_, err := s.SuppressionGet(ctx, "ok@example.com", time.Time{})
+	_, err := s.SuppressionGet(ctx, "ok@example.com", "", time.Time{})
 	wantErr(t, "suppression of a refused finish", err, store.ErrNotFound)
 }
 
