@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/postie/postie/internal/audience"
 	"log/slog"
 	"net"
 	"net/http"
@@ -67,6 +68,8 @@ type App struct {
 	engine    *delivery.Engine
 	api       *httpapi.Server
 	templates *templatedir.Loader // nil without POSTIE_TEMPLATES_DIR
+	keys      *audience.Keys
+	links     *audience.Links
 	listener  net.Listener
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
@@ -90,11 +93,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 
+	// The keys of unsubscribe and confirmation links, and of erased addresses: configured, or
+	// generated once and kept in the database.
+	if a.keys, err = loadKeys(ctx, cfg, st); err != nil {
+		return nil, err
+	}
+	a.links = audience.NewLinks(a.keys, cfg.BaseURL())
+
 	node := nodeID(cfg)
 	log.Info("node id (POSTIE_NODE_ID), the owner of this run's leases", "node_id", node)
 	a.engine = delivery.New(delivery.Config{
 		Store: st, Transport: a.transport, Owner: nodeOwner(node), Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
-		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log,
+		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, ErasedKey: a.keys.ErasedKey,
 	})
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
 	// Every way in creates its messages through this one service.
@@ -102,6 +112,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: st, Templates: catalog, DefaultFrom: cfg.From, MaxRecipients: cfg.MaxRecipients,
 		MaxMessageSize: cfg.MaxMessageSize, MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL,
 		MaxAttempts: len(cfg.RetryDelays) + 1,
+		Broadcast:   message.BroadcastConfig{Links: a.links, PostalAddress: cfg.PostalAddress, Mailto: cfg.UnsubscribeMailto},
 	})
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
@@ -367,4 +378,17 @@ func debugMux() *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// loadKeys builds the node's link keys from POSTIE_SECRET_KEY and the database.
+func loadKeys(ctx context.Context, cfg config.Config, st store.Store) (*audience.Keys, error) {
+	configured, err := cfg.SecretKeys()
+	if err != nil {
+		return nil, fmt.Errorf("POSTIE_SECRET_KEY: %w", err)
+	}
+	keys := make([]audience.Key, len(configured))
+	for i, k := range configured {
+		keys[i] = audience.Key{ID: k.ID, Secret: k.Secret}
+	}
+	return audience.LoadKeys(ctx, st, keys, time.Now())
 }

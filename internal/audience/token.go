@@ -24,11 +24,11 @@ const (
 // ConfirmValidity is how long a confirmation link works.
 const ConfirmValidity = 7 * 24 * time.Hour
 
-// Token is what a signed link carries. Either ContactID or Address names the person.
+// Token is what a signed link carries. ContactID or Address (or both) name the person.
 type Token struct {
 	Purpose   Purpose
-	ContactID string    // ctc_…, "" for a plain address
-	Address   string    // the email key of a recipient who is not a contact
+	ContactID string    // ctc_…, "" when the link was made for an address
+	Address   string    // the recipient's email key (lowercased, A-label domain)
 	ListID    string    // the list the message was sent for, "" for none
 	MessageID string    // msg_… the link was sent in, "" when none
 	Expires   time.Time // zero: never (unsubscribe links must keep working)
@@ -135,7 +135,7 @@ func decodeContent(c []byte) (Token, bool) {
 		*f = string(c[n : n+int(l)])
 		c = c[n+int(l):]
 	}
-	if len(c) != 0 || (t.ContactID == "") == (t.Address == "") {
+	if len(c) != 0 || t.ContactID == "" && t.Address == "" {
 		return Token{}, false
 	}
 	return t, true

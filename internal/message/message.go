@@ -44,6 +44,8 @@ type Config struct {
 	MaxScheduleAhead time.Duration // how far SendAt may be in the future
 	MessageTTL       time.Duration // expires_at = due time + TTL
 	MaxAttempts      int           // attempts per message (first try + retries)
+	// Broadcast makes broadcast messages list mail (list.go).
+	Broadcast BroadcastConfig
 }
 
 // Service turns requests into stored messages. It is safe for concurrent use.
@@ -78,6 +80,8 @@ type Request struct {
 	// ListID is the list a broadcast message is sent for (lst_…): its unsubscribe link leaves
 	// that list. Only for the broadcast stream.
 	ListID string
+	// Contact is what the template sees as .contact (nil: the recipient is not a known contact).
+	Contact map[string]any
 
 	// Raw, when set, is the message already built: the fields above other than Tags, Metadata,
 	// Stream and SendAt must be empty.
@@ -275,6 +279,7 @@ func (s *Service) Compose(ctx context.Context, req *Request, p ComposeParams) (C
 	checkListID(&pr, req.ListID, stream)
 
 	msgID := id.New(id.Message)
+	links := s.broadcastLinks(&pr, stream, &m, req.ListID, msgID)
 	var rendered templates.Rendered
 	if usesTemplate {
 		r := req.Renderer
@@ -283,7 +288,8 @@ func (s *Service) Compose(ctx context.Context, req *Request, p ComposeParams) (C
 		}
 		var err error
 		rendered, err = r.Render(ctx, templates.RenderParams{Name: req.Template,
-			Version: req.TemplateVersion, Locale: req.Locale, Data: req.Data, MessageID: msgID, Stream: stream})
+			Version: req.TemplateVersion, Locale: req.Locale, Data: req.Data, MessageID: msgID, Stream: stream,
+			Links: links, Contact: req.Contact})
 		var ie *templates.InvalidError
 		switch {
 		case errors.As(err, &ie):
@@ -306,6 +312,7 @@ func (s *Service) Compose(ctx context.Context, req *Request, p ComposeParams) (C
 
 	m.Date = due
 	m.MessageID = mail.NewMessageID(domainOf(m.From.Email))
+	s.listMail(&m, links, req.ListID)
 	raw, err := mail.Build(m)
 	// The attachments are in raw now (or refused): their octets may go before raw is stored.
 	m.Attachments, req.Attachments = nil, nil
