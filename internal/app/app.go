@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"github.com/postie/postie/internal/audience"
+	"github.com/postie/postie/internal/web"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,6 +70,7 @@ type App struct {
 	engine    *delivery.Engine
 	api       *httpapi.Server
 	templates *templatedir.Loader // nil without POSTIE_TEMPLATES_DIR
+	public    *web.Handler
 	keys      *audience.Keys
 	links     *audience.Links
 	listener  net.Listener
@@ -131,6 +134,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		log.Info("templates loaded", "dir", cfg.TemplatesDir)
 	}
 	a.api = httpapi.New(apiCfg)
+	a.public = web.New(web.Config{Links: a.links, Logger: log,
+		Unsubscriber: &audience.Unsubscriber{Store: st}})
 
 	// Only this process can hold the SQLite file (the driver locks it), so any lease still in
 	// the file belonged to a previous run of this node: take them all back at once. On
@@ -237,7 +242,16 @@ func NewTransport(cfg config.Config, log *slog.Logger) (transport.Transport, err
 func (a *App) Addr() string { return a.listener.Addr().String() }
 
 // Handler is the HTTP handler (for in-process tests).
-func (a *App) Handler() http.Handler { return a.api }
+func (a *App) Handler() http.Handler { return http.HandlerFunc(a.serve) }
+
+// serve routes the public pages (/u/…, no API key) to package web and the rest to the API.
+func (a *App) serve(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/u/") {
+		a.public.ServeHTTP(w, r)
+		return
+	}
+	a.api.ServeHTTP(w, r)
+}
 
 // Store is the open store (for in-process tests).
 func (a *App) Store() store.Store { return a.store }
@@ -284,7 +298,7 @@ func apiKeyOf(secret, name string, now time.Time) store.APIKey {
 // close the store.
 func (a *App) Run(ctx context.Context) error {
 	srv := &http.Server{
-		Handler:           a.api,
+		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		WriteTimeout:      a.cfg.WriteTimeout, // the message routes and /raw move it (httpapi)
 		IdleTimeout:       120 * time.Second,
