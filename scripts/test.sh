@@ -37,6 +37,16 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   pg_start
 fi
 
+step "MariaDB"
+# The sync tests (internal/audience/sync) read from a real MariaDB at TEST_MARIADB_DSN: a throwaway
+# server started here and stopped on exit. Set TEST_MARIADB_DSN (a go-sql-driver/mysql DSN of a
+# user allowed to create databases) to use a server of your own instead.
+if [ -z "${TEST_MARIADB_DSN:-}" ]; then
+  # shellcheck source=scripts/mariadb.sh
+  source scripts/mariadb.sh
+  mariadb_start
+fi
+
 step "OpenAPI linter"
 # The OpenAPI test of internal/httpapi lints the served document with Redocly CLI, installed from
 # npm into a cache directory on first use. Without npm that test is skipped, saying so.

@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/web"
 	"log/slog"
 	"net"
@@ -21,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/postie/postie/internal/audience"
+	"github.com/postie/postie/internal/audience/dbsync"
 	"github.com/postie/postie/internal/config"
 	"github.com/postie/postie/internal/delivery"
 	"github.com/postie/postie/internal/httpapi"
@@ -70,6 +71,7 @@ type App struct {
 	engine    *delivery.Engine
 	api       *httpapi.Server
 	templates *templatedir.Loader // nil without POSTIE_TEMPLATES_DIR
+	syncer    *dbsync.Syncer      // runs the sync sources due
 	public    *web.Handler
 	keys      *audience.Keys
 	links     *audience.Links
@@ -117,11 +119,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MaxAttempts: len(cfg.RetryDelays) + 1,
 		Broadcast:   message.BroadcastConfig{Links: a.links, PostalAddress: cfg.PostalAddress, Mailto: cfg.UnsubscribeMailto},
 	})
+	// Contacts, lists and subscriptions. Erasure waits for an ErasureKey (the secret key).
+	contacts := audience.New(audience.Config{Store: st, Logger: log, ErasureKey: a.keys.ErasureKey()})
+	a.syncer = NewSyncer(st, contacts, nodeOwner(node), log)
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
 		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
-		Templates: catalog,
+		Templates: catalog, Audience: contacts,
 	}
 	if cfg.TemplatesDir != "" {
 		// A file that does not compile stops the start, naming file:line; later changes are
@@ -135,7 +140,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.api = httpapi.New(apiCfg)
 	a.public = web.New(web.Config{Links: a.links, Logger: log,
-		Unsubscriber: &audience.Unsubscriber{Store: st}})
+		Unsubscriber: &audience.Unsubscriber{Store: st, Audience: st}})
 
 	// Only this process can hold the SQLite file (the driver locks it), so any lease still in
 	// the file belonged to a previous run of this node: take them all back at once. On
@@ -323,6 +328,7 @@ func (a *App) Run(ctx context.Context) error {
 	if a.templates != nil {
 		wg.Go(func() { a.templates.Run(engineCtx) })
 	}
+	wg.Go(func() { a.runSync(engineCtx) })
 	wg.Add(3)
 	go func() {
 		defer wg.Done()

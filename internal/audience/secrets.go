@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -105,11 +104,10 @@ func (ks *Keys) SigningKeyID() string { return ks.sign.id }
 // and the hex HMAC-SHA-256 of their email key under the erasure key. The key never rotates, so
 // an erasure is honoured for as long as the database lives; it is kept in the database (not in
 // the configuration) so that it travels with the suppressions it keys.
-func (ks *Keys) ErasedKey(emailKey string) string {
-	h := hmac.New(sha256.New, ks.erasure)
-	h.Write([]byte(emailKey))
-	return ErasedPrefix + hex.EncodeToString(h.Sum(nil))
-}
+func (ks *Keys) ErasedKey(emailKey string) string { return ErasedKey(ks.erasure, emailKey) }
+
+// ErasureKey is the key of erased addresses (Config.ErasureKey).
+func (ks *Keys) ErasureKey() []byte { return ks.erasure }
 
 // ErasedPrefix begins the address of every erased person's suppression.
 const ErasedPrefix = "erased:"

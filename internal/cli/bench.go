@@ -34,7 +34,10 @@ func (e *env) benchCmd() *cobra.Command {
 			"for --duration, while the same server delivers them to the sink over --pool connections. Reports\n" +
 			"accepted/s, delivered/s, POST → 202 and POST → sink 250 percentiles, and CPU per message of the\n" +
 			"server, of this process (load generator and sink) and, on a local PostgreSQL, of its processes\n" +
-			"serving the run's database.",
+			"serving the run's database.\n\n" +
+			"--mode contacts: --batch-clients clients post batches of 1,000 new contacts (a name, three\n" +
+			"attributes, an activity time) to /v1/contacts/batch for --duration, then the same contacts\n" +
+			"again with changed attributes. Reports contacts upserted/s, latency per batch and server CPU.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
@@ -65,12 +68,18 @@ func (e *env) benchCmd() *cobra.Command {
 				r, err := bench.RunTransactional(cmd.Context(), tcfg)
 				bench.PrintTransactional(e.stdout, r)
 				return err
+			case "contacts":
+				ccfg := bench.ContactsConfig{Binary: exe, DatabaseURL: cfg.DatabaseURL, Nodes: cfg.Nodes,
+					Clients: cfg.BatchConns, BatchSize: 1000, Duration: cfg.Duration, Out: e.stdout}
+				rs, err := bench.RunContacts(cmd.Context(), ccfg)
+				bench.PrintContacts(e.stdout, rs)
+				return err
 			}
-			return usageError{fmt.Errorf("--mode must be accept, delivery or transactional, not %q", mode)}
+			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional or contacts, not %q", mode)}
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered")
+	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered; contacts: contact upserts through the batch endpoint")
 	f.IntVar(&size, "size", 8<<10, "transactional: MIME bytes per message, about (text and HTML parts)")
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each accept scenario (or the delivery latency phase) runs")
 	f.IntVar(&cfg.Clients, "clients", 32, "concurrent clients sending single messages")

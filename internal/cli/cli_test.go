@@ -39,6 +39,7 @@ func TestFlagsPerCommand(t *testing.T) {
 		{[]string{"keys", "create", "--help"}, []string{"--database-url", "--name"}, serveOnly},
 		{[]string{"keys", "list", "--help"}, []string{"--database-url"}, append([]string{"--name"}, serveOnly...)},
 		{[]string{"keys", "revoke", "--help"}, []string{"--database-url"}, serveOnly},
+		{[]string{"sync", "--help"}, []string{"--once", "--source", "--reconcile", "--database-url"}, serveOnly},
 		{[]string{"send", "--help"}, []string{"--url", "--api-key", "--to", "--subject", "--template", "--data"}, []string{"--database-url", "--smtp-url", "--listen"}},
 		{[]string{"version", "--help"}, nil, append([]string{"--database-url"}, serveOnly...)},
 		{[]string{"bench", "--help"}, []string{"--mode", "--duration", "--clients", "--batch-size", "--batch-clients", "--data-dir",

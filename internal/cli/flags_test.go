@@ -84,13 +84,15 @@ func TestBadValues(t *testing.T) {
 		{"an argument serve does not take", dbEnv(), []string{"serve", "now"}, 0,
 			[]string{`unknown command "now"`}},
 		{"bench mode", nil, []string{"bench", "--mode", "fast"}, 2,
-			[]string{`--mode must be accept, delivery or transactional, not "fast"`}},
+			[]string{`--mode must be accept, delivery, transactional or contacts, not "fast"`}},
 		{"sink rejection without a reply", nil, []string{"sink", "--listen", "127.0.0.1:0", "--reject", "nobody@example.com"}, 2,
 			[]string{`--reject "nobody@example.com": want ADDRESS=CODE`}},
 		{"sink rejection with a success code", nil, []string{"sink", "--listen", "127.0.0.1:0", "--reject", "a@example.com=250 ok"}, 2,
 			[]string{"--reject"}},
 		{"keys revoke without a key", dbEnv(), []string{"keys", "revoke"}, 0,
 			[]string{"accepts 1 arg"}},
+		{"sync without --once", dbEnv(), []string{"sync"}, 2,
+			[]string{"sync needs --once"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -24,8 +24,8 @@ func (e *env) keysCmd() *cobra.Command {
 		Use:   "keys",
 		Short: "Create, list and revoke API keys (in the database of POSTIE_DATABASE_URL)",
 		Long: "Manage API keys in the database directly; the server need not run. Only a key's SHA-256\n" +
-			"is stored: its secret is printed once, by create. A running server stops accepting a\n" +
-			"revoked key within a minute.",
+			"is stored: its secret is printed once, by create. Every running server refuses a\n" +
+			"revoked key within 5 seconds.",
 	}
 	var name string
 	create := &cobra.Command{

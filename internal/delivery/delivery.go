@@ -12,11 +12,17 @@
 // run dry while it commits. When the last claim came back short (no backlog), it claims as soon as
 // any room is free, so a new message on an idle server goes out at once. Each claim's recipients
 // are looked up in the suppression list in one query. A sender drops suppressed recipients,
-// sends, and hands the outcome to the finisher. The finisher records outcomes in batches:
-// whatever piled up while the previous batch was being committed goes into the next one, so one
+// sends, and hands the outcome to the finishers. Each of two finishers records outcomes in batches:
+// whatever piled up while its previous batch was being committed goes into the next one, so one
 // durable commit covers many state changes. With nothing to claim the claimer sleeps until the
 // store signals new work (Store.Wakeups), the earliest scheduled message falls due, or the poll
 // interval passes, whichever is first.
+//
+// A store that claims at accept (store.AcceptClaims, SQLite) hands the stream messages straight
+// from the accepting request, leased to this engine and with the MIME the accept held, whenever
+// the local queue has room and the claimer has no backlog (older due messages keep going first,
+// by claim) and the breaker is closed: no claim statement, no read of the rows back. They take
+// slots as claimed ones do, so the queue never holds more than 2 × Batch either way.
 //
 // # Outcomes
 //
@@ -61,6 +67,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/postie/postie/internal/store"
@@ -182,7 +189,15 @@ func (e *Engine) Run(ctx context.Context) error {
 	defer stopTrying()
 	go func() {
 		defer close(finished)
-		e.finisher(giveUp, outcomes)
+		// Two finishers: while one batch of outcomes is being committed, the next is already
+		// being written, so a commit that waits for the database's CPU (accepts share it) does
+		// not stop the senders. Their batches hold different messages, so neither waits for the
+		// other's rows.
+		var fw sync.WaitGroup
+		for range 2 {
+			fw.Go(func() { e.finisher(giveUp, outcomes) })
+		}
+		fw.Wait()
 	}()
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var bgWG sync.WaitGroup
@@ -266,20 +281,30 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 			}
 		}()
 	}
+	var backlog atomic.Bool // the last claim came back full: more is due than the queue holds
+	stopHandoff := func() {}
+	if ac, ok := e.cfg.Store.(store.AcceptClaims); ok {
+		// Messages accepted while there is room and no backlog come straight from the accept.
+		h := newHandoff(e, slots, &backlog)
+		fed := make(chan struct{})
+		go func() { defer close(fed); h.feed(ctx, work) }()
+		unregister := ac.ClaimAtAccept(stream, h)
+		stopHandoff = func() { unregister(); h.close(); <-fed }
+	}
 	defer func() {
+		stopHandoff()
 		close(work)
 		senders.Wait()
 	}()
 
 	wake := e.cfg.Store.Wakeups(stream)
 	log := e.log.With("stream", stream)
-	backlog := false // the last claim came back full: more is due than the queue holds
 	for {
 		// With a backlog, wait until there is room for a whole batch: one commit per Batch
 		// messages, and the Batch still queued keep the senders busy while it commits. Without
 		// one, claim as soon as there is any room, so that new work goes out at once.
 		want := 1
-		if backlog {
+		if backlog.Load() {
 			want = sc.Batch
 		}
 		n := 0
@@ -295,7 +320,7 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 		if limit == 0 {
 			// The relay is unreachable: no claims until the breaker lets a probe through, and
 			// a probe waits for one slot, not for room for a batch.
-			backlog = false
+			backlog.Store(false)
 			for range n {
 				slots <- struct{}{}
 			}
@@ -329,7 +354,7 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 			e.breaker.probeDone()
 		}
 		if err != nil {
-			backlog = false
+			backlog.Store(false)
 			if ctx.Err() == nil {
 				log.Error("claiming messages failed; retrying", "err", err)
 				sleep(ctx, time.Second)
@@ -339,7 +364,7 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 		for _, j := range e.jobs(ctx, claimed, limit == 1) {
 			work <- j
 		}
-		backlog = limit < 0 && len(claimed) == n
+		backlog.Store(limit < 0 && len(claimed) == n)
 		if len(claimed) < n {
 			e.idle(ctx, stream, wake)
 		}

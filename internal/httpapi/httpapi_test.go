@@ -36,8 +36,13 @@ type bundle struct {
 
 func setup(t *testing.T, mutate ...func(*httpapi.Config)) *bundle {
 	t.Helper()
+	return setupOn(t, sqlitetest.Open(t), mutate...)
+}
+
+// setupOn is setup on the store st (of either driver).
+func setupOn(t *testing.T, st store.Store, mutate ...func(*httpapi.Config)) *bundle {
+	t.Helper()
 	ctx := context.Background()
-	st := sqlitetest.Open(t)
 	for i, k := range []string{testKey, otherKey} {
 		sum := sha256.Sum256([]byte(k))
 		if err := st.APIKeyCreate(ctx, store.APIKey{ID: fmt.Sprintf("key_%d", i), Name: "test", Hash: sum[:], CreatedAt: testNow}); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
@@ -62,6 +63,10 @@ type Config struct {
 	// TemplateLoadErrors reports the files of POSTIE_TEMPLATES_DIR that are not served as
 	// written (nil when there is no directory).
 	TemplateLoadErrors func() []templates.LoadError
+
+	// Audience serves /v1/contacts and /v1/lists; nil builds one on Store (without an erasure
+	// key: erasure is then refused).
+	Audience *audience.Service
 }
 
 // DefaultBatchRenderBudget is Config.BatchRenderBudget when zero.
@@ -75,7 +80,9 @@ type Server struct {
 	mux  *http.ServeMux
 	keys sync.Map // sha256 → cachedKey: API keys seen recently
 
-	messages *message.Service // creates the messages sent
+	messages *message.Service  // creates the messages sent
+	audience *audience.Service // contacts and lists
+	segments *audience.Segments
 
 	bodyLimit int64     // of POST /v1/messages; a batch may be twice as large
 	inflight  *inflight // the budget of large request bodies in flight
@@ -89,8 +96,12 @@ type cachedKey struct {
 // defaultWriteTimeout is Config.WriteTimeout's default.
 const defaultWriteTimeout = 2 * time.Minute
 
-// keyCacheTTL bounds how long a validated API key is trusted without asking the store again.
-const keyCacheTTL = time.Minute
+// keyCacheTTL bounds how long a validated API key is trusted without asking the store again, and
+// so how long a key revoked in the database (by `postie keys revoke`, on any node) can still
+// authenticate on this one. A check is dated before its lookup starts, so a key revoked at t is
+// refused from t + keyCacheTTL on. Short enough for that promise (5 s on every node), long
+// enough that a busy client's key is looked up once in a while rather than on every request.
+const keyCacheTTL = 5 * time.Second
 
 type ctxKey struct{}
 
@@ -131,6 +142,10 @@ func New(cfg Config) *Server {
 		})
 	}
 
+	if s.audience = cfg.Audience; s.audience == nil {
+		s.audience = audience.New(audience.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger})
+	}
+
 	hc := huma.DefaultConfig("postie", cfg.Version)
 	hc.CreateHooks = nil // no $schema links in bodies
 	hc.OpenAPIPath = "/v1/openapi"
@@ -169,6 +184,10 @@ func New(cfg Config) *Server {
 	s.registerMessages()
 	s.registerSuppressions()
 	s.registerTemplates()
+	s.registerSources()
+	s.registerContacts()
+	s.registerLists()
+	s.registerSegments()
 	s.finishDocument()
 	return s
 }
@@ -221,11 +240,14 @@ func (s *Server) authenticate(r *http.Request) (store.APIKey, error) {
 	}
 	sum := sha256.Sum256([]byte(secret))
 	now := s.cfg.Now()
-	if c, ok := s.keys.Load(sum); ok && now.Sub(c.(cachedKey).checked) < keyCacheTTL {
-		return c.(cachedKey).key, nil
+	if c, ok := s.keys.Load(sum); ok {
+		if age := now.Sub(c.(cachedKey).checked); age >= 0 && age < keyCacheTTL {
+			return c.(cachedKey).key, nil
+		}
 	}
 	k, err := s.cfg.Store.APIKeyByHash(r.Context(), sum[:])
 	if errors.Is(err, store.ErrNotFound) {
+		s.keys.Delete(sum) // revoked: nothing of it kept
 		return store.APIKey{}, errUnauthorized
 	}
 	if err != nil {

@@ -330,10 +330,12 @@ func (b strictBody) errors() []error {
 
 // The shapes of the bodies huma decodes.
 var (
-	templateBodyShape    = shapeOf(reflect.TypeFor[TemplateBody]())
-	renderBodyShape      = shapeOf(reflect.TypeFor[RenderBody]())
-	suppressionBodyShape = shapeOf(reflect.TypeFor[SuppressionBody]())
-	retryFilterShape     = shapeOf(reflect.TypeFor[RetryFilter]())
+	templateBodyShape     = shapeOf(reflect.TypeFor[TemplateBody]())
+	renderBodyShape       = shapeOf(reflect.TypeFor[RenderBody]())
+	suppressionBodyShape  = shapeOf(reflect.TypeFor[SuppressionBody]())
+	retryFilterShape      = shapeOf(reflect.TypeFor[RetryFilter]())
+	listBodyShape         = shapeOf(reflect.TypeFor[ListBody]())
+	subscriptionBodyShape = shapeOf(reflect.TypeFor[SubscriptionBody]())
 )
 
 // decode decodes data into v (the body as a type without this UnmarshalJSON) and notes what

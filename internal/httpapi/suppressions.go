@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/postie/postie/internal/mail"
+	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/store"
 )
 
@@ -16,7 +16,7 @@ import (
 type SuppressionResource struct {
 	Email     string     `json:"email" doc:"The suppressed address, lowercased" example:"ann@example.com"`
 	Scope     string     `json:"scope" doc:"Which mail it stops: global (every stream), broadcast (broadcast mail) or a list id (that list's mail)" example:"global"`
-	Reason    string     `json:"reason" enum:"hard_bounce,complaint,unsubscribe,manual" doc:"Why postie does not send to it"`
+	Reason    string     `json:"reason" enum:"hard_bounce,complaint,unsubscribe,manual,erased" doc:"Why postie does not send to it; erased: the person was erased, and email is an HMAC of their address"`
 	Detail    string     `json:"detail" doc:"The relay's reply for a hard bounce, or free text for a manual suppression" example:"550 5.1.1 user unknown"`
 	MessageID *string    `json:"message_id" doc:"The message whose outcome caused it; null when added by hand"`
 	CreatedAt time.Time  `json:"created_at" doc:"When it was added (or last refreshed)"`
@@ -91,13 +91,14 @@ func (s *Server) registerSuppressions() {
 
 // suppressedAddress validates an address given at location and returns the form suppressions are
 // kept in: the bare address (A-label domain), lowercased.
+// That is the contacts' email key (audience.EmailKey): a contact and its suppression meet on it.
 func suppressedAddress(location, email string) (string, error) {
-	a, err := mail.ParseAddress(email)
+	key, err := audience.EmailKey(email)
 	if err != nil {
 		return "", huma.Error422UnprocessableEntity(location+": "+err.Error(),
 			&huma.ErrorDetail{Location: location, Message: err.Error(), Value: email})
 	}
-	return strings.ToLower(a.Email), nil
+	return key, nil
 }
 
 func (s *Server) suppressionCreate(ctx context.Context, in *suppressionCreateInput) (*suppressionOutput, error) {
@@ -204,8 +205,9 @@ func checkScope(scope string) string {
 	switch {
 	case scope == store.ScopeGlobal, scope == store.ScopeBroadcast:
 		return ""
-	case strings.HasPrefix(scope, "lst_") && len(scope) <= 64 && mail.CheckHeaderValue(scope) == nil &&
-		!strings.ContainsAny(scope, " \t"):
+	case strings.HasPrefix(scope, "lst_") && len(scope) <= 64 && !strings.ContainsFunc(scope, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '-')
+	}):
 		return ""
 	}
 	return "must be global, broadcast or a list id (lst_…)"

@@ -13,6 +13,8 @@ import (
 const (
 	Message = "msg"
 	APIKey  = "key"
+	Contact = "ctc"
+	List    = "lst"
 )
 
 const alphabet = "0123456789abcdefghjkmnpqrstvwxyz" // Crockford, ascending

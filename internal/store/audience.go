@@ -73,12 +73,14 @@ type Consent struct {
 	UserAgent string
 }
 
-// ContactUpsert is one contact to create or update. The contact is found by ExternalID when
-// given, else by EmailKey. An external_id match whose EmailKey differs changes the contact's
+// ContactUpsert is one contact to create or update. The contact is found by ID when given
+// (ErrNotFound when there is none; its email and external_id change to those given), else by
+// ExternalID when given, else by EmailKey. An external_id match whose EmailKey differs changes the contact's
 // email (ErrConflict when that email key belongs to another contact). Nil fields are left as
 // they are (or empty on create); Attributes are merged key by key into the stored object (a JSON
 // null value removes a key). LastActiveAt only ever moves forward.
 type ContactUpsert struct {
+	ID           string // optional: update this contact (PATCH)
 	Email        string // required; as given
 	EmailKey     string // required; computed by the caller
 	ExternalID   string // optional
@@ -111,9 +113,18 @@ type ContactUpsertResult struct {
 	Pending []string
 	Kept    []string
 	// Err is this item's failure (ErrConflict: email and external_id name two contacts;
-	// ErrNotFound: an unknown list); the other items are still applied.
+	// ErrNotFound, an *UnknownListError: an unknown list); the other items are still applied.
 	Err error
 }
+
+// UnknownListError is the per-item error of an upsert naming a list that does not exist; it
+// is ErrNotFound.
+type UnknownListError struct{ ListID string }
+
+func (e *UnknownListError) Error() string { return "list " + e.ListID + ": " + ErrNotFound.Error() }
+
+// Is makes errors.Is(err, ErrNotFound) hold.
+func (e *UnknownListError) Is(target error) bool { return target == ErrNotFound }
 
 // ContactsUpsertParams upserts a batch in one transaction. Items naming the same contact twice
 // are applied in order.
@@ -190,10 +201,12 @@ type SubscriptionSetParams struct {
 	Now         time.Time
 }
 
-// SubscriptionSetResult is the subscription after the change; Kept when it stayed unsubscribed.
+// SubscriptionSetResult is the subscription after the change; Kept when it stayed unsubscribed,
+// Changed when the change was applied (and a consent record written).
 type SubscriptionSetResult struct {
 	Subscription
-	Kept bool
+	Kept    bool
+	Changed bool
 }
 
 // Audience is the contacts, lists and subscriptions store (implemented by every driver; the
@@ -211,7 +224,11 @@ type Audience interface {
 	// when none). With Erase it also removes the person's personal data from messages
 	// (recipients, bodies, data, events), idempotency responses and every later area's rows
 	// (campaign recipients, bounce reports, webhook payloads), and upserts a global suppression
-	// keyed by ErasedKey, all in one transaction.
+	// keyed by ErasedKey (reason ReasonErased), all in one transaction. A message naming the
+	// person (by its email or email key) keeps its row, status and other recipients, but loses
+	// the person's addresses, its subject, data, headers, metadata and MIME, and the details of
+	// the events naming them; one still waiting to be sent is cancelled. Their plain
+	// suppression goes too (it names them).
 	ContactDelete(ctx context.Context, p ContactDeleteParams) error
 	// ContactSubscriptions returns a contact's subscriptions by list id.
 	ContactSubscriptions(ctx context.Context, ref ContactRef) ([]Subscription, error)

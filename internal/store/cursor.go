@@ -61,3 +61,22 @@ func SuppressionCursorAfter(cursor string) (created time.Time, email, scope stri
 	}
 	return time.UnixMicro(us).UTC(), email, scope, nil
 }
+
+// ContactCursor encodes a ContactList keyset position, the last contact of a page: its id in
+// base64url.
+func ContactCursor(last Contact) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(last.ID))
+}
+
+// ContactCursorAfter decodes a ContactCursor into the id the previous page ended with ("" for
+// the first page).
+func ContactCursorAfter(cursor string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || !strings.HasPrefix(string(b), "ctc_") {
+		return "", fmt.Errorf("contact cursor %q: %w", cursor, ErrBadCursor)
+	}
+	return string(b), nil
+}

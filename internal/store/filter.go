@@ -22,15 +22,18 @@ type Filter struct {
 	Type      string // AttrString, AttrNumber, AttrBool, AttrTime: the field's or the attribute's type
 	Cmp       string // CmpEq, CmpNe, …
 	Value     any    // string, float64, bool or time.Time, as Type says; nil for CmpExists/CmpMissing
-	Values    []any  // CmpIn
+	Values    []any  // CmpIn: strings or float64s (string and number only)
 	// Ago, for time comparisons relative to the query's now ("more than 30 days ago"): the
 	// compared time is now − Ago, and Value is unused.
 	Ago time.Duration
 
 	// FilterInList.
 	ListID             string
-	SubscriptionStatus string // "" means subscribed
+	SubscriptionStatus string // "" means subscribed; SubscriptionAny: any status
 }
+
+// SubscriptionAny as a FilterInList's SubscriptionStatus matches a subscription in any state.
+const SubscriptionAny = "any"
 
 // Filter node kinds.
 const (
@@ -64,7 +67,9 @@ const (
 	AttrTime   = "time"
 )
 
-// FilterFields are the contact fields a filter may compare, with their types.
+// FilterFields are the contact fields a filter may compare, with their types. A string field
+// has a value when it is not empty; email compares the email key (lower-cased); a time field
+// has one when it is set (last_active_at may be unset).
 var FilterFields = map[string]string{
 	"email":          AttrString,
 	"external_id":    AttrString,

@@ -16,7 +16,9 @@
 //
 // A message is accepted by inserting its row (status scheduled or queued) together with the
 // rendered MIME. Delivery workers claim due rows in batches with MessageClaim, which moves them to
-// sending and stamps a lease (lease_owner, lease_until). The worker reports each outcome with
+// sending and stamps a lease (lease_owner, lease_until); a driver implementing AcceptClaims may
+// instead store a message so claimed by its own node's delivery and hand it over from the accept
+// (no claim, no read-back). The worker reports each outcome with
 // MessageFinish, which only applies while the caller still owns the lease. A lease that expires
 // (its worker died) is returned to queued by MessageRescue; a node shutting down hands its leases
 // back at once with MessageReleaseLeases. Nothing is ever deleted by the delivery cycle.
@@ -290,6 +292,9 @@ const (
 	ReasonComplaint   = "complaint"
 	ReasonUnsubscribe = "unsubscribe"
 	ReasonManual      = "manual"
+	// ReasonErased: the suppression an erased contact leaves, keyed by an HMAC of its address
+	// (ContactDeleteParams.ErasedKey), never added through the API.
+	ReasonErased = "erased"
 )
 
 // SuppressionReasons lists the valid reasons, for validating input.
@@ -411,7 +416,9 @@ type Event struct {
 // NewMessage is one message to insert: the row and its raw MIME.
 type NewMessage struct {
 	Message Message // Status must be queued or scheduled
-	Raw     []byte
+	// Raw must not change once handed to MessagesAccept: a driver may pass it on to delivery
+	// (AcceptClaims).
+	Raw []byte
 }
 
 // Idempotency records a request made with an Idempotency-Key so a repeat returns the same response.
@@ -629,6 +636,9 @@ type Store interface {
 	Suppressions
 	Templates
 	APIKeys
+	Sources
+	Audience
+	Segments
 	Secrets
 }
 

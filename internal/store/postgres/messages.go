@@ -277,20 +277,7 @@ func listQuery(p store.MessageListParams, cols string) (string, []any, error) {
 
 // readAll runs q on the pool and reads every row with scan.
 func readAll[T any](ctx context.Context, s *Store, q string, args []any, scan func(scanner) (T, error)) ([]T, error) {
-	rows, err := s.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return queryTx(ctx, s.pool, q, args, scan)
 }
 
 // MessageCancel implements store.Store.

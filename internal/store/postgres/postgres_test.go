@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -377,7 +378,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 	queries := map[string]query{
 		"claim":    {qMessageClaim, []any{"w", ts(t0), tsNotNull(t0), store.StreamTransactional, int32(10)}, []string{"messages_claim"}},
 		"next due": {qMessageNextDue, []any{store.StreamTransactional}, []string{"messages_claim"}},
-		"rescue":   {qRescue, []any{tsNotNull(t0)}, []string{"messages_lease", "messages_status"}},
+		"rescue":   {qRescue, []any{tsNotNull(t0)}, []string{"messages_status"}},
 		"match": {qSuppressionMatch, []any{[]string{"a@example.com", "b@example.com"}, tsNotNull(t0)},
 			[]string{"suppressions_pkey"}},
 	}
@@ -510,5 +511,96 @@ func TestAcceptGroupIsolation(t *testing.T) {
 		if _, err := s.MessageGet(t.Context(), ids[i]); err != nil {
 			t.Errorf("request %d was answered but its message is not stored: %v", i, err)
 		}
+	}
+}
+
+// TestRawCompression: the raw MIME is compressed with lz4 where the server has it (migration
+// 00006), and a value that is compressed reads back whole.
+func TestRawCompression(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	var lz4 bool
+	if err := s.pool.QueryRow(t.Context(), `SELECT count(*) > 0 FROM pg_settings
+		WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)`).Scan(&lz4); err != nil {
+		t.Fatal(err)
+	}
+	if lz4 { // else pglz, the default (PostgreSQL 13 has no attcompression)
+		var method string
+		if err := s.pool.QueryRow(t.Context(), `SELECT attcompression::text FROM pg_attribute
+			WHERE attrelid = 'message_raw'::regclass AND attname = 'raw'`).Scan(&method); err != nil {
+			t.Fatal(err)
+		}
+		if method != "l" {
+			t.Fatalf("message_raw.raw compression %q, want l (lz4)", method)
+		}
+	}
+	raw := []byte(strings.Repeat("Subject: compressible\r\n", 1000)) // well over the TOAST threshold
+	m := store.Message{ID: "msg_lz4", Stream: store.StreamTransactional, Status: store.StatusQueued,
+		Recipients: []string{"a@example.com"}}
+	if _, err := s.MessagesAccept(t.Context(), store.MessagesAcceptParams{Now: t0,
+		Messages: []store.NewMessage{{Message: m, Raw: raw}}}); err != nil {
+		t.Fatal(err)
+	}
+	var stored int
+	if err := s.pool.QueryRow(t.Context(), `SELECT pg_column_size(raw) FROM message_raw WHERE message_id = $1`,
+		m.ID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored >= len(raw)/4 {
+		t.Errorf("%d bytes stored for %d bytes of raw MIME: not compressed", stored, len(raw))
+	}
+	got, err := s.MessageRaw(t.Context(), m.ID)
+	if err != nil || !bytes.Equal(got, raw) {
+		t.Fatalf("MessageRaw: %d bytes, %v; want the %d bytes accepted", len(got), err, len(raw))
+	}
+}
+
+// TestFinishFindsRowsByID: MessageFinish finds its messages from their ids, even on a table
+// without statistics (younger than autovacuum's first ANALYZE) where thousands of messages went
+// through 'sending', rather than walking every 'sending' entry of messages_status (the dead ones
+// every claim leaves there included) for each finish.
+func TestFinishFindsRowsByID(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := t.Context()
+	const n, inFlight = 3000, 500
+	if _, err := s.pool.Exec(ctx, `INSERT INTO messages (id, stream, status, next_attempt_at, created_at, updated_at)
+		SELECT 'msg_' || lpad(g::text, 8, '0'), 'transactional', 'queued', $2, $2, $2
+		FROM generate_series(1, $1) g`, n, tsNotNull(t0)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i += 250 { // claimed and finished by 250s, the last inFlight only claimed
+		for _, st := range []string{"sending", "sent"} {
+			if st == "sent" && i >= n-inFlight {
+				continue
+			}
+			if _, err := s.pool.Exec(ctx, `UPDATE messages SET status = $3, lease_owner = 'w' WHERE id > $1 AND id <= $2`,
+				fmt.Sprintf("msg_%08d", i), fmt.Sprintf("msg_%08d", i+250), st); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var rows [][]any
+	for i := range 11 {
+		rows = append(rows, []any{int32(i), fmt.Sprintf("msg_%08d", n-i), "w", string(store.StatusSent), int32(1),
+			tsNotNull(t0), nil, "", ts(t0)})
+	}
+	args := columns(rows, "integer", "text", "text", "text", "integer", "timestamptz", "text", "text", "timestamptz")
+	args = append(args, tsNotNull(t0))
+	args = append(args, columns(nil, "integer", "text", "timestamptz", "text")...)
+	args = append(args, columns(nil, finishSuppressionParamTypes...)...)
+	res, err := s.pool.Query(ctx, "EXPLAIN "+qMessageFinish, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pgx.CollectRows(res, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := slices.ContainsFunc(plan, func(l string) bool {
+		return strings.Contains(l, "Index Cond:") && strings.Contains(l, "id = (f.id)")
+	})
+	if text := strings.Join(plan, "\n"); !byID {
+		t.Errorf("the finish does not look its messages up by id; plan:\n%s", text)
 	}
 }

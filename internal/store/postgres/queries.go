@@ -118,7 +118,7 @@ func requeueQuery(cond, event string) string {
 }
 
 var (
-	// MessageRescue ($1 now): the expired leases, through messages_lease.
+	// MessageRescue ($1 now): the expired leases, among the messages in flight (messages_status).
 	qRescue = requeueQuery(`status = 'sending' AND lease_until < $1`, "lease_expired")
 	// MessageReleaseLeases ($1 now, $2 owner, $3 owner prefix): $2 = '' releases every lease, $3
 	// = '' any owner's. The prefix is compared with left rather than LIKE, whose _ and % a node
@@ -234,8 +234,12 @@ const (
 	// suppressions of the applied ones (joined on the outcome's position, ord) are inserted.
 	// Suppressions are upserted in address order, one row per address (the last one wins), so
 	// two concurrent finishes lock the same addresses in the same order and cannot deadlock.
+	// The status is compared with f's own 'sending' (leased), not with the literal: the rows are
+	// then found from f's ids through the primary key. With the literal, a planner without
+	// statistics (a table younger than autovacuum's first ANALYZE) walked every 'sending' entry
+	// of messages_status for each finish, the dead ones every claim leaves there included.
 	qMessageFinish = `WITH f AS (
-			SELECT DISTINCT ON (id) *
+			SELECT DISTINCT ON (id) *, 'sending' AS leased
 			FROM unnest($1::integer[], $2::text[], $3::text[], $4::text[], $5::integer[],
 				$6::timestamptz[], $7::text[], $8::text[], $9::timestamptz[])
 				AS f (ord, id, owner, status, attempts, next_attempt_at, last_error, provider_id, sent_at)
@@ -246,7 +250,7 @@ const (
 				last_error = f.last_error::jsonb, provider_id = f.provider_id, sent_at = f.sent_at,
 				lease_owner = '', lease_until = NULL, updated_at = $10
 			FROM f
-			WHERE m.id = f.id AND m.status = 'sending' AND m.lease_owner = f.owner
+			WHERE m.id = f.id AND m.status = f.leased AND m.lease_owner = f.owner
 			RETURNING f.ord, m.id, m.stream, m.status),
 		ev AS (
 			INSERT INTO message_events (message_id, type, at, detail)

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"runtime"
 	"testing"
 	"time"
@@ -115,4 +116,93 @@ func BenchmarkMessageClaimFinish(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// cycleReceiver takes messages claimed at accept while it has room (2 × 256, the delivery
+// engine's), for a finisher that records them as sent.
+type cycleReceiver struct {
+	room chan struct{}
+	in   chan store.ClaimedMessage
+}
+
+func (r *cycleReceiver) Reserve(n int) (int, store.AcceptLease) {
+	took := 0
+	for took < n {
+		select {
+		case <-r.room:
+			took++
+		default:
+			return took, store.AcceptLease{Owner: "w", Until: time.Now().Add(time.Minute)}
+		}
+	}
+	return took, store.AcceptLease{Owner: "w", Until: time.Now().Add(time.Minute)}
+}
+
+func (r *cycleReceiver) Receive(c []store.ClaimedMessage) {
+	for _, m := range c {
+		r.in <- m
+	}
+}
+
+func (r *cycleReceiver) Unreserve(n int) {
+	for range n {
+		r.room <- struct{}{}
+	}
+}
+
+// BenchmarkTransactionalCycle measures the store's share of the transactional path: 32
+// concurrent callers accept one message each, claimed at accept, and a finisher records them
+// as sent in batches with their sent event, as the delivery engine does.
+func BenchmarkTransactionalCycle(b *testing.B) {
+	s := openTest(b)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	r := &cycleReceiver{room: make(chan struct{}, 512), in: make(chan store.ClaimedMessage, 512)}
+	for range cap(r.room) {
+		r.room <- struct{}{}
+	}
+	defer s.ClaimAtAccept(store.StreamTransactional, r)()
+	finished := make(chan int)
+	go func() {
+		n := 0
+		batch := make([]store.MessageFinishParams, 0, 512)
+		for first := range r.in {
+			batch = batch[:0]
+			for c, ok := first, true; ok && len(batch) < cap(batch); {
+				d := &store.EventDetail{Transport: "smtp", Response: "250 2.0.0 Ok: queued as 4XyZ1", ProviderID: "4XyZ1",
+					Attempt: 1, Recipients: store.Recipients(c.Recipients)}
+				batch = append(batch, store.MessageFinishParams{ID: c.ID, Owner: "w", Status: store.StatusSent, Attempts: 1,
+					ProviderID: "4XyZ1", SentAt: now, Events: []store.Event{store.NewEvent(store.EventSent, now, d)}})
+				select {
+				case c, ok = <-r.in:
+				default:
+					ok = false
+				}
+			}
+			if k, err := s.MessageFinish(context.Background(), now, batch); err != nil || k != len(batch) {
+				b.Errorf("finish: %d of %d, %v", k, len(batch), err)
+			}
+			n += len(batch)
+			for range batch {
+				r.room <- struct{}{}
+			}
+		}
+		finished <- n
+	}()
+	b.SetParallelism((32 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m := storetest.Message(now)
+			if _, err := s.MessagesAccept(b.Context(), store.MessagesAcceptParams{
+				Messages: []store.NewMessage{m}, Now: now}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	close(r.in)
+	n := <-finished
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(n)/float64(b.N), "handed/msg")
 }

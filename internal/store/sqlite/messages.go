@@ -23,27 +23,42 @@ import (
 // writer only executes them.
 func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams) (store.MessagesAcceptResult, error) {
 	n := len(p.Messages)
-	msgRows, rawRows := make([][]any, 0, n), make([][]any, 0, n)
-	recipRows := make([][]any, 0, n)
-	streams := make(map[string]struct{}, 2)
+	msgs, raws := make([]store.Message, n), make([][]byte, n)
 	for i := range p.Messages {
-		m := p.Messages[i].Message
-		if err := driverkit.PrepareAccept(&m, i, p.Now); err != nil {
+		msgs[i], raws[i] = p.Messages[i].Message, p.Messages[i].Raw
+		if err := driverkit.PrepareAccept(&msgs[i], i, p.Now); err != nil {
 			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: %w", err)
 		}
-		args, err := messageArgs(&m)
+	}
+	if len(p.Messages) == 0 && p.Idempotency == nil {
+		return store.MessagesAcceptResult{}, nil
+	}
+	// Messages this node's delivery has room for are stored claimed and handed to it after the
+	// commit (store.AcceptClaims); on any other outcome the room is given back.
+	handed := s.claimAtAccept(msgs, raws, p.Now)
+	committed := false
+	defer func() {
+		if !committed {
+			handed.unreserve()
+		}
+	}()
+	msgRows, rawRows := make([][]any, 0, n), make([][]any, 0, n)
+	recipRows := make([][]any, 0, n)
+	streams := make(map[string]struct{}, 2) // of the messages left for a claim
+	for i := range msgs {
+		m := &msgs[i]
+		args, err := messageArgs(m)
 		if err != nil {
 			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: %w", err)
 		}
 		msgRows = append(msgRows, args)
-		rawRows = append(rawRows, []any{m.ID, nonNil(p.Messages[i].Raw)}) // raw is NOT NULL
+		rawRows = append(rawRows, []any{m.ID, nonNil(raws[i])}) // raw is NOT NULL
 		for _, rc := range driverkit.LowerDistinct(m.Recipients) {
 			recipRows = append(recipRows, []any{m.ID, rc})
 		}
-		streams[m.Stream] = struct{}{}
-	}
-	if len(p.Messages) == 0 && p.Idempotency == nil {
-		return store.MessagesAcceptResult{}, nil
+		if m.Status != store.StatusSending {
+			streams[m.Stream] = struct{}{}
+		}
 	}
 	// Parents first: the other tables reference messages.
 	var inserts []insertStmt
@@ -95,7 +110,9 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		}
 		return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: accepting messages: %w", err)
 	}
-	if !res.Replayed && len(p.Messages) > 0 {
+	if !res.Replayed {
+		committed = true
+		handed.deliver()
 		s.signal(streams)
 	}
 	return res, nil
@@ -480,6 +497,7 @@ type finishRow struct {
 	args      []any
 	id        string
 	claimable bool
+	sentEvent bool // its sent event is kept on the row (keptSentEvent), under an id set in args
 	events    [][]any
 	suppress  [][]any // suppressionArgs
 	split     *store.MessageFinishParams
@@ -494,6 +512,7 @@ type finishRow struct {
 func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.MessageFinishParams) (int, error) {
 	rows := make([]finishRow, len(ps))
 	var allEvents [][]any
+	sentEvents := 0
 	for i, p := range ps {
 		p, err := driverkit.PrepareFinish(p, now)
 		if err != nil {
@@ -506,11 +525,17 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 		r := finishRow{
 			id: p.ID,
 			args: []any{string(p.Status), int64(p.Attempts), micros(p.NextAttemptAt), lastError,
-				p.ProviderID, nullMicros(p.SentAt), micros(now), p.ID, p.Owner},
+				p.ProviderID, nullMicros(p.SentAt), nil, nil, micros(now), p.ID, p.Owner},
 			claimable: p.Status == store.StatusQueued || p.Status == store.StatusDeferred,
+			sentEvent: keptSentEvent(p),
 		}
-		for _, e := range p.Events {
-			r.events = append(r.events, []any{p.ID, e.Type, micros(e.At), rawJSONText(e.Detail)})
+		if r.sentEvent {
+			r.args[finishSentDetailArg] = rawJSONText(p.Events[0].Detail)
+			sentEvents++
+		} else {
+			for _, e := range p.Events {
+				r.events = append(r.events, []any{p.ID, e.Type, micros(e.At), rawJSONText(e.Detail)})
+			}
 		}
 		allEvents = append(allEvents, r.events...)
 		for _, sup := range p.Suppress {
@@ -529,6 +554,18 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 		applied = 0
 		clear(streams)
 		held := make([]bool, len(rows))
+		if sentEvents > 0 {
+			id, err := reserveEventIDs(t, sentEvents)
+			if err != nil {
+				return fmt.Errorf("event ids: %w", err)
+			}
+			for _, r := range rows {
+				if r.sentEvent {
+					r.args[finishSentEventArg] = id
+					id++
+				}
+			}
+		}
 		for i, r := range rows {
 			ok, err := finishOne(t, r, streams, now)
 			if err != nil {
@@ -570,6 +607,30 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 	}
 	s.signal(streams)
 	return applied, nil
+}
+
+// Where qMessageFinish takes the sent event kept on the row.
+const (
+	finishSentEventArg  = 6
+	finishSentDetailArg = 7
+)
+
+// keptSentEvent reports whether p's timeline event is kept on the message row rather than
+// stored as a message_events row: a whole message sent in one attempt, whose one event is the
+// sent event at its SentAt (what MessageEvents derives from sent_at).
+func keptSentEvent(p store.MessageFinishParams) bool {
+	return p.Status == store.StatusSent && !p.Split && !p.SentAt.IsZero() && len(p.Events) == 1 &&
+		p.Events[0].Type == store.EventSent && micros(p.Events[0].At) == micros(p.SentAt)
+}
+
+// reserveEventIDs takes n ids from message_events' sequence and returns the first.
+func reserveEventIDs(t *wtx, n int) (int64, error) {
+	var last int64
+	err := t.queryRow(qEventIDsReserve, []any{int64(n)}, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = t.queryRow(qEventSeqCreate, []any{int64(n)}, &last)
+	}
+	return last - int64(n) + 1, err
 }
 
 // finishOne applies one outcome and reports whether the lease was still held. An outcome that

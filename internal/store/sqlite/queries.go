@@ -62,9 +62,14 @@ const (
 	// The first event of every message ("queued", or "scheduled" when it was accepted for
 	// later) is not stored: it is derived from the message row, which saves two B-tree inserts
 	// per accepted message on the writer's critical path. Its id is 0, before every stored event.
+	// So is the sent event of a message sent to all its recipients in one attempt
+	// (migrations/00006_sent_event.sql), with the id MessageFinish reserved for it.
 	qEventsGet = `SELECT 0, id, CASE WHEN send_at > created_at THEN 'scheduled' ELSE 'queued' END,
 			created_at, NULL
 		FROM messages WHERE id = ?1
+		UNION ALL
+		SELECT sent_event_id, id, 'sent', sent_at, sent_detail
+		FROM messages WHERE id = ?1 AND sent_event_id IS NOT NULL
 		UNION ALL
 		SELECT id, message_id, type, at, detail FROM message_events WHERE message_id = ?1
 		ORDER BY 1`
@@ -111,10 +116,23 @@ const (
 			(SELECT raw FROM message_raw WHERE message_raw.message_id = messages.id)
 		FROM messages WHERE id IN (SELECT value FROM json_each(?1))`
 
+	// sent_event_id and sent_detail: the sent event kept on the row (NULL, NULL for none).
 	qMessageFinish = `UPDATE messages
 		SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, provider_id = ?,
-			sent_at = ?, lease_owner = '', lease_until = NULL, updated_at = ?
+			sent_at = ?, sent_event_id = ?, sent_detail = ?, lease_owner = '', lease_until = NULL,
+			updated_at = ?
 		WHERE id = ? AND status = 'sending' AND lease_owner = ?`
+
+	// Reserves ?1 event ids for the sent events a finish keeps on their rows and returns the
+	// last: AUTOINCREMENT never hands out an id at or below the sequence. The sequence row is
+	// created by migration 00006 if no event was stored before; qEventSeqCreate stands in if it
+	// went missing since (someone deleted it), above every id stored or kept (a scan of
+	// messages, on that path only).
+	qEventIDsReserve = `UPDATE sqlite_sequence SET seq = seq + ?1 WHERE name = 'message_events' RETURNING seq`
+	qEventSeqCreate  = `INSERT INTO sqlite_sequence (name, seq)
+		VALUES ('message_events', max(
+			coalesce((SELECT max(id) FROM message_events), 0),
+			coalesce((SELECT max(sent_event_id) FROM messages), 0)) + ?1) RETURNING seq`
 
 	// Appended to qMessageFinish for an outcome that makes the message claimable again, whose
 	// stream's workers are then woken.

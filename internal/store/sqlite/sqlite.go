@@ -100,6 +100,7 @@ type Store struct {
 	rstmts map[string]*sql.Stmt // prepared on the read pool, by query text
 
 	wake driverkit.Wakers
+	recv receivers // store.AcceptClaims
 
 	ckptStop chan struct{}
 	ckptDone chan struct{}
@@ -108,7 +109,10 @@ type Store struct {
 	closeErr  error
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store        = (*Store)(nil)
+	_ store.AcceptClaims = (*Store)(nil)
+)
 
 // Open opens (creating it and its directory if needed) the database file at path. It fails with
 // an error wrapping store.ErrLocked when another process (or another Open in this process) has the
@@ -388,15 +392,22 @@ func (s *Store) read(ctx context.Context, q string, args []any, each func(*sql.R
 	if err != nil {
 		return unavailable(err)
 	}
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
+	return eachRow(each)(st.QueryContext(ctx, args...))
+}
+
+// eachRow returns the function that hands the rows of a query to each and closes them, passing
+// every error through unavailable.
+func eachRow(each func(*sql.Rows) error) func(*sql.Rows, error) error {
+	return func(rows *sql.Rows, err error) error {
+		if err != nil {
+			return unavailable(err)
+		}
+		err = each(rows)
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
 		return unavailable(err)
 	}
-	err = each(rows)
-	if cerr := rows.Close(); err == nil {
-		err = cerr
-	}
-	return unavailable(err)
 }
 
 // readAll runs q on the read pool and reads every row with scan.

@@ -93,3 +93,59 @@ func EventTypes(t testing.TB, s store.Messages, id string) []string {
 	}
 	return types
 }
+
+// testEventOrder: event ids grow in the order the events were recorded, within a message and
+// across messages, whatever kind of event and however a driver keeps it (a sent event may live
+// on the message row), and a sent event reads back with its time and detail.
+func testEventOrder(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	m1, m2 := Message(t0), Message(t0)
+	accept(t, s, t0, m1, m2)
+	finish := func(now time.Time, p store.MessageFinishParams) {
+		t.Helper()
+		claimed := claim(t, s, store.MessageClaimParams{Owner: "w", Stream: store.StreamTransactional, Limit: 2,
+			Now: now, LeaseUntil: now.Add(time.Minute)})
+		if len(claimed) == 0 {
+			t.Fatalf("nothing to claim at %v", now)
+		}
+		p.Owner = "w"
+		if n, err := s.MessageFinish(ctx, now, []store.MessageFinishParams{p}); err != nil || n != 1 {
+			t.Fatalf("MessageFinish(%s) = %d, %v", p.Status, n, err)
+		}
+		var back []store.MessageFinishParams // what else was claimed goes back to the queue
+		for _, c := range claimed {
+			if c.ID != p.ID {
+				back = append(back, store.MessageFinishParams{ID: c.ID, Owner: "w", Status: store.StatusQueued, NextAttemptAt: now})
+			}
+		}
+		if _, err := s.MessageFinish(ctx, now, back); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t1, t2, t3 := t0.Add(time.Second), t0.Add(2*time.Second), t0.Add(3*time.Second)
+	finish(t1, store.MessageFinishParams{ID: m1.Message.ID, Status: store.StatusDeferred, Attempts: 1, NextAttemptAt: t1,
+		Events: []store.Event{store.NewEvent(store.EventDeferred, t1, nil)}})
+	sent := store.NewEvent(store.EventSent, t2, &store.EventDetail{Transport: "smtp", Response: "250 ok", Attempt: 2,
+		Recipients: store.Recipients([]string{"ann@example.com"})})
+	finish(t2, store.MessageFinishParams{ID: m1.Message.ID, Status: store.StatusSent, Attempts: 2, SentAt: t2,
+		Events: []store.Event{sent}})
+	finish(t3, store.MessageFinishParams{ID: m2.Message.ID, Status: store.StatusDeferred, Attempts: 1,
+		NextAttemptAt: t3.Add(time.Hour), Events: []store.Event{store.NewEvent(store.EventDeferred, t3, nil)}})
+
+	ev1, err := s.MessageEvents(ctx, m1.Message.ID)
+	if err != nil || len(ev1) != 3 {
+		t.Fatalf("events of the sent message = %+v, %v; want queued, deferred, sent", ev1, err)
+	}
+	want := store.Event{ID: ev1[2].ID, MessageID: m1.Message.ID, Type: store.EventSent, At: t2, Detail: sent.Detail}
+	if diff := cmp.Diff(want, ev1[2], cmpOpts); diff != "" {
+		t.Errorf("sent event (-want +got):\n%s", diff)
+	}
+	ev2, err := s.MessageEvents(ctx, m2.Message.ID)
+	if err != nil || len(ev2) != 2 {
+		t.Fatalf("events of the deferred message = %+v, %v; want queued, deferred", ev2, err)
+	}
+	if !(ev1[0].ID < ev1[1].ID && ev1[1].ID < ev1[2].ID && ev1[2].ID < ev2[1].ID) {
+		t.Errorf("event ids %d, %d, %d then %d: want them growing in the order recorded",
+			ev1[0].ID, ev1[1].ID, ev1[2].ID, ev2[1].ID)
+	}
+}

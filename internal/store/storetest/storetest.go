@@ -91,6 +91,23 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListRecipientState", testListRecipientState},
 		{"RetrySplit", testRetrySplit},
 		{"CancelSplit", testCancelSplit},
+		{"SourceCRUD", testSourceCRUD},
+		{"SourceClaim", testSourceClaim},
+		{"SourceClaimConcurrent", testSourceClaimConcurrent},
+		{"ContactUpsert", testContactUpsert},
+		{"ContactIdentity", testContactIdentity},
+		{"ContactAttributes", testContactAttributes},
+		{"Subscriptions", testSubscriptions},
+		{"Lists", testLists},
+		{"ContactList", testContactList},
+		{"ContactDelete", testContactDelete},
+		{"ContactErase", testContactErase},
+		{"ContactConcurrent", testContactConcurrent},
+		{"ContactUpsertTwice", testContactUpsertTwice},
+		{"AcceptClaims", testAcceptClaims},
+		{"EventOrder", testEventOrder},
+		{"Attributes", testAttributes},
+		{"SegmentCRUD", testSegmentCRUD},
 		{"Secrets", testSecrets},
 		{"SuppressionScopes", testSuppressionScopes},
 		{"MessageListID", testMessageListID},
@@ -101,6 +118,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			tc.fn(t, open(t))
 		})
 	}
+	t.Run("Segments", func(t *testing.T) { RunSegments(t, open, SeedSegmentFixture) })
 }
 
 // ---- helpers ----
@@ -136,7 +154,7 @@ func claim(t *testing.T, s store.Store, p store.MessageClaimParams) []store.Clai
 
 // claimedOf is what MessageClaim returns for m, stored with raw and claimed.
 func claimedOf(m store.Message, raw []byte) store.ClaimedMessage {
-	return store.ClaimedMessage{ID: m.ID, Stream: m.Stream, EnvelopeFrom: m.EnvelopeFrom,
+	return store.ClaimedMessage{ID: m.ID, Stream: m.Stream, ListID: m.ListID, EnvelopeFrom: m.EnvelopeFrom,
 		Recipients: m.Recipients, Attempts: m.Attempts, MaxAttempts: m.MaxAttempts,
 		NextAttemptAt: m.NextAttemptAt, ExpiresAt: m.ExpiresAt, LastError: m.LastError, Raw: raw}
 }

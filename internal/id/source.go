@@ -1,0 +1,4 @@
+package id
+
+// Source is the prefix of sync sources (application databases read into contacts).
+const Source = "src"
