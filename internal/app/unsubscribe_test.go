@@ -25,6 +25,11 @@ import (
 // that address is suppressed, and a transactional message to it is still delivered.
 func TestOneClickUnsubscribeEndToEnd(t *testing.T) {
 	t.Parallel()
+	t.Run("address", func(t *testing.T) { t.Parallel(); oneClickEndToEnd(t, false) })
+	t.Run("contact on a list", func(t *testing.T) { t.Parallel(); oneClickEndToEnd(t, true) })
+}
+
+func oneClickEndToEnd(t *testing.T, withList bool) {
 	sink := sinktest.Start(t, smtpsink.Options{Keep: true})
 	cfg := config.Default()
 	cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "postie.db")
@@ -45,11 +50,10 @@ func TestOneClickUnsubscribeEndToEnd(t *testing.T) {
 	srv := httptest.NewServer(a.Handler())
 	defer srv.Close()
 
-	send := func(stream string) string {
+	api := func(path string, body map[string]any, want int) string {
 		t.Helper()
-		body, _ := json.Marshal(map[string]any{"to": []string{"Ann <ann@example.com>"}, "subject": "Hello",
-			"html": "<p>News</p>", "stream": stream})
-		req, _ := http.NewRequest("POST", srv.URL+"/v1/messages", bytes.NewReader(body))
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", srv.URL+path, bytes.NewReader(b))
 		req.Header.Set("Authorization", "Bearer "+cfg.APIKey)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
@@ -58,10 +62,23 @@ func TestOneClickUnsubscribeEndToEnd(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		var out struct{ ID string }
-		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 202 {
-			t.Fatalf("POST /v1/messages (%s): %d %v", stream, resp.StatusCode, err)
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != want {
+			t.Fatalf("POST %s %v: %d %v", path, body, resp.StatusCode, err)
 		}
 		return out.ID
+	}
+	listID := ""
+	send := func(stream string) string {
+		t.Helper()
+		body := map[string]any{"to": []string{"Ann <ann@example.com>"}, "subject": "Hello", "html": "<p>News</p>", "stream": stream}
+		if listID != "" && stream == store.StreamBroadcast {
+			body["list_id"] = listID
+		}
+		return api("/v1/messages", body, 202)
+	}
+	if withList {
+		listID = api("/v1/lists", map[string]any{"name": "Weekly news"}, 201)
+		api("/v1/contacts", map[string]any{"email": "ann@example.com", "lists": []string{listID}}, 201)
 	}
 	waitStatus := func(id string, want store.Status) {
 		t.Helper()
@@ -107,7 +124,11 @@ func TestOneClickUnsubscribeEndToEnd(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(page), "<form method=\"post\"") {
 		t.Fatalf("GET %s: %d %s", u.Path, resp.StatusCode, page)
 	}
-	if _, err := a.store.SuppressionGet(context.Background(), "ann@example.com", store.ScopeBroadcast, time.Time{}); err == nil {
+	scope := store.ScopeBroadcast
+	if withList {
+		scope = listID
+	}
+	if _, err := a.store.SuppressionGet(context.Background(), "ann@example.com", scope, time.Time{}); err == nil {
 		t.Fatal("the GET unsubscribed")
 	}
 
@@ -119,6 +140,16 @@ func TestOneClickUnsubscribeEndToEnd(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("one-click POST: %d", resp.StatusCode)
+	}
+
+	if _, err := a.store.SuppressionGet(context.Background(), "ann@example.com", scope, time.Time{}); err != nil {
+		t.Errorf("no %s suppression after the one-click: %v", scope, err)
+	}
+	if withList {
+		subs, err := a.store.ContactSubscriptions(context.Background(), store.ContactRef{EmailKey: "ann@example.com"})
+		if err != nil || len(subs) != 1 || subs[0].Status != store.SubscriptionUnsubscribed {
+			t.Errorf("subscriptions after the one-click: %+v, %v; want unsubscribed", subs, err)
+		}
 	}
 
 	second := send(store.StreamBroadcast)
