@@ -120,7 +120,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Broadcast:   message.BroadcastConfig{Links: a.links, PostalAddress: cfg.PostalAddress, Mailto: cfg.UnsubscribeMailto},
 	})
 	// Contacts, lists and subscriptions. Erasure waits for an ErasureKey (the secret key).
-	contacts := audience.New(audience.Config{Store: st, Logger: log, ErasureKey: a.keys.ErasureKey()})
+	confirmations := &audience.Confirmations{Store: st, Messages: messages, Links: a.links,
+		Template: cfg.ConfirmTemplate, Now: time.Now, Logger: log}
+	contacts := audience.New(audience.Config{Store: st, Logger: log, ErasureKey: a.keys.ErasureKey(),
+		OnPending: confirmations.Send})
 	a.syncer = NewSyncer(st, contacts, nodeOwner(node), log)
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
