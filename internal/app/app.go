@@ -143,7 +143,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.api = httpapi.New(apiCfg)
 	a.public = web.New(web.Config{Links: a.links, Logger: log,
-		Unsubscriber: &audience.Unsubscriber{Store: st, Audience: st}})
+		Unsubscriber: &audience.Unsubscriber{Store: st, Audience: st}, Subscriber: contacts})
 
 	// Only this process can hold the SQLite file (the driver locks it), so any lease still in
 	// the file belonged to a previous run of this node: take them all back at once. On

@@ -129,4 +129,34 @@ func TestDoubleOptIn(t *testing.T) {
 	if resp.StatusCode != 200 || status() != store.SubscriptionSubscribed {
 		t.Errorf("POST confirm: %d, status %s", resp.StatusCode, status())
 	}
+
+	// The public subscribe form: public lists only; the same answer whoever the address is;
+	// limited per address (and per client IP).
+	public := post("/v1/lists", map[string]any{"name": "Offers", "public": true, "double_opt_in": true}, 201)
+	form := func(list, email string) int {
+		t.Helper()
+		resp, err := http.PostForm(srv.URL+"/u/subscribe", url.Values{"list": {list}, "email": {email}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := form(list, "bob@example.com"); code != 400 {
+		t.Errorf("subscribe to a list that is not public: %d, want 400", code)
+	}
+	if code := form(public, "not an address"); code != 400 {
+		t.Errorf("subscribe with a bad address: %d, want 400", code)
+	}
+	if code := form(public, "cy@example.com"); code != 200 {
+		t.Fatalf("subscribe: %d", code)
+	}
+	if msgs, _ := a.store.MessageList(ctx, store.MessageListParams{Tag: "double-opt-in", Recipient: "cy@example.com", Limit: 10}); len(msgs) != 1 {
+		t.Errorf("confirmations to cy: %d, want 1", len(msgs))
+	}
+	form(public, "Cy@example.com")
+	form(public, "cy@example.com")
+	if code := form(public, "cy@example.com"); code != http.StatusTooManyRequests {
+		t.Errorf("fourth subscribe of one address within the hour: %d, want 429", code)
+	}
 }

@@ -1,6 +1,7 @@
 // Package web serves postie's public pages: the unsubscribe and preference page of a signed
 // link (GET /u/{token}), its RFC 8058 one-click unsubscribe (POST /u/{token} with
-// List-Unsubscribe=One-Click), and the double opt-in confirmation page. The pages are plain
+// List-Unsubscribe=One-Click), the double opt-in confirmation page, and the subscribe form of
+// public lists (POST /u/subscribe, rate-limited per client IP and per address). The pages are plain
 // HTML forms (html/template, no JavaScript, no cookies), in the person's language where known
 // (English by default, German); they need no API key.
 //
@@ -25,14 +26,17 @@ import (
 type Config struct {
 	Links        *audience.Links
 	Unsubscriber *audience.Unsubscriber
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// Subscriber serves the public subscribe form (POST /u/subscribe); nil: no form.
+	Subscriber Subscriber
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 // Handler serves the public pages under /u/.
 type Handler struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg          Config
+	mux          *http.ServeMux
+	byIP, byAddr *limiters
 }
 
 // New returns the public pages' handler.
@@ -43,9 +47,11 @@ func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
+	h := &Handler{cfg: cfg, mux: http.NewServeMux(), byIP: newLimiters(perIPEvery, perIPBurst),
+		byAddr: newLimiters(perAddrEvery, perAddrBurst)}
 	h.mux.HandleFunc("GET /u/{token}", h.page)
 	h.mux.HandleFunc("POST /u/{token}", h.post)
+	h.mux.HandleFunc("POST /u/subscribe", h.subscribe)
 	return h
 }
 
