@@ -18,6 +18,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/config"
 	"github.com/postie/postie/internal/store"
 )
@@ -154,6 +155,37 @@ func TestDoubleOptIn(t *testing.T) {
 	if msgs, _ := a.store.MessageList(ctx, store.MessageListParams{Tag: "double-opt-in", Recipient: "cy@example.com", Limit: 10}); len(msgs) != 1 {
 		t.Errorf("confirmations to cy: %d, want 1", len(msgs))
 	}
+	// The preference page of a contact offers the other public lists.
+	prefs := strings.TrimPrefix(a.links.URL(audience.Token{Purpose: audience.PurposePreferences, Address: "ann@example.com"}), cfg.PublicURL)
+	if resp, err := http.Get(srv.URL + prefs); err != nil {
+		t.Fatal(err)
+	} else {
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(page), `value="join:`+public+`"`) {
+			t.Errorf("preference page without the public list:\n%s", page)
+		}
+	}
+	subOf := func(listID string) string {
+		subs, _ := a.store.ContactSubscriptions(ctx, store.ContactRef{EmailKey: "ann@example.com"})
+		for _, s := range subs {
+			if s.ListID == listID {
+				return s.Status
+			}
+		}
+		return ""
+	}
+	for _, step := range []struct{ action, want string }{{"join:" + public, store.SubscriptionPending}, {"leave:" + public, store.SubscriptionUnsubscribed}} {
+		resp, err := http.Post(srv.URL+prefs, "application/x-www-form-urlencoded", strings.NewReader("action="+url.QueryEscape(step.action)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || subOf(public) != step.want {
+			t.Errorf("%s: %d, subscription %q, want %s", step.action, resp.StatusCode, subOf(public), step.want)
+		}
+	}
+
 	form(public, "Cy@example.com")
 	form(public, "cy@example.com")
 	if code := form(public, "cy@example.com"); code != http.StatusTooManyRequests {

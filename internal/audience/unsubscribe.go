@@ -12,6 +12,7 @@ import (
 // UnsubscribeStore is the part of the store the unsubscribe pages change.
 type UnsubscribeStore interface {
 	SuppressionUpsert(ctx context.Context, s []store.Suppression) error
+	SuppressionDelete(ctx context.Context, email, scope string) error
 }
 
 // Unsubscriber applies what a person asks for through a signed link: leave a list, leave all
@@ -116,4 +117,80 @@ func (u *Unsubscriber) Locale(ctx context.Context, t Token) string {
 		return ""
 	}
 	return ct.Locale
+}
+
+// PublicList is one public list on a person's preference page.
+type PublicList struct {
+	store.List
+	Subscribed bool // subscribed or pending
+}
+
+// PublicLists returns the public lists with t's contact's subscription to each; none for a
+// plain address or without an Audience.
+func (u *Unsubscriber) PublicLists(ctx context.Context, t Token) []PublicList {
+	id := u.contactID(ctx, t)
+	if id == "" {
+		return nil
+	}
+	lists, err := u.Audience.ListList(ctx)
+	if err != nil {
+		return nil
+	}
+	subs, _ := u.Audience.ContactSubscriptions(ctx, store.ContactRef{ID: id})
+	var out []PublicList
+	for _, l := range lists {
+		if !l.Public {
+			continue
+		}
+		pl := PublicList{List: l}
+		for _, s := range subs {
+			if s.ListID == l.ID && s.Status != store.SubscriptionUnsubscribed {
+				pl.Subscribed = true
+			}
+		}
+		out = append(out, pl)
+	}
+	return out
+}
+
+// JoinPublic subscribes t's contact to the public list listID from their own preference page:
+// an explicit opt-in, so it also brings back a person who had left it (with a consent record)
+// and lifts their suppression in that list's scope; a double opt-in list still waits for the
+// confirmation. ErrNoSubscription when the list is not public or t names no contact.
+func (u *Unsubscriber) JoinPublic(ctx context.Context, t Token, listID string, c store.Consent, now time.Time) error {
+	id := u.contactID(ctx, t)
+	if id == "" {
+		return ErrNoSubscription
+	}
+	l, err := u.Audience.ListGet(ctx, listID)
+	if err != nil || !l.Public {
+		return ErrNoSubscription
+	}
+	ct, err := u.Audience.ContactGet(ctx, store.ContactRef{ID: id})
+	if err != nil {
+		return ErrNoSubscription
+	}
+	if _, err := u.Audience.SubscriptionSet(ctx, store.SubscriptionSetParams{ListID: listID,
+		Contact: store.ContactRef{ID: id}, Status: store.SubscriptionSubscribed, Resubscribe: true,
+		Consent: c, Now: now}); err != nil {
+		return fmt.Errorf("audience: subscribing to %s: %w", listID, err)
+	}
+	if err := u.Store.SuppressionDelete(ctx, ct.EmailKey, listID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("audience: subscribing to %s: %w", listID, err)
+	}
+	return nil
+}
+
+// LeavePublic unsubscribes t's person from the public list listID (ErrNoSubscription when it
+// is not public).
+func (u *Unsubscriber) LeavePublic(ctx context.Context, t Token, listID string, c store.Consent, now time.Time) error {
+	if u.Audience == nil {
+		return ErrNoSubscription
+	}
+	l, err := u.Audience.ListGet(ctx, listID)
+	if err != nil || !l.Public {
+		return ErrNoSubscription
+	}
+	t.ListID = listID
+	return u.LeaveList(ctx, t, c, now)
 }

@@ -14,6 +14,7 @@ type texts struct {
 	ConfirmTitle, ConfirmText, ConfirmButton   string
 	Confirmed, Failed, FailedText              string
 	Subscribed, SubscribedText                 string
+	Leave, Join, Joined                        string
 	BadForm, BadFormText, TooMany, TooManyText string
 }
 
@@ -36,6 +37,9 @@ var languages = map[string]texts{
 		Failed:         "Something went wrong",
 		FailedText:     "Nothing was changed. Please try again in a minute.",
 		Subscribed:     "Thank you",
+		Leave:          "Unsubscribe from",
+		Join:           "Subscribe to",
+		Joined:         "You are subscribed",
 		SubscribedText: "If the list asks for a confirmation, we have sent you a message with a link: open it to confirm.",
 		BadForm:        "This form is not complete",
 		BadFormText:    "Give a valid email address and a list that takes subscriptions.",
@@ -60,6 +64,9 @@ var languages = map[string]texts{
 		Failed:         "Etwas ist schiefgegangen",
 		FailedText:     "Es wurde nichts geändert. Bitte versuchen Sie es in einer Minute erneut.",
 		Subscribed:     "Vielen Dank",
+		Leave:          "Abmelden von",
+		Join:           "Anmelden bei",
+		Joined:         "Sie sind angemeldet",
 		SubscribedText: "Wenn die Liste eine Bestätigung verlangt, haben wir Ihnen eine Nachricht mit einem Link geschickt: Öffnen Sie ihn zur Bestätigung.",
 		BadForm:        "Das Formular ist unvollständig",
 		BadFormText:    "Geben Sie eine gültige E-Mail-Adresse und eine Liste an, die Anmeldungen annimmt.",

@@ -100,6 +100,16 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 			v.Buttons = append(v.Buttons, button{Name: "list", Label: s.LeaveList})
 		}
 		v.Buttons = append(v.Buttons, button{Name: "all", Label: s.LeaveAll})
+		for _, l := range h.cfg.Unsubscriber.PublicLists(r.Context(), t) {
+			if l.ID == t.ListID {
+				continue
+			}
+			if l.Subscribed {
+				v.Buttons = append(v.Buttons, button{Name: "leave:" + l.ID, Label: s.Leave + " " + l.Name})
+			} else {
+				v.Buttons = append(v.Buttons, button{Name: "join:" + l.ID, Label: s.Join + " " + l.Name})
+			}
+		}
 	}
 	h.render(w, r, http.StatusOK, lang, v)
 }
@@ -143,6 +153,11 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		err, done = u.LeaveList(r.Context(), t, consent, now), s.LeftList
 	case action == "all" && t.Purpose != audience.PurposeConfirm:
 		err, done = u.LeaveAll(r.Context(), t, consent, now), s.LeftAll
+	case strings.HasPrefix(action, "leave:") && t.Purpose != audience.PurposeConfirm:
+		err, done = u.LeavePublic(r.Context(), t, strings.TrimPrefix(action, "leave:"), consent, now), s.LeftList
+	case strings.HasPrefix(action, "join:") && t.Purpose != audience.PurposeConfirm:
+		consent.Source = "preferences"
+		err, done = u.JoinPublic(r.Context(), t, strings.TrimPrefix(action, "join:"), consent, now), s.Joined
 	case action == "confirm" && t.Purpose == audience.PurposeConfirm:
 		consent.Source = "confirmation"
 		err, done = u.Confirm(r.Context(), t, consent, now), s.Confirmed
