@@ -379,7 +379,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"claim":    {qMessageClaim, []any{"w", ts(t0), tsNotNull(t0), store.StreamTransactional, int32(10)}, []string{"messages_claim"}},
 		"next due": {qMessageNextDue, []any{store.StreamTransactional}, []string{"messages_claim"}},
 		"rescue":   {qRescue, []any{tsNotNull(t0)}, []string{"messages_status"}},
-		"match": {qSuppressionMatch, []any{[]string{"a@example.com", "b@example.com"}, tsNotNull(t0)},
+		"match": {qSuppressionMatch, []any{[]string{"a@example.com", "b@example.com"}, tsNotNull(t0), []string{"global", "broadcast"}},
 			[]string{"suppressions_pkey"}},
 	}
 	for name, l := range map[string]struct {
