@@ -101,7 +101,7 @@ func (r *relay) check(t *testing.T, want int, inflight []store.Message) int {
 func startNode(t *testing.T, dir string, r *relay, helo string, env ...string) *proc {
 	t.Helper()
 	return start(t, dir, append([]string{
-		"POSTIE_API_KEY=" + nodeKey, "POSTIE_FROM=node@postie.example",
+		"POSTIE_API_KEY=" + nodeKey, "POSTIE_FROM=node@postie.example", "POSTIE_POSTAL_ADDRESS=1 Test Street",
 		fmt.Sprintf("POSTIE_SMTP_URL=%s&pool=4&helo=%s", r.URL(), helo),
 	}, env...)...)
 }

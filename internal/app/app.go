@@ -9,12 +9,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/postie/postie/internal/web"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +74,9 @@ type App struct {
 	templates *templatedir.Loader // nil without POSTIE_TEMPLATES_DIR
 	syncer    *dbsync.Syncer      // runs the sync sources due
 	importer  *imports.Importer   // spools CSV uploads and runs this node's imports
+	public    *web.Handler
+	keys      *audience.Keys
+	links     *audience.Links
 	listener  net.Listener
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
@@ -95,11 +100,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 
+	// The keys of unsubscribe and confirmation links, and of erased addresses: configured, or
+	// generated once and kept in the database.
+	if a.keys, err = loadKeys(ctx, cfg, st); err != nil {
+		return nil, err
+	}
+	a.links = audience.NewLinks(a.keys, cfg.BaseURL())
+
 	node := nodeID(cfg)
 	log.Info("node id (POSTIE_NODE_ID), the owner of this run's leases", "node_id", node)
 	a.engine = delivery.New(delivery.Config{
 		Store: st, Transport: a.transport, Owner: nodeOwner(node), Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
-		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log,
+		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, ErasedKey: a.keys.ErasedKey,
 	})
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
 	// Every way in creates its messages through this one service.
@@ -107,9 +119,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: st, Templates: catalog, DefaultFrom: cfg.From, MaxRecipients: cfg.MaxRecipients,
 		MaxMessageSize: cfg.MaxMessageSize, MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL,
 		MaxAttempts: len(cfg.RetryDelays) + 1,
+		Broadcast:   message.BroadcastConfig{Links: a.links, PostalAddress: cfg.PostalAddress, Mailto: cfg.UnsubscribeMailto},
 	})
 	// Contacts, lists and subscriptions. Erasure waits for an ErasureKey (the secret key).
-	contacts := audience.New(audience.Config{Store: st, Logger: log})
+	confirmations := &audience.Confirmations{Store: st, Messages: messages, Links: a.links,
+		Template: cfg.ConfirmTemplate, Now: time.Now, Logger: log}
+	contacts := audience.New(audience.Config{Store: st, Logger: log, ErasureKey: a.keys.ErasureKey(),
+		OnPending: confirmations.Send})
 	a.syncer = NewSyncer(st, contacts, nodeOwner(node), log)
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
@@ -135,6 +151,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		log.Info("templates loaded", "dir", cfg.TemplatesDir)
 	}
 	a.api = httpapi.New(apiCfg)
+	a.public = web.New(web.Config{Links: a.links, Logger: log,
+		Unsubscriber: &audience.Unsubscriber{Store: st, Audience: st}, Subscriber: contacts})
 
 	// Only this process can hold the SQLite file (the driver locks it), so any lease still in
 	// the file belonged to a previous run of this node: take them all back at once. On
@@ -249,7 +267,16 @@ func NewTransport(cfg config.Config, log *slog.Logger) (transport.Transport, err
 func (a *App) Addr() string { return a.listener.Addr().String() }
 
 // Handler is the HTTP handler (for in-process tests).
-func (a *App) Handler() http.Handler { return a.api }
+func (a *App) Handler() http.Handler { return http.HandlerFunc(a.serve) }
+
+// serve routes the public pages (/u/…, no API key) to package web and the rest to the API.
+func (a *App) serve(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/u/") {
+		a.public.ServeHTTP(w, r)
+		return
+	}
+	a.api.ServeHTTP(w, r)
+}
 
 // Store is the open store (for in-process tests).
 func (a *App) Store() store.Store { return a.store }
@@ -296,7 +323,7 @@ func apiKeyOf(secret, name string, now time.Time) store.APIKey {
 // close the store.
 func (a *App) Run(ctx context.Context) error {
 	srv := &http.Server{
-		Handler:           a.api,
+		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		WriteTimeout:      a.cfg.WriteTimeout, // the message routes and /raw move it (httpapi)
 		IdleTimeout:       120 * time.Second,
@@ -392,4 +419,17 @@ func debugMux() *http.ServeMux {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// loadKeys builds the node's link keys from POSTIE_SECRET_KEY and the database.
+func loadKeys(ctx context.Context, cfg config.Config, st store.Store) (*audience.Keys, error) {
+	configured, err := cfg.SecretKeys()
+	if err != nil {
+		return nil, fmt.Errorf("POSTIE_SECRET_KEY: %w", err)
+	}
+	keys := make([]audience.Key, len(configured))
+	for i, k := range configured {
+		keys[i] = audience.Key{ID: k.ID, Secret: k.Secret}
+	}
+	return audience.LoadKeys(ctx, st, keys, time.Now())
 }

@@ -219,7 +219,7 @@ func TestUpdateSubscribeDelete(t *testing.T) {
 		if err := svc.Delete(ctx, "new@example.com", true); err != nil {
 			t.Fatal(err)
 		}
-		sup, err := st.SuppressionGet(ctx, audience.ErasedKey([]byte("test key"), "new@example.com"), now)
+		sup, err := st.SuppressionGet(ctx, audience.ErasedKey([]byte("test key"), "new@example.com"), "", now)
 		if err != nil || sup.Reason != store.ReasonErased {
 			t.Errorf("erased suppression = %+v, %v", sup, err)
 		}

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -41,6 +42,11 @@ type Config struct {
 	DebugListen     string          `env:"POSTIE_DEBUG_LISTEN" flag:"debug-listen" usage:"serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (empty: off)"`
 	NodeID          string          `env:"POSTIE_NODE_ID" flag:"node-id" usage:"this node's name in its leases, stable across restarts and never shared by two live nodes (default hostname:port)"`
 	BehindProxy     bool            `env:"POSTIE_BEHIND_PROXY" flag:"behind-proxy" usage:"true when a TLS-terminating proxy is in front (no warning for a listen address that is not loopback)"`
+
+	SecretKey         string `env:"POSTIE_SECRET_KEY" flag:"secret-key" usage:"keys signing unsubscribe and confirmation links: id:base64 (32+ bytes), comma-separated, the first signs (empty: a key generated once and kept in the database)"`
+	PostalAddress     string `env:"POSTIE_POSTAL_ADDRESS" flag:"postal-address" usage:"the sender's postal address, shown in the footer of broadcast mail (required before broadcast mail is accepted)"`
+	UnsubscribeMailto string `env:"POSTIE_UNSUBSCRIBE_MAILTO" flag:"unsubscribe-mailto" usage:"an address added as a mailto: List-Unsubscribe beside the https one (empty: none)"`
+	ConfirmTemplate   string `env:"POSTIE_CONFIRM_TEMPLATE" flag:"confirm-template" usage:"template of the double opt-in confirmation message (empty: the built-in one)"`
 
 	MaxRecipients    int           `env:"POSTIE_MAX_RECIPIENTS" flag:"max-recipients" usage:"recipients (to+cc+bcc) per message"`
 	MaxBatch         int           `env:"POSTIE_MAX_BATCH" flag:"max-batch" usage:"messages per batch request"`
@@ -247,6 +253,17 @@ func (c *Config) Validate() error {
 			bad("POSTIE_FROM", "%v", err)
 		}
 	}
+	if _, err := c.SecretKeys(); err != nil {
+		bad("POSTIE_SECRET_KEY", "%v", err)
+	}
+	if c.PostalAddress != "" && (strings.ContainsAny(c.PostalAddress, "\x00\r") || len(c.PostalAddress) > 500) {
+		bad("POSTIE_POSTAL_ADDRESS", "at most 500 characters, no NUL or CR (lines are separated by LF)")
+	}
+	if c.UnsubscribeMailto != "" {
+		if a, err := mail.ParseAddress(c.UnsubscribeMailto); err != nil || a.Name != "" {
+			bad("POSTIE_UNSUBSCRIBE_MAILTO", "want a bare address like unsubscribe@example.com")
+		}
+	}
 	if c.APIKey != "" && len(c.APIKey) < 16 {
 		bad("POSTIE_API_KEY", "must be at least 16 characters")
 	}
@@ -360,4 +377,54 @@ func (c *Config) BaseURL() string {
 		return strings.TrimRight(c.PublicURL, "/")
 	}
 	return "http://" + c.Listen
+}
+
+// SecretKey is one key of POSTIE_SECRET_KEY.
+type SecretKey struct {
+	ID     string // carried by every token it signs; letters, digits, '-' and '_', at most 16
+	Secret []byte // at least 32 bytes
+}
+
+// AutoKeyID is the id of the key postie generates and keeps in the database; POSTIE_SECRET_KEY
+// may not use it.
+const AutoKeyID = "auto"
+
+// SecretKeys parses SecretKey: "id:base64" items separated by commas, the first one signing and
+// every one verifying (a rotation puts the new key first and keeps the old ones after it). The
+// base64 may be standard or URL-safe, padded or not. Errors never echo a secret.
+func (c *Config) SecretKeys() ([]SecretKey, error) {
+	if strings.TrimSpace(c.SecretKey) == "" {
+		return nil, nil
+	}
+	var keys []SecretKey
+	seen := map[string]bool{}
+	for i, item := range strings.Split(c.SecretKey, ",") {
+		id, b64, ok := strings.Cut(strings.TrimSpace(item), ":")
+		if !ok {
+			return nil, fmt.Errorf("key %d: want id:base64 (e.g. k1:$(openssl rand -base64 32))", i+1)
+		}
+		if id == "" || len(id) > 16 || strings.Trim(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+			return nil, fmt.Errorf("key %d: the id must be 1 to 16 letters, digits, '-' or '_'", i+1)
+		}
+		if id == AutoKeyID {
+			return nil, fmt.Errorf("key %d: the id %q is reserved for the key kept in the database", i+1, AutoKeyID)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("key %d: the id %q is used twice", i+1, id)
+		}
+		seen[id] = true
+		b64 = strings.TrimRight(b64, "=")
+		secret, err := base64.RawStdEncoding.DecodeString(b64)
+		if err != nil {
+			secret, err = base64.RawURLEncoding.DecodeString(b64)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("key %s: not base64", id)
+		}
+		if len(secret) < 32 {
+			return nil, fmt.Errorf("key %s: %d bytes, want at least 32", id, len(secret))
+		}
+		keys = append(keys, SecretKey{ID: id, Secret: secret})
+	}
+	return keys, nil
 }

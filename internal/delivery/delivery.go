@@ -103,6 +103,9 @@ type Config struct {
 	Now                    func() time.Time
 	Jitter                 func() float64 // uniform in [0,1); default math/rand
 	Logger                 *slog.Logger
+	// ErasedKey, when set, gives the suppression-list key of an erased person from a lowercased
+	// address (audience.Keys.ErasedKey): each recipient is also looked up in that form.
+	ErasedKey func(email string) string
 }
 
 // Engine runs the delivery cycle. Create it with New and start it with Run.
@@ -245,9 +248,9 @@ func (e *Engine) Run(ctx context.Context) error {
 // job is a claimed message on its way to a sender.
 type job struct {
 	store.ClaimedMessage
-	suppressed map[string]store.Suppression // active suppressions among its recipients
-	checked    bool                         // suppressed is known (the batch lookup worked)
-	probe      bool                         // this send probes a relay the breaker had given up on
+	suppressed suppressions // active suppressions among its recipients
+	checked    bool         // suppressed is known (the batch lookup worked)
+	probe      bool         // this send probes a relay the breaker had given up on
 }
 
 // runStream is one stream's claimer; it starts the stream's senders and returns when they are done.
@@ -374,12 +377,10 @@ func (e *Engine) jobs(ctx context.Context, claimed []store.ClaimedMessage, probe
 	if len(claimed) == 0 {
 		return nil
 	}
-	var rcpts []string
 	for _, c := range claimed {
 		e.leases.add(c.ID)
-		rcpts = append(rcpts, c.Recipients...)
 	}
-	supp, err := e.cfg.Store.SuppressionMatch(ctx, rcpts, e.cfg.Now())
+	supp, err := e.lookupSuppressions(ctx, claimed, e.cfg.Now())
 	if err != nil {
 		e.log.Warn("looking up suppressions failed; each message will look again", "err", err)
 	}

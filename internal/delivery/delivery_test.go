@@ -58,6 +58,12 @@ func (b *bundle) insert(t *testing.T, stream string, sendAt time.Time) string {
 
 func (b *bundle) insertTo(t *testing.T, stream string, sendAt time.Time, to ...string) string {
 	t.Helper()
+	return b.insertWith(t, stream, sendAt, nil, to...)
+}
+
+// insertWith is insertTo with mod applied to the message before it is stored.
+func (b *bundle) insertWith(t *testing.T, stream string, sendAt time.Time, mod func(*store.Message), to ...string) string {
+	t.Helper()
 	now := b.clock.Now()
 	m := store.Message{
 		ID: id.New(id.Message), Stream: stream, Status: store.StatusQueued, From: "a@example.com",
@@ -67,6 +73,9 @@ func (b *bundle) insertTo(t *testing.T, stream string, sendAt time.Time, to ...s
 	}
 	if !sendAt.IsZero() {
 		m.Status, m.SendAt, m.NextAttemptAt = store.StatusScheduled, sendAt, sendAt
+	}
+	if mod != nil {
+		mod(&m)
 	}
 	if _, err := b.store.MessagesAccept(context.Background(), store.MessagesAcceptParams{
 		Messages: []store.NewMessage{{Message: m, Raw: []byte("Subject: hi\r\n\r\nhi\r\n")}}, Now: now,
@@ -202,8 +211,8 @@ func TestRelayTextIsCleaned(t *testing.T) {
 	if m.LastError == nil || m.LastError.Text != "no\uFFFDsuch\uFFFDuser" {
 		t.Fatalf("failed: last error %+v", m.LastError)
 	}
-	supp, err := b.store.SuppressionMatch(context.Background(), []string{"gone@example.com"}, b.clock.Now())
-	if s, ok := supp["gone@example.com"]; err != nil || !ok || s.Detail != "550 5.1.1 no\uFFFDsuch\uFFFDuser" {
+	supp, err := b.store.SuppressionGet(context.Background(), "gone@example.com", store.ScopeGlobal, b.clock.Now())
+	if err != nil || supp.Detail != "550 5.1.1 no\uFFFDsuch\uFFFDuser" {
 		t.Fatalf("suppression %+v, %v", supp, err)
 	}
 	sent := b.insertTo(t, store.StreamTransactional, time.Time{}, "s@example.com")

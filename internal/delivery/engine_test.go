@@ -115,7 +115,7 @@ func TestHardBounceSuppressesTheAddress(t *testing.T) {
 	defer stop()
 	id := b.insertTo(t, store.StreamTransactional, time.Time{}, "Nobody@example.com")
 	b.waitStatus(t, id, store.StatusFailed)
-	s, err := b.store.SuppressionGet(context.Background(), "nobody@example.com", b.clock.Now())
+	s, err := b.store.SuppressionGet(context.Background(), "nobody@example.com", "", b.clock.Now())
 	if err != nil || s.Reason != store.ReasonHardBounce || s.MessageID != id || s.Detail != "550 5.1.1 user unknown" {
 		t.Fatalf("suppression after 5.1.1: %+v, %v", s, err)
 	}
@@ -123,7 +123,7 @@ func TestHardBounceSuppressesTheAddress(t *testing.T) {
 	// A policy block is about the sender, never the recipient.
 	id = b.insertTo(t, store.StreamTransactional, time.Time{}, "blocked@example.com")
 	b.waitStatus(t, id, store.StatusFailed)
-	if _, err := b.store.SuppressionGet(context.Background(), "blocked@example.com", b.clock.Now()); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.store.SuppressionGet(context.Background(), "blocked@example.com", "", b.clock.Now()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("5.7.1 suppressed the recipient: %v", err)
 	}
 }

@@ -21,7 +21,7 @@ func (e *Engine) deliver(ctx context.Context, j job) store.MessageFinishParams {
 	supp := j.suppressed
 	if !j.checked {
 		var err error
-		if supp, err = e.cfg.Store.SuppressionMatch(ctx, m.Recipients, now); err != nil {
+		if supp, err = e.lookupSuppressions(ctx, []store.ClaimedMessage{m}, now); err != nil {
 			// Sending to a suppressed address is worse than a short delay.
 			e.log.Error("looking up suppressions failed; the message waits", "message", m.ID, "err", err)
 			fin := store.MessageFinishParams{ID: m.ID, Owner: e.cfg.Owner, Status: store.StatusQueued,
@@ -32,7 +32,7 @@ func (e *Engine) deliver(ctx context.Context, j job) store.MessageFinishParams {
 			return fin
 		}
 	}
-	to, dropped := splitSuppressed(m.Recipients, supp)
+	to, dropped := splitSuppressed(m, supp)
 	var events []store.Event
 	var suppressed []string
 	if len(dropped) > 0 {
@@ -75,12 +75,12 @@ func (e *Engine) deliver(ctx context.Context, j job) store.MessageFinishParams {
 }
 
 // splitSuppressed separates the recipients that may be sent to from the suppressed ones.
-func splitSuppressed(rcpts []string, supp map[string]store.Suppression) (to []string, dropped []store.EventRecipient) {
-	if len(supp) == 0 {
-		return rcpts, nil
+func splitSuppressed(m store.ClaimedMessage, supp suppressions) (to []string, dropped []store.EventRecipient) {
+	if len(supp.found) == 0 {
+		return m.Recipients, nil
 	}
-	for _, r := range rcpts {
-		if s, ok := supp[strings.ToLower(r)]; ok {
+	for _, r := range m.Recipients {
+		if s, ok := supp.suppressedIn(m, r); ok {
 			dropped = append(dropped, store.EventRecipient{Recipient: r, Reason: s.Reason})
 			continue
 		}

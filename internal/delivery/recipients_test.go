@@ -173,7 +173,7 @@ func TestRelay550ForOneRecipientIsFound(t *testing.T) {
 	if m.LastError == nil || m.LastError.Code != 550 || m.Attempts != 1 {
 		t.Errorf("after %d attempts last error %+v", m.Attempts, m.LastError)
 	}
-	if s, err := r.store.SuppressionGet(context.Background(), "t550@example.com", r.clock.Now()); err != nil || s.Reason != store.ReasonHardBounce {
+	if s, err := r.store.SuppressionGet(context.Background(), "t550@example.com", "", r.clock.Now()); err != nil || s.Reason != store.ReasonHardBounce {
 		t.Errorf("hard bounce not suppressed: %+v %v", s, err)
 	}
 	for _, tc := range []struct {

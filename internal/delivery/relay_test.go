@@ -207,7 +207,7 @@ func TestRelayHardBounceFailsAndSuppresses(t *testing.T) {
 	if m.Attempts != 1 || m.LastError.Enhanced != "5.1.1" {
 		t.Errorf("failed after %d attempts with %+v", m.Attempts, m.LastError)
 	}
-	s, err := r.store.SuppressionGet(context.Background(), "gone@example.com", r.clock.Now())
+	s, err := r.store.SuppressionGet(context.Background(), "gone@example.com", "", r.clock.Now())
 	if err != nil || s.Reason != store.ReasonHardBounce {
 		t.Fatalf("suppression: %+v %v", s, err)
 	}

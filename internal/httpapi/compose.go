@@ -34,6 +34,7 @@ type SendMessage struct {
 	Metadata        map[string]string `json:"metadata,omitempty" doc:"Your own key/value pairs, returned with the message (at most 50 keys)."`
 	Stream          string            `json:"stream,omitempty" enum:"transactional,broadcast" doc:"Delivery stream: transactional (default) is always delivered before broadcast."`
 	SendAt          *time.Time        `json:"send_at,omitempty" doc:"Deliver at this time (RFC 3339), at most 30 days ahead. Omit to send now."`
+	ListID          string            `json:"list_id,omitempty" doc:"Broadcast only: the list (lst_…) this message is sent for. Its List-Unsubscribe link leaves that list, and the list's suppressions stop it." example:"lst_01jd8x0000000000000000000"`
 }
 
 // Attachment is one file of a message.
@@ -83,6 +84,7 @@ func (m *SendMessage) request() message.Request {
 		From: m.From, To: m.To, Cc: m.Cc, Bcc: m.Bcc, ReplyTo: m.ReplyTo, Subject: m.Subject, HTML: m.HTML,
 		Text: m.Text, Template: m.Template, TemplateVersion: m.TemplateVersion, Data: m.Data, Locale: m.Locale,
 		Headers: m.Headers, Tags: m.Tags, Metadata: m.Metadata, Stream: m.Stream, SendAt: m.SendAt,
+		ListID: m.ListID,
 	}
 	if len(m.Attachments) > 0 {
 		r.Attachments = make([]message.Attachment, len(m.Attachments))

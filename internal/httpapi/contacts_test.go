@@ -107,7 +107,7 @@ func TestContactsAPI(t *testing.T) {
 		// Erasure, then delete; both gone.
 		b.do("DELETE", "/v1/contacts/"+id+"?erase=true", nil).want(t, "erase", http.StatusNoContent)
 		b.do("GET", "/v1/contacts/"+id, nil).want(t, "GET erased", http.StatusNotFound)
-		if _, err := b.store.SuppressionGet(context.Background(), audience.ErasedKey([]byte("test erasure key"), "ann@new.example"), testNow); err != nil {
+		if _, err := b.store.SuppressionGet(context.Background(), audience.ErasedKey([]byte("test erasure key"), "ann@new.example"), "", testNow); err != nil {
 			t.Errorf("erased suppression: %v", err)
 		}
 		b.do("DELETE", "/v1/contacts/bob@example.com", nil).want(t, "delete", http.StatusNoContent)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/hex"
 	"strings"
 	"time"
 
@@ -50,14 +51,21 @@ func (in *templateListInput) Resolve(huma.Context) []error {
 	return nil
 }
 
-// Resolve checks the cursor: a time and an address as suppressions keep them (lowercase).
+// Resolve checks the cursor: a time, a scope and an address as suppressions keep them
+// (lowercase, or an erased person's "erased:" key).
 func (in *suppressionListInput) Resolve(huma.Context) []error {
 	if in.Cursor == "" {
 		return nil
 	}
-	_, email, err := store.SuppressionCursorAfter(in.Cursor)
-	if err != nil {
+	_, email, scope, err := store.SuppressionCursorAfter(in.Cursor)
+	if err != nil || checkScope(scope) != "" {
 		return badCursor()
+	}
+	if erased, ok := strings.CutPrefix(email, "erased:"); ok {
+		if _, err := hex.DecodeString(erased); err != nil || erased == "" || strings.ToLower(erased) != erased {
+			return badCursor()
+		}
+		return nil
 	}
 	if a, err := mail.ParseAddress(email); err != nil || a.Email != email || strings.ToLower(email) != email {
 		return badCursor()

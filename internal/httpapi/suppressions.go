@@ -15,6 +15,7 @@ import (
 // SuppressionResource is a suppression as the API shows it.
 type SuppressionResource struct {
 	Email     string     `json:"email" doc:"The suppressed address, lowercased" example:"ann@example.com"`
+	Scope     string     `json:"scope" doc:"Which mail it stops: global (every stream), broadcast (broadcast mail) or a list id (that list's mail)" example:"global"`
 	Reason    string     `json:"reason" enum:"hard_bounce,complaint,unsubscribe,manual,erased" doc:"Why postie does not send to it; erased: the person was erased, and email is an HMAC of their address"`
 	Detail    string     `json:"detail" doc:"The relay's reply for a hard bounce, or free text for a manual suppression" example:"550 5.1.1 user unknown"`
 	MessageID *string    `json:"message_id" doc:"The message whose outcome caused it; null when added by hand"`
@@ -23,7 +24,7 @@ type SuppressionResource struct {
 }
 
 func toSuppressionResource(sup store.Suppression) SuppressionResource {
-	r := SuppressionResource{Email: sup.Email, Reason: sup.Reason, Detail: sup.Detail, CreatedAt: sup.CreatedAt,
+	r := SuppressionResource{Email: sup.Email, Scope: sup.Scope, Reason: sup.Reason, Detail: sup.Detail, CreatedAt: sup.CreatedAt,
 		ExpiresAt: timePtr(sup.ExpiresAt)}
 	if sup.MessageID != "" {
 		r.MessageID = &sup.MessageID
@@ -34,6 +35,7 @@ func toSuppressionResource(sup store.Suppression) SuppressionResource {
 // SuppressionBody is the body of POST /v1/suppressions.
 type SuppressionBody struct {
 	Email     string     `json:"email" minLength:"1" doc:"The address to suppress (a display name is ignored); stored lowercased" example:"ann@example.com"`
+	Scope     string     `json:"scope,omitempty" doc:"global (default: every stream), broadcast (broadcast mail only) or a list id lst_… (that list's mail only)" example:"global"`
 	Reason    string     `json:"reason,omitempty" enum:"hard_bounce,complaint,unsubscribe,manual" doc:"Why (default manual)"`
 	Detail    string     `json:"detail,omitempty" maxLength:"1000" pattern:"^[^\\x00]*$" patternDescription:"free of U+0000 (NUL)" doc:"Free text: who asked, the ticket, …"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty" doc:"Stop suppressing at this time (RFC 3339, in the future); omit to suppress for good"`
@@ -51,11 +53,13 @@ type suppressionOutput struct {
 
 type emailInput struct {
 	Email string `path:"email" doc:"The address, any case; path-escaped (a%2Bb%40example.com)"`
+	Scope string `query:"scope" doc:"The suppression's scope: global (default), broadcast or a list id"`
 }
 
 type suppressionListInput struct {
 	Reason string `query:"reason" enum:"hard_bounce,complaint,unsubscribe,manual," doc:"Only this reason"`
 	Email  string `query:"email" doc:"Only this address (case-insensitive)"`
+	Scope  string `query:"scope" doc:"Only this scope: global, broadcast or a list id"`
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
 	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Page size"`
 }
@@ -104,9 +108,18 @@ func (s *Server) suppressionCreate(ctx context.Context, in *suppressionCreateInp
 	if err != nil {
 		return nil, err
 	}
-	sup := store.Suppression{Email: email, Reason: in.Body.Reason, Detail: in.Body.Detail, CreatedAt: now}
+	sup := store.Suppression{Email: email, Scope: store.ScopeGlobal, Reason: in.Body.Reason, Detail: in.Body.Detail, CreatedAt: now}
 	if sup.Reason == "" {
 		sup.Reason = store.ReasonManual
+	}
+	if in.Body.Scope != "" {
+		if err := checkScope(in.Body.Scope); err != "" {
+			p.add("scope", err, in.Body.Scope)
+		}
+		sup.Scope = in.Body.Scope
+	}
+	if sup.Reason == store.ReasonHardBounce && sup.Scope != store.ScopeGlobal {
+		p.add("scope", "a hard bounce stops every stream: its scope is global", in.Body.Scope)
 	}
 	if !slices.Contains(store.SuppressionReasons, sup.Reason) {
 		p.add("reason", "must be one of "+strings.Join(store.SuppressionReasons, ", "), in.Body.Reason)
@@ -131,7 +144,11 @@ func (s *Server) suppressionGet(ctx context.Context, in *emailInput) (*suppressi
 	if err != nil {
 		return nil, err
 	}
-	sup, err := s.cfg.Store.SuppressionGet(ctx, email, s.cfg.Now().UTC())
+	scope, err := scopeParam(in.Scope)
+	if err != nil {
+		return nil, err
+	}
+	sup, err := s.cfg.Store.SuppressionGet(ctx, email, scope, s.cfg.Now().UTC())
 	if err != nil {
 		return nil, s.storeError(err, "suppression of "+email)
 	}
@@ -143,7 +160,11 @@ func (s *Server) suppressionDelete(ctx context.Context, in *emailInput) (*struct
 	if err != nil {
 		return nil, err
 	}
-	if err := s.cfg.Store.SuppressionDelete(ctx, email); err != nil {
+	scope, err := scopeParam(in.Scope)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Store.SuppressionDelete(ctx, email, scope); err != nil {
 		return nil, s.storeError(err, "suppression of "+email)
 	}
 	return nil, nil
@@ -151,6 +172,13 @@ func (s *Server) suppressionDelete(ctx context.Context, in *emailInput) (*struct
 
 func (s *Server) suppressionList(ctx context.Context, in *suppressionListInput) (*pageOutput[SuppressionResource], error) {
 	p := store.SuppressionListParams{Reason: in.Reason, Cursor: in.Cursor, Limit: in.Limit, Now: s.cfg.Now().UTC()}
+	if in.Scope != "" {
+		scope, err := scopeParam(in.Scope)
+		if err != nil {
+			return nil, err
+		}
+		p.Scope = scope
+	}
 	if in.Email != "" {
 		email, err := suppressedAddress("query.email", in.Email)
 		if err != nil {
@@ -169,4 +197,30 @@ func (s *Server) suppressionList(ctx context.Context, in *suppressionListInput) 
 		out.Body.Data[i] = toSuppressionResource(sup)
 	}
 	return out, nil
+}
+
+// checkScope says what is wrong with a suppression scope ("" when nothing): global, broadcast or
+// a list id.
+func checkScope(scope string) string {
+	switch {
+	case scope == store.ScopeGlobal, scope == store.ScopeBroadcast:
+		return ""
+	case strings.HasPrefix(scope, "lst_") && len(scope) <= 64 && !strings.ContainsFunc(scope, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '-')
+	}):
+		return ""
+	}
+	return "must be global, broadcast or a list id (lst_…)"
+}
+
+// scopeParam checks the scope query parameter; "" is global.
+func scopeParam(scope string) (string, error) {
+	if scope == "" {
+		return store.ScopeGlobal, nil
+	}
+	if msg := checkScope(scope); msg != "" {
+		return "", huma.Error422UnprocessableEntity("query.scope: "+msg,
+			&huma.ErrorDetail{Location: "query.scope", Message: msg, Value: scope})
+	}
+	return scope, nil
 }

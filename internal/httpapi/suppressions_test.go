@@ -25,7 +25,7 @@ func TestSuppressionCreateGetDelete(t *testing.T) {
 	if r.status != http.StatusCreated {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
-	want := map[string]any{"email": "ann+news@example.com", "reason": "hard_bounce", "detail": "550 5.1.1 user unknown",
+	want := map[string]any{"email": "ann+news@example.com", "scope": "global", "reason": "hard_bounce", "detail": "550 5.1.1 user unknown",
 		"message_id": nil, "created_at": testNow.Format(time.RFC3339), "expires_at": expires.Format(time.RFC3339)}
 	if diff := cmp.Diff(want, r.json(t)); diff != "" {
 		t.Errorf("created suppression (-want +got):\n%s", diff)
@@ -71,7 +71,7 @@ func TestSuppressionCreateGetDelete(t *testing.T) {
 			t.Errorf("%s after delete: %d %s %s", method, r.status, r.header.Get("Content-Type"), r.body)
 		}
 	}
-	if m, err := b.store.SuppressionMatch(context.Background(), []string{"ann+news@example.com", "bob@xn--bcher-kva.de"}, testNow); err != nil || len(m) != 1 {
+	if m, err := b.store.SuppressionMatch(context.Background(), []string{"ann+news@example.com", "bob@xn--bcher-kva.de"}, nil, testNow); err != nil || len(m) != 1 {
 		t.Errorf("stored suppressions = %v, %v; want bob only", m, err)
 	}
 }
@@ -199,4 +199,62 @@ func TestSuppressionReasonsDocumented(t *testing.T) {
 			t.Errorf("%s.reason enum = %v, want %v", name, got, want)
 		}
 	}
+}
+
+// Suppressions have a scope: global by default, broadcast, or a list; GET, DELETE and the
+// listing name it; a hard bounce is always global; a bad scope is a 422 naming it.
+func TestSuppressionScopes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, body := range []map[string]any{
+		{"email": "ann@example.com"},
+		{"email": "ann@example.com", "scope": "broadcast", "reason": "unsubscribe"},
+		{"email": "ann@example.com", "scope": "lst_news", "reason": "unsubscribe"},
+	} {
+		if r := b.do("POST", "/v1/suppressions", body); r.status != http.StatusCreated || r.json(t)["scope"] != cmpOr(body["scope"], "global") {
+			t.Fatalf("create %v: %d %s", body, r.status, r.body)
+		}
+	}
+	for _, tc := range []struct{ query, reason string }{{"", "manual"}, {"?scope=global", "manual"},
+		{"?scope=broadcast", "unsubscribe"}, {"?scope=lst_news", "unsubscribe"}} {
+		r := b.do("GET", "/v1/suppressions/ann@example.com"+tc.query, nil)
+		if got := r.json(t); r.status != 200 || got["reason"] != tc.reason {
+			t.Errorf("GET%s: %d %v", tc.query, r.status, got)
+		}
+	}
+	if r := b.do("GET", "/v1/suppressions?scope=lst_news", nil); r.status != 200 || len(r.json(t)["data"].([]any)) != 1 {
+		t.Errorf("list by scope: %d %s", r.status, r.body)
+	}
+	if r := b.do("DELETE", "/v1/suppressions/ann@example.com?scope=lst_news", nil); r.status != http.StatusNoContent {
+		t.Errorf("delete lst_news: %d %s", r.status, r.body)
+	}
+	if r := b.do("GET", "/v1/suppressions/ann@example.com?scope=broadcast", nil); r.status != 200 {
+		t.Errorf("broadcast after deleting lst_news: %d %s", r.status, r.body)
+	}
+	for _, tc := range []struct {
+		method, path string
+		body         map[string]any
+		location     string
+	}{
+		{"POST", "/v1/suppressions", map[string]any{"email": "b@example.com", "scope": "everything"}, "body.scope"},
+		{"POST", "/v1/suppressions", map[string]any{"email": "b@example.com", "scope": "broadcast", "reason": "hard_bounce"}, "body.scope"},
+		{"GET", "/v1/suppressions/ann@example.com?scope=nope", nil, "query.scope"},
+		{"DELETE", "/v1/suppressions/ann@example.com?scope=nope", nil, "query.scope"},
+		{"GET", "/v1/suppressions?scope=nope", nil, "query.scope"},
+	} {
+		r := b.do(tc.method, tc.path, tc.body)
+		if r.status != 422 || !strings.Contains(string(r.body), tc.location) {
+			t.Errorf("%s %s %v: %d %s; want 422 naming %s", tc.method, tc.path, tc.body, r.status, r.body, tc.location)
+		}
+	}
+	if page, _, err := b.store.SuppressionList(context.Background(), store.SuppressionListParams{Email: "b@example.com"}); err != nil || len(page) != 0 {
+		t.Errorf("refused requests stored %v, %v", page, err)
+	}
+}
+
+func cmpOr(v any, def string) any {
+	if v == nil {
+		return def
+	}
+	return v
 }

@@ -63,6 +63,17 @@ func build(m Message, seed string) ([]byte, error) {
 	}
 	w.field("Date", m.Date.Format(time.RFC1123Z))
 	w.field("Message-ID", "<"+m.MessageID+">")
+	if l := m.List; l != nil {
+		if l.ID != "" {
+			w.field("List-Id", "<"+l.ID+">")
+		}
+		if len(l.Unsubscribe) > 0 {
+			w.field("List-Unsubscribe", "<"+strings.Join(l.Unsubscribe, ">, <")+">")
+		}
+		if l.OneClick {
+			w.field("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+		}
+	}
 	for _, h := range m.Headers {
 		w.field(h.Name, encodeUnstructured(h.Name, h.Value, !isASCII(h.Value)))
 	}
@@ -127,6 +138,9 @@ func prepare(m Message) (prepared, error) {
 		return p, fmt.Errorf("message has no Date")
 	}
 	if err := checkCustomHeaders(m.Headers); err != nil {
+		return p, err
+	}
+	if err := checkList(m.List); err != nil {
 		return p, err
 	}
 
@@ -562,4 +576,27 @@ func (w *writer) attachment(a part, disposition string) {
 func CheckAttachment(a Attachment) error {
 	_, err := checkAttachment(a)
 	return err
+}
+
+// checkList checks the list fields Build writes: a dot-atom List-Id, and URIs of printable ASCII
+// without the characters that delimit them in List-Unsubscribe; one-click needs an https URI
+// (RFC 8058 §3.1).
+func checkList(l *List) error {
+	if l == nil {
+		return nil
+	}
+	if l.ID != "" && (!isDotAtomText(l.ID) || !strings.Contains(l.ID, ".") || len(l.ID) > 500) {
+		return fmt.Errorf("List-Id %q is not a dot-atom like label.example.com", l.ID)
+	}
+	https := false
+	for _, u := range l.Unsubscribe {
+		if u == "" || len(u) > 900 || strings.ContainsFunc(u, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '<' || r == '>' || r == ',' }) {
+			return fmt.Errorf("List-Unsubscribe URI %q: want printable ASCII without spaces, '<', '>' or ','", u)
+		}
+		https = https || strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")
+	}
+	if l.OneClick && !https {
+		return fmt.Errorf("List-Unsubscribe-Post needs an http(s) List-Unsubscribe URI")
+	}
+	return nil
 }

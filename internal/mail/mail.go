@@ -115,6 +115,23 @@ type Message struct {
 	MessageID string
 	// Date is written in time.RFC1123Z layout in its own location; Build fails if it is zero.
 	Date time.Time
+	// List, when set, makes the message list mail: Build writes its List-Id,
+	// List-Unsubscribe and List-Unsubscribe-Post fields (RFC 2919, RFC 2369, RFC 8058).
+	List *List
+}
+
+// List is what makes a message list mail (email-rules §1.5).
+type List struct {
+	// ID is the List-Id's list-label.namespace (RFC 2919), e.g. "lst_01jd8x.shop.example",
+	// written in angle brackets; "" writes no List-Id.
+	ID string
+	// Unsubscribe are the URIs of List-Unsubscribe in order of preference (the https one first,
+	// then a mailto:), each written in angle brackets. They must be printable ASCII without
+	// spaces, angle brackets or commas.
+	Unsubscribe []string
+	// OneClick writes "List-Unsubscribe-Post: List-Unsubscribe=One-Click" (RFC 8058): a POST
+	// to the https URI unsubscribes at once.
+	OneClick bool
 }
 
 // Recipients returns the envelope recipients: the Email of every To, Cc and Bcc address, in that

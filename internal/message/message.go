@@ -44,6 +44,8 @@ type Config struct {
 	MaxScheduleAhead time.Duration // how far SendAt may be in the future
 	MessageTTL       time.Duration // expires_at = due time + TTL
 	MaxAttempts      int           // attempts per message (first try + retries)
+	// Broadcast makes broadcast messages list mail (list.go).
+	Broadcast BroadcastConfig
 }
 
 // Service turns requests into stored messages. It is safe for concurrent use.
@@ -75,6 +77,11 @@ type Request struct {
 	Metadata    map[string]string
 	Stream      string     // "" for transactional
 	SendAt      *time.Time // nil: now
+	// ListID is the list a broadcast message is sent for (lst_…): its unsubscribe link leaves
+	// that list. Only for the broadcast stream.
+	ListID string
+	// Contact is what the template sees as .contact (nil: the recipient is not a known contact).
+	Contact map[string]any
 
 	// Raw, when set, is the message already built: the fields above other than Tags, Metadata,
 	// Stream and SendAt must be empty.
@@ -269,8 +276,10 @@ func (s *Service) Compose(ctx context.Context, req *Request, p ComposeParams) (C
 
 	checkLabels(&pr, req.Tags, req.Metadata)
 	stream := checkStream(&pr, req.Stream)
+	checkListID(&pr, req.ListID, stream)
 
 	msgID := id.New(id.Message)
+	links := s.broadcastLinks(&pr, stream, &m, req.ListID, msgID)
 	var rendered templates.Rendered
 	if usesTemplate {
 		r := req.Renderer
@@ -279,7 +288,8 @@ func (s *Service) Compose(ctx context.Context, req *Request, p ComposeParams) (C
 		}
 		var err error
 		rendered, err = r.Render(ctx, templates.RenderParams{Name: req.Template,
-			Version: req.TemplateVersion, Locale: req.Locale, Data: req.Data, MessageID: msgID, Stream: stream})
+			Version: req.TemplateVersion, Locale: req.Locale, Data: req.Data, MessageID: msgID, Stream: stream,
+			Links: links, Contact: req.Contact})
 		var ie *templates.InvalidError
 		switch {
 		case errors.As(err, &ie):
@@ -302,6 +312,7 @@ func (s *Service) Compose(ctx context.Context, req *Request, p ComposeParams) (C
 
 	m.Date = due
 	m.MessageID = mail.NewMessageID(domainOf(m.From.Email))
+	s.listMail(&m, links, req.ListID)
 	raw, err := mail.Build(m)
 	// The attachments are in raw now (or refused): their octets may go before raw is stored.
 	m.Attachments, req.Attachments = nil, nil
@@ -339,6 +350,7 @@ func (s *Service) Compose(ctx context.Context, req *Request, p ComposeParams) (C
 		NextAttemptAt:   due,
 		MessageID:       m.MessageID,
 		APIKeyID:        p.APIKeyID,
+		ListID:          req.ListID,
 		CreatedAt:       p.Now,
 		SendAt:          sendAt,
 		ExpiresAt:       due.Add(s.cfg.MessageTTL),
@@ -413,6 +425,20 @@ func checkStream(pr *problems, given string) string {
 		pr.add("stream", fmt.Sprintf("unknown stream %q: use %s", stream, strings.Join(store.Streams, " or ")), given)
 	}
 	return stream
+}
+
+// checkListID adds a problem when a list id is given for a message that is not broadcast, or is
+// not shaped like one.
+func checkListID(pr *problems, listID, stream string) {
+	switch {
+	case listID == "":
+	case stream != store.StreamBroadcast:
+		pr.add("list_id", "only broadcast messages belong to a list: a transactional message gets no unsubscribe link", listID)
+	case !strings.HasPrefix(listID, "lst_") || len(listID) > 64 || strings.ContainsFunc(listID, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '-')
+	}):
+		pr.add("list_id", "not a list id (lst_…)", listID)
+	}
 }
 
 // schedule decides a message's status and due time from its requested send time, and returns

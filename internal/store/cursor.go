@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"strconv"
@@ -37,25 +38,28 @@ func TemplateCursor(last Template) string {
 }
 
 // SuppressionCursor encodes a SuppressionList keyset position, the last row of a page, as
-// "MICROS|EMAIL" in base64url.
+// "MICROS|SCOPE|EMAIL" in base64url.
 func SuppressionCursor(last Suppression) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.CreatedAt.UnixMicro(), 10) + "|" + last.Email))
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.CreatedAt.UnixMicro(), 10) +
+		"|" + cmp.Or(last.Scope, ScopeGlobal) + "|" + last.Email))
 }
 
-// SuppressionCursorAfter decodes a SuppressionCursor into its creation time and address.
-func SuppressionCursorAfter(cursor string) (time.Time, string, error) {
+// SuppressionCursorAfter decodes a SuppressionCursor into its creation time, address and scope.
+func SuppressionCursorAfter(cursor string) (created time.Time, email, scope string, err error) {
 	bad := fmt.Errorf("suppression cursor %q: %w", cursor, ErrBadCursor)
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
 	if err != nil {
-		return time.Time{}, "", bad
+		return time.Time{}, "", "", bad
 	}
-	// The number comes first and has no "|", so the first "|" ends it whatever the address holds.
-	num, email, ok := strings.Cut(string(b), "|")
+	// The number and the scope come first and have no "|", so the first two "|" end them
+	// whatever the address holds.
+	num, rest, ok1 := strings.Cut(string(b), "|")
+	scope, email, ok2 := strings.Cut(rest, "|")
 	us, err := strconv.ParseInt(num, 10, 64)
-	if !ok || err != nil || email == "" {
-		return time.Time{}, "", bad
+	if !ok1 || !ok2 || err != nil || email == "" || scope == "" {
+		return time.Time{}, "", "", bad
 	}
-	return time.UnixMicro(us).UTC(), email, nil
+	return time.UnixMicro(us).UTC(), email, scope, nil
 }
 
 // ContactCursor encodes a ContactList keyset position, the last contact of a page: its id in

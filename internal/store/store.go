@@ -300,10 +300,18 @@ const (
 // SuppressionReasons lists the valid reasons, for validating input.
 var SuppressionReasons = []string{ReasonHardBounce, ReasonComplaint, ReasonUnsubscribe, ReasonManual}
 
-// Suppression is an address postie will not send to. Email is stored lowercased (bare address,
-// as in Message.Recipients) and matched case-insensitively.
+// Suppression scopes: which mail a suppression stops. A list's own scope is its id (lst_…).
+const (
+	ScopeGlobal    = "global"    // every stream (hard bounces, manual, erased people)
+	ScopeBroadcast = "broadcast" // broadcast mail only (complaints, unsubscribe from everything)
+)
+
+// Suppression is an address postie will not send to, in one scope. Email is stored lowercased
+// (bare address, as in Message.Recipients) and matched case-insensitively; an address has at
+// most one suppression per scope.
 type Suppression struct {
 	Email     string
+	Scope     string // ScopeGlobal, ScopeBroadcast or a list id; "" is taken as ScopeGlobal
 	Reason    string // one of SuppressionReasons
 	Detail    string // why, e.g. the relay's "550 5.1.1 user unknown"; free text for manual ones
 	MessageID string // the message whose outcome caused it, "" when added by hand
@@ -314,6 +322,7 @@ type Suppression struct {
 // SuppressionListParams pages through suppressions, newest first. Zero values mean no filter.
 type SuppressionListParams struct {
 	Reason string
+	Scope  string    // only this scope
 	Email  string    // exact address, case-insensitive
 	Now    time.Time // expired suppressions (ExpiresAt <= Now) are left out; zero Now keeps them all
 	Cursor string    // opaque, the next cursor SuppressionList returned; ErrBadCursor when malformed
@@ -387,6 +396,7 @@ type Message struct {
 	IdempotencyKey  string
 	APIKeyID        string
 	CampaignID      string
+	ListID          string // the list a broadcast message was sent for (lst_…), "" for none
 	CreatedAt       time.Time
 	SendAt          time.Time // zero when sent immediately
 	SentAt          time.Time // zero until sent
@@ -472,6 +482,7 @@ type MessageClaimParams struct {
 type ClaimedMessage struct {
 	ID           string
 	Stream       string
+	ListID       string // the message's list, whose suppressions apply to it too
 	EnvelopeFrom string
 	// Recipients are those still to be sent to: every recipient, or for a Split message its
 	// pending ones (queued or deferred).
@@ -629,6 +640,7 @@ type Store interface {
 	Audience
 	Segments
 	Imports
+	Secrets
 }
 
 // MessageQueue is the message row as a job, what delivery uses: claim due messages with a lease,
@@ -706,27 +718,30 @@ type Messages interface {
 
 // SuppressionMatcher is the one suppression query delivery makes.
 type SuppressionMatcher interface {
-	// SuppressionMatch returns the active (unexpired at now) suppressions among emails, keyed by
-	// lowercased address. It is called for every delivery, so drivers answer it from an index in
-	// one query.
-	SuppressionMatch(ctx context.Context, emails []string, now time.Time) (map[string]Suppression, error)
+	// SuppressionMatch returns the active (unexpired at now) suppressions among emails in any of
+	// scopes ("" counts as ScopeGlobal; none given: ScopeGlobal alone), keyed by lowercased
+	// address, each address's in no particular order. It is called for every delivery, so
+	// drivers answer it from the primary key in one query.
+	SuppressionMatch(ctx context.Context, emails, scopes []string, now time.Time) (map[string][]Suppression, error)
 }
 
 // Suppressions is the suppression list: the addresses postie will not send to.
 type Suppressions interface {
 	// SuppressionUpsert adds suppressions in one transaction; each needs an Email, a Reason and a
-	// CreatedAt, and the Email is stored lowercased. An address already suppressed gets the new
-	// reason, detail, message, expiry and CreatedAt: the latest cause is the one shown.
+	// CreatedAt, and the Email is stored lowercased; a Scope "" is ScopeGlobal. An address
+	// already suppressed in that scope gets the new reason, detail, message, expiry and
+	// CreatedAt: the latest cause is the one shown.
 	SuppressionUpsert(ctx context.Context, s []Suppression) error
-	// SuppressionGet returns the suppression of one address (any case) or ErrNotFound; an expired
-	// one counts as absent when now is not zero.
-	SuppressionGet(ctx context.Context, email string, now time.Time) (Suppression, error)
+	// SuppressionGet returns the suppression of one address (any case) in scope ("" is
+	// ScopeGlobal) or ErrNotFound; an expired one counts as absent when now is not zero.
+	SuppressionGet(ctx context.Context, email, scope string, now time.Time) (Suppression, error)
 	// SuppressionList returns one page of suppressions matching p, newest first (by CreatedAt,
 	// then Email), and the cursor of the next page ("" on the last one). Limit defaults to 50 and
 	// is capped at 1000. A malformed Cursor is ErrBadCursor.
 	SuppressionList(ctx context.Context, p SuppressionListParams) (page []Suppression, next string, err error)
-	// SuppressionDelete removes the suppression of one address (any case); ErrNotFound when none.
-	SuppressionDelete(ctx context.Context, email string) error
+	// SuppressionDelete removes the suppression of one address (any case) in scope ("" is
+	// ScopeGlobal); ErrNotFound when none.
+	SuppressionDelete(ctx context.Context, email, scope string) error
 
 	SuppressionMatcher
 }

@@ -622,6 +622,10 @@ type RenderParams struct {
 	Data    json.RawMessage
 	// MessageID and Stream are shown to the template as .message.
 	MessageID, Stream string
+	// Links are what unsubscribe_url and preferences_url return (their placeholders when empty).
+	Links render.Links
+	// Contact is .contact, nil when the recipient is not a known contact.
+	Contact map[string]any
 }
 
 // Rendered is a rendered message.
@@ -643,7 +647,7 @@ func (c *Catalog) Render(ctx context.Context, p RenderParams) (Rendered, error) 
 	if err != nil {
 		return Rendered{}, problems(err, "")
 	}
-	out, err := ce.tpl.Render(ctx, render.Context{Data: data,
+	out, err := ce.tpl.Render(ctx, render.Context{Data: data, Links: p.Links, Contact: p.Contact,
 		Message: render.MessageInfo{ID: p.MessageID, Stream: p.Stream}}, c.cfg.Limits)
 	if err != nil {
 		err = problems(err, "")

@@ -178,6 +178,7 @@ func startNode(ctx context.Context, cfg Config, dbURL, key string) (*node, error
 		"POSTIE_DATABASE_URL="+dbURL,
 		"POSTIE_API_KEY="+key,
 		"POSTIE_LOG_LEVEL=warn",
+		"POSTIE_POSTAL_ADDRESS=postie bench, 1 Test Street",
 	)
 	cmd.Env = append(cmd.Env, cfg.ExtraEnv...)
 	cmd.Stdout = io.Discard

@@ -94,6 +94,9 @@ func SuppressionKey(email string) string {
 // a Reason or a CreatedAt (see SuppressionUpsert).
 func CheckSuppression(s store.Suppression) (store.Suppression, error) {
 	s.Email = SuppressionKey(s.Email)
+	if s.Scope == "" {
+		s.Scope = store.ScopeGlobal
+	}
 	switch {
 	case s.Email == "":
 		return s, errors.New("suppression without an email")
@@ -103,6 +106,24 @@ func CheckSuppression(s store.Suppression) (store.Suppression, error) {
 		return s, fmt.Errorf("suppression of %s: no CreatedAt", s.Email)
 	}
 	return s, nil
+}
+
+// SuppressionScopes returns the scopes a SuppressionMatch looks in: those given, without empty
+// and repeated ones ("" is global), or global alone when none is given.
+func SuppressionScopes(scopes []string) []string {
+	out := make([]string, 0, len(scopes)+1)
+	for _, sc := range scopes {
+		if sc == "" {
+			sc = store.ScopeGlobal
+		}
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, store.ScopeGlobal)
+	}
+	return out
 }
 
 // ListLimit is the page size of a listing asked for limit rows (store.DefaultListLimit,

@@ -87,7 +87,7 @@ func (rs *Receivers) Claim(msgs []store.Message, raw [][]byte, now time.Time, st
 				rawi = []byte{}
 			}
 			part.claimed = append(part.claimed, store.ClaimedMessage{
-				ID: m.ID, Stream: m.Stream, EnvelopeFrom: m.EnvelopeFrom,
+				ID: m.ID, Stream: m.Stream, ListID: m.ListID, EnvelopeFrom: m.EnvelopeFrom,
 				Recipients: slices.Clone(m.Recipients), Attempts: m.Attempts, MaxAttempts: m.MaxAttempts,
 				NextAttemptAt: stored(m.NextAttemptAt), ExpiresAt: stored(m.ExpiresAt),
 				LastError: m.LastError, Raw: rawi,

@@ -126,7 +126,7 @@ func messageArgs(m *store.Message) ([]any, error) {
 		m.ProviderID, m.MessageID, m.IdempotencyKey,
 		m.APIKeyID, nullString(m.CampaignID), tsNotNull(m.CreatedAt),
 		ts(m.SendAt), ts(m.SentAt), ts(m.ExpiresAt),
-		tsNotNull(m.UpdatedAt),
+		tsNotNull(m.UpdatedAt), nullString(m.ListID),
 	}, nil
 }
 
@@ -144,7 +144,7 @@ func scanClaimed(sc scanner) (store.ClaimedMessage, error) {
 		nextAttempt, expires  pgtype.Timestamptz
 	)
 	err := sc.Scan(&c.ID, &c.Stream, &c.EnvelopeFrom, &recipients, &attempts, &maxAttempts, &nextAttempt,
-		&expires, &lastError, &c.Split, &c.Raw)
+		&expires, &lastError, &c.Split, &c.ListID, &c.Raw)
 	if err != nil {
 		return c, err
 	}
@@ -165,7 +165,7 @@ func scanMessage(sc scanner) (store.Message, error) {
 		templateVersion, size, attempts, maxAttempts int32
 		nextAttempt, leaseUntil, created, sendAt     pgtype.Timestamptz
 		sentAt, expiresAt, updated                   pgtype.Timestamptz
-		campaignID                                   pgtype.Text
+		campaignID, listID                           pgtype.Text
 	)
 	dest := []any{&m.ID, &m.Stream, &status, &m.From, &j.To, &j.Cc, &j.Bcc, &m.ReplyTo,
 		&m.Subject, &m.Template, &templateVersion, &m.Locale, &j.Data, &j.Headers, &j.Tags, &j.Metadata,
@@ -175,7 +175,7 @@ func scanMessage(sc scanner) (store.Message, error) {
 		&m.ProviderID, &m.MessageID, &m.IdempotencyKey,
 		&m.APIKeyID, &campaignID, &created,
 		&sendAt, &sentAt, &expiresAt,
-		&updated}
+		&updated, &listID}
 	if err := sc.Scan(dest...); err != nil {
 		return store.Message{}, err
 	}
@@ -185,6 +185,7 @@ func scanMessage(sc scanner) (store.Message, error) {
 	m.Attempts = int(attempts)
 	m.MaxAttempts = int(maxAttempts)
 	m.CampaignID = campaignID.String
+	m.ListID = listID.String
 	m.NextAttemptAt = fromTS(nextAttempt)
 	m.LeaseUntil = fromTS(leaseUntil)
 	m.CreatedAt = fromTS(created)

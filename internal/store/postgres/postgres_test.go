@@ -379,7 +379,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		"claim":    {qMessageClaim, []any{"w", ts(t0), tsNotNull(t0), store.StreamTransactional, int32(10)}, []string{"messages_claim"}},
 		"next due": {qMessageNextDue, []any{store.StreamTransactional}, []string{"messages_claim"}},
 		"rescue":   {qRescue, []any{tsNotNull(t0)}, []string{"messages_status"}},
-		"match": {qSuppressionMatch, []any{[]string{"a@example.com", "b@example.com"}, tsNotNull(t0)},
+		"match": {qSuppressionMatch, []any{[]string{"a@example.com", "b@example.com"}, tsNotNull(t0), []string{"global", "broadcast"}},
 			[]string{"suppressions_pkey"}},
 	}
 	for name, l := range map[string]struct {
@@ -466,7 +466,7 @@ func TestNULIsBadText(t *testing.T) {
 	if !errors.Is(err, store.ErrBadText) || errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("SuppressionUpsert with a NUL: %v, want ErrBadText", err)
 	}
-	if _, err := s.SuppressionGet(t.Context(), "nul@example.com", now); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.SuppressionGet(t.Context(), "nul@example.com", "", now); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SuppressionGet after the refused upsert: %v, want ErrNotFound", err)
 	}
 	for _, e := range []*pgconn.PgError{{Code: "22P05"}, {Code: "22021", Message: `invalid byte sequence for encoding "UTF8": 0x00`}} {

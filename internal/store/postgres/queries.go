@@ -26,13 +26,13 @@ var messageCols = []column{
 	{"provider_id", "text"}, {"message_id", "text"}, {"idempotency_key", "text"},
 	{"api_key_id", "text"}, {"campaign_id", "text"}, {"created_at", "timestamptz"},
 	{"send_at", "timestamptz"}, {"sent_at", "timestamptz"}, {"expires_at", "timestamptz"},
-	{"updated_at", "timestamptz"},
+	{"updated_at", "timestamptz"}, {"list_id", "text"},
 }
 
 // claimedColumns are the columns of a store.ClaimedMessage, in the order scanClaimed reads them:
 // a split message is sent to its pending recipients only.
 const claimedColumns = `id, stream, envelope_from, coalesce(pending_recipients, recipients), attempts,
-	max_attempts, next_attempt_at, expires_at, last_error, pending_recipients IS NOT NULL`
+	max_attempts, next_attempt_at, expires_at, last_error, pending_recipients IS NOT NULL, coalesce(list_id, '')`
 
 // messageColumns is the column list of messageCols.
 var (
@@ -45,14 +45,14 @@ var (
 
 // suppressionColumns are the columns of the suppression queries, in the order scanSuppression
 // reads and suppressionArgs writes them.
-const suppressionColumns = `email, reason, detail, message_id, created_at, expires_at`
+const suppressionColumns = `email, scope, reason, detail, message_id, created_at, expires_at`
 
 // finishSuppressionParamTypes are those of MessageFinish's suppressions: each row's outcome
 // position, then suppressionColumns.
 var finishSuppressionParamTypes = append([]string{"integer"}, suppressionParamTypes...)
 
 // suppressionParamTypes are the array parameter types of suppressionColumns (see columns).
-var suppressionParamTypes = []string{"text", "text", "text", "text", "timestamptz", "timestamptz"}
+var suppressionParamTypes = []string{"text", "text", "text", "text", "text", "timestamptz", "timestamptz"}
 
 func columnList(cols []column) string {
 	names := make([]string, len(cols))
@@ -261,12 +261,13 @@ const (
 			ORDER BY e.n),
 		sup AS (
 			INSERT INTO suppressions (` + suppressionColumns + `)
-			SELECT DISTINCT ON (s.email) s.email, s.reason, s.detail, s.message_id, s.created_at, s.expires_at
-			FROM unnest($15::integer[], $16::text[], $17::text[], $18::text[], $19::text[],
-				$20::timestamptz[], $21::timestamptz[]) WITH ORDINALITY
-				AS s (ord, email, reason, detail, message_id, created_at, expires_at, n)
+			SELECT DISTINCT ON (s.email, s.scope) s.email, s.scope, s.reason, s.detail, s.message_id,
+				s.created_at, s.expires_at
+			FROM unnest($15::integer[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[],
+				$21::timestamptz[], $22::timestamptz[]) WITH ORDINALITY
+				AS s (ord, email, scope, reason, detail, message_id, created_at, expires_at, n)
 			JOIN u ON u.ord = s.ord
-			ORDER BY s.email, s.n DESC
+			ORDER BY s.email, s.scope, s.n DESC
 			` + onSuppressionConflict + `)
 		SELECT u.stream, u.status FROM u`
 
@@ -374,37 +375,39 @@ const (
 
 // Suppressions. Emails are lowercased by the driver before they are bound.
 const (
-	onSuppressionConflict = `ON CONFLICT (email) DO UPDATE SET
+	onSuppressionConflict = `ON CONFLICT (email, scope) DO UPDATE SET
 			reason = excluded.reason, detail = excluded.detail, message_id = excluded.message_id,
 			created_at = excluded.created_at, expires_at = excluded.expires_at`
 
-	// One row per address, the last one given winning, in address order (see qMessageFinish).
+	// One row per address and scope, the last one given winning, in address order (see
+	// qMessageFinish).
 	qSuppressionUpsert = `INSERT INTO suppressions (` + suppressionColumns + `)
-		SELECT DISTINCT ON (email) email, reason, detail, message_id, created_at, expires_at
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])
-			WITH ORDINALITY AS s (email, reason, detail, message_id, created_at, expires_at, n)
-		ORDER BY email, n DESC
+		SELECT DISTINCT ON (email, scope) email, scope, reason, detail, message_id, created_at, expires_at
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])
+			WITH ORDINALITY AS s (email, scope, reason, detail, message_id, created_at, expires_at, n)
+		ORDER BY email, scope, n DESC
 		` + onSuppressionConflict
 
 	// $2 NULL: expired suppressions count too.
 	qSuppressionGet = `SELECT ` + suppressionColumns + ` FROM suppressions
-		WHERE email = $1 AND ($2::timestamptz IS NULL OR expires_at IS NULL OR expires_at > $2)`
+		WHERE email = $1 AND scope = $3 AND ($2::timestamptz IS NULL OR expires_at IS NULL OR expires_at > $2)`
 
-	qSuppressionDelete = `DELETE FROM suppressions WHERE email = $1`
+	qSuppressionDelete = `DELETE FROM suppressions WHERE email = $1 AND scope = $2`
 
-	// One primary-key probe per address.
+	// One primary-key probe per address and scope.
 	qSuppressionMatch = `SELECT ` + suppressionColumns + ` FROM suppressions
-		WHERE email = ANY ($1::text[]) AND (expires_at IS NULL OR expires_at > $2)`
+		WHERE email = ANY ($1::text[]) AND scope = ANY ($3::text[]) AND (expires_at IS NULL OR expires_at > $2)`
 
 	// SuppressionList is assembled from these pieces (see qList*); every filter is optional. The
-	// keyset is (created_at, email), newest first, served by suppressions_created or
-	// suppressions_reason.
+	// keyset is (created_at, email, scope), newest first, served by suppressions_created,
+	// suppressions_reason or suppressions_scope.
 	qSuppressionListSelect = `SELECT ` + suppressionColumns + ` FROM suppressions`
 	qSuppressionListReason = `reason = ?`
+	qSuppressionListScope  = `scope = ?`
 	qSuppressionListEmail  = `email = ?`
 	qSuppressionListActive = `(expires_at IS NULL OR expires_at > ?)`
-	qSuppressionListCursor = `(created_at, email) < (?, ?)`
-	qSuppressionListOrder  = ` ORDER BY created_at DESC, email DESC LIMIT ?`
+	qSuppressionListCursor = `(created_at, email, scope) < (?, ?, ?)`
+	qSuppressionListOrder  = ` ORDER BY created_at DESC, email DESC, scope DESC LIMIT ?`
 )
 
 // Templates. A template's live state is its head row in templates (latest, origin, deleted_at);

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -14,7 +15,7 @@ import (
 // suppressionArgs returns the values of suppressionColumns for s, which driverkit.CheckSuppression
 // passed.
 func suppressionArgs(s store.Suppression) []any {
-	return []any{s.Email, s.Reason, s.Detail, s.MessageID, tsNotNull(s.CreatedAt), ts(s.ExpiresAt)}
+	return []any{s.Email, cmp.Or(s.Scope, store.ScopeGlobal), s.Reason, s.Detail, s.MessageID, tsNotNull(s.CreatedAt), ts(s.ExpiresAt)}
 }
 
 // scanSuppression reads one row of suppressionColumns.
@@ -23,7 +24,7 @@ func scanSuppression(sc scanner) (store.Suppression, error) {
 		s                store.Suppression
 		created, expires pgtype.Timestamptz
 	)
-	if err := sc.Scan(&s.Email, &s.Reason, &s.Detail, &s.MessageID, &created, &expires); err != nil {
+	if err := sc.Scan(&s.Email, &s.Scope, &s.Reason, &s.Detail, &s.MessageID, &created, &expires); err != nil {
 		return store.Suppression{}, err
 	}
 	s.CreatedAt = fromTS(created)
@@ -52,9 +53,9 @@ func (s *Store) SuppressionUpsert(ctx context.Context, sups []store.Suppression)
 }
 
 // SuppressionGet implements store.Store.
-func (s *Store) SuppressionGet(ctx context.Context, email string, now time.Time) (store.Suppression, error) {
+func (s *Store) SuppressionGet(ctx context.Context, email, scope string, now time.Time) (store.Suppression, error) {
 	email = driverkit.SuppressionKey(email)
-	sup, err := scanSuppression(s.pool.QueryRow(ctx, qSuppressionGet, email, ts(now)))
+	sup, err := scanSuppression(s.pool.QueryRow(ctx, qSuppressionGet, email, ts(now), cmp.Or(scope, store.ScopeGlobal)))
 	if noRows(err) {
 		return store.Suppression{}, fmt.Errorf("suppression of %s: %w", email, store.ErrNotFound)
 	}
@@ -65,9 +66,9 @@ func (s *Store) SuppressionGet(ctx context.Context, email string, now time.Time)
 }
 
 // SuppressionDelete implements store.Store. Expired suppressions are deleted too.
-func (s *Store) SuppressionDelete(ctx context.Context, email string) error {
+func (s *Store) SuppressionDelete(ctx context.Context, email, scope string) error {
 	email = driverkit.SuppressionKey(email)
-	tag, err := s.pool.Exec(ctx, qSuppressionDelete, email)
+	tag, err := s.pool.Exec(ctx, qSuppressionDelete, email, cmp.Or(scope, store.ScopeGlobal))
 	if err != nil {
 		return fmt.Errorf("postgres: deleting the suppression of %s: %w", email, unavailable(err))
 	}
@@ -77,19 +78,20 @@ func (s *Store) SuppressionDelete(ctx context.Context, email string) error {
 	return nil
 }
 
-// SuppressionMatch implements store.Store: one query, one primary-key probe per distinct address.
-func (s *Store) SuppressionMatch(ctx context.Context, emails []string, now time.Time) (map[string]store.Suppression, error) {
-	out := map[string]store.Suppression{}
+// SuppressionMatch implements store.Store: one query, one primary-key probe per distinct address
+// and scope.
+func (s *Store) SuppressionMatch(ctx context.Context, emails, scopes []string, now time.Time) (map[string][]store.Suppression, error) {
+	out := map[string][]store.Suppression{}
 	lower := driverkit.LowerDistinct(emails)
 	if len(lower) == 0 {
 		return out, nil
 	}
-	sups, err := readAll(ctx, s, qSuppressionMatch, []any{lower, tsNotNull(now)}, scanSuppression)
+	sups, err := readAll(ctx, s, qSuppressionMatch, []any{lower, tsNotNull(now), driverkit.SuppressionScopes(scopes)}, scanSuppression)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: matching suppressions: %w", unavailable(err))
 	}
 	for _, sup := range sups {
-		out[sup.Email] = sup
+		out[sup.Email] = append(out[sup.Email], sup)
 	}
 	return out, nil
 }
@@ -101,6 +103,9 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 	if p.Reason != "" {
 		w.add(qSuppressionListReason, p.Reason)
 	}
+	if p.Scope != "" {
+		w.add(qSuppressionListScope, p.Scope)
+	}
 	if p.Email != "" {
 		w.add(qSuppressionListEmail, driverkit.SuppressionKey(p.Email))
 	}
@@ -108,11 +113,11 @@ func (s *Store) SuppressionList(ctx context.Context, p store.SuppressionListPara
 		w.add(qSuppressionListActive, ts(p.Now))
 	}
 	if p.Cursor != "" {
-		created, email, err := store.SuppressionCursorAfter(p.Cursor)
+		created, email, scope, err := store.SuppressionCursorAfter(p.Cursor)
 		if err != nil {
 			return nil, "", err
 		}
-		w.add(qSuppressionListCursor, ts(created), email)
+		w.add(qSuppressionListCursor, ts(created), email, scope)
 	}
 	limit := driverkit.ListLimit(p.Limit)
 	// One row more than the page tells whether there is a next page.

@@ -79,7 +79,7 @@ func messageArgs(m *store.Message) ([]any, error) {
 		m.LeaseOwner, nullMicros(m.LeaseUntil), rawJSONText(j.LastError),
 		m.ProviderID, m.MessageID, m.IdempotencyKey, m.APIKeyID, nullString(m.CampaignID),
 		micros(m.CreatedAt), nullMicros(m.SendAt), nullMicros(m.SentAt),
-		nullMicros(m.ExpiresAt), micros(m.UpdatedAt),
+		nullMicros(m.ExpiresAt), micros(m.UpdatedAt), nullString(m.ListID),
 	}, nil
 }
 
@@ -97,7 +97,7 @@ func scanMessage(sc scanner) (store.Message, error) {
 		templateVersion, size, attempts, maxAttempts int64
 		nextAttempt, leaseUntil, created, sendAt     sql.NullInt64
 		sentAt, expiresAt, updated                   sql.NullInt64
-		campaignID                                   sql.NullString
+		campaignID, listID                           sql.NullString
 	)
 	err := sc.Scan(&m.ID, &m.Stream, &status, &m.From, &j.To, &j.Cc, &j.Bcc, &m.ReplyTo,
 		&m.Subject, &m.Template, &templateVersion, &m.Locale, &j.Data, &j.Headers, &j.Tags, &j.Metadata,
@@ -106,7 +106,7 @@ func scanMessage(sc scanner) (store.Message, error) {
 		&j.LastError,
 		&m.ProviderID, &m.MessageID, &m.IdempotencyKey, &m.APIKeyID, &campaignID,
 		&created, &sendAt, &sentAt,
-		&expiresAt, &updated)
+		&expiresAt, &updated, &listID)
 	if err != nil {
 		return store.Message{}, err
 	}
@@ -116,6 +116,7 @@ func scanMessage(sc scanner) (store.Message, error) {
 	m.Attempts = int(attempts)
 	m.MaxAttempts = int(maxAttempts)
 	m.CampaignID = campaignID.String
+	m.ListID = listID.String
 	m.NextAttemptAt = fromMicros(nextAttempt.Int64)
 	m.LeaseUntil = fromMicros(leaseUntil.Int64)
 	m.CreatedAt = fromMicros(created.Int64)
@@ -138,7 +139,7 @@ func scanClaimed(sc scanner) (store.ClaimedMessage, error) {
 		expiresAt                          sql.NullInt64
 	)
 	err := sc.Scan(&c.ID, &c.Stream, &c.EnvelopeFrom, &recipients, &attempts, &maxAttempts, &nextAttempt,
-		&expiresAt, &lastError, &c.Split, &c.Raw)
+		&expiresAt, &lastError, &c.Split, &c.ListID, &c.Raw)
 	if err != nil {
 		return c, err
 	}

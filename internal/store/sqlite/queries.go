@@ -10,15 +10,15 @@ const messageColumns = `id, stream, status, from_addr, to_addrs, cc_addrs, bcc_a
 	subject, template, template_version, locale, data, headers, tags, metadata, attachments, envelope_from,
 	recipients, size, attempts, max_attempts, next_attempt_at, lease_owner, lease_until, last_error,
 	provider_id, message_id, idempotency_key, api_key_id, campaign_id, created_at, send_at, sent_at,
-	expires_at, updated_at`
+	expires_at, updated_at, list_id`
 
 // claimedColumns are the columns of a store.ClaimedMessage, in the order scanClaimed reads them:
 // a split message is sent to its pending recipients only.
 const claimedColumns = `id, stream, envelope_from, coalesce(pending_recipients, recipients), attempts,
-	max_attempts, next_attempt_at, expires_at, last_error, pending_recipients IS NOT NULL`
+	max_attempts, next_attempt_at, expires_at, last_error, pending_recipients IS NOT NULL, coalesce(list_id, '')`
 
 // messageColumnCount is the number of columns in messageColumns.
-const messageColumnCount = 36
+const messageColumnCount = 37
 
 // claimable is the status condition of a message a worker may claim. It must stay textually
 // identical to the WHERE of the partial index messages_claim (migrations/00001_init.sql): SQLite
@@ -274,33 +274,36 @@ const (
 
 // Suppressions. Emails are lowercased by the driver before they are bound.
 const (
-	suppressionColumns = `email, reason, detail, message_id, created_at, expires_at`
+	suppressionColumns = `email, scope, reason, detail, message_id, created_at, expires_at`
 
 	qSuppressionUpsert = `INSERT INTO suppressions (` + suppressionColumns + `)
-		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (email) DO UPDATE SET
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (email, scope) DO UPDATE SET
 			reason = excluded.reason, detail = excluded.detail, message_id = excluded.message_id,
 			created_at = excluded.created_at, expires_at = excluded.expires_at`
 
 	// ?2 = 0: expired suppressions count too.
 	qSuppressionGet = `SELECT ` + suppressionColumns + ` FROM suppressions
-		WHERE email = ?1 AND (?2 = 0 OR expires_at IS NULL OR expires_at > ?2)`
+		WHERE email = ?1 AND scope = ?3 AND (?2 = 0 OR expires_at IS NULL OR expires_at > ?2)`
 
-	qSuppressionDelete = `DELETE FROM suppressions WHERE email = ?`
+	qSuppressionDelete = `DELETE FROM suppressions WHERE email = ? AND scope = ?`
 
-	// One primary-key probe per address; the addresses come as one JSON array so one prepared
-	// statement serves any number of them.
+	// One primary-key probe per address and scope; the addresses and the scopes come as JSON
+	// arrays so one prepared statement serves any number of them.
 	qSuppressionMatch = `SELECT ` + suppressionColumns + ` FROM suppressions
-		WHERE email IN (SELECT value FROM json_each(?1)) AND (expires_at IS NULL OR expires_at > ?2)`
+		WHERE email IN (SELECT value FROM json_each(?1)) AND scope IN (SELECT value FROM json_each(?3))
+			AND (expires_at IS NULL OR expires_at > ?2)`
 
 	// SuppressionList is assembled from these pieces; every filter is optional. The keyset is
-	// (created_at, email), newest first, served by suppressions_created or suppressions_reason.
+	// (created_at, email, scope), newest first, served by suppressions_created, suppressions_reason
+	// or suppressions_scope.
 	qSuppressionListSelect = `SELECT ` + suppressionColumns + ` FROM suppressions`
 	qSuppressionListReason = `reason = ?`
+	qSuppressionListScope  = `scope = ?`
 	qSuppressionListEmail  = `email = ?`
 	qSuppressionListActive = `(expires_at IS NULL OR expires_at > ?)`
-	qSuppressionListCursor = `(created_at, email) < (?, ?)`
-	qSuppressionListOrder  = ` ORDER BY created_at DESC, email DESC LIMIT ?`
+	qSuppressionListCursor = `(created_at, email, scope) < (?, ?, ?)`
+	qSuppressionListOrder  = ` ORDER BY created_at DESC, email DESC, scope DESC LIMIT ?`
 )
 
 // Templates. A template's live state is its head row in templates (latest, origin, deleted_at);

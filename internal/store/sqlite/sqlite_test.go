@@ -430,9 +430,9 @@ func TestQueryPlans(t *testing.T) {
 		{"renew", qMessageRenew, []any{1, `["msg_x"]`, "w"}, "id=?"},
 		{"retry", qRetry, []any{1, `["msg_x"]`, 2}, "id=?"},
 		{"retry events", qRetryEvents, []any{1, `["msg_x"]`}, "id=?"},
-		{"suppression get", qSuppressionGet, []any{"a@example.com", 1}, "PRIMARY KEY"},
-		{"suppression match", qSuppressionMatch, []any{`["a@example.com"]`, 1}, "PRIMARY KEY"},
-		{"suppression delete", qSuppressionDelete, []any{"a@example.com"}, "PRIMARY KEY"},
+		{"suppression get", qSuppressionGet, []any{"a@example.com", 1, "global"}, "PRIMARY KEY"},
+		{"suppression match", qSuppressionMatch, []any{`["a@example.com"]`, 1, `["global","broadcast"]`}, "PRIMARY KEY"},
+		{"suppression delete", qSuppressionDelete, []any{"a@example.com", "global"}, "PRIMARY KEY"},
 	} {
 		plan := explain(t, s, tc.q, tc.args...)
 		if !strings.Contains(plan, tc.index) || fullScan(plan) {
@@ -476,14 +476,17 @@ func TestSuppressionListPlans(t *testing.T) {
 		{"all", store.SuppressionListParams{}, "suppressions_created"},
 		{"cursor", store.SuppressionListParams{Cursor: cursor, Now: time.Unix(1, 0)}, "suppressions_created"},
 		{"reason", store.SuppressionListParams{Reason: store.ReasonManual, Cursor: cursor}, "suppressions_reason"},
-		{"email", store.SuppressionListParams{Email: "a@example.com"}, "PRIMARY KEY"},
+		{"scope", store.SuppressionListParams{Scope: "lst_x", Cursor: cursor}, "suppressions_scope"},
+		// One address has one row per scope, a handful: sorting them is no cost.
+		{"email", store.SuppressionListParams{Email: "a@example.com"}, "PRIMARY KEY (email=?)"},
 	} {
 		q, args, err := suppressionListQuery(tc.p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		plan := explain(t, s, q, args...)
-		if !strings.Contains(plan, tc.index) || fullScan(plan) || strings.Contains(plan, "TEMP B-TREE") {
+		sorted := strings.Contains(plan, "TEMP B-TREE") && tc.name != "email"
+		if !strings.Contains(plan, tc.index) || fullScan(plan) || sorted {
 			t.Errorf("%s: plan does not read %s in order:\n%s", tc.name, tc.index, plan)
 		}
 	}

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -16,7 +17,7 @@ import (
 // suppressionArgs returns the values of suppressionColumns for s, which driverkit.CheckSuppression
 // passed.
 func suppressionArgs(s store.Suppression) []any {
-	return []any{s.Email, s.Reason, s.Detail, s.MessageID, micros(s.CreatedAt), nullMicros(s.ExpiresAt)}
+	return []any{s.Email, cmp.Or(s.Scope, store.ScopeGlobal), s.Reason, s.Detail, s.MessageID, micros(s.CreatedAt), nullMicros(s.ExpiresAt)}
 }
 
 // scanSuppression reads one row of suppressionColumns.
@@ -25,7 +26,7 @@ func scanSuppression(sc scanner) (store.Suppression, error) {
 		s                store.Suppression
 		created, expires sql.NullInt64
 	)
-	if err := sc.Scan(&s.Email, &s.Reason, &s.Detail, &s.MessageID, &created, &expires); err != nil {
+	if err := sc.Scan(&s.Email, &s.Scope, &s.Reason, &s.Detail, &s.MessageID, &created, &expires); err != nil {
 		return store.Suppression{}, err
 	}
 	s.CreatedAt = fromMicros(created.Int64)
@@ -62,9 +63,10 @@ func (s *Store) SuppressionUpsert(ctx context.Context, sups []store.Suppression)
 }
 
 // SuppressionGet implements store.Store.
-func (s *Store) SuppressionGet(ctx context.Context, email string, now time.Time) (store.Suppression, error) {
+func (s *Store) SuppressionGet(ctx context.Context, email, scope string, now time.Time) (store.Suppression, error) {
 	email = driverkit.SuppressionKey(email)
-	sup, err := readOne(ctx, s, qSuppressionGet, []any{email, micros(now)}, scanSuppression)
+	scope = cmp.Or(scope, store.ScopeGlobal)
+	sup, err := readOne(ctx, s, qSuppressionGet, []any{email, micros(now), scope}, scanSuppression)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Suppression{}, fmt.Errorf("suppression of %s: %w", email, store.ErrNotFound)
 	}
@@ -75,11 +77,12 @@ func (s *Store) SuppressionGet(ctx context.Context, email string, now time.Time)
 }
 
 // SuppressionDelete implements store.Store. Expired suppressions are deleted too.
-func (s *Store) SuppressionDelete(ctx context.Context, email string) error {
+func (s *Store) SuppressionDelete(ctx context.Context, email, scope string) error {
 	email = driverkit.SuppressionKey(email)
+	scope = cmp.Or(scope, store.ScopeGlobal)
 	var n int64
 	err := s.w.do(ctx, 1, func(t *wtx) error {
-		res, err := t.exec(qSuppressionDelete, email)
+		res, err := t.exec(qSuppressionDelete, email, scope)
 		if err != nil {
 			return err
 		}
@@ -96,9 +99,9 @@ func (s *Store) SuppressionDelete(ctx context.Context, email string) error {
 }
 
 // SuppressionMatch implements store.Store: one query on the read pool, one primary-key probe per
-// distinct address.
-func (s *Store) SuppressionMatch(ctx context.Context, emails []string, now time.Time) (map[string]store.Suppression, error) {
-	out := map[string]store.Suppression{}
+// distinct address and scope.
+func (s *Store) SuppressionMatch(ctx context.Context, emails, scopes []string, now time.Time) (map[string][]store.Suppression, error) {
+	out := map[string][]store.Suppression{}
 	lower := driverkit.LowerDistinct(emails)
 	if len(lower) == 0 {
 		return out, nil
@@ -107,12 +110,16 @@ func (s *Store) SuppressionMatch(ctx context.Context, emails []string, now time.
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	sups, err := readAll(ctx, s, qSuppressionMatch, []any{string(arr), micros(now)}, scanSuppression)
+	scs, err := json.Marshal(driverkit.SuppressionScopes(scopes))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	sups, err := readAll(ctx, s, qSuppressionMatch, []any{string(arr), micros(now), string(scs)}, scanSuppression)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: matching suppressions: %w", err)
 	}
 	for _, sup := range sups {
-		out[sup.Email] = sup
+		out[sup.Email] = append(out[sup.Email], sup)
 	}
 	return out, nil
 }
@@ -146,6 +153,9 @@ func suppressionListQuery(p store.SuppressionListParams) (string, []any, error) 
 	if p.Reason != "" {
 		add(qSuppressionListReason, p.Reason)
 	}
+	if p.Scope != "" {
+		add(qSuppressionListScope, p.Scope)
+	}
 	if p.Email != "" {
 		add(qSuppressionListEmail, driverkit.SuppressionKey(p.Email))
 	}
@@ -153,11 +163,11 @@ func suppressionListQuery(p store.SuppressionListParams) (string, []any, error) 
 		add(qSuppressionListActive, micros(p.Now))
 	}
 	if p.Cursor != "" {
-		created, email, err := store.SuppressionCursorAfter(p.Cursor)
+		created, email, scope, err := store.SuppressionCursorAfter(p.Cursor)
 		if err != nil {
 			return "", nil, err
 		}
-		add(qSuppressionListCursor, micros(created), email)
+		add(qSuppressionListCursor, micros(created), email, scope)
 	}
 	args = append(args, int64(driverkit.ListLimit(p.Limit)+1))
 	q := qSuppressionListSelect

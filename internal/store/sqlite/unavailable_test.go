@@ -56,8 +56,8 @@ func TestReadFileGone(t *testing.T) {
 			_, err := s.MessageRetry(ctx, store.MessageRetryParams{Filter: store.MessageListParams{ErrorCode: "550"}, Now: t0})
 			return err
 		}},
-		{"SuppressionGet", func() error { _, err := s.SuppressionGet(ctx, "b@example.com", t0); return err }},
-		{"SuppressionMatch", func() error { _, err := s.SuppressionMatch(ctx, []string{"b@example.com"}, t0); return err }},
+		{"SuppressionGet", func() error { _, err := s.SuppressionGet(ctx, "b@example.com", "", t0); return err }},
+		{"SuppressionMatch", func() error { _, err := s.SuppressionMatch(ctx, []string{"b@example.com"}, nil, t0); return err }},
 		{"SuppressionList", func() error { _, _, err := s.SuppressionList(ctx, store.SuppressionListParams{}); return err }},
 		{"TemplateGet", func() error { _, err := s.TemplateGet(ctx, "welcome", 0); return err }},
 		{"TemplateList", func() error { _, _, err := s.TemplateList(ctx, store.TemplateListParams{}); return err }},

@@ -670,10 +670,10 @@ func testContactErase(t *testing.T, s store.Store) {
 		t.Errorf("idempotency key after erase: %+v, %v; want a fresh accept", res, err)
 	}
 	// Her suppression is gone, the erased key's is there.
-	if _, err := s.SuppressionGet(ctx, "ann@example.com", t1); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.SuppressionGet(ctx, "ann@example.com", "", t1); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SuppressionGet(ann) after erase: %v", err)
 	}
-	sup, err := s.SuppressionGet(ctx, erased, t1)
+	sup, err := s.SuppressionGet(ctx, erased, "", t1)
 	if err != nil || sup.Reason != store.ReasonErased || !sup.CreatedAt.Equal(t1) || !sup.ExpiresAt.IsZero() {
 		t.Errorf("erased suppression = %+v, %v", sup, err)
 	}

@@ -138,3 +138,26 @@ func testAcceptClaims(t *testing.T, s store.Store) {
 		t.Errorf("accepted after stop: %s, want queued", got.Status)
 	}
 }
+
+// testAcceptClaimsBroadcast: a broadcast message handed over at accept carries what a claim of
+// it returns, its list id included (delivery checks the list's suppressions by it).
+func testAcceptClaimsBroadcast(t *testing.T, s store.Store) {
+	ac, ok := s.(store.AcceptClaims)
+	if !ok {
+		t.Skip("the driver does not claim at accept")
+	}
+	lease := store.AcceptLease{Owner: "node-a/1", Until: t0.Add(time.Minute)}
+	r := &receiver{room: 1, lease: lease}
+	defer ac.ClaimAtAccept(store.StreamBroadcast, r)()
+
+	m := Message(t0, func(m *store.Message) { m.Stream, m.ListID = store.StreamBroadcast, "lst_news" })
+	accept(t, s, t0, m)
+	want := m.Message
+	want.Status, want.LeaseOwner, want.LeaseUntil, want.UpdatedAt = store.StatusSending, lease.Owner, lease.Until, t0
+	if len(r.received) != 1 {
+		t.Fatalf("handed over %d messages, want 1", len(r.received))
+	}
+	if diff := cmp.Diff(claimedOf(want, m.Raw), r.received[0], cmpOpts); diff != "" {
+		t.Errorf("handed over as a claim returns it (-want +got):\n%s", diff)
+	}
+}

@@ -105,9 +105,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ContactConcurrent", testContactConcurrent},
 		{"ContactUpsertTwice", testContactUpsertTwice},
 		{"AcceptClaims", testAcceptClaims},
+		{"AcceptClaimsBroadcast", testAcceptClaimsBroadcast},
 		{"EventOrder", testEventOrder},
 		{"Attributes", testAttributes},
 		{"SegmentCRUD", testSegmentCRUD},
+		{"Secrets", testSecrets},
+		{"SuppressionScopes", testSuppressionScopes},
+		{"MessageListID", testMessageListID},
 	}
 	tests = append(tests, importCases...)
 	for _, tc := range tests {
@@ -152,7 +156,7 @@ func claim(t *testing.T, s store.Store, p store.MessageClaimParams) []store.Clai
 
 // claimedOf is what MessageClaim returns for m, stored with raw and claimed.
 func claimedOf(m store.Message, raw []byte) store.ClaimedMessage {
-	return store.ClaimedMessage{ID: m.ID, Stream: m.Stream, EnvelopeFrom: m.EnvelopeFrom,
+	return store.ClaimedMessage{ID: m.ID, Stream: m.Stream, ListID: m.ListID, EnvelopeFrom: m.EnvelopeFrom,
 		Recipients: m.Recipients, Attempts: m.Attempts, MaxAttempts: m.MaxAttempts,
 		NextAttemptAt: m.NextAttemptAt, ExpiresAt: m.ExpiresAt, LastError: m.LastError, Raw: raw}
 }
@@ -1015,7 +1019,7 @@ func testFinishRejects(t *testing.T, s store.Store) {
 	if got := eventTypes(t, s, m1.Message.ID); !slices.Equal(got, []string{store.EventQueued}) {
 		t.Errorf("events after refused finishes = %v, want only queued", got)
 	}
-	_, err := s.SuppressionGet(ctx, "ok@example.com", time.Time{})
+	_, err := s.SuppressionGet(ctx, "ok@example.com", "", time.Time{})
 	wantErr(t, "suppression of a refused finish", err, store.ErrNotFound)
 }
 

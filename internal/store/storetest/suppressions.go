@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,9 +31,9 @@ func testSuppressions(t *testing.T, s store.Store) {
 
 	// Stored lowercased, found whatever the case.
 	wantAnn := ann
-	wantAnn.Email = "ann@example.com"
+	wantAnn.Email, wantAnn.Scope = "ann@example.com", store.ScopeGlobal
 	for _, email := range []string{"ann@example.com", "ANN@example.COM", "Ann@Example.com"} {
-		got, err := s.SuppressionGet(ctx, email, t0)
+		got, err := s.SuppressionGet(ctx, email, "", t0)
 		if err != nil {
 			t.Fatalf("SuppressionGet(%s): %v", email, err)
 		}
@@ -40,30 +41,30 @@ func testSuppressions(t *testing.T, s store.Store) {
 			t.Errorf("SuppressionGet(%s) (-want +got):\n%s", email, diff)
 		}
 	}
-	_, err := s.SuppressionGet(ctx, "nobody@example.com", t0)
+	_, err := s.SuppressionGet(ctx, "nobody@example.com", "", t0)
 	wantErr(t, "SuppressionGet(unknown)", err, store.ErrNotFound)
 
 	// An expired suppression is absent at now, and present when now is zero.
-	if _, err := s.SuppressionGet(ctx, "bob@example.com", t0.Add(59*time.Minute)); err != nil {
+	if _, err := s.SuppressionGet(ctx, "bob@example.com", "", t0.Add(59*time.Minute)); err != nil {
 		t.Errorf("SuppressionGet before expiry: %v", err)
 	}
-	_, err = s.SuppressionGet(ctx, "bob@example.com", t0.Add(time.Hour))
+	_, err = s.SuppressionGet(ctx, "bob@example.com", "", t0.Add(time.Hour))
 	wantErr(t, "SuppressionGet at expiry", err, store.ErrNotFound)
-	if got, err := s.SuppressionGet(ctx, "bob@example.com", time.Time{}); err != nil || !got.ExpiresAt.Equal(bob.ExpiresAt) {
+	if got, err := s.SuppressionGet(ctx, "bob@example.com", "", time.Time{}); err != nil || !got.ExpiresAt.Equal(bob.ExpiresAt) {
 		t.Errorf("SuppressionGet(zero now) = %+v, %v; want the expired suppression", got, err)
 	}
 
 	// Match: keyed by lowercased address, only the suppressed and unexpired ones.
 	match := func(now time.Time, emails ...string) []string {
 		t.Helper()
-		m, err := s.SuppressionMatch(ctx, emails, now)
+		m, err := s.SuppressionMatch(ctx, emails, nil, now)
 		if err != nil {
 			t.Fatalf("SuppressionMatch: %v", err)
 		}
 		var keys []string
-		for k, v := range m {
-			if k != v.Email {
-				t.Errorf("SuppressionMatch key %q holds %q", k, v.Email)
+		for k, vs := range m {
+			if len(vs) != 1 || k != vs[0].Email {
+				t.Errorf("SuppressionMatch key %q holds %v", k, vs)
 			}
 			keys = append(keys, k)
 		}
@@ -79,7 +80,7 @@ func testSuppressions(t *testing.T, s store.Store) {
 	if got := match(t0); len(got) != 0 {
 		t.Errorf("SuppressionMatch of no address = %v", got)
 	}
-	if got, err := s.SuppressionGet(ctx, "ann@example.com", t0); err != nil || got.Detail != ann.Detail {
+	if got, err := s.SuppressionGet(ctx, "ann@example.com", "", t0); err != nil || got.Detail != ann.Detail {
 		t.Fatalf("SuppressionGet = %+v, %v", got, err)
 	}
 
@@ -88,8 +89,8 @@ func testSuppressions(t *testing.T, s store.Store) {
 		CreatedAt: t0.Add(time.Minute), ExpiresAt: t0.Add(48 * time.Hour)}
 	upsert(t, s, again)
 	wantAgain := again
-	wantAgain.Email = "ann@example.com"
-	if got, err := s.SuppressionGet(ctx, "ann@example.com", t0); err != nil {
+	wantAgain.Email, wantAgain.Scope = "ann@example.com", store.ScopeGlobal
+	if got, err := s.SuppressionGet(ctx, "ann@example.com", "", t0); err != nil {
 		t.Fatalf("SuppressionGet after upsert: %v", err)
 	} else if diff := cmp.Diff(wantAgain, got, cmpOpts); diff != "" {
 		t.Errorf("after a second upsert (-want +got):\n%s", diff)
@@ -99,19 +100,27 @@ func testSuppressions(t *testing.T, s store.Store) {
 	}
 
 	// Delete, whatever the case; a second delete finds nothing.
-	if err := s.SuppressionDelete(ctx, "Ann@example.COM"); err != nil {
+	if err := s.SuppressionDelete(ctx, "Ann@example.COM", ""); err != nil {
 		t.Fatalf("SuppressionDelete: %v", err)
 	}
-	_, err = s.SuppressionGet(ctx, "ann@example.com", time.Time{})
+	_, err = s.SuppressionGet(ctx, "ann@example.com", "", time.Time{})
 	wantErr(t, "SuppressionGet after delete", err, store.ErrNotFound)
-	wantErr(t, "second SuppressionDelete", s.SuppressionDelete(ctx, "ann@example.com"), store.ErrNotFound)
+	wantErr(t, "second SuppressionDelete", s.SuppressionDelete(ctx, "ann@example.com", ""), store.ErrNotFound)
 	if got := match(t0, "ann@example.com"); len(got) != 0 {
 		t.Errorf("SuppressionMatch after delete = %v", got)
 	}
 	// An expired suppression can still be deleted.
-	if err := s.SuppressionDelete(ctx, "bob@example.com"); err != nil {
+	if err := s.SuppressionDelete(ctx, "bob@example.com", ""); err != nil {
 		t.Errorf("SuppressionDelete of an expired suppression: %v", err)
 	}
+}
+
+// storedScope is a suppression's scope as stored: "" is global.
+func storedScope(scope string) string {
+	if scope == "" {
+		return store.ScopeGlobal
+	}
+	return scope
 }
 
 func testSuppressionList(t *testing.T, s store.Store) {
@@ -129,8 +138,11 @@ func testSuppressionList(t *testing.T, s store.Store) {
 	all = append(all, store.Suppression{Email: "tie-a@example.com", Reason: store.ReasonHardBounce, CreatedAt: t0.Add(4 * time.Minute)},
 		store.Suppression{Email: "tie-b@example.com", Reason: store.ReasonHardBounce, CreatedAt: t0.Add(4 * time.Minute)})
 	// One expired before t0+1h.
-	all = append(all, store.Suppression{Email: "gone@example.com", Reason: store.ReasonUnsubscribe,
+	all = append(all, store.Suppression{Email: "gone@example.com", Scope: store.ScopeGlobal, Reason: store.ReasonUnsubscribe,
 		CreatedAt: t0.Add(30 * time.Second), ExpiresAt: t0.Add(time.Hour)})
+	// One address in a second scope, at the instant of its global one and of the ties.
+	all = append(all, store.Suppression{Email: "user4@example.com", Scope: "lst_news", Reason: store.ReasonUnsubscribe,
+		CreatedAt: t0.Add(4 * time.Minute)})
 	upsert(t, s, all...)
 
 	// newest is every suppression matching keep, newest first (CreatedAt, then Email, descending).
@@ -145,10 +157,10 @@ func testSuppressionList(t *testing.T, s store.Store) {
 			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
 				return c
 			}
-			if a.Email < b.Email {
-				return 1
+			if c := strings.Compare(b.Email, a.Email); c != 0 {
+				return c
 			}
-			return -1
+			return strings.Compare(storedScope(b.Scope), storedScope(a.Scope))
 		})
 		emails := make([]string, len(out))
 		for i := range out {
@@ -194,6 +206,10 @@ func testSuppressionList(t *testing.T, s store.Store) {
 			func(x store.Suppression) bool { return x.Email == "user4@example.com" }},
 		{"reason none", store.SuppressionListParams{Reason: store.ReasonComplaint, Limit: 5},
 			func(store.Suppression) bool { return false }},
+		{"scope", store.SuppressionListParams{Scope: store.ScopeGlobal, Limit: 2},
+			func(x store.Suppression) bool { return storedScope(x.Scope) == store.ScopeGlobal }},
+		{"list scope", store.SuppressionListParams{Scope: "lst_news", Limit: 2},
+			func(x store.Suppression) bool { return x.Scope == "lst_news" }},
 	} {
 		if diff := cmp.Diff(newest(tc.keep), pages(tc.p), cmpOpts); diff != "" {
 			t.Errorf("%s: pages together (-want +got):\n%s", tc.name, diff)
@@ -205,7 +221,7 @@ func testSuppressionList(t *testing.T, s store.Store) {
 	if err != nil || next != "" || len(page) != 1 {
 		t.Fatalf("SuppressionList(gone) = %+v, %q, %v", page, next, err)
 	}
-	if diff := cmp.Diff(all[len(all)-1], page[0], cmpOpts); diff != "" {
+	if diff := cmp.Diff(all[len(all)-2], page[0], cmpOpts); diff != "" {
 		t.Errorf("listed row (-want +got):\n%s", diff)
 	}
 
@@ -242,16 +258,16 @@ func testFinishSuppress(t *testing.T, s store.Store) {
 	if err != nil || n != 2 {
 		t.Fatalf("MessageFinish = %d, %v; want 2 applied", n, err)
 	}
-	got, err := s.SuppressionGet(ctx, "ann@example.com", now)
+	got, err := s.SuppressionGet(ctx, "ann@example.com", "", now)
 	if err != nil {
 		t.Fatalf("suppression added with the outcome: %v", err)
 	}
-	want := store.Suppression{Email: "ann@example.com", Reason: store.ReasonHardBounce, Detail: "550 5.1.1 user unknown",
+	want := store.Suppression{Email: "ann@example.com", Scope: store.ScopeGlobal, Reason: store.ReasonHardBounce, Detail: "550 5.1.1 user unknown",
 		MessageID: bounced.Message.ID, CreatedAt: now}
 	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("suppression from MessageFinish (a zero CreatedAt is now) (-want +got):\n%s", diff)
 	}
-	_, err = s.SuppressionGet(ctx, "lost@example.com", time.Time{})
+	_, err = s.SuppressionGet(ctx, "lost@example.com", "", time.Time{})
 	wantErr(t, "suppression of a finish whose lease was lost", err, store.ErrNotFound)
 	if m := get(t, s, lost.Message.ID); m.Status != store.StatusSending || m.LeaseOwner != "w1" {
 		t.Errorf("lost finish applied: %s leased by %q", m.Status, m.LeaseOwner)

@@ -1,0 +1,162 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postie/postie/internal/config"
+	"github.com/postie/postie/internal/devtools/smtpsink"
+	"github.com/postie/postie/internal/devtools/smtpsink/sinktest"
+	"github.com/postie/postie/internal/store"
+)
+
+// TestOneClickUnsubscribeEndToEnd: a broadcast message's List-Unsubscribe URL is taken from the
+// MIME the relay received and POSTed as a mail client does (RFC 8058); the next broadcast to
+// that address is suppressed, and a transactional message to it is still delivered.
+func TestOneClickUnsubscribeEndToEnd(t *testing.T) {
+	t.Parallel()
+	t.Run("address", func(t *testing.T) { t.Parallel(); oneClickEndToEnd(t, false) })
+	t.Run("contact on a list", func(t *testing.T) { t.Parallel(); oneClickEndToEnd(t, true) })
+}
+
+func oneClickEndToEnd(t *testing.T, withList bool) {
+	sink := sinktest.Start(t, smtpsink.Options{Keep: true})
+	cfg := config.Default()
+	cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "postie.db")
+	cfg.Listen = "127.0.0.1:0"
+	cfg.SMTPURL = sink.URL()
+	cfg.APIKey = "test-key-0123456789abcdef"
+	cfg.From = "News <news@shop.example>"
+	cfg.PostalAddress = "Shop Inc., 1 Main St"
+	cfg.PublicURL = "https://u.shop.example"
+	a, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+
+	api := func(path string, body map[string]any, want int) string {
+		t.Helper()
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", srv.URL+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+cfg.APIKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct{ ID string }
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != want {
+			t.Fatalf("POST %s %v: %d %v", path, body, resp.StatusCode, err)
+		}
+		return out.ID
+	}
+	listID := ""
+	send := func(stream string) string {
+		t.Helper()
+		body := map[string]any{"to": []string{"Ann <ann@example.com>"}, "subject": "Hello", "html": "<p>News</p>", "stream": stream}
+		if listID != "" && stream == store.StreamBroadcast {
+			body["list_id"] = listID
+		}
+		return api("/v1/messages", body, 202)
+	}
+	if withList {
+		listID = api("/v1/lists", map[string]any{"name": "Weekly news"}, 201)
+		api("/v1/contacts", map[string]any{"email": "ann@example.com", "lists": []string{listID}}, 201)
+	}
+	waitStatus := func(id string, want store.Status) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			m, err := a.store.MessageGet(context.Background(), id)
+			if err == nil && m.Status == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("message %s: %s (%v), want %s", id, m.Status, err, want)
+			}
+			time.Sleep(20 * time.Millisecond) // polling the store for the engine's outcome
+		}
+	}
+
+	first := send(store.StreamBroadcast)
+	waitStatus(first, store.StatusSent)
+	var raw string
+	for _, m := range sink.Messages() {
+		if m.MessageID != "" {
+			raw = strings.ReplaceAll(string(m.Body), "\r\n ", " ")
+		}
+	}
+	var link string
+	for _, line := range strings.Split(raw, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "List-Unsubscribe: <"); ok {
+			link, _, _ = strings.Cut(v, ">")
+		}
+	}
+	if !strings.Contains(raw, "\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n") || !strings.HasPrefix(link, "https://u.shop.example/u/") {
+		t.Fatalf("delivered MIME has no one-click List-Unsubscribe:\n%s", raw)
+	}
+	u, _ := url.Parse(link)
+
+	// The GET shows a page and changes nothing.
+	resp, err := http.Get(srv.URL + u.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "<form method=\"post\"") {
+		t.Fatalf("GET %s: %d %s", u.Path, resp.StatusCode, page)
+	}
+	scope := store.ScopeBroadcast
+	if withList {
+		scope = listID
+	}
+	if _, err := a.store.SuppressionGet(context.Background(), "ann@example.com", scope, time.Time{}); err == nil {
+		t.Fatal("the GET unsubscribed")
+	}
+
+	// What Gmail sends: no cookies, no auth, a form body; 200 and no redirect.
+	resp, err = http.Post(srv.URL+u.Path, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("one-click POST: %d", resp.StatusCode)
+	}
+
+	if _, err := a.store.SuppressionGet(context.Background(), "ann@example.com", scope, time.Time{}); err != nil {
+		t.Errorf("no %s suppression after the one-click: %v", scope, err)
+	}
+	if withList {
+		subs, err := a.store.ContactSubscriptions(context.Background(), store.ContactRef{EmailKey: "ann@example.com"})
+		if err != nil || len(subs) != 1 || subs[0].Status != store.SubscriptionUnsubscribed {
+			t.Errorf("subscriptions after the one-click: %+v, %v; want unsubscribed", subs, err)
+		}
+	}
+
+	second := send(store.StreamBroadcast)
+	waitStatus(second, store.StatusSuppressed)
+	reset := send(store.StreamTransactional)
+	waitStatus(reset, store.StatusSent)
+	if n := len(sink.Messages()); n != 2 {
+		t.Errorf("the relay got %d messages, want 2 (the first broadcast and the transactional one)", n)
+	}
+}
