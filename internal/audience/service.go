@@ -1,7 +1,8 @@
 // Package audience owns who postie writes to: contacts (identity by email key), lists,
-// subscriptions and their consent records, and erasure; later also segments, unsubscribe
-// tokens, CSV import and sync from an application database. It validates input and calls the
-// store's Audience; the HTTP API and the importers are thin layers over it.
+// subscriptions and their consent records, erasure, segments (the filter language), and the
+// signed links of unsubscribe, preferences and double opt-in. It validates input and calls the
+// store; the HTTP API, the public pages (web), CSV imports (imports) and database sync (dbsync)
+// are thin layers over it.
 package audience
 
 import (
