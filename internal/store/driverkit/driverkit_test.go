@@ -60,8 +60,8 @@ func TestPrepareFinish(t *testing.T) {
 	want := callers
 	want.Events = []store.Event{{Type: store.EventFailed, At: now}, {Type: store.EventSuppressed, At: earlier}}
 	want.Suppress = []store.Suppression{
-		{Email: "ann@example.com", Reason: store.ReasonHardBounce, CreatedAt: now},
-		{Email: "bob@example.com", Reason: store.ReasonHardBounce, CreatedAt: earlier},
+		{Email: "ann@example.com", Scope: store.ScopeGlobal, Reason: store.ReasonHardBounce, CreatedAt: now},
+		{Email: "bob@example.com", Scope: store.ScopeGlobal, Reason: store.ReasonHardBounce, CreatedAt: earlier},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("PrepareFinish (-want +got):\n%s", diff)
