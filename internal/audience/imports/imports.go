@@ -561,11 +561,26 @@ func readChunks(ctx context.Context, cr *csv.Reader, plan *rowPlan, base int64, 
 	}
 }
 
-// apply upserts one chunk and counts its outcomes.
+// batchRows is the most rows one ContactsUpsert of an import writes. A chunk is applied in
+// several such batches, each its own write, so that other writes (transactional accepts) wait
+// for one batch at most, not for a whole chunk. Like chunks, batches are independent (a chunk
+// has no two rows with the same address or external_id) and idempotent, so replaying a chunk
+// after a crash still changes nothing more.
+const batchRows = 200
+
+// apply upserts one chunk, batchRows rows at a time, and counts its outcomes.
 func (j *job) apply(ctx context.Context, items []store.ContactUpsert, rows []int) error {
-	if len(items) == 0 {
-		return nil
+	for len(items) > 0 {
+		n := min(len(items), batchRows)
+		if err := j.applyBatch(ctx, items[:n], rows[:n]); err != nil {
+			return err
+		}
+		items, rows = items[n:], rows[n:]
 	}
+	return nil
+}
+
+func (j *job) applyBatch(ctx context.Context, items []store.ContactUpsert, rows []int) error {
 	res, err := j.im.cfg.Store.ContactsUpsert(ctx, store.ContactsUpsertParams{Items: items, Now: j.im.cfg.Now().UTC()})
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package imports_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -361,6 +362,65 @@ func TestImportSpoolGone(t *testing.T) {
 		got := getImport(t, st, imp.ID)
 		if got.Status != store.ImportFailed || !strings.Contains(got.Reason, "node n1") || got.FinishedAt.IsZero() {
 			t.Fatalf("import = %+v; want failed naming node n1", got)
+		}
+	})
+}
+
+// batchSizes is the real store, recording the size of every ContactsUpsert.
+type batchSizes struct {
+	imports.Store
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (b *batchSizes) ContactsUpsert(ctx context.Context, p store.ContactsUpsertParams) ([]store.ContactUpsertResult, error) {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(p.Items))
+	b.mu.Unlock()
+	return b.Store.ContactsUpsert(ctx, p)
+}
+
+// TestImportBatches: a chunk is written in batches of at most 200 rows, so that other writes
+// wait for one batch at most; a worker killed between two batches of a chunk leaves the chunk
+// unrecorded, and the next run applies it again whole without changing what is stored.
+func TestImportBatches(t *testing.T) {
+	t.Parallel()
+	forEachDriver(t, func(t *testing.T, st store.Store, _ func(*testing.T) store.Store) {
+		s := newSetup(t)
+		newList(t, st, "lst_news")
+		var csv strings.Builder
+		csv.WriteString("email,name\n")
+		for i := range 450 {
+			fmt.Fprintf(&csv, "user%d@example.com,User %d\n", i, i)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		dying := &killAfter{Store: st, n: 2, cancel: cancel}
+		first := &batchSizes{Store: dying}
+		im := s.importer(t, first, "n1", "n1/1/a", 1000)
+		imp := start(t, im, csv.String(), imports.Options{Lists: []string{"lst_news"}})
+		if ran, err := im.RunOnce(ctx); !ran || !errors.Is(err, context.Canceled) {
+			t.Fatalf("RunOnce = %v, %v; want the worker killed", ran, err)
+		}
+		if diff := cmp.Diff([]int{200, 200}, first.sizes); diff != "" {
+			t.Errorf("batches before the kill (-want +got):\n%s", diff)
+		}
+		if mid := getImport(t, st, imp.ID); mid.Counts.Rows != 0 || mid.Offset != 0 {
+			t.Fatalf("after the kill: %+v; want the chunk unrecorded", mid)
+		}
+
+		again := &batchSizes{Store: st}
+		im2 := s.importer(t, again, "n1", "n1/1/a", 1000)
+		runOnce(t, im2)
+		if diff := cmp.Diff([]int{200, 200, 50}, again.sizes); diff != "" {
+			t.Errorf("batches of the run again (-want +got):\n%s", diff)
+		}
+		got := getImport(t, st, imp.ID)
+		if want := (store.ImportCounts{Rows: 450, Created: 50, Skipped: 400}); got.Status != store.ImportDone || got.Counts != want {
+			t.Fatalf("import = %+v, want done with counts %+v", got, want)
+		}
+		contacts, _, err := st.ContactList(t.Context(), store.ContactListParams{ListID: "lst_news", Limit: 1000})
+		if err != nil || len(contacts) != 450 {
+			t.Fatalf("contacts on the list: %d, %v; want 450", len(contacts), err)
 		}
 	})
 }
