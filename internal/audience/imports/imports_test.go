@@ -303,15 +303,11 @@ func TestImportResumes(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, st store.Store, reopen func(*testing.T) store.Store) {
 		s := newSetup(t)
 		newList(t, st, "lst_news")
-		var csv strings.Builder
-		csv.WriteString("email,name\n")
-		for i := range 10 {
-			csv.WriteString("user" + string(rune('a'+i)) + "@example.com,User\n")
-		}
+		csv := usersCSV(10)
 		ctx, cancel := context.WithCancel(t.Context())
 		dying := &killAfter{Store: st, n: 3, cancel: cancel}
 		im := s.importer(t, dying, "n1", "n1/1/a", 3)
-		imp := start(t, im, csv.String(), imports.Options{Lists: []string{"lst_news"}})
+		imp := start(t, im, csv, imports.Options{Lists: []string{"lst_news"}})
 		if ran, err := im.RunOnce(ctx); !ran || !errors.Is(err, context.Canceled) {
 			t.Fatalf("RunOnce = %v, %v; want the worker killed", ran, err)
 		}
@@ -366,6 +362,16 @@ func TestImportSpoolGone(t *testing.T) {
 	})
 }
 
+// usersCSV is a CSV of n contacts user0@example.com, user1@…
+func usersCSV(n int) string {
+	var b strings.Builder
+	b.WriteString("email,name\n")
+	for i := range n {
+		fmt.Fprintf(&b, "user%d@example.com,User %d\n", i, i)
+	}
+	return b.String()
+}
+
 // batchSizes is the real store, recording the size of every ContactsUpsert.
 type batchSizes struct {
 	imports.Store
@@ -388,16 +394,12 @@ func TestImportBatches(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, st store.Store, _ func(*testing.T) store.Store) {
 		s := newSetup(t)
 		newList(t, st, "lst_news")
-		var csv strings.Builder
-		csv.WriteString("email,name\n")
-		for i := range 450 {
-			fmt.Fprintf(&csv, "user%d@example.com,User %d\n", i, i)
-		}
+		csv := usersCSV(450)
 		ctx, cancel := context.WithCancel(t.Context())
 		dying := &killAfter{Store: st, n: 2, cancel: cancel}
 		first := &batchSizes{Store: dying}
 		im := s.importer(t, first, "n1", "n1/1/a", 1000)
-		imp := start(t, im, csv.String(), imports.Options{Lists: []string{"lst_news"}})
+		imp := start(t, im, csv, imports.Options{Lists: []string{"lst_news"}})
 		if ran, err := im.RunOnce(ctx); !ran || !errors.Is(err, context.Canceled) {
 			t.Fatalf("RunOnce = %v, %v; want the worker killed", ran, err)
 		}
