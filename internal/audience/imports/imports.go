@@ -566,7 +566,7 @@ func readChunks(ctx context.Context, cr *csv.Reader, plan *rowPlan, base int64, 
 // for one batch at most, not for a whole chunk. Like chunks, batches are independent (a chunk
 // has no two rows with the same address or external_id) and idempotent, so replaying a chunk
 // after a crash still changes nothing more.
-const batchRows = 200
+const batchRows = 500
 
 // apply upserts one chunk, batchRows rows at a time, and counts its outcomes.
 func (j *job) apply(ctx context.Context, items []store.ContactUpsert, rows []int) error {

@@ -96,7 +96,7 @@ func newSetup(t *testing.T) *setup {
 func (s *setup) importer(t *testing.T, st imports.Store, node, owner string, chunk int) *imports.Importer {
 	t.Helper()
 	im, err := imports.New(imports.Config{Store: st, Dir: s.dir, Node: node, Owner: owner, Chunk: chunk,
-		Now: s.clock.Now, MaxRows: 1000,
+		Now: s.clock.Now, MaxRows: 5000,
 		AttributeTypes: func(context.Context) (map[string]string, error) {
 			return map[string]string{"seats": store.AttrNumber, "trial": store.AttrBool}, nil
 		}})
@@ -386,7 +386,7 @@ func (b *batchSizes) ContactsUpsert(ctx context.Context, p store.ContactsUpsertP
 	return b.Store.ContactsUpsert(ctx, p)
 }
 
-// TestImportBatches: a chunk is written in batches of at most 200 rows, so that other writes
+// TestImportBatches: a chunk is written in batches of at most 500 rows, so that other writes
 // wait for one batch at most; a worker killed between two batches of a chunk leaves the chunk
 // unrecorded, and the next run applies it again whole without changing what is stored.
 func TestImportBatches(t *testing.T) {
@@ -394,16 +394,16 @@ func TestImportBatches(t *testing.T) {
 	forEachDriver(t, func(t *testing.T, st store.Store, _ func(*testing.T) store.Store) {
 		s := newSetup(t)
 		newList(t, st, "lst_news")
-		csv := usersCSV(450)
+		csv := usersCSV(1050)
 		ctx, cancel := context.WithCancel(t.Context())
 		dying := &killAfter{Store: st, n: 2, cancel: cancel}
 		first := &batchSizes{Store: dying}
-		im := s.importer(t, first, "n1", "n1/1/a", 1000)
+		im := s.importer(t, first, "n1", "n1/1/a", 2000)
 		imp := start(t, im, csv, imports.Options{Lists: []string{"lst_news"}})
 		if ran, err := im.RunOnce(ctx); !ran || !errors.Is(err, context.Canceled) {
 			t.Fatalf("RunOnce = %v, %v; want the worker killed", ran, err)
 		}
-		if diff := cmp.Diff([]int{200, 200}, first.sizes); diff != "" {
+		if diff := cmp.Diff([]int{500, 500}, first.sizes); diff != "" {
 			t.Errorf("batches before the kill (-want +got):\n%s", diff)
 		}
 		if mid := getImport(t, st, imp.ID); mid.Counts.Rows != 0 || mid.Offset != 0 {
@@ -411,18 +411,18 @@ func TestImportBatches(t *testing.T) {
 		}
 
 		again := &batchSizes{Store: st}
-		im2 := s.importer(t, again, "n1", "n1/1/a", 1000)
+		im2 := s.importer(t, again, "n1", "n1/1/a", 2000)
 		runOnce(t, im2)
-		if diff := cmp.Diff([]int{200, 200, 50}, again.sizes); diff != "" {
+		if diff := cmp.Diff([]int{500, 500, 50}, again.sizes); diff != "" {
 			t.Errorf("batches of the run again (-want +got):\n%s", diff)
 		}
 		got := getImport(t, st, imp.ID)
-		if want := (store.ImportCounts{Rows: 450, Created: 50, Skipped: 400}); got.Status != store.ImportDone || got.Counts != want {
+		if want := (store.ImportCounts{Rows: 1050, Created: 50, Skipped: 1000}); got.Status != store.ImportDone || got.Counts != want {
 			t.Fatalf("import = %+v, want done with counts %+v", got, want)
 		}
 		contacts, _, err := st.ContactList(t.Context(), store.ContactListParams{ListID: "lst_news", Limit: 1000})
-		if err != nil || len(contacts) != 450 {
-			t.Fatalf("contacts on the list: %d, %v; want 450", len(contacts), err)
+		if err != nil || len(contacts) != 1000 {
+			t.Fatalf("contacts on the list (first page): %d, %v; want 1000", len(contacts), err)
 		}
 	})
 }
