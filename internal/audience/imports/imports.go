@@ -205,6 +205,7 @@ func (u *Upload) Discard() {
 func (im *Importer) Spool(ctx context.Context, r io.Reader) (*Upload, error) {
 	u := &Upload{id: id.New(id.Import)}
 	u.path = im.spoolPath(u.id) + ".part"
+	defer lowerGC()()
 	f, err := os.OpenFile(u.path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("imports: %w", err)
@@ -405,6 +406,7 @@ func (j *job) fail(row int, field, reason string) {
 }
 
 func (im *Importer) run(ctx context.Context, imp store.Import) error {
+	defer lowerGC()()
 	j := &job{im: im, imp: imp, counts: imp.Counts, errs: imp.Errors}
 	f, err := os.Open(im.spoolPath(imp.ID))
 	if errors.Is(err, os.ErrNotExist) {
