@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"mime"
@@ -74,20 +73,7 @@ func TestDoubleOptIn(t *testing.T) {
 	defer srv.Close()
 	post := func(path string, body map[string]any, want int) string {
 		t.Helper()
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest("POST", srv.URL+path, bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+cfg.APIKey)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out struct{ ID string }
-		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != want {
-			t.Fatalf("POST %s: %d %v", path, resp.StatusCode, err)
-		}
-		return out.ID
+		return postID(t, srv.URL+path, cfg.APIKey, body, want)
 	}
 	list := post("/v1/lists", map[string]any{"name": "Weekly news", "double_opt_in": true}, 201)
 	post("/v1/contacts", map[string]any{"email": "ann@example.com", "lists": []string{list}}, 201)

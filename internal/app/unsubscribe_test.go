@@ -52,20 +52,7 @@ func oneClickEndToEnd(t *testing.T, withList bool) {
 
 	api := func(path string, body map[string]any, want int) string {
 		t.Helper()
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest("POST", srv.URL+path, bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+cfg.APIKey)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out struct{ ID string }
-		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != want {
-			t.Fatalf("POST %s %v: %d %v", path, body, resp.StatusCode, err)
-		}
-		return out.ID
+		return postID(t, srv.URL+path, cfg.APIKey, body, want)
 	}
 	listID := ""
 	send := func(stream string) string {
@@ -159,4 +146,24 @@ func oneClickEndToEnd(t *testing.T, withList bool) {
 	if n := len(sink.Messages()); n != 2 {
 		t.Errorf("the relay got %d messages, want 2 (the first broadcast and the transactional one)", n)
 	}
+}
+
+// postID POSTs body as JSON to url with the API key, requires the status want, and returns the
+// id the answer names.
+func postID(t *testing.T, url, key string, body map[string]any, want int) string {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ ID string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != want {
+		t.Fatalf("POST %s %v: %d %v", url, body, resp.StatusCode, err)
+	}
+	return out.ID
 }
