@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"mime"
@@ -16,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/config"
@@ -108,6 +110,12 @@ func TestDoubleOptIn(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(page), `value="confirm"`) || status() != store.SubscriptionPending {
 		t.Fatalf("GET confirmation: %d, %s, status %s", resp.StatusCode, page, status())
 	}
+	// As an earlier unsubscribe from this list would have left it: a confirmation, a new
+	// opt-in, lifts it.
+	if err := a.store.SuppressionUpsert(ctx, []store.Suppression{{Email: "ann@example.com", Scope: list,
+		Reason: store.ReasonUnsubscribe, CreatedAt: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
 	resp, err = http.Post(srv.URL+u.Path, "application/x-www-form-urlencoded", strings.NewReader("action=confirm"))
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +123,9 @@ func TestDoubleOptIn(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || status() != store.SubscriptionSubscribed {
 		t.Errorf("POST confirm: %d, status %s", resp.StatusCode, status())
+	}
+	if _, err := a.store.SuppressionGet(ctx, "ann@example.com", list, time.Time{}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the list's suppression after the confirmation: %v, want none", err)
 	}
 
 	// The public subscribe form: public lists only; the same answer whoever the address is;

@@ -66,6 +66,17 @@ func (u *Unsubscriber) Confirm(ctx context.Context, t Token, c store.Consent, no
 		return fmt.Errorf("audience: confirming: %w", err)
 	}
 	// A confirmation is a new opt-in: an earlier unsubscribe from this list no longer applies.
+	key := t.Address
+	if key == "" {
+		ct, err := u.Audience.ContactGet(ctx, store.ContactRef{ID: t.ContactID})
+		if err != nil {
+			return fmt.Errorf("audience: confirming: %w", err)
+		}
+		key = ct.EmailKey
+	}
+	if err := u.Store.SuppressionDelete(ctx, key, t.ListID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("audience: confirming: %w", err)
+	}
 	return nil
 }
 
