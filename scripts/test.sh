@@ -38,7 +38,7 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
 fi
 
 step "MariaDB"
-# The sync tests (internal/audience/sync) read from a real MariaDB at TEST_MARIADB_DSN: a throwaway
+# The sync tests (internal/audience/dbsync) read from a real MariaDB at TEST_MARIADB_DSN: a throwaway
 # server started here and stopped on exit. Set TEST_MARIADB_DSN (a go-sql-driver/mysql DSN of a
 # user allowed to create databases) to use a server of your own instead.
 if [ -z "${TEST_MARIADB_DSN:-}" ]; then

@@ -29,5 +29,5 @@ func EmailKey(addr string) (string, error) {
 func ErasedKey(key []byte, emailKey string) string {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(emailKey))
-	return "erased:" + hex.EncodeToString(m.Sum(nil))
+	return ErasedPrefix + hex.EncodeToString(m.Sum(nil))
 }

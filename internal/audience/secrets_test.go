@@ -48,4 +48,9 @@ func TestLoadKeysShared(t *testing.T) {
 			t.Errorf("formatted keys show a secret: %q", s)
 		}
 	}
+	// Formatting shows the signing key's id and nothing else.
+	if got, want := fmt.Sprint(a)+" "+fmt.Sprintf("%v %+v", b, b),
+		"audience.Keys{signing: auto} audience.Keys{signing: k1} audience.Keys{signing: k1}"; got != want {
+		t.Errorf("formatted keys: %q, want %q", got, want)
+	}
 }

@@ -2,6 +2,7 @@ package audience
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -221,15 +222,8 @@ func (s *Segments) Query(ctx context.Context, q ContactsQuery) ([]store.Contact,
 	}
 	if q.ListID != "" {
 		all.Nodes = append(all.Nodes, &store.Filter{Op: store.FilterInList, ListID: q.ListID,
-			SubscriptionStatus: cmpOr(q.Status, store.SubscriptionAny)})
+			SubscriptionStatus: cmp.Or(q.Status, store.SubscriptionAny)})
 	}
 	return s.cfg.Store.SegmentContacts(ctx, store.SegmentContactsParams{Filter: all, Now: s.cfg.Now().UTC(),
 		Cursor: q.Cursor, Limit: q.Limit})
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

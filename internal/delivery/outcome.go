@@ -79,8 +79,9 @@ func splitSuppressed(m store.ClaimedMessage, supp suppressions) (to []string, dr
 	if len(supp.found) == 0 {
 		return m.Recipients, nil
 	}
+	scopes := scopesOf(m)
 	for _, r := range m.Recipients {
-		if s, ok := supp.suppressedIn(m, r); ok {
+		if s, ok := supp.suppressedIn(scopes, r); ok {
 			dropped = append(dropped, store.EventRecipient{Recipient: r, Reason: s.Reason})
 			continue
 		}

@@ -63,16 +63,20 @@ func (e *Engine) lookupSuppressions(ctx context.Context, msgs []store.ClaimedMes
 	return suppressions{found: found, erased: erased}, err
 }
 
-// suppressedIn returns the suppression that stops the recipient r of m, if any.
-func (s suppressions) suppressedIn(m store.ClaimedMessage, r string) (store.Suppression, bool) {
+// suppressedIn returns the suppression in one of scopes (scopesOf the message) that stops the
+// recipient r, if any.
+func (s suppressions) suppressedIn(scopes []string, r string) (store.Suppression, bool) {
 	if len(s.found) == 0 {
 		return store.Suppression{}, false
 	}
 	lr := strings.ToLower(r)
-	scopes := scopesOf(m)
-	for _, key := range []string{lr, s.erased[lr]} {
+	keys := []string{lr}
+	if k := s.erased[lr]; k != "" {
+		keys = append(keys, k)
+	}
+	for _, key := range keys {
 		for _, sup := range s.found[key] {
-			if key != "" && slices.Contains(scopes, sup.Scope) {
+			if slices.Contains(scopes, sup.Scope) {
 				return sup, true
 			}
 		}

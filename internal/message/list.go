@@ -1,6 +1,7 @@
 package message
 
 import (
+	"cmp"
 	"html"
 	"strings"
 
@@ -64,7 +65,7 @@ func (s *Service) listMail(m *mail.Message, links render.Links, listID string) {
 	if bc.Mailto != "" {
 		l.Unsubscribe = append(l.Unsubscribe, "mailto:"+bc.Mailto+"?subject=unsubscribe")
 	}
-	label := cmpOr(listID, "broadcast")
+	label := cmp.Or(listID, "broadcast")
 	if domain := domainOf(m.From.Email); domain != "" {
 		l.ID = strings.ToLower(label) + "." + domain
 	}
@@ -96,11 +97,4 @@ func withHTMLFooter(doc, footer string) string {
 		return doc[:i] + footer + doc[i:]
 	}
 	return doc + footer
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

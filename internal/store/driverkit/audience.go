@@ -506,12 +506,8 @@ func EraseMessage(m *store.Message, addrs []string) bool {
 
 // ContactPage cuts a listing read with one row more than limit into the page and the next
 // cursor.
-func ContactPage(rows []store.Contact, limit int) ([]store.Contact, string, error) {
-	if len(rows) <= limit {
-		return rows, "", nil
-	}
-	rows = rows[:limit]
-	return rows, store.ContactCursor(rows[limit-1]), nil
+func ContactPage(rows []store.Contact, limit int) ([]store.Contact, string) {
+	return cutPage(rows, limit, store.ContactCursor)
 }
 
 // ErasedSuppression is the global suppression that outlives an erased contact, keyed by the

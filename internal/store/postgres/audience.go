@@ -371,7 +371,8 @@ func (s *Store) ContactList(ctx context.Context, p store.ContactListParams) ([]s
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: listing contacts: %w", unavailable(err))
 	}
-	return driverkit.ContactPage(page, limit)
+	page, next := driverkit.ContactPage(page, limit)
+	return page, next, nil
 }
 
 // contactInTx finds ref in tx and locks its row.

@@ -263,7 +263,8 @@ func (s *Store) SegmentContacts(ctx context.Context, p store.SegmentContactsPara
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: listing a segment's contacts: %w", unavailable(err))
 	}
-	return driverkit.ContactPage(page, limit)
+	page, next := driverkit.ContactPage(page, limit)
+	return page, next, nil
 }
 
 // filterMode is the query mode of a filter's statement: the connection's, unless that keeps

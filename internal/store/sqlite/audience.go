@@ -357,7 +357,8 @@ func (s *Store) ContactList(ctx context.Context, p store.ContactListParams) ([]s
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: listing contacts: %w", err)
 	}
-	return driverkit.ContactPage(page, limit)
+	page, next := driverkit.ContactPage(page, limit)
+	return page, next, nil
 }
 
 // contactInTx finds ref in the write transaction.

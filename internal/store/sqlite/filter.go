@@ -244,11 +244,7 @@ func (s *Store) SegmentUpdate(ctx context.Context, seg store.Segment) (store.Seg
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		if !rows.Next() {
-			return fmt.Errorf("segment %s: %w", seg.ID, store.ErrNotFound)
-		}
-		out, err = scanSegment(rows)
+		out, err = scanFirst(rows, scanSegment) // the row execOne just found
 		return err
 	})
 	if err != nil {
@@ -314,7 +310,8 @@ func (s *Store) SegmentContacts(ctx context.Context, p store.SegmentContactsPara
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: listing a segment's contacts: %w", err)
 	}
-	return driverkit.ContactPage(page, limit)
+	page, next := driverkit.ContactPage(page, limit)
+	return page, next, nil
 }
 
 // readFilter is read for the statements of filters, which differ with every filter: they are
