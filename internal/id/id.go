@@ -11,11 +11,13 @@ import (
 
 // Prefixes of postie's resources.
 const (
-	Message = "msg"
-	APIKey  = "key"
-	Contact = "ctc"
-	List    = "lst"
-	Import  = "imp"
+	Message  = "msg"
+	APIKey   = "key"
+	Contact  = "ctc"
+	List     = "lst"
+	Import   = "imp"
+	Campaign = "cmp"
+	Run      = "run"
 )
 
 const alphabet = "0123456789abcdefghjkmnpqrstvwxyz" // Crockford, ascending

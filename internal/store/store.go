@@ -396,6 +396,7 @@ type Message struct {
 	IdempotencyKey  string
 	APIKeyID        string
 	CampaignID      string
+	RunID           string // the campaign run (run_…) that created it, "" for none
 	ListID          string // the list a broadcast message was sent for (lst_…), "" for none
 	CreatedAt       time.Time
 	SendAt          time.Time // zero when sent immediately
@@ -641,6 +642,7 @@ type Store interface {
 	Segments
 	Imports
 	Secrets
+	Campaigns
 }
 
 // MessageQueue is the message row as a job, what delivery uses: claim due messages with a lease,
