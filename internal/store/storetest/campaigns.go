@@ -1240,7 +1240,7 @@ func testRunCancel(t *testing.T, s store.Store) {
 		t.Fatalf("claimed %v, want bob's and cat's", claimedIDs(claimed))
 	}
 	if n, err := s.MessageFinish(ctx, t0, []store.MessageFinishParams{{ID: mCat.Message.ID, Owner: "w", Status: store.StatusSent,
-		Attempts: 1, SentAt: t0}}); err != nil || n != 1 {
+		Attempts: 1, SentAt: t0, Events: []store.Event{{Type: store.EventSent, At: t0}}}}); err != nil || n != 1 {
 		t.Fatalf("MessageFinish = %d, %v", n, err)
 	}
 
