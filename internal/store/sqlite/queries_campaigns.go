@@ -84,7 +84,7 @@ const (
 	// The contacts a chunk considered but left out were inserted with a state naming why
 	// (materialiseQuery): they are deleted, through campaign_recipients_status, and counted.
 	qRunDropExcluded = `DELETE FROM campaign_recipients INDEXED BY campaign_recipients_status
-		WHERE run_id = ?1 AND status IN ('-out', '-unsubscribed', '-pending', '-suppressed', '-capped')
+		WHERE run_id = ?1 AND status IN ('-unsubscribed', '-pending', '-suppressed', '-capped')
 		RETURNING status`
 
 	qRunMaterialised = `UPDATE campaign_runs SET cursor = ?2, recipients = recipients + ?3, excluded = ?4,
