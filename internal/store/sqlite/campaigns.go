@@ -365,7 +365,7 @@ func (s *Store) RunRenewLeases(ctx context.Context, p store.RunRenewParams) (int
 	return n, nil
 }
 
-// RunReleaseLeases implements store.Campaigns.
+// RunReleaseLeases implements store.Campaigns: the leases whose owner begins with owner.
 func (s *Store) RunReleaseLeases(ctx context.Context, owner string) (int, error) {
 	n, err := s.execCount(ctx, qRunRelease, owner)
 	if err != nil {
@@ -447,6 +447,9 @@ func (s *Store) RunMaterialise(ctx context.Context, p store.RunMaterialiseParams
 		w, err := workOn(t, p.RunID, p.Owner, false)
 		if err != nil {
 			return err
+		}
+		if w.state != store.RunRunning && w.state != store.RunPaused {
+			return fmt.Errorf("run %s is %s: %w", p.RunID, w.state, store.ErrConflict)
 		}
 		if w.materialised {
 			res.Done = true
