@@ -16,8 +16,8 @@ import (
 	"github.com/postie/postie/internal/store"
 )
 
-// RunCampaigns runs the campaigns area's cases alone, as Run does once every driver has the
-// area; open is Run's.
+// RunCampaigns runs the campaigns area's cases alone (Run runs them with the others), for a
+// driver's test that runs them again in another mode; open is Run's.
 func RunCampaigns(t *testing.T, open func(t *testing.T) store.Store) {
 	for _, tc := range campaignCases {
 		t.Run(tc.name, func(t *testing.T) {
