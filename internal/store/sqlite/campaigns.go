@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/driverkit"
 )
@@ -107,8 +108,11 @@ func (s *Store) CampaignGet(ctx context.Context, id string) (store.Campaign, err
 	return c, nil
 }
 
-// CampaignList implements store.Campaigns.
+// CampaignList implements store.Campaigns. A cursor that is not a campaign id is ErrBadCursor.
 func (s *Store) CampaignList(ctx context.Context, p store.CampaignListParams) ([]store.Campaign, string, error) {
+	if p.Cursor != "" && !strings.HasPrefix(p.Cursor, id.Campaign+"_") {
+		return nil, "", fmt.Errorf("campaign cursor %q: %w", p.Cursor, store.ErrBadCursor)
+	}
 	limit := driverkit.ListLimit(p.Limit)
 	page, err := readAll(ctx, s, qCampaignList, []any{p.State, p.Cursor, int64(limit + 1)}, scanCampaign)
 	if err != nil {
@@ -711,8 +715,12 @@ func (s *Store) RunPending(ctx context.Context, p store.RunPendingParams) ([]sto
 	return rs, nil
 }
 
-// RunRecipients implements store.Campaigns, on the read pool.
+// RunRecipients implements store.Campaigns, on the read pool. A cursor that is not a contact
+// id is ErrBadCursor.
 func (s *Store) RunRecipients(ctx context.Context, p store.RunRecipientListParams) ([]store.RunRecipient, string, error) {
+	if p.Cursor != "" && !strings.HasPrefix(p.Cursor, id.Contact+"_") {
+		return nil, "", fmt.Errorf("recipient cursor %q: %w", p.Cursor, store.ErrBadCursor)
+	}
 	limit := driverkit.ListLimit(p.Limit)
 	q, args := qRunRecipients, []any{p.RunID, p.Cursor, int64(limit + 1)}
 	if p.Status != "" {
@@ -953,4 +961,15 @@ func (s *Store) RunProgress(ctx context.Context, runID string) (store.RunProgres
 		return store.RunProgress{}, fmt.Errorf("sqlite: progress of run %s: %w", runID, err)
 	}
 	return driverkit.Progress(messages, recipients), nil
+}
+
+// RunInFlight returns how many of the run's messages are scheduled, queued or sending
+// (store.RunProgress.InFlight), counted over those alone: the campaign runner asks it, when the
+// store offers it, between the full counts of RunProgress, which read every message of the run.
+func (s *Store) RunInFlight(ctx context.Context, runID string) (int, error) {
+	n, err := readOne(ctx, s, qRunInFlight, []any{runID}, scanValue[int64])
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: messages in flight of run %s: %w", runID, err)
+	}
+	return int(n), nil
 }
