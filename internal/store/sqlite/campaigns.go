@@ -737,6 +737,14 @@ func (s *Store) RunRecipients(ctx context.Context, p store.RunRecipientListParam
 	return page, next, nil
 }
 
+// queueStmts are the writes of a RunQueue: the messages' INSERTs, the recipients' outcomes (the
+// JSON qRunQueueRecipients reads) and the contacts given a message.
+type queueStmts struct {
+	inserts  []insertStmt
+	outcomes string
+	queued   []string
+}
+
 // queueItem is a RunQueueItem encoded by the caller's goroutine.
 type queueItem struct {
 	contact string
@@ -776,8 +784,9 @@ func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
 		streams[m.Stream] = struct{}{}
 	}
 	// encode returns the statements of the items whose contacts are in pending (all when nil).
-	encode := func(pending map[string]bool) (inserts []insertStmt, outcomes string, queued []string, err error) {
+	encode := func(pending map[string]bool) (queueStmts, error) {
 		var (
+			q    queueStmts
 			ms   []store.Message
 			rs   [][]byte
 			outs [][]any
@@ -789,16 +798,18 @@ func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
 			outs = append(outs, it.outcome)
 			if it.msg >= 0 {
 				ms, rs = append(ms, msgs[it.msg]), append(rs, raws[it.msg])
-				queued = append(queued, it.contact)
+				q.queued = append(q.queued, it.contact)
 			}
 		}
-		if inserts, err = messageInserts(ms, rs, map[string]struct{}{}); err != nil {
-			return nil, "", nil, err
+		var err error
+		if q.inserts, err = messageInserts(ms, rs, map[string]struct{}{}); err != nil {
+			return q, err
 		}
 		b, err := json.Marshal(outs)
-		return inserts, string(b), queued, err
+		q.outcomes = string(b)
+		return q, err
 	}
-	inserts, outcomes, queued, err := encode(nil)
+	all, err := encode(nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: run %s: %w", p.RunID, err)
 	}
@@ -806,11 +817,6 @@ func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
-	all := struct {
-		inserts  []insertStmt
-		outcomes string
-		queued   []string
-	}{inserts, outcomes, queued}
 	added := 0
 	err = s.w.do(ctx, len(msgs)+1, func(t *wtx) error {
 		added = 0
@@ -822,27 +828,27 @@ func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
 		if err != nil {
 			return err
 		}
-		inserts, outcomes, queued := all.inserts, all.outcomes, all.queued
+		q := all
 		if len(pending) < len(items) {
 			set := make(map[string]bool, len(pending))
 			for _, id := range pending {
 				set[id] = true
 			}
-			if inserts, outcomes, queued, err = encode(set); err != nil {
+			if q, err = encode(set); err != nil {
 				return err
 			}
 		}
-		if err := execAll(t, inserts); err != nil {
+		if err := execAll(t, q.inserts); err != nil {
 			return err
 		}
-		if _, err := t.exec(qRunQueueRecipients, p.RunID, micros(p.Now), outcomes); err != nil {
+		if _, err := t.exec(qRunQueueRecipients, p.RunID, micros(p.Now), q.outcomes); err != nil {
 			return err
 		}
-		if len(queued) == 0 {
+		if len(q.queued) == 0 {
 			return nil
 		}
 		if w.capKind != store.CapNone {
-			contacts, err := jsonArray(queued)
+			contacts, err := jsonArray(q.queued)
 			if err != nil {
 				return err
 			}
@@ -850,8 +856,8 @@ func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
 				return err
 			}
 		}
-		added = len(queued)
-		_, err = t.exec(qRunQueueDay, p.Day, int64(len(queued)))
+		added = len(q.queued)
+		_, err = t.exec(qRunQueueDay, p.Day, int64(added))
 		return err
 	})
 	if err != nil {

@@ -1101,6 +1101,12 @@ func testRunQueue(t *testing.T, s store.Store) {
 			t.Errorf("RunQueue(state %q without a message) succeeded", st)
 		}
 	}
+	// One outcome per recipient.
+	if err := s.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: "n1", Day: "2026-03-01", Now: t1,
+		Items: []store.RunQueueItem{{ContactID: eve, Message: campaignMessage(byID[eve], c, t1)},
+			{ContactID: eve, Message: campaignMessage(byID[eve], c, t1)}}}); err == nil {
+		t.Error("RunQueue with two messages for one recipient succeeded")
+	}
 	// The last one, counted on the same day.
 	mEve := campaignMessage(byID[eve], c, t1)
 	if err := s.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: "n1", Day: "2026-03-01",
