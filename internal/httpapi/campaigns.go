@@ -164,6 +164,14 @@ type RunProgressResource struct {
 	Cancelled    int `json:"cancelled" doc:"Cancelled with the run"`
 }
 
+// RunExcludedResource counts the contacts of a run's audience it left out, by why.
+type RunExcludedResource struct {
+	Unsubscribed int `json:"unsubscribed" doc:"Not subscribed to any audience list (having left), or unsubscribed from all broadcast mail"`
+	Pending      int `json:"pending" doc:"Subscription waiting for its double opt-in confirmation"`
+	Suppressed   int `json:"suppressed" doc:"On the suppression list (global or broadcast scope)"`
+	Capped       int `json:"capped" doc:"Held back by the frequency cap"`
+}
+
 // RunResource is one run of a campaign with its progress.
 type RunResource struct {
 	ID              string               `json:"id" example:"run_01jd8x3k2m4n5p6q7r8s9t0v1w"`
@@ -174,7 +182,7 @@ type RunResource struct {
 	TemplateVersion int                  `json:"template_version" doc:"The template version the run renders with, pinned when it started"`
 	Materialised    bool                 `json:"materialised" doc:"Every contact of the audience has been considered: recipients is final"`
 	Recipients      int                  `json:"recipients" doc:"Recipients materialised so far"`
-	Excluded        store.ExcludedCounts `json:"excluded" doc:"Contacts of the audience left out, by why"`
+	Excluded        RunExcludedResource  `json:"excluded" doc:"Contacts of the audience left out, by why"`
 	Progress        RunProgressResource  `json:"progress" doc:"The recipients by state; they add up to recipients"`
 	InFlight        int                  `json:"in_flight" doc:"Messages created and not yet handed to a relay (scheduled, queued or sending)"`
 	Rate            float64              `json:"rate" doc:"Messages handed to a relay per second, over the last minute"`
@@ -187,7 +195,7 @@ func toRunResource(v campaign.RunView) RunResource {
 	c := v.Progress.Counts
 	return RunResource{ID: v.ID, CampaignID: v.CampaignID, ScheduledAt: v.ScheduledAt, State: v.State,
 		PauseReasons: nonNil(v.PauseReasons), TemplateVersion: v.TemplateVersion, Materialised: v.Materialised,
-		Recipients: v.Recipients, Excluded: v.Excluded,
+		Recipients: v.Recipients, Excluded: RunExcludedResource(v.Excluded),
 		Progress: RunProgressResource{Pending: c[store.CampaignRecipientPending], Queued: c[string(store.RecipientQueued)],
 			Sent: c[string(store.RecipientSent)], Deferred: c[string(store.RecipientDeferred)],
 			Failed: c[string(store.RecipientFailed)], Suppressed: c[string(store.RecipientSuppressed)],
