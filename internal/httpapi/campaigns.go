@@ -174,21 +174,21 @@ type RunExcludedResource struct {
 
 // RunResource is one run of a campaign with its progress.
 type RunResource struct {
-	ID              string               `json:"id" example:"run_01jd8x3k2m4n5p6q7r8s9t0v1w"`
-	CampaignID      string               `json:"campaign_id" example:"cmp_01jd8x3k2m4n5p6q7r8s9t0v1w"`
-	ScheduledAt     time.Time            `json:"scheduled_at" doc:"The occurrence it runs, in UTC; a campaign has at most one run per occurrence"`
-	State           string               `json:"state" enum:"running,paused,finished,cancelled"`
-	PauseReasons    []string             `json:"pause_reasons" doc:"While paused, why: manual, daily_quota, complaint_rate"`
-	TemplateVersion int                  `json:"template_version" doc:"The template version the run renders with, pinned when it started"`
-	Materialised    bool                 `json:"materialised" doc:"Every contact of the audience has been considered: recipients is final"`
-	Recipients      int                  `json:"recipients" doc:"Recipients materialised so far"`
-	Excluded        RunExcludedResource  `json:"excluded" doc:"Contacts of the audience left out, by why"`
-	Progress        RunProgressResource  `json:"progress" doc:"The recipients by state; they add up to recipients"`
-	InFlight        int                  `json:"in_flight" doc:"Messages created and not yet handed to a relay (scheduled, queued or sending)"`
-	Rate            float64              `json:"rate" doc:"Messages handed to a relay per second, over the last minute"`
-	ETA             *time.Time           `json:"eta" doc:"When the run should end at that rate; null when unknown (no rate yet, paused) or ended"`
-	StartedAt       time.Time            `json:"started_at"`
-	FinishedAt      *time.Time           `json:"finished_at" doc:"When it finished or was cancelled; null before"`
+	ID              string              `json:"id" example:"run_01jd8x3k2m4n5p6q7r8s9t0v1w"`
+	CampaignID      string              `json:"campaign_id" example:"cmp_01jd8x3k2m4n5p6q7r8s9t0v1w"`
+	ScheduledAt     time.Time           `json:"scheduled_at" doc:"The occurrence it runs, in UTC; a campaign has at most one run per occurrence"`
+	State           string              `json:"state" enum:"running,paused,finished,cancelled"`
+	PauseReasons    []string            `json:"pause_reasons" doc:"While paused, why: manual, daily_quota, complaint_rate"`
+	TemplateVersion int                 `json:"template_version" doc:"The template version the run renders with, pinned when it started"`
+	Materialised    bool                `json:"materialised" doc:"Every contact of the audience has been considered: recipients is final"`
+	Recipients      int                 `json:"recipients" doc:"Recipients materialised so far"`
+	Excluded        RunExcludedResource `json:"excluded" doc:"Contacts of the audience left out, by why"`
+	Progress        RunProgressResource `json:"progress" doc:"The recipients by state; they add up to recipients"`
+	InFlight        int                 `json:"in_flight" doc:"Messages created and not yet handed to a relay (scheduled, queued or sending)"`
+	Rate            float64             `json:"rate" doc:"Messages handed to a relay per second, over the last minute"`
+	ETA             *time.Time          `json:"eta" doc:"When the run should end at that rate; null when unknown (no rate yet, paused) or ended"`
+	StartedAt       time.Time           `json:"started_at"`
+	FinishedAt      *time.Time          `json:"finished_at" doc:"When it finished or was cancelled; null before"`
 }
 
 func toRunResource(v campaign.RunView) RunResource {
