@@ -232,3 +232,261 @@ func TestTestSend(t *testing.T) {
 		t.Errorf("a test send made runs: %v", runs)
 	}
 }
+
+// A recurring campaign driven by a test clock: every day at 02:30 New York time. The first
+// occurrence runs on time; then postie stops. Restarted 20 minutes after the third occurrence
+// (02:30 on the day clocks skip from 02:00 to 03:00, so it fired at 03:00 EDT), it skips the
+// second (older than the grace) and runs the third once; the fourth runs on time. Each run
+// rebuilds its audience.
+func TestRecurringOverDSTAndRestart(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	news := b.list(t, "News")
+	b.contact(t, "ann@example.com", "Ann", news)
+	now := utcTime("2026-03-05T12:00:00Z")
+	b.clock.Set(now)
+	c := b.create(t, campaign.Input{Lists: &[]string{news},
+		Schedule: &store.Schedule{Kind: store.ScheduleCron, Cron: "30 2 * * *", Timezone: "America/New_York"}})
+	c, err := b.svc.Start(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != store.CampaignScheduled || !c.NextRunAt.Equal(utcTime("2026-03-06T07:30:00Z")) {
+		t.Fatalf("started: %s next %s", c.State, c.NextRunAt)
+	}
+	tick(t, b.svc, now) // nothing due yet
+	if runs := b.runs(t, c.ID); len(runs) != 0 {
+		t.Fatalf("a run before its time: %v", runs)
+	}
+
+	// 1: on time (02:30 EST).
+	now = utcTime("2026-03-06T07:30:00Z")
+	b.clock.Set(now)
+	if sent := b.drain(t, b.svc, c.ID, now); !slices.Equal(sent, []string{"ann@example.com"}) {
+		t.Fatalf("first occurrence sent to %v", sent)
+	}
+	c, _ = b.svc.Get(ctx, c.ID)
+	if c.State != store.CampaignScheduled || !c.NextRunAt.Equal(utcTime("2026-03-07T07:30:00Z")) {
+		t.Fatalf("after the first run: %s next %s", c.State, c.NextRunAt)
+	}
+
+	// Stopped; a contact joins meanwhile. Restarted on March 8th at 07:20Z: the 7th's
+	// occurrence is a day old (skipped), the 8th's (03:00 EDT, 07:00Z) 20 minutes (run once).
+	b.contact(t, "bob@example.com", "Bob", news)
+	now = utcTime("2026-03-08T07:20:00Z")
+	b.clock.Set(now)
+	cfg := b.cfg
+	cfg.Owner = "node-a/2/bb"
+	restarted := campaign.New(cfg)
+	if _, err := b.st.RunReleaseLeases(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if sent := b.drain(t, restarted, c.ID, now); !slices.Equal(sent, []string{"ann@example.com", "bob@example.com"}) {
+		t.Fatalf("the occurrence run at restart sent to %v", sent)
+	}
+	tick(t, restarted, now.Add(time.Second)) // nothing more: one run stands for the missed ones
+	c, _ = restarted.Get(ctx, c.ID)
+	if c.State != store.CampaignScheduled || !c.NextRunAt.Equal(utcTime("2026-03-09T06:30:00Z")) {
+		t.Fatalf("after the restart's run: %s next %s", c.State, c.NextRunAt)
+	}
+
+	// 3: on time, 02:30 EDT.
+	now = utcTime("2026-03-09T06:30:00Z")
+	b.clock.Set(now)
+	b.drain(t, restarted, c.ID, now)
+
+	var at []string
+	for _, r := range b.runs(t, c.ID) {
+		if r.State != store.RunFinished || r.Progress.Counts["sent"] != r.Recipients {
+			t.Errorf("run at %s: %s, %d recipients, counts %v", r.ScheduledAt, r.State, r.Recipients, r.Progress.Counts)
+		}
+		at = append(at, r.ScheduledAt.Format(time.RFC3339))
+	}
+	if want := []string{"2026-03-09T06:30:00Z", "2026-03-08T07:00:00Z", "2026-03-06T07:30:00Z"}; !slices.Equal(at, want) {
+		t.Fatalf("runs at %v, want %v", at, want)
+	}
+	c, _ = restarted.Get(ctx, c.ID)
+	if c.State != store.CampaignScheduled || !c.NextRunAt.Equal(utcTime("2026-03-10T06:30:00Z")) || !c.LastRunAt.Equal(utcTime("2026-03-09T06:30:00Z")) {
+		t.Fatalf("after three runs: %s next %s last %s", c.State, c.NextRunAt, c.LastRunAt)
+	}
+}
+
+func utcTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t.UTC()
+}
+
+// Lifecycle mail: every day at 10:00 UTC, to the contacts inactive for 30 days or more, at
+// most once per 30 days each.
+func TestFrequencyCapOverALifecycleSegment(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	all := b.list(t, "Customers")
+	day := 24 * time.Hour
+	now := utcTime("2026-01-01T09:00:00Z")
+	b.clock.Set(now)
+	active := func(email string, ago time.Duration) {
+		t.Helper()
+		name := strings.Split(email, "@")[0]
+		if _, err := b.contacts.UpsertOne(ctx, store.ContactUpsert{Email: email, Name: &name, Lists: []string{all},
+			LastActiveAt: now.Add(-ago)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	active("ann@example.com", 40*day)
+	active("bob@example.com", 10*day) // inactive for 30 days from January 21st
+	active("cat@example.com", 35*day)
+	seg, err := b.segments.Create(ctx, "inactive 30+ days", json.RawMessage(`{"field":"last_active_at","before":{"ago":"30d"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := b.create(t, campaign.Input{Lists: &[]string{all}, Segment: &seg.ID,
+		Schedule: &store.Schedule{Kind: store.ScheduleCron, Cron: "0 10 * * *"},
+		Cap:      &store.FrequencyCap{Kind: store.CapDays, Days: 30}})
+	if _, err := b.svc.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		at     string
+		want   []string
+		capped int
+	}{
+		{"2026-01-01T10:00:00Z", []string{"ann@example.com", "cat@example.com"}, 0},
+		{"2026-01-02T10:00:00Z", nil, 2},                                            // ann and cat had it yesterday
+		{"2026-01-25T10:00:00Z", []string{"bob@example.com"}, 2},                    // bob is inactive now
+		{"2026-02-01T10:00:00Z", []string{"ann@example.com", "cat@example.com"}, 1}, // 31 days on
+	} {
+		now = utcTime(tt.at)
+		b.clock.Set(now)
+		sent := b.drain(t, b.svc, c.ID, now)
+		if !slices.Equal(sent, tt.want) {
+			t.Errorf("%s: sent to %v, want %v", tt.at, sent, tt.want)
+		}
+		runs := b.runs(t, c.ID)
+		if r := runs[0]; !r.ScheduledAt.Equal(now) || r.Excluded.Capped != tt.capped || r.State != store.RunFinished {
+			t.Errorf("%s: run at %s, %s, excluded %+v; want %d capped", tt.at, r.ScheduledAt, r.State, r.Excluded, tt.capped)
+		}
+	}
+}
+
+// The campaigns' share of a daily quota of 10 is 5 a day: a run of 12 sends 5, pauses itself
+// once they are out, and resumes on each next (UTC) day until done; nothing expires.
+func TestDailyQuotaPausesAndResumesNextDay(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *campaign.Config) { c.DailyQuota, c.QuotaShare = 10, 0.5 })
+	ctx := t.Context()
+	news := b.list(t, "News")
+	for i := range 12 {
+		b.contact(t, string(rune('a'+i))+"@example.com", "X", news)
+	}
+	now := utcTime("2026-12-07T22:00:00Z")
+	b.clock.Set(now)
+	c := b.create(t, campaign.Input{Lists: &[]string{news}, ResumeNextDay: ptr(true)})
+	if _, err := b.svc.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	tick(t, b.svc, now)
+	// The day's share is used, but its messages are not out yet: no pause (it would hold them).
+	tick(t, b.svc, now)
+	if c, _ = b.svc.Get(ctx, c.ID); c.State != store.CampaignRunning {
+		t.Fatalf("paused with messages in flight: %s", c.State)
+	}
+	sent := b.deliver(t, now)
+	tick(t, b.svc, now)
+	if c, _ = b.svc.Get(ctx, c.ID); c.State != store.CampaignPaused || !slices.Equal(c.PauseReasons, []string{store.PauseDailyQuota}) {
+		t.Fatalf("after the day's share: %s %v", c.State, c.PauseReasons)
+	}
+	if len(sent) != 5 {
+		t.Fatalf("sent %d on the first day, want 5", len(sent))
+	}
+	tick(t, b.svc, now.Add(time.Hour)) // the same day: still paused
+	if c, _ = b.svc.Get(ctx, c.ID); c.State != store.CampaignPaused {
+		t.Fatalf("resumed the same day: %s", c.State)
+	}
+	for _, d := range []string{"2026-12-08T00:00:30Z", "2026-12-09T00:00:30Z"} {
+		now = utcTime(d)
+		b.clock.Set(now)
+		got := b.drain(t, b.svc, c.ID, now)
+		sent = append(sent, got...)
+	}
+	if len(sent) != 12 {
+		t.Fatalf("sent %d in all, want 12", len(sent))
+	}
+	c, _ = b.svc.Get(ctx, c.ID)
+	r := b.runs(t, c.ID)[0]
+	if c.State != store.CampaignFinished || r.Progress.Counts["sent"] != 12 || r.Progress.Counts["failed"] != 0 {
+		t.Fatalf("campaign %s, run counts %v", c.State, r.Progress.Counts)
+	}
+	for d, want := range map[string]int{"2026-12-07": 5, "2026-12-08": 5, "2026-12-09": 2} {
+		if n, err := b.st.CampaignDayCount(ctx, d); err != nil || n != want {
+			t.Errorf("day count of %s = %d, %v; want %d", d, n, err, want)
+		}
+	}
+}
+
+// Pause holds the run's messages not sent yet (no claim returns them) and creates no more;
+// resume days later makes them due with a fresh expiry; cancel cancels what is left.
+func TestPauseResumeCancel(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *campaign.Config) { c.Window = 4 })
+	ctx := t.Context()
+	news := b.list(t, "News")
+	for i := range 10 {
+		b.contact(t, string(rune('a'+i))+"@example.com", "X", news)
+	}
+	now := start
+	c := b.create(t, campaign.Input{Lists: &[]string{news}})
+	if _, err := b.svc.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	tick(t, b.svc, now)
+	c, err := b.svc.Pause(ctx, c.ID)
+	if err != nil || c.State != store.CampaignPaused || !slices.Equal(c.PauseReasons, []string{store.PauseManual}) {
+		t.Fatalf("Pause: %v %s %v", err, c.State, c.PauseReasons)
+	}
+	if got := b.deliver(t, now.Add(time.Hour)); len(got) != 0 {
+		t.Fatalf("held messages were claimed: %v", got)
+	}
+	tick(t, b.svc, now.Add(time.Hour))
+	r := b.runs(t, c.ID)[0]
+	if r.State != store.RunPaused || r.Progress.Counts["queued"] != 4 || r.Progress.Counts["pending"] != 6 {
+		t.Fatalf("paused run %s counts %v", r.State, r.Progress.Counts)
+	}
+
+	// Three days later (the TTL is a day): resume; the held messages go out, none expired.
+	now = now.Add(72 * time.Hour)
+	b.clock.Set(now)
+	if c, err = b.svc.Resume(ctx, c.ID, []string{store.PauseManual}); err != nil || c.State != store.CampaignRunning {
+		t.Fatalf("Resume: %v %s", err, c.State)
+	}
+	msgs, _ := b.st.MessageList(ctx, store.MessageListParams{CampaignID: c.ID, Limit: 10})
+	for _, m := range msgs {
+		if m.ExpiresAt.Before(now.Add(24 * time.Hour)) {
+			t.Errorf("message %s expires at %s, before now + TTL", m.ID, m.ExpiresAt)
+		}
+	}
+	if got := b.deliver(t, now); len(got) != 4 {
+		t.Fatalf("delivered %d after resume, want the 4 held", len(got))
+	}
+	tick(t, b.svc, now) // 4 more
+	c, err = b.svc.Cancel(ctx, c.ID)
+	if err != nil || c.State != store.CampaignCancelled {
+		t.Fatalf("Cancel: %v %s", err, c.State)
+	}
+	if got := b.deliver(t, now); len(got) != 0 {
+		t.Fatalf("cancelled messages were claimed: %v", got)
+	}
+	tick(t, b.svc, now)
+	r = b.runs(t, c.ID)[0]
+	if r.State != store.RunCancelled || r.Progress.Counts["sent"] != 4 || r.Progress.Counts["cancelled"] != 6 || r.Progress.Open != 0 {
+		t.Fatalf("cancelled run %s counts %v open %d", r.State, r.Progress.Counts, r.Progress.Open)
+	}
+	if _, err := b.svc.Resume(ctx, c.ID, nil); kindOf(err) != message.KindConflict || !strings.Contains(err.Error(), "cancelled") {
+		t.Fatalf("Resume of a cancelled campaign: %v", err)
+	}
+}
