@@ -234,6 +234,14 @@ type campaignListInput struct {
 	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Page size"`
 }
 
+// Resolve checks the cursor: the id of a campaign.
+func (in *campaignListInput) Resolve(huma.Context) []error {
+	if in.Cursor != "" && !id.Valid(id.Campaign, in.Cursor) {
+		return badCursor()
+	}
+	return nil
+}
+
 type campaignResumeInput struct {
 	ID   string      `path:"id" doc:"The campaign (cmp_…)"`
 	Body *ResumeBody `required:"false"`
@@ -255,6 +263,14 @@ type runRecipientsInput struct {
 	Status string `query:"status" enum:"pending,queued,unsubscribed,suppressed,failed,cancelled," doc:"Only recipients in this state"`
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
 	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"Page size"`
+}
+
+// Resolve checks the cursor: the id of a contact.
+func (in *runRecipientsInput) Resolve(huma.Context) []error {
+	if in.Cursor != "" && !id.Valid(id.Contact, in.Cursor) {
+		return badCursor()
+	}
+	return nil
 }
 
 type campaignOutput struct {
