@@ -165,7 +165,7 @@ func TestRunNow(t *testing.T) {
 			t.Fatal(err)
 		}
 		name := strings.ToUpper(m.Recipients[0][:1]) + m.Recipients[0][1:3]
-		if !strings.Contains(string(raw), "Hello "+name) || !strings.Contains(string(raw), "List-Unsubscribe-Post") {
+		if !strings.Contains(string(raw), "Hello "+name+", issue 1 of test") || !strings.Contains(string(raw), "List-Unsubscribe-Post") {
 			t.Errorf("message to %s does not greet %s or is not list mail:\n%s", m.Recipients[0], name, raw)
 		}
 	}

@@ -564,6 +564,7 @@ func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips
 		return 0, err
 	}
 	c := rs.camp
+	info := campaignData(c, run)
 	items := make([]store.RunQueueItem, len(recips))
 	errs := make([]error, len(recips))
 	fanout.Each(len(recips), func(i int) {
@@ -579,7 +580,7 @@ func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips
 		}
 		req := message.Request{From: c.From, ReplyTo: c.ReplyTo, To: []string{r.Email}, Template: c.Template,
 			TemplateVersion: run.TemplateVersion, Data: c.Data, Locale: locale, Renderer: rs.renderer, Tags: c.Tags,
-			Stream: store.StreamBroadcast, ListID: r.ListID, Contact: audience.ContactData(r.Contact)}
+			Stream: store.StreamBroadcast, ListID: r.ListID, Contact: audience.ContactData(r.Contact), Campaign: info}
 		m, err := s.cfg.Messages.Compose(ctx, &req, message.ComposeParams{Now: now})
 		var me *message.Error
 		switch {
@@ -610,6 +611,17 @@ func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips
 		}
 	}
 	return k, nil
+}
+
+// campaignData is what templates see of a run's campaign as {{.campaign}}: id, name, run_id
+// and scheduled_at (RFC 3339; both "" for a test send). Templates only read it, so one map
+// serves every message of a chunk.
+func campaignData(c store.Campaign, run store.Run) map[string]any {
+	at := ""
+	if !run.ScheduledAt.IsZero() {
+		at = run.ScheduledAt.UTC().Format(time.RFC3339)
+	}
+	return map[string]any{"id": c.ID, "name": c.Name, "run_id": run.ID, "scheduled_at": at}
 }
 
 // suppressed says whether a recipient on listID is stopped by one of sups (the suppressions
