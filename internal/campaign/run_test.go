@@ -490,3 +490,90 @@ func TestPauseResumeCancel(t *testing.T) {
 		t.Fatalf("Resume of a cancelled campaign: %v", err)
 	}
 }
+
+// The campaign's rate paces the creation of its messages (on the run's clock); progress shows
+// the rate messages go out at and an ETA while the run is on, none once it is over.
+func TestRateAndProgress(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	news := b.list(t, "News")
+	for i := range 10 {
+		b.contact(t, string(rune('a'+i))+"@example.com", "X", news)
+	}
+	c := b.create(t, campaign.Input{Lists: &[]string{news}, Rate: ptr(2.0)})
+	if _, err := b.svc.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	now := start
+	for i := range 3 {
+		tick(t, b.svc, now)
+		tick(t, b.svc, now) // the same second: nothing more
+		got := b.deliver(t, now)
+		if len(got) != 2 {
+			t.Fatalf("second %d: %d messages, want 2 (rate 2/s)", i, len(got))
+		}
+		now = now.Add(time.Second)
+		b.clock.Set(now)
+	}
+	v, err := b.svc.Run(ctx, c.ID, b.runs(t, c.ID)[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Progress.Counts["sent"] != 6 || v.Progress.Counts["pending"] != 4 || v.Rate <= 0 || !v.ETA.After(now) {
+		t.Fatalf("run view: counts %v rate %v eta %v (now %v)", v.Progress.Counts, v.Rate, v.ETA, now)
+	}
+	for range 4 { // 2 a second: two seconds for the last 4, then the run's end
+		tick(t, b.svc, now)
+		b.deliver(t, now)
+		now = now.Add(time.Second)
+		b.clock.Set(now)
+	}
+	v, _ = b.svc.Run(ctx, c.ID, v.ID)
+	if v.State != store.RunFinished || !v.ETA.IsZero() || v.Rate <= 0 {
+		t.Fatalf("finished run: %s eta %v rate %v", v.State, v.ETA, v.Rate)
+	}
+	if _, err := b.svc.Run(ctx, "cmp_other", v.ID); kindOf(err) != message.KindNotFound {
+		t.Fatalf("a run through another campaign: %v", err)
+	}
+}
+
+// Resume lifts the reasons it names; the campaign runs again once none is left. Changing a
+// scheduled campaign's schedule moves its next occurrence.
+func TestResumeByReasonAndReschedule(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	news := b.list(t, "News")
+	b.contact(t, "ann@example.com", "Ann", news)
+	c := b.create(t, campaign.Input{Lists: &[]string{news},
+		Schedule: &store.Schedule{Kind: store.ScheduleAt, At: start.Add(time.Hour)}})
+	c, err := b.svc.Start(ctx, c.ID)
+	if err != nil || c.State != store.CampaignScheduled || !c.NextRunAt.Equal(start.Add(time.Hour)) {
+		t.Fatalf("Start: %v %s %s", err, c.State, c.NextRunAt)
+	}
+	c, err = b.svc.Update(ctx, c.ID, campaign.Input{Schedule: &store.Schedule{Kind: store.ScheduleCron, Cron: "0 9 * * 1", Timezone: "Asia/Seoul"}})
+	if err != nil || !c.NextRunAt.Equal(utcTime("2026-12-14T00:00:00Z")) || c.State != store.CampaignScheduled {
+		t.Fatalf("Update: %v %s next %s", err, c.State, c.NextRunAt)
+	}
+	if _, err := b.svc.Pause(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.Resume(ctx, c.ID, []string{"vacation"}); kindOf(err) != message.KindInvalid {
+		t.Fatalf("Resume of an unknown reason: %v", err)
+	}
+	c, err = b.svc.Resume(ctx, c.ID, []string{store.PauseDailyQuota}) // not a reason it has
+	if err != nil || c.State != store.CampaignPaused {
+		t.Fatalf("Resume of another reason: %v %s", err, c.State)
+	}
+	c, err = b.svc.Resume(ctx, c.ID, nil)
+	if err != nil || c.State != store.CampaignScheduled || !c.NextRunAt.Equal(utcTime("2026-12-14T00:00:00Z")) {
+		t.Fatalf("Resume: %v %s next %s", err, c.State, c.NextRunAt)
+	}
+	if err := b.svc.Delete(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.Get(ctx, c.ID); kindOf(err) != message.KindNotFound {
+		t.Fatalf("Get after Delete: %v", err)
+	}
+}

@@ -50,6 +50,7 @@ const (
 	queueChunk        = 250 // recipients per RunPending and RunQueue
 	createBudget      = 300 * time.Millisecond
 	activePoll        = 100 * time.Millisecond // Serve's pace while a run waits for its window
+	progressEvery     = 250 * time.Millisecond // how old a run's counts may be for creating more
 	dueBatch          = 20
 )
 
@@ -69,6 +70,13 @@ type runState struct {
 	// complaint-rate pause (an operator who resumes it accepts what came before).
 	sawComplaintPause bool
 	base              struct{ delivered, complained int }
+
+	// The run's counts as last read (known), when (progressAt, on the wall clock), and the
+	// messages created and recipients handled since; stale: read them at the next step.
+	known, stale     bool
+	prog             store.RunProgress
+	progressAt       time.Time
+	created, handled int
 }
 
 // runRenderer renders a run's messages: the campaign's template at the run's pinned version,
@@ -377,6 +385,7 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 	case store.RunPaused:
 		// Held until resumed; the lease is kept, so a resume here goes on at once.
 		rs.sawComplaintPause = rs.sawComplaintPause || slices.Contains(run.PauseReasons, store.PauseComplaintRate)
+		rs.stale = true
 		return false, nil
 	case store.RunRunning:
 	default:
@@ -389,28 +398,24 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 	}
 
 	if !run.Materialised {
-		if run.Materialised, err = s.materialise(ctx, rs, run, now); err != nil {
+		if err = s.materialise(ctx, rs, &run, now); err != nil {
 			return false, err
 		}
 	}
-	prog, err := s.cfg.Store.RunProgress(ctx, run.ID)
+	inFlight, pending, fresh, err := s.progress(ctx, rs, run, false, now)
 	if err != nil {
 		return false, err
 	}
-	s.note(run, prog, now)
-	if rs.sawComplaintPause {
-		rs.sawComplaintPause = false
-		rs.base.delivered, rs.base.complained = delivered(prog), prog.Counts[string(store.RecipientComplained)]
+	if fresh {
+		if s.tooManyComplaints(rs, rs.prog) {
+			return false, s.pauseRun(ctx, run, store.PauseComplaintRate, now)
+		}
+		if run.Materialised && rs.prog.Open == 0 {
+			return false, s.finish(ctx, run, now)
+		}
 	}
-	if s.tooManyComplaints(rs, prog) {
-		return false, s.pauseRun(ctx, run, store.PauseComplaintRate, now)
-	}
-	if run.Materialised && prog.Open == 0 {
-		return false, s.finish(ctx, run, now)
-	}
-	pending := prog.Counts[store.CampaignRecipientPending]
-	room := s.cfg.Window - prog.InFlight
-	if pending == 0 || room <= 0 {
+	room := s.cfg.Window - inFlight
+	if pending <= 0 || room <= 0 {
 		return !run.Materialised, nil
 	}
 	left, err := s.quotaLeft(ctx, now)
@@ -420,7 +425,12 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 	if left <= 0 {
 		// The campaigns' share of the day is used up. Pause once what was created today has
 		// gone out (a pause would hold it until the run resumes).
-		if prog.InFlight == 0 {
+		if !fresh {
+			if inFlight, _, _, err = s.progress(ctx, rs, run, true, now); err != nil {
+				return false, err
+			}
+		}
+		if inFlight == 0 {
 			return false, s.pauseRun(ctx, run, store.PauseDailyQuota, now)
 		}
 		return false, nil
@@ -432,11 +442,43 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 			return false, nil
 		}
 	}
-	_, more, err := s.create(ctx, rs, run, n, now)
+	created, handled, more, err := s.create(ctx, rs, run, n, now)
+	rs.created += created
+	rs.handled += handled
+	if handled == 0 {
+		rs.stale = true // nothing where the counts said: read them again
+	}
 	if err != nil {
 		return false, err
 	}
 	return more || !run.Materialised, nil
+}
+
+// progress returns a run's messages in flight and recipients pending, from its counts
+// (RunProgress) read at most progressEvery ago and what this node created since: counting a
+// large run's recipients is not free, and the estimate errs on the safe side (deliveries only
+// lower what is in flight, materialisation only adds pending recipients). The counts are read
+// again (fresh) when force is set, when they are older, or when the estimate leaves nothing to
+// do, so a decision to wait, finish or pause is always made on fresh counts (rs.prog).
+func (s *Service) progress(ctx context.Context, rs *runState, run store.Run, force bool, now time.Time) (inFlight, pending int, fresh bool, err error) {
+	if !force && rs.known && !rs.stale && time.Since(rs.progressAt) < progressEvery {
+		inFlight = rs.prog.InFlight + rs.created
+		pending = rs.prog.Counts[store.CampaignRecipientPending] - rs.handled
+		if inFlight < s.cfg.Window && pending > 0 {
+			return inFlight, pending, false, nil
+		}
+	}
+	prog, err := s.cfg.Store.RunProgress(ctx, run.ID)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	rs.prog, rs.known, rs.stale, rs.progressAt, rs.created, rs.handled = prog, true, false, time.Now(), 0, 0
+	s.note(run, prog, now)
+	if rs.sawComplaintPause {
+		rs.sawComplaintPause = false
+		rs.base.delivered, rs.base.complained = delivered(prog), prog.Counts[string(store.RecipientComplained)]
+	}
+	return prog.InFlight, prog.Counts[store.CampaignRecipientPending], true, nil
 }
 
 // prepare loads what working a run needs: its campaign, its audience (the segment's filter
@@ -485,45 +527,48 @@ func (s *Service) prepare(ctx context.Context, rs *runState, run store.Run, now 
 }
 
 // materialise copies the next chunks of the audience into the run's recipients for up to
-// materialiseBudget, and reports whether the whole audience is there.
-func (s *Service) materialise(ctx context.Context, rs *runState, run store.Run, now time.Time) (bool, error) {
+// materialiseBudget, counting them in run, and marks run Materialised once the whole audience
+// is there.
+func (s *Service) materialise(ctx context.Context, rs *runState, run *store.Run, now time.Time) error {
 	start := time.Now()
 	for {
 		res, err := s.cfg.Store.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: run.ID, Owner: s.cfg.Owner,
 			Audience: rs.audience, Limit: materialiseChunk, Now: now})
 		if errors.Is(err, store.ErrConflict) {
-			return false, errDropped // the lease went to another node
+			return errDropped // the lease went to another node
 		}
 		if err != nil {
-			return false, err
+			return err
 		}
+		run.Recipients += res.Added
 		if res.Done {
-			s.log.Info("campaign run materialised", "run", run.ID, "campaign", run.CampaignID)
-			return true, nil
+			run.Materialised = true
+			s.log.Info("campaign run materialised", "run", run.ID, "campaign", run.CampaignID, "recipients", run.Recipients)
+			return nil
 		}
 		if time.Since(start) >= materialiseBudget {
-			return false, nil
+			return nil
 		}
 	}
 }
 
 // create composes and queues up to n messages of pending recipients, in chunks, for up to
-// createBudget. It reports how many it created and whether pending recipients are left that
-// it could have taken now.
-func (s *Service) create(ctx context.Context, rs *runState, run store.Run, n int, now time.Time) (int, bool, error) {
-	start, created, restarted := time.Now(), 0, false
+// createBudget. It reports how many messages it created, how many recipients it handled
+// (messages and other outcomes), and whether it stopped with more it could do now.
+func (s *Service) create(ctx context.Context, rs *runState, run store.Run, n int, now time.Time) (created, handled int, more bool, err error) {
+	start, restarted := time.Now(), false
 	for created < n {
 		if created > 0 && time.Since(start) >= createBudget {
-			return created, true, nil
+			return created, handled, true, nil
 		}
 		recips, err := s.cfg.Store.RunPending(ctx, store.RunPendingParams{RunID: run.ID, After: rs.after,
 			Limit: min(queueChunk, n-created)})
 		if err != nil {
-			return created, false, err
+			return created, handled, false, err
 		}
 		if len(recips) == 0 {
 			if rs.after == "" || restarted || !run.Materialised {
-				return created, false, nil
+				return created, handled, false, nil
 			}
 			// Some recipient before the cursor is still pending (its chunk was not queued):
 			// go round again.
@@ -532,18 +577,19 @@ func (s *Service) create(ctx context.Context, rs *runState, run store.Run, n int
 		}
 		k, err := s.queue(ctx, rs, run, recips, now)
 		if errors.Is(err, errStale) {
-			return created, false, nil
+			return created, handled, false, nil
 		}
 		if err != nil {
-			return created, false, err
+			return created, handled, false, err
 		}
 		created += k
+		handled += len(recips)
 		rs.after = recips[len(recips)-1].ContactID
 		if rs.limiter != nil && k > 0 {
 			rs.limiter.ReserveN(now, k)
 		}
 	}
-	return created, false, nil
+	return created, handled, false, nil
 }
 
 // queue composes the messages of recips and stores them with their recipients' state in one
