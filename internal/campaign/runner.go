@@ -27,8 +27,9 @@ import (
 //     MissedGrace; older ones are skipped.
 //  2. Lift the daily-quota pause of campaigns that asked for it (ResumeNextDay) once the
 //     campaigns' share of the day's quota has room again: the next UTC day.
-//  3. Renew this node's run leases and claim runs whose lease is free (new, or left by a node
-//     that died), up to MaxRuns.
+//  3. Claim runs whose lease is free (new, or left by a node that died), up to MaxRuns, and
+//     renew the leases this node holds. Steps 1 to 3 but the renewal are done at most once per
+//     Poll; a busy run makes passes much more often.
 //  4. Work each run one step: copy the next chunks of its audience into its recipients
 //     (RunMaterialise) until it is all there; read the run's progress; pause it when its
 //     complaint rate is too high; finish it when every recipient is settled; otherwise create
@@ -193,7 +194,10 @@ func (s *Service) Tick(ctx context.Context, now time.Time) error {
 func (s *Service) tick(ctx context.Context, now time.Time) (busy bool, err error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	var errs []error
-	errs = append(errs, s.startDue(ctx, now), s.resumeQuota(ctx, now), s.leases(ctx, now))
+	if s.looked(now) {
+		errs = append(errs, s.startDue(ctx, now), s.resumeQuota(ctx, now), s.claim(ctx, now))
+	}
+	errs = append(errs, s.renew(ctx, now))
 	for _, rs := range s.held() {
 		more, err := s.step(ctx, rs, now)
 		if errors.Is(err, errDropped) {
@@ -328,8 +332,21 @@ func (s *Service) quotaLeft(ctx context.Context, now time.Time) (int, error) {
 	return int(math.Floor(float64(s.cfg.DailyQuota)*s.cfg.QuotaShare)) - used, nil
 }
 
-// leases renews the leases this node holds (once half of one is used) and claims free runs.
-func (s *Service) leases(ctx context.Context, now time.Time) error {
+// looked reports whether it is time to look for due campaigns and free runs again (at most
+// once per Poll of now: a pass while a run is busy comes every few milliseconds), and notes
+// that it is.
+func (s *Service) looked(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.lookedAt.IsZero() && now.Sub(s.lookedAt) < s.cfg.Poll && !now.Before(s.lookedAt) {
+		return false
+	}
+	s.lookedAt = now
+	return true
+}
+
+// renew renews the leases this node holds once half of one is used.
+func (s *Service) renew(ctx context.Context, now time.Time) error {
 	until := now.Add(s.cfg.Lease)
 	var renew []string
 	s.mu.Lock()
@@ -338,21 +355,30 @@ func (s *Service) leases(ctx context.Context, now time.Time) error {
 			renew = append(renew, id)
 		}
 	}
+	s.mu.Unlock()
+	if len(renew) == 0 {
+		return nil
+	}
+	if _, err := s.cfg.Store.RunRenewLeases(ctx, store.RunRenewParams{Owner: s.cfg.Owner, IDs: renew, Until: until}); err != nil {
+		return fmt.Errorf("renewing run leases: %w", err)
+	}
+	// A lease that was lost is found by the run's next step (RunGet shows its owner).
+	s.mu.Lock()
+	for _, id := range renew {
+		if rs, ok := s.runs[id]; ok {
+			rs.leaseUntil = until
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// claim takes free runs (new ones left by no node, or a dead node's) up to MaxRuns.
+func (s *Service) claim(ctx context.Context, now time.Time) error {
+	until := now.Add(s.cfg.Lease)
+	s.mu.Lock()
 	n := len(s.runs)
 	s.mu.Unlock()
-	if len(renew) > 0 {
-		if _, err := s.cfg.Store.RunRenewLeases(ctx, store.RunRenewParams{Owner: s.cfg.Owner, IDs: renew, Until: until}); err != nil {
-			return fmt.Errorf("renewing run leases: %w", err)
-		}
-		// A lease that was lost is found by the run's next step (RunGet shows its owner).
-		s.mu.Lock()
-		for _, id := range renew {
-			if rs, ok := s.runs[id]; ok {
-				rs.leaseUntil = until
-			}
-		}
-		s.mu.Unlock()
-	}
 	if n >= s.cfg.MaxRuns {
 		return nil
 	}
