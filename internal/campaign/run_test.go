@@ -577,3 +577,40 @@ func TestResumeByReasonAndReschedule(t *testing.T) {
 		t.Fatalf("Get after Delete: %v", err)
 	}
 }
+
+// A node that dies mid-run leaves its lease; another node takes the run over once the lease
+// ends and goes on where it stood: every recipient gets exactly one message.
+func TestTakeOverAfterLeaseEnds(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *campaign.Config) { c.Window = 2 })
+	ctx := t.Context()
+	news := b.list(t, "News")
+	for i := range 7 {
+		b.contact(t, string(rune('a'+i))+"@example.com", "X", news)
+	}
+	c := b.create(t, campaign.Input{Lists: &[]string{news}})
+	if _, err := b.svc.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	now := start
+	tick(t, b.svc, now) // node a creates two messages, then dies
+	sent := b.deliver(t, now)
+
+	cfg := b.cfg
+	cfg.Owner = "node-b/1/bb"
+	other := campaign.New(cfg)
+	tick(t, other, now.Add(30*time.Second)) // a's lease still holds
+	if got := b.deliver(t, now.Add(30*time.Second)); len(got) != 0 {
+		t.Fatalf("node b worked a run leased to node a: %v", got)
+	}
+	now = now.Add(61 * time.Second)
+	b.clock.Set(now)
+	sent = append(sent, b.drain(t, other, c.ID, now)...)
+	slices.Sort(sent)
+	if len(sent) != 7 || len(slices.Compact(slices.Clone(sent))) != 7 {
+		t.Fatalf("sent %v, want each of 7 once", sent)
+	}
+	if r := b.runs(t, c.ID)[0]; r.State != store.RunFinished || r.Progress.Counts["sent"] != 7 {
+		t.Fatalf("run %s counts %v", r.State, r.Progress.Counts)
+	}
+}

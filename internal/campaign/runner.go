@@ -410,8 +410,10 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 	switch run.State {
 	case store.RunPaused:
 		// Held until resumed; the lease is kept, so a resume here goes on at once.
+		// The campaign may be changed while paused (not its run's template version): it is
+		// read again when the run goes on, as a node taking the run over would.
 		rs.sawComplaintPause = rs.sawComplaintPause || slices.Contains(run.PauseReasons, store.PauseComplaintRate)
-		rs.stale = true
+		rs.stale, rs.ready = true, false
 		return false, nil
 	case store.RunRunning:
 	default:
@@ -424,7 +426,9 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 	}
 
 	if !run.Materialised {
-		if err = s.materialise(ctx, rs, &run, now); err != nil {
+		if err = s.materialise(ctx, rs, &run, now); errors.Is(err, errStale) {
+			return false, nil
+		} else if err != nil {
 			return false, err
 		}
 	}
@@ -561,7 +565,7 @@ func (s *Service) materialise(ctx context.Context, rs *runState, run *store.Run,
 		res, err := s.cfg.Store.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: run.ID, Owner: s.cfg.Owner,
 			Audience: rs.audience, Limit: materialiseChunk, Now: now})
 		if errors.Is(err, store.ErrConflict) {
-			return errDropped // the lease went to another node
+			return errStale // the lease went to another node, or the run changed: the next step sees
 		}
 		if err != nil {
 			return err
