@@ -99,7 +99,8 @@ type RunView struct {
 }
 
 // TestParams is a test send: the campaign's message to each of To (at most
-// MaxTestRecipients), rendered with Contact (or an empty contact) and marked as a test.
+// MaxTestRecipients), marked as a test, rendered with a contact whose email is the address
+// and whose other fields are empty, with Contact's members laid over it.
 type TestParams struct {
 	To      []string
 	Contact map[string]any

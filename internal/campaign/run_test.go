@@ -224,6 +224,13 @@ func TestTestSend(t *testing.T) {
 			t.Errorf("test message %+v", m)
 		}
 	}
+	if raw, _ := b.st.MessageRaw(ctx, res[0].ID); !strings.Contains(string(raw), "Hello Tester") {
+		t.Errorf("the given contact was not rendered:\n%s", raw)
+	}
+	// Without a contact, .contact has the fields a run gives, empty but the address.
+	if _, err := b.svc.Test(ctx, c.ID, campaign.TestParams{To: []string{"me@example.com"}}); err != nil {
+		t.Fatalf("a test send without a contact: %v", err)
+	}
 	_, err = b.svc.Test(ctx, c.ID, campaign.TestParams{To: []string{"me@example.com", "not an address"}})
 	if ps := problemsOf(t, err); ps["to[1]"] == "" {
 		t.Errorf("problems %v, want to[1]", ps)
@@ -558,6 +565,9 @@ func TestResumeByReasonAndReschedule(t *testing.T) {
 	}
 	if _, err := b.svc.Pause(ctx, c.ID); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := b.svc.Pause(ctx, c.ID); kindOf(err) != message.KindConflict || !strings.Contains(err.Error(), "paused") {
+		t.Fatalf("a second Pause: %v", err)
 	}
 	if _, err := b.svc.Resume(ctx, c.ID, []string{"vacation"}); kindOf(err) != message.KindInvalid {
 		t.Fatalf("Resume of an unknown reason: %v", err)
