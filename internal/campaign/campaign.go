@@ -99,7 +99,8 @@ type RunView struct {
 }
 
 // TestParams is a test send: the campaign's message to each of To (at most
-// MaxTestRecipients), rendered with Contact (or an empty contact) and marked as a test.
+// MaxTestRecipients), marked as a test, rendered with a contact whose email is the address
+// and whose other fields are empty, with Contact's members laid over it.
 type TestParams struct {
 	To      []string
 	Contact map[string]any
@@ -112,10 +113,11 @@ type Service struct {
 	segments *audience.Segments
 	wake     chan struct{} // a run was started or resumed here: work it now
 
-	mu      sync.Mutex
-	runs    map[string]*runState // the runs this node holds the lease of, by id
-	samples map[string][]sample  // recent progress of runs, for their rate and ETA
-	quota   time.Time            // when paused campaigns were last looked at for a new day's quota
+	mu       sync.Mutex
+	runs     map[string]*runState // the runs this node holds the lease of, by id
+	samples  map[string][]sample  // recent progress of runs, for their rate and ETA
+	quota    time.Time            // when paused campaigns were last looked at for a new day's quota
+	lookedAt time.Time            // when due campaigns and free runs were last looked for
 }
 
 // New returns a Service.

@@ -86,7 +86,7 @@ func setup(t *testing.T, opts ...func(*campaign.Config)) *bundle {
 	}
 	b.svc = campaign.New(b.cfg)
 	b.template(t, "news", `{"type":"object","properties":{"issue":{"type":"integer"}},"required":["issue"]}`,
-		"Issue {{.data.issue}}", "<p>Hello {{.contact.name}}, issue {{.data.issue}}</p>")
+		"Issue {{.data.issue}}", "<p>Hello {{.contact.name}}, issue {{.data.issue}} of {{.campaign.name}}</p>")
 	return b
 }
 

@@ -165,7 +165,7 @@ func TestRunNow(t *testing.T) {
 			t.Fatal(err)
 		}
 		name := strings.ToUpper(m.Recipients[0][:1]) + m.Recipients[0][1:3]
-		if !strings.Contains(string(raw), "Hello "+name) || !strings.Contains(string(raw), "List-Unsubscribe-Post") {
+		if !strings.Contains(string(raw), "Hello "+name+", issue 1 of test") || !strings.Contains(string(raw), "List-Unsubscribe-Post") {
 			t.Errorf("message to %s does not greet %s or is not list mail:\n%s", m.Recipients[0], name, raw)
 		}
 	}
@@ -223,6 +223,13 @@ func TestTestSend(t *testing.T) {
 			m.ListID != news || m.Stream != store.StreamBroadcast {
 			t.Errorf("test message %+v", m)
 		}
+	}
+	if raw, _ := b.st.MessageRaw(ctx, res[0].ID); !strings.Contains(string(raw), "Hello Tester") {
+		t.Errorf("the given contact was not rendered:\n%s", raw)
+	}
+	// Without a contact, .contact has the fields a run gives, empty but the address.
+	if _, err := b.svc.Test(ctx, c.ID, campaign.TestParams{To: []string{"me@example.com"}}); err != nil {
+		t.Fatalf("a test send without a contact: %v", err)
 	}
 	_, err = b.svc.Test(ctx, c.ID, campaign.TestParams{To: []string{"me@example.com", "not an address"}})
 	if ps := problemsOf(t, err); ps["to[1]"] == "" {
@@ -488,5 +495,132 @@ func TestPauseResumeCancel(t *testing.T) {
 	}
 	if _, err := b.svc.Resume(ctx, c.ID, nil); kindOf(err) != message.KindConflict || !strings.Contains(err.Error(), "cancelled") {
 		t.Fatalf("Resume of a cancelled campaign: %v", err)
+	}
+}
+
+// The campaign's rate paces the creation of its messages (on the run's clock); progress shows
+// the rate messages go out at and an ETA while the run is on, none once it is over.
+func TestRateAndProgress(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	news := b.list(t, "News")
+	for i := range 10 {
+		b.contact(t, string(rune('a'+i))+"@example.com", "X", news)
+	}
+	c := b.create(t, campaign.Input{Lists: &[]string{news}, Rate: ptr(2.0)})
+	if _, err := b.svc.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	now := start
+	for i := range 3 {
+		tick(t, b.svc, now)
+		tick(t, b.svc, now) // the same second: nothing more
+		got := b.deliver(t, now)
+		if len(got) != 2 {
+			t.Fatalf("second %d: %d messages, want 2 (rate 2/s)", i, len(got))
+		}
+		now = now.Add(time.Second)
+		b.clock.Set(now)
+	}
+	v, err := b.svc.Run(ctx, c.ID, b.runs(t, c.ID)[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Progress.Counts["sent"] != 6 || v.Progress.Counts["pending"] != 4 || v.Rate <= 0 || !v.ETA.After(now) {
+		t.Fatalf("run view: counts %v rate %v eta %v (now %v)", v.Progress.Counts, v.Rate, v.ETA, now)
+	}
+	for range 4 { // 2 a second: two seconds for the last 4, then the run's end
+		tick(t, b.svc, now)
+		b.deliver(t, now)
+		now = now.Add(time.Second)
+		b.clock.Set(now)
+	}
+	v, _ = b.svc.Run(ctx, c.ID, v.ID)
+	if v.State != store.RunFinished || !v.ETA.IsZero() || v.Rate <= 0 {
+		t.Fatalf("finished run: %s eta %v rate %v", v.State, v.ETA, v.Rate)
+	}
+	if _, err := b.svc.Run(ctx, "cmp_other", v.ID); kindOf(err) != message.KindNotFound {
+		t.Fatalf("a run through another campaign: %v", err)
+	}
+}
+
+// Resume lifts the reasons it names; the campaign runs again once none is left. Changing a
+// scheduled campaign's schedule moves its next occurrence.
+func TestResumeByReasonAndReschedule(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	news := b.list(t, "News")
+	b.contact(t, "ann@example.com", "Ann", news)
+	c := b.create(t, campaign.Input{Lists: &[]string{news},
+		Schedule: &store.Schedule{Kind: store.ScheduleAt, At: start.Add(time.Hour)}})
+	c, err := b.svc.Start(ctx, c.ID)
+	if err != nil || c.State != store.CampaignScheduled || !c.NextRunAt.Equal(start.Add(time.Hour)) {
+		t.Fatalf("Start: %v %s %s", err, c.State, c.NextRunAt)
+	}
+	c, err = b.svc.Update(ctx, c.ID, campaign.Input{Schedule: &store.Schedule{Kind: store.ScheduleCron, Cron: "0 9 * * 1", Timezone: "Asia/Seoul"}})
+	if err != nil || !c.NextRunAt.Equal(utcTime("2026-12-14T00:00:00Z")) || c.State != store.CampaignScheduled {
+		t.Fatalf("Update: %v %s next %s", err, c.State, c.NextRunAt)
+	}
+	if _, err := b.svc.Pause(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.Pause(ctx, c.ID); kindOf(err) != message.KindConflict || !strings.Contains(err.Error(), "paused") {
+		t.Fatalf("a second Pause: %v", err)
+	}
+	if _, err := b.svc.Resume(ctx, c.ID, []string{"vacation"}); kindOf(err) != message.KindInvalid {
+		t.Fatalf("Resume of an unknown reason: %v", err)
+	}
+	c, err = b.svc.Resume(ctx, c.ID, []string{store.PauseDailyQuota}) // not a reason it has
+	if err != nil || c.State != store.CampaignPaused {
+		t.Fatalf("Resume of another reason: %v %s", err, c.State)
+	}
+	c, err = b.svc.Resume(ctx, c.ID, nil)
+	if err != nil || c.State != store.CampaignScheduled || !c.NextRunAt.Equal(utcTime("2026-12-14T00:00:00Z")) {
+		t.Fatalf("Resume: %v %s next %s", err, c.State, c.NextRunAt)
+	}
+	if err := b.svc.Delete(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.Get(ctx, c.ID); kindOf(err) != message.KindNotFound {
+		t.Fatalf("Get after Delete: %v", err)
+	}
+}
+
+// A node that dies mid-run leaves its lease; another node takes the run over once the lease
+// ends and goes on where it stood: every recipient gets exactly one message.
+func TestTakeOverAfterLeaseEnds(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *campaign.Config) { c.Window = 2 })
+	ctx := t.Context()
+	news := b.list(t, "News")
+	for i := range 7 {
+		b.contact(t, string(rune('a'+i))+"@example.com", "X", news)
+	}
+	c := b.create(t, campaign.Input{Lists: &[]string{news}})
+	if _, err := b.svc.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	now := start
+	tick(t, b.svc, now) // node a creates two messages, then dies
+	sent := b.deliver(t, now)
+
+	cfg := b.cfg
+	cfg.Owner = "node-b/1/bb"
+	other := campaign.New(cfg)
+	tick(t, other, now.Add(30*time.Second)) // a's lease still holds
+	if got := b.deliver(t, now.Add(30*time.Second)); len(got) != 0 {
+		t.Fatalf("node b worked a run leased to node a: %v", got)
+	}
+	now = now.Add(61 * time.Second)
+	b.clock.Set(now)
+	sent = append(sent, b.drain(t, other, c.ID, now)...)
+	slices.Sort(sent)
+	if len(sent) != 7 || len(slices.Compact(slices.Clone(sent))) != 7 {
+		t.Fatalf("sent %v, want each of 7 once", sent)
+	}
+	if r := b.runs(t, c.ID)[0]; r.State != store.RunFinished || r.Progress.Counts["sent"] != 7 {
+		t.Fatalf("run %s counts %v", r.State, r.Progress.Counts)
 	}
 }

@@ -561,6 +561,7 @@ func materialiseQuery(a store.RunAudience, now time.Time) (materialiseStmt, erro
 		return "?" + strconv.Itoa(len(st.args))
 	}
 	lists := slices.Compact(slices.Sorted(slices.Values(a.Lists)))
+	var listArgs []int // the parameter of each list
 	listsJSON, err := jsonArray(lists)
 	if err != nil {
 		return st, err
@@ -574,6 +575,7 @@ func materialiseQuery(a store.RunAudience, now time.Time) (materialiseStmt, erro
 				b.WriteString(" UNION ")
 			}
 			b.WriteString("SELECT contact_id FROM subscriptions WHERE list_id = " + arg(l) + " AND contact_id > " + cursor)
+			listArgs = append(listArgs, len(st.args))
 		}
 		b.WriteString(" ORDER BY 1 LIMIT " + limit)
 	} else {
@@ -588,8 +590,17 @@ func materialiseQuery(a store.RunAudience, now time.Time) (materialiseStmt, erro
 	// The considered contacts with what the choice needs, computed once each.
 	b.WriteString("cls AS MATERIALIZED (SELECT contacts.id AS cid, contacts.email AS email, contacts.email_key AS ek")
 	if len(lists) > 0 {
-		b.WriteString(", (SELECT min(s.list_id) FROM subscriptions s WHERE s.contact_id = contacts.id AND s.list_id " +
-			inLists + " AND s.status = 'subscribed') AS lid")
+		// The lowest subscribed list: one probe of the primary key per list, lowest first.
+		b.WriteString(", coalesce(")
+		for i := range lists {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			l := "?" + strconv.Itoa(listArgs[i])
+			b.WriteString("(SELECT " + l + " FROM subscriptions s WHERE s.list_id = " + l +
+				" AND s.contact_id = contacts.id AND s.status = 'subscribed')")
+		}
+		b.WriteString(", NULL) AS lid")
 	} else {
 		b.WriteString(", NULL AS lid")
 	}
@@ -616,7 +627,8 @@ func materialiseQuery(a store.RunAudience, now time.Time) (materialiseStmt, erro
 	// mail counts as unsubscribed, any other cause as suppressed.
 	state := "coalesce((SELECT CASE min(CASE WHEN scope = 'broadcast' AND reason = 'unsubscribe' THEN 2 ELSE 1 END)" +
 		" WHEN 1 THEN '-suppressed' WHEN 2 THEN '-unsubscribed' END FROM suppressions" +
-		" WHERE email = ek AND scope IN ('global', 'broadcast') AND (expires_at IS NULL OR expires_at > " + nowArg + ")), "
+		" WHERE email = ek AND scope BETWEEN 'broadcast' AND 'global' AND +scope IN ('broadcast', 'global')" +
+		" AND (expires_at IS NULL OR expires_at > " + nowArg + ")), "
 	if since, ok := driverkit.CapSince(a.Cap, now); ok {
 		state += "CASE WHEN EXISTS (SELECT 1 FROM campaign_contacts WHERE campaign_id = " + arg(a.CampaignID) +
 			" AND contact_id = cid AND last_at > " + arg(micros(since)) + ") THEN '-capped' ELSE 'pending' END)"

@@ -83,7 +83,7 @@ const (
 
 	// The contacts a chunk considered but left out were inserted with a state naming why
 	// (materialiseQuery): they are deleted, through campaign_recipients_status, and counted.
-	qRunDropExcluded = `DELETE FROM campaign_recipients
+	qRunDropExcluded = `DELETE FROM campaign_recipients INDEXED BY campaign_recipients_status
 		WHERE run_id = ?1 AND status IN ('-out', '-unsubscribed', '-pending', '-suppressed', '-capped')
 		RETURNING status`
 
@@ -113,8 +113,10 @@ const (
 	qRunQueuePending = `SELECT contact_id FROM campaign_recipients
 		WHERE run_id = ?1 AND status = 'pending' AND contact_id IN (SELECT value FROM json_each(?2))`
 
-	// The outcomes, a JSON array of [contact id, state, message id or null, reason].
-	qRunQueueRecipients = `UPDATE campaign_recipients
+	// The outcomes, a JSON array of [contact id, state, message id or null, reason]. INDEXED BY
+	// makes the outcomes the outer loop, each finding its row by contact, rather than every
+	// pending recipient of the run being matched against the array.
+	qRunQueueRecipients = `UPDATE campaign_recipients INDEXED BY campaign_recipients_contact
 		SET status = o.value ->> 1, message_id = o.value ->> 2, reason = o.value ->> 3, updated_at = ?2
 		FROM json_each(?3) o
 		WHERE campaign_recipients.run_id = ?1 AND campaign_recipients.contact_id = o.value ->> 0
