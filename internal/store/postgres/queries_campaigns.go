@@ -88,12 +88,23 @@ const (
 	qRunLockShare = `SELECT state, lease_owner, campaign_id FROM campaign_runs WHERE id = $1 FOR SHARE`
 	qRunLock      = `SELECT state, campaign_id FROM campaign_runs WHERE id = $1 FOR UPDATE`
 
-	// RunQueue: the outcomes of the recipients still pending ($4…$7, one row each). The rows
-	// changed come back: only their messages are inserted, so a repeat inserts none.
-	qRunRecipientsSet = `UPDATE campaign_recipients r
-		SET status = u.status, message_id = nullif(u.message_id, ''), reason = u.reason, updated_at = $2
-		FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS u (contact_id, status, message_id, reason)
-		WHERE r.run_id = $1 AND r.contact_id = u.contact_id AND r.status = 'pending'
+	// RunQueue: the outcomes of the recipients still pending ($3…$6, one row each). The rows
+	// changed come back: only their messages are inserted, so a repeat inserts none. Each
+	// recipient is found by its own probe (LIMIT keeps the subquery from being joined as a
+	// whole): planned as a join, a run whose rows the planner has no statistics of yet (a new
+	// run) was read whole for each chunk. A row changed by another transaction since it was found
+	// is left as it is (its ctid no longer matches).
+	qRunRecipientsSet = `WITH t AS (
+			SELECT x.rid, u.status, u.message_id, u.reason
+			FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS u (contact_id, status, message_id, reason)
+			CROSS JOIN LATERAL (
+				SELECT r.ctid AS rid FROM campaign_recipients r
+				WHERE r.run_id = $1 AND r.contact_id = u.contact_id AND r.status = 'pending'
+				LIMIT 1) x)
+		UPDATE campaign_recipients r
+		SET status = t.status, message_id = nullif(t.message_id, ''), reason = t.reason, updated_at = $2
+		FROM t
+		WHERE r.ctid = t.rid AND r.status = 'pending'
 		RETURNING r.contact_id`
 
 	// The frequency cap's record, for a campaign with a cap only; in contact order, so that
@@ -138,11 +149,13 @@ const (
 			next_run_at = $4, updated_at = $5
 		WHERE id = $1`
 
-	// RunProgress: recipients without a message by their stored state (campaign_recipients_status),
+	// RunProgress: recipients without a message (every state but queued) by their stored state
+	// (campaign_recipients_status, not reading the queued ones),
 	// those with one by their message's status (messages_run; a run's messages are exactly its
 	// recipients' messages), and whether the run exists.
 	qRunProgress = `SELECT 'r', status, count(*) FROM campaign_recipients
-			WHERE run_id = $1 AND message_id IS NULL GROUP BY status
+			WHERE run_id = $1 AND status IN ('pending', 'unsubscribed', 'suppressed', 'failed', 'cancelled')
+			GROUP BY status
 		UNION ALL
 		SELECT 'm', status, count(*) FROM messages WHERE run_id = $1 GROUP BY status
 		UNION ALL
