@@ -177,6 +177,7 @@ func TestCampaignLifecycle(t *testing.T) {
 			want(t, "PATCH scheduled", http.StatusOK, `"state":"scheduled"`, `"next_run_at":"`+later.Format(time.RFC3339)+`"`)
 
 		b.do("POST", "/v1/campaigns/"+cmpID+"/pause", nil).want(t, "pause", http.StatusOK, `"state":"paused"`, `"pause_reasons":["manual"]`)
+		wantConflict(t, b.do("POST", "/v1/campaigns/"+cmpID+"/pause", nil), "paused")
 		b.do("POST", "/v1/campaigns/"+cmpID+"/resume", map[string]any{"reasons": []string{"manual"}}).
 			want(t, "resume", http.StatusOK, `"state":"scheduled"`, `"pause_reasons":[]`)
 		wantProblem(t, b.do("POST", "/v1/campaigns/"+cmpID+"/resume", map[string]any{"reasons": []string{"boredom"}}), 422, "body.reasons[0]")
@@ -288,6 +289,12 @@ func TestCampaignTestSend(t *testing.T) {
 		if len(msgs) != 2 {
 			t.Fatalf("test: %s", r.body)
 		}
+		// Without a contact, .contact is the address alone, as a run would render it.
+		r = b.do("POST", "/v1/campaigns/"+cmpID+"/test", map[string]any{"to": []string{"qa@example.com"}})
+		r.want(t, "test without a contact", http.StatusAccepted)
+		msgs = append(msgs, r.json(t)["messages"].([]any)...)
+		raw := b.do("GET", "/v1/messages/"+msgs[2].(map[string]any)["id"].(string)+"/raw", nil)
+		raw.want(t, "raw test message", http.StatusOK, "Hello qa@example.com: What is new")
 		for _, m := range msgs {
 			mid := m.(map[string]any)["id"].(string)
 			b.do("GET", "/v1/messages/"+mid, nil).want(t, "test message", http.StatusOK, `"stream":"broadcast"`, `"test"`, `"subject":"What is new"`)
