@@ -407,3 +407,38 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestOpenAPICampaigns: the campaign routes are in the document, and a run's progress and
+// exclusions are described key by key (every recipient state of docs/api.md), for typed clients.
+func TestOpenAPICampaigns(t *testing.T) {
+	t.Parallel()
+	doc := openAPIDoc(t, setup(t), "/v1/openapi.json")
+	paths := doc["paths"].(map[string]any)
+	for path, methods := range map[string][]string{
+		"/v1/campaigns": {"get", "post"}, "/v1/campaigns/{id}": {"get", "patch", "delete"},
+		"/v1/campaigns/{id}/start": {"post"}, "/v1/campaigns/{id}/pause": {"post"}, "/v1/campaigns/{id}/resume": {"post"},
+		"/v1/campaigns/{id}/cancel": {"post"}, "/v1/campaigns/{id}/test": {"post"}, "/v1/campaigns/{id}/runs": {"get"},
+		"/v1/campaigns/{id}/runs/{run}": {"get"}, "/v1/campaigns/{id}/runs/{run}/recipients": {"get"},
+	} {
+		for _, m := range methods {
+			if item, _ := paths[path].(map[string]any); item[m] == nil {
+				t.Errorf("%s %s is not in the document", strings.ToUpper(m), path)
+			}
+		}
+	}
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	for name, keys := range map[string][]string{
+		"RunProgressResource": {"pending", "queued", "sent", "deferred", "failed", "suppressed", "unsubscribed", "bounced", "complained", "cancelled"},
+		"RunExcludedResource": {"unsubscribed", "pending", "suppressed", "capped"},
+	} {
+		props, _ := schemas[name].(map[string]any)["properties"].(map[string]any)
+		for _, k := range keys {
+			if p, _ := props[k].(map[string]any); p == nil || p["description"] == nil {
+				t.Errorf("%s.%s is not described: %v", name, k, props[k])
+			}
+		}
+		if len(props) != len(keys) {
+			t.Errorf("%s has %d properties, want %d", name, len(props), len(keys))
+		}
+	}
+}
