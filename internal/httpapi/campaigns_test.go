@@ -205,6 +205,7 @@ func TestCampaignRun(t *testing.T) {
 		b.do("POST", "/v1/campaigns/"+cmpID+"/start", nil).want(t, "start", http.StatusOK, `"state":"running"`)
 		wantConflict(t, b.do("POST", "/v1/campaigns/"+cmpID+"/start", nil), "running")
 		wantConflict(t, b.do("DELETE", "/v1/campaigns/"+cmpID, nil), "running")
+		wantConflict(t, b.do("PATCH", "/v1/campaigns/"+cmpID, map[string]any{"name": "Renamed"}), "running")
 		for range 5 {
 			b.tick()
 		}
