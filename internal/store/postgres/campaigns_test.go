@@ -447,7 +447,11 @@ func TestRunClaimNodes(t *testing.T) {
 	if n, err := a.RunRenewLeases(ctx, store.RunRenewParams{Owner: "node-0", IDs: []string{over[0].ID}, Until: later}); err != nil || n != 0 {
 		t.Errorf("renewal of a lease taken over: %d, %v", n, err)
 	}
-	if n, err := a.RunReleaseLeases(ctx, "node-9"); err != nil || n != runs {
-		t.Errorf("RunReleaseLeases = %d, %v", n, err)
+	// By prefix: a restarted node takes back what its previous run held.
+	if n, err := a.RunReleaseLeases(ctx, "node-9/"); err != nil || n != 0 {
+		t.Errorf("RunReleaseLeases(node-9/) = %d, %v", n, err)
+	}
+	if n, err := a.RunReleaseLeases(ctx, "node-"); err != nil || n != runs {
+		t.Errorf("RunReleaseLeases(node-) = %d, %v", n, err)
 	}
 }

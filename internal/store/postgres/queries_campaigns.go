@@ -76,9 +76,10 @@ const (
 
 	qRunRenew = `UPDATE campaign_runs SET lease_until = $1 WHERE id = ANY ($2::text[]) AND lease_owner = $3`
 
-	// $1 = '': every lease.
+	// The leases whose owner begins with $1 ('': every lease), compared with left rather than
+	// LIKE, whose _ and % an owner may contain (as qRelease).
 	qRunRelease = `UPDATE campaign_runs SET lease_owner = '', lease_until = NULL
-		WHERE lease_owner <> '' AND ($1 = '' OR lease_owner = $1)`
+		WHERE lease_owner <> '' AND left(lease_owner, length($1)) = $1`
 
 	qRunExists = `SELECT 1 FROM campaign_runs WHERE id = $1`
 
