@@ -210,18 +210,18 @@ const (
 			FROM contacts`
 
 	// What becomes of each considered contact ('' included, else why excluded). A suppression
-	// in the global or broadcast scope leaves a contact out; one of a list is left to delivery.
-	// An unsubscribe from all broadcast mail is a broadcast suppression with reason unsubscribe.
+	// of its email key in the global or broadcast scope leaves a contact out (one of a list is
+	// left to delivery): counted as unsubscribed when it is an unsubscribe from all broadcast
+	// mail (broadcast scope, reason unsubscribe) and nothing else, as suppressed otherwise.
 	qMatClassify = `
 		cls AS (
 			SELECT k.id, contacts.email, k.list_id,
 				CASE WHEN NOT k.member THEN CASE WHEN k.pending THEN 'pending' ELSE 'unsubscribed' END
 				ELSE coalesce(
-					(SELECT CASE WHEN bool_or(sp.scope = 'broadcast' AND sp.reason = 'unsubscribe')
+					(SELECT CASE WHEN bool_and(sp.scope = 'broadcast' AND sp.reason = 'unsubscribe')
 							THEN 'unsubscribed' ELSE 'suppressed' END
 						FROM suppressions sp
-						WHERE sp.email IN (contacts.email_key, lower(contacts.email))
-							AND sp.scope IN ('global', 'broadcast')
+						WHERE sp.email = contacts.email_key AND sp.scope IN ('global', 'broadcast')
 							AND (sp.expires_at IS NULL OR sp.expires_at > $4)
 						HAVING count(*) > 0),
 					CASE WHEN $5::timestamptz IS NOT NULL AND EXISTS (
