@@ -159,6 +159,8 @@ func audience(t *testing.T, s *Store) map[string]string {
 	}
 	if err := s.SuppressionUpsert(ctx, []store.Suppression{
 		{Email: "bounced@example.com", Scope: store.ScopeGlobal, Reason: store.ReasonManual, CreatedAt: t0},
+		// Suppressed as well as unsubscribed from all broadcast mail: counted as suppressed.
+		{Email: "bounced@example.com", Scope: store.ScopeBroadcast, Reason: store.ReasonUnsubscribe, CreatedAt: t0},
 		{Email: "left-all@example.com", Scope: store.ScopeBroadcast, Reason: store.ReasonUnsubscribe, CreatedAt: t0},
 		{Email: "left-list@example.com", Scope: "lst_a", Reason: store.ReasonUnsubscribe, CreatedAt: t0},
 		// Expired: no longer applies.
