@@ -479,7 +479,7 @@ func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
 		if err != nil {
 			return err
 		}
-		if owner != p.Owner || state != store.RunRunning {
+		if owner != p.Owner || owner == "" || state != store.RunRunning {
 			return fmt.Errorf("run %s is %s, leased to %q, not queueing for %q: %w", p.RunID, state, owner, p.Owner,
 				store.ErrConflict)
 		}

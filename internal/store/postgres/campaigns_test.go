@@ -190,6 +190,17 @@ func TestRunMaterialiseAndQueue(t *testing.T) {
 		Limit: 3, Now: t0}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("RunMaterialise by another owner: %v, want ErrConflict", err)
 	}
+	if _, err := s.RunReleaseLeases(ctx, "node-a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: f.run.ID, Owner: "", Audience: aud,
+		Limit: 3, Now: t0}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("RunMaterialise of an unleased run without an owner: %v, want ErrConflict", err)
+	}
+	if claimed, err := s.RunClaim(ctx, store.RunClaimParams{Owner: "node-a", Limit: 1, Now: t0,
+		LeaseUntil: t0.Add(time.Minute)}); err != nil || len(claimed) != 1 {
+		t.Fatalf("RunClaim after the release: %v, %v", claimed, err)
+	}
 	if _, err := s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: "run_x", Owner: "node-a", Audience: aud,
 		Limit: 3, Now: t0}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("RunMaterialise of an unknown run: %v, want ErrNotFound", err)

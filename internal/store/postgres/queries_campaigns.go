@@ -181,10 +181,10 @@ const (
 // contact), $6 campaign, then $7 the audience lists when there are some, then a segment filter's
 // (matFilterFirst).
 const (
-	// The run, locked, while Owner holds its lease.
+	// The run, locked, while Owner holds its lease (an empty owner holds none).
 	qMatRun = `WITH run AS (
 			SELECT id, cursor FROM campaign_runs
-			WHERE id = $1 AND lease_owner = $2 AND state IN ('running', 'paused')
+			WHERE id = $1 AND lease_owner = $2 AND lease_owner <> '' AND state IN ('running', 'paused')
 			FOR UPDATE),`
 
 	// The next contacts of the audience lists after the cursor, each once: the first $3
