@@ -644,6 +644,18 @@ func (s *Store) RunProgress(ctx context.Context, runID string) (store.RunProgres
 	return driverkit.Progress(messages, recipients), nil
 }
 
+// RunInFlight returns how many of the run's messages are scheduled, queued or sending
+// (RunProgress.InFlight), counting those alone: the campaign runner asks it each time its window
+// fills, where counting the whole run would cost in proportion to the run. An unknown run has
+// none.
+func (s *Store) RunInFlight(ctx context.Context, runID string) (int, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, qRunInFlight, runID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: messages in flight of run %s: %w", runID, unavailable(err))
+	}
+	return int(n), nil
+}
+
 // RunRecipients implements store.Campaigns. A cursor that is not a contact id is ErrBadCursor.
 func (s *Store) RunRecipients(ctx context.Context, p store.RunRecipientListParams) ([]store.RunRecipient, string, error) {
 	if p.Cursor != "" && !strings.HasPrefix(p.Cursor, id.Contact+"_") {

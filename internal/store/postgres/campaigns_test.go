@@ -292,6 +292,9 @@ func TestRunMaterialiseAndQueue(t *testing.T) {
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM campaign_contacts WHERE last_at = $1`, t0).Scan(&capped); err != nil || capped != 2 {
 		t.Errorf("cap records = %d, %v", capped, err)
 	}
+	if n, err := s.RunInFlight(ctx, f.run.ID); err != nil || n != 2 {
+		t.Errorf("RunInFlight = %d, %v; want 2", n, err)
+	}
 	prog, err := s.RunProgress(ctx, f.run.ID)
 	if err != nil || prog.Counts["queued"] != 2 || prog.Counts["failed"] != 1 || prog.InFlight != 2 || prog.Open != 2 {
 		t.Errorf("RunProgress = %+v, %v", prog, err)
@@ -335,6 +338,9 @@ func TestRunMaterialiseAndQueue(t *testing.T) {
 	prog, err = s.RunProgress(ctx, f.run.ID)
 	if err != nil || prog.Counts["cancelled"] != 2 || prog.Open != 0 {
 		t.Errorf("RunProgress after cancel = %+v, %v", prog, err)
+	}
+	if n, err := s.RunInFlight(ctx, f.run.ID); err != nil || n != 0 {
+		t.Errorf("RunInFlight after cancel = %d, %v; want 0", n, err)
 	}
 	if _, err := s.RunSetState(ctx, store.RunSetStateParams{ID: f.run.ID, From: []string{store.RunRunning},
 		To: store.RunPaused, Now: later}); !errors.Is(err, store.ErrConflict) {

@@ -162,6 +162,9 @@ const (
 		UNION ALL
 		SELECT 'x', '', count(*) FROM campaign_runs WHERE id = $1`
 
+	// RunInFlight: three ranges of messages_run, whose size is the run's window, not the run.
+	qRunInFlight = `SELECT count(*) FROM messages WHERE run_id = $1 AND status IN ('scheduled', 'queued', 'sending')`
+
 	runRecipientColumns = `r.run_id, r.contact_id, r.email, r.list_id, r.status, coalesce(r.message_id, ''),
 	r.reason, r.updated_at`
 
