@@ -474,3 +474,76 @@ func TestRunClaimNodes(t *testing.T) {
 		t.Errorf("RunReleaseLeases(node-) = %d, %v", n, err)
 	}
 }
+
+// roomReceiver is a store.AcceptReceiver with room for a fixed number of messages.
+type roomReceiver struct {
+	mu             sync.Mutex
+	room, reserved int
+	got            []store.ClaimedMessage
+}
+
+func (r *roomReceiver) Reserve(n int) (int, store.AcceptLease) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	took := min(n, r.room)
+	r.room, r.reserved = r.room-took, r.reserved+took
+	return took, store.AcceptLease{Owner: "node-a/1", Until: t0.Add(time.Minute)}
+}
+
+func (r *roomReceiver) Receive(c []store.ClaimedMessage) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got, r.reserved = append(r.got, c...), r.reserved-len(c)
+}
+
+func (r *roomReceiver) Unreserve(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.room, r.reserved = r.room+n, r.reserved-n
+}
+
+// TestRunQueueClaimsAtAccept: RunQueue hands the messages this node's delivery has room for
+// to it as MessagesAccept does, stored leased; the others wait for a claim; a repeat hands over
+// nothing and keeps no room.
+func TestRunQueueClaimsAtAccept(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := t.Context()
+	audience(t, s)
+	f := newCampaignFixture(t, s, store.FrequencyCap{})
+	r := &roomReceiver{room: 1}
+	defer s.ClaimAtAccept(store.StreamBroadcast, r)()
+	if _, err := s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: f.run.ID, Owner: "node-a", Limit: 100, Now: t0,
+		Audience: store.RunAudience{Lists: []string{"lst_a"}, CampaignID: f.cmp.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := s.RunPending(ctx, store.RunPendingParams{RunID: f.run.ID, Limit: 2})
+	if err != nil || len(pending) != 2 {
+		t.Fatalf("RunPending: %d, %v", len(pending), err)
+	}
+	var items []store.RunQueueItem
+	for _, p := range pending {
+		m := storetest.Message(t0, func(m *store.Message) {
+			m.Stream, m.CampaignID, m.RunID = store.StreamBroadcast, f.cmp.ID, f.run.ID
+		})
+		items = append(items, store.RunQueueItem{ContactID: p.ContactID, Message: &m})
+	}
+	qp := store.RunQueueParams{RunID: f.run.ID, CampaignID: f.cmp.ID, Owner: "node-a", Items: items, Now: t0}
+	for range 2 {
+		if err := s.RunQueue(ctx, qp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(r.got) != 1 || r.got[0].ID != items[0].Message.Message.ID || r.reserved != 0 || r.room != 0 {
+		t.Fatalf("handed over %d, reserved %d, room %d; want the first, 0, 0", len(r.got), r.reserved, r.room)
+	}
+	for i, want := range []store.Status{store.StatusSending, store.StatusQueued} {
+		m, err := s.MessageGet(ctx, items[i].Message.Message.ID)
+		if err != nil || m.Status != want || m.RunID != f.run.ID {
+			t.Errorf("message %d: %s of run %q (%v); want %s", i, m.Status, m.RunID, err, want)
+		}
+	}
+	if n, err := s.RunInFlight(ctx, f.run.ID); err != nil || n != 2 {
+		t.Errorf("RunInFlight = %d, %v; want 2 (sending counts)", n, err)
+	}
+}
