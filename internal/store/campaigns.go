@@ -372,6 +372,10 @@ type Campaigns interface {
 	RunQueue(ctx context.Context, p RunQueueParams) error
 	// RunSetState changes a run's state (see RunSetStateParams) and returns the run after it.
 	RunSetState(ctx context.Context, p RunSetStateParams) (Run, error)
+	// RunInFlight counts the run's messages scheduled, queued or sending (RunProgress.InFlight)
+	// at a cost that follows that number, not the run's size: the runner asks each time its
+	// window fills.
+	RunInFlight(ctx context.Context, runID string) (int, error)
 	// RunProgress counts a run's recipients (see RunProgress).
 	RunProgress(ctx context.Context, runID string) (RunProgress, error)
 	// RunRecipients returns one page of a run's recipients (Contact not filled) and the next
