@@ -52,6 +52,7 @@ const (
 	createBudget      = 300 * time.Millisecond
 	activePoll        = 100 * time.Millisecond // Serve's pace while a run waits for its window
 	progressEvery     = 250 * time.Millisecond // how old a run's counts may be for creating more
+	progressCheap     = 2 * time.Second        // the same, when the store counts in-flight messages cheaply
 	dueBatch          = 20
 )
 
@@ -484,16 +485,39 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 	return more || !run.Materialised, nil
 }
 
+// inFlightCounter is what a store may offer beside RunProgress: the run's messages in flight
+// (scheduled, queued or sending) counted over those alone, where RunProgress counts all of the
+// run's recipients and messages.
+type inFlightCounter interface {
+	RunInFlight(ctx context.Context, runID string) (int, error)
+}
+
 // progress returns a run's messages in flight and recipients pending, from its counts
-// (RunProgress) read at most progressEvery ago and what this node created since: counting a
-// large run's recipients is not free, and the estimate errs on the safe side (deliveries only
-// lower what is in flight, materialisation only adds pending recipients). The counts are read
-// again (fresh) when force is set, when they are older, or when the estimate leaves nothing to
-// do, so a decision to wait, finish or pause is always made on fresh counts (rs.prog).
+// (RunProgress) read a moment ago and what this node created and handled since: counting a
+// large run is not free, and the estimate errs on the safe side (deliveries only lower what
+// is in flight, materialisation only adds pending recipients). When the estimate says the
+// window is full, a store that counts in-flight messages cheaply is asked. The counts are read
+// again (fresh) when force is set, when they are older than progressEvery (progressCheap with
+// a cheap in-flight count), or when the estimate leaves nothing to do, so a decision to wait,
+// finish or pause is always made on fresh counts (rs.prog).
 func (s *Service) progress(ctx context.Context, rs *runState, run store.Run, force bool, now time.Time) (inFlight, pending int, fresh bool, err error) {
-	if !force && rs.known && !rs.stale && time.Since(rs.progressAt) < progressEvery {
+	cheap, _ := s.cfg.Store.(inFlightCounter)
+	maxAge := progressEvery
+	if cheap != nil {
+		maxAge = progressCheap
+	}
+	if !force && rs.known && !rs.stale && time.Since(rs.progressAt) < maxAge {
 		inFlight = rs.prog.InFlight + rs.created
 		pending = rs.prog.Counts[store.CampaignRecipientPending] - rs.handled
+		if cheap != nil && inFlight >= s.cfg.Window && pending > 0 {
+			n, err := cheap.RunInFlight(ctx, run.ID)
+			if err != nil {
+				return 0, 0, false, err
+			}
+			// From here, what was created is counted in n.
+			rs.prog.InFlight, rs.created = n, 0
+			return n, pending, false, nil
+		}
 		if inFlight < s.cfg.Window && pending > 0 {
 			return inFlight, pending, false, nil
 		}
