@@ -680,3 +680,46 @@ func TestWindowWithAnInFlightCount(t *testing.T) {
 		t.Fatalf("the rest: %v", sent)
 	}
 }
+
+// A due occurrence is checked again before it runs: a campaign whose data no longer satisfies
+// its template's schema goes back to draft, unrun; a run whose segment is gone before it is
+// materialised is cancelled.
+func TestDueCampaignNoLongerChecks(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	news := b.list(t, "News")
+	b.contact(t, "ann@example.com", "Ann", news)
+	c := b.create(t, campaign.Input{Lists: &[]string{news},
+		Schedule: &store.Schedule{Kind: store.ScheduleAt, At: start.Add(time.Hour)}})
+	if _, err := b.svc.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The template now wants a title the campaign's data lacks.
+	b.template(t, "news", `{"type":"object","required":["issue","title"]}`, "{{.data.title}}", "<p>x</p>")
+	tick(t, b.svc, start.Add(time.Hour))
+	c, _ = b.svc.Get(ctx, c.ID)
+	if c.State != store.CampaignDraft || len(b.runs(t, c.ID)) != 0 {
+		t.Fatalf("a due campaign that no longer checks: %s, %d runs", c.State, len(b.runs(t, c.ID)))
+	}
+	if _, err := b.svc.Start(ctx, c.ID); kindOf(err) != message.KindInvalid {
+		t.Fatalf("Start of it: %v", err)
+	}
+
+	seg, err := b.segments.Create(ctx, "everyone", json.RawMessage(`{"and":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := b.create(t, campaign.Input{Segment: &seg.ID, Data: json.RawMessage(`{"issue":1,"title":"x"}`)})
+	if _, err := b.svc.Start(ctx, c2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.st.SegmentDelete(ctx, seg.ID); err != nil {
+		t.Fatal(err)
+	}
+	tick(t, b.svc, start.Add(2*time.Hour))
+	c2, _ = b.svc.Get(ctx, c2.ID)
+	if r := b.runs(t, c2.ID); c2.State != store.CampaignCancelled || len(r) != 1 || r[0].State != store.RunCancelled {
+		t.Fatalf("a run whose segment is gone: campaign %s, runs %v", c2.State, r)
+	}
+}
