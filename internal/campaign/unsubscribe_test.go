@@ -13,6 +13,7 @@ import (
 	"github.com/postie/postie/internal/devtools/smtpsink"
 	"github.com/postie/postie/internal/devtools/smtpsink/sinktest"
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/transport"
 	"github.com/postie/postie/internal/transport/capture"
 	"github.com/postie/postie/internal/transport/smtp"
 )
@@ -56,20 +57,7 @@ func TestUnsubscribeMidRun(t *testing.T) {
 		}
 	}
 
-	engine := delivery.New(delivery.Config{Store: b.st, Transport: tr, Owner: "node-a/1/dd", Lease: time.Minute,
-		RetryDelays: []time.Duration{time.Minute}, PollInterval: 10 * time.Millisecond, Now: b.clock.Now})
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 2)
-	go func() { done <- engine.Run(runCtx) }()
-	go func() { done <- b.svc.Serve(runCtx) }()
-	defer func() {
-		stop()
-		for range 2 {
-			if err := <-done; err != nil {
-				t.Errorf("stopped with %v", err)
-			}
-		}
-	}()
+	defer b.serve(t, tr)()
 
 	waitState(t, b.svc, c.ID, store.CampaignFinished)
 	var got []string
@@ -101,20 +89,7 @@ func TestServeWorksARun(t *testing.T) {
 	if _, err := b.contacts.Upsert(ctx, items); err != nil {
 		t.Fatal(err)
 	}
-	engine := delivery.New(delivery.Config{Store: b.st, Transport: capture.New(), Owner: "node-a/1/dd", Lease: time.Minute,
-		RetryDelays: []time.Duration{time.Minute}, PollInterval: 10 * time.Millisecond, Now: b.clock.Now})
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 2)
-	go func() { done <- engine.Run(runCtx) }()
-	go func() { done <- b.svc.Serve(runCtx) }()
-	defer func() {
-		stop()
-		for range 2 {
-			if err := <-done; err != nil {
-				t.Errorf("stopped with %v", err)
-			}
-		}
-	}()
+	defer b.serve(t, capture.New())()
 	c := b.create(t, campaign.Input{Lists: &[]string{news}})
 	if _, err := b.svc.Start(ctx, c.ID); err != nil {
 		t.Fatal(err)
@@ -123,6 +98,26 @@ func TestServeWorksARun(t *testing.T) {
 	r := b.runs(t, c.ID)[0]
 	if r.Recipients != n || r.Progress.Counts["sent"] != n || !r.Materialised {
 		t.Fatalf("run: %d recipients, counts %v", r.Recipients, r.Progress.Counts)
+	}
+}
+
+// serve runs the campaign service (Serve) and a delivery engine through tr until the returned
+// stop is called.
+func (b *bundle) serve(t *testing.T, tr transport.Transport) (stop func()) {
+	t.Helper()
+	engine := delivery.New(delivery.Config{Store: b.st, Transport: tr, Owner: "node-a/1/dd", Lease: time.Minute,
+		RetryDelays: []time.Duration{time.Minute}, PollInterval: 10 * time.Millisecond, Now: b.clock.Now})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- engine.Run(ctx) }()
+	go func() { done <- b.svc.Serve(ctx) }()
+	return func() {
+		cancel()
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Errorf("stopped with %v", err)
+			}
+		}
 	}
 }
 
