@@ -397,9 +397,9 @@ type runWork struct {
 	capKind              string
 }
 
-// workOn reads run id for a chunk of Owner: ErrNotFound when there is none, ErrConflict when
-// owner does not hold its lease or, with running, it is not running.
-func workOn(t *wtx, id, owner string, running bool) (runWork, error) {
+// workOn reads run id for a chunk of owner: ErrNotFound when there is none, ErrConflict when
+// owner does not hold its lease or its state is not one of states.
+func workOn(t *wtx, id, owner string, states ...string) (runWork, error) {
 	var (
 		w                 runWork
 		excluded, capJSON string
@@ -415,7 +415,7 @@ func workOn(t *wtx, id, owner string, running bool) (runWork, error) {
 	if w.owner != owner {
 		return w, fmt.Errorf("run %s is leased to %q, not %q: %w", id, w.owner, owner, store.ErrConflict)
 	}
-	if running && w.state != store.RunRunning {
+	if !slices.Contains(states, w.state) {
 		return w, fmt.Errorf("run %s is %s: %w", id, w.state, store.ErrConflict)
 	}
 	var c store.FrequencyCap
@@ -444,12 +444,9 @@ func (s *Store) RunMaterialise(ctx context.Context, p store.RunMaterialiseParams
 	var res store.RunMaterialiseResult
 	err = s.w.do(ctx, limit, func(t *wtx) error {
 		res = store.RunMaterialiseResult{}
-		w, err := workOn(t, p.RunID, p.Owner, false)
+		w, err := workOn(t, p.RunID, p.Owner, store.RunRunning, store.RunPaused)
 		if err != nil {
 			return err
-		}
-		if w.state != store.RunRunning && w.state != store.RunPaused {
-			return fmt.Errorf("run %s is %s: %w", p.RunID, w.state, store.ErrConflict)
 		}
 		if w.materialised {
 			res.Done = true
@@ -755,6 +752,9 @@ type queueItem struct {
 // MessagesAccept's INSERTs (messageInserts); the writer checks which recipients are still
 // pending and, in the rare case that some are not, encodes the INSERTs again for the others.
 func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
+	if err := driverkit.CheckRunQueue(p); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
 	var (
 		newMsgs []store.NewMessage
 		items   = make([]queueItem, len(p.Items))
@@ -818,7 +818,7 @@ func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
 	added := 0
 	err = s.w.do(ctx, len(msgs)+1, func(t *wtx) error {
 		added = 0
-		w, err := workOn(t, p.RunID, p.Owner, true)
+		w, err := workOn(t, p.RunID, p.Owner, store.RunRunning)
 		if err != nil {
 			return err
 		}

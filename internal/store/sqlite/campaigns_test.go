@@ -9,11 +9,6 @@ import (
 	"github.com/postie/postie/internal/store/storetest"
 )
 
-func TestCampaigns(t *testing.T) {
-	t.Parallel()
-	storetest.RunCampaigns(t, func(t *testing.T) store.Store { return openTest(t) })
-}
-
 // TestCampaignContactsErased: erasing a contact removes its frequency-cap rows (and its
 // recipients, which the suite sees), by the foreign keys' cascade.
 func TestCampaignContactsErased(t *testing.T) {

@@ -16,8 +16,8 @@ import (
 	"github.com/postie/postie/internal/store"
 )
 
-// RunCampaigns runs the campaigns area's cases alone, as Run does once every driver has the
-// area; open is Run's.
+// RunCampaigns runs the campaigns area's cases alone (Run runs them with the others), for a
+// driver's test that runs them again in another mode; open is Run's.
 func RunCampaigns(t *testing.T, open func(t *testing.T) store.Store) {
 	for _, tc := range campaignCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1091,6 +1091,13 @@ func testRunQueue(t *testing.T, s store.Store) {
 	}
 	if ms, err := s.MessageList(ctx, store.MessageListParams{CampaignID: c.ID}); err != nil || len(ms) != 2 {
 		t.Errorf("campaign messages after a repeat: %d, %v; want 2", len(ms), err)
+	}
+	// A recipient without a message is given unsubscribed, suppressed or failed, nothing else.
+	for _, st := range []string{store.CampaignRecipientQueued, store.CampaignRecipientPending, ""} {
+		if err := s.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: "n1", Day: "2026-03-01",
+			Now: t1, Items: []store.RunQueueItem{{ContactID: eve, Status: st}}}); err == nil {
+			t.Errorf("RunQueue(state %q without a message) succeeded", st)
+		}
 	}
 	// The last one, counted on the same day.
 	mEve := campaignMessage(byID[eve], c, t1)
