@@ -188,12 +188,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if n > 0 {
 		log.Warn("resuming imports left running by the previous run", "imports", n, "node", node)
 	}
-	// And campaign runs (RunReleaseLeases takes an owner prefix; "" is every lease).
-	n, err = st.RunReleaseLeases(ctx, release.OwnerPrefix)
-	if err != nil {
-		return nil, err
-	}
-	if n > 0 {
+	// And campaign runs (RunReleaseLeases takes an owner prefix; "" is every lease). A failure
+	// here only delays them: a run whose lease is not taken back is taken over when it ends.
+	if n, err := st.RunReleaseLeases(ctx, release.OwnerPrefix); err != nil {
+		log.Error("could not take back the campaign runs of the previous run; they resume when their leases end",
+			"err", err, "lease", cfg.Lease)
+	} else if n > 0 {
 		log.Warn("resuming campaign runs left running by the previous run", "runs", n, "node", node)
 	}
 

@@ -112,6 +112,7 @@ type Service struct {
 	log      *slog.Logger
 	segments *audience.Segments
 	wake     chan struct{} // a run was started or resumed here: work it now
+	matWake  chan struct{} // the same for Serve's materialiser
 
 	mu       sync.Mutex
 	runs     map[string]*runState // the runs this node holds the lease of, by id
@@ -159,7 +160,7 @@ func New(cfg Config) *Service {
 			}})
 	}
 	return &Service{cfg: cfg, log: cfg.Logger.With("component", "campaign"), segments: segs,
-		wake: make(chan struct{}, 1), runs: map[string]*runState{}, samples: map[string][]sample{}}
+		wake: make(chan struct{}, 1), matWake: make(chan struct{}, 1), runs: map[string]*runState{}, samples: map[string][]sample{}}
 }
 
 // now is the service's clock, as stored.

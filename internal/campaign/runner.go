@@ -7,6 +7,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -52,6 +54,7 @@ const (
 	createBudget      = 300 * time.Millisecond
 	activePoll        = 100 * time.Millisecond // Serve's pace while a run waits for its window
 	progressEvery     = 250 * time.Millisecond // how old a run's counts may be for creating more
+	progressCheap     = 2 * time.Second        // the same, when the store counts in-flight messages cheaply
 	dueBatch          = 20
 )
 
@@ -60,12 +63,15 @@ type runState struct {
 	id         string
 	leaseUntil time.Time
 
-	ready    bool // camp, audience, renderer and limiter are loaded
-	camp     store.Campaign
-	audience store.RunAudience
-	renderer message.Renderer
-	limiter  *rate.Limiter // nil: no rate of its own
-	after    string        // the contact id of the last pending recipient handled
+	ready bool // camp, audience, renderer and limiter are loaded
+	camp  store.Campaign
+	// audience is read by Serve's materialiser too; materialised: the whole audience is in
+	// the run's recipients.
+	audience     atomic.Pointer[store.RunAudience]
+	materialised atomic.Bool
+	renderer     message.Renderer
+	limiter      *rate.Limiter // nil: no rate of its own
+	after        string        // the contact id of the last pending recipient handled
 
 	// Complaints are counted from base on: the counts when the run was last resumed from a
 	// complaint-rate pause (an operator who resumes it accepts what came before).
@@ -123,11 +129,13 @@ func (s *Service) drop(id string) {
 	s.mu.Unlock()
 }
 
-// poke wakes Serve without waiting.
+// poke wakes Serve (and its materialiser) without waiting.
 func (s *Service) poke() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	for _, c := range []chan struct{}{s.wake, s.matWake} {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -144,9 +152,13 @@ func (s *Service) held() []*runState {
 }
 
 // Serve starts due occurrences and works this node's runs until ctx ends, then hands its run
-// leases back.
+// leases back. Runs still being materialised are materialised by a goroutine of their own, so
+// that copying a large audience and creating the first messages go on together.
 func (s *Service) Serve(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.materialiser(ctx) })
 	defer func() {
+		wg.Wait()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if n, err := s.cfg.Store.RunReleaseLeases(rctx, s.cfg.Owner); err != nil {
@@ -167,7 +179,7 @@ func (s *Service) Serve(ctx context.Context) error {
 		case <-timer.C:
 		case <-s.wake:
 		}
-		busy, err := s.tick(ctx, s.cfg.Now())
+		busy, err := s.pass(ctx, s.cfg.Now(), false)
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("campaign runner", "err", err)
 		}
@@ -186,12 +198,13 @@ func (s *Service) Serve(ctx context.Context) error {
 // each claimed run one step (a materialisation chunk, a window of messages, its end). Tests
 // drive a clock through it.
 func (s *Service) Tick(ctx context.Context, now time.Time) error {
-	_, err := s.tick(ctx, now)
+	_, err := s.pass(ctx, now, true)
 	return err
 }
 
-// tick is Tick, reporting whether a run has more to do at once.
-func (s *Service) tick(ctx context.Context, now time.Time) (busy bool, err error) {
+// pass is Tick, reporting whether a run has more to do at once; inline: the runs' audiences
+// are materialised by the pass (Tick) rather than by Serve's materialiser.
+func (s *Service) pass(ctx context.Context, now time.Time, inline bool) (busy bool, err error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	var errs []error
 	if s.looked(now) {
@@ -199,7 +212,7 @@ func (s *Service) tick(ctx context.Context, now time.Time) (busy bool, err error
 	}
 	errs = append(errs, s.renew(ctx, now))
 	for _, rs := range s.held() {
-		more, err := s.step(ctx, rs, now)
+		more, err := s.step(ctx, rs, now, inline)
 		if errors.Is(err, errDropped) {
 			s.drop(rs.id)
 			continue
@@ -396,7 +409,7 @@ func (s *Service) claim(ctx context.Context, now time.Time) error {
 
 // step works one run one step at now, reporting whether it has more to do at once.
 // errDropped: the run is not this node's to work any more.
-func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, error) {
+func (s *Service) step(ctx context.Context, rs *runState, now time.Time, inline bool) (bool, error) {
 	run, err := s.cfg.Store.RunGet(ctx, rs.id)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, errDropped // its campaign was deleted
@@ -425,12 +438,17 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 		}
 	}
 
-	if !run.Materialised {
-		if err = s.materialise(ctx, rs, &run, now); errors.Is(err, errStale) {
+	if run.Materialised {
+		rs.materialised.Store(true)
+	} else if inline {
+		added, done, err := s.materialise(ctx, rs, now)
+		if errors.Is(err, errStale) {
 			return false, nil
 		} else if err != nil {
 			return false, err
 		}
+		run.Recipients += added
+		run.Materialised = done
 	}
 	inFlight, pending, fresh, err := s.progress(ctx, rs, run, false, now)
 	if err != nil {
@@ -446,7 +464,7 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 	}
 	room := s.cfg.Window - inFlight
 	if pending <= 0 || room <= 0 {
-		return !run.Materialised, nil
+		return inline && !run.Materialised, nil
 	}
 	left, err := s.quotaLeft(ctx, now)
 	if err != nil {
@@ -481,19 +499,42 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 	if err != nil {
 		return false, err
 	}
-	return more || !run.Materialised, nil
+	return more || inline && !run.Materialised, nil
+}
+
+// inFlightCounter is what a store may offer beside RunProgress: the run's messages in flight
+// (scheduled, queued or sending) counted over those alone, where RunProgress counts all of the
+// run's recipients and messages.
+type inFlightCounter interface {
+	RunInFlight(ctx context.Context, runID string) (int, error)
 }
 
 // progress returns a run's messages in flight and recipients pending, from its counts
-// (RunProgress) read at most progressEvery ago and what this node created since: counting a
-// large run's recipients is not free, and the estimate errs on the safe side (deliveries only
-// lower what is in flight, materialisation only adds pending recipients). The counts are read
-// again (fresh) when force is set, when they are older, or when the estimate leaves nothing to
-// do, so a decision to wait, finish or pause is always made on fresh counts (rs.prog).
+// (RunProgress) read a moment ago and what this node created and handled since: counting a
+// large run is not free, and the estimate errs on the safe side (deliveries only lower what
+// is in flight, materialisation only adds pending recipients). When the estimate says the
+// window is full, a store that counts in-flight messages cheaply is asked. The counts are read
+// again (fresh) when force is set, when they are older than progressEvery (progressCheap with
+// a cheap in-flight count), or when the estimate leaves nothing to do, so a decision to wait,
+// finish or pause is always made on fresh counts (rs.prog).
 func (s *Service) progress(ctx context.Context, rs *runState, run store.Run, force bool, now time.Time) (inFlight, pending int, fresh bool, err error) {
-	if !force && rs.known && !rs.stale && time.Since(rs.progressAt) < progressEvery {
+	cheap, _ := s.cfg.Store.(inFlightCounter)
+	maxAge := progressEvery
+	if cheap != nil {
+		maxAge = progressCheap
+	}
+	if !force && rs.known && !rs.stale && time.Since(rs.progressAt) < maxAge {
 		inFlight = rs.prog.InFlight + rs.created
 		pending = rs.prog.Counts[store.CampaignRecipientPending] - rs.handled
+		if cheap != nil && inFlight >= s.cfg.Window && pending > 0 {
+			n, err := cheap.RunInFlight(ctx, run.ID)
+			if err != nil {
+				return 0, 0, false, err
+			}
+			// From here, what was created is counted in n.
+			rs.prog.InFlight, rs.created = n, 0
+			return n, pending, false, nil
+		}
 		if inFlight < s.cfg.Window && pending > 0 {
 			return inFlight, pending, false, nil
 		}
@@ -545,7 +586,11 @@ func (s *Service) prepare(ctx context.Context, rs *runState, run store.Run, now 
 		}
 		aud.Filter = f
 	}
-	rs.camp, rs.audience = c, aud
+	rs.camp = c
+	rs.audience.Store(&aud)
+	if !run.Materialised {
+		s.poke() // Serve's materialiser may start on it
+	}
 	rs.renderer = runRenderer{cat: s.cfg.Templates, version: run.TemplateVersion, subject: c.Subject}
 	if c.Rate > 0 {
 		burst := max(1, int(math.Ceil(c.Rate)))
@@ -556,29 +601,66 @@ func (s *Service) prepare(ctx context.Context, rs *runState, run store.Run, now 
 	return nil
 }
 
-// materialise copies the next chunks of the audience into the run's recipients for up to
-// materialiseBudget, counting them in run, and marks run Materialised once the whole audience
-// is there.
-func (s *Service) materialise(ctx context.Context, rs *runState, run *store.Run, now time.Time) error {
+// materialise copies the next chunks of a run's audience into its recipients for up to
+// materialiseBudget, and reports how many it added and whether the whole audience is there.
+func (s *Service) materialise(ctx context.Context, rs *runState, now time.Time) (added int, done bool, err error) {
+	aud := rs.audience.Load()
+	if aud == nil {
+		return 0, false, nil // not prepared yet
+	}
 	start := time.Now()
 	for {
-		res, err := s.cfg.Store.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: run.ID, Owner: s.cfg.Owner,
-			Audience: rs.audience, Limit: materialiseChunk, Now: now})
+		res, err := s.cfg.Store.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: rs.id, Owner: s.cfg.Owner,
+			Audience: *aud, Limit: materialiseChunk, Now: now})
 		if errors.Is(err, store.ErrConflict) {
-			return errStale // the lease went to another node, or the run changed: the next step sees
+			return added, false, errStale // the lease went to another node, or the run changed: the next step sees
 		}
 		if err != nil {
-			return err
+			return added, false, err
 		}
-		run.Recipients += res.Added
+		added += res.Added
 		if res.Done {
-			run.Materialised = true
-			s.log.Info("campaign run materialised", "run", run.ID, "campaign", run.CampaignID, "recipients", run.Recipients)
-			return nil
+			rs.materialised.Store(true)
+			s.log.Info("campaign run materialised", "run", rs.id)
+			return added, true, nil
 		}
 		if time.Since(start) >= materialiseBudget {
-			return nil
+			return added, false, nil
 		}
+	}
+}
+
+// materialiser materialises the audiences of the runs this node holds until ctx ends (Serve's
+// helper), waking the runner as recipients arrive.
+func (s *Service) materialiser(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-s.matWake:
+		}
+		busy := false
+		for _, rs := range s.held() {
+			if rs.materialised.Load() || rs.audience.Load() == nil {
+				continue
+			}
+			added, done, err := s.materialise(ctx, rs, s.cfg.Now().UTC().Truncate(time.Microsecond))
+			if err != nil && !errors.Is(err, errStale) && ctx.Err() == nil {
+				s.log.Error("campaign materialisation", "run", rs.id, "err", err)
+			}
+			if added > 0 || done {
+				s.poke()
+			}
+			busy = busy || err == nil && !done
+		}
+		wait := s.cfg.Poll
+		if busy {
+			wait = 0
+		}
+		timer.Reset(wait)
 	}
 }
 

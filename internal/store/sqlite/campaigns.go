@@ -365,7 +365,7 @@ func (s *Store) RunRenewLeases(ctx context.Context, p store.RunRenewParams) (int
 	return n, nil
 }
 
-// RunReleaseLeases implements store.Campaigns.
+// RunReleaseLeases implements store.Campaigns: the leases whose owner begins with owner.
 func (s *Store) RunReleaseLeases(ctx context.Context, owner string) (int, error) {
 	n, err := s.execCount(ctx, qRunRelease, owner)
 	if err != nil {
@@ -397,9 +397,9 @@ type runWork struct {
 	capKind              string
 }
 
-// workOn reads run id for a chunk of Owner: ErrNotFound when there is none, ErrConflict when
-// owner does not hold its lease or, with running, it is not running.
-func workOn(t *wtx, id, owner string, running bool) (runWork, error) {
+// workOn reads run id for a chunk of owner: ErrNotFound when there is none, ErrConflict when
+// owner does not hold its lease or its state is not one of states.
+func workOn(t *wtx, id, owner string, states ...string) (runWork, error) {
 	var (
 		w                 runWork
 		excluded, capJSON string
@@ -415,7 +415,7 @@ func workOn(t *wtx, id, owner string, running bool) (runWork, error) {
 	if w.owner != owner {
 		return w, fmt.Errorf("run %s is leased to %q, not %q: %w", id, w.owner, owner, store.ErrConflict)
 	}
-	if running && w.state != store.RunRunning {
+	if !slices.Contains(states, w.state) {
 		return w, fmt.Errorf("run %s is %s: %w", id, w.state, store.ErrConflict)
 	}
 	var c store.FrequencyCap
@@ -444,7 +444,7 @@ func (s *Store) RunMaterialise(ctx context.Context, p store.RunMaterialiseParams
 	var res store.RunMaterialiseResult
 	err = s.w.do(ctx, limit, func(t *wtx) error {
 		res = store.RunMaterialiseResult{}
-		w, err := workOn(t, p.RunID, p.Owner, false)
+		w, err := workOn(t, p.RunID, p.Owner, store.RunRunning, store.RunPaused)
 		if err != nil {
 			return err
 		}
@@ -454,25 +454,44 @@ func (s *Store) RunMaterialise(ctx context.Context, p store.RunMaterialiseParams
 		}
 		args := slices.Clone(q.args)
 		args[0], args[1], args[2] = p.RunID, w.cursor, int64(limit)
+		var (
+			considered int64
+			cursor     = w.cursor
+		)
+		if q.bound != "" {
+			// The chunk's bounds first: its contacts are those up to the last one considered.
+			var last sql.NullString
+			if err := t.queryRow(q.bound, append([]any{w.cursor, int64(limit)}, q.boundArgs...), &considered,
+				&last); err != nil {
+				return err
+			}
+			res.Done = considered < int64(limit)
+			if considered == 0 {
+				return t.execMaterialised(p, w, cursor, res)
+			}
+			cursor, args[2] = last.String, last.String
+		}
 		var ins sql.Result
 		if q.cache {
 			ins, err = t.exec(q.text, args...)
 		} else {
-			// A filter's statement differs with each filter: prepared for this one use.
+			// A segment's statement differs with each segment: prepared for this one use.
 			ins, err = t.w.conn.ExecContext(context.Background(), q.text, args...)
 		}
 		if err != nil {
 			return err
 		}
-		considered, err := ins.RowsAffected()
+		inserted, err := ins.RowsAffected()
 		if err != nil {
 			return err
 		}
-		res.Done = considered < int64(limit)
-		cursor := w.cursor
-		if considered > 0 {
-			if err := t.queryRow(qRunLastContact, []any{p.RunID}, &cursor); err != nil {
-				return err
+		if q.bound == "" {
+			considered = inserted
+			res.Done = considered < int64(limit)
+			if considered > 0 {
+				if err := t.queryRow(qRunLastContact, []any{p.RunID}, &cursor); err != nil {
+					return err
+				}
 			}
 		}
 		x := &res.Excluded
@@ -496,23 +515,13 @@ func (s *Store) RunMaterialise(ctx context.Context, p store.RunMaterialiseParams
 			case "-capped":
 				x.Capped++
 			}
-			considered-- // left out ("-out": not in the segment, not counted)
+			inserted--
 		}
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return err
 		}
-		res.Added = int(considered)
-		total := w.excluded
-		total.Unsubscribed += x.Unsubscribed
-		total.Pending += x.Pending
-		total.Suppressed += x.Suppressed
-		total.Capped += x.Capped
-		excluded, err := json.Marshal(total)
-		if err != nil {
-			return err
-		}
-		_, err = t.exec(qRunMaterialised, p.RunID, cursor, int64(res.Added), string(excluded), res.Done, micros(p.Now))
-		return err
+		res.Added = int(inserted)
+		return t.execMaterialised(p, w, cursor, res)
 	})
 	if err != nil {
 		return store.RunMaterialiseResult{}, runErr(err, "materialising", p.RunID)
@@ -520,31 +529,51 @@ func (s *Store) RunMaterialise(ctx context.Context, p store.RunMaterialiseParams
 	return res, nil
 }
 
-// materialiseStmt is a chunk's INSERT … SELECT: its text, the values of its parameters (the
-// first three, the run, the cursor and the limit, are left for the writer to set), and whether
-// the writer may keep it prepared.
-type materialiseStmt struct {
-	text  string
-	args  []any
-	cache bool
+// execMaterialised records a chunk's outcome on its run: the cursor, the counts, done.
+func (t *wtx) execMaterialised(p store.RunMaterialiseParams, w runWork, cursor string, res store.RunMaterialiseResult) error {
+	total := w.excluded
+	total.Unsubscribed += res.Excluded.Unsubscribed
+	total.Pending += res.Excluded.Pending
+	total.Suppressed += res.Excluded.Suppressed
+	total.Capped += res.Excluded.Capped
+	excluded, err := json.Marshal(total)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(qRunMaterialised, p.RunID, cursor, int64(res.Added), string(excluded), res.Done, micros(p.Now))
+	return err
 }
 
-// materialiseQuery assembles the INSERT … SELECT of one chunk of a run's audience. The chunk is
-// the next contacts by id after the cursor: with lists, the members of any of them (one ordered
-// scan of each list's primary key, merged by UNION), AND in the segment when there is one; with
-// a segment alone, the contacts it matches (the filter in the chunk's WHERE, where its indexes
-// serve it). Every contact considered is inserted with the state naming the first reason it is
-// left out ("-out" of the segment, "-unsubscribed" or "-pending" on every audience list,
-// "-unsubscribed" from broadcast mail, "-suppressed" in the global or broadcast scope,
-// "-capped") or pending, on the lowest of its subscribed audience lists; RunMaterialise then
-// deletes and counts the ones left out. So the chunk is read once, and its count and last id
-// are those of the rows inserted.
+// materialiseStmt is a chunk's INSERT … SELECT: its text, the values of its parameters (the
+// first three, the run, the cursor and the limit or, with bound, the last contact id of the chunk,
+// are left for the writer to set), and whether the writer may keep it prepared. bound, for an
+// audience with a segment, is the query the chunk's bounds are found with first (the count and
+// the last id of the next contacts by id, with its parameters after the cursor and the limit).
+type materialiseStmt struct {
+	text      string
+	args      []any
+	cache     bool
+	bound     string
+	boundArgs []any
+}
+
+// materialiseQuery assembles the statements of one chunk of a run's audience. The chunk is the
+// next contacts by id after the cursor: with lists, the members of any of them (one ordered scan
+// of each list's primary key, merged by UNION); with a segment alone, every contact. A segment
+// then keeps those it matches: the chunk is first bounded (materialiseStmt.bound) by the
+// contacts it considers, so that a segment matching few of them does not make the chunk read
+// many. Every contact of the chunk is inserted with the state naming the first reason it is
+// left out ("-unsubscribed" or "-pending" on every audience list, "-unsubscribed" from broadcast
+// mail, "-suppressed" in the global or broadcast scope, "-capped") or pending, on the lowest of
+// its subscribed audience lists; RunMaterialise then deletes and counts the ones left out. So
+// the chunk is read once, and without a segment its count and last id are those of the rows
+// inserted.
 func materialiseQuery(a store.RunAudience, now time.Time) (materialiseStmt, error) {
 	if len(a.Lists) == 0 && a.Filter == nil {
 		return materialiseStmt{}, errors.New("an audience needs lists or a segment")
 	}
 	var (
-		st  = materialiseStmt{args: make([]any, 3)}
+		st  = materialiseStmt{args: make([]any, 3), cache: a.Filter == nil}
 		f   driverkit.FilterSQL
 		err error
 	)
@@ -555,48 +584,69 @@ func materialiseQuery(a store.RunAudience, now time.Time) (materialiseStmt, erro
 		}
 		st.args = append(st.args, f.Args...)
 	}
-	st.cache = a.Filter == nil
 	arg := func(v any) string {
 		st.args = append(st.args, v)
 		return "?" + strconv.Itoa(len(st.args))
 	}
 	lists := slices.Compact(slices.Sorted(slices.Values(a.Lists)))
-	var listArgs []int // the parameter of each list
-	listsJSON, err := jsonArray(lists)
-	if err != nil {
-		return st, err
+	listArg := make([]string, len(lists)) // the parameter of each list
+	for i, l := range lists {
+		listArg[i] = arg(l)
 	}
-
-	var b strings.Builder
-	b.WriteString("WITH chunk(cid) AS (")
-	if len(lists) > 0 {
+	// members is the merge of the lists' members after the cursor, up to upTo.
+	members := func(lists []string, cursor, upTo string) string {
+		var b strings.Builder
 		for i, l := range lists {
 			if i > 0 {
 				b.WriteString(" UNION ")
 			}
-			b.WriteString("SELECT contact_id FROM subscriptions WHERE list_id = " + arg(l) + " AND contact_id > " + cursor)
-			listArgs = append(listArgs, len(st.args))
+			b.WriteString("SELECT contact_id FROM subscriptions WHERE list_id = " + l + " AND contact_id > " + cursor + upTo)
 		}
-		b.WriteString(" ORDER BY 1 LIMIT " + limit)
-	} else {
-		b.WriteString("SELECT contacts.id FROM contacts" + f.Joins + " WHERE (" + f.Where + ") AND contacts.id > " +
-			cursor + " ORDER BY contacts.id LIMIT " + limit)
+		return b.String()
+	}
+
+	var b strings.Builder
+	b.WriteString("WITH chunk(cid) AS (")
+	switch {
+	case a.Filter == nil:
+		b.WriteString(members(listArg, cursor, "") + " ORDER BY 1 LIMIT " + limit)
+	case len(lists) > 0:
+		b.WriteString(members(listArg, cursor, " AND contact_id <= "+limit))
+	default:
+		b.WriteString("SELECT id FROM contacts WHERE id > " + cursor + " AND id <= " + limit)
 	}
 	b.WriteString("),\n")
+	if a.Filter != nil {
+		st.boundArgs = make([]any, len(lists))
+		boundLists := make([]string, len(lists))
+		for i, l := range lists {
+			st.boundArgs[i] = l
+			boundLists[i] = "?" + strconv.Itoa(i+3)
+		}
+		if len(lists) > 0 {
+			st.bound = "SELECT count(*), max(contact_id) FROM (" + members(boundLists, "?1", "") + " ORDER BY 1 LIMIT ?2)"
+		} else {
+			st.bound = "SELECT count(*), max(id) FROM (SELECT id FROM contacts WHERE id > ?1 ORDER BY id LIMIT ?2)"
+		}
+	}
 	inLists := ""
 	if len(lists) > 0 {
+		listsJSON, err := jsonArray(lists)
+		if err != nil {
+			return st, err
+		}
 		inLists = "IN (SELECT value FROM json_each(" + arg(listsJSON) + "))"
 	}
-	// The considered contacts with what the choice needs, computed once each.
+	// The contacts of the chunk (those in the segment) with what the choice needs, computed
+	// once each.
 	b.WriteString("cls AS MATERIALIZED (SELECT contacts.id AS cid, contacts.email AS email, contacts.email_key AS ek")
 	if len(lists) > 0 {
 		// The lowest subscribed list: one probe of the primary key per list, lowest first.
 		b.WriteString(", coalesce(")
-		for i := range lists {
+		for i, l := range listArg {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			l := "?" + strconv.Itoa(listArgs[i])
 			b.WriteString("(SELECT " + l + " FROM subscriptions s WHERE s.list_id = " + l +
 				" AND s.contact_id = contacts.id AND s.status = 'subscribed')")
 		}
@@ -604,27 +654,16 @@ func materialiseQuery(a store.RunAudience, now time.Time) (materialiseStmt, erro
 	} else {
 		b.WriteString(", NULL AS lid")
 	}
-	if len(lists) > 0 && a.Filter != nil {
-		b.WriteString(", (" + f.Where + ") AS inseg")
-	}
-	b.WriteString(" FROM chunk CROSS JOIN contacts ON contacts.id = chunk.cid")
-	if len(lists) > 0 {
-		b.WriteString(f.Joins)
+	b.WriteString(" FROM chunk CROSS JOIN contacts ON contacts.id = chunk.cid" + f.Joins)
+	if a.Filter != nil {
+		b.WriteString(" WHERE " + f.Where)
 	}
 	b.WriteString(")\n")
 
 	nowArg := arg(micros(now))
 	b.WriteString("INSERT INTO campaign_recipients (run_id, contact_id, email, list_id, status, updated_at)\n")
-	var whens string
-	if len(lists) > 0 && a.Filter != nil {
-		whens += " WHEN NOT inseg THEN '-out'"
-	}
-	if len(lists) > 0 {
-		whens += " WHEN lid IS NULL THEN CASE WHEN EXISTS (SELECT 1 FROM subscriptions s WHERE s.contact_id = cid" +
-			" AND s.list_id " + inLists + " AND s.status = 'pending') THEN '-pending' ELSE '-unsubscribed' END"
-	}
-	// A global suppression, or one in the broadcast scope: an unsubscribe from all broadcast
-	// mail counts as unsubscribed, any other cause as suppressed.
+	// A global suppression, or one in the broadcast scope (one range of the primary key): an
+	// unsubscribe from all broadcast mail counts as unsubscribed, any other cause as suppressed.
 	state := "coalesce((SELECT CASE min(CASE WHEN scope = 'broadcast' AND reason = 'unsubscribe' THEN 2 ELSE 1 END)" +
 		" WHEN 1 THEN '-suppressed' WHEN 2 THEN '-unsubscribed' END FROM suppressions" +
 		" WHERE email = ek AND scope BETWEEN 'broadcast' AND 'global' AND +scope IN ('broadcast', 'global')" +
@@ -635,8 +674,10 @@ func materialiseQuery(a store.RunAudience, now time.Time) (materialiseStmt, erro
 	} else {
 		state += "'pending')"
 	}
-	if whens != "" {
-		state = "CASE" + whens + " ELSE " + state + " END"
+	if len(lists) > 0 {
+		state = "CASE WHEN lid IS NULL THEN CASE WHEN EXISTS (SELECT 1 FROM subscriptions s WHERE s.contact_id = cid" +
+			" AND s.list_id " + inLists + " AND s.status = 'pending') THEN '-pending' ELSE '-unsubscribed' END" +
+			" ELSE " + state + " END"
 	}
 	b.WriteString("SELECT " + run + ", cid, email, coalesce(lid, ''), " + state + ", " + nowArg + " FROM cls")
 	st.text = b.String()
@@ -711,6 +752,9 @@ type queueItem struct {
 // MessagesAccept's INSERTs (messageInserts); the writer checks which recipients are still
 // pending and, in the rare case that some are not, encodes the INSERTs again for the others.
 func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
+	if err := driverkit.CheckRunQueue(p); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
 	var (
 		newMsgs []store.NewMessage
 		items   = make([]queueItem, len(p.Items))
@@ -774,7 +818,7 @@ func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
 	added := 0
 	err = s.w.do(ctx, len(msgs)+1, func(t *wtx) error {
 		added = 0
-		w, err := workOn(t, p.RunID, p.Owner, true)
+		w, err := workOn(t, p.RunID, p.Owner, store.RunRunning)
 		if err != nil {
 			return err
 		}

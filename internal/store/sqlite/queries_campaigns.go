@@ -69,9 +69,10 @@ const (
 	qRunRenew = `UPDATE campaign_runs SET lease_until = ?1
 		WHERE id IN (SELECT value FROM json_each(?2)) AND lease_owner = ?3`
 
-	// ?1 = '' releases every lease.
+	// The leases whose owner begins with ?1 (compared with substr rather than LIKE, whose _ and
+	// % a node id may contain): '' releases every lease.
 	qRunRelease = `UPDATE campaign_runs SET lease_owner = '', lease_until = NULL
-		WHERE lease_owner <> '' AND (?1 = '' OR lease_owner = ?1)`
+		WHERE lease_owner <> '' AND substr(lease_owner, 1, length(?1)) = ?1`
 
 	// The run as a chunk of its materialisation or queue finds it, with its campaign's cap.
 	qRunWork = `SELECT r.campaign_id, r.state, r.lease_owner, r.materialised, r.cursor, r.excluded, c.cap
@@ -84,7 +85,7 @@ const (
 	// The contacts a chunk considered but left out were inserted with a state naming why
 	// (materialiseQuery): they are deleted, through campaign_recipients_status, and counted.
 	qRunDropExcluded = `DELETE FROM campaign_recipients INDEXED BY campaign_recipients_status
-		WHERE run_id = ?1 AND status IN ('-out', '-unsubscribed', '-pending', '-suppressed', '-capped')
+		WHERE run_id = ?1 AND status IN ('-unsubscribed', '-pending', '-suppressed', '-capped')
 		RETURNING status`
 
 	qRunMaterialised = `UPDATE campaign_runs SET cursor = ?2, recipients = recipients + ?3, excluded = ?4,
