@@ -667,18 +667,58 @@ func (s *Service) materialiser(ctx context.Context) {
 // create composes and queues up to n messages of pending recipients, in chunks, for up to
 // createBudget. It reports how many messages it created, how many recipients it handled
 // (messages and other outcomes), and whether it stopped with more it could do now.
+//
+// The chunks are pipelined: the next one is composed (on every core) while the previous one
+// is being stored (by the database's writer). A chunk that fails to be stored leaves its
+// recipients and the next chunk's pending; the cursor goes back to the start, so they are
+// read again.
 func (s *Service) create(ctx context.Context, rs *runState, run store.Run, n int, now time.Time) (created, handled int, more bool, err error) {
 	start, restarted := time.Now(), false
-	for created < n {
+	var storing chan error // the chunk being stored, nil when none
+	var storingK, storingN int
+	settle := func() error {
+		if storing == nil {
+			return nil
+		}
+		err := <-storing
+		k, m := storingK, storingN
+		storing, storingK, storingN = nil, 0, 0
+		if err != nil {
+			rs.after = ""
+			return err
+		}
+		created += k
+		handled += m
+		if rs.limiter != nil && k > 0 {
+			rs.limiter.ReserveN(now, k)
+		}
+		return nil
+	}
+	defer func() {
+		if serr := settle(); err == nil {
+			err = serr
+		}
+		if errors.Is(err, errStale) {
+			err, more = nil, false
+		}
+	}()
+	for created+storingK < n {
 		if created > 0 && time.Since(start) >= createBudget {
 			return created, handled, true, nil
 		}
 		recips, err := s.cfg.Store.RunPending(ctx, store.RunPendingParams{RunID: run.ID, After: rs.after,
-			Limit: min(queueChunk, n-created)})
+			Limit: min(queueChunk, n-created-storingK)})
 		if err != nil {
 			return created, handled, false, err
 		}
 		if len(recips) == 0 {
+			if storing != nil {
+				// Read again once the chunk being stored is in (a cursor reset would find it).
+				if err := settle(); err != nil {
+					return created, handled, false, err
+				}
+				continue
+			}
 			if rs.after == "" || restarted || !run.Materialised {
 				return created, handled, false, nil
 			}
@@ -687,28 +727,26 @@ func (s *Service) create(ctx context.Context, rs *runState, run store.Run, n int
 			rs.after, restarted = "", true
 			continue
 		}
-		k, err := s.queue(ctx, rs, run, recips, now)
-		if errors.Is(err, errStale) {
-			return created, handled, false, nil
-		}
+		items, k, err := s.compose(ctx, rs, run, recips, now)
 		if err != nil {
 			return created, handled, false, err
 		}
-		created += k
-		handled += len(recips)
-		rs.after = recips[len(recips)-1].ContactID
-		if rs.limiter != nil && k > 0 {
-			rs.limiter.ReserveN(now, k)
+		if err := settle(); err != nil {
+			return created, handled, false, err
 		}
+		ch, cmpID := make(chan error, 1), rs.camp.ID
+		go func() { ch <- s.queue(ctx, cmpID, run.ID, items, now) }()
+		storing, storingK, storingN = ch, k, len(recips)
+		rs.after = recips[len(recips)-1].ContactID
 	}
 	return created, handled, false, nil
 }
 
-// queue composes the messages of recips and stores them with their recipients' state in one
-// RunQueue, and returns how many messages it stored. A recipient whose message cannot be
-// composed (a render failure of their data) is failed with the reason; one suppressed or
-// unsubscribed since the run materialised is given that state without a message.
-func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips []store.RunRecipient, now time.Time) (int, error) {
+// compose composes the messages of recips: their RunQueue outcomes, and how many have a
+// message. A recipient whose message cannot be composed (a render failure of their data) is
+// failed with the reason; one suppressed or unsubscribed since the run materialised is given
+// that state without a message. Other failures (the store's) fail the whole chunk.
+func (s *Service) compose(ctx context.Context, rs *runState, run store.Run, recips []store.RunRecipient, now time.Time) ([]store.RunQueueItem, int, error) {
 	emails := make([]string, len(recips))
 	scopes := []string{store.ScopeGlobal, store.ScopeBroadcast}
 	for i, r := range recips {
@@ -719,7 +757,7 @@ func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips
 	}
 	sups, err := s.cfg.Store.SuppressionMatch(ctx, emails, scopes, now)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	c := rs.camp
 	info := campaignData(c, run)
@@ -752,15 +790,7 @@ func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
-		return 0, err // nothing stored: the chunk is tried again
-	}
-	err = s.cfg.Store.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: s.cfg.Owner,
-		Items: items, Day: day(now), Now: now})
-	if errors.Is(err, store.ErrConflict) {
-		return 0, errStale // paused, cancelled, or the lease lost meanwhile: the next step sees which
-	}
-	if err != nil {
-		return 0, err
+		return nil, 0, err // nothing stored: the chunk is tried again
 	}
 	k := 0
 	for _, it := range items {
@@ -768,7 +798,18 @@ func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips
 			k++
 		}
 	}
-	return k, nil
+	return items, k, nil
+}
+
+// queue stores a chunk's outcomes (RunQueue) under this node's lease; errStale when the run
+// was paused, cancelled or its lease lost meanwhile (the next step sees which).
+func (s *Service) queue(ctx context.Context, campaignID, runID string, items []store.RunQueueItem, now time.Time) error {
+	err := s.cfg.Store.RunQueue(ctx, store.RunQueueParams{RunID: runID, CampaignID: campaignID, Owner: s.cfg.Owner,
+		Items: items, Day: day(now), Now: now})
+	if errors.Is(err, store.ErrConflict) {
+		return errStale
+	}
+	return err
 }
 
 // campaignData is what templates see of a run's campaign as {{.campaign}}: id, name, run_id
