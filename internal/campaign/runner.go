@@ -69,6 +69,7 @@ type runState struct {
 	// the run's recipients.
 	audience     atomic.Pointer[store.RunAudience]
 	materialised atomic.Bool
+	paused       atomic.Bool // as its last step found it: Serve looks at it once per Poll
 	renderer     message.Renderer
 	limiter      *rate.Limiter // nil: no rate of its own
 	after        string        // the contact id of the last pending recipient handled
@@ -187,8 +188,8 @@ func (s *Service) Serve(ctx context.Context) error {
 		switch {
 		case busy:
 			wait = 0
-		case len(s.held()) > 0:
-			wait = min(wait, activePoll)
+		case slices.ContainsFunc(s.held(), func(rs *runState) bool { return !rs.paused.Load() }):
+			wait = min(wait, activePoll) // a run waits for its window to empty
 		}
 		timer.Reset(wait)
 	}
@@ -427,8 +428,10 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time, inline 
 		// read again when the run goes on, as a node taking the run over would.
 		rs.sawComplaintPause = rs.sawComplaintPause || slices.Contains(run.PauseReasons, store.PauseComplaintRate)
 		rs.stale, rs.ready = true, false
+		rs.paused.Store(true)
 		return false, nil
 	case store.RunRunning:
+		rs.paused.Store(false)
 	default:
 		return false, errDropped
 	}
