@@ -966,3 +966,13 @@ func (s *Store) RunProgress(ctx context.Context, runID string) (store.RunProgres
 	}
 	return driverkit.Progress(messages, recipients), nil
 }
+
+// RunInFlight implements store.Campaigns: three ranges of messages_run, so its cost follows the
+// run's messages in flight, not the run. An unknown run has none.
+func (s *Store) RunInFlight(ctx context.Context, runID string) (int, error) {
+	n, err := readOne(ctx, s, qRunInFlight, []any{runID}, scanValue[int64])
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: messages in flight of run %s: %w", runID, err)
+	}
+	return int(n), nil
+}

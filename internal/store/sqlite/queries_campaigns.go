@@ -173,3 +173,6 @@ const (
 		WHERE run_id = ?1 AND status IN ('pending', 'unsubscribed', 'suppressed', 'failed', 'cancelled')
 		GROUP BY status`
 )
+
+// qRunInFlight counts a run's messages scheduled, queued or sending through messages_run.
+const qRunInFlight = `SELECT count(*) FROM messages WHERE run_id = ? AND status IN ('scheduled', 'queued', 'sending')`
