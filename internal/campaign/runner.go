@@ -53,8 +53,7 @@ const (
 	queueChunk        = 250 // recipients per RunPending and RunQueue
 	createBudget      = 300 * time.Millisecond
 	activePoll        = 100 * time.Millisecond // Serve's pace while a run waits for its window
-	progressEvery     = 250 * time.Millisecond // how old a run's counts may be for creating more
-	progressCheap     = 2 * time.Second        // the same, when the store counts in-flight messages cheaply
+	progressEvery     = 2 * time.Second        // how old a run's counts may be for creating more
 	dueBatch          = 20
 )
 
@@ -505,32 +504,21 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time, inline 
 	return more || inline && !run.Materialised, nil
 }
 
-// inFlightCounter is what a store may offer beside RunProgress: the run's messages in flight
-// (scheduled, queued or sending) counted over those alone, where RunProgress counts all of the
-// run's recipients and messages.
-type inFlightCounter interface {
-	RunInFlight(ctx context.Context, runID string) (int, error)
-}
-
 // progress returns a run's messages in flight and recipients pending, from its counts
 // (RunProgress) read a moment ago and what this node created and handled since: counting a
-// large run is not free, and the estimate errs on the safe side (deliveries only lower what
-// is in flight, materialisation only adds pending recipients). When the estimate says the
-// window is full, a store that counts in-flight messages cheaply is asked. The counts are read
-// again (fresh) when force is set, when they are older than progressEvery (progressCheap with
-// a cheap in-flight count), or when the estimate leaves nothing to do, so a decision to wait,
-// finish or pause is always made on fresh counts (rs.prog).
+// large run is not free (RunProgress counts every recipient and message of the run), and the
+// estimate errs on the safe side (deliveries only lower what is in flight, materialisation
+// only adds pending recipients). When the estimate says the window is full, RunInFlight,
+// whose cost follows the messages in flight, says whether it still is. The counts are read
+// again (fresh) when force is set, when they are older than progressEvery, or when the
+// estimate leaves nothing to do, so a decision to finish or pause is always made on fresh
+// counts (rs.prog).
 func (s *Service) progress(ctx context.Context, rs *runState, run store.Run, force bool, now time.Time) (inFlight, pending int, fresh bool, err error) {
-	cheap, _ := s.cfg.Store.(inFlightCounter)
-	maxAge := progressEvery
-	if cheap != nil {
-		maxAge = progressCheap
-	}
-	if !force && rs.known && !rs.stale && time.Since(rs.progressAt) < maxAge {
+	if !force && rs.known && !rs.stale && time.Since(rs.progressAt) < progressEvery {
 		inFlight = rs.prog.InFlight + rs.created
 		pending = rs.prog.Counts[store.CampaignRecipientPending] - rs.handled
-		if cheap != nil && inFlight >= s.cfg.Window && pending > 0 {
-			n, err := cheap.RunInFlight(ctx, run.ID)
+		if inFlight >= s.cfg.Window && pending > 0 {
+			n, err := s.cfg.Store.RunInFlight(ctx, run.ID)
 			if err != nil {
 				return 0, 0, false, err
 			}
