@@ -33,7 +33,8 @@ import (
 //     renew the leases this node holds. Steps 1 to 3 but the renewal are done at most once per
 //     Poll; a busy run makes passes much more often.
 //  4. Work each run one step: copy the next chunks of its audience into its recipients
-//     (RunMaterialise) until it is all there; read the run's progress; pause it when its
+//     (RunMaterialise) until it is all there (under Serve, a goroutine of its own does this,
+//     beside the steps); read the run's progress; pause it when its
 //     complaint rate is too high; finish it when every recipient is settled; otherwise create
 //     the next messages: pending recipients are composed through message.Service.Compose
 //     (each from the run's pinned template version, with the contact as .contact) and stored
@@ -48,13 +49,12 @@ import (
 
 // Sizes of a step.
 const (
-	materialiseChunk  = 5000 // contacts considered per RunMaterialise
+	materialiseChunk  = 5000 // contacts considered per RunMaterialise (a driver may take fewer)
 	materialiseBudget = 200 * time.Millisecond
 	queueChunk        = 250 // recipients per RunPending and RunQueue
 	createBudget      = 300 * time.Millisecond
 	activePoll        = 100 * time.Millisecond // Serve's pace while a run waits for its window
-	progressEvery     = 250 * time.Millisecond // how old a run's counts may be for creating more
-	progressCheap     = 2 * time.Second        // the same, when the store counts in-flight messages cheaply
+	progressEvery     = 2 * time.Second        // how old a run's counts may be for creating more
 	dueBatch          = 20
 )
 
@@ -69,6 +69,7 @@ type runState struct {
 	// the run's recipients.
 	audience     atomic.Pointer[store.RunAudience]
 	materialised atomic.Bool
+	paused       atomic.Bool // as its last step found it: Serve looks at it once per Poll
 	renderer     message.Renderer
 	limiter      *rate.Limiter // nil: no rate of its own
 	after        string        // the contact id of the last pending recipient handled
@@ -187,8 +188,8 @@ func (s *Service) Serve(ctx context.Context) error {
 		switch {
 		case busy:
 			wait = 0
-		case len(s.held()) > 0:
-			wait = min(wait, activePoll)
+		case slices.ContainsFunc(s.held(), func(rs *runState) bool { return !rs.paused.Load() }):
+			wait = min(wait, activePoll) // a run waits for its window to empty
 		}
 		timer.Reset(wait)
 	}
@@ -427,8 +428,10 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time, inline 
 		// read again when the run goes on, as a node taking the run over would.
 		rs.sawComplaintPause = rs.sawComplaintPause || slices.Contains(run.PauseReasons, store.PauseComplaintRate)
 		rs.stale, rs.ready = true, false
+		rs.paused.Store(true)
 		return false, nil
 	case store.RunRunning:
+		rs.paused.Store(false)
 	default:
 		return false, errDropped
 	}
@@ -502,32 +505,21 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time, inline 
 	return more || inline && !run.Materialised, nil
 }
 
-// inFlightCounter is what a store may offer beside RunProgress: the run's messages in flight
-// (scheduled, queued or sending) counted over those alone, where RunProgress counts all of the
-// run's recipients and messages.
-type inFlightCounter interface {
-	RunInFlight(ctx context.Context, runID string) (int, error)
-}
-
 // progress returns a run's messages in flight and recipients pending, from its counts
 // (RunProgress) read a moment ago and what this node created and handled since: counting a
-// large run is not free, and the estimate errs on the safe side (deliveries only lower what
-// is in flight, materialisation only adds pending recipients). When the estimate says the
-// window is full, a store that counts in-flight messages cheaply is asked. The counts are read
-// again (fresh) when force is set, when they are older than progressEvery (progressCheap with
-// a cheap in-flight count), or when the estimate leaves nothing to do, so a decision to wait,
-// finish or pause is always made on fresh counts (rs.prog).
+// large run is not free (RunProgress counts every recipient and message of the run), and the
+// estimate errs on the safe side (deliveries only lower what is in flight, materialisation
+// only adds pending recipients). When the estimate says the window is full, RunInFlight,
+// whose cost follows the messages in flight, says whether it still is. The counts are read
+// again (fresh) when force is set, when they are older than progressEvery, or when the
+// estimate leaves nothing to do, so a decision to finish or pause is always made on fresh
+// counts (rs.prog).
 func (s *Service) progress(ctx context.Context, rs *runState, run store.Run, force bool, now time.Time) (inFlight, pending int, fresh bool, err error) {
-	cheap, _ := s.cfg.Store.(inFlightCounter)
-	maxAge := progressEvery
-	if cheap != nil {
-		maxAge = progressCheap
-	}
-	if !force && rs.known && !rs.stale && time.Since(rs.progressAt) < maxAge {
+	if !force && rs.known && !rs.stale && time.Since(rs.progressAt) < progressEvery {
 		inFlight = rs.prog.InFlight + rs.created
 		pending = rs.prog.Counts[store.CampaignRecipientPending] - rs.handled
-		if cheap != nil && inFlight >= s.cfg.Window && pending > 0 {
-			n, err := cheap.RunInFlight(ctx, run.ID)
+		if inFlight >= s.cfg.Window && pending > 0 {
+			n, err := s.cfg.Store.RunInFlight(ctx, run.ID)
 			if err != nil {
 				return 0, 0, false, err
 			}
@@ -667,18 +659,58 @@ func (s *Service) materialiser(ctx context.Context) {
 // create composes and queues up to n messages of pending recipients, in chunks, for up to
 // createBudget. It reports how many messages it created, how many recipients it handled
 // (messages and other outcomes), and whether it stopped with more it could do now.
+//
+// The chunks are pipelined: the next one is composed (on every core) while the previous one
+// is being stored (by the database's writer). A chunk that fails to be stored leaves its
+// recipients and the next chunk's pending; the cursor goes back to the start, so they are
+// read again.
 func (s *Service) create(ctx context.Context, rs *runState, run store.Run, n int, now time.Time) (created, handled int, more bool, err error) {
 	start, restarted := time.Now(), false
-	for created < n {
+	var storing chan error // the chunk being stored, nil when none
+	var storingK, storingN int
+	settle := func() error {
+		if storing == nil {
+			return nil
+		}
+		err := <-storing
+		k, m := storingK, storingN
+		storing, storingK, storingN = nil, 0, 0
+		if err != nil {
+			rs.after = ""
+			return err
+		}
+		created += k
+		handled += m
+		if rs.limiter != nil && k > 0 {
+			rs.limiter.ReserveN(now, k)
+		}
+		return nil
+	}
+	defer func() {
+		if serr := settle(); err == nil {
+			err = serr
+		}
+		if errors.Is(err, errStale) {
+			err, more = nil, false
+		}
+	}()
+	for created+storingK < n {
 		if created > 0 && time.Since(start) >= createBudget {
 			return created, handled, true, nil
 		}
 		recips, err := s.cfg.Store.RunPending(ctx, store.RunPendingParams{RunID: run.ID, After: rs.after,
-			Limit: min(queueChunk, n-created)})
+			Limit: min(queueChunk, n-created-storingK)})
 		if err != nil {
 			return created, handled, false, err
 		}
 		if len(recips) == 0 {
+			if storing != nil {
+				// Read again once the chunk being stored is in (a cursor reset would find it).
+				if err := settle(); err != nil {
+					return created, handled, false, err
+				}
+				continue
+			}
 			if rs.after == "" || restarted || !run.Materialised {
 				return created, handled, false, nil
 			}
@@ -687,28 +719,26 @@ func (s *Service) create(ctx context.Context, rs *runState, run store.Run, n int
 			rs.after, restarted = "", true
 			continue
 		}
-		k, err := s.queue(ctx, rs, run, recips, now)
-		if errors.Is(err, errStale) {
-			return created, handled, false, nil
-		}
+		items, k, err := s.compose(ctx, rs, run, recips, now)
 		if err != nil {
 			return created, handled, false, err
 		}
-		created += k
-		handled += len(recips)
-		rs.after = recips[len(recips)-1].ContactID
-		if rs.limiter != nil && k > 0 {
-			rs.limiter.ReserveN(now, k)
+		if err := settle(); err != nil {
+			return created, handled, false, err
 		}
+		ch, cmpID := make(chan error, 1), rs.camp.ID
+		go func() { ch <- s.queue(ctx, cmpID, run.ID, items, now) }()
+		storing, storingK, storingN = ch, k, len(recips)
+		rs.after = recips[len(recips)-1].ContactID
 	}
 	return created, handled, false, nil
 }
 
-// queue composes the messages of recips and stores them with their recipients' state in one
-// RunQueue, and returns how many messages it stored. A recipient whose message cannot be
-// composed (a render failure of their data) is failed with the reason; one suppressed or
-// unsubscribed since the run materialised is given that state without a message.
-func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips []store.RunRecipient, now time.Time) (int, error) {
+// compose composes the messages of recips: their RunQueue outcomes, and how many have a
+// message. A recipient whose message cannot be composed (a render failure of their data) is
+// failed with the reason; one suppressed or unsubscribed since the run materialised is given
+// that state without a message. Other failures (the store's) fail the whole chunk.
+func (s *Service) compose(ctx context.Context, rs *runState, run store.Run, recips []store.RunRecipient, now time.Time) ([]store.RunQueueItem, int, error) {
 	emails := make([]string, len(recips))
 	scopes := []string{store.ScopeGlobal, store.ScopeBroadcast}
 	for i, r := range recips {
@@ -719,7 +749,7 @@ func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips
 	}
 	sups, err := s.cfg.Store.SuppressionMatch(ctx, emails, scopes, now)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	c := rs.camp
 	info := campaignData(c, run)
@@ -752,15 +782,7 @@ func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
-		return 0, err // nothing stored: the chunk is tried again
-	}
-	err = s.cfg.Store.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: s.cfg.Owner,
-		Items: items, Day: day(now), Now: now})
-	if errors.Is(err, store.ErrConflict) {
-		return 0, errStale // paused, cancelled, or the lease lost meanwhile: the next step sees which
-	}
-	if err != nil {
-		return 0, err
+		return nil, 0, err // nothing stored: the chunk is tried again
 	}
 	k := 0
 	for _, it := range items {
@@ -768,7 +790,18 @@ func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips
 			k++
 		}
 	}
-	return k, nil
+	return items, k, nil
+}
+
+// queue stores a chunk's outcomes (RunQueue) under this node's lease; errStale when the run
+// was paused, cancelled or its lease lost meanwhile (the next step sees which).
+func (s *Service) queue(ctx context.Context, campaignID, runID string, items []store.RunQueueItem, now time.Time) error {
+	err := s.cfg.Store.RunQueue(ctx, store.RunQueueParams{RunID: runID, CampaignID: campaignID, Owner: s.cfg.Owner,
+		Items: items, Day: day(now), Now: now})
+	if errors.Is(err, store.ErrConflict) {
+		return errStale
+	}
+	return err
 }
 
 // campaignData is what templates see of a run's campaign as {{.campaign}}: id, name, run_id

@@ -77,3 +77,42 @@ func TestCampaignContactsErased(t *testing.T) {
 		t.Errorf("bob's cap rows: %d, want 1", n)
 	}
 }
+
+// TestRunInFlight: the run's messages scheduled, queued or sending, as RunProgress counts them.
+func TestRunInFlight(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := t.Context()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	run := id.New(id.Run)
+	msgs := make([]store.NewMessage, 4)
+	for i := range msgs {
+		msgs[i] = storetest.Message(now, func(m *store.Message) {
+			m.Stream, m.RunID, m.NextAttemptAt = store.StreamBroadcast, run, now.Add(time.Duration(i)*time.Second)
+		})
+	}
+	msgs[3].Message.RunID = id.New(id.Run) // another run's
+	if _, err := s.MessagesAccept(ctx, store.MessagesAcceptParams{Messages: msgs, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	// The first two claimed, the first sent: the second sending and the third queued are in flight.
+	claimed, err := s.MessageClaim(ctx, store.MessageClaimParams{Owner: "w", Stream: store.StreamBroadcast, Limit: 2,
+		Now: now.Add(time.Minute), LeaseUntil: now.Add(2 * time.Minute)})
+	if err != nil || len(claimed) != 2 {
+		t.Fatalf("MessageClaim = %d, %v", len(claimed), err)
+	}
+	if _, err := s.MessageFinish(ctx, now, []store.MessageFinishParams{{ID: msgs[0].Message.ID, Owner: "w",
+		Status: store.StatusSent, Attempts: 1, SentAt: now}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.RunProgress(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.RunInFlight(ctx, run); err != nil || n != 2 || p.InFlight != 2 {
+		t.Errorf("RunInFlight = %d, %v, RunProgress.InFlight = %d; want 2", n, err, p.InFlight)
+	}
+	if n, err := s.RunInFlight(ctx, id.New(id.Run)); err != nil || n != 0 {
+		t.Errorf("RunInFlight(unknown run) = %d, %v", n, err)
+	}
+}

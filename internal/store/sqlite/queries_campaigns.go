@@ -164,6 +164,9 @@ const (
 	qRunCampaignState = `UPDATE campaigns SET state = ?2, pause_reasons = ?3, next_run_at = ?4, updated_at = ?5
 		WHERE id = ?1`
 
+	// RunInFlight: three ranges of messages_run, as long as the run's window, not the run.
+	qRunInFlight = `SELECT count(*) FROM messages WHERE run_id = ?1 AND status IN ('scheduled', 'queued', 'sending')`
+
 	// Progress in one statement (one snapshot): the run's messages by status, through
 	// messages_run, and its recipients without a message by state, through
 	// campaign_recipients_status.
@@ -173,6 +176,3 @@ const (
 		WHERE run_id = ?1 AND status IN ('pending', 'unsubscribed', 'suppressed', 'failed', 'cancelled')
 		GROUP BY status`
 )
-
-// qRunInFlight counts a run's messages scheduled, queued or sending through messages_run.
-const qRunInFlight = `SELECT count(*) FROM messages WHERE run_id = ? AND status IN ('scheduled', 'queued', 'sending')`

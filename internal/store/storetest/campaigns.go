@@ -342,6 +342,8 @@ func testCampaignList(t *testing.T, s store.Store) {
 	if full, _, err := s.CampaignList(ctx, store.CampaignListParams{}); err != nil || len(full) != 5 {
 		t.Errorf("CampaignList(default limit) = %d campaigns, %v", len(full), err)
 	}
+	_, _, err = s.CampaignList(ctx, store.CampaignListParams{Cursor: "ctc_1"})
+	wantErr(t, "CampaignList(a cursor that is no campaign id)", err, store.ErrBadCursor)
 }
 
 func testCampaignSetState(t *testing.T, s store.Store) {
@@ -1099,6 +1101,12 @@ func testRunQueue(t *testing.T, s store.Store) {
 			t.Errorf("RunQueue(state %q without a message) succeeded", st)
 		}
 	}
+	// One outcome per recipient.
+	if err := s.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: "n1", Day: "2026-03-01", Now: t1,
+		Items: []store.RunQueueItem{{ContactID: eve, Message: campaignMessage(byID[eve], c, t1)},
+			{ContactID: eve, Message: campaignMessage(byID[eve], c, t1)}}}); err == nil {
+		t.Error("RunQueue with two messages for one recipient succeeded")
+	}
 	// The last one, counted on the same day.
 	mEve := campaignMessage(byID[eve], c, t1)
 	if err := s.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: "n1", Day: "2026-03-01",
@@ -1186,6 +1194,19 @@ func testRunPauseResume(t *testing.T, s store.Store) {
 	}
 	_, err = s.RunSetState(ctx, store.RunSetStateParams{ID: run.ID, From: []string{store.RunRunning}, To: store.RunPaused, Now: t1})
 	wantErr(t, "RunSetState(from running, paused)", err, store.ErrConflict)
+
+	// The message being sent at the pause comes back deferred: paused again, the run holds it too.
+	if n, err := s.MessageFinish(ctx, t1, []store.MessageFinishParams{{ID: sending, Owner: "w", Status: store.StatusDeferred,
+		Attempts: 1, NextAttemptAt: t1.Add(5 * time.Minute)}}); err != nil || n != 1 {
+		t.Fatalf("MessageFinish = %d, %v", n, err)
+	}
+	if _, err := s.RunSetState(ctx, store.RunSetStateParams{ID: run.ID, From: []string{store.RunPaused}, To: store.RunPaused,
+		PauseReasons: []string{store.PauseManual}, Now: t1}); err != nil {
+		t.Fatalf("RunSetState(paused, again): %v", err)
+	}
+	if m := get(t, s, sending); !m.NextAttemptAt.Equal(store.HeldUntil) || m.Status != store.StatusDeferred {
+		t.Errorf("the message deferred during the pause: %s, next attempt %v; want held", m.Status, m.NextAttemptAt)
+	}
 	_, err = s.RunSetState(ctx, store.RunSetStateParams{ID: id.New(id.Run), From: []string{store.RunRunning}, To: store.RunPaused, Now: t1})
 	wantErr(t, "RunSetState(unknown)", err, store.ErrNotFound)
 
@@ -1195,7 +1216,7 @@ func testRunPauseResume(t *testing.T, s store.Store) {
 		TTL: time.Hour, Now: tr}); err != nil {
 		t.Fatalf("RunSetState(running): %v", err)
 	}
-	for _, id := range []string{deferred, queued} {
+	for _, id := range []string{deferred, sending, queued} {
 		if m := get(t, s, id); m.NextAttemptAt.After(tr) || !m.ExpiresAt.Equal(expires) {
 			t.Errorf("message %s resumed with a short TTL: next attempt %v, expires %v; want due at %v, expiring at %v",
 				id, m.NextAttemptAt, m.ExpiresAt, tr, expires)
@@ -1220,7 +1241,7 @@ func testRunPauseResume(t *testing.T, s store.Store) {
 	if got := getCampaign(t, s, c.ID); got.State != store.CampaignRunning || len(got.PauseReasons) != 0 {
 		t.Errorf("campaign of the resumed run: %q %v", got.State, got.PauseReasons)
 	}
-	for _, id := range []string{deferred, queued} {
+	for _, id := range []string{deferred, sending, queued} {
 		m := get(t, s, id)
 		if m.NextAttemptAt.After(t2) || m.ExpiresAt.Before(t2.Add(ttl)) {
 			t.Errorf("resumed message %s: next attempt %v, expires %v; want due at %v, expiring at or after %v",
@@ -1229,8 +1250,8 @@ func testRunPauseResume(t *testing.T, s store.Store) {
 	}
 	got := claim(t, s, store.MessageClaimParams{Owner: "w", Stream: store.StreamBroadcast, Limit: 10, Now: t2,
 		LeaseUntil: t2.Add(time.Minute)})
-	if ids := slices.Sorted(slices.Values(claimedIDs(got))); !slices.Equal(ids, slices.Sorted(slices.Values([]string{deferred, queued}))) {
-		t.Errorf("claimed after resume %v, want %s and %s", ids, deferred, queued)
+	if ids := slices.Sorted(slices.Values(claimedIDs(got))); !slices.Equal(ids, slices.Sorted(slices.Values([]string{deferred, sending, queued}))) {
+		t.Errorf("claimed after resume %v, want all three", ids)
 	}
 }
 
@@ -1443,6 +1464,8 @@ func testRunRecipients(t *testing.T, s store.Store) {
 			t.Errorf("RunRecipients filled the contact: %+v", r.Contact)
 		}
 	}
+	_, _, err = s.RunRecipients(ctx, store.RunRecipientListParams{RunID: run.ID, Cursor: "cmp_1"})
+	wantErr(t, "RunRecipients(a cursor that is no contact id)", err, store.ErrBadCursor)
 }
 
 func testRunContactErase(t *testing.T, s store.Store) {
