@@ -82,6 +82,8 @@ type Request struct {
 	ListID string
 	// Contact is what the template sees as .contact (nil: the recipient is not a known contact).
 	Contact map[string]any
+	// Campaign is what the template sees as .campaign (nil: not a campaign's message).
+	Campaign map[string]any
 
 	// Raw, when set, is the message already built: the fields above other than Tags, Metadata,
 	// Stream and SendAt must be empty.
@@ -289,7 +291,7 @@ func (s *Service) Compose(ctx context.Context, req *Request, p ComposeParams) (C
 		var err error
 		rendered, err = r.Render(ctx, templates.RenderParams{Name: req.Template,
 			Version: req.TemplateVersion, Locale: req.Locale, Data: req.Data, MessageID: msgID, Stream: stream,
-			Links: links, Contact: req.Contact})
+			Links: links, Contact: req.Contact, Campaign: req.Campaign})
 		var ie *templates.InvalidError
 		switch {
 		case errors.As(err, &ie):
@@ -390,6 +392,14 @@ func (s *Service) checkCount(pr *problems, n int) {
 	case n > s.cfg.MaxRecipients:
 		pr.add("to", fmt.Sprintf("too many recipients: %d in to+cc+bcc, at most %d", n, s.cfg.MaxRecipients), n)
 	}
+}
+
+// CheckTags returns the problems of tags as a request's tags field has them ("tags",
+// "tags[1]"): for a caller that keeps tags to put on messages later (a campaign).
+func CheckTags(tags []string) []Problem {
+	var pr problems
+	checkLabels(&pr, tags, nil)
+	return pr.list
 }
 
 // checkLabels checks tags and metadata.
