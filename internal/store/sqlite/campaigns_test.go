@@ -77,3 +77,37 @@ func TestCampaignContactsErased(t *testing.T) {
 		t.Errorf("bob's cap rows: %d, want 1", n)
 	}
 }
+
+// TestChunkPacer: a chunk is as large as the writer gets through in chunkBudget at the pace of
+// the last chunks, within bounds.
+func TestChunkPacer(t *testing.T) {
+	t.Parallel()
+	var c chunkPacer
+	if got, want := c.size(), int(chunkBudget/firstChunkPer); got != want {
+		t.Errorf("first chunk: %d contacts, want %d", got, want)
+	}
+	c.took(1000, 30*time.Millisecond) // 30 µs a contact
+	if got, want := c.size(), 500; got != want {
+		t.Errorf("after a chunk at 30 µs a contact: %d, want %d", got, want)
+	}
+	c.took(1000, 10*time.Millisecond) // averaged: (3×30 + 10) / 4 = 25 µs
+	if got, want := c.size(), 600; got != want {
+		t.Errorf("after a faster chunk: %d, want %d", got, want)
+	}
+	c.took(10, time.Second) // too few contacts to tell
+	if got, want := c.size(), 600; got != want {
+		t.Errorf("after a chunk of 10: %d, want %d", got, want)
+	}
+	for range 20 {
+		c.took(1000, time.Second)
+	}
+	if got := c.size(); got != minChunk {
+		t.Errorf("very slow chunks: %d, want %d", got, minChunk)
+	}
+	for range 40 {
+		c.took(1000, time.Microsecond)
+	}
+	if got := c.size(); got != maxChunk {
+		t.Errorf("very fast chunks: %d, want %d", got, maxChunk)
+	}
+}
