@@ -160,3 +160,21 @@ func Progress(messages, recipients map[string]int) store.RunProgress {
 	}
 	return p
 }
+
+// queueStates are the states RunQueue gives a recipient without a message.
+var queueStates = []string{store.CampaignRecipientUnsubscribed, store.CampaignRecipientSuppressed,
+	store.CampaignRecipientFailed}
+
+// CheckRunQueue checks the outcomes of a RunQueue: each has a message, or a state for a recipient
+// without one (unsubscribed, suppressed or failed).
+func CheckRunQueue(p store.RunQueueParams) error {
+	for _, it := range p.Items {
+		if it.ContactID == "" {
+			return fmt.Errorf("run %s: an outcome without a contact", p.RunID)
+		}
+		if it.Message == nil && !slices.Contains(queueStates, it.Status) {
+			return fmt.Errorf("run %s: contact %s cannot be given the state %q", p.RunID, it.ContactID, it.Status)
+		}
+	}
+	return nil
+}

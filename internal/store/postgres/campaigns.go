@@ -431,6 +431,9 @@ func (s *Store) RunPending(ctx context.Context, p store.RunPendingParams) ([]sto
 // the cap's records and the day's count follow. Once committed, every node's workers of the
 // messages' streams are woken.
 func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
+	if err := driverkit.CheckRunQueue(p); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
 	items := make(map[string]*store.RunQueueItem, len(p.Items))
 	var contacts, statuses, msgIDs, reasons []string
 	var news []store.NewMessage
@@ -441,14 +444,9 @@ func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
 		}
 		items[it.ContactID] = it
 		status, msgID := it.Status, ""
-		switch {
-		case it.Message != nil:
+		if it.Message != nil {
 			status, msgID = store.CampaignRecipientQueued, it.Message.Message.ID
 			news = append(news, *it.Message)
-		case status == store.CampaignRecipientUnsubscribed, status == store.CampaignRecipientSuppressed,
-			status == store.CampaignRecipientFailed:
-		default:
-			return fmt.Errorf("postgres: run %s: recipient %s has neither a message nor a state (%q)", p.RunID, it.ContactID, status)
 		}
 		contacts, statuses, msgIDs, reasons = append(contacts, it.ContactID), append(statuses, status),
 			append(msgIDs, msgID), append(reasons, it.Reason)

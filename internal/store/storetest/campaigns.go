@@ -16,8 +16,8 @@ import (
 	"github.com/postie/postie/internal/store"
 )
 
-// RunCampaigns runs the campaigns area's cases alone, as Run does once every driver has the
-// area; open is Run's.
+// RunCampaigns runs the campaigns area's cases alone (Run runs them with the others), for a
+// driver's test that runs them again in another mode; open is Run's.
 func RunCampaigns(t *testing.T, open func(t *testing.T) store.Store) {
 	for _, tc := range campaignCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -629,12 +629,24 @@ func testRunLeases(t *testing.T, s store.Store) {
 		t.Errorf("RunRenewLeases(b, taken over) = %d, %v; want 0", n, err)
 	}
 
-	// Release: by owner, then every lease.
+	// Release: by owner (a prefix of it: a node's id and "/"), then every lease.
+	if n, err := s.RunReleaseLeases(ctx, "c/"); err != nil || n != 0 {
+		t.Errorf("RunReleaseLeases(c/) = %d, %v; want 0 (c is not c/…)", n, err)
+	}
 	if n, err := s.RunReleaseLeases(ctx, "c"); err != nil || n != 1 {
 		t.Errorf("RunReleaseLeases(c) = %d, %v; want 1", n, err)
 	}
 	if r := getRun(t, s, newer.ID); r.LeaseOwner != "" || !r.LeaseUntil.IsZero() {
 		t.Errorf("released run leased to %q until %v", r.LeaseOwner, r.LeaseUntil)
+	}
+	if got := claimRuns("node-1/w", 5, t0.Add(2*time.Minute)); !slices.Equal(got, []string{newer.ID}) {
+		t.Errorf("RunClaim(node-1/w) after release = %v, want %s", got, newer.ID)
+	}
+	if n, err := s.RunReleaseLeases(ctx, "node-2/"); err != nil || n != 0 {
+		t.Errorf("RunReleaseLeases(node-2/) = %d, %v; want 0", n, err)
+	}
+	if n, err := s.RunReleaseLeases(ctx, "node-1/"); err != nil || n != 1 {
+		t.Errorf("RunReleaseLeases(node-1/) = %d, %v; want 1", n, err)
 	}
 	if got := claimRuns("d", 5, t0.Add(2*time.Minute)); !slices.Equal(got, []string{newer.ID}) {
 		t.Errorf("RunClaim(d) after release = %v, want %s", got, newer.ID)
@@ -1080,6 +1092,13 @@ func testRunQueue(t *testing.T, s store.Store) {
 	if ms, err := s.MessageList(ctx, store.MessageListParams{CampaignID: c.ID}); err != nil || len(ms) != 2 {
 		t.Errorf("campaign messages after a repeat: %d, %v; want 2", len(ms), err)
 	}
+	// A recipient without a message is given unsubscribed, suppressed or failed, nothing else.
+	for _, st := range []string{store.CampaignRecipientQueued, store.CampaignRecipientPending, ""} {
+		if err := s.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: "n1", Day: "2026-03-01",
+			Now: t1, Items: []store.RunQueueItem{{ContactID: eve, Status: st}}}); err == nil {
+			t.Errorf("RunQueue(state %q without a message) succeeded", st)
+		}
+	}
 	// The last one, counted on the same day.
 	mEve := campaignMessage(byID[eve], c, t1)
 	if err := s.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: "n1", Day: "2026-03-01",
@@ -1285,6 +1304,9 @@ func testRunCancel(t *testing.T, s store.Store) {
 	_, err = s.RunSetState(ctx, store.RunSetStateParams{ID: run.ID, From: []string{store.RunRunning, store.RunPaused},
 		To: store.RunRunning, Now: t1})
 	wantErr(t, "RunSetState(resume a cancelled run)", err, store.ErrConflict)
+	_, err = s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: run.ID, Owner: "n1",
+		Audience: store.RunAudience{Lists: []string{l.ID}, CampaignID: c.ID}, Limit: 10, Now: t1})
+	wantErr(t, "RunMaterialise(cancelled run)", err, store.ErrConflict)
 
 	// finished: FinishedAt set, the campaign's next occurrence with it.
 	c2 := newCampaign(t, s, []string{l.ID})
