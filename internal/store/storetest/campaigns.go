@@ -342,6 +342,8 @@ func testCampaignList(t *testing.T, s store.Store) {
 	if full, _, err := s.CampaignList(ctx, store.CampaignListParams{}); err != nil || len(full) != 5 {
 		t.Errorf("CampaignList(default limit) = %d campaigns, %v", len(full), err)
 	}
+	_, _, err = s.CampaignList(ctx, store.CampaignListParams{Cursor: "ctc_1"})
+	wantErr(t, "CampaignList(a cursor that is no campaign id)", err, store.ErrBadCursor)
 }
 
 func testCampaignSetState(t *testing.T, s store.Store) {
@@ -1443,6 +1445,8 @@ func testRunRecipients(t *testing.T, s store.Store) {
 			t.Errorf("RunRecipients filled the contact: %+v", r.Contact)
 		}
 	}
+	_, _, err = s.RunRecipients(ctx, store.RunRecipientListParams{RunID: run.ID, Cursor: "cmp_1"})
+	wantErr(t, "RunRecipients(a cursor that is no contact id)", err, store.ErrBadCursor)
 }
 
 func testRunContactErase(t *testing.T, s store.Store) {
