@@ -562,20 +562,20 @@ func (s *Store) RunSetState(ctx context.Context, p store.RunSetStateParams) (sto
 		if !slices.Contains(p.From, state) {
 			return fmt.Errorf("run %s is %s, cannot make it %s: %w", p.ID, state, p.To, store.ErrConflict)
 		}
-		if state != p.To {
-			switch {
-			case p.To == store.RunPaused:
-				_, err = tx.Exec(ctx, qRunHold, p.ID, tsNotNull(store.HeldUntil), now)
-			case p.To == store.RunRunning && state == store.RunPaused:
-				err = unhold(ctx, tx, p, streams)
-			case p.To == store.RunCancelled:
-				if _, err = tx.Exec(ctx, qRunCancelMessages, p.ID, now); err == nil {
-					_, err = tx.Exec(ctx, qRunCancelPending, p.ID, now)
-				}
+		switch {
+		case p.To == store.RunPaused:
+			// Paused again (another reason) holds what went back to the queue since it paused:
+			// a message in flight then, deferred or requeued by a rescue since.
+			_, err = tx.Exec(ctx, qRunHold, p.ID, tsNotNull(store.HeldUntil), now)
+		case p.To == store.RunRunning && state == store.RunPaused:
+			err = unhold(ctx, tx, p, streams)
+		case p.To == store.RunCancelled && state != store.RunCancelled:
+			if _, err = tx.Exec(ctx, qRunCancelMessages, p.ID, now); err == nil {
+				_, err = tx.Exec(ctx, qRunCancelPending, p.ID, now)
 			}
-			if err != nil {
-				return err
-			}
+		}
+		if err != nil {
+			return err
 		}
 		if out, err = scanRun(tx.QueryRow(ctx, qRunSetState, p.ID, p.To, textOrNil(reasons), now)); err != nil {
 			return err

@@ -522,3 +522,64 @@ func TestRunQueueClaimsAtAccept(t *testing.T) {
 		t.Errorf("RunInFlight = %d, %v; want 2 (sending counts)", n, err)
 	}
 }
+
+// TestRunPauseAgainHolds: a message in flight when its run paused and deferred since is due
+// again; pausing the paused run again (another reason) holds it too.
+func TestRunPauseAgainHolds(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := t.Context()
+	audience(t, s)
+	f := newCampaignFixture(t, s, store.FrequencyCap{})
+	if _, err := s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: f.run.ID, Owner: "node-a", Limit: 100, Now: t0,
+		Audience: store.RunAudience{Lists: []string{"lst_a"}, CampaignID: f.cmp.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := s.RunPending(ctx, store.RunPendingParams{RunID: f.run.ID, Limit: 2})
+	if err != nil || len(pending) != 2 {
+		t.Fatalf("RunPending: %d, %v", len(pending), err)
+	}
+	var items []store.RunQueueItem
+	for _, p := range pending {
+		m := storetest.Message(t0, func(m *store.Message) {
+			m.Stream, m.CampaignID, m.RunID = store.StreamBroadcast, f.cmp.ID, f.run.ID
+		})
+		items = append(items, store.RunQueueItem{ContactID: p.ContactID, Message: &m})
+	}
+	if err := s.RunQueue(ctx, store.RunQueueParams{RunID: f.run.ID, CampaignID: f.cmp.ID, Owner: "node-a", Items: items,
+		Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := s.MessageClaim(ctx, store.MessageClaimParams{Owner: "w", Stream: store.StreamBroadcast, Limit: 1,
+		Now: t0, LeaseUntil: t0.Add(time.Minute)})
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("MessageClaim: %d, %v", len(claimed), err)
+	}
+	pause := func(reasons ...string) {
+		t.Helper()
+		if _, err := s.RunSetState(ctx, store.RunSetStateParams{ID: f.run.ID, From: []string{store.RunRunning, store.RunPaused},
+			To: store.RunPaused, PauseReasons: reasons, Now: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due := func() time.Time {
+		t.Helper()
+		m, err := s.MessageGet(ctx, claimed[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.NextAttemptAt
+	}
+	pause(store.PauseManual)
+	if n, err := s.MessageFinish(ctx, t0, []store.MessageFinishParams{{ID: claimed[0].ID, Owner: "w",
+		Status: store.StatusDeferred, Attempts: 1, NextAttemptAt: t0.Add(time.Minute)}}); err != nil || n != 1 {
+		t.Fatalf("MessageFinish: %d, %v", n, err)
+	}
+	if got := due(); !got.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("deferred while paused: due %v", got)
+	}
+	pause(store.PauseManual, store.PauseDailyQuota)
+	if got := due(); !got.Equal(store.HeldUntil) {
+		t.Errorf("after pausing again: due %v, want held", got)
+	}
+}
