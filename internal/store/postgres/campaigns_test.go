@@ -149,10 +149,8 @@ func audience(t *testing.T, s *Store) map[string]string {
 
 func TestRunMaterialiseAndQueue(t *testing.T) {
 	t.Parallel()
-	s := openTest(t)
-	ctx := t.Context()
-	ids := audience(t, s)
-	f := newCampaignFixture(t, s, store.FrequencyCap{Kind: store.CapDays, Days: 30})
+	f, ids := audienceFixture(t, store.FrequencyCap{Kind: store.CapDays, Days: 30})
+	s, ctx := f.s, t.Context()
 	// "capped" had this campaign 10 days ago.
 	if _, err := s.pool.Exec(ctx, `INSERT INTO campaign_contacts VALUES ($1, $2, $3)`, f.cmp.ID, ids["capped"],
 		t0.Add(-10*24*time.Hour)); err != nil {
@@ -325,10 +323,8 @@ func TestRunMaterialiseAndQueue(t *testing.T) {
 
 func TestRunMaterialiseSegment(t *testing.T) {
 	t.Parallel()
-	s := openTest(t)
-	ctx := t.Context()
-	ids := audience(t, s)
-	f := newCampaignFixture(t, s, store.FrequencyCap{Kind: store.CapOncePerContact})
+	f, ids := audienceFixture(t, store.FrequencyCap{Kind: store.CapOncePerContact})
+	s, ctx := f.s, t.Context()
 	if _, err := s.pool.Exec(ctx, `INSERT INTO campaign_contacts VALUES ($1, $2, $3)`, f.cmp.ID, ids["c-only"],
 		t0.Add(-1000*24*time.Hour)); err != nil {
 		t.Fatal(err)
@@ -477,22 +473,25 @@ func (r *roomReceiver) Unreserve(n int) {
 	r.room, r.reserved = r.room+n, r.reserved-n
 }
 
-// TestRunQueueClaimsAtAccept: RunQueue hands the messages this node's delivery has room for
-// to it as MessagesAccept does, stored leased; the others wait for a claim; a repeat hands over
-// nothing and keeps no room.
-func TestRunQueueClaimsAtAccept(t *testing.T) {
-	t.Parallel()
+// audienceFixture is a campaign fixture on a fresh database holding audience's lists and
+// contacts (whose ids it returns).
+func audienceFixture(t *testing.T, c store.FrequencyCap) (campaignFixture, map[string]string) {
+	t.Helper()
 	s := openTest(t)
+	ids := audience(t, s)
+	return newCampaignFixture(t, s, c), ids
+}
+
+// firstItems materialises f's run over lst_a and returns the outcomes of its first two pending
+// recipients: a broadcast message each.
+func firstItems(t *testing.T, f campaignFixture) []store.RunQueueItem {
+	t.Helper()
 	ctx := t.Context()
-	audience(t, s)
-	f := newCampaignFixture(t, s, store.FrequencyCap{})
-	r := &roomReceiver{room: 1}
-	defer s.ClaimAtAccept(store.StreamBroadcast, r)()
-	if _, err := s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: f.run.ID, Owner: "node-a", Limit: 100, Now: t0,
+	if _, err := f.s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: f.run.ID, Owner: "node-a", Limit: 100, Now: t0,
 		Audience: store.RunAudience{Lists: []string{"lst_a"}, CampaignID: f.cmp.ID}}); err != nil {
 		t.Fatal(err)
 	}
-	pending, err := s.RunPending(ctx, store.RunPendingParams{RunID: f.run.ID, Limit: 2})
+	pending, err := f.s.RunPending(ctx, store.RunPendingParams{RunID: f.run.ID, Limit: 2})
 	if err != nil || len(pending) != 2 {
 		t.Fatalf("RunPending: %d, %v", len(pending), err)
 	}
@@ -503,6 +502,19 @@ func TestRunQueueClaimsAtAccept(t *testing.T) {
 		})
 		items = append(items, store.RunQueueItem{ContactID: p.ContactID, Message: &m})
 	}
+	return items
+}
+
+// TestRunQueueClaimsAtAccept: RunQueue hands the messages this node's delivery has room for
+// to it as MessagesAccept does, stored leased; the others wait for a claim; a repeat hands over
+// nothing and keeps no room.
+func TestRunQueueClaimsAtAccept(t *testing.T) {
+	t.Parallel()
+	f, _ := audienceFixture(t, store.FrequencyCap{})
+	s, ctx := f.s, t.Context()
+	r := &roomReceiver{room: 1}
+	defer s.ClaimAtAccept(store.StreamBroadcast, r)()
+	items := firstItems(t, f)
 	qp := store.RunQueueParams{RunID: f.run.ID, CampaignID: f.cmp.ID, Owner: "node-a", Items: items, Now: t0}
 	for range 2 {
 		if err := s.RunQueue(ctx, qp); err != nil {
@@ -527,25 +539,9 @@ func TestRunQueueClaimsAtAccept(t *testing.T) {
 // again; pausing the paused run again (another reason) holds it too.
 func TestRunPauseAgainHolds(t *testing.T) {
 	t.Parallel()
-	s := openTest(t)
-	ctx := t.Context()
-	audience(t, s)
-	f := newCampaignFixture(t, s, store.FrequencyCap{})
-	if _, err := s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: f.run.ID, Owner: "node-a", Limit: 100, Now: t0,
-		Audience: store.RunAudience{Lists: []string{"lst_a"}, CampaignID: f.cmp.ID}}); err != nil {
-		t.Fatal(err)
-	}
-	pending, err := s.RunPending(ctx, store.RunPendingParams{RunID: f.run.ID, Limit: 2})
-	if err != nil || len(pending) != 2 {
-		t.Fatalf("RunPending: %d, %v", len(pending), err)
-	}
-	var items []store.RunQueueItem
-	for _, p := range pending {
-		m := storetest.Message(t0, func(m *store.Message) {
-			m.Stream, m.CampaignID, m.RunID = store.StreamBroadcast, f.cmp.ID, f.run.ID
-		})
-		items = append(items, store.RunQueueItem{ContactID: p.ContactID, Message: &m})
-	}
+	f, _ := audienceFixture(t, store.FrequencyCap{})
+	s, ctx := f.s, t.Context()
+	items := firstItems(t, f)
 	if err := s.RunQueue(ctx, store.RunQueueParams{RunID: f.run.ID, CampaignID: f.cmp.ID, Owner: "node-a", Items: items,
 		Now: t0}); err != nil {
 		t.Fatal(err)
