@@ -1101,6 +1101,12 @@ func testRunQueue(t *testing.T, s store.Store) {
 			t.Errorf("RunQueue(state %q without a message) succeeded", st)
 		}
 	}
+	// One outcome per recipient.
+	if err := s.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: "n1", Day: "2026-03-01", Now: t1,
+		Items: []store.RunQueueItem{{ContactID: eve, Message: campaignMessage(byID[eve], c, t1)},
+			{ContactID: eve, Message: campaignMessage(byID[eve], c, t1)}}}); err == nil {
+		t.Error("RunQueue with two messages for one recipient succeeded")
+	}
 	// The last one, counted on the same day.
 	mEve := campaignMessage(byID[eve], c, t1)
 	if err := s.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: "n1", Day: "2026-03-01",
@@ -1188,6 +1194,19 @@ func testRunPauseResume(t *testing.T, s store.Store) {
 	}
 	_, err = s.RunSetState(ctx, store.RunSetStateParams{ID: run.ID, From: []string{store.RunRunning}, To: store.RunPaused, Now: t1})
 	wantErr(t, "RunSetState(from running, paused)", err, store.ErrConflict)
+
+	// The message being sent at the pause comes back deferred: paused again, the run holds it too.
+	if n, err := s.MessageFinish(ctx, t1, []store.MessageFinishParams{{ID: sending, Owner: "w", Status: store.StatusDeferred,
+		Attempts: 1, NextAttemptAt: t1.Add(5 * time.Minute)}}); err != nil || n != 1 {
+		t.Fatalf("MessageFinish = %d, %v", n, err)
+	}
+	if _, err := s.RunSetState(ctx, store.RunSetStateParams{ID: run.ID, From: []string{store.RunPaused}, To: store.RunPaused,
+		PauseReasons: []string{store.PauseManual}, Now: t1}); err != nil {
+		t.Fatalf("RunSetState(paused, again): %v", err)
+	}
+	if m := get(t, s, sending); !m.NextAttemptAt.Equal(store.HeldUntil) || m.Status != store.StatusDeferred {
+		t.Errorf("the message deferred during the pause: %s, next attempt %v; want held", m.Status, m.NextAttemptAt)
+	}
 	_, err = s.RunSetState(ctx, store.RunSetStateParams{ID: id.New(id.Run), From: []string{store.RunRunning}, To: store.RunPaused, Now: t1})
 	wantErr(t, "RunSetState(unknown)", err, store.ErrNotFound)
 
@@ -1197,7 +1216,7 @@ func testRunPauseResume(t *testing.T, s store.Store) {
 		TTL: time.Hour, Now: tr}); err != nil {
 		t.Fatalf("RunSetState(running): %v", err)
 	}
-	for _, id := range []string{deferred, queued} {
+	for _, id := range []string{deferred, sending, queued} {
 		if m := get(t, s, id); m.NextAttemptAt.After(tr) || !m.ExpiresAt.Equal(expires) {
 			t.Errorf("message %s resumed with a short TTL: next attempt %v, expires %v; want due at %v, expiring at %v",
 				id, m.NextAttemptAt, m.ExpiresAt, tr, expires)
@@ -1222,7 +1241,7 @@ func testRunPauseResume(t *testing.T, s store.Store) {
 	if got := getCampaign(t, s, c.ID); got.State != store.CampaignRunning || len(got.PauseReasons) != 0 {
 		t.Errorf("campaign of the resumed run: %q %v", got.State, got.PauseReasons)
 	}
-	for _, id := range []string{deferred, queued} {
+	for _, id := range []string{deferred, sending, queued} {
 		m := get(t, s, id)
 		if m.NextAttemptAt.After(t2) || m.ExpiresAt.Before(t2.Add(ttl)) {
 			t.Errorf("resumed message %s: next attempt %v, expires %v; want due at %v, expiring at or after %v",
@@ -1231,8 +1250,8 @@ func testRunPauseResume(t *testing.T, s store.Store) {
 	}
 	got := claim(t, s, store.MessageClaimParams{Owner: "w", Stream: store.StreamBroadcast, Limit: 10, Now: t2,
 		LeaseUntil: t2.Add(time.Minute)})
-	if ids := slices.Sorted(slices.Values(claimedIDs(got))); !slices.Equal(ids, slices.Sorted(slices.Values([]string{deferred, queued}))) {
-		t.Errorf("claimed after resume %v, want %s and %s", ids, deferred, queued)
+	if ids := slices.Sorted(slices.Values(claimedIDs(got))); !slices.Equal(ids, slices.Sorted(slices.Values([]string{deferred, sending, queued}))) {
+		t.Errorf("claimed after resume %v, want all three", ids)
 	}
 }
 
