@@ -425,30 +425,24 @@ func (s *Store) RunPending(ctx context.Context, p store.RunPendingParams) ([]sto
 }
 
 // RunQueue implements store.Campaigns, in one transaction: the run is locked (shared) and its
-// lease checked; the recipients still pending take their outcomes (the first item of a contact
-// wins); the messages of those that got one are inserted as MessagesAccept inserts them (and, as
+// lease checked; the recipients still pending take their outcomes; the messages of those that got one are inserted as MessagesAccept inserts them (and, as
 // there, the due ones this node's delivery has room for are stored claimed and handed to it);
 // the cap's records and the day's count follow. Once committed, every node's workers of the
 // messages' streams are woken.
 func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
+	if err := driverkit.CheckRunQueue(p); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
 	items := make(map[string]*store.RunQueueItem, len(p.Items))
 	var contacts, statuses, msgIDs, reasons []string
 	var news []store.NewMessage
 	for i := range p.Items {
 		it := &p.Items[i]
-		if _, dup := items[it.ContactID]; dup {
-			continue
-		}
-		items[it.ContactID] = it
+		items[it.ContactID] = it // one per contact (CheckRunQueue)
 		status, msgID := it.Status, ""
-		switch {
-		case it.Message != nil:
+		if it.Message != nil {
 			status, msgID = store.CampaignRecipientQueued, it.Message.Message.ID
 			news = append(news, *it.Message)
-		case status == store.CampaignRecipientUnsubscribed, status == store.CampaignRecipientSuppressed,
-			status == store.CampaignRecipientFailed:
-		default:
-			return fmt.Errorf("postgres: run %s: recipient %s has neither a message nor a state (%q)", p.RunID, it.ContactID, status)
 		}
 		contacts, statuses, msgIDs, reasons = append(contacts, it.ContactID), append(statuses, status),
 			append(msgIDs, msgID), append(reasons, it.Reason)
@@ -564,20 +558,20 @@ func (s *Store) RunSetState(ctx context.Context, p store.RunSetStateParams) (sto
 		if !slices.Contains(p.From, state) {
 			return fmt.Errorf("run %s is %s, cannot make it %s: %w", p.ID, state, p.To, store.ErrConflict)
 		}
-		if state != p.To {
-			switch {
-			case p.To == store.RunPaused:
-				_, err = tx.Exec(ctx, qRunHold, p.ID, tsNotNull(store.HeldUntil), now)
-			case p.To == store.RunRunning && state == store.RunPaused:
-				err = unhold(ctx, tx, p, streams)
-			case p.To == store.RunCancelled:
-				if _, err = tx.Exec(ctx, qRunCancelMessages, p.ID, now); err == nil {
-					_, err = tx.Exec(ctx, qRunCancelPending, p.ID, now)
-				}
+		switch {
+		case p.To == store.RunPaused:
+			// Paused again (another reason) holds what went back to the queue since it paused:
+			// a message in flight then, deferred or requeued by a rescue since.
+			_, err = tx.Exec(ctx, qRunHold, p.ID, tsNotNull(store.HeldUntil), now)
+		case p.To == store.RunRunning && state == store.RunPaused:
+			err = unhold(ctx, tx, p, streams)
+		case p.To == store.RunCancelled && state != store.RunCancelled:
+			if _, err = tx.Exec(ctx, qRunCancelMessages, p.ID, now); err == nil {
+				_, err = tx.Exec(ctx, qRunCancelPending, p.ID, now)
 			}
-			if err != nil {
-				return err
-			}
+		}
+		if err != nil {
+			return err
 		}
 		if out, err = scanRun(tx.QueryRow(ctx, qRunSetState, p.ID, p.To, textOrNil(reasons), now)); err != nil {
 			return err
