@@ -117,6 +117,7 @@ type Service struct {
 	mu       sync.Mutex
 	runs     map[string]*runState // the runs this node holds the lease of, by id
 	samples  map[string][]sample  // recent progress of runs, for their rate and ETA
+	counted  map[string]counted   // the latest counts of large runs, shared by readers (view)
 	quota    time.Time            // when paused campaigns were last looked at for a new day's quota
 	lookedAt time.Time            // when due campaigns and free runs were last looked for
 }
@@ -160,7 +161,7 @@ func New(cfg Config) *Service {
 			}})
 	}
 	return &Service{cfg: cfg, log: cfg.Logger.With("component", "campaign"), segments: segs,
-		wake: make(chan struct{}, 1), matWake: make(chan struct{}, 1), runs: map[string]*runState{}, samples: map[string][]sample{}}
+		wake: make(chan struct{}, 1), matWake: make(chan struct{}, 1), runs: map[string]*runState{}, samples: map[string][]sample{}, counted: map[string]counted{}}
 }
 
 // now is the service's clock, as stored.

@@ -54,7 +54,7 @@ const (
 	queueChunk        = 250 // recipients per RunPending and RunQueue
 	createBudget      = 300 * time.Millisecond
 	activePoll        = 100 * time.Millisecond // Serve's pace while a run waits for its window
-	progressEvery     = 2 * time.Second        // how old a run's counts may be for creating more
+	progressEvery     = 10 * time.Second       // how old a run's counts may be for creating more
 	dueBatch          = 20
 )
 
@@ -537,6 +537,7 @@ func (s *Service) progress(ctx context.Context, rs *runState, run store.Run, for
 	}
 	rs.prog, rs.known, rs.stale, rs.progressAt, rs.created, rs.handled = prog, true, false, time.Now(), 0, 0
 	s.note(run, prog, now)
+	s.share(run, prog)
 	if rs.sawComplaintPause {
 		rs.sawComplaintPause = false
 		rs.base.delivered, rs.base.complained = delivered(prog), prog.Counts[string(store.RecipientComplained)]
