@@ -3,6 +3,7 @@ module github.com/postie/postie
 go 1.26.8
 
 require (
+	github.com/adhocore/gronx v1.20.4
 	github.com/andybalholm/cascadia v1.3.5
 	github.com/danielgtaylor/huma/v2 v2.37.2
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6

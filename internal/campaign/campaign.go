@@ -8,8 +8,8 @@ package campaign
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/postie/postie/internal/audience"
@@ -23,11 +23,12 @@ type Config struct {
 	Store     store.Store
 	Messages  *message.Service
 	Templates *templates.Catalog
-	Audience  *audience.Service // parses segment filters
-	Owner     string            // this node's lease owner
-	Lease     time.Duration     // how long a run stays with one node without renewal
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Segments parses the filters of segment audiences; nil builds one on Store.
+	Segments *audience.Segments
+	Owner    string        // this node's lease owner
+	Lease    time.Duration // how long a run stays with one node without renewal
+	Logger   *slog.Logger
+	Now      func() time.Time
 
 	MessageTTL time.Duration // a held message gets at least this much left when its run resumes
 	// Window is how many of a run's messages may wait to be sent at once (created, not yet
@@ -44,7 +45,27 @@ type Config struct {
 	// (once at least ComplaintMinSent were sent); 0: never.
 	ComplaintRate    float64
 	ComplaintMinSent int
+
+	// MaxRuns is how many runs this node works at once (0: DefaultMaxRuns).
+	MaxRuns int
+	// Poll is how often Serve looks for due campaigns and runs to take over when nothing
+	// wakes it sooner (0: DefaultPoll).
+	Poll time.Duration
 }
+
+// Defaults of Config.
+const (
+	DefaultWindow        = 2000
+	DefaultQuotaShare    = 0.8
+	DefaultMissedGrace   = time.Hour
+	DefaultComplaintRate = 0.003
+	DefaultComplaintMin  = 1000
+	DefaultMaxRuns       = 4
+	DefaultPoll          = time.Second
+	DefaultLease         = time.Minute
+	// minMissedGrace: an occurrence is found due a poll after it comes, not at its instant.
+	minMissedGrace = time.Minute
+)
 
 // MaxTestRecipients is the most addresses of one test send.
 const MaxTestRecipients = 50
@@ -86,84 +107,58 @@ type TestParams struct {
 
 // Service manages campaigns and works their runs. It is safe for concurrent use.
 type Service struct {
-	cfg Config
+	cfg      Config
+	log      *slog.Logger
+	segments *audience.Segments
+	wake     chan struct{} // a run was started or resumed here: work it now
+
+	mu      sync.Mutex
+	runs    map[string]*runState // the runs this node holds the lease of, by id
+	samples map[string][]sample  // recent progress of runs, for their rate and ETA
+	quota   time.Time            // when paused campaigns were last looked at for a new day's quota
 }
 
 // New returns a Service.
-func New(cfg Config) *Service { return &Service{cfg: cfg} }
-
-var errUnbuilt = errors.New("campaign: not built yet")
-
-// Create validates in and stores a new campaign as a draft. Failures are *message.Error:
-// KindInvalid naming each bad field ("template", "lists[1]", "schedule.cron", "data/price").
-func (s *Service) Create(ctx context.Context, in Input) (store.Campaign, error) {
-	return store.Campaign{}, errUnbuilt
+func New(cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = DefaultWindow
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.MaxRuns <= 0 {
+		cfg.MaxRuns = DefaultMaxRuns
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = DefaultPoll
+	}
+	if cfg.QuotaShare <= 0 || cfg.QuotaShare > 1 {
+		cfg.QuotaShare = DefaultQuotaShare
+	}
+	if cfg.MissedGrace < minMissedGrace {
+		cfg.MissedGrace = minMissedGrace
+	}
+	if cfg.ComplaintMinSent <= 0 {
+		cfg.ComplaintMinSent = DefaultComplaintMin
+	}
+	segs := cfg.Segments
+	if segs == nil {
+		st := cfg.Store
+		segs = audience.NewSegments(audience.SegmentsConfig{Store: st, Now: cfg.Now,
+			ListExists: func(ctx context.Context, id string) error {
+				_, err := st.ListGet(ctx, id)
+				return err
+			}})
+	}
+	return &Service{cfg: cfg, log: cfg.Logger.With("component", "campaign"), segments: segs,
+		wake: make(chan struct{}, 1), runs: map[string]*runState{}, samples: map[string][]sample{}}
 }
 
-// Get returns one campaign (KindNotFound when none).
-func (s *Service) Get(ctx context.Context, id string) (store.Campaign, error) {
-	return store.Campaign{}, errUnbuilt
-}
-
-// List returns one page of campaigns and the next cursor.
-func (s *Service) List(ctx context.Context, p store.CampaignListParams) ([]store.Campaign, string, error) {
-	return nil, "", errUnbuilt
-}
-
-// Update changes the given fields of a campaign that is not running (KindConflict naming its
-// state otherwise).
-func (s *Service) Update(ctx context.Context, id string, in Input) (store.Campaign, error) {
-	return store.Campaign{}, errUnbuilt
-}
-
-// Delete deletes a campaign that is not running or paused.
-func (s *Service) Delete(ctx context.Context, id string) error { return errUnbuilt }
-
-// Start schedules a draft campaign: a run starts now (schedule now), at its time, or at each
-// occurrence of its cron schedule. KindConflict when it is not a draft.
-func (s *Service) Start(ctx context.Context, id string) (store.Campaign, error) {
-	return store.Campaign{}, errUnbuilt
-}
-
-// Pause pauses a running or scheduled campaign (reason manual): its current run stops
-// creating messages and holds those not handed to a relay yet.
-func (s *Service) Pause(ctx context.Context, id string) (store.Campaign, error) {
-	return store.Campaign{}, errUnbuilt
-}
-
-// Resume lifts the given pause reasons (all when none are given); the campaign runs again once
-// no reason is left. KindConflict when it is not paused.
-func (s *Service) Resume(ctx context.Context, id string, reasons []string) (store.Campaign, error) {
-	return store.Campaign{}, errUnbuilt
-}
-
-// Cancel cancels a campaign and its current run: pending recipients and messages not handed
-// to a relay yet are cancelled. KindConflict when it is finished or cancelled.
-func (s *Service) Cancel(ctx context.Context, id string) (store.Campaign, error) {
-	return store.Campaign{}, errUnbuilt
-}
-
-// Test sends the campaign's message to each of p.To now, as the run would (broadcast stream,
-// list headers and footer), with the tag "test" and no run: nothing counts it.
-func (s *Service) Test(ctx context.Context, id string, p TestParams) ([]message.Result, error) {
-	return nil, errUnbuilt
-}
-
-// Runs returns a campaign's runs with their progress, newest first.
-func (s *Service) Runs(ctx context.Context, campaignID string) ([]RunView, error) {
-	return nil, errUnbuilt
-}
-
-// Run returns one run of a campaign with its progress.
-func (s *Service) Run(ctx context.Context, campaignID, runID string) (RunView, error) {
-	return RunView{}, errUnbuilt
-}
-
-// Serve starts due occurrences and works this node's runs until ctx ends, then hands its run
-// leases back.
-func (s *Service) Serve(ctx context.Context) error { return errUnbuilt }
-
-// Tick does one pass of Serve's work at now: starts due occurrences, claims runs, and works
-// each claimed run one step (a materialisation chunk, a window of messages, its end). Tests
-// drive a clock through it.
-func (s *Service) Tick(ctx context.Context, now time.Time) error { return errUnbuilt }
+// now is the service's clock, as stored.
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }

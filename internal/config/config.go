@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -57,6 +58,11 @@ type Config struct {
 
 	ImportMaxRows int    `env:"POSTIE_IMPORT_MAX_ROWS" flag:"import-max-rows" usage:"most data rows of one CSV import; a larger upload is refused before anything is stored"`
 	ImportDir     string `env:"POSTIE_IMPORT_DIR" flag:"import-dir" usage:"where CSV uploads are spooled until imported, on this node's disk (default: imports/ beside a SQLite database, else the system temp directory's postie-imports)"`
+
+	CampaignWindow        int           `env:"POSTIE_CAMPAIGN_WINDOW" flag:"campaign-window" usage:"messages of one campaign run created ahead of delivery at most (created, not yet handed to the relay)"`
+	CampaignMissedGrace   time.Duration `env:"POSTIE_CAMPAIGN_MISSED_GRACE" flag:"campaign-missed-grace" usage:"a recurring campaign's occurrence missed while postie was down runs at start when at most this old, else it is skipped"`
+	CampaignQuotaShare    float64       `env:"POSTIE_CAMPAIGN_QUOTA_SHARE" flag:"campaign-quota-share" usage:"the share of the relay's daily= quota campaigns may use; the rest is kept for transactional mail"`
+	CampaignComplaintRate float64       `env:"POSTIE_CAMPAIGN_COMPLAINT_RATE" flag:"campaign-complaint-rate" usage:"pause a campaign run whose complaints reach this share of its delivered messages, once 1000 were delivered (0: never)"`
 }
 
 // HardMaxMessageSize is the ceiling for MaxMessageSize (Amazon SES accepts 40 MB).
@@ -81,6 +87,11 @@ func Default() Config {
 		MaxScheduleAhead: 30 * 24 * time.Hour,
 		WriteTimeout:     2 * time.Minute,
 		ImportMaxRows:    5_000_000,
+
+		CampaignWindow:        2000,
+		CampaignMissedGrace:   time.Hour,
+		CampaignQuotaShare:    0.8,
+		CampaignComplaintRate: 0.003,
 	}
 }
 
@@ -151,6 +162,12 @@ func (s setting) set(v string) error {
 			return fmt.Errorf("not an integer: %q", v)
 		}
 		s.v.SetInt(n)
+	case float64:
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("not a number: %q", v)
+		}
+		s.v.SetFloat(f)
 	default:
 		s.v.SetString(v)
 	}
@@ -305,6 +322,18 @@ func (c *Config) Validate() error {
 	}
 	if c.ImportMaxRows < 1 {
 		bad("POSTIE_IMPORT_MAX_ROWS", "must be at least 1")
+	}
+	if c.CampaignWindow < 1 || c.CampaignWindow > 1_000_000 {
+		bad("POSTIE_CAMPAIGN_WINDOW", "must be between 1 and 1000000")
+	}
+	if c.CampaignMissedGrace < time.Minute {
+		bad("POSTIE_CAMPAIGN_MISSED_GRACE", "must be at least 1m (an occurrence is found due within a second or so)")
+	}
+	if !(c.CampaignQuotaShare > 0 && c.CampaignQuotaShare <= 1) {
+		bad("POSTIE_CAMPAIGN_QUOTA_SHARE", "must be more than 0 and at most 1")
+	}
+	if !(c.CampaignComplaintRate >= 0 && c.CampaignComplaintRate < 1) {
+		bad("POSTIE_CAMPAIGN_COMPLAINT_RATE", "must be at least 0 (never pause) and below 1")
 	}
 	return errors.Join(errs...)
 }

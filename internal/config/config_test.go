@@ -44,6 +44,7 @@ func TestLoad(t *testing.T) {
 	c, err = Load(env(map[string]string{
 		"POSTIE_LEASE": "30s", "POSTIE_RETRY_DELAYS": "5s, 1m", "POSTIE_MAX_MESSAGE_SIZE": "1048576",
 		"POSTIE_FROM": "Shop <news@shop.example>", "POSTIE_DB_POOL": "25", "POSTIE_DB_STATEMENT_TIMEOUT": "5s",
+		"POSTIE_CAMPAIGN_QUOTA_SHARE": "0.5",
 	}), fs)
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +54,9 @@ func TestLoad(t *testing.T) {
 	}
 	if len(c.RetryDelays) != 2 || c.RetryDelays[1] != time.Minute || c.MaxMessageSize != 1<<20 {
 		t.Errorf("environment not applied: %v %d", c.RetryDelays, c.MaxMessageSize)
+	}
+	if c.CampaignWindow != 2000 || c.CampaignMissedGrace != time.Hour || c.CampaignQuotaShare != 0.5 || c.CampaignComplaintRate != 0.003 {
+		t.Errorf("campaign settings: %d %v %v %v", c.CampaignWindow, c.CampaignMissedGrace, c.CampaignQuotaShare, c.CampaignComplaintRate)
 	}
 	if c.DBPool != 25 || c.DBStmtTimeout != 5*time.Second {
 		t.Errorf("database settings not applied: pool %d, statement timeout %v", c.DBPool, c.DBStmtTimeout)
@@ -86,6 +90,11 @@ func TestValidateListsEveryProblem(t *testing.T) {
 		"POSTIE_MAX_RECIPIENTS":   "0",
 		"POSTIE_MAX_MESSAGE_SIZE": "12",
 		"POSTIE_LOG_FORMAT":       "xml",
+
+		"POSTIE_CAMPAIGN_WINDOW":         "0",
+		"POSTIE_CAMPAIGN_MISSED_GRACE":   "1s",
+		"POSTIE_CAMPAIGN_QUOTA_SHARE":    "1.5",
+		"POSTIE_CAMPAIGN_COMPLAINT_RATE": "a lot",
 	}
 	_, err := Load(env(bad), nil)
 	if err == nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/audience/imports"
+	"github.com/postie/postie/internal/campaign"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
@@ -71,6 +72,8 @@ type Config struct {
 	// Audience serves /v1/contacts and /v1/lists; nil builds one on Store (without an erasure
 	// key: erasure is then refused).
 	Audience *audience.Service
+	// Campaigns serves /v1/campaigns.
+	Campaigns *campaign.Service
 }
 
 // DefaultBatchRenderBudget is Config.BatchRenderBudget when zero.

@@ -392,6 +392,14 @@ func (s *Service) checkCount(pr *problems, n int) {
 	}
 }
 
+// CheckTags returns the problems of tags as a request's tags field has them ("tags",
+// "tags[1]"): for a caller that keeps tags to put on messages later (a campaign).
+func CheckTags(tags []string) []Problem {
+	var pr problems
+	checkLabels(&pr, tags, nil)
+	return pr.list
+}
+
 // checkLabels checks tags and metadata.
 func checkLabels(pr *problems, tags []string, metadata map[string]string) {
 	if len(tags) > maxTags {

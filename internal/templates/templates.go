@@ -666,6 +666,29 @@ func (c *Catalog) Render(ctx context.Context, p RenderParams) (Rendered, error) 
 	return Rendered{Output: out, Version: ce.version, Locale: ce.variant}, nil
 }
 
+// CheckData validates data against the schema of a version of the template name (0: the
+// latest) without rendering, and returns the version checked: what a campaign checks when it
+// is saved and when a run starts, before any recipient is known. Failures are Render's.
+func (c *Catalog) CheckData(ctx context.Context, name string, version int, data json.RawMessage) (int, error) {
+	ce, err := c.compiledFor(ctx, name, version, "")
+	var ie *InvalidError
+	if errors.As(err, &ie) && len(ie.Problems) == 1 && ie.Problems[0].Field == "locale" {
+		// No default content: every variant shares the schema, so check with the first one.
+		tpl, gerr := c.Get(ctx, name, version)
+		if gerr != nil || len(tpl.Locales) == 0 {
+			return 0, err
+		}
+		ce, err = c.compiledFor(ctx, name, version, slices.Sorted(maps.Keys(tpl.Locales))[0])
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := ce.tpl.Validate(data); err != nil {
+		return 0, problems(err, "")
+	}
+	return ce.version, nil
+}
+
 // unknownError is the *InvalidError of a render from a template that does not exist.
 type unknownError struct{ *InvalidError }
 

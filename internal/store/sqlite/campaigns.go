@@ -1,72 +1,912 @@
 package sqlite
 
-// The campaigns area (store.Campaigns). Placeholder bodies until the driver is written.
+// The campaigns area (store.Campaigns): campaigns, runs and their recipients. Every write is
+// one operation of the writer; materialising a chunk of a run's audience is one INSERT … SELECT
+// (materialiseQuery).
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/driverkit"
 )
 
-var errCampaignsUnbuilt = errors.New("sqlite: campaigns not built yet")
+// scanCampaign reads one row of campaignColumns.
+func scanCampaign(sc scanner) (store.Campaign, error) {
+	var (
+		c                          store.Campaign
+		lists, data, tags, reasons sql.NullString
+		schedule, capJSON          string
+		version                    int64
+		resume                     bool
+		next, last                 sql.NullInt64
+		created, updated           int64
+	)
+	if err := sc.Scan(&c.ID, &c.Name, &c.Template, &version, &lists, &c.Segment, &c.From, &c.ReplyTo, &c.Subject,
+		&data, &tags, &c.Rate, &schedule, &capJSON, &resume, &c.State, &reasons, &next, &last, &created,
+		&updated); err != nil {
+		return store.Campaign{}, err
+	}
+	c.TemplateVersion, c.ResumeNextDay = int(version), resume
+	c.NextRunAt, c.LastRunAt = fromMicros(next.Int64), fromMicros(last.Int64)
+	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
+	j := driverkit.CampaignJSON{Schedule: []byte(schedule), Cap: []byte(capJSON)}
+	if lists.Valid {
+		j.Lists = []byte(lists.String)
+	}
+	if data.Valid {
+		j.Data = []byte(data.String)
+	}
+	if tags.Valid {
+		j.Tags = []byte(tags.String)
+	}
+	if reasons.Valid {
+		j.PauseReasons = []byte(reasons.String)
+	}
+	return c, j.Decode(&c)
+}
 
+// bytesText stores JSON bytes as TEXT, nil as NULL.
+func bytesText(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+// jsonArray is a JSON array of strings, bound as TEXT (for json_each).
+func jsonArray(ss []string) (string, error) {
+	b, err := json.Marshal(nonNilStrings(ss))
+	return string(b), err
+}
+
+// CampaignCreate implements store.Campaigns.
 func (s *Store) CampaignCreate(ctx context.Context, c store.Campaign) (store.Campaign, error) {
-	return store.Campaign{}, errCampaignsUnbuilt
+	j, err := driverkit.EncodeCampaignJSON(c)
+	if err != nil {
+		return store.Campaign{}, fmt.Errorf("sqlite: campaign %s: %w", c.ID, err)
+	}
+	var out store.Campaign
+	err = s.w.do(ctx, 1, func(t *wtx) error {
+		rows, err := t.query(qCampaignInsert, c.ID, c.Name, c.Template, int64(c.TemplateVersion), bytesText(j.Lists),
+			c.Segment, c.From, c.ReplyTo, c.Subject, bytesText(j.Data), bytesText(j.Tags), c.Rate, string(j.Schedule),
+			string(j.Cap), c.ResumeNextDay, c.State, bytesText(j.PauseReasons), nullMicros(c.NextRunAt),
+			nullMicros(c.LastRunAt), micros(c.CreatedAt), micros(c.UpdatedAt))
+		if err != nil {
+			return err
+		}
+		out, err = scanFirst(rows, scanCampaign)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("campaign %s exists: %w", c.ID, store.ErrConflict)
+		}
+		return err
+	})
+	if err != nil {
+		return store.Campaign{}, fmt.Errorf("sqlite: creating campaign %s: %w", c.ID, err)
+	}
+	return out, nil
 }
+
+// CampaignGet implements store.Campaigns.
 func (s *Store) CampaignGet(ctx context.Context, id string) (store.Campaign, error) {
-	return store.Campaign{}, errCampaignsUnbuilt
+	c, err := readOne(ctx, s, qCampaignGet, []any{id}, scanCampaign)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Campaign{}, fmt.Errorf("campaign %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Campaign{}, fmt.Errorf("sqlite: campaign %s: %w", id, err)
+	}
+	return c, nil
 }
+
+// CampaignList implements store.Campaigns.
 func (s *Store) CampaignList(ctx context.Context, p store.CampaignListParams) ([]store.Campaign, string, error) {
-	return nil, "", errCampaignsUnbuilt
+	limit := driverkit.ListLimit(p.Limit)
+	page, err := readAll(ctx, s, qCampaignList, []any{p.State, p.Cursor, int64(limit + 1)}, scanCampaign)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: listing campaigns: %w", err)
+	}
+	page, next := driverkit.CampaignPage(page, limit)
+	return page, next, nil
 }
+
+// campaignRefused returns the error of a change that matched no row of campaign id: ErrNotFound
+// when there is none, else ErrConflict with the campaign as it is.
+func campaignRefused(t *wtx, id string) (store.Campaign, error) {
+	rows, err := t.query(qCampaignGet, id)
+	if err != nil {
+		return store.Campaign{}, err
+	}
+	c, err := scanFirst(rows, scanCampaign)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Campaign{}, fmt.Errorf("campaign %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Campaign{}, err
+	}
+	return c, fmt.Errorf("campaign %s is %s: %w", id, c.State, store.ErrConflict)
+}
+
+// CampaignUpdate implements store.Campaigns.
 func (s *Store) CampaignUpdate(ctx context.Context, c store.Campaign, states []string) (store.Campaign, error) {
-	return store.Campaign{}, errCampaignsUnbuilt
+	j, err := driverkit.EncodeCampaignJSON(c)
+	if err != nil {
+		return store.Campaign{}, fmt.Errorf("sqlite: campaign %s: %w", c.ID, err)
+	}
+	from, err := jsonArray(states)
+	if err != nil {
+		return store.Campaign{}, fmt.Errorf("sqlite: %w", err)
+	}
+	var out store.Campaign
+	err = s.w.do(ctx, 1, func(t *wtx) error {
+		rows, err := t.query(qCampaignUpdate, c.ID, from, c.Name, c.Template, int64(c.TemplateVersion),
+			bytesText(j.Lists), c.Segment, c.From, c.ReplyTo, c.Subject, bytesText(j.Data), bytesText(j.Tags), c.Rate,
+			string(j.Schedule), string(j.Cap), c.ResumeNextDay, nullMicros(c.NextRunAt), micros(c.UpdatedAt))
+		if err != nil {
+			return err
+		}
+		out, err = scanFirst(rows, scanCampaign)
+		if errors.Is(err, sql.ErrNoRows) {
+			out, err = campaignRefused(t, c.ID)
+		}
+		return err
+	})
+	return out, campaignErr(err, "updating", c.ID)
 }
+
+// campaignErr wraps the error of a change of campaign id, leaving the sentinel errors the
+// caller tests as they are.
+func campaignErr(err error, doing, id string) error {
+	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	return fmt.Errorf("sqlite: %s campaign %s: %w", doing, id, err)
+}
+
+// CampaignDelete implements store.Campaigns. Its runs and their recipients go with it (foreign
+// keys); its messages stay.
 func (s *Store) CampaignDelete(ctx context.Context, id string, states []string) error {
-	return errCampaignsUnbuilt
+	from, err := jsonArray(states)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	err = s.w.do(ctx, 1, func(t *wtx) error {
+		res, err := t.exec(qCampaignDelete, id, from)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		_, err = campaignRefused(t, id)
+		return err
+	})
+	return campaignErr(err, "deleting", id)
 }
+
+// CampaignSetState implements store.Campaigns.
 func (s *Store) CampaignSetState(ctx context.Context, p store.CampaignSetStateParams) (store.Campaign, error) {
-	return store.Campaign{}, errCampaignsUnbuilt
+	from, err := jsonArray(p.From)
+	if err != nil {
+		return store.Campaign{}, fmt.Errorf("sqlite: %w", err)
+	}
+	reasons, err := driverkit.EncodeReasons(p.PauseReasons)
+	if err != nil {
+		return store.Campaign{}, fmt.Errorf("sqlite: %w", err)
+	}
+	var out store.Campaign
+	err = s.w.do(ctx, 1, func(t *wtx) error {
+		rows, err := t.query(qCampaignSetState, p.ID, from, p.To, bytesText(reasons), nullMicros(p.NextRunAt),
+			micros(p.Now))
+		if err != nil {
+			return err
+		}
+		out, err = scanFirst(rows, scanCampaign)
+		if errors.Is(err, sql.ErrNoRows) {
+			out, err = campaignRefused(t, p.ID)
+		}
+		return err
+	})
+	return out, campaignErr(err, "changing the state of", p.ID)
 }
+
+// CampaignsDue implements store.Campaigns.
 func (s *Store) CampaignsDue(ctx context.Context, now time.Time, limit int) ([]store.Campaign, error) {
-	return nil, errCampaignsUnbuilt
+	cs, err := readAll(ctx, s, qCampaignsDue, []any{micros(now), int64(limit)}, scanCampaign)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: campaigns due: %w", err)
+	}
+	return cs, nil
 }
+
+// CampaignDayCount implements store.Campaigns.
 func (s *Store) CampaignDayCount(ctx context.Context, day string) (int, error) {
-	return 0, errCampaignsUnbuilt
+	n, err := readOne(ctx, s, qCampaignDayCount, []any{day}, scanValue[int64])
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: campaign messages of %s: %w", day, err)
+	}
+	return int(n), nil
 }
+
+// scanRun reads one row of runColumns.
+func scanRun(sc scanner) (store.Run, error) {
+	var (
+		r                           store.Run
+		reasons                     sql.NullString
+		excluded                    string
+		scheduled, started, updated int64
+		version, recipients         int64
+		leaseUntil, finished        sql.NullInt64
+	)
+	if err := sc.Scan(&r.ID, &r.CampaignID, &scheduled, &r.State, &reasons, &version, &r.Materialised, &r.Cursor,
+		&recipients, &excluded, &r.LeaseOwner, &leaseUntil, &started, &finished, &updated); err != nil {
+		return store.Run{}, err
+	}
+	r.ScheduledAt, r.StartedAt, r.UpdatedAt = fromMicros(scheduled), fromMicros(started), fromMicros(updated)
+	r.LeaseUntil, r.FinishedAt = fromMicros(leaseUntil.Int64), fromMicros(finished.Int64)
+	r.TemplateVersion, r.Recipients = int(version), int(recipients)
+	return r, driverkit.DecodeRun(&r, []byte(reasons.String), []byte(excluded))
+}
+
+// runErr wraps the error of a change of run id as campaignErr does.
+func runErr(err error, doing, id string) error {
+	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	return fmt.Errorf("sqlite: %s run %s: %w", doing, id, err)
+}
+
+// RunCreate implements store.Campaigns.
 func (s *Store) RunCreate(ctx context.Context, p store.RunCreateParams) (store.Run, error) {
-	return store.Run{}, errCampaignsUnbuilt
+	r := p.Run
+	var out store.Run
+	err := s.w.do(ctx, 1, func(t *wtx) error {
+		var state string
+		err := t.queryRow(qCampaignState, []any{r.CampaignID}, &state)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("campaign %s: %w", r.CampaignID, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(p.CampaignFrom, state) {
+			return fmt.Errorf("campaign %s is %s: %w", r.CampaignID, state, store.ErrConflict)
+		}
+		rows, err := t.query(qRunInsert, r.ID, r.CampaignID, micros(r.ScheduledAt), int64(r.TemplateVersion), p.Owner,
+			nullMicros(p.LeaseUntil), micros(r.StartedAt))
+		if err != nil {
+			return err
+		}
+		out, err = scanFirst(rows, scanRun)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("campaign %s has a run at %v: %w", r.CampaignID, r.ScheduledAt, store.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = t.exec(qRunCampaignStarted, r.CampaignID, nullMicros(p.NextRunAt), micros(r.ScheduledAt),
+			micros(r.StartedAt))
+		return err
+	})
+	return out, runErr(err, "creating", r.ID)
 }
+
+// RunGet implements store.Campaigns.
 func (s *Store) RunGet(ctx context.Context, id string) (store.Run, error) {
-	return store.Run{}, errCampaignsUnbuilt
+	r, err := readOne(ctx, s, qRunGet, []any{id}, scanRun)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Run{}, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Run{}, fmt.Errorf("sqlite: run %s: %w", id, err)
+	}
+	return r, nil
 }
+
+// RunList implements store.Campaigns.
 func (s *Store) RunList(ctx context.Context, campaignID string, limit int) ([]store.Run, error) {
-	return nil, errCampaignsUnbuilt
+	rs, err := readAll(ctx, s, qRunList, []any{campaignID, int64(driverkit.ListLimit(limit))}, scanRun)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: runs of campaign %s: %w", campaignID, err)
+	}
+	return rs, nil
 }
+
+// RunClaim implements store.Campaigns.
 func (s *Store) RunClaim(ctx context.Context, p store.RunClaimParams) ([]store.Run, error) {
-	return nil, errCampaignsUnbuilt
+	if p.Owner == "" || p.LeaseUntil.IsZero() {
+		return nil, errors.New("sqlite: RunClaim needs an Owner and a LeaseUntil")
+	}
+	if p.Limit <= 0 {
+		return nil, nil
+	}
+	var out []store.Run
+	err := s.w.do(ctx, 1, func(t *wtx) error {
+		var err error
+		out, err = queryAll(t, qRunClaim, []any{p.Owner, micros(p.Now), micros(p.LeaseUntil), int64(p.Limit)}, scanRun)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claiming runs: %w", err)
+	}
+	slices.SortFunc(out, func(a, b store.Run) int {
+		if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
 }
+
+// RunRenewLeases implements store.Campaigns.
 func (s *Store) RunRenewLeases(ctx context.Context, p store.RunRenewParams) (int, error) {
-	return 0, errCampaignsUnbuilt
+	if len(p.IDs) == 0 {
+		return 0, nil
+	}
+	ids, err := jsonArray(p.IDs)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: %w", err)
+	}
+	n, err := s.execCount(ctx, qRunRenew, micros(p.Until), ids, p.Owner)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: renewing run leases: %w", err)
+	}
+	return n, nil
 }
+
+// RunReleaseLeases implements store.Campaigns.
 func (s *Store) RunReleaseLeases(ctx context.Context, owner string) (int, error) {
-	return 0, errCampaignsUnbuilt
+	n, err := s.execCount(ctx, qRunRelease, owner)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: releasing run leases: %w", err)
+	}
+	return n, nil
 }
+
+// execCount runs one statement in a write and returns the rows it changed.
+func (s *Store) execCount(ctx context.Context, q string, args ...any) (int, error) {
+	var n int64
+	err := s.w.do(ctx, 1, func(t *wtx) error {
+		res, err := t.exec(q, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// runWork is a run as a chunk finds it (qRunWork).
+type runWork struct {
+	campaign             string
+	state, owner, cursor string
+	materialised         bool
+	excluded             store.ExcludedCounts
+	capKind              string
+}
+
+// workOn reads run id for a chunk of Owner: ErrNotFound when there is none, ErrConflict when
+// owner does not hold its lease or, with running, it is not running.
+func workOn(t *wtx, id, owner string, running bool) (runWork, error) {
+	var (
+		w                 runWork
+		excluded, capJSON string
+	)
+	err := t.queryRow(qRunWork, []any{id}, &w.campaign, &w.state, &w.owner, &w.materialised, &w.cursor, &excluded,
+		&capJSON)
+	if errors.Is(err, sql.ErrNoRows) {
+		return w, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return w, err
+	}
+	if w.owner != owner {
+		return w, fmt.Errorf("run %s is leased to %q, not %q: %w", id, w.owner, owner, store.ErrConflict)
+	}
+	if running && w.state != store.RunRunning {
+		return w, fmt.Errorf("run %s is %s: %w", id, w.state, store.ErrConflict)
+	}
+	var c store.FrequencyCap
+	if err := json.Unmarshal([]byte(capJSON), &c); err != nil {
+		return w, fmt.Errorf("run %s: its campaign's cap: %w", id, err)
+	}
+	w.capKind = c.Kind
+	return w, json.Unmarshal([]byte(excluded), &w.excluded)
+}
+
+// defaultMaterialiseLimit is a chunk's size when RunMaterialiseParams.Limit is not set.
+const defaultMaterialiseLimit = 1000
+
+// RunMaterialise implements store.Campaigns: one INSERT … SELECT of the chunk (see
+// materialiseQuery), then the contacts it left out are deleted and counted and the run's cursor
+// and counts move, in one write.
 func (s *Store) RunMaterialise(ctx context.Context, p store.RunMaterialiseParams) (store.RunMaterialiseResult, error) {
-	return store.RunMaterialiseResult{}, errCampaignsUnbuilt
+	limit := p.Limit
+	if limit <= 0 {
+		limit = defaultMaterialiseLimit
+	}
+	q, err := materialiseQuery(p.Audience, p.Now)
+	if err != nil {
+		return store.RunMaterialiseResult{}, fmt.Errorf("sqlite: run %s: %w", p.RunID, err)
+	}
+	var res store.RunMaterialiseResult
+	err = s.w.do(ctx, limit, func(t *wtx) error {
+		res = store.RunMaterialiseResult{}
+		w, err := workOn(t, p.RunID, p.Owner, false)
+		if err != nil {
+			return err
+		}
+		if w.materialised {
+			res.Done = true
+			return nil
+		}
+		args := slices.Clone(q.args)
+		args[0], args[1], args[2] = p.RunID, w.cursor, int64(limit)
+		var ins sql.Result
+		if q.cache {
+			ins, err = t.exec(q.text, args...)
+		} else {
+			// A filter's statement differs with each filter: prepared for this one use.
+			ins, err = t.w.conn.ExecContext(context.Background(), q.text, args...)
+		}
+		if err != nil {
+			return err
+		}
+		considered, err := ins.RowsAffected()
+		if err != nil {
+			return err
+		}
+		res.Done = considered < int64(limit)
+		cursor := w.cursor
+		if considered > 0 {
+			if err := t.queryRow(qRunLastContact, []any{p.RunID}, &cursor); err != nil {
+				return err
+			}
+		}
+		x := &res.Excluded
+		rows, err := t.query(qRunDropExcluded, p.RunID)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var why string
+			if err := rows.Scan(&why); err != nil {
+				rows.Close()
+				return err
+			}
+			switch why {
+			case "-unsubscribed":
+				x.Unsubscribed++
+			case "-pending":
+				x.Pending++
+			case "-suppressed":
+				x.Suppressed++
+			case "-capped":
+				x.Capped++
+			}
+			considered-- // left out ("-out": not in the segment, not counted)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return err
+		}
+		res.Added = int(considered)
+		total := w.excluded
+		total.Unsubscribed += x.Unsubscribed
+		total.Pending += x.Pending
+		total.Suppressed += x.Suppressed
+		total.Capped += x.Capped
+		excluded, err := json.Marshal(total)
+		if err != nil {
+			return err
+		}
+		_, err = t.exec(qRunMaterialised, p.RunID, cursor, int64(res.Added), string(excluded), res.Done, micros(p.Now))
+		return err
+	})
+	if err != nil {
+		return store.RunMaterialiseResult{}, runErr(err, "materialising", p.RunID)
+	}
+	return res, nil
 }
+
+// materialiseStmt is a chunk's INSERT … SELECT: its text, the values of its parameters (the
+// first three, the run, the cursor and the limit, are left for the writer to set), and whether
+// the writer may keep it prepared.
+type materialiseStmt struct {
+	text  string
+	args  []any
+	cache bool
+}
+
+// materialiseQuery assembles the INSERT … SELECT of one chunk of a run's audience. The chunk is
+// the next contacts by id after the cursor: with lists, the members of any of them (one ordered
+// scan of each list's primary key, merged by UNION), AND in the segment when there is one; with
+// a segment alone, the contacts it matches (the filter in the chunk's WHERE, where its indexes
+// serve it). Every contact considered is inserted with the state naming the first reason it is
+// left out ("-out" of the segment, "-unsubscribed" or "-pending" on every audience list,
+// "-unsubscribed" from broadcast mail, "-suppressed" in the global or broadcast scope,
+// "-capped") or pending, on the lowest of its subscribed audience lists; RunMaterialise then
+// deletes and counts the ones left out. So the chunk is read once, and its count and last id
+// are those of the rows inserted.
+func materialiseQuery(a store.RunAudience, now time.Time) (materialiseStmt, error) {
+	if len(a.Lists) == 0 && a.Filter == nil {
+		return materialiseStmt{}, errors.New("an audience needs lists or a segment")
+	}
+	var (
+		st  = materialiseStmt{args: make([]any, 3)}
+		f   driverkit.FilterSQL
+		err error
+	)
+	run, cursor, limit := "?1", "?2", "?3"
+	if a.Filter != nil {
+		if f, err = driverkit.FilterWhere(dialect{}, a.Filter, now, 4); err != nil {
+			return st, err
+		}
+		st.args = append(st.args, f.Args...)
+	}
+	st.cache = a.Filter == nil
+	arg := func(v any) string {
+		st.args = append(st.args, v)
+		return "?" + strconv.Itoa(len(st.args))
+	}
+	lists := slices.Compact(slices.Sorted(slices.Values(a.Lists)))
+	listsJSON, err := jsonArray(lists)
+	if err != nil {
+		return st, err
+	}
+
+	var b strings.Builder
+	b.WriteString("WITH chunk(cid) AS (")
+	if len(lists) > 0 {
+		for i, l := range lists {
+			if i > 0 {
+				b.WriteString(" UNION ")
+			}
+			b.WriteString("SELECT contact_id FROM subscriptions WHERE list_id = " + arg(l) + " AND contact_id > " + cursor)
+		}
+		b.WriteString(" ORDER BY 1 LIMIT " + limit)
+	} else {
+		b.WriteString("SELECT contacts.id FROM contacts" + f.Joins + " WHERE (" + f.Where + ") AND contacts.id > " +
+			cursor + " ORDER BY contacts.id LIMIT " + limit)
+	}
+	b.WriteString("),\n")
+	inLists := ""
+	if len(lists) > 0 {
+		inLists = "IN (SELECT value FROM json_each(" + arg(listsJSON) + "))"
+	}
+	// The considered contacts with what the choice needs, computed once each.
+	b.WriteString("cls AS MATERIALIZED (SELECT contacts.id AS cid, contacts.email AS email, contacts.email_key AS ek")
+	if len(lists) > 0 {
+		b.WriteString(", (SELECT min(s.list_id) FROM subscriptions s WHERE s.contact_id = contacts.id AND s.list_id " +
+			inLists + " AND s.status = 'subscribed') AS lid")
+	} else {
+		b.WriteString(", NULL AS lid")
+	}
+	if len(lists) > 0 && a.Filter != nil {
+		b.WriteString(", (" + f.Where + ") AS inseg")
+	}
+	b.WriteString(" FROM chunk CROSS JOIN contacts ON contacts.id = chunk.cid")
+	if len(lists) > 0 {
+		b.WriteString(f.Joins)
+	}
+	b.WriteString(")\n")
+
+	nowArg := arg(micros(now))
+	b.WriteString("INSERT INTO campaign_recipients (run_id, contact_id, email, list_id, status, updated_at)\n")
+	var whens string
+	if len(lists) > 0 && a.Filter != nil {
+		whens += " WHEN NOT inseg THEN '-out'"
+	}
+	if len(lists) > 0 {
+		whens += " WHEN lid IS NULL THEN CASE WHEN EXISTS (SELECT 1 FROM subscriptions s WHERE s.contact_id = cid" +
+			" AND s.list_id " + inLists + " AND s.status = 'pending') THEN '-pending' ELSE '-unsubscribed' END"
+	}
+	// A global suppression, or one in the broadcast scope: an unsubscribe from all broadcast
+	// mail counts as unsubscribed, any other cause as suppressed.
+	state := "coalesce((SELECT CASE min(CASE WHEN scope = 'broadcast' AND reason = 'unsubscribe' THEN 2 ELSE 1 END)" +
+		" WHEN 1 THEN '-suppressed' WHEN 2 THEN '-unsubscribed' END FROM suppressions" +
+		" WHERE email = ek AND scope IN ('global', 'broadcast') AND (expires_at IS NULL OR expires_at > " + nowArg + ")), "
+	if since, ok := driverkit.CapSince(a.Cap, now); ok {
+		state += "CASE WHEN EXISTS (SELECT 1 FROM campaign_contacts WHERE campaign_id = " + arg(a.CampaignID) +
+			" AND contact_id = cid AND last_at > " + arg(micros(since)) + ") THEN '-capped' ELSE 'pending' END)"
+	} else {
+		state += "'pending')"
+	}
+	if whens != "" {
+		state = "CASE" + whens + " ELSE " + state + " END"
+	}
+	b.WriteString("SELECT " + run + ", cid, email, coalesce(lid, ''), " + state + ", " + nowArg + " FROM cls")
+	st.text = b.String()
+	return st, nil
+}
+
+// scanRecipient reads the recipientColumns of a row.
+func scanRunRecipient(r *store.RunRecipient, sc scanner, more ...any) error {
+	var updated int64
+	dest := append([]any{&r.ContactID, &r.Email, &r.ListID, &r.Status, &r.MessageID, &r.Reason, &updated}, more...)
+	if err := sc.Scan(dest...); err != nil {
+		return err
+	}
+	r.UpdatedAt = fromMicros(updated)
+	return nil
+}
+
+// RunPending implements store.Campaigns, on the read pool.
 func (s *Store) RunPending(ctx context.Context, p store.RunPendingParams) ([]store.RunRecipient, error) {
-	return nil, errCampaignsUnbuilt
+	limit := p.Limit
+	if limit <= 0 {
+		limit = store.DefaultListLimit
+	}
+	rs, err := readAll(ctx, s, qRunPending, []any{p.RunID, p.After, int64(limit)}, func(sc scanner) (store.RunRecipient, error) {
+		r := store.RunRecipient{RunID: p.RunID}
+		var (
+			c                store.Contact
+			ext              sql.NullString
+			attrs            string
+			active           sql.NullInt64
+			created, updated int64
+		)
+		err := scanRunRecipient(&r, sc, &c.ID, &c.Email, &c.EmailKey, &ext, &c.Name, &c.Locale, &c.Timezone, &attrs,
+			&active, &created, &updated)
+		c.ExternalID, c.Attributes = ext.String, json.RawMessage(attrs)
+		c.LastActiveAt, c.CreatedAt, c.UpdatedAt = fromMicros(active.Int64), fromMicros(created), fromMicros(updated)
+		r.Contact = c
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: pending recipients of run %s: %w", p.RunID, err)
+	}
+	return rs, nil
 }
-func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error { return errCampaignsUnbuilt }
-func (s *Store) RunSetState(ctx context.Context, p store.RunSetStateParams) (store.Run, error) {
-	return store.Run{}, errCampaignsUnbuilt
-}
-func (s *Store) RunProgress(ctx context.Context, runID string) (store.RunProgress, error) {
-	return store.RunProgress{}, errCampaignsUnbuilt
-}
+
+// RunRecipients implements store.Campaigns, on the read pool.
 func (s *Store) RunRecipients(ctx context.Context, p store.RunRecipientListParams) ([]store.RunRecipient, string, error) {
-	return nil, "", errCampaignsUnbuilt
+	limit := driverkit.ListLimit(p.Limit)
+	q, args := qRunRecipients, []any{p.RunID, p.Cursor, int64(limit + 1)}
+	if p.Status != "" {
+		q, args = qRunRecipientsByStatus, append(args, p.Status)
+	}
+	page, err := readAll(ctx, s, q, args, func(sc scanner) (store.RunRecipient, error) {
+		r := store.RunRecipient{RunID: p.RunID}
+		return r, scanRunRecipient(&r, sc)
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: recipients of run %s: %w", p.RunID, err)
+	}
+	page, next := driverkit.RunRecipientPage(page, limit)
+	return page, next, nil
+}
+
+// queueItem is a RunQueueItem encoded by the caller's goroutine.
+type queueItem struct {
+	contact string
+	msg     int   // index in the messages, -1 for none
+	outcome []any // [contact, state, message id or nil, reason]
+}
+
+// RunQueue implements store.Campaigns. The messages are encoded by the caller's goroutine into
+// MessagesAccept's INSERTs (messageInserts); the writer checks which recipients are still
+// pending and, in the rare case that some are not, encodes the INSERTs again for the others.
+func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
+	var (
+		newMsgs []store.NewMessage
+		items   = make([]queueItem, len(p.Items))
+		ids     = make([]string, len(p.Items))
+	)
+	for i, it := range p.Items {
+		items[i] = queueItem{contact: it.ContactID, msg: -1}
+		ids[i] = it.ContactID
+		if it.Message != nil {
+			items[i].msg = len(newMsgs)
+			newMsgs = append(newMsgs, *it.Message)
+			items[i].outcome = []any{it.ContactID, store.CampaignRecipientQueued, it.Message.Message.ID, ""}
+		} else {
+			items[i].outcome = []any{it.ContactID, it.Status, nil, it.Reason}
+		}
+	}
+	msgs, raws, err := driverkit.PrepareAccepts(store.MessagesAcceptParams{Messages: newMsgs, Now: p.Now})
+	if err != nil {
+		return fmt.Errorf("sqlite: run %s: %w", p.RunID, err)
+	}
+	streams := map[string]struct{}{} // to wake
+	for _, m := range msgs {
+		streams[m.Stream] = struct{}{}
+	}
+	// encode returns the statements of the items whose contacts are in pending (all when nil).
+	encode := func(pending map[string]bool) (inserts []insertStmt, outcomes string, queued []string, err error) {
+		var (
+			ms   []store.Message
+			rs   [][]byte
+			outs [][]any
+		)
+		for _, it := range items {
+			if pending != nil && !pending[it.contact] {
+				continue
+			}
+			outs = append(outs, it.outcome)
+			if it.msg >= 0 {
+				ms, rs = append(ms, msgs[it.msg]), append(rs, raws[it.msg])
+				queued = append(queued, it.contact)
+			}
+		}
+		if inserts, err = messageInserts(ms, rs, map[string]struct{}{}); err != nil {
+			return nil, "", nil, err
+		}
+		b, err := json.Marshal(outs)
+		return inserts, string(b), queued, err
+	}
+	inserts, outcomes, queued, err := encode(nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: run %s: %w", p.RunID, err)
+	}
+	idsJSON, err := jsonArray(ids)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	all := struct {
+		inserts  []insertStmt
+		outcomes string
+		queued   []string
+	}{inserts, outcomes, queued}
+	added := 0
+	err = s.w.do(ctx, len(msgs)+1, func(t *wtx) error {
+		added = 0
+		w, err := workOn(t, p.RunID, p.Owner, true)
+		if err != nil {
+			return err
+		}
+		pending, err := queryAll(t, qRunQueuePending, []any{p.RunID, idsJSON}, scanValue[string])
+		if err != nil {
+			return err
+		}
+		inserts, outcomes, queued := all.inserts, all.outcomes, all.queued
+		if len(pending) < len(items) {
+			set := make(map[string]bool, len(pending))
+			for _, id := range pending {
+				set[id] = true
+			}
+			if inserts, outcomes, queued, err = encode(set); err != nil {
+				return err
+			}
+		}
+		if err := execAll(t, inserts); err != nil {
+			return err
+		}
+		if _, err := t.exec(qRunQueueRecipients, p.RunID, micros(p.Now), outcomes); err != nil {
+			return err
+		}
+		if len(queued) == 0 {
+			return nil
+		}
+		if w.capKind != store.CapNone {
+			contacts, err := jsonArray(queued)
+			if err != nil {
+				return err
+			}
+			if _, err := t.exec(qRunQueueContacts, w.campaign, micros(p.Now), contacts); err != nil {
+				return err
+			}
+		}
+		added = len(queued)
+		_, err = t.exec(qRunQueueDay, p.Day, int64(len(queued)))
+		return err
+	})
+	if err != nil {
+		return runErr(err, "queueing recipients of", p.RunID)
+	}
+	if added > 0 {
+		s.signal(streams)
+	}
+	return nil
+}
+
+// RunSetState implements store.Campaigns.
+func (s *Store) RunSetState(ctx context.Context, p store.RunSetStateParams) (store.Run, error) {
+	from, err := jsonArray(p.From)
+	if err != nil {
+		return store.Run{}, fmt.Errorf("sqlite: %w", err)
+	}
+	reasons, err := driverkit.EncodeReasons(p.PauseReasons)
+	if err != nil {
+		return store.Run{}, fmt.Errorf("sqlite: %w", err)
+	}
+	campaignReasons, err := driverkit.EncodeReasons(p.CampaignReasons)
+	if err != nil {
+		return store.Run{}, fmt.Errorf("sqlite: %w", err)
+	}
+	var finished any
+	if p.To == store.RunFinished || p.To == store.RunCancelled {
+		finished = micros(p.Now)
+	}
+	now := micros(p.Now)
+	var (
+		out    store.Run
+		resume bool
+	)
+	err = s.w.do(ctx, 1, func(t *wtx) error {
+		var was string
+		err := t.queryRow(qRunState, []any{p.ID}, &was)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("run %s: %w", p.ID, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := t.query(qRunSetState, p.ID, from, p.To, bytesText(reasons), finished, now)
+		if err != nil {
+			return err
+		}
+		out, err = scanFirst(rows, scanRun)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("run %s is %s: %w", p.ID, was, store.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		resume = false
+		switch {
+		case p.To == store.RunPaused:
+			_, err = t.exec(qRunHold, p.ID, micros(store.HeldUntil), now)
+		case p.To == store.RunRunning && was == store.RunPaused:
+			resume = true
+			_, err = t.exec(qRunUnhold, p.ID, micros(store.HeldUntil), now, micros(p.Now.Add(p.TTL)))
+		case p.To == store.RunCancelled:
+			for _, q := range []string{qRunCancelEvents, qRunCancelMessages, qRunCancelRecipients} {
+				if _, err = t.exec(q, p.ID, now); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil || p.Campaign == "" {
+			return err
+		}
+		_, err = t.exec(qRunCampaignState, out.CampaignID, p.Campaign, bytesText(campaignReasons),
+			nullMicros(p.NextRunAt), now)
+		return err
+	})
+	if err != nil {
+		return store.Run{}, runErr(err, "changing the state of", p.ID)
+	}
+	if resume {
+		s.wake.Signal(store.StreamBroadcast)
+	}
+	return out, nil
+}
+
+// RunProgress implements store.Campaigns, on the read pool. A run that does not exist has
+// nothing to count.
+func (s *Store) RunProgress(ctx context.Context, runID string) (store.RunProgress, error) {
+	messages, recipients := map[string]int{}, map[string]int{}
+	err := s.read(ctx, qRunProgress, []any{runID}, func(rows *sql.Rows) error {
+		for rows.Next() {
+			var (
+				kind, state string
+				n           int64
+			)
+			if err := rows.Scan(&kind, &state, &n); err != nil {
+				return err
+			}
+			if kind == "m" {
+				messages[state] += int(n)
+			} else {
+				recipients[state] += int(n)
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return store.RunProgress{}, fmt.Errorf("sqlite: progress of run %s: %w", runID, err)
+	}
+	return driverkit.Progress(messages, recipients), nil
 }

@@ -79,7 +79,7 @@ func messageArgs(m *store.Message) ([]any, error) {
 		m.LeaseOwner, nullMicros(m.LeaseUntil), rawJSONText(j.LastError),
 		m.ProviderID, m.MessageID, m.IdempotencyKey, m.APIKeyID, nullString(m.CampaignID),
 		micros(m.CreatedAt), nullMicros(m.SendAt), nullMicros(m.SentAt),
-		nullMicros(m.ExpiresAt), micros(m.UpdatedAt), nullString(m.ListID),
+		nullMicros(m.ExpiresAt), micros(m.UpdatedAt), nullString(m.ListID), nullString(m.RunID),
 	}, nil
 }
 
@@ -97,7 +97,7 @@ func scanMessage(sc scanner) (store.Message, error) {
 		templateVersion, size, attempts, maxAttempts int64
 		nextAttempt, leaseUntil, created, sendAt     sql.NullInt64
 		sentAt, expiresAt, updated                   sql.NullInt64
-		campaignID, listID                           sql.NullString
+		campaignID, listID, runID                    sql.NullString
 	)
 	err := sc.Scan(&m.ID, &m.Stream, &status, &m.From, &j.To, &j.Cc, &j.Bcc, &m.ReplyTo,
 		&m.Subject, &m.Template, &templateVersion, &m.Locale, &j.Data, &j.Headers, &j.Tags, &j.Metadata,
@@ -106,7 +106,7 @@ func scanMessage(sc scanner) (store.Message, error) {
 		&j.LastError,
 		&m.ProviderID, &m.MessageID, &m.IdempotencyKey, &m.APIKeyID, &campaignID,
 		&created, &sendAt, &sentAt,
-		&expiresAt, &updated, &listID)
+		&expiresAt, &updated, &listID, &runID)
 	if err != nil {
 		return store.Message{}, err
 	}
@@ -117,6 +117,7 @@ func scanMessage(sc scanner) (store.Message, error) {
 	m.MaxAttempts = int(maxAttempts)
 	m.CampaignID = campaignID.String
 	m.ListID = listID.String
+	m.RunID = runID.String
 	m.NextAttemptAt = fromMicros(nextAttempt.Int64)
 	m.LeaseUntil = fromMicros(leaseUntil.Int64)
 	m.CreatedAt = fromMicros(created.Int64)

@@ -22,7 +22,6 @@ import (
 // The rows are encoded into multi-row INSERT statements by the caller's goroutine, so that the
 // writer only executes them.
 func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams) (store.MessagesAcceptResult, error) {
-	n := len(p.Messages)
 	msgs, raws, err := driverkit.PrepareAccepts(p)
 	if err != nil {
 		return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: %w", err)
@@ -34,29 +33,12 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 	// commit (store.AcceptClaims); on any other outcome the room is given back.
 	handed := s.recv.Claim(msgs, raws, p.Now, roundTrip)
 	defer func() { handed.Unreserve() }() // unless delivered
-	msgRows, rawRows := make([][]any, 0, n), make([][]any, 0, n)
-	recipRows := make([][]any, 0, n)
-	streams := make(map[string]struct{}, 2) // of the messages left for a claim
-	for i := range msgs {
-		m := &msgs[i]
-		args, err := messageArgs(m)
-		if err != nil {
-			return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: %w", err)
-		}
-		msgRows = append(msgRows, args)
-		rawRows = append(rawRows, []any{m.ID, nonNil(raws[i])}) // raw is NOT NULL
-		for _, rc := range driverkit.LowerDistinct(m.Recipients) {
-			recipRows = append(recipRows, []any{m.ID, rc})
-		}
-		if m.Status != store.StatusSending {
-			streams[m.Stream] = struct{}{}
-		}
+	// The streams of the messages left for a claim, to wake.
+	streams := make(map[string]struct{}, 2)
+	inserts, err := messageInserts(msgs, raws, streams)
+	if err != nil {
+		return store.MessagesAcceptResult{}, fmt.Errorf("sqlite: %w", err)
 	}
-	// Parents first: the other tables reference messages.
-	var inserts []insertStmt
-	inserts = multiInsert(inserts, qMessageInsertInto, messageColumnCount, msgRows)
-	inserts = multiInsert(inserts, qRawInsertInto, 2, rawRows)
-	inserts = multiInsert(inserts, qRecipientInsertInto, 2, recipRows)
 	idem := p.Idempotency
 	now := micros(p.Now)
 
@@ -82,10 +64,8 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 				return nil
 			}
 		}
-		for _, ins := range inserts {
-			if _, err := t.exec(ins.query, ins.args...); err != nil {
-				return err
-			}
+		if err := execAll(t, inserts); err != nil {
+			return err
 		}
 		if idem != nil {
 			_, err := t.exec(qIdempotencyPut, idem.APIKeyID, idem.Key, nonNil(idem.RequestHash),
@@ -108,6 +88,45 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		s.signal(streams)
 	}
 	return res, nil
+}
+
+// messageInserts encodes msgs (prepared by driverkit.PrepareAccepts) and their MIME into the
+// multi-row INSERTs of messages, message_raw and message_recipients, parents first, and adds to
+// streams those of the messages left for a claim (not stored claimed).
+func messageInserts(msgs []store.Message, raws [][]byte, streams map[string]struct{}) ([]insertStmt, error) {
+	n := len(msgs)
+	msgRows, rawRows := make([][]any, 0, n), make([][]any, 0, n)
+	recipRows := make([][]any, 0, n)
+	for i := range msgs {
+		m := &msgs[i]
+		args, err := messageArgs(m)
+		if err != nil {
+			return nil, err
+		}
+		msgRows = append(msgRows, args)
+		rawRows = append(rawRows, []any{m.ID, nonNil(raws[i])}) // raw is NOT NULL
+		for _, rc := range driverkit.LowerDistinct(m.Recipients) {
+			recipRows = append(recipRows, []any{m.ID, rc})
+		}
+		if m.Status != store.StatusSending {
+			streams[m.Stream] = struct{}{}
+		}
+	}
+	// Parents first: the other tables reference messages.
+	var inserts []insertStmt
+	inserts = multiInsert(inserts, qMessageInsertInto, messageColumnCount, msgRows)
+	inserts = multiInsert(inserts, qRawInsertInto, 2, rawRows)
+	return multiInsert(inserts, qRecipientInsertInto, 2, recipRows), nil
+}
+
+// execAll runs stmts in order.
+func execAll(t *wtx, stmts []insertStmt) error {
+	for _, st := range stmts {
+		if _, err := t.exec(st.query, st.args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // insertStmt is one statement with its arguments (an INSERT, or any other write).

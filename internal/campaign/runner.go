@@ -1,0 +1,695 @@
+package campaign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/postie/postie/internal/audience"
+	"github.com/postie/postie/internal/fanout"
+	"github.com/postie/postie/internal/message"
+	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/templates"
+)
+
+// The runner. Each pass (Tick) does, in order:
+//
+//  1. Start the due occurrences: every scheduled campaign whose next occurrence has come gets a
+//     run (store.RunCreate, unique per occurrence, so two nodes or a restart never start one
+//     twice), its template version pinned and its data checked against the schema first.
+//     Occurrences missed while postie was down run once, the latest, when it is within
+//     MissedGrace; older ones are skipped.
+//  2. Lift the daily-quota pause of campaigns that asked for it (ResumeNextDay) once the
+//     campaigns' share of the day's quota has room again: the next UTC day.
+//  3. Renew this node's run leases and claim runs whose lease is free (new, or left by a node
+//     that died), up to MaxRuns.
+//  4. Work each run one step: copy the next chunks of its audience into its recipients
+//     (RunMaterialise) until it is all there; read the run's progress; pause it when its
+//     complaint rate is too high; finish it when every recipient is settled; otherwise create
+//     the next messages: pending recipients are composed through message.Service.Compose
+//     (each from the run's pinned template version, with the contact as .contact) and stored
+//     with their recipients' new state by store.RunQueue, as long as fewer than Window of the
+//     run's messages wait to be sent, within the campaign's rate and the campaigns' share of
+//     the transport's daily quota.
+//
+// Every step is one store transaction and the lease is checked by each, so a node that dies
+// mid-step leaves the run where its last transaction put it, and the next owner goes on from
+// there. Messages are created lazily, a window ahead of delivery, so memory does not grow with
+// the audience, and a message's TTL starts when it is created.
+
+// Sizes of a step.
+const (
+	materialiseChunk  = 5000 // contacts considered per RunMaterialise
+	materialiseBudget = 200 * time.Millisecond
+	queueChunk        = 250 // recipients per RunPending and RunQueue
+	createBudget      = 300 * time.Millisecond
+	activePoll        = 100 * time.Millisecond // Serve's pace while a run waits for its window
+	dueBatch          = 20
+)
+
+// runState is a run this node holds the lease of, with what working it needs.
+type runState struct {
+	id         string
+	leaseUntil time.Time
+
+	ready    bool // camp, audience, renderer and limiter are loaded
+	camp     store.Campaign
+	audience store.RunAudience
+	renderer message.Renderer
+	limiter  *rate.Limiter // nil: no rate of its own
+	after    string        // the contact id of the last pending recipient handled
+
+	// Complaints are counted from base on: the counts when the run was last resumed from a
+	// complaint-rate pause (an operator who resumes it accepts what came before).
+	sawComplaintPause bool
+	base              struct{ delivered, complained int }
+}
+
+// runRenderer renders a run's messages: the campaign's template at the run's pinned version,
+// with the campaign's subject, when it has one, in place of the template's.
+type runRenderer struct {
+	cat     *templates.Catalog
+	version int
+	subject string
+}
+
+func (r runRenderer) Render(ctx context.Context, p templates.RenderParams) (templates.Rendered, error) {
+	p.Version = r.version
+	out, err := r.cat.Render(ctx, p)
+	if err == nil && r.subject != "" {
+		out.Subject = r.subject
+	}
+	return out, err
+}
+
+// errDropped: the run is no longer this node's to work.
+var errDropped = errors.New("run dropped")
+
+// errStale: the run changed under a step (paused, cancelled, its lease lost); the next step
+// reads it again.
+var errStale = errors.New("run changed meanwhile")
+
+// hold records that this node holds the lease of run until until, and wakes Serve.
+func (s *Service) hold(run store.Run, until time.Time) {
+	s.mu.Lock()
+	if rs, ok := s.runs[run.ID]; ok {
+		rs.leaseUntil = until
+	} else {
+		s.runs[run.ID] = &runState{id: run.ID, leaseUntil: until}
+	}
+	s.mu.Unlock()
+	s.poke()
+}
+
+// drop forgets a run this node no longer works.
+func (s *Service) drop(id string) {
+	s.mu.Lock()
+	delete(s.runs, id)
+	s.mu.Unlock()
+}
+
+// poke wakes Serve without waiting.
+func (s *Service) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// held returns the runs this node holds, oldest id first.
+func (s *Service) held() []*runState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*runState, 0, len(s.runs))
+	for _, rs := range s.runs {
+		out = append(out, rs)
+	}
+	slices.SortFunc(out, func(a, b *runState) int { return strings.Compare(a.id, b.id) })
+	return out
+}
+
+// Serve starts due occurrences and works this node's runs until ctx ends, then hands its run
+// leases back.
+func (s *Service) Serve(ctx context.Context) error {
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if n, err := s.cfg.Store.RunReleaseLeases(rctx, s.cfg.Owner); err != nil {
+			s.log.Error("handing back campaign run leases failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("handed back campaign run leases", "runs", n)
+		}
+		s.mu.Lock()
+		clear(s.runs)
+		s.mu.Unlock()
+	}()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-s.wake:
+		}
+		busy, err := s.tick(ctx, s.cfg.Now())
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("campaign runner", "err", err)
+		}
+		wait := s.cfg.Poll
+		switch {
+		case busy:
+			wait = 0
+		case len(s.held()) > 0:
+			wait = min(wait, activePoll)
+		}
+		timer.Reset(wait)
+	}
+}
+
+// Tick does one pass of Serve's work at now: starts due occurrences, claims runs, and works
+// each claimed run one step (a materialisation chunk, a window of messages, its end). Tests
+// drive a clock through it.
+func (s *Service) Tick(ctx context.Context, now time.Time) error {
+	_, err := s.tick(ctx, now)
+	return err
+}
+
+// tick is Tick, reporting whether a run has more to do at once.
+func (s *Service) tick(ctx context.Context, now time.Time) (busy bool, err error) {
+	now = now.UTC().Truncate(time.Microsecond)
+	var errs []error
+	errs = append(errs, s.startDue(ctx, now), s.resumeQuota(ctx, now), s.leases(ctx, now))
+	for _, rs := range s.held() {
+		more, err := s.step(ctx, rs, now)
+		if errors.Is(err, errDropped) {
+			s.drop(rs.id)
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("run %s: %w", rs.id, err))
+		}
+		busy = busy || more
+	}
+	return busy, errors.Join(errs...)
+}
+
+// startDue starts the occurrences that have come.
+func (s *Service) startDue(ctx context.Context, now time.Time) error {
+	due, err := s.cfg.Store.CampaignsDue(ctx, now, dueBatch)
+	if err != nil {
+		return fmt.Errorf("due campaigns: %w", err)
+	}
+	var errs []error
+	for _, c := range due {
+		if err := s.startOccurrence(ctx, c, now); err != nil {
+			errs = append(errs, fmt.Errorf("campaign %s: %w", c.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// startOccurrence starts the run of a due campaign, or skips the occurrences missed beyond
+// the grace.
+func (s *Service) startOccurrence(ctx context.Context, c store.Campaign, now time.Time) error {
+	at, ok, next, err := dueOccurrence(c.Schedule, c.NextRunAt, now, s.cfg.MissedGrace)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.log.Warn("campaign occurrences missed by more than the grace (POSTIE_CAMPAIGN_MISSED_GRACE) are skipped",
+			"campaign", c.ID, "missed_from", c.NextRunAt, "next", next, "grace", s.cfg.MissedGrace)
+		_, err := s.cfg.Store.CampaignSetState(ctx, store.CampaignSetStateParams{ID: c.ID,
+			From: []string{store.CampaignScheduled}, To: store.CampaignScheduled, NextRunAt: next, Now: now})
+		if errors.Is(err, store.ErrConflict) {
+			return nil // changed meanwhile (paused, cancelled, or another node did this)
+		}
+		return err
+	}
+	if !at.Equal(c.NextRunAt) {
+		s.log.Warn("campaign occurrences were missed: running the latest once", "campaign", c.ID,
+			"missed_from", c.NextRunAt, "running", at)
+	}
+	version, err := s.check(ctx, &c, checkParams{now: now})
+	var me *message.Error
+	if errors.As(err, &me) && me.Kind == message.KindInvalid {
+		// The template or an audience list changed since the campaign was saved: nothing
+		// can be sent as it stands. Back to draft, where it can be fixed and started again.
+		s.log.Error("a due campaign no longer checks: it is back to draft", "campaign", c.ID, "err", err)
+		_, err := s.cfg.Store.CampaignSetState(ctx, store.CampaignSetStateParams{ID: c.ID,
+			From: []string{store.CampaignScheduled}, To: store.CampaignDraft, Now: now})
+		if errors.Is(err, store.ErrConflict) {
+			return nil
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	_, err = s.startRun(ctx, c, version, at, []string{store.CampaignScheduled}, next, now)
+	if errors.As(err, &me) && me.Kind == message.KindConflict {
+		return nil // another node started it, or the campaign changed meanwhile
+	}
+	return err
+}
+
+// resumeQuota lifts the daily-quota pause of the campaigns that asked for it, once the day's
+// share has room again. It looks at most once a minute, and at each new UTC day.
+func (s *Service) resumeQuota(ctx context.Context, now time.Time) error {
+	if s.cfg.DailyQuota <= 0 {
+		return nil
+	}
+	s.mu.Lock()
+	last := s.quota
+	if !last.IsZero() && day(last) == day(now) && now.Sub(last) < time.Minute && !now.Before(last) {
+		s.mu.Unlock()
+		return nil
+	}
+	s.quota = now
+	s.mu.Unlock()
+	left, err := s.quotaLeft(ctx, now)
+	if err != nil || left <= 0 {
+		return err
+	}
+	cursor := ""
+	for {
+		page, next, err := s.cfg.Store.CampaignList(ctx, store.CampaignListParams{State: store.CampaignPaused,
+			Cursor: cursor, Limit: store.MaxListLimit})
+		if err != nil {
+			return fmt.Errorf("paused campaigns: %w", err)
+		}
+		for _, c := range page {
+			if !c.ResumeNextDay || !slices.Contains(c.PauseReasons, store.PauseDailyQuota) {
+				continue
+			}
+			if _, err := s.resumeAt(ctx, c.ID, []string{store.PauseDailyQuota}, now); err != nil {
+				var me *message.Error
+				if !errors.As(err, &me) || me.Kind != message.KindConflict {
+					return err
+				}
+				continue
+			}
+			s.log.Info("campaign resumed: a new day's quota", "campaign", c.ID, "left", left)
+		}
+		if next == "" {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+// day is t's UTC day as campaign_days counts it.
+func day(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// quotaLeft is how many campaign messages may still be created on now's UTC day
+// (math.MaxInt without a daily quota).
+func (s *Service) quotaLeft(ctx context.Context, now time.Time) (int, error) {
+	if s.cfg.DailyQuota <= 0 {
+		return math.MaxInt, nil
+	}
+	used, err := s.cfg.Store.CampaignDayCount(ctx, day(now))
+	if err != nil {
+		return 0, fmt.Errorf("campaign day count: %w", err)
+	}
+	return int(math.Floor(float64(s.cfg.DailyQuota)*s.cfg.QuotaShare)) - used, nil
+}
+
+// leases renews the leases this node holds (once half of one is used) and claims free runs.
+func (s *Service) leases(ctx context.Context, now time.Time) error {
+	until := now.Add(s.cfg.Lease)
+	var renew []string
+	s.mu.Lock()
+	for id, rs := range s.runs {
+		if rs.leaseUntil.Sub(now) < s.cfg.Lease/2 {
+			renew = append(renew, id)
+		}
+	}
+	n := len(s.runs)
+	s.mu.Unlock()
+	if len(renew) > 0 {
+		if _, err := s.cfg.Store.RunRenewLeases(ctx, store.RunRenewParams{Owner: s.cfg.Owner, IDs: renew, Until: until}); err != nil {
+			return fmt.Errorf("renewing run leases: %w", err)
+		}
+		// A lease that was lost is found by the run's next step (RunGet shows its owner).
+		s.mu.Lock()
+		for _, id := range renew {
+			if rs, ok := s.runs[id]; ok {
+				rs.leaseUntil = until
+			}
+		}
+		s.mu.Unlock()
+	}
+	if n >= s.cfg.MaxRuns {
+		return nil
+	}
+	runs, err := s.cfg.Store.RunClaim(ctx, store.RunClaimParams{Owner: s.cfg.Owner, Limit: s.cfg.MaxRuns - n,
+		Now: now, LeaseUntil: until})
+	if err != nil {
+		return fmt.Errorf("claiming runs: %w", err)
+	}
+	for _, r := range runs {
+		s.log.Info("campaign run taken over", "run", r.ID, "campaign", r.CampaignID)
+		s.hold(r, until)
+	}
+	return nil
+}
+
+// step works one run one step at now, reporting whether it has more to do at once.
+// errDropped: the run is not this node's to work any more.
+func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, error) {
+	run, err := s.cfg.Store.RunGet(ctx, rs.id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, errDropped // its campaign was deleted
+	}
+	if err != nil {
+		return false, err
+	}
+	if run.LeaseOwner != s.cfg.Owner {
+		return false, errDropped
+	}
+	switch run.State {
+	case store.RunPaused:
+		// Held until resumed; the lease is kept, so a resume here goes on at once.
+		rs.sawComplaintPause = rs.sawComplaintPause || slices.Contains(run.PauseReasons, store.PauseComplaintRate)
+		return false, nil
+	case store.RunRunning:
+	default:
+		return false, errDropped
+	}
+	if !rs.ready {
+		if err := s.prepare(ctx, rs, run, now); err != nil {
+			return false, err
+		}
+	}
+
+	if !run.Materialised {
+		if run.Materialised, err = s.materialise(ctx, rs, run, now); err != nil {
+			return false, err
+		}
+	}
+	prog, err := s.cfg.Store.RunProgress(ctx, run.ID)
+	if err != nil {
+		return false, err
+	}
+	s.note(run, prog, now)
+	if rs.sawComplaintPause {
+		rs.sawComplaintPause = false
+		rs.base.delivered, rs.base.complained = delivered(prog), prog.Counts[string(store.RecipientComplained)]
+	}
+	if s.tooManyComplaints(rs, prog) {
+		return false, s.pauseRun(ctx, run, store.PauseComplaintRate, now)
+	}
+	if run.Materialised && prog.Open == 0 {
+		return false, s.finish(ctx, run, now)
+	}
+	pending := prog.Counts[store.CampaignRecipientPending]
+	room := s.cfg.Window - prog.InFlight
+	if pending == 0 || room <= 0 {
+		return !run.Materialised, nil
+	}
+	left, err := s.quotaLeft(ctx, now)
+	if err != nil {
+		return false, err
+	}
+	if left <= 0 {
+		// The campaigns' share of the day is used up. Pause once what was created today has
+		// gone out (a pause would hold it until the run resumes).
+		if prog.InFlight == 0 {
+			return false, s.pauseRun(ctx, run, store.PauseDailyQuota, now)
+		}
+		return false, nil
+	}
+	n := min(room, left)
+	if rs.limiter != nil {
+		n = min(n, int(rs.limiter.TokensAt(now)))
+		if n <= 0 {
+			return false, nil
+		}
+	}
+	_, more, err := s.create(ctx, rs, run, n, now)
+	if err != nil {
+		return false, err
+	}
+	return more || !run.Materialised, nil
+}
+
+// prepare loads what working a run needs: its campaign, its audience (the segment's filter
+// compiled, while the run still materialises), its renderer and rate limiter.
+func (s *Service) prepare(ctx context.Context, rs *runState, run store.Run, now time.Time) error {
+	c, err := s.cfg.Store.CampaignGet(ctx, run.CampaignID)
+	if errors.Is(err, store.ErrNotFound) {
+		return errDropped
+	}
+	if err != nil {
+		return err
+	}
+	aud := store.RunAudience{Lists: c.Lists, CampaignID: c.ID, Cap: c.Cap}
+	if c.Segment != "" && !run.Materialised {
+		f, err := s.segmentFilter(ctx, c.Segment)
+		var fe *audience.FilterError
+		if errors.Is(err, store.ErrNotFound) || errors.As(err, &fe) {
+			// Its audience cannot be built any more: nothing this run could send is right.
+			s.log.Error("a campaign run's segment is gone or no longer checks: the run is cancelled",
+				"campaign", c.ID, "run", run.ID, "segment", c.Segment, "err", err)
+			to, next := store.CampaignCancelled, time.Time{}
+			if c.Schedule.Kind == store.ScheduleCron {
+				to, next = store.CampaignScheduled, c.NextRunAt
+			}
+			_, err := s.cfg.Store.RunSetState(ctx, store.RunSetStateParams{ID: run.ID, From: active,
+				To: store.RunCancelled, Campaign: to, NextRunAt: next, Now: now})
+			if err != nil && !errors.Is(err, store.ErrConflict) {
+				return err
+			}
+			return errDropped
+		}
+		if err != nil {
+			return err
+		}
+		aud.Filter = f
+	}
+	rs.camp, rs.audience = c, aud
+	rs.renderer = runRenderer{cat: s.cfg.Templates, version: run.TemplateVersion, subject: c.Subject}
+	if c.Rate > 0 {
+		burst := max(1, int(math.Ceil(c.Rate)))
+		rs.limiter = rate.NewLimiter(rate.Limit(c.Rate), burst)
+		rs.limiter.SetBurstAt(now, burst) // full from the start, on the run's clock
+	}
+	rs.ready = true
+	return nil
+}
+
+// materialise copies the next chunks of the audience into the run's recipients for up to
+// materialiseBudget, and reports whether the whole audience is there.
+func (s *Service) materialise(ctx context.Context, rs *runState, run store.Run, now time.Time) (bool, error) {
+	start := time.Now()
+	for {
+		res, err := s.cfg.Store.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: run.ID, Owner: s.cfg.Owner,
+			Audience: rs.audience, Limit: materialiseChunk, Now: now})
+		if errors.Is(err, store.ErrConflict) {
+			return false, errDropped // the lease went to another node
+		}
+		if err != nil {
+			return false, err
+		}
+		if res.Done {
+			s.log.Info("campaign run materialised", "run", run.ID, "campaign", run.CampaignID)
+			return true, nil
+		}
+		if time.Since(start) >= materialiseBudget {
+			return false, nil
+		}
+	}
+}
+
+// create composes and queues up to n messages of pending recipients, in chunks, for up to
+// createBudget. It reports how many it created and whether pending recipients are left that
+// it could have taken now.
+func (s *Service) create(ctx context.Context, rs *runState, run store.Run, n int, now time.Time) (int, bool, error) {
+	start, created, restarted := time.Now(), 0, false
+	for created < n {
+		if created > 0 && time.Since(start) >= createBudget {
+			return created, true, nil
+		}
+		recips, err := s.cfg.Store.RunPending(ctx, store.RunPendingParams{RunID: run.ID, After: rs.after,
+			Limit: min(queueChunk, n-created)})
+		if err != nil {
+			return created, false, err
+		}
+		if len(recips) == 0 {
+			if rs.after == "" || restarted || !run.Materialised {
+				return created, false, nil
+			}
+			// Some recipient before the cursor is still pending (its chunk was not queued):
+			// go round again.
+			rs.after, restarted = "", true
+			continue
+		}
+		k, err := s.queue(ctx, rs, run, recips, now)
+		if errors.Is(err, errStale) {
+			return created, false, nil
+		}
+		if err != nil {
+			return created, false, err
+		}
+		created += k
+		rs.after = recips[len(recips)-1].ContactID
+		if rs.limiter != nil && k > 0 {
+			rs.limiter.ReserveN(now, k)
+		}
+	}
+	return created, false, nil
+}
+
+// queue composes the messages of recips and stores them with their recipients' state in one
+// RunQueue, and returns how many messages it stored. A recipient whose message cannot be
+// composed (a render failure of their data) is failed with the reason; one suppressed or
+// unsubscribed since the run materialised is given that state without a message.
+func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips []store.RunRecipient, now time.Time) (int, error) {
+	emails := make([]string, len(recips))
+	scopes := []string{store.ScopeGlobal, store.ScopeBroadcast}
+	for i, r := range recips {
+		emails[i] = strings.ToLower(r.Email)
+		if r.ListID != "" && !slices.Contains(scopes, r.ListID) {
+			scopes = append(scopes, r.ListID)
+		}
+	}
+	sups, err := s.cfg.Store.SuppressionMatch(ctx, emails, scopes, now)
+	if err != nil {
+		return 0, err
+	}
+	c := rs.camp
+	items := make([]store.RunQueueItem, len(recips))
+	errs := make([]error, len(recips))
+	fanout.Each(len(recips), func(i int) {
+		r := recips[i]
+		items[i].ContactID = r.ContactID
+		if st, reason, ok := suppressed(sups[emails[i]], r.ListID); ok {
+			items[i].Status, items[i].Reason = st, reason
+			return
+		}
+		locale := r.Contact.Locale
+		if !templates.ValidLocale(locale) {
+			locale = ""
+		}
+		req := message.Request{From: c.From, ReplyTo: c.ReplyTo, To: []string{r.Email}, Template: c.Template,
+			TemplateVersion: run.TemplateVersion, Data: c.Data, Locale: locale, Renderer: rs.renderer, Tags: c.Tags,
+			Stream: store.StreamBroadcast, ListID: r.ListID, Contact: audience.ContactData(r.Contact)}
+		m, err := s.cfg.Messages.Compose(ctx, &req, message.ComposeParams{Now: now})
+		var me *message.Error
+		switch {
+		case errors.As(err, &me) && (me.Kind == message.KindInvalid || me.Kind == message.KindTooLarge):
+			items[i].Status, items[i].Reason = store.CampaignRecipientFailed, err.Error()
+		case err != nil:
+			errs[i] = err
+		default:
+			m.Message.CampaignID, m.Message.RunID = c.ID, run.ID
+			items[i].Message = &m.NewMessage
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return 0, err // nothing stored: the chunk is tried again
+	}
+	err = s.cfg.Store.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: s.cfg.Owner,
+		Items: items, Day: day(now), Now: now})
+	if errors.Is(err, store.ErrConflict) {
+		return 0, errStale // paused, cancelled, or the lease lost meanwhile: the next step sees which
+	}
+	if err != nil {
+		return 0, err
+	}
+	k := 0
+	for _, it := range items {
+		if it.Message != nil {
+			k++
+		}
+	}
+	return k, nil
+}
+
+// suppressed says whether a recipient on listID is stopped by one of sups (the suppressions
+// of their address), and as what: unsubscribed (from the list, or from all broadcast mail by
+// a link) or suppressed.
+func suppressed(sups []store.Suppression, listID string) (state, reason string, ok bool) {
+	for _, sup := range sups {
+		if sup.Scope != store.ScopeGlobal && sup.Scope != store.ScopeBroadcast && sup.Scope != listID {
+			continue
+		}
+		state = store.CampaignRecipientSuppressed
+		if sup.Reason == store.ReasonUnsubscribe || sup.Scope == listID {
+			state = store.CampaignRecipientUnsubscribed
+		}
+		return state, sup.Reason + " (" + sup.Scope + ")", true
+	}
+	return "", "", false
+}
+
+// tooManyComplaints reports whether the run's complaints since its base reached
+// ComplaintRate of its delivered messages, once ComplaintMinSent were delivered.
+func (s *Service) tooManyComplaints(rs *runState, prog store.RunProgress) bool {
+	if s.cfg.ComplaintRate <= 0 {
+		return false
+	}
+	d := delivered(prog) - rs.base.delivered
+	c := prog.Counts[string(store.RecipientComplained)] - rs.base.complained
+	return d >= s.cfg.ComplaintMinSent && float64(c) >= s.cfg.ComplaintRate*float64(d)
+}
+
+// delivered counts the recipients whose message a relay took: sent, and later bounced or
+// complained.
+func delivered(p store.RunProgress) int {
+	return p.Counts[string(store.RecipientSent)] + p.Counts[string(store.RecipientBounced)] +
+		p.Counts[string(store.RecipientComplained)]
+}
+
+// pauseRun pauses a running run and its campaign for reason (the runner's own reasons: the
+// daily quota, the complaint rate).
+func (s *Service) pauseRun(ctx context.Context, run store.Run, reason string, now time.Time) error {
+	c, err := s.cfg.Store.CampaignGet(ctx, run.CampaignID)
+	if err != nil {
+		return err
+	}
+	_, err = s.cfg.Store.RunSetState(ctx, store.RunSetStateParams{ID: run.ID, From: []string{store.RunRunning},
+		To: store.RunPaused, PauseReasons: withReason(run.PauseReasons, reason), Campaign: store.CampaignPaused,
+		CampaignReasons: withReason(c.PauseReasons, reason), NextRunAt: c.NextRunAt, Now: now})
+	if errors.Is(err, store.ErrConflict) {
+		return nil // paused or cancelled meanwhile: the next step sees it
+	}
+	if err == nil {
+		s.log.Warn("campaign run paused", "campaign", c.ID, "run", run.ID, "reason", reason)
+	}
+	return err
+}
+
+// finish ends a run whose recipients are all settled: the campaign is finished, or a recurring
+// one scheduled for its next occurrence.
+func (s *Service) finish(ctx context.Context, run store.Run, now time.Time) error {
+	c, err := s.cfg.Store.CampaignGet(ctx, run.CampaignID)
+	if err != nil {
+		return err
+	}
+	to, next := store.CampaignFinished, time.Time{}
+	if c.Schedule.Kind == store.ScheduleCron {
+		to, next = store.CampaignScheduled, c.NextRunAt
+		if next.IsZero() {
+			if next, err = scheduleNext(c.Schedule, now); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = s.cfg.Store.RunSetState(ctx, store.RunSetStateParams{ID: run.ID, From: []string{store.RunRunning},
+		To: store.RunFinished, Campaign: to, NextRunAt: next, Now: now})
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("campaign run finished", "campaign", c.ID, "run", run.ID, "recipients", run.Recipients, "campaign_state", to)
+	return errDropped
+}
