@@ -64,6 +64,10 @@ func TestReadmeTour(t *testing.T) {
 		{"Through a relay: a failure, and its replay", func(relay string) []string {
 			return []string{"POSTIE_SMTP_URL=smtp://" + relay + "?tls=none"}
 		}, []string{"refused  nobody@example.com: 550 5.1.1 User unknown", `"reason":"hard_bounce"`, `"retried":1`}},
+		{"Campaigns: a newsletter to a list, scheduled, and its progress", func(string) []string {
+			return []string{"POSTIE_POSTAL_ADDRESS=Shop Ltd, 1 Main St, Springfield", "POSTIE_TEMPLATES_DIR=" + templates}
+		}, []string{`"state":"scheduled"`, `"state":"finished"`, `"sent":2`, `"unsubscribed":1`,
+			`"location":"body.schedule.timezone"`, "refused, as it should be"}},
 	} {
 		t.Run(tc.section, func(t *testing.T) {
 			t.Parallel()

@@ -72,7 +72,8 @@ type Config struct {
 	// Audience serves /v1/contacts and /v1/lists; nil builds one on Store (without an erasure
 	// key: erasure is then refused).
 	Audience *audience.Service
-	// Campaigns serves /v1/campaigns.
+	// Campaigns serves /v1/campaigns; nil builds one on Store that runs no campaign (the app
+	// passes the one it serves).
 	Campaigns *campaign.Service
 }
 
@@ -90,6 +91,8 @@ type Server struct {
 	messages *message.Service  // creates the messages sent
 	audience *audience.Service // contacts and lists
 	segments *audience.Segments
+
+	campaigns *campaign.Service // campaigns and their runs
 
 	bodyLimit int64     // of POST /v1/messages; a batch may be twice as large
 	inflight  *inflight // the budget of large request bodies in flight
@@ -196,6 +199,7 @@ func New(cfg Config) *Server {
 	s.registerLists()
 	s.registerSegments()
 	s.registerImports()
+	s.registerCampaigns()
 	s.finishDocument()
 	return s
 }
@@ -295,7 +299,9 @@ func (s *Server) messageError(err error, prefix string) error {
 }
 
 // problemError is the problem response listing ps, the problems of the request at prefix: each
-// located at prefix.field, the detail naming the one problem or saying "validation failed".
+// located at prefix.field, the detail naming the one problem or saying "validation failed". A
+// conflict or a not-found problem without a field is about the resource, not a field: it has no
+// location, and the detail is its message ("campaign cmp_… is running").
 func problemError(prefix string, kind message.Kind, ps []message.Problem) error {
 	status := http.StatusUnprocessableEntity
 	switch kind {
@@ -317,13 +323,17 @@ func problemError(prefix string, kind message.Kind, ps []message.Problem) error 
 		loc := prefix
 		if p.Field != "" {
 			loc += "." + p.Field
+		} else if status == http.StatusConflict || status == http.StatusNotFound {
+			loc = ""
 		}
 		errs[i] = &huma.ErrorDetail{Location: loc, Message: p.Message, Value: p.Value}
 	}
 	detail := "validation failed"
 	if len(ps) == 1 {
 		d := errs[0].(*huma.ErrorDetail)
-		detail = d.Location + ": " + d.Message
+		if detail = d.Message; d.Location != "" {
+			detail = d.Location + ": " + d.Message
+		}
 	}
 	return huma.NewError(status, detail, errs...)
 }
