@@ -1,72 +1,765 @@
 package postgres
 
-// The campaigns area (store.Campaigns). Placeholder bodies until the driver is written.
-
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/driverkit"
 )
 
-var errCampaignsUnbuilt = errors.New("postgres: campaigns not built yet")
+// The campaigns area (store.Campaigns). Runs are leased as messages are (RunClaim with FOR
+// UPDATE SKIP LOCKED), so nodes share the runs and never work one at once. A run's audience is
+// materialised by one INSERT … SELECT per chunk that also moves the run's cursor and counts;
+// a chunk of messages is stored with its recipients' new states in one transaction, by the
+// inserts of MessagesAccept, and wakes every node's workers as an accept does.
 
+// defaultMaterialiseLimit is RunMaterialise's chunk when the caller gives none.
+const defaultMaterialiseLimit = 1000
+
+// campaignJSON holds a campaign's JSON columns as text (nil for NULL).
+type campaignJSON struct {
+	lists, data, tags, schedule, cap, reasons []byte
+}
+
+func encodeCampaignJSON(c *store.Campaign) (campaignJSON, error) {
+	var (
+		j   campaignJSON
+		err error
+	)
+	if j.lists, err = jsonValue(c.Lists, len(c.Lists) == 0); err != nil {
+		return j, err
+	}
+	j.data = rawJSON(c.Data)
+	if j.tags, err = jsonValue(c.Tags, len(c.Tags) == 0); err != nil {
+		return j, err
+	}
+	if j.schedule, err = json.Marshal(c.Schedule); err != nil {
+		return j, err
+	}
+	if j.cap, err = json.Marshal(c.Cap); err != nil {
+		return j, err
+	}
+	j.reasons, err = reasonsJSON(c.PauseReasons)
+	return j, err
+}
+
+// reasonsJSON encodes pause reasons sorted and without duplicates, NULL for none.
+func reasonsJSON(reasons []string) ([]byte, error) {
+	r := slices.Clone(reasons)
+	slices.Sort(r)
+	r = slices.Compact(r)
+	return jsonValue(r, len(r) == 0)
+}
+
+// decodeStrings decodes a JSON array of strings, nil for NULL.
+func decodeStrings(b []byte, what string) ([]string, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var out []string
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", what, err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// scanCampaign reads one row of campaignColumns.
+func scanCampaign(sc scanner) (store.Campaign, error) {
+	var (
+		c                                    store.Campaign
+		lists, data, tags, sched, capJ, reas []byte
+		version                              int32
+		next, last, created, updated         pgtype.Timestamptz
+	)
+	if err := sc.Scan(&c.ID, &c.Name, &c.Template, &version, &lists, &c.Segment, &c.From, &c.ReplyTo,
+		&c.Subject, &data, &tags, &c.Rate, &sched, &capJ, &c.ResumeNextDay, &c.State, &reas, &next,
+		&last, &created, &updated); err != nil {
+		return store.Campaign{}, err
+	}
+	c.TemplateVersion = int(version)
+	c.NextRunAt, c.LastRunAt = fromTS(next), fromTS(last)
+	c.CreatedAt, c.UpdatedAt = fromTS(created), fromTS(updated)
+	if len(data) > 0 {
+		c.Data = json.RawMessage(data)
+	}
+	var err error
+	if c.Lists, err = decodeStrings(lists, "lists"); err != nil {
+		return c, err
+	}
+	if c.Tags, err = decodeStrings(tags, "tags"); err != nil {
+		return c, err
+	}
+	if c.PauseReasons, err = decodeStrings(reas, "pause reasons"); err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(sched, &c.Schedule); err != nil {
+		return c, fmt.Errorf("decoding schedule: %w", err)
+	}
+	if !c.Schedule.At.IsZero() {
+		c.Schedule.At = c.Schedule.At.UTC()
+	}
+	if err := json.Unmarshal(capJ, &c.Cap); err != nil {
+		return c, fmt.Errorf("decoding frequency cap: %w", err)
+	}
+	return c, nil
+}
+
+// campaignArgs are the values of $2…$17 of qCampaignUpdate (and of the insert's, in its order).
+func campaignArgs(c *store.Campaign, j campaignJSON) []any {
+	return []any{c.Name, c.Template, int32(c.TemplateVersion), textOrNil(j.lists), c.Segment, c.From,
+		c.ReplyTo, c.Subject, textOrNil(j.data), textOrNil(j.tags), c.Rate, string(j.schedule),
+		string(j.cap), c.ResumeNextDay}
+}
+
+// CampaignCreate implements store.Campaigns. An id that exists is ErrConflict.
 func (s *Store) CampaignCreate(ctx context.Context, c store.Campaign) (store.Campaign, error) {
-	return store.Campaign{}, errCampaignsUnbuilt
+	j, err := encodeCampaignJSON(&c)
+	if err != nil {
+		return store.Campaign{}, fmt.Errorf("postgres: campaign %s: %w", c.ID, err)
+	}
+	if c.UpdatedAt.IsZero() {
+		c.UpdatedAt = c.CreatedAt
+	}
+	args := append([]any{c.ID}, campaignArgs(&c, j)...)
+	args = append(args, c.State, textOrNil(j.reasons), ts(c.NextRunAt), ts(c.LastRunAt),
+		tsNotNull(c.CreatedAt), tsNotNull(c.UpdatedAt))
+	out, err := scanCampaign(s.pool.QueryRow(ctx, qCampaignInsert, args...))
+	if isUnique(err) {
+		return store.Campaign{}, fmt.Errorf("campaign %s exists: %w", c.ID, store.ErrConflict)
+	}
+	if err != nil {
+		return store.Campaign{}, fmt.Errorf("postgres: creating campaign %s: %w", c.ID, unavailable(err))
+	}
+	return out, nil
 }
+
+// CampaignGet implements store.Campaigns.
 func (s *Store) CampaignGet(ctx context.Context, id string) (store.Campaign, error) {
-	return store.Campaign{}, errCampaignsUnbuilt
+	c, err := scanCampaign(s.pool.QueryRow(ctx, qCampaignGet, id))
+	if noRows(err) {
+		return store.Campaign{}, fmt.Errorf("campaign %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Campaign{}, fmt.Errorf("postgres: campaign %s: %w", id, unavailable(err))
+	}
+	return c, nil
 }
+
+// CampaignList implements store.Campaigns. A cursor that is not a campaign id is ErrBadCursor.
 func (s *Store) CampaignList(ctx context.Context, p store.CampaignListParams) ([]store.Campaign, string, error) {
-	return nil, "", errCampaignsUnbuilt
+	if p.Cursor != "" && !strings.HasPrefix(p.Cursor, id.Campaign+"_") {
+		return nil, "", fmt.Errorf("campaign cursor %q: %w", p.Cursor, store.ErrBadCursor)
+	}
+	limit := driverkit.ListLimit(p.Limit)
+	page, err := readAll(ctx, s, qCampaignList, []any{p.State, p.Cursor, int64(limit + 1)}, scanCampaign)
+	if err != nil {
+		return nil, "", fmt.Errorf("postgres: listing campaigns: %w", unavailable(err))
+	}
+	if len(page) <= limit {
+		return page, "", nil
+	}
+	page = page[:limit]
+	return page, page[limit-1].ID, nil
 }
+
+// campaignStateError is the error of a change refused for the campaign's state: ErrNotFound
+// without the campaign, else ErrConflict with the campaign as it is.
+func (s *Store) campaignStateError(ctx context.Context, id, what string) (store.Campaign, error) {
+	c, err := s.CampaignGet(ctx, id)
+	if err != nil {
+		return store.Campaign{}, err
+	}
+	return c, fmt.Errorf("campaign %s is %s, cannot %s it: %w", id, c.State, what, store.ErrConflict)
+}
+
+// CampaignUpdate implements store.Campaigns.
 func (s *Store) CampaignUpdate(ctx context.Context, c store.Campaign, states []string) (store.Campaign, error) {
-	return store.Campaign{}, errCampaignsUnbuilt
+	j, err := encodeCampaignJSON(&c)
+	if err != nil {
+		return store.Campaign{}, fmt.Errorf("postgres: campaign %s: %w", c.ID, err)
+	}
+	args := append([]any{c.ID}, campaignArgs(&c, j)...)
+	args = append(args, ts(c.NextRunAt), tsNotNull(c.UpdatedAt), nonNilStrings(states))
+	out, err := scanCampaign(s.pool.QueryRow(ctx, qCampaignUpdate, args...))
+	if noRows(err) {
+		return s.campaignStateError(ctx, c.ID, "update")
+	}
+	if err != nil {
+		return store.Campaign{}, fmt.Errorf("postgres: updating campaign %s: %w", c.ID, unavailable(err))
+	}
+	return out, nil
 }
+
+// CampaignDelete implements store.Campaigns: the runs, recipients and frequency-cap records go
+// with it (ON DELETE CASCADE); the messages stay.
 func (s *Store) CampaignDelete(ctx context.Context, id string, states []string) error {
-	return errCampaignsUnbuilt
+	tag, err := s.pool.Exec(ctx, qCampaignDelete, id, nonNilStrings(states))
+	if err != nil {
+		return fmt.Errorf("postgres: deleting campaign %s: %w", id, unavailable(err))
+	}
+	if tag.RowsAffected() == 0 {
+		_, err := s.campaignStateError(ctx, id, "delete")
+		return err
+	}
+	return nil
 }
+
+// CampaignSetState implements store.Campaigns.
 func (s *Store) CampaignSetState(ctx context.Context, p store.CampaignSetStateParams) (store.Campaign, error) {
-	return store.Campaign{}, errCampaignsUnbuilt
+	reasons, err := reasonsJSON(p.PauseReasons)
+	if err != nil {
+		return store.Campaign{}, fmt.Errorf("postgres: campaign %s: %w", p.ID, err)
+	}
+	c, err := scanCampaign(s.pool.QueryRow(ctx, qCampaignSetState, p.ID, p.To, textOrNil(reasons), ts(p.NextRunAt),
+		tsNotNull(p.Now), nonNilStrings(p.From)))
+	if noRows(err) {
+		return s.campaignStateError(ctx, p.ID, "make "+p.To)
+	}
+	if err != nil {
+		return store.Campaign{}, fmt.Errorf("postgres: campaign %s: %w", p.ID, unavailable(err))
+	}
+	return c, nil
 }
+
+// CampaignsDue implements store.Campaigns.
 func (s *Store) CampaignsDue(ctx context.Context, now time.Time, limit int) ([]store.Campaign, error) {
-	return nil, errCampaignsUnbuilt
+	if limit <= 0 {
+		return nil, nil
+	}
+	cs, err := readAll(ctx, s, qCampaignsDue, []any{tsNotNull(now), int64(limit)}, scanCampaign)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: campaigns due: %w", unavailable(err))
+	}
+	return cs, nil
 }
+
+// CampaignDayCount implements store.Campaigns.
 func (s *Store) CampaignDayCount(ctx context.Context, day string) (int, error) {
-	return 0, errCampaignsUnbuilt
+	var n int32
+	err := s.pool.QueryRow(ctx, qCampaignDayCount, day).Scan(&n)
+	if noRows(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("postgres: campaign messages of %s: %w", day, unavailable(err))
+	}
+	return int(n), nil
 }
+
+// scanRun reads one row of runColumns.
+func scanRun(sc scanner) (store.Run, error) {
+	var (
+		r                                                 store.Run
+		reasons, excluded                                 []byte
+		version, recipients                               int32
+		scheduled, leaseUntil, started, finished, updated pgtype.Timestamptz
+	)
+	if err := sc.Scan(&r.ID, &r.CampaignID, &scheduled, &r.State, &reasons, &version, &r.Materialised,
+		&r.Cursor, &recipients, &excluded, &r.LeaseOwner, &leaseUntil, &started, &finished, &updated); err != nil {
+		return store.Run{}, err
+	}
+	r.TemplateVersion, r.Recipients = int(version), int(recipients)
+	r.ScheduledAt, r.LeaseUntil = fromTS(scheduled), fromTS(leaseUntil)
+	r.StartedAt, r.FinishedAt, r.UpdatedAt = fromTS(started), fromTS(finished), fromTS(updated)
+	var err error
+	if r.PauseReasons, err = decodeStrings(reasons, "pause reasons"); err != nil {
+		return r, err
+	}
+	if len(excluded) > 0 {
+		if err := json.Unmarshal(excluded, &r.Excluded); err != nil {
+			return r, fmt.Errorf("decoding excluded counts: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// RunCreate implements store.Campaigns.
 func (s *Store) RunCreate(ctx context.Context, p store.RunCreateParams) (store.Run, error) {
-	return store.Run{}, errCampaignsUnbuilt
+	r := p.Run
+	var out store.Run
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var state string
+		err := tx.QueryRow(ctx, qCampaignLockState, r.CampaignID).Scan(&state)
+		if noRows(err) {
+			return fmt.Errorf("campaign %s: %w", r.CampaignID, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(p.CampaignFrom, state) {
+			return fmt.Errorf("campaign %s is %s, cannot start a run: %w", r.CampaignID, state, store.ErrConflict)
+		}
+		out, err = scanRun(tx.QueryRow(ctx, qRunInsert, r.ID, r.CampaignID, tsNotNull(r.ScheduledAt),
+			int32(r.TemplateVersion), p.Owner, ts(p.LeaseUntil), tsNotNull(r.StartedAt)))
+		if noRows(err) {
+			return fmt.Errorf("campaign %s has a run scheduled at %s: %w", r.CampaignID,
+				r.ScheduledAt.UTC().Format(time.RFC3339Nano), store.ErrConflict)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, qCampaignStarted, r.CampaignID, ts(p.NextRunAt), tsNotNull(r.ScheduledAt),
+			tsNotNull(r.StartedAt))
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+			return store.Run{}, err
+		}
+		if isUnique(err) { // the id of another run
+			return store.Run{}, fmt.Errorf("run %s exists: %w", r.ID, store.ErrConflict)
+		}
+		return store.Run{}, fmt.Errorf("postgres: creating run %s: %w", r.ID, unavailable(err))
+	}
+	return out, nil
 }
+
+// RunGet implements store.Campaigns.
 func (s *Store) RunGet(ctx context.Context, id string) (store.Run, error) {
-	return store.Run{}, errCampaignsUnbuilt
+	r, err := scanRun(s.pool.QueryRow(ctx, qRunGet, id))
+	if noRows(err) {
+		return store.Run{}, fmt.Errorf("run %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Run{}, fmt.Errorf("postgres: run %s: %w", id, unavailable(err))
+	}
+	return r, nil
 }
+
+// RunList implements store.Campaigns. A limit <= 0 is DefaultListLimit.
 func (s *Store) RunList(ctx context.Context, campaignID string, limit int) ([]store.Run, error) {
-	return nil, errCampaignsUnbuilt
+	runs, err := readAll(ctx, s, qRunList, []any{campaignID, int64(driverkit.ListLimit(limit))}, scanRun)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: runs of campaign %s: %w", campaignID, unavailable(err))
+	}
+	return runs, nil
 }
+
+// RunClaim implements store.Campaigns. Owner and LeaseUntil are required; a Limit <= 0 claims
+// nothing.
 func (s *Store) RunClaim(ctx context.Context, p store.RunClaimParams) ([]store.Run, error) {
-	return nil, errCampaignsUnbuilt
+	if p.Owner == "" || p.LeaseUntil.IsZero() {
+		return nil, errors.New("postgres: RunClaim needs an Owner and a LeaseUntil")
+	}
+	if p.Limit <= 0 {
+		return nil, nil
+	}
+	runs, err := readAll(ctx, s, qRunClaim, []any{p.Owner, ts(p.LeaseUntil), tsNotNull(p.Now), int64(p.Limit)}, scanRun)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claiming runs: %w", unavailable(err))
+	}
+	// RETURNING does not keep the subquery's order.
+	slices.SortFunc(runs, func(a, b store.Run) int {
+		if c := a.StartedAt.Compare(b.StartedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return runs, nil
 }
+
+// RunRenewLeases implements store.Campaigns.
 func (s *Store) RunRenewLeases(ctx context.Context, p store.RunRenewParams) (int, error) {
-	return 0, errCampaignsUnbuilt
+	if p.Owner == "" || p.Until.IsZero() {
+		return 0, errors.New("postgres: RunRenewLeases needs an Owner and an Until")
+	}
+	if len(p.IDs) == 0 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, qRunRenew, ts(p.Until), p.IDs, p.Owner)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: renewing run leases: %w", unavailable(err))
+	}
+	return int(tag.RowsAffected()), nil
 }
+
+// RunReleaseLeases implements store.Campaigns.
 func (s *Store) RunReleaseLeases(ctx context.Context, owner string) (int, error) {
-	return 0, errCampaignsUnbuilt
+	tag, err := s.pool.Exec(ctx, qRunRelease, owner)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: releasing run leases: %w", unavailable(err))
+	}
+	return int(tag.RowsAffected()), nil
 }
+
+// runLeaseError is the error of a step refused because Owner does not hold run id's lease (or
+// the run's state forbids it): ErrNotFound without the run, else ErrConflict.
+func (s *Store) runLeaseError(ctx context.Context, id, owner string) error {
+	var one int
+	err := s.pool.QueryRow(ctx, qRunExists, id).Scan(&one)
+	switch {
+	case noRows(err):
+		return fmt.Errorf("run %s: %w", id, store.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("postgres: run %s: %w", id, unavailable(err))
+	}
+	return fmt.Errorf("run %s is not leased to %s or not running: %w", id, owner, store.ErrConflict)
+}
+
+// RunMaterialise implements store.Campaigns: one statement (materialiseQuery) reads the next
+// contacts of the audience after the run's cursor, classifies them, inserts the included ones
+// and moves the run's cursor and counts. With a segment it differs with every filter, so it runs
+// unprepared (filterMode), as SegmentCount does.
 func (s *Store) RunMaterialise(ctx context.Context, p store.RunMaterialiseParams) (store.RunMaterialiseResult, error) {
-	return store.RunMaterialiseResult{}, errCampaignsUnbuilt
+	a := p.Audience
+	lists := slices.Compact(slices.Sorted(slices.Values(a.Lists)))
+	if len(lists) == 0 && a.Filter == nil {
+		return store.RunMaterialiseResult{}, fmt.Errorf("postgres: run %s: an audience needs lists or a segment", p.RunID)
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = defaultMaterialiseLimit
+	}
+	var capFrom pgtype.Timestamptz
+	switch a.Cap.Kind {
+	case store.CapNone:
+	case store.CapOncePerContact:
+		capFrom = pgtype.Timestamptz{Valid: true, InfinityModifier: pgtype.NegativeInfinity}
+	case store.CapDays:
+		capFrom = ts(p.Now.Add(-time.Duration(a.Cap.Days) * 24 * time.Hour))
+	default:
+		return store.RunMaterialiseResult{}, fmt.Errorf("postgres: run %s: unknown frequency cap %q", p.RunID, a.Cap.Kind)
+	}
+	args := []any{p.RunID, p.Owner, int64(limit), tsNotNull(p.Now), capFrom, a.CampaignID}
+	if len(lists) > 0 {
+		args = append(args, lists)
+	}
+	var joins, where string
+	if a.Filter != nil {
+		q, err := driverkit.FilterWhere(dialect{}, a.Filter, p.Now, matFilterFirst(len(lists) > 0))
+		if err != nil {
+			return store.RunMaterialiseResult{}, fmt.Errorf("postgres: %w", err)
+		}
+		joins, where = q.Joins, q.Where
+		args = append(append([]any{s.filterMode()}, args...), q.Args...)
+	}
+	var (
+		res                                       store.RunMaterialiseResult
+		added, unsub, pending, suppressed, capped int64
+		held                                      bool
+	)
+	err := s.pool.QueryRow(ctx, materialiseQuery(len(lists) > 0, joins, where), args...).Scan(
+		&added, &unsub, &pending, &suppressed, &capped, &res.Done, &held)
+	if err != nil {
+		return store.RunMaterialiseResult{}, fmt.Errorf("postgres: materialising run %s: %w", p.RunID, unavailable(err))
+	}
+	if !held {
+		return store.RunMaterialiseResult{}, s.runLeaseError(ctx, p.RunID, p.Owner)
+	}
+	res.Added = int(added)
+	res.Excluded = store.ExcludedCounts{Unsubscribed: int(unsub), Pending: int(pending),
+		Suppressed: int(suppressed), Capped: int(capped)}
+	return res, nil
 }
+
+// runRecipientScan reads the columns of runRecipientColumns into r, then into more (the
+// columns that follow them).
+type runRecipientScan struct {
+	sc      scanner
+	r       *store.RunRecipient
+	updated pgtype.Timestamptz
+}
+
+func (rs *runRecipientScan) Scan(more ...any) error {
+	r := rs.r
+	dest := append([]any{&r.RunID, &r.ContactID, &r.Email, &r.ListID, &r.Status, &r.MessageID, &r.Reason,
+		&rs.updated}, more...)
+	if err := rs.sc.Scan(dest...); err != nil {
+		return err
+	}
+	r.UpdatedAt = fromTS(rs.updated)
+	return nil
+}
+
+func scanRunRecipient(sc scanner) (store.RunRecipient, error) {
+	var r store.RunRecipient
+	err := (&runRecipientScan{sc: sc, r: &r}).Scan()
+	return r, err
+}
+
+// RunPending implements store.Campaigns. A limit <= 0 is DefaultListLimit.
 func (s *Store) RunPending(ctx context.Context, p store.RunPendingParams) ([]store.RunRecipient, error) {
-	return nil, errCampaignsUnbuilt
+	limit := p.Limit
+	if limit <= 0 {
+		limit = store.DefaultListLimit
+	}
+	out, err := readAll(ctx, s, qRunPending, []any{p.RunID, p.After, int64(limit)}, func(sc scanner) (store.RunRecipient, error) {
+		var r store.RunRecipient
+		c, err := scanContact(&runRecipientScan{sc: sc, r: &r})
+		r.Contact = c
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: pending recipients of run %s: %w", p.RunID, unavailable(err))
+	}
+	return out, nil
 }
-func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error { return errCampaignsUnbuilt }
+
+// RunQueue implements store.Campaigns, in one transaction: the run is locked (shared) and its
+// lease checked; the recipients still pending take their outcomes (the first item of a contact
+// wins); the messages of those that got one are inserted as MessagesAccept inserts them (and, as
+// there, the due ones this node's delivery has room for are stored claimed and handed to it);
+// the cap's records and the day's count follow. Once committed, every node's workers of the
+// messages' streams are woken.
+func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
+	items := make(map[string]*store.RunQueueItem, len(p.Items))
+	var contacts, statuses, msgIDs, reasons []string
+	var news []store.NewMessage
+	for i := range p.Items {
+		it := &p.Items[i]
+		if _, dup := items[it.ContactID]; dup {
+			continue
+		}
+		items[it.ContactID] = it
+		status, msgID := it.Status, ""
+		switch {
+		case it.Message != nil:
+			status, msgID = store.CampaignRecipientQueued, it.Message.Message.ID
+			news = append(news, *it.Message)
+		case status == store.CampaignRecipientUnsubscribed, status == store.CampaignRecipientSuppressed,
+			status == store.CampaignRecipientFailed:
+		default:
+			return fmt.Errorf("postgres: run %s: recipient %s has neither a message nor a state (%q)", p.RunID, it.ContactID, status)
+		}
+		contacts, statuses, msgIDs, reasons = append(contacts, it.ContactID), append(statuses, status),
+			append(msgIDs, msgID), append(reasons, it.Reason)
+	}
+	// Checked before anything is written; the messages of recipients no longer pending are
+	// dropped in the transaction.
+	msgs, raws, err := driverkit.PrepareAccepts(store.MessagesAcceptParams{Messages: news, Now: p.Now})
+	if err != nil {
+		return fmt.Errorf("postgres: run %s: %w", p.RunID, err)
+	}
+	day := p.Day
+	if day == "" {
+		day = p.Now.UTC().Format(time.DateOnly)
+	}
+	var (
+		handed  driverkit.HandOff
+		streams map[string]struct{}
+	)
+	defer func() { handed.Unreserve() }() // unless delivered
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		handed.Unreserve() // of an earlier attempt
+		handed, streams = nil, nil
+		var state, owner, campaignID string
+		err := tx.QueryRow(ctx, qRunLockShare, p.RunID).Scan(&state, &owner, &campaignID)
+		if noRows(err) {
+			return fmt.Errorf("run %s: %w", p.RunID, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if owner != p.Owner || state != store.RunRunning {
+			return fmt.Errorf("run %s is %s, leased to %q, not queueing for %q: %w", p.RunID, state, owner, p.Owner,
+				store.ErrConflict)
+		}
+		if len(contacts) == 0 {
+			return nil
+		}
+		rows, err := tx.Query(ctx, qRunRecipientsSet, p.RunID, tsNotNull(p.Now), contacts, statuses, msgIDs, reasons)
+		if err != nil {
+			return err
+		}
+		changed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		queued := make(map[string]bool, len(changed)) // message ids to insert
+		var sent []string                             // contacts given a message
+		for _, c := range changed {
+			if m := items[c].Message; m != nil {
+				queued[m.Message.ID] = true
+				sent = append(sent, c)
+			}
+		}
+		var keep []store.Message
+		var keepRaw [][]byte
+		for i := range msgs {
+			if queued[msgs[i].ID] {
+				keep, keepRaw = append(keep, msgs[i]), append(keepRaw, raws[i])
+			}
+		}
+		if len(keep) == 0 {
+			return nil
+		}
+		handed = s.recv.Claim(keep, keepRaw, p.Now, roundTrip)
+		acc, st, err := acceptRowsOf(keep, keepRaw)
+		if err != nil {
+			return err
+		}
+		streams = st
+		b := &pgx.Batch{}
+		queueAccept(b, acc.msgs, acc.raws, acc.recips)
+		b.Queue(qCampaignContactsSet, campaignID, tsNotNull(p.Now), sent)
+		b.Queue(qCampaignDayAdd, day, int32(len(keep)))
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		return fmt.Errorf("postgres: queueing messages of run %s: %w", p.RunID, unavailable(err))
+	}
+	handed.Deliver()
+	handed = nil
+	s.signal(streams)
+	return nil
+}
+
+// RunSetState implements store.Campaigns, in one transaction with the run locked.
 func (s *Store) RunSetState(ctx context.Context, p store.RunSetStateParams) (store.Run, error) {
-	return store.Run{}, errCampaignsUnbuilt
+	reasons, err := reasonsJSON(p.PauseReasons)
+	if err != nil {
+		return store.Run{}, fmt.Errorf("postgres: run %s: %w", p.ID, err)
+	}
+	campaignReasons, err := reasonsJSON(p.CampaignReasons)
+	if err != nil {
+		return store.Run{}, fmt.Errorf("postgres: run %s: %w", p.ID, err)
+	}
+	now := tsNotNull(p.Now)
+	var (
+		out     store.Run
+		streams = map[string]struct{}{}
+	)
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		clear(streams)
+		var state, campaignID string
+		err := tx.QueryRow(ctx, qRunLock, p.ID).Scan(&state, &campaignID)
+		if noRows(err) {
+			return fmt.Errorf("run %s: %w", p.ID, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(p.From, state) {
+			return fmt.Errorf("run %s is %s, cannot make it %s: %w", p.ID, state, p.To, store.ErrConflict)
+		}
+		if state != p.To {
+			switch {
+			case p.To == store.RunPaused:
+				_, err = tx.Exec(ctx, qRunHold, p.ID, tsNotNull(store.HeldUntil), now)
+			case p.To == store.RunRunning && state == store.RunPaused:
+				err = unhold(ctx, tx, p, streams)
+			case p.To == store.RunCancelled:
+				if _, err = tx.Exec(ctx, qRunCancelMessages, p.ID, now); err == nil {
+					_, err = tx.Exec(ctx, qRunCancelPending, p.ID, now)
+				}
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if out, err = scanRun(tx.QueryRow(ctx, qRunSetState, p.ID, p.To, textOrNil(reasons), now)); err != nil {
+			return err
+		}
+		if p.Campaign != "" {
+			_, err = tx.Exec(ctx, qCampaignOfRunSetState, campaignID, p.Campaign, textOrNil(campaignReasons),
+				ts(p.NextRunAt), now)
+		}
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+			return store.Run{}, err
+		}
+		return store.Run{}, fmt.Errorf("postgres: run %s: %w", p.ID, unavailable(err))
+	}
+	s.signal(streams)
+	return out, nil
 }
+
+// unhold makes the held messages of run p.ID due at p.Now, each with at least p.TTL to go, and
+// adds their streams to streams.
+func unhold(ctx context.Context, tx pgx.Tx, p store.RunSetStateParams, streams map[string]struct{}) error {
+	rows, err := tx.Query(ctx, qRunUnhold, p.ID, tsNotNull(store.HeldUntil), tsNotNull(p.Now), tsNotNull(p.Now.Add(p.TTL)))
+	if err != nil {
+		return err
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	for _, st := range got {
+		streams[st] = struct{}{}
+	}
+	return err
+}
+
+// RunProgress implements store.Campaigns.
 func (s *Store) RunProgress(ctx context.Context, runID string) (store.RunProgress, error) {
-	return store.RunProgress{}, errCampaignsUnbuilt
+	p := store.RunProgress{Counts: map[string]int{
+		store.CampaignRecipientPending: 0, store.CampaignRecipientUnsubscribed: 0}}
+	for _, st := range store.RecipientStatuses {
+		p.Counts[string(st)] = 0
+	}
+	exists := false
+	rows, err := s.pool.Query(ctx, qRunProgress, runID)
+	if err != nil {
+		return store.RunProgress{}, fmt.Errorf("postgres: progress of run %s: %w", runID, unavailable(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			kind, status string
+			n            int64
+		)
+		if err := rows.Scan(&kind, &status, &n); err != nil {
+			return store.RunProgress{}, fmt.Errorf("postgres: progress of run %s: %w", runID, unavailable(err))
+		}
+		switch kind {
+		case "x":
+			exists = n > 0
+		case "r":
+			p.Counts[status] += int(n)
+			if status == store.CampaignRecipientPending {
+				p.Open += int(n)
+			}
+		case "m":
+			st := store.Status(status)
+			p.Counts[string(st.RecipientState())] += int(n)
+			switch st {
+			case store.StatusScheduled, store.StatusQueued, store.StatusSending:
+				p.InFlight += int(n)
+				p.Open += int(n)
+			case store.StatusDeferred:
+				p.Open += int(n)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return store.RunProgress{}, fmt.Errorf("postgres: progress of run %s: %w", runID, unavailable(err))
+	}
+	if !exists {
+		return store.RunProgress{}, fmt.Errorf("run %s: %w", runID, store.ErrNotFound)
+	}
+	return p, nil
 }
+
+// RunRecipients implements store.Campaigns. A cursor that is not a contact id is ErrBadCursor.
 func (s *Store) RunRecipients(ctx context.Context, p store.RunRecipientListParams) ([]store.RunRecipient, string, error) {
-	return nil, "", errCampaignsUnbuilt
+	if p.Cursor != "" && !strings.HasPrefix(p.Cursor, id.Contact+"_") {
+		return nil, "", fmt.Errorf("recipient cursor %q: %w", p.Cursor, store.ErrBadCursor)
+	}
+	limit := driverkit.ListLimit(p.Limit)
+	page, err := readAll(ctx, s, qRunRecipients, []any{p.RunID, p.Status, p.Cursor, int64(limit + 1)},
+		scanRunRecipient)
+	if err != nil {
+		return nil, "", fmt.Errorf("postgres: recipients of run %s: %w", p.RunID, unavailable(err))
+	}
+	if len(page) <= limit {
+		return page, "", nil
+	}
+	page = page[:limit]
+	return page, page[limit-1].ContactID, nil
 }

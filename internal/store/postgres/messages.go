@@ -40,30 +40,16 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 	// commit (store.AcceptClaims); on any other outcome the room is given back.
 	handed := s.recv.Claim(msgs, raws, p.Now, roundTrip)
 	defer func() { handed.Unreserve() }() // unless delivered
-	msgRows, rawRows := make([][]any, 0, n), make([][]any, 0, n)
-	recipRows := make([][]any, 0, n)
-	streams := make(map[string]struct{}, 2) // of the messages left for a claim
-	for i := range msgs {
-		m := &msgs[i]
-		args, err := messageArgs(m)
-		if err != nil {
-			return store.MessagesAcceptResult{}, fmt.Errorf("postgres: %w", unavailable(err))
-		}
-		msgRows = append(msgRows, args)
-		rawRows = append(rawRows, []any{m.ID, nonNil(raws[i])})
-		for _, rc := range driverkit.LowerDistinct(m.Recipients) {
-			recipRows = append(recipRows, []any{m.ID, rc})
-		}
-		if m.Status != store.StatusSending {
-			streams[m.Stream] = struct{}{}
-		}
+	rows, streams, err := acceptRowsOf(msgs, raws)
+	if err != nil {
+		return store.MessagesAcceptResult{}, fmt.Errorf("postgres: %w", unavailable(err))
 	}
 	var res store.MessagesAcceptResult
 	if p.Idempotency == nil {
-		err = s.acceptGrouped(ctx, &acceptRows{msgs: msgRows, raws: rawRows, recips: recipRows})
+		err = s.acceptGrouped(ctx, rows)
 	} else {
 		inserts := &pgx.Batch{}
-		queueAccept(inserts, msgRows, rawRows, recipRows)
+		queueAccept(inserts, rows.msgs, rows.raws, rows.recips)
 		res, err = s.acceptIdempotent(ctx, p, inserts)
 	}
 	if err != nil {
@@ -78,6 +64,31 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		s.signal(streams)
 	}
 	return res, nil
+}
+
+// acceptRowsOf returns the rows of the accept INSERTs (queueAccept) of msgs, prepared by
+// driverkit.PrepareAccepts (and maybe claimed at accept), raws[i] being msgs[i]'s MIME, and the
+// streams of the messages left for a claim, whose workers the accept wakes.
+func acceptRowsOf(msgs []store.Message, raws [][]byte) (*acceptRows, map[string]struct{}, error) {
+	n := len(msgs)
+	rows := &acceptRows{msgs: make([][]any, 0, n), raws: make([][]any, 0, n), recips: make([][]any, 0, n)}
+	streams := make(map[string]struct{}, 2)
+	for i := range msgs {
+		m := &msgs[i]
+		args, err := messageArgs(m)
+		if err != nil {
+			return nil, nil, err
+		}
+		rows.msgs = append(rows.msgs, args)
+		rows.raws = append(rows.raws, []any{m.ID, nonNil(raws[i])})
+		for _, rc := range driverkit.LowerDistinct(m.Recipients) {
+			rows.recips = append(rows.recips, []any{m.ID, rc})
+		}
+		if m.Status != store.StatusSending {
+			streams[m.Stream] = struct{}{}
+		}
+	}
+	return rows, streams, nil
 }
 
 // acceptIdempotent runs inserts in a transaction that first claims p.Idempotency's key, or

@@ -13,7 +13,7 @@ CREATE TABLE campaigns (
     from_addr        text        NOT NULL DEFAULT '',
     reply_to         text        NOT NULL DEFAULT '',
     subject          text        NOT NULL DEFAULT '',
-    data             jsonb,
+    data             json,                                    -- as given (key order kept), NULL for none
     tags             jsonb,
     rate             double precision NOT NULL DEFAULT 0,
     schedule         jsonb       NOT NULL,                    -- store.Schedule
