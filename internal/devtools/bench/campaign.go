@@ -266,6 +266,9 @@ func RunCampaign(ctx context.Context, cfg CampaignConfig) (CampaignResult, error
 	runPath := ""
 	var run campaignRun
 	lastPrint, lastCount := start, 0
+	// A run that shows no change for this long has stalled: the benchmark ends with an error.
+	const stall = 30 * time.Second
+	lastSeen, lastChange := "", start
 	poll := 250 * time.Millisecond
 	for {
 		if runPath == "" {
@@ -290,14 +293,16 @@ func RunCampaign(ctx context.Context, cfg CampaignConfig) (CampaignResult, error
 				break
 			}
 		}
+		n := int(cs.distinct.Load())
+		if seen := fmt.Sprint(run.ID, run.State, run.Recipients, n); seen != lastSeen {
+			lastSeen, lastChange = seen, time.Now()
+		} else if time.Since(lastChange) > stall {
+			endRun()
+			return res, fmt.Errorf("the run changed nothing for %s: %d of %d at the sink, run %+v", stall, n, cfg.Contacts, run)
+		}
 		if time.Since(lastPrint) >= 10*time.Second {
-			n := int(cs.distinct.Load())
 			fmt.Fprintf(out, "  %4.0fs: %d recipients materialised, %d at the sink (%.0f/s), run %s, in flight %d\n",
 				time.Since(start).Seconds(), run.Recipients, n, perSecond(n-lastCount, time.Since(lastPrint)), run.State, run.InFlight)
-			if n == lastCount && res.Materialised > 0 {
-				endRun()
-				return res, fmt.Errorf("nothing reached the sink for 10 s: %d of %d, run %+v", n, cfg.Contacts, run)
-			}
 			lastPrint, lastCount = time.Now(), n
 		}
 		select {
