@@ -286,7 +286,7 @@ func RunCampaign(ctx context.Context, cfg CampaignConfig) (CampaignResult, error
 			}
 			if run.Materialised && res.Materialised == 0 {
 				res.Materialised, res.Recipients = time.Since(start), run.Recipients
-				poll = time.Second
+				poll = 2 * time.Second
 			}
 			if run.State == "finished" || run.State == "cancelled" {
 				res.Finished = time.Since(start)
