@@ -23,6 +23,7 @@ import (
 	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/audience/dbsync"
 	"github.com/postie/postie/internal/audience/imports"
+	"github.com/postie/postie/internal/campaign"
 	"github.com/postie/postie/internal/config"
 	"github.com/postie/postie/internal/delivery"
 	"github.com/postie/postie/internal/httpapi"
@@ -74,6 +75,7 @@ type App struct {
 	templates *templatedir.Loader // nil without POSTIE_TEMPLATES_DIR
 	syncer    *dbsync.Syncer      // runs the sync sources due
 	importer  *imports.Importer   // spools CSV uploads and runs this node's imports
+	campaigns *campaign.Service   // starts campaign runs and works this node's
 	public    *web.Handler
 	keys      *audience.Keys
 	links     *audience.Links
@@ -127,11 +129,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	contacts := audience.New(audience.Config{Store: st, Logger: log, ErasureKey: a.keys.ErasureKey(),
 		OnPending: confirmations.Send})
 	a.syncer = NewSyncer(st, contacts, nodeOwner(node), log)
+	// Campaigns create their messages through the same front door, on the broadcast stream,
+	// within a share of the relay's daily quota.
+	a.campaigns = campaign.New(campaign.Config{
+		Store: st, Messages: messages, Templates: catalog, Owner: nodeOwner(node), Lease: cfg.Lease, Logger: log,
+		MessageTTL: cfg.MessageTTL, Window: cfg.CampaignWindow, DailyQuota: relayDailyQuota(cfg),
+		QuotaShare: cfg.CampaignQuotaShare, MissedGrace: cfg.CampaignMissedGrace,
+		ComplaintRate: cfg.CampaignComplaintRate, ComplaintMinSent: campaign.DefaultComplaintMin,
+	})
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
 		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
-		Templates: catalog, Audience: contacts,
+		Templates: catalog, Audience: contacts, Campaigns: a.campaigns,
 	}
 	// CSV imports: the uploads this node receives are spooled to its disk and run here.
 	a.importer, err = imports.New(imports.Config{Store: st, Dir: cfg.ImportSpoolDir(), Node: node,
@@ -177,6 +187,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	if n > 0 {
 		log.Warn("resuming imports left running by the previous run", "imports", n, "node", node)
+	}
+	// Campaign runs: on SQLite every lease in the file was this node's. On PostgreSQL a run
+	// lease names its owner only in full (no prefix release), so a restarted node takes back
+	// its runs when their leases end (POSTIE_LEASE); a node shutting down hands them back.
+	if release.OwnerPrefix == "" {
+		n, err = st.RunReleaseLeases(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			log.Warn("resuming campaign runs left running by the previous run", "runs", n, "node", node)
+		}
 	}
 
 	a.listener, err = net.Listen("tcp", cfg.Listen)
@@ -238,6 +260,18 @@ func CheckConfig(cfg config.Config) error {
 		return fmt.Errorf("POSTIE_SMTP_URL: %w (want smtp://user:pass@host:587 or smtps://user:pass@host:465)", err)
 	}
 	return nil
+}
+
+// relayDailyQuota is the daily= quota of POSTIE_SMTP_URL, 0 when none (or no relay).
+func relayDailyQuota(cfg config.Config) int {
+	if cfg.SMTPURL == "" {
+		return 0
+	}
+	rc, err := smtp.ParseURL(cfg.SMTPURL)
+	if err != nil {
+		return 0 // NewTransport has refused it already
+	}
+	return rc.Daily
 }
 
 // NewTransport builds the relay transport of POSTIE_SMTP_URL, limited to its rate and daily
@@ -344,12 +378,17 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	if a.templates != nil {
 		wg.Go(func() { a.templates.Run(engineCtx) })
 	}
 	wg.Go(func() { a.runSync(engineCtx) })
 	wg.Go(func() { a.importer.Run(engineCtx) })
+	wg.Go(func() {
+		if err := a.campaigns.Serve(engineCtx); err != nil {
+			errc <- fmt.Errorf("campaigns: %w", err)
+		}
+	})
 	wg.Add(3)
 	go func() {
 		defer wg.Done()

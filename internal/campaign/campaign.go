@@ -112,10 +112,11 @@ type Service struct {
 	segments *audience.Segments
 	wake     chan struct{} // a run was started or resumed here: work it now
 
-	mu      sync.Mutex
-	runs    map[string]*runState // the runs this node holds the lease of, by id
-	samples map[string][]sample  // recent progress of runs, for their rate and ETA
-	quota   time.Time            // when paused campaigns were last looked at for a new day's quota
+	mu       sync.Mutex
+	runs     map[string]*runState // the runs this node holds the lease of, by id
+	samples  map[string][]sample  // recent progress of runs, for their rate and ETA
+	quota    time.Time            // when paused campaigns were last looked at for a new day's quota
+	lookedAt time.Time            // when due campaigns and free runs were last looked for
 }
 
 // New returns a Service.

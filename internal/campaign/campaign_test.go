@@ -86,7 +86,7 @@ func setup(t *testing.T, opts ...func(*campaign.Config)) *bundle {
 	}
 	b.svc = campaign.New(b.cfg)
 	b.template(t, "news", `{"type":"object","properties":{"issue":{"type":"integer"}},"required":["issue"]}`,
-		"Issue {{.data.issue}}", "<p>Hello {{.contact.name}}, issue {{.data.issue}}</p>")
+		"Issue {{.data.issue}}", "<p>Hello {{.contact.name}}, issue {{.data.issue}} of {{.campaign.name}}</p>")
 	return b
 }
 
@@ -115,8 +115,6 @@ func (b *bundle) list(t *testing.T, name string) string {
 }
 
 // contact upserts a contact subscribed to lists.
-//
-//lint:ignore U1000 used by the run tests
 func (b *bundle) contact(t *testing.T, email, name string, lists ...string) string {
 	t.Helper()
 	res, err := b.contacts.UpsertOne(t.Context(), store.ContactUpsert{Email: email, Name: &name, Lists: lists})
@@ -201,6 +199,9 @@ func TestCreateRefusesBadInput(t *testing.T) {
 		})
 	}
 	_ = seg
+	if page, _, err := b.st.CampaignList(t.Context(), store.CampaignListParams{}); err != nil || len(page) != 0 {
+		t.Fatalf("campaigns stored from bad input: %d, %v", len(page), err)
+	}
 	// A test send to more than 50 addresses is refused before anything is looked up.
 	to := make([]string, campaign.MaxTestRecipients+1)
 	for i := range to {

@@ -27,8 +27,9 @@ import (
 //     MissedGrace; older ones are skipped.
 //  2. Lift the daily-quota pause of campaigns that asked for it (ResumeNextDay) once the
 //     campaigns' share of the day's quota has room again: the next UTC day.
-//  3. Renew this node's run leases and claim runs whose lease is free (new, or left by a node
-//     that died), up to MaxRuns.
+//  3. Claim runs whose lease is free (new, or left by a node that died), up to MaxRuns, and
+//     renew the leases this node holds. Steps 1 to 3 but the renewal are done at most once per
+//     Poll; a busy run makes passes much more often.
 //  4. Work each run one step: copy the next chunks of its audience into its recipients
 //     (RunMaterialise) until it is all there; read the run's progress; pause it when its
 //     complaint rate is too high; finish it when every recipient is settled; otherwise create
@@ -50,6 +51,7 @@ const (
 	queueChunk        = 250 // recipients per RunPending and RunQueue
 	createBudget      = 300 * time.Millisecond
 	activePoll        = 100 * time.Millisecond // Serve's pace while a run waits for its window
+	progressEvery     = 250 * time.Millisecond // how old a run's counts may be for creating more
 	dueBatch          = 20
 )
 
@@ -69,6 +71,13 @@ type runState struct {
 	// complaint-rate pause (an operator who resumes it accepts what came before).
 	sawComplaintPause bool
 	base              struct{ delivered, complained int }
+
+	// The run's counts as last read (known), when (progressAt, on the wall clock), and the
+	// messages created and recipients handled since; stale: read them at the next step.
+	known, stale     bool
+	prog             store.RunProgress
+	progressAt       time.Time
+	created, handled int
 }
 
 // runRenderer renders a run's messages: the campaign's template at the run's pinned version,
@@ -185,7 +194,10 @@ func (s *Service) Tick(ctx context.Context, now time.Time) error {
 func (s *Service) tick(ctx context.Context, now time.Time) (busy bool, err error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	var errs []error
-	errs = append(errs, s.startDue(ctx, now), s.resumeQuota(ctx, now), s.leases(ctx, now))
+	if s.looked(now) {
+		errs = append(errs, s.startDue(ctx, now), s.resumeQuota(ctx, now), s.claim(ctx, now))
+	}
+	errs = append(errs, s.renew(ctx, now))
 	for _, rs := range s.held() {
 		more, err := s.step(ctx, rs, now)
 		if errors.Is(err, errDropped) {
@@ -320,8 +332,21 @@ func (s *Service) quotaLeft(ctx context.Context, now time.Time) (int, error) {
 	return int(math.Floor(float64(s.cfg.DailyQuota)*s.cfg.QuotaShare)) - used, nil
 }
 
-// leases renews the leases this node holds (once half of one is used) and claims free runs.
-func (s *Service) leases(ctx context.Context, now time.Time) error {
+// looked reports whether it is time to look for due campaigns and free runs again (at most
+// once per Poll of now: a pass while a run is busy comes every few milliseconds), and notes
+// that it is.
+func (s *Service) looked(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.lookedAt.IsZero() && now.Sub(s.lookedAt) < s.cfg.Poll && !now.Before(s.lookedAt) {
+		return false
+	}
+	s.lookedAt = now
+	return true
+}
+
+// renew renews the leases this node holds once half of one is used.
+func (s *Service) renew(ctx context.Context, now time.Time) error {
 	until := now.Add(s.cfg.Lease)
 	var renew []string
 	s.mu.Lock()
@@ -330,21 +355,30 @@ func (s *Service) leases(ctx context.Context, now time.Time) error {
 			renew = append(renew, id)
 		}
 	}
+	s.mu.Unlock()
+	if len(renew) == 0 {
+		return nil
+	}
+	if _, err := s.cfg.Store.RunRenewLeases(ctx, store.RunRenewParams{Owner: s.cfg.Owner, IDs: renew, Until: until}); err != nil {
+		return fmt.Errorf("renewing run leases: %w", err)
+	}
+	// A lease that was lost is found by the run's next step (RunGet shows its owner).
+	s.mu.Lock()
+	for _, id := range renew {
+		if rs, ok := s.runs[id]; ok {
+			rs.leaseUntil = until
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// claim takes free runs (new ones left by no node, or a dead node's) up to MaxRuns.
+func (s *Service) claim(ctx context.Context, now time.Time) error {
+	until := now.Add(s.cfg.Lease)
+	s.mu.Lock()
 	n := len(s.runs)
 	s.mu.Unlock()
-	if len(renew) > 0 {
-		if _, err := s.cfg.Store.RunRenewLeases(ctx, store.RunRenewParams{Owner: s.cfg.Owner, IDs: renew, Until: until}); err != nil {
-			return fmt.Errorf("renewing run leases: %w", err)
-		}
-		// A lease that was lost is found by the run's next step (RunGet shows its owner).
-		s.mu.Lock()
-		for _, id := range renew {
-			if rs, ok := s.runs[id]; ok {
-				rs.leaseUntil = until
-			}
-		}
-		s.mu.Unlock()
-	}
 	if n >= s.cfg.MaxRuns {
 		return nil
 	}
@@ -377,6 +411,7 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 	case store.RunPaused:
 		// Held until resumed; the lease is kept, so a resume here goes on at once.
 		rs.sawComplaintPause = rs.sawComplaintPause || slices.Contains(run.PauseReasons, store.PauseComplaintRate)
+		rs.stale = true
 		return false, nil
 	case store.RunRunning:
 	default:
@@ -389,28 +424,24 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 	}
 
 	if !run.Materialised {
-		if run.Materialised, err = s.materialise(ctx, rs, run, now); err != nil {
+		if err = s.materialise(ctx, rs, &run, now); err != nil {
 			return false, err
 		}
 	}
-	prog, err := s.cfg.Store.RunProgress(ctx, run.ID)
+	inFlight, pending, fresh, err := s.progress(ctx, rs, run, false, now)
 	if err != nil {
 		return false, err
 	}
-	s.note(run, prog, now)
-	if rs.sawComplaintPause {
-		rs.sawComplaintPause = false
-		rs.base.delivered, rs.base.complained = delivered(prog), prog.Counts[string(store.RecipientComplained)]
+	if fresh {
+		if s.tooManyComplaints(rs, rs.prog) {
+			return false, s.pauseRun(ctx, run, store.PauseComplaintRate, now)
+		}
+		if run.Materialised && rs.prog.Open == 0 {
+			return false, s.finish(ctx, run, now)
+		}
 	}
-	if s.tooManyComplaints(rs, prog) {
-		return false, s.pauseRun(ctx, run, store.PauseComplaintRate, now)
-	}
-	if run.Materialised && prog.Open == 0 {
-		return false, s.finish(ctx, run, now)
-	}
-	pending := prog.Counts[store.CampaignRecipientPending]
-	room := s.cfg.Window - prog.InFlight
-	if pending == 0 || room <= 0 {
+	room := s.cfg.Window - inFlight
+	if pending <= 0 || room <= 0 {
 		return !run.Materialised, nil
 	}
 	left, err := s.quotaLeft(ctx, now)
@@ -420,7 +451,12 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 	if left <= 0 {
 		// The campaigns' share of the day is used up. Pause once what was created today has
 		// gone out (a pause would hold it until the run resumes).
-		if prog.InFlight == 0 {
+		if !fresh {
+			if inFlight, _, _, err = s.progress(ctx, rs, run, true, now); err != nil {
+				return false, err
+			}
+		}
+		if inFlight == 0 {
 			return false, s.pauseRun(ctx, run, store.PauseDailyQuota, now)
 		}
 		return false, nil
@@ -432,11 +468,43 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 			return false, nil
 		}
 	}
-	_, more, err := s.create(ctx, rs, run, n, now)
+	created, handled, more, err := s.create(ctx, rs, run, n, now)
+	rs.created += created
+	rs.handled += handled
+	if handled == 0 {
+		rs.stale = true // nothing where the counts said: read them again
+	}
 	if err != nil {
 		return false, err
 	}
 	return more || !run.Materialised, nil
+}
+
+// progress returns a run's messages in flight and recipients pending, from its counts
+// (RunProgress) read at most progressEvery ago and what this node created since: counting a
+// large run's recipients is not free, and the estimate errs on the safe side (deliveries only
+// lower what is in flight, materialisation only adds pending recipients). The counts are read
+// again (fresh) when force is set, when they are older, or when the estimate leaves nothing to
+// do, so a decision to wait, finish or pause is always made on fresh counts (rs.prog).
+func (s *Service) progress(ctx context.Context, rs *runState, run store.Run, force bool, now time.Time) (inFlight, pending int, fresh bool, err error) {
+	if !force && rs.known && !rs.stale && time.Since(rs.progressAt) < progressEvery {
+		inFlight = rs.prog.InFlight + rs.created
+		pending = rs.prog.Counts[store.CampaignRecipientPending] - rs.handled
+		if inFlight < s.cfg.Window && pending > 0 {
+			return inFlight, pending, false, nil
+		}
+	}
+	prog, err := s.cfg.Store.RunProgress(ctx, run.ID)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	rs.prog, rs.known, rs.stale, rs.progressAt, rs.created, rs.handled = prog, true, false, time.Now(), 0, 0
+	s.note(run, prog, now)
+	if rs.sawComplaintPause {
+		rs.sawComplaintPause = false
+		rs.base.delivered, rs.base.complained = delivered(prog), prog.Counts[string(store.RecipientComplained)]
+	}
+	return prog.InFlight, prog.Counts[store.CampaignRecipientPending], true, nil
 }
 
 // prepare loads what working a run needs: its campaign, its audience (the segment's filter
@@ -485,45 +553,48 @@ func (s *Service) prepare(ctx context.Context, rs *runState, run store.Run, now 
 }
 
 // materialise copies the next chunks of the audience into the run's recipients for up to
-// materialiseBudget, and reports whether the whole audience is there.
-func (s *Service) materialise(ctx context.Context, rs *runState, run store.Run, now time.Time) (bool, error) {
+// materialiseBudget, counting them in run, and marks run Materialised once the whole audience
+// is there.
+func (s *Service) materialise(ctx context.Context, rs *runState, run *store.Run, now time.Time) error {
 	start := time.Now()
 	for {
 		res, err := s.cfg.Store.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: run.ID, Owner: s.cfg.Owner,
 			Audience: rs.audience, Limit: materialiseChunk, Now: now})
 		if errors.Is(err, store.ErrConflict) {
-			return false, errDropped // the lease went to another node
+			return errDropped // the lease went to another node
 		}
 		if err != nil {
-			return false, err
+			return err
 		}
+		run.Recipients += res.Added
 		if res.Done {
-			s.log.Info("campaign run materialised", "run", run.ID, "campaign", run.CampaignID)
-			return true, nil
+			run.Materialised = true
+			s.log.Info("campaign run materialised", "run", run.ID, "campaign", run.CampaignID, "recipients", run.Recipients)
+			return nil
 		}
 		if time.Since(start) >= materialiseBudget {
-			return false, nil
+			return nil
 		}
 	}
 }
 
 // create composes and queues up to n messages of pending recipients, in chunks, for up to
-// createBudget. It reports how many it created and whether pending recipients are left that
-// it could have taken now.
-func (s *Service) create(ctx context.Context, rs *runState, run store.Run, n int, now time.Time) (int, bool, error) {
-	start, created, restarted := time.Now(), 0, false
+// createBudget. It reports how many messages it created, how many recipients it handled
+// (messages and other outcomes), and whether it stopped with more it could do now.
+func (s *Service) create(ctx context.Context, rs *runState, run store.Run, n int, now time.Time) (created, handled int, more bool, err error) {
+	start, restarted := time.Now(), false
 	for created < n {
 		if created > 0 && time.Since(start) >= createBudget {
-			return created, true, nil
+			return created, handled, true, nil
 		}
 		recips, err := s.cfg.Store.RunPending(ctx, store.RunPendingParams{RunID: run.ID, After: rs.after,
 			Limit: min(queueChunk, n-created)})
 		if err != nil {
-			return created, false, err
+			return created, handled, false, err
 		}
 		if len(recips) == 0 {
 			if rs.after == "" || restarted || !run.Materialised {
-				return created, false, nil
+				return created, handled, false, nil
 			}
 			// Some recipient before the cursor is still pending (its chunk was not queued):
 			// go round again.
@@ -532,18 +603,19 @@ func (s *Service) create(ctx context.Context, rs *runState, run store.Run, n int
 		}
 		k, err := s.queue(ctx, rs, run, recips, now)
 		if errors.Is(err, errStale) {
-			return created, false, nil
+			return created, handled, false, nil
 		}
 		if err != nil {
-			return created, false, err
+			return created, handled, false, err
 		}
 		created += k
+		handled += len(recips)
 		rs.after = recips[len(recips)-1].ContactID
 		if rs.limiter != nil && k > 0 {
 			rs.limiter.ReserveN(now, k)
 		}
 	}
-	return created, false, nil
+	return created, handled, false, nil
 }
 
 // queue composes the messages of recips and stores them with their recipients' state in one
@@ -564,6 +636,7 @@ func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips
 		return 0, err
 	}
 	c := rs.camp
+	info := campaignData(c, run)
 	items := make([]store.RunQueueItem, len(recips))
 	errs := make([]error, len(recips))
 	fanout.Each(len(recips), func(i int) {
@@ -579,7 +652,7 @@ func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips
 		}
 		req := message.Request{From: c.From, ReplyTo: c.ReplyTo, To: []string{r.Email}, Template: c.Template,
 			TemplateVersion: run.TemplateVersion, Data: c.Data, Locale: locale, Renderer: rs.renderer, Tags: c.Tags,
-			Stream: store.StreamBroadcast, ListID: r.ListID, Contact: audience.ContactData(r.Contact)}
+			Stream: store.StreamBroadcast, ListID: r.ListID, Contact: audience.ContactData(r.Contact), Campaign: info}
 		m, err := s.cfg.Messages.Compose(ctx, &req, message.ComposeParams{Now: now})
 		var me *message.Error
 		switch {
@@ -610,6 +683,17 @@ func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips
 		}
 	}
 	return k, nil
+}
+
+// campaignData is what templates see of a run's campaign as {{.campaign}}: id, name, run_id
+// and scheduled_at (RFC 3339; both "" for a test send). Templates only read it, so one map
+// serves every message of a chunk.
+func campaignData(c store.Campaign, run store.Run) map[string]any {
+	at := ""
+	if !run.ScheduledAt.IsZero() {
+		at = run.ScheduledAt.UTC().Format(time.RFC3339)
+	}
+	return map[string]any{"id": c.ID, "name": c.Name, "run_id": run.ID, "scheduled_at": at}
 }
 
 // suppressed says whether a recipient on listID is stopped by one of sups (the suppressions

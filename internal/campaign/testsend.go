@@ -48,7 +48,8 @@ func (s *Service) Test(ctx context.Context, id string, p TestParams) ([]message.
 	for i, to := range p.To {
 		req := message.Request{From: c.From, ReplyTo: c.ReplyTo, To: []string{to}, Template: c.Template,
 			TemplateVersion: c.TemplateVersion, Data: c.Data, Renderer: renderer, Tags: tags,
-			Stream: store.StreamBroadcast, ListID: listID, Contact: p.Contact}
+			Stream: store.StreamBroadcast, ListID: listID, Contact: p.Contact,
+			Campaign: campaignData(c, store.Run{})}
 		m, err := s.cfg.Messages.Compose(ctx, &req, message.ComposeParams{Now: now})
 		var me *message.Error
 		if errors.As(err, &me) && len(me.Problems) > 0 {

@@ -82,6 +82,8 @@ type Request struct {
 	ListID string
 	// Contact is what the template sees as .contact (nil: the recipient is not a known contact).
 	Contact map[string]any
+	// Campaign is what the template sees as .campaign (nil: not a campaign's message).
+	Campaign map[string]any
 
 	// Raw, when set, is the message already built: the fields above other than Tags, Metadata,
 	// Stream and SendAt must be empty.
@@ -289,7 +291,7 @@ func (s *Service) Compose(ctx context.Context, req *Request, p ComposeParams) (C
 		var err error
 		rendered, err = r.Render(ctx, templates.RenderParams{Name: req.Template,
 			Version: req.TemplateVersion, Locale: req.Locale, Data: req.Data, MessageID: msgID, Stream: stream,
-			Links: links, Contact: req.Contact})
+			Links: links, Contact: req.Contact, Campaign: req.Campaign})
 		var ie *templates.InvalidError
 		switch {
 		case errors.As(err, &ie):

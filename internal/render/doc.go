@@ -40,6 +40,8 @@
 //	{{.contact}}  the recipient's contact attributes, or an empty object when the recipient is
 //	              not a known contact: {{if .contact}}…{{end}} is false
 //	{{.message}}  {{.message.id}} and {{.message.stream}}
+//	{{.campaign}} the campaign a message was made for (Context.Campaign: id, name, run_id,
+//	              scheduled_at), or an empty object
 //
 // A missing key is an error, not "<no value>": {{.data.nope}} fails the render with Path
 // "/data/nope". Optional keys are read with index, which yields nothing for a missing key:

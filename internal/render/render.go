@@ -60,6 +60,7 @@ type Context struct {
 	Data     any            // the message's data: decoded JSON (map[string]any …), see DecodeData
 	Contact  map[string]any // nil when the recipient is not a known contact (renders as empty)
 	Message  MessageInfo    // {{.message.id}}, {{.message.stream}}
+	Campaign map[string]any // nil when the message is not a campaign's (renders as empty)
 	Links    Links          // unsubscribe_url, preferences_url
 	TimeZone *time.Location // default zone of date; nil = UTC
 }
@@ -102,7 +103,7 @@ type instance struct {
 func (t *Template) newInstance() (*instance, error) {
 	st := &state{zones: t.zones}
 	fm := funcs(st)
-	inst := &instance{st: st, root: make(map[string]any, 3), message: make(map[string]any, 2)}
+	inst := &instance{st: st, root: make(map[string]any, 4), message: make(map[string]any, 2)}
 	inst.out.budget = &st.budget
 	inst.exec.st = st
 	if t.subject != nil {
@@ -318,7 +319,7 @@ func (t *Template) Render(ctx context.Context, c Context, lim Limits) (Output, e
 	return out, nil
 }
 
-// rootData is the template's dot: {{.data}}, {{.contact}} and {{.message}}. Missing data and
+// rootData is the template's dot: {{.data}}, {{.contact}}, {{.message}} and {{.campaign}}. Missing data and
 // an unknown contact are empty objects, so {{if .contact}} is false and {{.contact.name}} is
 // a missing-key error rather than a nil dereference.
 //
@@ -335,11 +336,15 @@ func rootData(c Context, root, message map[string]any) map[string]any {
 	} else {
 		contact = map[string]any{}
 	}
+	var campaign any = map[string]any{}
+	if c.Campaign != nil {
+		campaign = c.Campaign
+	}
 	if root == nil || message == nil {
-		root, message = make(map[string]any, 3), make(map[string]any, 2)
+		root, message = make(map[string]any, 4), make(map[string]any, 2)
 	}
 	message["id"], message["stream"] = c.Message.ID, c.Message.Stream
-	root["data"], root["contact"], root["message"] = data, contact, message
+	root["data"], root["contact"], root["message"], root["campaign"] = data, contact, message, campaign
 	return root
 }
 

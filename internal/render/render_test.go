@@ -83,6 +83,25 @@ func TestRenderKeepsNoState(t *testing.T) {
 	}
 }
 
+// {{.campaign}} is the campaign's map, or an empty object for other messages, and a render
+// keeps no campaign for the next one.
+func TestCampaignDot(t *testing.T) {
+	t.Parallel()
+	tpl, err := Compile(Source{Name: "t", Subject: `{{if .campaign}}{{.campaign.name}}{{else}}none{{end}}`, Text: "x"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		campaign map[string]any
+		want     string
+	}{{map[string]any{"name": "May news"}, "May news"}, {nil, "none"}} {
+		out, err := tpl.Render(context.Background(), Context{Campaign: tt.campaign}, Limits{})
+		if err != nil || out.Subject != tt.want {
+			t.Errorf("subject %q, %v; want %q", out.Subject, err, tt.want)
+		}
+	}
+}
+
 func TestPlainNumbers(t *testing.T) {
 	t.Parallel()
 	in := map[string]any{"a": 1e6, "b": []any{"x", 2.5}, "c": map[string]any{"d": "e"}}

@@ -626,6 +626,8 @@ type RenderParams struct {
 	Links render.Links
 	// Contact is .contact, nil when the recipient is not a known contact.
 	Contact map[string]any
+	// Campaign is .campaign, nil when the message is not a campaign's.
+	Campaign map[string]any
 }
 
 // Rendered is a rendered message.
@@ -647,7 +649,7 @@ func (c *Catalog) Render(ctx context.Context, p RenderParams) (Rendered, error) 
 	if err != nil {
 		return Rendered{}, problems(err, "")
 	}
-	out, err := ce.tpl.Render(ctx, render.Context{Data: data, Links: p.Links, Contact: p.Contact,
+	out, err := ce.tpl.Render(ctx, render.Context{Data: data, Links: p.Links, Contact: p.Contact, Campaign: p.Campaign,
 		Message: render.MessageInfo{ID: p.MessageID, Stream: p.Stream}}, c.cfg.Limits)
 	if err != nil {
 		err = problems(err, "")
