@@ -278,7 +278,7 @@ type runsOutput struct {
 func (s *Server) registerCampaigns() {
 	if s.campaigns = s.cfg.Campaigns; s.campaigns == nil {
 		s.campaigns = campaign.New(campaign.Config{Store: s.cfg.Store, Messages: s.messages, Templates: s.cfg.Templates,
-			Logger: s.cfg.Logger, Now: s.cfg.Now, MessageTTL: s.cfg.MessageTTL})
+			Segments: s.segments, Logger: s.cfg.Logger, Now: s.cfg.Now, MessageTTL: s.cfg.MessageTTL})
 	}
 	tags := []string{"Campaigns"}
 	huma.Register(s.api, huma.Operation{

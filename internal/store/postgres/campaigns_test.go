@@ -3,6 +3,7 @@ package postgres
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"sync"
 	"testing"
@@ -16,6 +17,30 @@ import (
 
 // The driver's own campaign tests: what only PostgreSQL has (several Stores on one database
 // claiming runs) and a quick check of the area's steps end to end.
+
+// TestStoreCampaigns runs the campaigns area's conformance cases (storetest.Run will, once both
+// drivers have the area), in every query exec mode.
+func TestStoreCampaigns(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"", "exec", "simple_protocol"} {
+		t.Run("mode="+mode, func(t *testing.T) {
+			t.Parallel()
+			storetest.RunCampaigns(t, func(t *testing.T) store.Store {
+				if mode == "" {
+					return openTest(t)
+				}
+				u, err := url.Parse(pgtest.URL(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				q := u.Query()
+				q.Set("default_query_exec_mode", mode)
+				u.RawQuery = q.Encode()
+				return openURL(t, u.String())
+			})
+		})
+	}
+}
 
 // campaignFixture is a campaign with a started run leased to "node-a", on a fresh database.
 type campaignFixture struct {
