@@ -133,15 +133,24 @@ func (r *campaignRelay) perNode(prefix string) map[string]int {
 }
 
 // waitCampaign waits until n messages whose subject begins with prefix have reached the relay.
-func (r *campaignRelay) waitCampaign(t *testing.T, prefix string, n int, within time.Duration) {
+// When it fails, it names the state of campaign's latest run on p (unless campaign is "").
+func (r *campaignRelay) waitCampaign(t *testing.T, p *proc, campaign, prefix string, n int, within time.Duration) {
 	t.Helper()
 	waitFor(t, within, func() error {
 		if c := r.count(prefix); c < n {
-			return fmt.Errorf("the relay has %d %q messages, want %d", c, prefix, n)
+			run := ""
+			if campaign != "" {
+				_, body, _ := p.tryRequest("GET", "/v1/campaigns/"+campaign+"/runs", nodeKey, nil)
+				run = fmt.Sprintf("; runs %s; the node's log: %s", body, tail(p.errOut(), 2000))
+			}
+			return fmt.Errorf("the relay has %d %q messages, want %d%s", c, prefix, n, run)
 		}
 		return nil
 	})
 }
+
+// tail is the end of s, at most n bytes.
+func tail(s string, n int) string { return s[max(0, len(s)-n):] }
 
 // checkOnce fails the test unless each of want (indexes of contacts c<i>@example.com) got
 // exactly one message whose subject begins with prefix, and nobody else got one.
@@ -175,7 +184,7 @@ func contactIndex(addr string) int {
 
 // campaignEnv is the environment of a campaign test's node.
 func campaignEnv(env ...string) []string {
-	return append([]string{"POSTIE_LOG_LEVEL=warn"}, env...)
+	return append([]string{"POSTIE_LOG_LEVEL=info"}, env...)
 }
 
 // call sends body as JSON and decodes the answer into out (when not nil), failing the test
@@ -371,7 +380,7 @@ func TestCampaignOverlappingLists(t *testing.T) {
 	})
 	newsTemplate(t, p)
 	id := startCampaign(t, p, "Overlap", lists)
-	relay.waitCampaign(t, "Overlap", total, 5*time.Minute)
+	relay.waitCampaign(t, p, id, "Overlap", total, 5*time.Minute)
 	run := waitRunState(t, p, id, "finished", time.Minute)
 	p.stop()
 
@@ -402,7 +411,7 @@ func TestCampaignPauseResumeUnsubscribeCancel(t *testing.T) {
 	// An earlier message of the list to the leaver, whose one-click link they use later.
 	call(t, p, "POST", "/v1/messages", map[string]any{"to": []string{contactAddr(leaver)}, "stream": "broadcast",
 		"list_id": lists[0], "from": "News <news@shop.example>", "subject": "Welcome aboard", "text": "Hello"}, 202, nil)
-	relay.waitCampaign(t, "Welcome", 1, 30*time.Second)
+	relay.waitCampaign(t, p, "", "Welcome", 1, 30*time.Second)
 	relay.mu.Lock()
 	link := relay.unsub[contactAddr(leaver)]
 	relay.mu.Unlock()
@@ -411,7 +420,7 @@ func TestCampaignPauseResumeUnsubscribeCancel(t *testing.T) {
 	}
 
 	id := startCampaign(t, p, "First", lists)
-	relay.waitCampaign(t, "First", total/10, time.Minute)
+	relay.waitCampaign(t, p, id, "First", total/10, time.Minute)
 	var c struct{ State string }
 	call(t, p, "POST", "/v1/campaigns/"+id+"/pause", nil, 200, &c)
 	if c.State != "paused" {
@@ -462,7 +471,7 @@ func TestCampaignPauseResumeUnsubscribeCancel(t *testing.T) {
 
 	// A second campaign to the same list, cancelled mid-way.
 	id2 := startCampaign(t, p, "Second", lists)
-	relay.waitCampaign(t, "Second", total/10, time.Minute)
+	relay.waitCampaign(t, p, id2, "Second", total/10, time.Minute)
 	call(t, p, "POST", "/v1/campaigns/"+id2+"/cancel", nil, 200, &c)
 	if c.State != "cancelled" {
 		t.Fatalf("cancelled campaign in state %q", c.State)
@@ -498,7 +507,7 @@ func TestCampaignCrash(t *testing.T) {
 	newsTemplate(t, p)
 	id := startCampaign(t, p, "Crash", lists)
 
-	relay.waitCampaign(t, "Crash", total/4, time.Minute)
+	relay.waitCampaign(t, p, id, "Crash", total/4, time.Minute)
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -514,7 +523,7 @@ func TestCampaignCrash(t *testing.T) {
 	t.Logf("killed with %d of %d messages at the relay, %d in flight", atKill, total, len(inflight))
 
 	p2 := startNode(t, dir, relay, "node0.postie.test", campaignEnv()...)
-	relay.waitCampaign(t, "Crash", total, 3*time.Minute)
+	relay.waitCampaign(t, p2, id, "Crash", total, 3*time.Minute)
 	run := waitRunState(t, p2, id, "finished", time.Minute)
 	p2.stop()
 
@@ -559,7 +568,7 @@ func TestCampaignCluster(t *testing.T) {
 	makeContacts(t, nodes[0], total, func(int) []string { return lists })
 	newsTemplate(t, nodes[0])
 	id := startCampaign(t, nodes[1], "Cluster", lists)
-	relay.waitCampaign(t, "Cluster", total, 5*time.Minute)
+	relay.waitCampaign(t, nodes[0], id, "Cluster", total, 5*time.Minute)
 	run := waitRunState(t, nodes[2], id, "finished", time.Minute)
 	for _, n := range nodes {
 		n.stop()

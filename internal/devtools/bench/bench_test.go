@@ -118,8 +118,8 @@ func TestCampaign(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
 	const contacts = 2000
-	r, err := bench.RunCampaign(t.Context(), bench.CampaignConfig{Binary: os.Args[0], ExtraEnv: []string{childEnv}, Out: &out,
-		Contacts: contacts, Pool: 2, TxRate: 20})
+	r, err := bench.RunCampaign(t.Context(), bench.CampaignConfig{Binary: os.Args[0], Out: &out,
+		Contacts: contacts, Pool: 2, TxRate: 20, ExtraEnv: append([]string{childEnv}, os.Getenv("DBG_ENV"))})
 	bench.PrintCampaign(&out, r)
 	t.Log("\n" + out.String())
 	if err != nil {

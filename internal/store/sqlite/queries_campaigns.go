@@ -114,10 +114,13 @@ const (
 		WHERE run_id = ?1 AND status = 'pending' AND contact_id IN (SELECT value FROM json_each(?2))`
 
 	// The outcomes, a JSON array of [contact id, state, message id or null, reason].
-	qRunQueueRecipients = `UPDATE campaign_recipients
-		SET status = o.value ->> 1, message_id = o.value ->> 2, reason = o.value ->> 3, updated_at = ?2
-		FROM json_each(?3) o
-		WHERE campaign_recipients.run_id = ?1 AND campaign_recipients.contact_id = o.value ->> 0
+	// The outcomes are materialised first so that they drive the join, each looked up by its
+	// key; otherwise SQLite walks the run's pending recipients and scans the outcomes for each.
+	qRunQueueRecipients = `WITH o AS MATERIALIZED (SELECT value ->> 0 AS cid, value ->> 1 AS st,
+			value ->> 2 AS mid, value ->> 3 AS rs FROM json_each(?3))
+		UPDATE campaign_recipients SET status = o.st, message_id = o.mid, reason = o.rs, updated_at = ?2
+		FROM o
+		WHERE campaign_recipients.run_id = ?1 AND campaign_recipients.contact_id = o.cid
 			AND campaign_recipients.status = 'pending'`
 
 	qRunQueueContacts = `INSERT INTO campaign_contacts (campaign_id, contact_id, last_at)
