@@ -6,6 +6,7 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -48,6 +49,9 @@ type Config struct {
 	Nodes int
 	// NodeEnv, when set, gives node i (counted from 0) more environment, after ExtraEnv.
 	NodeEnv func(i int) []string
+	// Logs, when set, is given each line the nodes log (on one goroutine per node); lines at
+	// level WARN or ERROR still go to the bench's stderr.
+	Logs func(line string)
 }
 
 // Result of one scenario.
@@ -206,12 +210,39 @@ func startNode(ctx context.Context, cfg Config, dbURL, key string) (*node, error
 	)
 	cmd.Env = append(cmd.Env, cfg.ExtraEnv...)
 	cmd.Stdout = io.Discard
-	cmd.Stderr = os.Stderr
+	var logs io.ReadCloser
+	if cfg.Logs == nil {
+		cmd.Stderr = os.Stderr
+	} else {
+		var err error
+		if logs, err = cmd.StderrPipe(); err != nil {
+			return nil, err
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	n := &node{cmd: cmd, base: "http://127.0.0.1:" + strconv.Itoa(port), done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(n.done) }()
+	read := make(chan struct{})
+	if logs != nil {
+		go func() {
+			defer close(read)
+			sc := bufio.NewScanner(logs)
+			sc.Buffer(nil, 1<<20)
+			for sc.Scan() {
+				line := sc.Text()
+				if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+					fmt.Fprintln(os.Stderr, line)
+				}
+				cfg.Logs(line)
+			}
+			_, _ = io.Copy(io.Discard, logs)
+		}()
+	} else {
+		close(read)
+	}
+	// Wait must not run before the log pipe is read to its end (it closes the pipe).
+	go func() { <-read; _ = cmd.Wait(); close(n.done) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(n.base + "/readyz")
