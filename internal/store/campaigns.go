@@ -229,7 +229,7 @@ type RunMaterialiseParams struct {
 	RunID    string
 	Owner    string // must hold the run's lease (ErrConflict otherwise: nothing changed)
 	Audience RunAudience
-	Limit    int // contacts considered in this chunk (included or excluded)
+	Limit    int // contacts considered in this chunk (included or excluded); a driver may consider fewer
 	Now      time.Time
 }
 

@@ -69,9 +69,10 @@ const (
 	qRunRenew = `UPDATE campaign_runs SET lease_until = ?1
 		WHERE id IN (SELECT value FROM json_each(?2)) AND lease_owner = ?3`
 
-	// ?1 = '' releases every lease.
+	// The leases whose owner begins with ?1 (compared with substr rather than LIKE, whose _ and
+	// % a node id may contain): '' releases every lease.
 	qRunRelease = `UPDATE campaign_runs SET lease_owner = '', lease_until = NULL
-		WHERE lease_owner <> '' AND (?1 = '' OR lease_owner = ?1)`
+		WHERE lease_owner <> '' AND substr(lease_owner, 1, length(?1)) = ?1`
 
 	// The run as a chunk of its materialisation or queue finds it, with its campaign's cap.
 	qRunWork = `SELECT r.campaign_id, r.state, r.lease_owner, r.materialised, r.cursor, r.excluded, c.cap
@@ -83,8 +84,8 @@ const (
 
 	// The contacts a chunk considered but left out were inserted with a state naming why
 	// (materialiseQuery): they are deleted, through campaign_recipients_status, and counted.
-	qRunDropExcluded = `DELETE FROM campaign_recipients
-		WHERE run_id = ?1 AND status IN ('-out', '-unsubscribed', '-pending', '-suppressed', '-capped')
+	qRunDropExcluded = `DELETE FROM campaign_recipients INDEXED BY campaign_recipients_status
+		WHERE run_id = ?1 AND status IN ('-unsubscribed', '-pending', '-suppressed', '-capped')
 		RETURNING status`
 
 	qRunMaterialised = `UPDATE campaign_runs SET cursor = ?2, recipients = recipients + ?3, excluded = ?4,
@@ -113,14 +114,13 @@ const (
 	qRunQueuePending = `SELECT contact_id FROM campaign_recipients
 		WHERE run_id = ?1 AND status = 'pending' AND contact_id IN (SELECT value FROM json_each(?2))`
 
-	// The outcomes, a JSON array of [contact id, state, message id or null, reason].
-	// The outcomes are materialised first so that they drive the join, each looked up by its
-	// key; otherwise SQLite walks the run's pending recipients and scans the outcomes for each.
-	qRunQueueRecipients = `WITH o AS MATERIALIZED (SELECT value ->> 0 AS cid, value ->> 1 AS st,
-			value ->> 2 AS mid, value ->> 3 AS rs FROM json_each(?3))
-		UPDATE campaign_recipients SET status = o.st, message_id = o.mid, reason = o.rs, updated_at = ?2
-		FROM o
-		WHERE campaign_recipients.run_id = ?1 AND campaign_recipients.contact_id = o.cid
+	// The outcomes, a JSON array of [contact id, state, message id or null, reason]. INDEXED BY
+	// makes the outcomes the outer loop, each finding its row by contact, rather than every
+	// pending recipient of the run being matched against the array.
+	qRunQueueRecipients = `UPDATE campaign_recipients INDEXED BY campaign_recipients_contact
+		SET status = o.value ->> 1, message_id = o.value ->> 2, reason = o.value ->> 3, updated_at = ?2
+		FROM json_each(?3) o
+		WHERE campaign_recipients.run_id = ?1 AND campaign_recipients.contact_id = o.value ->> 0
 			AND campaign_recipients.status = 'pending'`
 
 	qRunQueueContacts = `INSERT INTO campaign_contacts (campaign_id, contact_id, last_at)
@@ -163,6 +163,9 @@ const (
 
 	qRunCampaignState = `UPDATE campaigns SET state = ?2, pause_reasons = ?3, next_run_at = ?4, updated_at = ?5
 		WHERE id = ?1`
+
+	// RunInFlight: three ranges of messages_run, as long as the run's window, not the run.
+	qRunInFlight = `SELECT count(*) FROM messages WHERE run_id = ?1 AND status IN ('scheduled', 'queued', 'sending')`
 
 	// Progress in one statement (one snapshot): the run's messages by status, through
 	// messages_run, and its recipients without a message by state, through

@@ -16,8 +16,8 @@ import (
 	"github.com/postie/postie/internal/store"
 )
 
-// RunCampaigns runs the campaigns area's cases alone, as Run does once every driver has the
-// area; open is Run's.
+// RunCampaigns runs the campaigns area's cases alone (Run runs them with the others), for a
+// driver's test that runs them again in another mode; open is Run's.
 func RunCampaigns(t *testing.T, open func(t *testing.T) store.Store) {
 	for _, tc := range campaignCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -342,6 +342,8 @@ func testCampaignList(t *testing.T, s store.Store) {
 	if full, _, err := s.CampaignList(ctx, store.CampaignListParams{}); err != nil || len(full) != 5 {
 		t.Errorf("CampaignList(default limit) = %d campaigns, %v", len(full), err)
 	}
+	_, _, err = s.CampaignList(ctx, store.CampaignListParams{Cursor: "ctc_1"})
+	wantErr(t, "CampaignList(a cursor that is no campaign id)", err, store.ErrBadCursor)
 }
 
 func testCampaignSetState(t *testing.T, s store.Store) {
@@ -629,12 +631,24 @@ func testRunLeases(t *testing.T, s store.Store) {
 		t.Errorf("RunRenewLeases(b, taken over) = %d, %v; want 0", n, err)
 	}
 
-	// Release: by owner, then every lease.
+	// Release: by owner (a prefix of it: a node's id and "/"), then every lease.
+	if n, err := s.RunReleaseLeases(ctx, "c/"); err != nil || n != 0 {
+		t.Errorf("RunReleaseLeases(c/) = %d, %v; want 0 (c is not c/…)", n, err)
+	}
 	if n, err := s.RunReleaseLeases(ctx, "c"); err != nil || n != 1 {
 		t.Errorf("RunReleaseLeases(c) = %d, %v; want 1", n, err)
 	}
 	if r := getRun(t, s, newer.ID); r.LeaseOwner != "" || !r.LeaseUntil.IsZero() {
 		t.Errorf("released run leased to %q until %v", r.LeaseOwner, r.LeaseUntil)
+	}
+	if got := claimRuns("node-1/w", 5, t0.Add(2*time.Minute)); !slices.Equal(got, []string{newer.ID}) {
+		t.Errorf("RunClaim(node-1/w) after release = %v, want %s", got, newer.ID)
+	}
+	if n, err := s.RunReleaseLeases(ctx, "node-2/"); err != nil || n != 0 {
+		t.Errorf("RunReleaseLeases(node-2/) = %d, %v; want 0", n, err)
+	}
+	if n, err := s.RunReleaseLeases(ctx, "node-1/"); err != nil || n != 1 {
+		t.Errorf("RunReleaseLeases(node-1/) = %d, %v; want 1", n, err)
 	}
 	if got := claimRuns("d", 5, t0.Add(2*time.Minute)); !slices.Equal(got, []string{newer.ID}) {
 		t.Errorf("RunClaim(d) after release = %v, want %s", got, newer.ID)
@@ -1080,6 +1094,19 @@ func testRunQueue(t *testing.T, s store.Store) {
 	if ms, err := s.MessageList(ctx, store.MessageListParams{CampaignID: c.ID}); err != nil || len(ms) != 2 {
 		t.Errorf("campaign messages after a repeat: %d, %v; want 2", len(ms), err)
 	}
+	// A recipient without a message is given unsubscribed, suppressed or failed, nothing else.
+	for _, st := range []string{store.CampaignRecipientQueued, store.CampaignRecipientPending, ""} {
+		if err := s.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: "n1", Day: "2026-03-01",
+			Now: t1, Items: []store.RunQueueItem{{ContactID: eve, Status: st}}}); err == nil {
+			t.Errorf("RunQueue(state %q without a message) succeeded", st)
+		}
+	}
+	// One outcome per recipient.
+	if err := s.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: "n1", Day: "2026-03-01", Now: t1,
+		Items: []store.RunQueueItem{{ContactID: eve, Message: campaignMessage(byID[eve], c, t1)},
+			{ContactID: eve, Message: campaignMessage(byID[eve], c, t1)}}}); err == nil {
+		t.Error("RunQueue with two messages for one recipient succeeded")
+	}
 	// The last one, counted on the same day.
 	mEve := campaignMessage(byID[eve], c, t1)
 	if err := s.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: "n1", Day: "2026-03-01",
@@ -1167,6 +1194,19 @@ func testRunPauseResume(t *testing.T, s store.Store) {
 	}
 	_, err = s.RunSetState(ctx, store.RunSetStateParams{ID: run.ID, From: []string{store.RunRunning}, To: store.RunPaused, Now: t1})
 	wantErr(t, "RunSetState(from running, paused)", err, store.ErrConflict)
+
+	// The message being sent at the pause comes back deferred: paused again, the run holds it too.
+	if n, err := s.MessageFinish(ctx, t1, []store.MessageFinishParams{{ID: sending, Owner: "w", Status: store.StatusDeferred,
+		Attempts: 1, NextAttemptAt: t1.Add(5 * time.Minute)}}); err != nil || n != 1 {
+		t.Fatalf("MessageFinish = %d, %v", n, err)
+	}
+	if _, err := s.RunSetState(ctx, store.RunSetStateParams{ID: run.ID, From: []string{store.RunPaused}, To: store.RunPaused,
+		PauseReasons: []string{store.PauseManual}, Now: t1}); err != nil {
+		t.Fatalf("RunSetState(paused, again): %v", err)
+	}
+	if m := get(t, s, sending); !m.NextAttemptAt.Equal(store.HeldUntil) || m.Status != store.StatusDeferred {
+		t.Errorf("the message deferred during the pause: %s, next attempt %v; want held", m.Status, m.NextAttemptAt)
+	}
 	_, err = s.RunSetState(ctx, store.RunSetStateParams{ID: id.New(id.Run), From: []string{store.RunRunning}, To: store.RunPaused, Now: t1})
 	wantErr(t, "RunSetState(unknown)", err, store.ErrNotFound)
 
@@ -1176,7 +1216,7 @@ func testRunPauseResume(t *testing.T, s store.Store) {
 		TTL: time.Hour, Now: tr}); err != nil {
 		t.Fatalf("RunSetState(running): %v", err)
 	}
-	for _, id := range []string{deferred, queued} {
+	for _, id := range []string{deferred, sending, queued} {
 		if m := get(t, s, id); m.NextAttemptAt.After(tr) || !m.ExpiresAt.Equal(expires) {
 			t.Errorf("message %s resumed with a short TTL: next attempt %v, expires %v; want due at %v, expiring at %v",
 				id, m.NextAttemptAt, m.ExpiresAt, tr, expires)
@@ -1201,7 +1241,7 @@ func testRunPauseResume(t *testing.T, s store.Store) {
 	if got := getCampaign(t, s, c.ID); got.State != store.CampaignRunning || len(got.PauseReasons) != 0 {
 		t.Errorf("campaign of the resumed run: %q %v", got.State, got.PauseReasons)
 	}
-	for _, id := range []string{deferred, queued} {
+	for _, id := range []string{deferred, sending, queued} {
 		m := get(t, s, id)
 		if m.NextAttemptAt.After(t2) || m.ExpiresAt.Before(t2.Add(ttl)) {
 			t.Errorf("resumed message %s: next attempt %v, expires %v; want due at %v, expiring at or after %v",
@@ -1210,8 +1250,8 @@ func testRunPauseResume(t *testing.T, s store.Store) {
 	}
 	got := claim(t, s, store.MessageClaimParams{Owner: "w", Stream: store.StreamBroadcast, Limit: 10, Now: t2,
 		LeaseUntil: t2.Add(time.Minute)})
-	if ids := slices.Sorted(slices.Values(claimedIDs(got))); !slices.Equal(ids, slices.Sorted(slices.Values([]string{deferred, queued}))) {
-		t.Errorf("claimed after resume %v, want %s and %s", ids, deferred, queued)
+	if ids := slices.Sorted(slices.Values(claimedIDs(got))); !slices.Equal(ids, slices.Sorted(slices.Values([]string{deferred, sending, queued}))) {
+		t.Errorf("claimed after resume %v, want all three", ids)
 	}
 }
 
@@ -1285,6 +1325,9 @@ func testRunCancel(t *testing.T, s store.Store) {
 	_, err = s.RunSetState(ctx, store.RunSetStateParams{ID: run.ID, From: []string{store.RunRunning, store.RunPaused},
 		To: store.RunRunning, Now: t1})
 	wantErr(t, "RunSetState(resume a cancelled run)", err, store.ErrConflict)
+	_, err = s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: run.ID, Owner: "n1",
+		Audience: store.RunAudience{Lists: []string{l.ID}, CampaignID: c.ID}, Limit: 10, Now: t1})
+	wantErr(t, "RunMaterialise(cancelled run)", err, store.ErrConflict)
 
 	// finished: FinishedAt set, the campaign's next occurrence with it.
 	c2 := newCampaign(t, s, []string{l.ID})
@@ -1421,6 +1464,8 @@ func testRunRecipients(t *testing.T, s store.Store) {
 			t.Errorf("RunRecipients filled the contact: %+v", r.Contact)
 		}
 	}
+	_, _, err = s.RunRecipients(ctx, store.RunRecipientListParams{RunID: run.ID, Cursor: "cmp_1"})
+	wantErr(t, "RunRecipients(a cursor that is no contact id)", err, store.ErrBadCursor)
 }
 
 func testRunContactErase(t *testing.T, s store.Store) {

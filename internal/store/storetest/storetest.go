@@ -114,6 +114,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"MessageListID", testMessageListID},
 	}
 	tests = append(tests, importCases...)
+	tests = append(tests, campaignCases...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
