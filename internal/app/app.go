@@ -188,17 +188,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if n > 0 {
 		log.Warn("resuming imports left running by the previous run", "imports", n, "node", node)
 	}
-	// Campaign runs: on SQLite every lease in the file was this node's. On PostgreSQL a run
-	// lease names its owner only in full (no prefix release), so a restarted node takes back
-	// its runs when their leases end (POSTIE_LEASE); a node shutting down hands them back.
-	if release.OwnerPrefix == "" {
-		n, err = st.RunReleaseLeases(ctx, "")
-		if err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			log.Warn("resuming campaign runs left running by the previous run", "runs", n, "node", node)
-		}
+	// And campaign runs (RunReleaseLeases takes an owner prefix; "" is every lease). A failure
+	// here only delays them: a run whose lease is not taken back is taken over when it ends.
+	if n, err := st.RunReleaseLeases(ctx, release.OwnerPrefix); err != nil {
+		log.Error("could not take back the campaign runs of the previous run; they resume when their leases end",
+			"err", err, "lease", cfg.Lease)
+	} else if n > 0 {
+		log.Warn("resuming campaign runs left running by the previous run", "runs", n, "node", node)
 	}
 
 	a.listener, err = net.Listen("tcp", cfg.Listen)

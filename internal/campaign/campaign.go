@@ -99,7 +99,8 @@ type RunView struct {
 }
 
 // TestParams is a test send: the campaign's message to each of To (at most
-// MaxTestRecipients), rendered with Contact (or an empty contact) and marked as a test.
+// MaxTestRecipients), marked as a test, rendered with a contact whose email is the address
+// and whose other fields are empty, with Contact's members laid over it.
 type TestParams struct {
 	To      []string
 	Contact map[string]any
@@ -111,6 +112,7 @@ type Service struct {
 	log      *slog.Logger
 	segments *audience.Segments
 	wake     chan struct{} // a run was started or resumed here: work it now
+	matWake  chan struct{} // the same for Serve's materialiser
 
 	mu       sync.Mutex
 	runs     map[string]*runState // the runs this node holds the lease of, by id
@@ -158,7 +160,7 @@ func New(cfg Config) *Service {
 			}})
 	}
 	return &Service{cfg: cfg, log: cfg.Logger.With("component", "campaign"), segments: segs,
-		wake: make(chan struct{}, 1), runs: map[string]*runState{}, samples: map[string][]sample{}}
+		wake: make(chan struct{}, 1), matWake: make(chan struct{}, 1), runs: map[string]*runState{}, samples: map[string][]sample{}}
 }
 
 // now is the service's clock, as stored.

@@ -2,8 +2,10 @@ package campaign_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"sync"
@@ -14,7 +16,8 @@ import (
 	"github.com/postie/postie/internal/campaign"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
-	"github.com/postie/postie/internal/store/sqlite"
+	"github.com/postie/postie/internal/store/postgres"
+	"github.com/postie/postie/internal/store/postgres/pgtest"
 	"github.com/postie/postie/internal/store/sqlite/sqlitetest"
 	"github.com/postie/postie/internal/templates"
 )
@@ -48,7 +51,7 @@ func (c *clock) Add(d time.Duration) time.Time {
 // catalog, the message front door with list mail configured, the audience, and the service
 // on a test clock.
 type bundle struct {
-	st       *sqlite.Store
+	st       store.Store
 	cat      *templates.Catalog
 	msgs     *message.Service
 	contacts *audience.Service
@@ -61,9 +64,27 @@ type bundle struct {
 
 var start = time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
 
+// driver is the store the tests run on: a SQLite file by default, a PostgreSQL database of
+// TEST_DATABASE_URL with -driver=postgres.
+var driver = flag.String("driver", "sqlite", "the store the tests run on: sqlite, or postgres (a database of TEST_DATABASE_URL)")
+
+// open opens a new, migrated store of the driver the tests run on, closed when t ends.
+func open(t *testing.T) store.Store {
+	t.Helper()
+	if *driver != "postgres" {
+		return sqlitetest.Open(t)
+	}
+	st, err := postgres.Open(context.Background(), postgres.Options{URL: pgtest.URL(t), Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
 func setup(t *testing.T, opts ...func(*campaign.Config)) *bundle {
 	t.Helper()
-	b := &bundle{st: sqlitetest.Open(t), clock: &clock{t: start}}
+	b := &bundle{st: open(t), clock: &clock{t: start}}
 	b.cat = templates.New(templates.Config{Store: b.st, Now: b.clock.Now})
 	keys, err := audience.NewKeys([]audience.Key{{ID: "k1", Secret: bytes.Repeat([]byte{1}, 32)}}, bytes.Repeat([]byte{2}, 32))
 	if err != nil {

@@ -186,8 +186,9 @@ func (s *Service) currentRun(ctx context.Context, campaignID string) (*store.Run
 }
 
 // Pause pauses a running or scheduled campaign (reason manual): its current run stops
-// creating messages and holds those not handed to a relay yet. Pausing a paused campaign adds
-// the reason.
+// creating messages and holds those not handed to a relay yet. Pausing a campaign paused for
+// another reason (its daily quota, its complaint rate) adds manual, so that it stays paused
+// when that reason is lifted; one paused manually already is a conflict.
 func (s *Service) Pause(ctx context.Context, id string) (store.Campaign, error) {
 	return s.addReason(ctx, id, store.PauseManual)
 }
@@ -200,6 +201,9 @@ func (s *Service) addReason(ctx context.Context, id, reason string) (store.Campa
 	}
 	if !slices.Contains(pausable, c.State) {
 		return store.Campaign{}, conflict(c, "only a scheduled, running or paused campaign can be paused")
+	}
+	if slices.Contains(c.PauseReasons, reason) {
+		return store.Campaign{}, conflict(c, "it is paused for "+reason+" already")
 	}
 	reasons := withReason(c.PauseReasons, reason)
 	now := s.now()

@@ -1,10 +1,12 @@
 package campaign_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,6 +225,13 @@ func TestTestSend(t *testing.T) {
 			m.ListID != news || m.Stream != store.StreamBroadcast {
 			t.Errorf("test message %+v", m)
 		}
+	}
+	if raw, _ := b.st.MessageRaw(ctx, res[0].ID); !strings.Contains(string(raw), "Hello Tester") {
+		t.Errorf("the given contact was not rendered:\n%s", raw)
+	}
+	// Without a contact, .contact has the fields a run gives, empty but the address.
+	if _, err := b.svc.Test(ctx, c.ID, campaign.TestParams{To: []string{"me@example.com"}}); err != nil {
+		t.Fatalf("a test send without a contact: %v", err)
 	}
 	_, err = b.svc.Test(ctx, c.ID, campaign.TestParams{To: []string{"me@example.com", "not an address"}})
 	if ps := problemsOf(t, err); ps["to[1]"] == "" {
@@ -559,6 +568,9 @@ func TestResumeByReasonAndReschedule(t *testing.T) {
 	if _, err := b.svc.Pause(ctx, c.ID); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := b.svc.Pause(ctx, c.ID); kindOf(err) != message.KindConflict || !strings.Contains(err.Error(), "paused") {
+		t.Fatalf("a second Pause: %v", err)
+	}
 	if _, err := b.svc.Resume(ctx, c.ID, []string{"vacation"}); kindOf(err) != message.KindInvalid {
 		t.Fatalf("Resume of an unknown reason: %v", err)
 	}
@@ -575,5 +587,136 @@ func TestResumeByReasonAndReschedule(t *testing.T) {
 	}
 	if _, err := b.svc.Get(ctx, c.ID); kindOf(err) != message.KindNotFound {
 		t.Fatalf("Get after Delete: %v", err)
+	}
+}
+
+// A node that dies mid-run leaves its lease; another node takes the run over once the lease
+// ends and goes on where it stood: every recipient gets exactly one message.
+func TestTakeOverAfterLeaseEnds(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *campaign.Config) { c.Window = 2 })
+	ctx := t.Context()
+	news := b.list(t, "News")
+	for i := range 7 {
+		b.contact(t, string(rune('a'+i))+"@example.com", "X", news)
+	}
+	c := b.create(t, campaign.Input{Lists: &[]string{news}})
+	if _, err := b.svc.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	now := start
+	tick(t, b.svc, now) // node a creates two messages, then dies
+	sent := b.deliver(t, now)
+
+	cfg := b.cfg
+	cfg.Owner = "node-b/1/bb"
+	other := campaign.New(cfg)
+	tick(t, other, now.Add(30*time.Second)) // a's lease still holds
+	if got := b.deliver(t, now.Add(30*time.Second)); len(got) != 0 {
+		t.Fatalf("node b worked a run leased to node a: %v", got)
+	}
+	now = now.Add(61 * time.Second)
+	b.clock.Set(now)
+	sent = append(sent, b.drain(t, other, c.ID, now)...)
+	slices.Sort(sent)
+	if len(sent) != 7 || len(slices.Compact(slices.Clone(sent))) != 7 {
+		t.Fatalf("sent %v, want each of 7 once", sent)
+	}
+	if r := b.runs(t, c.ID)[0]; r.State != store.RunFinished || r.Progress.Counts["sent"] != 7 {
+		t.Fatalf("run %s counts %v", r.State, r.Progress.Counts)
+	}
+}
+
+// countingStore is a store that counts the calls of RunProgress and RunInFlight.
+type countingStore struct {
+	store.Store
+	progress, inFlight atomic.Int64
+}
+
+func (s *countingStore) RunProgress(ctx context.Context, runID string) (store.RunProgress, error) {
+	s.progress.Add(1)
+	return s.Store.RunProgress(ctx, runID)
+}
+
+func (s *countingStore) RunInFlight(ctx context.Context, runID string) (int, error) {
+	s.inFlight.Add(1)
+	return s.Store.RunInFlight(ctx, runID)
+}
+
+// A full window is checked with RunInFlight, not by counting the whole run again.
+func TestWindowWithAnInFlightCount(t *testing.T) {
+	t.Parallel()
+	var cs *countingStore
+	b := setup(t, func(c *campaign.Config) {
+		cs = &countingStore{Store: c.Store}
+		c.Store, c.Window = cs, 4
+	})
+	ctx := t.Context()
+	news := b.list(t, "News")
+	for i := range 10 {
+		b.contact(t, string(rune('a'+i))+"@example.com", "X", news)
+	}
+	c := b.create(t, campaign.Input{Lists: &[]string{news}})
+	if _, err := b.svc.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	tick(t, b.svc, start) // a window of 4
+	progress := cs.progress.Load()
+	tick(t, b.svc, start) // full: asked, nothing created
+	if cs.inFlight.Load() != 1 || cs.progress.Load() != progress {
+		t.Fatalf("a full window: %d in-flight counts, %d progress reads (%d before)", cs.inFlight.Load(), cs.progress.Load(), progress)
+	}
+	if got := b.deliver(t, start); len(got) != 4 {
+		t.Fatalf("delivered %d, want the window of 4", len(got))
+	}
+	tick(t, b.svc, start) // room again: 4 more
+	if got := b.deliver(t, start); len(got) != 4 {
+		t.Fatalf("delivered %d after the window emptied, want 4", len(got))
+	}
+	if sent := b.drain(t, b.svc, c.ID, start); len(sent) != 2 {
+		t.Fatalf("the rest: %v", sent)
+	}
+}
+
+// A due occurrence is checked again before it runs: a campaign whose data no longer satisfies
+// its template's schema goes back to draft, unrun; a run whose segment is gone before it is
+// materialised is cancelled.
+func TestDueCampaignNoLongerChecks(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	news := b.list(t, "News")
+	b.contact(t, "ann@example.com", "Ann", news)
+	c := b.create(t, campaign.Input{Lists: &[]string{news},
+		Schedule: &store.Schedule{Kind: store.ScheduleAt, At: start.Add(time.Hour)}})
+	if _, err := b.svc.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The template now wants a title the campaign's data lacks.
+	b.template(t, "news", `{"type":"object","required":["issue","title"]}`, "{{.data.title}}", "<p>x</p>")
+	tick(t, b.svc, start.Add(time.Hour))
+	c, _ = b.svc.Get(ctx, c.ID)
+	if c.State != store.CampaignDraft || len(b.runs(t, c.ID)) != 0 {
+		t.Fatalf("a due campaign that no longer checks: %s, %d runs", c.State, len(b.runs(t, c.ID)))
+	}
+	if _, err := b.svc.Start(ctx, c.ID); kindOf(err) != message.KindInvalid {
+		t.Fatalf("Start of it: %v", err)
+	}
+
+	seg, err := b.segments.Create(ctx, "everyone", json.RawMessage(`{"and":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := b.create(t, campaign.Input{Segment: &seg.ID, Data: json.RawMessage(`{"issue":1,"title":"x"}`)})
+	if _, err := b.svc.Start(ctx, c2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.st.SegmentDelete(ctx, seg.ID); err != nil {
+		t.Fatal(err)
+	}
+	tick(t, b.svc, start.Add(2*time.Hour))
+	c2, _ = b.svc.Get(ctx, c2.ID)
+	if r := b.runs(t, c2.ID); c2.State != store.CampaignCancelled || len(r) != 1 || r[0].State != store.RunCancelled {
+		t.Fatalf("a run whose segment is gone: campaign %s, runs %v", c2.State, r)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -51,7 +53,7 @@ const (
 	queueChunk        = 250 // recipients per RunPending and RunQueue
 	createBudget      = 300 * time.Millisecond
 	activePoll        = 100 * time.Millisecond // Serve's pace while a run waits for its window
-	progressEvery     = 250 * time.Millisecond // how old a run's counts may be for creating more
+	progressEvery     = 2 * time.Second        // how old a run's counts may be for creating more
 	dueBatch          = 20
 )
 
@@ -60,12 +62,16 @@ type runState struct {
 	id         string
 	leaseUntil time.Time
 
-	ready    bool // camp, audience, renderer and limiter are loaded
-	camp     store.Campaign
-	audience store.RunAudience
-	renderer message.Renderer
-	limiter  *rate.Limiter // nil: no rate of its own
-	after    string        // the contact id of the last pending recipient handled
+	ready bool // camp, audience, renderer and limiter are loaded
+	camp  store.Campaign
+	// audience is read by Serve's materialiser too; materialised: the whole audience is in
+	// the run's recipients.
+	audience     atomic.Pointer[store.RunAudience]
+	materialised atomic.Bool
+	paused       atomic.Bool // as its last step found it: Serve looks at it once per Poll
+	renderer     message.Renderer
+	limiter      *rate.Limiter // nil: no rate of its own
+	after        string        // the contact id of the last pending recipient handled
 
 	// Complaints are counted from base on: the counts when the run was last resumed from a
 	// complaint-rate pause (an operator who resumes it accepts what came before).
@@ -123,11 +129,13 @@ func (s *Service) drop(id string) {
 	s.mu.Unlock()
 }
 
-// poke wakes Serve without waiting.
+// poke wakes Serve (and its materialiser) without waiting.
 func (s *Service) poke() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	for _, c := range []chan struct{}{s.wake, s.matWake} {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -144,9 +152,13 @@ func (s *Service) held() []*runState {
 }
 
 // Serve starts due occurrences and works this node's runs until ctx ends, then hands its run
-// leases back.
+// leases back. Runs still being materialised are materialised by a goroutine of their own, so
+// that copying a large audience and creating the first messages go on together.
 func (s *Service) Serve(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.materialiser(ctx) })
 	defer func() {
+		wg.Wait()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if n, err := s.cfg.Store.RunReleaseLeases(rctx, s.cfg.Owner); err != nil {
@@ -167,7 +179,7 @@ func (s *Service) Serve(ctx context.Context) error {
 		case <-timer.C:
 		case <-s.wake:
 		}
-		busy, err := s.tick(ctx, s.cfg.Now())
+		busy, err := s.pass(ctx, s.cfg.Now(), false)
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("campaign runner", "err", err)
 		}
@@ -175,8 +187,8 @@ func (s *Service) Serve(ctx context.Context) error {
 		switch {
 		case busy:
 			wait = 0
-		case len(s.held()) > 0:
-			wait = min(wait, activePoll)
+		case slices.ContainsFunc(s.held(), func(rs *runState) bool { return !rs.paused.Load() }):
+			wait = min(wait, activePoll) // a run waits for its window to empty
 		}
 		timer.Reset(wait)
 	}
@@ -186,12 +198,13 @@ func (s *Service) Serve(ctx context.Context) error {
 // each claimed run one step (a materialisation chunk, a window of messages, its end). Tests
 // drive a clock through it.
 func (s *Service) Tick(ctx context.Context, now time.Time) error {
-	_, err := s.tick(ctx, now)
+	_, err := s.pass(ctx, now, true)
 	return err
 }
 
-// tick is Tick, reporting whether a run has more to do at once.
-func (s *Service) tick(ctx context.Context, now time.Time) (busy bool, err error) {
+// pass is Tick, reporting whether a run has more to do at once; inline: the runs' audiences
+// are materialised by the pass (Tick) rather than by Serve's materialiser.
+func (s *Service) pass(ctx context.Context, now time.Time, inline bool) (busy bool, err error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	var errs []error
 	if s.looked(now) {
@@ -199,7 +212,7 @@ func (s *Service) tick(ctx context.Context, now time.Time) (busy bool, err error
 	}
 	errs = append(errs, s.renew(ctx, now))
 	for _, rs := range s.held() {
-		more, err := s.step(ctx, rs, now)
+		more, err := s.step(ctx, rs, now, inline)
 		if errors.Is(err, errDropped) {
 			s.drop(rs.id)
 			continue
@@ -396,7 +409,7 @@ func (s *Service) claim(ctx context.Context, now time.Time) error {
 
 // step works one run one step at now, reporting whether it has more to do at once.
 // errDropped: the run is not this node's to work any more.
-func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, error) {
+func (s *Service) step(ctx context.Context, rs *runState, now time.Time, inline bool) (bool, error) {
 	run, err := s.cfg.Store.RunGet(ctx, rs.id)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, errDropped // its campaign was deleted
@@ -410,10 +423,14 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 	switch run.State {
 	case store.RunPaused:
 		// Held until resumed; the lease is kept, so a resume here goes on at once.
+		// The campaign may be changed while paused (not its run's template version): it is
+		// read again when the run goes on, as a node taking the run over would.
 		rs.sawComplaintPause = rs.sawComplaintPause || slices.Contains(run.PauseReasons, store.PauseComplaintRate)
-		rs.stale = true
+		rs.stale, rs.ready = true, false
+		rs.paused.Store(true)
 		return false, nil
 	case store.RunRunning:
+		rs.paused.Store(false)
 	default:
 		return false, errDropped
 	}
@@ -423,10 +440,17 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 		}
 	}
 
-	if !run.Materialised {
-		if err = s.materialise(ctx, rs, &run, now); err != nil {
+	if run.Materialised {
+		rs.materialised.Store(true)
+	} else if inline {
+		added, done, err := s.materialise(ctx, rs, now)
+		if errors.Is(err, errStale) {
+			return false, nil
+		} else if err != nil {
 			return false, err
 		}
+		run.Recipients += added
+		run.Materialised = done
 	}
 	inFlight, pending, fresh, err := s.progress(ctx, rs, run, false, now)
 	if err != nil {
@@ -442,7 +466,7 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 	}
 	room := s.cfg.Window - inFlight
 	if pending <= 0 || room <= 0 {
-		return !run.Materialised, nil
+		return inline && !run.Materialised, nil
 	}
 	left, err := s.quotaLeft(ctx, now)
 	if err != nil {
@@ -477,19 +501,31 @@ func (s *Service) step(ctx context.Context, rs *runState, now time.Time) (bool, 
 	if err != nil {
 		return false, err
 	}
-	return more || !run.Materialised, nil
+	return more || inline && !run.Materialised, nil
 }
 
 // progress returns a run's messages in flight and recipients pending, from its counts
-// (RunProgress) read at most progressEvery ago and what this node created since: counting a
-// large run's recipients is not free, and the estimate errs on the safe side (deliveries only
-// lower what is in flight, materialisation only adds pending recipients). The counts are read
-// again (fresh) when force is set, when they are older, or when the estimate leaves nothing to
-// do, so a decision to wait, finish or pause is always made on fresh counts (rs.prog).
+// (RunProgress) read a moment ago and what this node created and handled since: counting a
+// large run is not free (RunProgress counts every recipient and message of the run), and the
+// estimate errs on the safe side (deliveries only lower what is in flight, materialisation
+// only adds pending recipients). When the estimate says the window is full, RunInFlight,
+// whose cost follows the messages in flight, says whether it still is. The counts are read
+// again (fresh) when force is set, when they are older than progressEvery, or when the
+// estimate leaves nothing to do, so a decision to finish or pause is always made on fresh
+// counts (rs.prog).
 func (s *Service) progress(ctx context.Context, rs *runState, run store.Run, force bool, now time.Time) (inFlight, pending int, fresh bool, err error) {
 	if !force && rs.known && !rs.stale && time.Since(rs.progressAt) < progressEvery {
 		inFlight = rs.prog.InFlight + rs.created
 		pending = rs.prog.Counts[store.CampaignRecipientPending] - rs.handled
+		if inFlight >= s.cfg.Window && pending > 0 {
+			n, err := s.cfg.Store.RunInFlight(ctx, run.ID)
+			if err != nil {
+				return 0, 0, false, err
+			}
+			// From here, what was created is counted in n.
+			rs.prog.InFlight, rs.created = n, 0
+			return n, pending, false, nil
+		}
 		if inFlight < s.cfg.Window && pending > 0 {
 			return inFlight, pending, false, nil
 		}
@@ -541,7 +577,11 @@ func (s *Service) prepare(ctx context.Context, rs *runState, run store.Run, now 
 		}
 		aud.Filter = f
 	}
-	rs.camp, rs.audience = c, aud
+	rs.camp = c
+	rs.audience.Store(&aud)
+	if !run.Materialised {
+		s.poke() // Serve's materialiser may start on it
+	}
 	rs.renderer = runRenderer{cat: s.cfg.Templates, version: run.TemplateVersion, subject: c.Subject}
 	if c.Rate > 0 {
 		burst := max(1, int(math.Ceil(c.Rate)))
@@ -552,47 +592,124 @@ func (s *Service) prepare(ctx context.Context, rs *runState, run store.Run, now 
 	return nil
 }
 
-// materialise copies the next chunks of the audience into the run's recipients for up to
-// materialiseBudget, counting them in run, and marks run Materialised once the whole audience
-// is there.
-func (s *Service) materialise(ctx context.Context, rs *runState, run *store.Run, now time.Time) error {
+// materialise copies the next chunks of a run's audience into its recipients for up to
+// materialiseBudget, and reports how many it added and whether the whole audience is there.
+func (s *Service) materialise(ctx context.Context, rs *runState, now time.Time) (added int, done bool, err error) {
+	aud := rs.audience.Load()
+	if aud == nil {
+		return 0, false, nil // not prepared yet
+	}
 	start := time.Now()
 	for {
-		res, err := s.cfg.Store.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: run.ID, Owner: s.cfg.Owner,
-			Audience: rs.audience, Limit: materialiseChunk, Now: now})
+		res, err := s.cfg.Store.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: rs.id, Owner: s.cfg.Owner,
+			Audience: *aud, Limit: materialiseChunk, Now: now})
 		if errors.Is(err, store.ErrConflict) {
-			return errDropped // the lease went to another node
+			return added, false, errStale // the lease went to another node, or the run changed: the next step sees
 		}
 		if err != nil {
-			return err
+			return added, false, err
 		}
-		run.Recipients += res.Added
+		added += res.Added
 		if res.Done {
-			run.Materialised = true
-			s.log.Info("campaign run materialised", "run", run.ID, "campaign", run.CampaignID, "recipients", run.Recipients)
-			return nil
+			rs.materialised.Store(true)
+			s.log.Info("campaign run materialised", "run", rs.id)
+			return added, true, nil
 		}
 		if time.Since(start) >= materialiseBudget {
-			return nil
+			return added, false, nil
 		}
+	}
+}
+
+// materialiser materialises the audiences of the runs this node holds until ctx ends (Serve's
+// helper), waking the runner as recipients arrive.
+func (s *Service) materialiser(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-s.matWake:
+		}
+		busy := false
+		for _, rs := range s.held() {
+			if rs.materialised.Load() || rs.audience.Load() == nil {
+				continue
+			}
+			added, done, err := s.materialise(ctx, rs, s.cfg.Now().UTC().Truncate(time.Microsecond))
+			if err != nil && !errors.Is(err, errStale) && ctx.Err() == nil {
+				s.log.Error("campaign materialisation", "run", rs.id, "err", err)
+			}
+			if added > 0 || done {
+				s.poke()
+			}
+			busy = busy || err == nil && !done
+		}
+		wait := s.cfg.Poll
+		if busy {
+			wait = 0
+		}
+		timer.Reset(wait)
 	}
 }
 
 // create composes and queues up to n messages of pending recipients, in chunks, for up to
 // createBudget. It reports how many messages it created, how many recipients it handled
 // (messages and other outcomes), and whether it stopped with more it could do now.
+//
+// The chunks are pipelined: the next one is composed (on every core) while the previous one
+// is being stored (by the database's writer). A chunk that fails to be stored leaves its
+// recipients and the next chunk's pending; the cursor goes back to the start, so they are
+// read again.
 func (s *Service) create(ctx context.Context, rs *runState, run store.Run, n int, now time.Time) (created, handled int, more bool, err error) {
 	start, restarted := time.Now(), false
-	for created < n {
+	var storing chan error // the chunk being stored, nil when none
+	var storingK, storingN int
+	settle := func() error {
+		if storing == nil {
+			return nil
+		}
+		err := <-storing
+		k, m := storingK, storingN
+		storing, storingK, storingN = nil, 0, 0
+		if err != nil {
+			rs.after = ""
+			return err
+		}
+		created += k
+		handled += m
+		if rs.limiter != nil && k > 0 {
+			rs.limiter.ReserveN(now, k)
+		}
+		return nil
+	}
+	defer func() {
+		if serr := settle(); err == nil {
+			err = serr
+		}
+		if errors.Is(err, errStale) {
+			err, more = nil, false
+		}
+	}()
+	for created+storingK < n {
 		if created > 0 && time.Since(start) >= createBudget {
 			return created, handled, true, nil
 		}
 		recips, err := s.cfg.Store.RunPending(ctx, store.RunPendingParams{RunID: run.ID, After: rs.after,
-			Limit: min(queueChunk, n-created)})
+			Limit: min(queueChunk, n-created-storingK)})
 		if err != nil {
 			return created, handled, false, err
 		}
 		if len(recips) == 0 {
+			if storing != nil {
+				// Read again once the chunk being stored is in (a cursor reset would find it).
+				if err := settle(); err != nil {
+					return created, handled, false, err
+				}
+				continue
+			}
 			if rs.after == "" || restarted || !run.Materialised {
 				return created, handled, false, nil
 			}
@@ -601,28 +718,26 @@ func (s *Service) create(ctx context.Context, rs *runState, run store.Run, n int
 			rs.after, restarted = "", true
 			continue
 		}
-		k, err := s.queue(ctx, rs, run, recips, now)
-		if errors.Is(err, errStale) {
-			return created, handled, false, nil
-		}
+		items, k, err := s.compose(ctx, rs, run, recips, now)
 		if err != nil {
 			return created, handled, false, err
 		}
-		created += k
-		handled += len(recips)
-		rs.after = recips[len(recips)-1].ContactID
-		if rs.limiter != nil && k > 0 {
-			rs.limiter.ReserveN(now, k)
+		if err := settle(); err != nil {
+			return created, handled, false, err
 		}
+		ch, cmpID := make(chan error, 1), rs.camp.ID
+		go func() { ch <- s.queue(ctx, cmpID, run.ID, items, now) }()
+		storing, storingK, storingN = ch, k, len(recips)
+		rs.after = recips[len(recips)-1].ContactID
 	}
 	return created, handled, false, nil
 }
 
-// queue composes the messages of recips and stores them with their recipients' state in one
-// RunQueue, and returns how many messages it stored. A recipient whose message cannot be
-// composed (a render failure of their data) is failed with the reason; one suppressed or
-// unsubscribed since the run materialised is given that state without a message.
-func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips []store.RunRecipient, now time.Time) (int, error) {
+// compose composes the messages of recips: their RunQueue outcomes, and how many have a
+// message. A recipient whose message cannot be composed (a render failure of their data) is
+// failed with the reason; one suppressed or unsubscribed since the run materialised is given
+// that state without a message. Other failures (the store's) fail the whole chunk.
+func (s *Service) compose(ctx context.Context, rs *runState, run store.Run, recips []store.RunRecipient, now time.Time) ([]store.RunQueueItem, int, error) {
 	emails := make([]string, len(recips))
 	scopes := []string{store.ScopeGlobal, store.ScopeBroadcast}
 	for i, r := range recips {
@@ -633,7 +748,7 @@ func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips
 	}
 	sups, err := s.cfg.Store.SuppressionMatch(ctx, emails, scopes, now)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	c := rs.camp
 	info := campaignData(c, run)
@@ -666,15 +781,7 @@ func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips
 		}
 	})
 	if err := errors.Join(errs...); err != nil {
-		return 0, err // nothing stored: the chunk is tried again
-	}
-	err = s.cfg.Store.RunQueue(ctx, store.RunQueueParams{RunID: run.ID, CampaignID: c.ID, Owner: s.cfg.Owner,
-		Items: items, Day: day(now), Now: now})
-	if errors.Is(err, store.ErrConflict) {
-		return 0, errStale // paused, cancelled, or the lease lost meanwhile: the next step sees which
-	}
-	if err != nil {
-		return 0, err
+		return nil, 0, err // nothing stored: the chunk is tried again
 	}
 	k := 0
 	for _, it := range items {
@@ -682,7 +789,18 @@ func (s *Service) queue(ctx context.Context, rs *runState, run store.Run, recips
 			k++
 		}
 	}
-	return k, nil
+	return items, k, nil
+}
+
+// queue stores a chunk's outcomes (RunQueue) under this node's lease; errStale when the run
+// was paused, cancelled or its lease lost meanwhile (the next step sees which).
+func (s *Service) queue(ctx context.Context, campaignID, runID string, items []store.RunQueueItem, now time.Time) error {
+	err := s.cfg.Store.RunQueue(ctx, store.RunQueueParams{RunID: runID, CampaignID: campaignID, Owner: s.cfg.Owner,
+		Items: items, Day: day(now), Now: now})
+	if errors.Is(err, store.ErrConflict) {
+		return errStale
+	}
+	return err
 }
 
 // campaignData is what templates see of a run's campaign as {{.campaign}}: id, name, run_id

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
+	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
 )
@@ -46,9 +48,13 @@ func (s *Service) Test(ctx context.Context, id string, p TestParams) ([]message.
 	msgs := make([]store.NewMessage, 0, len(p.To))
 	results := make([]message.Result, 0, len(p.To))
 	for i, to := range p.To {
+		// The contact a run would give (its address at least), with what the caller gave
+		// laid over it, so that a template reading .contact.email renders as in a run.
+		contact := audience.ContactData(store.Contact{Email: to})
+		maps.Copy(contact, p.Contact)
 		req := message.Request{From: c.From, ReplyTo: c.ReplyTo, To: []string{to}, Template: c.Template,
 			TemplateVersion: c.TemplateVersion, Data: c.Data, Renderer: renderer, Tags: tags,
-			Stream: store.StreamBroadcast, ListID: listID, Contact: p.Contact,
+			Stream: store.StreamBroadcast, ListID: listID, Contact: contact,
 			Campaign: campaignData(c, store.Run{})}
 		m, err := s.cfg.Messages.Compose(ctx, &req, message.ComposeParams{Now: now})
 		var me *message.Error

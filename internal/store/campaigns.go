@@ -359,8 +359,10 @@ type Campaigns interface {
 	RunClaim(ctx context.Context, p RunClaimParams) ([]Run, error)
 	// RunRenewLeases extends leases still held and returns how many were.
 	RunRenewLeases(ctx context.Context, p RunRenewParams) (int, error)
-	// RunReleaseLeases ends the leases of owner (every lease when owner is ""), so another
-	// node (or this one restarted) takes the runs over at once.
+	// RunReleaseLeases ends the leases whose owner begins with owner, compared byte for byte
+	// (every lease when owner is ""), so another node (or this one restarted) takes the runs
+	// over at once: a node passes its own owner name at shutdown, and its node id and "/" at
+	// start on PostgreSQL to take back what its previous run held.
 	RunReleaseLeases(ctx context.Context, owner string) (int, error)
 	// RunMaterialise copies the next chunk of the audience (see RunMaterialiseParams).
 	RunMaterialise(ctx context.Context, p RunMaterialiseParams) (RunMaterialiseResult, error)
@@ -370,6 +372,10 @@ type Campaigns interface {
 	RunQueue(ctx context.Context, p RunQueueParams) error
 	// RunSetState changes a run's state (see RunSetStateParams) and returns the run after it.
 	RunSetState(ctx context.Context, p RunSetStateParams) (Run, error)
+	// RunInFlight counts the run's messages scheduled, queued or sending (RunProgress.InFlight)
+	// at a cost that follows that number, not the run's size: the runner asks each time its
+	// window fills.
+	RunInFlight(ctx context.Context, runID string) (int, error)
 	// RunProgress counts a run's recipients (see RunProgress).
 	RunProgress(ctx context.Context, runID string) (RunProgress, error)
 	// RunRecipients returns one page of a run's recipients (Contact not filled) and the next

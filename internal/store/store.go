@@ -34,8 +34,8 @@
 //
 // # A state change and its report in one transaction: the outbox
 //
-// Webhooks and campaigns must learn of a state change (a message sent, a recipient bounced, a
-// campaign run finished) exactly when it commits: never a report of a change that rolled back,
+// Webhooks must learn of a state change (a message sent, a recipient bounced, a campaign run
+// finished) exactly when it commits: never a report of a change that rolled back,
 // never a change without its report. The decision, for both drivers, is an outbox table written
 // by the store method that makes the change, in the same statement or transaction, as the
 // timeline events are today. There is no transaction handle (store.Tx) for services to hold.
@@ -52,15 +52,19 @@
 // messages and marking its recipients) is one method of the area that owns the workflow, written
 // in one transaction by the driver, not a transaction assembled by the service.
 //
-// The algorithm the webhook and campaign issues build:
+// Campaigns need no outbox: a campaign message carries its run (Message.RunID), and a run's
+// progress counts its messages by status through an index (see the campaigns area), so it is
+// as current as the messages themselves.
+//
+// The algorithm the webhook issue builds:
 //
 //   - Table outbox: id (a sequence: bigserial on PostgreSQL, INTEGER PRIMARY KEY on SQLite),
-//     consumer ("webhook", "campaign", …), type (the event type, as in the timeline), subject
+//     consumer ("webhook", …), type (the event type, as in the timeline), subject
 //     (the id of what changed: msg_…, cmp_…, ctc_…), recipient (address, "" when not about one),
 //     campaign_id, at, detail (the event's typed detail, encoded as the timeline's), lease_owner,
 //     lease_until. Table outbox_routes: (consumer, type, campaign_only), the event types each
 //     consumer wants; a route exists only while someone listens (a webhook endpoint subscribed
-//     to the type, a campaign consumer for its outcome types).
+//     to the type).
 //   - Who writes: the driver, inside every store method that records an event: MessagesAccept
 //     (queued, scheduled), MessageFinish, MessageCancel, MessageRetry, MessageRescue,
 //     MessageReleaseLeases, and the methods of later areas (DSN and complaint intake, campaign
@@ -77,16 +81,14 @@
 //     transaction. A consumer finishes rows with a method of its own area that applies their
 //     effect and deletes them in one transaction, only while owner still holds their lease: the
 //     webhook area inserts one webhook_deliveries row per endpoint subscribed to the type (then
-//     claimed by lease, signed, retried over about a day, as DESIGN §11 says); the campaign
-//     area updates campaign_recipients and the run's counts. A consumer that dies leaves leases
+//     claimed by lease, signed, retried over about a day, as DESIGN §11 says). A consumer that
+//     dies leaves leases
 //     that end, and any node claims the rows again: delivery is at least once.
 //   - Ordering: ids follow commit order for one subject, since a subject's changes are
 //     serialised (its row lock on PostgreSQL, the one writer on SQLite); across subjects there
 //     is no order on PostgreSQL. Consumers claim oldest first but must not rely on order: a
 //     webhook delivery carries its outbox id (the Standard Webhooks webhook-id, the same on every
-//     retry) and its event time, so receivers can order and deduplicate; the campaign consumer
-//     applies an event to a recipient only when its id is above the last one applied to that
-//     recipient, which makes replays and reordering harmless.
+//     retry) and its event time, so receivers can order and deduplicate.
 //   - Retention: a row lives until its consumer finishes it (deleted in that transaction). A
 //     route removed while rows of its type wait leaves them to be finished with no effect.
 //     Rows no consumer finishes (it is switched off) are deleted by the retention purge once

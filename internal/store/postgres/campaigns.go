@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -26,107 +25,41 @@ import (
 // defaultMaterialiseLimit is RunMaterialise's chunk when the caller gives none.
 const defaultMaterialiseLimit = 1000
 
-// campaignJSON holds a campaign's JSON columns as text (nil for NULL).
-type campaignJSON struct {
-	lists, data, tags, schedule, cap, reasons []byte
-}
-
-func encodeCampaignJSON(c *store.Campaign) (campaignJSON, error) {
-	var (
-		j   campaignJSON
-		err error
-	)
-	if j.lists, err = jsonValue(c.Lists, len(c.Lists) == 0); err != nil {
-		return j, err
-	}
-	j.data = rawJSON(c.Data)
-	if j.tags, err = jsonValue(c.Tags, len(c.Tags) == 0); err != nil {
-		return j, err
-	}
-	if j.schedule, err = json.Marshal(c.Schedule); err != nil {
-		return j, err
-	}
-	if j.cap, err = json.Marshal(c.Cap); err != nil {
-		return j, err
-	}
-	j.reasons, err = reasonsJSON(c.PauseReasons)
-	return j, err
-}
-
-// reasonsJSON encodes pause reasons sorted and without duplicates, NULL for none.
-func reasonsJSON(reasons []string) ([]byte, error) {
-	r := slices.Clone(reasons)
-	slices.Sort(r)
-	r = slices.Compact(r)
-	return jsonValue(r, len(r) == 0)
-}
-
-// decodeStrings decodes a JSON array of strings, nil for NULL.
-func decodeStrings(b []byte, what string) ([]string, error) {
-	if len(b) == 0 {
-		return nil, nil
-	}
-	var out []string
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", what, err)
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return out, nil
-}
-
 // scanCampaign reads one row of campaignColumns.
 func scanCampaign(sc scanner) (store.Campaign, error) {
 	var (
-		c                                    store.Campaign
-		lists, data, tags, sched, capJ, reas []byte
-		version                              int32
-		next, last, created, updated         pgtype.Timestamptz
+		c                            store.Campaign
+		j                            driverkit.CampaignJSON
+		version                      int32
+		next, last, created, updated pgtype.Timestamptz
 	)
-	if err := sc.Scan(&c.ID, &c.Name, &c.Template, &version, &lists, &c.Segment, &c.From, &c.ReplyTo,
-		&c.Subject, &data, &tags, &c.Rate, &sched, &capJ, &c.ResumeNextDay, &c.State, &reas, &next,
-		&last, &created, &updated); err != nil {
+	if err := sc.Scan(&c.ID, &c.Name, &c.Template, &version, &j.Lists, &c.Segment, &c.From, &c.ReplyTo,
+		&c.Subject, &j.Data, &j.Tags, &c.Rate, &j.Schedule, &j.Cap, &c.ResumeNextDay, &c.State, &j.PauseReasons,
+		&next, &last, &created, &updated); err != nil {
 		return store.Campaign{}, err
 	}
 	c.TemplateVersion = int(version)
 	c.NextRunAt, c.LastRunAt = fromTS(next), fromTS(last)
 	c.CreatedAt, c.UpdatedAt = fromTS(created), fromTS(updated)
-	if len(data) > 0 {
-		c.Data = json.RawMessage(data)
-	}
-	var err error
-	if c.Lists, err = decodeStrings(lists, "lists"); err != nil {
-		return c, err
-	}
-	if c.Tags, err = decodeStrings(tags, "tags"); err != nil {
-		return c, err
-	}
-	if c.PauseReasons, err = decodeStrings(reas, "pause reasons"); err != nil {
-		return c, err
-	}
-	if err := json.Unmarshal(sched, &c.Schedule); err != nil {
-		return c, fmt.Errorf("decoding schedule: %w", err)
+	if err := j.Decode(&c); err != nil {
+		return store.Campaign{}, err
 	}
 	if !c.Schedule.At.IsZero() {
 		c.Schedule.At = c.Schedule.At.UTC()
 	}
-	if err := json.Unmarshal(capJ, &c.Cap); err != nil {
-		return c, fmt.Errorf("decoding frequency cap: %w", err)
-	}
 	return c, nil
 }
 
-// campaignArgs are the values of $2…$17 of qCampaignUpdate (and of the insert's, in its order).
-func campaignArgs(c *store.Campaign, j campaignJSON) []any {
-	return []any{c.Name, c.Template, int32(c.TemplateVersion), textOrNil(j.lists), c.Segment, c.From,
-		c.ReplyTo, c.Subject, textOrNil(j.data), textOrNil(j.tags), c.Rate, string(j.schedule),
-		string(j.cap), c.ResumeNextDay}
+// campaignArgs are the values of $2…$15 of qCampaignUpdate (and of the insert's, in its order).
+func campaignArgs(c *store.Campaign, j driverkit.CampaignJSON) []any {
+	return []any{c.Name, c.Template, int32(c.TemplateVersion), textOrNil(j.Lists), c.Segment, c.From,
+		c.ReplyTo, c.Subject, textOrNil(j.Data), textOrNil(j.Tags), c.Rate, string(j.Schedule),
+		string(j.Cap), c.ResumeNextDay}
 }
 
 // CampaignCreate implements store.Campaigns. An id that exists is ErrConflict.
 func (s *Store) CampaignCreate(ctx context.Context, c store.Campaign) (store.Campaign, error) {
-	j, err := encodeCampaignJSON(&c)
+	j, err := driverkit.EncodeCampaignJSON(c)
 	if err != nil {
 		return store.Campaign{}, fmt.Errorf("postgres: campaign %s: %w", c.ID, err)
 	}
@@ -134,7 +67,7 @@ func (s *Store) CampaignCreate(ctx context.Context, c store.Campaign) (store.Cam
 		c.UpdatedAt = c.CreatedAt
 	}
 	args := append([]any{c.ID}, campaignArgs(&c, j)...)
-	args = append(args, c.State, textOrNil(j.reasons), ts(c.NextRunAt), ts(c.LastRunAt),
+	args = append(args, c.State, textOrNil(j.PauseReasons), ts(c.NextRunAt), ts(c.LastRunAt),
 		tsNotNull(c.CreatedAt), tsNotNull(c.UpdatedAt))
 	out, err := scanCampaign(s.pool.QueryRow(ctx, qCampaignInsert, args...))
 	if isUnique(err) {
@@ -168,11 +101,8 @@ func (s *Store) CampaignList(ctx context.Context, p store.CampaignListParams) ([
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: listing campaigns: %w", unavailable(err))
 	}
-	if len(page) <= limit {
-		return page, "", nil
-	}
-	page = page[:limit]
-	return page, page[limit-1].ID, nil
+	page, next := driverkit.CampaignPage(page, limit)
+	return page, next, nil
 }
 
 // campaignStateError is the error of a change refused for the campaign's state: ErrNotFound
@@ -187,7 +117,7 @@ func (s *Store) campaignStateError(ctx context.Context, id, what string) (store.
 
 // CampaignUpdate implements store.Campaigns.
 func (s *Store) CampaignUpdate(ctx context.Context, c store.Campaign, states []string) (store.Campaign, error) {
-	j, err := encodeCampaignJSON(&c)
+	j, err := driverkit.EncodeCampaignJSON(c)
 	if err != nil {
 		return store.Campaign{}, fmt.Errorf("postgres: campaign %s: %w", c.ID, err)
 	}
@@ -219,7 +149,7 @@ func (s *Store) CampaignDelete(ctx context.Context, id string, states []string) 
 
 // CampaignSetState implements store.Campaigns.
 func (s *Store) CampaignSetState(ctx context.Context, p store.CampaignSetStateParams) (store.Campaign, error) {
-	reasons, err := reasonsJSON(p.PauseReasons)
+	reasons, err := driverkit.EncodeReasons(p.PauseReasons)
 	if err != nil {
 		return store.Campaign{}, fmt.Errorf("postgres: campaign %s: %w", p.ID, err)
 	}
@@ -274,16 +204,7 @@ func scanRun(sc scanner) (store.Run, error) {
 	r.TemplateVersion, r.Recipients = int(version), int(recipients)
 	r.ScheduledAt, r.LeaseUntil = fromTS(scheduled), fromTS(leaseUntil)
 	r.StartedAt, r.FinishedAt, r.UpdatedAt = fromTS(started), fromTS(finished), fromTS(updated)
-	var err error
-	if r.PauseReasons, err = decodeStrings(reasons, "pause reasons"); err != nil {
-		return r, err
-	}
-	if len(excluded) > 0 {
-		if err := json.Unmarshal(excluded, &r.Excluded); err != nil {
-			return r, fmt.Errorf("decoding excluded counts: %w", err)
-		}
-	}
-	return r, nil
+	return r, driverkit.DecodeRun(&r, reasons, excluded)
 }
 
 // RunCreate implements store.Campaigns.
@@ -386,7 +307,7 @@ func (s *Store) RunRenewLeases(ctx context.Context, p store.RunRenewParams) (int
 	return int(tag.RowsAffected()), nil
 }
 
-// RunReleaseLeases implements store.Campaigns.
+// RunReleaseLeases implements store.Campaigns: owner is a prefix of the owners whose leases end.
 func (s *Store) RunReleaseLeases(ctx context.Context, owner string) (int, error) {
 	tag, err := s.pool.Exec(ctx, qRunRelease, owner)
 	if err != nil {
@@ -423,15 +344,10 @@ func (s *Store) RunMaterialise(ctx context.Context, p store.RunMaterialiseParams
 	if limit <= 0 {
 		limit = defaultMaterialiseLimit
 	}
+	// NULL: no cap; -infinity (tsNotNull of the zero time): once per contact.
 	var capFrom pgtype.Timestamptz
-	switch a.Cap.Kind {
-	case store.CapNone:
-	case store.CapOncePerContact:
-		capFrom = pgtype.Timestamptz{Valid: true, InfinityModifier: pgtype.NegativeInfinity}
-	case store.CapDays:
-		capFrom = ts(p.Now.Add(-time.Duration(a.Cap.Days) * 24 * time.Hour))
-	default:
-		return store.RunMaterialiseResult{}, fmt.Errorf("postgres: run %s: unknown frequency cap %q", p.RunID, a.Cap.Kind)
+	if since, ok := driverkit.CapSince(a.Cap, p.Now); ok {
+		capFrom = tsNotNull(since)
 	}
 	args := []any{p.RunID, p.Owner, int64(limit), tsNotNull(p.Now), capFrom, a.CampaignID}
 	if len(lists) > 0 {
@@ -563,7 +479,7 @@ func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
 		if err != nil {
 			return err
 		}
-		if owner != p.Owner || state != store.RunRunning {
+		if owner != p.Owner || owner == "" || state != store.RunRunning {
 			return fmt.Errorf("run %s is %s, leased to %q, not queueing for %q: %w", p.RunID, state, owner, p.Owner,
 				store.ErrConflict)
 		}
@@ -622,11 +538,11 @@ func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
 
 // RunSetState implements store.Campaigns, in one transaction with the run locked.
 func (s *Store) RunSetState(ctx context.Context, p store.RunSetStateParams) (store.Run, error) {
-	reasons, err := reasonsJSON(p.PauseReasons)
+	reasons, err := driverkit.EncodeReasons(p.PauseReasons)
 	if err != nil {
 		return store.Run{}, fmt.Errorf("postgres: run %s: %w", p.ID, err)
 	}
-	campaignReasons, err := reasonsJSON(p.CampaignReasons)
+	campaignReasons, err := driverkit.EncodeReasons(p.CampaignReasons)
 	if err != nil {
 		return store.Run{}, fmt.Errorf("postgres: run %s: %w", p.ID, err)
 	}
@@ -698,52 +614,46 @@ func unhold(ctx context.Context, tx pgx.Tx, p store.RunSetStateParams, streams m
 
 // RunProgress implements store.Campaigns.
 func (s *Store) RunProgress(ctx context.Context, runID string) (store.RunProgress, error) {
-	p := store.RunProgress{Counts: map[string]int{
-		store.CampaignRecipientPending: 0, store.CampaignRecipientUnsubscribed: 0}}
-	for _, st := range store.RecipientStatuses {
-		p.Counts[string(st)] = 0
-	}
+	messages, recipients := map[string]int{}, map[string]int{}
 	exists := false
 	rows, err := s.pool.Query(ctx, qRunProgress, runID)
 	if err != nil {
 		return store.RunProgress{}, fmt.Errorf("postgres: progress of run %s: %w", runID, unavailable(err))
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			kind, status string
-			n            int64
-		)
-		if err := rows.Scan(&kind, &status, &n); err != nil {
-			return store.RunProgress{}, fmt.Errorf("postgres: progress of run %s: %w", runID, unavailable(err))
-		}
+	var (
+		kind, status string
+		n            int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&kind, &status, &n}, func() error {
 		switch kind {
 		case "x":
 			exists = n > 0
 		case "r":
-			p.Counts[status] += int(n)
-			if status == store.CampaignRecipientPending {
-				p.Open += int(n)
-			}
+			recipients[status] += int(n)
 		case "m":
-			st := store.Status(status)
-			p.Counts[string(st.RecipientState())] += int(n)
-			switch st {
-			case store.StatusScheduled, store.StatusQueued, store.StatusSending:
-				p.InFlight += int(n)
-				p.Open += int(n)
-			case store.StatusDeferred:
-				p.Open += int(n)
-			}
+			messages[status] += int(n)
 		}
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return store.RunProgress{}, fmt.Errorf("postgres: progress of run %s: %w", runID, unavailable(err))
 	}
 	if !exists {
 		return store.RunProgress{}, fmt.Errorf("run %s: %w", runID, store.ErrNotFound)
 	}
-	return p, nil
+	return driverkit.Progress(messages, recipients), nil
+}
+
+// RunInFlight returns how many of the run's messages are scheduled, queued or sending
+// (RunProgress.InFlight), counting those alone: the campaign runner asks it each time its window
+// fills, where counting the whole run would cost in proportion to the run. An unknown run has
+// none.
+func (s *Store) RunInFlight(ctx context.Context, runID string) (int, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, qRunInFlight, runID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: messages in flight of run %s: %w", runID, unavailable(err))
+	}
+	return int(n), nil
 }
 
 // RunRecipients implements store.Campaigns. A cursor that is not a contact id is ErrBadCursor.
@@ -757,9 +667,6 @@ func (s *Store) RunRecipients(ctx context.Context, p store.RunRecipientListParam
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: recipients of run %s: %w", p.RunID, unavailable(err))
 	}
-	if len(page) <= limit {
-		return page, "", nil
-	}
-	page = page[:limit]
-	return page, page[limit-1].ContactID, nil
+	page, next := driverkit.RunRecipientPage(page, limit)
+	return page, next, nil
 }

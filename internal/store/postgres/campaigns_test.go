@@ -159,6 +159,8 @@ func audience(t *testing.T, s *Store) map[string]string {
 	}
 	if err := s.SuppressionUpsert(ctx, []store.Suppression{
 		{Email: "bounced@example.com", Scope: store.ScopeGlobal, Reason: store.ReasonManual, CreatedAt: t0},
+		// Suppressed as well as unsubscribed from all broadcast mail: counted as suppressed.
+		{Email: "bounced@example.com", Scope: store.ScopeBroadcast, Reason: store.ReasonUnsubscribe, CreatedAt: t0},
 		{Email: "left-all@example.com", Scope: store.ScopeBroadcast, Reason: store.ReasonUnsubscribe, CreatedAt: t0},
 		{Email: "left-list@example.com", Scope: "lst_a", Reason: store.ReasonUnsubscribe, CreatedAt: t0},
 		// Expired: no longer applies.
@@ -187,6 +189,17 @@ func TestRunMaterialiseAndQueue(t *testing.T) {
 	if _, err := s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: f.run.ID, Owner: "node-b", Audience: aud,
 		Limit: 3, Now: t0}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("RunMaterialise by another owner: %v, want ErrConflict", err)
+	}
+	if _, err := s.RunReleaseLeases(ctx, "node-a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: f.run.ID, Owner: "", Audience: aud,
+		Limit: 3, Now: t0}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("RunMaterialise of an unleased run without an owner: %v, want ErrConflict", err)
+	}
+	if claimed, err := s.RunClaim(ctx, store.RunClaimParams{Owner: "node-a", Limit: 1, Now: t0,
+		LeaseUntil: t0.Add(time.Minute)}); err != nil || len(claimed) != 1 {
+		t.Fatalf("RunClaim after the release: %v, %v", claimed, err)
 	}
 	if _, err := s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: "run_x", Owner: "node-a", Audience: aud,
 		Limit: 3, Now: t0}); !errors.Is(err, store.ErrNotFound) {
@@ -279,6 +292,9 @@ func TestRunMaterialiseAndQueue(t *testing.T) {
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM campaign_contacts WHERE last_at = $1`, t0).Scan(&capped); err != nil || capped != 2 {
 		t.Errorf("cap records = %d, %v", capped, err)
 	}
+	if n, err := s.RunInFlight(ctx, f.run.ID); err != nil || n != 2 {
+		t.Errorf("RunInFlight = %d, %v; want 2", n, err)
+	}
 	prog, err := s.RunProgress(ctx, f.run.ID)
 	if err != nil || prog.Counts["queued"] != 2 || prog.Counts["failed"] != 1 || prog.InFlight != 2 || prog.Open != 2 {
 		t.Errorf("RunProgress = %+v, %v", prog, err)
@@ -322,6 +338,9 @@ func TestRunMaterialiseAndQueue(t *testing.T) {
 	prog, err = s.RunProgress(ctx, f.run.ID)
 	if err != nil || prog.Counts["cancelled"] != 2 || prog.Open != 0 {
 		t.Errorf("RunProgress after cancel = %+v, %v", prog, err)
+	}
+	if n, err := s.RunInFlight(ctx, f.run.ID); err != nil || n != 0 {
+		t.Errorf("RunInFlight after cancel = %d, %v; want 0", n, err)
 	}
 	if _, err := s.RunSetState(ctx, store.RunSetStateParams{ID: f.run.ID, From: []string{store.RunRunning},
 		To: store.RunPaused, Now: later}); !errors.Is(err, store.ErrConflict) {
@@ -447,7 +466,84 @@ func TestRunClaimNodes(t *testing.T) {
 	if n, err := a.RunRenewLeases(ctx, store.RunRenewParams{Owner: "node-0", IDs: []string{over[0].ID}, Until: later}); err != nil || n != 0 {
 		t.Errorf("renewal of a lease taken over: %d, %v", n, err)
 	}
-	if n, err := a.RunReleaseLeases(ctx, "node-9"); err != nil || n != runs {
-		t.Errorf("RunReleaseLeases = %d, %v", n, err)
+	// By prefix: a restarted node takes back what its previous run held.
+	if n, err := a.RunReleaseLeases(ctx, "node-9/"); err != nil || n != 0 {
+		t.Errorf("RunReleaseLeases(node-9/) = %d, %v", n, err)
+	}
+	if n, err := a.RunReleaseLeases(ctx, "node-"); err != nil || n != runs {
+		t.Errorf("RunReleaseLeases(node-) = %d, %v", n, err)
+	}
+}
+
+// roomReceiver is a store.AcceptReceiver with room for a fixed number of messages.
+type roomReceiver struct {
+	mu             sync.Mutex
+	room, reserved int
+	got            []store.ClaimedMessage
+}
+
+func (r *roomReceiver) Reserve(n int) (int, store.AcceptLease) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	took := min(n, r.room)
+	r.room, r.reserved = r.room-took, r.reserved+took
+	return took, store.AcceptLease{Owner: "node-a/1", Until: t0.Add(time.Minute)}
+}
+
+func (r *roomReceiver) Receive(c []store.ClaimedMessage) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got, r.reserved = append(r.got, c...), r.reserved-len(c)
+}
+
+func (r *roomReceiver) Unreserve(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.room, r.reserved = r.room+n, r.reserved-n
+}
+
+// TestRunQueueClaimsAtAccept: RunQueue hands the messages this node's delivery has room for
+// to it as MessagesAccept does, stored leased; the others wait for a claim; a repeat hands over
+// nothing and keeps no room.
+func TestRunQueueClaimsAtAccept(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := t.Context()
+	audience(t, s)
+	f := newCampaignFixture(t, s, store.FrequencyCap{})
+	r := &roomReceiver{room: 1}
+	defer s.ClaimAtAccept(store.StreamBroadcast, r)()
+	if _, err := s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: f.run.ID, Owner: "node-a", Limit: 100, Now: t0,
+		Audience: store.RunAudience{Lists: []string{"lst_a"}, CampaignID: f.cmp.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := s.RunPending(ctx, store.RunPendingParams{RunID: f.run.ID, Limit: 2})
+	if err != nil || len(pending) != 2 {
+		t.Fatalf("RunPending: %d, %v", len(pending), err)
+	}
+	var items []store.RunQueueItem
+	for _, p := range pending {
+		m := storetest.Message(t0, func(m *store.Message) {
+			m.Stream, m.CampaignID, m.RunID = store.StreamBroadcast, f.cmp.ID, f.run.ID
+		})
+		items = append(items, store.RunQueueItem{ContactID: p.ContactID, Message: &m})
+	}
+	qp := store.RunQueueParams{RunID: f.run.ID, CampaignID: f.cmp.ID, Owner: "node-a", Items: items, Now: t0}
+	for range 2 {
+		if err := s.RunQueue(ctx, qp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(r.got) != 1 || r.got[0].ID != items[0].Message.Message.ID || r.reserved != 0 || r.room != 0 {
+		t.Fatalf("handed over %d, reserved %d, room %d; want the first, 0, 0", len(r.got), r.reserved, r.room)
+	}
+	for i, want := range []store.Status{store.StatusSending, store.StatusQueued} {
+		m, err := s.MessageGet(ctx, items[i].Message.Message.ID)
+		if err != nil || m.Status != want || m.RunID != f.run.ID {
+			t.Errorf("message %d: %s of run %q (%v); want %s", i, m.Status, m.RunID, err, want)
+		}
+	}
+	if n, err := s.RunInFlight(ctx, f.run.ID); err != nil || n != 2 {
+		t.Errorf("RunInFlight = %d, %v; want 2 (sending counts)", n, err)
 	}
 }

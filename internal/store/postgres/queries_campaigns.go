@@ -76,9 +76,10 @@ const (
 
 	qRunRenew = `UPDATE campaign_runs SET lease_until = $1 WHERE id = ANY ($2::text[]) AND lease_owner = $3`
 
-	// $1 = '': every lease.
+	// The leases whose owner begins with $1 ('': every lease), compared with left rather than
+	// LIKE, whose _ and % an owner may contain (as qRelease).
 	qRunRelease = `UPDATE campaign_runs SET lease_owner = '', lease_until = NULL
-		WHERE lease_owner <> '' AND ($1 = '' OR lease_owner = $1)`
+		WHERE lease_owner <> '' AND left(lease_owner, length($1)) = $1`
 
 	qRunExists = `SELECT 1 FROM campaign_runs WHERE id = $1`
 
@@ -88,12 +89,23 @@ const (
 	qRunLockShare = `SELECT state, lease_owner, campaign_id FROM campaign_runs WHERE id = $1 FOR SHARE`
 	qRunLock      = `SELECT state, campaign_id FROM campaign_runs WHERE id = $1 FOR UPDATE`
 
-	// RunQueue: the outcomes of the recipients still pending ($4…$7, one row each). The rows
-	// changed come back: only their messages are inserted, so a repeat inserts none.
-	qRunRecipientsSet = `UPDATE campaign_recipients r
-		SET status = u.status, message_id = nullif(u.message_id, ''), reason = u.reason, updated_at = $2
-		FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS u (contact_id, status, message_id, reason)
-		WHERE r.run_id = $1 AND r.contact_id = u.contact_id AND r.status = 'pending'
+	// RunQueue: the outcomes of the recipients still pending ($3…$6, one row each). The rows
+	// changed come back: only their messages are inserted, so a repeat inserts none. Each
+	// recipient is found by its own probe (LIMIT keeps the subquery from being joined as a
+	// whole): planned as a join, a run whose rows the planner has no statistics of yet (a new
+	// run) was read whole for each chunk. A row changed by another transaction since it was found
+	// is left as it is (its ctid no longer matches).
+	qRunRecipientsSet = `WITH t AS (
+			SELECT x.rid, u.status, u.message_id, u.reason
+			FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS u (contact_id, status, message_id, reason)
+			CROSS JOIN LATERAL (
+				SELECT r.ctid AS rid FROM campaign_recipients r
+				WHERE r.run_id = $1 AND r.contact_id = u.contact_id AND r.status = 'pending'
+				LIMIT 1) x)
+		UPDATE campaign_recipients r
+		SET status = t.status, message_id = nullif(t.message_id, ''), reason = t.reason, updated_at = $2
+		FROM t
+		WHERE r.ctid = t.rid AND r.status = 'pending'
 		RETURNING r.contact_id`
 
 	// The frequency cap's record, for a campaign with a cap only; in contact order, so that
@@ -138,15 +150,20 @@ const (
 			next_run_at = $4, updated_at = $5
 		WHERE id = $1`
 
-	// RunProgress: recipients without a message by their stored state (campaign_recipients_status),
+	// RunProgress: recipients without a message (every state but queued) by their stored state
+	// (campaign_recipients_status, not reading the queued ones),
 	// those with one by their message's status (messages_run; a run's messages are exactly its
 	// recipients' messages), and whether the run exists.
 	qRunProgress = `SELECT 'r', status, count(*) FROM campaign_recipients
-			WHERE run_id = $1 AND message_id IS NULL GROUP BY status
+			WHERE run_id = $1 AND status IN ('pending', 'unsubscribed', 'suppressed', 'failed', 'cancelled')
+			GROUP BY status
 		UNION ALL
 		SELECT 'm', status, count(*) FROM messages WHERE run_id = $1 GROUP BY status
 		UNION ALL
 		SELECT 'x', '', count(*) FROM campaign_runs WHERE id = $1`
+
+	// RunInFlight: three ranges of messages_run, whose size is the run's window, not the run.
+	qRunInFlight = `SELECT count(*) FROM messages WHERE run_id = $1 AND status IN ('scheduled', 'queued', 'sending')`
 
 	runRecipientColumns = `r.run_id, r.contact_id, r.email, r.list_id, r.status, coalesce(r.message_id, ''),
 	r.reason, r.updated_at`
@@ -167,10 +184,10 @@ const (
 // contact), $6 campaign, then $7 the audience lists when there are some, then a segment filter's
 // (matFilterFirst).
 const (
-	// The run, locked, while Owner holds its lease.
+	// The run, locked, while Owner holds its lease (an empty owner holds none).
 	qMatRun = `WITH run AS (
 			SELECT id, cursor FROM campaign_runs
-			WHERE id = $1 AND lease_owner = $2 AND state IN ('running', 'paused')
+			WHERE id = $1 AND lease_owner = $2 AND lease_owner <> '' AND state IN ('running', 'paused')
 			FOR UPDATE),`
 
 	// The next contacts of the audience lists after the cursor, each once: the first $3
@@ -196,18 +213,18 @@ const (
 			FROM contacts`
 
 	// What becomes of each considered contact ('' included, else why excluded). A suppression
-	// in the global or broadcast scope leaves a contact out; one of a list is left to delivery.
-	// An unsubscribe from all broadcast mail is a broadcast suppression with reason unsubscribe.
+	// of its email key in the global or broadcast scope leaves a contact out (one of a list is
+	// left to delivery): counted as unsubscribed when it is an unsubscribe from all broadcast
+	// mail (broadcast scope, reason unsubscribe) and nothing else, as suppressed otherwise.
 	qMatClassify = `
 		cls AS (
 			SELECT k.id, contacts.email, k.list_id,
 				CASE WHEN NOT k.member THEN CASE WHEN k.pending THEN 'pending' ELSE 'unsubscribed' END
 				ELSE coalesce(
-					(SELECT CASE WHEN bool_or(sp.scope = 'broadcast' AND sp.reason = 'unsubscribe')
+					(SELECT CASE WHEN bool_and(sp.scope = 'broadcast' AND sp.reason = 'unsubscribe')
 							THEN 'unsubscribed' ELSE 'suppressed' END
 						FROM suppressions sp
-						WHERE sp.email IN (contacts.email_key, lower(contacts.email))
-							AND sp.scope IN ('global', 'broadcast')
+						WHERE sp.email = contacts.email_key AND sp.scope IN ('global', 'broadcast')
 							AND (sp.expires_at IS NULL OR sp.expires_at > $4)
 						HAVING count(*) > 0),
 					CASE WHEN $5::timestamptz IS NOT NULL AND EXISTS (
