@@ -431,6 +431,9 @@ func (s *Store) RunPending(ctx context.Context, p store.RunPendingParams) ([]sto
 // the cap's records and the day's count follow. Once committed, every node's workers of the
 // messages' streams are woken.
 func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
+	if err := driverkit.CheckRunQueue(p); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
 	items := make(map[string]*store.RunQueueItem, len(p.Items))
 	var contacts, statuses, msgIDs, reasons []string
 	var news []store.NewMessage
@@ -441,14 +444,9 @@ func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
 		}
 		items[it.ContactID] = it
 		status, msgID := it.Status, ""
-		switch {
-		case it.Message != nil:
+		if it.Message != nil {
 			status, msgID = store.CampaignRecipientQueued, it.Message.Message.ID
 			news = append(news, *it.Message)
-		case status == store.CampaignRecipientUnsubscribed, status == store.CampaignRecipientSuppressed,
-			status == store.CampaignRecipientFailed:
-		default:
-			return fmt.Errorf("postgres: run %s: recipient %s has neither a message nor a state (%q)", p.RunID, it.ContactID, status)
 		}
 		contacts, statuses, msgIDs, reasons = append(contacts, it.ContactID), append(statuses, status),
 			append(msgIDs, msgID), append(reasons, it.Reason)
@@ -564,20 +562,20 @@ func (s *Store) RunSetState(ctx context.Context, p store.RunSetStateParams) (sto
 		if !slices.Contains(p.From, state) {
 			return fmt.Errorf("run %s is %s, cannot make it %s: %w", p.ID, state, p.To, store.ErrConflict)
 		}
-		if state != p.To {
-			switch {
-			case p.To == store.RunPaused:
-				_, err = tx.Exec(ctx, qRunHold, p.ID, tsNotNull(store.HeldUntil), now)
-			case p.To == store.RunRunning && state == store.RunPaused:
-				err = unhold(ctx, tx, p, streams)
-			case p.To == store.RunCancelled:
-				if _, err = tx.Exec(ctx, qRunCancelMessages, p.ID, now); err == nil {
-					_, err = tx.Exec(ctx, qRunCancelPending, p.ID, now)
-				}
+		switch {
+		case p.To == store.RunPaused:
+			// Paused again (another reason) holds what went back to the queue since it paused:
+			// a message in flight then, deferred or requeued by a rescue since.
+			_, err = tx.Exec(ctx, qRunHold, p.ID, tsNotNull(store.HeldUntil), now)
+		case p.To == store.RunRunning && state == store.RunPaused:
+			err = unhold(ctx, tx, p, streams)
+		case p.To == store.RunCancelled && state != store.RunCancelled:
+			if _, err = tx.Exec(ctx, qRunCancelMessages, p.ID, now); err == nil {
+				_, err = tx.Exec(ctx, qRunCancelPending, p.ID, now)
 			}
-			if err != nil {
-				return err
-			}
+		}
+		if err != nil {
+			return err
 		}
 		if out, err = scanRun(tx.QueryRow(ctx, qRunSetState, p.ID, p.To, textOrNil(reasons), now)); err != nil {
 			return err

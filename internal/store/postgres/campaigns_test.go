@@ -3,7 +3,6 @@ package postgres
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"sync"
 	"testing"
@@ -17,30 +16,6 @@ import (
 
 // The driver's own campaign tests: what only PostgreSQL has (several Stores on one database
 // claiming runs) and a quick check of the area's steps end to end.
-
-// TestStoreCampaigns runs the campaigns area's conformance cases (storetest.Run will, once both
-// drivers have the area), in every query exec mode.
-func TestStoreCampaigns(t *testing.T) {
-	t.Parallel()
-	for _, mode := range []string{"", "exec", "simple_protocol"} {
-		t.Run("mode="+mode, func(t *testing.T) {
-			t.Parallel()
-			storetest.RunCampaigns(t, func(t *testing.T) store.Store {
-				if mode == "" {
-					return openTest(t)
-				}
-				u, err := url.Parse(pgtest.URL(t))
-				if err != nil {
-					t.Fatal(err)
-				}
-				q := u.Query()
-				q.Set("default_query_exec_mode", mode)
-				u.RawQuery = q.Encode()
-				return openURL(t, u.String())
-			})
-		})
-	}
-}
 
 // campaignFixture is a campaign with a started run leased to "node-a", on a fresh database.
 type campaignFixture struct {
@@ -174,10 +149,8 @@ func audience(t *testing.T, s *Store) map[string]string {
 
 func TestRunMaterialiseAndQueue(t *testing.T) {
 	t.Parallel()
-	s := openTest(t)
-	ctx := t.Context()
-	ids := audience(t, s)
-	f := newCampaignFixture(t, s, store.FrequencyCap{Kind: store.CapDays, Days: 30})
+	f, ids := audienceFixture(t, store.FrequencyCap{Kind: store.CapDays, Days: 30})
+	s, ctx := f.s, t.Context()
 	// "capped" had this campaign 10 days ago.
 	if _, err := s.pool.Exec(ctx, `INSERT INTO campaign_contacts VALUES ($1, $2, $3)`, f.cmp.ID, ids["capped"],
 		t0.Add(-10*24*time.Hour)); err != nil {
@@ -350,10 +323,8 @@ func TestRunMaterialiseAndQueue(t *testing.T) {
 
 func TestRunMaterialiseSegment(t *testing.T) {
 	t.Parallel()
-	s := openTest(t)
-	ctx := t.Context()
-	ids := audience(t, s)
-	f := newCampaignFixture(t, s, store.FrequencyCap{Kind: store.CapOncePerContact})
+	f, ids := audienceFixture(t, store.FrequencyCap{Kind: store.CapOncePerContact})
+	s, ctx := f.s, t.Context()
 	if _, err := s.pool.Exec(ctx, `INSERT INTO campaign_contacts VALUES ($1, $2, $3)`, f.cmp.ID, ids["c-only"],
 		t0.Add(-1000*24*time.Hour)); err != nil {
 		t.Fatal(err)
@@ -502,22 +473,25 @@ func (r *roomReceiver) Unreserve(n int) {
 	r.room, r.reserved = r.room+n, r.reserved-n
 }
 
-// TestRunQueueClaimsAtAccept: RunQueue hands the messages this node's delivery has room for
-// to it as MessagesAccept does, stored leased; the others wait for a claim; a repeat hands over
-// nothing and keeps no room.
-func TestRunQueueClaimsAtAccept(t *testing.T) {
-	t.Parallel()
+// audienceFixture is a campaign fixture on a fresh database holding audience's lists and
+// contacts (whose ids it returns).
+func audienceFixture(t *testing.T, c store.FrequencyCap) (campaignFixture, map[string]string) {
+	t.Helper()
 	s := openTest(t)
+	ids := audience(t, s)
+	return newCampaignFixture(t, s, c), ids
+}
+
+// firstItems materialises f's run over lst_a and returns the outcomes of its first two pending
+// recipients: a broadcast message each.
+func firstItems(t *testing.T, f campaignFixture) []store.RunQueueItem {
+	t.Helper()
 	ctx := t.Context()
-	audience(t, s)
-	f := newCampaignFixture(t, s, store.FrequencyCap{})
-	r := &roomReceiver{room: 1}
-	defer s.ClaimAtAccept(store.StreamBroadcast, r)()
-	if _, err := s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: f.run.ID, Owner: "node-a", Limit: 100, Now: t0,
+	if _, err := f.s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: f.run.ID, Owner: "node-a", Limit: 100, Now: t0,
 		Audience: store.RunAudience{Lists: []string{"lst_a"}, CampaignID: f.cmp.ID}}); err != nil {
 		t.Fatal(err)
 	}
-	pending, err := s.RunPending(ctx, store.RunPendingParams{RunID: f.run.ID, Limit: 2})
+	pending, err := f.s.RunPending(ctx, store.RunPendingParams{RunID: f.run.ID, Limit: 2})
 	if err != nil || len(pending) != 2 {
 		t.Fatalf("RunPending: %d, %v", len(pending), err)
 	}
@@ -528,6 +502,19 @@ func TestRunQueueClaimsAtAccept(t *testing.T) {
 		})
 		items = append(items, store.RunQueueItem{ContactID: p.ContactID, Message: &m})
 	}
+	return items
+}
+
+// TestRunQueueClaimsAtAccept: RunQueue hands the messages this node's delivery has room for
+// to it as MessagesAccept does, stored leased; the others wait for a claim; a repeat hands over
+// nothing and keeps no room.
+func TestRunQueueClaimsAtAccept(t *testing.T) {
+	t.Parallel()
+	f, _ := audienceFixture(t, store.FrequencyCap{})
+	s, ctx := f.s, t.Context()
+	r := &roomReceiver{room: 1}
+	defer s.ClaimAtAccept(store.StreamBroadcast, r)()
+	items := firstItems(t, f)
 	qp := store.RunQueueParams{RunID: f.run.ID, CampaignID: f.cmp.ID, Owner: "node-a", Items: items, Now: t0}
 	for range 2 {
 		if err := s.RunQueue(ctx, qp); err != nil {
@@ -545,5 +532,50 @@ func TestRunQueueClaimsAtAccept(t *testing.T) {
 	}
 	if n, err := s.RunInFlight(ctx, f.run.ID); err != nil || n != 2 {
 		t.Errorf("RunInFlight = %d, %v; want 2 (sending counts)", n, err)
+	}
+}
+
+// TestRunPauseAgainHolds: a message in flight when its run paused and deferred since is due
+// again; pausing the paused run again (another reason) holds it too.
+func TestRunPauseAgainHolds(t *testing.T) {
+	t.Parallel()
+	f, _ := audienceFixture(t, store.FrequencyCap{})
+	s, ctx := f.s, t.Context()
+	items := firstItems(t, f)
+	if err := s.RunQueue(ctx, store.RunQueueParams{RunID: f.run.ID, CampaignID: f.cmp.ID, Owner: "node-a", Items: items,
+		Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := s.MessageClaim(ctx, store.MessageClaimParams{Owner: "w", Stream: store.StreamBroadcast, Limit: 1,
+		Now: t0, LeaseUntil: t0.Add(time.Minute)})
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("MessageClaim: %d, %v", len(claimed), err)
+	}
+	pause := func(reasons ...string) {
+		t.Helper()
+		if _, err := s.RunSetState(ctx, store.RunSetStateParams{ID: f.run.ID, From: []string{store.RunRunning, store.RunPaused},
+			To: store.RunPaused, PauseReasons: reasons, Now: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due := func() time.Time {
+		t.Helper()
+		m, err := s.MessageGet(ctx, claimed[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.NextAttemptAt
+	}
+	pause(store.PauseManual)
+	if n, err := s.MessageFinish(ctx, t0, []store.MessageFinishParams{{ID: claimed[0].ID, Owner: "w",
+		Status: store.StatusDeferred, Attempts: 1, NextAttemptAt: t0.Add(time.Minute)}}); err != nil || n != 1 {
+		t.Fatalf("MessageFinish: %d, %v", n, err)
+	}
+	if got := due(); !got.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("deferred while paused: due %v", got)
+	}
+	pause(store.PauseManual, store.PauseDailyQuota)
+	if got := due(); !got.Equal(store.HeldUntil) {
+		t.Errorf("after pausing again: due %v, want held", got)
 	}
 }

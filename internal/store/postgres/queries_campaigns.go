@@ -119,9 +119,10 @@ const (
 	qCampaignDayAdd = `INSERT INTO campaign_days (day, messages) VALUES ($1, $2)
 		ON CONFLICT (day) DO UPDATE SET messages = campaign_days.messages + excluded.messages`
 
-	// RunSetState to paused: the run's messages not handed to a relay are held ($2 HeldUntil).
+	// RunSetState to paused: the run's messages not handed to a relay are held ($2 HeldUntil),
+	// those not held yet (a paused run's message deferred or requeued since it paused, too).
 	qRunHold = `UPDATE messages SET next_attempt_at = $2, updated_at = $3
-		WHERE run_id = $1 AND status IN ('queued', 'deferred')`
+		WHERE run_id = $1 AND status IN ('queued', 'deferred') AND next_attempt_at < $2`
 
 	// Running from paused: the held messages are due at once, with at least the TTL from now
 	// ($4 now + TTL) to be sent in.
