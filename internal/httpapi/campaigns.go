@@ -33,7 +33,7 @@ type AudienceBody struct {
 // CampaignSchedule is when a campaign runs.
 type CampaignSchedule struct {
 	Kind     string     `json:"kind" enum:"now,at,cron" doc:"now: one run as soon as it is started; at: one run at the time at; cron: a run at each occurrence of cron in timezone"`
-	At       *time.Time `json:"at,omitempty" doc:"kind at: when the run starts (in the future when saved and when started)" example:"2026-12-07T09:00:00Z"`
+	At       *time.Time `json:"at,omitempty" doc:"kind at: when the run starts; not more than a minute in the past when saved, changed or started" example:"2026-12-07T09:00:00Z"`
 	Cron     string     `json:"cron,omitempty" maxLength:"200" doc:"kind cron: five fields (minute hour day-of-month month day-of-week), or a macro such as @daily" example:"0 9 * * 1"`
 	Timezone string     `json:"timezone,omitempty" doc:"kind cron: the IANA time zone the cron expression is read in; \"\" is UTC" example:"Asia/Seoul"`
 }
@@ -84,8 +84,8 @@ func toCampaignResource(c store.Campaign) CampaignResource {
 	return r
 }
 
-// CampaignBody creates a campaign (name, template, audience and schedule required) or changes
-// one (the members given replace; the others are kept).
+// CampaignBody creates a campaign (name, template and audience required) or changes one (the
+// members given replace; the others are kept).
 type CampaignBody struct {
 	Name            *string           `json:"name,omitempty" maxLength:"200" doc:"Required when creating" example:"May news"`
 	Template        *string           `json:"template,omitempty" doc:"Required when creating: a template's name" example:"newsletter"`
@@ -97,7 +97,7 @@ type CampaignBody struct {
 	Data            json.RawMessage   `json:"data,omitempty" doc:"A JSON object every message is rendered with as .data, validated against the template's schema when saved and when a run starts; null removes it"`
 	Tags            *[]string         `json:"tags,omitempty" doc:"Tags of every message of the campaign"`
 	Rate            *float64          `json:"rate,omitempty" minimum:"0" doc:"At most this many messages per second; 0 (default): no limit of its own"`
-	Schedule        *CampaignSchedule `json:"schedule,omitempty" doc:"Required when creating; given, it replaces the whole schedule"`
+	Schedule        *CampaignSchedule `json:"schedule,omitempty" doc:"When it runs (default: now, once started); given, it replaces the whole schedule"`
 	FrequencyCap    *CampaignCap      `json:"frequency_cap,omitempty" doc:"Limit how often one contact gets the campaign; {\"kind\": \"none\"} removes the cap"`
 	ResumeNextDay   *bool             `json:"resume_next_day,omitempty" doc:"A pause for the daily quota ends by itself on the next UTC day (default false)"`
 
@@ -140,7 +140,7 @@ type ResumeBody struct {
 // CampaignTestBody is the body of POST /v1/campaigns/{id}/test.
 type CampaignTestBody struct {
 	To      []string       `json:"to" minItems:"1" maxItems:"50" doc:"The addresses to send the campaign's message to (at most 50), each in its own message tagged test" example:"[\"ann@example.com\"]"`
-	Contact map[string]any `json:"contact,omitempty" doc:"The .contact the messages are rendered with (email, name, locale, timezone, attributes, …); absent: an empty contact with the address"`
+	Contact map[string]any `json:"contact,omitempty" doc:"Members laid over the .contact a run would render for the address (email the address, id, name, external_id, locale and timezone empty, attributes an empty object)"`
 
 	strict strictBody
 }
@@ -234,6 +234,14 @@ type campaignListInput struct {
 	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Page size"`
 }
 
+// Resolve checks the cursor: the id of a campaign.
+func (in *campaignListInput) Resolve(huma.Context) []error {
+	if in.Cursor != "" && !id.Valid(id.Campaign, in.Cursor) {
+		return badCursor()
+	}
+	return nil
+}
+
 type campaignResumeInput struct {
 	ID   string      `path:"id" doc:"The campaign (cmp_…)"`
 	Body *ResumeBody `required:"false"`
@@ -255,6 +263,14 @@ type runRecipientsInput struct {
 	Status string `query:"status" enum:"pending,queued,unsubscribed,suppressed,failed,cancelled," doc:"Only recipients in this state"`
 	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
 	Limit  int    `query:"limit" minimum:"1" maximum:"1000" default:"100" doc:"Page size"`
+}
+
+// Resolve checks the cursor: the id of a contact.
+func (in *runRecipientsInput) Resolve(huma.Context) []error {
+	if in.Cursor != "" && !id.Valid(id.Contact, in.Cursor) {
+		return badCursor()
+	}
+	return nil
 }
 
 type campaignOutput struct {
@@ -297,8 +313,8 @@ func (s *Server) registerCampaigns() {
 	}, s.campaignGet)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "update-campaign", Method: http.MethodPatch, Path: "/v1/campaigns/{id}", Tags: tags,
-		Summary:     "Change a campaign that is not running",
-		Description: "The members given replace the stored ones. A running or paused campaign is a 409: pause changes nothing of its current run.",
+		Summary:     "Change a draft, scheduled or paused campaign",
+		Description: "The members given replace the stored ones; the same checks as on create, and nothing changes when one fails. A running, finished or cancelled campaign is a 409 naming its state. A run keeps the template version and audience it started with.",
 		Errors:      []int{400, 401, 404, 409, 422},
 	}, s.campaignPatch)
 	huma.Register(s.api, huma.Operation{
@@ -315,7 +331,7 @@ func (s *Server) registerCampaigns() {
 			"Schedule now: a run starts at once (running). Schedule at or cron: the campaign is scheduled, and a run starts at each occurrence. The template and data are validated again. A campaign that is not a draft is a 409.",
 			s.campaigns.Start},
 		{"pause", "Pause a campaign (reason manual)",
-			"Its run stops creating messages and holds those not yet handed to a relay; a scheduled campaign starts no run while paused. A campaign that is neither running nor scheduled (nor already paused) is a 409.",
+			"Its run stops creating messages and holds those not yet handed to a relay; a scheduled campaign starts no run while paused. A draft, finished or cancelled campaign, or one already paused by hand, is a 409.",
 			s.campaigns.Pause},
 		{"cancel", "Cancel a campaign and its run",
 			"The run's pending recipients and the messages not yet handed to a relay are cancelled; no further run starts. A finished or cancelled campaign is a 409.",
@@ -331,7 +347,7 @@ func (s *Server) registerCampaigns() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "resume-campaign", Method: http.MethodPost, Path: "/v1/campaigns/{id}/resume", Tags: tags,
 		Summary:     "Lift pause reasons of a campaign",
-		Description: "Lifts the reasons given (all when the body or reasons is absent); the campaign runs again, and its held messages are due at once with their time to live renewed, once no reason is left. A campaign that is not paused is a 409.",
+		Description: "Lifts the reasons given (all when the body or reasons is absent); once no reason is left, the campaign runs again (or is scheduled again, if it had no run), and its held messages are due at once with their time to live renewed. A campaign that is not paused is a 409.",
 		Errors:      []int{400, 401, 404, 409, 422},
 	}, s.campaignResume)
 	huma.Register(s.api, huma.Operation{
