@@ -428,6 +428,7 @@ func TestCampaignPauseResumeUnsubscribeCancel(t *testing.T) {
 	if c.State != "paused" {
 		t.Fatalf("paused campaign in state %q", c.State)
 	}
+	call(t, p, "POST", "/v1/campaigns/"+id+"/pause", nil, 409, nil)
 	nothingSending(t, p)
 	atPause := relay.count("First")
 	if atPause >= total-1 {
