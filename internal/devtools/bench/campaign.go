@@ -270,7 +270,9 @@ func RunCampaign(ctx context.Context, cfg CampaignConfig) (CampaignResult, error
 	// A run that shows no change for this long has stalled: the benchmark ends with an error.
 	const stall = 30 * time.Second
 	lastSeen, lastChange := "", start
-	const poll = 2 * time.Second
+	// Not often: a run's progress counts its recipients and messages, which costs the server
+	// more CPU the larger the run.
+	const poll = 10 * time.Second
 	for {
 		if runPath == "" {
 			var runs struct{ Data []campaignRun }
