@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/sqlite"
 )
 
@@ -26,15 +27,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	defer cancel()
 	killMidDelivery(ctx, t, p, sink, total)
 
-	// What was in flight when it died, read from its database while nothing runs on it.
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "postie-data", "postie.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inflight := leasedBy(ctx, t, st, p)
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	inflight := inflightAtKill(ctx, t, dir, p)
 	t.Logf("%d messages in flight at the kill", len(inflight))
 
 	p2 := startNode(t, dir, sink, "node0.postie.test")
@@ -43,4 +36,16 @@ func TestCrashLosesNothing(t *testing.T) {
 	settled(t, p2, 30*time.Second)
 	p2.stop()
 	t.Logf("%d duplicates", sink.check(t, total, inflight))
+}
+
+// inflightAtKill returns the messages the dead process p held leased in the SQLite database of
+// dir, read while nothing runs on it: what was in flight when it died.
+func inflightAtKill(ctx context.Context, t *testing.T, dir string, p *proc) []store.Message {
+	t.Helper()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "postie-data", "postie.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	return leasedBy(ctx, t, st, p)
 }

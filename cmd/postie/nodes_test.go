@@ -96,11 +96,17 @@ func (r *relay) check(t *testing.T, want int, inflight []store.Message) int {
 	return dups
 }
 
-// startNode starts `postie serve` in dir, delivering to the relay over up to 4 connections and
-// greeting it as helo.
-func startNode(t *testing.T, dir string, r *relay, helo string, env ...string) *proc {
+// startNode starts `postie serve` in dir, delivering to the relay (a relay, or another sink)
+// over up to 4 connections and greeting it as helo.
+func startNode(t *testing.T, dir string, r interface{ URL() string }, helo string, env ...string) *proc {
 	t.Helper()
-	return start(t, dir, append([]string{
+	return startNodeBinary(t, binary(t), dir, r, helo, env...)
+}
+
+// startNodeBinary is startNode with the postie binary at bin.
+func startNodeBinary(t *testing.T, bin, dir string, r interface{ URL() string }, helo string, env ...string) *proc {
+	t.Helper()
+	return startBinary(t, bin, dir, append([]string{
 		"POSTIE_API_KEY=" + nodeKey, "POSTIE_FROM=node@postie.example", "POSTIE_POSTAL_ADDRESS=1 Test Street",
 		fmt.Sprintf("POSTIE_SMTP_URL=%s&pool=4&helo=%s", r.URL(), helo),
 	}, env...)...)

@@ -6,6 +6,7 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -46,6 +47,11 @@ type Config struct {
 	// Nodes is how many `postie serve` processes share the database (PostgreSQL only; 0 or 1:
 	// one). Clients spread their requests over them round-robin.
 	Nodes int
+	// NodeEnv, when set, gives node i (counted from 0) more environment, after ExtraEnv.
+	NodeEnv func(i int) []string
+	// Logs, when set, is given each line the nodes log (on one goroutine per node); lines at
+	// level WARN or ERROR still go to the bench's stderr.
+	Logs func(line string)
 }
 
 // Result of one scenario.
@@ -117,6 +123,7 @@ type server struct {
 	keep    bool
 	dropDB  func() error // drops the PostgreSQL database of the run; nil on SQLite
 	dbURL   string       // the PostgreSQL database of the run; "" on SQLite
+	nodeURL string       // the database URL the nodes are given (sqlite:… or dbURL)
 
 	stopOnce sync.Once
 }
@@ -154,17 +161,38 @@ func startServer(ctx context.Context, cfg Config) (*server, error) {
 		}
 		dbURL = "sqlite:" + filepath.Join(s.dataDir, "postie.db")
 	}
-	for range max(1, cfg.Nodes) {
-		n, err := startNode(ctx, cfg, dbURL, s.key)
+	s.nodeURL = dbURL
+	if err := s.startNodes(ctx, cfg); err != nil {
+		s.stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// startNodes starts cfg.Nodes processes (at least one) on the server's database.
+func (s *server) startNodes(ctx context.Context, cfg Config) error {
+	for i := range max(1, cfg.Nodes) {
+		c := cfg
+		if cfg.NodeEnv != nil {
+			c.ExtraEnv = append(slices.Clip(cfg.ExtraEnv), cfg.NodeEnv(i)...)
+		}
+		n, err := startNode(ctx, c, s.nodeURL, s.key)
 		if n != nil {
 			s.nodes = append(s.nodes, n)
 		}
 		if err != nil {
-			s.stop()
-			return nil, err
+			return err
 		}
 	}
-	return s, nil
+	return nil
+}
+
+// restart stops the nodes, keeping their database, and starts cfg.Nodes fresh ones on it: a
+// phase measured after a set-up phase starts with new processes (their peak RSS its own).
+func (s *server) restart(ctx context.Context, cfg Config) error {
+	s.stopNodes()
+	s.nodes = nil
+	return s.startNodes(ctx, cfg)
 }
 
 func startNode(ctx context.Context, cfg Config, dbURL, key string) (*node, error) {
@@ -182,12 +210,39 @@ func startNode(ctx context.Context, cfg Config, dbURL, key string) (*node, error
 	)
 	cmd.Env = append(cmd.Env, cfg.ExtraEnv...)
 	cmd.Stdout = io.Discard
-	cmd.Stderr = os.Stderr
+	var logs io.ReadCloser
+	if cfg.Logs == nil {
+		cmd.Stderr = os.Stderr
+	} else {
+		var err error
+		if logs, err = cmd.StderrPipe(); err != nil {
+			return nil, err
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	n := &node{cmd: cmd, base: "http://127.0.0.1:" + strconv.Itoa(port), done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(n.done) }()
+	read := make(chan struct{})
+	if logs != nil {
+		go func() {
+			defer close(read)
+			sc := bufio.NewScanner(logs)
+			sc.Buffer(nil, 1<<20)
+			for sc.Scan() {
+				line := sc.Text()
+				if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+					fmt.Fprintln(os.Stderr, line)
+				}
+				cfg.Logs(line)
+			}
+			_, _ = io.Copy(io.Discard, logs)
+		}()
+	} else {
+		close(read)
+	}
+	// Wait must not run before the log pipe is read to its end (it closes the pipe).
+	go func() { <-read; _ = cmd.Wait(); close(n.done) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(n.base + "/readyz")
@@ -215,6 +270,20 @@ func (s *server) stop() {
 }
 
 func (s *server) stopNow() {
+	s.stopNodes()
+	if s.dropDB != nil {
+		if err := s.dropDB(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+		}
+	}
+	if !s.keep && s.dataDir != "" {
+		_ = os.RemoveAll(s.dataDir)
+	}
+}
+
+// stopNodes interrupts the nodes and waits for them to exit (killing one that takes more than
+// 30 s).
+func (s *server) stopNodes() {
 	for _, n := range s.nodes {
 		_ = n.cmd.Process.Signal(os.Interrupt)
 	}
@@ -226,14 +295,6 @@ func (s *server) stopNow() {
 			<-n.done
 		}
 	}
-	if s.dropDB != nil {
-		if err := s.dropDB(); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-		}
-	}
-	if !s.keep && s.dataDir != "" {
-		_ = os.RemoveAll(s.dataDir)
-	}
 }
 
 // peakRSS is the sum over the nodes of their high-water RSS in KiB, read from /proc (0 where
@@ -241,18 +302,24 @@ func (s *server) stopNow() {
 func (s *server) peakRSS() int64 {
 	var sum int64
 	for _, n := range s.nodes {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-				sum += kb
-			}
-		}
+		sum += n.peakRSS()
 	}
 	return sum
+}
+
+// peakRSS is the node's high-water RSS in KiB, read from /proc (0 where unavailable).
+func (n *node) peakRSS() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb
+		}
+	}
+	return 0
 }
 
 // cpuTime is the CPU time (user and system) the nodes have used so far (0 where unavailable).

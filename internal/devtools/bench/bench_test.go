@@ -111,3 +111,34 @@ func TestTransactional(t *testing.T) {
 		t.Errorf("server CPU %s, %d database processes: want some CPU and none on SQLite", r.ServerCPU, r.DatabasePID)
 	}
 }
+
+// TestCampaign runs the campaign benchmark with a small audience and checks that what it
+// reports adds up: every recipient once, a materialised run, resets timed.
+func TestCampaign(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	const contacts = 2000
+	r, err := bench.RunCampaign(t.Context(), bench.CampaignConfig{Binary: os.Args[0], Out: &out,
+		Contacts: contacts, Pool: 2, TxRate: 20, ExtraEnv: []string{childEnv}})
+	bench.PrintCampaign(&out, r)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Recipients != contacts || r.Delivered != contacts || r.Duplicates != 0 {
+		t.Errorf("%d recipients, %d delivered, %d duplicates: want %d, %d, 0", r.Recipients, r.Delivered, r.Duplicates, contacts, contacts)
+	}
+	if r.Progress["sent"] != contacts {
+		t.Errorf("progress %v, want %d sent", r.Progress, contacts)
+	}
+	if r.FirstMessage <= 0 || r.Materialised <= 0 || r.LastMessage < r.FirstMessage || r.Finished <= 0 {
+		t.Errorf("first message %s, materialised %s, last %s, finished %s: want positive and ordered",
+			r.FirstMessage, r.Materialised, r.LastMessage, r.Finished)
+	}
+	if r.Size < 8<<10 || r.Size > 16<<10 {
+		t.Errorf("mean MIME size %d, want about 10 KB", r.Size)
+	}
+	if r.PeakRSSKiB <= 0 || r.ServerCPU <= 0 || len(r.PerNode) != 1 || r.PerNode[0] != contacts {
+		t.Errorf("peak RSS %d KiB, server CPU %s, per node %v: want some, some, [%d]", r.PeakRSSKiB, r.ServerCPU, r.PerNode, contacts)
+	}
+}

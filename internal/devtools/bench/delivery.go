@@ -120,16 +120,7 @@ func RunDelivery(ctx context.Context, cfg DeliveryConfig) ([]DeliveryResult, err
 
 // startPhase starts a sink with onMessage and a server relaying to it over cfg.Pool connections.
 func startPhase(ctx context.Context, cfg DeliveryConfig, onMessage func(smtpsink.Message)) (*smtpsink.Sink, *server, error) {
-	o := smtpsink.Options{OnMessage: onMessage}
-	if d := cfg.RelayDelay; d > 0 {
-		o.Script = func(st smtpsink.Step) smtpsink.Action {
-			if st.Stage == smtpsink.StageData {
-				return smtpsink.Action{Delay: d}
-			}
-			return smtpsink.Action{}
-		}
-	}
-	sink, err := smtpsink.Start(o)
+	sink, err := startSink(cfg.RelayDelay, onMessage)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -140,6 +131,21 @@ func startPhase(ctx context.Context, cfg DeliveryConfig, onMessage func(smtpsink
 		return nil, nil, err
 	}
 	return sink, srv, nil
+}
+
+// startSink starts a sink calling onMessage for each message, holding its reply to each
+// message's data for delay (none when 0).
+func startSink(delay time.Duration, onMessage func(smtpsink.Message)) (*smtpsink.Sink, error) {
+	o := smtpsink.Options{OnMessage: onMessage}
+	if delay > 0 {
+		o.Script = func(st smtpsink.Step) smtpsink.Action {
+			if st.Stage == smtpsink.StageData {
+				return smtpsink.Action{Delay: delay}
+			}
+			return smtpsink.Action{}
+		}
+	}
+	return smtpsink.Start(o)
 }
 
 func relayURL(sink *smtpsink.Sink, pool int) string {
