@@ -51,7 +51,7 @@ import (
 const (
 	materialiseChunk  = 5000 // contacts considered per RunMaterialise (a driver may take fewer)
 	materialiseBudget = 200 * time.Millisecond
-	queueChunk        = 250 // recipients per RunPending and RunQueue
+	queueChunk        = 100 // recipients per RunPending and RunQueue: ~15 ms of the SQLite writer for 10 KB messages
 	createBudget      = 300 * time.Millisecond
 	activePoll        = 100 * time.Millisecond // Serve's pace while a run waits for its window
 	progressEvery     = 10 * time.Second       // how old a run's counts may be for creating more
