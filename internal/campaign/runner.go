@@ -33,7 +33,8 @@ import (
 //     renew the leases this node holds. Steps 1 to 3 but the renewal are done at most once per
 //     Poll; a busy run makes passes much more often.
 //  4. Work each run one step: copy the next chunks of its audience into its recipients
-//     (RunMaterialise) until it is all there; read the run's progress; pause it when its
+//     (RunMaterialise) until it is all there (under Serve, a goroutine of its own does this,
+//     beside the steps); read the run's progress; pause it when its
 //     complaint rate is too high; finish it when every recipient is settled; otherwise create
 //     the next messages: pending recipients are composed through message.Service.Compose
 //     (each from the run's pinned template version, with the contact as .contact) and stored
@@ -48,7 +49,7 @@ import (
 
 // Sizes of a step.
 const (
-	materialiseChunk  = 5000 // contacts considered per RunMaterialise
+	materialiseChunk  = 5000 // contacts considered per RunMaterialise (a driver may take fewer)
 	materialiseBudget = 200 * time.Millisecond
 	queueChunk        = 250 // recipients per RunPending and RunQueue
 	createBudget      = 300 * time.Millisecond

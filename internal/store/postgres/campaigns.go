@@ -425,8 +425,7 @@ func (s *Store) RunPending(ctx context.Context, p store.RunPendingParams) ([]sto
 }
 
 // RunQueue implements store.Campaigns, in one transaction: the run is locked (shared) and its
-// lease checked; the recipients still pending take their outcomes (the first item of a contact
-// wins); the messages of those that got one are inserted as MessagesAccept inserts them (and, as
+// lease checked; the recipients still pending take their outcomes; the messages of those that got one are inserted as MessagesAccept inserts them (and, as
 // there, the due ones this node's delivery has room for are stored claimed and handed to it);
 // the cap's records and the day's count follow. Once committed, every node's workers of the
 // messages' streams are woken.
@@ -439,10 +438,7 @@ func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
 	var news []store.NewMessage
 	for i := range p.Items {
 		it := &p.Items[i]
-		if _, dup := items[it.ContactID]; dup {
-			continue
-		}
-		items[it.ContactID] = it
+		items[it.ContactID] = it // one per contact (CheckRunQueue)
 		status, msgID := it.Status, ""
 		if it.Message != nil {
 			status, msgID = store.CampaignRecipientQueued, it.Message.Message.ID

@@ -579,3 +579,67 @@ func TestRunPauseAgainHolds(t *testing.T) {
 		t.Errorf("after pausing again: due %v, want held", got)
 	}
 }
+
+// TestRunQueueConcurrent: chunks of the same recipients stored at once (each with messages of
+// its own, as a retry composes them again) give each recipient exactly one message.
+func TestRunQueueConcurrent(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := t.Context()
+	if _, err := s.ListCreate(ctx, store.List{ID: "lst_a", Name: "A", CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	const contacts = 60
+	var ups []store.ContactUpsert
+	for i := range contacts {
+		email := fmt.Sprintf("c%d@example.com", i)
+		ups = append(ups, store.ContactUpsert{Email: email, EmailKey: email, Lists: []string{"lst_a"}})
+	}
+	if _, err := s.ContactsUpsert(ctx, store.ContactsUpsertParams{Items: ups, Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	f := newCampaignFixture(t, s, store.FrequencyCap{Kind: store.CapOncePerContact})
+	if _, err := s.RunMaterialise(ctx, store.RunMaterialiseParams{RunID: f.run.ID, Owner: "node-a", Limit: 100, Now: t0,
+		Audience: store.RunAudience{Lists: []string{"lst_a"}, CampaignID: f.cmp.ID, Cap: f.cmp.Cap}}); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := s.RunPending(ctx, store.RunPendingParams{RunID: f.run.ID, Limit: contacts})
+	if err != nil || len(pending) != contacts {
+		t.Fatalf("RunPending: %d, %v", len(pending), err)
+	}
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each worker in its own order, so that the chunks meet in every way.
+			order := slices.Clone(pending)
+			if w%2 == 1 {
+				slices.Reverse(order)
+			}
+			var items []store.RunQueueItem
+			for _, p := range order {
+				m := storetest.Message(t0, func(m *store.Message) {
+					m.Stream, m.CampaignID, m.RunID = store.StreamBroadcast, f.cmp.ID, f.run.ID
+				})
+				items = append(items, store.RunQueueItem{ContactID: p.ContactID, Message: &m})
+			}
+			if err := s.RunQueue(ctx, store.RunQueueParams{RunID: f.run.ID, CampaignID: f.cmp.ID, Owner: "node-a",
+				Items: items, Now: t0}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	var msgs, recips, capped, day int
+	if err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM messages WHERE run_id = $1),
+			(SELECT count(DISTINCT message_id) FROM campaign_recipients WHERE run_id = $1 AND status = 'queued'),
+			(SELECT count(*) FROM campaign_contacts WHERE campaign_id = $2),
+			(SELECT messages FROM campaign_days)`, f.run.ID, f.cmp.ID).Scan(&msgs, &recips, &capped, &day); err != nil {
+		t.Fatal(err)
+	}
+	if msgs != contacts || recips != contacts || capped != contacts || day != contacts {
+		t.Errorf("%d messages, %d recipients queued, %d cap records, day count %d; want %d each",
+			msgs, recips, capped, day, contacts)
+	}
+}

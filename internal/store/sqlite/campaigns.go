@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/postie/postie/internal/id"
@@ -430,18 +431,52 @@ func workOn(t *wtx, id, owner string, states ...string) (runWork, error) {
 	return w, json.Unmarshal([]byte(excluded), &w.excluded)
 }
 
-// maxMaterialiseLimit is the most contacts one chunk considers, whatever the caller asks for:
-// about 20 ms of the writer's time on two cores (BenchmarkRunMaterialise), which transactional
-// accepts then wait at most. It is also the size of a chunk whose Limit is not set.
-const maxMaterialiseLimit = 2000
+// A chunk of RunMaterialise holds the writer, which every other write (transactional accepts
+// among them) then waits for: a chunk considers as many contacts as the writer gets through in
+// chunkBudget, at the pace the last chunks went (chunkPacer), and never more than the caller
+// asks.
+const (
+	chunkBudget   = 15 * time.Millisecond
+	minChunk      = 200
+	maxChunk      = 4000
+	firstChunkPer = 10 * time.Microsecond // the pace assumed before any chunk was timed
+)
+
+// chunkPacer keeps the writer's time per contact of RunMaterialise's chunks, a moving average
+// over the last chunks: it follows the machine, its load and the audience's shape.
+type chunkPacer struct {
+	perContact atomic.Int64 // nanoseconds; 0 before the first chunk
+}
+
+// size is the contacts the next chunk considers.
+func (c *chunkPacer) size() int {
+	per := time.Duration(c.perContact.Load())
+	if per <= 0 {
+		per = firstChunkPer
+	}
+	return min(max(int(chunkBudget/per), minChunk), maxChunk)
+}
+
+// took records that a chunk of n contacts held the writer for d. Chunks of a few contacts say
+// little about the pace and are left out.
+func (c *chunkPacer) took(n int, d time.Duration) {
+	if n < minChunk/2 {
+		return
+	}
+	per := int64(d) / int64(n)
+	if old := c.perContact.Load(); old > 0 {
+		per = (3*old + per) / 4
+	}
+	c.perContact.Store(per)
+}
 
 // RunMaterialise implements store.Campaigns: one INSERT … SELECT of the chunk (see
 // materialiseQuery), then the contacts it left out are deleted and counted and the run's cursor
 // and counts move, in one write.
 func (s *Store) RunMaterialise(ctx context.Context, p store.RunMaterialiseParams) (store.RunMaterialiseResult, error) {
-	limit := p.Limit
-	if limit <= 0 || limit > maxMaterialiseLimit {
-		limit = maxMaterialiseLimit
+	limit := s.chunks.size()
+	if p.Limit > 0 {
+		limit = min(limit, p.Limit)
 	}
 	q, err := materialiseQuery(p.Audience, p.Now)
 	if err != nil {
@@ -450,6 +485,9 @@ func (s *Store) RunMaterialise(ctx context.Context, p store.RunMaterialiseParams
 	var res store.RunMaterialiseResult
 	err = s.w.do(ctx, limit, func(t *wtx) error {
 		res = store.RunMaterialiseResult{}
+		var considered int64
+		start := time.Now()
+		defer func() { s.chunks.took(int(considered), time.Since(start)) }()
 		w, err := workOn(t, p.RunID, p.Owner, store.RunRunning, store.RunPaused)
 		if err != nil {
 			return err
@@ -460,10 +498,7 @@ func (s *Store) RunMaterialise(ctx context.Context, p store.RunMaterialiseParams
 		}
 		args := slices.Clone(q.args)
 		args[0], args[1], args[2] = p.RunID, w.cursor, int64(limit)
-		var (
-			considered int64
-			cursor     = w.cursor
-		)
+		cursor := w.cursor
 		if q.bound != "" {
 			// The chunk's bounds first: its contacts are those up to the last one considered.
 			var last sql.NullString

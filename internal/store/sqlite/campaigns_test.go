@@ -78,41 +78,36 @@ func TestCampaignContactsErased(t *testing.T) {
 	}
 }
 
-// TestRunInFlight: the run's messages scheduled, queued or sending, as RunProgress counts them.
-func TestRunInFlight(t *testing.T) {
+// TestChunkPacer: a chunk is as large as the writer gets through in chunkBudget at the pace of
+// the last chunks, within bounds.
+func TestChunkPacer(t *testing.T) {
 	t.Parallel()
-	s := openTest(t)
-	ctx := t.Context()
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	run := id.New(id.Run)
-	msgs := make([]store.NewMessage, 4)
-	for i := range msgs {
-		msgs[i] = storetest.Message(now, func(m *store.Message) {
-			m.Stream, m.RunID, m.NextAttemptAt = store.StreamBroadcast, run, now.Add(time.Duration(i)*time.Second)
-		})
+	var c chunkPacer
+	if got, want := c.size(), int(chunkBudget/firstChunkPer); got != want {
+		t.Errorf("first chunk: %d contacts, want %d", got, want)
 	}
-	msgs[3].Message.RunID = id.New(id.Run) // another run's
-	if _, err := s.MessagesAccept(ctx, store.MessagesAcceptParams{Messages: msgs, Now: now}); err != nil {
-		t.Fatal(err)
+	c.took(1000, 30*time.Millisecond) // 30 µs a contact
+	if got, want := c.size(), 500; got != want {
+		t.Errorf("after a chunk at 30 µs a contact: %d, want %d", got, want)
 	}
-	// The first two claimed, the first sent: the second sending and the third queued are in flight.
-	claimed, err := s.MessageClaim(ctx, store.MessageClaimParams{Owner: "w", Stream: store.StreamBroadcast, Limit: 2,
-		Now: now.Add(time.Minute), LeaseUntil: now.Add(2 * time.Minute)})
-	if err != nil || len(claimed) != 2 {
-		t.Fatalf("MessageClaim = %d, %v", len(claimed), err)
+	c.took(1000, 10*time.Millisecond) // averaged: (3×30 + 10) / 4 = 25 µs
+	if got, want := c.size(), 600; got != want {
+		t.Errorf("after a faster chunk: %d, want %d", got, want)
 	}
-	if _, err := s.MessageFinish(ctx, now, []store.MessageFinishParams{{ID: msgs[0].Message.ID, Owner: "w",
-		Status: store.StatusSent, Attempts: 1, SentAt: now}}); err != nil {
-		t.Fatal(err)
+	c.took(10, time.Second) // too few contacts to tell
+	if got, want := c.size(), 600; got != want {
+		t.Errorf("after a chunk of 10: %d, want %d", got, want)
 	}
-	p, err := s.RunProgress(ctx, run)
-	if err != nil {
-		t.Fatal(err)
+	for range 20 {
+		c.took(1000, time.Second)
 	}
-	if n, err := s.RunInFlight(ctx, run); err != nil || n != 2 || p.InFlight != 2 {
-		t.Errorf("RunInFlight = %d, %v, RunProgress.InFlight = %d; want 2", n, err, p.InFlight)
+	if got := c.size(); got != minChunk {
+		t.Errorf("very slow chunks: %d, want %d", got, minChunk)
 	}
-	if n, err := s.RunInFlight(ctx, id.New(id.Run)); err != nil || n != 0 {
-		t.Errorf("RunInFlight(unknown run) = %d, %v", n, err)
+	for range 40 {
+		c.took(1000, time.Microsecond)
+	}
+	if got := c.size(); got != maxChunk {
+		t.Errorf("very fast chunks: %d, want %d", got, maxChunk)
 	}
 }

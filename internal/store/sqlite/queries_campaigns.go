@@ -141,7 +141,7 @@ const (
 	// resumed; resumed, they are due at once with at least the TTL from then (a NULL expiry,
 	// none, stays).
 	qRunHold = `UPDATE messages SET next_attempt_at = ?2, updated_at = ?3
-		WHERE run_id = ?1 AND status IN ('scheduled', 'queued', 'deferred')`
+		WHERE run_id = ?1 AND status IN ('scheduled', 'queued', 'deferred') AND next_attempt_at <> ?2`
 
 	qRunUnhold = `UPDATE messages SET next_attempt_at = ?3,
 			expires_at = CASE WHEN expires_at IS NULL THEN NULL ELSE max(expires_at, ?4) END, updated_at = ?3

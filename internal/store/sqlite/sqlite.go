@@ -102,6 +102,8 @@ type Store struct {
 	wake driverkit.Wakers
 	recv driverkit.Receivers // store.AcceptClaims
 
+	chunks chunkPacer // the size of RunMaterialise's chunks (campaigns.go)
+
 	ckptStop chan struct{}
 	ckptDone chan struct{}
 

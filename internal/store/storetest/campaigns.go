@@ -1370,6 +1370,9 @@ func testRunProgress(t *testing.T, s store.Store) {
 			t.Errorf("%s: progress in flight %d, open %d, counts (-want +got):\n%s; want in flight %d, open %d",
 				what, p.InFlight, p.Open, diff, inFlight, open)
 		}
+		if n, err := s.RunInFlight(ctx, run.ID); err != nil || n != inFlight {
+			t.Errorf("%s: RunInFlight = %d, %v; want %d", what, n, err, inFlight)
+		}
 	}
 	check("materialised", map[string]int{"pending": 9}, 0, 9)
 
@@ -1426,6 +1429,9 @@ func testRunProgress(t *testing.T, s store.Store) {
 	_, err := s.RunProgress(ctx, id.New(id.Run))
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RunProgress(unknown) = %v, want ErrNotFound or nothing", err)
+	}
+	if n, err := s.RunInFlight(ctx, id.New(id.Run)); err != nil || n != 0 {
+		t.Errorf("RunInFlight(unknown) = %d, %v; want 0", n, err)
 	}
 }
 
