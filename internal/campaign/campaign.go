@@ -114,12 +114,14 @@ type Service struct {
 	wake     chan struct{} // a run was started or resumed here: work it now
 	matWake  chan struct{} // the same for Serve's materialiser
 
-	mu       sync.Mutex
-	runs     map[string]*runState // the runs this node holds the lease of, by id
-	samples  map[string][]sample  // recent progress of runs, for their rate and ETA
-	counted  map[string]counted   // the latest counts of large runs, shared by readers (view)
-	quota    time.Time            // when paused campaigns were last looked at for a new day's quota
-	lookedAt time.Time            // when due campaigns and free runs were last looked for
+	mu   sync.Mutex
+	runs map[string]*runState // the runs this node holds the lease of, by id
+	// restoreGC ends the collector's faster pace, set while runs is not empty (package bulkgc).
+	restoreGC func()
+	samples   map[string][]sample // recent progress of runs, for their rate and ETA
+	counted   map[string]counted  // the latest counts of large runs, shared by readers (view)
+	quota     time.Time           // when paused campaigns were last looked at for a new day's quota
+	lookedAt  time.Time           // when due campaigns and free runs were last looked for
 }
 
 // New returns a Service.

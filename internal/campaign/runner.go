@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/postie/postie/internal/audience"
+	"github.com/postie/postie/internal/bulkgc"
 	"github.com/postie/postie/internal/fanout"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
@@ -55,7 +56,11 @@ const (
 	createBudget      = 300 * time.Millisecond
 	activePoll        = 100 * time.Millisecond // Serve's pace while a run waits for its window
 	progressEvery     = 10 * time.Second       // how old a run's counts may be for creating more
-	dueBatch          = 20
+	// runGCPercent is how often the collector runs while this node works a run: every message
+	// composed is garbage once stored, and under serve's GOGC=400 the heap of a run would grow
+	// to five times its small live set (package bulkgc).
+	runGCPercent = 100
+	dueBatch     = 20
 )
 
 // runState is a run this node holds the lease of, with what working it needs.
@@ -118,6 +123,9 @@ func (s *Service) hold(run store.Run, until time.Time) {
 		rs.leaseUntil = until
 	} else {
 		s.runs[run.ID] = &runState{id: run.ID, leaseUntil: until}
+		if len(s.runs) == 1 {
+			s.restoreGC = bulkgc.Lower(runGCPercent)
+		}
 	}
 	s.mu.Unlock()
 	s.poke()
@@ -126,7 +134,12 @@ func (s *Service) hold(run store.Run, until time.Time) {
 // drop forgets a run this node no longer works.
 func (s *Service) drop(id string) {
 	s.mu.Lock()
-	delete(s.runs, id)
+	if _, ok := s.runs[id]; ok {
+		delete(s.runs, id)
+		if len(s.runs) == 0 {
+			s.restoreGC()
+		}
+	}
 	s.mu.Unlock()
 }
 

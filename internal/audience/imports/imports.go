@@ -39,9 +39,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postie/postie/internal/bulkgc"
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
 )
+
+// bulkGCPercent is how often the collector runs while an upload is checked or an import runs:
+// every CSV record read is garbage at once (see package bulkgc).
+const bulkGCPercent = 200
 
 // Kind classes a Problem for the API: which 4xx it is.
 type Kind int
@@ -205,7 +210,7 @@ func (u *Upload) Discard() {
 func (im *Importer) Spool(ctx context.Context, r io.Reader) (*Upload, error) {
 	u := &Upload{id: id.New(id.Import)}
 	u.path = im.spoolPath(u.id) + ".part"
-	defer lowerGC()()
+	defer bulkgc.Lower(bulkGCPercent)()
 	f, err := os.OpenFile(u.path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("imports: %w", err)
@@ -406,7 +411,7 @@ func (j *job) fail(row int, field, reason string) {
 }
 
 func (im *Importer) run(ctx context.Context, imp store.Import) error {
-	defer lowerGC()()
+	defer bulkgc.Lower(bulkGCPercent)()
 	j := &job{im: im, imp: imp, counts: imp.Counts, errs: imp.Errors}
 	f, err := os.Open(im.spoolPath(imp.ID))
 	if errors.Is(err, os.ErrNotExist) {
