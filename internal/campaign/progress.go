@@ -24,10 +24,12 @@ const (
 	countedFor = time.Second
 )
 
-// counted is a run's counts as read at (on the wall clock).
+// counted is a run's counts as read at (on the wall clock), when the run was as of updated: a
+// run that changed since (paused, finished) is counted again, so its counts agree with its state.
 type counted struct {
-	at   time.Time
-	prog store.RunProgress
+	at      time.Time
+	updated time.Time
+	prog    store.RunProgress
 }
 
 // runProgress returns run's counts: read now, or for a large run read within countedFor.
@@ -36,7 +38,7 @@ func (s *Service) runProgress(ctx context.Context, run store.Run) (store.RunProg
 		s.mu.Lock()
 		c, ok := s.counted[run.ID]
 		s.mu.Unlock()
-		if ok && time.Since(c.at) < countedFor {
+		if ok && time.Since(c.at) < countedFor && c.updated.Equal(run.UpdatedAt) {
 			return c.prog, nil
 		}
 	}
@@ -60,7 +62,7 @@ func (s *Service) share(run store.Run, prog store.RunProgress) {
 			delete(s.counted, id)
 		}
 	}
-	s.counted[run.ID] = counted{at: time.Now(), prog: prog}
+	s.counted[run.ID] = counted{at: time.Now(), updated: run.UpdatedAt, prog: prog}
 }
 
 // sample is a run's counts at one moment.
