@@ -181,7 +181,10 @@ func (s *Service) Serve(ctx context.Context) error {
 			s.log.Info("handed back campaign run leases", "runs", n)
 		}
 		s.mu.Lock()
-		clear(s.runs)
+		if len(s.runs) > 0 {
+			clear(s.runs)
+			s.restoreGC()
+		}
 		s.mu.Unlock()
 	}()
 	timer := time.NewTimer(0)
