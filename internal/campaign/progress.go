@@ -24,10 +24,12 @@ const (
 	countedFor = time.Second
 )
 
-// counted is a run's counts as read at (on the wall clock), when the run was as of updated: a
-// run that changed since (paused, finished) is counted again, so its counts agree with its state.
+// counted is a run's counts as read at (on the wall clock), when the run was in state as of
+// updated: a run that changed since (paused, finished) is counted again, so its counts agree
+// with its state.
 type counted struct {
 	at      time.Time
+	state   string
 	updated time.Time
 	prog    store.RunProgress
 }
@@ -38,7 +40,7 @@ func (s *Service) runProgress(ctx context.Context, run store.Run) (store.RunProg
 		s.mu.Lock()
 		c, ok := s.counted[run.ID]
 		s.mu.Unlock()
-		if ok && time.Since(c.at) < countedFor && c.updated.Equal(run.UpdatedAt) {
+		if ok && time.Since(c.at) < countedFor && c.state == run.State && c.updated.Equal(run.UpdatedAt) {
 			return c.prog, nil
 		}
 	}
@@ -62,7 +64,7 @@ func (s *Service) share(run store.Run, prog store.RunProgress) {
 			delete(s.counted, id)
 		}
 	}
-	s.counted[run.ID] = counted{at: time.Now(), updated: run.UpdatedAt, prog: prog}
+	s.counted[run.ID] = counted{at: time.Now(), state: run.State, updated: run.UpdatedAt, prog: prog}
 }
 
 // sample is a run's counts at one moment.

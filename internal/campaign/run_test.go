@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -718,5 +719,68 @@ func TestDueCampaignNoLongerChecks(t *testing.T) {
 	c2, _ = b.svc.Get(ctx, c2.ID)
 	if r := b.runs(t, c2.ID); c2.State != store.CampaignCancelled || len(r) != 1 || r[0].State != store.RunCancelled {
 		t.Fatalf("a run whose segment is gone: campaign %s, runs %v", c2.State, r)
+	}
+}
+
+// The counts of a large run are shared by its readers for a moment, and counted again once the
+// run changed (here: paused), so a run's state and its counts agree.
+func TestLargeRunCountsShared(t *testing.T) {
+	t.Parallel()
+	var cs *countingStore
+	b := setup(t, func(c *campaign.Config) {
+		cs = &countingStore{Store: c.Store}
+		c.Store = cs
+	})
+	ctx := t.Context()
+	news := b.list(t, "News")
+	const n = 10_000 // campaign's largeRun
+	for first := 0; first < n; first += 1000 {
+		items := make([]store.ContactUpsert, 1000)
+		for i := range items {
+			email := fmt.Sprintf("r%05d@example.com", first+i)
+			items[i] = store.ContactUpsert{Email: email, EmailKey: email, Lists: []string{news}}
+		}
+		if _, err := b.st.ContactsUpsert(ctx, store.ContactsUpsertParams{Items: items, Now: start}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := b.create(t, campaign.Input{Lists: &[]string{news}})
+	if _, err := b.svc.Start(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	var run store.Run
+	for run.Recipients < n {
+		tick(t, b.svc, start)
+		runs, err := b.st.RunList(ctx, c.ID, 1)
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("runs %v, %v", runs, err)
+		}
+		run = runs[0]
+	}
+
+	before := cs.progress.Load()
+	first, err := b.svc.Run(ctx, c.ID, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.Run(ctx, c.ID, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := cs.progress.Load() - before; got > 1 {
+		t.Errorf("two reads of a large run counted it %d times, want at most once", got)
+	}
+	if _, err := b.svc.Pause(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	before = cs.progress.Load()
+	paused, err := b.svc.Run(ctx, c.ID, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if paused.State != store.RunPaused || cs.progress.Load()-before != 1 {
+		t.Errorf("after the pause: state %s, %d counts (want paused, counted again)", paused.State, cs.progress.Load()-before)
+	}
+	if first.Progress.Counts["pending"]+first.Progress.Counts["queued"] != n {
+		t.Errorf("counts %v: want %d pending or queued", first.Progress.Counts, n)
 	}
 }
