@@ -400,6 +400,8 @@ type Message struct {
 	CampaignID      string
 	RunID           string // the campaign run (run_…) that created it, "" for none
 	ListID          string // the list a broadcast message was sent for (lst_…), "" for none
+	EventID         string // the application event (evt_…) whose trigger created it, "" for none
+	TriggerID       string // that trigger (trg_…), "" for none
 	CreatedAt       time.Time
 	SendAt          time.Time // zero when sent immediately
 	SentAt          time.Time // zero until sent
