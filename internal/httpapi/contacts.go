@@ -290,15 +290,22 @@ var (
 // decodeContact decodes one contact object strictly (unknown fields, duplicate members and bad
 // UTF-8 refused), its problems located under prefix.
 func decodeContact(raw []byte, prefix string) (*ContactBody, error) {
+	return decodeObject[ContactBody](raw, prefix, contactShape, "a contact object", "last_active_at")
+}
+
+// decodeObject decodes one JSON object of type T strictly (unknown fields, duplicate members
+// and bad UTF-8 refused), its problems located under prefix; what names the object in an
+// error, timeField the one time field a malformed time is reported at.
+func decodeObject[T any](raw []byte, prefix string, shape *jsonShape, what, timeField string) (*T, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	var b ContactBody
+	var b T
 	err := dec.Decode(&b)
 	if err == nil && dec.More() {
-		err = errors.New("unexpected data after the contact object")
+		err = errors.New("unexpected data after " + what)
 	}
 	if err == nil {
-		if is := checkJSON(raw, contactShape); is != nil {
+		if is := checkJSON(raw, shape); is != nil {
 			return nil, jsonProblem(is, prefix)
 		}
 		return &b, nil
@@ -310,12 +317,12 @@ func decodeContact(raw []byte, prefix string) (*ContactBody, error) {
 	case errors.As(err, &te):
 		p.add(te.Field, fmt.Sprintf("expected %s, got %s", jsonType(te.Type), te.Value), nil)
 	case errors.As(err, &pe), strings.HasPrefix(err.Error(), "Time.UnmarshalJSON: "):
-		p.add("last_active_at", "expected an RFC 3339 time like 2026-12-01T09:00:00Z", nil)
+		p.add(timeField, "expected an RFC 3339 time like 2026-12-01T09:00:00Z", nil)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		p.add(f, "unknown field", f)
 	case bytes.Equal(bytes.TrimSpace(raw), []byte("null")):
-		p.add("", "expected a contact object", nil)
+		p.add("", "expected "+what, nil)
 	default:
 		p.kind = message.KindMalformed
 		p.add("", "malformed JSON: "+err.Error(), nil)

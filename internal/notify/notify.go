@@ -23,7 +23,6 @@ package notify
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/postie/postie/internal/message"
@@ -74,7 +73,6 @@ type Service struct {
 	log      *slog.Logger
 	triggers triggerCache
 	wake     chan struct{}
-	once     sync.Once
 }
 
 // New returns a Service.

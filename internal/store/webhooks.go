@@ -123,6 +123,9 @@ type WebhookClaimParams struct {
 	Limit      int
 	Now        time.Time
 	LeaseUntil time.Time
+	// ExceptEndpoints: deliveries of these endpoints are not claimed (the caller has as many of
+	// theirs in flight as it allows, so that a slow endpoint cannot take every sender).
+	ExceptEndpoints []string
 }
 
 // WebhookDeliveryListParams pages through one endpoint's deliveries, newest first.
