@@ -63,6 +63,8 @@ type Config struct {
 	CampaignMissedGrace   time.Duration `env:"POSTIE_CAMPAIGN_MISSED_GRACE" flag:"campaign-missed-grace" usage:"a recurring campaign's occurrence missed while postie was down runs at start when at most this old, else it is skipped"`
 	CampaignQuotaShare    float64       `env:"POSTIE_CAMPAIGN_QUOTA_SHARE" flag:"campaign-quota-share" usage:"the share of the relay's daily= quota campaigns may use; the rest is kept for transactional mail"`
 	CampaignComplaintRate float64       `env:"POSTIE_CAMPAIGN_COMPLAINT_RATE" flag:"campaign-complaint-rate" usage:"pause a campaign run whose complaints reach this share of its delivered messages, once 1000 were delivered (0: never)"`
+
+	EventRetention time.Duration `env:"POSTIE_EVENT_RETENTION" flag:"event-retention" usage:"how long events (and their ids: the exactly-once window) are kept, from their acceptance"`
 }
 
 // HardMaxMessageSize is the ceiling for MaxMessageSize (Amazon SES accepts 40 MB).
@@ -92,6 +94,8 @@ func Default() Config {
 		CampaignMissedGrace:   time.Hour,
 		CampaignQuotaShare:    0.8,
 		CampaignComplaintRate: 0.003,
+
+		EventRetention: 30 * 24 * time.Hour,
 	}
 }
 
@@ -334,6 +338,9 @@ func (c *Config) Validate() error {
 	}
 	if !(c.CampaignComplaintRate >= 0 && c.CampaignComplaintRate < 1) {
 		bad("POSTIE_CAMPAIGN_COMPLAINT_RATE", "must be at least 0 (never pause) and below 1")
+	}
+	if c.EventRetention < time.Hour {
+		bad("POSTIE_EVENT_RETENTION", "must be at least 1h (events are the exactly-once window of their ids)")
 	}
 	return errors.Join(errs...)
 }
