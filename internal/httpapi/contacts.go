@@ -280,12 +280,8 @@ func (s *Server) documentContacts() {
 		Schema: oapi.Components.Schemas.Schema(body, true, body.Name())}
 }
 
-// contactShape is the shape of a contact object; contactBatchShape of a batch body, whose items
-// are checked one by one so that a bad item is refused alone.
-var (
-	contactShape      = shapeOf(reflect.TypeFor[ContactBody]())
-	contactBatchShape = &jsonShape{fold: true, fields: map[string]*jsonShape{"contacts": {skip: true}}}
-)
+// contactShape is the shape of a contact object.
+var contactShape = shapeOf(reflect.TypeFor[ContactBody]())
 
 // decodeContact decodes one contact object strictly (unknown fields, duplicate members and bad
 // UTF-8 refused), its problems located under prefix.
