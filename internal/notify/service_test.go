@@ -2,7 +2,6 @@ package notify_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -15,9 +14,7 @@ import (
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
 	"github.com/postie/postie/internal/store"
-	"github.com/postie/postie/internal/store/postgres"
-	"github.com/postie/postie/internal/store/postgres/pgtest"
-	"github.com/postie/postie/internal/store/sqlite/sqlitetest"
+	"github.com/postie/postie/internal/store/drivertest"
 	"github.com/postie/postie/internal/templates"
 )
 
@@ -59,33 +56,16 @@ type bundle struct {
 	cfg      notify.Config
 }
 
-// drivers runs f on each driver: a SQLite file, and a PostgreSQL database of TEST_DATABASE_URL
-// (skipped without it).
+// drivers runs f on each driver (drivertest.Each).
 func drivers(t *testing.T, f func(t *testing.T, b *bundle)) {
 	t.Helper()
-	for _, d := range []string{"sqlite", "postgres"} {
-		t.Run(d, func(t *testing.T) {
-			t.Parallel()
-			f(t, setup(t, open(t, d)))
-		})
-	}
-}
-
-func open(t *testing.T, driver string) testStore {
-	t.Helper()
-	if driver == "sqlite" {
-		return sqlitetest.Open(t)
-	}
-	st, err := postgres.Open(context.Background(), postgres.Options{URL: pgtest.URL(t), Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	ts, ok := any(st).(testStore)
-	if !ok {
-		t.Skip("the PostgreSQL driver does not implement store.Notify yet")
-	}
-	return ts
+	drivertest.Each(t, func(t *testing.T, st store.Store) {
+		ts, ok := st.(testStore)
+		if !ok {
+			t.Skip("the driver does not implement store.Notify yet")
+		}
+		f(t, setup(t, ts))
+	})
 }
 
 func setup(t *testing.T, st testStore) *bundle {
