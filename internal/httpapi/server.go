@@ -23,6 +23,7 @@ import (
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
+	"github.com/postie/postie/internal/webhook"
 )
 
 // Config configures the API.
@@ -75,6 +76,9 @@ type Config struct {
 	// Campaigns serves /v1/campaigns; nil builds one on Store that runs no campaign (the app
 	// passes the one it serves).
 	Campaigns *campaign.Service
+	// Webhooks serves /v1/webhooks; nil builds one on Store with the default policy (https, no
+	// refused address) that sends nothing (the app passes the one it serves).
+	Webhooks *webhook.Service
 }
 
 // DefaultBatchRenderBudget is Config.BatchRenderBudget when zero.
@@ -93,6 +97,7 @@ type Server struct {
 	segments *audience.Segments
 
 	campaigns *campaign.Service // campaigns and their runs
+	webhooks  *webhook.Service  // webhook endpoints and their deliveries
 
 	bodyLimit int64     // of POST /v1/messages; a batch may be twice as large
 	inflight  *inflight // the budget of large request bodies in flight
@@ -200,6 +205,7 @@ func New(cfg Config) *Server {
 	s.registerSegments()
 	s.registerImports()
 	s.registerCampaigns()
+	s.registerWebhooks()
 	s.finishDocument()
 	return s
 }
