@@ -291,16 +291,20 @@ func (s *Service) Serve(ctx context.Context) error {
 		case <-s.wake:
 		case <-sc.freed:
 		}
-		full, err := sc.claim(ctx)
+		full, busy, err := sc.claim(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("claiming webhook deliveries failed", "err", err)
 		}
+		// A delivery due later is waited for; one due now that was not claimed waits for a free
+		// slot (its endpoint holds its share, or every slot is busy): a freed slot wakes the loop.
 		wait := s.cfg.Poll
 		if full {
 			wait = 0
-		} else if err == nil {
+		} else if !busy && err == nil {
 			if t, ok, err := s.cfg.Store.WebhookNextDue(ctx); err == nil && ok {
-				wait = max(0, min(wait, t.Sub(s.cfg.Now())))
+				if d := t.Sub(s.cfg.Now()); d > 0 {
+					wait = min(wait, d)
+				}
 			}
 		}
 		timer.Reset(wait)
@@ -326,12 +330,14 @@ func (s *Service) Serve(ctx context.Context) error {
 
 // claim claims as many due deliveries as there are free slots, leaving out the endpoints that
 // hold their share, and starts what it can. full: the claim filled every free slot (there may be
-// more due).
-func (sc *scheduler) claim(ctx context.Context) (full bool, err error) {
+// more due); busy: too few slots were free to claim.
+func (sc *scheduler) claim(ctx context.Context) (full, busy bool, err error) {
 	s := sc.service
 	sc.mu.Lock()
+	// Claim when a quarter of the slots are free (or the claim would fill all that are), so that
+	// one claim, a write, serves several deliveries while a backlog lasts.
 	free := s.cfg.Concurrency - sc.running
-	if sc.queued >= 4*s.cfg.Concurrency {
+	if free < s.perEndpoint() && sc.running > 0 || sc.queued >= 4*s.cfg.Concurrency {
 		free = 0
 	}
 	var except []string
@@ -342,17 +348,17 @@ func (sc *scheduler) claim(ctx context.Context) (full bool, err error) {
 	}
 	sc.mu.Unlock()
 	if free <= 0 {
-		return false, nil
+		return false, true, nil
 	}
 	now := s.cfg.Now().UTC()
 	ds, err := s.cfg.Store.WebhookClaim(ctx, store.WebhookClaimParams{Owner: s.cfg.Owner, Limit: free, Now: now,
 		LeaseUntil: now.Add(s.leaseFor()), ExceptEndpoints: except})
 	if err != nil || len(ds) == 0 {
-		return false, err
+		return false, false, err
 	}
 	jobs, err := s.prepare(ctx, ds)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
@@ -363,7 +369,7 @@ func (sc *scheduler) claim(ctx context.Context) (full bool, err error) {
 		sc.queued++
 	}
 	sc.dispatch()
-	return len(ds) == free, nil
+	return len(ds) == free, false, nil
 }
 
 // dispatch starts queued jobs while slots are free, within each endpoint's share. Called with
