@@ -1,14 +1,12 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
-	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -192,12 +190,8 @@ func (s *Server) documentEvents() {
 	s.documentBodies("/v1/events/batch", reflect.TypeFor[EventBatchBody](), "200", reflect.TypeFor[EventBatchAnswer]())
 }
 
-// eventShape is the shape of an event object; eventBatchShape of a batch body, whose items are
-// checked one by one so that a bad item is refused alone.
-var (
-	eventShape      = shapeOf(reflect.TypeFor[EventBody]())
-	eventBatchShape = &jsonShape{fold: true, fields: map[string]*jsonShape{"events": {skip: true}}}
-)
+// eventShape is the shape of an event object.
+var eventShape = shapeOf(reflect.TypeFor[EventBody]())
 
 // notifyError maps an error of package notify: its *message.Error through messageError (fields
 // at prefix), others through storeError about what.
@@ -241,38 +235,9 @@ func (s *Server) eventSend(ctx context.Context, in *eventInput) (*eventOutput, e
 }
 
 func (s *Server) eventBatch(ctx context.Context, in *eventBatchInput) (*eventBatchOutput, error) {
-	var body struct {
-		Events []json.RawMessage `json:"events"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(in.RawBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te):
-			return nil, huma.Error422UnprocessableEntity("body.events: must be an array of event objects",
-				&huma.ErrorDetail{Location: "body.events", Message: "must be an array of event objects"})
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return nil, huma.Error422UnprocessableEntity("body: "+err.Error(),
-				&huma.ErrorDetail{Location: "body", Message: "the only field is events"})
-		}
-		return nil, huma.Error400BadRequest("malformed JSON: "+err.Error(),
-			&huma.ErrorDetail{Location: "body", Message: "malformed JSON: " + err.Error()})
-	}
-	if is := checkJSON(in.RawBody, eventBatchShape); is != nil {
-		return nil, jsonProblem(is, "body")
-	}
-	items := body.Events
-	switch {
-	case items == nil:
-		return nil, huma.Error422UnprocessableEntity("body.events: required",
-			&huma.ErrorDetail{Location: "body.events", Message: "required: an array of events"})
-	case len(items) == 0:
-		return nil, huma.Error422UnprocessableEntity("body.events: empty",
-			&huma.ErrorDetail{Location: "body.events", Message: "at least one event is required"})
-	case len(items) > notify.MaxBatch:
-		return nil, huma.Error413RequestEntityTooLarge(fmt.Sprintf("body.events: at most %d events per batch", notify.MaxBatch),
-			&huma.ErrorDetail{Location: "body.events", Message: fmt.Sprintf("too many events: %d, at most %d", len(items), notify.MaxBatch), Value: len(items)})
+	items, err := decodeItems(in.RawBody, "events", "event", notify.MaxBatch)
+	if err != nil {
+		return nil, err
 	}
 	results := make([]EventBatchResult, len(items))
 	evs := make([]notify.EventInput, 0, len(items))
