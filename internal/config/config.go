@@ -108,7 +108,8 @@ func Default() Config {
 		WebhookDisableAfter: 72 * time.Hour,
 		WebhookTimeout:      10 * time.Second,
 		WebhookConcurrency:  32,
-		EventRetention:      30 * 24 * time.Hour,
+
+		EventRetention: 30 * 24 * time.Hour,
 	}
 }
 

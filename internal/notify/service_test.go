@@ -408,8 +408,8 @@ func TestHonourUnsubscribes(t *testing.T) {
 }
 
 // A trigger to a list sends to its subscribed contacts (each rendered with their contact);
-// one to fixed addresses to each of them.
-func TestToListAndAddresses(t *testing.T) {
+// one to fixed addresses to each of them; one to a data path to the address there.
+func TestToListAddressesAndData(t *testing.T) {
 	t.Parallel()
 	drivers(t, func(t *testing.T, b *bundle) {
 		name := "Staff"
@@ -428,15 +428,17 @@ func TestToListAndAddresses(t *testing.T) {
 		b.trigger(t, notify.TriggerInput{Event: ptr("seller.registered"), Template: ptr("order"), To: &store.TriggerTo{List: staff.ID}})
 		b.trigger(t, notify.TriggerInput{Event: ptr("seller.registered"), Template: ptr("cart"),
 			To: &store.TriggerTo{Addresses: []string{"audit@shop.example", "Legal <legal@shop.example>"}}})
-		b.send(t, notify.EventInput{Name: "seller.registered", Data: json.RawMessage(`{"order": {"id": "S-1"}, "cart_id": "-"}`)})
+		b.trigger(t, notify.TriggerInput{Event: ptr("seller.registered"), Template: ptr("cart"), To: &store.TriggerTo{Data: "seller.email"}})
+		b.send(t, notify.EventInput{Name: "seller.registered",
+			Data: json.RawMessage(`{"order": {"id": "S-1"}, "cart_id": "-", "seller": {"email": "new@seller.example"}}`)})
 		b.tick(t)
 		ms := b.messages(t)
-		for _, want := range []string{"ops1@shop.example", "ops2@shop.example", "audit@shop.example", "legal@shop.example"} {
+		for _, want := range []string{"ops1@shop.example", "ops2@shop.example", "audit@shop.example", "legal@shop.example", "new@seller.example"} {
 			if len(ms[want]) != 1 {
 				t.Errorf("%s got %d messages", want, len(ms[want]))
 			}
 		}
-		if len(ms) != 4 {
+		if len(ms) != 5 {
 			t.Fatalf("messages to %d addresses: %v", len(ms), ms)
 		}
 		if !strings.Contains(ms["ops2@shop.example"][0].raw, "Hello Ops Two") {

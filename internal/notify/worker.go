@@ -279,11 +279,11 @@ func (s *Service) recipients(ctx context.Context, j *job, data any) ([]recipient
 	to := j.trg.To
 	switch {
 	case to.Contact:
-		if j.contact == nil {
-			if j.act.Email != "" {
-				return []recipient{{email: j.act.Email}}, "", nil
-			}
+		switch {
+		case j.act.ContactID == "":
 			return nil, "the event names no contact", nil
+		case j.contact == nil:
+			return nil, "the event's contact was deleted", nil
 		}
 		return []recipient{{email: j.contact.Email, contact: j.contact}}, "", nil
 	case len(to.Addresses) > 0:

@@ -609,6 +609,7 @@ type Store interface {
 	Imports
 	Secrets
 	Campaigns
+	Webhooks
 }
 
 // MessageQueue is the message row as a job, what delivery uses: claim due messages with a lease,
