@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -539,6 +540,59 @@ func TestTriggerRefusesBadInput(t *testing.T) {
 		}
 		if page, _, err := b.st.TriggerList(t.Context(), store.TriggerListParams{}); err != nil || len(page) != 0 {
 			t.Fatalf("triggers stored from bad input: %d, %v", len(page), err)
+		}
+	})
+}
+
+// finishSignal is a real store that reports each ActionFinish it applied.
+type finishSignal struct {
+	testStore
+	done chan []store.ActionFinishResult
+}
+
+func (f *finishSignal) ActionFinish(ctx context.Context, now time.Time, p []store.ActionFinishParams) ([]store.ActionFinishResult, error) {
+	res, err := f.testStore.ActionFinish(ctx, now, p)
+	if err == nil {
+		f.done <- res
+	}
+	return res, err
+}
+
+// Serve works an action as soon as its event is accepted (no poll to wait for), and hands its
+// leases back when it stops.
+func TestServe(t *testing.T) {
+	t.Parallel()
+	drivers(t, func(t *testing.T, b *bundle) {
+		sig := &finishSignal{testStore: b.st, done: make(chan []store.ActionFinishResult, 10)}
+		cfg := b.cfg
+		cfg.Store, cfg.Poll = sig, time.Hour
+		svc := notify.New(cfg)
+		if _, err := svc.CreateTrigger(t.Context(), notify.TriggerInput{Name: ptr("t"), Event: ptr("user.signed_in"),
+			Template: ptr("cart"), To: &store.TriggerTo{Contact: true}}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		served := make(chan error, 1)
+		go func() { served <- svc.Serve(ctx) }()
+		res, err := svc.Accept(t.Context(), []notify.EventInput{{Name: "user.signed_in",
+			Contact: &notify.ContactInput{Email: "ann@example.com"}, Data: json.RawMessage(`{"cart_id": "x"}`)}}, "key_1")
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res)
+		}
+		select {
+		case fin := <-sig.done:
+			if len(fin) != 1 || !fin[0].Applied || fin[0].Status != store.ActionDone {
+				t.Fatalf("finished %+v", fin)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the action was not worked")
+		}
+		cancel()
+		if err := <-served; err != nil {
+			t.Fatal(err)
+		}
+		if n := len(b.messages(t)["ann@example.com"]); n != 1 {
+			t.Fatalf("%d messages", n)
 		}
 	})
 }
