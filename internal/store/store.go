@@ -610,6 +610,7 @@ type Store interface {
 	Secrets
 	Campaigns
 	Webhooks
+	Notify
 }
 
 // MessageQueue is the message row as a job, what delivery uses: claim due messages with a lease,
