@@ -98,9 +98,9 @@ func toDeliveryResource(d store.WebhookDelivery) DeliveryResource {
 
 // ReplayBody is the body of POST /v1/webhooks/{id}/replay.
 type ReplayBody struct {
-	From     time.Time `json:"from" doc:"Deliveries created at or after this time (RFC 3339)" example:"2026-12-05T00:00:00Z"`
-	To       time.Time `json:"to" doc:"… and before this time" example:"2026-12-06T00:00:00Z"`
-	Statuses []string  `json:"statuses,omitempty" enum:"pending,delivered,failed" uniqueItems:"true" doc:"Which deliveries (default [\"failed\"])"`
+	From     *time.Time `json:"from,omitempty" doc:"Required: deliveries created at or after this time (RFC 3339)" example:"2026-12-05T00:00:00Z"`
+	To       *time.Time `json:"to,omitempty" doc:"Required: … and before this time" example:"2026-12-06T00:00:00Z"`
+	Statuses []string   `json:"statuses,omitempty" enum:"pending,delivered,failed" uniqueItems:"true" doc:"Which deliveries (default [\"failed\"])"`
 
 	strict strictBody
 }
@@ -169,11 +169,7 @@ type replayOutput struct {
 
 func (s *Server) registerWebhooks() {
 	if s.webhooks = s.cfg.Webhooks; s.webhooks == nil {
-		ws, ok := s.cfg.Store.(webhook.Store)
-		if !ok {
-			return
-		}
-		s.webhooks = webhook.New(webhook.Config{Store: ws, Now: s.cfg.Now, Logger: s.cfg.Logger})
+		s.webhooks = webhook.New(webhook.Config{Store: s.cfg.Store, Now: s.cfg.Now, Logger: s.cfg.Logger})
 	}
 	tags := []string{"Webhooks"}
 	huma.Register(s.api, huma.Operation{
@@ -340,8 +336,14 @@ func (s *Server) deliveryRetry(ctx context.Context, in *deliveryInput) (*deliver
 }
 
 func (s *Server) webhookReplay(ctx context.Context, in *replayInput) (*replayOutput, error) {
-	n, err := s.webhooks.Replay(ctx, webhook.ReplayParams{EndpointID: in.ID, From: in.Body.From, To: in.Body.To,
-		Statuses: in.Body.Statuses})
+	p := webhook.ReplayParams{EndpointID: in.ID, Statuses: in.Body.Statuses}
+	if in.Body.From != nil {
+		p.From = *in.Body.From
+	}
+	if in.Body.To != nil {
+		p.To = *in.Body.To
+	}
+	n, err := s.webhooks.Replay(ctx, p)
 	if err != nil {
 		return nil, s.messageError(err, "body")
 	}

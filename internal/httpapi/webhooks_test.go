@@ -17,12 +17,8 @@ import (
 // public address (no DNS needed) and which refuses loopback and private addresses.
 func onWebhookDrivers(t *testing.T, fn func(t *testing.T, b *bundle)) {
 	drivertest.Each(t, func(t *testing.T, st store.Store) {
-		ws, ok := st.(webhook.Store)
-		if !ok {
-			t.Skip("the store does not implement the webhooks area yet")
-		}
 		fn(t, setupOn(t, st, func(c *httpapi.Config) {
-			c.Webhooks = webhook.New(webhook.Config{Store: ws, Now: c.Now,
+			c.Webhooks = webhook.New(webhook.Config{Store: st, Now: c.Now,
 				Resolve: func(context.Context, string) ([]netip.Addr, error) {
 					return []netip.Addr{netip.MustParseAddr("93.184.216.34")}, nil
 				}})
@@ -55,7 +51,7 @@ func TestWebhookRoutes(t *testing.T) {
 		if rot.json(t)["secret"] == secret {
 			t.Error("rotation kept the secret")
 		}
-		e, err := b.store.(webhook.Store).WebhookGet(context.Background(), id)
+		e, err := b.store.WebhookGet(context.Background(), id)
 		if err != nil || e.PreviousSecret != secret || e.Secret != rot.json(t)["secret"] {
 			t.Errorf("after rotation: %+v %v", e, err)
 		}
@@ -127,7 +123,7 @@ func TestWebhookBadInput(t *testing.T) {
 				t.Errorf("%s: no error at %s: %s", tc.name, tc.location, r.body)
 			}
 		}
-		es, err := b.store.(webhook.Store).WebhookList(context.Background())
+		es, err := b.store.WebhookList(context.Background())
 		if err != nil || len(es) != 1 {
 			t.Errorf("%d endpoints stored, want 1 (%v)", len(es), err)
 		}

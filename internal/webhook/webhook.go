@@ -24,8 +24,8 @@
 // ladder is used up (1 + len(RetryDelays) attempts). WebhookRetry and WebhookReplay make it
 // pending again with the same webhook-id. The store keeps each endpoint's FailingSince (its
 // first failure since its last success); an endpoint still failing DisableAfter after that is
-// disabled with the reason, which reports webhook.disabled to the other endpoints. Its pending
-// deliveries wait, unclaimed, until it is enabled again.
+// disabled with the reason, which reports webhook.disabled to the other endpoints and fails its
+// pending deliveries (WebhookReplay sends them again once it is enabled).
 //
 // # Safety
 //
