@@ -648,6 +648,7 @@ type Store interface {
 	Secrets
 	Campaigns
 	Notify
+	Webhooks
 }
 
 // MessageQueue is the message row as a job, what delivery uses: claim due messages with a lease,
