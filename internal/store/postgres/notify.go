@@ -318,7 +318,7 @@ func (s *Store) EventList(ctx context.Context, p store.EventListParams) ([]store
 		add("name = $%d", p.Name)
 	}
 	if p.ContactID != "" {
-		add("contact_id = $%d", p.ContactID)
+		add("contact_id = $%d AND contact_id <> ''", p.ContactID)
 	}
 	if !p.After.IsZero() {
 		add("occurred_at >= $%d", tsNotNull(p.After))

@@ -256,29 +256,7 @@ func (s *Store) EventList(ctx context.Context, p store.EventListParams) ([]store
 		return nil, "", err
 	}
 	limit := driverkit.ListLimit(p.Limit)
-	q := `SELECT ` + eventColumns + ` FROM events WHERE 1 = 1`
-	var args []any
-	add := func(cond string, v any) {
-		q += " AND " + cond
-		args = append(args, v)
-	}
-	if p.Name != "" {
-		add("name = ?", p.Name)
-	}
-	if p.ContactID != "" {
-		add("contact_id = ?", p.ContactID)
-	}
-	if !p.After.IsZero() {
-		add("occurred_at >= ?", micros(p.After))
-	}
-	if !p.Before.IsZero() {
-		add("occurred_at < ?", micros(p.Before))
-	}
-	if p.Cursor != "" {
-		add("id < ?", p.Cursor)
-	}
-	q += " ORDER BY id DESC LIMIT ?"
-	args = append(args, int64(limit+1))
+	q, args := eventListQuery(p, limit)
 	events, err := readAll(ctx, s, q, args, scanEvent)
 	next := ""
 	if err == nil {
@@ -289,6 +267,33 @@ func (s *Store) EventList(ctx context.Context, p store.EventListParams) ([]store
 		return nil, "", fmt.Errorf("sqlite: listing events: %w", err)
 	}
 	return events, next, nil
+}
+
+// eventListQuery returns the EventList statement reading limit+1 rows.
+func eventListQuery(p store.EventListParams, limit int) (string, []any) {
+	q := `SELECT ` + eventColumns + ` FROM events WHERE 1 = 1`
+	var args []any
+	add := func(cond string, v any) {
+		q += " AND " + cond
+		args = append(args, v)
+	}
+	if p.Name != "" {
+		add("name = ?", p.Name)
+	}
+	if p.ContactID != "" {
+		// contact_id <> '': the WHERE of the partial index events_contact.
+		add("contact_id = ? AND contact_id <> ''", p.ContactID)
+	}
+	if !p.After.IsZero() {
+		add("occurred_at >= ?", micros(p.After))
+	}
+	if !p.Before.IsZero() {
+		add("occurred_at < ?", micros(p.Before))
+	}
+	if p.Cursor != "" {
+		add("id < ?", p.Cursor)
+	}
+	return q + " ORDER BY id DESC LIMIT ?", append(args, int64(limit+1))
 }
 
 // EventsByID implements store.Notify.
