@@ -104,7 +104,12 @@ const (
 		AND EXISTS (SELECT 1 FROM json_each(?2) a WHERE instr(lower(detail), a.value) > 0)`
 	qEraseIdempotency = `DELETE FROM idempotency_keys WHERE (api_key_id = ?1 AND key = ?2 AND ?2 != '')
 		OR EXISTS (SELECT 1 FROM json_each(?3) a WHERE instr(lower(CAST(response AS TEXT)), a.value) > 0)`
-	qEraseSuppressions   = `DELETE FROM suppressions WHERE email IN (SELECT value FROM json_each(?))`
+	qEraseSuppressions = `DELETE FROM suppressions WHERE email IN (SELECT value FROM json_each(?))`
+	// The webhook deliveries about the person: their contact's, and those of messages to their
+	// addresses (recipients are lowercased). A scan: erasures are rare, and an index for them
+	// would cost every report.
+	qEraseWebhookDeliveries = `DELETE FROM webhook_deliveries
+		WHERE subject = ?1 OR recipient IN (SELECT value FROM json_each(?2))`
 	qEraseIdempotencyAny = `DELETE FROM idempotency_keys
 		WHERE EXISTS (SELECT 1 FROM json_each(?1) a WHERE instr(lower(CAST(response AS TEXT)), a.value) > 0)`
 )
@@ -219,7 +224,10 @@ func (s *Store) ContactsUpsert(ctx context.Context, p store.ContactsUpsertParams
 	for _, it := range p.Items {
 		needLists = needLists || len(it.Lists) > 0 || len(it.Unsubscribe) > 0 || it.UnsubscribeAll
 	}
-	var results []store.ContactUpsertResult
+	var (
+		results  []store.ContactUpsertResult
+		reported int
+	)
 	err := s.w.do(ctx, len(p.Items), func(t *wtx) error {
 		existing, err := queryAll(t, qContactsByKeys, []any{keysArg, extsArg, idsArg}, scanContact)
 		if err != nil {
@@ -243,11 +251,14 @@ func (s *Store) ContactsUpsert(ctx context.Context, p store.ContactsUpsertParams
 		}
 		plan := driverkit.PlanUpsert(p.Items, existing, subs, lists, p.Now)
 		results = plan.Results
-		return s.writePlan(t, &plan)
+		err = s.writePlan(t, &plan)
+		reported = plan.Reported
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: upserting contacts: %w", err)
 	}
+	s.webhooksWritten(reported)
 	return results, nil
 }
 
@@ -312,7 +323,9 @@ func (s *Store) writePlan(t *wtx, plan *driverkit.UpsertPlan) error {
 			return err
 		}
 	}
-	return nil
+	var err error
+	plan.Reported, err = s.outboxWrite(t, plan.Now, plan.Reports)
+	return err
 }
 
 // contactRef returns the query and argument finding ref.
@@ -419,7 +432,8 @@ func (s *Store) erase(t *wtx, c store.Contact, p store.ContactDeleteParams) erro
 				return err
 			}
 			if len(cancelled) == 0 {
-				if _, err := cancelSplit(t, m.ID, m.Status, p.Now); err != nil {
+				// Not reported to webhooks: the report would carry the address being erased.
+				if _, _, err := s.cancelSplit(t, m.ID, m.Status, p.Now, false); err != nil {
 					return err
 				}
 			} else if _, err := t.exec(qEventInsert, m.ID, store.EventCancelled, now, nil); err != nil {
@@ -453,6 +467,9 @@ func (s *Store) erase(t *wtx, c store.Contact, p store.ContactDeleteParams) erro
 		}
 	}
 	if _, err := t.exec(qEraseSuppressions, addrsArg); err != nil {
+		return err
+	}
+	if _, err := t.exec(qEraseWebhookDeliveries, c.ID, addrsArg); err != nil {
 		return err
 	}
 	sup, err := driverkit.CheckSuppression(driverkit.ErasedSuppression(p.ErasedKey, p.Now))
@@ -602,13 +619,20 @@ func subscriptionInTx(t *wtx, listID string, ref store.ContactRef) (driverkit.Li
 	return li, c, &subs[0], nil
 }
 
-// putSubscription writes a changed subscription and its consent record.
-func putSubscription(t *wtx, sub *store.Subscription, rec *store.ConsentRecord) error {
+// putSubscription writes a changed subscription of the contact whose address is email, its
+// consent record and its webhook report, and returns the number of deliveries written.
+func (s *Store) putSubscription(t *wtx, sub *store.Subscription, email string, rec *store.ConsentRecord) (int, error) {
 	if _, err := t.exec(valuesQuery(qSubscriptionPutInto, subscriptionColumnCount, 1), subscriptionArgs(sub)...); err != nil {
-		return err
+		return 0, err
 	}
-	_, err := t.exec(valuesQuery(qConsentInsertInto, 8, 1), consentArgs(rec)...)
-	return err
+	if _, err := t.exec(valuesQuery(qConsentInsertInto, 8, 1), consentArgs(rec)...); err != nil {
+		return 0, err
+	}
+	r, ok := driverkit.SubscriptionReport(*sub, email)
+	if !ok {
+		return 0, nil
+	}
+	return s.outboxWrite(t, rec.At, []outboxEvent{r})
 }
 
 // SubscriptionSet implements store.Audience.
@@ -616,8 +640,12 @@ func (s *Store) SubscriptionSet(ctx context.Context, p store.SubscriptionSetPara
 	if p.Status != store.SubscriptionSubscribed && p.Status != store.SubscriptionUnsubscribed {
 		return store.SubscriptionSetResult{}, fmt.Errorf("sqlite: subscription status %q", p.Status)
 	}
-	var res store.SubscriptionSetResult
+	var (
+		res     store.SubscriptionSetResult
+		written int
+	)
 	err := s.w.do(ctx, 1, func(t *wtx) error {
+		written = 0
 		li, c, cur, err := subscriptionInTx(t, p.ListID, p.Contact)
 		if err != nil {
 			return err
@@ -628,8 +656,9 @@ func (s *Store) SubscriptionSet(ctx context.Context, p store.SubscriptionSetPara
 		if action == "" {
 			return nil
 		}
-		return putSubscription(t, &next, &store.ConsentRecord{ContactID: c.ID, ListID: p.ListID, Action: action,
-			Consent: p.Consent, Wording: li.Wording, At: p.Now})
+		written, err = s.putSubscription(t, &next, c.Email, &store.ConsentRecord{ContactID: c.ID, ListID: p.ListID,
+			Action: action, Consent: p.Consent, Wording: li.Wording, At: p.Now})
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -637,14 +666,19 @@ func (s *Store) SubscriptionSet(ctx context.Context, p store.SubscriptionSetPara
 		}
 		return res, fmt.Errorf("sqlite: subscription of %s to %s: %w", driverkit.RefString(p.Contact), p.ListID, err)
 	}
+	s.webhooksWritten(written)
 	return res, nil
 }
 
 // SubscriptionConfirm implements store.Audience.
 func (s *Store) SubscriptionConfirm(ctx context.Context, listID, contactID string, c store.Consent, now time.Time) (store.Subscription, error) {
-	var sub store.Subscription
+	var (
+		sub     store.Subscription
+		written int
+	)
 	err := s.w.do(ctx, 1, func(t *wtx) error {
-		li, _, cur, err := subscriptionInTx(t, listID, store.ContactRef{ID: contactID})
+		written = 0
+		li, ct, cur, err := subscriptionInTx(t, listID, store.ContactRef{ID: contactID})
 		if err != nil {
 			return err
 		}
@@ -656,8 +690,9 @@ func (s *Store) SubscriptionConfirm(ctx context.Context, listID, contactID strin
 		if action == "" {
 			return nil
 		}
-		return putSubscription(t, &next, &store.ConsentRecord{ContactID: contactID, ListID: listID, Action: action,
-			Consent: c, Wording: li.Wording, At: now})
+		written, err = s.putSubscription(t, &next, ct.Email, &store.ConsentRecord{ContactID: contactID, ListID: listID,
+			Action: action, Consent: c, Wording: li.Wording, At: now})
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -665,5 +700,6 @@ func (s *Store) SubscriptionConfirm(ctx context.Context, listID, contactID strin
 		}
 		return sub, fmt.Errorf("sqlite: confirming the subscription of %s to %s: %w", contactID, listID, err)
 	}
+	s.webhooksWritten(written)
 	return sub, nil
 }
