@@ -647,6 +647,7 @@ type Store interface {
 	Imports
 	Secrets
 	Campaigns
+	Notify
 }
 
 // MessageQueue is the message row as a job, what delivery uses: claim due messages with a lease,

@@ -1,9 +1,11 @@
 package driverkit
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -327,12 +329,13 @@ func CheckTrigger(t store.Trigger) error {
 	return nil
 }
 
-// EncodeTriggerJSON encodes the JSON columns of t.
+// EncodeTriggerJSON checks t (CheckTrigger) and encodes its JSON columns.
 func EncodeTriggerJSON(t store.Trigger) (TriggerJSON, error) {
-	var (
-		j   TriggerJSON
-		err error
-	)
+	var j TriggerJSON
+	err := CheckTrigger(t)
+	if err != nil {
+		return j, err
+	}
 	if len(t.Condition) > 0 && string(t.Condition) != "null" {
 		j.Condition = t.Condition
 	}
@@ -397,12 +400,31 @@ func IDPage[T any](page []T, limit int, id func(T) string) ([]T, string) {
 	return cutPage(page, limit, id)
 }
 
-// ActionsOfEvents attaches actions to the events that created or joined them (joins: action id
-// → the events it carries, in order, for digests), and fills each action's EventIDs.
-func ActionsOfEvents(events []store.AppEvent, actions []store.Action, joins map[string][]string) {
+// ActionReader reads actions for FillActions: those events created or joined, and the
+// events each digest action carries (by action id, in order).
+type ActionReader struct {
+	OfEvents func(eventIDs []string) ([]store.Action, error)
+	Joins    func(digestIDs []string) (map[string][]string, error)
+}
+
+// FillActions sets the Actions of events (each with its EventIDs).
+func FillActions(events []store.AppEvent, r ActionReader) error {
+	if len(events) == 0 {
+		return nil
+	}
+	ids := make([]string, len(events))
 	byID := make(map[string]int, len(events))
-	for i := range events {
-		byID[events[i].ID] = i
+	for i, e := range events {
+		ids[i] = e.ID
+		byID[e.ID] = i
+	}
+	actions, err := r.OfEvents(ids)
+	if err != nil {
+		return err
+	}
+	joins, err := ReadJoins(actions, r.Joins)
+	if err != nil {
+		return err
 	}
 	for _, a := range actions {
 		a.EventIDs = joins[a.ID]
@@ -415,4 +437,53 @@ func ActionsOfEvents(events []store.AppEvent, actions []store.Action, joins map[
 			}
 		}
 	}
+	return nil
+}
+
+// ReadJoins returns the events each digest action among actions carries, read with joins
+// (not called when there is no digest).
+func ReadJoins(actions []store.Action, joins func(digestIDs []string) (map[string][]string, error)) (map[string][]string, error) {
+	var digests []string
+	for _, a := range actions {
+		if a.DigestKey != "" {
+			digests = append(digests, a.ID)
+		}
+	}
+	if len(digests) == 0 {
+		return map[string][]string{}, nil
+	}
+	return joins(digests)
+}
+
+// SetEventIDs fills the EventIDs of claimed actions (joins as ReadJoins returns) and sorts
+// them by due time, then id.
+func SetEventIDs(actions []store.Action, joins map[string][]string) {
+	for i := range actions {
+		a := &actions[i]
+		if a.EventIDs = joins[a.ID]; len(a.EventIDs) == 0 {
+			a.EventIDs = []string{a.EventID}
+		}
+	}
+	slices.SortFunc(actions, func(a, b store.Action) int {
+		if c := a.DueAt.Compare(b.DueAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+}
+
+// EventsInOrder returns the events of found in the order of ids (each once).
+func EventsInOrder(found []store.AppEvent, ids []string) []store.AppEvent {
+	byID := make(map[string]store.AppEvent, len(found))
+	for _, e := range found {
+		byID[e.ID] = e
+	}
+	out := make([]store.AppEvent, 0, len(found))
+	for _, id := range ids {
+		if e, ok := byID[id]; ok {
+			out = append(out, e)
+			delete(byID, id)
+		}
+	}
+	return out
 }

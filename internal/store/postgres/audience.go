@@ -237,41 +237,44 @@ func (s *Store) ContactsUpsert(ctx context.Context, p store.ContactsUpsertParams
 	if len(p.Items) == 0 {
 		return nil, nil
 	}
-	keys, exts, ids := driverkit.UpsertKeys(p.Items)
-	needLists := false
-	for _, it := range p.Items {
-		needLists = needLists || len(it.Lists) > 0 || len(it.Unsubscribe) > 0 || it.UnsubscribeAll
-	}
 	var results []store.ContactUpsertResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		existing, err := queryTx(ctx, tx, qContactsByKeys, []any{nonNilStrings(keys), nonNilStrings(exts), nonNilStrings(ids)}, scanContact)
-		if err != nil {
-			return fmt.Errorf("loading contacts: %w", err)
-		}
-		var subs []store.Subscription
-		lists := map[string]driverkit.ListInfo{}
-		if needLists {
-			if len(existing) > 0 {
-				ids := make([]string, len(existing))
-				for i, c := range existing {
-					ids[i] = c.ID
-				}
-				if subs, err = queryTx(ctx, tx, qSubscriptionsOf, []any{ids}, scanSubscription); err != nil {
-					return fmt.Errorf("loading subscriptions: %w", err)
-				}
-			}
-			if lists, err = listInfos(ctx, tx); err != nil {
-				return err
-			}
-		}
-		plan := driverkit.PlanUpsert(p.Items, existing, subs, lists, p.Now)
-		results = plan.Results
-		return writePlan(ctx, tx, &plan)
+		var err error
+		results, err = upsertContacts(ctx, tx, p.Items, p.Now)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: upserting contacts: %w", unavailable(err))
 	}
 	return results, nil
+}
+
+// upsertContacts applies a batch of upserts in the transaction tx.
+func upsertContacts(ctx context.Context, tx pgx.Tx, items []store.ContactUpsert, now time.Time) ([]store.ContactUpsertResult, error) {
+	keys, exts, ids := driverkit.UpsertKeys(items)
+	needLists := driverkit.UpsertNeedsLists(items)
+	existing, err := queryTx(ctx, tx, qContactsByKeys, []any{nonNilStrings(keys), nonNilStrings(exts), nonNilStrings(ids)}, scanContact)
+	if err != nil {
+		return nil, fmt.Errorf("loading contacts: %w", err)
+	}
+	var subs []store.Subscription
+	lists := map[string]driverkit.ListInfo{}
+	if needLists {
+		if len(existing) > 0 {
+			ids := make([]string, len(existing))
+			for i, c := range existing {
+				ids[i] = c.ID
+			}
+			if subs, err = queryTx(ctx, tx, qSubscriptionsOf, []any{ids}, scanSubscription); err != nil {
+				return nil, fmt.Errorf("loading subscriptions: %w", err)
+			}
+		}
+		if lists, err = listInfos(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	plan := driverkit.PlanUpsert(items, existing, subs, lists, now)
+	return plan.Results, writePlan(ctx, tx, &plan)
 }
 
 func listInfos(ctx context.Context, tx pgx.Tx) (map[string]driverkit.ListInfo, error) {

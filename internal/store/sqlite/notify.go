@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -202,50 +201,27 @@ func scanEvent(sc scanner) (store.AppEvent, error) {
 	return e, err
 }
 
-// withActions fills the Actions of events from the read pool.
-func (s *Store) withActions(ctx context.Context, events []store.AppEvent) error {
-	if len(events) == 0 {
-		return nil
+// actionReader reads actions from the read pool (driverkit.FillActions).
+func (s *Store) actionReader(ctx context.Context) driverkit.ActionReader {
+	return driverkit.ActionReader{
+		OfEvents: func(ids []string) ([]store.Action, error) {
+			return readAll(ctx, s, qActionsOfEvents, []any{jsonStrings(ids)}, scanAction)
+		},
+		Joins: func(digests []string) (map[string][]string, error) {
+			joins := map[string][]string{}
+			err := s.read(ctx, qActionJoins, []any{jsonStrings(digests)}, func(rows *sql.Rows) error {
+				for rows.Next() {
+					var a, e string
+					if err := rows.Scan(&a, &e); err != nil {
+						return err
+					}
+					joins[a] = append(joins[a], e)
+				}
+				return rows.Err()
+			})
+			return joins, err
+		},
 	}
-	ids := make([]string, len(events))
-	for i, e := range events {
-		ids[i] = e.ID
-	}
-	actions, err := readAll(ctx, s, qActionsOfEvents, []any{jsonStrings(ids)}, scanAction)
-	if err != nil {
-		return err
-	}
-	joins, err := s.joinsOf(ctx, actions)
-	if err != nil {
-		return err
-	}
-	driverkit.ActionsOfEvents(events, actions, joins)
-	return nil
-}
-
-// joinsOf returns the events each digest action among actions carries, from the read pool.
-func (s *Store) joinsOf(ctx context.Context, actions []store.Action) (map[string][]string, error) {
-	var digests []string
-	for _, a := range actions {
-		if a.DigestKey != "" {
-			digests = append(digests, a.ID)
-		}
-	}
-	joins := map[string][]string{}
-	if len(digests) == 0 {
-		return joins, nil
-	}
-	err := s.read(ctx, qActionJoins, []any{jsonStrings(digests)}, func(rows *sql.Rows) error {
-		for rows.Next() {
-			var a, e string
-			if err := rows.Scan(&a, &e); err != nil {
-				return err
-			}
-			joins[a] = append(joins[a], e)
-		}
-		return rows.Err()
-	})
-	return joins, err
 }
 
 // EventGet implements store.Notify.
@@ -256,7 +232,7 @@ func (s *Store) EventGet(ctx context.Context, id string) (store.AppEvent, error)
 	}
 	if err == nil {
 		events := []store.AppEvent{e}
-		err = s.withActions(ctx, events)
+		err = driverkit.FillActions(events, s.actionReader(ctx))
 		e = events[0]
 	}
 	if err != nil {
@@ -271,6 +247,21 @@ func (s *Store) EventList(ctx context.Context, p store.EventListParams) ([]store
 		return nil, "", err
 	}
 	limit := driverkit.ListLimit(p.Limit)
+	q, args := eventListQuery(p, limit)
+	events, err := readAll(ctx, s, q, args, scanEvent)
+	next := ""
+	if err == nil {
+		events, next = driverkit.IDPage(events, limit, func(e store.AppEvent) string { return e.ID })
+		err = driverkit.FillActions(events, s.actionReader(ctx))
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlite: listing events: %w", err)
+	}
+	return events, next, nil
+}
+
+// eventListQuery returns the EventList statement reading limit+1 rows.
+func eventListQuery(p store.EventListParams, limit int) (string, []any) {
 	q := `SELECT ` + eventColumns + ` FROM events WHERE 1 = 1`
 	var args []any
 	add := func(cond string, v any) {
@@ -281,7 +272,8 @@ func (s *Store) EventList(ctx context.Context, p store.EventListParams) ([]store
 		add("name = ?", p.Name)
 	}
 	if p.ContactID != "" {
-		add("contact_id = ?", p.ContactID)
+		// contact_id <> '': the WHERE of the partial index events_contact.
+		add("contact_id = ? AND contact_id <> ''", p.ContactID)
 	}
 	if !p.After.IsZero() {
 		add("occurred_at >= ?", micros(p.After))
@@ -292,18 +284,7 @@ func (s *Store) EventList(ctx context.Context, p store.EventListParams) ([]store
 	if p.Cursor != "" {
 		add("id < ?", p.Cursor)
 	}
-	q += " ORDER BY id DESC LIMIT ?"
-	args = append(args, int64(limit+1))
-	events, err := readAll(ctx, s, q, args, scanEvent)
-	next := ""
-	if err == nil {
-		events, next = driverkit.IDPage(events, limit, func(e store.AppEvent) string { return e.ID })
-		err = s.withActions(ctx, events)
-	}
-	if err != nil {
-		return nil, "", fmt.Errorf("sqlite: listing events: %w", err)
-	}
-	return events, next, nil
+	return q + " ORDER BY id DESC LIMIT ?", append(args, int64(limit+1))
 }
 
 // EventsByID implements store.Notify.
@@ -315,23 +296,7 @@ func (s *Store) EventsByID(ctx context.Context, ids []string) ([]store.AppEvent,
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: reading events: %w", err)
 	}
-	return orderByIDs(found, ids), nil
-}
-
-// orderByIDs returns the events of found in the order of ids (each once).
-func orderByIDs(found []store.AppEvent, ids []string) []store.AppEvent {
-	byID := make(map[string]store.AppEvent, len(found))
-	for _, e := range found {
-		byID[e.ID] = e
-	}
-	out := make([]store.AppEvent, 0, len(found))
-	for _, id := range ids {
-		if e, ok := byID[id]; ok {
-			out = append(out, e)
-			delete(byID, id)
-		}
-	}
-	return out
+	return driverkit.EventsInOrder(found, ids), nil
 }
 
 // EventPurge implements store.Notify.
@@ -348,9 +313,6 @@ func (s *Store) EventPurge(ctx context.Context, before time.Time, limit int) (in
 
 // triggerArgs returns the values of triggerColumns for t.
 func triggerArgs(t store.Trigger) ([]any, error) {
-	if err := driverkit.CheckTrigger(t); err != nil {
-		return nil, err
-	}
 	j, err := driverkit.EncodeTriggerJSON(t)
 	if err != nil {
 		return nil, err
@@ -515,30 +477,14 @@ func (s *Store) ActionClaim(ctx context.Context, p store.ActionClaimParams) ([]s
 	})
 	if err == nil {
 		var joins map[string][]string
-		if joins, err = s.joinsOf(ctx, out); err == nil {
-			setEventIDs(out, joins)
+		if joins, err = driverkit.ReadJoins(out, s.actionReader(ctx).Joins); err == nil {
+			driverkit.SetEventIDs(out, joins)
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claiming actions: %w", err)
 	}
 	return out, nil
-}
-
-// setEventIDs fills the EventIDs of actions and sorts them by due time.
-func setEventIDs(actions []store.Action, joins map[string][]string) {
-	for i := range actions {
-		a := &actions[i]
-		if a.EventIDs = joins[a.ID]; len(a.EventIDs) == 0 {
-			a.EventIDs = []string{a.EventID}
-		}
-	}
-	slices.SortFunc(actions, func(a, b store.Action) int {
-		if c := a.DueAt.Compare(b.DueAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
-	})
 }
 
 // ActionFinish implements store.Notify. The messages are encoded by the caller's goroutine, as

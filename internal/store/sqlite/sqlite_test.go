@@ -571,8 +571,3 @@ func TestPageSize(t *testing.T) {
 		t.Errorf("existing database: page size %d, want 4096 kept", got)
 	}
 }
-
-func TestNotify(t *testing.T) {
-	t.Parallel()
-	storetest.RunNotify(t, func(t *testing.T) store.Store { return openTest(t) })
-}

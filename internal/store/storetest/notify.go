@@ -15,16 +15,6 @@ import (
 	"github.com/postie/postie/internal/store"
 )
 
-// RunNotify runs the notify area's cases alone.
-func RunNotify(t *testing.T, open func(t *testing.T) store.Store) {
-	for _, tc := range notifyCases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			tc.fn(t, open(t))
-		})
-	}
-}
-
 // notifyCases are the conformance cases of the notify area (store.Notify).
 var notifyCases = []struct {
 	name string
@@ -46,7 +36,7 @@ var notifyCases = []struct {
 }
 
 // notifyOf returns the store's notify area.
-func notifyOf(s store.Store) store.Notify { return s.(store.Notify) }
+func notifyOf(s store.Store) store.Notify { return s }
 
 // event is an event to accept, named name, occurred at at, with one action per trigger given
 // (due at at), and mods applied.
