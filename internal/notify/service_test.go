@@ -20,10 +20,7 @@ import (
 )
 
 // testStore is what a driver gives the tests.
-type testStore interface {
-	store.Store
-	store.Notify
-}
+type testStore = store.Store
 
 // clock is a test clock, moved by hand.
 type clock struct {
@@ -60,13 +57,7 @@ type bundle struct {
 // drivers runs f on each driver (drivertest.Each).
 func drivers(t *testing.T, f func(t *testing.T, b *bundle)) {
 	t.Helper()
-	drivertest.Each(t, func(t *testing.T, st store.Store) {
-		ts, ok := st.(testStore)
-		if !ok {
-			t.Skip("the driver does not implement store.Notify yet")
-		}
-		f(t, setup(t, ts))
-	})
+	drivertest.Each(t, func(t *testing.T, st store.Store) { f(t, setup(t, st)) })
 }
 
 func setup(t *testing.T, st testStore) *bundle {
