@@ -141,7 +141,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	})
 	// Events and triggers: their messages are composed through the same front door.
 	a.notify = notify.New(notify.Config{Store: st, Messages: messages, Templates: catalog, Owner: nodeOwner(node),
-		Lease: cfg.Lease, Logger: log})
+		Lease: cfg.Lease, Logger: log, Retention: cfg.EventRetention})
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,

@@ -64,7 +64,7 @@ type Config struct {
 	CampaignQuotaShare    float64       `env:"POSTIE_CAMPAIGN_QUOTA_SHARE" flag:"campaign-quota-share" usage:"the share of the relay's daily= quota campaigns may use; the rest is kept for transactional mail"`
 	CampaignComplaintRate float64       `env:"POSTIE_CAMPAIGN_COMPLAINT_RATE" flag:"campaign-complaint-rate" usage:"pause a campaign run whose complaints reach this share of its delivered messages, once 1000 were delivered (0: never)"`
 
-	EventRetention time.Duration `env:"POSTIE_EVENT_RETENTION" flag:"event-retention" usage:"how long events (and their ids: the exactly-once window) are kept, from their acceptance"`
+	EventRetention time.Duration `env:"POSTIE_EVENT_RETENTION" flag:"event-retention" usage:"how long events (and their ids: the exactly-once window) are kept after they occurred"`
 }
 
 // HardMaxMessageSize is the ceiling for MaxMessageSize (Amazon SES accepts 40 MB).
