@@ -114,6 +114,7 @@ const (
 		OR EXISTS (SELECT 1 FROM unnest($3::text[]) a
 			WHERE strpos(lower(convert_from(response, 'UTF8')), a) > 0)`
 	qEraseSuppressions = `DELETE FROM suppressions WHERE email = ANY ($1::text[])`
+	qEraseAppEvents    = `DELETE FROM events WHERE contact_id = $1 AND contact_id <> ''`
 )
 
 // qEraseMessages locks the messages naming an address.
@@ -461,6 +462,10 @@ func erase(ctx context.Context, tx pgx.Tx, c store.Contact, p store.ContactDelet
 		}
 	}
 	if _, err := tx.Exec(ctx, qEraseSuppressions, addrs); err != nil {
+		return err
+	}
+	// The contact's application events (their data may name the person), with their actions.
+	if _, err := tx.Exec(ctx, qEraseAppEvents, c.ID); err != nil {
 		return err
 	}
 	sup, err := driverkit.CheckSuppression(driverkit.ErasedSuppression(p.ErasedKey, p.Now))

@@ -105,6 +105,7 @@ const (
 	qEraseIdempotency = `DELETE FROM idempotency_keys WHERE (api_key_id = ?1 AND key = ?2 AND ?2 != '')
 		OR EXISTS (SELECT 1 FROM json_each(?3) a WHERE instr(lower(CAST(response AS TEXT)), a.value) > 0)`
 	qEraseSuppressions   = `DELETE FROM suppressions WHERE email IN (SELECT value FROM json_each(?))`
+	qEraseAppEvents      = `DELETE FROM events WHERE contact_id = ?1 AND contact_id <> ''`
 	qEraseIdempotencyAny = `DELETE FROM idempotency_keys
 		WHERE EXISTS (SELECT 1 FROM json_each(?1) a WHERE instr(lower(CAST(response AS TEXT)), a.value) > 0)`
 )
@@ -458,6 +459,10 @@ func (s *Store) erase(t *wtx, c store.Contact, p store.ContactDeleteParams) erro
 		}
 	}
 	if _, err := t.exec(qEraseSuppressions, addrsArg); err != nil {
+		return err
+	}
+	// The contact's application events (their data may name the person), with their actions.
+	if _, err := t.exec(qEraseAppEvents, c.ID); err != nil {
 		return err
 	}
 	sup, err := driverkit.CheckSuppression(driverkit.ErasedSuppression(p.ErasedKey, p.Now))
