@@ -175,6 +175,12 @@ func (s *Service) Update(ctx context.Context, whk string, in EndpointInput) (sto
 		return store.WebhookEndpoint{}, failure(err, "webhook "+whk)
 	}
 	if e.Enabled && !wasEnabled {
+		e.DisabledReason, e.FailingSince = "", time.Time{} // as the store clears them
+		// What waits (paused, or on the retry ladder) is due at once, with fresh attempts.
+		if _, err := s.cfg.Store.WebhookReplay(ctx, store.WebhookReplayParams{EndpointID: whk, From: e.CreatedAt,
+			To: e.UpdatedAt.Add(time.Hour), Statuses: []string{store.DeliveryPending}, Now: e.UpdatedAt}); err != nil {
+			return store.WebhookEndpoint{}, failure(err, "webhook "+whk)
+		}
 		s.notify()
 	}
 	return e, nil
