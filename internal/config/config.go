@@ -71,6 +71,8 @@ type Config struct {
 	WebhookDisableAfter time.Duration   `env:"POSTIE_WEBHOOK_DISABLE_AFTER" flag:"webhook-disable-after" usage:"disable a webhook endpoint that has been failing for this long"`
 	WebhookTimeout      time.Duration   `env:"POSTIE_WEBHOOK_TIMEOUT" flag:"webhook-timeout" usage:"time a webhook receiver has to answer one request"`
 	WebhookConcurrency  int             `env:"POSTIE_WEBHOOK_CONCURRENCY" flag:"webhook-concurrency" usage:"webhook requests in flight at once on this node (one endpoint gets a quarter of them at most)"`
+
+	EventRetention time.Duration `env:"POSTIE_EVENT_RETENTION" flag:"event-retention" usage:"how long events (and their ids: the exactly-once window) are kept after they occurred"`
 }
 
 // HardMaxMessageSize is the ceiling for MaxMessageSize (Amazon SES accepts 40 MB).
@@ -106,6 +108,8 @@ func Default() Config {
 		WebhookDisableAfter: 72 * time.Hour,
 		WebhookTimeout:      10 * time.Second,
 		WebhookConcurrency:  32,
+
+		EventRetention: 30 * 24 * time.Hour,
 	}
 }
 
@@ -363,6 +367,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WebhookConcurrency < 1 || c.WebhookConcurrency > 1024 {
 		bad("POSTIE_WEBHOOK_CONCURRENCY", "must be between 1 and 1024")
+	}
+	if c.EventRetention < time.Hour {
+		bad("POSTIE_EVENT_RETENTION", "must be at least 1h (events are the exactly-once window of their ids)")
 	}
 	return errors.Join(errs...)
 }

@@ -50,6 +50,17 @@ func UpsertKeys(items []store.ContactUpsert) (keys, exts, ids []string) {
 	return keys, exts, ids
 }
 
+// UpsertNeedsLists reports whether any of the upserts changes subscriptions (the driver then
+// loads the lists and the contacts' subscriptions).
+func UpsertNeedsLists(items []store.ContactUpsert) bool {
+	for _, it := range items {
+		if len(it.Lists) > 0 || len(it.Unsubscribe) > 0 || it.UnsubscribeAll {
+			return true
+		}
+	}
+	return false
+}
+
 // ContactUpdate is the new row of an existing contact. Keys says whether its email_key or
 // external_id changed: only then need the driver rewrite those columns (and their indexes).
 type ContactUpdate struct {
@@ -126,6 +137,16 @@ func PlanUpsert(items []store.ContactUpsert, existing []store.Contact, subs []st
 }
 
 func (p *planner) apply(it *store.ContactUpsert) store.ContactUpsertResult {
+	if it.Email == "" && it.EmailKey == "" && it.ExternalID != "" && it.ID == "" {
+		// An event names its contact by external id alone: it updates the contact that has it.
+		c := p.byExt[it.ExternalID]
+		if c == nil {
+			return store.ContactUpsertResult{Err: fmt.Errorf("no contact has external_id %s: %w", it.ExternalID, store.ErrNotFound)}
+		}
+		byExt := *it
+		byExt.Email, byExt.EmailKey = c.Email, c.EmailKey
+		it = &byExt
+	}
 	if it.Email == "" || it.EmailKey == "" {
 		return store.ContactUpsertResult{Err: errors.New("a contact needs an email and its key")}
 	}

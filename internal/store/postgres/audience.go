@@ -241,40 +241,13 @@ func (s *Store) ContactsUpsert(ctx context.Context, p store.ContactsUpsertParams
 	if len(p.Items) == 0 {
 		return nil, nil
 	}
-	keys, exts, ids := driverkit.UpsertKeys(p.Items)
-	needLists := false
-	for _, it := range p.Items {
-		needLists = needLists || len(it.Lists) > 0 || len(it.Unsubscribe) > 0 || it.UnsubscribeAll
-	}
 	var (
 		results  []store.ContactUpsertResult
 		reported int
 	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		existing, err := queryTx(ctx, tx, qContactsByKeys, []any{nonNilStrings(keys), nonNilStrings(exts), nonNilStrings(ids)}, scanContact)
-		if err != nil {
-			return fmt.Errorf("loading contacts: %w", err)
-		}
-		var subs []store.Subscription
-		lists := map[string]driverkit.ListInfo{}
-		if needLists {
-			if len(existing) > 0 {
-				ids := make([]string, len(existing))
-				for i, c := range existing {
-					ids[i] = c.ID
-				}
-				if subs, err = queryTx(ctx, tx, qSubscriptionsOf, []any{ids}, scanSubscription); err != nil {
-					return fmt.Errorf("loading subscriptions: %w", err)
-				}
-			}
-			if lists, err = listInfos(ctx, tx); err != nil {
-				return err
-			}
-		}
-		plan := driverkit.PlanUpsert(p.Items, existing, subs, lists, p.Now)
-		results = plan.Results
-		err = writePlan(ctx, tx, &plan)
-		reported = plan.Reported
+		var err error
+		results, reported, err = upsertContacts(ctx, tx, p.Items, p.Now)
 		return err
 	})
 	if err != nil {
@@ -282,6 +255,37 @@ func (s *Store) ContactsUpsert(ctx context.Context, p store.ContactsUpsertParams
 	}
 	s.webhooksWritten(reported)
 	return results, nil
+}
+
+// upsertContacts applies a batch of upserts in the transaction tx. It returns the results and
+// how many webhook deliveries the subscription changes wrote (for webhooksWritten after the
+// commit).
+func upsertContacts(ctx context.Context, tx pgx.Tx, items []store.ContactUpsert, now time.Time) ([]store.ContactUpsertResult, int, error) {
+	keys, exts, ids := driverkit.UpsertKeys(items)
+	needLists := driverkit.UpsertNeedsLists(items)
+	existing, err := queryTx(ctx, tx, qContactsByKeys, []any{nonNilStrings(keys), nonNilStrings(exts), nonNilStrings(ids)}, scanContact)
+	if err != nil {
+		return nil, 0, fmt.Errorf("loading contacts: %w", err)
+	}
+	var subs []store.Subscription
+	lists := map[string]driverkit.ListInfo{}
+	if needLists {
+		if len(existing) > 0 {
+			ids := make([]string, len(existing))
+			for i, c := range existing {
+				ids[i] = c.ID
+			}
+			if subs, err = queryTx(ctx, tx, qSubscriptionsOf, []any{ids}, scanSubscription); err != nil {
+				return nil, 0, fmt.Errorf("loading subscriptions: %w", err)
+			}
+		}
+		if lists, err = listInfos(ctx, tx); err != nil {
+			return nil, 0, err
+		}
+	}
+	plan := driverkit.PlanUpsert(items, existing, subs, lists, now)
+	err = writePlan(ctx, tx, &plan)
+	return plan.Results, plan.Reported, err
 }
 
 func listInfos(ctx context.Context, tx pgx.Tx) (map[string]driverkit.ListInfo, error) {

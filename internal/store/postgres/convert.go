@@ -129,6 +129,7 @@ func messageArgs(m *store.Message) ([]any, error) {
 		m.APIKeyID, nullString(m.CampaignID), tsNotNull(m.CreatedAt),
 		ts(m.SendAt), ts(m.SentAt), ts(m.ExpiresAt),
 		tsNotNull(m.UpdatedAt), nullString(m.ListID), nullString(m.RunID),
+		nullString(m.EventID), nullString(m.TriggerID),
 	}, nil
 }
 
@@ -167,7 +168,7 @@ func scanMessage(sc scanner) (store.Message, error) {
 		templateVersion, size, attempts, maxAttempts int32
 		nextAttempt, leaseUntil, created, sendAt     pgtype.Timestamptz
 		sentAt, expiresAt, updated                   pgtype.Timestamptz
-		campaignID, listID, runID                    pgtype.Text
+		campaignID, listID, runID, eventID, trigID   pgtype.Text
 	)
 	dest := []any{&m.ID, &m.Stream, &status, &m.From, &j.To, &j.Cc, &j.Bcc, &m.ReplyTo,
 		&m.Subject, &m.Template, &templateVersion, &m.Locale, &j.Data, &j.Headers, &j.Tags, &j.Metadata,
@@ -177,7 +178,7 @@ func scanMessage(sc scanner) (store.Message, error) {
 		&m.ProviderID, &m.MessageID, &m.IdempotencyKey,
 		&m.APIKeyID, &campaignID, &created,
 		&sendAt, &sentAt, &expiresAt,
-		&updated, &listID, &runID}
+		&updated, &listID, &runID, &eventID, &trigID}
 	if err := sc.Scan(dest...); err != nil {
 		return store.Message{}, err
 	}
@@ -189,6 +190,8 @@ func scanMessage(sc scanner) (store.Message, error) {
 	m.CampaignID = campaignID.String
 	m.ListID = listID.String
 	m.RunID = runID.String
+	m.EventID = eventID.String
+	m.TriggerID = trigID.String
 	m.NextAttemptAt = fromTS(nextAttempt)
 	m.LeaseUntil = fromTS(leaseUntil)
 	m.CreatedAt = fromTS(created)

@@ -18,7 +18,8 @@ import (
 // requests that arrived while the previous one was running; an idle server writes a lone request
 // at once. When a group fails (one request's row breaks a constraint, say), each of its requests
 // is written again on its own, so one bad request never fails the others; a group that could not
-// reach the database fails as a whole, without a retry per request.
+// reach the database fails as a whole, without a retry per request. EventsAccept is grouped the
+// same way (grouper, notify.go).
 
 const (
 	maxGroupFlushers = 3    // groups written at once (pool connections they may hold)
@@ -31,18 +32,27 @@ type acceptRows struct {
 	done               chan error // receives the request's outcome once
 }
 
-type grouper struct {
+func (r *acceptRows) rows() int        { return len(r.msgs) }
+func (r *acceptRows) finish(err error) { r.done <- err }
+
+// groupReq is one request waiting for its group: the rows it writes, and where its outcome goes.
+type groupReq interface {
+	rows() int
+	finish(err error)
+}
+
+// grouper holds the requests waiting to be written in groups of at most maxRows rows by write.
+type grouper[R groupReq] struct {
+	maxRows int
+	write   func([]R) error
+
 	mu       sync.Mutex
-	pending  []*acceptRows
+	pending  []R
 	flushers int
 }
 
-// acceptGrouped writes r's rows, grouped with concurrent requests, and returns once they are
-// committed (or failed). A cancelled ctx stops the wait, not the write: the rows may still be
-// committed, as with a commit whose answer was lost.
-func (s *Store) acceptGrouped(ctx context.Context, r *acceptRows) error {
-	r.done = make(chan error, 1)
-	g := &s.group
+// add queues r, and starts a flusher when fewer than maxGroupFlushers are running.
+func (g *grouper[R]) add(r R) {
 	g.mu.Lock()
 	g.pending = append(g.pending, r)
 	start := g.flushers < maxGroupFlushers
@@ -51,8 +61,16 @@ func (s *Store) acceptGrouped(ctx context.Context, r *acceptRows) error {
 	}
 	g.mu.Unlock()
 	if start {
-		go s.flushGroups()
+		go g.flush()
 	}
+}
+
+// acceptGrouped writes r's rows, grouped with concurrent requests, and returns once they are
+// committed (or failed). A cancelled ctx stops the wait, not the write: the rows may still be
+// committed, as with a commit whose answer was lost.
+func (s *Store) acceptGrouped(ctx context.Context, r *acceptRows) error {
+	r.done = make(chan error, 1)
+	s.group.add(r)
 	select {
 	case err := <-r.done:
 		return err
@@ -61,14 +79,13 @@ func (s *Store) acceptGrouped(ctx context.Context, r *acceptRows) error {
 	}
 }
 
-// flushGroups writes pending groups until none is left.
-func (s *Store) flushGroups() {
-	g := &s.group
+// flush writes pending groups until none is left.
+func (g *grouper[R]) flush() {
 	for {
 		g.mu.Lock()
 		n, rows := 0, 0
-		for n < len(g.pending) && (n == 0 || rows+len(g.pending[n].msgs) <= maxGroupRows) {
-			rows += len(g.pending[n].msgs)
+		for n < len(g.pending) && (n == 0 || rows+g.pending[n].rows() <= g.maxRows) {
+			rows += g.pending[n].rows()
 			n++
 		}
 		if n == 0 {
@@ -76,21 +93,22 @@ func (s *Store) flushGroups() {
 			g.mu.Unlock()
 			return
 		}
-		batch := append([]*acceptRows(nil), g.pending[:n]...)
+		batch := append([]R(nil), g.pending[:n]...)
+		clear(g.pending[:n])
 		g.pending = append(g.pending[:0], g.pending[n:]...)
 		g.mu.Unlock()
 
-		err := s.writeAccept(batch)
+		err := g.write(batch)
 		// A group that failed on one request's rows is written again request by request; one
 		// that could not reach the database fails as a whole.
 		if err != nil && len(batch) > 1 && !errors.Is(unavailable(err), store.ErrUnavailable) {
 			for _, r := range batch {
-				r.done <- s.writeAccept([]*acceptRows{r})
+				r.finish(g.write([]R{r}))
 			}
 			continue
 		}
 		for _, r := range batch {
-			r.done <- err
+			r.finish(err)
 		}
 	}
 }

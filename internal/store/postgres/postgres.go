@@ -104,8 +104,9 @@ type Store struct {
 
 	notifier *notifier
 	listener *listener
-	group    grouper             // accepts written together (group.go)
-	recv     driverkit.Receivers // store.AcceptClaims (handoff.go)
+	group    grouper[*acceptRows] // accepts written together (group.go)
+	events   grouper[*eventsReq]  // events accepted together (notify.go)
+	recv     driverkit.Receivers  // store.AcceptClaims (handoff.go)
 
 	closeOnce sync.Once
 }
@@ -152,6 +153,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: %w", unavailable(err))
 	}
 	s := &Store{pool: pool, conn: cfg.ConnConfig, log: log, sender: id.New("node")[5:]}
+	s.group.maxRows, s.group.write = maxGroupRows, s.writeAccept
+	s.events.maxRows, s.events.write = eventsGroupMax, s.acceptEvents
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err

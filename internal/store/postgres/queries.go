@@ -27,6 +27,7 @@ var messageCols = []column{
 	{"api_key_id", "text"}, {"campaign_id", "text"}, {"created_at", "timestamptz"},
 	{"send_at", "timestamptz"}, {"sent_at", "timestamptz"}, {"expires_at", "timestamptz"},
 	{"updated_at", "timestamptz"}, {"list_id", "text"}, {"run_id", "text"},
+	{"event_id", "text"}, {"trigger_id", "text"},
 }
 
 // claimedColumns are the columns of a store.ClaimedMessage, in the order scanClaimed reads them:

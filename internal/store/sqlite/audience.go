@@ -220,39 +220,14 @@ func (s *Store) ContactsUpsert(ctx context.Context, p store.ContactsUpsertParams
 	}
 	keys, exts, ids := driverkit.UpsertKeys(p.Items)
 	keysArg, extsArg, idsArg := jsonStrings(keys), jsonStrings(exts), jsonStrings(ids)
-	needLists := false
-	for _, it := range p.Items {
-		needLists = needLists || len(it.Lists) > 0 || len(it.Unsubscribe) > 0 || it.UnsubscribeAll
-	}
+	needLists := driverkit.UpsertNeedsLists(p.Items)
 	var (
 		results  []store.ContactUpsertResult
 		reported int
 	)
 	err := s.w.do(ctx, len(p.Items), func(t *wtx) error {
-		existing, err := queryAll(t, qContactsByKeys, []any{keysArg, extsArg, idsArg}, scanContact)
-		if err != nil {
-			return fmt.Errorf("loading contacts: %w", err)
-		}
-		var subs []store.Subscription
-		if len(existing) > 0 && needLists {
-			ids := make([]string, len(existing))
-			for i, c := range existing {
-				ids[i] = c.ID
-			}
-			if subs, err = queryAll(t, qSubscriptionsOf, []any{jsonStrings(ids)}, scanSubscription); err != nil {
-				return fmt.Errorf("loading subscriptions: %w", err)
-			}
-		}
-		lists := map[string]driverkit.ListInfo{}
-		if needLists {
-			if lists, err = s.listInfos(t); err != nil {
-				return err
-			}
-		}
-		plan := driverkit.PlanUpsert(p.Items, existing, subs, lists, p.Now)
-		results = plan.Results
-		err = s.writePlan(t, &plan)
-		reported = plan.Reported
+		var err error
+		results, reported, err = s.upsertContacts(t, p.Items, keysArg, extsArg, idsArg, needLists, p.Now)
 		return err
 	})
 	if err != nil {
@@ -260,6 +235,37 @@ func (s *Store) ContactsUpsert(ctx context.Context, p store.ContactsUpsertParams
 	}
 	s.webhooksWritten(reported)
 	return results, nil
+}
+
+// upsertContacts applies a batch of upserts in the transaction t: keys, exts and ids are the
+// JSON arrays of driverkit.UpsertKeys, needLists whether any item changes subscriptions. It
+// returns the results and how many webhook deliveries the subscription changes wrote (for
+// webhooksWritten after the commit).
+func (s *Store) upsertContacts(t *wtx, items []store.ContactUpsert, keys, exts, ids string, needLists bool,
+	now time.Time) ([]store.ContactUpsertResult, int, error) {
+	existing, err := queryAll(t, qContactsByKeys, []any{keys, exts, ids}, scanContact)
+	if err != nil {
+		return nil, 0, fmt.Errorf("loading contacts: %w", err)
+	}
+	var subs []store.Subscription
+	if len(existing) > 0 && needLists {
+		ids := make([]string, len(existing))
+		for i, c := range existing {
+			ids[i] = c.ID
+		}
+		if subs, err = queryAll(t, qSubscriptionsOf, []any{jsonStrings(ids)}, scanSubscription); err != nil {
+			return nil, 0, fmt.Errorf("loading subscriptions: %w", err)
+		}
+	}
+	lists := map[string]driverkit.ListInfo{}
+	if needLists {
+		if lists, err = s.listInfos(t); err != nil {
+			return nil, 0, err
+		}
+	}
+	plan := driverkit.PlanUpsert(items, existing, subs, lists, now)
+	err = s.writePlan(t, &plan)
+	return plan.Results, plan.Reported, err
 }
 
 func (s *Store) listInfos(t *wtx) (map[string]driverkit.ListInfo, error) {

@@ -80,6 +80,7 @@ func messageArgs(m *store.Message) ([]any, error) {
 		m.ProviderID, m.MessageID, m.IdempotencyKey, m.APIKeyID, nullString(m.CampaignID),
 		micros(m.CreatedAt), nullMicros(m.SendAt), nullMicros(m.SentAt),
 		nullMicros(m.ExpiresAt), micros(m.UpdatedAt), nullString(m.ListID), nullString(m.RunID),
+		nullString(m.EventID), nullString(m.TriggerID),
 	}, nil
 }
 
@@ -97,7 +98,7 @@ func scanMessage(sc scanner) (store.Message, error) {
 		templateVersion, size, attempts, maxAttempts int64
 		nextAttempt, leaseUntil, created, sendAt     sql.NullInt64
 		sentAt, expiresAt, updated                   sql.NullInt64
-		campaignID, listID, runID                    sql.NullString
+		campaignID, listID, runID, eventID, trigID   sql.NullString
 	)
 	err := sc.Scan(&m.ID, &m.Stream, &status, &m.From, &j.To, &j.Cc, &j.Bcc, &m.ReplyTo,
 		&m.Subject, &m.Template, &templateVersion, &m.Locale, &j.Data, &j.Headers, &j.Tags, &j.Metadata,
@@ -106,7 +107,7 @@ func scanMessage(sc scanner) (store.Message, error) {
 		&j.LastError,
 		&m.ProviderID, &m.MessageID, &m.IdempotencyKey, &m.APIKeyID, &campaignID,
 		&created, &sendAt, &sentAt,
-		&expiresAt, &updated, &listID, &runID)
+		&expiresAt, &updated, &listID, &runID, &eventID, &trigID)
 	if err != nil {
 		return store.Message{}, err
 	}
@@ -118,6 +119,8 @@ func scanMessage(sc scanner) (store.Message, error) {
 	m.CampaignID = campaignID.String
 	m.ListID = listID.String
 	m.RunID = runID.String
+	m.EventID = eventID.String
+	m.TriggerID = trigID.String
 	m.NextAttemptAt = fromMicros(nextAttempt.Int64)
 	m.LeaseUntil = fromMicros(leaseUntil.Int64)
 	m.CreatedAt = fromMicros(created.Int64)

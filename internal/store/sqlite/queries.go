@@ -10,7 +10,7 @@ const messageColumns = `id, stream, status, from_addr, to_addrs, cc_addrs, bcc_a
 	subject, template, template_version, locale, data, headers, tags, metadata, attachments, envelope_from,
 	recipients, size, attempts, max_attempts, next_attempt_at, lease_owner, lease_until, last_error,
 	provider_id, message_id, idempotency_key, api_key_id, campaign_id, created_at, send_at, sent_at,
-	expires_at, updated_at, list_id, run_id`
+	expires_at, updated_at, list_id, run_id, event_id, trigger_id`
 
 // claimedColumns are the columns of a store.ClaimedMessage, in the order scanClaimed reads them:
 // a split message is sent to its pending recipients only.
@@ -18,7 +18,7 @@ const claimedColumns = `id, stream, envelope_from, coalesce(pending_recipients, 
 	max_attempts, next_attempt_at, expires_at, last_error, pending_recipients IS NOT NULL, coalesce(list_id, '')`
 
 // messageColumnCount is the number of columns in messageColumns.
-const messageColumnCount = 38
+const messageColumnCount = 40
 
 // claimable is the status condition of a message a worker may claim. It must stay textually
 // identical to the WHERE of the partial index messages_claim (migrations/00001_init.sql): SQLite
