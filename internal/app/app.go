@@ -39,6 +39,7 @@ import (
 	"github.com/postie/postie/internal/transport"
 	"github.com/postie/postie/internal/transport/capture"
 	"github.com/postie/postie/internal/transport/smtp"
+	"github.com/postie/postie/internal/webhook"
 )
 
 // OpenStore opens (and, when migrate is set, migrates) the database named by cfg: a SQLite file
@@ -78,6 +79,7 @@ type App struct {
 	importer  *imports.Importer   // spools CSV uploads and runs this node's imports
 	campaigns *campaign.Service   // starts campaign runs and works this node's
 	notify    *notify.Service     // accepts events, matches triggers, works this node's actions
+	webhooks  *webhook.Service    // webhook endpoints, and the sender of their deliveries
 	public    *web.Handler
 	keys      *audience.Keys
 	links     *audience.Links
@@ -142,11 +144,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	// Events and triggers: their messages are composed through the same front door.
 	a.notify = notify.New(notify.Config{Store: st, Messages: messages, Templates: catalog, Owner: nodeOwner(node),
 		Lease: cfg.Lease, Logger: log, Retention: cfg.EventRetention})
+	// Webhooks: every node sends the deliveries it claims, within the address policy.
+	allow, _ := cfg.WebhookAllowList() // checked by config.Validate
+	a.webhooks = webhook.New(webhook.Config{
+		Store: st, Policy: webhook.Policy{Allow: allow, AllowHTTP: cfg.WebhookAllowHTTP},
+		RetryDelays: cfg.WebhookRetryDelays, DisableAfter: cfg.WebhookDisableAfter, Timeout: cfg.WebhookTimeout,
+		Concurrency: cfg.WebhookConcurrency, Owner: nodeOwner(node), Logger: log,
+		UserAgent: "postie-webhooks/" + ReadVersion().Version,
+	})
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
 		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
-		Templates: catalog, Audience: contacts, Campaigns: a.campaigns, Notify: a.notify,
+		Templates: catalog, Audience: contacts, Campaigns: a.campaigns, Notify: a.notify, Webhooks: a.webhooks,
 	}
 	// CSV imports: the uploads this node receives are spooled to its disk and run here.
 	a.importer, err = imports.New(imports.Config{Store: st, Dir: cfg.ImportSpoolDir(), Node: node,
@@ -207,6 +217,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			"err", err, "lease", cfg.Lease)
 	} else if n > 0 {
 		log.Warn("resuming event actions left in flight by the previous run", "actions", n, "node", node)
+	}
+	// And webhook deliveries (due again at once). A failure only delays them until their leases end.
+	if n, err := st.WebhookReleaseLeases(ctx, release.OwnerPrefix, release.Now); err != nil {
+		log.Error("could not take back the webhook deliveries of the previous run; they are sent when their leases end",
+			"err", err)
+	} else if n > 0 {
+		log.Warn("sending again webhook deliveries left in flight by the previous run", "deliveries", n, "node", node)
 	}
 
 	a.listener, err = net.Listen("tcp", cfg.Listen)
@@ -400,6 +417,11 @@ func (a *App) Run(ctx context.Context) error {
 	wg.Go(func() {
 		if err := a.notify.Serve(engineCtx); err != nil {
 			errc <- fmt.Errorf("event actions: %w", err)
+		}
+	})
+	wg.Go(func() {
+		if err := a.webhooks.Serve(engineCtx); err != nil {
+			errc <- fmt.Errorf("webhooks: %w", err)
 		}
 	})
 	wg.Add(3)

@@ -24,6 +24,7 @@ import (
 	"github.com/postie/postie/internal/notify"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
+	"github.com/postie/postie/internal/webhook"
 )
 
 // Config configures the API.
@@ -79,6 +80,9 @@ type Config struct {
 	// Notify serves /v1/events and /v1/triggers; nil builds one on Store that works no action
 	// (the app passes the one it serves).
 	Notify *notify.Service
+	// Webhooks serves /v1/webhooks; nil builds one on Store with the default policy (https, no
+	// refused address) that sends nothing (the app passes the one it serves).
+	Webhooks *webhook.Service
 }
 
 // DefaultBatchRenderBudget is Config.BatchRenderBudget when zero.
@@ -98,6 +102,7 @@ type Server struct {
 
 	campaigns *campaign.Service // campaigns and their runs
 	notify    *notify.Service   // events and triggers
+	webhooks  *webhook.Service  // webhook endpoints and their deliveries
 
 	bodyLimit int64     // of POST /v1/messages; a batch may be twice as large
 	inflight  *inflight // the budget of large request bodies in flight
@@ -211,6 +216,7 @@ func New(cfg Config) *Server {
 	}
 	s.registerEvents()
 	s.registerTriggers()
+	s.registerWebhooks()
 	s.finishDocument()
 	return s
 }

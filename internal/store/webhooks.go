@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -123,6 +126,9 @@ type WebhookClaimParams struct {
 	Limit      int
 	Now        time.Time
 	LeaseUntil time.Time
+	// ExceptEndpoints: deliveries of these endpoints are not claimed (the caller has as many of
+	// theirs in flight as it allows, so that a slow endpoint cannot take every sender).
+	ExceptEndpoints []string
 }
 
 // WebhookDeliveryListParams pages through one endpoint's deliveries, newest first.
@@ -187,4 +193,24 @@ type Webhooks interface {
 	// WebhookPurge deletes delivered and failed deliveries (and their attempts) created before
 	// before, at most limit, and returns how many.
 	WebhookPurge(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// WebhookDeliveryCursor encodes a WebhookDeliveries keyset position, the last delivery of a
+// page: its id in decimal, in base64url.
+func WebhookDeliveryCursor(last WebhookDelivery) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.ID, 10)))
+}
+
+// WebhookDeliveryCursorAfter decodes a WebhookDeliveryCursor into the id the previous page ended
+// with (0 for the first page, cursor "").
+func WebhookDeliveryCursorAfter(cursor string) (int64, error) {
+	if cursor == "" {
+		return 0, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	n, perr := strconv.ParseInt(string(b), 10, 64)
+	if err != nil || perr != nil || n <= 0 {
+		return 0, fmt.Errorf("webhook delivery cursor %q: %w", cursor, ErrBadCursor)
+	}
+	return n, nil
 }

@@ -67,7 +67,7 @@ func nonNil(b []byte) []byte {
 
 // columns turns rows into one typed slice per column, the parameters of an unnest statement;
 // types are the parameters' element types (paramType): text (a string, a pgtype.Text, or JSON as
-// []byte, nil for NULL), integer (int32), timestamptz (pgtype.Timestamptz) or bytea ([]byte).
+// []byte, nil for NULL), integer (int32), bigint (int64), timestamptz (pgtype.Timestamptz) or bytea ([]byte).
 func columns(rows [][]any, types ...string) []any {
 	out := make([]any, len(types))
 	for i, typ := range types {
@@ -76,6 +76,8 @@ func columns(rows [][]any, types ...string) []any {
 			out[i] = columnValues(rows, i, toText)
 		case "integer":
 			out[i] = columnValues(rows, i, func(v any) int32 { return v.(int32) })
+		case "bigint":
+			out[i] = columnValues(rows, i, func(v any) int64 { return v.(int64) })
 		case "timestamptz":
 			out[i] = columnValues(rows, i, func(v any) pgtype.Timestamptz { return v.(pgtype.Timestamptz) })
 		case "bytea":

@@ -450,7 +450,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 	args = append(args, columns(eventRows, "integer", "text", "timestamptz", "text")...)
 	args = append(args, columns(supRows, finishSuppressionParamTypes...)...)
 
-	applied := 0
+	applied, written := 0, 0
 	streams := map[string]struct{}{}
 	finish := func(q interface {
 		Query(context.Context, string, ...any) (pgx.Rows, error)
@@ -464,10 +464,14 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var stream, status string
-			if err := rows.Scan(&stream, &status); err != nil {
+			var (
+				stream, status string
+				reported       int64
+			)
+			if err := rows.Scan(&stream, &status, &reported); err != nil {
 				return err
 			}
+			written = int(reported)
 			applied++
 			if st := store.Status(status); st == store.StatusQueued || st == store.StatusDeferred {
 				streams[stream] = struct{}{}
@@ -480,18 +484,19 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 		err = finish(s.pool)
 	} else {
 		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			applied = 0
+			applied, written = 0, 0
 			clear(streams)
 			if err := finish(tx); err != nil {
 				return err
 			}
 			for _, p := range split {
-				ok, err := finishSplit(ctx, tx, p, streams, now)
+				ok, n, err := finishSplit(ctx, tx, p, streams, now)
 				if err != nil {
 					return fmt.Errorf("message %s: %w", p.ID, err)
 				}
 				if ok {
 					applied++
+					written += n
 				}
 			}
 			return nil
@@ -501,53 +506,55 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 		return 0, fmt.Errorf("postgres: finishing messages: %w", unavailable(err))
 	}
 	s.signal(streams)
+	s.webhooksWritten(written)
 	return applied, nil
 }
 
 // finishSplit applies a split outcome (store.MessageFinishParams) in tx and reports whether the
 // lease was still held: the recipients' rows first, then the message, whose status is derived
-// from all its rows when nothing is pending, then its events and suppressions.
-func finishSplit(ctx context.Context, tx pgx.Tx, p store.MessageFinishParams, streams map[string]struct{}, now time.Time) (bool, error) {
+// from all its rows when nothing is pending, then its events, suppressions and webhook reports
+// (driverkit.FinishReports), whose number it returns.
+func finishSplit(ctx context.Context, tx pgx.Tx, p store.MessageFinishParams, streams map[string]struct{}, now time.Time) (bool, int, error) {
 	var stream string
 	err := tx.QueryRow(ctx, qFinishSplitLease, p.ID, p.Owner).Scan(&stream)
 	if noRows(err) {
-		return false, nil
+		return false, 0, nil
 	}
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	for _, r := range p.Recipients {
 		lastError, err := jsonValue(r.LastError, r.LastError == nil)
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		if _, err := tx.Exec(ctx, qRecipientFinish, string(r.Status), int32(r.Attempts), textOrNil(lastError),
 			ts(r.SentAt), tsNotNull(now), p.ID, strings.ToLower(r.Email)); err != nil {
-			return false, fmt.Errorf("recipient %s: %w", r.Email, err)
+			return false, 0, fmt.Errorf("recipient %s: %w", r.Email, err)
 		}
 	}
 	if len(p.Pending) == 0 {
 		rows, err := recipientStates(ctx, tx, p.ID)
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		driverkit.SettleSplit(&p, rows)
 	}
 	lastError, err := jsonValue(p.LastError, p.LastError == nil)
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	pending, err := json.Marshal(nonNilStrings(p.Pending))
 	if err != nil {
-		return false, err
+		return false, 0, err
 	}
 	if _, err := tx.Exec(ctx, qMessageFinishSplit, string(p.Status), int32(p.Attempts), tsNotNull(p.NextAttemptAt),
 		textOrNil(lastError), p.ProviderID, ts(p.SentAt), string(pending), tsNotNull(now), p.ID); err != nil {
-		return false, err
+		return false, 0, err
 	}
 	for _, e := range p.Events {
 		if _, err := tx.Exec(ctx, qEventInsertOne, p.ID, e.Type, tsNotNull(e.At), textOrNil(rawJSON(e.Detail))); err != nil {
-			return false, fmt.Errorf("event: %w", err)
+			return false, 0, fmt.Errorf("event: %w", err)
 		}
 	}
 	if len(p.Suppress) > 0 {
@@ -556,13 +563,21 @@ func finishSplit(ctx context.Context, tx pgx.Tx, p store.MessageFinishParams, st
 			supRows[i] = suppressionArgs(sup)
 		}
 		if _, err := tx.Exec(ctx, qSuppressionUpsert, columns(supRows, suppressionParamTypes...)...); err != nil {
-			return false, fmt.Errorf("suppressions: %w", err)
+			return false, 0, fmt.Errorf("suppressions: %w", err)
 		}
+	}
+	written := 0
+	for _, r := range driverkit.FinishReports(p, now) {
+		n, err := outboxMessage(ctx, tx, r.Type, p.ID, r.Recipient, r.At, r.Detail, now)
+		if err != nil {
+			return false, 0, err
+		}
+		written += n
 	}
 	if p.Status == store.StatusQueued || p.Status == store.StatusDeferred {
 		streams[stream] = struct{}{}
 	}
-	return true, nil
+	return true, written, nil
 }
 
 // textOrNil passes JSON as text (cast in the statement), or NULL when there is none.

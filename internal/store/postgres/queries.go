@@ -238,7 +238,10 @@ const (
 	// The status is compared with f's own 'sending' (leased), not with the literal: the rows are
 	// then found from f's ids through the primary key. With the literal, a planner without
 	// statistics (a table younger than autovacuum's first ANALYZE) walked every 'sending' entry
-	// of messages_status for each finish, the dead ones every claim leaves there included.
+	// of messages_status for each finish, the dead ones every claim leaves there included. wh
+	// writes the webhook reports (outboxFrom) of the applied outcomes: a message not split
+	// reports its status for every recipient, with the time and detail of the outcome's first
+	// event of that type (driverkit.FinishReports, the same rule, serves split ones).
 	qMessageFinish = `WITH f AS (
 			SELECT DISTINCT ON (id) *, 'sending' AS leased
 			FROM unnest($1::integer[], $2::text[], $3::text[], $4::text[], $5::integer[],
@@ -252,7 +255,8 @@ const (
 				lease_owner = '', lease_until = NULL, updated_at = $10
 			FROM f
 			WHERE m.id = f.id AND m.status = f.leased AND m.lease_owner = f.owner
-			RETURNING f.ord, m.id, m.stream, m.status),
+			RETURNING f.ord, m.id, m.stream, m.status, coalesce(m.campaign_id, '') AS campaign_id,
+				coalesce(m.run_id, '') AS run_id),
 		ev AS (
 			INSERT INTO message_events (message_id, type, at, detail)
 			SELECT u.id, e.type, e.at, e.detail::jsonb
@@ -269,8 +273,20 @@ const (
 				AS s (ord, email, scope, reason, detail, message_id, created_at, expires_at, n)
 			JOIN u ON u.ord = s.ord
 			ORDER BY s.email, s.scope, s.n DESC
-			` + onSuppressionConflict + `)
-		SELECT u.stream, u.status FROM u`
+			` + onSuppressionConflict + `),
+		wh AS (` + outboxFrom + `SELECT 'message.' || u.status AS type, u.id AS subject,
+				mr.email_lower AS recipient, u.campaign_id, u.run_id, coalesce(e.at, $10) AS at,
+				e.detail::jsonb AS detail, $10::timestamptz AS created
+			FROM u
+				JOIN message_recipients mr ON mr.message_id = u.id
+				LEFT JOIN (
+					SELECT DISTINCT ON (ord, type) ord, type, at, detail
+					FROM unnest($11::integer[], $12::text[], $13::timestamptz[], $14::text[])
+						WITH ORDINALITY AS e (ord, type, at, detail, n)
+					ORDER BY ord, type, n) e ON e.ord = u.ord AND e.type = u.status
+			WHERE u.status IN ('sent', 'deferred', 'failed', 'suppressed')
+			ORDER BY u.id, mr.email_lower` + outboxTo + `)
+		SELECT u.stream, u.status, (SELECT count(*) FROM wh) FROM u`
 
 	// MessageRetry, per batch of ids ($2). FOR UPDATE (waiting): a concurrent retry of the same
 	// message finishes first, and the status check then fails on the row it left. A split

@@ -512,10 +512,13 @@ type finishRow struct {
 	events    [][]any
 	suppress  [][]any // suppressionArgs
 	split     *store.MessageFinishParams
+	reports   []driverkit.FinishReport // to webhooks, when a type may have a route
 }
 
 // MessageFinish implements store.Store. An event with a zero At is recorded at now, as is a
 // suppression with a zero CreatedAt; an outcome driverkit.PrepareFinish refuses fails the whole call.
+// The webhook reports of an applied outcome (driverkit.FinishReports) are written with it, one
+// statement per report, and only for types with a route.
 //
 // The statements are prepared by the caller's goroutine: one UPDATE per outcome, then every
 // event of the batch in multi-row INSERTs, which is what the writer runs when every lease was
@@ -555,14 +558,17 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 		if p.Split {
 			r.split = &p
 		}
+		if s.routes.any() {
+			r.reports = driverkit.FinishReports(p, now)
+		}
 		rows[i] = r
 	}
 	eventInserts := multiInsert(nil, qEventInsertInto, 4, allEvents)
 
-	applied := 0
+	applied, written := 0, 0
 	streams := map[string]struct{}{} // of the messages made claimable again, to wake their workers
 	err := s.w.doUrgent(ctx, len(rows), func(t *wtx) error {
-		applied = 0
+		applied, written = 0, 0
 		clear(streams)
 		held := make([]bool, len(rows))
 		if sentEvents > 0 {
@@ -587,6 +593,13 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 			}
 			held[i] = true
 			applied++
+			for _, rep := range r.reports {
+				n, err := s.outboxMessage(t, rep.Type, r.id, rep.Recipient, rep.At, rep.Detail, now)
+				if err != nil {
+					return fmt.Errorf("message %s: %w", r.id, err)
+				}
+				written += n
+			}
 			for _, sup := range r.suppress {
 				if _, err := t.exec(qSuppressionUpsert, sup...); err != nil {
 					return fmt.Errorf("message %s: suppression of %s: %w", r.id, sup[0], err)
@@ -617,6 +630,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 		return 0, fmt.Errorf("sqlite: finishing messages: %w", err)
 	}
 	s.signal(streams)
+	s.webhooksWritten(written)
 	return applied, nil
 }
 

@@ -387,14 +387,6 @@ func (s *Store) TriggerUpdate(ctx context.Context, t store.Trigger) error {
 	return nil
 }
 
-// cmpErr returns err, or notFound when err is nil.
-func cmpErr(err, notFound error) error {
-	if err != nil {
-		return err
-	}
-	return notFound
-}
-
 // TriggerGet implements store.Notify.
 func (s *Store) TriggerGet(ctx context.Context, id string) (store.Trigger, error) {
 	t, err := readOne(ctx, s, qTriggerGet, []any{id}, scanTrigger)

@@ -102,6 +102,8 @@ type Store struct {
 	wake driverkit.Wakers
 	recv driverkit.Receivers // store.AcceptClaims
 
+	routes routeHint // the event types webhook endpoints are routed for (outbox.go)
+
 	chunks chunkPacer // the size of RunMaterialise's chunks (campaigns.go)
 
 	ckptStop chan struct{}
@@ -196,6 +198,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		if err := s.Migrate(ctx); err != nil {
 			return nil, errors.Join(err, s.Close())
 		}
+	} else if err := s.loadRoutes(ctx); err != nil {
+		// Not migrated yet (Migrate loads them): no endpoint, so no route.
+		s.routes.types.Store(&map[string]bool{})
 	}
 	s.ckptStop, s.ckptDone = make(chan struct{}), make(chan struct{})
 	go s.checkpointer()
@@ -297,7 +302,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: migrations: %w", err)
 	}
-	return s.w.exclusive(ctx, func(db *sql.DB) error {
+	err = s.w.exclusive(ctx, func(db *sql.DB) error {
 		p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true))
 		if err != nil {
 			return fmt.Errorf("sqlite: migrations: %w", err)
@@ -312,6 +317,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.routes.mu.Lock()
+	defer s.routes.mu.Unlock()
+	return s.loadRoutes(ctx)
 }
 
 // Path returns the absolute path of the database file, its symlinks resolved.

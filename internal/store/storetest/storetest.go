@@ -115,6 +115,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	tests = append(tests, importCases...)
 	tests = append(tests, campaignCases...)
+	tests = append(tests, webhookCases...)
 	tests = append(tests, notifyCases...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
