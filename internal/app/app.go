@@ -142,9 +142,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		ComplaintRate: cfg.CampaignComplaintRate, ComplaintMinSent: campaign.DefaultComplaintMin,
 	})
 	// Events and triggers: their messages are composed through the same front door.
-	ns, _ := st.(notify.Store) // TODO(notify-store): store.Store embeds store.Notify
-	a.notify = notify.New(notify.Config{Store: ns, Messages: messages, Templates: catalog, Owner: nodeOwner(node),
-		Lease: cfg.Lease, Logger: log})
+	a.notify = notify.New(notify.Config{Store: st, Messages: messages, Templates: catalog, Owner: nodeOwner(node),
+		Lease: cfg.Lease, Logger: log, Retention: cfg.EventRetention})
 	// Webhooks: every node sends the deliveries it claims, within the address policy.
 	allow, _ := cfg.WebhookAllowList() // checked by config.Validate
 	a.webhooks = webhook.New(webhook.Config{
@@ -213,7 +212,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		log.Warn("resuming campaign runs left running by the previous run", "runs", n, "node", node)
 	}
 	// And event actions; as for runs, one not taken back is taken over when its lease ends.
-	if n, err := ns.ActionReleaseLeases(ctx, release.OwnerPrefix, release.Now); err != nil {
+	if n, err := st.ActionReleaseLeases(ctx, release.OwnerPrefix, release.Now); err != nil {
 		log.Error("could not take back the event actions of the previous run; they are worked when their leases end",
 			"err", err, "lease", cfg.Lease)
 	} else if n > 0 {

@@ -10,17 +10,6 @@ import (
 	"github.com/postie/postie/internal/store/drivertest"
 )
 
-// notifyDrivers runs f with an API on each driver (drivertest.Each).
-func notifyDrivers(t *testing.T, f func(t *testing.T, b *bundle)) {
-	t.Helper()
-	drivertest.Each(t, func(t *testing.T, st store.Store) {
-		if _, ok := st.(notify.Store); !ok {
-			t.Skip("the driver does not implement store.Notify yet")
-		}
-		f(t, setupOn(t, st))
-	})
-}
-
 // eventCount is how many events are stored.
 func (b *bundle) eventCount() int {
 	b.t.Helper()
@@ -35,7 +24,8 @@ func (b *bundle) eventCount() int {
 // stored once per id.
 func TestEventsAPI(t *testing.T) {
 	t.Parallel()
-	notifyDrivers(t, func(t *testing.T, b *bundle) {
+	drivertest.Each(t, func(t *testing.T, st store.Store) {
+		b := setupOn(t, st)
 		big := `{"a": "` + strings.Repeat("x", notify.MaxEventData) + `"}`
 		bad := []struct {
 			name, body string
@@ -125,7 +115,8 @@ func TestEventsAPI(t *testing.T) {
 // created, changed, read and deleted.
 func TestTriggersAPI(t *testing.T) {
 	t.Parallel()
-	notifyDrivers(t, func(t *testing.T, b *bundle) {
+	drivertest.Each(t, func(t *testing.T, st store.Store) {
+		b := setupOn(t, st)
 		b.mustPut("cart", map[string]any{"subject": "Cart {{.data.cart_id}}", "text": "Hi"})
 		base := `"name": "Cart", "event": "cart.abandoned", "template": "cart"`
 		good := base + `, "to": {"contact": true}`

@@ -211,8 +211,7 @@ func New(cfg Config) *Server {
 	s.registerImports()
 	s.registerCampaigns()
 	if s.notify = cfg.Notify; s.notify == nil {
-		ns, _ := cfg.Store.(notify.Store) // TODO(notify-store): store.Store embeds store.Notify
-		s.notify = notify.New(notify.Config{Store: ns, Messages: s.messages, Templates: cfg.Templates,
+		s.notify = notify.New(notify.Config{Store: cfg.Store, Messages: s.messages, Templates: cfg.Templates,
 			Logger: cfg.Logger, Now: cfg.Now})
 	}
 	s.registerEvents()

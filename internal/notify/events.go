@@ -69,7 +69,7 @@ func (s *Service) Accept(ctx context.Context, events []EventInput, apiKeyID stri
 	out := make([]Accepted, len(events))
 	ins := make([]store.EventIn, len(events))
 	fanout.Each(len(events), func(i int) {
-		data, err := checkEvent(&ins[i], &events[i], apiKeyID, now)
+		data, err := checkEvent(&ins[i], &events[i], apiKeyID, now, s.cfg.Retention)
 		if err != nil {
 			out[i].Err = err
 			return
@@ -117,7 +117,7 @@ func eventStoreError(err error, c *store.ContactUpsert) error {
 
 // checkEvent validates ev and fills in as the store takes it, returning its data decoded (for
 // matching). Its error is a *message.Error listing every problem.
-func checkEvent(in *store.EventIn, ev *EventInput, apiKeyID string, now time.Time) (any, error) {
+func checkEvent(in *store.EventIn, ev *EventInput, apiKeyID string, now time.Time, retention time.Duration) (any, error) {
 	var pr problems
 	if !ValidEventName(ev.Name) {
 		pr.add("name", "required: "+eventNameRule, ev.Name)
@@ -146,8 +146,11 @@ func checkEvent(in *store.EventIn, ev *EventInput, apiKeyID string, now time.Tim
 	occurred := now
 	if ev.OccurredAt != nil {
 		occurred = ev.OccurredAt.UTC().Truncate(time.Microsecond)
-		if occurred.After(now.Add(maxFuture)) {
+		switch {
+		case occurred.After(now.Add(maxFuture)):
 			pr.add("occurred_at", "is in the future", ev.OccurredAt.Format(time.RFC3339))
+		case retention > 0 && !occurred.After(now.Add(-retention)):
+			pr.add("occurred_at", "is older than events are kept (POSTIE_EVENT_RETENTION)", ev.OccurredAt.Format(time.RFC3339))
 		}
 	}
 	var cu *store.ContactUpsert

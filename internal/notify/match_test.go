@@ -42,7 +42,7 @@ func setOf(t *testing.T, ts ...store.Trigger) *triggerSet {
 func event(t *testing.T, name, data string, occurred, now time.Time, contact *ContactInput) (store.EventIn, any) {
 	t.Helper()
 	var in store.EventIn
-	d, err := checkEvent(&in, &EventInput{Name: name, Data: json.RawMessage(data), OccurredAt: &occurred, Contact: contact}, "key_1", now)
+	d, err := checkEvent(&in, &EventInput{Name: name, Data: json.RawMessage(data), OccurredAt: &occurred, Contact: contact}, "key_1", now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestMatch(t *testing.T) {
 func TestCheckEvent(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
-	future := now.Add(time.Hour)
+	future, old := now.Add(time.Hour), now.Add(-31*24*time.Hour)
 	long := strings.Repeat("a", 129)
 	cases := []struct {
 		ev    EventInput
@@ -128,12 +128,13 @@ func TestCheckEvent(t *testing.T) {
 		{EventInput{Name: "a", Contact: &ContactInput{ExternalID: "u1", Timezone: ptr("Mars/Olympus")}}, "contact.timezone"},
 		{EventInput{Name: "a", Contact: &ContactInput{Email: "a@b.example", Attributes: json.RawMessage(`[]`)}}, "contact.attributes"},
 		{EventInput{Name: "a", OccurredAt: &future}, "occurred_at"},
+		{EventInput{Name: "a", OccurredAt: &old}, "occurred_at"},
 		{EventInput{Name: "a", ID: strings.Repeat("i", 256)}, "id"},
 		{EventInput{Name: "a", ID: "x\ny"}, "id"},
 	}
 	for i, c := range cases {
 		var in store.EventIn
-		_, err := checkEvent(&in, &c.ev, "", now)
+		_, err := checkEvent(&in, &c.ev, "", now, 30*24*time.Hour)
 		var me *message.Error
 		if !errors.As(err, &me) || me.Kind != message.KindInvalid || len(me.Problems) == 0 || me.Problems[0].Field != c.field {
 			t.Errorf("case %d: err %v, want a problem at %s", i, err, c.field)
@@ -142,7 +143,7 @@ func TestCheckEvent(t *testing.T) {
 	var in store.EventIn
 	occurred := now.Add(-time.Hour)
 	if _, err := checkEvent(&in, &EventInput{Name: "user.signed_in", ID: "c-1", Contact: &ContactInput{Email: " Ann@Example.com",
-		Locale: ptr("pt-br")}, OccurredAt: &occurred}, "key_1", now); err != nil {
+		Locale: ptr("pt-br")}, OccurredAt: &occurred}, "key_1", now, 30*24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if string(in.Event.Data) != "{}" || in.Event.ClientID != "c-1" || in.Event.APIKeyID != "key_1" || !in.Event.OccurredAt.Equal(occurred) ||

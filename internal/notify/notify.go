@@ -57,6 +57,9 @@ type Config struct {
 	Poll time.Duration
 	// Batch is how many actions one claim takes; 0 is DefaultBatch.
 	Batch int
+	// Retention is how long events are kept after they occurred (POSTIE_EVENT_RETENTION): an
+	// event that occurred longer ago is refused, since its id could not be kept; 0: no limit.
+	Retention time.Duration
 }
 
 // Defaults of Config.

@@ -20,10 +20,7 @@ import (
 )
 
 // testStore is what a driver gives the tests.
-type testStore interface {
-	store.Store
-	store.Notify
-}
+type testStore = store.Store
 
 // clock is a test clock, moved by hand.
 type clock struct {
@@ -60,13 +57,7 @@ type bundle struct {
 // drivers runs f on each driver (drivertest.Each).
 func drivers(t *testing.T, f func(t *testing.T, b *bundle)) {
 	t.Helper()
-	drivertest.Each(t, func(t *testing.T, st store.Store) {
-		ts, ok := st.(testStore)
-		if !ok {
-			t.Skip("the driver does not implement store.Notify yet")
-		}
-		f(t, setup(t, ts))
-	})
+	drivertest.Each(t, func(t *testing.T, st store.Store) { f(t, setup(t, st)) })
 }
 
 func setup(t *testing.T, st testStore) *bundle {
@@ -592,6 +583,32 @@ func TestServe(t *testing.T) {
 			t.Fatal(err)
 		}
 		if n := len(b.messages(t)["ann@example.com"]); n != 1 {
+			t.Fatalf("%d messages", n)
+		}
+	})
+}
+
+// An action whose message cannot be composed (the event's data fails the template's schema)
+// fails with the reason; one with nobody to send to is skipped with the reason.
+func TestActionFailedAndSkipped(t *testing.T) {
+	t.Parallel()
+	drivers(t, func(t *testing.T, b *bundle) {
+		b.trigger(t, notify.TriggerInput{Event: ptr("order.paid"), Template: ptr("order"), To: &store.TriggerTo{Contact: true}})
+		b.trigger(t, notify.TriggerInput{Event: ptr("seller.paid"), Template: ptr("cart"), To: &store.TriggerTo{Data: "seller.email"}})
+		bad := b.send(t, notify.EventInput{Name: "order.paid", Contact: &notify.ContactInput{Email: "ann@example.com"}, Data: json.RawMessage(`{"total": 1}`)})
+		nobody := b.send(t, notify.EventInput{Name: "order.paid", Data: json.RawMessage(`{"order": {"id": "A-1"}}`)})
+		noAddr := b.send(t, notify.EventInput{Name: "seller.paid", Data: json.RawMessage(`{"cart_id": "x"}`)})
+		b.tick(t)
+		if a := b.action(t, bad.ID); a.Status != store.ActionFailed || !strings.Contains(a.Reason, "order") {
+			t.Fatalf("bad data: %+v", a)
+		}
+		if a := b.action(t, nobody.ID); a.Status != store.ActionSkipped || !strings.Contains(a.Reason, "no contact") {
+			t.Fatalf("no contact: %+v", a)
+		}
+		if a := b.action(t, noAddr.ID); a.Status != store.ActionSkipped || !strings.Contains(a.Reason, "seller.email") {
+			t.Fatalf("no address: %+v", a)
+		}
+		if n := len(b.messages(t)); n != 0 {
 			t.Fatalf("%d messages", n)
 		}
 	})

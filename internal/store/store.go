@@ -622,7 +622,10 @@ type MessageQueue interface {
 	// them as they are after the claim.
 	MessageClaim(ctx context.Context, p MessageClaimParams) ([]ClaimedMessage, error)
 	// MessageFinish applies outcomes in one transaction and returns how many still held their
-	// lease (the others were skipped).
+	// lease (the others were skipped). Reports message.sent, message.deferred, message.failed
+	// and message.suppressed for each recipient given that state by an applied outcome (every
+	// recipient of a message not split), with the detail of the outcome's event of that type
+	// (webhooks area); an outcome that keeps the message queued reports nothing.
 	MessageFinish(ctx context.Context, now time.Time, p []MessageFinishParams) (int, error)
 	// MessageRescue returns messages whose lease expired before now to queued, recording a
 	// lease_expired event, and returns their ids.
@@ -675,7 +678,7 @@ type Messages interface {
 	// MessageCancel cancels a scheduled, queued or deferred message (ErrConflict otherwise,
 	// ErrNotFound when there is none) and returns it. Of a split message only the recipients
 	// still to be sent to are cancelled (the sent ones stay sent) and its status is derived
-	// (DeriveStatus).
+	// (DeriveStatus). Reports message.cancelled for each recipient it cancels (webhooks area).
 	MessageCancel(ctx context.Context, id string, now time.Time) (Message, error)
 	// MessageRetry requeues failed and partially_failed messages (see MessageRetryParams), wakes their streams'
 	// workers (Wakeups), and returns the ids retried, in no particular order. A retry by filter

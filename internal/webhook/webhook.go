@@ -53,7 +53,7 @@ type Store interface {
 	MessageGet(ctx context.Context, id string) (store.Message, error)
 }
 
-// DefaultRetryDelays is Config.RetryDelays' default: about a day and a half in all.
+// DefaultRetryDelays is Config.RetryDelays' default: 8 attempts over about 28 hours.
 var DefaultRetryDelays = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour,
 	5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
 

@@ -54,14 +54,14 @@ func cancelledAction(t string) string {
 var (
 	qEventsByClient = `SELECT e.id, e.api_key_id, e.client_id, e.contact_id
 		FROM unnest($1::text[], $2::text[]) AS k (api_key_id, client_id)
-		JOIN events e ON e.api_key_id = k.api_key_id AND e.client_id = k.client_id`
+		JOIN events e ON e.api_key_id = k.api_key_id AND e.client_id = k.client_id AND e.client_id <> ''`
 	qActionIDsOfEvents = `SELECT id, event_id FROM actions WHERE event_id = ANY ($1::text[])
 		UNION SELECT action_id, event_id FROM action_events WHERE event_id = ANY ($1::text[])
 		ORDER BY 1`
 	// FOR UPDATE: two groups joining one digest take turns, and a claim cannot take the action
 	// while an event joins it.
-	qPendingDigest = `SELECT id FROM actions WHERE trigger_id = $1 AND digest_key = $2 AND status = 'pending'
-		AND lease_owner = '' ORDER BY due_at LIMIT 1 FOR UPDATE`
+	qPendingDigest = `SELECT id FROM actions WHERE trigger_id = $1 AND digest_key = $2 AND digest_key <> ''
+		AND status = 'pending' AND lease_owner = '' ORDER BY due_at LIMIT 1 FOR UPDATE`
 	qActionJoins = `SELECT action_id, event_id FROM action_events WHERE action_id = ANY ($1::text[])
 		ORDER BY action_id, id`
 

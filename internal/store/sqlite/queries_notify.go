@@ -34,12 +34,13 @@ const (
 	qEventCancelInsertInto = `INSERT INTO event_cancels (key, event_id, at) VALUES `
 	qTriggerCapPutInto     = `INSERT OR REPLACE INTO trigger_caps (trigger_id, cap_key, last_at) VALUES `
 	qEventsByClient        = `SELECT e.id, e.api_key_id, e.client_id, e.contact_id FROM json_each(?) j
-		JOIN events e ON e.api_key_id = j.value ->> 0 AND e.client_id = j.value ->> 1`
+		JOIN events e ON e.api_key_id = j.value ->> 0 AND e.client_id = j.value ->> 1 AND e.client_id <> ''`
 	qActionIDsOfEvents = `SELECT id, event_id FROM actions WHERE event_id IN (SELECT value FROM json_each(?1))
 		UNION SELECT action_id, event_id FROM action_events WHERE event_id IN (SELECT value FROM json_each(?1))
 		ORDER BY 1`
-	qPendingDigest = `SELECT id FROM actions WHERE trigger_id = ? AND digest_key = ? AND status = 'pending'
-		AND lease_owner = '' ORDER BY due_at LIMIT 1`
+	// digest_key <> '' and status = 'pending': the WHERE of the partial index actions_digest.
+	qPendingDigest = `SELECT id FROM actions WHERE trigger_id = ? AND digest_key = ? AND digest_key <> ''
+		AND status = 'pending' AND lease_owner = '' ORDER BY due_at LIMIT 1`
 
 	qEventGet        = `SELECT ` + eventColumns + ` FROM events WHERE id = ?`
 	qEventsByID      = `SELECT ` + eventColumns + ` FROM events WHERE id IN (SELECT value FROM json_each(?))`
