@@ -12,7 +12,7 @@ import (
 	"github.com/postie/postie/internal/webhook"
 )
 
-// TestSinkWebhooks: `postie sink --listen '' --webhooks ADDR --webhook-secret S` prints each
+// TestSinkWebhooks: `postie sink --listen "" --webhooks ADDR --webhook-secret S` prints each
 // webhook it receives, answers 204 to one signed with S (or by S among other entries, as
 // during a rotation), and 401 to one signed otherwise, too old, or unsigned.
 func TestSinkWebhooks(t *testing.T) {

@@ -71,6 +71,7 @@ type Config struct {
 	WebhookDisableAfter time.Duration   `env:"POSTIE_WEBHOOK_DISABLE_AFTER" flag:"webhook-disable-after" usage:"disable a webhook endpoint that has been failing for this long"`
 	WebhookTimeout      time.Duration   `env:"POSTIE_WEBHOOK_TIMEOUT" flag:"webhook-timeout" usage:"time a webhook receiver has to answer one request"`
 	WebhookConcurrency  int             `env:"POSTIE_WEBHOOK_CONCURRENCY" flag:"webhook-concurrency" usage:"webhook requests in flight at once on this node (one endpoint gets a quarter of them at most)"`
+
 	EventRetention time.Duration `env:"POSTIE_EVENT_RETENTION" flag:"event-retention" usage:"how long events (and their ids: the exactly-once window) are kept after they occurred"`
 }
 
