@@ -274,13 +274,18 @@ func (s *Server) eventList(ctx context.Context, in *eventListInput) (*pageOutput
 	if err != nil {
 		return nil, s.notifyError(err, "query", "events")
 	}
-	out := &pageOutput[AppEventResource]{}
+	return pageOf(page, next, toAppEventResource), nil
+}
+
+// pageOf is the page of a listing: each row of page as conv shows it, and the next cursor.
+func pageOf[R, T any](page []R, next string, conv func(R) T) *pageOutput[T] {
+	out := &pageOutput[T]{}
 	out.Body.NextCursor = next
-	out.Body.Data = make([]AppEventResource, len(page))
-	for i, e := range page {
-		out.Body.Data[i] = toAppEventResource(e)
+	out.Body.Data = make([]T, len(page))
+	for i, r := range page {
+		out.Body.Data[i] = conv(r)
 	}
-	return out, nil
+	return out
 }
 
 func (s *Server) eventGet(ctx context.Context, in *eventIDInput) (*eventGetOutput, error) {

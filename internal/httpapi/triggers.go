@@ -229,13 +229,7 @@ func (s *Server) triggerList(ctx context.Context, in *triggerListInput) (*pageOu
 	if err != nil {
 		return nil, s.notifyError(err, "query", "triggers")
 	}
-	out := &pageOutput[TriggerResource]{}
-	out.Body.NextCursor = next
-	out.Body.Data = make([]TriggerResource, len(page))
-	for i, t := range page {
-		out.Body.Data[i] = toTriggerResource(t)
-	}
-	return out, nil
+	return pageOf(page, next, toTriggerResource), nil
 }
 
 func (s *Server) triggerGet(ctx context.Context, in *triggerIDInput) (*triggerOutput, error) {

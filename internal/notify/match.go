@@ -28,7 +28,6 @@ type triggerSet struct {
 	loaded   time.Time
 	byEvent  map[string][]*compiled // by the event name they match
 	cancelBy map[string][]*compiled // by their cancel_if event name
-	byID     map[string]*compiled
 }
 
 // triggerCache holds the enabled triggers for matching: reloaded when a trigger changed on this
@@ -58,8 +57,14 @@ func (s *Service) enabled(ctx context.Context, now time.Time) (*triggerSet, erro
 		c.stale.Store(true)
 		return nil, err
 	}
-	set := &triggerSet{loaded: now, byEvent: map[string][]*compiled{}, cancelBy: map[string][]*compiled{},
-		byID: make(map[string]*compiled, len(ts))}
+	set := s.compile(ts, now)
+	c.set.Store(set)
+	return set, nil
+}
+
+// compile builds the set of triggers ts, loaded at now.
+func (s *Service) compile(ts []store.Trigger, now time.Time) *triggerSet {
+	set := &triggerSet{loaded: now, byEvent: map[string][]*compiled{}, cancelBy: map[string][]*compiled{}}
 	for _, t := range ts {
 		cond, err := ParseCondition(t.Condition)
 		if err != nil {
@@ -82,10 +87,8 @@ func (s *Service) enabled(ctx context.Context, now time.Time) (*triggerSet, erro
 			ct.to, _ = ParsePath(t.To.Data)
 		}
 		set.byEvent[t.Event] = append(set.byEvent[t.Event], ct)
-		set.byID[t.ID] = ct
 	}
-	c.set.Store(set)
-	return set, nil
+	return set
 }
 
 // who is how an event names its contact, for the keys that depend on it ("" for none).

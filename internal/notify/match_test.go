@@ -11,32 +11,10 @@ import (
 	"github.com/postie/postie/internal/store"
 )
 
-// setOf builds a triggerSet of ts as enabled would.
+// setOf builds a triggerSet of ts as enabled does.
 func setOf(t *testing.T, ts ...store.Trigger) *triggerSet {
 	t.Helper()
-	set := &triggerSet{byEvent: map[string][]*compiled{}, cancelBy: map[string][]*compiled{}, byID: map[string]*compiled{}}
-	for _, tr := range ts {
-		cond, err := ParseCondition(tr.Condition)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ct := &compiled{t: tr, cond: cond}
-		if tr.CancelIf != nil {
-			for _, p := range tr.CancelIf.Match {
-				k, _ := ParsePath(p)
-				ct.match = append(ct.match, k)
-			}
-			set.cancelBy[tr.CancelIf.Event] = append(set.cancelBy[tr.CancelIf.Event], ct)
-		}
-		if tr.Digest != nil && tr.Digest.Key != "" {
-			ct.dkey, _ = ParsePath(tr.Digest.Key)
-		}
-		if tr.To.Data != "" {
-			ct.to, _ = ParsePath(tr.To.Data)
-		}
-		set.byEvent[tr.Event] = append(set.byEvent[tr.Event], ct)
-	}
-	return set
+	return New(Config{}).compile(ts, time.Time{})
 }
 
 func event(t *testing.T, name, data string, occurred, now time.Time, contact *ContactInput) (store.EventIn, any) {
