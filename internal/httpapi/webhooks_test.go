@@ -6,10 +6,12 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/drivertest"
+	"github.com/postie/postie/internal/store/storetest"
 	"github.com/postie/postie/internal/webhook"
 )
 
@@ -60,6 +62,7 @@ func TestWebhookRoutes(t *testing.T) {
 		b.do("POST", "/v1/webhooks/"+id+"/deliveries/whd_1/retry", nil).want(t, "retry none", http.StatusNotFound)
 		b.do("POST", "/v1/webhooks/"+id+"/replay", map[string]any{"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"}).
 			want(t, "replay", http.StatusOK, `"replayed":0`)
+		deliveryRoutes(t, b)
 		b.do("DELETE", "/v1/webhooks/"+id, nil).want(t, "delete", http.StatusNoContent)
 		b.do("GET", "/v1/webhooks/"+id, nil).want(t, "deleted", http.StatusNotFound)
 	})
@@ -108,6 +111,7 @@ func TestWebhookBadInput(t *testing.T) {
 			{"deliveries bad status", "GET", "/v1/webhooks/" + id + "/deliveries?status=lost", nil, 422, "query.status"},
 			{"deliveries bad type", "GET", "/v1/webhooks/" + id + "/deliveries?type=message.opened", nil, 422, "query.type"},
 			{"deliveries bad limit", "GET", "/v1/webhooks/" + id + "/deliveries?limit=0", nil, 422, "query.limit"},
+			{"deliveries bad cursor", "GET", "/v1/webhooks/" + id + "/deliveries?cursor=nope", nil, 422, "query.cursor"},
 			{"deliveries unknown", "GET", "/v1/webhooks/whk_nope/deliveries", nil, 404, ""},
 			{"delivery bad id", "GET", "/v1/webhooks/" + id + "/deliveries/42", nil, 404, ""},
 			{"retry bad id", "POST", "/v1/webhooks/" + id + "/deliveries/whd_x/retry", nil, 404, ""},
@@ -131,4 +135,54 @@ func TestWebhookBadInput(t *testing.T) {
 			t.Errorf("bad requests changed the endpoint:\n%s\n%s", before, after)
 		}
 	})
+}
+
+// deliveryRoutes: a delivery is listed, shown with its attempts, retried, and refused a retry
+// while it is being sent.
+func deliveryRoutes(t *testing.T, b *bundle) {
+	t.Helper()
+	ctx := context.Background()
+	r := b.do("POST", "/v1/webhooks", map[string]any{"url": "https://hooks.example.com/sent", "types": []string{"message.sent"}})
+	r.want(t, "create", http.StatusCreated)
+	whk := r.json(t)["id"].(string)
+	m := storetest.Message(testNow)
+	if _, err := b.store.MessagesAccept(ctx, store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: testNow}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.MessageClaim(ctx, store.MessageClaimParams{Owner: "mta", Stream: m.Message.Stream, Limit: 10,
+		Now: testNow, LeaseUntil: testNow.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.store.MessageFinish(ctx, testNow, []store.MessageFinishParams{{ID: m.Message.ID, Owner: "mta",
+		Status: store.StatusSent, Attempts: 1, SentAt: testNow, Events: []store.Event{{Type: store.EventSent, At: testNow}}}}); err != nil || n != 1 {
+		t.Fatalf("MessageFinish: %d %v", n, err)
+	}
+	claim := func() store.WebhookDelivery {
+		t.Helper()
+		ds, err := b.store.WebhookClaim(ctx, store.WebhookClaimParams{Owner: "sender", Limit: 1, Now: testNow.Add(time.Hour),
+			LeaseUntil: testNow.Add(2 * time.Hour)})
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("claim: %d %v", len(ds), err)
+		}
+		return ds[0]
+	}
+	d := claim()
+	if n, err := b.store.WebhookFinish(ctx, testNow, []store.WebhookFinishParams{{ID: d.ID, Owner: "sender",
+		Status: store.DeliveryFailed, Attempt: store.WebhookAttempt{At: testNow, Code: 500, Response: "oops", Error: "HTTP 500",
+			Duration: 1500 * time.Millisecond}}}); err != nil || n != 1 {
+		t.Fatalf("finish: %d %v", n, err)
+	}
+	whd := webhook.MessageID(d.ID)
+	base := "/v1/webhooks/" + whk + "/deliveries"
+	b.do("GET", base, nil).want(t, "deliveries", http.StatusOK, `"id":"`+whd+`"`, `"status":"failed"`, `"attempts":1`,
+		`"last_code":500`, `"last_error":"HTTP 500"`, `"subject":"`+m.Message.ID+`"`, `"next_attempt_at":null`)
+	b.do("GET", base+"?status=delivered", nil).want(t, "none delivered", http.StatusOK, `"data":[]`)
+	b.do("GET", base+"/"+whd, nil).want(t, "delivery", http.StatusOK,
+		`"history":[{"at":"2026-11-22T10:00:00Z","code":500,"response":"oops","error":"HTTP 500","duration_ms":1500}]`)
+	b.do("GET", "/v1/webhooks/"+whk+"/deliveries/"+whd, nil).want(t, "delivery", http.StatusOK)
+	b.do("POST", base+"/"+whd+"/retry", nil).want(t, "retry", http.StatusOK, `"status":"pending"`, `"attempts":0`)
+	claim()
+	b.do("POST", base+"/"+whd+"/retry", nil).want(t, "retry while sent", http.StatusConflict, "being sent")
+	// Another endpoint's path does not reach it.
+	b.do("GET", "/v1/webhooks/whk_01jd8x3k2m4n5p6q7r8s9t0v1w/deliveries/"+whd, nil).want(t, "other endpoint", http.StatusNotFound)
 }

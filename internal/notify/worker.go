@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,23 +127,36 @@ func (s *Service) work(ctx context.Context, acts []store.Action, now time.Time) 
 			contacts[a.ContactID] = nil
 		}
 	}
-	for trgID := range trgs {
-		t, err := s.cfg.Store.TriggerGet(ctx, trgID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
+	// The triggers and contacts, read on every core (each a look-up by key).
+	trgIDs, ctcIDs := slices.Collect(maps.Keys(trgs)), slices.Collect(maps.Keys(contacts))
+	trgRead, ctcRead := make([]*store.Trigger, len(trgIDs)), make([]*store.Contact, len(ctcIDs))
+	errs := make([]error, len(trgIDs)+len(ctcIDs))
+	fanout.Each(len(errs), func(i int) {
+		if i < len(trgIDs) {
+			t, err := s.cfg.Store.TriggerGet(ctx, trgIDs[i])
+			if err == nil {
+				trgRead[i] = &t
+			} else if !errors.Is(err, store.ErrNotFound) {
+				errs[i] = err
+			}
+			return
 		}
+		k := i - len(trgIDs)
+		c, err := s.cfg.Store.ContactGet(ctx, store.ContactRef{ID: ctcIDs[k]})
 		if err == nil {
-			trgs[trgID] = &t
+			ctcRead[k] = &c
+		} else if !errors.Is(err, store.ErrNotFound) {
+			errs[i] = err
 		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
-	for ctcID := range contacts {
-		c, err := s.cfg.Store.ContactGet(ctx, store.ContactRef{ID: ctcID})
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if err == nil {
-			contacts[ctcID] = &c
-		}
+	for i, id := range trgIDs {
+		trgs[id] = trgRead[i]
+	}
+	for i, id := range ctcIDs {
+		contacts[id] = ctcRead[i]
 	}
 	evs, err := s.cfg.Store.EventsByID(ctx, eventIDs)
 	if err != nil {
@@ -166,7 +181,7 @@ func (s *Service) work(ctx context.Context, acts []store.Action, now time.Time) 
 	}
 	fanout.Each(len(jobs), func(i int) { s.do(ctx, jobs[i], now) })
 	var fin []store.ActionFinishParams
-	var errs []error
+	errs = errs[:0]
 	for _, j := range jobs {
 		if j.err != nil {
 			errs = append(errs, fmt.Errorf("action %s: %w", j.act.ID, j.err))

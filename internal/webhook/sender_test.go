@@ -417,17 +417,11 @@ func TestDisableFailingEndpoint(t *testing.T) {
 	})
 }
 
-// exceptImplemented: the drivers apply WebhookClaimParams.ExceptEndpoints.
-const exceptImplemented = false
-
 // TestSlowEndpointDoesNotHoldOthers: while one endpoint's receiver hangs, another endpoint's
 // deliveries all arrive; the hanging one never has more than its share in flight.
 func TestSlowEndpointDoesNotHoldOthers(t *testing.T) {
 	t.Parallel()
 	drivertest.Each(t, func(t *testing.T, st store.Store) {
-		if !exceptImplemented {
-			t.Skip("the drivers' WebhookClaim does not apply ExceptEndpoints yet")
-		}
 		b := setup(t, st, func(c *Config) { c.Concurrency = 4; c.Timeout = time.Minute })
 		release := make(chan struct{})
 		var once sync.Once

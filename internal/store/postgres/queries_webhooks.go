@@ -56,6 +56,7 @@ const (
 		WHERE id IN (
 			SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
 			WHERE d.status = 'pending' AND d.next_attempt_at <= $3 AND e.enabled
+				AND d.endpoint_id <> ALL ($5::text[])
 			ORDER BY d.next_attempt_at, d.id
 			LIMIT $4
 			FOR UPDATE OF d SKIP LOCKED)

@@ -164,7 +164,8 @@ func (s *Store) WebhookClaim(ctx context.Context, p store.WebhookClaimParams) ([
 		return nil, nil
 	}
 	out, err := readAll(ctx, s, qDeliveryClaim,
-		[]any{p.Owner, tsNotNull(p.LeaseUntil), tsNotNull(p.Now), int32(min(p.Limit, 1<<30))}, scanDelivery)
+		[]any{p.Owner, tsNotNull(p.LeaseUntil), tsNotNull(p.Now), int32(min(p.Limit, 1<<30)), nonNilStrings(p.ExceptEndpoints)},
+		scanDelivery)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claiming webhook deliveries: %w", unavailable(err))
 	}

@@ -70,11 +70,13 @@ const (
 	// The claim sets next_attempt_at to the lease's end: a delivery whose sender died is due
 	// again then, so one condition (and one index, webhook_deliveries_due) finds every claimable
 	// row, and the next due time is one index read.
+	// ?5: a JSON array of the endpoints left out (WebhookClaimParams.ExceptEndpoints).
 	qDeliveryClaim = `UPDATE webhook_deliveries
 		SET lease_owner = ?1, lease_until = ?2, next_attempt_at = ?2
 		WHERE id IN (
 			SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
 			WHERE d.status = 'pending' AND d.next_attempt_at <= ?3 AND e.enabled
+				AND d.endpoint_id NOT IN (SELECT value FROM json_each(?5))
 			ORDER BY d.next_attempt_at, d.id
 			LIMIT ?4)
 		RETURNING ` + deliveryColumns

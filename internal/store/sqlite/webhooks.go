@@ -189,10 +189,11 @@ func (s *Store) WebhookClaim(ctx context.Context, p store.WebhookClaimParams) ([
 	if p.Limit <= 0 {
 		return nil, nil
 	}
+	except := jsonStrings(p.ExceptEndpoints)
 	var out []store.WebhookDelivery
 	err := s.w.do(ctx, p.Limit, func(t *wtx) error {
 		out = out[:0]
-		rows, err := t.query(qDeliveryClaim, p.Owner, micros(p.LeaseUntil), micros(p.Now), int64(p.Limit))
+		rows, err := t.query(qDeliveryClaim, p.Owner, micros(p.LeaseUntil), micros(p.Now), int64(p.Limit), except)
 		if err != nil {
 			return err
 		}

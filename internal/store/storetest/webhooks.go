@@ -27,6 +27,7 @@ var webhookCases = []struct {
 	{"WebhookSubscriptions", testWebhookSubscriptions},
 	{"WebhookDeliveryCycle", testWebhookDeliveryCycle},
 	{"WebhookPausedEndpoint", testWebhookPausedEndpoint},
+	{"WebhookClaimExcept", testWebhookClaimExcept},
 	{"WebhookErase", testWebhookErase},
 }
 
@@ -823,5 +824,34 @@ func testWebhookErase(t *testing.T, s store.Store) {
 	}
 	if got := reports(t, s, e.ID); len(got) != 1 || got[0].Subject != res[1].ID {
 		t.Errorf("reports after the erasure = %+v, want bob's alone", got)
+	}
+}
+
+// testWebhookClaimExcept: a claim leaves out the deliveries of the endpoints it excepts, and
+// takes them when they are not.
+func testWebhookClaimExcept(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	slow, fast, other := endpoint(t, s, store.WebhookMessageSent), endpoint(t, s, store.WebhookMessageSent),
+		endpoint(t, s, store.WebhookMessageSent)
+	now := t0.Add(time.Second)
+	sendMessages(t, s, 2, now)
+	byEndpoint := func(ds []store.WebhookDelivery) map[string]int {
+		m := map[string]int{}
+		for _, d := range ds {
+			m[d.EndpointID]++
+		}
+		return m
+	}
+	got, err := s.WebhookClaim(ctx, store.WebhookClaimParams{Owner: "a", Limit: 10, Now: now, LeaseUntil: now.Add(time.Minute),
+		ExceptEndpoints: []string{slow.ID, other.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := byEndpoint(got); len(got) != 2 || m[fast.ID] != 2 {
+		t.Errorf("claim except slow and other = %v, want fast's 2", m)
+	}
+	got = webhookClaim(t, s, "a", 10, now, now.Add(time.Minute))
+	if m := byEndpoint(got); len(got) != 4 || m[slow.ID] != 2 || m[other.ID] != 2 {
+		t.Errorf("claim except none = %v, want slow's and other's 2", m)
 	}
 }
