@@ -175,6 +175,7 @@ func (s *Service) Update(ctx context.Context, whk string, in EndpointInput) (sto
 		return store.WebhookEndpoint{}, failure(err, "webhook "+whk)
 	}
 	if e.Enabled && !wasEnabled {
+		e.DisabledReason, e.FailingSince = "", time.Time{} // as the store clears them
 		s.notify()
 	}
 	return e, nil
