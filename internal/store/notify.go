@@ -234,7 +234,9 @@ type Notify interface {
 
 	// ActionClaim cancels the due actions a recorded cancel names and leases due ones.
 	ActionClaim(ctx context.Context, p ActionClaimParams) ([]Action, error)
-	// ActionFinish finishes claimed actions in one transaction (messages, caps, states).
+	// ActionFinish finishes claimed actions in one transaction (messages, caps, states) and
+	// reports each action done to webhooks in it: event.triggered, subject the event, detail
+	// {"trigger_id", "action_id", "message_ids"}.
 	ActionFinish(ctx context.Context, now time.Time, p []ActionFinishParams) ([]ActionFinishResult, error)
 	// ActionReleaseLeases returns the leases of owners beginning with ownerPrefix ("" for every
 	// lease) at once (a node starting again, or stopping).

@@ -487,3 +487,24 @@ func EventsInOrder(found []store.AppEvent, ids []string) []store.AppEvent {
 	}
 	return out
 }
+
+// TriggeredEvents returns the event.triggered reports of a finish plan: one per action done,
+// about its event, with its trigger, action and messages, at now.
+func TriggeredEvents(plan FinishPlan, now time.Time) ([]OutboxEvent, error) {
+	var evs []OutboxEvent
+	for _, d := range plan.Done {
+		if d.Status != store.ActionDone {
+			continue
+		}
+		detail, err := json.Marshal(struct {
+			TriggerID  string   `json:"trigger_id"`
+			ActionID   string   `json:"action_id"`
+			MessageIDs []string `json:"message_ids"`
+		}{d.Trigger, d.ID, append([]string{}, d.MessageIDs...)})
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, OutboxEvent{Type: store.WebhookEventTriggered, Subject: d.Event, At: now, Detail: detail})
+	}
+	return evs, nil
+}

@@ -118,6 +118,7 @@ const (
 	// addresses (recipients are lowercased). A scan: erasures are rare, and an index for them
 	// would cost every report.
 	qEraseWebhookDeliveries = `DELETE FROM webhook_deliveries WHERE subject = $1 OR recipient = ANY ($2::text[])`
+	qEraseAppEvents         = `DELETE FROM events WHERE contact_id = $1 AND contact_id <> ''`
 )
 
 // qEraseMessages locks the messages naming an address.
@@ -475,6 +476,10 @@ func erase(ctx context.Context, tx pgx.Tx, c store.Contact, p store.ContactDelet
 		return err
 	}
 	if _, err := tx.Exec(ctx, qEraseWebhookDeliveries, c.ID, addrs); err != nil {
+		return err
+	}
+	// The contact's application events (their data may name the person), with their actions.
+	if _, err := tx.Exec(ctx, qEraseAppEvents, c.ID); err != nil {
 		return err
 	}
 	sup, err := driverkit.CheckSuppression(driverkit.ErasedSuppression(p.ErasedKey, p.Now))

@@ -501,7 +501,8 @@ func (s *Store) ActionClaim(ctx context.Context, p store.ActionClaimParams) ([]s
 }
 
 // ActionFinish implements store.Notify: one transaction locks the actions still held and the
-// caps checked, then writes the messages, caps and actions in one pipelined batch.
+// caps checked, writes the messages, caps and actions in one pipelined batch, and reports each
+// action done to webhooks (event.triggered, outboxWrite).
 func (s *Store) ActionFinish(ctx context.Context, now time.Time, p []store.ActionFinishParams) ([]store.ActionFinishResult, error) {
 	if err := driverkit.CheckFinish(p); err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -514,11 +515,12 @@ func (s *Store) ActionFinish(ctx context.Context, now time.Time, p []store.Actio
 		ids[i] = f.ID
 	}
 	var (
-		plan    driverkit.FinishPlan
-		streams map[string]struct{}
+		plan     driverkit.FinishPlan
+		streams  map[string]struct{}
+		reported int // webhook deliveries written
 	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		streams = nil
+		streams, reported = nil, 0
 		held := map[string]driverkit.HeldAction{}
 		list, err := queryTx(ctx, tx, qActionsHeld, []any{ids}, func(sc scanner) (driverkit.HeldAction, error) {
 			var a driverkit.HeldAction
@@ -572,12 +574,21 @@ func (s *Store) ActionFinish(ctx context.Context, now time.Time, p []store.Actio
 			}
 		}
 		b.Queue(qActionFinish, doneIDs, statuses, reasons, msgIDs, tsNotNull(now))
-		return tx.SendBatch(ctx, b).Close()
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		evs, err := driverkit.TriggeredEvents(plan, now)
+		if err != nil {
+			return err
+		}
+		reported, err = outboxWrite(ctx, tx, now, evs)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: finishing actions: %w", unavailable(err))
 	}
 	s.signal(streams)
+	s.webhooksWritten(reported)
 	return plan.Results, nil
 }
 

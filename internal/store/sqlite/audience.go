@@ -110,6 +110,7 @@ const (
 	// would cost every report.
 	qEraseWebhookDeliveries = `DELETE FROM webhook_deliveries
 		WHERE subject = ?1 OR recipient IN (SELECT value FROM json_each(?2))`
+	qEraseAppEvents      = `DELETE FROM events WHERE contact_id = ?1 AND contact_id <> ''`
 	qEraseIdempotencyAny = `DELETE FROM idempotency_keys
 		WHERE EXISTS (SELECT 1 FROM json_each(?1) a WHERE instr(lower(CAST(response AS TEXT)), a.value) > 0)`
 )
@@ -476,6 +477,10 @@ func (s *Store) erase(t *wtx, c store.Contact, p store.ContactDeleteParams) erro
 		return err
 	}
 	if _, err := t.exec(qEraseWebhookDeliveries, c.ID, addrsArg); err != nil {
+		return err
+	}
+	// The contact's application events (their data may name the person), with their actions.
+	if _, err := t.exec(qEraseAppEvents, c.ID); err != nil {
 		return err
 	}
 	sup, err := driverkit.CheckSuppression(driverkit.ErasedSuppression(p.ErasedKey, p.Now))

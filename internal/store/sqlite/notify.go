@@ -490,7 +490,8 @@ func (s *Store) ActionClaim(ctx context.Context, p store.ActionClaimParams) ([]s
 
 // ActionFinish implements store.Notify. The messages are encoded by the caller's goroutine, as
 // if every finish applied; the writer encodes them again only for the rare group in which some
-// did not (a lost lease, a cap).
+// did not (a lost lease, a cap). Each action done is reported to webhooks (event.triggered,
+// outboxWrite) in the same write.
 func (s *Store) ActionFinish(ctx context.Context, now time.Time, p []store.ActionFinishParams) ([]store.ActionFinishResult, error) {
 	if err := driverkit.CheckFinish(p); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -534,8 +535,12 @@ func (s *Store) ActionFinish(ctx context.Context, now time.Time, p []store.Actio
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	var plan driverkit.FinishPlan
+	var (
+		plan     driverkit.FinishPlan
+		reported int // webhook deliveries written
+	)
 	err = s.w.do(ctx, len(p)+len(msgs), func(t *wtx) error {
+		reported = 0
 		held := map[string]driverkit.HeldAction{}
 		rows, err := t.query(qActionsHeld, idsJSON)
 		if err != nil {
@@ -575,6 +580,10 @@ func (s *Store) ActionFinish(ctx context.Context, now time.Time, p []store.Actio
 					ms, rs = append(ms, msgs[i]), append(rs, raws[i])
 				}
 			}
+			if len(ms) != len(plan.Messages) {
+				// An action the first read did not find but the write holds: not made by a claim.
+				return fmt.Errorf("%d of the finishes' messages were not prepared", len(plan.Messages)-len(ms))
+			}
 			if ins, err = messageInserts(ms, rs, map[string]struct{}{}); err != nil {
 				return err
 			}
@@ -603,12 +612,20 @@ func (s *Store) ActionFinish(ctx context.Context, now time.Time, p []store.Actio
 		if err != nil {
 			return err
 		}
-		_, err = t.exec(qActionFinish, string(b), micros(now))
+		if _, err = t.exec(qActionFinish, string(b), micros(now)); err != nil {
+			return err
+		}
+		evs, err := driverkit.TriggeredEvents(plan, now)
+		if err != nil {
+			return err
+		}
+		reported, err = s.outboxWrite(t, now, evs)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: finishing actions: %w", err)
 	}
+	s.webhooksWritten(reported)
 	if len(plan.Messages) > 0 {
 		streams := map[string]struct{}{}
 		for _, m := range plan.Messages {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ var notifyCases = []struct {
 	{"NotifyPurge", testNotifyPurge},
 	{"NotifyTriggers", testNotifyTriggers},
 	{"NotifyEventList", testNotifyEventList},
+	{"NotifyWebhooks", testNotifyWebhooks},
 }
 
 // notifyOf returns the store's notify area.
@@ -280,6 +282,17 @@ func testNotifyAcceptContact(t *testing.T, s store.Store) {
 	acceptEvents(t, s, t0.Add(3*time.Hour), late2)
 	if c, _ := s.ContactGet(ctx, store.ContactRef{ID: r.ContactID}); !c.LastActiveAt.Equal(t0.Add(time.Hour)) {
 		t.Errorf("a late event moved last_active_at to %v", c.LastActiveAt)
+	}
+
+	// Erasing the contact erases its events.
+	if err := s.ContactDelete(ctx, store.ContactDeleteParams{Ref: store.ContactRef{ID: r.ContactID}, Erase: true,
+		ErasedKey: "erased-key", Now: t0.Add(4 * time.Hour)}); err != nil {
+		t.Fatalf("ContactDelete: %v", err)
+	}
+	for _, gone := range []string{e1.Event.ID, late.Event.ID, byExt.Event.ID, late2.Event.ID} {
+		if _, err := notifyOf(s).EventGet(ctx, gone); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("an erased contact's event is kept: EventGet = %v", err)
+		}
 	}
 }
 
@@ -807,5 +820,45 @@ func testNotifyEventList(t *testing.T, s store.Store) {
 	}
 	if _, _, err := n.EventList(ctx, store.EventListParams{Cursor: "trg_1"}); !errors.Is(err, store.ErrBadCursor) {
 		t.Errorf("EventList with a bad cursor = %v", err)
+	}
+}
+
+func testNotifyWebhooks(t *testing.T, s store.Store) {
+	hook := endpoint(t, s, store.WebhookEventTriggered)
+	other := endpoint(t, s, store.WebhookMessageSent)
+	e := event("order.paid", t0, withAction("trg_a", t0), withAction("trg_b", t0), withAction("trg_c", t0),
+		withAction("trg_d", t0))
+	acceptEvents(t, s, t0, e)
+	byTrigger := map[string]store.Action{}
+	for _, a := range claimActions(t, s, "w", t0, 10) {
+		byTrigger[a.TriggerID] = a
+	}
+	m := actionMessage(byTrigger["trg_a"], t0)
+	now := t0.Add(time.Second)
+	// Done: reported (with no messages too); skipped or with a lease lost: not.
+	res := finishActions(t, s, now,
+		store.ActionFinishParams{ID: byTrigger["trg_a"].ID, Owner: "w", Status: store.ActionDone,
+			Messages: []store.NewMessage{m}},
+		store.ActionFinishParams{ID: byTrigger["trg_b"].ID, Owner: "w", Status: store.ActionSkipped},
+		store.ActionFinishParams{ID: byTrigger["trg_c"].ID, Owner: "someone else", Status: store.ActionDone},
+		store.ActionFinishParams{ID: byTrigger["trg_d"].ID, Owner: "w", Status: store.ActionDone})
+	if !res[0].Applied || !res[1].Applied || res[2].Applied || !res[3].Applied {
+		t.Fatalf("finishes = %+v", res)
+	}
+	want := []reported{
+		{Type: store.WebhookEventTriggered, Subject: e.Event.ID, At: now, Detail: compactJSON(t, json.RawMessage(
+			fmt.Sprintf(`{"action_id":%q,"message_ids":[%q],"trigger_id":"trg_a"}`, byTrigger["trg_a"].ID, m.Message.ID)))},
+		{Type: store.WebhookEventTriggered, Subject: e.Event.ID, At: now, Detail: compactJSON(t, json.RawMessage(
+			fmt.Sprintf(`{"action_id":%q,"message_ids":[],"trigger_id":"trg_d"}`, byTrigger["trg_d"].ID)))},
+	}
+	// The order of one call's reports is not part of the contract.
+	got := reports(t, s, hook.ID)
+	slices.SortFunc(got, func(a, b reported) int { return strings.Compare(a.Detail, b.Detail) })
+	slices.SortFunc(want, func(a, b reported) int { return strings.Compare(a.Detail, b.Detail) })
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("event.triggered deliveries (-want +got):\n%s", diff)
+	}
+	if got := reports(t, s, other.ID); len(got) != 0 {
+		t.Errorf("an endpoint not routed for event.triggered got %v", got)
 	}
 }
