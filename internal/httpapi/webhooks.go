@@ -20,7 +20,7 @@ type WebhookResource struct {
 	URL            string     `json:"url" example:"https://hooks.example.com/postie"`
 	Description    string     `json:"description"`
 	Types          []string   `json:"types" doc:"The event types it receives" example:"[\"message.sent\",\"message.failed\"]"`
-	Enabled        bool       `json:"enabled" doc:"Deliveries are sent; a disabled endpoint's pending deliveries wait until it is enabled again"`
+	Enabled        bool       `json:"enabled" doc:"Deliveries are sent; while disabled by hand its pending deliveries wait, disabled by postie they fail (replay them once it is enabled)"`
 	DisabledReason string     `json:"disabled_reason" doc:"Why postie disabled it (failing for too long); \"\" when enabled or disabled by hand"`
 	FailingSince   *time.Time `json:"failing_since" doc:"Its first failed attempt since its last success; null when healthy"`
 	Secret         string     `json:"secret,omitempty" doc:"The signing secret (whsec_…): only in the answer to its creation" example:"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"`
@@ -39,7 +39,7 @@ type WebhookBody struct {
 	URL         *string   `json:"url,omitempty" doc:"Required when creating: an absolute https:// URL (http:// only with POSTIE_WEBHOOK_ALLOW_HTTP), without credentials, not naming a refused address" example:"https://hooks.example.com/postie"`
 	Description *string   `json:"description,omitempty" doc:"Free text, at most 500 characters"`
 	Types       *[]string `json:"types,omitempty" doc:"Required when creating: the event types to receive, at least one" example:"[\"message.sent\",\"message.failed\",\"message.bounced\"]"`
-	Enabled     *bool     `json:"enabled,omitempty" doc:"Default true; true again after postie disabled it clears the reason, and its pending deliveries are sent"`
+	Enabled     *bool     `json:"enabled,omitempty" doc:"Default true; false pauses it (its pending deliveries wait); true again after postie disabled it clears the reason (replay what failed meanwhile)"`
 
 	strict strictBody
 }
@@ -189,7 +189,7 @@ func (s *Server) registerWebhooks() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "update-webhook", Method: http.MethodPatch, Path: "/v1/webhooks/{id}", Tags: tags,
 		Summary:     "Change a webhook endpoint",
-		Description: "The fields given replace the stored ones, with the checks of create; nothing changes when one fails. enabled true on an endpoint postie disabled clears its reason, and its pending deliveries are sent.",
+		Description: "The fields given replace the stored ones, with the checks of create; nothing changes when one fails. enabled false pauses it (its pending deliveries wait); enabled true sends them, and on an endpoint postie disabled clears its reason (replay what failed meanwhile).",
 		Errors:      []int{400, 401, 404, 422},
 	}, s.webhookPatch)
 	huma.Register(s.api, huma.Operation{

@@ -159,8 +159,8 @@ func (s *Service) Create(ctx context.Context, in EndpointInput) (store.WebhookEn
 }
 
 // Update changes an endpoint: the fields given replace the stored ones, with the same checks as
-// Create. Enabling a disabled endpoint clears its reason and failure; its pending deliveries are
-// sent again.
+// Create. Disabling pauses it; enabling sends its pending deliveries and clears the reason and
+// failure of a disable by the sender (whose pending deliveries failed: Replay sends them).
 func (s *Service) Update(ctx context.Context, whk string, in EndpointInput) (store.WebhookEndpoint, error) {
 	e, err := s.Get(ctx, whk)
 	if err != nil {
@@ -176,6 +176,11 @@ func (s *Service) Update(ctx context.Context, whk string, in EndpointInput) (sto
 	}
 	if e.Enabled && !wasEnabled {
 		e.DisabledReason, e.FailingSince = "", time.Time{} // as the store clears them
+		// What waits (paused, or on the retry ladder) is due at once, with fresh attempts.
+		if _, err := s.cfg.Store.WebhookReplay(ctx, store.WebhookReplayParams{EndpointID: whk, From: e.CreatedAt,
+			To: e.UpdatedAt.Add(time.Hour), Statuses: []string{store.DeliveryPending}, Now: e.UpdatedAt}); err != nil {
+			return store.WebhookEndpoint{}, failure(err, "webhook "+whk)
+		}
 		s.notify()
 	}
 	return e, nil

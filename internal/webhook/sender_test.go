@@ -549,3 +549,42 @@ func TestPurge(t *testing.T) {
 		}
 	})
 }
+
+// TestEnableSendsWaiting: enabling a paused endpoint sends at once what waited, including a
+// delivery waiting on the retry ladder.
+func TestEnableSendsWaiting(t *testing.T) {
+	t.Parallel()
+	drivertest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st, func(c *Config) { c.RetryDelays = []time.Duration{10 * time.Hour} })
+		var up atomic.Bool
+		rv := newRecv(t, func(w http.ResponseWriter, r *http.Request) {
+			if !up.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		})
+		e := b.endpoint(t, rv.srv.URL, store.WebhookMessageSent)
+		b.sent(t, nil, "ann@example.com")
+		b.tick(t) // fails: next attempt in about 10 hours
+		rv.next(t)
+		ctx := context.Background()
+		off, on := false, true
+		if _, err := b.svc.Update(ctx, e.ID, EndpointInput{Enabled: &off}); err != nil {
+			t.Fatal(err)
+		}
+		b.sent(t, nil, "bo@example.com") // not reported: paused endpoints have no route
+		up.Store(true)
+		b.clock.Add(time.Minute)
+		if got := b.tick(t); got != 0 {
+			t.Fatalf("paused: Tick sent %d", got)
+		}
+		if _, err := b.svc.Update(ctx, e.ID, EndpointInput{Enabled: &on}); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.tick(t); got != 1 {
+			t.Fatalf("enabled: Tick sent %d, want the waiting delivery at once", got)
+		}
+		if q := rv.next(t); q.data["recipient"] != "ann@example.com" {
+			t.Fatalf("sent %s", q.body)
+		}
+	})
+}
