@@ -47,7 +47,12 @@ func (e *env) benchCmd() *cobra.Command {
 			"to the sink over --pool connections per node, while password resets are posted at --tx-rate.\n" +
 			"Reports the time to the first message at the sink, recipients materialised/s, delivered msgs/s,\n" +
 			"the nodes' peak RSS over the run, and the resets' POST → sink latency. --cpu-profile DIR saves\n" +
-			"CPU profiles of every node, 10 s each, from the start of the run to its end.",
+			"CPU profiles of every node, 10 s each, from the start of the run to its end.\n\n" +
+			"--mode events: --clients clients each post one application event (order.paid) per request, back to\n" +
+			"back, for --duration; a trigger sends each event's contact one transactional message, delivered to the\n" +
+			"sink over --pool connections, and a webhook endpoint on a loopback receiver in this process gets every\n" +
+			"message.sent. Reports events accepted/s (durable 202s), mails and webhooks received/s, and POST → 202,\n" +
+			"POST → sink 250 and POST → webhook percentiles.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
@@ -99,12 +104,20 @@ func (e *env) benchCmd() *cobra.Command {
 				r, err := bench.RunCampaign(cmd.Context(), ccfg)
 				bench.PrintCampaign(e.stdout, r)
 				return err
+			case "events":
+				ecfg := bench.EventsConfig{Binary: exe, DatabaseURL: cfg.DatabaseURL, Nodes: cfg.Nodes,
+					Pool: dcfg.Pool, RelayDelay: dcfg.RelayDelay, Clients: cfg.Clients, Duration: cfg.Duration}
+				fmt.Fprintf(e.stdout, "events: %d clients posting single events for %s, each mailed over %d relay connections and reported to a webhook …\n",
+					ecfg.Clients, ecfg.Duration, ecfg.Pool)
+				r, err := bench.RunEvents(cmd.Context(), ecfg)
+				bench.PrintEvents(e.stdout, r)
+				return err
 			}
-			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional, contacts, import or campaign, not %q", mode)}
+			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional, contacts, import, campaign or events, not %q", mode)}
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered; contacts: contact upserts through the batch endpoint; import: a CSV import of --rows contacts; campaign: a campaign to --contacts contacts")
+	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered; contacts: contact upserts through the batch endpoint; import: a CSV import of --rows contacts; campaign: a campaign to --contacts contacts; events: application events, each mailed by a trigger and reported to a webhook")
 	f.IntVar(&contacts, "contacts", 1_000_000, "campaign: contacts in the campaign's audience")
 	f.StringVar(&profileDir, "cpu-profile", "", "campaign: save CPU profiles of the node(s) during the run into this directory")
 	f.IntVar(&rows, "rows", 1_000_000, "import: contacts in the generated CSV")

@@ -142,3 +142,29 @@ func TestCampaign(t *testing.T) {
 		t.Errorf("peak RSS %d KiB, server CPU %s, per node %v: want some, some, [%d]", r.PeakRSSKiB, r.ServerCPU, r.PerNode, contacts)
 	}
 }
+
+// TestEvents runs the events benchmark briefly and checks that what it reports adds up: a mail
+// and a webhook for every accepted event, percentiles ordered.
+func TestEvents(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	r, err := bench.RunEvents(t.Context(), bench.EventsConfig{Binary: os.Args[0], ExtraEnv: []string{childEnv},
+		Pool: 2, Clients: 3, Duration: 300 * time.Millisecond})
+	bench.PrintEvents(&out, r)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Accepted == 0 || r.Mails > r.Accepted || r.Webhooks > r.Accepted {
+		t.Errorf("%d accepted, %d mails and %d webhooks during the run: want some accepted, no more of the others", r.Accepted, r.Mails, r.Webhooks)
+	}
+	if r.AcceptP50 <= 0 || r.AcceptP99 < r.AcceptP50 || r.MailP50 < r.AcceptP50/2 || r.MailP99 < r.MailP50 ||
+		r.WebhookP50 < r.AcceptP50/2 || r.WebhookP99 < r.WebhookP50 {
+		t.Errorf("percentiles accept %s/%s, mail %s/%s, webhook %s/%s: want positive and ordered", r.AcceptP50, r.AcceptP99,
+			r.MailP50, r.MailP99, r.WebhookP50, r.WebhookP99)
+	}
+	if r.MailDrain <= 0 || r.WebhookDrain <= 0 || r.WebhookRate() <= 0 || r.ServerCPU <= 0 {
+		t.Errorf("drains %s and %s, webhook rate %.0f/s, server CPU %s: want all positive", r.MailDrain, r.WebhookDrain,
+			r.WebhookRate(), r.ServerCPU)
+	}
+}

@@ -496,7 +496,13 @@ func (t *tracker) arrived(m smtpsink.Message) bool {
 	if len(m.To) == 0 {
 		return false
 	}
-	rest, ok := strings.CutPrefix(m.To[0], t.prefix)
+	return t.arrivedAt(m.To[0], m.At)
+}
+
+// arrivedAt records that the message to address to arrived at, if it is one of the tracker's,
+// and reports whether it was.
+func (t *tracker) arrivedAt(to string, at time.Time) bool {
+	rest, ok := strings.CutPrefix(to, t.prefix)
 	if !ok {
 		return false
 	}
@@ -507,7 +513,7 @@ func (t *tracker) arrived(m smtpsink.Message) bool {
 	}
 	t.mu.Lock()
 	if t0, ok := t.start[i]; ok {
-		t.lat = append(t.lat, m.At.Sub(t0))
+		t.lat = append(t.lat, at.Sub(t0))
 		delete(t.start, i)
 	}
 	t.mu.Unlock()

@@ -85,38 +85,18 @@ func RunTransactional(ctx context.Context, cfg TransactionalConfig) (Transaction
 	if err := db.sample(ctx); err != nil {
 		return res, err
 	}
-	lctx, cancel := context.WithTimeout(ctx, cfg.Duration)
-	defer cancel()
-	var seq atomic.Int64
-	var firstErr error
-	var once sync.Once
-	acc := make([][]time.Duration, cfg.Clients)
-	var wg sync.WaitGroup
-	for c := range cfg.Clients {
-		wg.Go(func() {
-			for lctx.Err() == nil {
-				i := int(seq.Add(1))
-				t0 := time.Now()
-				tr.began(i, t0)
-				_, err := srv.post(ctx, client, "/v1/messages", msg.with(tr.addr(i)))
-				if err != nil {
-					tr.forget(i)
-					once.Do(func() { firstErr = err })
-					return
-				}
-				acc[c] = append(acc[c], time.Since(t0))
-			}
-		})
-	}
-	wg.Wait()
+	lat, err := closedLoop(ctx, cfg.Clients, cfg.Duration, func(i int, t0 time.Time) error {
+		tr.began(i, t0)
+		_, err := srv.post(ctx, client, "/v1/messages", msg.with(tr.addr(i)))
+		if err != nil {
+			tr.forget(i)
+		}
+		return err
+	})
 	stopped := time.Now()
 	res.Delivered = sink.Count()
-	if firstErr != nil {
-		return res, firstErr
-	}
-	var lat []time.Duration
-	for _, a := range acc {
-		lat = append(lat, a...)
+	if err != nil {
+		return res, err
 	}
 	res.Accepted = len(lat)
 	res.AcceptP50, res.AcceptP99, _ = percentiles(lat)
@@ -226,4 +206,35 @@ func (d *dbCPU) since(ctx context.Context) (time.Duration, int, error) {
 		n++
 	}
 	return sum, n, nil
+}
+
+// closedLoop runs clients loops for d, each calling do back to back with a fresh sequence
+// number (from 1) and the time it starts, until d has passed or a call fails. It returns the
+// durations of the calls that succeeded, and the first failure.
+func closedLoop(ctx context.Context, clients int, d time.Duration, do func(i int, t0 time.Time) error) ([]time.Duration, error) {
+	lctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var seq atomic.Int64
+	var firstErr error
+	var once sync.Once
+	acc := make([][]time.Duration, clients)
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			for lctx.Err() == nil {
+				t0 := time.Now()
+				if err := do(int(seq.Add(1)), t0); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				acc[c] = append(acc[c], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	var lat []time.Duration
+	for _, a := range acc {
+		lat = append(lat, a...)
+	}
+	return lat, firstErr
 }
