@@ -215,7 +215,7 @@ func TestSignedPayloads(t *testing.T) {
 		other := newRecv(t, nil)
 		b.endpoint(t, other.srv.URL, store.WebhookMessageCancelled) // another type: receives nothing
 		msg := b.sent(t, func(m *store.Message) {
-			m.Tags, m.Metadata = []string{"orders"}, map[string]string{"order": "A-1"}
+			m.Tags, m.Metadata, m.EventID, m.TriggerID = []string{"orders"}, map[string]string{"order": "A-1"}, "evt_1", "trg_1"
 		}, "ann@example.com", "bo@example.com")
 		if n := b.tick(t); n != 2 {
 			t.Fatalf("Tick sent %d, want 2", n)
@@ -242,7 +242,7 @@ func TestSignedPayloads(t *testing.T) {
 			if q.payload.Type != store.WebhookMessageSent || !strings.HasPrefix(fmt.Sprint(d["detail"]), "map[attempt:1 provider_id:Q1 recipients:[") || q.payload.Timestamp != start.Format(time.RFC3339Nano) ||
 				d["message_id"] != msg || d["sequence"] != float64(n) || d["stream"] != "transactional" ||
 				fmt.Sprint(d["tags"]) != "[orders]" || fmt.Sprint(d["metadata"]) != "map[order:A-1]" ||
-				d["event_id"] != nil || d["trigger_id"] != nil || d["campaign_id"] != nil {
+				d["event_id"] != "evt_1" || d["trigger_id"] != "trg_1" || d["campaign_id"] != nil {
 				t.Errorf("payload for %s: %s", to, q.body)
 			}
 			dl, as := b.delivery(t, n)
