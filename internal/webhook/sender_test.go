@@ -588,3 +588,44 @@ func TestEnableSendsWaiting(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimedThenDisabled: a delivery claimed just before its endpoint was disabled is still
+// sent and recorded, not left leased (enabling the endpoint must find it free).
+func TestClaimedThenDisabled(t *testing.T) {
+	t.Parallel()
+	drivertest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st)
+		rv := newRecv(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) })
+		e := b.endpoint(t, rv.srv.URL, store.WebhookMessageSent)
+		b.sent(t, nil, "ann@example.com")
+		ctx := context.Background()
+		now := b.clock.Now()
+		ds, err := st.WebhookClaim(ctx, store.WebhookClaimParams{Owner: b.svc.cfg.Owner, Limit: 10, Now: now,
+			LeaseUntil: now.Add(b.svc.leaseFor())})
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("claim: %d %v", len(ds), err)
+		}
+		if err := st.WebhookDisable(ctx, e.ID, "failing since yesterday", now); err != nil {
+			t.Fatal(err)
+		}
+		jobs, err := b.svc.prepare(ctx, ds)
+		if err != nil || len(jobs) != 1 {
+			t.Fatalf("prepare: %d jobs, %v", len(jobs), err)
+		}
+		if err := b.svc.finish(ctx, []result{b.svc.send(ctx, jobs[0])}); err != nil {
+			t.Fatal(err)
+		}
+		rv.next(t)
+		d, _ := b.delivery(t, ds[0].ID)
+		if d.LeaseOwner != "" || d.Status != store.DeliveryPending || d.Attempts != 1 {
+			t.Fatalf("after its attempt: %+v", d)
+		}
+		on := true
+		if _, err := b.svc.Update(ctx, e.ID, EndpointInput{Enabled: &on}); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.tick(t); got != 1 {
+			t.Fatalf("enabled: Tick sent %d, want it at once", got)
+		}
+	})
+}
