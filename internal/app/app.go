@@ -29,6 +29,7 @@ import (
 	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/message"
+	"github.com/postie/postie/internal/notify"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/postgres"
 	"github.com/postie/postie/internal/store/postgres/pgadmin"
@@ -38,6 +39,7 @@ import (
 	"github.com/postie/postie/internal/transport"
 	"github.com/postie/postie/internal/transport/capture"
 	"github.com/postie/postie/internal/transport/smtp"
+	"github.com/postie/postie/internal/webhook"
 )
 
 // OpenStore opens (and, when migrate is set, migrates) the database named by cfg: a SQLite file
@@ -76,6 +78,8 @@ type App struct {
 	syncer    *dbsync.Syncer      // runs the sync sources due
 	importer  *imports.Importer   // spools CSV uploads and runs this node's imports
 	campaigns *campaign.Service   // starts campaign runs and works this node's
+	notify    *notify.Service     // accepts events, matches triggers, works this node's actions
+	webhooks  *webhook.Service    // webhook endpoints, and the sender of their deliveries
 	public    *web.Handler
 	keys      *audience.Keys
 	links     *audience.Links
@@ -137,11 +141,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		QuotaShare: cfg.CampaignQuotaShare, MissedGrace: cfg.CampaignMissedGrace,
 		ComplaintRate: cfg.CampaignComplaintRate, ComplaintMinSent: campaign.DefaultComplaintMin,
 	})
+	// Events and triggers: their messages are composed through the same front door.
+	a.notify = notify.New(notify.Config{Store: st, Messages: messages, Templates: catalog, Owner: nodeOwner(node),
+		Lease: cfg.Lease, Logger: log, Retention: cfg.EventRetention})
+	// Webhooks: every node sends the deliveries it claims, within the address policy.
+	allow, _ := cfg.WebhookAllowList() // checked by config.Validate
+	a.webhooks = webhook.New(webhook.Config{
+		Store: st, Policy: webhook.Policy{Allow: allow, AllowHTTP: cfg.WebhookAllowHTTP},
+		RetryDelays: cfg.WebhookRetryDelays, DisableAfter: cfg.WebhookDisableAfter, Timeout: cfg.WebhookTimeout,
+		Concurrency: cfg.WebhookConcurrency, Owner: nodeOwner(node), Logger: log,
+		UserAgent: "postie-webhooks/" + ReadVersion().Version,
+	})
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
 		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
-		Templates: catalog, Audience: contacts, Campaigns: a.campaigns,
+		Templates: catalog, Audience: contacts, Campaigns: a.campaigns, Notify: a.notify, Webhooks: a.webhooks,
 	}
 	// CSV imports: the uploads this node receives are spooled to its disk and run here.
 	a.importer, err = imports.New(imports.Config{Store: st, Dir: cfg.ImportSpoolDir(), Node: node,
@@ -195,6 +210,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			"err", err, "lease", cfg.Lease)
 	} else if n > 0 {
 		log.Warn("resuming campaign runs left running by the previous run", "runs", n, "node", node)
+	}
+	// And event actions; as for runs, one not taken back is taken over when its lease ends.
+	if n, err := st.ActionReleaseLeases(ctx, release.OwnerPrefix, release.Now); err != nil {
+		log.Error("could not take back the event actions of the previous run; they are worked when their leases end",
+			"err", err, "lease", cfg.Lease)
+	} else if n > 0 {
+		log.Warn("resuming event actions left in flight by the previous run", "actions", n, "node", node)
+	}
+	// And webhook deliveries (due again at once). A failure only delays them until their leases end.
+	if n, err := st.WebhookReleaseLeases(ctx, release.OwnerPrefix, release.Now); err != nil {
+		log.Error("could not take back the webhook deliveries of the previous run; they are sent when their leases end",
+			"err", err)
+	} else if n > 0 {
+		log.Warn("sending again webhook deliveries left in flight by the previous run", "deliveries", n, "node", node)
 	}
 
 	a.listener, err = net.Listen("tcp", cfg.Listen)
@@ -374,7 +403,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	if a.templates != nil {
 		wg.Go(func() { a.templates.Run(engineCtx) })
 	}
@@ -383,6 +412,16 @@ func (a *App) Run(ctx context.Context) error {
 	wg.Go(func() {
 		if err := a.campaigns.Serve(engineCtx); err != nil {
 			errc <- fmt.Errorf("campaigns: %w", err)
+		}
+	})
+	wg.Go(func() {
+		if err := a.notify.Serve(engineCtx); err != nil {
+			errc <- fmt.Errorf("event actions: %w", err)
+		}
+	})
+	wg.Go(func() {
+		if err := a.webhooks.Serve(engineCtx); err != nil {
+			errc <- fmt.Errorf("webhooks: %w", err)
 		}
 	})
 	wg.Add(3)
@@ -427,7 +466,7 @@ func (a *App) Run(ctx context.Context) error {
 	return runErr
 }
 
-// housekeeping purges expired idempotency records.
+// housekeeping purges expired idempotency records and events older than POSTIE_EVENT_RETENTION.
 func (a *App) housekeeping(ctx context.Context) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
@@ -442,6 +481,28 @@ func (a *App) housekeeping(ctx context.Context) {
 		} else if n > 0 {
 			a.log.Debug("purged idempotency keys", "count", n)
 		}
+		a.purgeEvents(ctx)
+	}
+}
+
+// purgeEvents deletes the events accepted longer than POSTIE_EVENT_RETENTION ago, in small
+// batches (each one short transaction), counted and logged.
+func (a *App) purgeEvents(ctx context.Context) {
+	const batch = 1000
+	before, total := time.Now().UTC().Add(-a.cfg.EventRetention), 0
+	for ctx.Err() == nil {
+		n, err := a.notify.PurgeEvents(ctx, before, batch)
+		if err != nil {
+			a.log.Error("purging events failed", "err", err)
+			break
+		}
+		total += n
+		if n < batch {
+			break
+		}
+	}
+	if total > 0 {
+		a.log.Info("purged events past their retention (POSTIE_EVENT_RETENTION)", "count", total, "before", before)
 	}
 }
 

@@ -87,7 +87,9 @@ func validZone(tz string) bool {
 	return true
 }
 
-// hasNUL tells whether JSON text holds a \u0000 escape (PostgreSQL cannot store it in jsonb).
+// HasNUL tells whether JSON text holds a \u0000 escape (PostgreSQL cannot store it in jsonb).
+func HasNUL(raw []byte) bool { return hasNUL(raw) }
+
 func hasNUL(raw []byte) bool {
 	for i := 0; ; {
 		j := bytes.Index(raw[i:], []byte(`u0000`))
@@ -109,11 +111,18 @@ func hasNUL(raw []byte) bool {
 // checkContact validates one upsert in place: it fills EmailKey, puts the locale and the
 // attributes in their canonical forms and trims the email. Whether its lists exist is the
 // store's to say (listProblem).
-func checkContact(it *store.ContactUpsert) error {
+func checkContact(it *store.ContactUpsert) error { return CheckContact(it, true) }
+
+// CheckContact validates one upsert in place as the contacts API does (see checkContact); a
+// caller that finds contacts by external_id alone (an event) passes emailRequired false. Its
+// error is an *InvalidError.
+func CheckContact(it *store.ContactUpsert, emailRequired bool) error {
 	var v invalid
 	it.Email = strings.TrimSpace(it.Email)
 	if it.Email == "" {
-		v.add("email", "required", nil)
+		if emailRequired {
+			v.add("email", "required", nil)
+		}
 	} else if strings.ContainsAny(it.Email, "<>") {
 		v.add("email", "a bare address, without a display name (put the name in name)", it.Email)
 	} else if key, err := EmailKey(it.Email); err != nil {

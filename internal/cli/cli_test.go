@@ -45,7 +45,7 @@ func TestFlagsPerCommand(t *testing.T) {
 		{[]string{"bench", "--help"}, []string{"--mode", "--duration", "--clients", "--batch-size", "--batch-clients", "--data-dir",
 			"--database-url", "--nodes", "--pool", "--relay-delay", "--messages", "--large-messages", "--latency-rate", "--broadcast", "--tx-rate"},
 			[]string{"--smtp-url", "--listen", "--api-key", "--log-level"}},
-		{[]string{"sink", "--help"}, []string{"--listen", "--reject"}, []string{"--database-url", "--smtp-url", "--api-key", "--log-level"}},
+		{[]string{"sink", "--help"}, []string{"--listen", "--reject", "--webhooks", "--webhook-secret"}, []string{"--database-url", "--smtp-url", "--api-key", "--log-level"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			t.Parallel()

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/postie/postie/internal/devtools/smtpsink"
 	"github.com/spf13/cobra"
@@ -13,7 +14,7 @@ import (
 // sinkCmd runs a loopback SMTP relay that accepts and prints what it gets: a stand-in for a
 // real relay when trying postie out, with chosen recipients refused to see failures.
 func (e *env) sinkCmd() *cobra.Command {
-	var listen string
+	var listen, hooks, hookSecret string
 	var rejects []string
 	cmd := &cobra.Command{
 		Use:   "sink",
@@ -22,7 +23,11 @@ func (e *env) sinkCmd() *cobra.Command {
 			"keeps nothing. Point postie at it with POSTIE_SMTP_URL=smtp://LISTEN?tls=none.\n\n" +
 			"--reject ADDRESS=REPLY refuses that recipient at RCPT with REPLY, e.g.\n" +
 			"  --reject 'nobody@example.com=550 5.1.1 User unknown'   (a hard bounce: postie suppresses it)\n" +
-			"  --reject 'busy@example.com=451 4.3.0 Try again later'  (temporary: postie retries)",
+			"  --reject 'busy@example.com=451 4.3.0 Try again later'  (temporary: postie retries)\n\n" +
+			"--webhooks ADDR also receives webhooks over HTTP on ADDR and prints each one (its type, webhook-id\n" +
+			"and payload); with --webhook-secret whsec_… it checks each one's Standard Webhooks signature and\n" +
+			"answers 401 to a bad one. postie reaches a receiver on this machine over http:// only with\n" +
+			"POSTIE_WEBHOOK_ALLOW=loopback and POSTIE_WEBHOOK_ALLOW_HTTP=true. --listen '' runs no SMTP server.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			refuse := map[string]smtpsink.Action{}
@@ -34,7 +39,22 @@ func (e *env) sinkCmd() *cobra.Command {
 				}
 				refuse[strings.ToLower(addr)] = a
 			}
+			if listen == "" && hooks == "" {
+				return usageError{fmt.Errorf("--listen '' runs no SMTP server: give --webhooks ADDR, or an address to listen on")}
+			}
 			var mu sync.Mutex
+			if hooks != "" {
+				srv, addr, err := listenHooks(hooks, &hookSink{secret: hookSecret, out: e.stdout, mu: &mu, now: time.Now})
+				if err != nil {
+					return err
+				}
+				defer srv.Close()
+				fmt.Fprintf(e.stdout, "webhook receiver listening; point an endpoint at\n  http://%s/\n", addr)
+			}
+			if listen == "" {
+				<-cmd.Context().Done()
+				return nil
+			}
 			sink, err := smtpsink.Start(smtpsink.Options{
 				Addr: listen,
 				Script: func(s smtpsink.Step) smtpsink.Action {
@@ -65,6 +85,8 @@ func (e *env) sinkCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:2525", "address to listen on")
 	cmd.Flags().StringArrayVar(&rejects, "reject", nil, "ADDRESS=REPLY: refuse that recipient with that reply (repeatable)")
+	cmd.Flags().StringVar(&hooks, "webhooks", "", "also receive webhooks over HTTP on this address (e.g. 127.0.0.1:8025) and print them")
+	cmd.Flags().StringVar(&hookSecret, "webhook-secret", "", "whsec_…: check each webhook's signature with this endpoint secret")
 	return cmd
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -63,6 +64,15 @@ type Config struct {
 	CampaignMissedGrace   time.Duration `env:"POSTIE_CAMPAIGN_MISSED_GRACE" flag:"campaign-missed-grace" usage:"a recurring campaign's occurrence missed while postie was down runs at start when at most this old, else it is skipped"`
 	CampaignQuotaShare    float64       `env:"POSTIE_CAMPAIGN_QUOTA_SHARE" flag:"campaign-quota-share" usage:"the share of the relay's daily= quota campaigns may use; the rest is kept for transactional mail"`
 	CampaignComplaintRate float64       `env:"POSTIE_CAMPAIGN_COMPLAINT_RATE" flag:"campaign-complaint-rate" usage:"pause a campaign run whose complaints reach this share of its delivered messages, once 1000 were delivered (0: never)"`
+
+	WebhookAllow        string          `env:"POSTIE_WEBHOOK_ALLOW" flag:"webhook-allow" usage:"address ranges webhooks may reach although refused (loopback, private, link-local, …): comma-separated CIDRs or addresses, or the words loopback and private"`
+	WebhookAllowHTTP    bool            `env:"POSTIE_WEBHOOK_ALLOW_HTTP" flag:"webhook-allow-http" usage:"true to accept http:// webhook URLs as well as https://"`
+	WebhookRetryDelays  []time.Duration `env:"POSTIE_WEBHOOK_RETRY_DELAYS" flag:"webhook-retry-delays" usage:"waits after each failed webhook attempt (±20%); its length is the number of retries"`
+	WebhookDisableAfter time.Duration   `env:"POSTIE_WEBHOOK_DISABLE_AFTER" flag:"webhook-disable-after" usage:"disable a webhook endpoint that has been failing for this long"`
+	WebhookTimeout      time.Duration   `env:"POSTIE_WEBHOOK_TIMEOUT" flag:"webhook-timeout" usage:"time a webhook receiver has to answer one request"`
+	WebhookConcurrency  int             `env:"POSTIE_WEBHOOK_CONCURRENCY" flag:"webhook-concurrency" usage:"webhook requests in flight at once on this node (one endpoint gets a quarter of them at most)"`
+
+	EventRetention time.Duration `env:"POSTIE_EVENT_RETENTION" flag:"event-retention" usage:"how long events (and their ids: the exactly-once window) are kept after they occurred"`
 }
 
 // HardMaxMessageSize is the ceiling for MaxMessageSize (Amazon SES accepts 40 MB).
@@ -92,6 +102,14 @@ func Default() Config {
 		CampaignMissedGrace:   time.Hour,
 		CampaignQuotaShare:    0.8,
 		CampaignComplaintRate: 0.003,
+
+		WebhookRetryDelays: []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour,
+			5 * time.Hour, 10 * time.Hour, 10 * time.Hour},
+		WebhookDisableAfter: 72 * time.Hour,
+		WebhookTimeout:      10 * time.Second,
+		WebhookConcurrency:  32,
+
+		EventRetention: 30 * 24 * time.Hour,
 	}
 }
 
@@ -335,6 +353,24 @@ func (c *Config) Validate() error {
 	if !(c.CampaignComplaintRate >= 0 && c.CampaignComplaintRate < 1) {
 		bad("POSTIE_CAMPAIGN_COMPLAINT_RATE", "must be at least 0 (never pause) and below 1")
 	}
+	if _, err := c.WebhookAllowList(); err != nil {
+		bad("POSTIE_WEBHOOK_ALLOW", "%v", err)
+	}
+	if len(c.WebhookRetryDelays) > 50 {
+		bad("POSTIE_WEBHOOK_RETRY_DELAYS", "at most 50 retries")
+	}
+	if c.WebhookDisableAfter <= 0 {
+		bad("POSTIE_WEBHOOK_DISABLE_AFTER", "must be positive")
+	}
+	if c.WebhookTimeout < 100*time.Millisecond || c.WebhookTimeout > 5*time.Minute {
+		bad("POSTIE_WEBHOOK_TIMEOUT", "must be between 100ms and 5m")
+	}
+	if c.WebhookConcurrency < 1 || c.WebhookConcurrency > 1024 {
+		bad("POSTIE_WEBHOOK_CONCURRENCY", "must be between 1 and 1024")
+	}
+	if c.EventRetention < time.Hour {
+		bad("POSTIE_EVENT_RETENTION", "must be at least 1h (events are the exactly-once window of their ids)")
+	}
 	return errors.Join(errs...)
 }
 
@@ -456,4 +492,43 @@ func (c *Config) SecretKeys() ([]SecretKey, error) {
 		keys = append(keys, SecretKey{ID: id, Secret: secret})
 	}
 	return keys, nil
+}
+
+// The ranges the words of POSTIE_WEBHOOK_ALLOW stand for.
+var webhookAllowWords = map[string][]string{
+	"loopback": {"127.0.0.0/8", "::1/128"},
+	"private":  {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"},
+}
+
+// WebhookAllowList parses WebhookAllow: comma-separated CIDRs (10.1.0.0/16), addresses
+// (192.168.1.5, a /32 or /128) and the words loopback (127.0.0.0/8, ::1) and private (RFC 1918
+// and fc00::/7), into the ranges webhooks may reach although the address policy refuses them.
+func (c *Config) WebhookAllowList() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range strings.Split(c.WebhookAllow, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if ps, ok := webhookAllowWords[strings.ToLower(item)]; ok {
+			for _, p := range ps {
+				out = append(out, netip.MustParsePrefix(p))
+			}
+			continue
+		}
+		if strings.Contains(item, "/") {
+			p, err := netip.ParsePrefix(item)
+			if err != nil {
+				return nil, fmt.Errorf("%q: not a CIDR like 10.0.0.0/8 or fd00::/8", item)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("%q: want a CIDR (10.0.0.0/8), an address, loopback or private", item)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }

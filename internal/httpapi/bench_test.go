@@ -22,7 +22,7 @@ func BenchmarkAccept(b *testing.B) {
 		"html":    "<p>Hello,</p><p>your order <b>A-1042</b> is on its way.</p>",
 		"tags":    []string{"orders"},
 	})
-	benchmarkAccept(b, body, nil)
+	benchmarkAccept(b, "/v1/messages", body, nil)
 }
 
 // BenchmarkAcceptTemplate is BenchmarkAccept with each message rendered from a stored template
@@ -34,11 +34,26 @@ func BenchmarkAcceptTemplate(b *testing.B) {
 		"template": "order-shipped", "tags": []string{"orders"},
 		"data": map[string]any{"name": "Ada", "order": map[string]any{"id": "A-1042"}},
 	})
-	benchmarkAccept(b, body, func(bu *bundle) {
+	benchmarkAccept(b, "/v1/messages", body, func(bu *bundle) {
 		bu.mustPut("layout", map[string]any{"html": `<html><body><h1>Shop</h1>{{template "content" .}}<p>Shop Ltd</p></body></html>`})
 		tpl := orderShipped()
 		tpl["layout"] = "layout"
 		bu.mustPut("order-shipped", tpl)
+	})
+}
+
+// BenchmarkAcceptEvent is BenchmarkAccept for events: each names a contact (upserted) and
+// matches one trigger (an action stored with it); the actions are not worked.
+func BenchmarkAcceptEvent(b *testing.B) {
+	body, _ := json.Marshal(map[string]any{"name": "order.paid", "contact": map[string]any{"email": "customer@example.com"},
+		"data": map[string]any{"order": map[string]any{"id": "A-1042", "total": 120.5}}})
+	benchmarkAccept(b, "/v1/events", body, func(bu *bundle) {
+		bu.mustPut("order-paid", map[string]any{"subject": "Order {{.data.order.id}}", "text": "Thanks"})
+		r := bu.do("POST", "/v1/triggers", `{"name": "paid", "event": "order.paid", "template": "order-paid",
+			"to": {"contact": true}, "condition": {"data": "order.total", "gt": 0}}`)
+		if r.status != http.StatusCreated {
+			b.Fatalf("trigger: %d %s", r.status, r.body)
+		}
 	})
 }
 
@@ -62,7 +77,7 @@ func BenchmarkAcceptBatch(b *testing.B) {
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
-func benchmarkAccept(b *testing.B, body []byte, prepare func(*bundle)) {
+func benchmarkAccept(b *testing.B, path string, body []byte, prepare func(*bundle)) {
 	t := &testing.T{}
 	bu := setup(t, func(c *httpapi.Config) { c.Now = time.Now })
 	if prepare != nil {
@@ -73,12 +88,16 @@ func benchmarkAccept(b *testing.B, body []byte, prepare func(*bundle)) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if !post(b, client, bu.srv.URL+"/v1/messages", body, http.StatusAccepted) {
+			if !post(b, client, bu.srv.URL+path, body, http.StatusAccepted) {
 				return
 			}
 		}
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	unit := "msgs/s"
+	if path == "/v1/events" {
+		unit = "events/s"
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 }
 
 // post sends body to url with the test key, and reports whether the answer had status want

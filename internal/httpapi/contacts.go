@@ -280,25 +280,28 @@ func (s *Server) documentContacts() {
 		Schema: oapi.Components.Schemas.Schema(body, true, body.Name())}
 }
 
-// contactShape is the shape of a contact object; contactBatchShape of a batch body, whose items
-// are checked one by one so that a bad item is refused alone.
-var (
-	contactShape      = shapeOf(reflect.TypeFor[ContactBody]())
-	contactBatchShape = &jsonShape{fold: true, fields: map[string]*jsonShape{"contacts": {skip: true}}}
-)
+// contactShape is the shape of a contact object.
+var contactShape = shapeOf(reflect.TypeFor[ContactBody]())
 
 // decodeContact decodes one contact object strictly (unknown fields, duplicate members and bad
 // UTF-8 refused), its problems located under prefix.
 func decodeContact(raw []byte, prefix string) (*ContactBody, error) {
+	return decodeObject[ContactBody](raw, prefix, contactShape, "a contact object", "last_active_at")
+}
+
+// decodeObject decodes one JSON object of type T strictly (unknown fields, duplicate members
+// and bad UTF-8 refused), its problems located under prefix; what names the object in an
+// error, timeField the one time field a malformed time is reported at.
+func decodeObject[T any](raw []byte, prefix string, shape *jsonShape, what, timeField string) (*T, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	var b ContactBody
+	var b T
 	err := dec.Decode(&b)
 	if err == nil && dec.More() {
-		err = errors.New("unexpected data after the contact object")
+		err = errors.New("unexpected data after " + what)
 	}
 	if err == nil {
-		if is := checkJSON(raw, contactShape); is != nil {
+		if is := checkJSON(raw, shape); is != nil {
 			return nil, jsonProblem(is, prefix)
 		}
 		return &b, nil
@@ -310,17 +313,64 @@ func decodeContact(raw []byte, prefix string) (*ContactBody, error) {
 	case errors.As(err, &te):
 		p.add(te.Field, fmt.Sprintf("expected %s, got %s", jsonType(te.Type), te.Value), nil)
 	case errors.As(err, &pe), strings.HasPrefix(err.Error(), "Time.UnmarshalJSON: "):
-		p.add("last_active_at", "expected an RFC 3339 time like 2026-12-01T09:00:00Z", nil)
+		p.add(timeField, "expected an RFC 3339 time like 2026-12-01T09:00:00Z", nil)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		p.add(f, "unknown field", f)
 	case bytes.Equal(bytes.TrimSpace(raw), []byte("null")):
-		p.add("", "expected a contact object", nil)
+		p.add("", "expected "+what, nil)
 	default:
 		p.kind = message.KindMalformed
 		p.add("", "malformed JSON: "+err.Error(), nil)
 	}
 	return nil, p.err()
+}
+
+// decodeItems decodes a batch body {field: [item, …]} strictly (its items are decoded one by
+// one later, so that a bad item is refused alone): 1 to max items, each named what.
+func decodeItems(raw []byte, field, what string, max int) ([]json.RawMessage, error) {
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &body); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, huma.Error422UnprocessableEntity("body: must be an object with "+field,
+				&huma.ErrorDetail{Location: "body", Message: "must be an object with " + field})
+		}
+		return nil, huma.Error400BadRequest("malformed JSON: "+err.Error(),
+			&huma.ErrorDetail{Location: "body", Message: "malformed JSON: " + err.Error()})
+	}
+	for k := range body {
+		if k != field {
+			return nil, huma.Error422UnprocessableEntity("body: json: unknown field \""+k+"\"",
+				&huma.ErrorDetail{Location: "body", Message: "the only field is " + field})
+		}
+	}
+	if is := checkJSON(raw, &jsonShape{fold: true, fields: map[string]*jsonShape{field: {skip: true}}}); is != nil {
+		return nil, jsonProblem(is, "body")
+	}
+	loc := "body." + field
+	var items []json.RawMessage
+	if v, ok := body[field]; ok && string(v) != "null" {
+		if err := json.Unmarshal(v, &items); err != nil {
+			return nil, huma.Error422UnprocessableEntity(loc+": must be an array of "+what+" objects",
+				&huma.ErrorDetail{Location: loc, Message: "must be an array of " + what + " objects"})
+		}
+		if items == nil {
+			items = []json.RawMessage{}
+		}
+	}
+	switch {
+	case items == nil:
+		return nil, huma.Error422UnprocessableEntity(loc+": required",
+			&huma.ErrorDetail{Location: loc, Message: "required: an array of " + field})
+	case len(items) == 0:
+		return nil, huma.Error422UnprocessableEntity(loc+": empty",
+			&huma.ErrorDetail{Location: loc, Message: "at least one " + what + " is required"})
+	case len(items) > max:
+		return nil, huma.Error413RequestEntityTooLarge(fmt.Sprintf("%s: at most %d %s per batch", loc, max, field),
+			&huma.ErrorDetail{Location: loc, Message: fmt.Sprintf("too many %s: %d, at most %d", field, len(items), max), Value: len(items)})
+	}
+	return items, nil
 }
 
 // audienceError maps an error of package audience to a problem response, the input's problems
@@ -360,38 +410,9 @@ func (s *Server) contactUpsert(ctx context.Context, in *contactUpsertInput) (*co
 }
 
 func (s *Server) contactBatch(ctx context.Context, in *contactUpsertInput) (*contactBatchOutput, error) {
-	var body struct {
-		Contacts []json.RawMessage `json:"contacts"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(in.RawBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &te):
-			return nil, huma.Error422UnprocessableEntity("body.contacts: must be an array of contact objects",
-				&huma.ErrorDetail{Location: "body.contacts", Message: "must be an array of contact objects"})
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			return nil, huma.Error422UnprocessableEntity("body: "+err.Error(),
-				&huma.ErrorDetail{Location: "body", Message: "the only field is contacts"})
-		}
-		return nil, huma.Error400BadRequest("malformed JSON: "+err.Error(),
-			&huma.ErrorDetail{Location: "body", Message: "malformed JSON: " + err.Error()})
-	}
-	if is := checkJSON(in.RawBody, contactBatchShape); is != nil {
-		return nil, jsonProblem(is, "body")
-	}
-	items := body.Contacts
-	switch max := s.audience.MaxBatch(); {
-	case items == nil:
-		return nil, huma.Error422UnprocessableEntity("body.contacts: required",
-			&huma.ErrorDetail{Location: "body.contacts", Message: "required: an array of contacts"})
-	case len(items) == 0:
-		return nil, huma.Error422UnprocessableEntity("body.contacts: empty",
-			&huma.ErrorDetail{Location: "body.contacts", Message: "at least one contact is required"})
-	case len(items) > max:
-		return nil, huma.Error413RequestEntityTooLarge(fmt.Sprintf("body.contacts: at most %d contacts per batch", max),
-			&huma.ErrorDetail{Location: "body.contacts", Message: fmt.Sprintf("too many contacts: %d, at most %d", len(items), max), Value: len(items)})
+	items, err := decodeItems(in.RawBody, "contacts", "contact", s.audience.MaxBatch())
+	if err != nil {
+		return nil, err
 	}
 	results := make([]ContactBatchResult, len(items))
 	ups := make([]store.ContactUpsert, len(items))

@@ -601,6 +601,10 @@ func TestOpenAPIHasEveryRoute(t *testing.T) {
 		"get /v1/suppressions/{email}", "delete /v1/suppressions/{email}",
 		"put /v1/templates/{name}", "get /v1/templates/{name}", "delete /v1/templates/{name}",
 		"get /v1/templates", "post /v1/templates/{name}/render",
+		"post /v1/webhooks", "get /v1/webhooks", "get /v1/webhooks/{id}", "patch /v1/webhooks/{id}",
+		"delete /v1/webhooks/{id}", "post /v1/webhooks/{id}/rotate-secret", "get /v1/webhooks/{id}/deliveries",
+		"get /v1/webhooks/{id}/deliveries/{delivery}", "post /v1/webhooks/{id}/deliveries/{delivery}/retry",
+		"post /v1/webhooks/{id}/replay",
 	} {
 		method, path, _ := strings.Cut(route, " ")
 		if _, ok := doc.Paths[path][method]; !ok {

@@ -46,6 +46,8 @@ type MessageResource struct {
 	Status          string                 `json:"status" doc:"scheduled, queued, sending, deferred, sent, failed, partially_failed, suppressed, cancelled, bounced or complained; derived from the recipients' states once none is still to be sent to (docs/api.md)"`
 	Stream          string                 `json:"stream"`
 	ListID          string                 `json:"list_id,omitempty" doc:"The list a broadcast message was sent for"`
+	EventID         string                 `json:"event_id,omitempty" doc:"The event (evt_…) whose trigger created the message"`
+	TriggerID       string                 `json:"trigger_id,omitempty" doc:"The trigger (trg_…) that created the message"`
 	From            string                 `json:"from"`
 	To              []string               `json:"to"`
 	Cc              []string               `json:"cc,omitempty"`
@@ -94,7 +96,7 @@ func toResource(m store.Message) MessageResource {
 	r := MessageResource{
 		ID: m.ID, Status: string(m.Status), Stream: m.Stream, From: displayAddress(m.From), To: nonNil(displayAddresses(m.To)),
 		Cc: displayAddresses(m.Cc), Bcc: displayAddresses(m.Bcc), ReplyTo: displayAddress(m.ReplyTo), Subject: m.Subject, Template: m.Template, TemplateVersion: m.TemplateVersion,
-		Locale: m.Locale, Headers: m.Headers, ListID: m.ListID,
+		Locale: m.Locale, Headers: m.Headers, ListID: m.ListID, EventID: m.EventID, TriggerID: m.TriggerID,
 		Attachments: m.Attachments, Tags: nonNil(m.Tags), Metadata: m.Metadata, MessageID: m.MessageID,
 		Size: m.Size, Attempts: m.Attempts, MaxAttempts: m.MaxAttempts, LastError: m.LastError,
 		ProviderID: m.ProviderID, CreatedAt: m.CreatedAt, ExpiresAt: m.ExpiresAt,

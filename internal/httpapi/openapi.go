@@ -41,6 +41,7 @@ func (s *Server) finishDocument() {
 	s.documentBodies("/v1/messages", reflect.TypeFor[SendMessage](), "202", reflect.TypeFor[Accepted]())
 	s.documentBodies("/v1/messages/batch", reflect.TypeFor[BatchBody](), "200", reflect.TypeFor[BatchAnswer]())
 	s.documentContacts()
+	s.documentEvents()
 	forEachSchema(s.api.OpenAPI(), func(sc *huma.Schema) {
 		if sc.PatternDescription == "" {
 			return

@@ -78,6 +78,8 @@ func TestOpenAPITyped(t *testing.T) {
 	for _, tc := range []struct{ path, status, req, resp string }{
 		{"/v1/messages", "202", "SendMessage", "Accepted"},
 		{"/v1/messages/batch", "200", "BatchBody", "BatchAnswer"},
+		{"/v1/events", "202", "EventBody", "EventAnswer"},
+		{"/v1/events/batch", "200", "EventBatchBody", "EventBatchAnswer"},
 	} {
 		op := paths[tc.path].(map[string]any)["post"].(map[string]any)
 		req := op["requestBody"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"]

@@ -21,8 +21,10 @@ import (
 	"github.com/postie/postie/internal/audience/imports"
 	"github.com/postie/postie/internal/campaign"
 	"github.com/postie/postie/internal/message"
+	"github.com/postie/postie/internal/notify"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
+	"github.com/postie/postie/internal/webhook"
 )
 
 // Config configures the API.
@@ -75,6 +77,12 @@ type Config struct {
 	// Campaigns serves /v1/campaigns; nil builds one on Store that runs no campaign (the app
 	// passes the one it serves).
 	Campaigns *campaign.Service
+	// Notify serves /v1/events and /v1/triggers; nil builds one on Store that works no action
+	// (the app passes the one it serves).
+	Notify *notify.Service
+	// Webhooks serves /v1/webhooks; nil builds one on Store with the default policy (https, no
+	// refused address) that sends nothing (the app passes the one it serves).
+	Webhooks *webhook.Service
 }
 
 // DefaultBatchRenderBudget is Config.BatchRenderBudget when zero.
@@ -93,6 +101,8 @@ type Server struct {
 	segments *audience.Segments
 
 	campaigns *campaign.Service // campaigns and their runs
+	notify    *notify.Service   // events and triggers
+	webhooks  *webhook.Service  // webhook endpoints and their deliveries
 
 	bodyLimit int64     // of POST /v1/messages; a batch may be twice as large
 	inflight  *inflight // the budget of large request bodies in flight
@@ -200,6 +210,13 @@ func New(cfg Config) *Server {
 	s.registerSegments()
 	s.registerImports()
 	s.registerCampaigns()
+	if s.notify = cfg.Notify; s.notify == nil {
+		s.notify = notify.New(notify.Config{Store: cfg.Store, Messages: s.messages, Templates: cfg.Templates,
+			Logger: cfg.Logger, Now: cfg.Now})
+	}
+	s.registerEvents()
+	s.registerTriggers()
+	s.registerWebhooks()
 	s.finishDocument()
 	return s
 }

@@ -70,6 +70,10 @@ func failure(err error, subject string) *Error {
 	return &Error{Kind: kindOf(err), Subject: subject, Err: err}
 }
 
+// Failure is failure for the services beside message (webhook, …) that report their store
+// failures as an *Error, classified as the message service's are.
+func Failure(err error, subject string) *Error { return failure(err, subject) }
+
 // kindOf classifies a store error.
 func kindOf(err error) Kind {
 	switch {

@@ -84,6 +84,9 @@ type Request struct {
 	Contact map[string]any
 	// Campaign is what the template sees as .campaign (nil: not a campaign's message).
 	Campaign map[string]any
+	// Event and Events are what the template sees as .event and .events (a trigger's message).
+	Event  map[string]any
+	Events []any
 
 	// Raw, when set, is the message already built: the fields above other than Tags, Metadata,
 	// Stream and SendAt must be empty.
@@ -291,7 +294,8 @@ func (s *Service) Compose(ctx context.Context, req *Request, p ComposeParams) (C
 		var err error
 		rendered, err = r.Render(ctx, templates.RenderParams{Name: req.Template,
 			Version: req.TemplateVersion, Locale: req.Locale, Data: req.Data, MessageID: msgID, Stream: stream,
-			Links: links, Contact: req.Contact, Campaign: req.Campaign})
+			Links: links, Contact: req.Contact, Campaign: req.Campaign,
+			Event: req.Event, Events: req.Events})
 		var ie *templates.InvalidError
 		switch {
 		case errors.As(err, &ie):

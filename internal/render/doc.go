@@ -42,6 +42,9 @@
 //	{{.message}}  {{.message.id}} and {{.message.stream}}
 //	{{.campaign}} the campaign a message was made for (Context.Campaign: id, name, run_id,
 //	              scheduled_at), or an empty object
+//	{{.event}}    the event a trigger's message was made for (Context.Event: id, name,
+//	              occurred_at), or an empty object
+//	{{.events}}   a digest's events, the data of each, oldest first, or an empty list
 //
 // A missing key is an error, not "<no value>": {{.data.nope}} fails the render with Path
 // "/data/nope". Optional keys are read with index, which yields nothing for a missing key:

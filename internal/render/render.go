@@ -61,6 +61,8 @@ type Context struct {
 	Contact  map[string]any // nil when the recipient is not a known contact (renders as empty)
 	Message  MessageInfo    // {{.message.id}}, {{.message.stream}}
 	Campaign map[string]any // nil when the message is not a campaign's (renders as empty)
+	Event    map[string]any // the event a trigger's message is for (nil renders as empty)
+	Events   []any          // a digest's events' data (nil renders as an empty list)
 	Links    Links          // unsubscribe_url, preferences_url
 	TimeZone *time.Location // default zone of date; nil = UTC
 }
@@ -319,7 +321,8 @@ func (t *Template) Render(ctx context.Context, c Context, lim Limits) (Output, e
 	return out, nil
 }
 
-// rootData is the template's dot: {{.data}}, {{.contact}}, {{.message}} and {{.campaign}}. Missing data and
+// rootData is the template's dot: {{.data}}, {{.contact}}, {{.message}}, {{.campaign}}, {{.event}}
+// and {{.events}}. Missing data and
 // an unknown contact are empty objects, so {{if .contact}} is false and {{.contact.name}} is
 // a missing-key error rather than a nil dereference.
 //
@@ -340,11 +343,20 @@ func rootData(c Context, root, message map[string]any) map[string]any {
 	if c.Campaign != nil {
 		campaign = c.Campaign
 	}
+	var event any = map[string]any{}
+	if c.Event != nil {
+		event, _ = plainNumbers(c.Event)
+	}
+	var events any = []any{}
+	if c.Events != nil {
+		events, _ = plainNumbers(c.Events)
+	}
 	if root == nil || message == nil {
-		root, message = make(map[string]any, 4), make(map[string]any, 2)
+		root, message = make(map[string]any, 6), make(map[string]any, 2)
 	}
 	message["id"], message["stream"] = c.Message.ID, c.Message.Stream
 	root["data"], root["contact"], root["message"], root["campaign"] = data, contact, message, campaign
+	root["event"], root["events"] = event, events
 	return root
 }
 

@@ -213,7 +213,9 @@ type SubscriptionSetResult struct {
 // conformance suite has its cases).
 type Audience interface {
 	// ContactsUpsert creates or updates contacts in one transaction, subscriptions and consent
-	// records included, and returns one result per item (see ContactUpsert).
+	// records included, and returns one result per item (see ContactUpsert). Reports
+	// contact.subscribed and contact.unsubscribed for each subscription it makes subscribed or
+	// unsubscribed (a pending one is not reported) to webhooks (webhooks area).
 	ContactsUpsert(ctx context.Context, p ContactsUpsertParams) ([]ContactUpsertResult, error)
 	// ContactGet returns one contact or ErrNotFound.
 	ContactGet(ctx context.Context, ref ContactRef) (Contact, error)
@@ -227,8 +229,9 @@ type Audience interface {
 	// keyed by ErasedKey (reason ReasonErased), all in one transaction. A message naming the
 	// person (by its email or email key) keeps its row, status and other recipients, but loses
 	// the person's addresses, its subject, data, headers, metadata and MIME, and the details of
-	// the events naming them; one still waiting to be sent is cancelled. Their plain
-	// suppression goes too (it names them).
+	// the events naming them; one still waiting to be sent is cancelled (not reported to
+	// webhooks). Their plain suppression goes too (it names them), and so do the webhook
+	// deliveries about them (their contact, or a message to one of their addresses).
 	ContactDelete(ctx context.Context, p ContactDeleteParams) error
 	// ContactSubscriptions returns a contact's subscriptions by list id.
 	ContactSubscriptions(ctx context.Context, ref ContactRef) ([]Subscription, error)
@@ -247,9 +250,11 @@ type Audience interface {
 	ListDelete(ctx context.Context, id string) error
 
 	// SubscriptionSet changes one subscription (see SubscriptionSetParams); ErrNotFound for an
-	// unknown list or contact.
+	// unknown list or contact. Reports contact.subscribed or contact.unsubscribed when the
+	// subscription becomes so (webhooks area).
 	SubscriptionSet(ctx context.Context, p SubscriptionSetParams) (SubscriptionSetResult, error)
 	// SubscriptionConfirm confirms a pending subscription (double opt-in), or re-subscribes an
 	// unsubscribed one, since a confirmation is a new opt-in; idempotent for a subscribed one.
+	// Reports contact.subscribed when it changes the subscription (webhooks area).
 	SubscriptionConfirm(ctx context.Context, listID, contactID string, c Consent, now time.Time) (Subscription, error)
 }

@@ -371,6 +371,9 @@ type Campaigns interface {
 	// RunQueue stores one chunk's outcomes (see RunQueueParams).
 	RunQueue(ctx context.Context, p RunQueueParams) error
 	// RunSetState changes a run's state (see RunSetStateParams) and returns the run after it.
+	// Reports message.cancelled for each recipient of the messages a cancel cancels, and
+	// campaign.run_finished (with the run's RunProgress counts) when the run becomes finished
+	// (webhooks area).
 	RunSetState(ctx context.Context, p RunSetStateParams) (Run, error)
 	// RunInFlight counts the run's messages scheduled, queued or sending (RunProgress.InFlight)
 	// at a cost that follows that number, not the run's size: the runner asks each time its

@@ -35,65 +35,27 @@
 // # A state change and its report in one transaction: the outbox
 //
 // Webhooks must learn of a state change (a message sent, a recipient bounced, a campaign run
-// finished) exactly when it commits: never a report of a change that rolled back,
-// never a change without its report. The decision, for both drivers, is an outbox table written
-// by the store method that makes the change, in the same statement or transaction, as the
-// timeline events are today. There is no transaction handle (store.Tx) for services to hold.
+// finished) exactly when it commits: never a report of a change that rolled back, never a
+// change without its report. The store method that makes the change writes the report in the
+// same statement or transaction; the webhooks area's doc (webhooks.go) says how: the outbox is
+// the webhook_deliveries table itself, one row per subscribed endpoint.
 //
-// Why not a transaction handle: a SQLite database has one writer connection whose transactions
-// are grouped into shared commits; a transaction held open while service code runs (rendering,
-// an HTTP call, a mistake) would stall every writer of the node. On PostgreSQL each step of such
-// a transaction is a round trip, while MessageFinish now writes a whole batch of outcomes in one
-// statement. A handle would also double every area's methods (with and without a transaction).
-// Why not read the timeline (message_events) by id instead: a PostgreSQL sequence number is taken
-// before its transaction commits, so a reader that moves past id n can miss a row numbered below
-// n that commits later; and the first event of a message is not stored at all (MessagesAccept
-// derives it from the row). Work that must be atomic across areas (a campaign chunk creating its
-// messages and marking its recipients) is one method of the area that owns the workflow, written
-// in one transaction by the driver, not a transaction assembled by the service.
+// There is no transaction handle (store.Tx) for services to hold. A SQLite database has one
+// writer connection whose transactions are grouped into shared commits; a transaction held
+// open while service code runs (rendering, an HTTP call, a mistake) would stall every writer of
+// the node. On PostgreSQL each step of such a transaction is a round trip, while MessageFinish
+// writes a whole batch of outcomes in one statement. A handle would also double every area's
+// methods (with and without a transaction). Reading the timeline (message_events) by id instead
+// would miss rows: a PostgreSQL sequence number is taken before its transaction commits, so a
+// reader that moves past id n can miss a row numbered below n that commits later. Work that
+// must be atomic across areas (a campaign chunk creating its messages and marking its
+// recipients, an action storing its messages) is one method of the area that owns the
+// workflow, written in one transaction by the driver, not a transaction assembled by the
+// service.
 //
-// Campaigns need no outbox: a campaign message carries its run (Message.RunID), and a run's
-// progress counts its messages by status through an index (see the campaigns area), so it is
-// as current as the messages themselves.
-//
-// The algorithm the webhook issue builds:
-//
-//   - Table outbox: id (a sequence: bigserial on PostgreSQL, INTEGER PRIMARY KEY on SQLite),
-//     consumer ("webhook", …), type (the event type, as in the timeline), subject
-//     (the id of what changed: msg_…, cmp_…, ctc_…), recipient (address, "" when not about one),
-//     campaign_id, at, detail (the event's typed detail, encoded as the timeline's), lease_owner,
-//     lease_until. Table outbox_routes: (consumer, type, campaign_only), the event types each
-//     consumer wants; a route exists only while someone listens (a webhook endpoint subscribed
-//     to the type).
-//   - Who writes: the driver, inside every store method that records an event: MessagesAccept
-//     (queued, scheduled), MessageFinish, MessageCancel, MessageRetry, MessageRescue,
-//     MessageReleaseLeases, and the methods of later areas (DSN and complaint intake, campaign
-//     runs, contacts). For each event it writes, it inserts one outbox row per route of that
-//     type (campaign_only routes only for messages with a campaign_id), in the same statement
-//     (PostgreSQL: one more CTE joining the new events to outbox_routes) or write transaction
-//     (SQLite). Services never write outbox rows; a method's doc lists the events it writes, and
-//     the outbox follows them. With no route for a type, nothing is written: PostgreSQL pays one
-//     lookup of the small routes table per statement, SQLite none (one process owns the file,
-//     so the driver keeps the routes in memory, changed only by its own route methods).
-//   - Who claims: each consumer, on every node, with OutboxClaim(consumer, owner, limit, now,
-//     lease until), the message claim's mechanism: rows of that consumer whose lease is empty or
-//     ended, oldest id first, PostgreSQL with FOR UPDATE SKIP LOCKED, SQLite in one write
-//     transaction. A consumer finishes rows with a method of its own area that applies their
-//     effect and deletes them in one transaction, only while owner still holds their lease: the
-//     webhook area inserts one webhook_deliveries row per endpoint subscribed to the type (then
-//     claimed by lease, signed, retried over about a day, as DESIGN §11 says). A consumer that
-//     dies leaves leases
-//     that end, and any node claims the rows again: delivery is at least once.
-//   - Ordering: ids follow commit order for one subject, since a subject's changes are
-//     serialised (its row lock on PostgreSQL, the one writer on SQLite); across subjects there
-//     is no order on PostgreSQL. Consumers claim oldest first but must not rely on order: a
-//     webhook delivery carries its outbox id (the Standard Webhooks webhook-id, the same on every
-//     retry) and its event time, so receivers can order and deduplicate.
-//   - Retention: a row lives until its consumer finishes it (deleted in that transaction). A
-//     route removed while rows of its type wait leaves them to be finished with no effect.
-//     Rows no consumer finishes (it is switched off) are deleted by the retention purge once
-//     older than the outbox retention (default 7 days), in small batches, counted and logged.
-//     webhook_deliveries and the timeline keep their own retention.
+// Campaigns need no outbox for their progress: a campaign message carries its run
+// (Message.RunID), and a run's progress counts its messages by status through an index (see the
+// campaigns area), so it is as current as the messages themselves.
 //
 // All methods take the current time from their parameters (never from the wall clock), so tests
 // control time. All methods are safe for concurrent use.
@@ -647,8 +609,8 @@ type Store interface {
 	Imports
 	Secrets
 	Campaigns
-	Notify
 	Webhooks
+	Notify
 }
 
 // MessageQueue is the message row as a job, what delivery uses: claim due messages with a lease,
@@ -660,7 +622,10 @@ type MessageQueue interface {
 	// them as they are after the claim.
 	MessageClaim(ctx context.Context, p MessageClaimParams) ([]ClaimedMessage, error)
 	// MessageFinish applies outcomes in one transaction and returns how many still held their
-	// lease (the others were skipped).
+	// lease (the others were skipped). Reports message.sent, message.deferred, message.failed
+	// and message.suppressed for each recipient given that state by an applied outcome (every
+	// recipient of a message not split), with the detail of the outcome's event of that type
+	// (webhooks area); an outcome that keeps the message queued reports nothing.
 	MessageFinish(ctx context.Context, now time.Time, p []MessageFinishParams) (int, error)
 	// MessageRescue returns messages whose lease expired before now to queued, recording a
 	// lease_expired event, and returns their ids.
@@ -713,7 +678,7 @@ type Messages interface {
 	// MessageCancel cancels a scheduled, queued or deferred message (ErrConflict otherwise,
 	// ErrNotFound when there is none) and returns it. Of a split message only the recipients
 	// still to be sent to are cancelled (the sent ones stay sent) and its status is derived
-	// (DeriveStatus).
+	// (DeriveStatus). Reports message.cancelled for each recipient it cancels (webhooks area).
 	MessageCancel(ctx context.Context, id string, now time.Time) (Message, error)
 	// MessageRetry requeues failed and partially_failed messages (see MessageRetryParams), wakes their streams'
 	// workers (Wakeups), and returns the ids retried, in no particular order. A retry by filter

@@ -126,6 +126,9 @@ type WebhookClaimParams struct {
 	Limit      int
 	Now        time.Time
 	LeaseUntil time.Time
+	// ExceptEndpoints: deliveries of these endpoints are not claimed (the caller has as many of
+	// theirs in flight as it allows, so that a slow endpoint cannot take every sender).
+	ExceptEndpoints []string
 }
 
 // WebhookDeliveryListParams pages through one endpoint's deliveries, newest first.
@@ -160,20 +163,26 @@ type Webhooks interface {
 	// WebhookDelete deletes an endpoint with its deliveries and attempts (ErrNotFound when none).
 	WebhookDelete(ctx context.Context, id string) error
 	// WebhookDisable disables an endpoint with a reason, and reports webhook.disabled (to the
-	// other endpoints subscribed to it) in the same transaction. ErrNotFound when none;
-	// disabling a disabled endpoint changes nothing.
+	// other endpoints subscribed to it, Detail {"url", "reason"}) in the same transaction. Its
+	// pending deliveries not being sent fail (LastError "endpoint disabled: " and the reason), so
+	// that claims do not walk past them; WebhookReplay brings them back once it is enabled.
+	// ErrNotFound when none; disabling a disabled endpoint changes nothing. (Disabling with
+	// WebhookUpdate only pauses: its deliveries wait, pending.)
 	WebhookDisable(ctx context.Context, id, reason string, now time.Time) error
 
-	// WebhookClaim leases due deliveries (see WebhookClaimParams).
+	// WebhookClaim leases due deliveries (see WebhookClaimParams). A leased delivery's
+	// NextAttemptAt is its lease's end: one whose sender died is due again then.
 	WebhookClaim(ctx context.Context, p WebhookClaimParams) ([]WebhookDelivery, error)
 	// WebhookFinish records attempts in one transaction and returns how many still held their
-	// lease. A delivered attempt clears its endpoint's FailingSince; a failed one sets it when
+	// lease; each adds one to the delivery's Attempts (an attempt with a zero At happened at
+	// now). A delivered attempt clears its endpoint's FailingSince; a failed one sets it when
 	// zero.
 	WebhookFinish(ctx context.Context, now time.Time, p []WebhookFinishParams) (int, error)
-	// WebhookReleaseLeases returns the leases of owners beginning with ownerPrefix ("" for all).
+	// WebhookReleaseLeases returns the leases of owners beginning with ownerPrefix ("" for all);
+	// the deliveries released are due at now.
 	WebhookReleaseLeases(ctx context.Context, ownerPrefix string, now time.Time) (int, error)
-	// WebhookNextDue returns the earliest next attempt of a pending, unleased delivery of an
-	// enabled endpoint, or ok=false.
+	// WebhookNextDue returns the earliest next attempt of a pending delivery of an enabled
+	// endpoint (a leased one's lease end), or ok=false.
 	WebhookNextDue(ctx context.Context) (t time.Time, ok bool, err error)
 	// WebhookWakeups receives (coalesced) when deliveries may have become due.
 	WebhookWakeups() <-chan struct{}

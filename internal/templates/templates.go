@@ -628,6 +628,9 @@ type RenderParams struct {
 	Contact map[string]any
 	// Campaign is .campaign, nil when the message is not a campaign's.
 	Campaign map[string]any
+	// Event is .event and Events .events: a trigger's message's event and digest.
+	Event  map[string]any
+	Events []any
 }
 
 // Rendered is a rendered message.
@@ -650,7 +653,7 @@ func (c *Catalog) Render(ctx context.Context, p RenderParams) (Rendered, error) 
 		return Rendered{}, problems(err, "")
 	}
 	out, err := ce.tpl.Render(ctx, render.Context{Data: data, Links: p.Links, Contact: p.Contact, Campaign: p.Campaign,
-		Message: render.MessageInfo{ID: p.MessageID, Stream: p.Stream}}, c.cfg.Limits)
+		Event: p.Event, Events: p.Events, Message: render.MessageInfo{ID: p.MessageID, Stream: p.Stream}}, c.cfg.Limits)
 	if err != nil {
 		err = problems(err, "")
 		var ie *InvalidError

@@ -79,6 +79,11 @@ type UpsertPlan struct {
 	Inserts       []*store.Contact
 	Subscriptions []*store.Subscription
 	Consents      []store.ConsentRecord
+	// Reports are the webhook reports of the subscription changes (SubscriptionReport), written
+	// with them at Now; the driver sets Reported to the number of deliveries they made.
+	Reports  []OutboxEvent
+	Now      time.Time
+	Reported int
 }
 
 type planner struct {
@@ -124,6 +129,7 @@ func PlanUpsert(items []store.ContactUpsert, existing []store.Contact, subs []st
 		p.subs[SubKey{subs[i].ListID, subs[i].ContactID}] = &subs[i]
 	}
 	p.plan.Results = make([]store.ContactUpsertResult, len(items))
+	p.plan.Now = now
 	for i := range items {
 		p.plan.Results[i] = p.apply(&items[i])
 	}
@@ -318,6 +324,9 @@ func (p *planner) change(contactID, listID, status string, it *store.ContactUpse
 	}
 	p.plan.Consents = append(p.plan.Consents, store.ConsentRecord{ContactID: contactID, ListID: listID,
 		Action: action, Consent: it.Consent, Wording: list.Wording, At: p.now})
+	if r, ok := SubscriptionReport(next, p.byID[contactID].Email); ok {
+		p.plan.Reports = append(p.plan.Reports, r)
+	}
 	return true
 }
 

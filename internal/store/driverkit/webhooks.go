@@ -110,6 +110,48 @@ func DisabledDetail(url, reason string) json.RawMessage {
 	return b
 }
 
+// CancelReports are the message.cancelled reports of the recipients of split message m
+// cancelled by event ev.
+func CancelReports(m store.Message, cancelled []string, ev store.Event) []OutboxEvent {
+	out := make([]OutboxEvent, len(cancelled))
+	for i, rc := range cancelled {
+		out[i] = OutboxEvent{Type: store.WebhookMessageCancelled, Subject: m.ID, Recipient: rc,
+			CampaignID: m.CampaignID, RunID: m.RunID, At: ev.At, Detail: ev.Detail}
+	}
+	return out
+}
+
+// SubscriptionReport is the webhook report of a subscription changed to sub, of the contact
+// whose address is email: contact.subscribed or contact.unsubscribed, with the list and the
+// change's source; a pending subscription is not reported (ok false).
+func SubscriptionReport(sub store.Subscription, email string) (OutboxEvent, bool) {
+	var typ string
+	switch sub.Status {
+	case store.SubscriptionSubscribed:
+		typ = store.WebhookContactSubscribed
+	case store.SubscriptionUnsubscribed:
+		typ = store.WebhookContactUnsubscribed
+	default:
+		return OutboxEvent{}, false
+	}
+	// Marshalling two strings cannot fail.
+	detail, _ := json.Marshal(struct {
+		ListID string `json:"list_id"`
+		Source string `json:"source"`
+	}{sub.ListID, sub.Source})
+	return OutboxEvent{Type: typ, Subject: sub.ContactID, Recipient: email, At: sub.UpdatedAt, Detail: detail}, true
+}
+
+// RunFinishedDetail is the detail of a campaign.run_finished report: the run's counts
+// (store.RunProgress.Counts).
+func RunFinishedDetail(p store.RunProgress) json.RawMessage {
+	// Marshalling a map of strings to numbers cannot fail.
+	b, _ := json.Marshal(struct {
+		Counts map[string]int `json:"counts"`
+	}{p.Counts})
+	return b
+}
+
 // DisabledError is the last error a delivery left pending is failed with when its endpoint is
 // disabled (store.Webhooks.WebhookDisable).
 func DisabledError(reason string) string {

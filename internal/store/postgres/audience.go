@@ -115,6 +115,10 @@ const (
 			WHERE strpos(lower(convert_from(response, 'UTF8')), a) > 0)`
 	qEraseSuppressions = `DELETE FROM suppressions WHERE email = ANY ($1::text[])`
 	qEraseAppEvents    = `DELETE FROM events WHERE contact_id = $1 AND contact_id <> ''`
+	// The webhook deliveries about the person: their contact's, and those of messages to their
+	// addresses (recipients are lowercased). A scan: erasures are rare, and an index for them
+	// would cost every report.
+	qEraseWebhookDeliveries = `DELETE FROM webhook_deliveries WHERE subject = $1 OR recipient = ANY ($2::text[])`
 )
 
 // qEraseMessages locks the messages naming an address.
@@ -238,25 +242,31 @@ func (s *Store) ContactsUpsert(ctx context.Context, p store.ContactsUpsertParams
 	if len(p.Items) == 0 {
 		return nil, nil
 	}
-	var results []store.ContactUpsertResult
+	var (
+		results  []store.ContactUpsertResult
+		reported int
+	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		results, err = upsertContacts(ctx, tx, p.Items, p.Now)
+		results, reported, err = upsertContacts(ctx, tx, p.Items, p.Now)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: upserting contacts: %w", unavailable(err))
 	}
+	s.webhooksWritten(reported)
 	return results, nil
 }
 
-// upsertContacts applies a batch of upserts in the transaction tx.
-func upsertContacts(ctx context.Context, tx pgx.Tx, items []store.ContactUpsert, now time.Time) ([]store.ContactUpsertResult, error) {
+// upsertContacts applies a batch of upserts in the transaction tx. It returns the results and
+// how many webhook deliveries the subscription changes wrote (for webhooksWritten after the
+// commit).
+func upsertContacts(ctx context.Context, tx pgx.Tx, items []store.ContactUpsert, now time.Time) ([]store.ContactUpsertResult, int, error) {
 	keys, exts, ids := driverkit.UpsertKeys(items)
 	needLists := driverkit.UpsertNeedsLists(items)
 	existing, err := queryTx(ctx, tx, qContactsByKeys, []any{nonNilStrings(keys), nonNilStrings(exts), nonNilStrings(ids)}, scanContact)
 	if err != nil {
-		return nil, fmt.Errorf("loading contacts: %w", err)
+		return nil, 0, fmt.Errorf("loading contacts: %w", err)
 	}
 	var subs []store.Subscription
 	lists := map[string]driverkit.ListInfo{}
@@ -267,15 +277,16 @@ func upsertContacts(ctx context.Context, tx pgx.Tx, items []store.ContactUpsert,
 				ids[i] = c.ID
 			}
 			if subs, err = queryTx(ctx, tx, qSubscriptionsOf, []any{ids}, scanSubscription); err != nil {
-				return nil, fmt.Errorf("loading subscriptions: %w", err)
+				return nil, 0, fmt.Errorf("loading subscriptions: %w", err)
 			}
 		}
 		if lists, err = listInfos(ctx, tx); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	plan := driverkit.PlanUpsert(items, existing, subs, lists, now)
-	return plan.Results, writePlan(ctx, tx, &plan)
+	err = writePlan(ctx, tx, &plan)
+	return plan.Results, plan.Reported, err
 }
 
 func listInfos(ctx context.Context, tx pgx.Tx) (map[string]driverkit.ListInfo, error) {
@@ -299,7 +310,7 @@ func listInfos(ctx context.Context, tx pgx.Tx) (map[string]driverkit.ListInfo, e
 }
 
 // writePlan writes an upsert plan in one pipelined batch, in the order driverkit.UpsertPlan
-// gives.
+// gives, its webhook reports last (plan.Reported).
 func writePlan(ctx context.Context, tx pgx.Tx, plan *driverkit.UpsertPlan) error {
 	b := &pgx.Batch{}
 	for i := range plan.Updates {
@@ -328,10 +339,9 @@ func writePlan(ctx context.Context, tx pgx.Tx, plan *driverkit.UpsertPlan) error
 		}
 		b.Queue(qConsentInsert, columns(rows, consentParamTypes...)...)
 	}
-	if b.Len() == 0 {
-		return nil
-	}
-	return tx.SendBatch(ctx, b).Close()
+	var err error
+	plan.Reported, err = sendOutboxBatch(ctx, tx, b, plan.Now, plan.Reports)
+	return err
 }
 
 func contactRef(ref store.ContactRef) (string, any) {
@@ -433,7 +443,8 @@ func erase(ctx context.Context, tx pgx.Tx, c store.Contact, p store.ContactDelet
 				return err
 			}
 			if len(cancelled) == 0 {
-				if _, err := cancelSplit(ctx, tx, m.ID, m.Status, p.Now); err != nil {
+				// Not reported to webhooks: the report would carry the address being erased.
+				if _, _, err := cancelSplit(ctx, tx, m.ID, m.Status, p.Now, false); err != nil {
 					return err
 				}
 			}
@@ -466,6 +477,9 @@ func erase(ctx context.Context, tx pgx.Tx, c store.Contact, p store.ContactDelet
 	}
 	// The contact's application events (their data may name the person), with their actions.
 	if _, err := tx.Exec(ctx, qEraseAppEvents, c.ID); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, qEraseWebhookDeliveries, c.ID, addrs); err != nil {
 		return err
 	}
 	sup, err := driverkit.CheckSuppression(driverkit.ErasedSuppression(p.ErasedKey, p.Now))
@@ -595,12 +609,17 @@ func subscriptionInTx(ctx context.Context, tx pgx.Tx, listID string, ref store.C
 	return li, c, &subs[0], nil
 }
 
-// putSubscription writes a changed subscription and its consent record.
-func putSubscription(ctx context.Context, tx pgx.Tx, sub *store.Subscription, rec *store.ConsentRecord) error {
+// putSubscription writes a changed subscription of the contact whose address is email, its
+// consent record and its webhook report, and returns the number of deliveries written.
+func putSubscription(ctx context.Context, tx pgx.Tx, sub *store.Subscription, email string, rec *store.ConsentRecord) (int, error) {
 	b := &pgx.Batch{}
 	b.Queue(qSubscriptionPut, columns([][]any{subscriptionArgs(sub)}, subscriptionParamTypes...)...)
 	b.Queue(qConsentInsert, columns([][]any{consentArgs(rec)}, consentParamTypes...)...)
-	return tx.SendBatch(ctx, b).Close()
+	var reports []outboxEvent
+	if r, ok := driverkit.SubscriptionReport(*sub, email); ok {
+		reports = append(reports, r)
+	}
+	return sendOutboxBatch(ctx, tx, b, rec.At, reports)
 }
 
 // SubscriptionSet implements store.Audience.
@@ -608,8 +627,12 @@ func (s *Store) SubscriptionSet(ctx context.Context, p store.SubscriptionSetPara
 	if p.Status != store.SubscriptionSubscribed && p.Status != store.SubscriptionUnsubscribed {
 		return store.SubscriptionSetResult{}, fmt.Errorf("postgres: subscription status %q", p.Status)
 	}
-	var res store.SubscriptionSetResult
+	var (
+		res     store.SubscriptionSetResult
+		written int
+	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		written = 0
 		li, c, cur, err := subscriptionInTx(ctx, tx, p.ListID, p.Contact)
 		if err != nil {
 			return err
@@ -620,8 +643,9 @@ func (s *Store) SubscriptionSet(ctx context.Context, p store.SubscriptionSetPara
 		if action == "" {
 			return nil
 		}
-		return putSubscription(ctx, tx, &next, &store.ConsentRecord{ContactID: c.ID, ListID: p.ListID, Action: action,
-			Consent: p.Consent, Wording: li.Wording, At: p.Now})
+		written, err = putSubscription(ctx, tx, &next, c.Email, &store.ConsentRecord{ContactID: c.ID, ListID: p.ListID,
+			Action: action, Consent: p.Consent, Wording: li.Wording, At: p.Now})
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -629,14 +653,19 @@ func (s *Store) SubscriptionSet(ctx context.Context, p store.SubscriptionSetPara
 		}
 		return res, fmt.Errorf("postgres: subscription of %s to %s: %w", driverkit.RefString(p.Contact), p.ListID, unavailable(err))
 	}
+	s.webhooksWritten(written)
 	return res, nil
 }
 
 // SubscriptionConfirm implements store.Audience.
 func (s *Store) SubscriptionConfirm(ctx context.Context, listID, contactID string, c store.Consent, now time.Time) (store.Subscription, error) {
-	var sub store.Subscription
+	var (
+		sub     store.Subscription
+		written int
+	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		li, _, cur, err := subscriptionInTx(ctx, tx, listID, store.ContactRef{ID: contactID})
+		written = 0
+		li, ct, cur, err := subscriptionInTx(ctx, tx, listID, store.ContactRef{ID: contactID})
 		if err != nil {
 			return err
 		}
@@ -648,8 +677,9 @@ func (s *Store) SubscriptionConfirm(ctx context.Context, listID, contactID strin
 		if action == "" {
 			return nil
 		}
-		return putSubscription(ctx, tx, &next, &store.ConsentRecord{ContactID: contactID, ListID: listID, Action: action,
-			Consent: c, Wording: li.Wording, At: now})
+		written, err = putSubscription(ctx, tx, &next, ct.Email, &store.ConsentRecord{ContactID: contactID, ListID: listID,
+			Action: action, Consent: c, Wording: li.Wording, At: now})
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -657,5 +687,6 @@ func (s *Store) SubscriptionConfirm(ctx context.Context, listID, contactID strin
 		}
 		return sub, fmt.Errorf("postgres: confirming the subscription of %s to %s: %w", contactID, listID, unavailable(err))
 	}
+	s.webhooksWritten(written)
 	return sub, nil
 }

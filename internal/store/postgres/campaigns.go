@@ -544,9 +544,11 @@ func (s *Store) RunSetState(ctx context.Context, p store.RunSetStateParams) (sto
 	var (
 		out     store.Run
 		streams = map[string]struct{}{}
+		written int
 	)
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		clear(streams)
+		written = 0
 		var state, campaignID string
 		err := tx.QueryRow(ctx, qRunLock, p.ID).Scan(&state, &campaignID)
 		if noRows(err) {
@@ -566,7 +568,9 @@ func (s *Store) RunSetState(ctx context.Context, p store.RunSetStateParams) (sto
 		case p.To == store.RunRunning && state == store.RunPaused:
 			err = unhold(ctx, tx, p, streams)
 		case p.To == store.RunCancelled && state != store.RunCancelled:
-			if _, err = tx.Exec(ctx, qRunCancelMessages, p.ID, now); err == nil {
+			var n int64
+			if err = tx.QueryRow(ctx, qRunCancelMessages, p.ID, now).Scan(&n); err == nil {
+				written = int(n)
 				_, err = tx.Exec(ctx, qRunCancelPending, p.ID, now)
 			}
 		}
@@ -575,6 +579,11 @@ func (s *Store) RunSetState(ctx context.Context, p store.RunSetStateParams) (sto
 		}
 		if out, err = scanRun(tx.QueryRow(ctx, qRunSetState, p.ID, p.To, textOrNil(reasons), now)); err != nil {
 			return err
+		}
+		if p.To == store.RunFinished && state != store.RunFinished {
+			if written, err = reportRunFinished(ctx, tx, out, p.Now); err != nil {
+				return err
+			}
 		}
 		if p.Campaign != "" {
 			_, err = tx.Exec(ctx, qCampaignOfRunSetState, campaignID, p.Campaign, textOrNil(campaignReasons),
@@ -589,7 +598,23 @@ func (s *Store) RunSetState(ctx context.Context, p store.RunSetStateParams) (sto
 		return store.Run{}, fmt.Errorf("postgres: run %s: %w", p.ID, unavailable(err))
 	}
 	s.signal(streams)
+	s.webhooksWritten(written)
 	return out, nil
+}
+
+// reportRunFinished writes, in tx, the campaign.run_finished reports of run r, with its counts
+// (counted only when the type has a route), and returns how many.
+func reportRunFinished(ctx context.Context, tx pgx.Tx, r store.Run, now time.Time) (int, error) {
+	var routed bool
+	if err := tx.QueryRow(ctx, qRouted, store.WebhookCampaignRunFinished).Scan(&routed); err != nil || !routed {
+		return 0, err
+	}
+	progress, _, err := runProgress(ctx, tx, r.ID)
+	if err != nil {
+		return 0, err
+	}
+	return outboxWrite(ctx, tx, now, []outboxEvent{{Type: store.WebhookCampaignRunFinished, Subject: r.ID,
+		CampaignID: r.CampaignID, RunID: r.ID, At: now, Detail: driverkit.RunFinishedDetail(progress)}})
 }
 
 // unhold makes the held messages of run p.ID due at p.Now, each with at least p.TTL to go, and
@@ -608,11 +633,24 @@ func unhold(ctx context.Context, tx pgx.Tx, p store.RunSetStateParams, streams m
 
 // RunProgress implements store.Campaigns.
 func (s *Store) RunProgress(ctx context.Context, runID string) (store.RunProgress, error) {
-	messages, recipients := map[string]int{}, map[string]int{}
-	exists := false
-	rows, err := s.pool.Query(ctx, qRunProgress, runID)
+	progress, exists, err := runProgress(ctx, s.pool, runID)
 	if err != nil {
 		return store.RunProgress{}, fmt.Errorf("postgres: progress of run %s: %w", runID, unavailable(err))
+	}
+	if !exists {
+		return store.RunProgress{}, fmt.Errorf("run %s: %w", runID, store.ErrNotFound)
+	}
+	return progress, nil
+}
+
+// runProgress counts run runID's recipients (qRunProgress) on q and reports whether the run
+// exists.
+func runProgress(ctx context.Context, q querier, runID string) (store.RunProgress, bool, error) {
+	messages, recipients := map[string]int{}, map[string]int{}
+	exists := false
+	rows, err := q.Query(ctx, qRunProgress, runID)
+	if err != nil {
+		return store.RunProgress{}, false, err
 	}
 	var (
 		kind, status string
@@ -629,13 +667,7 @@ func (s *Store) RunProgress(ctx context.Context, runID string) (store.RunProgres
 		}
 		return nil
 	})
-	if err != nil {
-		return store.RunProgress{}, fmt.Errorf("postgres: progress of run %s: %w", runID, unavailable(err))
-	}
-	if !exists {
-		return store.RunProgress{}, fmt.Errorf("run %s: %w", runID, store.ErrNotFound)
-	}
-	return driverkit.Progress(messages, recipients), nil
+	return driverkit.Progress(messages, recipients), exists, err
 }
 
 // RunInFlight returns how many of the run's messages are scheduled, queued or sending

@@ -301,7 +301,8 @@ func readAll[T any](ctx context.Context, s *Store, q string, args []any, scan fu
 
 // MessageCancel implements store.Store.
 func (s *Store) MessageCancel(ctx context.Context, id string, now time.Time) (store.Message, error) {
-	m, err := scanMessage(s.pool.QueryRow(ctx, qMessageCancel, tsNotNull(now), id))
+	var written int64
+	m, err := scanMessage(scanAlso{s.pool.QueryRow(ctx, qMessageCancelReported, tsNotNull(now), id), []any{&written}})
 	if noRows(err) {
 		// Absent, not cancellable, or split.
 		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -319,7 +320,9 @@ func (s *Store) MessageCancel(ctx context.Context, id string, now time.Time) (st
 			if !split || !store.Status(status).Cancellable() {
 				return fmt.Errorf("message %s is %s: %w", id, status, store.ErrConflict)
 			}
-			m, err = cancelSplit(ctx, tx, id, store.Status(status), now)
+			var n int
+			m, n, err = cancelSplit(ctx, tx, id, store.Status(status), now, true)
+			written = int64(n)
 			return err
 		})
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
@@ -329,34 +332,47 @@ func (s *Store) MessageCancel(ctx context.Context, id string, now time.Time) (st
 	if err != nil {
 		return store.Message{}, fmt.Errorf("postgres: cancelling message %s: %w", id, unavailable(err))
 	}
+	s.webhooksWritten(int(written))
 	return m, nil
 }
 
+// scanAlso scans a row into the destinations its reader gives, then into also (the columns
+// that follow).
+type scanAlso struct {
+	sc   scanner
+	also []any
+}
+
+func (s scanAlso) Scan(dest ...any) error { return s.sc.Scan(append(dest, s.also...)...) }
+
 // cancelSplit cancels the pending recipients of split message id (locked, cancellable, in state
-// status), gives it the status derived from all its recipients, records the event naming them,
-// and returns the message.
-func cancelSplit(ctx context.Context, tx pgx.Tx, id string, status store.Status, now time.Time) (store.Message, error) {
+// status), gives it the status derived from all its recipients, records the event naming them
+// and their webhook reports (unless !report), and returns the message and the number of reports.
+func cancelSplit(ctx context.Context, tx pgx.Tx, id string, status store.Status, now time.Time, report bool) (store.Message, int, error) {
 	rows, err := tx.Query(ctx, qCancelRecipients, tsNotNull(now), id)
 	if err != nil {
-		return store.Message{}, err
+		return store.Message{}, 0, err
 	}
 	cancelled, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return store.Message{}, err
+		return store.Message{}, 0, err
 	}
 	states, err := recipientStates(ctx, tx, id)
 	if err != nil {
-		return store.Message{}, err
+		return store.Message{}, 0, err
 	}
 	p := store.MessageFinishParams{Status: status}
 	driverkit.SettleSplit(&p, states)
 	m, err := scanMessage(tx.QueryRow(ctx, qCancelSplit, string(p.Status), tsNotNull(now), id))
 	if err != nil {
-		return store.Message{}, err
+		return store.Message{}, 0, err
 	}
 	ev := store.NewEvent(store.EventCancelled, now, &store.EventDetail{Recipients: store.Recipients(cancelled)})
-	_, err = tx.Exec(ctx, qEventInsertOne, id, ev.Type, tsNotNull(now), string(ev.Detail))
-	return m, err
+	if _, err = tx.Exec(ctx, qEventInsertOne, id, ev.Type, tsNotNull(now), string(ev.Detail)); err != nil || !report {
+		return m, 0, err
+	}
+	n, err := outboxWrite(ctx, tx, now, driverkit.CancelReports(m, cancelled, ev))
+	return m, n, err
 }
 
 // recipientStates reads every recipient row of message id.

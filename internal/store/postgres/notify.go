@@ -76,17 +76,23 @@ func (s *Store) acceptEvents(reqs []*eventsReq) error {
 		}
 	}
 	ctx := context.Background() // the write outlives the call that started it
-	var plan driverkit.EventsPlan
+	var (
+		plan     driverkit.EventsPlan
+		reported int
+	)
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		et := &eventsTx{ctx: ctx, tx: tx, now: all.Now}
 		var err error
-		if plan, err = driverkit.PlanEvents(&eventsTx{ctx: ctx, tx: tx, now: all.Now}, all); err != nil {
+		if plan, err = driverkit.PlanEvents(et, all); err != nil {
 			return err
 		}
+		reported = et.reported
 		return writeEvents(ctx, tx, &plan)
 	})
 	if err != nil {
 		return err
 	}
+	s.webhooksWritten(reported)
 	at := 0
 	for _, r := range reqs {
 		r.res = plan.Results[at : at+len(r.p.Events)]
@@ -100,9 +106,10 @@ func (s *Store) acceptEvents(reqs []*eventsReq) error {
 
 // eventsTx is driverkit.EventsTx on a transaction.
 type eventsTx struct {
-	ctx context.Context
-	tx  pgx.Tx
-	now time.Time
+	ctx      context.Context
+	tx       pgx.Tx
+	now      time.Time
+	reported int // webhook deliveries the contact upserts wrote
 }
 
 func (e *eventsTx) StoredEvents(keys []driverkit.EventKey) (map[driverkit.EventKey]driverkit.StoredEvent, error) {
@@ -155,7 +162,9 @@ func (e *eventsTx) StoredEvents(keys []driverkit.EventKey) (map[driverkit.EventK
 }
 
 func (e *eventsTx) UpsertContacts(items []store.ContactUpsert) ([]store.ContactUpsertResult, error) {
-	return upsertContacts(e.ctx, e.tx, items, e.now)
+	results, reported, err := upsertContacts(e.ctx, e.tx, items, e.now)
+	e.reported += reported
+	return results, err
 }
 
 func (e *eventsTx) PendingDigest(triggerID, digestKey string) (string, error) {

@@ -3,8 +3,11 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/postie/postie/internal/store/driverkit"
 )
@@ -29,7 +32,7 @@ const outboxDeliveryColumns = `endpoint_id, type, subject, recipient, campaign_i
 // the deliveries of the changes src selects, for every endpoint routed for their types. src is a
 // query whose rows have the columns type, subject, recipient, campaign_id, run_id (text, not
 // NULL), at (timestamptz), detail (jsonb) and created (timestamptz: the deliveries' creation and
-// first due time, the method's now), ordered as the deliveries' ids should be. The INSERT
+// first due time, the method's now); the ids of one statement's deliveries follow no order. The INSERT
 // returns one row per delivery, so the statement can count them ((SELECT count(*) FROM wh)) for
 // webhooksWritten.
 //
@@ -45,6 +48,10 @@ const (
 		WHERE EXISTS (SELECT 1 FROM webhook_routes)
 		RETURNING 1`
 )
+
+// qRouted tells whether some enabled endpoint receives type $1: a method that must count
+// something for a report asks first.
+const qRouted = `SELECT EXISTS (SELECT 1 FROM webhook_routes WHERE type = $1)`
 
 // qOutboxInsert writes the deliveries of changes given as arrays ($1 … $7), created and due at
 // $8 (see outboxWrite).
@@ -62,18 +69,49 @@ func outboxWrite(ctx context.Context, tx querier, now time.Time, evs []outboxEve
 	if len(evs) == 0 {
 		return 0, nil
 	}
+	n, err := queryTx(ctx, tx, qOutboxInsert, outboxArgs(now, evs), scanValue[int64])
+	if err != nil {
+		return 0, fmt.Errorf("webhook deliveries: %w", err)
+	}
+	return int(n[0]), nil
+}
+
+// outboxArgs are the parameters of qOutboxInsert for evs created at now.
+func outboxArgs(now time.Time, evs []outboxEvent) []any {
 	rows := make([][]any, len(evs))
 	for i, e := range evs {
 		rows[i] = []any{e.Type, e.Subject, e.Recipient, e.CampaignID, e.RunID, tsNotNull(e.At),
 			rawJSON(e.Detail)}
 	}
 	args := columns(rows, "text", "text", "text", "text", "text", "timestamptz", "text")
-	args = append(args, tsNotNull(now))
-	n, err := queryTx(ctx, tx, qOutboxInsert, args, scanValue[int64])
-	if err != nil {
-		return 0, fmt.Errorf("webhook deliveries: %w", err)
+	return append(args, tsNotNull(now))
+}
+
+// sendOutboxBatch sends b in tx, after queueing at its end the insert of the deliveries of evs
+// (created at now) when there are any, and returns how many deliveries that wrote.
+func sendOutboxBatch(ctx context.Context, tx pgx.Tx, b *pgx.Batch, now time.Time, evs []outboxEvent) (int, error) {
+	if len(evs) > 0 {
+		b.Queue(qOutboxInsert, outboxArgs(now, evs)...)
 	}
-	return int(n[0]), nil
+	if b.Len() == 0 {
+		return 0, nil
+	}
+	br := tx.SendBatch(ctx, b)
+	var (
+		n   int64
+		err error
+	)
+	for i := range b.Len() {
+		if i == b.Len()-1 && len(evs) > 0 {
+			err = br.QueryRow().Scan(&n)
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil {
+			break
+		}
+	}
+	return int(n), errors.Join(err, br.Close())
 }
 
 // webhooksWritten wakes the webhook senders (this node's at once, the others' through NOTIFY)

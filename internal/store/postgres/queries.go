@@ -150,12 +150,23 @@ var (
 
 	// The MessageCancel update and its event in one statement; no row: not cancellable, absent,
 	// or split (qCancelSplitCheck tells which; a split one is cancelled by qCancel*).
-	qMessageCancel = `WITH c AS (
+	qMessageCancel = messageCancel + ` SELECT ` + messageColumns + ` FROM c`
+	messageCancel  = `WITH c AS (
 			UPDATE messages SET status = 'cancelled', updated_at = $1
 			WHERE id = $2 AND ` + claimable + ` AND pending_recipients IS NULL
 			RETURNING ` + messageColumns + `),
-		e AS (INSERT INTO message_events (message_id, type, at) SELECT id, 'cancelled', $1 FROM c)
-		SELECT ` + messageColumns + ` FROM c`
+		e AS (INSERT INTO message_events (message_id, type, at) SELECT id, 'cancelled', $1 FROM c)`
+
+	// qMessageCancel writing the message.cancelled reports of every recipient too (outboxFrom),
+	// whose number follows the message's columns.
+	qMessageCancelReported = messageCancel + `,
+		wh AS (` + outboxFrom + `SELECT 'message.cancelled' AS type, c.id AS subject,
+				mr.email_lower AS recipient, coalesce(c.campaign_id, '') AS campaign_id,
+				coalesce(c.run_id, '') AS run_id, $1::timestamptz AS at, NULL::jsonb AS detail,
+				$1::timestamptz AS created
+			FROM c JOIN message_recipients mr ON mr.message_id = c.id
+			ORDER BY mr.email_lower` + outboxTo + `)
+		SELECT ` + messageColumns + `, (SELECT count(*) FROM wh) FROM c`
 
 	// MessageCancel of a split message (see qCancelSplitCheck): the derived status.
 	qCancelSplit = `UPDATE messages SET status = $1, pending_recipients = '[]', updated_at = $2

@@ -135,8 +135,14 @@ const (
 	qRunCancelMessages = `WITH c AS (
 			UPDATE messages SET status = 'cancelled', updated_at = $2
 			WHERE run_id = $1 AND ` + claimable + `
-			RETURNING id)
-		INSERT INTO message_events (message_id, type, at) SELECT id, 'cancelled', $2 FROM c ORDER BY id`
+			RETURNING id, coalesce(campaign_id, '') AS campaign_id, run_id),
+		e AS (INSERT INTO message_events (message_id, type, at) SELECT id, 'cancelled', $2 FROM c ORDER BY id),
+		wh AS (` + outboxFrom + `SELECT 'message.cancelled' AS type, c.id AS subject,
+				mr.email_lower AS recipient, c.campaign_id, c.run_id, $2::timestamptz AS at,
+				NULL::jsonb AS detail, $2::timestamptz AS created
+			FROM c JOIN message_recipients mr ON mr.message_id = c.id
+			ORDER BY c.id, mr.email_lower` + outboxTo + `)
+		SELECT count(*) FROM wh`
 	qRunCancelPending = `UPDATE campaign_recipients SET status = 'cancelled', updated_at = $2
 		WHERE run_id = $1 AND status = 'pending'`
 

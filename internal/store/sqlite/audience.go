@@ -104,8 +104,13 @@ const (
 		AND EXISTS (SELECT 1 FROM json_each(?2) a WHERE instr(lower(detail), a.value) > 0)`
 	qEraseIdempotency = `DELETE FROM idempotency_keys WHERE (api_key_id = ?1 AND key = ?2 AND ?2 != '')
 		OR EXISTS (SELECT 1 FROM json_each(?3) a WHERE instr(lower(CAST(response AS TEXT)), a.value) > 0)`
-	qEraseSuppressions   = `DELETE FROM suppressions WHERE email IN (SELECT value FROM json_each(?))`
-	qEraseAppEvents      = `DELETE FROM events WHERE contact_id = ?1 AND contact_id <> ''`
+	qEraseSuppressions = `DELETE FROM suppressions WHERE email IN (SELECT value FROM json_each(?))`
+	qEraseAppEvents    = `DELETE FROM events WHERE contact_id = ?1 AND contact_id <> ''`
+	// The webhook deliveries about the person: their contact's, and those of messages to their
+	// addresses (recipients are lowercased). A scan: erasures are rare, and an index for them
+	// would cost every report.
+	qEraseWebhookDeliveries = `DELETE FROM webhook_deliveries
+		WHERE subject = ?1 OR recipient IN (SELECT value FROM json_each(?2))`
 	qEraseIdempotencyAny = `DELETE FROM idempotency_keys
 		WHERE EXISTS (SELECT 1 FROM json_each(?1) a WHERE instr(lower(CAST(response AS TEXT)), a.value) > 0)`
 )
@@ -217,25 +222,31 @@ func (s *Store) ContactsUpsert(ctx context.Context, p store.ContactsUpsertParams
 	keys, exts, ids := driverkit.UpsertKeys(p.Items)
 	keysArg, extsArg, idsArg := jsonStrings(keys), jsonStrings(exts), jsonStrings(ids)
 	needLists := driverkit.UpsertNeedsLists(p.Items)
-	var results []store.ContactUpsertResult
+	var (
+		results  []store.ContactUpsertResult
+		reported int
+	)
 	err := s.w.do(ctx, len(p.Items), func(t *wtx) error {
 		var err error
-		results, err = s.upsertContacts(t, p.Items, keysArg, extsArg, idsArg, needLists, p.Now)
+		results, reported, err = s.upsertContacts(t, p.Items, keysArg, extsArg, idsArg, needLists, p.Now)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: upserting contacts: %w", err)
 	}
+	s.webhooksWritten(reported)
 	return results, nil
 }
 
 // upsertContacts applies a batch of upserts in the transaction t: keys, exts and ids are the
-// JSON arrays of driverkit.UpsertKeys, needLists whether any item changes subscriptions.
+// JSON arrays of driverkit.UpsertKeys, needLists whether any item changes subscriptions. It
+// returns the results and how many webhook deliveries the subscription changes wrote (for
+// webhooksWritten after the commit).
 func (s *Store) upsertContacts(t *wtx, items []store.ContactUpsert, keys, exts, ids string, needLists bool,
-	now time.Time) ([]store.ContactUpsertResult, error) {
+	now time.Time) ([]store.ContactUpsertResult, int, error) {
 	existing, err := queryAll(t, qContactsByKeys, []any{keys, exts, ids}, scanContact)
 	if err != nil {
-		return nil, fmt.Errorf("loading contacts: %w", err)
+		return nil, 0, fmt.Errorf("loading contacts: %w", err)
 	}
 	var subs []store.Subscription
 	if len(existing) > 0 && needLists {
@@ -244,17 +255,18 @@ func (s *Store) upsertContacts(t *wtx, items []store.ContactUpsert, keys, exts, 
 			ids[i] = c.ID
 		}
 		if subs, err = queryAll(t, qSubscriptionsOf, []any{jsonStrings(ids)}, scanSubscription); err != nil {
-			return nil, fmt.Errorf("loading subscriptions: %w", err)
+			return nil, 0, fmt.Errorf("loading subscriptions: %w", err)
 		}
 	}
 	lists := map[string]driverkit.ListInfo{}
 	if needLists {
 		if lists, err = s.listInfos(t); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	plan := driverkit.PlanUpsert(items, existing, subs, lists, now)
-	return plan.Results, s.writePlan(t, &plan)
+	err = s.writePlan(t, &plan)
+	return plan.Results, plan.Reported, err
 }
 
 func (s *Store) listInfos(t *wtx) (map[string]driverkit.ListInfo, error) {
@@ -318,7 +330,9 @@ func (s *Store) writePlan(t *wtx, plan *driverkit.UpsertPlan) error {
 			return err
 		}
 	}
-	return nil
+	var err error
+	plan.Reported, err = s.outboxWrite(t, plan.Now, plan.Reports)
+	return err
 }
 
 // contactRef returns the query and argument finding ref.
@@ -425,7 +439,8 @@ func (s *Store) erase(t *wtx, c store.Contact, p store.ContactDeleteParams) erro
 				return err
 			}
 			if len(cancelled) == 0 {
-				if _, err := cancelSplit(t, m.ID, m.Status, p.Now); err != nil {
+				// Not reported to webhooks: the report would carry the address being erased.
+				if _, _, err := s.cancelSplit(t, m.ID, m.Status, p.Now, false); err != nil {
 					return err
 				}
 			} else if _, err := t.exec(qEventInsert, m.ID, store.EventCancelled, now, nil); err != nil {
@@ -463,6 +478,9 @@ func (s *Store) erase(t *wtx, c store.Contact, p store.ContactDeleteParams) erro
 	}
 	// The contact's application events (their data may name the person), with their actions.
 	if _, err := t.exec(qEraseAppEvents, c.ID); err != nil {
+		return err
+	}
+	if _, err := t.exec(qEraseWebhookDeliveries, c.ID, addrsArg); err != nil {
 		return err
 	}
 	sup, err := driverkit.CheckSuppression(driverkit.ErasedSuppression(p.ErasedKey, p.Now))
@@ -612,13 +630,20 @@ func subscriptionInTx(t *wtx, listID string, ref store.ContactRef) (driverkit.Li
 	return li, c, &subs[0], nil
 }
 
-// putSubscription writes a changed subscription and its consent record.
-func putSubscription(t *wtx, sub *store.Subscription, rec *store.ConsentRecord) error {
+// putSubscription writes a changed subscription of the contact whose address is email, its
+// consent record and its webhook report, and returns the number of deliveries written.
+func (s *Store) putSubscription(t *wtx, sub *store.Subscription, email string, rec *store.ConsentRecord) (int, error) {
 	if _, err := t.exec(valuesQuery(qSubscriptionPutInto, subscriptionColumnCount, 1), subscriptionArgs(sub)...); err != nil {
-		return err
+		return 0, err
 	}
-	_, err := t.exec(valuesQuery(qConsentInsertInto, 8, 1), consentArgs(rec)...)
-	return err
+	if _, err := t.exec(valuesQuery(qConsentInsertInto, 8, 1), consentArgs(rec)...); err != nil {
+		return 0, err
+	}
+	r, ok := driverkit.SubscriptionReport(*sub, email)
+	if !ok {
+		return 0, nil
+	}
+	return s.outboxWrite(t, rec.At, []outboxEvent{r})
 }
 
 // SubscriptionSet implements store.Audience.
@@ -626,8 +651,12 @@ func (s *Store) SubscriptionSet(ctx context.Context, p store.SubscriptionSetPara
 	if p.Status != store.SubscriptionSubscribed && p.Status != store.SubscriptionUnsubscribed {
 		return store.SubscriptionSetResult{}, fmt.Errorf("sqlite: subscription status %q", p.Status)
 	}
-	var res store.SubscriptionSetResult
+	var (
+		res     store.SubscriptionSetResult
+		written int
+	)
 	err := s.w.do(ctx, 1, func(t *wtx) error {
+		written = 0
 		li, c, cur, err := subscriptionInTx(t, p.ListID, p.Contact)
 		if err != nil {
 			return err
@@ -638,8 +667,9 @@ func (s *Store) SubscriptionSet(ctx context.Context, p store.SubscriptionSetPara
 		if action == "" {
 			return nil
 		}
-		return putSubscription(t, &next, &store.ConsentRecord{ContactID: c.ID, ListID: p.ListID, Action: action,
-			Consent: p.Consent, Wording: li.Wording, At: p.Now})
+		written, err = s.putSubscription(t, &next, c.Email, &store.ConsentRecord{ContactID: c.ID, ListID: p.ListID,
+			Action: action, Consent: p.Consent, Wording: li.Wording, At: p.Now})
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -647,14 +677,19 @@ func (s *Store) SubscriptionSet(ctx context.Context, p store.SubscriptionSetPara
 		}
 		return res, fmt.Errorf("sqlite: subscription of %s to %s: %w", driverkit.RefString(p.Contact), p.ListID, err)
 	}
+	s.webhooksWritten(written)
 	return res, nil
 }
 
 // SubscriptionConfirm implements store.Audience.
 func (s *Store) SubscriptionConfirm(ctx context.Context, listID, contactID string, c store.Consent, now time.Time) (store.Subscription, error) {
-	var sub store.Subscription
+	var (
+		sub     store.Subscription
+		written int
+	)
 	err := s.w.do(ctx, 1, func(t *wtx) error {
-		li, _, cur, err := subscriptionInTx(t, listID, store.ContactRef{ID: contactID})
+		written = 0
+		li, ct, cur, err := subscriptionInTx(t, listID, store.ContactRef{ID: contactID})
 		if err != nil {
 			return err
 		}
@@ -666,8 +701,9 @@ func (s *Store) SubscriptionConfirm(ctx context.Context, listID, contactID strin
 		if action == "" {
 			return nil
 		}
-		return putSubscription(t, &next, &store.ConsentRecord{ContactID: contactID, ListID: listID, Action: action,
-			Consent: c, Wording: li.Wording, At: now})
+		written, err = s.putSubscription(t, &next, ct.Email, &store.ConsentRecord{ContactID: contactID, ListID: listID,
+			Action: action, Consent: c, Wording: li.Wording, At: now})
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -675,5 +711,6 @@ func (s *Store) SubscriptionConfirm(ctx context.Context, listID, contactID strin
 		}
 		return sub, fmt.Errorf("sqlite: confirming the subscription of %s to %s: %w", contactID, listID, err)
 	}
+	s.webhooksWritten(written)
 	return sub, nil
 }

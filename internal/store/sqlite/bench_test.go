@@ -85,7 +85,23 @@ func benchBatch(b *testing.B, size, callers int) {
 
 // BenchmarkMessageClaimFinish measures the delivery cycle's store side: claim 100, finish 100.
 func BenchmarkMessageClaimFinish(b *testing.B) {
+	claimFinish(b, openTest(b))
+}
+
+// BenchmarkMessageClaimFinishWebhook is BenchmarkMessageClaimFinish with one webhook endpoint
+// subscribed to message.sent: each finish also writes a delivery per message.
+func BenchmarkMessageClaimFinishWebhook(b *testing.B) {
 	s := openTest(b)
+	if err := s.WebhookCreate(b.Context(), store.WebhookEndpoint{ID: id.New(id.Webhook), URL: "https://hooks.example",
+		Types: []string{store.WebhookMessageSent}, Secret: "whsec_c2VjcmV0", Enabled: true}); err != nil {
+		b.Fatal(err)
+	}
+	claimFinish(b, s)
+}
+
+// claimFinish accepts 100 messages, then claims and finishes them, timing the claim and the
+// finish.
+func claimFinish(b *testing.B, s *Store) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	tmpl := storetest.Message(now)
 	const batch = 100

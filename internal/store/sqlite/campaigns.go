@@ -924,10 +924,12 @@ func (s *Store) RunSetState(ctx context.Context, p store.RunSetStateParams) (sto
 	}
 	now := micros(p.Now)
 	var (
-		out    store.Run
-		resume bool
+		out     store.Run
+		resume  bool
+		written int
 	)
 	err = s.w.do(ctx, 1, func(t *wtx) error {
+		written = 0
 		var was string
 		err := t.queryRow(qRunState, []any{p.ID}, &was)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -955,11 +957,24 @@ func (s *Store) RunSetState(ctx context.Context, p store.RunSetStateParams) (sto
 			resume = true
 			_, err = t.exec(qRunUnhold, p.ID, micros(store.HeldUntil), now, micros(p.Now.Add(p.TTL)))
 		case p.To == store.RunCancelled:
-			for _, q := range []string{qRunCancelEvents, qRunCancelMessages, qRunCancelRecipients} {
-				if _, err = t.exec(q, p.ID, now); err != nil {
-					break
+			if s.routes.has(store.WebhookMessageCancelled) {
+				var res sql.Result
+				if res, err = t.exec(qRunCancelWebhooks, p.ID, now); err == nil {
+					var n int64
+					n, err = res.RowsAffected()
+					written += int(n)
 				}
 			}
+			for _, q := range []string{qRunCancelEvents, qRunCancelMessages, qRunCancelRecipients} {
+				if err != nil {
+					break
+				}
+				_, err = t.exec(q, p.ID, now)
+			}
+		case p.To == store.RunFinished && was != store.RunFinished:
+			var n int
+			n, err = s.reportRunFinished(t, out, p.Now)
+			written += n
 		}
 		if err != nil || p.Campaign == "" {
 			return err
@@ -974,34 +989,61 @@ func (s *Store) RunSetState(ctx context.Context, p store.RunSetStateParams) (sto
 	if resume {
 		s.wake.Signal(store.StreamBroadcast)
 	}
+	s.webhooksWritten(written)
 	return out, nil
+}
+
+// reportRunFinished writes, in t, the campaign.run_finished reports of run r, with its counts
+// (counted only when the type has a route), and returns how many.
+func (s *Store) reportRunFinished(t *wtx, r store.Run, now time.Time) (int, error) {
+	if !s.routes.has(store.WebhookCampaignRunFinished) {
+		return 0, nil
+	}
+	rows, err := t.query(qRunProgress, r.ID)
+	if err != nil {
+		return 0, err
+	}
+	progress, err := scanProgress(rows)
+	if err := errors.Join(err, rows.Close()); err != nil {
+		return 0, err
+	}
+	return s.outboxWrite(t, now, []outboxEvent{{Type: store.WebhookCampaignRunFinished, Subject: r.ID,
+		CampaignID: r.CampaignID, RunID: r.ID, At: now, Detail: driverkit.RunFinishedDetail(progress)}})
 }
 
 // RunProgress implements store.Campaigns, on the read pool. A run that does not exist has
 // nothing to count.
 func (s *Store) RunProgress(ctx context.Context, runID string) (store.RunProgress, error) {
-	messages, recipients := map[string]int{}, map[string]int{}
+	var progress store.RunProgress
 	err := s.read(ctx, qRunProgress, []any{runID}, func(rows *sql.Rows) error {
-		for rows.Next() {
-			var (
-				kind, state string
-				n           int64
-			)
-			if err := rows.Scan(&kind, &state, &n); err != nil {
-				return err
-			}
-			if kind == "m" {
-				messages[state] += int(n)
-			} else {
-				recipients[state] += int(n)
-			}
-		}
-		return rows.Err()
+		var err error
+		progress, err = scanProgress(rows)
+		return err
 	})
 	if err != nil {
 		return store.RunProgress{}, fmt.Errorf("sqlite: progress of run %s: %w", runID, err)
 	}
-	return driverkit.Progress(messages, recipients), nil
+	return progress, nil
+}
+
+// scanProgress reads the rows of qRunProgress.
+func scanProgress(rows *sql.Rows) (store.RunProgress, error) {
+	messages, recipients := map[string]int{}, map[string]int{}
+	for rows.Next() {
+		var (
+			kind, state string
+			n           int64
+		)
+		if err := rows.Scan(&kind, &state, &n); err != nil {
+			return store.RunProgress{}, err
+		}
+		if kind == "m" {
+			messages[state] += int(n)
+		} else {
+			recipients[state] += int(n)
+		}
+	}
+	return driverkit.Progress(messages, recipients), rows.Err()
 }
 
 // RunInFlight returns how many of the run's messages are scheduled, queued or sending

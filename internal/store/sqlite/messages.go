@@ -334,8 +334,12 @@ func scanMessages(rows *sql.Rows) ([]store.Message, error) {
 
 // MessageCancel implements store.Store.
 func (s *Store) MessageCancel(ctx context.Context, id string, now time.Time) (store.Message, error) {
-	var m store.Message
+	var (
+		m       store.Message
+		written int
+	)
 	err := s.w.do(ctx, 1, func(t *wtx) error {
+		written = 0
 		rows, err := t.query(qMessageCancel, micros(now), id)
 		if err != nil {
 			return err
@@ -362,11 +366,14 @@ func (s *Store) MessageCancel(ctx context.Context, id string, now time.Time) (st
 			if !split || !store.Status(status).Cancellable() {
 				return fmt.Errorf("message %s is %s: %w", id, status, store.ErrConflict)
 			}
-			m, err = cancelSplit(t, id, store.Status(status), now)
+			m, written, err = s.cancelSplit(t, id, store.Status(status), now, true)
 			return err
 		}
 		m = msgs[0]
-		_, err = t.exec(qEventInsert, id, store.EventCancelled, micros(now), nil)
+		if _, err = t.exec(qEventInsert, id, store.EventCancelled, micros(now), nil); err != nil {
+			return err
+		}
+		written, err = s.outboxMessage(t, store.WebhookMessageCancelled, id, "", now, nil, now)
 		return err
 	})
 	if err != nil {
@@ -375,49 +382,56 @@ func (s *Store) MessageCancel(ctx context.Context, id string, now time.Time) (st
 		}
 		return store.Message{}, fmt.Errorf("sqlite: cancelling message %s: %w", id, err)
 	}
+	s.webhooksWritten(written)
 	return m, nil
 }
 
 // cancelSplit cancels the pending recipients of split message id (cancellable, in state status),
-// gives it the status derived from all its recipients, records the event naming them, and
-// returns the message.
-func cancelSplit(t *wtx, id string, status store.Status, now time.Time) (store.Message, error) {
+// gives it the status derived from all its recipients, records the event naming them and their
+// webhook reports (unless !report), and returns the message and the number of reports.
+func (s *Store) cancelSplit(t *wtx, id string, status store.Status, now time.Time, report bool) (store.Message, int, error) {
 	rows, err := t.query(qCancelRecipients, micros(now), id)
 	if err != nil {
-		return store.Message{}, err
+		return store.Message{}, 0, err
 	}
 	var cancelled []string
 	for rows.Next() {
 		var email string
 		if err := rows.Scan(&email); err != nil {
 			rows.Close()
-			return store.Message{}, err
+			return store.Message{}, 0, err
 		}
 		cancelled = append(cancelled, email)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return store.Message{}, err
+		return store.Message{}, 0, err
 	}
 	states, err := recipientStates(t, id)
 	if err != nil {
-		return store.Message{}, err
+		return store.Message{}, 0, err
 	}
 	p := store.MessageFinishParams{Status: status}
 	driverkit.SettleSplit(&p, states)
 	rows, err = t.query(qCancelSplit, string(p.Status), micros(now), id)
 	if err != nil {
-		return store.Message{}, err
+		return store.Message{}, 0, err
 	}
 	msgs, err := scanMessages(rows)
 	if err := errors.Join(err, rows.Close()); err != nil {
-		return store.Message{}, err
+		return store.Message{}, 0, err
 	}
 	if len(msgs) == 0 {
-		return store.Message{}, fmt.Errorf("message %s is no longer cancellable: %w", id, store.ErrConflict)
+		return store.Message{}, 0, fmt.Errorf("message %s is no longer cancellable: %w", id, store.ErrConflict)
 	}
 	ev := store.NewEvent(store.EventCancelled, now, &store.EventDetail{Recipients: store.Recipients(cancelled)})
-	_, err = t.exec(qEventInsert, id, ev.Type, micros(now), string(ev.Detail))
-	return msgs[0], err
+	if _, err = t.exec(qEventInsert, id, ev.Type, micros(now), string(ev.Detail)); err != nil {
+		return store.Message{}, 0, err
+	}
+	if !report {
+		return msgs[0], 0, nil
+	}
+	n, err := s.outboxWrite(t, now, driverkit.CancelReports(msgs[0], cancelled, ev))
+	return msgs[0], n, err
 }
 
 // recipientStates reads every recipient row of message id in the writer's transaction.

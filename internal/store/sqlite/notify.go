@@ -32,17 +32,23 @@ func (s *Store) EventsAccept(ctx context.Context, p store.EventsAcceptParams) ([
 	for _, in := range p.Events {
 		weight += len(in.Actions)
 	}
-	var plan driverkit.EventsPlan
+	var (
+		plan     driverkit.EventsPlan
+		reported int
+	)
 	err := s.w.do(ctx, weight, func(t *wtx) error {
+		et := &eventsTx{s: s, t: t, now: p.Now}
 		var err error
-		if plan, err = driverkit.PlanEvents(&eventsTx{s: s, t: t, now: p.Now}, p); err != nil {
+		if plan, err = driverkit.PlanEvents(et, p); err != nil {
 			return err
 		}
+		reported = et.reported
 		return writeEvents(t, &plan)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: accepting events: %w", err)
 	}
+	s.webhooksWritten(reported)
 	if len(plan.Actions) > 0 {
 		s.wake.Signal(driverkit.ActionWake)
 	}
@@ -51,9 +57,10 @@ func (s *Store) EventsAccept(ctx context.Context, p store.EventsAcceptParams) ([
 
 // eventsTx is driverkit.EventsTx on a write transaction.
 type eventsTx struct {
-	s   *Store
-	t   *wtx
-	now time.Time
+	s        *Store
+	t        *wtx
+	now      time.Time
+	reported int // webhook deliveries the contact upserts wrote
 }
 
 func (e *eventsTx) StoredEvents(keys []driverkit.EventKey) (map[driverkit.EventKey]driverkit.StoredEvent, error) {
@@ -112,8 +119,10 @@ func (e *eventsTx) StoredEvents(keys []driverkit.EventKey) (map[driverkit.EventK
 
 func (e *eventsTx) UpsertContacts(items []store.ContactUpsert) ([]store.ContactUpsertResult, error) {
 	keys, exts, ids := driverkit.UpsertKeys(items)
-	return e.s.upsertContacts(e.t, items, jsonStrings(keys), jsonStrings(exts), jsonStrings(ids),
-		driverkit.UpsertNeedsLists(items), e.now)
+	results, reported, err := e.s.upsertContacts(e.t, items, jsonStrings(keys), jsonStrings(exts),
+		jsonStrings(ids), driverkit.UpsertNeedsLists(items), e.now)
+	e.reported += reported
+	return results, err
 }
 
 func (e *eventsTx) PendingDigest(triggerID, digestKey string) (string, error) {

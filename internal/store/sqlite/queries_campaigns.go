@@ -155,6 +155,17 @@ const (
 		WHERE run_id = ?1 AND status IN ('scheduled', 'queued', 'deferred') AND pending_recipients IS NULL
 		ORDER BY id`
 
+	// The message.cancelled reports of those messages (outbox.go), first too.
+	qRunCancelWebhooks = `INSERT INTO webhook_deliveries (endpoint_id, type, subject, recipient,
+			campaign_id, run_id, at, detail, next_attempt_at, created_at)
+		SELECT r.endpoint_id, 'message.cancelled', m.id, mr.email_lower, coalesce(m.campaign_id, ''),
+			m.run_id, ?2, NULL, ?2, ?2
+		FROM messages m
+			JOIN message_recipients mr ON mr.message_id = m.id
+			JOIN webhook_routes r ON r.type = 'message.cancelled'
+		WHERE m.run_id = ?1 AND m.status IN ('scheduled', 'queued', 'deferred') AND m.pending_recipients IS NULL
+		ORDER BY m.id, mr.email_lower, r.endpoint_id`
+
 	qRunCancelMessages = `UPDATE messages SET status = 'cancelled', updated_at = ?2
 		WHERE run_id = ?1 AND status IN ('scheduled', 'queued', 'deferred') AND pending_recipients IS NULL`
 
