@@ -56,44 +56,10 @@
 // progress counts its messages by status through an index (see the campaigns area), so it is
 // as current as the messages themselves.
 //
-// The algorithm the webhook issue builds:
-//
-//   - Table outbox: id (a sequence: bigserial on PostgreSQL, INTEGER PRIMARY KEY on SQLite),
-//     consumer ("webhook", …), type (the event type, as in the timeline), subject
-//     (the id of what changed: msg_…, cmp_…, ctc_…), recipient (address, "" when not about one),
-//     campaign_id, at, detail (the event's typed detail, encoded as the timeline's), lease_owner,
-//     lease_until. Table outbox_routes: (consumer, type, campaign_only), the event types each
-//     consumer wants; a route exists only while someone listens (a webhook endpoint subscribed
-//     to the type).
-//   - Who writes: the driver, inside every store method that records an event: MessagesAccept
-//     (queued, scheduled), MessageFinish, MessageCancel, MessageRetry, MessageRescue,
-//     MessageReleaseLeases, and the methods of later areas (DSN and complaint intake, campaign
-//     runs, contacts). For each event it writes, it inserts one outbox row per route of that
-//     type (campaign_only routes only for messages with a campaign_id), in the same statement
-//     (PostgreSQL: one more CTE joining the new events to outbox_routes) or write transaction
-//     (SQLite). Services never write outbox rows; a method's doc lists the events it writes, and
-//     the outbox follows them. With no route for a type, nothing is written: PostgreSQL pays one
-//     lookup of the small routes table per statement, SQLite none (one process owns the file,
-//     so the driver keeps the routes in memory, changed only by its own route methods).
-//   - Who claims: each consumer, on every node, with OutboxClaim(consumer, owner, limit, now,
-//     lease until), the message claim's mechanism: rows of that consumer whose lease is empty or
-//     ended, oldest id first, PostgreSQL with FOR UPDATE SKIP LOCKED, SQLite in one write
-//     transaction. A consumer finishes rows with a method of its own area that applies their
-//     effect and deletes them in one transaction, only while owner still holds their lease: the
-//     webhook area inserts one webhook_deliveries row per endpoint subscribed to the type (then
-//     claimed by lease, signed, retried over about a day, as DESIGN §11 says). A consumer that
-//     dies leaves leases
-//     that end, and any node claims the rows again: delivery is at least once.
-//   - Ordering: ids follow commit order for one subject, since a subject's changes are
-//     serialised (its row lock on PostgreSQL, the one writer on SQLite); across subjects there
-//     is no order on PostgreSQL. Consumers claim oldest first but must not rely on order: a
-//     webhook delivery carries its outbox id (the Standard Webhooks webhook-id, the same on every
-//     retry) and its event time, so receivers can order and deduplicate.
-//   - Retention: a row lives until its consumer finishes it (deleted in that transaction). A
-//     route removed while rows of its type wait leaves them to be finished with no effect.
-//     Rows no consumer finishes (it is switched off) are deleted by the retention purge once
-//     older than the outbox retention (default 7 days), in small batches, counted and logged.
-//     webhook_deliveries and the timeline keep their own retention.
+// The outbox is webhook_deliveries itself: the webhooks area's doc (webhooks.go) says how a
+// method writes its reports (routes, the no-endpoint case, ids as per-subject sequence numbers)
+// and how deliveries are claimed by lease, retried, replayed and purged. Each method's doc names
+// the types it reports.
 //
 // All methods take the current time from their parameters (never from the wall clock), so tests
 // control time. All methods are safe for concurrent use.
