@@ -604,3 +604,47 @@ func TestFinishFindsRowsByID(t *testing.T) {
 		t.Errorf("the finish does not look its messages up by id; plan:\n%s", text)
 	}
 }
+
+// TestFinishWithoutRoutes checks that with no webhook endpoint the finish's outbox part runs
+// nothing but its probe of webhook_routes: no recipient is read, no delivery planned.
+func TestFinishWithoutRoutes(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := t.Context()
+	m := storetest.Message(t0)
+	if _, err := s.MessagesAccept(ctx, store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MessageClaim(ctx, store.MessageClaimParams{Owner: "w", Stream: store.StreamTransactional, Limit: 1,
+		Now: t0, LeaseUntil: t0.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	rows := [][]any{{int32(0), m.Message.ID, "w", string(store.StatusSent), int32(1), tsNotNull(t0), nil, "", ts(t0)}}
+	args := columns(rows, "integer", "text", "text", "text", "integer", "timestamptz", "text", "text", "timestamptz")
+	args = append(args, tsNotNull(t0))
+	args = append(args, columns([][]any{{int32(0), store.EventSent, tsNotNull(t0), nil}}, "integer", "text", "timestamptz", "text")...)
+	args = append(args, columns(nil, finishSuppressionParamTypes...)...)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	res, err := tx.Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) "+qMessageFinish, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pgx.CollectRows(res, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(plan, "\n")
+	if !strings.Contains(text, "Update on messages") || !strings.Contains(text, "message_recipients") {
+		t.Fatalf("not the finish's plan:\n%s", text)
+	}
+	for _, l := range plan {
+		if strings.Contains(l, "message_recipients") && !strings.Contains(l, "never executed") {
+			t.Errorf("the outbox part reads recipients with no route:\n%s", text)
+			break
+		}
+	}
+}

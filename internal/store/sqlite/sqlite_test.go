@@ -433,6 +433,14 @@ func TestQueryPlans(t *testing.T) {
 		{"suppression get", qSuppressionGet, []any{"a@example.com", 1, "global"}, "PRIMARY KEY"},
 		{"suppression match", qSuppressionMatch, []any{`["a@example.com"]`, 1, `["global","broadcast"]`}, "PRIMARY KEY"},
 		{"suppression delete", qSuppressionDelete, []any{"a@example.com", "global"}, "PRIMARY KEY"},
+		{"webhook claim", qDeliveryClaim, []any{"w", 2, 1, 10}, "webhook_deliveries_due"},
+		{"webhook next due", qDeliveryNextDue, nil, "webhook_deliveries_due"},
+		{"webhook list", qDeliveryList, []any{"whk_x", "", "", 0, 10}, "webhook_deliveries_endpoint"},
+		{"webhook replay", qDeliveryReplay, []any{"whk_x", 1, 2, 3, `["failed"]`}, "webhook_deliveries_endpoint"},
+		{"webhook purge", qDeliveryPurge, []any{1, 10}, "webhook_deliveries_done"},
+		{"webhook report", qOutboxInsert, []any{"message.sent", "msg_x", "", "", "", 1, nil, 1}, "PRIMARY KEY"},
+		{"webhook message report", qOutboxMessage, []any{"message.sent", "msg_x", 1, nil, 1, ""}, "PRIMARY KEY"},
+		{"webhook run cancel", qRunCancelWebhooks, []any{"run_x", 1}, "messages_run"},
 	} {
 		plan := explain(t, s, tc.q, tc.args...)
 		if !strings.Contains(plan, tc.index) || fullScan(plan) {
