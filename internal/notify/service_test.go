@@ -60,7 +60,7 @@ func drivers(t *testing.T, f func(t *testing.T, b *bundle)) {
 	drivertest.Each(t, func(t *testing.T, st store.Store) { f(t, setup(t, st)) })
 }
 
-func setup(t *testing.T, st testStore) *bundle {
+func setup(t testing.TB, st testStore) *bundle {
 	t.Helper()
 	b := &bundle{st: st, clock: &clock{t: start}}
 	b.cat = templates.New(templates.Config{Store: st, Now: b.clock.Now})
@@ -84,7 +84,7 @@ func setup(t *testing.T, st testStore) *bundle {
 	return b
 }
 
-func (b *bundle) template(t *testing.T, name, schema, subject, html string) {
+func (b *bundle) template(t testing.TB, name, schema, subject, html string) {
 	t.Helper()
 	tpl := store.Template{Name: name, Subject: subject, HTML: html, Origin: store.TemplateOriginAPI}
 	if schema != "" {

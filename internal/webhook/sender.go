@@ -50,7 +50,9 @@ func (s *Service) leaseFor() time.Duration {
 }
 
 // prepare builds the jobs of claimed deliveries: each endpoint and each message read once. A
-// delivery whose endpoint is gone (deleted since) or disabled is left to its lease.
+// delivery whose endpoint was deleted since is dropped (its row went with it). One whose endpoint
+// was disabled since it was claimed is sent all the same: its attempt is recorded, so that it is
+// not left leased, and waits pending if it fails (enabling the endpoint sends it at once).
 func (s *Service) prepare(ctx context.Context, ds []store.WebhookDelivery) ([]job, error) {
 	msgs, err := messages(ctx, s.cfg.Store, ds)
 	if err != nil {
@@ -65,7 +67,7 @@ func (s *Service) prepare(ctx context.Context, ds []store.WebhookDelivery) ([]jo
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, err
 			}
-			if err == nil && e.Enabled {
+			if err == nil {
 				ep = &e
 			}
 			eps[d.EndpointID] = ep

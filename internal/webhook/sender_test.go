@@ -215,7 +215,7 @@ func TestSignedPayloads(t *testing.T) {
 		other := newRecv(t, nil)
 		b.endpoint(t, other.srv.URL, store.WebhookMessageCancelled) // another type: receives nothing
 		msg := b.sent(t, func(m *store.Message) {
-			m.Tags, m.Metadata = []string{"orders"}, map[string]string{"order": "A-1"}
+			m.Tags, m.Metadata, m.EventID, m.TriggerID = []string{"orders"}, map[string]string{"order": "A-1"}, "evt_1", "trg_1"
 		}, "ann@example.com", "bo@example.com")
 		if n := b.tick(t); n != 2 {
 			t.Fatalf("Tick sent %d, want 2", n)
@@ -242,7 +242,7 @@ func TestSignedPayloads(t *testing.T) {
 			if q.payload.Type != store.WebhookMessageSent || !strings.HasPrefix(fmt.Sprint(d["detail"]), "map[attempt:1 provider_id:Q1 recipients:[") || q.payload.Timestamp != start.Format(time.RFC3339Nano) ||
 				d["message_id"] != msg || d["sequence"] != float64(n) || d["stream"] != "transactional" ||
 				fmt.Sprint(d["tags"]) != "[orders]" || fmt.Sprint(d["metadata"]) != "map[order:A-1]" ||
-				d["event_id"] != nil || d["trigger_id"] != nil || d["campaign_id"] != nil {
+				d["event_id"] != "evt_1" || d["trigger_id"] != "trg_1" || d["campaign_id"] != nil {
 				t.Errorf("payload for %s: %s", to, q.body)
 			}
 			dl, as := b.delivery(t, n)
@@ -585,6 +585,47 @@ func TestEnableSendsWaiting(t *testing.T) {
 		}
 		if q := rv.next(t); q.data["recipient"] != "ann@example.com" {
 			t.Fatalf("sent %s", q.body)
+		}
+	})
+}
+
+// TestClaimedThenDisabled: a delivery claimed just before its endpoint was disabled is still
+// sent and recorded, not left leased (enabling the endpoint must find it free).
+func TestClaimedThenDisabled(t *testing.T) {
+	t.Parallel()
+	drivertest.Each(t, func(t *testing.T, st store.Store) {
+		b := setup(t, st)
+		rv := newRecv(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) })
+		e := b.endpoint(t, rv.srv.URL, store.WebhookMessageSent)
+		b.sent(t, nil, "ann@example.com")
+		ctx := context.Background()
+		now := b.clock.Now()
+		ds, err := st.WebhookClaim(ctx, store.WebhookClaimParams{Owner: b.svc.cfg.Owner, Limit: 10, Now: now,
+			LeaseUntil: now.Add(b.svc.leaseFor())})
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("claim: %d %v", len(ds), err)
+		}
+		if err := st.WebhookDisable(ctx, e.ID, "failing since yesterday", now); err != nil {
+			t.Fatal(err)
+		}
+		jobs, err := b.svc.prepare(ctx, ds)
+		if err != nil || len(jobs) != 1 {
+			t.Fatalf("prepare: %d jobs, %v", len(jobs), err)
+		}
+		if err := b.svc.finish(ctx, []result{b.svc.send(ctx, jobs[0])}); err != nil {
+			t.Fatal(err)
+		}
+		rv.next(t)
+		d, _ := b.delivery(t, ds[0].ID)
+		if d.LeaseOwner != "" || d.Status != store.DeliveryPending || d.Attempts != 1 {
+			t.Fatalf("after its attempt: %+v", d)
+		}
+		on := true
+		if _, err := b.svc.Update(ctx, e.ID, EndpointInput{Enabled: &on}); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.tick(t); got != 1 {
+			t.Fatalf("enabled: Tick sent %d, want it at once", got)
 		}
 	})
 }
