@@ -262,9 +262,11 @@ func TestEventsToMail(t *testing.T) {
 			"data": map[string]any{"cart_id": "K-A"}, "occurred_at": abandoned.Format(time.RFC3339Nano)}, 202)
 		cartB := postEvent(t, p, map[string]any{"name": "cart.abandoned", "contact": map[string]any{"email": "cart-b@example.com"},
 			"data": map[string]any{"cart_id": "K-B"}, "occurred_at": abandoned.Format(time.RFC3339Nano)}, 202)
+		names := map[string]string{cartA.ID: "cart.abandoned", cartB.ID: "cart.abandoned"} // event id → name
 		for _, c := range []struct{ email, cart, order string }{{"cart-a@example.com", "K-A", "O-A"}, {"cart-b@example.com", "K-Z", "O-Z"}} {
-			postEvent(t, p, map[string]any{"name": "order.paid", "contact": map[string]any{"email": c.email},
+			r := postEvent(t, p, map[string]any{"name": "order.paid", "contact": map[string]any{"email": c.email},
 				"data": map[string]any{"cart_id": c.cart, "order_id": c.order, "total": 5, "marketplace": false}}, 202)
+			names[r.ID] = "order.paid"
 		}
 
 		// The 1,000 events and the mails they should make.
@@ -334,6 +336,7 @@ func TestEventsToMail(t *testing.T) {
 				t.Fatalf("event %d accepted as %+v", i, r)
 			}
 			eventIndex[r.ID] = i
+			names[r.ID] = events[i]["name"].(string)
 		}
 		// The same event id again: the first event's answer, and nothing more is sent.
 		again := postEvent(t, p, events[950], 200)
@@ -428,11 +431,18 @@ func TestEventsToMail(t *testing.T) {
 		if len(sent) != mails || len(byEvent) != len(perEvent) {
 			t.Errorf("%d message.sent payloads for %d events, want %d for %d", len(sent), len(byEvent), mails, len(perEvent))
 		}
+		var bad []webhookPayload
 		for _, e := range triggered {
 			ids, _ := e.Data["message_ids"].([]any)
-			if !knownTriggers[e.str("trigger_id")] || !strings.HasPrefix(e.str("action_id"), "act_") || len(ids) == 0 || len(ids) > 2 {
-				t.Errorf("event.triggered payload %+v", e)
+			name := names[e.str("event_id")]
+			if !knownTriggers[e.str("trigger_id")] || !strings.HasPrefix(e.str("action_id"), "act_") || len(ids) == 0 || len(ids) > 2 ||
+				e.str("name") != name || name == "" {
+				bad = append(bad, e)
 			}
+		}
+		if len(bad) > 0 {
+			t.Errorf("%d event.triggered payloads without their event's name, a known trigger, an action or one or two messages, the first %+v",
+				len(bad), bad[0])
 		}
 		if len(triggered) != actions {
 			t.Errorf("%d event.triggered payloads, want %d", len(triggered), actions)
