@@ -124,7 +124,7 @@ func (b *bundle) serve(t *testing.T, tr transport.Transport) (stop func()) {
 // waitState waits (up to 15 s) until the campaign is in state.
 func waitState(t *testing.T, svc *campaign.Service, cmpID, state string) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		cur, err := svc.Get(t.Context(), cmpID)
 		if err != nil {

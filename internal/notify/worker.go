@@ -178,6 +178,9 @@ func (s *Service) work(ctx context.Context, acts []store.Action, now time.Time) 
 				j.events = append(j.events, e)
 			}
 		}
+		if e, ok := byID[j.act.EventID]; ok {
+			j.finish.EventName = e.Name
+		}
 	}
 	fanout.Each(len(jobs), func(i int) { s.do(ctx, jobs[i], now) })
 	var fin []store.ActionFinishParams

@@ -195,6 +195,8 @@ type ActionFinishParams struct {
 	// CapPeriod > 0 with a CapKey: the frequency cap (see the area's doc).
 	CapKey    string
 	CapPeriod time.Duration
+	// EventName is the action's event's name, carried into its event.triggered report.
+	EventName string
 }
 
 // ActionFinishResult is the outcome of one finish, in order.

@@ -229,6 +229,7 @@ type FinishedAction struct {
 	ID, Status, Reason string
 	MessageIDs         []string
 	Trigger, Event     string
+	EventName          string // for the event.triggered report
 }
 
 // FinishPlan is a group of finishes applied in memory: each one's result, the actions to
@@ -281,7 +282,8 @@ func PlanFinish(now time.Time, p []store.ActionFinishParams, held map[string]Hel
 			continue
 		}
 		done[f.ID] = true
-		fa := FinishedAction{ID: f.ID, Status: f.Status, Reason: f.Reason, Trigger: a.TriggerID, Event: a.EventID}
+		fa := FinishedAction{ID: f.ID, Status: f.Status, Reason: f.Reason, Trigger: a.TriggerID, Event: a.EventID,
+			EventName: f.EventName}
 		if f.Status == store.ActionDone && f.CapKey != "" && f.CapPeriod > 0 {
 			k := CapKey{a.TriggerID, f.CapKey}
 			if last, ok := caps[k]; ok && now.Sub(last) < f.CapPeriod {
@@ -497,10 +499,11 @@ func TriggeredEvents(plan FinishPlan, now time.Time) ([]OutboxEvent, error) {
 			continue
 		}
 		detail, err := json.Marshal(struct {
+			Name       string   `json:"name,omitempty"`
 			TriggerID  string   `json:"trigger_id"`
 			ActionID   string   `json:"action_id"`
 			MessageIDs []string `json:"message_ids"`
-		}{d.Trigger, d.ID, append([]string{}, d.MessageIDs...)})
+		}{d.EventName, d.Trigger, d.ID, append([]string{}, d.MessageIDs...)})
 		if err != nil {
 			return nil, err
 		}

@@ -838,7 +838,7 @@ func testNotifyWebhooks(t *testing.T, s store.Store) {
 	// Done: reported (with no messages too); skipped or with a lease lost: not.
 	res := finishActions(t, s, now,
 		store.ActionFinishParams{ID: byTrigger["trg_a"].ID, Owner: "w", Status: store.ActionDone,
-			Messages: []store.NewMessage{m}},
+			Messages: []store.NewMessage{m}, EventName: "order.paid"},
 		store.ActionFinishParams{ID: byTrigger["trg_b"].ID, Owner: "w", Status: store.ActionSkipped},
 		store.ActionFinishParams{ID: byTrigger["trg_c"].ID, Owner: "someone else", Status: store.ActionDone},
 		store.ActionFinishParams{ID: byTrigger["trg_d"].ID, Owner: "w", Status: store.ActionDone})
@@ -847,7 +847,7 @@ func testNotifyWebhooks(t *testing.T, s store.Store) {
 	}
 	want := []reported{
 		{Type: store.WebhookEventTriggered, Subject: e.Event.ID, At: now, Detail: compactJSON(t, json.RawMessage(
-			fmt.Sprintf(`{"action_id":%q,"message_ids":[%q],"trigger_id":"trg_a"}`, byTrigger["trg_a"].ID, m.Message.ID)))},
+			fmt.Sprintf(`{"action_id":%q,"message_ids":[%q],"name":"order.paid","trigger_id":"trg_a"}`, byTrigger["trg_a"].ID, m.Message.ID)))},
 		{Type: store.WebhookEventTriggered, Subject: e.Event.ID, At: now, Detail: compactJSON(t, json.RawMessage(
 			fmt.Sprintf(`{"action_id":%q,"message_ids":[],"trigger_id":"trg_d"}`, byTrigger["trg_d"].ID)))},
 	}
