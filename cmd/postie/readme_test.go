@@ -68,6 +68,10 @@ func TestReadmeTour(t *testing.T) {
 			return []string{"POSTIE_POSTAL_ADDRESS=Shop Ltd, 1 Main St, Springfield", "POSTIE_TEMPLATES_DIR=" + templates}
 		}, []string{`"state":"scheduled"`, `"state":"finished"`, `"sent":2`, `"unsubscribed":1`,
 			`"location":"body.schedule.timezone"`, "refused, as it should be"}},
+		{"Events: a trigger sends the mail, a webhook reports it", func(string) []string {
+			return []string{"POSTIE_WEBHOOK_ALLOW=loopback", "POSTIE_WEBHOOK_ALLOW_HTTP=true"}
+		}, []string{`"duplicate":true`, "webhook  event.triggered whd_", "webhook  message.sent whd_", "signature ok",
+			`"subject":"Receipt for order A-1"`, `"event_id":"evt_`, `"status":"delivered"`, `"recipient":"ada@example.com"`}},
 	} {
 		t.Run(tc.section, func(t *testing.T) {
 			t.Parallel()
@@ -101,7 +105,7 @@ func TestReadmeTour(t *testing.T) {
 				}
 			}
 			dir := t.TempDir()
-			relay := freeAddr(t)
+			relay, hooks := freeAddr(t), freeAddr(t)
 			// The steps call bin/postie, which make run builds.
 			if err := os.Mkdir(filepath.Join(dir, "bin"), 0o755); err != nil {
 				t.Fatal(err)
@@ -123,7 +127,7 @@ func TestReadmeTour(t *testing.T) {
 				cmd.Dir = dir
 				cmd.Stdin = strings.NewReader(script)
 				cmd.Stdout, cmd.Stderr = outFile, outFile
-				cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "RELAY=" + relay}, env...)
+				cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "RELAY=" + relay, "HOOKS=" + hooks}, env...)
 				// In a process group of its own, ended with the test: a step that fails leaves
 				// nothing running.
 				cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
