@@ -433,7 +433,7 @@ func TestQueryPlans(t *testing.T) {
 		{"suppression get", qSuppressionGet, []any{"a@example.com", 1, "global"}, "PRIMARY KEY"},
 		{"suppression match", qSuppressionMatch, []any{`["a@example.com"]`, 1, `["global","broadcast"]`}, "PRIMARY KEY"},
 		{"suppression delete", qSuppressionDelete, []any{"a@example.com", "global"}, "PRIMARY KEY"},
-		{"webhook claim", qDeliveryClaim, []any{"w", 2, 1, 10}, "webhook_deliveries_due"},
+		{"webhook claim", qDeliveryClaim, []any{"w", 2, 1, 10, "[]"}, "webhook_deliveries_due"},
 		{"webhook next due", qDeliveryNextDue, nil, "webhook_deliveries_due"},
 		{"webhook list", qDeliveryList, []any{"whk_x", "", "", 0, 10}, "webhook_deliveries_endpoint"},
 		{"webhook replay", qDeliveryReplay, []any{"whk_x", 1, 2, 3, `["failed"]`}, "webhook_deliveries_endpoint"},
