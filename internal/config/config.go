@@ -107,7 +107,7 @@ func Default() Config {
 			5 * time.Hour, 10 * time.Hour, 10 * time.Hour},
 		WebhookDisableAfter: 72 * time.Hour,
 		WebhookTimeout:      10 * time.Second,
-		WebhookConcurrency:  32,
+		WebhookConcurrency:  128,
 
 		EventRetention: 30 * 24 * time.Hour,
 	}

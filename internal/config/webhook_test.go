@@ -15,7 +15,7 @@ func TestWebhookSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(c.WebhookRetryDelays) != 7 || c.WebhookRetryDelays[0] != 5*time.Second || c.WebhookRetryDelays[6] != 10*time.Hour ||
-		c.WebhookDisableAfter != 72*time.Hour || c.WebhookTimeout != 10*time.Second || c.WebhookConcurrency != 32 ||
+		c.WebhookDisableAfter != 72*time.Hour || c.WebhookTimeout != 10*time.Second || c.WebhookConcurrency != 128 ||
 		c.WebhookAllowHTTP || c.WebhookAllow != "" {
 		t.Fatalf("defaults: %v %v %v %d %v %q", c.WebhookRetryDelays, c.WebhookDisableAfter, c.WebhookTimeout,
 			c.WebhookConcurrency, c.WebhookAllowHTTP, c.WebhookAllow)

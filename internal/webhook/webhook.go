@@ -61,7 +61,7 @@ var DefaultRetryDelays = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * 
 const (
 	DefaultDisableAfter = 72 * time.Hour
 	DefaultTimeout      = 10 * time.Second
-	DefaultConcurrency  = 32
+	DefaultConcurrency  = 128
 	defaultPoll         = 5 * time.Second
 )
 
@@ -75,7 +75,7 @@ type Config struct {
 	DisableAfter time.Duration
 	// Timeout bounds each request, from the connection to the end of the response (default 10s).
 	Timeout time.Duration
-	// Concurrency: requests in flight at most (default 32).
+	// Concurrency: requests in flight at most (default 128).
 	Concurrency int
 	// Owner names this node's process in the leases it takes (as delivery's owners do).
 	Owner  string
