@@ -65,12 +65,15 @@ var (
 	qActionJoins = `SELECT action_id, event_id FROM action_events WHERE action_id = ANY ($1::text[])
 		ORDER BY action_id, id`
 
-	// Events whose actions are all finished, oldest first; deleting one deletes its actions,
-	// joins and cancels (ON DELETE CASCADE).
+	// Events whose actions are all finished and whose recorded cancels no pending action
+	// waits for, oldest first; deleting one deletes its actions, joins and cancels (ON DELETE
+	// CASCADE).
 	qEventPurge = `DELETE FROM events WHERE id IN (SELECT id FROM events e WHERE occurred_at < $1
 		AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.event_id = e.id AND a.status = 'pending')
 		AND NOT EXISTS (SELECT 1 FROM action_events j JOIN actions a ON a.id = j.action_id
 			WHERE j.event_id = e.id AND a.status = 'pending')
+		AND NOT EXISTS (SELECT 1 FROM event_cancels c JOIN actions a ON a.cancel_key = c.key
+			AND a.status = 'pending' AND a.cancel_key <> '' WHERE c.event_id = e.id)
 		ORDER BY occurred_at LIMIT $2 FOR UPDATE SKIP LOCKED)`
 
 	qTriggerInsert = `INSERT INTO triggers (` + triggerColumns + `)

@@ -648,6 +648,13 @@ func testNotifyPurge(t *testing.T, s store.Store) {
 	oldNoAction := event("order.paid", t0.Add(-47*time.Hour))
 	oldCancel := event("order.paid", t0.Add(-47*time.Hour), func(in *store.EventIn) { in.Cancels = []string{"k"} })
 	recent := event("order.paid", t0)
+	// A cancel recorded for an action still pending (a long delay) outlives the retention: the
+	// action's claim must still see it.
+	waiting := event("cart.abandoned", t0.Add(-49*time.Hour), withAction("trg_w", t0.Add(48*time.Hour),
+		func(a *store.Action) { a.CancelKey = "w" }))
+	oldCancelWaited := event("order.paid", t0.Add(-47*time.Hour), func(in *store.EventIn) { in.Cancels = []string{"w"} })
+	acceptEvents(t, s, t0, waiting)
+	acceptEvents(t, s, t0, oldCancelWaited)
 	acceptEvents(t, s, t0, old, oldPending, oldNoAction, oldCancel, recent)
 	a := claimActions(t, s, "w", t0, 10)
 	if len(a) != 1 {
@@ -666,7 +673,7 @@ func testNotifyPurge(t *testing.T, s store.Store) {
 			t.Errorf("purged event %s: %v", gone, err)
 		}
 	}
-	for _, kept := range []string{oldPending.Event.ID, recent.Event.ID} {
+	for _, kept := range []string{oldPending.Event.ID, recent.Event.ID, waiting.Event.ID, oldCancelWaited.Event.ID} {
 		getEvent(t, s, kept)
 	}
 	// The purged event's client id may be used again.
@@ -677,6 +684,9 @@ func testNotifyPurge(t *testing.T, s store.Store) {
 	}
 	if r := acceptEvents(t, s, t0, event("order.paid", t0, clientID("reuse")))[0]; r.Duplicate {
 		t.Error("a purged event's client id is still taken")
+	}
+	if got := actionIDs(claimActions(t, s, "w", t0.Add(48*time.Hour), 10)); slices.Contains(got, waiting.Actions[0].ID) {
+		t.Errorf("claimed %v: the waiting action's cancel was purged", got)
 	}
 }
 

@@ -74,6 +74,8 @@ CREATE INDEX actions_due ON actions (due_at) WHERE status = 'pending';
 CREATE INDEX actions_leased ON actions (lease_until) WHERE status = 'pending' AND lease_owner <> '';
 CREATE INDEX actions_event ON actions (event_id);
 CREATE INDEX actions_digest ON actions (trigger_id, digest_key) WHERE status = 'pending' AND digest_key <> '';
+-- The pending actions a recorded cancel may still cancel (kept from the purge).
+CREATE INDEX actions_cancel ON actions (cancel_key) WHERE status = 'pending' AND cancel_key <> '';
 
 -- The events a digest action carries, in the order they joined (id).
 CREATE TABLE action_events (

@@ -81,6 +81,8 @@ CREATE INDEX actions_leased ON actions (lease_until) WHERE status = 'pending' AN
 CREATE INDEX actions_event ON actions (event_id);
 -- A digest's pending action, which the events of its key join.
 CREATE INDEX actions_digest ON actions (trigger_id, digest_key) WHERE status = 'pending' AND digest_key <> '';
+-- The pending actions a recorded cancel may still cancel (kept from the purge).
+CREATE INDEX actions_cancel ON actions (cancel_key) WHERE status = 'pending' AND cancel_key <> '';
 
 -- The events a digest action carries, in the order they joined (id).
 CREATE TABLE action_events (
