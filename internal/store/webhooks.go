@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -219,4 +220,14 @@ func WebhookDeliveryCursorAfter(cursor string) (int64, error) {
 		return 0, fmt.Errorf("webhook delivery cursor %q: %w", cursor, ErrBadCursor)
 	}
 	return n, nil
+}
+
+// WebhookOrigin is what reports and logs show of an endpoint's URL: its scheme and host, since
+// the path and query of a hook URL often carry a token.
+func WebhookOrigin(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }

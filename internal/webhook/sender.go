@@ -228,7 +228,7 @@ func (s *Service) disableIfFailing(ctx context.Context, ep, last string, now tim
 		return err
 	}
 	s.log.Warn("webhook endpoint disabled: failing for too long (enable it again with PATCH /v1/webhooks/{id})",
-		"webhook", ep, "url", e.URL, "reason", reason)
+		"webhook", ep, "url", store.WebhookOrigin(e.URL), "reason", reason)
 	return nil
 }
 

@@ -100,13 +100,14 @@ func DeliveryPage(page []store.WebhookDelivery, limit int) ([]store.WebhookDeliv
 	})
 }
 
-// DisabledDetail is the detail of a webhook.disabled report: the endpoint's URL and the reason.
+// DisabledDetail is the detail of a webhook.disabled report: the endpoint's URL's origin (other
+// endpoints receive it: never its path or query) and the reason.
 func DisabledDetail(url, reason string) json.RawMessage {
 	// Marshalling two strings cannot fail.
 	b, _ := json.Marshal(struct {
 		URL    string `json:"url"`
 		Reason string `json:"reason"`
-	}{url, reason})
+	}{store.WebhookOrigin(url), reason})
 	return b
 }
 

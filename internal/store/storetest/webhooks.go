@@ -190,9 +190,9 @@ func testWebhookDisable(t *testing.T, s store.Store) {
 	}
 	want := []reported{
 		{Type: store.WebhookEndpointDisabled, Subject: off.ID, At: now,
-			Detail: `{"reason":"paused","url":"` + off.URL + `"}`},
+			Detail: `{"reason":"paused","url":"` + store.WebhookOrigin(off.URL) + `"}`},
 		{Type: store.WebhookEndpointDisabled, Subject: a.ID, At: now,
-			Detail: `{"reason":"failing since yesterday","url":"` + a.URL + `"}`},
+			Detail: `{"reason":"failing since yesterday","url":"` + store.WebhookOrigin(a.URL) + `"}`},
 	}
 	if diff := gocmp.Diff(want, reports(t, s, watcher.ID)); diff != "" {
 		t.Errorf("reports to the watcher (-want +got):\n%s", diff)
