@@ -176,7 +176,7 @@ func (s *Service) finish(ctx context.Context, rs []result) error {
 	ps := make([]store.WebhookFinishParams, len(rs))
 	failing := map[string]string{} // endpoint → its last error
 	for i, r := range rs {
-		p := store.WebhookFinishParams{ID: r.d.ID, Owner: s.cfg.Owner, Status: store.DeliveryDelivered, Attempt: r.attempt}
+		p := store.WebhookFinishParams{ID: r.d.ID, Owner: r.d.LeaseOwner, Status: store.DeliveryDelivered, Attempt: r.attempt}
 		if !r.ok() {
 			n := r.d.Attempts + 1 // this attempt's number
 			if n <= len(s.cfg.RetryDelays) {
@@ -237,7 +237,7 @@ func (s *Service) disableIfFailing(ctx context.Context, ep, last string, now tim
 // is the running form.
 func (s *Service) Tick(ctx context.Context) (int, error) {
 	now := s.cfg.Now().UTC()
-	ds, err := s.cfg.Store.WebhookClaim(ctx, store.WebhookClaimParams{Owner: s.cfg.Owner, Limit: s.cfg.Concurrency,
+	ds, err := s.cfg.Store.WebhookClaim(ctx, store.WebhookClaimParams{Owner: s.claimOwner(), Limit: s.cfg.Concurrency,
 		Now: now, LeaseUntil: now.Add(s.leaseFor())})
 	if err != nil || len(ds) == 0 {
 		return 0, err
@@ -360,7 +360,7 @@ func (sc *scheduler) claim(ctx context.Context) (full, busy bool, err error) {
 		return false, true, nil
 	}
 	now := s.cfg.Now().UTC()
-	ds, err := s.cfg.Store.WebhookClaim(ctx, store.WebhookClaimParams{Owner: s.cfg.Owner, Limit: free, Now: now,
+	ds, err := s.cfg.Store.WebhookClaim(ctx, store.WebhookClaimParams{Owner: s.claimOwner(), Limit: free, Now: now,
 		LeaseUntil: now.Add(s.leaseFor()), ExceptEndpoints: except})
 	if err != nil || len(ds) == 0 {
 		return false, false, err

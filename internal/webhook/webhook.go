@@ -41,6 +41,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/postie/postie/internal/store"
@@ -95,6 +97,14 @@ type Service struct {
 	log    *slog.Logger
 	client *http.Client
 	wake   chan struct{} // a retry or replay made deliveries due
+	claims atomic.Int64  // numbers each claim's owner (claimOwner)
+}
+
+// claimOwner is the lease owner of one claim: Owner and the claim's number. A result recorded
+// late, after its lease ended and this node claimed the delivery again, then no longer matches
+// the new lease and changes nothing; releasing by the Owner prefix still covers every claim.
+func (s *Service) claimOwner() string {
+	return s.cfg.Owner + "/" + strconv.FormatInt(s.claims.Add(1), 10)
 }
 
 // New builds the service.
