@@ -73,6 +73,28 @@ type Config struct {
 	WebhookConcurrency  int             `env:"POSTIE_WEBHOOK_CONCURRENCY" flag:"webhook-concurrency" usage:"webhook requests in flight at once on this node (one endpoint gets a quarter of them at most)"`
 
 	EventRetention time.Duration `env:"POSTIE_EVENT_RETENTION" flag:"event-retention" usage:"how long events (and their ids: the exactly-once window) are kept after they occurred"`
+
+	SubmissionListen string `env:"POSTIE_SUBMISSION_LISTEN" flag:"submission-listen" usage:"SMTP submission listener, e.g. 127.0.0.1:2587: applications send over SMTP with an API key as the password (empty: off)"`
+	InboundListen    string `env:"POSTIE_INBOUND_LISTEN" flag:"inbound-listen" usage:"SMTP listener for bounces and complaints sent to the bounce domain, e.g. :25 (empty: off)"`
+	TLSCert          string `env:"POSTIE_TLS_CERT" flag:"tls-cert" usage:"PEM certificate (chain) offered by STARTTLS on the SMTP listeners"`
+	TLSKey           string `env:"POSTIE_TLS_KEY" flag:"tls-key" usage:"PEM private key of POSTIE_TLS_CERT"`
+	SMTPHostname     string `env:"POSTIE_SMTP_HOSTNAME" flag:"smtp-hostname" usage:"the name the SMTP listeners greet with (default: the machine's host name)"`
+	BounceDomain     string `env:"POSTIE_BOUNCE_DOMAIN" flag:"bounce-domain" usage:"domain whose MX points at postie's inbound listener: each recipient gets its own signed envelope sender there (VERP), so bounces come back (empty: off)"`
+	BounceDomains    string `env:"POSTIE_BOUNCE_DOMAINS" flag:"bounce-domains" usage:"bounce domains per sending domain, so SPF aligns: shop.example=bounce.shop.example,… (others use POSTIE_BOUNCE_DOMAIN)"`
+	InboundMaxSize   int64  `env:"POSTIE_INBOUND_MAX_SIZE" flag:"inbound-max-size" usage:"largest bounce or complaint report accepted, in bytes"`
+
+	SoftBounceLimit    int           `env:"POSTIE_SOFT_BOUNCE_LIMIT" flag:"soft-bounce-limit" usage:"soft bounces of one address within POSTIE_SOFT_BOUNCE_WINDOW, with no delivery in between, that suppress it (0: never)"`
+	SoftBounceWindow   time.Duration `env:"POSTIE_SOFT_BOUNCE_WINDOW" flag:"soft-bounce-window" usage:"the window soft bounces are counted in"`
+	SoftBounceSuppress time.Duration `env:"POSTIE_SOFT_BOUNCE_SUPPRESS" flag:"soft-bounce-suppress" usage:"how long repeated soft bounces suppress an address"`
+
+	ComplaintWarn  float64 `env:"POSTIE_COMPLAINT_WARN" flag:"complaint-warn" usage:"warn when a stream's complaint rate (24h or 7d) reaches this share of its delivered mail"`
+	ComplaintPause float64 `env:"POSTIE_COMPLAINT_PAUSE" flag:"complaint-pause" usage:"pause the broadcast stream when its complaint rate reaches this share (0: never)"`
+	BouncePause    float64 `env:"POSTIE_BOUNCE_PAUSE" flag:"bounce-pause" usage:"pause the broadcast stream when its bounce rate reaches this share (0: never)"`
+	RateMinVolume  int     `env:"POSTIE_RATE_MIN_VOLUME" flag:"rate-min-volume" usage:"delivered recipients a window needs before its rates can pause a stream"`
+	FeedbackSender string  `env:"POSTIE_FEEDBACK_SENDER" flag:"feedback-sender" usage:"the sender id closing the Feedback-ID header of broadcast mail (Gmail's feedback loop), 5 to 15 letters or digits"`
+
+	SESTopicARNs string `env:"POSTIE_SES_TOPIC_ARNS" flag:"ses-topic-arns" usage:"SNS topics whose SES notifications POST /v1/inbound/ses accepts, comma-separated ARNs (empty: the endpoint refuses everything)"`
+	SNSEndpoint  string `env:"POSTIE_SNS_ENDPOINT" flag:"sns-endpoint" usage:"for tests only: the base URL signing certificates and subscription confirmations must come from, instead of https://sns.<region>.amazonaws.com"`
 }
 
 // HardMaxMessageSize is the ceiling for MaxMessageSize (Amazon SES accepts 40 MB).
@@ -110,6 +132,16 @@ func Default() Config {
 		WebhookConcurrency:  128,
 
 		EventRetention: 30 * 24 * time.Hour,
+
+		InboundMaxSize:     10 << 20,
+		SoftBounceLimit:    3,
+		SoftBounceWindow:   7 * 24 * time.Hour,
+		SoftBounceSuppress: 30 * 24 * time.Hour,
+		ComplaintWarn:      0.0008,
+		ComplaintPause:     0.002,
+		BouncePause:        0.05,
+		RateMinVolume:      1000,
+		FeedbackSender:     "postie",
 	}
 }
 
@@ -371,6 +403,56 @@ func (c *Config) Validate() error {
 	if c.EventRetention < time.Hour {
 		bad("POSTIE_EVENT_RETENTION", "must be at least 1h (events are the exactly-once window of their ids)")
 	}
+	for env, addr := range map[string]string{"POSTIE_SUBMISSION_LISTEN": c.SubmissionListen, "POSTIE_INBOUND_LISTEN": c.InboundListen} {
+		if addr != "" {
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				bad(env, "want host:port, got %q", addr)
+			}
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("POSTIE_TLS_CERT", "POSTIE_TLS_CERT and POSTIE_TLS_KEY go together")
+	}
+	if _, _, err := c.BounceDomainMap(); err != nil {
+		bad("POSTIE_BOUNCE_DOMAINS", "%v", err)
+	}
+	if c.BounceDomain != "" && !mail.ValidDomain(c.BounceDomain) {
+		bad("POSTIE_BOUNCE_DOMAIN", "not a domain name: %q", c.BounceDomain)
+	}
+	if c.InboundMaxSize < 64<<10 || c.InboundMaxSize > HardMaxMessageSize {
+		bad("POSTIE_INBOUND_MAX_SIZE", "must be between 65536 and %d bytes", HardMaxMessageSize)
+	}
+	if c.SoftBounceLimit < 0 {
+		bad("POSTIE_SOFT_BOUNCE_LIMIT", "must be at least 0 (never)")
+	}
+	if c.SoftBounceWindow <= 0 {
+		bad("POSTIE_SOFT_BOUNCE_WINDOW", "must be positive")
+	}
+	if c.SoftBounceSuppress <= 0 {
+		bad("POSTIE_SOFT_BOUNCE_SUPPRESS", "must be positive")
+	}
+	for env, f := range map[string]float64{"POSTIE_COMPLAINT_WARN": c.ComplaintWarn,
+		"POSTIE_COMPLAINT_PAUSE": c.ComplaintPause, "POSTIE_BOUNCE_PAUSE": c.BouncePause} {
+		if !(f >= 0 && f < 1) {
+			bad(env, "must be at least 0 and below 1")
+		}
+	}
+	if c.RateMinVolume < 1 {
+		bad("POSTIE_RATE_MIN_VOLUME", "must be at least 1")
+	}
+	if n := len(c.FeedbackSender); n < 5 || n > 15 || strings.Trim(c.FeedbackSender, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
+		bad("POSTIE_FEEDBACK_SENDER", "want 5 to 15 letters or digits, got %q", c.FeedbackSender)
+	}
+	for _, arn := range c.TopicARNs() {
+		if !strings.HasPrefix(arn, "arn:aws:sns:") || strings.Count(arn, ":") != 5 {
+			bad("POSTIE_SES_TOPIC_ARNS", "not an SNS topic ARN (arn:aws:sns:region:account:name): %q", arn)
+		}
+	}
+	if c.SNSEndpoint != "" {
+		if u, err := url.Parse(c.SNSEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("POSTIE_SNS_ENDPOINT", "want an http(s) URL, got %q", c.SNSEndpoint)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -392,6 +474,44 @@ func CheckNodeID(id string) error {
 		}
 	}
 	return nil
+}
+
+// BounceDomainMap parses BounceDomains ("shop.example=bounce.shop.example,…") into sending
+// domain → bounce domain, lowercased, and returns every bounce domain (BounceDomain first, when
+// set): the domains the inbound listener accepts mail for.
+func (c *Config) BounceDomainMap() (per map[string]string, all []string, err error) {
+	if c.BounceDomain != "" {
+		all = append(all, strings.ToLower(c.BounceDomain))
+	}
+	for _, item := range strings.Split(c.BounceDomains, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		from, bounce, ok := strings.Cut(item, "=")
+		from, bounce = strings.ToLower(strings.TrimSpace(from)), strings.ToLower(strings.TrimSpace(bounce))
+		if !ok || !mail.ValidDomain(from) || !mail.ValidDomain(bounce) {
+			return nil, nil, fmt.Errorf("want sending-domain=bounce-domain items separated by commas, got %q", item)
+		}
+		if per == nil {
+			per = map[string]string{}
+		}
+		per[from] = bounce
+		if !slices.Contains(all, bounce) {
+			all = append(all, bounce)
+		}
+	}
+	return per, all, nil
+}
+
+// TopicARNs is SESTopicARNs as a list.
+func (c *Config) TopicARNs() []string {
+	var out []string
+	for _, a := range strings.Split(c.SESTopicARNs, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // InflightBytes is MaxInflightBytes, or its default when 0: two of the largest messages.

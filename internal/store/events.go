@@ -43,6 +43,7 @@ type EventDetail struct {
 	Attempts          *int             `json:"attempts,omitempty" doc:"attempts made before a retry"`
 	Rejected          []EventRecipient `json:"rejected,omitempty" doc:"recipients refused one by one (events of earlier versions)"`
 	Suppressed        []string         `json:"suppressed,omitempty" doc:"addresses suppressed by this outcome (events of earlier versions)"`
+	Report            *ReportDetail    `json:"report,omitempty" doc:"what a bounce, complaint or other report said (bounced, complained, delivered, delayed, auto_reply, feedback)"`
 }
 
 // EventRecipient is one recipient an event concerns, with what happened to it.

@@ -46,13 +46,14 @@ const (
 	WebhookCampaignRunFinished = "campaign.run_finished"
 	WebhookEventTriggered      = "event.triggered"
 	WebhookEndpointDisabled    = "webhook.disabled"
+	WebhookStreamPaused        = "stream.paused"
 )
 
 // WebhookTypes lists every webhook event type.
 var WebhookTypes = []string{WebhookMessageSent, WebhookMessageDeferred, WebhookMessageFailed,
 	WebhookMessageBounced, WebhookMessageComplained, WebhookMessageSuppressed,
 	WebhookMessageCancelled, WebhookContactUnsubscribed, WebhookContactSubscribed,
-	WebhookCampaignRunFinished, WebhookEventTriggered, WebhookEndpointDisabled}
+	WebhookCampaignRunFinished, WebhookEventTriggered, WebhookEndpointDisabled, WebhookStreamPaused}
 
 // Delivery states: pending → delivered | failed (retries used up); WebhookRetry and
 // WebhookReplay make a delivery pending again with fresh attempts.
