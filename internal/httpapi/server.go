@@ -217,6 +217,7 @@ func New(cfg Config) *Server {
 	s.registerEvents()
 	s.registerTriggers()
 	s.registerWebhooks()
+	s.registerInbound()
 	s.finishDocument()
 	return s
 }
