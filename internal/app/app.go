@@ -90,6 +90,11 @@ type App struct {
 	// submission is the SMTP submission server on submissionListener (nil when off).
 	submission         *inbound.Submission
 	submissionListener net.Listener
+	// processor applies the reports that come back; intake is the bounce and complaint
+	// listener on intakeListener (nil when off).
+	processor      *inbound.Processor
+	intake         *inbound.Intake
+	intakeListener net.Listener
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
 }
@@ -123,6 +128,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if a.verp, err = loadVERP(ctx, st, time.Now()); err != nil {
 		return nil, err
 	}
+	a.processor = newProcessor(cfg, st, a.verp, log)
 
 	node := nodeID(cfg)
 	log.Info("node id (POSTIE_NODE_ID), the owner of this run's leases", "node_id", node)
@@ -252,12 +258,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		_ = a.listener.Close()
 		return nil, err
 	}
+	if err := a.listenIntake(); err != nil {
+		_ = a.listener.Close()
+		if a.submissionListener != nil {
+			_ = a.submissionListener.Close()
+		}
+		return nil, err
+	}
 	// The key is generated only once the start can no longer fail, so that a generated key is
 	// always shown (the caller prints GeneratedKey): a start that fails before leaves none behind.
 	if err := a.ensureAPIKey(ctx); err != nil {
 		_ = a.listener.Close()
 		if a.submissionListener != nil {
 			_ = a.submissionListener.Close()
+		}
+		if a.intakeListener != nil {
+			_ = a.intakeListener.Close()
 		}
 		return nil, err
 	}
@@ -423,7 +439,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 6)
+	errc := make(chan error, 7)
 	if a.templates != nil {
 		wg.Go(func() { a.templates.Run(engineCtx) })
 	}
@@ -462,6 +478,7 @@ func (a *App) Run(ctx context.Context) error {
 		a.housekeeping(engineCtx)
 	}()
 	wg.Go(func() { a.serveSubmission(errc) })
+	wg.Go(func() { a.serveIntake(errc) })
 
 	var runErr error
 	select {
@@ -472,10 +489,12 @@ func (a *App) Run(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
 	waitSubmission := a.shutdownSubmission(shutCtx)
+	waitIntake := a.shutdownIntake(shutCtx)
 	if err := srv.Shutdown(shutCtx); err != nil {
 		a.log.Warn("HTTP shutdown did not finish cleanly", "err", err)
 	}
 	waitSubmission()
+	waitIntake()
 	stopEngine()
 	wg.Wait()
 	close(errc)
