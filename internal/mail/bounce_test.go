@@ -1,6 +1,11 @@
 package mail
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 // TestBounceClass checks email-rules §4.5 (and the reply table of §2.3) row by row.
 func TestBounceClass(t *testing.T) {
@@ -79,6 +84,31 @@ func TestIsUserUnknown(t *testing.T) {
 	} {
 		if got := IsUserUnknown(text); got != want {
 			t.Errorf("IsUserUnknown(%q) = %v, want %v", text, got, want)
+		}
+	}
+}
+
+// TestPatternTablesDocumented: docs/operations.md ("How bounces are read") lists every pattern
+// ParseReport and BounceClass use, so the documented table is the one in force.
+func TestPatternTablesDocumented(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "## How bounces are read")
+	section, _, _ = strings.Cut(section, "\n## ")
+	section = strings.ToLower(section)
+	for name, table := range map[string][]string{
+		"bounceSignatures": bounceSignatures, "bounceSenders": bounceSenders, "bounceSubjects": bounceSubjects,
+		"failureTexts": failureTexts, "delayTexts": delayTexts, "autoReplySubjects": autoReplySubjects,
+		"userUnknownTexts": userUnknownTexts, "mailboxFullTexts": mailboxFullTexts,
+		"blockedTexts": blockedTexts, "tooLargeTexts": tooLargeTexts,
+	} {
+		for _, s := range table {
+			if !strings.Contains(section, strings.ToLower(s)) {
+				t.Errorf("%s: %q is not in docs/operations.md's How bounces are read", name, s)
+			}
 		}
 	}
 }
