@@ -79,6 +79,7 @@ type Submission struct {
 
 	mu       sync.Mutex
 	closing  bool
+	listener net.Listener // of Serve
 	sessions map[*session]struct{}
 }
 
@@ -144,6 +145,13 @@ func (s *Submission) Serve(l net.Listener) error {
 		return fmt.Errorf("submission on %s: a listener beyond loopback needs a TLS certificate (POSTIE_TLS_CERT, POSTIE_TLS_KEY): API keys would cross the network in clear", l.Addr())
 	}
 	s.loopback.Store(loopback)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return l.Close()
+	}
+	s.listener = l
+	s.mu.Unlock()
 	err := s.srv.Serve(l)
 	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		return nil
@@ -172,6 +180,7 @@ func LoopbackOnly(addr string) bool {
 func (s *Submission) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	s.closeListener()
 	for ss := range s.sessions {
 		if !ss.busy {
 			_ = ss.conn.Close()
@@ -182,8 +191,8 @@ func (s *Submission) Shutdown(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return errors.Join(err, s.Close())
 	}
-	if errors.Is(err, smtp.ErrServerClosed) {
-		return nil
+	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil // closed before, or the listener by closeListener
 	}
 	return err
 }
@@ -193,13 +202,22 @@ func (s *Submission) Shutdown(ctx context.Context) error {
 func (s *Submission) Close() error {
 	s.mu.Lock()
 	s.closing = true
+	s.closeListener()
 	s.mu.Unlock()
 	s.cancel()
 	err := s.srv.Close()
-	if errors.Is(err, smtp.ErrServerClosed) {
-		return nil
+	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil // closed before, or the listener by closeListener
 	}
 	return err
+}
+
+// closeListener closes the listener of Serve, if it has one (under s.mu): go-smtp closes only
+// the listeners its Serve has registered, which a Serve just starting may not have done yet.
+func (s *Submission) closeListener() {
+	if s.listener != nil {
+		_ = s.listener.Close()
+	}
 }
 
 // errShuttingDown answers a client greeting a server that is shutting down.
