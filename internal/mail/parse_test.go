@@ -101,6 +101,10 @@ var corpus = map[string]corpusCase{
 	"truncated-dsn.eml": {kind: ReportDSN, reportingMTA: "relay.example.net",
 		rcpts: []wantRcpt{{"cut@example.net", "failed", "5.1.2", ClassHard}}},
 
+	// An mbox "From " line and a line without a colon in the header: skipped, the report read.
+	"mbox-from-line-header.eml": {kind: ReportDSN, reportingMTA: "relay.example.net",
+		rcpts: []wantRcpt{{"moved@example.net", "failed", "5.1.6", ClassHard}}},
+
 	// RFC 5965 Appendix B.2; a Message-ID without angle brackets, an unparseable To.
 	"rfc5965-abuse.eml": {kind: ReportARF, feedbackType: "abuse", mailFrom: "somespammer@example.net",
 		rcptTo: []string{"user@example.com"}, msgID: "8787KJKJ3K4J3K4J3K4J3.mail@example.net",
