@@ -275,7 +275,7 @@ func (p *reportParser) deliveryStatus(body []byte) {
 		case "final-recipient":
 			cur.FinalRecipient = bareAddress(typedValue(f.value))
 		case "action":
-			cur.Action = strings.ToLower(leadingWord(f.value))
+			cur.Action = strings.ToLower(leadingWord(clean(f.value)))
 		case "status":
 			cur.Status = enhancedStatus(f.value)
 		case "diagnostic-code":
@@ -315,7 +315,7 @@ func (p *reportParser) feedbackReport(body []byte) {
 		switch f.name {
 		case "feedback-type":
 			if fb.FeedbackType == "" {
-				fb.FeedbackType = strings.ToLower(leadingWord(f.value))
+				fb.FeedbackType = strings.ToLower(leadingWord(clean(f.value)))
 			}
 		case "user-agent":
 			setOnce(&fb.UserAgent, clean(f.value))

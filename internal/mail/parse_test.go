@@ -173,6 +173,8 @@ var corpus = map[string]corpusCase{
 	"unknown-newsletter.eml":            {kind: ReportUnknown},
 	"unknown-user-text-from-person.eml": {kind: ReportUnknown},
 	"header-only.eml":                   {kind: ReportUnknown},
+	// A success notice in plain text from the mail system: no failure, no bounce.
+	"success-notice-text.eml": {kind: ReportUnknown},
 	// A delivery-status part without Final- or Original-Recipient: malformed, what was read kept.
 	"malformed-dsn-no-recipient.eml": {kind: ReportUnknown, reportingMTA: "relay.example.net",
 		msgID: corpusMsgID, returnPath: corpusVERP},

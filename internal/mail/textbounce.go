@@ -86,6 +86,9 @@ func (p *reportParser) textReport() {
 	}
 	failureLower := strings.ToLower(failure)
 	status := statusInText(failure)
+	if strings.HasPrefix(status, "2.") {
+		status = "" // a success code says nothing of a failure
+	}
 	diag := diagnosticLine(failure)
 	bounceLike := fromSystem || containsAny(strings.ToLower(p.rep.Subject), bounceSubjects)
 	failing := status != "" || IsUserUnknown(failureLower) || containsAny(failureLower, failureTexts)
