@@ -101,6 +101,15 @@ var corpus = map[string]corpusCase{
 	"truncated-dsn.eml": {kind: ReportDSN, reportingMTA: "relay.example.net",
 		rcpts: []wantRcpt{{"cut@example.net", "failed", "5.1.2", ClassHard}}},
 
+	// Amazon SES's DSN to the envelope sender: Action before Final-Recipient.
+	"amazonses-dsn.eml": {kind: ReportDSN, reportingMTA: "a8-27.smtp-out.amazonses.com",
+		rcpts: []wantRcpt{{"nosuchuser@example.net", "failed", "5.1.1", ClassHard}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"nosuchuser@example.net"}},
+	// Yahoo's DSN for a policy rejection (5.7.9): block.
+	"yahoo-dsn-policy.eml": {kind: ReportDSN, reportingMTA: "mta1234.mail.gq1.yahoo.com",
+		rcpts: []wantRcpt{{"reader@yahoo.com", "failed", "5.7.9", ClassBlock}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"reader@yahoo.com"},
+		diagnostic: "554 5.7.9 Message not accepted for policy reasons. See https://senders.yahooinc.com/error-codes"},
 	// An mbox "From " line and a line without a colon in the header: skipped, the report read.
 	"mbox-from-line-header.eml": {kind: ReportDSN, reportingMTA: "relay.example.net",
 		rcpts: []wantRcpt{{"moved@example.net", "failed", "5.1.6", ClassHard}}},
@@ -164,6 +173,8 @@ var corpus = map[string]corpusCase{
 	"unknown-newsletter.eml":            {kind: ReportUnknown},
 	"unknown-user-text-from-person.eml": {kind: ReportUnknown},
 	"header-only.eml":                   {kind: ReportUnknown},
+	// A success notice in plain text from the mail system: no failure, no bounce.
+	"success-notice-text.eml": {kind: ReportUnknown},
 	// A delivery-status part without Final- or Original-Recipient: malformed, what was read kept.
 	"malformed-dsn-no-recipient.eml": {kind: ReportUnknown, reportingMTA: "relay.example.net",
 		msgID: corpusMsgID, returnPath: corpusVERP},
