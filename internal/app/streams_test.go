@@ -1,12 +1,8 @@
 package app
 
 import (
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,44 +20,17 @@ import (
 func TestBroadcastPausedByComplaints(t *testing.T) {
 	t.Parallel()
 	sink := sinktest.Start(t, smtpsink.Options{Keep: true})
-	cfg := config.Default()
-	cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "postie.db")
-	cfg.Listen = "127.0.0.1:0"
-	cfg.SMTPURL = sink.URL()
-	cfg.APIKey = "test-key-0123456789abcdef"
-	cfg.From = "News <news@shop.example>"
-	cfg.PostalAddress = "Shop Inc., 1 Main St"
-	cfg.RateMinVolume, cfg.ComplaintPause = 3, 0.002
-	a, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	srv := httptest.NewServer(a.Handler())
-	defer srv.Close()
-
+	a, srv, cfg := runApp(t, sink, func(c *config.Config) {
+		c.From, c.PostalAddress = "News <news@shop.example>", "Shop Inc., 1 Main St"
+		c.RateMinVolume, c.ComplaintPause = 3, 0.002
+	})
+	ctx := t.Context()
 	send := func(stream, to string) string {
 		t.Helper()
 		return postID(t, srv.URL+"/v1/messages", cfg.APIKey, map[string]any{"to": []string{to}, "subject": "Hello",
 			"html": "<p>News</p>", "stream": stream}, 202)
 	}
-	waitStatus := func(id string, want store.Status) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			m, err := a.store.MessageGet(context.Background(), id)
-			if err == nil && m.Status == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("message %s: %s (%v), want %s", id, m.Status, err, want)
-			}
-			time.Sleep(20 * time.Millisecond) // polling the store for the engine's outcome
-		}
-	}
+	waitStatus := func(id string, want store.Status) { t.Helper(); a.waitStatus(t, id, want) }
 	var sent []string
 	for _, to := range []string{"a@example.com", "b@example.com", "c@example.com"} {
 		id := send(store.StreamBroadcast, to)
