@@ -27,13 +27,13 @@ type intakeBundle struct {
 
 func setupIntake(t *testing.T, maxSize int64) *intakeBundle {
 	t.Helper()
-	return setupIntakeTLS(t, maxSize, nil)
+	return setupIntakeOn(t, "sqlite", maxSize, nil)
 }
 
-// setupIntakeTLS is setupIntake offering STARTTLS with tc.
-func setupIntakeTLS(t *testing.T, maxSize int64, tc *tls.Config) *intakeBundle {
+// setupIntakeOn is setupIntake on a store of driver, offering STARTTLS with tc when set.
+func setupIntakeOn(t *testing.T, driver string, maxSize int64, tc *tls.Config) *intakeBundle {
 	t.Helper()
-	b := &intakeBundle{procBundle: setupProcessor(t)}
+	b := &intakeBundle{procBundle: setupProcessorOn(t, driver)}
 	b.in = NewIntake(IntakeConfig{Hostname: "mx.postie.test", BounceDomains: []string{testBounceDomain, "bounce.other.example"},
 		MaxSize: maxSize, Processor: b.proc, Timeout: 5 * time.Minute, TLS: tc})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -177,7 +177,15 @@ func smtpCode(err error) string {
 // serving.
 func TestIntake(t *testing.T) {
 	t.Parallel()
-	b := setupIntake(t, 1<<20)
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			testIntake(t, setupIntakeOn(t, driver, 1<<20, nil))
+		})
+	}
+}
+
+func testIntake(t *testing.T, b *intakeBundle) {
 
 	hard := b.sent(t, store.StreamTransactional, "ann@example.com")
 	soft := b.sent(t, store.StreamTransactional, "bob@example.com")
@@ -412,7 +420,7 @@ func TestIntakeSize(t *testing.T) {
 func TestIntakeSTARTTLS(t *testing.T) {
 	t.Parallel()
 	cert, roots := sinktest.Cert(t)
-	b := setupIntakeTLS(t, 1<<20, &tls.Config{Certificates: []tls.Certificate{cert}})
+	b := setupIntakeOn(t, "sqlite", 1<<20, &tls.Config{Certificates: []tls.Certificate{cert}})
 	one := b.sent(t, store.StreamTransactional, "ann@example.com")
 	two := b.sent(t, store.StreamTransactional, "bob@example.com")
 
