@@ -44,11 +44,7 @@ func (s *Server) inboundList(ctx context.Context, in *inboundListInput) (*pageOu
 	if _, err := store.InboundCursorAfter(in.Cursor); err != nil {
 		return nil, s.storeError(store.ErrBadCursor, "inbound entries")
 	}
-	ins, ok := s.cfg.Store.(store.Inbound)
-	if !ok {
-		return nil, huma.Error501NotImplemented("this store keeps no inbound entries")
-	}
-	page, next, err := ins.InboundList(ctx, store.InboundListParams{Kind: in.Kind, Outcome: in.Outcome, Cursor: in.Cursor, Limit: in.Limit})
+	page, next, err := s.cfg.Store.InboundList(ctx, store.InboundListParams{Kind: in.Kind, Outcome: in.Outcome, Cursor: in.Cursor, Limit: in.Limit})
 	if err != nil {
 		return nil, s.storeError(err, "inbound entries")
 	}
