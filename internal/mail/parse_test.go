@@ -178,6 +178,8 @@ var corpus = map[string]corpusCase{
 	"unknown-newsletter.eml":            {kind: ReportUnknown},
 	"unknown-user-text-from-person.eml": {kind: ReportUnknown},
 	"header-only.eml":                   {kind: ReportUnknown},
+	// RFC 8098 read receipt (a disposition notification): no bounce, even with Final-Recipient.
+	"rfc8098-read-receipt.eml": {kind: ReportUnknown},
 	// A success notice in plain text from the mail system: no failure, no bounce.
 	"success-notice-text.eml": {kind: ReportUnknown},
 	// A delivery-status part without Final- or Original-Recipient: malformed, what was read kept.
