@@ -65,8 +65,8 @@ func (a *App) serveSubmission(errc chan<- error) {
 	}
 }
 
-// shutdownSubmission starts the graceful shutdown of SMTP submission (the messages being
-// received are committed and answered, within ctx) and returns a function waiting for it.
+// shutdownSubmission starts the graceful shutdown of SMTP submission (the transactions begun
+// are finished: committed and answered, within ctx) and returns a function waiting for it.
 func (a *App) shutdownSubmission(ctx context.Context) (wait func()) {
 	if a.submission == nil {
 		return func() {}
