@@ -32,6 +32,7 @@ import (
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
+	"github.com/postie/postie/internal/reputation"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/postgres"
 	"github.com/postie/postie/internal/store/postgres/pgadmin"
@@ -90,6 +91,11 @@ type App struct {
 	// submission is the SMTP submission server on submissionListener (nil when off).
 	submission         *inbound.Submission
 	submissionListener net.Listener
+
+	// reputation keeps the streams' bounce and complaint rates and pauses broadcast when they
+	// are too high; nil while the store keeps no delivery counts.
+	reputation *reputation.Service
+
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
 }
@@ -165,11 +171,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Concurrency: cfg.WebhookConcurrency, Owner: nodeOwner(node), Logger: log,
 		UserAgent: "postie-webhooks/" + ReadVersion().Version,
 	})
+	// Bounce and complaint rates: every node checks them (a pause is recorded once).
+	if rs, ok := st.(reputation.Store); ok {
+		a.reputation = reputation.New(reputation.Config{Store: rs, ComplaintWarn: cfg.ComplaintWarn,
+			ComplaintPause: cfg.ComplaintPause, BouncePause: cfg.BouncePause, MinVolume: cfg.RateMinVolume, Logger: log})
+	}
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
 		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog, Audience: contacts, Campaigns: a.campaigns, Notify: a.notify, Webhooks: a.webhooks,
+		Reputation: a.reputation,
 	}
 	// CSV imports: the uploads this node receives are spooled to its disk and run here.
 	a.importer, err = imports.New(imports.Config{Store: st, Dir: cfg.ImportSpoolDir(), Node: node,
@@ -429,6 +441,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { a.runSync(engineCtx) })
 	wg.Go(func() { a.importer.Run(engineCtx) })
+	if a.reputation != nil {
+		wg.Go(func() { a.reputation.Serve(engineCtx) })
+	}
 	wg.Go(func() {
 		if err := a.campaigns.Serve(engineCtx); err != nil {
 			errc <- fmt.Errorf("campaigns: %w", err)
