@@ -29,6 +29,7 @@ import (
 	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/inbound"
+	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
 	"github.com/postie/postie/internal/store"
@@ -88,6 +89,7 @@ type App struct {
 	// submission is the SMTP submission server on submissionListener (nil when off).
 	submission         *inbound.Submission
 	submissionListener net.Listener
+	inflight           *inflight.Budget // the bytes being received, over the API and SMTP
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
 }
@@ -156,10 +158,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Concurrency: cfg.WebhookConcurrency, Owner: nodeOwner(node), Logger: log,
 		UserAgent: "postie-webhooks/" + ReadVersion().Version,
 	})
+	// The bodies of API requests and SMTP messages being received share one memory budget.
+	a.inflight = inflight.New(cfg.InflightBytes(), 2*time.Second)
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
-		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
+		Inflight: a.inflight, WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog, Audience: contacts, Campaigns: a.campaigns, Notify: a.notify, Webhooks: a.webhooks,
 	}
 	// CSV imports: the uploads this node receives are spooled to its disk and run here.

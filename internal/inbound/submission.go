@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/postie/postie/internal/apikey"
+	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
@@ -49,6 +50,11 @@ type SubmissionConfig struct {
 	// Sleep waits d (or until ctx ends) before a failed AUTH is answered; nil waits on a timer.
 	// Tests record the delays instead.
 	Sleep func(ctx context.Context, d time.Duration)
+
+	// Inflight bounds the octets of the messages being received at once (those over 64 KiB
+	// count; nil: a budget of 2 × MaxMessageSize waiting up to 2 s). A message that finds it
+	// spent for its wait is refused with 452 4.3.1.
+	Inflight *inflight.Budget
 
 	// ReadTimeout and WriteTimeout bound each command line and reply (0: 5 and 1 minutes).
 	ReadTimeout, WriteTimeout time.Duration
@@ -96,6 +102,9 @@ func NewSubmission(cfg SubmissionConfig) *Submission {
 	}
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleep
+	}
+	if cfg.Inflight == nil {
+		cfg.Inflight = inflight.New(2*max(cfg.MaxMessageSize, smallMessage), 2*time.Second)
 	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 5 * time.Minute
@@ -246,6 +255,7 @@ type session struct {
 	secret string       // the API key the client authenticated with ("" before AUTH)
 	key    store.APIKey // its stored key
 	from   mail.Address // MAIL FROM
+	size   int64        // its SIZE= (0: none given)
 	rcpts  []string     // RCPT TO
 	busy   bool         // in a transaction: from MAIL to its end (under s.mu)
 }
@@ -309,7 +319,7 @@ func (ss *session) authenticate(password string) error {
 }
 
 // Mail implements smtp.Session.
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	switch {
 	case !ss.authAllowed():
 		return errTLSFirst
@@ -328,6 +338,9 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 		return errShuttingDown
 	}
 	ss.from, ss.busy = a, true
+	if opts != nil {
+		ss.size = opts.Size
+	}
 	return nil
 }
 
@@ -343,7 +356,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 // Reset implements smtp.Session: the transaction is over (its answer written). A server
 // shutting down then closes the connection.
 func (ss *session) Reset() {
-	ss.from, ss.rcpts = mail.Address{}, nil
+	ss.from, ss.rcpts, ss.size = mail.Address{}, nil, 0
 	ss.s.mu.Lock()
 	ss.busy = false
 	closing := ss.s.closing
@@ -364,10 +377,11 @@ func (ss *session) Logout() error {
 // Data implements smtp.Session: it reads the message and accepts it, answering 250 with its id
 // once committed.
 func (ss *session) Data(r io.Reader) error {
-	data, err := io.ReadAll(r)
+	data, taken, err := readMessage(ss.s.ctx, ss.s.cfg.Inflight, r, ss.size)
 	if err != nil {
-		return err // the size limit (552 5.3.4) or the connection
+		return err // the budget (452 4.3.1), the size limit (552 5.3.4) or the connection
 	}
+	defer ss.s.cfg.Inflight.Release(taken)
 	// A revoked key stops working here too, within the key cache's few seconds.
 	if _, err := ss.s.cfg.Keys.Check(ss.s.ctx, ss.secret); errors.Is(err, apikey.ErrUnauthorized) {
 		return reply(530, 5, 7, 0, "The API key was revoked: authenticate again with a valid one")
