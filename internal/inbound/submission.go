@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -33,7 +34,7 @@ type SubmissionConfig struct {
 	// TLS, when set, is offered by STARTTLS. A listener that is not loopback-only requires it
 	// before AUTH; New refuses to serve one without it.
 	TLS      *tls.Config
-	Hostname string // the name in the greeting ("" for the machine's host name)
+	Hostname string // the name in the greeting ("" for localhost)
 
 	MaxMessageSize int64 // SIZE: the largest message accepted, in octets
 	MaxRecipients  int   // RCPT TO per message
@@ -113,11 +114,11 @@ func NewSubmission(cfg SubmissionConfig) *Submission {
 		cfg.WriteTimeout = time.Minute
 	}
 	s := &Submission{cfg: cfg, log: cfg.Logger.With("component", "submission"), sessions: map[*session]struct{}{},
-		throttle: newAuthThrottle(orDefault(cfg.ThrottleBase, defaultThrottleBase), orDefault(cfg.ThrottleMax, defaultThrottleMax),
-			orDefault(cfg.ThrottleForgive, defaultThrottleForgive), defaultThrottleEntries)}
+		throttle: newAuthThrottle(cmp.Or(cfg.ThrottleBase, defaultThrottleBase), cmp.Or(cfg.ThrottleMax, defaultThrottleMax),
+			cmp.Or(cfg.ThrottleForgive, defaultThrottleForgive), defaultThrottleEntries)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
-	srv.Domain = cfg.Hostname
+	srv.Domain = cmp.Or(cfg.Hostname, "localhost")
 	srv.TLSConfig = cfg.TLS
 	srv.MaxMessageBytes = cfg.MaxMessageSize
 	srv.MaxRecipients = cfg.MaxRecipients
@@ -128,13 +129,6 @@ func NewSubmission(cfg SubmissionConfig) *Submission {
 	srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	s.srv = srv
 	return s
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -185,8 +179,9 @@ func LoopbackOnly(addr string) bool {
 // Shutdown stops accepting connections and new transactions, closes the connections outside a
 // transaction and lets each transaction begun (MAIL given) finish: its message received,
 // committed and answered, then its connection closed. When ctx ends first, it closes the rest
-// (Close). An answer lost that way is a message the client sends
-// again, which its Message-ID makes a repeat.
+// (Close); an answer lost that way is a message the client sends again, which its Message-ID
+// makes a repeat. A connection that has not said EHLO yet is closed by its read timeout or by
+// ctx's end.
 func (s *Submission) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
