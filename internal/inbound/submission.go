@@ -230,7 +230,7 @@ var errShuttingDown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode
 
 func (s *Submission) newSession(c *smtp.Conn) (smtp.Session, error) {
 	_, isTLS := c.TLSConnectionState()
-	ss := &session{s: s, conn: c.Conn(), remote: c.Conn().RemoteAddr().String(), tls: isTLS}
+	ss := &session{s: s, conn: c.Conn(), remote: c.Conn().RemoteAddr().String(), helo: c.Hostname(), tls: isTLS}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -245,6 +245,7 @@ type session struct {
 	s      *Submission
 	conn   net.Conn
 	remote string
+	helo   string // the name the client gave in EHLO
 	tls    bool
 
 	secret string       // the API key the client authenticated with ("" before AUTH)
@@ -384,7 +385,8 @@ func (ss *session) Data(r io.Reader) error {
 		ss.s.log.Error("submission: the API key could not be checked", "err", err)
 		return errUnavailable
 	}
-	id, err := ss.s.accept(ss.s.ctx, submission{key: ss.key, mailFrom: ss.from, rcptTo: ss.rcpts, data: data})
+	id, err := ss.s.accept(ss.s.ctx, submission{key: ss.key, mailFrom: ss.from, rcptTo: ss.rcpts, data: data,
+		helo: ss.helo, remote: ss.remote, tls: ss.tls})
 	if err != nil {
 		return err
 	}
@@ -397,6 +399,9 @@ type submission struct {
 	mailFrom mail.Address
 	rcptTo   []string
 	data     []byte // as received, dot-stuffing undone
+
+	helo, remote string // the client's EHLO name and address
+	tls          bool
 }
 
 // accept checks a submitted message and stores it: the id of the stored message (or of the
@@ -423,6 +428,10 @@ func (s *Submission) accept(ctx context.Context, sub submission) (string, error)
 	if err != nil {
 		return "", s.refusal(err)
 	}
+	// The trace field goes on top of the message, above any field Compose added (RFC 5321 §4.4).
+	trace := receivedField(sub.helo, sub.remote, s.srv.Domain, sub.tls, now)
+	c.Raw = append(append(make([]byte, 0, len(trace)+len(c.Raw)), trace...), c.Raw...)
+	c.Message.Size = len(c.Raw)
 	sp := message.StoreParams{Messages: []store.NewMessage{c.NewMessage}, APIKeyID: sub.key.ID, Now: now,
 		Status: 250, Body: []byte(c.Message.ID)}
 	if h.messageID != "" {
