@@ -29,6 +29,7 @@ import (
 	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/inbound"
+	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
@@ -91,6 +92,7 @@ type App struct {
 	// submission is the SMTP submission server on submissionListener (nil when off).
 	submission         *inbound.Submission
 	submissionListener net.Listener
+	inflight           *inflight.Budget // the bytes being received, over the API and SMTP
 	// processor applies the reports that come back; intake is the bounce and complaint
 	// listener on intakeListener (nil when off).
 	processor      *inbound.Processor
@@ -98,7 +100,7 @@ type App struct {
 	intakeListener net.Listener
 
 	// reputation keeps the streams' bounce and complaint rates and pauses broadcast when they
-	// are too high; nil while the store keeps no delivery counts.
+	// are too high.
 	reputation *reputation.Service
 
 	// GeneratedKey is the API key created on this start ("" when none was generated).
@@ -178,14 +180,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		UserAgent: "postie-webhooks/" + ReadVersion().Version,
 	})
 	// Bounce and complaint rates: every node checks them (a pause is recorded once).
-	if rs, ok := st.(reputation.Store); ok {
-		a.reputation = reputation.New(reputation.Config{Store: rs, ComplaintWarn: cfg.ComplaintWarn,
-			ComplaintPause: cfg.ComplaintPause, BouncePause: cfg.BouncePause, MinVolume: cfg.RateMinVolume, Logger: log})
-	}
+	a.reputation = reputation.New(reputation.Config{Store: st, ComplaintWarn: cfg.ComplaintWarn,
+		ComplaintPause: cfg.ComplaintPause, BouncePause: cfg.BouncePause, MinVolume: cfg.RateMinVolume, Logger: log})
+	// The bodies of API requests and SMTP messages being received share one memory budget.
+	a.inflight = inflight.New(cfg.InflightBytes(), 2*time.Second)
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
-		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
+		Inflight: a.inflight, WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog, Audience: contacts, Campaigns: a.campaigns, Notify: a.notify, Webhooks: a.webhooks,
 		Reputation: a.reputation,
 	}
@@ -457,9 +459,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { a.runSync(engineCtx) })
 	wg.Go(func() { a.importer.Run(engineCtx) })
-	if a.reputation != nil {
-		wg.Go(func() { a.reputation.Serve(engineCtx) })
-	}
+	wg.Go(func() { a.reputation.Serve(engineCtx) })
 	wg.Go(func() {
 		if err := a.campaigns.Serve(engineCtx); err != nil {
 			errc <- fmt.Errorf("campaigns: %w", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/audience/imports"
 	"github.com/postie/postie/internal/campaign"
+	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
 	"github.com/postie/postie/internal/reputation"
@@ -56,6 +57,9 @@ type Config struct {
 	MaxInflightBytes int64
 	// InflightWait is how long a request waits for room in that budget before a 503; 0 is 2 s.
 	InflightWait time.Duration
+	// Inflight, when set, is that budget, shared with the node's other ways in (SMTP
+	// submission); MaxInflightBytes and InflightWait are then not used.
+	Inflight *inflight.Budget
 	// WriteTimeout bounds the writing of a response: a client that does not take it within
 	// this time is disconnected. /v1/messages/{id}/raw gets it from the moment its body starts;
 	// 0 is 2 minutes.
@@ -83,8 +87,8 @@ type Config struct {
 	// Webhooks serves /v1/webhooks; nil builds one on Store with the default policy (https, no
 	// refused address) that sends nothing (the app passes the one it serves).
 	Webhooks *webhook.Service
-	// Reputation serves /v1/streams; nil builds one on Store with the default thresholds when
-	// the store keeps delivery counts (the app passes the one it runs).
+	// Reputation serves /v1/streams; nil builds one on Store with the default thresholds (the
+	// app passes the one it runs).
 	Reputation *reputation.Service
 }
 
@@ -107,10 +111,10 @@ type Server struct {
 	notify    *notify.Service   // events and triggers
 	webhooks  *webhook.Service  // webhook endpoints and their deliveries
 
-	reputation *reputation.Service // stream rates and pauses; nil: /v1/streams answers 503
+	reputation *reputation.Service // stream rates and pauses
 
-	bodyLimit int64     // of POST /v1/messages; a batch may be twice as large
-	inflight  *inflight // the budget of large request bodies in flight
+	bodyLimit int64            // of POST /v1/messages; a batch may be twice as large
+	inflight  *inflight.Budget // the budget of large request bodies in flight
 }
 
 // defaultWriteTimeout is Config.WriteTimeout's default.
@@ -147,7 +151,10 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
 		keys:      apikey.New(cfg.Store, cfg.Now),
 		bodyLimit: cfg.MaxMessageSize + 1<<20, // JSON and base64 framing around the largest message
-		inflight:  newInflight(cfg.MaxInflightBytes, cfg.InflightWait)}
+		inflight:  cfg.Inflight}
+	if s.inflight == nil {
+		s.inflight = inflight.New(cfg.MaxInflightBytes, cfg.InflightWait)
+	}
 	if s.messages = cfg.Messages; s.messages == nil {
 		s.messages = message.New(message.Config{
 			Store: cfg.Store, Templates: cfg.Templates, DefaultFrom: cfg.DefaultFrom,
@@ -212,9 +219,7 @@ func New(cfg Config) *Server {
 	s.registerTriggers()
 	s.registerWebhooks()
 	if s.reputation = cfg.Reputation; s.reputation == nil {
-		if rs, ok := any(cfg.Store).(reputation.Store); ok {
-			s.reputation = reputation.New(reputation.Config{Store: rs, Now: cfg.Now, Logger: cfg.Logger})
-		}
+		s.reputation = reputation.New(reputation.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger})
 	}
 	s.registerStreams()
 	s.registerInbound()

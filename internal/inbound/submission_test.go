@@ -206,8 +206,8 @@ const goodMsg = "From: Shop <orders@shop.example>\r\nTo: ann@example.com\r\nSubj
 	"Message-ID: <order-1@shop.example>\r\n\r\nIt has shipped.\r\n"
 
 // TestSubmissionAccepts: a submitted message is stored as submitted, except for postie's
-// X-Postie-* fields and Bcc (read, then removed), with the envelope's recipients (Bcc
-// honoured), and the 250 names its id.
+// X-Postie-* fields and Bcc (read, then removed) and the trace field added (RFC 5321 §4.4),
+// with the envelope's recipients (Bcc honoured), and the 250 names its id.
 func TestSubmissionAccepts(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
@@ -239,7 +239,8 @@ func TestSubmissionAccepts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantRaw := "From: Shop <orders@shop.example>\r\nTo: ann@example.com\r\n" +
+	wantRaw := "Received: from app.test ([127.0.0.1])\r\n\tby postie.test (postie) with ESMTPA;\r\n\tSun, 06 Dec 2026 10:00:00 +0000\r\n" +
+		"From: Shop <orders@shop.example>\r\nTo: ann@example.com\r\n" +
 		"Subject: Your order\r\nMessage-ID: <order-1@shop.example>\r\nDate: Sun, 06 Dec 2026 10:00:00 +0000\r\n" +
 		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
 		"Grüße: it has shipped.\r\n.a line starting with a dot\r\n"
@@ -551,5 +552,36 @@ func TestBareLineEnd(t *testing.T) {
 		if got := inbound.BareLineEnd([]byte(in)); got != want {
 			t.Errorf("BareLineEnd(%q) = %d, want %d", in, got, want)
 		}
+	}
+}
+
+// TestSubmissionChunking: a message sent with BDAT (RFC 3030) is accepted like one sent with
+// DATA, and refused alike for a bare LF.
+func TestSubmissionChunking(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	c := b.login(t)
+	for _, tc := range []struct{ msg, want string }{
+		{goodMsg, "250 2.0.0 Ok: queued as msg_"},
+		{strings.Replace(goodMsg, "order-1", "order-2", 1) + "bare\nLF\r\n", "550 5.6.0 Bare CR or LF"},
+	} {
+		c.want("MAIL FROM:<orders@shop.example>", "250")
+		c.want("RCPT TO:<ann@example.com>", "250")
+		half := len(tc.msg) / 2
+		if _, err := fmt.Fprintf(c.conn, "BDAT %d\r\n%s", half, tc.msg[:half]); err != nil {
+			t.Fatal(err)
+		}
+		if code, msg := c.read(); code != 250 {
+			t.Fatalf("first chunk: %d %s", code, msg)
+		}
+		if _, err := fmt.Fprintf(c.conn, "BDAT %d LAST\r\n%s", len(tc.msg)-half, tc.msg[half:]); err != nil {
+			t.Fatal(err)
+		}
+		if code, msg := c.read(); !strings.HasPrefix(fmt.Sprintf("%d %s", code, msg), tc.want) {
+			t.Errorf("last chunk: %d %s, want %q…", code, msg, tc.want)
+		}
+	}
+	if n := len(b.messages(t)); n != 1 {
+		t.Errorf("%d messages stored, want 1", n)
 	}
 }

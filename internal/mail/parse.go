@@ -195,7 +195,11 @@ func (p *reportParser) walk(ent *message.Entity, depth int) {
 			p.originalHeaders(fields)
 		}
 	case "text/plain", "text/html":
-		p.collect(ent.Body, mediaType)
+		body := ent.Body // go-message decodes UTF-8 and US-ASCII, and leaves other charsets as they are
+		if d := charsetDecoder(params["charset"]); d != nil {
+			body = d.Reader(body)
+		}
+		p.collect(body, mediaType)
 	}
 }
 
@@ -580,9 +584,9 @@ func clean(s string) string {
 }
 
 // headerText is a header field of the report itself, RFC 2047 words decoded where the charset
-// is known.
+// is known (headerWords).
 func headerText(h message.Header, name string) string {
-	v, err := h.Text(name)
+	v, err := headerWords.DecodeHeader(h.Get(name))
 	if err != nil {
 		v = h.Get(name)
 	}
