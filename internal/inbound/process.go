@@ -1,0 +1,384 @@
+package inbound
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/postie/postie/internal/mail"
+	"github.com/postie/postie/internal/store"
+)
+
+// ProcessorStore is the slice of the store a Processor uses.
+type ProcessorStore interface {
+	store.Inbound
+	MessageGet(ctx context.Context, id string) (store.Message, error)
+}
+
+// ProcessorConfig configures a Processor.
+type ProcessorConfig struct {
+	Store ProcessorStore
+	// VERP checks bounce addresses; nil when no bounce domain is set (then only Message-IDs match).
+	VERP *mail.VERP
+	// BounceDomains are the domains a bounce address may be at (Config.BounceDomainMap).
+	BounceDomains []string
+	Policy        store.ReportPolicy
+	Now           func() time.Time
+	Logger        *slog.Logger
+}
+
+// Processor turns what comes back about sent mail (a parsed bounce or feedback report, an SES
+// notification) into recipient reports and records them. It only acts on reports that point at
+// mail postie sent: a bounce address that verifies, or a postie Message-ID that matches the
+// stored one; anything else is recorded as an inbound entry and changes nothing. Safe for
+// concurrent use.
+type Processor struct {
+	store   ProcessorStore
+	verp    *mail.VERP
+	domains []string
+	policy  store.ReportPolicy
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+// NewProcessor returns a Processor.
+func NewProcessor(cfg ProcessorConfig) *Processor {
+	p := &Processor{store: cfg.Store, verp: cfg.VERP, policy: cfg.Policy, now: cfg.Now, log: cfg.Logger}
+	for _, d := range cfg.BounceDomains {
+		p.domains = append(p.domains, strings.ToLower(d))
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return p
+}
+
+// Ref is how a report points at what postie sent.
+type Ref struct {
+	BounceAddress   string // the envelope sender postie used (a VERP address), as the report names it
+	MessageIDHeader string // the original Message-ID header, brackets optional
+	Recipient       string // the recipient the report is about, when it names one
+}
+
+// Envelope is how a report arrived over SMTP.
+type Envelope struct {
+	MailFrom string // "" for the null sender
+	RcptTo   string
+	// ReportID identifies the report itself (its Message-ID, else a hash of its content), so
+	// the same report received twice is applied once. "" disables deduplication.
+	ReportID string
+}
+
+// resolution is what resolve found out about a Ref.
+type resolution int
+
+const (
+	resolved  resolution = iota
+	forged               // a bounce address at a bounce domain that postie did not make
+	unmatched            // names nothing postie sent
+)
+
+// Resolve finds the message and recipient a report is about. A bounce address at one of the
+// bounce domains must verify (mail.VERP) and name a recipient of an existing message; one that
+// does not is a forgery and nothing else is tried. Otherwise a postie Message-ID
+// (mail.MessageIDOf), checked against the stored one, with Recipient when it is one of the
+// message's recipients, else the message's only recipient. why says what failed.
+func (p *Processor) Resolve(ctx context.Context, ref Ref) (msgID, rcpt string, ok bool, why string) {
+	msgID, rcpt, res, why := p.resolve(ctx, ref)
+	return msgID, rcpt, res == resolved, why
+}
+
+func (p *Processor) resolve(ctx context.Context, ref Ref) (msgID, rcpt string, res resolution, why string) {
+	if p.ourBounceAddress(ref.BounceAddress) {
+		b, ok := p.verp.Parse(ref.BounceAddress)
+		if !ok {
+			return "", "", forged, fmt.Sprintf("bounce address %s does not verify", ref.BounceAddress)
+		}
+		m, err := p.store.MessageGet(ctx, b.MessageID)
+		if err != nil {
+			return "", "", unmatched, fmt.Sprintf("bounce address %s: message %s: %v", ref.BounceAddress, b.MessageID, err)
+		}
+		r, ok := p.verp.Recipient(b, m.Recipients)
+		if !ok {
+			return "", "", unmatched, fmt.Sprintf("bounce address %s names no recipient of %s", ref.BounceAddress, m.ID)
+		}
+		return m.ID, r, resolved, ""
+	}
+	if ref.MessageIDHeader == "" {
+		return "", "", unmatched, "names no bounce address and no Message-ID"
+	}
+	id, ok := mail.MessageIDOf(ref.MessageIDHeader)
+	if !ok {
+		return "", "", unmatched, fmt.Sprintf("Message-ID %s is not one postie made", clip(ref.MessageIDHeader))
+	}
+	m, err := p.store.MessageGet(ctx, id)
+	if err != nil {
+		return "", "", unmatched, fmt.Sprintf("Message-ID %s: message %s: %v", clip(ref.MessageIDHeader), id, err)
+	}
+	header := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(ref.MessageIDHeader), "<"), ">")
+	if !strings.EqualFold(header, m.MessageID) {
+		return "", "", unmatched, fmt.Sprintf("Message-ID %s is not the one %s was sent with", clip(ref.MessageIDHeader), m.ID)
+	}
+	if i := slices.IndexFunc(m.Recipients, func(r string) bool { return strings.EqualFold(r, ref.Recipient) }); i >= 0 {
+		return m.ID, m.Recipients[i], resolved, ""
+	}
+	if len(m.Recipients) == 1 {
+		return m.ID, m.Recipients[0], resolved, ""
+	}
+	if ref.Recipient == "" {
+		return "", "", unmatched, fmt.Sprintf("%s has several recipients and the report names none", m.ID)
+	}
+	return "", "", unmatched, fmt.Sprintf("%s is not a recipient of %s", clip(ref.Recipient), m.ID)
+}
+
+// ourBounceAddress reports whether addr has the shape of a bounce address at one of the bounce
+// domains, so it must verify.
+func (p *Processor) ourBounceAddress(addr string) bool {
+	if p.verp == nil {
+		return false
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 || !strings.HasPrefix(strings.ToLower(addr), "b-") {
+		return false
+	}
+	return slices.Contains(p.domains, strings.ToLower(addr[at+1:]))
+}
+
+// Apply records the entry and the reports in one transaction (store.Inbound.InboundApply with
+// the policy) and returns each report's outcome. e.At defaults to now.
+func (p *Processor) Apply(ctx context.Context, e store.InboundEntry, reports []store.RecipientReport) ([]store.ReportOutcome, error) {
+	now := p.now()
+	if e.At.IsZero() {
+		e.At = now
+	}
+	out, err := p.store.InboundApply(ctx, store.InboundApplyParams{Entry: e, Reports: reports, Policy: p.policy, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	for i, o := range out {
+		if o.Applied {
+			r := reports[i]
+			p.log.Info("inbound report applied", "channel", e.Channel, "message_id", r.MessageID,
+				"recipient", r.Recipient, "kind", r.Kind, "class", r.Detail.Class, "state", o.State, "suppressed", o.Suppressed)
+		}
+	}
+	return out, nil
+}
+
+// ErrNoReport is returned by Report for a nil report.
+var ErrNoReport = errors.New("inbound: no report")
+
+// Report turns r, a report received over SMTP for env, into recipient reports and applies
+// them with the entry that records it (size octets). The bounce address is env.RcptTo, else
+// the original Return-Path or envelope sender the report quotes; then the original Message-ID.
+// A report that is unparseable, forged or names nothing postie sent is recorded only. It
+// returns the entry as recorded (its Outcome derived as the store derives it) and the outcomes;
+// an error only when the store failed, and then nothing was recorded.
+func (p *Processor) Report(ctx context.Context, env Envelope, r *mail.Report, size int) (store.InboundEntry, []store.ReportOutcome, error) {
+	if r == nil {
+		return store.InboundEntry{}, nil, ErrNoReport
+	}
+	e := store.InboundEntry{At: p.now(), Channel: store.InboundSMTP, MailFrom: env.MailFrom, RcptTo: env.RcptTo, Kind: r.Kind, Size: size}
+	ref := Ref{MessageIDHeader: r.OriginalMessageID}
+	candidates := []string{env.RcptTo, r.OriginalReturnPath, r.OriginalMailFrom}
+	if r.Feedback != nil {
+		candidates = append(candidates, r.Feedback.OriginalMailFrom)
+	}
+	for _, c := range candidates {
+		if p.ourBounceAddress(c) {
+			ref.BounceAddress = c
+			break
+		}
+	}
+
+	var items []item
+	switch r.Kind {
+	case mail.ReportDSN, mail.ReportText:
+		for _, b := range r.Recipients {
+			kind := ""
+			switch b.Action {
+			case "failed", "":
+				kind = store.ReportBounce
+			case "delayed":
+				kind = store.ReportDelayed
+			case "delivered", "relayed":
+				kind = store.ReportDelivered
+			default: // expanded: says nothing about the mailbox
+				continue
+			}
+			d := store.ReportDetail{Source: r.Kind, Status: b.Status, Diagnostic: clip(b.DiagnosticCode), Action: b.Action,
+				ReportingMTA: r.ReportingMTA, RemoteMTA: b.RemoteMTA}
+			if kind == store.ReportBounce {
+				d.Class = b.Class
+				if d.Class == "" {
+					d.Class = store.BounceUndetermined
+				}
+			}
+			rcpt := b.OriginalRecipient
+			if rcpt == "" {
+				rcpt = b.FinalRecipient
+			}
+			items = append(items, item{rcpt: rcpt, kind: kind, detail: d})
+		}
+		if len(items) == 0 && len(r.Recipients) == 0 {
+			e.Kind, e.Outcome, e.Detail = "unparseable", store.InboundIgnored, "a "+r.Kind+" report naming no recipient"
+			if r.Kind == mail.ReportText && ref.BounceAddress != "" {
+				// A text bounce to a bounce address: the address names the recipient.
+				items = append(items, item{kind: store.ReportBounce, detail: store.ReportDetail{Source: r.Kind, Class: store.BounceUndetermined}})
+				e.Kind, e.Outcome, e.Detail = r.Kind, "", ""
+			}
+		}
+	case mail.ReportARF:
+		f := r.Feedback
+		if f == nil {
+			f = &mail.Feedback{}
+		}
+		kind := store.ReportFeedback
+		switch f.FeedbackType {
+		case "abuse", "fraud", "virus", "other":
+			kind = store.ReportComplaint
+		}
+		rcpt := ""
+		if len(f.OriginalRcptTo) == 1 {
+			rcpt = f.OriginalRcptTo[0]
+		} else if len(r.OriginalTo) == 1 {
+			rcpt = r.OriginalTo[0]
+		}
+		items = append(items, item{rcpt: rcpt, kind: kind, detail: store.ReportDetail{Source: "arf", FeedbackType: f.FeedbackType, UserAgent: clip(f.UserAgent)}})
+	case mail.ReportAutoReply:
+		rcpt := ""
+		if a, err := mail.ParseAddress(r.From); err == nil {
+			rcpt = a.Email
+		}
+		items = append(items, item{rcpt: rcpt, kind: store.ReportAutoReply, detail: store.ReportDetail{Source: "auto_reply"}})
+	default:
+		e.Kind, e.Outcome, e.Detail = "unparseable", store.InboundIgnored, "not a bounce, feedback report or automatic reply"
+		if r.Subject != "" {
+			e.Detail += ": " + clip(r.Subject)
+		}
+	}
+
+	var reports []store.RecipientReport
+	var whys []string
+	for _, it := range items {
+		ref := ref
+		ref.Recipient = it.rcpt
+		msgID, rcpt, res, why := p.resolve(ctx, ref)
+		if res != resolved {
+			whys = append(whys, why)
+			if res == forged {
+				e.Kind = "forged"
+			}
+			continue
+		}
+		reports = append(reports, store.RecipientReport{MessageID: msgID, Recipient: rcpt, Kind: it.kind, Detail: it.detail,
+			Key: reportKey(env.ReportID, msgID, rcpt, it.kind)})
+		if !slices.Contains(e.MessageIDs, msgID) {
+			e.MessageIDs = append(e.MessageIDs, msgID)
+		}
+	}
+	if len(items) > 0 {
+		e.Detail = describe(reports, whys)
+		if len(reports) == 0 {
+			e.Outcome = store.InboundUnmatched
+		}
+	}
+	if e.Outcome == "" && len(reports) == 0 {
+		e.Outcome = store.InboundIgnored
+	}
+	out, err := p.Apply(ctx, e, reports)
+	if err != nil {
+		return store.InboundEntry{}, nil, err
+	}
+	if len(reports) > 0 {
+		e.Outcome = deriveOutcome(out)
+	} else if e.Outcome != store.InboundIgnored {
+		p.log.Info("inbound report not applied", "channel", e.Channel, "kind", e.Kind, "rcpt_to", e.RcptTo, "why", e.Detail)
+	}
+	return e, out, nil
+}
+
+type item struct {
+	rcpt, kind string
+	detail     store.ReportDetail
+}
+
+// reportKey deduplicates one report about one recipient: the same report received twice (an
+// MTA retrying after a lost reply) is applied once.
+func reportKey(reportID, msgID, rcpt, kind string) string {
+	if reportID == "" {
+		return ""
+	}
+	h := sha256.New()
+	for _, s := range []string{reportID, msgID, strings.ToLower(rcpt), kind} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// deriveOutcome is the entry's outcome as InboundApply derives it.
+func deriveOutcome(out []store.ReportOutcome) string {
+	dup, missing := 0, 0
+	for _, o := range out {
+		switch {
+		case o.Applied:
+			return store.InboundApplied
+		case o.Missing:
+			missing++
+		default:
+			dup++
+		}
+	}
+	if missing == len(out) {
+		return store.InboundUnmatched
+	}
+	if dup == len(out) {
+		return store.InboundDuplicate
+	}
+	// Some duplicates, some missing: the store calls neither applied.
+	return store.InboundDuplicate
+}
+
+// describe is the entry's Detail: what the reports said, and why the others were not applied.
+func describe(reports []store.RecipientReport, whys []string) string {
+	var parts []string
+	for _, r := range reports {
+		s := r.Kind + " " + r.Recipient + " (" + r.MessageID
+		if r.Detail.Status != "" {
+			s += " " + r.Detail.Status
+		}
+		if r.Detail.Class != "" {
+			s += " " + r.Detail.Class
+		}
+		if r.Detail.FeedbackType != "" {
+			s += " " + r.Detail.FeedbackType
+		}
+		parts = append(parts, s+")")
+	}
+	parts = append(parts, whys...)
+	return clip(strings.Join(parts, "; "))
+}
+
+// clip bounds a value taken from a report before it is stored or logged.
+func clip(s string) string {
+	const max = 500
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && s[cut]&0xc0 == 0x80 { // do not split a UTF-8 sequence
+		cut--
+	}
+	return s[:cut] + "…"
+}
