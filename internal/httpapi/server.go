@@ -20,6 +20,7 @@ import (
 	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/audience/imports"
 	"github.com/postie/postie/internal/campaign"
+	"github.com/postie/postie/internal/inbound"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
 	"github.com/postie/postie/internal/store"
@@ -83,6 +84,8 @@ type Config struct {
 	// Webhooks serves /v1/webhooks; nil builds one on Store with the default policy (https, no
 	// refused address) that sends nothing (the app passes the one it serves).
 	Webhooks *webhook.Service
+	// SES receives SES notifications at POST /v1/inbound/ses; nil refuses them (403).
+	SES *inbound.SES
 }
 
 // DefaultBatchRenderBudget is Config.BatchRenderBudget when zero.
@@ -217,6 +220,7 @@ func New(cfg Config) *Server {
 	s.registerEvents()
 	s.registerTriggers()
 	s.registerWebhooks()
+	s.registerSES()
 	s.finishDocument()
 	return s
 }
@@ -228,7 +232,8 @@ func (s *Server) API() huma.API { return s.api }
 func public(path string) bool {
 	switch path {
 	case "/healthz", "/readyz", "/v1/openapi.json", "/v1/openapi.yaml", "/v1/openapi-3.0.json",
-		"/v1/openapi-3.0.yaml", "/v1/docs":
+		"/v1/openapi-3.0.yaml", "/v1/docs",
+		sesPath: // authenticated by the SNS signature
 		return true
 	}
 	return strings.HasPrefix(path, "/v1/schemas/")
