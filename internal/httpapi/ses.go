@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/postie/postie/internal/inbound"
@@ -14,7 +15,24 @@ import (
 const sesPath = "/v1/inbound/ses"
 
 type sesInput struct {
-	RawBody []byte `contentType:"text/plain"`
+	RawBody []byte `contentType:"application/json"` // SNS sends it as text/plain
+}
+
+// SNSMessage documents the body SNS posts (the AWS SNS Developer Guide's HTTP/S message
+// formats); inbound.SES reads it.
+type SNSMessage struct {
+	Type             string `json:"Type" enum:"Notification,SubscriptionConfirmation,UnsubscribeConfirmation"`
+	MessageID        string `json:"MessageId"`
+	Token            string `json:"Token,omitempty" doc:"Subscription confirmations only"`
+	TopicArn         string `json:"TopicArn" doc:"Must be listed in POSTIE_SES_TOPIC_ARNS" example:"arn:aws:sns:eu-west-1:123456789012:ses-feedback"`
+	Subject          string `json:"Subject,omitempty"`
+	Message          string `json:"Message" doc:"A notification's SES event, as a JSON string"`
+	SubscribeURL     string `json:"SubscribeURL,omitempty" doc:"Subscription confirmations only: fetched to confirm, from the topic region's SNS host only"`
+	Timestamp        string `json:"Timestamp"`
+	SignatureVersion string `json:"SignatureVersion" enum:"1,2"`
+	Signature        string `json:"Signature"`
+	SigningCertURL   string `json:"SigningCertURL" doc:"https://sns.{region}.amazonaws.com/…, the region of TopicArn"`
+	UnsubscribeURL   string `json:"UnsubscribeURL,omitempty"`
 }
 
 // SESReceipt is what POST /v1/inbound/ses answers: what became of the notification.
@@ -41,6 +59,15 @@ func (s *Server) registerSES() {
 		Security: []map[string][]string{}, MaxBodyBytes: inbound.MaxSESBody, SkipValidateBody: true,
 		Errors: []int{400, 403, 413, 503},
 	}, s.sesReceive)
+}
+
+// documentSES describes the request body by SNSMessage, as application/json and as the
+// text/plain SNS sends.
+func (s *Server) documentSES() {
+	oapi := s.api.OpenAPI()
+	op := oapi.Paths[sesPath].Post
+	mt := &huma.MediaType{Schema: oapi.Components.Schemas.Schema(reflect.TypeFor[SNSMessage](), true, "SNSMessage")}
+	op.RequestBody.Content = map[string]*huma.MediaType{"application/json": mt, "text/plain": mt}
 }
 
 func (s *Server) sesReceive(ctx context.Context, in *sesInput) (*sesOutput, error) {
