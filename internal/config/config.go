@@ -419,6 +419,9 @@ func (c *Config) Validate() error {
 	if c.BounceDomain != "" && !mail.ValidDomain(c.BounceDomain) {
 		bad("POSTIE_BOUNCE_DOMAIN", "not a domain name: %q", c.BounceDomain)
 	}
+	if c.InboundListen != "" && c.BounceDomain == "" && c.BounceDomains == "" {
+		bad("POSTIE_INBOUND_LISTEN", "needs POSTIE_BOUNCE_DOMAIN (or POSTIE_BOUNCE_DOMAINS): it accepts mail only for the bounce domains")
+	}
 	if c.InboundMaxSize < 64<<10 || c.InboundMaxSize > HardMaxMessageSize {
 		bad("POSTIE_INBOUND_MAX_SIZE", "must be between 65536 and %d bytes", HardMaxMessageSize)
 	}

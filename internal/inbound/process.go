@@ -268,6 +268,21 @@ func (p *Processor) Report(ctx context.Context, env Envelope, r *mail.Report, si
 		}
 	}
 
+	return p.applyItems(ctx, e, ref, env.ReportID, items)
+}
+
+// item is what a report says about one recipient, before it is resolved.
+type item struct {
+	rcpt, kind string // the recipient the report names ("" for none) and the report kind (store.Report…)
+	detail     store.ReportDetail
+}
+
+// applyItems resolves each item (ref with the item's recipient), applies those that resolve with
+// entry e, and returns e as recorded: MessageIDs, Detail (what the reports said, why the others
+// were not applied), Kind forged when a bounce address did not verify, Outcome unmatched when
+// nothing resolved (ignored when there was nothing to resolve and e has no Outcome), else as
+// the store derives it. reportID keys deduplication ("" for none).
+func (p *Processor) applyItems(ctx context.Context, e store.InboundEntry, ref Ref, reportID string, items []item) (store.InboundEntry, []store.ReportOutcome, error) {
 	var reports []store.RecipientReport
 	var whys []string
 	for _, it := range items {
@@ -282,7 +297,7 @@ func (p *Processor) Report(ctx context.Context, env Envelope, r *mail.Report, si
 			continue
 		}
 		reports = append(reports, store.RecipientReport{MessageID: msgID, Recipient: rcpt, Kind: it.kind, Detail: it.detail,
-			Key: reportKey(env.ReportID, msgID, rcpt, it.kind)})
+			Key: reportKey(reportID, msgID, rcpt, it.kind)})
 		if !slices.Contains(e.MessageIDs, msgID) {
 			e.MessageIDs = append(e.MessageIDs, msgID)
 		}
@@ -306,11 +321,6 @@ func (p *Processor) Report(ctx context.Context, env Envelope, r *mail.Report, si
 		p.log.Info("inbound report not applied", "channel", e.Channel, "kind", e.Kind, "rcpt_to", e.RcptTo, "why", e.Detail)
 	}
 	return e, out, nil
-}
-
-type item struct {
-	rcpt, kind string
-	detail     store.ReportDetail
 }
 
 // reportKey deduplicates one report about one recipient: the same report received twice (an

@@ -74,6 +74,9 @@ func build(m Message, seed string) ([]byte, error) {
 			w.field("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 		}
 	}
+	if m.FeedbackID != "" {
+		w.field("Feedback-ID", m.FeedbackID)
+	}
 	for _, h := range m.Headers {
 		w.field(h.Name, encodeUnstructured(h.Name, h.Value, !isASCII(h.Value)))
 	}
@@ -130,6 +133,9 @@ func prepare(m Message) (prepared, error) {
 	}
 	if err := CheckHeaderValue(m.Subject); err != nil {
 		return p, fmt.Errorf("subject: %w", err)
+	}
+	if strings.IndexFunc(m.FeedbackID, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
+		return p, fmt.Errorf("feedback id %q: want printable ASCII without spaces", m.FeedbackID)
 	}
 	if err := checkMessageID(m.MessageID); err != nil {
 		return p, err

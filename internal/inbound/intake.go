@@ -1,0 +1,299 @@
+package inbound
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	netmail "net/mail"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/postie/postie/internal/mail"
+)
+
+// IntakeConfig configures the bounce and complaint listener.
+type IntakeConfig struct {
+	// Hostname is the name the listener greets with.
+	Hostname string
+	// TLS, when set, is offered by STARTTLS; never required (MTAs send bounces in clear too).
+	TLS *tls.Config
+	// BounceDomains are the only domains mail is accepted for (any local part: bounce addresses
+	// and the feedback loop address).
+	BounceDomains []string
+	// MaxSize is the largest report accepted, in octets; larger ones are refused (552 5.3.4).
+	MaxSize   int64
+	Processor *Processor
+	Logger    *slog.Logger
+	// Timeout bounds each command and the DATA of one report; 0: two minutes.
+	Timeout time.Duration
+}
+
+// Intake is the SMTP listener for the bounce domains (email-rules §4.1): it accepts mail from
+// any sender (DSNs come from the null sender) for the bounce domains only, parses each message
+// as a report (mail.ParseReport) and hands it to the Processor. The 250 is sent after the report
+// is recorded; a store failure answers 451 so the sender tries again. It never sends mail: no
+// reply, no bounce.
+type Intake struct {
+	srv     *smtp.Server
+	proc    *Processor
+	log     *slog.Logger
+	domains []string
+	timeout time.Duration
+
+	mu      sync.Mutex
+	conns   map[string]*intakeConn // by remote address
+	closing bool
+}
+
+// intakeConn is an open connection, tracked so Shutdown can close the idle ones.
+type intakeConn struct {
+	net.Conn
+	in   *Intake
+	busy bool // receiving a report: Shutdown lets it finish
+}
+
+func (c *intakeConn) Close() error {
+	c.in.mu.Lock()
+	delete(c.in.conns, c.RemoteAddr().String())
+	c.in.mu.Unlock()
+	return c.Conn.Close()
+}
+
+type intakeListener struct {
+	net.Listener
+	in *Intake
+}
+
+func (l intakeListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	ic := &intakeConn{Conn: c, in: l.in}
+	l.in.mu.Lock()
+	l.in.conns[c.RemoteAddr().String()] = ic
+	closing := l.in.closing
+	l.in.mu.Unlock()
+	if closing {
+		_ = ic.Close()
+	}
+	return ic, nil
+}
+
+// NewIntake returns an Intake; Serve starts it.
+func NewIntake(cfg IntakeConfig) *Intake {
+	in := &Intake{proc: cfg.Processor, log: cfg.Logger, timeout: cfg.Timeout, conns: map[string]*intakeConn{}}
+	if in.log == nil {
+		in.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if in.timeout <= 0 {
+		in.timeout = 2 * time.Minute
+	}
+	for _, d := range cfg.BounceDomains {
+		in.domains = append(in.domains, strings.ToLower(d))
+	}
+	srv := smtp.NewServer(smtp.BackendFunc(in.newSession))
+	srv.Domain = cfg.Hostname
+	srv.TLSConfig = cfg.TLS
+	srv.MaxMessageBytes = cfg.MaxSize
+	srv.MaxRecipients = intakeMaxRecipients
+	srv.ReadTimeout = in.timeout
+	srv.WriteTimeout = in.timeout
+	srv.ErrorLog = smtpLogger{in.log}
+	in.srv = srv
+	return in
+}
+
+// intakeMaxRecipients bounds the recipients of one report: a DSN goes to one bounce address.
+const intakeMaxRecipients = 10
+
+// Serve accepts connections on l until Shutdown; it returns nil after Shutdown.
+func (in *Intake) Serve(l net.Listener) error {
+	err := in.srv.Serve(intakeListener{Listener: l, in: in})
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections, closes idle ones, lets the reports being received
+// finish until ctx ends, then closes what is left. A report cut off this way got no 250, so its
+// sender sends it again.
+func (in *Intake) Shutdown(ctx context.Context) error {
+	in.mu.Lock()
+	in.closing = true
+	var idle, all []net.Conn
+	for _, c := range in.conns {
+		all = append(all, c.Conn)
+		if !c.busy {
+			idle = append(idle, c.Conn)
+		}
+	}
+	in.mu.Unlock()
+	// Closing the raw connection makes go-smtp's read fail, which ends its session.
+	for _, c := range idle {
+		_ = c.Close()
+	}
+	err := in.srv.Shutdown(ctx)
+	if err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		for _, c := range all {
+			_ = c.Close()
+		}
+	}
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (in *Intake) newSession(c *smtp.Conn) (smtp.Session, error) {
+	return &intakeSession{in: in, remote: c.Conn().RemoteAddr().String()}, nil
+}
+
+var (
+	errShuttingDown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Shutting down, try again later"}
+	errRelayDenied  = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: "Relaying denied: this server accepts mail only for its bounce domains"}
+	errBareLineEnd = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: "Bare CR or LF in the message: every line must end with CRLF"}
+	errStore = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+		Message: "Could not record the report, try again later"}
+)
+
+// intakeSession is one SMTP connection to the intake.
+type intakeSession struct {
+	in     *Intake
+	remote string
+	from   string
+	rcpts  []string
+}
+
+func (s *intakeSession) Reset() {
+	s.from, s.rcpts = "", nil
+}
+
+func (s *intakeSession) Logout() error { return nil }
+
+// Mail accepts any sender, the null sender of DSNs included.
+func (s *intakeSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.in.mu.Lock()
+	closing := s.in.closing
+	s.in.mu.Unlock()
+	if closing {
+		return errShuttingDown
+	}
+	s.from = from
+	return nil
+}
+
+// Rcpt accepts any local part at a bounce domain and nothing else.
+func (s *intakeSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	at := strings.LastIndexByte(to, '@')
+	if at < 0 || !slices.Contains(s.in.domains, strings.ToLower(to[at+1:])) {
+		return errRelayDenied
+	}
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+
+// Data reads one report (at most MaxSize octets: go-smtp's reader ends it with ErrDataTooLarge,
+// 552 5.3.4), refuses bare line ends, and records it once per recipient.
+func (s *intakeSession) Data(r io.Reader) error {
+	s.setBusy(true)
+	defer s.setBusy(false)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			s.in.log.Info("inbound report refused", "remote", s.remote, "mail_from", s.from, "why", se.Message)
+		}
+		return err
+	}
+	if bareLineEnd(data) >= 0 {
+		s.in.log.Info("inbound report refused", "remote", s.remote, "mail_from", s.from, "why", "bare line end")
+		return errBareLineEnd
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.in.timeout)
+	defer cancel()
+	return s.in.receive(ctx, s.from, s.rcpts, data)
+}
+
+func (s *intakeSession) setBusy(b bool) {
+	s.in.mu.Lock()
+	if c := s.in.conns[s.remote]; c != nil {
+		c.busy = b
+	}
+	s.in.mu.Unlock()
+}
+
+// receive parses data and records it for each envelope recipient. A message that is no report
+// at all is recorded as unparseable and accepted: refusing it would only make its sender bounce
+// it back here.
+func (in *Intake) receive(ctx context.Context, from string, rcpts []string, data []byte) error {
+	report, perr := mail.ParseReport(bytes.NewReader(data))
+	if perr != nil {
+		report = &mail.Report{Kind: mail.ReportUnknown}
+	}
+	id := reportID(data)
+	for _, rcpt := range rcpts {
+		e, out, err := in.proc.Report(ctx, Envelope{MailFrom: from, RcptTo: rcpt, ReportID: id}, report, len(data))
+		if err != nil {
+			in.log.Error("could not record an inbound report; the sender is told to try again", "rcpt_to", rcpt, "err", err)
+			return errStore
+		}
+		in.log.Debug("inbound report", "mail_from", from, "rcpt_to", rcpt, "kind", e.Kind, "outcome", e.Outcome,
+			"reports", len(out), "parse_error", perr)
+	}
+	return nil
+}
+
+// reportID identifies a report: its Message-ID, else a hash of its content.
+func reportID(data []byte) string {
+	if m, err := netmail.ReadMessage(bytes.NewReader(data)); err == nil {
+		if id := strings.TrimSpace(m.Header.Get("Message-Id")); id != "" {
+			return "message-id:" + clip(id)
+		}
+	}
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// bareLineEnd returns the index of the first CR not followed by LF or LF not preceded by CR, -1
+// when every line ends with CRLF (email-rules §5.2: what SMTP smuggling relies on).
+func bareLineEnd(data []byte) int {
+	for i, c := range data {
+		switch c {
+		case '\r':
+			if i+1 >= len(data) || data[i+1] != '\n' {
+				return i
+			}
+		case '\n':
+			if i == 0 || data[i-1] != '\r' {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// smtpLogger sends go-smtp's connection errors to slog.
+type smtpLogger struct{ log *slog.Logger }
+
+func (l smtpLogger) Printf(format string, v ...any) {
+	l.log.Debug("inbound smtp", "msg", fmt.Sprintf(format, v...))
+}
+
+func (l smtpLogger) Println(v ...any) {
+	l.log.Debug("inbound smtp", "msg", strings.TrimSuffix(fmt.Sprintln(v...), "\n"))
+}

@@ -1,0 +1,183 @@
+package mail
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// The postie bounce address and Message-ID the corpus's original messages carry.
+const (
+	corpusVERP  = "b-01jd3k0k9ry7w0m7r9q1f3b2zs4x2a-0123456789abcdef@bounce.example.com"
+	corpusMsgID = "01jd3k0k9ry7w0m7r9q1f3b2zs.k3m5v7x9@example.com"
+)
+
+// wantRcpt is what a corpus case checks of one recipient.
+type wantRcpt struct {
+	Final, Action, Status, Class string
+}
+
+// corpusCase is what TestParseReportCorpus checks of one file of testdata/reports.
+type corpusCase struct {
+	kind         string
+	rcpts        []wantRcpt
+	reportingMTA string
+	msgID        string // original Message-ID
+	returnPath   string // original Return-Path
+	to           []string
+	mailFrom     string // Report.OriginalMailFrom
+	feedbackType string
+	rcptTo       []string // Feedback.OriginalRcptTo
+	diagnostic   string   // a text the first recipient's DiagnosticCode contains
+}
+
+// corpus names every file of testdata/reports with what ParseReport must read from it. The
+// files are written from the examples of RFC 3464 (Appendix), RFC 5965 (Appendix B), RFC 6522
+// and RFC 3834, and from the formats Gmail, Outlook/Exchange, Yahoo, Postfix, qmail, Exim and
+// Sendmail send.
+var corpus = map[string]corpusCase{
+	// RFC 3464 Appendix: a failed delivery after 4.0.0 timeouts is a soft failure.
+	"rfc3464-simple.eml": {kind: ReportDSN, reportingMTA: "cs.utk.edu",
+		rcpts: []wantRcpt{{"louis@larry.slip.umd.edu", "failed", "4.0.0", ClassSoft}}},
+	// RFC 3464 Appendix: three blocks, one delayed (no class), one undetermined, one user unknown.
+	"rfc3464-multi-recipient.eml": {kind: ReportDSN, reportingMTA: "cs.utk.edu",
+		rcpts: []wantRcpt{
+			{"arathib@vnet.ibm.com", "failed", "5.0.0", ClassUndetermined},
+			{"johnh@hpnjld.njd.hp.com", "delayed", "4.0.0", ""},
+			{"wsnell@sdcc13.ucsd.edu", "failed", "5.0.0", ClassHard},
+		},
+		diagnostic: "550 'arathib@vnet.IBM.COM' is not a registered gateway user"},
+	// Postfix: Final-Recipient before Original-Recipient, marked Auto-Submitted (still a DSN).
+	"postfix-user-unknown.eml": {kind: ReportDSN, reportingMTA: "mail.example.org",
+		rcpts: []wantRcpt{{"nosuchuser@example.org", "failed", "5.1.1", ClassHard}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"nosuchuser@example.org"},
+		diagnostic: "550 5.1.1 <nosuchuser@example.org>: Recipient address rejected: User unknown in local recipient table"},
+	// Gmail: the report part after a multipart/related human part, returned message/rfc822.
+	"gmail-no-such-user.eml": {kind: ReportDSN, reportingMTA: "googlemail.com",
+		rcpts: []wantRcpt{{"nosuchuser@gmail.com", "failed", "5.1.1", ClassHard}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"nosuchuser@gmail.com"},
+		diagnostic: "550-5.1.1 The email account that you tried to reach does not exist."},
+	// Gmail 5.2.2: mailbox full is soft even as a permanent code (RFC 3463 X.2.2).
+	"gmail-over-quota.eml": {kind: ReportDSN, reportingMTA: "googlemail.com",
+		rcpts: []wantRcpt{{"full@gmail.com", "failed", "5.2.2", ClassSoft}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"full@gmail.com"}},
+	// Exchange Online: 5.1.10, "dns;" without a space, quoted-printable human part.
+	"outlook-recipient-not-found.eml": {kind: ReportDSN, reportingMTA: "DM6PR11MB1234.namprd11.prod.outlook.com",
+		rcpts: []wantRcpt{{"nosuchuser@contoso.com", "failed", "5.1.10", ClassHard}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"nosuchuser@contoso.com"}},
+	// A blocklist rejection: block, never a reason to suppress the recipient.
+	"outlook-blocked-spamhaus.eml": {kind: ReportDSN, reportingMTA: "BL2PRD0710HT003.namprd07.prod.outlook.com",
+		rcpts: []wantRcpt{{"reader@outlook.com", "failed", "5.7.1", ClassBlock}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"reader@outlook.com"}},
+}
+
+func TestParseReportCorpus(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join("testdata", "reports", "*.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, path := range files {
+		name := filepath.Base(path)
+		seen[name] = true
+		want, ok := corpus[name]
+		if !ok {
+			t.Errorf("%s: no case in corpus", name)
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := ParseReport(bytes.NewReader(data))
+			if err != nil {
+				t.Fatalf("ParseReport: %v", err)
+			}
+			checkCorpusCase(t, r, want)
+		})
+	}
+	for name := range corpus {
+		if !seen[name] {
+			t.Errorf("corpus case %s has no file", name)
+		}
+	}
+}
+
+func checkCorpusCase(t *testing.T, r *Report, want corpusCase) {
+	t.Helper()
+	if r.Kind != want.kind {
+		t.Errorf("Kind = %q, want %q", r.Kind, want.kind)
+	}
+	var got []wantRcpt
+	for _, rc := range r.Recipients {
+		got = append(got, wantRcpt{rc.FinalRecipient, rc.Action, rc.Status, rc.Class})
+	}
+	if diff := cmp.Diff(want.rcpts, got); diff != "" {
+		t.Errorf("recipients (-want +got):\n%s", diff)
+	}
+	if want.diagnostic != "" && (len(r.Recipients) == 0 || !strings.Contains(r.Recipients[0].DiagnosticCode, want.diagnostic)) {
+		t.Errorf("first DiagnosticCode = %q, want it to contain %q", firstDiagnostic(r), want.diagnostic)
+	}
+	if want.reportingMTA != "" && r.ReportingMTA != want.reportingMTA {
+		t.Errorf("ReportingMTA = %q, want %q", r.ReportingMTA, want.reportingMTA)
+	}
+	if r.OriginalMessageID != want.msgID {
+		t.Errorf("OriginalMessageID = %q, want %q", r.OriginalMessageID, want.msgID)
+	}
+	if r.OriginalReturnPath != want.returnPath {
+		t.Errorf("OriginalReturnPath = %q, want %q", r.OriginalReturnPath, want.returnPath)
+	}
+	if want.to != nil {
+		if diff := cmp.Diff(want.to, r.OriginalTo); diff != "" {
+			t.Errorf("OriginalTo (-want +got):\n%s", diff)
+		}
+	}
+	if r.OriginalMailFrom != want.mailFrom {
+		t.Errorf("OriginalMailFrom = %q, want %q", r.OriginalMailFrom, want.mailFrom)
+	}
+	var fbType string
+	var rcptTo []string
+	if r.Feedback != nil {
+		fbType, rcptTo = r.Feedback.FeedbackType, r.Feedback.OriginalRcptTo
+	}
+	if fbType != want.feedbackType {
+		t.Errorf("FeedbackType = %q, want %q", fbType, want.feedbackType)
+	}
+	if diff := cmp.Diff(want.rcptTo, rcptTo); diff != "" {
+		t.Errorf("Feedback.OriginalRcptTo (-want +got):\n%s", diff)
+	}
+}
+
+func firstDiagnostic(r *Report) string {
+	if len(r.Recipients) == 0 {
+		return ""
+	}
+	return r.Recipients[0].DiagnosticCode
+}
+
+// TestParseReportNotAMessage: only input that is not a message at all is an error.
+func TestParseReportNotAMessage(t *testing.T) {
+	t.Parallel()
+	for name, in := range map[string]string{
+		"empty":       "",
+		"blank lines": "\r\n\r\n  \n",
+		"no header":   "this is not a header line\r\n\r\nbody\r\n",
+		"binary":      "\x00\x01\x02\xff\xfe",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r, err := ParseReport(strings.NewReader(in))
+			if !errors.Is(err, ErrNotMessage) || r != nil {
+				t.Errorf("ParseReport = %v, %v; want ErrNotMessage", r, err)
+			}
+		})
+	}
+}
