@@ -28,6 +28,7 @@ import (
 	"github.com/postie/postie/internal/delivery"
 	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/id"
+	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
 	"github.com/postie/postie/internal/store"
@@ -83,6 +84,7 @@ type App struct {
 	public    *web.Handler
 	keys      *audience.Keys
 	links     *audience.Links
+	verp      *mail.VERP // signs and checks bounce addresses
 	listener  net.Listener
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
@@ -113,11 +115,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.links = audience.NewLinks(a.keys, cfg.BaseURL())
 
+	// Bounce addresses (VERP) are signed with a key kept in the database.
+	if a.verp, err = loadVERP(ctx, st, time.Now()); err != nil {
+		return nil, err
+	}
+
 	node := nodeID(cfg)
 	log.Info("node id (POSTIE_NODE_ID), the owner of this run's leases", "node_id", node)
 	a.engine = delivery.New(delivery.Config{
 		Store: st, Transport: a.transport, Owner: nodeOwner(node), Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, ErasedKey: a.keys.ErasedKey,
+		BounceAddress: bounceAddress(cfg, a.verp),
 	})
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
 	// Every way in creates its messages through this one service.
@@ -125,7 +133,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: st, Templates: catalog, DefaultFrom: cfg.From, MaxRecipients: cfg.MaxRecipients,
 		MaxMessageSize: cfg.MaxMessageSize, MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL,
 		MaxAttempts: len(cfg.RetryDelays) + 1,
-		Broadcast:   message.BroadcastConfig{Links: a.links, PostalAddress: cfg.PostalAddress, Mailto: cfg.UnsubscribeMailto},
+		Broadcast: message.BroadcastConfig{Links: a.links, PostalAddress: cfg.PostalAddress, Mailto: cfg.UnsubscribeMailto,
+			FeedbackSender: cfg.FeedbackSender},
 	})
 	// Contacts, lists and subscriptions. Erasure waits for an ErasureKey (the secret key).
 	confirmations := &audience.Confirmations{Store: st, Messages: messages, Links: a.links,

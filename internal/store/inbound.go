@@ -178,6 +178,9 @@ type Inbound interface {
 	//     scope broadcast (ReasonComplaint); reports message.complained; counts a complaint;
 	//   - delivered: forgets the address's soft bounces (they no longer count toward SoftLimit);
 	//   - delayed, auto_reply, feedback: the timeline event only.
+	// A bounce or complaint that leaves its recipient's state as it was (a second report of one
+	// failure, with another Key) is neither reported nor counted; its suppression still applies.
+	// A soft bounce's suppression never replaces one of the address for good.
 	// The webhook payload's detail is the timeline event's detail. Detail.Suppressed is set to
 	// the scope of a suppression the report added. The entry's Outcome is derived: applied when
 	// any report was applied, duplicate when all were duplicates, unmatched when all were
@@ -195,7 +198,8 @@ type Inbound interface {
 	// StreamPause pauses a stream and reports stream.paused (Subject the stream, Detail
 	// {"stream", "reason", "detail"}) in the same transaction. It returns false, changing
 	// nothing, when the stream is already paused. A paused stream's messages are not claimed
-	// (MessageClaim returns none of them) nor handed over at accept; they wait, queued.
+	// (MessageClaim returns none of them, MessageNextDue says none is due) nor handed over at
+	// accept; they wait, queued.
 	StreamPause(ctx context.Context, p StreamPauseParams) (bool, error)
 	// StreamResume ends a stream's pause, records ResumedAt, and wakes its workers. ErrConflict
 	// when it is not paused.
@@ -203,3 +207,11 @@ type Inbound interface {
 	// StreamStates returns the state of every stream that was ever paused.
 	StreamStates(ctx context.Context) ([]StreamState, error)
 }
+
+// InboundCursor encodes an InboundList keyset position, the last entry of a page: its id in
+// decimal, in base64url.
+func InboundCursor(last InboundEntry) string { return int64Cursor(last.ID) }
+
+// InboundCursorAfter decodes an InboundCursor into the id the previous page ended with (0 for
+// the first page, cursor "").
+func InboundCursorAfter(cursor string) (int64, error) { return int64CursorAfter("inbound", cursor) }

@@ -634,7 +634,7 @@ type MessageQueue interface {
 	// only when it is set, to queued at once.
 	MessageReleaseLeases(ctx context.Context, p MessageReleaseParams) (int, error)
 	// MessageNextDue returns the earliest next_attempt_at of a claimable message in stream, or
-	// ok=false when there is none.
+	// ok=false when there is none (or the stream is paused: store.Inbound.StreamPause).
 	MessageNextDue(ctx context.Context, stream string) (t time.Time, ok bool, err error)
 	// MessageRenewLeases extends to p.Until the leases p.Owner still holds among p.IDs (a slow
 	// send keeps its message: MessageRescue only takes leases that ended) and returns how many were

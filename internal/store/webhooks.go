@@ -205,20 +205,28 @@ type Webhooks interface {
 
 // WebhookDeliveryCursor encodes a WebhookDeliveries keyset position, the last delivery of a
 // page: its id in decimal, in base64url.
-func WebhookDeliveryCursor(last WebhookDelivery) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(last.ID, 10)))
-}
+func WebhookDeliveryCursor(last WebhookDelivery) string { return int64Cursor(last.ID) }
 
 // WebhookDeliveryCursorAfter decodes a WebhookDeliveryCursor into the id the previous page ended
 // with (0 for the first page, cursor "").
 func WebhookDeliveryCursorAfter(cursor string) (int64, error) {
+	return int64CursorAfter("webhook delivery", cursor)
+}
+
+// int64Cursor encodes a keyset position that is a row's number: in decimal, in base64url.
+func int64Cursor(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(id, 10)))
+}
+
+// int64CursorAfter decodes an int64Cursor of a listing of what (0 for cursor "").
+func int64CursorAfter(what, cursor string) (int64, error) {
 	if cursor == "" {
 		return 0, nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
 	n, perr := strconv.ParseInt(string(b), 10, 64)
 	if err != nil || perr != nil || n <= 0 {
-		return 0, fmt.Errorf("webhook delivery cursor %q: %w", cursor, ErrBadCursor)
+		return 0, fmt.Errorf("%s cursor %q: %w", what, cursor, ErrBadCursor)
 	}
 	return n, nil
 }

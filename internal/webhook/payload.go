@@ -133,6 +133,10 @@ func Body(d store.WebhookDelivery, m store.Message) ([]byte, error) {
 		data["webhook_id"] = d.Subject
 		orNull("url")
 		orNull("reason")
+	case store.WebhookStreamPaused:
+		data["stream"] = d.Subject
+		orNull("reason")
+		orNull("detail")
 	default:
 		data["subject"] = d.Subject
 	}

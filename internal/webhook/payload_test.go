@@ -46,6 +46,14 @@ func TestBody(t *testing.T) {
 			Detail: json.RawMessage(`{"url":"https://h.example/","reason":"failing since …"}`)}, store.Message{},
 			`{"type":"webhook.disabled","timestamp":"2026-12-06T12:30:00.123456Z","data":{"reason":"failing since …",` +
 				`"sequence":9,"url":"https://h.example/","webhook_id":"whk_1"}}`},
+		{"stream.paused", store.WebhookDelivery{ID: 10, Type: store.WebhookStreamPaused, Subject: "broadcast", At: at,
+			Detail: json.RawMessage(`{"stream":"broadcast","reason":"complaint_rate","detail":"complaints 0.25% of 4000"}`)}, store.Message{},
+			`{"type":"stream.paused","timestamp":"2026-12-06T12:30:00.123456Z","data":{"detail":"complaints 0.25% of 4000",` +
+				`"reason":"complaint_rate","sequence":10,"stream":"broadcast"}}`},
+		{"stream.paused without a detail", store.WebhookDelivery{ID: 11, Type: store.WebhookStreamPaused, Subject: "broadcast", At: at},
+			store.Message{},
+			`{"type":"stream.paused","timestamp":"2026-12-06T12:30:00.123456Z","data":{"detail":null,"reason":null,` +
+				`"sequence":11,"stream":"broadcast"}}`},
 	} {
 		got, err := Body(tc.d, tc.m)
 		if err != nil {

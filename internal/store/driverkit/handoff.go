@@ -46,8 +46,9 @@ type handOffPart struct {
 // their stream's receiver has room for, turning them into claimed ones (status sending), and
 // returns them for Deliver or Unreserve. raw[i] is msgs[i]'s MIME; stored is a time as the
 // driver stores and reads it back, so that the messages are handed over as a claim would
-// return them.
-func (rs *Receivers) Claim(msgs []store.Message, raw [][]byte, now time.Time, stored func(time.Time) time.Time) HandOff {
+// return them. The messages of a stream paused (store.Inbound.StreamPause) are left queued.
+func (rs *Receivers) Claim(msgs []store.Message, raw [][]byte, now time.Time, stored func(time.Time) time.Time,
+	paused func(stream string) bool) HandOff {
 	rs.mu.RLock()
 	defer rs.mu.RUnlock()
 	if len(rs.by) == 0 {
@@ -58,6 +59,9 @@ func (rs *Receivers) Claim(msgs []store.Message, raw [][]byte, now time.Time, st
 		return m.Status == store.StatusQueued && !m.NextAttemptAt.After(now)
 	}
 	for stream, r := range rs.by {
+		if paused(stream) {
+			continue
+		}
 		n := 0
 		for i := range msgs {
 			if msgs[i].Stream == stream && due(&msgs[i]) {

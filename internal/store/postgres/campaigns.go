@@ -506,7 +506,7 @@ func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
 		if len(keep) == 0 {
 			return nil
 		}
-		handed = s.recv.Claim(keep, keepRaw, p.Now, roundTrip)
+		handed = s.recv.Claim(keep, keepRaw, p.Now, roundTrip, s.streamPaused)
 		acc, st, err := acceptRowsOf(keep, keepRaw)
 		if err != nil {
 			return err

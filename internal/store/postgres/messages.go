@@ -38,7 +38,7 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 	}
 	// Messages this node's delivery has room for are stored claimed and handed to it after the
 	// commit (store.AcceptClaims); on any other outcome the room is given back.
-	handed := s.recv.Claim(msgs, raws, p.Now, roundTrip)
+	handed := s.recv.Claim(msgs, raws, p.Now, roundTrip, s.streamPaused)
 	defer func() { handed.Unreserve() }() // unless delivered
 	rows, streams, err := acceptRowsOf(msgs, raws)
 	if err != nil {

@@ -31,7 +31,7 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 	}
 	// Messages this node's delivery has room for are stored claimed and handed to it after the
 	// commit (store.AcceptClaims); on any other outcome the room is given back.
-	handed := s.recv.Claim(msgs, raws, p.Now, roundTrip)
+	handed := s.recv.Claim(msgs, raws, p.Now, roundTrip, s.paused.has)
 	defer func() { handed.Unreserve() }() // unless delivered
 	// The streams of the messages left for a claim, to wake.
 	streams := make(map[string]struct{}, 2)
@@ -471,12 +471,15 @@ func (s *Store) MessageClaim(ctx context.Context, p store.MessageClaimParams) ([
 	if p.Owner == "" || p.LeaseUntil.IsZero() {
 		return nil, errors.New("sqlite: MessageClaim needs an Owner and a LeaseUntil")
 	}
-	if p.Limit <= 0 {
+	if p.Limit <= 0 || s.paused.has(p.Stream) {
 		return nil, nil
 	}
 	var ids []string
 	err := s.w.doUrgent(ctx, p.Limit, func(t *wtx) error {
 		ids = ids[:0]
+		if s.paused.has(p.Stream) {
+			return nil // paused since the call began (StreamPause changes the set in the writer)
+		}
 		rows, err := t.query(qMessageClaim, p.Owner, nullMicros(p.LeaseUntil), micros(p.Now),
 			p.Stream, micros(p.Now), int64(p.Limit))
 		if err != nil {
@@ -522,6 +525,7 @@ type finishRow struct {
 	args      []any
 	id        string
 	claimable bool
+	sent      bool // a message not split sent: its recipients count as delivered
 	sentEvent bool // its sent event is kept on the row (keptSentEvent), under an id set in args
 	events    [][]any
 	suppress  [][]any // suppressionArgs
@@ -555,6 +559,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 			args: []any{string(p.Status), int64(p.Attempts), micros(p.NextAttemptAt), lastError,
 				p.ProviderID, nullMicros(p.SentAt), nil, nil, micros(now), p.ID, p.Owner},
 			claimable: p.Status == store.StatusQueued || p.Status == store.StatusDeferred,
+			sent:      p.Status == store.StatusSent && !p.Split,
 			sentEvent: keptSentEvent(p),
 		}
 		if r.sentEvent {
@@ -581,9 +586,11 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 
 	applied, written := 0, 0
 	streams := map[string]struct{}{} // of the messages made claimable again, to wake their workers
+	delivered := map[string]int{}    // recipients made sent, by stream (store.Inbound.DeliveryCounts)
 	err := s.w.doUrgent(ctx, len(rows), func(t *wtx) error {
 		applied, written = 0, 0
 		clear(streams)
+		clear(delivered)
 		held := make([]bool, len(rows))
 		if sentEvents > 0 {
 			id, err := reserveEventIDs(t, sentEvents)
@@ -598,7 +605,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 			}
 		}
 		for i, r := range rows {
-			ok, err := finishOne(t, r, streams, now)
+			ok, err := finishOne(t, r, streams, delivered, now)
 			if err != nil {
 				return fmt.Errorf("message %s: %w", r.id, err)
 			}
@@ -619,6 +626,9 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 					return fmt.Errorf("message %s: suppression of %s: %w", r.id, sup[0], err)
 				}
 			}
+		}
+		if err := addDelivered(t, delivered, now); err != nil {
+			return err
 		}
 		if applied == len(rows) {
 			for _, ins := range eventInserts {
@@ -673,10 +683,26 @@ func reserveEventIDs(t *wtx, n int) (int64, error) {
 }
 
 // finishOne applies one outcome and reports whether the lease was still held. An outcome that
-// makes the message claimable again adds its stream to streams.
-func finishOne(t *wtx, r finishRow, streams map[string]struct{}, now time.Time) (bool, error) {
+// makes the message claimable again adds its stream to streams; one that sends to recipients
+// adds them to delivered.
+func finishOne(t *wtx, r finishRow, streams map[string]struct{}, delivered map[string]int, now time.Time) (bool, error) {
 	if r.split != nil {
-		return finishSplit(t, *r.split, streams, now)
+		return finishSplit(t, *r.split, streams, delivered, now)
+	}
+	if r.sent {
+		var (
+			stream string
+			n      int
+		)
+		err := t.queryRow(qMessageFinish+qReturningDelivered, r.args, &stream, &n)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		delivered[stream] += n
+		return true, nil
 	}
 	if r.claimable {
 		var stream string
@@ -701,7 +727,7 @@ func finishOne(t *wtx, r finishRow, streams map[string]struct{}, now time.Time) 
 // finishSplit applies a split outcome (store.MessageFinishParams) and reports whether the lease
 // was still held: the recipients' rows first, then the message, whose status is derived from
 // all its rows when nothing is pending.
-func finishSplit(t *wtx, p store.MessageFinishParams, streams map[string]struct{}, now time.Time) (bool, error) {
+func finishSplit(t *wtx, p store.MessageFinishParams, streams map[string]struct{}, delivered map[string]int, now time.Time) (bool, error) {
 	var stream string
 	err := t.queryRow(qFinishSplitLease, []any{p.ID, p.Owner}, &stream)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -741,6 +767,11 @@ func finishSplit(t *wtx, p store.MessageFinishParams, streams map[string]struct{
 	}
 	if p.Status == store.StatusQueued || p.Status == store.StatusDeferred {
 		streams[stream] = struct{}{}
+	}
+	for _, r := range p.Recipients {
+		if r.Status == store.RecipientSent {
+			delivered[stream]++
+		}
 	}
 	return true, nil
 }
@@ -897,6 +928,9 @@ func (s *Store) retry(ctx context.Context, ids []string, p store.MessageRetryPar
 
 // MessageNextDue implements store.Store.
 func (s *Store) MessageNextDue(ctx context.Context, stream string) (time.Time, bool, error) {
+	if s.paused.has(stream) {
+		return time.Time{}, false, nil
+	}
 	next, err := readOne(ctx, s, qMessageNextDue, []any{stream}, scanValue[sql.NullInt64])
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("sqlite: next due message: %w", err)

@@ -62,13 +62,9 @@ func (h *routeHint) add(types []string) {
 // loadRoutes sets the route hint to the types webhook_routes holds. The caller holds
 // s.routes.mu, or is Open (nothing runs yet).
 func (s *Store) loadRoutes(ctx context.Context) error {
-	types, err := readAll(ctx, s, qRouteTypes, nil, scanValue[string])
+	m, err := readSet(ctx, s, qRouteTypes)
 	if err != nil {
 		return fmt.Errorf("sqlite: webhook routes: %w", err)
-	}
-	m := make(map[string]bool, len(types))
-	for _, t := range types {
-		m[t] = true
 	}
 	s.routes.types.Store(&m)
 	return nil

@@ -104,6 +104,8 @@ type Store struct {
 
 	routes routeHint // the event types webhook endpoints are routed for (outbox.go)
 
+	paused pausedStreams // the streams paused (inbound.go)
+
 	chunks chunkPacer // the size of RunMaterialise's chunks (campaigns.go)
 
 	ckptStop chan struct{}
@@ -201,6 +203,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	} else if err := s.loadRoutes(ctx); err != nil {
 		// Not migrated yet (Migrate loads them): no endpoint, so no route.
 		s.routes.types.Store(&map[string]bool{})
+	} else if err := s.loadPaused(ctx); err != nil {
+		return nil, errors.Join(err, s.Close())
 	}
 	s.ckptStop, s.ckptDone = make(chan struct{}), make(chan struct{})
 	go s.checkpointer()
@@ -318,6 +322,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	if err := s.loadPaused(ctx); err != nil {
 		return err
 	}
 	s.routes.mu.Lock()

@@ -1,0 +1,59 @@
+package sqlite
+
+// The inbound area's SQL (store/inbound.go, migrations/00015_inbound.sql).
+const (
+	inboundColumns = `id, at, channel, mail_from, rcpt_to, kind, outcome, detail, message_ids, size`
+
+	qInboundInsert = `INSERT INTO inbound_entries (at, channel, mail_from, rcpt_to, kind, outcome, detail,
+			message_ids, size)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+	// ?1, ?2: '' for any kind, outcome; ?3: the id the previous page ended with, 0 for none.
+	qInboundList = `SELECT ` + inboundColumns + ` FROM inbound_entries
+		WHERE (?1 = '' OR kind = ?1) AND (?2 = '' OR outcome = ?2) AND (?3 = 0 OR id < ?3)
+		ORDER BY id DESC LIMIT ?4`
+
+	qReportKeyInsert = `INSERT INTO report_keys (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`
+
+	// A report's recipient: one recipient row, then the message (which becomes split when ?2).
+	qReportRecipientState = `UPDATE message_recipients SET status = ?, updated_at = ?
+		WHERE message_id = ? AND email_lower = ?`
+	qReportMessageState = `UPDATE messages SET status = ?1,
+			pending_recipients = CASE WHEN ?2 THEN '[]' ELSE pending_recipients END, updated_at = ?3
+		WHERE id = ?4`
+
+	// A soft-bounce suppression (?8 true) keeps one for good already there.
+	qReportSuppress = `INSERT INTO suppressions (` + suppressionColumns + `)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+		ON CONFLICT (email, scope) DO UPDATE SET
+			reason = excluded.reason, detail = excluded.detail, message_id = excluded.message_id,
+			created_at = excluded.created_at, expires_at = excluded.expires_at
+		WHERE NOT ?8 OR suppressions.expires_at IS NOT NULL`
+
+	qSoftBounceInsert = `INSERT INTO soft_bounces (email, class, message_id, at) VALUES (?, ?, ?, ?)`
+	qSoftBounceTrim   = `DELETE FROM soft_bounces WHERE email = ? AND at < ?`
+	qSoftBounceCount  = `SELECT count(*) FILTER (WHERE class = 'soft'),
+			count(*) FILTER (WHERE class = 'undetermined'),
+			count(DISTINCT CASE WHEN class = 'undetermined' THEN message_id END)
+		FROM soft_bounces WHERE email = ? AND at >= ?`
+	qSoftBounceForget = `DELETE FROM soft_bounces WHERE email = ?`
+
+	qCountsAdd = `INSERT INTO delivery_counts (stream, hour, delivered, bounced, complained)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (stream, hour) DO UPDATE SET delivered = delivered + excluded.delivered,
+			bounced = bounced + excluded.bounced, complained = complained + excluded.complained`
+	qCountsSum = `SELECT coalesce(sum(delivered), 0), coalesce(sum(bounced), 0), coalesce(sum(complained), 0)
+		FROM delivery_counts WHERE stream = ? AND hour >= ?`
+
+	streamStateColumns = `stream, paused, reason, detail, paused_at, resumed_at`
+
+	// A pause of a stream not paused; no row when it is.
+	qStreamPause = `INSERT INTO stream_states (stream, paused, reason, detail, paused_at)
+		VALUES (?1, 1, ?2, ?3, ?4)
+		ON CONFLICT (stream) DO UPDATE SET paused = 1, reason = ?2, detail = ?3, paused_at = ?4
+		WHERE NOT stream_states.paused
+		RETURNING stream`
+	qStreamResume  = `UPDATE stream_states SET paused = 0, resumed_at = ?2 WHERE stream = ?1 AND paused`
+	qStreamStates  = `SELECT ` + streamStateColumns + ` FROM stream_states ORDER BY stream`
+	qStreamsPaused = `SELECT stream FROM stream_states WHERE paused`
+)
