@@ -34,7 +34,7 @@ type snsSigner struct {
 	confirms atomic.Int32 // subscription confirmations (GET /confirm)
 }
 
-var testNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+var snsNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func newSNSSigner(t *testing.T) *snsSigner {
 	t.Helper()
@@ -43,7 +43,7 @@ func newSNSSigner(t *testing.T) *snsSigner {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sns.test"},
-		NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.Add(24 * time.Hour)}
+		NotBefore: snsNow.Add(-time.Hour), NotAfter: snsNow.Add(24 * time.Hour)}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)
@@ -97,8 +97,8 @@ func (s *snsSigner) sign(t *testing.T, e *snsEnvelope, version string) {
 	e.Signature = base64.StdEncoding.EncodeToString(sig)
 }
 
-// body is e as SNS posts it.
-func body(t *testing.T, e *snsEnvelope) []byte {
+// snsBody is e as SNS posts it.
+func snsBody(t *testing.T, e *snsEnvelope) []byte {
 	t.Helper()
 	b, err := json.Marshal(e)
 	if err != nil {
@@ -115,7 +115,7 @@ func notificationEnvelope(message string) *snsEnvelope {
 }
 
 func (s *snsSigner) verifier() *snsVerifier {
-	return &snsVerifier{client: snsClient(5 * time.Second), endpoint: s.srv.URL + "/", now: func() time.Time { return testNow },
+	return &snsVerifier{client: snsClient(5 * time.Second), endpoint: s.srv.URL + "/", now: func() time.Time { return snsNow },
 		certs: map[string]*x509.Certificate{}}
 }
 
@@ -210,7 +210,7 @@ func TestSNSVerify(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := tt.make()
 			var parsed snsEnvelope // as the receiver sees it: through JSON
-			if err := json.Unmarshal(body(t, e), &parsed); err != nil {
+			if err := json.Unmarshal(snsBody(t, e), &parsed); err != nil {
 				t.Fatal(err)
 			}
 			err := s.verifier().verify(context.Background(), &parsed)
@@ -244,7 +244,7 @@ func TestSNSCertificateCachedAndChecked(t *testing.T) {
 
 	// A certificate outside its validity period is refused.
 	late := s.verifier()
-	late.now = func() time.Time { return testNow.Add(48 * time.Hour) }
+	late.now = func() time.Time { return snsNow.Add(48 * time.Hour) }
 	e := notificationEnvelope(`{}`)
 	s.sign(t, e, "2")
 	if err := late.verify(context.Background(), e); !errors.Is(err, ErrSNSSignature) || !strings.Contains(err.Error(), "not valid now") {
