@@ -28,6 +28,7 @@ import (
 	"github.com/postie/postie/internal/delivery"
 	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/id"
+	"github.com/postie/postie/internal/inbound"
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
@@ -86,6 +87,9 @@ type App struct {
 	links     *audience.Links
 	verp      *mail.VERP // signs and checks bounce addresses
 	listener  net.Listener
+	// submission is the SMTP submission server on submissionListener (nil when off).
+	submission         *inbound.Submission
+	submissionListener net.Listener
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
 }
@@ -244,10 +248,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			"Put a TLS-terminating proxy in front and set POSTIE_BEHIND_PROXY=true, or listen on 127.0.0.1",
 			"listen", cfg.Listen)
 	}
+	if err := a.listenSubmission(messages); err != nil {
+		_ = a.listener.Close()
+		return nil, err
+	}
 	// The key is generated only once the start can no longer fail, so that a generated key is
 	// always shown (the caller prints GeneratedKey): a start that fails before leaves none behind.
 	if err := a.ensureAPIKey(ctx); err != nil {
 		_ = a.listener.Close()
+		if a.submissionListener != nil {
+			_ = a.submissionListener.Close()
+		}
 		return nil, err
 	}
 	ok = true
@@ -412,7 +423,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 5)
+	errc := make(chan error, 6)
 	if a.templates != nil {
 		wg.Go(func() { a.templates.Run(engineCtx) })
 	}
@@ -450,6 +461,7 @@ func (a *App) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.housekeeping(engineCtx)
 	}()
+	wg.Go(func() { a.serveSubmission(errc) })
 
 	var runErr error
 	select {
@@ -459,9 +471,11 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
+	waitSubmission := a.shutdownSubmission(shutCtx)
 	if err := srv.Shutdown(shutCtx); err != nil {
 		a.log.Warn("HTTP shutdown did not finish cleanly", "err", err)
 	}
+	waitSubmission()
 	stopEngine()
 	wg.Wait()
 	close(errc)

@@ -6,17 +6,16 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/postie/postie/internal/apikey"
 	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/audience/imports"
 	"github.com/postie/postie/internal/campaign"
@@ -97,7 +96,7 @@ type Server struct {
 	log  *slog.Logger
 	api  huma.API
 	mux  *http.ServeMux
-	keys sync.Map // sha256 → cachedKey: API keys seen recently
+	keys *apikey.Checker // the bearer tokens
 
 	messages *message.Service  // creates the messages sent
 	audience *audience.Service // contacts and lists
@@ -111,20 +110,8 @@ type Server struct {
 	inflight  *inflight // the budget of large request bodies in flight
 }
 
-type cachedKey struct {
-	key     store.APIKey
-	checked time.Time
-}
-
 // defaultWriteTimeout is Config.WriteTimeout's default.
 const defaultWriteTimeout = 2 * time.Minute
-
-// keyCacheTTL bounds how long a validated API key is trusted without asking the store again, and
-// so how long a key revoked in the database (by `postie keys revoke`, on any node) can still
-// authenticate on this one. A check is dated before its lookup starts, so a key revoked at t is
-// refused from t + keyCacheTTL on. Short enough for that promise (5 s on every node), long
-// enough that a busy client's key is looked up once in a while rather than on every request.
-const keyCacheTTL = 5 * time.Second
 
 type ctxKey struct{}
 
@@ -155,6 +142,7 @@ func New(cfg Config) *Server {
 		cfg.WriteTimeout = defaultWriteTimeout
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
+		keys:      apikey.New(cfg.Store, cfg.Now),
 		bodyLimit: cfg.MaxMessageSize + 1<<20, // JSON and base64 framing around the largest message
 		inflight:  newInflight(cfg.MaxInflightBytes, cfg.InflightWait)}
 	if s.messages = cfg.Messages; s.messages == nil {
@@ -268,27 +256,14 @@ var errUnauthorized = errors.New("unauthorized")
 
 func (s *Server) authenticate(r *http.Request) (store.APIKey, error) {
 	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	secret = strings.TrimSpace(secret)
-	if !ok || secret == "" {
+	if !ok {
 		return store.APIKey{}, errUnauthorized
 	}
-	sum := sha256.Sum256([]byte(secret))
-	now := s.cfg.Now()
-	if c, ok := s.keys.Load(sum); ok {
-		if age := now.Sub(c.(cachedKey).checked); age >= 0 && age < keyCacheTTL {
-			return c.(cachedKey).key, nil
-		}
-	}
-	k, err := s.cfg.Store.APIKeyByHash(r.Context(), sum[:])
-	if errors.Is(err, store.ErrNotFound) {
-		s.keys.Delete(sum) // revoked: nothing of it kept
+	k, err := s.keys.Check(r.Context(), secret)
+	if errors.Is(err, apikey.ErrUnauthorized) {
 		return store.APIKey{}, errUnauthorized
 	}
-	if err != nil {
-		return store.APIKey{}, err
-	}
-	s.keys.Store(sum, cachedKey{key: k, checked: now})
-	return k, nil
+	return k, err
 }
 
 // apiKeyFrom returns the authenticated key of a request context.

@@ -20,10 +20,15 @@ import (
 //
 // A generic status (X.0.0) gives way to a more specific code of the same class in the
 // diagnostic ("Status: 5.0.0" with "550 5.1.1 User unknown" is hard). Without any enhanced code
-// the diagnostic's reply code gives the class digit (4xx soft; 5xx by its text).
+// the diagnostic's reply code gives the class digit (4xx soft; 5xx by its text). A success code
+// (2.x.x, 2xx) is no failure ("") unless action is "failed": a report contradicting itself is
+// undetermined, so a failed recipient always has a class.
 func BounceClass(action, status, diagnostic string) string {
+	failed := false
 	switch strings.ToLower(strings.TrimSpace(action)) {
-	case "", "failed":
+	case "failed":
+		failed = true
+	case "":
 	case "delayed":
 		return ClassSoft
 	default:
@@ -43,14 +48,14 @@ func BounceClass(action, status, diagnostic string) string {
 			}
 			return ClassSoft
 		case '2':
-			return ""
+			return successClass(failed)
 		}
 		return classifyText(text)
 	}
 	class, subject, detail := splitStatus(code)
 	switch {
 	case class == "2":
-		return ""
+		return successClass(failed)
 	case subject == "2" && detail == "2":
 		return ClassSoft
 	case subject == "7":
@@ -73,6 +78,15 @@ func BounceClass(action, status, diagnostic string) string {
 		return ClassMessage
 	}
 	return classifyText(text)
+}
+
+// successClass is the class of a success code: none, unless the report says the delivery
+// failed all the same, which makes it undetermined.
+func successClass(failed bool) string {
+	if failed {
+		return ClassUndetermined
+	}
+	return ""
 }
 
 // classifyText classifies a permanent failure by its text alone.

@@ -58,6 +58,14 @@
 // line, so a field is not folded right after "Subject:": readers keep the whitespace of that
 // fold, and Python's email read such a Subject with a leading space.
 //
+// # Reports
+//
+// ParseReport reads what comes back to a bounce address (DSNs, ARF complaints, text bounces,
+// automatic replies) into a Report, with go-message walking the MIME tree and a lenient reader
+// for the report fields; BounceClass classifies a failure. ParseReport's doc gives the order of
+// the checks, docs/operations.md ("How bounces are read") the pattern tables, and the samples
+// in testdata/reports pin how real reports read.
+//
 // # Why not go-mail
 //
 // github.com/wneessen/go-mail cannot produce what email-rules §5 asks for: it nests multipart/alternative inside

@@ -38,7 +38,9 @@ var ErrNotMessage = errors.New("mail: not a message")
 //     recipient block (RFC 3464); a message/feedback-report part makes a ReportARF (RFC 5965).
 //     Structure wins over headers because MTAs mark their DSNs "Auto-Submitted: auto-replied"
 //     (Postfix and Exim do). A report part from which no recipient (DSN) or no Feedback-Type
-//     (ARF) can be read is malformed: ReportUnknown with what could be read.
+//     (ARF) can be read is malformed: ReportUnknown with what could be read. So is a
+//     multipart/report of one of those report-types in which no report part can be read: it is
+//     never taken for a text bounce.
 //  2. An automatic reply (RFC 3834 Auto-Submitted other than "no", X-Autoreply, X-Autorespond,
 //     Precedence: auto_reply, or a vacation subject such as "Out of Office" or
 //     "Automatic reply") makes a ReportAutoReply, unless the mail system wrote it (a
@@ -84,6 +86,15 @@ func parseReport(data []byte) (*Report, error) {
 	p := &reportParser{rep: &Report{Kind: ReportUnknown}, top: ent.Header}
 	p.rep.Subject = headerText(ent.Header, "Subject")
 	p.rep.From = headerText(ent.Header, "From")
+	if mediaType, params, err := ent.Header.ContentType(); err == nil && mediaType == "multipart/report" {
+		switch strings.ToLower(params["report-type"]) {
+		case "delivery-status", "global-delivery-status", "feedback-report":
+			p.claimsReport = true
+		}
+	}
+	if v := ent.Header.Get("X-HmXmrOriginalRecipient"); v != "" {
+		p.feedback().addRcpt(bareAddress(v))
+	}
 	p.walk(ent, 0)
 	p.decide()
 	return p.rep, nil
@@ -95,9 +106,10 @@ type reportParser struct {
 	top   message.Header
 	parts int
 
-	dsn      bool // a delivery-status part was seen
-	arf      bool // a feedback-report part was seen
-	original bool // the original headers were read from a part
+	claimsReport bool // the top Content-Type is a multipart/report of a known report-type
+	dsn          bool // a delivery-status part was seen
+	arf          bool // a feedback-report part was seen
+	original     bool // the original headers were read from a part
 
 	text []byte // human-readable text/plain, in order
 	html []byte // text/html, used when there is no plain text
@@ -277,6 +289,10 @@ func (p *reportParser) feedbackReport(body []byte) {
 			setOnce(&fb.SourceIP, clean(f.value))
 		case "reported-domain":
 			setOnce(&fb.ReportedDomain, clean(f.value))
+		case "reporting-mta":
+			setOnce(&p.rep.ReportingMTA, typedValue(f.value))
+		case "original-envelope-id":
+			setOnce(&p.rep.OriginalEnvelopeID, clean(f.value))
 		}
 	}
 	setOnce(&p.rep.OriginalMailFrom, fb.OriginalMailFrom)
@@ -334,6 +350,8 @@ func (p *reportParser) decide() {
 			p.rep.Kind = ReportARF
 		}
 		return
+	case p.claimsReport:
+		return // a report whose report part could not be read is malformed, not a text bounce
 	}
 	p.textReport()
 }

@@ -74,18 +74,103 @@ var corpus = map[string]corpusCase{
 	"outlook-blocked-spamhaus.eml": {kind: ReportDSN, reportingMTA: "BL2PRD0710HT003.namprd07.prod.outlook.com",
 		rcpts: []wantRcpt{{"reader@outlook.com", "failed", "5.7.1", ClassBlock}},
 		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"reader@outlook.com"}},
+	// Postfix local delivery (what the Postfix round trip gets back): "X-Postfix;" diagnostic type.
+	"postfix-local-unknown-user.eml": {kind: ReportDSN, reportingMTA: "postfix.test",
+		rcpts: []wantRcpt{{"nosuchuser@postfix.test", "failed", "5.1.1", ClassHard}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"nosuchuser@postfix.test"},
+		diagnostic: `unknown user: "nosuchuser"`},
+	// Postfix delay warning: Action delayed, no class.
+	"postfix-delayed.eml": {kind: ReportDSN, reportingMTA: "mail.example.org",
+		rcpts: []wantRcpt{{"slow@example.net", "delayed", "4.4.1", ""}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"slow@example.net"}},
+	// Exim, CRLF line ends: a generic 5.0.0 gives way to the diagnostic's 5.2.1 (disabled).
+	"exim-dsn-crlf.eml": {kind: ReportDSN, reportingMTA: "mx.example.org",
+		rcpts: []wantRcpt{{"gone@example.org", "failed", "5.0.0", ClassHard}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"gone@example.org"}},
+	// RFC 6533: message/global-delivery-status, base64, utf-8 address type, message/global-headers.
+	"rfc6533-global-dsn-base64.eml": {kind: ReportDSN, reportingMTA: "mx.example.de",
+		rcpts: []wantRcpt{{"jürgen@example.de", "failed", "5.1.1", ClassHard}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"jürgen@example.de"}},
+	// Lower-case names without spaces, no blank line between blocks; failed 4.4.7 is soft.
+	"no-blank-line-between-blocks.eml": {kind: ReportDSN, reportingMTA: "relay.example.net",
+		rcpts: []wantRcpt{
+			{"one@example.net", "failed", "5.1.1", ClassHard},
+			{"two@example.net", "failed", "4.4.7", ClassSoft},
+		}},
+	// A DSN cut short in its last line, without a closing boundary: what was read counts.
+	"truncated-dsn.eml": {kind: ReportDSN, reportingMTA: "relay.example.net",
+		rcpts: []wantRcpt{{"cut@example.net", "failed", "5.1.2", ClassHard}}},
+
+	// RFC 5965 Appendix B.2; a Message-ID without angle brackets, an unparseable To.
+	"rfc5965-abuse.eml": {kind: ReportARF, feedbackType: "abuse", mailFrom: "somespammer@example.net",
+		rcptTo: []string{"user@example.com"}, msgID: "8787KJKJ3K4J3K4J3K4J3.mail@example.net",
+		reportingMTA: "mail.example.com"},
+	// Yahoo CFL: Original-Mail-From carries the bounce address, To redacted.
+	"yahoo-cfl-abuse.eml": {kind: ReportARF, feedbackType: "abuse", mailFrom: corpusVERP,
+		rcptTo: []string{"reader@yahoo.com"}, msgID: corpusMsgID, returnPath: corpusVERP,
+		to: []string{"redacted@yahoo.com"}},
+	// Microsoft JMRP: no Original-Rcpt-To; the recipient is in X-HmXmrOriginalRecipient.
+	"microsoft-jmrp.eml": {kind: ReportARF, feedbackType: "abuse", rcptTo: []string{"reader@outlook.com"},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"reader@outlook.com"}},
+	// RFC 6430 not-spam (case folded), text/rfc822-headers with an empty group as To.
+	"arf-not-spam-headers-only.eml": {kind: ReportARF, feedbackType: "not-spam", mailFrom: corpusVERP,
+		msgID: corpusMsgID, returnPath: corpusVERP},
+	// No Feedback-Type: malformed, unknown, with what could be read.
+	"malformed-arf-no-feedback-type.eml": {kind: ReportUnknown, mailFrom: corpusVERP, msgID: corpusMsgID},
+
+	// RFC 3834 §5: Auto-Submitted with a parameter; its text would pass for a bounce.
+	"rfc3834-vacation.eml": {kind: ReportAutoReply},
+	// Outlook: "Automatic reply:" and Auto-Submitted: auto-generated, text mentioning a full mailbox.
+	"outlook-automatic-reply.eml": {kind: ReportAutoReply},
+	// X-Autoreply and Precedence: auto_reply.
+	"autoreply-x-autoreply.eml": {kind: ReportAutoReply},
+	// Only the subject says so.
+	"autoreply-subject-only.eml": {kind: ReportAutoReply},
+
+	// Yahoo's qmail-style text bounce: "554:" without an enhanced code, user-unknown text.
+	"qmail-yahoo-text.eml": {kind: ReportText,
+		rcpts: []wantRcpt{{"nosuchuser@yahoo.com", "failed", "", ClassHard}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"nosuchuser@yahoo.com"},
+		diagnostic: "554: delivery error: dd This user doesn't have a yahoo.com account"},
+	// qmail-send: "(#5.1.1)" and the copy of the message below the text.
+	"qmail-send.eml": {kind: ReportText,
+		rcpts: []wantRcpt{{"nosuchuser@example.net", "failed", "5.1.1", ClassHard}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"nosuchuser@example.net"},
+		diagnostic: "Sorry, no mailbox here by that name. (#5.1.1)"},
+	// Exim's plain bounce: X-Failed-Recipients, marked Auto-Submitted (still a bounce).
+	"exim-text.eml": {kind: ReportText,
+		rcpts: []wantRcpt{{"gone@example.org", "failed", "5.1.1", ClassHard}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"gone@example.org"}},
+	// Exchange's text NDR with "Original message headers:".
+	"exchange-ndr-text.eml": {kind: ReportText,
+		rcpts: []wantRcpt{{"nobody@contoso.com", "failed", "5.1.1", ClassHard}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"nobody@contoso.com"},
+		diagnostic: "#550 5.1.1 RESOLVER.ADR.RecipNotFound"},
+	// Sendmail's permanent fatal errors, no copy of the message.
+	"sendmail-text.eml": {kind: ReportText,
+		rcpts: []wantRcpt{{"former@example.edu", "failed", "5.1.1", ClassHard}}},
+	// Sendmail's warning: a delay, no class.
+	"sendmail-warning-text.eml": {kind: ReportText, rcpts: []wantRcpt{{"slow@example.edu", "delayed", "", ""}}},
+	// A postmaster's plain "mailbox is full": soft without any code.
+	"mailbox-full-text.eml": {kind: ReportText,
+		rcpts: []wantRcpt{{"full@isp.example.com", "failed", "", ClassSoft}},
+		msgID: corpusMsgID, returnPath: corpusVERP},
+
+	// Mail that is no report: HTML mentioning 550 and "does not exist", a person quoting errors.
+	"unknown-newsletter.eml":            {kind: ReportUnknown},
+	"unknown-user-text-from-person.eml": {kind: ReportUnknown},
+	"header-only.eml":                   {kind: ReportUnknown},
+	// A delivery-status part without Final- or Original-Recipient: malformed, what was read kept.
+	"malformed-dsn-no-recipient.eml": {kind: ReportUnknown, reportingMTA: "relay.example.net",
+		msgID: corpusMsgID, returnPath: corpusVERP},
+	// A multipart/report without a boundary: malformed, never read as a text bounce.
+	"malformed-report-no-boundary.eml": {kind: ReportUnknown},
 }
 
 func TestParseReportCorpus(t *testing.T) {
 	t.Parallel()
-	files, err := filepath.Glob(filepath.Join("testdata", "reports", "*.eml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, path := range files {
-		name := filepath.Base(path)
-		seen[name] = true
+	files := readCorpus(t)
+	for name, data := range files {
 		want, ok := corpus[name]
 		if !ok {
 			t.Errorf("%s: no case in corpus", name)
@@ -93,22 +178,37 @@ func TestParseReportCorpus(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
 			r, err := ParseReport(bytes.NewReader(data))
 			if err != nil {
 				t.Fatalf("ParseReport: %v", err)
 			}
 			checkCorpusCase(t, r, want)
+			checkReportBounds(t, r)
 		})
 	}
 	for name := range corpus {
-		if !seen[name] {
+		if _, ok := files[name]; !ok {
 			t.Errorf("corpus case %s has no file", name)
 		}
 	}
+}
+
+// readCorpus returns the files of testdata/reports by name.
+func readCorpus(tb testing.TB) map[string][]byte {
+	tb.Helper()
+	paths, err := filepath.Glob(filepath.Join("testdata", "reports", "*.eml"))
+	if err != nil || len(paths) == 0 {
+		tb.Fatalf("no corpus: %v", err)
+	}
+	files := map[string][]byte{}
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		files[filepath.Base(path)] = data
+	}
+	return files
 }
 
 func checkCorpusCase(t *testing.T, r *Report, want corpusCase) {

@@ -17,9 +17,7 @@ var bounceSignatures = []string{
 	"----- the following addresses had permanent fatal errors -----",           // Sendmail
 	"delivery has failed to these recipients or groups",                        // Exchange, Outlook
 	"your message couldn't be delivered",                                       // Exchange Online
-	"your message to",                                                          // Exchange Online ("Your message to … couldn't be delivered")
-	"delivery to the following recipient failed permanently",                   // Gmail
-	"delivery to the following recipients failed permanently",                  // Gmail
+	"delivery to the following recipient",                                      // Gmail ("… recipient(s) failed permanently")
 	"sorry, we were unable to deliver your message to the following address",   // Yahoo
 	"i'm sorry to have to inform you that your message could not be delivered", // Postfix (older)
 	"message could not be delivered to one or more recipients",
