@@ -604,7 +604,7 @@ func TestOpenAPIHasEveryRoute(t *testing.T) {
 		"post /v1/webhooks", "get /v1/webhooks", "get /v1/webhooks/{id}", "patch /v1/webhooks/{id}",
 		"delete /v1/webhooks/{id}", "post /v1/webhooks/{id}/rotate-secret", "get /v1/webhooks/{id}/deliveries",
 		"get /v1/webhooks/{id}/deliveries/{delivery}", "post /v1/webhooks/{id}/deliveries/{delivery}/retry",
-		"post /v1/webhooks/{id}/replay",
+		"post /v1/webhooks/{id}/replay", "get /v1/inbound",
 	} {
 		method, path, _ := strings.Cut(route, " ")
 		if _, ok := doc.Paths[path][method]; !ok {

@@ -208,6 +208,7 @@ func New(cfg Config) *Server {
 	s.registerEvents()
 	s.registerTriggers()
 	s.registerWebhooks()
+	s.registerInbound()
 	s.registerSES()
 	s.finishDocument()
 	return s

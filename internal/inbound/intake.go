@@ -162,8 +162,7 @@ func (in *Intake) newSession(c *smtp.Conn) (smtp.Session, error) {
 }
 
 var (
-	errShuttingDown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Shutting down, try again later"}
-	errRelayDenied  = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+	errRelayDenied = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 		Message: "Relaying denied: this server accepts mail only for its bounce domains"}
 	errBareLineEnd = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
 		Message: "Bare CR or LF in the message: every line must end with CRLF"}
@@ -220,7 +219,7 @@ func (s *intakeSession) Data(r io.Reader) error {
 		}
 		return err
 	}
-	if bareLineEnd(data) >= 0 {
+	if BareLineEnd(data) >= 0 {
 		s.in.log.Info("inbound report refused", "remote", s.remote, "mail_from", s.from, "why", "bare line end")
 		return errBareLineEnd
 	}
@@ -267,24 +266,6 @@ func reportID(data []byte) string {
 	}
 	sum := sha256.Sum256(data)
 	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-// bareLineEnd returns the index of the first CR not followed by LF or LF not preceded by CR, -1
-// when every line ends with CRLF (email-rules §5.2: what SMTP smuggling relies on).
-func bareLineEnd(data []byte) int {
-	for i, c := range data {
-		switch c {
-		case '\r':
-			if i+1 >= len(data) || data[i+1] != '\n' {
-				return i
-			}
-		case '\n':
-			if i == 0 || data[i-1] != '\r' {
-				return i
-			}
-		}
-	}
-	return -1
 }
 
 // smtpLogger sends go-smtp's connection errors to slog.
