@@ -101,6 +101,9 @@ func TestSubmissionWithSmtplib(t *testing.T) {
 	p := start(t, dir, "POSTIE_API_KEY="+key, "POSTIE_SMTP_URL="+sink.URL(), "POSTIE_SUBMISSION_LISTEN="+subAddr,
 		"POSTIE_TLS_CERT="+certFile, "POSTIE_TLS_KEY="+keyFile, "POSTIE_SMTP_HOSTNAME=submit.postie.test")
 
+	if want := "SMTP:      " + subAddr; !strings.Contains(p.out(), want) {
+		t.Errorf("the banner does not say %q:\n%s", want, p.out())
+	}
 	cmd := exec.Command(python, script, subAddr, key, certFile)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

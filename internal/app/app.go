@@ -32,6 +32,7 @@ import (
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
+	"github.com/postie/postie/internal/reputation"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/postgres"
 	"github.com/postie/postie/internal/store/postgres/pgadmin"
@@ -90,6 +91,16 @@ type App struct {
 	// submission is the SMTP submission server on submissionListener (nil when off).
 	submission         *inbound.Submission
 	submissionListener net.Listener
+	// processor applies the reports that come back; intake is the bounce and complaint
+	// listener on intakeListener (nil when off).
+	processor      *inbound.Processor
+	intake         *inbound.Intake
+	intakeListener net.Listener
+
+	// reputation keeps the streams' bounce and complaint rates and pauses broadcast when they
+	// are too high; nil while the store keeps no delivery counts.
+	reputation *reputation.Service
+
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
 }
@@ -123,6 +134,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if a.verp, err = loadVERP(ctx, st, time.Now()); err != nil {
 		return nil, err
 	}
+	a.processor = newProcessor(cfg, st, a.verp, log)
 
 	node := nodeID(cfg)
 	log.Info("node id (POSTIE_NODE_ID), the owner of this run's leases", "node_id", node)
@@ -165,11 +177,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Concurrency: cfg.WebhookConcurrency, Owner: nodeOwner(node), Logger: log,
 		UserAgent: "postie-webhooks/" + ReadVersion().Version,
 	})
+	// Bounce and complaint rates: every node checks them (a pause is recorded once).
+	if rs, ok := st.(reputation.Store); ok {
+		a.reputation = reputation.New(reputation.Config{Store: rs, ComplaintWarn: cfg.ComplaintWarn,
+			ComplaintPause: cfg.ComplaintPause, BouncePause: cfg.BouncePause, MinVolume: cfg.RateMinVolume, Logger: log})
+	}
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
 		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog, Audience: contacts, Campaigns: a.campaigns, Notify: a.notify, Webhooks: a.webhooks,
+		Reputation: a.reputation,
 	}
 	// CSV imports: the uploads this node receives are spooled to its disk and run here.
 	a.importer, err = imports.New(imports.Config{Store: st, Dir: cfg.ImportSpoolDir(), Node: node,
@@ -252,12 +270,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		_ = a.listener.Close()
 		return nil, err
 	}
+	if err := a.listenIntake(); err != nil {
+		_ = a.listener.Close()
+		if a.submissionListener != nil {
+			_ = a.submissionListener.Close()
+		}
+		return nil, err
+	}
 	// The key is generated only once the start can no longer fail, so that a generated key is
 	// always shown (the caller prints GeneratedKey): a start that fails before leaves none behind.
 	if err := a.ensureAPIKey(ctx); err != nil {
 		_ = a.listener.Close()
 		if a.submissionListener != nil {
 			_ = a.submissionListener.Close()
+		}
+		if a.intakeListener != nil {
+			_ = a.intakeListener.Close()
 		}
 		return nil, err
 	}
@@ -423,12 +451,15 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 6)
+	errc := make(chan error, 7)
 	if a.templates != nil {
 		wg.Go(func() { a.templates.Run(engineCtx) })
 	}
 	wg.Go(func() { a.runSync(engineCtx) })
 	wg.Go(func() { a.importer.Run(engineCtx) })
+	if a.reputation != nil {
+		wg.Go(func() { a.reputation.Serve(engineCtx) })
+	}
 	wg.Go(func() {
 		if err := a.campaigns.Serve(engineCtx); err != nil {
 			errc <- fmt.Errorf("campaigns: %w", err)
@@ -462,6 +493,7 @@ func (a *App) Run(ctx context.Context) error {
 		a.housekeeping(engineCtx)
 	}()
 	wg.Go(func() { a.serveSubmission(errc) })
+	wg.Go(func() { a.serveIntake(errc) })
 
 	var runErr error
 	select {
@@ -472,10 +504,12 @@ func (a *App) Run(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
 	waitSubmission := a.shutdownSubmission(shutCtx)
+	waitIntake := a.shutdownIntake(shutCtx)
 	if err := srv.Shutdown(shutCtx); err != nil {
 		a.log.Warn("HTTP shutdown did not finish cleanly", "err", err)
 	}
 	waitSubmission()
+	waitIntake()
 	stopEngine()
 	wg.Wait()
 	close(errc)

@@ -57,26 +57,16 @@ func (a *App) SubmissionAddr() string {
 
 // serveSubmission serves SMTP submission until shutdownSubmission; errc gets its failure.
 func (a *App) serveSubmission(errc chan<- error) {
-	if a.submission == nil {
-		return
-	}
-	if err := a.submission.Serve(a.submissionListener); err != nil {
-		errc <- fmt.Errorf("smtp submission: %w", err)
+	if a.submission != nil {
+		serveSMTP("smtp submission", a.submission, a.submissionListener, errc)
 	}
 }
 
-// shutdownSubmission starts the graceful shutdown of SMTP submission (the messages being
-// received are committed and answered, within ctx) and returns a function waiting for it.
+// shutdownSubmission starts the graceful shutdown of SMTP submission (the transactions begun
+// are finished: committed and answered, within ctx) and returns a function waiting for it.
 func (a *App) shutdownSubmission(ctx context.Context) (wait func()) {
 	if a.submission == nil {
 		return func() {}
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := a.submission.Shutdown(ctx); err != nil {
-			a.log.Warn("SMTP submission shutdown did not finish cleanly", "err", err)
-		}
-	}()
-	return func() { <-done }
+	return a.shutdownSMTP(ctx, "SMTP submission", a.submission)
 }

@@ -56,7 +56,11 @@ func (e *env) benchCmd() *cobra.Command {
 			"--mode submission: --clients SMTP connections to the node(s)' submission listener, each authenticated\n" +
 			"once with the API key, send --size messages back to back for --duration, each with its own\n" +
 			"Message-ID. Reports messages accepted/s (each committed before its 250), MAIL FROM → 250 percentiles,\n" +
-			"and CPU per message of the server and of the clients.",
+			"and CPU per message of the server and of the clients.\n\n" +
+			"--mode dsn: --messages messages are delivered to the sink, each recipient with its own bounce\n" +
+			"address, then --clients SMTP connections send one hard-bounce DSN per message to the inbound\n" +
+			"listener, back to back. Reports DSNs/s (each 250 after its bounce is committed), DATA → 250\n" +
+			"percentiles and CPU per DSN.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
@@ -126,12 +130,19 @@ func (e *env) benchCmd() *cobra.Command {
 				r, err := bench.RunSubmission(cmd.Context(), scfg)
 				bench.PrintSubmission(e.stdout, r)
 				return err
+			case "dsn":
+				dscfg := bench.DSNConfig{Binary: exe, DatabaseURL: cfg.DatabaseURL, Nodes: cfg.Nodes, Messages: dcfg.Messages,
+					Clients: cfg.Clients, Pool: dcfg.Pool}
+				fmt.Fprintf(e.stdout, "dsn: %d messages delivered, then bounced by DSNs over %d SMTP connections …\n", dscfg.Messages, dscfg.Clients)
+				r, err := bench.RunDSN(cmd.Context(), dscfg)
+				bench.PrintDSN(e.stdout, r)
+				return err
 			}
-			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional, contacts, import, campaign, events or submission, not %q", mode)}
+			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional, contacts, import, campaign, events, submission or dsn, not %q", mode)}
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered; contacts: contact upserts through the batch endpoint; import: a CSV import of --rows contacts; campaign: a campaign to --contacts contacts; events: application events, each mailed by a trigger and reported to a webhook; submission: messages over SMTP submission")
+	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered; contacts: contact upserts through the batch endpoint; import: a CSV import of --rows contacts; campaign: a campaign to --contacts contacts; events: application events, each mailed by a trigger and reported to a webhook; submission: messages over SMTP submission; dsn: bounce intake over SMTP")
 	f.IntVar(&contacts, "contacts", 1_000_000, "campaign: contacts in the campaign's audience")
 	f.StringVar(&profileDir, "cpu-profile", "", "campaign: save CPU profiles of the node(s) during the run into this directory")
 	f.IntVar(&rows, "rows", 1_000_000, "import: contacts in the generated CSV")
@@ -146,7 +157,7 @@ func (e *env) benchCmd() *cobra.Command {
 	f.IntVar(&cfg.Nodes, "nodes", 1, "postie processes sharing the PostgreSQL database; requests are spread over them")
 	f.IntVar(&dcfg.Pool, "pool", 8, "delivery: relay connections (postie's ?pool= and the bare client's)")
 	f.DurationVar(&dcfg.RelayDelay, "relay-delay", 0, "delivery: the sink holds its reply to each message this long, as a relay queueing it does (0: at once)")
-	f.IntVar(&dcfg.Messages, "messages", 20000, "delivery: ≈10 KB messages in the throughput phase")
+	f.IntVar(&dcfg.Messages, "messages", 20000, "delivery: ≈10 KB messages in the throughput phase; dsn: messages sent, then bounced")
 	f.IntVar(&dcfg.LargeMessages, "large-messages", 4000, "delivery: ≈100 KB messages in the throughput phase")
 	f.Float64Var(&dcfg.LatencyRate, "latency-rate", 200, "delivery: messages per second in the latency phase")
 	f.IntVar(&dcfg.Broadcast, "broadcast", 100000, "delivery: broadcast backlog for the transactional-under-load phase")

@@ -22,6 +22,7 @@ import (
 	"github.com/postie/postie/internal/inbound"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
+	"github.com/postie/postie/internal/reputation"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
 	"github.com/postie/postie/internal/webhook"
@@ -83,6 +84,9 @@ type Config struct {
 	// Webhooks serves /v1/webhooks; nil builds one on Store with the default policy (https, no
 	// refused address) that sends nothing (the app passes the one it serves).
 	Webhooks *webhook.Service
+	// Reputation serves /v1/streams; nil builds one on Store with the default thresholds when
+	// the store keeps delivery counts (the app passes the one it runs).
+	Reputation *reputation.Service
 	// SES receives SES notifications at POST /v1/inbound/ses; nil refuses them (403).
 	SES *inbound.SES
 }
@@ -105,6 +109,8 @@ type Server struct {
 	campaigns *campaign.Service // campaigns and their runs
 	notify    *notify.Service   // events and triggers
 	webhooks  *webhook.Service  // webhook endpoints and their deliveries
+
+	reputation *reputation.Service // stream rates and pauses; nil: /v1/streams answers 503
 
 	bodyLimit int64     // of POST /v1/messages; a batch may be twice as large
 	inflight  *inflight // the budget of large request bodies in flight
@@ -208,6 +214,12 @@ func New(cfg Config) *Server {
 	s.registerEvents()
 	s.registerTriggers()
 	s.registerWebhooks()
+	if s.reputation = cfg.Reputation; s.reputation == nil {
+		if rs, ok := any(cfg.Store).(reputation.Store); ok {
+			s.reputation = reputation.New(reputation.Config{Store: rs, Now: cfg.Now, Logger: cfg.Logger})
+		}
+	}
+	s.registerStreams()
 	s.registerInbound()
 	s.registerSES()
 	s.finishDocument()

@@ -173,9 +173,10 @@ func LoopbackOnly(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Shutdown stops accepting connections, closes those waiting for a command and lets each
-// message being received finish (committed, answered, then its connection closed), until ctx
-// ends; then it closes the rest (Close). An answer lost that way is a message the client sends
+// Shutdown stops accepting connections and new transactions, closes the connections outside a
+// transaction and lets each transaction begun (MAIL given) finish: its message received,
+// committed and answered, then its connection closed. When ctx ends first, it closes the rest
+// (Close). An answer lost that way is a message the client sends
 // again, which its Message-ID makes a repeat.
 func (s *Submission) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
@@ -246,7 +247,7 @@ type session struct {
 	key    store.APIKey // its stored key
 	from   mail.Address // MAIL FROM
 	rcpts  []string     // RCPT TO
-	busy   bool         // receiving or committing a message (under s.mu)
+	busy   bool         // in a transaction: from MAIL to its end (under s.mu)
 }
 
 // Replies of the submission server.
@@ -321,7 +322,12 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	if err != nil {
 		return reply(553, 5, 1, 7, "Bad sender address: "+err.Error())
 	}
-	ss.from = a
+	ss.s.mu.Lock()
+	defer ss.s.mu.Unlock()
+	if ss.s.closing {
+		return errShuttingDown
+	}
+	ss.from, ss.busy = a, true
 	return nil
 }
 
@@ -334,11 +340,12 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	return nil
 }
 
-// Reset implements smtp.Session. After a message, a server shutting down closes the connection
-// (the answer has been written).
+// Reset implements smtp.Session: the transaction is over (its answer written). A server
+// shutting down then closes the connection.
 func (ss *session) Reset() {
 	ss.from, ss.rcpts = mail.Address{}, nil
 	ss.s.mu.Lock()
+	ss.busy = false
 	closing := ss.s.closing
 	ss.s.mu.Unlock()
 	if closing {
@@ -357,19 +364,6 @@ func (ss *session) Logout() error {
 // Data implements smtp.Session: it reads the message and accepts it, answering 250 with its id
 // once committed.
 func (ss *session) Data(r io.Reader) error {
-	ss.s.mu.Lock()
-	if ss.s.closing {
-		ss.s.mu.Unlock()
-		return errShuttingDown
-	}
-	ss.busy = true
-	ss.s.mu.Unlock()
-	defer func() {
-		ss.s.mu.Lock()
-		ss.busy = false
-		ss.s.mu.Unlock()
-	}()
-
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return err // the size limit (552 5.3.4) or the connection

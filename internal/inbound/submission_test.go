@@ -515,18 +515,33 @@ func TestSubmissionPipelining(t *testing.T) {
 	}
 }
 
-// TestSubmissionShutdown: Shutdown closes idle connections and ends Serve.
+// TestSubmissionShutdown: Shutdown closes the connections outside a transaction at once, lets a
+// transaction begun finish (its message committed and answered, then its connection closed),
+// and returns.
 func TestSubmissionShutdown(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
-	c := b.login(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	idle, busy := b.login(t), b.login(t)
+	busy.want("MAIL FROM:<orders@shop.example>", "250")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	if err := b.sub.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := c.text.ReadResponse(0); err == nil {
+	done := make(chan error, 1)
+	go func() { done <- b.sub.Shutdown(ctx) }()
+	if _, _, err := idle.text.ReadResponse(0); err == nil {
 		t.Error("the idle connection is still open after Shutdown")
+	}
+	busy.want("RCPT TO:<ann@example.com>", "250")
+	if r := busy.data(goodMsg); !strings.HasPrefix(r, "250 2.0.0 Ok: queued as msg_") {
+		t.Errorf("the message begun before Shutdown: %q", r)
+	}
+	if _, _, err := busy.text.ReadResponse(0); err == nil {
+		t.Error("the connection is still open after its message")
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if n := len(b.messages(t)); n != 1 {
+		t.Errorf("%d messages stored, want 1", n)
 	}
 }
 

@@ -61,7 +61,8 @@ var ErrNotMessage = errors.New("mail: not a message")
 // Microsoft's X-HmXmrOriginalRecipient (in the returned headers) fill Feedback.
 //
 // ParseReport returns an error only when reading fails or the input is not a message at all
-// (empty, or no readable header section); it never panics on malformed input. Values are
+// (empty, or no header field before the first blank line; header lines that are not fields are
+// skipped); it never panics on malformed input. Values are
 // valid UTF-8 without control characters, each at most 1000 bytes; at most 1000 DSN recipients
 // are kept.
 func ParseReport(r io.Reader) (*Report, error) {
@@ -78,7 +79,15 @@ func parseReport(data []byte) (*Report, error) {
 	}
 	ent, err := message.Read(bytes.NewReader(data))
 	if ent == nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotMessage, err)
+		// A header line go-message refuses (no colon, a space in the name): drop such lines
+		// and read again, so one broken line does not hide the report.
+		repaired, ok := repairHeader(data)
+		if !ok {
+			return nil, fmt.Errorf("%w: %v", ErrNotMessage, err)
+		}
+		if ent, _ = message.Read(bytes.NewReader(repaired)); ent == nil {
+			return nil, fmt.Errorf("%w: %v", ErrNotMessage, err)
+		}
 	}
 	if ent.Header.Len() == 0 {
 		return nil, fmt.Errorf("%w: no header fields", ErrNotMessage)
@@ -98,6 +107,39 @@ func parseReport(data []byte) (*Report, error) {
 	p.walk(ent, 0)
 	p.decide()
 	return p.rep, nil
+}
+
+// repairHeader returns data with the lines of its header section that are neither fields nor
+// continuations dropped; false when no field is left.
+func repairHeader(data []byte) ([]byte, bool) {
+	var out []byte
+	fields := 0
+	rest := data
+	for len(rest) > 0 {
+		line, after, found := bytes.Cut(rest, []byte("\n"))
+		trimmed := bytes.TrimRight(line, "\r")
+		if len(trimmed) == 0 {
+			break // the end of the header section
+		}
+		rest = after
+		if !found {
+			rest = nil
+		}
+		if trimmed[0] == ' ' || trimmed[0] == '\t' {
+			if fields > 0 {
+				out = append(append(out, trimmed...), '\r', '\n')
+			}
+			continue
+		}
+		if name, _, ok := bytes.Cut(trimmed, []byte(":")); ok && isFieldName(string(name)) {
+			out = append(append(out, trimmed...), '\r', '\n')
+			fields++
+		}
+	}
+	if fields == 0 {
+		return nil, false
+	}
+	return append(out, rest...), true
 }
 
 // reportParser collects what the parts of one report say.

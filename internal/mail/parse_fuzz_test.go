@@ -3,6 +3,7 @@ package mail
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -26,6 +27,49 @@ func FuzzParseReport(f *testing.F) {
 		}
 		checkReportBounds(t, r)
 	})
+}
+
+// TestParseReportDamaged runs ParseReport on damaged copies of the corpus (cut short, bytes
+// changed, lines dropped or doubled), deterministically, so every test run covers some of what
+// the fuzzer explores.
+func TestParseReportDamaged(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for name, data := range readCorpus(t) {
+		for i := range 40 {
+			damaged := damage(rng, data)
+			r, err := ParseReport(bytes.NewReader(damaged))
+			if err != nil {
+				if !errors.Is(err, ErrNotMessage) || r != nil {
+					t.Fatalf("%s #%d: ParseReport = %v, %v", name, i, r, err)
+				}
+				continue
+			}
+			checkReportBounds(t, r)
+		}
+	}
+}
+
+func damage(rng *rand.Rand, data []byte) []byte {
+	d := bytes.Clone(data)
+	switch rng.IntN(4) {
+	case 0: // cut short
+		return d[:rng.IntN(len(d)+1)]
+	case 1: // bytes changed
+		for range 1 + rng.IntN(8) {
+			const noise = "\x00\r\n:;<>-= \xff@."
+			d[rng.IntN(len(d))] = noise[rng.IntN(len(noise))]
+		}
+		return d
+	case 2: // a line dropped
+		lines := bytes.SplitAfter(d, []byte("\n"))
+		i := rng.IntN(len(lines))
+		return bytes.Join(append(lines[:i:i], lines[i+1:]...), nil)
+	default: // a line doubled
+		lines := bytes.SplitAfter(d, []byte("\n"))
+		i := rng.IntN(len(lines))
+		return bytes.Join(append(lines[:i+1:i+1], lines[i:]...), nil)
+	}
 }
 
 // checkReportBounds checks what ParseReport promises of any report.

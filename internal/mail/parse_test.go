@@ -101,6 +101,10 @@ var corpus = map[string]corpusCase{
 	"truncated-dsn.eml": {kind: ReportDSN, reportingMTA: "relay.example.net",
 		rcpts: []wantRcpt{{"cut@example.net", "failed", "5.1.2", ClassHard}}},
 
+	// An mbox "From " line and a line without a colon in the header: skipped, the report read.
+	"mbox-from-line-header.eml": {kind: ReportDSN, reportingMTA: "relay.example.net",
+		rcpts: []wantRcpt{{"moved@example.net", "failed", "5.1.6", ClassHard}}},
+
 	// RFC 5965 Appendix B.2; a Message-ID without angle brackets, an unparseable To.
 	"rfc5965-abuse.eml": {kind: ReportARF, feedbackType: "abuse", mailFrom: "somespammer@example.net",
 		rcptTo: []string{"user@example.com"}, msgID: "8787KJKJ3K4J3K4J3K4J3.mail@example.net",
@@ -279,5 +283,42 @@ func TestParseReportNotAMessage(t *testing.T) {
 				t.Errorf("ParseReport = %v, %v; want ErrNotMessage", r, err)
 			}
 		})
+	}
+}
+
+// TestReportFieldValues checks how single field values are read (RFC 3464 §2.1.2 typed fields,
+// RFC 3463 status codes).
+func TestReportFieldValues(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		fn       func(string) string
+		name, in string
+		want     string
+	}{
+		{typedValue, "typed", "rfc822; user@example.net", "user@example.net"},
+		{typedValue, "typed no space", "dns;mx.example.net", "mx.example.net"},
+		{typedValue, "typed X-Postfix", `X-Postfix; unknown user: "x"`, `unknown user: "x"`},
+		{typedValue, "untyped with semicolon", "550 5.1.1 no; really", "550 5.1.1 no; really"},
+		{bareAddress, "angle", "<a@example.net>", "a@example.net"},
+		{bareAddress, "display name", `"Ann" <a@example.net>`, "a@example.net"},
+		{bareAddress, "comment", "a@example.net (Ann)", "a@example.net"},
+		{bareAddress, "unclosed", "<a@example.net", "a@example.net"},
+		{bareAddress, "empty", "", ""},
+		{messageIDValue, "message id", " <x.y@example.com> (comment)", "x.y@example.com"},
+		{messageIDValue, "message id bare", "x.y@example.com", "x.y@example.com"},
+		{statusInText, "qmail", "Sorry, no mailbox here by that name. (#5.1.1)", "5.1.1"},
+		{statusInText, "end of sentence", "Status 4.4.7.", "4.4.7"},
+		{statusInText, "ip address", "host [192.0.2.5] said: 550 no", ""},
+		{statusInText, "version", "Exim 4.96.1.2", ""},
+		{statusInText, "date", "on 2.12.2026", ""},
+		{statusInText, "three digit detail", "550 5.7.515 Access denied", "5.7.515"},
+		{enhancedStatus, "status comment", "5.0.0 (permanent failure)", "5.0.0"},
+		{enhancedStatus, "status garbage", "failed", ""},
+		{clean, "control characters", "a\r\n\tb\x00c\x7f", "a b c"},
+		{clean, "invalid utf-8", "a\xffb", "a\uFFFDb"},
+	} {
+		if got := tc.fn(tc.in); got != tc.want {
+			t.Errorf("%s: %q → %q, want %q", tc.name, tc.in, got, tc.want)
+		}
 	}
 }

@@ -466,6 +466,19 @@ func Print(w io.Writer, rs []Result) {
 	}
 }
 
+// freeAddrs returns n free loopback addresses (host:port), one per node.
+func freeAddrs(n int) ([]string, error) {
+	addrs := make([]string, max(1, n))
+	for i := range addrs {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = "127.0.0.1:" + strconv.Itoa(port)
+	}
+	return addrs, nil
+}
+
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -187,3 +187,18 @@ func TestSubmission(t *testing.T) {
 		t.Errorf("MIME size %d, want about 4 KB", r.Size)
 	}
 }
+
+// TestDSN runs the DSN intake benchmark with tiny counts, so it keeps working.
+func TestDSN(t *testing.T) {
+	t.Parallel()
+	r, err := bench.RunDSN(t.Context(), bench.DSNConfig{Binary: os.Args[0], ExtraEnv: []string{childEnv}, Messages: 40, Clients: 3, Pool: 2})
+	var out bytes.Buffer
+	bench.PrintDSN(&out, r)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.DSNs != 40 || r.ToBounceAddress != 40 || r.Checked == 0 || r.Bounced != r.Checked {
+		t.Errorf("result %+v, want 40 DSNs to bounce addresses and every message checked bounced", r)
+	}
+}

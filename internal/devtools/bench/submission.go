@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,13 +45,9 @@ type SubmissionResult struct {
 // RunSubmission runs the submission benchmark once.
 func RunSubmission(ctx context.Context, cfg SubmissionConfig) (SubmissionResult, error) {
 	res := SubmissionResult{Clients: cfg.Clients, Duration: cfg.Duration}
-	addrs := make([]string, max(1, cfg.Nodes))
-	for i := range addrs {
-		port, err := freePort()
-		if err != nil {
-			return res, err
-		}
-		addrs[i] = "127.0.0.1:" + strconv.Itoa(port)
+	addrs, err := freeAddrs(cfg.Nodes)
+	if err != nil {
+		return res, err
 	}
 	srv, err := startServer(ctx, Config{Binary: cfg.Binary, ExtraEnv: cfg.ExtraEnv, DatabaseURL: cfg.DatabaseURL, Nodes: cfg.Nodes,
 		NodeEnv: func(i int) []string { return []string{"POSTIE_SUBMISSION_LISTEN=" + addrs[i]} }})
