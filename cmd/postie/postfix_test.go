@@ -65,7 +65,7 @@ func postfixRoundTrip(t *testing.T, relay, inbound, rcpt string, db []string) {
 	}
 
 	hooks := recv.waitDelivered(t, "message.bounced", 1, 30*time.Second)
-	if got := fmt.Sprint(hooks[0].Data["recipient"], hooks[0].Data["message_id"]); got != rcpt+" "+sent.ID {
+	if got := fmt.Sprintf("%v %v", hooks[0].Data["recipient"], hooks[0].Data["message_id"]); got != rcpt+" "+sent.ID {
 		t.Errorf("message.bounced names %q, want %s %s: %+v", got, rcpt, sent.ID, hooks[0].Data)
 	}
 	recv.check(t)
