@@ -260,39 +260,11 @@ func (s *SES) notification(ctx context.Context, e store.InboundEntry, message st
 	if !s.proc.ourBounceAddress(ref.BounceAddress) {
 		ref.BounceAddress = "" // the sender's own address: only the Message-ID can say more
 	}
-	var reports []store.RecipientReport
-	var whys []string
-	for _, it := range items {
-		r := ref
-		r.Recipient = it.rcpt
-		msgID, rcpt, res, why := s.proc.resolve(ctx, r)
-		if res != resolved {
-			whys = append(whys, why)
-			if res == forged {
-				e.Kind = "forged"
-			}
-			continue
-		}
-		reports = append(reports, store.RecipientReport{MessageID: msgID, Recipient: rcpt, Kind: it.kind, Detail: it.detail,
-			Key: reportKey(sesKey(keyID), msgID, rcpt, it.kind)})
-		if !slices.Contains(e.MessageIDs, msgID) {
-			e.MessageIDs = append(e.MessageIDs, msgID)
-		}
-	}
-	e.Detail = describe(reports, whys)
 	if len(items) == 0 {
-		e.Outcome, e.Detail = store.InboundIgnored, "SES "+typ+" notification naming no recipient"
-	} else if len(reports) == 0 {
-		e.Outcome = store.InboundUnmatched
+		e.Outcome, e.Detail = store.InboundIgnored, "SES "+clip(typ)+" notification naming no recipient"
 	}
-	out, err := s.proc.Apply(ctx, e, reports)
-	if err != nil {
-		return store.InboundEntry{}, err
-	}
-	if len(reports) > 0 {
-		e.Outcome = deriveOutcome(out)
-	}
-	return e, nil
+	e, _, err := s.proc.applyItems(ctx, e, ref, sesKey(keyID), items)
+	return e, err
 }
 
 // sesKey is the deduplication id of an SES notification: its feedbackId (bounces, complaints)
