@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postie/postie/internal/inbound/snstest"
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/sqlite"
@@ -20,7 +21,7 @@ import (
 type sesBundle struct {
 	t    *testing.T
 	st   *sqlite.Store
-	sns  *snsSigner
+	sns  *snstest.SNS
 	ses  *SES
 	verp *mail.VERP
 }
@@ -37,9 +38,9 @@ func setupSES(t *testing.T) *sesBundle {
 	now := func() time.Time { return snsNow }
 	proc := NewProcessor(ProcessorConfig{Store: st, VERP: verp, BounceDomains: []string{sesBounceDomain}, Now: now,
 		Policy: store.ReportPolicy{SoftLimit: 3, SoftWindow: 7 * 24 * time.Hour, SoftSuppressFor: 30 * 24 * time.Hour, UndeterminedLimit: 2}})
-	s := newSNSSigner(t)
+	s := snstest.New(t, snsNow)
 	return &sesBundle{t: t, st: st, sns: s, verp: verp,
-		ses: NewSES(SESConfig{Processor: proc, TopicARNs: []string{testTopic}, Endpoint: s.srv.URL + "/", Now: now})}
+		ses: NewSES(SESConfig{Processor: proc, TopicARNs: []string{testTopic}, Endpoint: s.URL, Now: now})}
 }
 
 // sent stores a message to rcpts, with a Message-ID postie makes, and records it sent.
@@ -72,8 +73,8 @@ func (b *sesBundle) post(ev map[string]any, version string) (store.InboundEntry,
 		b.t.Fatal(err)
 	}
 	e := notificationEnvelope(string(msg))
-	b.sns.sign(b.t, e, version)
-	return b.ses.Receive(context.Background(), snsBody(b.t, e))
+	b.sns.Sign(b.t, e, version)
+	return b.ses.Receive(context.Background(), snstest.Body(b.t, e))
 }
 
 func (b *sesBundle) status(id string) store.Status {
@@ -268,8 +269,8 @@ func TestSESNotificationsRecordedOnly(t *testing.T) {
 
 	// A Message that is not JSON.
 	e := notificationEnvelope("not json")
-	b.sns.sign(t, e, "2")
-	if got, err := b.ses.Receive(context.Background(), snsBody(t, e)); err != nil || got.Outcome != store.InboundIgnored || got.Kind != "unparseable" {
+	b.sns.Sign(t, e, "2")
+	if got, err := b.ses.Receive(context.Background(), snstest.Body(t, e)); err != nil || got.Outcome != store.InboundIgnored || got.Kind != "unparseable" {
 		t.Errorf("a Message that is not JSON: %+v, %v", got, err)
 	}
 	if n := len(b.entries()); n != 6 {
@@ -283,66 +284,66 @@ func TestSESNotificationsRecordedOnly(t *testing.T) {
 func TestSESRefused(t *testing.T) {
 	t.Parallel()
 	b := setupSES(t)
-	other := newSNSSigner(t)
+	other := snstest.New(t, snsNow)
 	m := b.sent("ann@example.com")
 	bounce, _ := json.Marshal(sesBounce(m, "orders@shop.example", "Permanent", "General", "fb-1", "ann@example.com"))
-	subscription := func(u string) *snsEnvelope {
-		return &snsEnvelope{Type: snsSubscription, MessageID: "m-sub", Token: "tok", TopicArn: testTopic, Message: "You have chosen to subscribe",
+	subscription := func(u string) *snstest.Message {
+		return &snstest.Message{Type: snsSubscription, MessageID: "m-sub", Token: "tok", TopicArn: testTopic, Message: "You have chosen to subscribe",
 			SubscribeURL: u, Timestamp: "2026-06-01T12:00:00.000Z"}
 	}
 	for _, tc := range []struct {
 		name string
-		make func() *snsEnvelope
+		make func() *snstest.Message
 		want error
 	}{
-		{"another topic", func() *snsEnvelope {
+		{"another topic", func() *snstest.Message {
 			e := notificationEnvelope(string(bounce))
 			e.TopicArn = "arn:aws:sns:eu-west-1:123456789012:someone-else"
-			b.sns.sign(t, e, "2")
+			b.sns.Sign(t, e, "2")
 			return e
 		}, ErrSNSTopic},
-		{"no topic", func() *snsEnvelope {
+		{"no topic", func() *snstest.Message {
 			e := notificationEnvelope(string(bounce))
 			e.TopicArn = ""
-			b.sns.sign(t, e, "2")
+			b.sns.Sign(t, e, "2")
 			return e
 		}, ErrSNSTopic},
-		{"a forged signature", func() *snsEnvelope {
+		{"a forged signature", func() *snstest.Message {
 			e := notificationEnvelope(`{"notificationType":"Delivery"}`)
-			b.sns.sign(t, e, "2")
+			b.sns.Sign(t, e, "2")
 			e.Message = string(bounce)
 			return e
 		}, ErrSNSSignature},
-		{"signed by another key", func() *snsEnvelope {
+		{"signed by another key", func() *snstest.Message {
 			e := notificationEnvelope(string(bounce))
-			e.SigningCertURL = b.sns.certURL
-			other.sign(t, e, "1")
+			e.SigningCertURL = b.sns.CertURL
+			other.Sign(t, e, "1")
 			return e
 		}, ErrSNSSignature},
-		{"a certificate on another host", func() *snsEnvelope {
+		{"a certificate on another host", func() *snstest.Message {
 			e := notificationEnvelope(string(bounce))
-			e.SigningCertURL = other.certURL
-			other.sign(t, e, "2")
+			e.SigningCertURL = other.CertURL
+			other.Sign(t, e, "2")
 			return e
 		}, ErrSNSSignature},
-		{"a certificate URL that redirects", func() *snsEnvelope {
+		{"a certificate URL that redirects", func() *snstest.Message {
 			e := notificationEnvelope(string(bounce))
-			e.SigningCertURL = b.sns.srv.URL + "/moved.pem"
-			b.sns.sign(t, e, "2")
+			e.SigningCertURL = b.sns.URL + "moved.pem"
+			b.sns.Sign(t, e, "2")
 			return e
 		}, ErrSNSSignature},
-		{"a subscription URL on another host", func() *snsEnvelope {
-			e := subscription(other.srv.URL + "/confirm")
-			b.sns.sign(t, e, "2")
+		{"a subscription URL on another host", func() *snstest.Message {
+			e := subscription(other.URL + "confirm")
+			b.sns.Sign(t, e, "2")
 			return e
 		}, ErrSNSSubscribeURL},
-		{"a subscription URL that redirects", func() *snsEnvelope {
-			e := subscription(b.sns.srv.URL + "/moved-confirm")
-			b.sns.sign(t, e, "2")
+		{"a subscription URL that redirects", func() *snstest.Message {
+			e := subscription(b.sns.URL + "moved-confirm")
+			b.sns.Sign(t, e, "2")
 			return e
 		}, nil}, // not refused as such: the confirmation fails, and SNS retries
 	} {
-		_, err := b.ses.Receive(context.Background(), snsBody(t, tc.make()))
+		_, err := b.ses.Receive(context.Background(), snstest.Body(t, tc.make()))
 		switch {
 		case tc.want == nil && (err == nil || errors.Is(err, ErrSNSSignature) || errors.Is(err, ErrSNSTopic)):
 			t.Errorf("%s: %v, want a failed confirmation", tc.name, err)
@@ -359,7 +360,7 @@ func TestSESRefused(t *testing.T) {
 	if st, r := b.status(m.ID), b.suppressed("ann@example.com", store.ScopeGlobal); st != store.StatusSent || r != "" {
 		t.Errorf("after refused requests: status %s, suppressed %q", st, r)
 	}
-	if n := other.fetches.Load() + other.confirms.Load() + b.sns.confirms.Load(); n != 0 {
+	if n := other.Fetches.Load() + other.Confirms.Load() + b.sns.Confirms.Load(); n != 0 {
 		t.Errorf("%d requests to URLs that should not have been fetched", n)
 	}
 }
@@ -368,14 +369,14 @@ func TestSESRefused(t *testing.T) {
 func TestSESSubscription(t *testing.T) {
 	t.Parallel()
 	b := setupSES(t)
-	e := &snsEnvelope{Type: snsSubscription, MessageID: "m-sub", Token: "tok", TopicArn: testTopic, Message: "You have chosen to subscribe",
-		SubscribeURL: b.sns.srv.URL + "/confirm?Action=ConfirmSubscription&Token=tok", Timestamp: "2026-06-01T12:00:00.000Z"}
-	b.sns.sign(t, e, "1")
-	got, err := b.ses.Receive(context.Background(), snsBody(t, e))
+	e := &snstest.Message{Type: snsSubscription, MessageID: "m-sub", Token: "tok", TopicArn: testTopic, Message: "You have chosen to subscribe",
+		SubscribeURL: b.sns.URL + "confirm?Action=ConfirmSubscription&Token=tok", Timestamp: "2026-06-01T12:00:00.000Z"}
+	b.sns.Sign(t, e, "1")
+	got, err := b.ses.Receive(context.Background(), snstest.Body(t, e))
 	if err != nil || got.Kind != "subscription" || got.Outcome != store.InboundApplied {
 		t.Fatalf("subscription: %+v, %v", got, err)
 	}
-	if n := b.sns.confirms.Load(); n != 1 {
+	if n := b.sns.Confirms.Load(); n != 1 {
 		t.Errorf("confirmed %d times, want once", n)
 	}
 	if es := b.entries(); len(es) != 1 || es[0].Kind != "subscription" || !strings.Contains(es[0].Detail, testTopic) {
