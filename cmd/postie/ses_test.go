@@ -55,7 +55,9 @@ func TestSESNotification(t *testing.T) {
 		t.Fatalf("the bounce: %d %s", code, body)
 	}
 	p.waitStatus(nodeKey, sent.ID, "bounced")
-	var sups struct{ Data []struct{ Email, Scope, Reason string } }
+	var sups struct {
+		Data []struct{ Email, Scope, Reason string }
+	}
 	call(t, p, "GET", "/v1/suppressions?email=ann@example.net", nil, 200, &sups)
 	if len(sups.Data) != 1 || sups.Data[0].Reason != "hard_bounce" || sups.Data[0].Scope != "global" {
 		t.Errorf("suppressions: %+v", sups.Data)
