@@ -51,14 +51,19 @@ var ErrNotMessage = errors.New("mail: not a message")
 //     status code or a failure text, makes a ReportText with one recipient: the address the
 //     text names (X-Failed-Recipients, qmail's "<address>:" line, else the first address of the
 //     text that is neither the report's sender nor a mail-system mailbox). Its status is the
-//     first enhanced status code of the text ([245].d.d), its diagnostic the line holding the
-//     reply.
+//     first enhanced status code of the text ([45].d.d; a success code counts for nothing),
+//     its diagnostic the line holding the reply, its Action "delayed" when the text says the
+//     sender keeps trying (and the code is not 5.x.x), else "failed". The recipient is "" when
+//     the text names none.
 //  4. Anything else is ReportUnknown.
 //
 // The original message's Message-ID, Return-Path and To come from the first message/rfc822,
 // message/global, text/rfc822-headers or message/global-headers part, else (text bounces) from
 // the header block quoted in the text; ARF's Original-Mail-From and Original-Rcpt-To and
-// Microsoft's X-HmXmrOriginalRecipient (in the returned headers) fill Feedback.
+// Microsoft's X-HmXmrOriginalRecipient (in the returned headers or the report's own) fill
+// Feedback, which may be set, partly, on a report of another kind: check Kind.
+//
+// Every recipient whose Action is "failed" has its Class (BounceClass); others have none.
 //
 // ParseReport returns an error only when reading fails or the input is not a message at all
 // (empty, or no header field before the first blank line; header lines that are not fields are
@@ -185,13 +190,16 @@ func (p *reportParser) walk(ent *message.Entity, depth int) {
 		p.arf = true
 		p.feedbackReport(readPart(ent.Body))
 	case "message/rfc822", "message/global", "text/rfc822-headers", "message/global-headers":
-		body := readPart(ent.Body)
-		if !p.original {
+		if fields := lenientFields(readPart(ent.Body), true); !p.original && len(fields) > 0 {
 			p.original = true
-			p.originalHeaders(lenientFields(body, true))
+			p.originalHeaders(fields)
 		}
 	case "text/plain", "text/html":
-		p.collect(ent.Body, mediaType)
+		body := ent.Body // go-message decodes UTF-8 and US-ASCII, and leaves other charsets as they are
+		if d := charsetDecoder(params["charset"]); d != nil {
+			body = d.Reader(body)
+		}
+		p.collect(body, mediaType)
 	}
 }
 
@@ -275,7 +283,7 @@ func (p *reportParser) deliveryStatus(body []byte) {
 		case "final-recipient":
 			cur.FinalRecipient = bareAddress(typedValue(f.value))
 		case "action":
-			cur.Action = strings.ToLower(leadingWord(f.value))
+			cur.Action = strings.ToLower(leadingWord(clean(f.value)))
 		case "status":
 			cur.Status = enhancedStatus(f.value)
 		case "diagnostic-code":
@@ -315,7 +323,7 @@ func (p *reportParser) feedbackReport(body []byte) {
 		switch f.name {
 		case "feedback-type":
 			if fb.FeedbackType == "" {
-				fb.FeedbackType = strings.ToLower(leadingWord(f.value))
+				fb.FeedbackType = strings.ToLower(leadingWord(clean(f.value)))
 			}
 		case "user-agent":
 			setOnce(&fb.UserAgent, clean(f.value))
@@ -576,9 +584,9 @@ func clean(s string) string {
 }
 
 // headerText is a header field of the report itself, RFC 2047 words decoded where the charset
-// is known.
+// is known (headerWords).
 func headerText(h message.Header, name string) string {
-	v, err := h.Text(name)
+	v, err := headerWords.DecodeHeader(h.Get(name))
 	if err != nil {
 		v = h.Get(name)
 	}

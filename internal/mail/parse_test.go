@@ -34,6 +34,7 @@ type corpusCase struct {
 	feedbackType string
 	rcptTo       []string // Feedback.OriginalRcptTo
 	diagnostic   string   // a text the first recipient's DiagnosticCode contains
+	subject      string   // the report's own Subject, when checked
 }
 
 // corpus names every file of testdata/reports with what ParseReport must read from it. The
@@ -101,6 +102,15 @@ var corpus = map[string]corpusCase{
 	"truncated-dsn.eml": {kind: ReportDSN, reportingMTA: "relay.example.net",
 		rcpts: []wantRcpt{{"cut@example.net", "failed", "5.1.2", ClassHard}}},
 
+	// Amazon SES's DSN to the envelope sender: Action before Final-Recipient.
+	"amazonses-dsn.eml": {kind: ReportDSN, reportingMTA: "a8-27.smtp-out.amazonses.com",
+		rcpts: []wantRcpt{{"nosuchuser@example.net", "failed", "5.1.1", ClassHard}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"nosuchuser@example.net"}},
+	// Yahoo's DSN for a policy rejection (5.7.9): block.
+	"yahoo-dsn-policy.eml": {kind: ReportDSN, reportingMTA: "mta1234.mail.gq1.yahoo.com",
+		rcpts: []wantRcpt{{"reader@yahoo.com", "failed", "5.7.9", ClassBlock}},
+		msgID: corpusMsgID, returnPath: corpusVERP, to: []string{"reader@yahoo.com"},
+		diagnostic: "554 5.7.9 Message not accepted for policy reasons. See https://senders.yahooinc.com/error-codes"},
 	// An mbox "From " line and a line without a colon in the header: skipped, the report read.
 	"mbox-from-line-header.eml": {kind: ReportDSN, reportingMTA: "relay.example.net",
 		rcpts: []wantRcpt{{"moved@example.net", "failed", "5.1.6", ClassHard}}},
@@ -155,6 +165,10 @@ var corpus = map[string]corpusCase{
 		rcpts: []wantRcpt{{"former@example.edu", "failed", "5.1.1", ClassHard}}},
 	// Sendmail's warning: a delay, no class.
 	"sendmail-warning-text.eml": {kind: ReportText, rcpts: []wantRcpt{{"slow@example.edu", "delayed", "", ""}}},
+	// ISO-8859-1 in the subject's encoded-words and in a quoted-printable body: read as UTF-8.
+	"latin1-text-bounce.eml": {kind: ReportText, subject: "Unzustellbar: Ihre Bestellung über ¤",
+		rcpts:      []wantRcpt{{"weg@example.de", "failed", "5.1.1", ClassHard}},
+		diagnostic: "550 5.1.1 Empfänger unbekannt: user unknown"},
 	// A postmaster's plain "mailbox is full": soft without any code.
 	"mailbox-full-text.eml": {kind: ReportText,
 		rcpts: []wantRcpt{{"full@isp.example.com", "failed", "", ClassSoft}},
@@ -164,6 +178,10 @@ var corpus = map[string]corpusCase{
 	"unknown-newsletter.eml":            {kind: ReportUnknown},
 	"unknown-user-text-from-person.eml": {kind: ReportUnknown},
 	"header-only.eml":                   {kind: ReportUnknown},
+	// RFC 8098 read receipt (a disposition notification): no bounce, even with Final-Recipient.
+	"rfc8098-read-receipt.eml": {kind: ReportUnknown},
+	// A success notice in plain text from the mail system: no failure, no bounce.
+	"success-notice-text.eml": {kind: ReportUnknown},
 	// A delivery-status part without Final- or Original-Recipient: malformed, what was read kept.
 	"malformed-dsn-no-recipient.eml": {kind: ReportUnknown, reportingMTA: "relay.example.net",
 		msgID: corpusMsgID, returnPath: corpusVERP},
@@ -229,6 +247,9 @@ func checkCorpusCase(t *testing.T, r *Report, want corpusCase) {
 	}
 	if want.diagnostic != "" && (len(r.Recipients) == 0 || !strings.Contains(r.Recipients[0].DiagnosticCode, want.diagnostic)) {
 		t.Errorf("first DiagnosticCode = %q, want it to contain %q", firstDiagnostic(r), want.diagnostic)
+	}
+	if want.subject != "" && r.Subject != want.subject {
+		t.Errorf("Subject = %q, want %q", r.Subject, want.subject)
 	}
 	if want.reportingMTA != "" && r.ReportingMTA != want.reportingMTA {
 		t.Errorf("ReportingMTA = %q, want %q", r.ReportingMTA, want.reportingMTA)

@@ -40,7 +40,7 @@ var failureTexts = []string{"mailbox full", "mailbox is full", "quota", "out of 
 	"undeliverable", "delivery failed", "delivery has failed", "failed permanently"}
 
 // delayTexts say the sender will keep trying: the report is a delay warning, not a failure.
-var delayTexts = []string{"this is a warning message only", "delivery status notification (delay)",
+var delayTexts = []string{"this is a warning message only", "this is a warning only", "delivery status notification (delay)",
 	"delivery is delayed", "delivery has been delayed", "message delayed", "will retry",
 	"will continue to try", "still trying", "warning: message", "delivery incomplete"}
 
@@ -85,7 +85,7 @@ func (p *reportParser) textReport() {
 		failure, quoted = body[:loc[0]], body[loc[0]:]
 	}
 	failureLower := strings.ToLower(failure)
-	status := statusInText(failure)
+	status := failureStatus(failure)
 	diag := diagnosticLine(failure)
 	bounceLike := fromSystem || containsAny(strings.ToLower(p.rep.Subject), bounceSubjects)
 	failing := status != "" || IsUserUnknown(failureLower) || containsAny(failureLower, failureTexts)
@@ -96,7 +96,7 @@ func (p *reportParser) textReport() {
 		p.originalHeaders(lenientFields([]byte(quoted), true))
 	}
 	r := DSNRecipient{FinalRecipient: p.textRecipient(failedRcpts, failure), Status: status, DiagnosticCode: diag}
-	if containsAny(lower, delayTexts) && !strings.HasPrefix(status, "5.") {
+	if containsAny(failureLower, delayTexts) && !strings.HasPrefix(status, "5.") {
 		r.Action = "delayed"
 	} else {
 		r.Action = "failed"
@@ -144,6 +144,16 @@ func (p *reportParser) textRecipient(failedRcpts, failure string) string {
 			continue
 		}
 		return clean(a)
+	}
+	return ""
+}
+
+// failureStatus is the first enhanced status code of a text that is not a success (2.x.x).
+func failureStatus(text string) string {
+	for _, m := range enhancedTextRe.FindAllStringSubmatch(text, 20) {
+		if !strings.HasPrefix(m[1], "2.") {
+			return m[1]
+		}
 	}
 	return ""
 }
