@@ -611,6 +611,7 @@ type Store interface {
 	Campaigns
 	Webhooks
 	Notify
+	Inbound
 }
 
 // MessageQueue is the message row as a job, what delivery uses: claim due messages with a lease,

@@ -33,11 +33,12 @@ type InboundTx interface {
 	// RecordKey records a report key as applied at now and reports whether it was new (false:
 	// it was applied before).
 	RecordKey(key string, now time.Time) (bool, error)
-	// SetState gives recipient email of t the state st and the message the status status. A
-	// message not split with several recipients becomes split: every recipient gets its row
-	// with the message's state (its attempts, last error and sent time), email then st, and
-	// nothing is pending (only a delivered recipient changes state, so none was).
-	SetState(t ReportTarget, email string, st store.RecipientStatus, status store.Status, now time.Time) error
+	// RecipientState writes recipient r's row of message id: its state, attempts, last error
+	// and sent time, updated at now.
+	RecipientState(id string, r store.Recipient, now time.Time) error
+	// MessageState gives message id the status status, updated at now; with split, the message
+	// becomes split with nothing pending.
+	MessageState(id string, status store.Status, split bool, now time.Time) error
 	// AppendEvent appends e to message id's timeline.
 	AppendEvent(id string, e store.Event) error
 	// Report writes the webhook deliveries of a change of type typ to recipient email of message
@@ -58,6 +59,17 @@ type InboundTx interface {
 // StreamCounts are the bounces and complaints an InboundApply counts, by stream, at its Now's
 // hour.
 type StreamCounts map[string]*store.DeliveryCounts
+
+// DeliveredCounts are the counts of the recipients a MessageFinish delivered, by stream.
+func DeliveredCounts(delivered map[string]int) StreamCounts {
+	counts := make(StreamCounts, len(delivered))
+	for stream, n := range delivered {
+		if n > 0 {
+			counts[stream] = &store.DeliveryCounts{Delivered: n}
+		}
+	}
+	return counts
+}
 
 // CheckInbound checks an InboundApply before anything is written.
 func CheckInbound(p store.InboundApplyParams) error {
@@ -195,7 +207,7 @@ func applyReport(tx InboundTx, p store.InboundApplyParams, r store.RecipientRepo
 			states[i] = x.Status
 		}
 		status := store.DeriveStatus(t.Status, states)
-		if err := tx.SetState(*t, rc.Email, next, status, p.Now); err != nil {
+		if err := setState(tx, t, at, status, p.Now); err != nil {
 			return store.ReportOutcome{}, err
 		}
 		t.Status = status
@@ -215,6 +227,34 @@ func applyReport(tx InboundTx, p store.InboundApplyParams, r store.RecipientRepo
 		}
 	}
 	return store.ReportOutcome{Applied: true, State: rc.Status, Suppressed: detail.Suppressed}, nil
+}
+
+// setState writes the new state of recipient at of t and the message's status. A message not
+// split with several recipients becomes split: every recipient gets its row with the message's
+// state (its attempts, last error and sent time), the one reported on then its new state, and
+// nothing is pending (only a delivered recipient changes state, so none was).
+func setState(tx InboundTx, t *ReportTarget, at int, status store.Status, now time.Time) error {
+	split := !t.Split && len(t.Recipients) > 1
+	for i, r := range t.Recipients {
+		// A message not split with one recipient has no state of its own: its status is it.
+		if i == at && t.Split || split {
+			if err := tx.RecipientState(t.ID, r, now); err != nil {
+				return fmt.Errorf("recipient %s: %w", r.Email, err)
+			}
+		}
+	}
+	return tx.MessageState(t.ID, status, split, now)
+}
+
+// DecodeInboundIDs decodes an inbound entry's message ids (a JSON array, none when empty).
+func DecodeInboundIDs(e *store.InboundEntry, ids []byte) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(ids, &e.MessageIDs); err != nil {
+		return fmt.Errorf("inbound entry %d: message ids: %w", e.ID, err)
+	}
+	return nil
 }
 
 // bounceSuppression adds the suppression bounce r calls for (p.Policy) and returns its scope,
@@ -276,12 +316,14 @@ func complaintText(d store.ReportDetail) string {
 	return d.FeedbackType + " complaint (" + d.Source + ")"
 }
 
-// InboundEntry is p.Entry as stored: its outcome derived from the reports' (applied when any
+// InboundEntry is p.Entry as stored: received at p.Now unless it says when, its outcome derived from the reports' (applied when any
 // was, duplicate when none was but some were duplicates, unmatched when all were missing),
 // and its MessageIDs, when not given, those of the reports that named a message postie sent.
 func InboundEntry(p store.InboundApplyParams, out []store.ReportOutcome) store.InboundEntry {
 	e := p.Entry
-	e.At = p.Now
+	if e.At.IsZero() {
+		e.At = p.Now
+	}
 	if len(p.Reports) == 0 {
 		return e
 	}

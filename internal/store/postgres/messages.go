@@ -465,9 +465,13 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 	args = append(args, tsNotNull(now))
 	args = append(args, columns(eventRows, "integer", "text", "timestamptz", "text")...)
 	args = append(args, columns(supRows, finishSuppressionParamTypes...)...)
+	// The delivery counts: in the statement, or with the split outcomes' at the end of their
+	// transaction, so that a batch locks each stream's row once, in stream order.
+	args = append(args, tsNotNull(driverkit.HourOf(now)), len(split) == 0)
 
 	applied, written := 0, 0
 	streams := map[string]struct{}{}
+	delivered := map[string]int{} // with split outcomes: the recipients made sent, by stream
 	finish := func(q interface {
 		Query(context.Context, string, ...any) (pgx.Rows, error)
 	}) error {
@@ -483,11 +487,13 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 			var (
 				stream, status string
 				reported       int64
+				sent           int32
 			)
-			if err := rows.Scan(&stream, &status, &reported); err != nil {
+			if err := rows.Scan(&stream, &status, &reported, &sent); err != nil {
 				return err
 			}
 			written = int(reported)
+			delivered[stream] += int(sent)
 			applied++
 			if st := store.Status(status); st == store.StatusQueued || st == store.StatusDeferred {
 				streams[stream] = struct{}{}
@@ -502,11 +508,12 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			applied, written = 0, 0
 			clear(streams)
+			clear(delivered)
 			if err := finish(tx); err != nil {
 				return err
 			}
 			for _, p := range split {
-				ok, n, err := finishSplit(ctx, tx, p, streams, now)
+				ok, n, err := finishSplit(ctx, tx, p, streams, delivered, now)
 				if err != nil {
 					return fmt.Errorf("message %s: %w", p.ID, err)
 				}
@@ -515,7 +522,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 					written += n
 				}
 			}
-			return nil
+			return addCounts(ctx, tx, driverkit.DeliveredCounts(delivered), now)
 		})
 	}
 	if err != nil {
@@ -529,8 +536,10 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 // finishSplit applies a split outcome (store.MessageFinishParams) in tx and reports whether the
 // lease was still held: the recipients' rows first, then the message, whose status is derived
 // from all its rows when nothing is pending, then its events, suppressions and webhook reports
-// (driverkit.FinishReports), whose number it returns.
-func finishSplit(ctx context.Context, tx pgx.Tx, p store.MessageFinishParams, streams map[string]struct{}, now time.Time) (bool, int, error) {
+// (driverkit.FinishReports), whose number it returns. The recipients it makes sent are added to
+// delivered, by stream.
+func finishSplit(ctx context.Context, tx pgx.Tx, p store.MessageFinishParams, streams map[string]struct{},
+	delivered map[string]int, now time.Time) (bool, int, error) {
 	var stream string
 	err := tx.QueryRow(ctx, qFinishSplitLease, p.ID, p.Owner).Scan(&stream)
 	if noRows(err) {
@@ -538,6 +547,11 @@ func finishSplit(ctx context.Context, tx pgx.Tx, p store.MessageFinishParams, st
 	}
 	if err != nil {
 		return false, 0, err
+	}
+	for _, r := range p.Recipients {
+		if r.Status == store.RecipientSent {
+			delivered[stream]++
+		}
 	}
 	for _, r := range p.Recipients {
 		lastError, err := jsonValue(r.LastError, r.LastError == nil)

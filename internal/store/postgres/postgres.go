@@ -107,6 +107,7 @@ type Store struct {
 	group    grouper[*acceptRows] // accepts written together (group.go)
 	events   grouper[*eventsReq]  // events accepted together (notify.go)
 	recv     driverkit.Receivers  // store.AcceptClaims (handoff.go)
+	paused   pausedCache          // the streams paused, for the handoff (inbound.go)
 
 	closeOnce sync.Once
 }
@@ -165,6 +166,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	// Not migrated yet: no stream was ever paused, and accepts try again in a second.
+	_ = s.refreshPaused(ctx)
 	s.listener, err = startListener(ctx, listenerConfig{
 		conn:    cfg.ConnConfig.Copy(),
 		log:     log,

@@ -183,7 +183,7 @@ var (
 		SET status = 'sending', lease_owner = $1, lease_until = $2, updated_at = $3
 		WHERE id IN (
 			SELECT id FROM messages
-			WHERE stream = $4 AND ` + claimable + ` AND next_attempt_at <= $3
+			WHERE stream = $4 AND ` + claimable + ` AND next_attempt_at <= $3` + notPaused + `$4` + notPausedEnd + `
 			ORDER BY next_attempt_at, id
 			LIMIT $5
 			FOR UPDATE SKIP LOCKED)
@@ -252,7 +252,10 @@ const (
 	// of messages_status for each finish, the dead ones every claim leaves there included. wh
 	// writes the webhook reports (outboxFrom) of the applied outcomes: a message not split
 	// reports its status for every recipient, with the time and detail of the outcome's first
-	// event of that type (driverkit.FinishReports, the same rule, serves split ones).
+	// event of that type (driverkit.FinishReports, the same rule, serves split ones). dc adds
+	// the recipients of the messages sent to their streams' delivery counts of the hour $23, one
+	// row per stream in stream order, unless $24 is false (a batch with split outcomes counts
+	// them all at its end, addCounts).
 	qMessageFinish = `WITH f AS (
 			SELECT DISTINCT ON (id) *, 'sending' AS leased
 			FROM unnest($1::integer[], $2::text[], $3::text[], $4::text[], $5::integer[],
@@ -267,7 +270,9 @@ const (
 			FROM f
 			WHERE m.id = f.id AND m.status = f.leased AND m.lease_owner = f.owner
 			RETURNING f.ord, m.id, m.stream, m.status, coalesce(m.campaign_id, '') AS campaign_id,
-				coalesce(m.run_id, '') AS run_id),
+				coalesce(m.run_id, '') AS run_id,
+				CASE WHEN m.status = 'sent' THEN coalesce(jsonb_array_length(m.recipients), 0) ELSE 0 END
+					AS delivered),
 		ev AS (
 			INSERT INTO message_events (message_id, type, at, detail)
 			SELECT u.id, e.type, e.at, e.detail::jsonb
@@ -296,8 +301,14 @@ const (
 						WITH ORDINALITY AS e (ord, type, at, detail, n)
 					ORDER BY ord, type, n) e ON e.ord = u.ord AND e.type = u.status
 			WHERE u.status IN ('sent', 'deferred', 'failed', 'suppressed')
-			ORDER BY u.id, mr.email_lower` + outboxTo + `)
-		SELECT u.stream, u.status, (SELECT count(*) FROM wh) FROM u`
+			ORDER BY u.id, mr.email_lower` + outboxTo + `),
+		dc AS (
+			INSERT INTO delivery_counts AS c (stream, hour, delivered)
+			SELECT stream, $23, sum(delivered) FROM u
+			WHERE $24 AND delivered > 0
+			GROUP BY stream ORDER BY stream
+			ON CONFLICT (stream, hour) DO UPDATE SET delivered = c.delivered + excluded.delivered)
+		SELECT u.stream, u.status, (SELECT count(*) FROM wh), u.delivered FROM u`
 
 	// MessageRetry, per batch of ids ($2). FOR UPDATE (waiting): a concurrent retry of the same
 	// message finishes first, and the status check then fails on the row it left. A split
@@ -335,7 +346,8 @@ const (
 		SELECT id, stream FROM u`
 
 	// The earliest due time through messages_claim (an index-only min).
-	qMessageNextDue = `SELECT min(next_attempt_at) FROM messages WHERE stream = $1 AND ` + claimable
+	qMessageNextDue = `SELECT min(next_attempt_at) FROM messages WHERE stream = $1 AND ` + claimable +
+		notPaused + `$1` + notPausedEnd
 
 	// Only leases still held: a lease already rescued or taken over stays with its new owner.
 	qMessageRenew = `UPDATE messages SET lease_until = $1

@@ -120,18 +120,6 @@ func addCounts(t *wtx, counts driverkit.StreamCounts, now time.Time) error {
 	return nil
 }
 
-// addDelivered adds recipients delivered to their streams' counts of now's hour: one statement
-// per stream of a MessageFinish batch.
-func addDelivered(t *wtx, delivered map[string]int, now time.Time) error {
-	counts := make(driverkit.StreamCounts, len(delivered))
-	for stream, n := range delivered {
-		if n > 0 {
-			counts[stream] = &store.DeliveryCounts{Delivered: n}
-		}
-	}
-	return addCounts(t, counts, now)
-}
-
 // inboundTx is driverkit.InboundTx on the writer's transaction.
 type inboundTx struct {
 	s       *Store
@@ -170,26 +158,18 @@ func (x *inboundTx) RecordKey(key string, now time.Time) (bool, error) {
 	return n > 0, err
 }
 
-func (x *inboundTx) SetState(tg driverkit.ReportTarget, email string, st store.RecipientStatus, status store.Status, now time.Time) error {
-	split := !tg.Split && len(tg.Recipients) > 1
-	switch {
-	case split:
-		for _, r := range tg.Recipients {
-			lastError, err := jsonText(r.LastError, r.LastError == nil)
-			if err != nil {
-				return err
-			}
-			if _, err := x.t.exec(qRecipientFinish, string(r.Status), int64(r.Attempts), lastError,
-				nullMicros(r.SentAt), micros(now), tg.ID, r.Email); err != nil {
-				return fmt.Errorf("recipient %s: %w", r.Email, err)
-			}
-		}
-	case tg.Split:
-		if _, err := x.t.exec(qReportRecipientState, string(st), micros(now), tg.ID, email); err != nil {
-			return fmt.Errorf("recipient %s: %w", email, err)
-		}
+func (x *inboundTx) RecipientState(id string, r store.Recipient, now time.Time) error {
+	lastError, err := jsonText(r.LastError, r.LastError == nil)
+	if err != nil {
+		return err
 	}
-	_, err := x.t.exec(qReportMessageState, string(status), split, micros(now), tg.ID)
+	_, err = x.t.exec(qRecipientFinish, string(r.Status), int64(r.Attempts), lastError, nullMicros(r.SentAt),
+		micros(now), id, r.Email)
+	return err
+}
+
+func (x *inboundTx) MessageState(id string, status store.Status, split bool, now time.Time) error {
+	_, err := x.t.exec(qReportMessageState, string(status), split, micros(now), id)
 	return err
 }
 
@@ -262,12 +242,7 @@ func scanInbound(sc scanner) (store.InboundEntry, error) {
 		return e, err
 	}
 	e.At, e.Size = fromMicros(at), int(size)
-	if len(ids) > 0 {
-		if err := json.Unmarshal(ids, &e.MessageIDs); err != nil {
-			return e, fmt.Errorf("inbound entry %d: message ids: %w", e.ID, err)
-		}
-	}
-	return e, nil
+	return e, driverkit.DecodeInboundIDs(&e, ids)
 }
 
 // DeliveryCounts implements store.Inbound.

@@ -627,7 +627,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 				}
 			}
 		}
-		if err := addDelivered(t, delivered, now); err != nil {
+		if err := addCounts(t, driverkit.DeliveredCounts(delivered), now); err != nil {
 			return err
 		}
 		if applied == len(rows) {

@@ -15,9 +15,8 @@ const (
 
 	qReportKeyInsert = `INSERT INTO report_keys (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`
 
-	// A report's recipient: one recipient row, then the message (which becomes split when ?2).
-	qReportRecipientState = `UPDATE message_recipients SET status = ?, updated_at = ?
-		WHERE message_id = ? AND email_lower = ?`
+	// A report's recipient's message (which becomes split when its second parameter is true;
+	// its recipients' rows are written with qRecipientFinish).
 	qReportMessageState = `UPDATE messages SET status = ?1,
 			pending_recipients = CASE WHEN ?2 THEN '[]' ELSE pending_recipients END, updated_at = ?3
 		WHERE id = ?4`

@@ -200,11 +200,15 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		if err := s.Migrate(ctx); err != nil {
 			return nil, errors.Join(err, s.Close())
 		}
-	} else if err := s.loadRoutes(ctx); err != nil {
-		// Not migrated yet (Migrate loads them): no endpoint, so no route.
-		s.routes.types.Store(&map[string]bool{})
-	} else if err := s.loadPaused(ctx); err != nil {
-		return nil, errors.Join(err, s.Close())
+	} else {
+		if err := s.loadRoutes(ctx); err != nil {
+			// Not migrated yet (Migrate loads them): no endpoint, so no route.
+			s.routes.types.Store(&map[string]bool{})
+		}
+		if err := s.loadPaused(ctx); err != nil {
+			// Not migrated yet (Migrate loads them): no stream was ever paused.
+			s.paused.set.Store(&map[string]bool{})
+		}
 	}
 	s.ckptStop, s.ckptDone = make(chan struct{}), make(chan struct{})
 	go s.checkpointer()

@@ -29,16 +29,6 @@ var inboundCases = []struct {
 	{"StreamPauseHandoff", testStreamPauseHandoff},
 }
 
-// inboundOf is s's inbound area.
-func inboundOf(t *testing.T, s store.Store) store.Inbound {
-	t.Helper()
-	in, ok := s.(store.Inbound)
-	if !ok {
-		t.Skip("the driver has no inbound area yet")
-	}
-	return in
-}
-
 // sentMessage accepts a message to rcpts in stream, claims it and finishes it sent at at.
 func sentMessage(t *testing.T, s store.Store, stream string, at time.Time, rcpts ...string) string {
 	t.Helper()
@@ -135,7 +125,7 @@ func inboundEntries(t *testing.T, in store.Inbound, p store.InboundListParams) [
 // records the event with the report, suppresses the address globally, reports
 // message.bounced to the endpoints subscribed to it, counts a bounce, and records the entry.
 func testInboundBounce(t *testing.T, s store.Store) {
-	in := inboundOf(t, s)
+	var in store.Inbound = s
 	ctx := t.Context()
 	hooked := endpoint(t, s, store.WebhookMessageBounced)
 	other := endpoint(t, s, store.WebhookMessageComplained, store.WebhookMessageSent)
@@ -191,7 +181,7 @@ func testInboundBounce(t *testing.T, s store.Store) {
 // testInboundDuplicateMissing: a report whose key was applied changes nothing (duplicate); one
 // naming no message, or an address that is not its recipient, is missing, and writes nothing.
 func testInboundDuplicateMissing(t *testing.T, s store.Store) {
-	in := inboundOf(t, s)
+	var in store.Inbound = s
 	id := sentMessage(t, s, store.StreamTransactional, t0, "ann@example.com")
 	now := t0.Add(time.Hour)
 	apply(t, in, now, store.ReportPolicy{}, bounce(id, "ann@example.com", store.BounceBlock, "k1"))
@@ -240,7 +230,7 @@ func testInboundDuplicateMissing(t *testing.T, s store.Store) {
 // testInboundSplit: a bounce of one recipient of a message not split splits it: that recipient
 // is bounced, the others keep their state, the message's status is derived.
 func testInboundSplit(t *testing.T, s store.Store) {
-	in := inboundOf(t, s)
+	var in store.Inbound = s
 	id := sentMessage(t, s, store.StreamTransactional, t0, "ann@example.com", "bob@example.com", "cat@example.com")
 	now := t0.Add(time.Hour)
 	out := apply(t, in, now, store.ReportPolicy{}, bounce(id, "bob@example.com", store.BounceMessage, "k1"))
@@ -277,7 +267,7 @@ func testInboundSplit(t *testing.T, s store.Store) {
 // the address for broadcast mail, reports message.complained and counts a complaint; a second
 // complaint of the same recipient (another key) is recorded, not reported nor counted.
 func testInboundComplaint(t *testing.T, s store.Store) {
-	in := inboundOf(t, s)
+	var in store.Inbound = s
 	ctx := t.Context()
 	hook := endpoint(t, s, store.WebhookMessageComplained, store.WebhookMessageBounced)
 	id := sentMessage(t, s, store.StreamBroadcast, t0, "ann@example.com", "bob@example.com")
@@ -328,7 +318,7 @@ func testInboundComplaint(t *testing.T, s store.Store) {
 
 // testInboundInformational: delayed, auto-reply and feedback reports add their event alone.
 func testInboundInformational(t *testing.T, s store.Store) {
-	in := inboundOf(t, s)
+	var in store.Inbound = s
 	id := sentMessage(t, s, store.StreamTransactional, t0, "ann@example.com")
 	now := t0.Add(time.Hour)
 	for _, tc := range []struct{ kind, event string }{
@@ -375,7 +365,7 @@ func testInboundInformational(t *testing.T, s store.Store) {
 // testInboundSoftLimit: SoftLimit soft bounces within SoftWindow with no delivery report in
 // between suppress the address for SoftSuppressFor; never over a suppression for good.
 func testInboundSoftLimit(t *testing.T, s store.Store) {
-	in := inboundOf(t, s)
+	var in store.Inbound = s
 	pol := store.ReportPolicy{SoftLimit: 3, SoftWindow: 72 * time.Hour, SoftSuppressFor: 24 * time.Hour, UndeterminedLimit: 3}
 	ids := make([]string, 6)
 	for i := range ids {
@@ -429,7 +419,7 @@ func testInboundSoftLimit(t *testing.T, s store.Store) {
 // testInboundUndetermined: UndeterminedLimit undetermined bounces within SoftWindow suppress
 // the address for good, only when they came from at least two messages.
 func testInboundUndetermined(t *testing.T, s store.Store) {
-	in := inboundOf(t, s)
+	var in store.Inbound = s
 	pol := store.ReportPolicy{SoftLimit: 5, SoftWindow: 72 * time.Hour, SoftSuppressFor: 24 * time.Hour, UndeterminedLimit: 2}
 	a := sentMessage(t, s, store.StreamTransactional, t0, "ann@example.com")
 	b := sentMessage(t, s, store.StreamTransactional, t0, "ann@example.com")
@@ -454,7 +444,7 @@ func testInboundUndetermined(t *testing.T, s store.Store) {
 
 // testInboundList: entries newest first, filtered by kind and outcome, in pages.
 func testInboundList(t *testing.T, s store.Store) {
-	in := inboundOf(t, s)
+	var in store.Inbound = s
 	ctx := t.Context()
 	for i := range 7 {
 		kind, outcome := "dsn", store.InboundIgnored
@@ -499,7 +489,7 @@ func testInboundList(t *testing.T, s store.Store) {
 // testDeliveryCounts: MessageFinish counts every recipient it makes sent for the message's
 // stream and hour; DeliveryCounts sums from since's hour on.
 func testDeliveryCounts(t *testing.T, s store.Store) {
-	in := inboundOf(t, s)
+	var in store.Inbound = s
 	ctx := t.Context()
 	at := t0.Add(30 * time.Minute) // 12:30
 	two := Message(at, func(m *store.Message) {
@@ -568,7 +558,7 @@ func testDeliveryCounts(t *testing.T, s store.Store) {
 // (stream.paused) once; a resume wakes the stream's workers; resuming a stream not paused is
 // a conflict.
 func testStreamPause(t *testing.T, s store.Store) {
-	in := inboundOf(t, s)
+	var in store.Inbound = s
 	ctx := t.Context()
 	hook := endpoint(t, s, store.WebhookStreamPaused)
 	other := endpoint(t, s, store.WebhookMessageSent)
@@ -660,7 +650,7 @@ func testStreamPause(t *testing.T, s store.Store) {
 // testStreamPauseHandoff: an accept does not hand a paused stream's messages to its receiver;
 // they stay queued for a claim after the resume.
 func testStreamPauseHandoff(t *testing.T, s store.Store) {
-	in := inboundOf(t, s)
+	var in store.Inbound = s
 	ac, ok := s.(store.AcceptClaims)
 	if !ok {
 		t.Skip("the driver does not claim at accept")
