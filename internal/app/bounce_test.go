@@ -2,9 +2,6 @@ package app
 
 import (
 	"context"
-	"log/slog"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,30 +19,15 @@ import (
 func TestBounceAddressWiring(t *testing.T) {
 	t.Parallel()
 	sink := sinktest.Start(t, smtpsink.Options{Keep: true})
-	cfg := config.Default()
-	cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "postie.db")
-	cfg.Listen = "127.0.0.1:0"
-	cfg.SMTPURL = sink.URL()
-	cfg.APIKey = "test-key-0123456789abcdef"
-	cfg.From = "Shop <shop@shop.example>"
-	cfg.BounceDomain = "bounce.postie.example"
-	cfg.BounceDomains = "Billing.example=bounce.billing.example"
-	a, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	srv := httptest.NewServer(a.Handler())
-	defer srv.Close()
-
+	a, srv, cfg := runApp(t, sink, func(c *config.Config) {
+		c.From = "Shop <shop@shop.example>"
+		c.BounceDomain, c.BounceDomains = "bounce.postie.example", "Billing.example=bounce.billing.example"
+	})
 	shop := postID(t, srv.URL+"/v1/messages", cfg.APIKey, map[string]any{
 		"to": []string{"ann@example.com", "bob@example.com"}, "subject": "Hi", "text": "Hi"}, 202)
 	billing := postID(t, srv.URL+"/v1/messages", cfg.APIKey, map[string]any{
 		"from": "billing@billing.example", "to": []string{"cy@example.com"}, "subject": "Invoice", "text": "Due"}, 202)
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	wctx, wcancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer wcancel()
 	if err := sink.WaitCount(wctx, 3); err != nil {
 		t.Fatal(err)

@@ -18,14 +18,10 @@ const undeterminedLimit = 2
 
 // newProcessor is the one Processor of the reports that come back (the inbound listener, SES
 // notifications): reports apply with the soft-bounce policy of cfg, bounce addresses verify
-// with v at the bounce domains. nil when the store keeps no inbound area.
+// with v at the bounce domains.
 func newProcessor(cfg config.Config, st store.Store, v *mail.VERP, log *slog.Logger) *inbound.Processor {
-	ps, ok := any(st).(inbound.ProcessorStore)
-	if !ok {
-		return nil
-	}
 	_, domains, _ := cfg.BounceDomainMap() // checked by config.Validate
-	return inbound.NewProcessor(inbound.ProcessorConfig{Store: ps, VERP: v, BounceDomains: domains, Logger: log,
+	return inbound.NewProcessor(inbound.ProcessorConfig{Store: st, VERP: v, BounceDomains: domains, Logger: log,
 		Policy: store.ReportPolicy{SoftLimit: cfg.SoftBounceLimit, SoftWindow: cfg.SoftBounceWindow,
 			SoftSuppressFor: cfg.SoftBounceSuppress, UndeterminedLimit: undeterminedLimit}})
 }
@@ -36,9 +32,6 @@ func (a *App) listenIntake() error {
 	cfg := a.cfg
 	if cfg.InboundListen == "" {
 		return nil
-	}
-	if a.processor == nil {
-		return fmt.Errorf("POSTIE_INBOUND_LISTEN: this database driver keeps no inbound reports yet")
 	}
 	_, domains, _ := cfg.BounceDomainMap()
 	ic := inbound.IntakeConfig{Hostname: smtpHostname(cfg.SMTPHostname), BounceDomains: domains, MaxSize: cfg.InboundMaxSize,

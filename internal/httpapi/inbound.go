@@ -16,7 +16,7 @@ type InboundResource struct {
 	Channel    string    `json:"channel" enum:"smtp,ses" doc:"How it came: the inbound SMTP listener, or an SES notification over SNS"`
 	MailFrom   string    `json:"mail_from" doc:"The envelope sender; empty for the null sender of a DSN" example:""`
 	RcptTo     string    `json:"rcpt_to" doc:"The envelope recipient (a bounce address), or the SNS topic" example:"b-01jd8x…@bounce.shop.example"`
-	Kind       string    `json:"kind" enum:"dsn,arf,text,auto_reply,ses,unparseable,forged,relay" doc:"What it was: a DSN, an ARF feedback report, a bounce recognised by its text, an automatic reply, an SES notification, something unreadable, a forged bounce address"`
+	Kind       string    `json:"kind" enum:"dsn,arf,text,auto_reply,ses,subscription,unparseable,forged" doc:"What it was: a DSN, an ARF feedback report, a bounce recognised by its text, an automatic reply, an SES notification, an SNS subscription confirmation or end, something unreadable, a forged bounce address"`
 	Outcome    string    `json:"outcome" enum:"applied,duplicate,unmatched,ignored" doc:"What became of it: applied (it changed a recipient's state or timeline), duplicate (received before), unmatched (names nothing postie sent, or a bounce address that does not verify), ignored (unparseable or nothing to act on)"`
 	Detail     string    `json:"detail" doc:"What it said or why it was not applied" example:"bounce ann@example.com (msg_01jd8x… 5.1.1 hard)"`
 	MessageIDs []string  `json:"message_ids" doc:"The messages it reported on"`
@@ -24,7 +24,7 @@ type InboundResource struct {
 }
 
 type inboundListInput struct {
-	Kind    string `query:"kind" enum:"dsn,arf,text,auto_reply,ses,unparseable,forged,relay," doc:"Only this kind"`
+	Kind    string `query:"kind" enum:"dsn,arf,text,auto_reply,ses,subscription,unparseable,forged," doc:"Only this kind"`
 	Outcome string `query:"outcome" enum:"applied,duplicate,unmatched,ignored," doc:"Only this outcome"`
 	Cursor  string `query:"cursor" doc:"next_cursor of the previous page"`
 	Limit   int    `query:"limit" minimum:"1" maximum:"1000" default:"50" doc:"Page size"`
@@ -44,11 +44,7 @@ func (s *Server) inboundList(ctx context.Context, in *inboundListInput) (*pageOu
 	if _, err := store.InboundCursorAfter(in.Cursor); err != nil {
 		return nil, s.storeError(store.ErrBadCursor, "inbound entries")
 	}
-	ins, ok := s.cfg.Store.(store.Inbound)
-	if !ok {
-		return nil, huma.Error501NotImplemented("this store keeps no inbound entries")
-	}
-	page, next, err := ins.InboundList(ctx, store.InboundListParams{Kind: in.Kind, Outcome: in.Outcome, Cursor: in.Cursor, Limit: in.Limit})
+	page, next, err := s.cfg.Store.InboundList(ctx, store.InboundListParams{Kind: in.Kind, Outcome: in.Outcome, Cursor: in.Cursor, Limit: in.Limit})
 	if err != nil {
 		return nil, s.storeError(err, "inbound entries")
 	}

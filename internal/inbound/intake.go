@@ -60,7 +60,7 @@ type Intake struct {
 type intakeConn struct {
 	net.Conn
 	in   *Intake
-	busy bool // receiving a report: Shutdown lets it finish
+	busy bool // in a transaction (MAIL given): Shutdown lets it finish
 }
 
 func (c *intakeConn) Close() error {
@@ -127,9 +127,9 @@ func (in *Intake) Serve(l net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting connections, closes idle ones, lets the reports being received
-// finish until ctx ends, then closes what is left. A report cut off this way got no 250, so its
-// sender sends it again.
+// Shutdown stops accepting connections, closes idle ones, lets each transaction begun (MAIL
+// given) finish and then closes its connection, and when ctx ends first closes what is left. A
+// report cut off this way got no 250, so its sender sends it again.
 func (in *Intake) Shutdown(ctx context.Context) error {
 	in.mu.Lock()
 	in.closing = true
@@ -178,8 +178,18 @@ type intakeSession struct {
 	rcpts  []string
 }
 
+// Reset ends a transaction (after DATA, RSET, a new EHLO); during a shutdown it closes the
+// connection, the reply to DATA written.
 func (s *intakeSession) Reset() {
 	s.from, s.rcpts = "", nil
+	s.in.mu.Lock()
+	defer s.in.mu.Unlock()
+	if c := s.in.conns[s.remote]; c != nil {
+		c.busy = false
+		if s.in.closing {
+			_ = c.Conn.Close()
+		}
+	}
 }
 
 func (s *intakeSession) Logout() error { return nil }
@@ -187,10 +197,12 @@ func (s *intakeSession) Logout() error { return nil }
 // Mail accepts any sender, the null sender of DSNs included.
 func (s *intakeSession) Mail(from string, _ *smtp.MailOptions) error {
 	s.in.mu.Lock()
-	closing := s.in.closing
-	s.in.mu.Unlock()
-	if closing {
+	defer s.in.mu.Unlock()
+	if s.in.closing {
 		return errShuttingDown
+	}
+	if c := s.in.conns[s.remote]; c != nil {
+		c.busy = true
 	}
 	s.from = from
 	return nil
@@ -209,8 +221,6 @@ func (s *intakeSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 // Data reads one report (at most MaxSize octets: go-smtp's reader ends it with ErrDataTooLarge,
 // 552 5.3.4), refuses bare line ends, and records it once per recipient.
 func (s *intakeSession) Data(r io.Reader) error {
-	s.setBusy(true)
-	defer s.setBusy(false)
 	data, err := io.ReadAll(r)
 	if err != nil {
 		var se *smtp.SMTPError
@@ -226,14 +236,6 @@ func (s *intakeSession) Data(r io.Reader) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.in.timeout)
 	defer cancel()
 	return s.in.receive(ctx, s.from, s.rcpts, data)
-}
-
-func (s *intakeSession) setBusy(b bool) {
-	s.in.mu.Lock()
-	if c := s.in.conns[s.remote]; c != nil {
-		c.busy = b
-	}
-	s.in.mu.Unlock()
 }
 
 // receive parses data and records it for each envelope recipient. A message that is no report

@@ -3,6 +3,7 @@ package inbound
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/postie/postie/internal/devtools/smtpsink/sinktest"
 	"github.com/postie/postie/internal/store"
 )
 
@@ -25,9 +27,15 @@ type intakeBundle struct {
 
 func setupIntake(t *testing.T, maxSize int64) *intakeBundle {
 	t.Helper()
-	b := &intakeBundle{procBundle: setupProcessor(t)}
+	return setupIntakeOn(t, "sqlite", maxSize, nil)
+}
+
+// setupIntakeOn is setupIntake on a store of driver, offering STARTTLS with tc when set.
+func setupIntakeOn(t *testing.T, driver string, maxSize int64, tc *tls.Config) *intakeBundle {
+	t.Helper()
+	b := &intakeBundle{procBundle: setupProcessorOn(t, driver)}
 	b.in = NewIntake(IntakeConfig{Hostname: "mx.postie.test", BounceDomains: []string{testBounceDomain, "bounce.other.example"},
-		MaxSize: maxSize, Processor: b.proc, Timeout: 5 * time.Minute})
+		MaxSize: maxSize, Processor: b.proc, Timeout: 5 * time.Minute, TLS: tc})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +177,15 @@ func smtpCode(err error) string {
 // serving.
 func TestIntake(t *testing.T) {
 	t.Parallel()
-	b := setupIntake(t, 1<<20)
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			testIntake(t, setupIntakeOn(t, driver, 1<<20, nil))
+		})
+	}
+}
+
+func testIntake(t *testing.T, b *intakeBundle) {
 
 	hard := b.sent(t, store.StreamTransactional, "ann@example.com")
 	soft := b.sent(t, store.StreamTransactional, "bob@example.com")
@@ -397,4 +413,81 @@ func TestIntakeSize(t *testing.T) {
 		t.Errorf("reply %q, want 5.3.4", msg)
 	}
 	s.cmd("MAIL FROM:<> SIZE=1000\r\n", 250)
+}
+
+// TestIntakeSTARTTLS: with a certificate STARTTLS is offered, a report sent over TLS is applied,
+// and a sender that does not use it is served all the same (MTAs send bounces in clear too).
+func TestIntakeSTARTTLS(t *testing.T) {
+	t.Parallel()
+	cert, roots := sinktest.Cert(t)
+	b := setupIntakeOn(t, "sqlite", 1<<20, &tls.Config{Certificates: []tls.Certificate{cert}})
+	one := b.sent(t, store.StreamTransactional, "ann@example.com")
+	two := b.sent(t, store.StreamTransactional, "bob@example.com")
+
+	s := b.raw(t)
+	ehlo := s.cmd("EHLO mx.example.net\r\n", 250)
+	if !strings.Contains(ehlo, "STARTTLS") || strings.Contains(ehlo, "AUTH") {
+		t.Errorf("EHLO %q: want STARTTLS offered and no AUTH (the intake takes no logins)", ehlo)
+	}
+	c, err := smtp.DialStartTLS(b.addr, &tls.Config{ServerName: "localhost", RootCAs: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok := c.TLSConnectionState(); !ok {
+		t.Fatal("not over TLS")
+	}
+	if err := c.SendMail("", []string{b.verp.Address(one.ID, "ann@example.com", testBounceDomain)},
+		bytes.NewReader(dsn("t1@mx", "ann@example.com", "failed", "5.1.1", "550 5.1.1 User unknown", one.MessageID))); err != nil {
+		t.Fatalf("over TLS: %v", err)
+	}
+	// In clear.
+	if err := b.send(t, b.verp.Address(two.ID, "bob@example.com", testBounceDomain),
+		dsn("t2@mx", "bob@example.com", "failed", "5.1.1", "550 5.1.1 User unknown", two.MessageID)); err != nil {
+		t.Fatalf("in clear: %v", err)
+	}
+	for _, m := range []store.Message{one, two} {
+		if got := b.state(t, m.ID, m.Recipients[0]); got != store.RecipientBounced {
+			t.Errorf("%s is %s, want bounced", m.Recipients[0], got)
+		}
+	}
+}
+
+// TestIntakeShutdown: a shutdown closes idle connections at once, lets a transaction begun
+// finish (its report recorded and answered 250), then closes that connection too.
+func TestIntakeShutdown(t *testing.T) {
+	t.Parallel()
+	b := setupIntake(t, 1<<20)
+	m := b.sent(t, store.StreamTransactional, "ann@example.com")
+	idle := b.raw(t)
+	idle.cmd("EHLO mx.example.net\r\n", 250)
+	busy := b.raw(t)
+	busy.cmd("EHLO mx.example.net\r\n", 250)
+	busy.cmd("MAIL FROM:<>\r\n", 250)
+	busy.cmd("RCPT TO:<"+b.verp.Address(m.ID, "ann@example.com", testBounceDomain)+">\r\n", 250)
+
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		shut <- b.in.Shutdown(ctx)
+	}()
+	if code, msg, err := idle.c.ReadResponse(0); err == nil {
+		t.Errorf("the idle connection got %d %s, want it closed", code, msg)
+	}
+	busy.cmd("DATA\r\n", 354)
+	busy.cmd(string(dsn("s@mx", "ann@example.com", "failed", "5.1.1", "550 5.1.1 User unknown", m.MessageID))+".\r\n", 250)
+	if code, msg, err := busy.c.ReadResponse(0); err == nil {
+		t.Errorf("after its transaction the connection got %d %s, want it closed", code, msg)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if c, err := net.Dial("tcp", b.addr); err == nil {
+		c.Close()
+		t.Error("the listener still accepts connections")
+	}
+	if got := b.state(t, m.ID, "ann@example.com"); got != store.RecipientBounced {
+		t.Errorf("recipient is %s, want bounced (the report received during the shutdown)", got)
+	}
 }

@@ -10,24 +10,46 @@ import (
 
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/store"
-	"github.com/postie/postie/internal/store/sqlite"
+	"github.com/postie/postie/internal/store/postgres"
+	"github.com/postie/postie/internal/store/postgres/pgtest"
 	"github.com/postie/postie/internal/store/sqlite/sqlitetest"
 	"github.com/postie/postie/internal/store/storetest"
 )
 
 const testBounceDomain = "bounce.shop.example"
 
-// procBundle is a Processor over a real SQLite store with a fixed clock.
+// procBundle is a Processor over a real store with a fixed clock.
 type procBundle struct {
-	st   *sqlite.Store
+	st   store.Store
 	verp *mail.VERP
 	proc *Processor
 	now  time.Time
 }
 
-func setupProcessor(t *testing.T) *procBundle {
+// drivers are the store drivers the Processor's tests run on.
+var drivers = []string{"sqlite", "postgres"}
+
+// openStore opens a fresh migrated store of driver, closed when the test ends.
+func openStore(t *testing.T, driver string) store.Store {
 	t.Helper()
-	st := sqlitetest.Open(t)
+	switch driver {
+	case "sqlite":
+		return sqlitetest.Open(t)
+	case "postgres":
+		pg, err := postgres.Open(t.Context(), postgres.Options{URL: pgtest.URL(t), Migrate: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = pg.Close() })
+		return pg
+	}
+	t.Fatalf("no driver %q", driver)
+	return nil
+}
+
+func setupProcessorOn(t *testing.T, driver string) *procBundle {
+	t.Helper()
+	st := openStore(t, driver)
 	verp, err := mail.NewVERP(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +128,15 @@ func (b *procBundle) suppressed(t *testing.T, rcpt string) []string {
 
 func TestResolve(t *testing.T) {
 	t.Parallel()
-	b := setupProcessor(t)
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			testResolve(t, setupProcessorOn(t, driver))
+		})
+	}
+}
+
+func testResolve(t *testing.T, b *procBundle) {
 	ctx := context.Background()
 	one := b.sent(t, store.StreamTransactional, "ann@example.com")
 	two := b.sent(t, store.StreamTransactional, "bob@example.com", "Cat@Example.com")
@@ -164,7 +194,15 @@ func TestResolve(t *testing.T) {
 // themselves are parsed by mail.ParseReport (its corpus test covers the formats).
 func TestReport(t *testing.T) {
 	t.Parallel()
-	b := setupProcessor(t)
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			testReport(t, setupProcessorOn(t, driver))
+		})
+	}
+}
+
+func testReport(t *testing.T, b *procBundle) {
 	ctx := context.Background()
 
 	hard := b.sent(t, store.StreamTransactional, "ann@example.com")
@@ -250,7 +288,15 @@ func TestReport(t *testing.T) {
 // suppresses, and each is an inbound entry saying why.
 func TestReportRecordsOnly(t *testing.T) {
 	t.Parallel()
-	b := setupProcessor(t)
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			testReportRecordsOnly(t, setupProcessorOn(t, driver))
+		})
+	}
+}
+
+func testReportRecordsOnly(t *testing.T, b *procBundle) {
 	ctx := context.Background()
 	m := b.sent(t, store.StreamTransactional, "ann@example.com")
 	other, _ := mail.NewVERP(bytes.Repeat([]byte{8}, 32))
