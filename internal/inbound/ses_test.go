@@ -9,60 +9,32 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/inbound/snstest"
-	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/store"
-	"github.com/postie/postie/internal/store/sqlite"
-	"github.com/postie/postie/internal/store/sqlite/sqlitetest"
-	"github.com/postie/postie/internal/store/storetest"
 )
 
-// sesBundle is an SES receiver on a real SQLite store, with a local SNS (snsSigner) as
-// POSTIE_SNS_ENDPOINT.
+// sesBundle is an SES receiver on a Processor over a real store (procBundle), with a local SNS
+// as POSTIE_SNS_ENDPOINT.
 type sesBundle struct {
-	t    *testing.T
-	st   *sqlite.Store
-	sns  *snstest.SNS
-	ses  *SES
-	verp *mail.VERP
+	*procBundle
+	t   *testing.T
+	sns *snstest.SNS
+	ses *SES
 }
 
 const sesBounceDomain = "bounce.shop.example"
 
-func setupSES(t *testing.T) *sesBundle {
+func setupSES(t *testing.T, driver string) *sesBundle {
 	t.Helper()
-	st := sqlitetest.Open(t)
-	verp, err := mail.NewVERP([]byte(strings.Repeat("k", 32)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := func() time.Time { return snsNow }
-	proc := NewProcessor(ProcessorConfig{Store: st, VERP: verp, BounceDomains: []string{sesBounceDomain}, Now: now,
-		Policy: store.ReportPolicy{SoftLimit: 3, SoftWindow: 7 * 24 * time.Hour, SoftSuppressFor: 30 * 24 * time.Hour, UndeterminedLimit: 2}})
-	s := snstest.New(t, snsNow)
-	return &sesBundle{t: t, st: st, sns: s, verp: verp,
-		ses: NewSES(SESConfig{Processor: proc, TopicARNs: []string{testTopic}, Endpoint: s.URL, Now: now})}
+	pb := setupProcessorOn(t, driver)
+	s := snstest.New(t, pb.now)
+	return &sesBundle{procBundle: pb, t: t, sns: s,
+		ses: NewSES(SESConfig{Processor: pb.proc, TopicARNs: []string{testTopic}, Endpoint: s.URL, Now: func() time.Time { return pb.now }})}
 }
 
-// sent stores a message to rcpts, with a Message-ID postie makes, and records it sent.
+// sent stores a transactional message to rcpts, with a Message-ID postie makes, recorded sent.
 func (b *sesBundle) sent(rcpts ...string) store.Message {
 	b.t.Helper()
-	ctx := context.Background()
-	nm := storetest.Message(snsNow, func(m *store.Message) {
-		m.To, m.Recipients = rcpts, rcpts
-		m.MessageID = mail.NewMessageID(m.ID, "shop.example")
-	})
-	if _, err := b.st.MessagesAccept(ctx, store.MessagesAcceptParams{Messages: []store.NewMessage{nm}, Now: snsNow}); err != nil {
-		b.t.Fatal(err)
-	}
-	claimed, err := b.st.MessageClaim(ctx, store.MessageClaimParams{Stream: store.StreamTransactional, Owner: "w", Limit: 10,
-		Now: snsNow, LeaseUntil: snsNow.Add(time.Minute)})
-	if err != nil || len(claimed) != 1 {
-		b.t.Fatalf("claimed %d: %v", len(claimed), err)
-	}
-	if n, err := b.st.MessageFinish(ctx, snsNow, []store.MessageFinishParams{{ID: nm.Message.ID, Owner: "w", Status: store.StatusSent, SentAt: snsNow}}); err != nil || n != 1 {
-		b.t.Fatalf("MessageFinish = %d, %v", n, err)
-	}
-	return nm.Message
+	return b.procBundle.sent(b.t, store.StreamTransactional, rcpts...)
 }
 
 // post signs an SNS notification carrying the SES event ev and has SES receive it.
@@ -144,93 +116,95 @@ func sesComplaint(m store.Message, feedbackType, feedbackID string, rcpts ...str
 // Each kind of SES notification (email-rules §4.6) changes what it should, and only that.
 func TestSESNotifications(t *testing.T) {
 	t.Parallel()
-	for _, version := range []string{"1", "2"} {
-		t.Run("SignatureVersion "+version, func(t *testing.T) {
-			t.Parallel()
-			b := setupSES(t)
+	for _, driver := range drivers {
+		for _, version := range []string{"1", "2"} {
+			t.Run(driver+"/SignatureVersion "+version, func(t *testing.T) {
+				t.Parallel()
+				b := setupSES(t, driver)
 
-			// A permanent bounce matched by the Message-ID: bounced, suppressed everywhere.
-			m := b.sent("ann@example.com")
-			e, err := b.post(sesBounce(m, "orders@shop.example", "Permanent", "General", "fb-1", "ann@example.com"), version)
-			if err != nil || e.Outcome != store.InboundApplied || e.Channel != store.InboundSES || e.RcptTo != testTopic {
-				t.Fatalf("permanent bounce: %+v, %v", e, err)
-			}
-			if st := b.status(m.ID); st != store.StatusBounced {
-				t.Errorf("status %s, want bounced", st)
-			}
-			if r := b.suppressed("ann@example.com", store.ScopeGlobal); r != store.ReasonHardBounce {
-				t.Errorf("ann suppressed for %q, want hard_bounce", r)
-			}
-			// SNS delivers it again: nothing changes.
-			if e, err := b.post(sesBounce(m, "orders@shop.example", "Permanent", "General", "fb-1", "ann@example.com"), version); err != nil || e.Outcome != store.InboundDuplicate {
-				t.Errorf("the same notification again: %+v, %v", e, err)
-			}
-
-			// A bounce whose source is postie's bounce address names the recipient by it.
-			m2 := b.sent("bob@example.com", "cy@example.com")
-			verp := b.verp.Address(m2.ID, "cy@example.com", sesBounceDomain)
-			if e, err := b.post(sesBounce(m2, verp, "Permanent", "NoEmail", "fb-2", "cy@example.com"), version); err != nil || e.Outcome != store.InboundApplied {
-				t.Fatalf("bounce to the bounce address: %+v, %v", e, err)
-			}
-			if r := b.suppressed("cy@example.com", store.ScopeGlobal); r != store.ReasonHardBounce {
-				t.Errorf("cy suppressed for %q, want hard_bounce", r)
-			}
-			if r := b.suppressed("bob@example.com", store.ScopeGlobal); r != "" {
-				t.Errorf("bob suppressed for %q: the bounce was about cy", r)
-			}
-
-			// Transient bounces suppress nothing at once.
-			m3 := b.sent("dee@example.com")
-			for i, sub := range []string{"MailboxFull", "MessageTooLarge", "ContentRejected"} {
-				e, err := b.post(sesBounce(m3, "orders@shop.example", "Transient", sub, "fb-3-"+sub, "dee@example.com"), version)
-				if err != nil || e.Outcome != store.InboundApplied {
-					t.Errorf("transient %s: %+v, %v", sub, e, err)
+				// A permanent bounce matched by the Message-ID: bounced, suppressed everywhere.
+				m := b.sent("ann@example.com")
+				e, err := b.post(sesBounce(m, "orders@shop.example", "Permanent", "General", "fb-1", "ann@example.com"), version)
+				if err != nil || e.Outcome != store.InboundApplied || e.Channel != store.InboundSES || e.RcptTo != testTopic {
+					t.Fatalf("permanent bounce: %+v, %v", e, err)
 				}
-				if r := b.suppressed("dee@example.com", store.ScopeGlobal); r != "" {
-					t.Errorf("after transient bounce %d (%s) dee is suppressed for %q", i, sub, r)
+				if st := b.status(m.ID); st != store.StatusBounced {
+					t.Errorf("status %s, want bounced", st)
 				}
-			}
+				if r := b.suppressed("ann@example.com", store.ScopeGlobal); r != store.ReasonHardBounce {
+					t.Errorf("ann suppressed for %q, want hard_bounce", r)
+				}
+				// SNS delivers it again: nothing changes.
+				if e, err := b.post(sesBounce(m, "orders@shop.example", "Permanent", "General", "fb-1", "ann@example.com"), version); err != nil || e.Outcome != store.InboundDuplicate {
+					t.Errorf("the same notification again: %+v, %v", e, err)
+				}
 
-			// A complaint: complained, suppressed for broadcast mail.
-			m4 := b.sent("eve@example.com")
-			if e, err := b.post(sesComplaint(m4, "abuse", "fb-4", "eve@example.com"), version); err != nil || e.Outcome != store.InboundApplied {
-				t.Fatalf("complaint: %+v, %v", e, err)
-			}
-			if st := b.status(m4.ID); st != store.StatusComplained {
-				t.Errorf("status %s, want complained", st)
-			}
-			if r := b.suppressed("eve@example.com", store.ScopeBroadcast); r != store.ReasonComplaint {
-				t.Errorf("eve suppressed for %q in broadcast, want complaint", r)
-			}
-			// not-spam is feedback: recorded on the timeline, nothing else.
-			m5 := b.sent("fay@example.com")
-			if e, err := b.post(sesComplaint(m5, "not-spam", "fb-5", "fay@example.com"), version); err != nil || e.Outcome != store.InboundApplied {
-				t.Fatalf("not-spam: %+v, %v", e, err)
-			}
-			if st, r := b.status(m5.ID), b.suppressed("fay@example.com", store.ScopeBroadcast); st != store.StatusSent || r != "" {
-				t.Errorf("not-spam: status %s, suppressed %q", st, r)
-			}
+				// A bounce whose source is postie's bounce address names the recipient by it.
+				m2 := b.sent("bob@example.com", "cy@example.com")
+				verp := b.verp.Address(m2.ID, "cy@example.com", sesBounceDomain)
+				if e, err := b.post(sesBounce(m2, verp, "Permanent", "NoEmail", "fb-2", "cy@example.com"), version); err != nil || e.Outcome != store.InboundApplied {
+					t.Fatalf("bounce to the bounce address: %+v, %v", e, err)
+				}
+				if r := b.suppressed("cy@example.com", store.ScopeGlobal); r != store.ReasonHardBounce {
+					t.Errorf("cy suppressed for %q, want hard_bounce", r)
+				}
+				if r := b.suppressed("bob@example.com", store.ScopeGlobal); r != "" {
+					t.Errorf("bob suppressed for %q: the bounce was about cy", r)
+				}
 
-			// A delivery: on the timeline, the message stays sent.
-			m6 := b.sent("gus@example.com")
-			del := map[string]any{"notificationType": "Delivery", "mail": sesMail(m6, "orders@shop.example"), "delivery": map[string]any{
-				"timestamp": "2026-06-01T12:00:01.000Z", "recipients": []string{"gus@example.com"}, "smtpResponse": "250 2.6.0 Message received",
-				"reportingMTA": "a8-70.smtp-out.amazonses.com", "processingTimeMillis": 546, "remoteMtaIp": "192.0.2.2"}}
-			if e, err := b.post(del, version); err != nil || e.Outcome != store.InboundApplied {
-				t.Fatalf("delivery: %+v, %v", e, err)
-			}
-			evs, err := b.st.MessageEvents(context.Background(), m6.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			last := evs[len(evs)-1]
-			if d, err := last.DecodeDetail(); err != nil || last.Type != store.EventDelivered || d.Report == nil || d.Report.Source != "ses" {
-				t.Errorf("the delivery's event: %s %s (%v)", last.Type, last.Detail, err)
-			}
-			if st := b.status(m6.ID); st != store.StatusSent {
-				t.Errorf("status %s after a delivery, want sent", st)
-			}
-		})
+				// Transient bounces suppress nothing at once.
+				m3 := b.sent("dee@example.com")
+				for i, sub := range []string{"MailboxFull", "MessageTooLarge", "ContentRejected"} {
+					e, err := b.post(sesBounce(m3, "orders@shop.example", "Transient", sub, "fb-3-"+sub, "dee@example.com"), version)
+					if err != nil || e.Outcome != store.InboundApplied {
+						t.Errorf("transient %s: %+v, %v", sub, e, err)
+					}
+					if r := b.suppressed("dee@example.com", store.ScopeGlobal); r != "" {
+						t.Errorf("after transient bounce %d (%s) dee is suppressed for %q", i, sub, r)
+					}
+				}
+
+				// A complaint: complained, suppressed for broadcast mail.
+				m4 := b.sent("eve@example.com")
+				if e, err := b.post(sesComplaint(m4, "abuse", "fb-4", "eve@example.com"), version); err != nil || e.Outcome != store.InboundApplied {
+					t.Fatalf("complaint: %+v, %v", e, err)
+				}
+				if st := b.status(m4.ID); st != store.StatusComplained {
+					t.Errorf("status %s, want complained", st)
+				}
+				if r := b.suppressed("eve@example.com", store.ScopeBroadcast); r != store.ReasonComplaint {
+					t.Errorf("eve suppressed for %q in broadcast, want complaint", r)
+				}
+				// not-spam is feedback: recorded on the timeline, nothing else.
+				m5 := b.sent("fay@example.com")
+				if e, err := b.post(sesComplaint(m5, "not-spam", "fb-5", "fay@example.com"), version); err != nil || e.Outcome != store.InboundApplied {
+					t.Fatalf("not-spam: %+v, %v", e, err)
+				}
+				if st, r := b.status(m5.ID), b.suppressed("fay@example.com", store.ScopeBroadcast); st != store.StatusSent || r != "" {
+					t.Errorf("not-spam: status %s, suppressed %q", st, r)
+				}
+
+				// A delivery: on the timeline, the message stays sent.
+				m6 := b.sent("gus@example.com")
+				del := map[string]any{"notificationType": "Delivery", "mail": sesMail(m6, "orders@shop.example"), "delivery": map[string]any{
+					"timestamp": "2026-06-01T12:00:01.000Z", "recipients": []string{"gus@example.com"}, "smtpResponse": "250 2.6.0 Message received",
+					"reportingMTA": "a8-70.smtp-out.amazonses.com", "processingTimeMillis": 546, "remoteMtaIp": "192.0.2.2"}}
+				if e, err := b.post(del, version); err != nil || e.Outcome != store.InboundApplied {
+					t.Fatalf("delivery: %+v, %v", e, err)
+				}
+				evs, err := b.st.MessageEvents(context.Background(), m6.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				last := evs[len(evs)-1]
+				if d, err := last.DecodeDetail(); err != nil || last.Type != store.EventDelivered || d.Report == nil || d.Report.Source != "ses" {
+					t.Errorf("the delivery's event: %s %s (%v)", last.Type, last.Detail, err)
+				}
+				if st := b.status(m6.ID); st != store.StatusSent {
+					t.Errorf("status %s after a delivery, want sent", st)
+				}
+			})
+		}
 	}
 }
 
@@ -238,7 +212,7 @@ func TestSESNotifications(t *testing.T) {
 // nothing.
 func TestSESNotificationsRecordedOnly(t *testing.T) {
 	t.Parallel()
-	b := setupSES(t)
+	b := setupSES(t, "sqlite")
 	m := b.sent("ann@example.com")
 	other := m
 	other.MessageID = "not-ours@elsewhere.example"
@@ -283,7 +257,7 @@ func TestSESNotificationsRecordedOnly(t *testing.T) {
 // subscription URL elsewhere or behind a redirect.
 func TestSESRefused(t *testing.T) {
 	t.Parallel()
-	b := setupSES(t)
+	b := setupSES(t, "sqlite")
 	other := snstest.New(t, snsNow)
 	m := b.sent("ann@example.com")
 	bounce, _ := json.Marshal(sesBounce(m, "orders@shop.example", "Permanent", "General", "fb-1", "ann@example.com"))
@@ -368,7 +342,7 @@ func TestSESRefused(t *testing.T) {
 // A subscription is confirmed by fetching its SubscribeURL from the topic's SNS host.
 func TestSESSubscription(t *testing.T) {
 	t.Parallel()
-	b := setupSES(t)
+	b := setupSES(t, "sqlite")
 	e := &snstest.Message{Type: snsSubscription, MessageID: "m-sub", Token: "tok", TopicArn: testTopic, Message: "You have chosen to subscribe",
 		SubscribeURL: b.sns.URL + "confirm?Action=ConfirmSubscription&Token=tok", Timestamp: "2026-06-01T12:00:00.000Z"}
 	b.sns.Sign(t, e, "1")
