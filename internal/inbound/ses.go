@@ -199,7 +199,7 @@ func (s *SES) notification(ctx context.Context, e store.InboundEntry, message st
 		e.Kind, e.Outcome, e.Detail = "unparseable", store.InboundIgnored, "the SNS message is not an SES notification: "+clip(err.Error())
 		return s.record(ctx, e)
 	}
-	e.MailFrom = n.Mail.Source
+	e.MailFrom = clip(n.Mail.Source)
 	typ := n.NotificationType
 	if typ == "" {
 		typ = n.EventType
