@@ -73,11 +73,15 @@ postfix_trap() {
   fi
 }
 
-# postfix_free_port prints a random loopback port nothing listens on.
+# postfix_free_port prints a random loopback port nothing listens on, below the kernel's range of
+# ephemeral ports: postie binds the inbound port only when the test starts, and a port of that
+# range could meanwhile be handed to another test's listener or outgoing connection.
 postfix_free_port() {
-  local port try
+  local port try low=32768
+  read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  [ "$low" -gt 11000 ] 2>/dev/null || low=32768
   for try in $(seq 1 50); do
-    port=$((20000 + RANDOM % 30000))
+    port=$((10000 + RANDOM % (low - 10000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"; return 0
     fi
