@@ -158,13 +158,13 @@ func TestSubmissionWithSmtplib(t *testing.T) {
 		}
 		want = strings.Replace(want, f, "", 1)
 	}
-	// The message is relayed as submitted; postie adds only a Date (smtplib sets none).
+	// The message is relayed as submitted; postie adds only its trace field and a Date
+	// (smtplib sets none).
 	got := string(first.Body)
-	if i := strings.Index(got, "Date: "); i >= 0 {
-		if j := strings.Index(got[i:], "\r\n"); j >= 0 {
-			got = got[:i] + got[i+j+2:]
-		}
+	if !strings.HasPrefix(got, "Received: from app.test ([127.0.0.1])\r\n\tby submit.postie.test (postie) with ESMTPSA;\r\n\t") {
+		t.Errorf("relayed message does not begin with postie's trace field:\n%s", got)
 	}
+	got = dropField(dropField(got, "Received"), "Date")
 	if got != want {
 		t.Errorf("relayed message differs from the submitted one:\n--- relayed\n%s\n--- submitted (without X-Postie-*)\n%s", got, want)
 	}
@@ -186,6 +186,25 @@ func TestSubmissionWithSmtplib(t *testing.T) {
 		t.Errorf("labels of the submitted message: %+v", m)
 	}
 	p.stop()
+}
+
+// dropField removes the first header field called name (with its continuation lines) from msg.
+func dropField(msg, name string) string {
+	i := strings.Index(msg, name+": ")
+	if i < 0 || i > 0 && msg[i-1] != '\n' {
+		return msg
+	}
+	j := i
+	for {
+		k := strings.Index(msg[j:], "\r\n")
+		if k < 0 {
+			return msg[:i]
+		}
+		j += k + 2
+		if j >= len(msg) || msg[j] != ' ' && msg[j] != '\t' {
+			return msg[:i] + msg[j:]
+		}
+	}
 }
 
 func writeFile(t *testing.T, path string, b []byte) {

@@ -29,6 +29,7 @@ import (
 	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/inbound"
+	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
@@ -96,6 +97,7 @@ type App struct {
 	processor      *inbound.Processor
 	intake         *inbound.Intake
 	intakeListener net.Listener
+	inflight       *inflight.Budget // the bytes being received, over the API and SMTP
 
 	// reputation keeps the streams' bounce and complaint rates and pauses broadcast when they
 	// are too high; nil while the store keeps no delivery counts.
@@ -182,10 +184,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		a.reputation = reputation.New(reputation.Config{Store: rs, ComplaintWarn: cfg.ComplaintWarn,
 			ComplaintPause: cfg.ComplaintPause, BouncePause: cfg.BouncePause, MinVolume: cfg.RateMinVolume, Logger: log})
 	}
+	// The bodies of API requests and SMTP messages being received share one memory budget.
+	a.inflight = inflight.New(cfg.InflightBytes(), 2*time.Second)
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
-		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
+		Inflight: a.inflight, WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog, Audience: contacts, Campaigns: a.campaigns, Notify: a.notify, Webhooks: a.webhooks,
 		Reputation: a.reputation, SES: newSES(cfg, a.processor, log),
 	}

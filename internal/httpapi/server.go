@@ -20,6 +20,7 @@ import (
 	"github.com/postie/postie/internal/audience/imports"
 	"github.com/postie/postie/internal/campaign"
 	"github.com/postie/postie/internal/inbound"
+	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
 	"github.com/postie/postie/internal/reputation"
@@ -57,6 +58,9 @@ type Config struct {
 	MaxInflightBytes int64
 	// InflightWait is how long a request waits for room in that budget before a 503; 0 is 2 s.
 	InflightWait time.Duration
+	// Inflight, when set, is that budget, shared with the node's other ways in (SMTP
+	// submission); MaxInflightBytes and InflightWait are then not used.
+	Inflight *inflight.Budget
 	// WriteTimeout bounds the writing of a response: a client that does not take it within
 	// this time is disconnected. /v1/messages/{id}/raw gets it from the moment its body starts;
 	// 0 is 2 minutes.
@@ -112,8 +116,8 @@ type Server struct {
 
 	reputation *reputation.Service // stream rates and pauses; nil: /v1/streams answers 503
 
-	bodyLimit int64     // of POST /v1/messages; a batch may be twice as large
-	inflight  *inflight // the budget of large request bodies in flight
+	bodyLimit int64            // of POST /v1/messages; a batch may be twice as large
+	inflight  *inflight.Budget // the budget of large request bodies in flight
 }
 
 // defaultWriteTimeout is Config.WriteTimeout's default.
@@ -150,7 +154,10 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
 		keys:      apikey.New(cfg.Store, cfg.Now),
 		bodyLimit: cfg.MaxMessageSize + 1<<20, // JSON and base64 framing around the largest message
-		inflight:  newInflight(cfg.MaxInflightBytes, cfg.InflightWait)}
+		inflight:  cfg.Inflight}
+	if s.inflight == nil {
+		s.inflight = inflight.New(cfg.MaxInflightBytes, cfg.InflightWait)
+	}
 	if s.messages = cfg.Messages; s.messages == nil {
 		s.messages = message.New(message.Config{
 			Store: cfg.Store, Templates: cfg.Templates, DefaultFrom: cfg.DefaultFrom,

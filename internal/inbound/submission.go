@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -20,6 +21,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/postie/postie/internal/apikey"
+	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
@@ -32,7 +34,7 @@ type SubmissionConfig struct {
 	// TLS, when set, is offered by STARTTLS. A listener that is not loopback-only requires it
 	// before AUTH; New refuses to serve one without it.
 	TLS      *tls.Config
-	Hostname string // the name in the greeting ("" for the machine's host name)
+	Hostname string // the name in the greeting ("" for localhost)
 
 	MaxMessageSize int64 // SIZE: the largest message accepted, in octets
 	MaxRecipients  int   // RCPT TO per message
@@ -49,6 +51,11 @@ type SubmissionConfig struct {
 	// Sleep waits d (or until ctx ends) before a failed AUTH is answered; nil waits on a timer.
 	// Tests record the delays instead.
 	Sleep func(ctx context.Context, d time.Duration)
+
+	// Inflight bounds the octets of the messages being received at once (those over 64 KiB
+	// count; nil: a budget of 2 × MaxMessageSize waiting up to 2 s). A message that finds it
+	// spent for its wait is refused with 452 4.3.1.
+	Inflight *inflight.Budget
 
 	// ReadTimeout and WriteTimeout bound each command line and reply (0: 5 and 1 minutes).
 	ReadTimeout, WriteTimeout time.Duration
@@ -97,6 +104,9 @@ func NewSubmission(cfg SubmissionConfig) *Submission {
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleep
 	}
+	if cfg.Inflight == nil {
+		cfg.Inflight = inflight.New(2*max(cfg.MaxMessageSize, smallMessage), 2*time.Second)
+	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = 5 * time.Minute
 	}
@@ -104,11 +114,11 @@ func NewSubmission(cfg SubmissionConfig) *Submission {
 		cfg.WriteTimeout = time.Minute
 	}
 	s := &Submission{cfg: cfg, log: cfg.Logger.With("component", "submission"), sessions: map[*session]struct{}{},
-		throttle: newAuthThrottle(orDefault(cfg.ThrottleBase, defaultThrottleBase), orDefault(cfg.ThrottleMax, defaultThrottleMax),
-			orDefault(cfg.ThrottleForgive, defaultThrottleForgive), defaultThrottleEntries)}
+		throttle: newAuthThrottle(cmp.Or(cfg.ThrottleBase, defaultThrottleBase), cmp.Or(cfg.ThrottleMax, defaultThrottleMax),
+			cmp.Or(cfg.ThrottleForgive, defaultThrottleForgive), defaultThrottleEntries)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
-	srv.Domain = cfg.Hostname
+	srv.Domain = cmp.Or(cfg.Hostname, "localhost")
 	srv.TLSConfig = cfg.TLS
 	srv.MaxMessageBytes = cfg.MaxMessageSize
 	srv.MaxRecipients = cfg.MaxRecipients
@@ -119,13 +129,6 @@ func NewSubmission(cfg SubmissionConfig) *Submission {
 	srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	s.srv = srv
 	return s
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -176,8 +179,9 @@ func LoopbackOnly(addr string) bool {
 // Shutdown stops accepting connections and new transactions, closes the connections outside a
 // transaction and lets each transaction begun (MAIL given) finish: its message received,
 // committed and answered, then its connection closed. When ctx ends first, it closes the rest
-// (Close). An answer lost that way is a message the client sends
-// again, which its Message-ID makes a repeat.
+// (Close); an answer lost that way is a message the client sends again, which its Message-ID
+// makes a repeat. A connection that has not said EHLO yet is closed by its read timeout or by
+// ctx's end.
 func (s *Submission) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
@@ -226,7 +230,7 @@ var errShuttingDown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode
 
 func (s *Submission) newSession(c *smtp.Conn) (smtp.Session, error) {
 	_, isTLS := c.TLSConnectionState()
-	ss := &session{s: s, conn: c.Conn(), remote: c.Conn().RemoteAddr().String(), tls: isTLS}
+	ss := &session{s: s, conn: c.Conn(), remote: c.Conn().RemoteAddr().String(), helo: c.Hostname(), tls: isTLS}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -241,11 +245,13 @@ type session struct {
 	s      *Submission
 	conn   net.Conn
 	remote string
+	helo   string // the name the client gave in EHLO
 	tls    bool
 
 	secret string       // the API key the client authenticated with ("" before AUTH)
 	key    store.APIKey // its stored key
 	from   mail.Address // MAIL FROM
+	size   int64        // its SIZE= (0: none given)
 	rcpts  []string     // RCPT TO
 	busy   bool         // in a transaction: from MAIL to its end (under s.mu)
 }
@@ -309,7 +315,7 @@ func (ss *session) authenticate(password string) error {
 }
 
 // Mail implements smtp.Session.
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	switch {
 	case !ss.authAllowed():
 		return errTLSFirst
@@ -328,6 +334,9 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 		return errShuttingDown
 	}
 	ss.from, ss.busy = a, true
+	if opts != nil {
+		ss.size = opts.Size
+	}
 	return nil
 }
 
@@ -343,7 +352,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 // Reset implements smtp.Session: the transaction is over (its answer written). A server
 // shutting down then closes the connection.
 func (ss *session) Reset() {
-	ss.from, ss.rcpts = mail.Address{}, nil
+	ss.from, ss.rcpts, ss.size = mail.Address{}, nil, 0
 	ss.s.mu.Lock()
 	ss.busy = false
 	closing := ss.s.closing
@@ -364,10 +373,11 @@ func (ss *session) Logout() error {
 // Data implements smtp.Session: it reads the message and accepts it, answering 250 with its id
 // once committed.
 func (ss *session) Data(r io.Reader) error {
-	data, err := io.ReadAll(r)
+	data, taken, err := readMessage(ss.s.ctx, ss.s.cfg.Inflight, r, ss.size)
 	if err != nil {
-		return err // the size limit (552 5.3.4) or the connection
+		return err // the budget (452 4.3.1), the size limit (552 5.3.4) or the connection
 	}
+	defer ss.s.cfg.Inflight.Release(taken)
 	// A revoked key stops working here too, within the key cache's few seconds.
 	if _, err := ss.s.cfg.Keys.Check(ss.s.ctx, ss.secret); errors.Is(err, apikey.ErrUnauthorized) {
 		return reply(530, 5, 7, 0, "The API key was revoked: authenticate again with a valid one")
@@ -375,7 +385,8 @@ func (ss *session) Data(r io.Reader) error {
 		ss.s.log.Error("submission: the API key could not be checked", "err", err)
 		return errUnavailable
 	}
-	id, err := ss.s.accept(ss.s.ctx, submission{key: ss.key, mailFrom: ss.from, rcptTo: ss.rcpts, data: data})
+	id, err := ss.s.accept(ss.s.ctx, submission{key: ss.key, mailFrom: ss.from, rcptTo: ss.rcpts, data: data,
+		helo: ss.helo, remote: ss.remote, tls: ss.tls})
 	if err != nil {
 		return err
 	}
@@ -388,6 +399,9 @@ type submission struct {
 	mailFrom mail.Address
 	rcptTo   []string
 	data     []byte // as received, dot-stuffing undone
+
+	helo, remote string // the client's EHLO name and address
+	tls          bool
 }
 
 // accept checks a submitted message and stores it: the id of the stored message (or of the
@@ -414,6 +428,10 @@ func (s *Submission) accept(ctx context.Context, sub submission) (string, error)
 	if err != nil {
 		return "", s.refusal(err)
 	}
+	// The trace field goes on top of the message, above any field Compose added (RFC 5321 §4.4).
+	trace := receivedField(sub.helo, sub.remote, s.srv.Domain, sub.tls, now)
+	c.Raw = append(append(make([]byte, 0, len(trace)+len(c.Raw)), trace...), c.Raw...)
+	c.Message.Size = len(c.Raw)
 	sp := message.StoreParams{Messages: []store.NewMessage{c.NewMessage}, APIKeyID: sub.key.ID, Now: now,
 		Status: 250, Body: []byte(c.Message.ID)}
 	if h.messageID != "" {

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"mime"
+	"net"
+	"net/netip"
 	"strings"
+	"time"
 )
 
 // Header fields a submitted message may carry for postie; they are removed before the message
@@ -115,6 +118,38 @@ func readSubmitted(data []byte) (submitted, []byte, error) {
 		return s, data, nil
 	}
 	return s, append(out, data[kept:]...), nil
+}
+
+// receivedField is the trace field an SMTP server prepends to a message it accepts (RFC 5321
+// §4.4): the client's EHLO name and address, this server's name, the protocol (RFC 3848:
+// ESMTPA, or ESMTPSA over TLS) and the time.
+func receivedField(helo, remote, by string, tls bool, at time.Time) []byte {
+	ip := "unknown"
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil {
+			ip = a.Unmap().String()
+			if a.Unmap().Is6() {
+				ip = "IPv6:" + ip
+			}
+		}
+	}
+	proto := "ESMTPA"
+	if tls {
+		proto = "ESMTPSA"
+	}
+	return fmt.Appendf(nil, "Received: from %s ([%s])\r\n\tby %s (postie) with %s;\r\n\t%s\r\n",
+		traceName(helo), ip, traceName(by), proto, at.Format(time.RFC1123Z))
+}
+
+// traceName is a client-given name as it may appear in a trace field: printable ASCII without
+// spaces, parentheses, brackets or semicolons, at most 255 characters; "unknown" otherwise.
+func traceName(n string) string {
+	if n == "" || len(n) > 255 || strings.ContainsFunc(n, func(r rune) bool {
+		return r <= ' ' || r > '~' || strings.ContainsRune("()[];\\\"", r)
+	}) {
+		return "unknown"
+	}
+	return n
 }
 
 // fieldEnd is the end of the header line at i with its continuation lines (those starting

@@ -206,8 +206,8 @@ const goodMsg = "From: Shop <orders@shop.example>\r\nTo: ann@example.com\r\nSubj
 	"Message-ID: <order-1@shop.example>\r\n\r\nIt has shipped.\r\n"
 
 // TestSubmissionAccepts: a submitted message is stored as submitted, except for postie's
-// X-Postie-* fields and Bcc (read, then removed), with the envelope's recipients (Bcc
-// honoured), and the 250 names its id.
+// X-Postie-* fields and Bcc (read, then removed) and the trace field added (RFC 5321 §4.4),
+// with the envelope's recipients (Bcc honoured), and the 250 names its id.
 func TestSubmissionAccepts(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{})
@@ -239,7 +239,8 @@ func TestSubmissionAccepts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantRaw := "From: Shop <orders@shop.example>\r\nTo: ann@example.com\r\n" +
+	wantRaw := "Received: from app.test ([127.0.0.1])\r\n\tby postie.test (postie) with ESMTPA;\r\n\tSun, 06 Dec 2026 10:00:00 +0000\r\n" +
+		"From: Shop <orders@shop.example>\r\nTo: ann@example.com\r\n" +
 		"Subject: Your order\r\nMessage-ID: <order-1@shop.example>\r\nDate: Sun, 06 Dec 2026 10:00:00 +0000\r\n" +
 		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
 		"Grüße: it has shipped.\r\n.a line starting with a dot\r\n"

@@ -1,6 +1,7 @@
 package inbound
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -40,5 +41,27 @@ func TestAuthThrottle(t *testing.T) {
 	}
 	if n := len(th.m); n > 3 {
 		t.Errorf("%d addresses remembered, want at most 3", n)
+	}
+}
+
+// TestReceivedField: the trace field names the client as it greeted (or "unknown" for a name
+// that cannot stand in it) and by its address literal, and the protocol by RFC 3848.
+func TestReceivedField(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		helo, remote string
+		tls          bool
+		want         string
+	}{
+		{"app.test", "192.0.2.1:4567", true, "from app.test ([192.0.2.1])\r\n\tby mx.test (postie) with ESMTPSA;"},
+		{"[192.0.2.1]", "[2001:db8::1]:25", false, "from unknown ([IPv6:2001:db8::1])\r\n\tby mx.test (postie) with ESMTPA;"},
+		{"a(b)c", "[::ffff:192.0.2.9]:25", false, "from unknown ([192.0.2.9])"},
+		{"x;y", "pipe", false, "from unknown ([unknown])"},
+	} {
+		got := string(receivedField(tc.helo, tc.remote, "mx.test", tc.tls, at))
+		if !strings.HasPrefix(got, "Received: "+tc.want) || !strings.HasSuffix(got, "\t"+at.Format(time.RFC1123Z)+"\r\n") {
+			t.Errorf("receivedField(%q, %q) = %q, want %q…", tc.helo, tc.remote, got, tc.want)
+		}
 	}
 }
