@@ -10,7 +10,8 @@ STATICCHECK_VERSION ?= v0.8.2
 run:
 	$(GO) build -buildvcs=auto -o bin/postie ./cmd/postie && exec ./bin/postie serve
 
-## test: every check and every test, with the race detector
+## test: every check and every test, with the race detector (it starts PostgreSQL, MariaDB and
+## Postfix on loopback ports: scripts/test.sh)
 test:
 	STATICCHECK_VERSION=$(STATICCHECK_VERSION) ./scripts/test.sh
 

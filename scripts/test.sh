@@ -47,6 +47,17 @@ if [ -z "${TEST_MARIADB_DSN:-}" ]; then
   mariadb_start
 fi
 
+step "Postfix"
+# The bounce round trip of cmd/postie (TestPostfixRoundTrip) relays through a real Postfix, which
+# bounces to postie's inbound listener: a throwaway instance started here on loopback ports and
+# stopped on exit. Set POSTFIX_SMTP and POSTIE_TEST_INBOUND (see scripts/postfix.sh) to use a
+# Postfix of your own instead.
+if [ -z "${POSTFIX_SMTP:-}" ]; then
+  # shellcheck source=scripts/postfix.sh
+  source scripts/postfix.sh
+  postfix_start
+fi
+
 step "OpenAPI linter"
 # The OpenAPI test of internal/httpapi lints the served document with Redocly CLI, installed from
 # npm into a cache directory on first use. Without npm that test is skipped, saying so.

@@ -42,6 +42,7 @@ func (s *Server) finishDocument() {
 	s.documentBodies("/v1/messages/batch", reflect.TypeFor[BatchBody](), "200", reflect.TypeFor[BatchAnswer]())
 	s.documentContacts()
 	s.documentEvents()
+	s.documentSES()
 	forEachSchema(s.api.OpenAPI(), func(sc *huma.Schema) {
 		if sc.PatternDescription == "" {
 			return

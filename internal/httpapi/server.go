@@ -19,6 +19,7 @@ import (
 	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/audience/imports"
 	"github.com/postie/postie/internal/campaign"
+	"github.com/postie/postie/internal/inbound"
 	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
@@ -90,6 +91,8 @@ type Config struct {
 	// Reputation serves /v1/streams; nil builds one on Store with the default thresholds (the
 	// app passes the one it runs).
 	Reputation *reputation.Service
+	// SES receives SES notifications at POST /v1/inbound/ses; nil refuses them (403).
+	SES *inbound.SES
 }
 
 // DefaultBatchRenderBudget is Config.BatchRenderBudget when zero.
@@ -223,6 +226,7 @@ func New(cfg Config) *Server {
 	}
 	s.registerStreams()
 	s.registerInbound()
+	s.registerSES()
 	s.finishDocument()
 	return s
 }
@@ -234,7 +238,8 @@ func (s *Server) API() huma.API { return s.api }
 func public(path string) bool {
 	switch path {
 	case "/healthz", "/readyz", "/v1/openapi.json", "/v1/openapi.yaml", "/v1/openapi-3.0.json",
-		"/v1/openapi-3.0.yaml", "/v1/docs":
+		"/v1/openapi-3.0.yaml", "/v1/docs",
+		sesPath: // authenticated by the SNS signature
 		return true
 	}
 	return strings.HasPrefix(path, "/v1/schemas/")
