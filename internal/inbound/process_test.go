@@ -29,6 +29,16 @@ type procBundle struct {
 // drivers are the store drivers the Processor's tests run on.
 var drivers = []string{"sqlite", "postgres"}
 
+// onDrivers runs test on each driver, in parallel.
+func onDrivers(t *testing.T, test func(t *testing.T, driver string)) {
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			test(t, driver)
+		})
+	}
+}
+
 // openStore opens a fresh migrated store of driver, closed when the test ends.
 func openStore(t *testing.T, driver string) store.Store {
 	t.Helper()
@@ -138,12 +148,7 @@ func (b *procBundle) suppressed(t *testing.T, rcpt string) []string {
 
 func TestResolve(t *testing.T) {
 	t.Parallel()
-	for _, driver := range drivers {
-		t.Run(driver, func(t *testing.T) {
-			t.Parallel()
-			testResolve(t, setupProcessorOn(t, driver))
-		})
-	}
+	onDrivers(t, func(t *testing.T, driver string) { testResolve(t, setupProcessorOn(t, driver)) })
 }
 
 func testResolve(t *testing.T, b *procBundle) {
@@ -204,12 +209,7 @@ func testResolve(t *testing.T, b *procBundle) {
 // themselves are parsed by mail.ParseReport (its corpus test covers the formats).
 func TestReport(t *testing.T) {
 	t.Parallel()
-	for _, driver := range drivers {
-		t.Run(driver, func(t *testing.T) {
-			t.Parallel()
-			testReport(t, setupProcessorOn(t, driver))
-		})
-	}
+	onDrivers(t, func(t *testing.T, driver string) { testReport(t, setupProcessorOn(t, driver)) })
 }
 
 func testReport(t *testing.T, b *procBundle) {
@@ -298,12 +298,7 @@ func testReport(t *testing.T, b *procBundle) {
 // suppresses, and each is an inbound entry saying why.
 func TestReportRecordsOnly(t *testing.T) {
 	t.Parallel()
-	for _, driver := range drivers {
-		t.Run(driver, func(t *testing.T) {
-			t.Parallel()
-			testReportRecordsOnly(t, setupProcessorOn(t, driver))
-		})
-	}
+	onDrivers(t, func(t *testing.T, driver string) { testReportRecordsOnly(t, setupProcessorOn(t, driver)) })
 }
 
 func testReportRecordsOnly(t *testing.T, b *procBundle) {
