@@ -72,6 +72,8 @@ func TestReadmeTour(t *testing.T) {
 			return []string{"POSTIE_WEBHOOK_ALLOW=loopback", "POSTIE_WEBHOOK_ALLOW_HTTP=true"}
 		}, []string{`"duplicate":true`, "webhook  event.triggered whd_", "webhook  message.sent whd_", "signature ok",
 			`"subject":"Receipt for order A-1"`, `"event_id":"evt_`, `"status":"delivered"`, `"recipient":"ada@example.com"`}},
+		{"Legacy apps: send over SMTP", func(string) []string { return nil },
+			[]string{"sent over SMTP", `"tags":["orders","smtp"]`, `"metadata":{"order_id":"A-1"}`}},
 	} {
 		t.Run(tc.section, func(t *testing.T) {
 			t.Parallel()
@@ -105,7 +107,7 @@ func TestReadmeTour(t *testing.T) {
 				}
 			}
 			dir := t.TempDir()
-			relay, hooks := freeAddr(t), freeAddr(t)
+			relay, hooks, submission := freeAddr(t), freeAddr(t), freeAddr(t)
 			// The steps call bin/postie, which make run builds.
 			if err := os.Mkdir(filepath.Join(dir, "bin"), 0o755); err != nil {
 				t.Fatal(err)
@@ -127,7 +129,7 @@ func TestReadmeTour(t *testing.T) {
 				cmd.Dir = dir
 				cmd.Stdin = strings.NewReader(script)
 				cmd.Stdout, cmd.Stderr = outFile, outFile
-				cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "RELAY=" + relay, "HOOKS=" + hooks}, env...)
+				cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "RELAY=" + relay, "HOOKS=" + hooks, "SUBMISSION=" + submission}, env...)
 				// In a process group of its own, ended with the test: a step that fails leaves
 				// nothing running.
 				cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -155,7 +157,7 @@ func TestReadmeTour(t *testing.T) {
 					return nil
 				})
 			}
-			p := start(t, dir, append([]string{"POSTIE_FROM=Shop <news@shop.example>"}, tc.env(relay)...)...)
+			p := start(t, dir, append([]string{"POSTIE_FROM=Shop <news@shop.example>", "POSTIE_SUBMISSION_LISTEN=" + submission}, tc.env(relay)...)...)
 			key := p.waitOut(keyLine)[1]
 			steps(strings.Join(after, "\n"), "POSTIE_URL=http://"+p.addr, "POSTIE_API_KEY="+key)
 			out := output()

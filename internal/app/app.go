@@ -28,8 +28,12 @@ import (
 	"github.com/postie/postie/internal/delivery"
 	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/id"
+	"github.com/postie/postie/internal/inbound"
+	"github.com/postie/postie/internal/inflight"
+	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
+	"github.com/postie/postie/internal/reputation"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/postgres"
 	"github.com/postie/postie/internal/store/postgres/pgadmin"
@@ -83,7 +87,17 @@ type App struct {
 	public    *web.Handler
 	keys      *audience.Keys
 	links     *audience.Links
+	verp      *mail.VERP // signs and checks bounce addresses
 	listener  net.Listener
+	// submission is the SMTP submission server on submissionListener (nil when off).
+	submission         *inbound.Submission
+	submissionListener net.Listener
+	inflight           *inflight.Budget // the bytes being received, over the API and SMTP
+
+	// reputation keeps the streams' bounce and complaint rates and pauses broadcast when they
+	// are too high.
+	reputation *reputation.Service
+
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
 }
@@ -113,11 +127,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.links = audience.NewLinks(a.keys, cfg.BaseURL())
 
+	// Bounce addresses (VERP) are signed with a key kept in the database.
+	if a.verp, err = loadVERP(ctx, st, time.Now()); err != nil {
+		return nil, err
+	}
+
 	node := nodeID(cfg)
 	log.Info("node id (POSTIE_NODE_ID), the owner of this run's leases", "node_id", node)
 	a.engine = delivery.New(delivery.Config{
 		Store: st, Transport: a.transport, Owner: nodeOwner(node), Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, ErasedKey: a.keys.ErasedKey,
+		BounceAddress: bounceAddress(cfg, a.verp),
 	})
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
 	// Every way in creates its messages through this one service.
@@ -125,7 +145,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: st, Templates: catalog, DefaultFrom: cfg.From, MaxRecipients: cfg.MaxRecipients,
 		MaxMessageSize: cfg.MaxMessageSize, MaxScheduleAhead: cfg.MaxScheduleAhead, MessageTTL: cfg.MessageTTL,
 		MaxAttempts: len(cfg.RetryDelays) + 1,
-		Broadcast:   message.BroadcastConfig{Links: a.links, PostalAddress: cfg.PostalAddress, Mailto: cfg.UnsubscribeMailto},
+		Broadcast: message.BroadcastConfig{Links: a.links, PostalAddress: cfg.PostalAddress, Mailto: cfg.UnsubscribeMailto,
+			FeedbackSender: cfg.FeedbackSender},
 	})
 	// Contacts, lists and subscriptions. Erasure waits for an ErasureKey (the secret key).
 	confirmations := &audience.Confirmations{Store: st, Messages: messages, Links: a.links,
@@ -152,11 +173,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Concurrency: cfg.WebhookConcurrency, Owner: nodeOwner(node), Logger: log,
 		UserAgent: "postie-webhooks/" + ReadVersion().Version,
 	})
+	// Bounce and complaint rates: every node checks them (a pause is recorded once).
+	a.reputation = reputation.New(reputation.Config{Store: st, ComplaintWarn: cfg.ComplaintWarn,
+		ComplaintPause: cfg.ComplaintPause, BouncePause: cfg.BouncePause, MinVolume: cfg.RateMinVolume, Logger: log})
+	// The bodies of API requests and SMTP messages being received share one memory budget.
+	a.inflight = inflight.New(cfg.InflightBytes(), 2*time.Second)
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
-		MaxInflightBytes: cfg.InflightBytes(), WriteTimeout: cfg.WriteTimeout,
+		Inflight: a.inflight, WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog, Audience: contacts, Campaigns: a.campaigns, Notify: a.notify, Webhooks: a.webhooks,
+		Reputation: a.reputation,
 	}
 	// CSV imports: the uploads this node receives are spooled to its disk and run here.
 	a.importer, err = imports.New(imports.Config{Store: st, Dir: cfg.ImportSpoolDir(), Node: node,
@@ -235,10 +262,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			"Put a TLS-terminating proxy in front and set POSTIE_BEHIND_PROXY=true, or listen on 127.0.0.1",
 			"listen", cfg.Listen)
 	}
+	if err := a.listenSubmission(messages); err != nil {
+		_ = a.listener.Close()
+		return nil, err
+	}
 	// The key is generated only once the start can no longer fail, so that a generated key is
 	// always shown (the caller prints GeneratedKey): a start that fails before leaves none behind.
 	if err := a.ensureAPIKey(ctx); err != nil {
 		_ = a.listener.Close()
+		if a.submissionListener != nil {
+			_ = a.submissionListener.Close()
+		}
 		return nil, err
 	}
 	ok = true
@@ -403,12 +437,13 @@ func (a *App) Run(ctx context.Context) error {
 	}
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 5)
+	errc := make(chan error, 6)
 	if a.templates != nil {
 		wg.Go(func() { a.templates.Run(engineCtx) })
 	}
 	wg.Go(func() { a.runSync(engineCtx) })
 	wg.Go(func() { a.importer.Run(engineCtx) })
+	wg.Go(func() { a.reputation.Serve(engineCtx) })
 	wg.Go(func() {
 		if err := a.campaigns.Serve(engineCtx); err != nil {
 			errc <- fmt.Errorf("campaigns: %w", err)
@@ -441,6 +476,7 @@ func (a *App) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.housekeeping(engineCtx)
 	}()
+	wg.Go(func() { a.serveSubmission(errc) })
 
 	var runErr error
 	select {
@@ -450,9 +486,11 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
+	waitSubmission := a.shutdownSubmission(shutCtx)
 	if err := srv.Shutdown(shutCtx); err != nil {
 		a.log.Warn("HTTP shutdown did not finish cleanly", "err", err)
 	}
+	waitSubmission()
 	stopEngine()
 	wg.Wait()
 	close(errc)

@@ -5,11 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,24 +28,9 @@ func TestOneClickUnsubscribeEndToEnd(t *testing.T) {
 
 func oneClickEndToEnd(t *testing.T, withList bool) {
 	sink := sinktest.Start(t, smtpsink.Options{Keep: true})
-	cfg := config.Default()
-	cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "postie.db")
-	cfg.Listen = "127.0.0.1:0"
-	cfg.SMTPURL = sink.URL()
-	cfg.APIKey = "test-key-0123456789abcdef"
-	cfg.From = "News <news@shop.example>"
-	cfg.PostalAddress = "Shop Inc., 1 Main St"
-	cfg.PublicURL = "https://u.shop.example"
-	a, err := New(t.Context(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	srv := httptest.NewServer(a.Handler())
-	defer srv.Close()
+	a, srv, cfg := runApp(t, sink, func(c *config.Config) {
+		c.From, c.PostalAddress, c.PublicURL = "News <news@shop.example>", "Shop Inc., 1 Main St", "https://u.shop.example"
+	})
 
 	api := func(path string, body map[string]any, want int) string {
 		t.Helper()
@@ -67,20 +49,7 @@ func oneClickEndToEnd(t *testing.T, withList bool) {
 		listID = api("/v1/lists", map[string]any{"name": "Weekly news"}, 201)
 		api("/v1/contacts", map[string]any{"email": "ann@example.com", "lists": []string{listID}}, 201)
 	}
-	waitStatus := func(id string, want store.Status) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			m, err := a.store.MessageGet(context.Background(), id)
-			if err == nil && m.Status == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("message %s: %s (%v), want %s", id, m.Status, err, want)
-			}
-			time.Sleep(20 * time.Millisecond) // polling the store for the engine's outcome
-		}
-	}
+	waitStatus := func(id string, want store.Status) { t.Helper(); a.waitStatus(t, id, want) }
 
 	first := send(store.StreamBroadcast)
 	waitStatus(first, store.StatusSent)

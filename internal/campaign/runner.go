@@ -785,7 +785,8 @@ func (s *Service) compose(ctx context.Context, rs *runState, run store.Run, reci
 		}
 		req := message.Request{From: c.From, ReplyTo: c.ReplyTo, To: []string{r.Email}, Template: c.Template,
 			TemplateVersion: run.TemplateVersion, Data: c.Data, Locale: locale, Renderer: rs.renderer, Tags: c.Tags,
-			Stream: store.StreamBroadcast, ListID: r.ListID, Contact: audience.ContactData(r.Contact), Campaign: info}
+			Stream: store.StreamBroadcast, ListID: r.ListID, Contact: audience.ContactData(r.Contact), Campaign: info,
+			CampaignID: c.ID}
 		m, err := s.cfg.Messages.Compose(ctx, &req, message.ComposeParams{Now: now})
 		var me *message.Error
 		switch {

@@ -55,7 +55,7 @@ func (s *Service) Test(ctx context.Context, id string, p TestParams) ([]message.
 		req := message.Request{From: c.From, ReplyTo: c.ReplyTo, To: []string{to}, Template: c.Template,
 			TemplateVersion: c.TemplateVersion, Data: c.Data, Renderer: renderer, Tags: tags,
 			Stream: store.StreamBroadcast, ListID: listID, Contact: contact,
-			Campaign: campaignData(c, store.Run{})}
+			Campaign: campaignData(c, store.Run{}), CampaignID: c.ID}
 		m, err := s.cfg.Messages.Compose(ctx, &req, message.ComposeParams{Now: now})
 		var me *message.Error
 		if errors.As(err, &me) && len(me.Problems) > 0 {

@@ -52,7 +52,11 @@ func (e *env) benchCmd() *cobra.Command {
 			"back, for --duration; a trigger sends each event's contact one transactional message, delivered to the\n" +
 			"sink over --pool connections, and a webhook endpoint on a loopback receiver in this process gets every\n" +
 			"message.sent. Reports events accepted/s (durable 202s), mails and webhooks received/s, and POST → 202,\n" +
-			"POST → sink 250 and POST → webhook percentiles.",
+			"POST → sink 250 and POST → webhook percentiles.\n\n" +
+			"--mode submission: --clients SMTP connections to the node(s)' submission listener, each authenticated\n" +
+			"once with the API key, send --size messages back to back for --duration, each with its own\n" +
+			"Message-ID. Reports messages accepted/s (each committed before its 250), MAIL FROM → 250 percentiles,\n" +
+			"and CPU per message of the server and of the clients.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
@@ -112,17 +116,27 @@ func (e *env) benchCmd() *cobra.Command {
 				r, err := bench.RunEvents(cmd.Context(), ecfg)
 				bench.PrintEvents(e.stdout, r)
 				return err
+			case "submission":
+				scfg := bench.SubmissionConfig{Binary: exe, DatabaseURL: cfg.DatabaseURL, Nodes: cfg.Nodes,
+					Clients: cfg.Clients, Duration: cfg.Duration, Size: size}
+				if !cmd.Flags().Changed("size") {
+					scfg.Size = 10 << 10
+				}
+				fmt.Fprintf(e.stdout, "submission: %d SMTP connections sending %d-byte messages for %s …\n", scfg.Clients, scfg.Size, scfg.Duration)
+				r, err := bench.RunSubmission(cmd.Context(), scfg)
+				bench.PrintSubmission(e.stdout, r)
+				return err
 			}
-			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional, contacts, import, campaign or events, not %q", mode)}
+			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional, contacts, import, campaign, events or submission, not %q", mode)}
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered; contacts: contact upserts through the batch endpoint; import: a CSV import of --rows contacts; campaign: a campaign to --contacts contacts; events: application events, each mailed by a trigger and reported to a webhook")
+	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered; contacts: contact upserts through the batch endpoint; import: a CSV import of --rows contacts; campaign: a campaign to --contacts contacts; events: application events, each mailed by a trigger and reported to a webhook; submission: messages over SMTP submission")
 	f.IntVar(&contacts, "contacts", 1_000_000, "campaign: contacts in the campaign's audience")
 	f.StringVar(&profileDir, "cpu-profile", "", "campaign: save CPU profiles of the node(s) during the run into this directory")
 	f.IntVar(&rows, "rows", 1_000_000, "import: contacts in the generated CSV")
 	f.IntVar(&txClients, "tx-clients", 2, "import: clients posting transactional messages while the import runs (0: none)")
-	f.IntVar(&size, "size", 8<<10, "transactional: MIME bytes per message, about (text and HTML parts)")
+	f.IntVar(&size, "size", 8<<10, "transactional, submission: MIME bytes per message, about (submission: 10240 unless given)")
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each accept scenario (or the delivery latency phase) runs")
 	f.IntVar(&cfg.Clients, "clients", 32, "concurrent clients sending single messages")
 	f.IntVar(&cfg.BatchSize, "batch-size", 500, "messages per batch request")

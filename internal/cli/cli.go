@@ -104,6 +104,9 @@ func (e *env) serveCmd() *cobra.Command {
 			db, _ := cfg.Database()
 			fmt.Fprintf(e.stdout, "postie %s\n  API:       http://%s/v1  (OpenAPI: http://%s/v1/openapi.json)\n", app.ReadVersion(), a.Addr(), a.Addr())
 			fmt.Fprintf(e.stdout, "  database:  %s %s%s\n  transport: %s\n", db.Driver, db.Path, redact(db.URL), transport)
+			if addr := a.SubmissionAddr(); addr != "" {
+				fmt.Fprintf(e.stdout, "  SMTP:      %s  (submission: AUTH with an API key as the password)\n", addr)
+			}
 			switch {
 			case a.GeneratedKey != "":
 				fmt.Fprintf(e.stdout, "  API key:   %s\n             (generated now and shown only once: keep it, or set POSTIE_API_KEY)\n", a.GeneratedKey)

@@ -32,7 +32,9 @@
 // attempts or the TTL (expires_at) are used up, which fails. The relay answers each RCPT on its
 // own, so a recipient it refuses while accepting others is judged alone: the others are sent,
 // and a deferred one is tried again on the ladder by itself. An error of the whole transaction
-// (DATA, a lost connection) applies to every recipient of the attempt. Suppressed recipients
+// (DATA, a lost connection) applies to every recipient of the attempt, except with bounce
+// addresses (Config.BounceAddress, verp.go): then each recipient goes in a transaction of its
+// own, with its own envelope sender, and every reply concerns its recipient alone. Suppressed recipients
 // are dropped before the send and end suppressed; a message whose recipients are all suppressed
 // is not sent at all.
 //
@@ -106,6 +108,11 @@ type Config struct {
 	// ErasedKey, when set, gives the suppression-list key of an erased person from a lowercased
 	// address (audience.Keys.ErasedKey): each recipient is also looked up in that form.
 	ErasedKey func(email string) string
+	// BounceAddress, when set, gives the envelope sender (MAIL FROM) of recipient rcpt of the
+	// message messageID whose sender is envelopeFrom: its signed bounce address (VERP, verp.go),
+	// or "" to keep envelopeFrom. With a bounce address, each recipient of an attempt goes in
+	// an SMTP transaction of its own.
+	BounceAddress func(messageID, rcpt, envelopeFrom string) string
 }
 
 // Engine runs the delivery cycle. Create it with New and start it with Run.

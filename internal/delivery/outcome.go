@@ -55,6 +55,13 @@ func (e *Engine) deliver(ctx context.Context, j job) store.MessageFinishParams {
 		return fin
 	}
 
+	if e.cfg.BounceAddress != nil {
+		if from := e.cfg.BounceAddress(m.ID, to[0], m.EnvelopeFrom); from != "" {
+			fin := e.deliverEach(ctx, m, to, suppressed, j.Raw)
+			fin.Events = append(events, fin.Events...)
+			return fin
+		}
+	}
 	res, err := e.cfg.Transport.Send(ctx, transport.Envelope{MessageID: m.ID, From: m.EnvelopeFrom, To: to}, j.Raw)
 	done := e.cfg.Now()
 	var fin store.MessageFinishParams
@@ -207,6 +214,17 @@ func (e *Engine) unreachable(m store.ClaimedMessage, to, suppressed []string, te
 // `to`. suppressed are the recipients dropped before the send. It is pure, for testing.
 // Unreachable errors are handled by deliver (they depend on the breaker).
 func (e *Engine) outcome(m store.ClaimedMessage, to, suppressed []string, res transport.Result, err error, now time.Time) store.MessageFinishParams {
+	if te := classified(err); te != nil && te.Class == transport.Unreachable {
+		// Not the message's fault (deliver normally handles these with the breaker).
+		return e.unreachable(m, to, suppressed, te, now.Add(e.cfg.BreakerMin), now)
+	}
+	fin, vs := e.judge(m, to, suppressed, res, err, now)
+	return e.settle(m, fin, vs, now)
+}
+
+// judge is outcome before settle: the message's outcome, and each recipient's verdict. err is
+// not Unreachable.
+func (e *Engine) judge(m store.ClaimedMessage, to, suppressed []string, res transport.Result, err error, now time.Time) (store.MessageFinishParams, []verdict) {
 	fin := store.MessageFinishParams{ID: m.ID, Owner: e.cfg.Owner, Attempts: m.Attempts + 1, NextAttemptAt: m.NextAttemptAt}
 	var te *transport.Error
 	refused := map[string]*transport.Error{} // by recipient as addressed
@@ -216,10 +234,6 @@ func (e *Engine) outcome(m store.ClaimedMessage, to, suppressed []string, res tr
 		}
 	} else {
 		te = transport.Classify(err)
-		if te.Class == transport.Unreachable {
-			// Not the message's fault (deliver normally handles these with the breaker).
-			return e.unreachable(m, to, suppressed, te, now.Add(e.cfg.BreakerMin), now)
-		}
 		for _, r := range te.Rejected {
 			refused[r.Recipient] = r.Err
 		}
@@ -312,7 +326,7 @@ func (e *Engine) outcome(m store.ClaimedMessage, to, suppressed []string, res tr
 	default:
 		fin.Status = store.StatusSent
 	}
-	return e.settle(m, fin, vs, now)
+	return fin, vs
 }
 
 func hardBounce(rcpt string, te *transport.Error, messageID string, now time.Time) store.Suppression {
@@ -351,7 +365,7 @@ func attemptsLeft(m store.ClaimedMessage, attempts, delays int) bool {
 // expired fails a message whose TTL has passed (RFC 3463 4.4.7: delivery time expired): every
 // recipient still to be sent to.
 func (e *Engine) expired(m store.ClaimedMessage, now time.Time) store.MessageFinishParams {
-	de := &store.DeliveryError{Enhanced: "4.4.7", Text: "message expired before it could be delivered", Stage: "queue", Attempt: m.Attempts, At: now}
+	de := expiredError(m, now)
 	fin := store.MessageFinishParams{
 		ID: m.ID, Owner: e.cfg.Owner, Status: store.StatusFailed, Attempts: m.Attempts,
 		NextAttemptAt: m.NextAttemptAt, LastError: de,
@@ -363,6 +377,11 @@ func (e *Engine) expired(m store.ClaimedMessage, now time.Time) store.MessageFin
 		vs[i] = verdict{rcpt: r, state: store.RecipientFailed, err: de}
 	}
 	return e.settle(m, fin, vs, now)
+}
+
+// expiredError is the error of recipients of m that fail because its TTL has passed.
+func expiredError(m store.ClaimedMessage, now time.Time) *store.DeliveryError {
+	return &store.DeliveryError{Enhanced: "4.4.7", Text: "message expired before it could be delivered", Stage: "queue", Attempt: m.Attempts, At: now}
 }
 
 // deliveryError is te as the store records it. Everything a transport reports is cleaned here

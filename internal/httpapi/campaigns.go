@@ -13,6 +13,7 @@ import (
 	"github.com/postie/postie/internal/campaign"
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/message"
+	"github.com/postie/postie/internal/reputation"
 	"github.com/postie/postie/internal/store"
 )
 
@@ -184,6 +185,8 @@ type RunResource struct {
 	Recipients      int                 `json:"recipients" doc:"Recipients materialised so far"`
 	Excluded        RunExcludedResource `json:"excluded" doc:"Contacts of the audience left out, by why"`
 	Progress        RunProgressResource `json:"progress" doc:"The recipients by state; they add up to recipients"`
+	BounceRate      float64             `json:"bounce_rate" doc:"progress.bounced over the recipients a relay accepted (sent, bounced and complained); 0 before any" example:"0.004"`
+	ComplaintRate   float64             `json:"complaint_rate" doc:"progress.complained over the recipients a relay accepted; 0 before any" example:"0.0003"`
 	InFlight        int                 `json:"in_flight" doc:"Messages created and not yet handed to a relay (scheduled, queued or sending)"`
 	Rate            float64             `json:"rate" doc:"Messages handed to a relay per second, over the last minute"`
 	ETA             *time.Time          `json:"eta" doc:"When the run should end at that rate; null when unknown (no rate yet, paused) or ended"`
@@ -193,7 +196,7 @@ type RunResource struct {
 
 func toRunResource(v campaign.RunView) RunResource {
 	c := v.Progress.Counts
-	return RunResource{ID: v.ID, CampaignID: v.CampaignID, ScheduledAt: v.ScheduledAt, State: v.State,
+	r := RunResource{ID: v.ID, CampaignID: v.CampaignID, ScheduledAt: v.ScheduledAt, State: v.State,
 		PauseReasons: nonNil(v.PauseReasons), TemplateVersion: v.TemplateVersion, Materialised: v.Materialised,
 		Recipients: v.Recipients, Excluded: RunExcludedResource(v.Excluded),
 		Progress: RunProgressResource{Pending: c[store.CampaignRecipientPending], Queued: c[string(store.RecipientQueued)],
@@ -202,6 +205,9 @@ func toRunResource(v campaign.RunView) RunResource {
 			Unsubscribed: c[store.CampaignRecipientUnsubscribed], Bounced: c[string(store.RecipientBounced)],
 			Complained: c[string(store.RecipientComplained)], Cancelled: c[string(store.RecipientCancelled)]},
 		InFlight: v.Progress.InFlight, Rate: v.Rate, ETA: timePtr(v.ETA), StartedAt: v.StartedAt, FinishedAt: timePtr(v.FinishedAt)}
+	bounced, complained := c[string(store.RecipientBounced)], c[string(store.RecipientComplained)]
+	r.BounceRate, r.ComplaintRate = reputation.Rates(c[string(store.RecipientSent)]+bounced+complained, bounced, complained)
+	return r
 }
 
 // RunRecipientResource is one recipient of a run.

@@ -226,6 +226,9 @@ func TestCampaignRun(t *testing.T) {
 		if len(progress) != 10 || progress["queued"] != 3.0 || run["in_flight"] != 3.0 {
 			t.Errorf("progress %v, in_flight %v: want 3 queued of 10 states", progress, run["in_flight"])
 		}
+		if run["bounce_rate"] != 0.0 || run["complaint_rate"] != 0.0 {
+			t.Errorf("rates of a run nothing was delivered for: %v, %v; want 0", run["bounce_rate"], run["complaint_rate"])
+		}
 		if ex := run["excluded"].(map[string]any); len(ex) != 4 {
 			t.Errorf("excluded %v", ex)
 		}

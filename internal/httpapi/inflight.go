@@ -20,7 +20,7 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/sync/semaphore"
+	"github.com/postie/postie/internal/inflight"
 )
 
 const (
@@ -40,44 +40,6 @@ const (
 	sendReadTimeout  = 60 * time.Second
 	batchReadTimeout = 120 * time.Second
 )
-
-// inflight is the budget of request-body bytes in flight.
-type inflight struct {
-	sem  *semaphore.Weighted
-	size int64
-	wait time.Duration
-}
-
-func newInflight(size int64, wait time.Duration) *inflight {
-	return &inflight{sem: semaphore.NewWeighted(size), size: size, wait: wait}
-}
-
-var errBusy = errors.New("the server is handling as many large requests as its memory budget allows")
-
-// acquire takes n bytes (at most the whole budget, so that a body larger than the budget is
-// handled alone rather than never) and returns what it took, to be released. It waits up to
-// i.wait for room; errBusy when there is none by then, or ctx's error.
-func (i *inflight) acquire(ctx context.Context, n int64) (int64, error) {
-	n = min(n, i.size)
-	if i.sem.TryAcquire(n) {
-		return n, nil
-	}
-	wctx, cancel := context.WithTimeout(ctx, i.wait)
-	defer cancel()
-	if err := i.sem.Acquire(wctx, n); err != nil {
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		return 0, errBusy
-	}
-	return n, nil
-}
-
-func (i *inflight) release(n int64) {
-	if n > 0 {
-		i.sem.Release(n)
-	}
-}
 
 // largeBody returns the body limit and read timeout of a request on one of the routes whose
 // bodies may be large, or limit 0 for any other.
@@ -108,18 +70,18 @@ func (s *Server) serveLarge(w http.ResponseWriter, r *http.Request, limit int64,
 	// read well within it.
 	deadline := func() *http.ResponseController {
 		rc := http.NewResponseController(w)
-		_ = rc.SetWriteDeadline(time.Now().Add(s.inflight.wait + readTimeout + s.cfg.WriteTimeout))
+		_ = rc.SetWriteDeadline(time.Now().Add(s.inflight.Wait() + readTimeout + s.cfg.WriteTimeout))
 		return rc
 	}
 	if n := r.ContentLength; n >= 0 {
 		if n >= smallBody {
 			deadline()
-			held, err := s.inflight.acquire(r.Context(), n)
+			held, err := s.inflight.Acquire(r.Context(), n)
 			if err != nil {
 				s.busy(w, err)
 				return
 			}
-			defer s.inflight.release(held)
+			defer s.inflight.Release(held)
 		}
 		r.Body = &handOff{rd: r.Body, closer: r.Body, n: n}
 		s.mux.ServeHTTP(w, r)
@@ -127,12 +89,12 @@ func (s *Server) serveLarge(w http.ResponseWriter, r *http.Request, limit int64,
 	}
 	_ = deadline().SetReadDeadline(time.Now().Add(readTimeout))
 	data, held, err := s.readUnknownLength(r.Context(), r.Body, limit)
-	defer s.inflight.release(held)
+	defer s.inflight.Release(held)
 	switch {
 	case errors.Is(err, errTooLarge):
 		tooLarge(w, limit)
 		return
-	case err != nil && (errors.Is(err, errBusy) || r.Context().Err() != nil):
+	case err != nil && (errors.Is(err, inflight.ErrBusy) || r.Context().Err() != nil):
 		s.busy(w, err)
 		return
 	case err != nil:
@@ -162,8 +124,8 @@ func (s *Server) readUnknownLength(ctx context.Context, body io.Reader, limit in
 	for {
 		// Chunks grow with the body, so that a small body does not cost a large buffer.
 		size := min(chunkStep, max(smallBody, total))
-		if held < s.inflight.size {
-			n, err := s.inflight.acquire(ctx, min(size, s.inflight.size-held))
+		if held < s.inflight.Size() {
+			n, err := s.inflight.Acquire(ctx, min(size, s.inflight.Size()-held))
 			if err != nil {
 				return nil, held, err
 			}
@@ -237,7 +199,7 @@ func (s *Server) busy(w http.ResponseWriter, err error) {
 	writeProblem(w, http.StatusServiceUnavailable,
 		"the server is handling as many large requests as its memory budget (POSTIE_MAX_INFLIGHT_BYTES) allows; retry after "+
 			strconv.Itoa(busyRetryAfter)+" s (with the same Idempotency-Key to be sure a message is stored once)")
-	if !errors.Is(err, errBusy) {
+	if !errors.Is(err, inflight.ErrBusy) {
 		s.log.Debug("request cancelled while waiting for the in-flight budget", "err", err)
 	}
 }

@@ -6,22 +6,23 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/postie/postie/internal/apikey"
 	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/audience/imports"
 	"github.com/postie/postie/internal/campaign"
+	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
+	"github.com/postie/postie/internal/reputation"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
 	"github.com/postie/postie/internal/webhook"
@@ -56,6 +57,9 @@ type Config struct {
 	MaxInflightBytes int64
 	// InflightWait is how long a request waits for room in that budget before a 503; 0 is 2 s.
 	InflightWait time.Duration
+	// Inflight, when set, is that budget, shared with the node's other ways in (SMTP
+	// submission); MaxInflightBytes and InflightWait are then not used.
+	Inflight *inflight.Budget
 	// WriteTimeout bounds the writing of a response: a client that does not take it within
 	// this time is disconnected. /v1/messages/{id}/raw gets it from the moment its body starts;
 	// 0 is 2 minutes.
@@ -83,6 +87,9 @@ type Config struct {
 	// Webhooks serves /v1/webhooks; nil builds one on Store with the default policy (https, no
 	// refused address) that sends nothing (the app passes the one it serves).
 	Webhooks *webhook.Service
+	// Reputation serves /v1/streams; nil builds one on Store with the default thresholds (the
+	// app passes the one it runs).
+	Reputation *reputation.Service
 }
 
 // DefaultBatchRenderBudget is Config.BatchRenderBudget when zero.
@@ -94,7 +101,7 @@ type Server struct {
 	log  *slog.Logger
 	api  huma.API
 	mux  *http.ServeMux
-	keys sync.Map // sha256 → cachedKey: API keys seen recently
+	keys *apikey.Checker // the bearer tokens
 
 	messages *message.Service  // creates the messages sent
 	audience *audience.Service // contacts and lists
@@ -104,24 +111,14 @@ type Server struct {
 	notify    *notify.Service   // events and triggers
 	webhooks  *webhook.Service  // webhook endpoints and their deliveries
 
-	bodyLimit int64     // of POST /v1/messages; a batch may be twice as large
-	inflight  *inflight // the budget of large request bodies in flight
-}
+	reputation *reputation.Service // stream rates and pauses
 
-type cachedKey struct {
-	key     store.APIKey
-	checked time.Time
+	bodyLimit int64            // of POST /v1/messages; a batch may be twice as large
+	inflight  *inflight.Budget // the budget of large request bodies in flight
 }
 
 // defaultWriteTimeout is Config.WriteTimeout's default.
 const defaultWriteTimeout = 2 * time.Minute
-
-// keyCacheTTL bounds how long a validated API key is trusted without asking the store again, and
-// so how long a key revoked in the database (by `postie keys revoke`, on any node) can still
-// authenticate on this one. A check is dated before its lookup starts, so a key revoked at t is
-// refused from t + keyCacheTTL on. Short enough for that promise (5 s on every node), long
-// enough that a busy client's key is looked up once in a while rather than on every request.
-const keyCacheTTL = 5 * time.Second
 
 type ctxKey struct{}
 
@@ -152,8 +149,12 @@ func New(cfg Config) *Server {
 		cfg.WriteTimeout = defaultWriteTimeout
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
+		keys:      apikey.New(cfg.Store, cfg.Now),
 		bodyLimit: cfg.MaxMessageSize + 1<<20, // JSON and base64 framing around the largest message
-		inflight:  newInflight(cfg.MaxInflightBytes, cfg.InflightWait)}
+		inflight:  cfg.Inflight}
+	if s.inflight == nil {
+		s.inflight = inflight.New(cfg.MaxInflightBytes, cfg.InflightWait)
+	}
 	if s.messages = cfg.Messages; s.messages == nil {
 		s.messages = message.New(message.Config{
 			Store: cfg.Store, Templates: cfg.Templates, DefaultFrom: cfg.DefaultFrom,
@@ -217,6 +218,10 @@ func New(cfg Config) *Server {
 	s.registerEvents()
 	s.registerTriggers()
 	s.registerWebhooks()
+	if s.reputation = cfg.Reputation; s.reputation == nil {
+		s.reputation = reputation.New(reputation.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger})
+	}
+	s.registerStreams()
 	s.finishDocument()
 	return s
 }
@@ -263,27 +268,14 @@ var errUnauthorized = errors.New("unauthorized")
 
 func (s *Server) authenticate(r *http.Request) (store.APIKey, error) {
 	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	secret = strings.TrimSpace(secret)
-	if !ok || secret == "" {
+	if !ok {
 		return store.APIKey{}, errUnauthorized
 	}
-	sum := sha256.Sum256([]byte(secret))
-	now := s.cfg.Now()
-	if c, ok := s.keys.Load(sum); ok {
-		if age := now.Sub(c.(cachedKey).checked); age >= 0 && age < keyCacheTTL {
-			return c.(cachedKey).key, nil
-		}
-	}
-	k, err := s.cfg.Store.APIKeyByHash(r.Context(), sum[:])
-	if errors.Is(err, store.ErrNotFound) {
-		s.keys.Delete(sum) // revoked: nothing of it kept
+	k, err := s.keys.Check(r.Context(), secret)
+	if errors.Is(err, apikey.ErrUnauthorized) {
 		return store.APIKey{}, errUnauthorized
 	}
-	if err != nil {
-		return store.APIKey{}, err
-	}
-	s.keys.Store(sum, cachedKey{key: k, checked: now})
-	return k, nil
+	return k, err
 }
 
 // apiKeyFrom returns the authenticated key of a request context.

@@ -294,7 +294,7 @@ func (s *Server) templateRender(ctx context.Context, in *templateRenderInput) (*
 func (s *Server) previewMessage(out render.Output) error {
 	placeholder := mail.Address{Email: "preview@postie.invalid"}
 	raw, err := mail.Build(mail.Message{From: placeholder, To: []mail.Address{placeholder}, Subject: out.Subject,
-		HTML: out.HTML, Text: out.Text, Date: s.cfg.Now(), MessageID: mail.NewMessageID("postie.invalid")})
+		HTML: out.HTML, Text: out.Text, Date: s.cfg.Now(), MessageID: mail.NewMessageID("", "postie.invalid")})
 	p := &problem{prefix: "body"}
 	switch {
 	case err != nil:

@@ -74,6 +74,9 @@ func build(m Message, seed string) ([]byte, error) {
 			w.field("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
 		}
 	}
+	if m.FeedbackID != "" {
+		w.field("Feedback-ID", m.FeedbackID)
+	}
 	for _, h := range m.Headers {
 		w.field(h.Name, encodeUnstructured(h.Name, h.Value, !isASCII(h.Value)))
 	}
@@ -130,6 +133,9 @@ func prepare(m Message) (prepared, error) {
 	}
 	if err := CheckHeaderValue(m.Subject); err != nil {
 		return p, fmt.Errorf("subject: %w", err)
+	}
+	if strings.IndexFunc(m.FeedbackID, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
+		return p, fmt.Errorf("feedback id %q: want printable ASCII without spaces", m.FeedbackID)
 	}
 	if err := checkMessageID(m.MessageID); err != nil {
 		return p, err
@@ -563,12 +569,24 @@ func (w *writer) attachment(a part, disposition string) {
 		w.field("Content-ID", "<"+a.ContentID+">")
 	}
 	w.str("\r\n")
-	for src := a.Content; len(src) > 0; {
-		n := min(len(src), b64LineIn)
-		w.buf = base64.StdEncoding.AppendEncode(w.buf, src[:n])
+	if len(a.Content) > 0 {
+		w.buf = appendBase64Lines(w.buf, a.Content)
 		w.str("\r\n")
+	}
+}
+
+// appendBase64Lines appends src in base64 in lines of 76 characters (RFC 2045 §6.8) separated
+// by CRLF, the last without its line end.
+func appendBase64Lines(dst, src []byte) []byte {
+	for first := true; len(src) > 0; first = false {
+		if !first {
+			dst = append(dst, "\r\n"...)
+		}
+		n := min(len(src), b64LineIn)
+		dst = base64.StdEncoding.AppendEncode(dst, src[:n])
 		src = src[n:]
 	}
+	return dst
 }
 
 // CheckAttachment reports whether Build would accept a: its filename, content type and

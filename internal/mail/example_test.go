@@ -48,7 +48,7 @@ func ExampleBuild() {
 		Subject:   "Grüße",
 		Text:      "Hello Ann",
 		Headers:   []mail.Header{{Name: "X-Order", Value: "A-1"}},
-		MessageID: "b2kfxqtq3wdeknr7qzv4wqcyky@shop.example", // mail.NewMessageID("shop.example")
+		MessageID: "b2kfxqtq3wdeknr7qzv4wqcyky@shop.example", // mail.NewMessageID("", "shop.example")
 		Date:      time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC),
 	})
 	if err != nil {

@@ -58,6 +58,14 @@
 // line, so a field is not folded right after "Subject:": readers keep the whitespace of that
 // fold, and Python's email read such a Subject with a leading space.
 //
+// # Reports
+//
+// ParseReport reads what comes back to a bounce address (DSNs, ARF complaints, text bounces,
+// automatic replies) into a Report, with go-message walking the MIME tree and a lenient reader
+// for the report fields; BounceClass classifies a failure. ParseReport's doc gives the order of
+// the checks, docs/operations.md ("How bounces are read") the pattern tables, and the samples
+// in testdata/reports pin how real reports read.
+//
 // # Why not go-mail
 //
 // github.com/wneessen/go-mail cannot produce what email-rules §5 asks for: it nests multipart/alternative inside
@@ -73,12 +81,8 @@
 package mail
 
 import (
-	"crypto/rand"
-	"encoding/base32"
 	"strings"
 	"time"
-
-	"golang.org/x/net/idna"
 )
 
 // Header is one custom header field.
@@ -118,6 +122,9 @@ type Message struct {
 	// List, when set, makes the message list mail: Build writes its List-Id,
 	// List-Unsubscribe and List-Unsubscribe-Post fields (RFC 2919, RFC 2369, RFC 8058).
 	List *List
+	// FeedbackID, when set, is written as the Feedback-ID field of Gmail's feedback loop
+	// ("campaign:stream:sender", email-rules §1.6): printable ASCII without spaces.
+	FeedbackID string
 }
 
 // List is what makes a message list mail (email-rules §1.5).
@@ -155,23 +162,4 @@ func (m Message) Recipients() []string {
 		}
 	}
 	return out
-}
-
-// idEncoding is lower-case RFC 4648 base32 without padding: only atext, so the id is a valid
-// RFC 5322 §3.6.4 id-left.
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-// NewMessageID returns a new Message-ID without angle brackets: 128 random bits in lower-case
-// base32 (26 characters), "@", and domain in A-labels (email-rules §5.1). domain should be the
-// sending domain; if it cannot be converted to A-labels it is used lower-cased, and Build will
-// reject the result if it is not a valid id-right.
-func NewMessageID(domain string) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error (Go 1.24+)
-	if a, err := idna.Lookup.ToASCII(domain); err == nil {
-		domain = a
-	} else {
-		domain = strings.ToLower(domain)
-	}
-	return idEncoding.EncodeToString(b[:]) + "@" + domain
 }

@@ -75,10 +75,8 @@ func (v *VERP) Parse(addr string) (b Bounce, ok bool) {
 		return Bounce{}, false
 	}
 	rid := local[verpIDStart : verpIDStart+verpIDLen+verpTagLen]
-	for i := 0; i < len(rid); i++ {
-		if strings.IndexByte("0123456789abcdefghjkmnpqrstvwxyz", rid[i]) < 0 {
-			return Bounce{}, false
-		}
+	if !crockford(rid) {
+		return Bounce{}, false
 	}
 	if !hmac.Equal([]byte(local[verpLocal-verpMACLen:]), []byte(v.mac(rid))) {
 		return Bounce{}, false

@@ -24,7 +24,8 @@ func broadcastSetup(t *testing.T, postal string) (*bundle, *audience.Links) {
 		Store: b.store, Templates: b.cat, DefaultFrom: "Shop <news@shop.example>",
 		MaxRecipients: 3, MaxMessageSize: 64 << 10, MaxScheduleAhead: 30 * 24 * time.Hour,
 		MessageTTL: 24 * time.Hour, MaxAttempts: 4,
-		Broadcast: message.BroadcastConfig{Links: links, PostalAddress: postal, Mailto: "unsub@shop.example"},
+		Broadcast: message.BroadcastConfig{Links: links, PostalAddress: postal, Mailto: "unsub@shop.example",
+			FeedbackSender: "shopfbl"},
 	})
 	return b, links
 }
@@ -78,6 +79,9 @@ func TestBroadcastIsListMail(t *testing.T) {
 	if got := headerValue(raw, "List-Id"); got != "<lst_news.shop.example>" {
 		t.Errorf("List-Id: %q", got)
 	}
+	if got := headerValue(raw, "Feedback-ID"); got != "broadcast:shopfbl" {
+		t.Errorf("Feedback-ID of a message of no campaign: %q", got)
+	}
 	if !strings.Contains(raw, "Unsubscribe") || !strings.Contains(raw, "1 Main St, Springfield") {
 		t.Errorf("no footer with the link and the postal address:\n%s", raw)
 	}
@@ -99,9 +103,25 @@ func TestBroadcastIsListMail(t *testing.T) {
 		t.Errorf("List-Id of a message without a list: %q", got)
 	}
 
-	// Transactional mail is not list mail.
+	// A campaign's message names the campaign in its Feedback-ID (Gmail's feedback loop).
+	res = b.accept(t, message.Request{To: []string{"cy@example.com"}, Template: "news", Stream: store.StreamBroadcast,
+		CampaignID: "cmp_01jd8xq3m5v7w9y0a2c4e6g8hk"})
+	if got := headerValue(rawOf(t, b, res.ID), "Feedback-ID"); got != "cmp_01jd8xq3m5v7w9y0a2c4e6g8hk:broadcast:shopfbl" {
+		t.Errorf("Feedback-ID of a campaign's message: %q", got)
+	}
+	// So does broadcast mail submitted as MIME (SMTP submission).
+	res = b.accept(t, message.Request{Stream: store.StreamBroadcast, Raw: &message.Raw{MailFrom: "news@shop.example",
+		RcptTo: []string{"dee@example.com"}, Data: []byte("From: news@shop.example\r\nTo: dee@example.com\r\nSubject: Hi\r\n\r\nHi\r\n")}})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if got := headerValue(rawOf(t, b, res.ID), "Feedback-ID"); got != "broadcast:shopfbl" {
+		t.Errorf("Feedback-ID of submitted broadcast MIME: %q", got)
+	}
+
+	// Transactional mail is not list mail, and has no Feedback-ID.
 	res = b.accept(t, message.Request{To: []string{"ann@example.com"}, Subject: "Reset", Text: "Click"})
-	if raw := rawOf(t, b, res.ID); strings.Contains(raw, "List-") || strings.Contains(raw, "Unsubscribe") {
+	if raw := rawOf(t, b, res.ID); strings.Contains(raw, "List-") || strings.Contains(raw, "Unsubscribe") || strings.Contains(raw, "Feedback-ID") {
 		t.Errorf("transactional message has list fields:\n%s", raw)
 	}
 }

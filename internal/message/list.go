@@ -31,6 +31,24 @@ type BroadcastConfig struct {
 	PostalAddress string
 	// Mailto, when set, is added to List-Unsubscribe as mailto:Mailto?subject=unsubscribe.
 	Mailto string
+	// FeedbackSender, when set, closes the Feedback-ID field of every broadcast message
+	// (Gmail's feedback loop, email-rules §1.6): "{campaign}:broadcast:{FeedbackSender}", or
+	// "broadcast:{FeedbackSender}" for a message of no campaign, so complaint rates are
+	// reported per campaign.
+	FeedbackSender string
+}
+
+// feedbackID is the Feedback-ID of a message of stream sent for campaignID ("" for none), ""
+// unless it is broadcast mail and a FeedbackSender is configured.
+func (s *Service) feedbackID(stream, campaignID string) string {
+	sender := s.cfg.Broadcast.FeedbackSender
+	if stream != store.StreamBroadcast || sender == "" {
+		return ""
+	}
+	if campaignID != "" {
+		return campaignID + ":" + stream + ":" + sender
+	}
+	return stream + ":" + sender
 }
 
 // broadcastLinks checks what a broadcast message needs before it is rendered and returns its

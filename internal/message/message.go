@@ -80,6 +80,9 @@ type Request struct {
 	// ListID is the list a broadcast message is sent for (lst_…): its unsubscribe link leaves
 	// that list. Only for the broadcast stream.
 	ListID string
+	// CampaignID is the campaign a broadcast message is sent for (cmp_…), named by its
+	// Feedback-ID; "" for none.
+	CampaignID string
 	// Contact is what the template sees as .contact (nil: the recipient is not a known contact).
 	Contact map[string]any
 	// Campaign is what the template sees as .campaign (nil: not a campaign's message).
@@ -317,8 +320,9 @@ func (s *Service) Compose(ctx context.Context, req *Request, p ComposeParams) (C
 	}
 
 	m.Date = due
-	m.MessageID = mail.NewMessageID(domainOf(m.From.Email))
+	m.MessageID = mail.NewMessageID(msgID, domainOf(m.From.Email))
 	s.listMail(&m, links, req.ListID)
+	m.FeedbackID = s.feedbackID(stream, req.CampaignID)
 	raw, err := mail.Build(m)
 	// The attachments are in raw now (or refused): their octets may go before raw is stored.
 	m.Attachments, req.Attachments = nil, nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/sqlite/sqlitetest"
@@ -302,6 +303,9 @@ func TestRaw(t *testing.T) {
 	raw, err := b.store.MessageRaw(ctx, res.ID)
 	if err != nil || !bytes.HasPrefix(raw, []byte("Message-ID: <"+m.MessageID+">\r\nDate: ")) || !bytes.HasSuffix(raw, data) {
 		t.Errorf("stored MIME (%v):\n%s", err, raw)
+	}
+	if got, ok := mail.MessageIDOf(m.MessageID); !ok || got != res.ID {
+		t.Errorf("the generated Message-ID %q names %q, want %s", m.MessageID, got, res.ID)
 	}
 
 	res = b.accept(t, message.Request{Raw: &message.Raw{MailFrom: "x", Data: data}})

@@ -66,11 +66,14 @@ func (s *Service) composeRaw(req *Request, p ComposeParams) (Composed, error) {
 	row.Recipients = mail.Message{To: rcpts}.Recipients()
 	var prefix []byte
 	if row.MessageID = strings.Trim(strings.TrimSpace(h.Get("Message-Id")), "<>"); row.MessageID == "" {
-		row.MessageID = mail.NewMessageID(domainOf(from.Email))
+		row.MessageID = mail.NewMessageID(row.ID, domainOf(from.Email))
 		prefix = fmt.Appendf(prefix, "Message-ID: <%s>\r\n", row.MessageID)
 	}
 	if h.Get("Date") == "" {
 		prefix = fmt.Appendf(prefix, "Date: %s\r\n", due.Format(time.RFC1123Z))
+	}
+	if fid := s.feedbackID(stream, ""); fid != "" && h.Get("Feedback-Id") == "" {
+		prefix = fmt.Appendf(prefix, "Feedback-ID: %s\r\n", fid)
 	}
 	data := r.Data
 	if prefix != nil {

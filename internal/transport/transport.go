@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/postie/postie/internal/mail"
 )
 
 // Envelope is the SMTP envelope of one send.
@@ -111,18 +113,10 @@ func (e *Error) HardBounce() bool {
 		if e.Code < 500 || e.Code > 599 {
 			return false
 		}
-		for _, p := range userUnknown {
-			if strings.Contains(text, p) {
-				return true
-			}
-		}
+		return mail.IsUserUnknown(text)
 	}
 	return false
 }
-
-// userUnknown are reply texts that mean "no such mailbox" when a relay gives no enhanced code.
-var userUnknown = []string{"user unknown", "unknown user", "no such user", "mailbox unavailable",
-	"mailbox not found", "does not exist", "recipient not found", "invalid recipient", "address rejected"}
 
 func (e *Error) Error() string {
 	s := e.Class.String()

@@ -168,3 +168,22 @@ func TestEvents(t *testing.T) {
 			r.WebhookRate(), r.ServerCPU)
 	}
 }
+
+// TestSubmission runs the SMTP submission benchmark briefly, so it keeps working.
+func TestSubmission(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	r, err := bench.RunSubmission(t.Context(), bench.SubmissionConfig{Binary: os.Args[0], ExtraEnv: []string{childEnv},
+		Clients: 2, Duration: 300 * time.Millisecond, Size: 4 << 10})
+	bench.PrintSubmission(&out, r)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Accepted == 0 || r.P50 <= 0 || r.P99 < r.P50 || r.ServerCPU <= 0 {
+		t.Errorf("%+v: want accepted messages, ordered percentiles and server CPU", r)
+	}
+	if r.Size < 3<<10 || r.Size > 5<<10 {
+		t.Errorf("MIME size %d, want about 4 KB", r.Size)
+	}
+}

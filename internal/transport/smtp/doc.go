@@ -31,6 +31,14 @@
 // checkout also drops (without QUIT), as a safety net, any connection whose last use is older than
 // IdleTimeout by Config.Now.
 //
+// # 8-bit bodies
+//
+// MAIL carries BODY=8BITMIME when the relay offers it. A relay that does not may be given
+// 7-bit bodies only (RFC 6152), so a message with 8-bit parts (SMTP submissions may have them;
+// postie's own MIME is 7-bit) goes re-encoded by mail.SevenBit: 8-bit text parts as
+// quoted-printable, other 8-bit parts as base64, their Content-Transfer-Encoding changed to
+// match. Header fields are sent as they are: UTF-8 in a header needs SMTPUTF8 (RFC 6532).
+//
 // # Reuse without RSET
 //
 // DESIGN.md says pooled connections are "reused with RSET". A pooled connection goes

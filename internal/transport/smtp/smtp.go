@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
 
+	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/transport"
 )
 
@@ -146,6 +147,11 @@ func (t *Transport) Send(ctx context.Context, env transport.Envelope, raw []byte
 // transact runs MAIL, RCPT and DATA on pc and says whether pc may be reused.
 func (t *Transport) transact(pc *conn, env transport.Envelope, raw []byte) (transport.Result, bool, *transport.Error) {
 	c := pc.c
+	if ok, _ := c.Extension("8BITMIME"); !ok {
+		// A relay without 8BITMIME takes 7-bit bodies only (RFC 6152): 8-bit parts (SMTP
+		// submissions may have them) go re-encoded, text as quoted-printable.
+		raw, _ = mail.SevenBit(raw)
+	}
 	// SIZE is sent when the relay advertises it; SMTPUTF8 only when an address needs it (a relay
 	// without it then refuses locally, Permanent: the message cannot go through this relay).
 	opts := &gosmtp.MailOptions{Size: int64(len(raw)), UTF8: !ascii(env.From)}

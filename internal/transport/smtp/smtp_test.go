@@ -49,6 +49,7 @@ type relay struct {
 	user      string        // AUTH PLAIN required when set
 	pass      string
 	dataReply *gosmtp.SMTPError // reply to a successful DATA (default go-smtp's "OK: queued")
+	no8bit    bool              // does not offer 8BITMIME
 }
 
 type received struct {
@@ -177,6 +178,18 @@ type tapConn struct {
 	r *relay
 }
 
+// Write hides 8BITMIME from the EHLO reply of a relay set up without it (go-smtp always offers
+// it; its EHLO reply is one write, 8BITMIME never its last line).
+func (c tapConn) Write(p []byte) (int, error) {
+	if !c.r.no8bit {
+		return c.Conn.Write(p)
+	}
+	if _, err := c.Conn.Write(bytes.ReplaceAll(p, []byte("250-8BITMIME\r\n"), nil)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 func (c tapConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.r.mu.Lock()
@@ -196,12 +209,13 @@ type setupOpts struct {
 	implicit bool
 	user     string
 	pass     string
+	no8bit   bool // do not offer 8BITMIME
 }
 
 // setup starts a relay on 127.0.0.1 and returns it with what a client needs to trust it.
 func setup(t *testing.T, o setupOpts) *bundle {
 	t.Helper()
-	r := &relay{user: o.user, pass: o.pass, rcpt: map[string][]error{}}
+	r := &relay{user: o.user, pass: o.pass, rcpt: map[string][]error{}, no8bit: o.no8bit}
 	s := gosmtp.NewServer(r)
 	s.Domain = "relay.test"
 	s.AllowInsecureAuth = !o.tls
