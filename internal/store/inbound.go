@@ -121,13 +121,13 @@ type InboundApplyParams struct {
 
 // ReportOutcome is the fate of one RecipientReport.
 type ReportOutcome struct {
-	Applied bool // false: a duplicate Key, no such message or recipient (Missing), or Busy
-	Missing bool // no such message, or the address is not one of its recipients
+	Applied    bool            // false: a duplicate Key, no such message or recipient (Missing), or Busy
+	Missing    bool            // no such message, or the address is not one of its recipients
+	State      RecipientStatus // the recipient's state afterwards ("" when Missing or Busy)
+	Suppressed string          // the scope of a suppression the report added, "" for none
 	// Busy: the message is being delivered (its row is leased, status sending), so the report
 	// may have overtaken the outcome it follows; nothing was applied for it: try again shortly.
-	Busy       bool
-	State      RecipientStatus // the recipient's state afterwards ("" when Missing)
-	Suppressed string          // the scope of a suppression the report added, "" for none
+	Busy bool
 }
 
 // InboundListParams pages through inbound entries, newest first.
