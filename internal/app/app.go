@@ -100,7 +100,7 @@ type App struct {
 	inflight       *inflight.Budget // the bytes being received, over the API and SMTP
 
 	// reputation keeps the streams' bounce and complaint rates and pauses broadcast when they
-	// are too high; nil while the store keeps no delivery counts.
+	// are too high.
 	reputation *reputation.Service
 
 	// GeneratedKey is the API key created on this start ("" when none was generated).
@@ -180,10 +180,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		UserAgent: "postie-webhooks/" + ReadVersion().Version,
 	})
 	// Bounce and complaint rates: every node checks them (a pause is recorded once).
-	if rs, ok := st.(reputation.Store); ok {
-		a.reputation = reputation.New(reputation.Config{Store: rs, ComplaintWarn: cfg.ComplaintWarn,
-			ComplaintPause: cfg.ComplaintPause, BouncePause: cfg.BouncePause, MinVolume: cfg.RateMinVolume, Logger: log})
-	}
+	a.reputation = reputation.New(reputation.Config{Store: st, ComplaintWarn: cfg.ComplaintWarn,
+		ComplaintPause: cfg.ComplaintPause, BouncePause: cfg.BouncePause, MinVolume: cfg.RateMinVolume, Logger: log})
 	// The bodies of API requests and SMTP messages being received share one memory budget.
 	a.inflight = inflight.New(cfg.InflightBytes(), 2*time.Second)
 	apiCfg := httpapi.Config{
@@ -461,9 +459,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { a.runSync(engineCtx) })
 	wg.Go(func() { a.importer.Run(engineCtx) })
-	if a.reputation != nil {
-		wg.Go(func() { a.reputation.Serve(engineCtx) })
-	}
+	wg.Go(func() { a.reputation.Serve(engineCtx) })
 	wg.Go(func() {
 		if err := a.campaigns.Serve(engineCtx); err != nil {
 			errc <- fmt.Errorf("campaigns: %w", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/postie/postie/internal/devtools/smtpsink"
 	"github.com/postie/postie/internal/devtools/smtpsink/sinktest"
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/postgres/pgtest"
 )
 
 // TestBroadcastPausedByComplaints: complaints about delivered broadcast mail over
@@ -19,10 +20,20 @@ import (
 // stream through the API delivers the waiting one.
 func TestBroadcastPausedByComplaints(t *testing.T) {
 	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); broadcastPausedByComplaints(t, "") })
+	t.Run("postgres", func(t *testing.T) { t.Parallel(); broadcastPausedByComplaints(t, pgtest.URL(t)) })
+}
+
+// broadcastPausedByComplaints is TestBroadcastPausedByComplaints on the database of dbURL (""
+// for a new SQLite file).
+func broadcastPausedByComplaints(t *testing.T, dbURL string) {
 	sink := sinktest.Start(t, smtpsink.Options{Keep: true})
 	a, srv, cfg := runApp(t, sink, func(c *config.Config) {
 		c.From, c.PostalAddress = "News <news@shop.example>", "Shop Inc., 1 Main St"
 		c.RateMinVolume, c.ComplaintPause = 3, 0.002
+		if dbURL != "" {
+			c.DatabaseURL = dbURL
+		}
 	})
 	ctx := t.Context()
 	send := func(stream, to string) string {
@@ -38,7 +49,7 @@ func TestBroadcastPausedByComplaints(t *testing.T) {
 		sent = append(sent, id)
 	}
 	// b@ reports the message as spam (what the intake records from an ARF report).
-	if _, err := a.store.(store.Inbound).InboundApply(ctx, store.InboundApplyParams{
+	if _, err := a.store.InboundApply(ctx, store.InboundApplyParams{
 		Entry: store.InboundEntry{Channel: store.InboundSMTP, Kind: "arf"}, Now: time.Now(),
 		Reports: []store.RecipientReport{{MessageID: sent[1], Recipient: "b@example.com", Kind: store.ReportComplaint,
 			Key: "k1", Detail: store.ReportDetail{Source: "arf", FeedbackType: "abuse"}}}}); err != nil {

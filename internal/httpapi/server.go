@@ -88,8 +88,8 @@ type Config struct {
 	// Webhooks serves /v1/webhooks; nil builds one on Store with the default policy (https, no
 	// refused address) that sends nothing (the app passes the one it serves).
 	Webhooks *webhook.Service
-	// Reputation serves /v1/streams; nil builds one on Store with the default thresholds when
-	// the store keeps delivery counts (the app passes the one it runs).
+	// Reputation serves /v1/streams; nil builds one on Store with the default thresholds (the
+	// app passes the one it runs).
 	Reputation *reputation.Service
 	// SES receives SES notifications at POST /v1/inbound/ses; nil refuses them (403).
 	SES *inbound.SES
@@ -114,7 +114,7 @@ type Server struct {
 	notify    *notify.Service   // events and triggers
 	webhooks  *webhook.Service  // webhook endpoints and their deliveries
 
-	reputation *reputation.Service // stream rates and pauses; nil: /v1/streams answers 503
+	reputation *reputation.Service // stream rates and pauses
 
 	bodyLimit int64            // of POST /v1/messages; a batch may be twice as large
 	inflight  *inflight.Budget // the budget of large request bodies in flight
@@ -222,9 +222,7 @@ func New(cfg Config) *Server {
 	s.registerTriggers()
 	s.registerWebhooks()
 	if s.reputation = cfg.Reputation; s.reputation == nil {
-		if rs, ok := any(cfg.Store).(reputation.Store); ok {
-			s.reputation = reputation.New(reputation.Config{Store: rs, Now: cfg.Now, Logger: cfg.Logger})
-		}
+		s.reputation = reputation.New(reputation.Config{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger})
 	}
 	s.registerStreams()
 	s.registerInbound()

@@ -84,20 +84,8 @@ func (s *Server) registerStreams() {
 	}, s.streamResume)
 }
 
-// reputationOrUnavailable is the service behind /v1/streams, or a 503 without one.
-func (s *Server) reputationOrUnavailable() (*reputation.Service, error) {
-	if s.reputation == nil {
-		return nil, huma.Error503ServiceUnavailable("stream rates are not available on this server")
-	}
-	return s.reputation, nil
-}
-
 func (s *Server) streamList(ctx context.Context, _ *struct{}) (*streamListOutput, error) {
-	rep, err := s.reputationOrUnavailable()
-	if err != nil {
-		return nil, err
-	}
-	stats, err := rep.Stats(ctx)
+	stats, err := s.reputation.Stats(ctx)
 	if err != nil {
 		return nil, s.storeError(err, "streams")
 	}
@@ -110,11 +98,7 @@ func (s *Server) streamList(ctx context.Context, _ *struct{}) (*streamListOutput
 }
 
 func (s *Server) streamGet(ctx context.Context, in *streamInput) (*streamOutput, error) {
-	rep, err := s.reputationOrUnavailable()
-	if err != nil {
-		return nil, err
-	}
-	st, err := rep.Stream(ctx, in.Stream)
+	st, err := s.reputation.Stream(ctx, in.Stream)
 	if err != nil {
 		return nil, s.streamError(err, in.Stream)
 	}
@@ -122,11 +106,7 @@ func (s *Server) streamGet(ctx context.Context, in *streamInput) (*streamOutput,
 }
 
 func (s *Server) streamResume(ctx context.Context, in *streamInput) (*streamOutput, error) {
-	rep, err := s.reputationOrUnavailable()
-	if err != nil {
-		return nil, err
-	}
-	st, err := rep.Resume(ctx, in.Stream)
+	st, err := s.reputation.Resume(ctx, in.Stream)
 	if err != nil {
 		return nil, s.streamError(err, in.Stream)
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/postie/postie/internal/reputation"
 	"github.com/postie/postie/internal/store"
 )
 
@@ -34,7 +33,7 @@ func TestStreams(t *testing.T) {
 		t.Errorf("24h window (-want +got):\n%s", diff)
 	}
 
-	if ok, err := b.store.(reputation.Store).StreamPause(t.Context(), store.StreamPauseParams{Stream: store.StreamBroadcast,
+	if ok, err := b.store.StreamPause(t.Context(), store.StreamPauseParams{Stream: store.StreamBroadcast,
 		Reason: store.PauseComplaintRate, Detail: "complaint rate 0.3%", Now: testNow}); err != nil || !ok {
 		t.Fatalf("StreamPause = %v, %v", ok, err)
 	}

@@ -554,3 +554,34 @@ func TestBareLineEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestSubmissionChunking: a message sent with BDAT (RFC 3030) is accepted like one sent with
+// DATA, and refused alike for a bare LF.
+func TestSubmissionChunking(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	c := b.login(t)
+	for _, tc := range []struct{ msg, want string }{
+		{goodMsg, "250 2.0.0 Ok: queued as msg_"},
+		{strings.Replace(goodMsg, "order-1", "order-2", 1) + "bare\nLF\r\n", "550 5.6.0 Bare CR or LF"},
+	} {
+		c.want("MAIL FROM:<orders@shop.example>", "250")
+		c.want("RCPT TO:<ann@example.com>", "250")
+		half := len(tc.msg) / 2
+		if _, err := fmt.Fprintf(c.conn, "BDAT %d\r\n%s", half, tc.msg[:half]); err != nil {
+			t.Fatal(err)
+		}
+		if code, msg := c.read(); code != 250 {
+			t.Fatalf("first chunk: %d %s", code, msg)
+		}
+		if _, err := fmt.Fprintf(c.conn, "BDAT %d LAST\r\n%s", len(tc.msg)-half, tc.msg[half:]); err != nil {
+			t.Fatal(err)
+		}
+		if code, msg := c.read(); !strings.HasPrefix(fmt.Sprintf("%d %s", code, msg), tc.want) {
+			t.Errorf("last chunk: %d %s, want %q…", code, msg, tc.want)
+		}
+	}
+	if n := len(b.messages(t)); n != 1 {
+		t.Errorf("%d messages stored, want 1", n)
+	}
+}

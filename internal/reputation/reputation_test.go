@@ -12,7 +12,8 @@ import (
 
 	"github.com/postie/postie/internal/reputation"
 	"github.com/postie/postie/internal/store"
-	"github.com/postie/postie/internal/store/sqlite"
+	"github.com/postie/postie/internal/store/postgres"
+	"github.com/postie/postie/internal/store/postgres/pgtest"
 	"github.com/postie/postie/internal/store/sqlite/sqlitetest"
 	"github.com/postie/postie/internal/store/storetest"
 )
@@ -26,7 +27,7 @@ func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t 
 func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 type bundle struct {
-	st    *sqlite.Store
+	st    store.Store
 	clock *clock
 	svc   *reputation.Service
 	logs  *bytes.Buffer
@@ -34,9 +35,36 @@ type bundle struct {
 
 var t0 = time.Date(2026, 12, 7, 12, 30, 0, 0, time.UTC)
 
-func setup(t *testing.T, mod func(*reputation.Config)) *bundle {
+// drivers are the stores the tests run against: SQLite, and PostgreSQL when TEST_DATABASE_URL
+// is set.
+var drivers = []struct {
+	name string
+	open func(t *testing.T) store.Store
+}{
+	{"sqlite", func(t *testing.T) store.Store { return sqlitetest.Open(t) }},
+	{"postgres", func(t *testing.T) store.Store {
+		st, err := postgres.Open(t.Context(), postgres.Options{URL: pgtest.URL(t), Migrate: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}},
+}
+
+// eachDriver runs test on a new store of each driver, in parallel.
+func eachDriver(t *testing.T, test func(t *testing.T, st store.Store)) {
+	for _, d := range drivers {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, d.open(t))
+		})
+	}
+}
+
+func setup(t *testing.T, st store.Store, mod func(*reputation.Config)) *bundle {
 	t.Helper()
-	b := &bundle{st: sqlitetest.Open(t), clock: &clock{t: t0}, logs: &bytes.Buffer{}}
+	b := &bundle{st: st, clock: &clock{t: t0}, logs: &bytes.Buffer{}}
 	cfg := reputation.Config{Store: b.st, ComplaintWarn: 0.005, ComplaintPause: 0.02, BouncePause: 0.1, MinVolume: 50,
 		Now: b.clock.Now, Logger: slog.New(slog.NewTextHandler(b.logs, nil))}
 	if mod != nil {
@@ -103,7 +131,11 @@ func (b *bundle) check(t *testing.T) {
 // TestStats: the rates of each stream over 24 hours and 7 days, from the hourly counts.
 func TestStats(t *testing.T) {
 	t.Parallel()
-	b := setup(t, nil)
+	eachDriver(t, testStats)
+}
+
+func testStats(t *testing.T, st store.Store) {
+	b := setup(t, st, nil)
 	b.seed(t, store.StreamBroadcast, t0.Add(-2*time.Hour), 100, 3, 1)
 	b.seed(t, store.StreamBroadcast, t0.Add(-3*24*time.Hour), 200, 2, 0)
 	b.seed(t, store.StreamBroadcast, t0.Add(-8*24*time.Hour), 500, 100, 50) // outside both windows
@@ -155,32 +187,34 @@ func TestBreaker(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, nil)
-			b.seed(t, store.StreamBroadcast, t0.Add(-time.Hour), tc.delivered, tc.bounced, tc.complained)
-			b.seed(t, store.StreamTransactional, t0.Add(-time.Hour), 100, 50, 50)
-			b.check(t)
-			st := b.stream(t, store.StreamBroadcast)
-			if st.State.Paused != (tc.reason != "") || st.State.Reason != tc.reason {
-				t.Fatalf("broadcast paused %v (%q), want %q", st.State.Paused, st.State.Reason, tc.reason)
-			}
-			if tx := b.stream(t, store.StreamTransactional); tx.State.Paused {
-				t.Error("the transactional stream was paused")
-			}
-			if tc.reason == "" {
-				return
-			}
-			if !st.State.PausedAt.Equal(t0) || !strings.Contains(st.State.Detail, "over the last 24h") ||
-				!strings.Contains(st.State.Detail, fmt.Sprintf("%d delivered", tc.delivered)) {
-				t.Errorf("pause %+v", st.State)
-			}
-			if !strings.Contains(b.logs.String(), "stream paused") {
-				t.Errorf("no log of the pause:\n%s", b.logs)
-			}
-			b.clock.Set(t0.Add(time.Minute))
-			b.check(t) // already paused: nothing changes
-			if again := b.stream(t, store.StreamBroadcast); !again.State.PausedAt.Equal(t0) {
-				t.Errorf("paused again at %v", again.State.PausedAt)
-			}
+			eachDriver(t, func(t *testing.T, s store.Store) {
+				b := setup(t, s, nil)
+				b.seed(t, store.StreamBroadcast, t0.Add(-time.Hour), tc.delivered, tc.bounced, tc.complained)
+				b.seed(t, store.StreamTransactional, t0.Add(-time.Hour), 100, 50, 50)
+				b.check(t)
+				st := b.stream(t, store.StreamBroadcast)
+				if st.State.Paused != (tc.reason != "") || st.State.Reason != tc.reason {
+					t.Fatalf("broadcast paused %v (%q), want %q", st.State.Paused, st.State.Reason, tc.reason)
+				}
+				if tx := b.stream(t, store.StreamTransactional); tx.State.Paused {
+					t.Error("the transactional stream was paused")
+				}
+				if tc.reason == "" {
+					return
+				}
+				if !st.State.PausedAt.Equal(t0) || !strings.Contains(st.State.Detail, "over the last 24h") ||
+					!strings.Contains(st.State.Detail, fmt.Sprintf("%d delivered", tc.delivered)) {
+					t.Errorf("pause %+v", st.State)
+				}
+				if !strings.Contains(b.logs.String(), "stream paused") {
+					t.Errorf("no log of the pause:\n%s", b.logs)
+				}
+				b.clock.Set(t0.Add(time.Minute))
+				b.check(t) // already paused: nothing changes
+				if again := b.stream(t, store.StreamBroadcast); !again.State.PausedAt.Equal(t0) {
+					t.Errorf("paused again at %v", again.State.PausedAt)
+				}
+			})
 		})
 	}
 }
@@ -189,18 +223,22 @@ func TestBreaker(t *testing.T) {
 // from the first whole hour after the resume do. Resuming a running stream is ErrNotPaused.
 func TestResume(t *testing.T) {
 	t.Parallel()
-	b := setup(t, nil)
+	eachDriver(t, testResume)
+}
+
+func testResume(t *testing.T, st store.Store) {
+	b := setup(t, st, nil)
 	ctx := t.Context()
 	b.seed(t, store.StreamBroadcast, t0.Add(-time.Hour), 100, 0, 5)
 	b.check(t)
 	resumedAt := t0.Add(10 * time.Minute)
 	b.clock.Set(resumedAt)
-	st, err := b.svc.Resume(ctx, store.StreamBroadcast)
-	if err != nil || st.State.Paused || !st.State.ResumedAt.Equal(resumedAt) {
-		t.Fatalf("Resume = %+v, %v", st, err)
+	resumed, err := b.svc.Resume(ctx, store.StreamBroadcast)
+	if err != nil || resumed.State.Paused || !resumed.State.ResumedAt.Equal(resumedAt) {
+		t.Fatalf("Resume = %+v, %v", resumed, err)
 	}
-	if st.Windows[0].Complained != 5 {
-		t.Errorf("the API shows %d complaints, want the whole window's 5", st.Windows[0].Complained)
+	if resumed.Windows[0].Complained != 5 {
+		t.Errorf("the API shows %d complaints, want the whole window's 5", resumed.Windows[0].Complained)
 	}
 	if _, err := b.svc.Resume(ctx, store.StreamBroadcast); !errors.Is(err, reputation.ErrNotPaused) {
 		t.Errorf("Resume of a running stream = %v, want ErrNotPaused", err)
@@ -235,7 +273,7 @@ func TestResume(t *testing.T) {
 // TestWarningLogged: crossing POSTIE_COMPLAINT_WARN logs once, and going back under logs once.
 func TestWarningLogged(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(c *reputation.Config) { c.ComplaintPause, c.BouncePause = 0, 0 })
+	b := setup(t, sqlitetest.Open(t), func(c *reputation.Config) { c.ComplaintPause, c.BouncePause = 0, 0 })
 	b.seed(t, store.StreamTransactional, t0.Add(-time.Hour), 100, 0, 1)
 	b.check(t)
 	b.check(t)
