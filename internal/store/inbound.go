@@ -121,10 +121,13 @@ type InboundApplyParams struct {
 
 // ReportOutcome is the fate of one RecipientReport.
 type ReportOutcome struct {
-	Applied    bool            // false: a duplicate Key, or no such message or recipient (Missing)
+	Applied    bool            // false: a duplicate Key, no such message or recipient (Missing), or Busy
 	Missing    bool            // no such message, or the address is not one of its recipients
-	State      RecipientStatus // the recipient's state afterwards ("" when Missing)
+	State      RecipientStatus // the recipient's state afterwards ("" when Missing or Busy)
 	Suppressed string          // the scope of a suppression the report added, "" for none
+	// Busy: the message is being delivered (its row is leased, status sending), so the report
+	// may have overtaken the outcome it follows; nothing was applied for it: try again shortly.
+	Busy bool
 }
 
 // InboundListParams pages through inbound entries, newest first.
@@ -165,8 +168,9 @@ type StreamPauseParams struct {
 // Inbound is the inbound area.
 type Inbound interface {
 	// InboundApply records p.Entry and applies p.Reports, all in one transaction, and returns
-	// each report's outcome (in order). Per report, unless its Key was applied before or it
-	// names no recipient of an existing message (Missing: nothing is written for it):
+	// each report's outcome (in order). Per report, unless its Key was applied before, it
+	// names no recipient of an existing message (Missing) or that message is being delivered
+	// (Busy; its key is not recorded either) — nothing is written for it then:
 	//   - every kind appends its timeline event (Event… of the kind) to the message, with
 	//     EventDetail{Recipients: [the recipient], Report: &detail};
 	//   - bounce: a sent recipient becomes bounced (other states stay; a message not split
@@ -183,8 +187,9 @@ type Inbound interface {
 	// A soft bounce's suppression never replaces one of the address for good.
 	// The webhook payload's detail is the timeline event's detail. Detail.Suppressed is set to
 	// the scope of a suppression the report added. The entry's Outcome is derived: applied when
-	// any report was applied, duplicate when all were duplicates, unmatched when all were
-	// missing; with no reports, Entry.Outcome as given.
+	// any report was applied, duplicate when none was but some were duplicates, ignored (Detail
+	// saying the sender will retry) when none was either but some were busy, unmatched when all
+	// were missing; with no reports, Entry.Outcome as given.
 	InboundApply(ctx context.Context, p InboundApplyParams) ([]ReportOutcome, error)
 	// InboundList returns one page of inbound entries matching p, newest first, and the next
 	// cursor ("" on the last page). Limit defaults to 50, capped at 1000.

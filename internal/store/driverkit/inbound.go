@@ -144,6 +144,10 @@ func ApplyReports(tx InboundTx, p store.InboundApplyParams) ([]store.ReportOutco
 			out[i].Missing = true
 			continue
 		}
+		if t.Status == store.StatusSending {
+			out[i].Busy = true // its outcome may not be recorded yet
+			continue
+		}
 		if r.Key != "" {
 			fresh, err := tx.RecordKey(r.Key, p.Now)
 			if err != nil {
@@ -316,9 +320,15 @@ func complaintText(d store.ReportDetail) string {
 	return d.FeedbackType + " complaint (" + d.Source + ")"
 }
 
-// InboundEntry is p.Entry as stored: received at p.Now unless it says when, its outcome derived from the reports' (applied when any
-// was, duplicate when none was but some were duplicates, unmatched when all were missing),
-// and its MessageIDs, when not given, those of the reports that named a message postie sent.
+// BusyDetail is what an inbound entry says when its reports came while their messages were
+// being delivered (store.ReportOutcome.Busy).
+const BusyDetail = "delivery in progress; the sender will retry"
+
+// InboundEntry is p.Entry as stored: received at p.Now unless it says when, its outcome derived
+// from the reports' (applied when any was, duplicate when none was but some were duplicates,
+// ignored with BusyDetail when none was either but some were busy, unmatched when all were
+// missing), and its MessageIDs, when not given, those of the reports that named a message
+// postie sent.
 func InboundEntry(p store.InboundApplyParams, out []store.ReportOutcome) store.InboundEntry {
 	e := p.Entry
 	if e.At.IsZero() {
@@ -327,14 +337,22 @@ func InboundEntry(p store.InboundApplyParams, out []store.ReportOutcome) store.I
 	if len(p.Reports) == 0 {
 		return e
 	}
-	e.Outcome = store.InboundUnmatched
+	var applied, duplicate, busy bool
 	for _, o := range out {
-		switch {
-		case o.Applied:
-			e.Outcome = store.InboundApplied
-		case !o.Missing && e.Outcome == store.InboundUnmatched:
-			e.Outcome = store.InboundDuplicate
-		}
+		applied = applied || o.Applied
+		duplicate = duplicate || !o.Applied && !o.Missing && !o.Busy
+		busy = busy || o.Busy
+	}
+	switch {
+	case applied:
+		e.Outcome = store.InboundApplied
+	case duplicate:
+		e.Outcome = store.InboundDuplicate
+	case busy:
+		e.Outcome = store.InboundIgnored
+		e.Detail = strings.TrimPrefix(e.Detail+"; "+BusyDetail, "; ")
+	default:
+		e.Outcome = store.InboundUnmatched
 	}
 	if len(e.MessageIDs) == 0 {
 		for i, r := range p.Reports {

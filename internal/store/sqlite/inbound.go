@@ -120,6 +120,22 @@ func addCounts(t *wtx, counts driverkit.StreamCounts, now time.Time) error {
 	return nil
 }
 
+// countDelivered adds to the delivery counts of now's hour (store.Inbound.DeliveryCounts) the
+// recipients of the messages sent whole (ids), read from their rows in one statement, and
+// those of split messages made sent (delivered, by stream).
+func countDelivered(t *wtx, ids []string, delivered map[string]int, now time.Time) error {
+	if len(ids) > 0 {
+		arr, err := json.Marshal(ids)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(qCountsSent, micros(driverkit.HourOf(now)), string(arr)); err != nil {
+			return fmt.Errorf("delivery counts: %w", err)
+		}
+	}
+	return addCounts(t, driverkit.DeliveredCounts(delivered), now)
+}
+
 // inboundTx is driverkit.InboundTx on the writer's transaction.
 type inboundTx struct {
 	s       *Store

@@ -586,11 +586,13 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 
 	applied, written := 0, 0
 	streams := map[string]struct{}{} // of the messages made claimable again, to wake their workers
-	delivered := map[string]int{}    // recipients made sent, by stream (store.Inbound.DeliveryCounts)
+	delivered := map[string]int{}    // recipients of split messages made sent, by stream
+	sentIDs := make([]string, 0, len(rows))
 	err := s.w.doUrgent(ctx, len(rows), func(t *wtx) error {
 		applied, written = 0, 0
 		clear(streams)
 		clear(delivered)
+		sent := sentIDs[:0]
 		held := make([]bool, len(rows))
 		if sentEvents > 0 {
 			id, err := reserveEventIDs(t, sentEvents)
@@ -614,6 +616,9 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 			}
 			held[i] = true
 			applied++
+			if r.sent {
+				sent = append(sent, r.id)
+			}
 			for _, rep := range r.reports {
 				n, err := s.outboxMessage(t, rep.Type, r.id, rep.Recipient, rep.At, rep.Detail, now)
 				if err != nil {
@@ -627,7 +632,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 				}
 			}
 		}
-		if err := addCounts(t, driverkit.DeliveredCounts(delivered), now); err != nil {
+		if err := countDelivered(t, sent, delivered, now); err != nil {
 			return err
 		}
 		if applied == len(rows) {
@@ -683,26 +688,11 @@ func reserveEventIDs(t *wtx, n int) (int64, error) {
 }
 
 // finishOne applies one outcome and reports whether the lease was still held. An outcome that
-// makes the message claimable again adds its stream to streams; one that sends to recipients
-// adds them to delivered.
+// makes the message claimable again adds its stream to streams; a split one that sends to
+// recipients adds them to delivered (the messages sent whole are counted by qCountsSent).
 func finishOne(t *wtx, r finishRow, streams map[string]struct{}, delivered map[string]int, now time.Time) (bool, error) {
 	if r.split != nil {
 		return finishSplit(t, *r.split, streams, delivered, now)
-	}
-	if r.sent {
-		var (
-			stream string
-			n      int
-		)
-		err := t.queryRow(qMessageFinish+qReturningDelivered, r.args, &stream, &n)
-		if errors.Is(err, sql.ErrNoRows) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		delivered[stream] += n
-		return true, nil
 	}
 	if r.claimable {
 		var stream string

@@ -137,9 +137,6 @@ const (
 	// Appended to qMessageFinish for an outcome that makes the message claimable again, whose
 	// stream's workers are then woken.
 	qReturningStream = ` RETURNING stream`
-	// Appended to qMessageFinish for a message sent to all its recipients, which count as
-	// delivered for its stream (store.Inbound.DeliveryCounts).
-	qReturningDelivered = ` RETURNING stream, json_array_length(recipients)`
 
 	// A split finish (store.MessageFinishParams.Split), rare: only where an attempt's recipients
 	// fared differently. The lease is checked first, then the recipients' rows are written, then

@@ -19,6 +19,7 @@ var inboundCases = []struct {
 	{"InboundBounce", testInboundBounce},
 	{"InboundDuplicateMissing", testInboundDuplicateMissing},
 	{"InboundSplit", testInboundSplit},
+	{"InboundBusy", testInboundBusy},
 	{"InboundComplaint", testInboundComplaint},
 	{"InboundInformational", testInboundInformational},
 	{"InboundSoftLimit", testInboundSoftLimit},
@@ -677,5 +678,46 @@ func testStreamPauseHandoff(t *testing.T, s store.Store) {
 	accept(t, s, t0, n)
 	if len(r.received) != 1 || r.received[0].ID != n.Message.ID {
 		t.Errorf("after the resume: handed over %+v, want the new message", claimedIDs(r.received))
+	}
+}
+
+// testInboundBusy: a report about a message being delivered (leased) is not applied: nothing is
+// written for it, its key included, and the entry says the sender will retry; once the outcome
+// is recorded, the same report applies.
+func testInboundBusy(t *testing.T, s store.Store) {
+	var in store.Inbound = s
+	ctx := t.Context()
+	m := Message(t0)
+	accept(t, s, t0, m)
+	claim(t, s, store.MessageClaimParams{Owner: "w", Stream: store.StreamTransactional, Limit: 1, Now: t0,
+		LeaseUntil: t0.Add(time.Minute)})
+	id := m.Message.ID
+	out, err := in.InboundApply(ctx, store.InboundApplyParams{
+		Entry:   store.InboundEntry{Channel: store.InboundSMTP, Kind: "dsn", Detail: "Postfix DSN"},
+		Reports: []store.RecipientReport{bounce(id, "ann@example.com", store.BounceHard, "k1")}, Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0] != (store.ReportOutcome{Busy: true}) {
+		t.Errorf("outcome = %+v, want busy", out[0])
+	}
+	if evs, _ := s.MessageEvents(ctx, id); len(evs) != 1 {
+		t.Errorf("%d events, want the queued one alone", len(evs))
+	}
+	if sup, ok := suppressionOf(t, s, "ann@example.com", store.ScopeGlobal, t0); ok {
+		t.Errorf("suppression = %+v, want none", sup)
+	}
+	e := inboundEntries(t, in, store.InboundListParams{})
+	if len(e) != 1 || e[0].Outcome != store.InboundIgnored || e[0].Detail != "Postfix DSN; delivery in progress; the sender will retry" ||
+		!slices.Equal(e[0].MessageIDs, []string{id}) {
+		t.Errorf("entries = %+v", e)
+	}
+	if n, err := s.MessageFinish(ctx, t0, []store.MessageFinishParams{{ID: id, Owner: "w", Status: store.StatusSent,
+		Attempts: 1, SentAt: t0}}); err != nil || n != 1 {
+		t.Fatalf("MessageFinish = %d, %v", n, err)
+	}
+	if out := apply(t, in, t0.Add(time.Second), store.ReportPolicy{}, bounce(id, "ann@example.com", store.BounceHard, "k1")); !out[0].Applied ||
+		out[0].State != store.RecipientBounced {
+		t.Errorf("the report again after the finish: %+v, want applied", out[0])
 	}
 }
