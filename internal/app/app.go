@@ -92,12 +92,12 @@ type App struct {
 	// submission is the SMTP submission server on submissionListener (nil when off).
 	submission         *inbound.Submission
 	submissionListener net.Listener
+	inflight           *inflight.Budget // the bytes being received, over the API and SMTP
 	// processor applies the reports that come back; intake is the bounce and complaint
 	// listener on intakeListener (nil when off).
 	processor      *inbound.Processor
 	intake         *inbound.Intake
 	intakeListener net.Listener
-	inflight       *inflight.Budget // the bytes being received, over the API and SMTP
 
 	// reputation keeps the streams' bounce and complaint rates and pauses broadcast when they
 	// are too high.

@@ -168,6 +168,8 @@ var (
 		Message: "Bare CR or LF in the message: every line must end with CRLF"}
 	errStore = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 		Message: "Could not record the report, try again later"}
+	errDelivering = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+		Message: "The message reported on is being delivered right now, try again shortly"}
 )
 
 // intakeSession is one SMTP connection to the intake.
@@ -255,6 +257,12 @@ func (in *Intake) receive(ctx context.Context, from string, rcpts []string, data
 		}
 		in.log.Debug("inbound report", "mail_from", from, "rcpt_to", rcpt, "kind", e.Kind, "outcome", e.Outcome,
 			"reports", len(out), "parse_error", perr)
+		if Busy(out) {
+			// The report overtook the outcome of the send it follows: the sender sends it again
+			// (what was applied of it is a duplicate then).
+			in.log.Info("inbound report about a message being delivered; the sender is told to try again", "rcpt_to", rcpt)
+			return errDelivering
+		}
 	}
 	return nil
 }

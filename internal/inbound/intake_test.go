@@ -491,3 +491,38 @@ func TestIntakeShutdown(t *testing.T) {
 		t.Errorf("recipient is %s, want bounced (the report received during the shutdown)", got)
 	}
 }
+
+// TestIntakeDeliveryInProgress: a DSN can arrive before postie has recorded the message sent
+// (a relay that bounces at once). It is answered 451 4.3.0, so the reporting MTA sends it again,
+// and applied once the message is recorded sent.
+func TestIntakeDeliveryInProgress(t *testing.T) {
+	t.Parallel()
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			b := setupIntakeOn(t, driver, 1<<20, nil)
+			m, finish := b.sending(t, store.StreamTransactional, "ann@example.com")
+			verp := b.verp.Address(m.ID, "ann@example.com", testBounceDomain)
+			report := dsn("busy@mx", "ann@example.com", "failed", "5.1.1", "550 5.1.1 User unknown", m.MessageID)
+			if got := smtpCode(b.send(t, verp, report)); got != "451 4.3.0" {
+				t.Fatalf("while the message is being delivered: reply %s, want 451 4.3.0", got)
+			}
+			if got := b.suppressed(t, "ann@example.com"); len(got) != 0 {
+				t.Errorf("suppressed in %v while the message was being delivered", got)
+			}
+			if e := b.entries(t); len(e) != 1 || e[0].Outcome != store.InboundIgnored || !strings.Contains(e[0].Detail, "delivery in progress") {
+				t.Errorf("entries %+v, want one ignored: delivery in progress", e)
+			}
+			finish()
+			if got := smtpCode(b.send(t, verp, report)); got != "250" {
+				t.Fatalf("once sent: reply %s, want 250", got)
+			}
+			if got := b.state(t, m.ID, "ann@example.com"); got != store.RecipientBounced {
+				t.Errorf("recipient is %s, want bounced", got)
+			}
+			if got := b.suppressed(t, "ann@example.com"); len(got) != 1 || got[0] != store.ScopeGlobal {
+				t.Errorf("suppressed in %v, want global", got)
+			}
+		})
+	}
+}

@@ -317,6 +317,9 @@ func (p *Processor) applyItems(ctx context.Context, e store.InboundEntry, ref Re
 	}
 	if len(reports) > 0 {
 		e.Outcome = deriveOutcome(out)
+		if e.Outcome == store.InboundIgnored {
+			e.Detail += "; delivery in progress; the sender will retry"
+		}
 	} else if e.Outcome != store.InboundIgnored {
 		p.log.Info("inbound report not applied", "channel", e.Channel, "kind", e.Kind, "rcpt_to", e.RcptTo, "why", e.Detail)
 	}
@@ -337,27 +340,34 @@ func reportKey(reportID, msgID, rcpt, kind string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// deriveOutcome is the entry's outcome as InboundApply derives it.
+// deriveOutcome is the entry's outcome as InboundApply derives it: applied when any report
+// was, else duplicate when some were duplicates, else ignored when some came while their
+// message was being delivered, else unmatched.
 func deriveOutcome(out []store.ReportOutcome) string {
-	dup, missing := 0, 0
+	dup, busy := false, false
 	for _, o := range out {
 		switch {
 		case o.Applied:
 			return store.InboundApplied
-		case o.Missing:
-			missing++
-		default:
-			dup++
+		case o.Busy:
+			busy = true
+		case !o.Missing:
+			dup = true
 		}
 	}
-	if missing == len(out) {
-		return store.InboundUnmatched
-	}
-	if dup == len(out) {
+	switch {
+	case dup:
 		return store.InboundDuplicate
+	case busy:
+		return store.InboundIgnored
 	}
-	// Some duplicates, some missing: the store calls neither applied.
-	return store.InboundDuplicate
+	return store.InboundUnmatched
+}
+
+// Busy reports whether any of out came while its message was being delivered: the report may
+// have overtaken the send's outcome and was not applied, so its sender should send it again.
+func Busy(out []store.ReportOutcome) bool {
+	return slices.ContainsFunc(out, func(o store.ReportOutcome) bool { return o.Busy })
 }
 
 // describe is the entry's Detail: what the reports said, and why the others were not applied.

@@ -64,6 +64,14 @@ func setupProcessorOn(t *testing.T, driver string) *procBundle {
 // sent stores a message to rcpts and records it sent, as delivery does; it returns the message.
 func (b *procBundle) sent(t *testing.T, stream string, rcpts ...string) store.Message {
 	t.Helper()
+	_, finish := b.sending(t, stream, rcpts...)
+	return finish()
+}
+
+// sending stores a message to rcpts and claims it, as delivery does before a send: it is being
+// delivered. finish records it sent and returns it.
+func (b *procBundle) sending(t *testing.T, stream string, rcpts ...string) (store.Message, func() store.Message) {
+	t.Helper()
 	ctx := context.Background()
 	nm := storetest.Message(b.now.Add(-time.Hour), func(m *store.Message) {
 		m.Stream = stream
@@ -75,26 +83,28 @@ func (b *procBundle) sent(t *testing.T, stream string, rcpts ...string) store.Me
 		t.Fatal(err)
 	}
 	claimed, err := b.st.MessageClaim(ctx, store.MessageClaimParams{Owner: "test", Stream: stream, Limit: 100,
-		Now: b.now.Add(-time.Hour), LeaseUntil: b.now})
+		Now: b.now.Add(-time.Hour), LeaseUntil: b.now.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var finish []store.MessageFinishParams
-	for _, c := range claimed {
-		finish = append(finish, store.MessageFinishParams{ID: c.ID, Owner: "test", Status: store.StatusSent, Attempts: 1,
-			SentAt: b.now.Add(-time.Hour)})
+	if len(claimed) != 1 || claimed[0].ID != nm.Message.ID {
+		t.Fatalf("claimed %d messages, want %s", len(claimed), nm.Message.ID)
 	}
-	if _, err := b.st.MessageFinish(ctx, b.now.Add(-time.Hour), finish); err != nil {
-		t.Fatal(err)
+	return nm.Message, func() store.Message {
+		t.Helper()
+		if _, err := b.st.MessageFinish(ctx, b.now.Add(-time.Hour), []store.MessageFinishParams{{ID: nm.Message.ID, Owner: "test",
+			Status: store.StatusSent, Attempts: 1, SentAt: b.now.Add(-time.Hour)}}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.st.MessageGet(ctx, nm.Message.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != store.StatusSent {
+			t.Fatalf("message %s is %s, want sent", got.ID, got.Status)
+		}
+		return got
 	}
-	m, err := b.st.MessageGet(ctx, nm.Message.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Status != store.StatusSent {
-		t.Fatalf("message %s is %s, want sent", m.ID, m.Status)
-	}
-	return m
 }
 
 func (b *procBundle) state(t *testing.T, msgID, rcpt string) store.RecipientStatus {
