@@ -82,6 +82,8 @@ func (s *Server) sesReceive(ctx context.Context, in *sesInput) (*sesOutput, erro
 		return nil, huma.Error400BadRequest("body: " + err.Error())
 	case errors.Is(err, inbound.ErrSNSTopic), errors.Is(err, inbound.ErrSNSSignature), errors.Is(err, inbound.ErrSNSSubscribeURL):
 		return nil, huma.Error403Forbidden(err.Error())
+	case errors.Is(err, inbound.ErrSESBusy):
+		return nil, huma.ErrorWithHeaders(huma.Error503ServiceUnavailable(err.Error()), http.Header{"Retry-After": {"1"}})
 	}
 	// A store failure or an unconfirmed subscription: SNS retries a 5xx.
 	s.log.Warn("SES notification not recorded", "err", err)

@@ -74,12 +74,16 @@ var (
 	// ErrSNSSubscribeURL: a subscription confirmation's SubscribeURL is not on the topic's SNS
 	// host (answered 403).
 	ErrSNSSubscribeURL = errors.New("the SubscribeURL is not on the topic's SNS host")
+	// ErrSESBusy: the notification is about a message being delivered right now, whose
+	// outcome is not recorded yet; it was recorded as ignored, and must be sent again
+	// (answered 503, which SNS retries).
+	ErrSESBusy = errors.New("the message is being delivered: send the notification again")
 )
 
 // Receive handles one SNS request body. It returns the inbound entry recorded, or an error:
 // ErrSNSMalformed, ErrSNSTopic, ErrSNSSignature or ErrSNSSubscribeURL (nothing recorded; SNS
-// should not retry), or another error when confirming a subscription or the store failed
-// (nothing recorded; SNS retries).
+// should not retry), ErrSESBusy (SNS should retry), or another error when confirming a
+// subscription or the store failed (nothing recorded; SNS retries).
 func (s *SES) Receive(ctx context.Context, body []byte) (store.InboundEntry, error) {
 	var env snsEnvelope
 	if err := json.Unmarshal(body, &env); err != nil {
@@ -263,7 +267,12 @@ func (s *SES) notification(ctx context.Context, e store.InboundEntry, message st
 	if len(items) == 0 {
 		e.Outcome, e.Detail = store.InboundIgnored, "SES "+clip(typ)+" notification naming no recipient"
 	}
-	e, _, err := s.proc.applyItems(ctx, e, ref, sesKey(keyID), items)
+	e, out, err := s.proc.applyItems(ctx, e, ref, sesKey(keyID), items)
+	if err == nil && Busy(out) {
+		// It overtook the send's outcome: SNS retries a failed delivery, and what was applied
+		// now is deduplicated then.
+		return store.InboundEntry{}, ErrSESBusy
+	}
 	return e, err
 }
 

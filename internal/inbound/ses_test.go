@@ -357,3 +357,31 @@ func TestSESSubscription(t *testing.T) {
 		t.Errorf("entries %+v", es)
 	}
 }
+
+// A notification about a message whose send is not recorded yet (SES bounced it before postie
+// recorded its reply) is refused with ErrSESBusy, which SNS retries, and applied when it comes
+// again after the send is recorded.
+func TestSESDeliveryInProgress(t *testing.T) {
+	t.Parallel()
+	for _, driver := range drivers {
+		t.Run(driver, func(t *testing.T) {
+			t.Parallel()
+			b := setupSES(t, driver)
+			m, finish := b.sending(t, store.StreamTransactional, "ann@example.com")
+			bounce := sesBounce(m, "orders@shop.example", "Permanent", "General", "fb-busy", "ann@example.com")
+			if _, err := b.post(bounce, "2"); !errors.Is(err, ErrSESBusy) {
+				t.Fatalf("while the message is being delivered: %v, want ErrSESBusy", err)
+			}
+			if r := b.suppressed("ann@example.com", store.ScopeGlobal); r != "" {
+				t.Errorf("suppressed for %q while the message was being delivered", r)
+			}
+			finish()
+			if e, err := b.post(bounce, "2"); err != nil || e.Outcome != store.InboundApplied {
+				t.Fatalf("once sent: %+v, %v", e, err)
+			}
+			if st, r := b.status(m.ID), b.suppressed("ann@example.com", store.ScopeGlobal); st != store.StatusBounced || r != store.ReasonHardBounce {
+				t.Errorf("once sent: status %s, suppressed for %q", st, r)
+			}
+		})
+	}
+}
