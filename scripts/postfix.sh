@@ -48,7 +48,7 @@ postfix_stop() {
   if [ -n "${POSTFIX_TMP:-}" ] && [ -d "$POSTFIX_TMP" ]; then
     postfix_as "$POSTFIX_BIN" -c "$POSTFIX_TMP/etc" stop >/dev/null 2>&1 || true
     local pid i
-    pid=$(cat "$POSTFIX_TMP/queue/pid/master.pid" 2>/dev/null | tr -d ' ')
+    pid=$(cat "$POSTFIX_TMP/queue/pid/master.pid" 2>/dev/null | tr -d ' ') || true
     if [ -n "$pid" ]; then
       for i in $(seq 1 100); do
         kill -0 "$pid" 2>/dev/null || break
