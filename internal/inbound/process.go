@@ -68,6 +68,14 @@ type Ref struct {
 	BounceAddress   string // the envelope sender postie used (a VERP address), as the report names it
 	MessageIDHeader string // the original Message-ID header, brackets optional
 	Recipient       string // the recipient the report is about, when it names one
+	// Kind is the report kind (store.Report…) the reference is resolved for, "" for any.
+	Kind string
+	// Trusted: the channel authenticated the report (an SNS notification signed for an allowed
+	// topic). An untrusted report matched by its Message-ID alone (anyone who saw the message
+	// knows it) may only be a complaint, feedback or automatic reply about a message with one
+	// recipient: never a bounce or a delivery report, which must come back to their bounce
+	// address, and never about the other recipients of a message.
+	Trusted bool
 }
 
 // Envelope is how a report arrived over SMTP.
@@ -92,7 +100,8 @@ const (
 // bounce domains must verify (mail.VERP) and name a recipient of an existing message; one that
 // does not is a forgery and nothing else is tried. Otherwise a postie Message-ID
 // (mail.MessageIDOf), checked against the stored one, with Recipient when it is one of the
-// message's recipients, else the message's only recipient. why says what failed.
+// message's recipients, else the message's only recipient; for an untrusted report only as
+// Ref.Trusted allows. why says what failed.
 func (p *Processor) Resolve(ctx context.Context, ref Ref) (msgID, rcpt string, ok bool, why string) {
 	msgID, rcpt, res, why := p.resolve(ctx, ref)
 	return msgID, rcpt, res == resolved, why
@@ -117,6 +126,9 @@ func (p *Processor) resolve(ctx context.Context, ref Ref) (msgID, rcpt string, r
 	if ref.MessageIDHeader == "" {
 		return "", "", unmatched, "names no bounce address and no Message-ID"
 	}
+	if !ref.Trusted && (ref.Kind == store.ReportBounce || ref.Kind == store.ReportDelivered || ref.Kind == store.ReportDelayed) {
+		return "", "", unmatched, "a " + ref.Kind + " report must come back to its bounce address; a Message-ID alone does not prove where it came from"
+	}
 	id, ok := mail.MessageIDOf(ref.MessageIDHeader)
 	if !ok {
 		return "", "", unmatched, fmt.Sprintf("Message-ID %s is not one postie made", clip(ref.MessageIDHeader))
@@ -128,6 +140,10 @@ func (p *Processor) resolve(ctx context.Context, ref Ref) (msgID, rcpt string, r
 	header := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(ref.MessageIDHeader), "<"), ">")
 	if !strings.EqualFold(header, m.MessageID) {
 		return "", "", unmatched, fmt.Sprintf("Message-ID %s is not the one %s was sent with", clip(ref.MessageIDHeader), m.ID)
+	}
+	if !ref.Trusted && len(m.Recipients) != 1 {
+		// One recipient could report another with the Message-ID they both saw.
+		return "", "", unmatched, fmt.Sprintf("%s has several recipients: a report matched by its Message-ID alone is not taken for any of them", m.ID)
 	}
 	if i := slices.IndexFunc(m.Recipients, func(r string) bool { return strings.EqualFold(r, ref.Recipient) }); i >= 0 {
 		return m.ID, m.Recipients[i], resolved, ""
@@ -207,13 +223,13 @@ func (p *Processor) Report(ctx context.Context, env Envelope, r *mail.Report, si
 		for _, b := range r.Recipients {
 			kind := ""
 			switch b.Action {
-			case "failed", "":
+			case "failed":
 				kind = store.ReportBounce
 			case "delayed":
 				kind = store.ReportDelayed
 			case "delivered", "relayed":
 				kind = store.ReportDelivered
-			default: // expanded: says nothing about the mailbox
+			default: // expanded, or none at all: says nothing about the mailbox
 				continue
 			}
 			d := store.ReportDetail{Source: r.Kind, Status: b.Status, Diagnostic: clip(b.DiagnosticCode), Action: b.Action,
@@ -229,6 +245,9 @@ func (p *Processor) Report(ctx context.Context, env Envelope, r *mail.Report, si
 				rcpt = b.FinalRecipient
 			}
 			items = append(items, item{rcpt: rcpt, kind: kind, detail: d})
+		}
+		if len(items) == 0 && len(r.Recipients) > 0 {
+			e.Outcome, e.Detail = store.InboundIgnored, "its recipient blocks say nothing about a mailbox (no failed, delayed or delivered Action)"
 		}
 		if len(items) == 0 && len(r.Recipients) == 0 {
 			e.Kind, e.Outcome, e.Detail = "unparseable", store.InboundIgnored, "a "+r.Kind+" report naming no recipient"
@@ -287,7 +306,7 @@ func (p *Processor) applyItems(ctx context.Context, e store.InboundEntry, ref Re
 	var whys []string
 	for _, it := range items {
 		ref := ref
-		ref.Recipient = it.rcpt
+		ref.Recipient, ref.Kind = it.rcpt, it.kind
 		msgID, rcpt, res, why := p.resolve(ctx, ref)
 		if res != resolved {
 			whys = append(whys, why)

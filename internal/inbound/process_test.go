@@ -178,9 +178,15 @@ func testResolve(t *testing.T, b *procBundle) {
 			Ref{BounceAddress: b.verp.Address(two.ID, "bob@example.com", "shop.example"), MessageIDHeader: "<" + one.MessageID + ">"}, one.ID, "ann@example.com", ""},
 		{"Message-ID, the only recipient", Ref{MessageIDHeader: "<" + one.MessageID + ">"}, one.ID, "ann@example.com", ""},
 		{"Message-ID, the only recipient despite another address", Ref{MessageIDHeader: one.MessageID, Recipient: "forwarded@example.net"}, one.ID, "ann@example.com", ""},
-		{"Message-ID with the recipient", Ref{MessageIDHeader: strings.ToUpper(two.MessageID), Recipient: "cat@example.com"}, two.ID, "Cat@Example.com", ""},
-		{"Message-ID of several recipients, none named", Ref{MessageIDHeader: two.MessageID}, "", "", "several recipients"},
-		{"Message-ID of several recipients, another named", Ref{MessageIDHeader: two.MessageID, Recipient: "zed@example.com"}, "", "", "not a recipient"},
+		{"Message-ID with the recipient, trusted", Ref{MessageIDHeader: strings.ToUpper(two.MessageID), Recipient: "cat@example.com", Trusted: true}, two.ID, "Cat@Example.com", ""},
+		{"Message-ID with the recipient, untrusted: one recipient could report another",
+			Ref{MessageIDHeader: two.MessageID, Recipient: "cat@example.com", Kind: store.ReportComplaint}, "", "", "several recipients"},
+		{"Message-ID of a bounce, untrusted", Ref{MessageIDHeader: one.MessageID, Kind: store.ReportBounce}, "", "", "must come back to its bounce address"},
+		{"Message-ID of a delivery report, untrusted", Ref{MessageIDHeader: one.MessageID, Kind: store.ReportDelivered}, "", "", "must come back to its bounce address"},
+		{"Message-ID of a bounce, trusted", Ref{MessageIDHeader: one.MessageID, Kind: store.ReportBounce, Trusted: true}, one.ID, "ann@example.com", ""},
+		{"Message-ID of a complaint, untrusted, one recipient", Ref{MessageIDHeader: one.MessageID, Kind: store.ReportComplaint}, one.ID, "ann@example.com", ""},
+		{"Message-ID of several recipients, none named", Ref{MessageIDHeader: two.MessageID, Trusted: true}, "", "", "several recipients"},
+		{"Message-ID of several recipients, another named", Ref{MessageIDHeader: two.MessageID, Recipient: "zed@example.com", Trusted: true}, "", "", "not a recipient"},
 		{"Message-ID with another random part", Ref{MessageIDHeader: strings.TrimPrefix(one.ID, "msg_") + ".zzzz2345@shop.example"}, "", "", "not the one"},
 		{"Message-ID of a message that does not exist", Ref{MessageIDHeader: "00000000000000000000000000.abcd2345@shop.example"}, "", "", "not found"},
 		{"Message-ID postie did not make", Ref{MessageIDHeader: "<CAF=abc@mail.gmail.com>"}, "", "", "not one postie made"},
@@ -321,9 +327,15 @@ func testReportRecordsOnly(t *testing.T, b *procBundle) {
 		{"forged bounce address quoted in an ARF report", Envelope{RcptTo: "fbl@" + testBounceDomain},
 			&mail.Report{Kind: mail.ReportARF, OriginalMessageID: m.MessageID, Feedback: &mail.Feedback{FeedbackType: "abuse",
 				OriginalMailFrom: other.Address(m.ID, "ann@example.com", testBounceDomain)}}, "forged", store.InboundUnmatched, "does not verify"},
-		{"unknown message id", Envelope{RcptTo: "postmaster@" + testBounceDomain},
-			&mail.Report{Kind: mail.ReportDSN, OriginalMessageID: "00000000000000000000000000.abcd2345@shop.example",
-				Recipients: bounce("ann@example.com").Recipients}, mail.ReportDSN, store.InboundUnmatched, "not found"},
+		{"unknown message id", Envelope{RcptTo: "fbl@" + testBounceDomain},
+			&mail.Report{Kind: mail.ReportARF, OriginalMessageID: "00000000000000000000000000.abcd2345@shop.example",
+				Feedback: &mail.Feedback{FeedbackType: "abuse"}}, mail.ReportARF, store.InboundUnmatched, "not found"},
+		{"a DSN to another address quoting the Message-ID", Envelope{RcptTo: "postmaster@" + testBounceDomain},
+			&mail.Report{Kind: mail.ReportDSN, OriginalMessageID: m.MessageID,
+				Recipients: bounce("ann@example.com").Recipients}, mail.ReportDSN, store.InboundUnmatched, "must come back to its bounce address"},
+		{"a DSN block without an Action", Envelope{RcptTo: b.verp.Address(m.ID, "ann@example.com", testBounceDomain)},
+			&mail.Report{Kind: mail.ReportDSN, Recipients: []mail.DSNRecipient{{FinalRecipient: "ann@example.com", Status: "5.0.0"}}},
+			mail.ReportDSN, store.InboundIgnored, "say nothing about a mailbox"},
 		{"unknown bounce address", Envelope{RcptTo: b.verp.Address("msg_"+strings.Repeat("1", 26), "ann@example.com", testBounceDomain)},
 			bounce("ann@example.com"), mail.ReportDSN, store.InboundUnmatched, "not found"},
 		{"a DSN naming no recipient", Envelope{RcptTo: b.verp.Address(m.ID, "ann@example.com", testBounceDomain)},
@@ -353,7 +365,7 @@ func testReportRecordsOnly(t *testing.T, b *procBundle) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 7 {
-		t.Errorf("%d entries recorded, want 7: %s", len(entries), fmt.Sprint(entries))
+	if len(entries) != 9 {
+		t.Errorf("%d entries recorded, want 9: %s", len(entries), fmt.Sprint(entries))
 	}
 }

@@ -252,7 +252,8 @@ func (s *SES) notification(ctx context.Context, e store.InboundEntry, message st
 		return s.record(ctx, e)
 	}
 
-	ref := Ref{BounceAddress: n.Mail.Source, MessageIDHeader: n.Mail.CommonHeaders.MessageID}
+	// Signed for an allowed topic: SES itself says which mail and recipient it means.
+	ref := Ref{BounceAddress: n.Mail.Source, MessageIDHeader: n.Mail.CommonHeaders.MessageID, Trusted: true}
 	if ref.MessageIDHeader == "" {
 		for _, h := range n.Mail.Headers {
 			if strings.EqualFold(h.Name, "Message-ID") {

@@ -12,12 +12,12 @@ import (
 //
 //	b-{message}{recipient}-{mac}@{bounce domain}
 //
-// {message} is the 26 base32 digits of a postie message id (msg_…), {recipient} 4 base32 digits
+// {message} is the 26 base32 digits of a postie message id (msg_…), {recipient} 8 base32 digits
 // naming one of its recipients (an HMAC of the lowercased address, compared against the
 // message's recipients), and {mac} 16 base32 digits (80 bits) of an HMAC-SHA-256 over both, so
 // a bounce to an address postie did not make cannot name a recipient. Everything is lowercase
 // base32, and checking ignores case, since some MTAs change the case of local parts. The local
-// part is 49 octets (at most 64, RFC 5321 §4.5.3.1.1).
+// part is 53 octets (at most 64, RFC 5321 §4.5.3.1.1).
 type VERP struct {
 	key []byte
 }
@@ -28,7 +28,7 @@ var verpEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPa
 const (
 	verpPrefix  = "b-"
 	verpIDLen   = 26 // a message id without its "msg_"
-	verpTagLen  = 4  // 20 bits naming the recipient
+	verpTagLen  = 8  // 40 bits naming the recipient
 	verpMACLen  = 16 // 80 bits
 	verpLocal   = len(verpPrefix) + verpIDLen + verpTagLen + 1 + verpMACLen
 	verpIDStart = len(verpPrefix)
@@ -84,14 +84,20 @@ func (v *VERP) Parse(addr string) (b Bounce, ok bool) {
 	return Bounce{MessageID: "msg_" + rid[:verpIDLen], Domain: domain, tag: rid[verpIDLen:]}, true
 }
 
-// Recipient returns the address among rcpts (the message's recipients) that b names.
+// Recipient returns the address among rcpts (the message's recipients) that b names; none
+// when two different addresses share its tag, rather than blame the wrong one.
 func (v *VERP) Recipient(b Bounce, rcpts []string) (string, bool) {
+	found := ""
 	for _, r := range rcpts {
-		if v.tag(r) == b.tag {
-			return r, true
+		if v.tag(r) != b.tag {
+			continue
 		}
+		if found != "" && !strings.EqualFold(found, r) {
+			return "", false
+		}
+		found = r
 	}
-	return "", false
+	return found, found != ""
 }
 
 func (v *VERP) sum(label, s string) []byte {
@@ -102,9 +108,10 @@ func (v *VERP) sum(label, s string) []byte {
 	return h.Sum(nil)
 }
 
-// tag names a recipient in 20 bits: enough to tell apart the recipients of one message.
+// tag names a recipient in 40 bits: two recipients of one message share a tag with a chance
+// of about 1 in 2 million for 1,000 recipients, and Recipient refuses a tag two of them share.
 func (v *VERP) tag(rcpt string) string {
-	return verpEncoding.EncodeToString(v.sum("rcpt", strings.ToLower(rcpt))[:3])[:verpTagLen]
+	return verpEncoding.EncodeToString(v.sum("rcpt", strings.ToLower(rcpt))[:5])
 }
 
 func (v *VERP) mac(rid string) string {
