@@ -317,7 +317,7 @@ func TestSESRefused(t *testing.T) {
 		}, ErrSNSSignature},
 		{"a certificate URL that redirects", func() *snstest.Message {
 			e := notificationEnvelope(string(bounce))
-			e.SigningCertURL = b.sns.URL + "moved.pem"
+			e.SigningCertURL = b.sns.MovedCertURL
 			b.sns.Sign(t, e, "2")
 			return e
 		}, ErrSNSSignature},
