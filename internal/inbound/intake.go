@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	netmail "net/mail"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/mail"
 )
 
@@ -37,7 +39,21 @@ type IntakeConfig struct {
 	Logger    *slog.Logger
 	// Timeout bounds each command and the DATA of one report; 0: two minutes.
 	Timeout time.Duration
+	// Inflight bounds the octets of the reports being read at once (those over 64 KiB count),
+	// the node's budget shared with the API and submission; nil: a budget of 2 × MaxSize
+	// waiting up to 2 s. A report that finds it spent is refused with 452 4.3.1.
+	Inflight *inflight.Budget
+	// MaxConns and MaxConnsPerClient bound the connections open at once, in all and from one
+	// client (an IPv4 address, an IPv6 /64); 0: 256 and 16. One more is answered 421 4.7.0 and
+	// closed.
+	MaxConns, MaxConnsPerClient int
 }
+
+// The default connection bounds of the intake: an MTA sends its bounces over a few connections.
+const (
+	intakeMaxConns          = 256
+	intakeMaxConnsPerClient = 16
+)
 
 // Intake is the SMTP listener for the bounce domains (email-rules §4.1): it accepts mail from
 // any sender (DSNs come from the null sender) for the bounce domains only, parses each message
@@ -50,24 +66,54 @@ type Intake struct {
 	log     *slog.Logger
 	domains []string
 	timeout time.Duration
+	budget  *inflight.Budget
 
-	mu      sync.Mutex
-	conns   map[string]*intakeConn // by remote address
-	closing bool
+	maxConns, maxPerClient int
+
+	mu        sync.Mutex
+	conns     map[string]*intakeConn // by remote address
+	perClient map[string]int         // open connections by clientKey
+	closing   bool
 }
 
 // intakeConn is an open connection, tracked so Shutdown can close the idle ones.
 type intakeConn struct {
 	net.Conn
-	in   *Intake
-	busy bool // in a transaction (MAIL given): Shutdown lets it finish
+	in     *Intake
+	client string // clientKey of the remote address
+	once   sync.Once
+	busy   bool // in a transaction (MAIL given): Shutdown lets it finish
 }
 
+// Close closes the connection and, the first time, gives back its place in the bounds.
 func (c *intakeConn) Close() error {
-	c.in.mu.Lock()
-	delete(c.in.conns, c.RemoteAddr().String())
-	c.in.mu.Unlock()
+	c.once.Do(func() {
+		c.in.mu.Lock()
+		delete(c.in.conns, c.RemoteAddr().String())
+		if c.in.perClient[c.client]--; c.in.perClient[c.client] <= 0 {
+			delete(c.in.perClient, c.client)
+		}
+		c.in.mu.Unlock()
+	})
 	return c.Conn.Close()
+}
+
+// errTooManyConns is the reply to a connection past the bounds, written before closing it.
+const errTooManyConns = "421 4.7.0 too many connections, try again later\r\n"
+
+// clientKey is what the per-client bound counts by: the IP address of addr, its /64 for IPv6
+// (a host commonly has a whole /64), addr itself when it is no IP address.
+func clientKey(addr net.Addr) string {
+	ap, err := netip.ParseAddrPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	ip := ap.Addr().Unmap()
+	if ip.Is6() {
+		p, _ := ip.WithZone("").Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }
 
 type intakeListener struct {
@@ -75,25 +121,52 @@ type intakeListener struct {
 	in *Intake
 }
 
+// Accept returns the next connection within the bounds; one past them is answered 421 and
+// closed here, never seen by the SMTP server.
 func (l intakeListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ic := &intakeConn{Conn: c, in: l.in, client: clientKey(c.RemoteAddr())}
+		in := l.in
+		in.mu.Lock()
+		if len(in.conns) >= in.maxConns || in.perClient[ic.client] >= in.maxPerClient {
+			in.mu.Unlock()
+			in.log.Info("inbound connection refused: too many connections", "remote", c.RemoteAddr().String(),
+				"open", len(in.conns), "from_client", in.perClient[ic.client])
+			// The reply fits any socket buffer; the deadline only guards against the odd case.
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = io.WriteString(c, errTooManyConns)
+			_ = c.Close()
+			continue
+		}
+		in.conns[c.RemoteAddr().String()] = ic
+		in.perClient[ic.client]++
+		closing := in.closing
+		in.mu.Unlock()
+		if closing {
+			_ = ic.Close()
+		}
+		return ic, nil
 	}
-	ic := &intakeConn{Conn: c, in: l.in}
-	l.in.mu.Lock()
-	l.in.conns[c.RemoteAddr().String()] = ic
-	closing := l.in.closing
-	l.in.mu.Unlock()
-	if closing {
-		_ = ic.Close()
-	}
-	return ic, nil
 }
 
 // NewIntake returns an Intake; Serve starts it.
 func NewIntake(cfg IntakeConfig) *Intake {
-	in := &Intake{proc: cfg.Processor, log: cfg.Logger, timeout: cfg.Timeout, conns: map[string]*intakeConn{}}
+	in := &Intake{proc: cfg.Processor, log: cfg.Logger, timeout: cfg.Timeout, budget: cfg.Inflight,
+		maxConns: cfg.MaxConns, maxPerClient: cfg.MaxConnsPerClient,
+		conns: map[string]*intakeConn{}, perClient: map[string]int{}}
+	if in.budget == nil {
+		in.budget = inflight.New(2*max(cfg.MaxSize, smallMessage), 2*time.Second)
+	}
+	if in.maxConns <= 0 {
+		in.maxConns = intakeMaxConns
+	}
+	if in.maxPerClient <= 0 {
+		in.maxPerClient = intakeMaxConnsPerClient
+	}
 	if in.log == nil {
 		in.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -221,9 +294,11 @@ func (s *intakeSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 // Data reads one report (at most MaxSize octets: go-smtp's reader ends it with ErrDataTooLarge,
-// 552 5.3.4), refuses bare line ends, and records it once per recipient.
+// 552 5.3.4) within the in-flight budget (452 4.3.1 when it stays spent), refuses bare line
+// ends, and records it once per recipient.
 func (s *intakeSession) Data(r io.Reader) error {
-	data, err := io.ReadAll(r)
+	// Reading is bounded by the read timeout of each line; waiting for the budget by its wait.
+	data, taken, err := readMessage(context.Background(), s.in.budget, r, 0)
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
@@ -233,8 +308,11 @@ func (s *intakeSession) Data(r io.Reader) error {
 	}
 	if BareLineEnd(data) >= 0 {
 		s.in.log.Info("inbound report refused", "remote", s.remote, "mail_from", s.from, "why", "bare line end")
+		s.in.budget.Release(taken)
 		return errBareLineEnd
 	}
+	// The parsed report and its copies are made while the octets are still charged.
+	defer s.in.budget.Release(taken)
 	ctx, cancel := context.WithTimeout(context.Background(), s.in.timeout)
 	defer cancel()
 	return s.in.receive(ctx, s.from, s.rcpts, data)

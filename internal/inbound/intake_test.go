@@ -33,9 +33,17 @@ func setupIntake(t *testing.T, maxSize int64) *intakeBundle {
 // setupIntakeOn is setupIntake on a store of driver, offering STARTTLS with tc when set.
 func setupIntakeOn(t *testing.T, driver string, maxSize int64, tc *tls.Config) *intakeBundle {
 	t.Helper()
+	return setupIntakeWith(t, driver, func(c *IntakeConfig) { c.MaxSize, c.TLS = maxSize, tc })
+}
+
+// setupIntakeWith is setupIntake on a store of driver, its configuration changed by set.
+func setupIntakeWith(t *testing.T, driver string, set func(*IntakeConfig)) *intakeBundle {
+	t.Helper()
 	b := &intakeBundle{procBundle: setupProcessorOn(t, driver)}
-	b.in = NewIntake(IntakeConfig{Hostname: "mx.postie.test", BounceDomains: []string{testBounceDomain, "bounce.other.example"},
-		MaxSize: maxSize, Processor: b.proc, Timeout: 5 * time.Minute, TLS: tc})
+	cfg := IntakeConfig{Hostname: "mx.postie.test", BounceDomains: []string{testBounceDomain, "bounce.other.example"},
+		Processor: b.proc, Timeout: 5 * time.Minute}
+	set(&cfg)
+	b.in = NewIntake(cfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

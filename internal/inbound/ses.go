@@ -223,7 +223,11 @@ func (s *SES) notification(ctx context.Context, e store.InboundEntry, message st
 	case typ == "Complaint" && n.Complaint != nil:
 		c := n.Complaint
 		kind := store.ReportComplaint
-		if c.ComplaintFeedbackType == "not-spam" || c.ComplaintFeedbackType == "auth-failure" {
+		// OnAccountSuppressionList is SES refusing to send to an address already on the
+		// account's suppression list: no one complained about this message, and the address is
+		// suppressed at SES already, so it is recorded, not counted as a complaint.
+		if c.ComplaintFeedbackType == "not-spam" || c.ComplaintFeedbackType == "auth-failure" ||
+			c.ComplaintSubType == "OnAccountSuppressionList" {
 			kind = store.ReportFeedback
 		}
 		keyID = c.FeedbackID

@@ -184,6 +184,21 @@ func TestSESNotifications(t *testing.T) {
 					t.Errorf("not-spam: status %s, suppressed %q", st, r)
 				}
 
+				// A complaint SES makes up for an address on its account suppression list is
+				// no complaint: on the timeline as feedback, nothing else.
+				m7 := b.sent("hal@example.com")
+				sup := sesComplaint(m7, "", "fb-7", "hal@example.com")
+				sup["complaint"].(map[string]any)["complaintSubType"] = "OnAccountSuppressionList"
+				if e, err := b.post(sup, version); err != nil || e.Outcome != store.InboundApplied {
+					t.Fatalf("OnAccountSuppressionList: %+v, %v", e, err)
+				}
+				if st, r := b.status(m7.ID), b.suppressed("hal@example.com", store.ScopeBroadcast); st != store.StatusSent || r != "" {
+					t.Errorf("OnAccountSuppressionList: status %s, suppressed %q", st, r)
+				}
+				if evs, err := b.st.MessageEvents(context.Background(), m7.ID); err != nil || evs[len(evs)-1].Type != store.EventFeedback {
+					t.Errorf("OnAccountSuppressionList: last event %s (%v), want feedback", evs[len(evs)-1].Type, err)
+				}
+
 				// A delivery: on the timeline, the message stays sent.
 				m6 := b.sent("gus@example.com")
 				del := map[string]any{"notificationType": "Delivery", "mail": sesMail(m6, "orders@shop.example"), "delivery": map[string]any{
@@ -302,7 +317,7 @@ func TestSESRefused(t *testing.T) {
 		}, ErrSNSSignature},
 		{"a certificate URL that redirects", func() *snstest.Message {
 			e := notificationEnvelope(string(bounce))
-			e.SigningCertURL = b.sns.URL + "moved.pem"
+			e.SigningCertURL = b.sns.MovedCertURL
 			b.sns.Sign(t, e, "2")
 			return e
 		}, ErrSNSSignature},

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -98,6 +99,39 @@ func snsURLAllowed(raw, topicARN, endpoint string) bool {
 	return host != "" && u.Scheme == "https" && strings.EqualFold(u.Host, host)
 }
 
+// snsCertName is the file name of an SNS signing certificate (as AWS's own SDK validators
+// require): anything else on the SNS host is not fetched.
+var snsCertName = regexp.MustCompile(`^SimpleNotificationService-[0-9a-f]+\.pem$`)
+
+// snsCertURL returns the URL to fetch a signing certificate from, and to cache it by, when raw
+// may be one for topicARN (snsURLAllowed): its path must be /SimpleNotificationService-{hex}.pem
+// (under endpoint when set), with no query or fragment. The URL returned is raw normalized (host
+// in lower case), so one certificate is one cache entry however its URL is spelled.
+func snsCertURL(raw, topicARN, endpoint string) (string, bool) {
+	if !snsURLAllowed(raw, topicARN, endpoint) {
+		return "", false
+	}
+	u, _ := url.Parse(raw) // parsed by snsURLAllowed
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.RawFragment != "" {
+		return "", false
+	}
+	base := "/"
+	if endpoint != "" {
+		e, _ := url.Parse(endpoint) // parsed by snsURLAllowed
+		base = strings.TrimSuffix(e.Path, "/") + "/"
+	}
+	name, ok := strings.CutPrefix(u.Path, base)
+	if !ok || !snsCertName.MatchString(name) {
+		return "", false
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host) + base + name, true
+}
+
+// maxFutureTimestamp is how far in the future a message's Timestamp may be. Old messages are
+// not refused (SNS retries a failed delivery for up to hours): a replayed notification is
+// deduplicated by its reports' keys (SES's feedbackId, or its message id).
+const maxFutureTimestamp = time.Hour
+
 // canonical is the string SNS signs for a message of e's type (AWS SNS Developer Guide,
 // "Verifying the signatures of Amazon SNS messages"): each field name and value on its own line,
 // in this order, Subject only when present.
@@ -141,7 +175,7 @@ type snsVerifier struct {
 	now      func() time.Time
 
 	mu    sync.Mutex
-	certs map[string]*x509.Certificate // by URL
+	certs map[string]*x509.Certificate // by URL, as snsCertURL returns it
 }
 
 // snsClient is an HTTP client for SNS: a timeout, and no redirect followed (a 3xx is a failure).
@@ -173,10 +207,18 @@ func (v *snsVerifier) verify(ctx context.Context, e *snsEnvelope) error {
 	if err != nil || len(sig) == 0 {
 		return fmt.Errorf("%w: Signature is not base64", ErrSNSSignature)
 	}
-	if !snsURLAllowed(e.SigningCertURL, e.TopicArn, v.endpoint) {
-		return fmt.Errorf("%w: SigningCertURL %q is not on the topic's SNS host", ErrSNSSignature, e.SigningCertURL)
+	ts, err := time.Parse(time.RFC3339Nano, e.Timestamp)
+	if err != nil {
+		return fmt.Errorf("%w: Timestamp %q is not an RFC 3339 time", ErrSNSSignature, clip(e.Timestamp))
 	}
-	cert, err := v.cert(ctx, e.SigningCertURL)
+	if ts.After(v.now().Add(maxFutureTimestamp)) {
+		return fmt.Errorf("%w: Timestamp %s is more than %s in the future", ErrSNSSignature, ts.Format(time.RFC3339), maxFutureTimestamp)
+	}
+	certURL, ok := snsCertURL(e.SigningCertURL, e.TopicArn, v.endpoint)
+	if !ok {
+		return fmt.Errorf("%w: SigningCertURL %q is not a certificate on the topic's SNS host", ErrSNSSignature, clip(e.SigningCertURL))
+	}
+	cert, err := v.cert(ctx, certURL)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrSNSSignature, err)
 	}
@@ -198,7 +240,7 @@ func (v *snsVerifier) verify(ctx context.Context, e *snsEnvelope) error {
 	return nil
 }
 
-// cert returns the certificate at u, from the cache or downloaded. A certificate outside its
+// cert returns the certificate at u (from snsCertURL), from the cache or downloaded. A certificate outside its
 // validity period is refused (and not kept).
 func (v *snsVerifier) cert(ctx context.Context, u string) (*x509.Certificate, error) {
 	now := v.now()

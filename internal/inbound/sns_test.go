@@ -106,13 +106,13 @@ func TestSNSVerify(t *testing.T) {
 		}, true},
 		{"certificate URL redirects", func() *snstest.Message {
 			e := notificationEnvelope(`{"a":1}`)
-			e.SigningCertURL = s.URL + "moved.pem"
+			e.SigningCertURL = s.MovedCertURL
 			s.Sign(t, e, "2")
 			return e
 		}, true},
 		{"certificate URL not found", func() *snstest.Message {
 			e := notificationEnvelope(`{"a":1}`)
-			e.SigningCertURL = s.URL + "nothing.pem"
+			e.SigningCertURL = s.URL + "SimpleNotificationService-ffff.pem"
 			s.Sign(t, e, "2")
 			return e
 		}, true},
@@ -195,6 +195,95 @@ func TestSNSURLAllowed(t *testing.T) {
 	for _, tt := range tests {
 		if got := snsURLAllowed(tt.url, tt.topic, tt.endpoint); got != tt.want {
 			t.Errorf("snsURLAllowed(%q, %q, %q) = %v, want %v", tt.url, tt.topic, tt.endpoint, got, tt.want)
+		}
+	}
+}
+
+// A certificate URL is https://sns.{region}.amazonaws.com/SimpleNotificationService-{hex}.pem
+// (under POSTIE_SNS_ENDPOINT in tests), nothing else on that host; it is cached by its normalized
+// form.
+func TestSNSCertURL(t *testing.T) {
+	t.Parallel()
+	const aws = "https://sns.eu-west-1.amazonaws.com/"
+	tests := []struct{ url, endpoint, want string }{
+		{aws + "SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem", "", aws + "SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem"},
+		{"https://SNS.EU-West-1.amazonaws.com/SimpleNotificationService-abc.pem", "", aws + "SimpleNotificationService-abc.pem"},
+		{"https://sns.eu-west-1.amazonaws.com/Simple%4eotificationService-abc.pem", "", aws + "SimpleNotificationService-abc.pem"},
+		{aws + "x.pem", "", ""},
+		{aws + "SimpleNotificationService-.pem", "", ""},
+		{aws + "SimpleNotificationService-ABC.pem", "", ""},
+		{aws + "SimpleNotificationService-xyz.pem", "", ""},
+		{aws + "SimpleNotificationService-abc.pem.txt", "", ""},
+		{aws + "SimpleNotificationService-abc.pemx", "", ""},
+		{aws + "a/SimpleNotificationService-abc.pem", "", ""},
+		{aws + "a/../SimpleNotificationService-abc.pem", "", ""},
+		{aws + "SimpleNotificationService-abc.pem?x=1", "", ""},
+		{aws + "SimpleNotificationService-abc.pem?", "", ""},
+		{aws + "SimpleNotificationService-abc.pem#x", "", ""},
+		{aws + "?Action=GetCertificate", "", ""},
+		{"https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem", "", ""}, // another region
+		{"http://127.0.0.1:8080/sns/SimpleNotificationService-abc.pem", "http://127.0.0.1:8080/sns", "http://127.0.0.1:8080/sns/SimpleNotificationService-abc.pem"},
+		{"http://127.0.0.1:8080/sns/SimpleNotificationService-abc.pem", "http://127.0.0.1:8080/sns/", "http://127.0.0.1:8080/sns/SimpleNotificationService-abc.pem"},
+		{"http://127.0.0.1:8080/sns/x.pem", "http://127.0.0.1:8080/sns", ""},
+		{"http://127.0.0.1:8080/sns/a/SimpleNotificationService-abc.pem", "http://127.0.0.1:8080/sns", ""},
+		{"http://127.0.0.1:8080/SimpleNotificationService-abc.pem", "http://127.0.0.1:8080/sns", ""},
+	}
+	for _, tt := range tests {
+		got, ok := snsCertURL(tt.url, testTopic, tt.endpoint)
+		if got != tt.want || ok != (tt.want != "") {
+			t.Errorf("snsCertURL(%q, %q) = %q, %v; want %q", tt.url, tt.endpoint, got, ok, tt.want)
+		}
+	}
+}
+
+// A SigningCertURL elsewhere on the SNS host, or with a query, is refused before anything is
+// fetched, so a sender cannot make postie fetch what it likes or fill its certificate cache.
+func TestSNSCertURLNotFetched(t *testing.T) {
+	t.Parallel()
+	s := snstest.New(t, snsNow)
+	v := verifier(s)
+	for _, u := range []string{s.URL + "x.pem", s.URL + "SimpleNotificationService-test.pem", s.URL + "confirm",
+		s.CertURL + "?n=1", s.CertURL + "?n=2", s.URL + "a/SimpleNotificationService-abc.pem"} {
+		e := notificationEnvelope(`{}`)
+		e.SigningCertURL = u
+		s.Sign(t, e, "2")
+		if err := v.verify(context.Background(), envelope(t, e)); !errors.Is(err, ErrSNSSignature) {
+			t.Errorf("SigningCertURL %s: %v, want ErrSNSSignature", u, err)
+		}
+	}
+	if n := s.Requests.Load(); n != 0 {
+		t.Errorf("%d requests to the SNS host, want none", n)
+	}
+	if len(v.certs) != 0 {
+		t.Errorf("%d certificates cached, want none", len(v.certs))
+	}
+}
+
+// A message whose Timestamp is more than an hour ahead is refused (before its certificate is
+// fetched); an old one is verified (a replay is deduplicated by its reports' keys).
+func TestSNSTimestamp(t *testing.T) {
+	t.Parallel()
+	s := snstest.New(t, snsNow)
+	for _, tt := range []struct {
+		ts string
+		ok bool
+	}{
+		{snsNow.Add(59 * time.Minute).Format(time.RFC3339Nano), true},
+		{snsNow.Add(-30 * 24 * time.Hour).Format("2006-01-02T15:04:05.000Z"), true},
+		{snsNow.Add(61 * time.Minute).Format(time.RFC3339), false},
+		{snsNow.Add(365 * 24 * time.Hour).Format("2006-01-02T15:04:05.000Z"), false},
+		{"yesterday", false},
+	} {
+		before := s.Requests.Load()
+		e := notificationEnvelope(`{}`)
+		e.Timestamp = tt.ts
+		s.Sign(t, e, "2")
+		err := verifier(s).verify(context.Background(), envelope(t, e))
+		if tt.ok != (err == nil) || err != nil && !errors.Is(err, ErrSNSSignature) {
+			t.Errorf("Timestamp %s: %v, want ok %v", tt.ts, err, tt.ok)
+		}
+		if !tt.ok && s.Requests.Load() != before {
+			t.Errorf("Timestamp %s: the certificate was fetched", tt.ts)
 		}
 	}
 }

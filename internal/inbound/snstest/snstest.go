@@ -65,14 +65,16 @@ func Canonical(m *Message) string {
 
 // SNS is a local SNS: a key pair, its self-signed certificate, and an HTTP server with
 //
-//	/SimpleNotificationService-test.pem   the certificate (CertURL)
-//	/moved.pem                            a redirect to it
+//	/SimpleNotificationService-0123456789abcdef.pem   the certificate (CertURL)
+//	/SimpleNotificationService-00000000.pem           a redirect to it (MovedCertURL)
 //	/confirm                              a subscription confirmation (counted in Confirms)
 //	/moved-confirm                        a redirect to it
 type SNS struct {
-	URL     string // the server's base URL, with a trailing slash
-	CertURL string
+	URL          string // the server's base URL, with a trailing slash
+	CertURL      string
+	MovedCertURL string
 
+	Requests atomic.Int32 // requests of any path
 	Fetches  atomic.Int32 // certificate downloads
 	Confirms atomic.Int32 // subscription confirmations
 
@@ -98,12 +100,12 @@ func New(t testing.TB, now time.Time) *SNS {
 	p := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	s.cert.Store(&p)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /SimpleNotificationService-test.pem", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /"+certName, func(w http.ResponseWriter, r *http.Request) {
 		s.Fetches.Add(1)
 		_, _ = w.Write(*s.cert.Load())
 	})
-	mux.HandleFunc("GET /moved.pem", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/SimpleNotificationService-test.pem", http.StatusFound)
+	mux.HandleFunc("GET /"+movedCertName, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/"+certName, http.StatusFound)
 	})
 	mux.HandleFunc("GET /confirm", func(w http.ResponseWriter, r *http.Request) {
 		s.Confirms.Add(1)
@@ -112,12 +114,22 @@ func New(t testing.TB, now time.Time) *SNS {
 	mux.HandleFunc("GET /moved-confirm", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/confirm", http.StatusFound)
 	})
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.Requests.Add(1)
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL + "/"
-	s.CertURL = srv.URL + "/SimpleNotificationService-test.pem"
+	s.CertURL = srv.URL + "/" + certName
+	s.MovedCertURL = srv.URL + "/" + movedCertName
 	return s
 }
+
+// The certificate's file names, as SNS names them.
+const (
+	certName      = "SimpleNotificationService-0123456789abcdef.pem"
+	movedCertName = "SimpleNotificationService-00000000.pem"
+)
 
 // ServeCertificateOf makes s serve o's certificate instead of its own.
 func (s *SNS) ServeCertificateOf(o *SNS) { s.cert.Store(o.cert.Load()) }
