@@ -134,7 +134,7 @@ func (l intakeListener) Accept() (net.Conn, error) {
 		in.mu.Lock()
 		if len(in.conns) >= in.maxConns || in.perClient[ic.client] >= in.maxPerClient {
 			in.mu.Unlock()
-			in.log.Info("inbound connection refused: too many connections", "remote", c.RemoteAddr().String(),
+			in.log.Debug("inbound connection refused: too many connections", "remote", c.RemoteAddr().String(),
 				"open", len(in.conns), "from_client", in.perClient[ic.client])
 			// The reply fits any socket buffer; the deadline only guards against the odd case.
 			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
