@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/postgres/pgadmin"
 	"github.com/postie/postie/internal/store/postgres/pgtest"
 	"github.com/postie/postie/internal/store/storetest"
 )
@@ -40,7 +41,65 @@ func openURL(t testing.TB, url string) *Store {
 // openTest opens a store on a fresh database.
 func openTest(t testing.TB) *Store {
 	t.Helper()
-	return openURL(t, pgtest.URL(t))
+	return openURL(t, migratedURL(t))
+}
+
+// template is a database migrated once per test process, which migratedURL clones: copying a
+// database is much cheaper than running every migration for each of the conformance suite's
+// cases.
+var template struct {
+	once sync.Once
+	name string
+	drop func() error
+	err  error
+}
+
+// migratedURL is pgtest.URL for a fresh database that is already migrated (a clone of the
+// process's template), dropped when t ends.
+func migratedURL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(pgtest.EnvURL)
+	if base == "" {
+		return pgtest.URL(t) // skips, or fails in CI
+	}
+	template.once.Do(func() {
+		ctx := context.Background()
+		var tmplURL string
+		if tmplURL, template.drop, template.err = pgadmin.CreateDatabase(ctx, base, "postie_tmpl"); template.err != nil {
+			return
+		}
+		s, err := Open(ctx, Options{URL: tmplURL, Migrate: true})
+		if err != nil {
+			template.err = err
+			return
+		}
+		s.Close()
+		u, _ := url.Parse(tmplURL)
+		template.name = strings.TrimPrefix(u.Path, "/")
+	})
+	if template.err != nil {
+		t.Fatalf("migrating the template database: %v", template.err)
+	}
+	dbURL, drop, err := pgadmin.CreateDatabaseFrom(context.Background(), base, "postie_test", template.name)
+	if err != nil {
+		t.Fatalf("cloning the template database: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Errorf("%v", err)
+		}
+	})
+	return dbURL
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if template.drop != nil {
+		if err := template.drop(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
+	os.Exit(code)
 }
 
 func TestStore(t *testing.T) {
@@ -57,7 +116,7 @@ func TestStoreQueryExecModes(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			storetest.Run(t, func(t *testing.T) store.Store {
-				u, err := url.Parse(pgtest.URL(t))
+				u, err := url.Parse(migratedURL(t))
 				if err != nil {
 					t.Fatal(err)
 				}
