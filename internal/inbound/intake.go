@@ -44,15 +44,16 @@ type IntakeConfig struct {
 	// waiting up to 2 s. A report that finds it spent is refused with 452 4.3.1.
 	Inflight *inflight.Budget
 	// MaxConns and MaxConnsPerClient bound the connections open at once, in all and from one
-	// client (an IPv4 address, an IPv6 /64); 0: 256 and 16. One more is answered 421 4.7.0 and
+	// client (an IPv4 address, an IPv6 /64); 0: 256 and 32. One more is answered 421 4.7.0 and
 	// closed.
 	MaxConns, MaxConnsPerClient int
 }
 
-// The default connection bounds of the intake: an MTA sends its bounces over a few connections.
+// The default connection bounds of the intake: an MTA sends its bounces over a few connections
+// (Postfix opens at most 20 to one destination by default).
 const (
 	intakeMaxConns          = 256
-	intakeMaxConnsPerClient = 16
+	intakeMaxConnsPerClient = 32
 )
 
 // Intake is the SMTP listener for the bounce domains (email-rules §4.1): it accepts mail from
