@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -107,7 +108,7 @@ func (s *Store) InboundApply(ctx context.Context, p store.InboundApplyParams) ([
 		if err != nil {
 			return err
 		}
-		if err := addCounts(ctx, tx, counts, p.Now); err != nil {
+		if err := addCounts(ctx, tx, counts, p.Now, s.countShard()); err != nil {
 			return err
 		}
 		e := driverkit.InboundEntry(p, out)
@@ -126,9 +127,23 @@ func (s *Store) InboundApply(ctx context.Context, p store.InboundApplyParams) ([
 	return out, nil
 }
 
-// addCounts adds counts to their streams' rows of now's hour, in stream order (the order every
-// writer of delivery_counts locks its rows in).
-func addCounts(ctx context.Context, tx pgx.Tx, counts driverkit.StreamCounts, now time.Time) error {
+// countShards is how many rows delivery_counts has per stream and hour at most: each write adds
+// to one of them (countShard), chosen at random, so that the finishes of every node, which all
+// count into their streams' rows of the hour, seldom wait for one another's row locks until
+// commit. DeliveryCounts sums them.
+const countShards = 16
+
+// countShard is the shard of delivery_counts a write adds to.
+func (s *Store) countShard() int16 {
+	if s.shardOf != nil {
+		return s.shardOf()
+	}
+	return int16(rand.IntN(countShards))
+}
+
+// addCounts adds counts to their streams' rows of now's hour in shard, in stream order (the
+// order every writer of delivery_counts locks its rows in).
+func addCounts(ctx context.Context, tx pgx.Tx, counts driverkit.StreamCounts, now time.Time, shard int16) error {
 	streams := make([]string, 0, len(counts))
 	for st := range counts {
 		streams = append(streams, st)
@@ -137,7 +152,7 @@ func addCounts(ctx context.Context, tx pgx.Tx, counts driverkit.StreamCounts, no
 	for _, st := range streams {
 		c := counts[st]
 		if _, err := tx.Exec(ctx, qCountsAdd, st, tsNotNull(driverkit.HourOf(now)), int64(c.Delivered), int64(c.Bounced),
-			int64(c.Complained)); err != nil {
+			int64(c.Complained), shard); err != nil {
 			return fmt.Errorf("delivery counts: %w", err)
 		}
 	}

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -49,5 +50,43 @@ func TestStreamPauseAcrossNodes(t *testing.T) {
 	if got, err := b.MessageClaim(ctx, store.MessageClaimParams{Owner: "w", Stream: store.StreamBroadcast, Limit: 10,
 		Now: t0.Add(time.Hour), LeaseUntil: t0.Add(2 * time.Hour)}); err != nil || len(got) != 1 {
 		t.Errorf("claimed %d, %v after the resume; want 1", len(got), err)
+	}
+}
+
+// TestFinishCountsInShards: a finish adds its delivery counts to a shard of its own, so it does
+// not wait for another transaction holding the row of the same stream and hour in another shard;
+// DeliveryCounts sums the shards.
+func TestFinishCountsInShards(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := t.Context()
+	s.shardOf = func() int16 { return 1 }
+	ids := acceptN(t, s, 1)
+	if got, err := s.MessageClaim(ctx, store.MessageClaimParams{Owner: "w", Stream: store.StreamTransactional, Limit: 1,
+		Now: t0, LeaseUntil: t0.Add(time.Minute)}); err != nil || len(got) != 1 {
+		t.Fatalf("MessageClaim = %d, %v", len(got), err)
+	}
+	other, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback(context.Background())
+	if _, err := other.Exec(ctx, `INSERT INTO delivery_counts (stream, hour, shard, delivered) VALUES ($1, $2, 0, 5)`,
+		store.StreamTransactional, t0.Truncate(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// Waiting for the other transaction's lock would end at the deadline (a hang's guard, not a
+	// measurement).
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if n, err := s.MessageFinish(fctx, t0, []store.MessageFinishParams{{ID: ids[0], Owner: "w", Status: store.StatusSent,
+		Attempts: 1, SentAt: t0}}); err != nil || n != 1 {
+		t.Fatalf("MessageFinish = %d, %v (waiting for the other shard's row?)", n, err)
+	}
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.DeliveryCounts(ctx, store.StreamTransactional, t0); err != nil || got.Delivered != 6 {
+		t.Errorf("DeliveryCounts = %+v, %v; want 6 delivered (5 + 1, two shards)", got, err)
 	}
 }

@@ -467,7 +467,8 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 	args = append(args, columns(supRows, finishSuppressionParamTypes...)...)
 	// The delivery counts: in the statement, or with the split outcomes' at the end of their
 	// transaction, so that a batch locks each stream's row once, in stream order.
-	args = append(args, tsNotNull(driverkit.HourOf(now)), len(split) == 0)
+	shard := s.countShard()
+	args = append(args, tsNotNull(driverkit.HourOf(now)), len(split) == 0, shard)
 
 	applied, written := 0, 0
 	streams := map[string]struct{}{}
@@ -522,7 +523,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 					written += n
 				}
 			}
-			return addCounts(ctx, tx, driverkit.DeliveredCounts(delivered), now)
+			return addCounts(ctx, tx, driverkit.DeliveredCounts(delivered), now, shard)
 		})
 	}
 	if err != nil {

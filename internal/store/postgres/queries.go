@@ -253,9 +253,9 @@ const (
 	// writes the webhook reports (outboxFrom) of the applied outcomes: a message not split
 	// reports its status for every recipient, with the time and detail of the outcome's first
 	// event of that type (driverkit.FinishReports, the same rule, serves split ones). dc adds
-	// the recipients of the messages sent to their streams' delivery counts of the hour $23, one
-	// row per stream in stream order, unless $24 is false (a batch with split outcomes counts
-	// them all at its end, addCounts).
+	// the recipients of the messages sent to their streams' delivery counts of the hour $23, in
+	// shard $25 (countShard), one row per stream in stream order, unless $24 is false (a batch
+	// with split outcomes counts them all at its end, addCounts).
 	qMessageFinish = `WITH f AS (
 			SELECT DISTINCT ON (id) *, 'sending' AS leased
 			FROM unnest($1::integer[], $2::text[], $3::text[], $4::text[], $5::integer[],
@@ -303,11 +303,11 @@ const (
 			WHERE u.status IN ('sent', 'deferred', 'failed', 'suppressed')
 			ORDER BY u.id, mr.email_lower` + outboxTo + `),
 		dc AS (
-			INSERT INTO delivery_counts AS c (stream, hour, delivered)
-			SELECT stream, $23, sum(delivered) FROM u
+			INSERT INTO delivery_counts AS c (stream, hour, shard, delivered)
+			SELECT stream, $23, $25::smallint, sum(delivered) FROM u
 			WHERE $24 AND delivered > 0
 			GROUP BY stream ORDER BY stream
-			ON CONFLICT (stream, hour) DO UPDATE SET delivered = c.delivered + excluded.delivered)
+			ON CONFLICT (stream, hour, shard) DO UPDATE SET delivered = c.delivered + excluded.delivered)
 		SELECT u.stream, u.status, (SELECT count(*) FROM wh), u.delivered FROM u`
 
 	// MessageRetry, per batch of ids ($2). FOR UPDATE (waiting): a concurrent retry of the same

@@ -41,9 +41,10 @@ const (
 		FROM cur`
 	qSoftBounceForget = `DELETE FROM soft_bounces WHERE email = $1`
 
-	qCountsAdd = `INSERT INTO delivery_counts AS c (stream, hour, delivered, bounced, complained)
-		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (stream, hour) DO UPDATE SET delivered = c.delivered + excluded.delivered,
+	// The counts of stream $1 and hour $2, added to shard $6 (countShard).
+	qCountsAdd = `INSERT INTO delivery_counts AS c (stream, hour, delivered, bounced, complained, shard)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (stream, hour, shard) DO UPDATE SET delivered = c.delivered + excluded.delivered,
 			bounced = c.bounced + excluded.bounced, complained = c.complained + excluded.complained`
 	qCountsSum = `SELECT coalesce(sum(delivered), 0)::bigint, coalesce(sum(bounced), 0)::bigint,
 			coalesce(sum(complained), 0)::bigint
