@@ -16,9 +16,11 @@ import (
 	"github.com/postie/postie/internal/store/driverkit"
 )
 
-// The inbound area (store/inbound.go). Claims and MessageNextDue look at stream_states in SQL;
-// the accept's handoff, on the accepting request's path, asks pausedCache, which this node's
-// own pauses and resumes update at once and the table refreshes at most every second.
+// The inbound area (store/inbound.go). Claims and MessageNextDue look at stream_states in SQL,
+// and so does the accept's insert for the messages it hands off (acceptInsert). Before it, the
+// handoff asks pausedCache, which this node's own pauses and resumes update at once and the
+// table refreshes at most every second, so as not to reserve room for messages of a stream
+// known to be paused; another node's pause it may not know of yet, which the insert catches.
 
 var _ store.Inbound = (*Store)(nil)
 
@@ -33,7 +35,8 @@ type pausedCache struct {
 	refreshing bool
 }
 
-// streamPaused reports whether stream is paused, for the handoff at accept. A view older than
+// streamPaused reports whether stream is paused, as a hint for the handoff at accept (the insert
+// decides, acceptInsert). A view older than
 // pausedRefresh is refreshed in the background; meanwhile the old one answers.
 func (s *Store) streamPaused(stream string) bool {
 	c := &s.paused

@@ -5,11 +5,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postie/postie/internal/store/storetest"
+
 	"github.com/postie/postie/internal/store"
 )
 
 // TestStreamPauseAcrossNodes: a pause on one node stops the other node's claims at once (SQL),
-// its handoff at accept once its cache is refreshed, and a resume on one node wakes the
+// is known to its cache of paused streams once refreshed, and a resume on one node wakes the
 // other's workers.
 func TestStreamPauseAcrossNodes(t *testing.T) {
 	t.Parallel()
@@ -88,5 +90,56 @@ func TestFinishCountsInShards(t *testing.T) {
 	}
 	if got, err := s.DeliveryCounts(ctx, store.StreamTransactional, t0); err != nil || got.Delivered != 6 {
 		t.Errorf("DeliveryCounts = %+v, %v; want 6 delivered (5 + 1, two shards)", got, err)
+	}
+}
+
+// TestStreamPauseHandoffAcrossNodes: once a pause has committed on one node, the other node's
+// accepts hand none of the stream's messages to its delivery, though its cache of paused
+// streams, just refreshed, does not know of the pause yet: they are stored queued, the room is
+// given back. With an idempotency key (the accept's own transaction) as without (grouped).
+func TestStreamPauseHandoffAcrossNodes(t *testing.T) {
+	t.Parallel()
+	a, b, _, _ := twoNodes(t)
+	ctx := t.Context()
+	r := &roomReceiver{room: 10}
+	defer b.ClaimAtAccept(store.StreamBroadcast, r)()
+	if err := b.refreshPaused(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := a.StreamPause(ctx, store.StreamPauseParams{Stream: store.StreamBroadcast, Reason: store.PauseManual, Now: t0}); err != nil || !ok {
+		t.Fatalf("StreamPause = %v, %v", ok, err)
+	}
+	for _, key := range []string{"", "k1"} {
+		m := storetest.Message(t0, func(m *store.Message) { m.Stream = store.StreamBroadcast })
+		p := store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0}
+		if key != "" {
+			p.Idempotency = &store.Idempotency{APIKeyID: "key_1", Key: key, RequestHash: []byte{1}, StatusCode: 202,
+				Response: []byte(`{}`), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		}
+		if _, err := b.MessagesAccept(ctx, p); err != nil {
+			t.Fatalf("MessagesAccept(key %q): %v", key, err)
+		}
+		r.mu.Lock()
+		got, room, reserved := len(r.got), r.room, r.reserved
+		r.mu.Unlock()
+		if got != 0 || room != 10 || reserved != 0 {
+			t.Errorf("key %q: a paused stream's message handed over: %d received, room %d, %d reserved", key, got, room, reserved)
+		}
+		if st, err := b.MessageGet(ctx, m.Message.ID); err != nil || st.Status != store.StatusQueued || st.LeaseOwner != "" || !st.LeaseUntil.IsZero() {
+			t.Errorf("key %q: stored %s leased to %q until %v (%v); want queued, no lease", key, st.Status, st.LeaseOwner, st.LeaseUntil, err)
+		}
+	}
+	// Not paused: handed over as before.
+	if err := a.StreamResume(ctx, store.StreamBroadcast, t0); err != nil {
+		t.Fatal(err)
+	}
+	m := storetest.Message(t0, func(m *store.Message) { m.Stream = store.StreamBroadcast })
+	if _, err := b.MessagesAccept(ctx, store.MessagesAcceptParams{Messages: []store.NewMessage{m}, Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.got) != 1 || r.got[0].ID != m.Message.ID {
+		t.Errorf("after the resume: handed over %d, want the new message", len(r.got))
 	}
 }

@@ -100,6 +100,45 @@ func unnestInsert(table string, cols []column) string {
 		" FROM unnest(" + strings.Join(params, ", ") + ") AS u (" + strings.Join(names, ", ") + ")"
 }
 
+// acceptInsert is the accept's insert of messages (unnestInsert's, with a check): a message
+// handed off at accept (status sending, store.AcceptClaims) whose stream is paused when the
+// statement runs is stored queued, without a lease, as if it had not been handed off; the
+// statement returns those streams, whose messages the accept then gives back to their receiver.
+// So once a pause has committed, on any node, no accept hands its stream's messages over, what
+// this node's view of the pauses (pausedCache) says.
+func acceptInsert() string {
+	sel, params, names := make([]string, len(messageCols)), make([]string, len(messageCols)), make([]string, len(messageCols))
+	col := map[string]string{}
+	for i, c := range messageCols {
+		names[i] = "c" + strconv.Itoa(i+1)
+		col[c.name] = names[i]
+		params[i] = "$" + strconv.Itoa(i+1) + "::" + paramType(c.typ) + "[]"
+	}
+	held := "(" + col["status"] + " = 'sending' AND " + col["stream"] + " IN (SELECT stream FROM p))"
+	for i, c := range messageCols {
+		sel[i] = names[i]
+		if pt := paramType(c.typ); pt != c.typ {
+			sel[i] += "::" + c.typ
+		}
+		switch c.name {
+		case "status":
+			sel[i] = "CASE WHEN " + held + " THEN 'queued' ELSE " + sel[i] + " END"
+		case "lease_owner":
+			sel[i] = "CASE WHEN " + held + " THEN '' ELSE " + sel[i] + " END"
+		case "lease_until":
+			sel[i] = "CASE WHEN " + held + " THEN NULL ELSE " + sel[i] + " END"
+		}
+	}
+	return `WITH u AS (
+			SELECT * FROM unnest(` + strings.Join(params, ", ") + `) AS u (` + strings.Join(names, ", ") + `)),
+		p AS (
+			SELECT stream FROM stream_states
+			WHERE paused AND stream IN (SELECT ` + col["stream"] + ` FROM u WHERE ` + col["status"] + ` = 'sending')),
+		i AS (
+			INSERT INTO messages (` + columnList(messageCols) + `) SELECT ` + strings.Join(sel, ", ") + ` FROM u)
+		SELECT stream FROM p`
+}
+
 // requeueQuery returns the statement that returns the leased messages matching cond to the queue,
 // each with an event of type event naming the owner it was taken from, and returns their (id,
 // stream). The rows are locked with SKIP LOCKED: a row that another transaction is finishing or
@@ -136,7 +175,7 @@ var (
 
 // Inserts of MessagesAccept.
 var (
-	qMessageInsert   = unnestInsert("messages", messageCols)
+	qMessageInsert   = acceptInsert()
 	qRawInsert       = unnestInsert("message_raw", rawCols)
 	qRecipientInsert = unnestInsert("message_recipients", recipientCols)
 )
