@@ -2,9 +2,14 @@ package postgres
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/postie/postie/internal/store/driverkit"
 	"github.com/postie/postie/internal/store/storetest"
 
 	"github.com/postie/postie/internal/store"
@@ -141,5 +146,58 @@ func TestStreamPauseHandoffAcrossNodes(t *testing.T) {
 	defer r.mu.Unlock()
 	if len(r.got) != 1 || r.got[0].ID != m.Message.ID {
 		t.Errorf("after the resume: handed over %d, want the new message", len(r.got))
+	}
+}
+
+// TestInboundListPlans: a listing filtered by kind or by outcome reads that column's index, in
+// the generic plan of its prepared statement too (the one a plan that knew the filter's value,
+// and left out a condition true for it, would hide).
+func TestInboundListPlans(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	ctx := t.Context()
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	for _, q := range []string{"SET enable_seqscan = off", "SET plan_cache_mode = force_generic_plan"} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer conn.Exec(context.Background(), "RESET ALL")
+	for i, tc := range []struct {
+		p     store.InboundListParams
+		after int64
+		index string
+	}{
+		{store.InboundListParams{Kind: "dsn"}, 0, "inbound_entries_kind"},
+		{store.InboundListParams{Kind: "dsn"}, 7, "inbound_entries_kind"},
+		{store.InboundListParams{Outcome: store.InboundIgnored}, 7, "inbound_entries_outcome"},
+	} {
+		q, args := driverkit.InboundListQuery(inboundColumns, tc.p, tc.after, int32(10), dialect{}.Placeholder)
+		name := fmt.Sprintf("inbound_list_%d", i)
+		if _, err := conn.Conn().Prepare(ctx, name, q); err != nil {
+			t.Fatal(err)
+		}
+		lits := make([]string, len(args))
+		for j, a := range args {
+			if str, ok := a.(string); ok {
+				a = "'" + str + "'"
+			}
+			lits[j] = fmt.Sprint(a)
+		}
+		rows, err := conn.Query(ctx, "EXPLAIN EXECUTE "+name+"("+strings.Join(lits, ", ")+")")
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text := strings.Join(plan, "\n"); !strings.Contains(text, tc.index) || strings.Contains(text, "Seq Scan") {
+			t.Errorf("%+v after %d: want an index scan of %s, plan:\n%s", tc.p, tc.after, tc.index, text)
+		}
 	}
 }

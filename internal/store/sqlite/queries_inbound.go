@@ -8,11 +8,6 @@ const (
 			message_ids, size)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-	// ?1, ?2: '' for any kind, outcome; ?3: the id the previous page ended with, 0 for none.
-	qInboundList = `SELECT ` + inboundColumns + ` FROM inbound_entries
-		WHERE (?1 = '' OR kind = ?1) AND (?2 = '' OR outcome = ?2) AND (?3 = 0 OR id < ?3)
-		ORDER BY id DESC LIMIT ?4`
-
 	qReportKeyInsert = `INSERT INTO report_keys (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`
 
 	// A report's recipient's message (which becomes split when its second parameter is true;
