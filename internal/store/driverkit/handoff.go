@@ -38,6 +38,7 @@ func (rs *Receivers) ClaimAtAccept(stream string, r store.AcceptReceiver) (stop 
 type HandOff []handOffPart
 
 type handOffPart struct {
+	stream  string
 	r       store.AcceptReceiver
 	claimed []store.ClaimedMessage
 }
@@ -75,7 +76,7 @@ func (rs *Receivers) Claim(msgs []store.Message, raw [][]byte, now time.Time, st
 		if took <= 0 {
 			continue
 		}
-		part := handOffPart{r: r, claimed: make([]store.ClaimedMessage, 0, took)}
+		part := handOffPart{stream: stream, r: r, claimed: make([]store.ClaimedMessage, 0, took)}
 		for i := range msgs {
 			m := &msgs[i]
 			if len(part.claimed) == took {
@@ -111,6 +112,23 @@ func (h HandOff) Deliver() {
 	for _, p := range h {
 		p.r.Receive(p.claimed)
 	}
+}
+
+// Without gives back the room of the messages of streams (which the accept stored queued after
+// all: the driver found those streams paused when writing them) and returns the rest.
+func (h HandOff) Without(streams []string) HandOff {
+	if len(streams) == 0 {
+		return h
+	}
+	out := h[:0:0]
+	for _, p := range h {
+		if slices.Contains(streams, p.stream) {
+			p.r.Unreserve(len(p.claimed))
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // Unreserve gives the room back, when the accept stored nothing (failed or replayed).

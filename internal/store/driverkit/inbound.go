@@ -389,6 +389,37 @@ func InboundPage(page []store.InboundEntry, limit int) ([]store.InboundEntry, st
 	return cutPage(page, limit, store.InboundCursor)
 }
 
+// InboundListQuery returns an InboundList page's query of columns (newest first, limit rows,
+// after the id after unless 0) and its arguments, ph(n) being the driver's n-th placeholder. The
+// WHERE names only the filters given, so that the planner can use the index on kind or on
+// outcome: one fixed condition per filter, true when the filter is empty, keeps it from that,
+// and a rare kind would then be found by scanning every entry.
+func InboundListQuery(columns string, p store.InboundListParams, after int64, limit any, ph func(n int) string) (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, cond+ph(len(args)))
+	}
+	if p.Kind != "" {
+		add("kind = ", p.Kind)
+	}
+	if p.Outcome != "" {
+		add("outcome = ", p.Outcome)
+	}
+	if after != 0 {
+		add("id < ", after)
+	}
+	q := "SELECT " + columns + " FROM inbound_entries"
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	args = append(args, limit)
+	return q + " ORDER BY id DESC LIMIT " + ph(len(args)), args
+}
+
 // HourOf is the start of t's hour, the granularity of the delivery counts.
 func HourOf(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Hour)

@@ -516,7 +516,9 @@ func (s *Store) RunQueue(ctx context.Context, p store.RunQueueParams) error {
 		queueAccept(b, acc.msgs, acc.raws, acc.recips)
 		b.Queue(qCampaignContactsSet, campaignID, tsNotNull(p.Now), sent)
 		b.Queue(qCampaignDayAdd, day, int32(len(keep)))
-		return tx.SendBatch(ctx, b).Close()
+		paused, err := sendAccept(ctx, tx, b)
+		handed = handed.Without(paused)
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {

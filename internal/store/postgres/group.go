@@ -29,6 +29,7 @@ const (
 // acceptRows is one request's rows for the three accept INSERTs.
 type acceptRows struct {
 	msgs, raws, recips [][]any
+	paused             []string   // of the streams handed off at accept, those found paused (sendAccept)
 	done               chan error // receives the request's outcome once
 }
 
@@ -128,7 +129,30 @@ func (s *Store) writeAccept(reqs []*acceptRows) error {
 	b := &pgx.Batch{}
 	queueAccept(b, msgs, raws, recips)
 	// The write outlives the request that started it: its rows belong to other requests too.
-	return s.pool.SendBatch(context.Background(), b).Close()
+	paused, err := sendAccept(context.Background(), s.pool, b)
+	for _, r := range reqs {
+		r.paused = paused
+	}
+	return err
+}
+
+// sendAccept sends b, whose first statement may be queueAccept's insert of messages, and returns
+// the streams paused that this insert stored the handed-off messages of as queued (acceptInsert).
+func sendAccept(ctx context.Context, q interface {
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}, b *pgx.Batch) ([]string, error) {
+	br := q.SendBatch(ctx, b)
+	var paused []string
+	if len(b.QueuedQueries) > 0 && b.QueuedQueries[0].SQL == qMessageInsert {
+		rows, err := br.Query()
+		if err == nil {
+			paused, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		}
+		if err != nil {
+			return nil, errors.Join(err, br.Close())
+		}
+	}
+	return paused, br.Close()
 }
 
 // queueAccept queues the accept INSERTs of the rows on b.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -15,9 +16,11 @@ import (
 	"github.com/postie/postie/internal/store/driverkit"
 )
 
-// The inbound area (store/inbound.go). Claims and MessageNextDue look at stream_states in SQL;
-// the accept's handoff, on the accepting request's path, asks pausedCache, which this node's
-// own pauses and resumes update at once and the table refreshes at most every second.
+// The inbound area (store/inbound.go). Claims and MessageNextDue look at stream_states in SQL,
+// and so does the accept's insert for the messages it hands off (acceptInsert). Before it, the
+// handoff asks pausedCache, which this node's own pauses and resumes update at once and the
+// table refreshes at most every second, so as not to reserve room for messages of a stream
+// known to be paused; another node's pause it may not know of yet, which the insert catches.
 
 var _ store.Inbound = (*Store)(nil)
 
@@ -32,7 +35,8 @@ type pausedCache struct {
 	refreshing bool
 }
 
-// streamPaused reports whether stream is paused, for the handoff at accept. A view older than
+// streamPaused reports whether stream is paused, as a hint for the handoff at accept (the insert
+// decides, acceptInsert). A view older than
 // pausedRefresh is refreshed in the background; meanwhile the old one answers.
 func (s *Store) streamPaused(stream string) bool {
 	c := &s.paused
@@ -107,7 +111,7 @@ func (s *Store) InboundApply(ctx context.Context, p store.InboundApplyParams) ([
 		if err != nil {
 			return err
 		}
-		if err := addCounts(ctx, tx, counts, p.Now); err != nil {
+		if err := addCounts(ctx, tx, counts, p.Now, s.countShard()); err != nil {
 			return err
 		}
 		e := driverkit.InboundEntry(p, out)
@@ -126,9 +130,23 @@ func (s *Store) InboundApply(ctx context.Context, p store.InboundApplyParams) ([
 	return out, nil
 }
 
-// addCounts adds counts to their streams' rows of now's hour, in stream order (the order every
-// writer of delivery_counts locks its rows in).
-func addCounts(ctx context.Context, tx pgx.Tx, counts driverkit.StreamCounts, now time.Time) error {
+// countShards is how many rows delivery_counts has per stream and hour at most: each write adds
+// to one of them (countShard), chosen at random, so that the finishes of every node, which all
+// count into their streams' rows of the hour, seldom wait for one another's row locks until
+// commit. DeliveryCounts sums them.
+const countShards = 16
+
+// countShard is the shard of delivery_counts a write adds to.
+func (s *Store) countShard() int16 {
+	if s.shardOf != nil {
+		return s.shardOf()
+	}
+	return int16(rand.IntN(countShards))
+}
+
+// addCounts adds counts to their streams' rows of now's hour in shard, in stream order (the
+// order every writer of delivery_counts locks its rows in).
+func addCounts(ctx context.Context, tx pgx.Tx, counts driverkit.StreamCounts, now time.Time, shard int16) error {
 	streams := make([]string, 0, len(counts))
 	for st := range counts {
 		streams = append(streams, st)
@@ -137,7 +155,7 @@ func addCounts(ctx context.Context, tx pgx.Tx, counts driverkit.StreamCounts, no
 	for _, st := range streams {
 		c := counts[st]
 		if _, err := tx.Exec(ctx, qCountsAdd, st, tsNotNull(driverkit.HourOf(now)), int64(c.Delivered), int64(c.Bounced),
-			int64(c.Complained)); err != nil {
+			int64(c.Complained), shard); err != nil {
 			return fmt.Errorf("delivery counts: %w", err)
 		}
 	}
@@ -227,7 +245,8 @@ func (s *Store) InboundList(ctx context.Context, p store.InboundListParams) ([]s
 		return nil, "", err
 	}
 	limit := driverkit.ListLimit(p.Limit)
-	page, err := readAll(ctx, s, qInboundList, []any{p.Kind, p.Outcome, after, int32(limit + 1)}, scanInbound)
+	q, args := driverkit.InboundListQuery(inboundColumns, p, after, int32(limit+1), dialect{}.Placeholder)
+	page, err := readAll(ctx, s, q, args, scanInbound)
 	if err != nil {
 		return nil, "", fmt.Errorf("postgres: listing inbound entries: %w", unavailable(err))
 	}

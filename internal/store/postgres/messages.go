@@ -37,7 +37,8 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		return store.MessagesAcceptResult{}, nil
 	}
 	// Messages this node's delivery has room for are stored claimed and handed to it after the
-	// commit (store.AcceptClaims); on any other outcome the room is given back.
+	// commit (store.AcceptClaims); on any other outcome the room is given back, as it is for
+	// those of a stream the insert finds paused (acceptInsert).
 	handed := s.recv.Claim(msgs, raws, p.Now, roundTrip, s.streamPaused)
 	defer func() { handed.Unreserve() }() // unless delivered
 	rows, streams, err := acceptRowsOf(msgs, raws)
@@ -50,7 +51,7 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 	} else {
 		inserts := &pgx.Batch{}
 		queueAccept(inserts, rows.msgs, rows.raws, rows.recips)
-		res, err = s.acceptIdempotent(ctx, p, inserts)
+		res, err = s.acceptIdempotent(ctx, p, inserts, &rows.paused)
 	}
 	if err != nil {
 		if errors.Is(err, store.ErrIdempotencyMismatch) {
@@ -59,6 +60,7 @@ func (s *Store) MessagesAccept(ctx context.Context, p store.MessagesAcceptParams
 		return store.MessagesAcceptResult{}, fmt.Errorf("postgres: accepting messages: %w", unavailable(err))
 	}
 	if !res.Replayed {
+		handed = handed.Without(rows.paused)
 		handed.Deliver()
 		handed = nil
 		s.signal(streams)
@@ -93,7 +95,9 @@ func acceptRowsOf(msgs []store.Message, raws [][]byte) (*acceptRows, map[string]
 
 // acceptIdempotent runs inserts in a transaction that first claims p.Idempotency's key, or
 // returns the stored response (or ErrIdempotencyMismatch) without inserting when the key is held.
-func (s *Store) acceptIdempotent(ctx context.Context, p store.MessagesAcceptParams, inserts *pgx.Batch) (store.MessagesAcceptResult, error) {
+// The streams the inserts found paused (sendAccept) go to paused.
+func (s *Store) acceptIdempotent(ctx context.Context, p store.MessagesAcceptParams, inserts *pgx.Batch,
+	paused *[]string) (store.MessagesAcceptResult, error) {
 	k := p.Idempotency
 	var res store.MessagesAcceptResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -121,7 +125,8 @@ func (s *Store) acceptIdempotent(ctx context.Context, p store.MessagesAcceptPara
 		if inserts.Len() == 0 {
 			return nil
 		}
-		return tx.SendBatch(ctx, inserts).Close()
+		*paused, err = sendAccept(ctx, tx, inserts)
+		return err
 	})
 	return res, err
 }
@@ -467,7 +472,8 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 	args = append(args, columns(supRows, finishSuppressionParamTypes...)...)
 	// The delivery counts: in the statement, or with the split outcomes' at the end of their
 	// transaction, so that a batch locks each stream's row once, in stream order.
-	args = append(args, tsNotNull(driverkit.HourOf(now)), len(split) == 0)
+	shard := s.countShard()
+	args = append(args, tsNotNull(driverkit.HourOf(now)), len(split) == 0, shard)
 
 	applied, written := 0, 0
 	streams := map[string]struct{}{}
@@ -522,7 +528,7 @@ func (s *Store) MessageFinish(ctx context.Context, now time.Time, ps []store.Mes
 					written += n
 				}
 			}
-			return addCounts(ctx, tx, driverkit.DeliveredCounts(delivered), now)
+			return addCounts(ctx, tx, driverkit.DeliveredCounts(delivered), now, shard)
 		})
 	}
 	if err != nil {

@@ -108,6 +108,7 @@ type Store struct {
 	events   grouper[*eventsReq]  // events accepted together (notify.go)
 	recv     driverkit.Receivers  // store.AcceptClaims (handoff.go)
 	paused   pausedCache          // the streams paused, for the handoff (inbound.go)
+	shardOf  func() int16         // the delivery_counts shard of each write; nil: at random (countShard)
 
 	closeOnce sync.Once
 }

@@ -648,7 +648,7 @@ func TestFinishFindsRowsByID(t *testing.T) {
 	args = append(args, tsNotNull(t0))
 	args = append(args, columns(nil, "integer", "text", "timestamptz", "text")...)
 	args = append(args, columns(nil, finishSuppressionParamTypes...)...)
-	args = append(args, tsNotNull(t0.Truncate(time.Hour)), true) // the delivery counts' hour, counted here
+	args = append(args, tsNotNull(t0.Truncate(time.Hour)), true, int16(0)) // the delivery counts' hour, counted here, shard
 	res, err := s.pool.Query(ctx, "EXPLAIN "+qMessageFinish, args...)
 	if err != nil {
 		t.Fatal(err)
@@ -684,7 +684,7 @@ func TestFinishWithoutRoutes(t *testing.T) {
 	args = append(args, tsNotNull(t0))
 	args = append(args, columns([][]any{{int32(0), store.EventSent, tsNotNull(t0), nil}}, "integer", "text", "timestamptz", "text")...)
 	args = append(args, columns(nil, finishSuppressionParamTypes...)...)
-	args = append(args, tsNotNull(t0.Truncate(time.Hour)), true) // the delivery counts' hour, counted here
+	args = append(args, tsNotNull(t0.Truncate(time.Hour)), true, int16(0)) // the delivery counts' hour, counted here, shard
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -100,6 +100,45 @@ func unnestInsert(table string, cols []column) string {
 		" FROM unnest(" + strings.Join(params, ", ") + ") AS u (" + strings.Join(names, ", ") + ")"
 }
 
+// acceptInsert is the accept's insert of messages (unnestInsert's, with a check): a message
+// handed off at accept (status sending, store.AcceptClaims) whose stream is paused when the
+// statement runs is stored queued, without a lease, as if it had not been handed off; the
+// statement returns those streams, whose messages the accept then gives back to their receiver.
+// So once a pause has committed, on any node, no accept hands its stream's messages over, what
+// this node's view of the pauses (pausedCache) says.
+func acceptInsert() string {
+	sel, params, names := make([]string, len(messageCols)), make([]string, len(messageCols)), make([]string, len(messageCols))
+	col := map[string]string{}
+	for i, c := range messageCols {
+		names[i] = "c" + strconv.Itoa(i+1)
+		col[c.name] = names[i]
+		params[i] = "$" + strconv.Itoa(i+1) + "::" + paramType(c.typ) + "[]"
+	}
+	held := "(" + col["status"] + " = 'sending' AND " + col["stream"] + " IN (SELECT stream FROM p))"
+	for i, c := range messageCols {
+		sel[i] = names[i]
+		if pt := paramType(c.typ); pt != c.typ {
+			sel[i] += "::" + c.typ
+		}
+		switch c.name {
+		case "status":
+			sel[i] = "CASE WHEN " + held + " THEN 'queued' ELSE " + sel[i] + " END"
+		case "lease_owner":
+			sel[i] = "CASE WHEN " + held + " THEN '' ELSE " + sel[i] + " END"
+		case "lease_until":
+			sel[i] = "CASE WHEN " + held + " THEN NULL ELSE " + sel[i] + " END"
+		}
+	}
+	return `WITH u AS (
+			SELECT * FROM unnest(` + strings.Join(params, ", ") + `) AS u (` + strings.Join(names, ", ") + `)),
+		p AS (
+			SELECT stream FROM stream_states
+			WHERE paused AND stream IN (SELECT ` + col["stream"] + ` FROM u WHERE ` + col["status"] + ` = 'sending')),
+		i AS (
+			INSERT INTO messages (` + columnList(messageCols) + `) SELECT ` + strings.Join(sel, ", ") + ` FROM u)
+		SELECT stream FROM p`
+}
+
 // requeueQuery returns the statement that returns the leased messages matching cond to the queue,
 // each with an event of type event naming the owner it was taken from, and returns their (id,
 // stream). The rows are locked with SKIP LOCKED: a row that another transaction is finishing or
@@ -136,7 +175,7 @@ var (
 
 // Inserts of MessagesAccept.
 var (
-	qMessageInsert   = unnestInsert("messages", messageCols)
+	qMessageInsert   = acceptInsert()
 	qRawInsert       = unnestInsert("message_raw", rawCols)
 	qRecipientInsert = unnestInsert("message_recipients", recipientCols)
 )
@@ -253,9 +292,9 @@ const (
 	// writes the webhook reports (outboxFrom) of the applied outcomes: a message not split
 	// reports its status for every recipient, with the time and detail of the outcome's first
 	// event of that type (driverkit.FinishReports, the same rule, serves split ones). dc adds
-	// the recipients of the messages sent to their streams' delivery counts of the hour $23, one
-	// row per stream in stream order, unless $24 is false (a batch with split outcomes counts
-	// them all at its end, addCounts).
+	// the recipients of the messages sent to their streams' delivery counts of the hour $23, in
+	// shard $25 (countShard), one row per stream in stream order, unless $24 is false (a batch
+	// with split outcomes counts them all at its end, addCounts).
 	qMessageFinish = `WITH f AS (
 			SELECT DISTINCT ON (id) *, 'sending' AS leased
 			FROM unnest($1::integer[], $2::text[], $3::text[], $4::text[], $5::integer[],
@@ -303,11 +342,11 @@ const (
 			WHERE u.status IN ('sent', 'deferred', 'failed', 'suppressed')
 			ORDER BY u.id, mr.email_lower` + outboxTo + `),
 		dc AS (
-			INSERT INTO delivery_counts AS c (stream, hour, delivered)
-			SELECT stream, $23, sum(delivered) FROM u
+			INSERT INTO delivery_counts AS c (stream, hour, shard, delivered)
+			SELECT stream, $23, $25::smallint, sum(delivered) FROM u
 			WHERE $24 AND delivered > 0
 			GROUP BY stream ORDER BY stream
-			ON CONFLICT (stream, hour) DO UPDATE SET delivered = c.delivered + excluded.delivered)
+			ON CONFLICT (stream, hour, shard) DO UPDATE SET delivered = c.delivered + excluded.delivered)
 		SELECT u.stream, u.status, (SELECT count(*) FROM wh), u.delivered FROM u`
 
 	// MessageRetry, per batch of ids ($2). FOR UPDATE (waiting): a concurrent retry of the same

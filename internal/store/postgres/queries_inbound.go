@@ -8,11 +8,6 @@ const (
 			message_ids, size)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, $9)`
 
-	// $1, $2: '' for any kind, outcome; $3: the id the previous page ended with, 0 for none.
-	qInboundList = `SELECT ` + inboundColumns + ` FROM inbound_entries
-		WHERE ($1 = '' OR kind = $1) AND ($2 = '' OR outcome = $2) AND ($3::bigint = 0 OR id < $3)
-		ORDER BY id DESC LIMIT $4`
-
 	qReportKeyInsert = `INSERT INTO report_keys (key, at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`
 
 	// A report's recipient's message (which becomes split when its second parameter is true;
@@ -41,9 +36,10 @@ const (
 		FROM cur`
 	qSoftBounceForget = `DELETE FROM soft_bounces WHERE email = $1`
 
-	qCountsAdd = `INSERT INTO delivery_counts AS c (stream, hour, delivered, bounced, complained)
-		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (stream, hour) DO UPDATE SET delivered = c.delivered + excluded.delivered,
+	// The counts of stream $1 and hour $2, added to shard $6 (countShard).
+	qCountsAdd = `INSERT INTO delivery_counts AS c (stream, hour, delivered, bounced, complained, shard)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (stream, hour, shard) DO UPDATE SET delivered = c.delivered + excluded.delivered,
 			bounced = c.bounced + excluded.bounced, complained = c.complained + excluded.complained`
 	qCountsSum = `SELECT coalesce(sum(delivered), 0)::bigint, coalesce(sum(bounced), 0)::bigint,
 			coalesce(sum(complained), 0)::bigint

@@ -239,7 +239,8 @@ func (s *Store) InboundList(ctx context.Context, p store.InboundListParams) ([]s
 		return nil, "", err
 	}
 	limit := driverkit.ListLimit(p.Limit)
-	page, err := readAll(ctx, s, qInboundList, []any{p.Kind, p.Outcome, after, int64(limit + 1)}, scanInbound)
+	q, args := driverkit.InboundListQuery(inboundColumns, p, after, int64(limit+1), dialect{}.Placeholder)
+	page, err := readAll(ctx, s, q, args, scanInbound)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlite: listing inbound entries: %w", err)
 	}

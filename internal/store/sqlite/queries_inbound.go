@@ -8,11 +8,6 @@ const (
 			message_ids, size)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-	// ?1, ?2: '' for any kind, outcome; ?3: the id the previous page ended with, 0 for none.
-	qInboundList = `SELECT ` + inboundColumns + ` FROM inbound_entries
-		WHERE (?1 = '' OR kind = ?1) AND (?2 = '' OR outcome = ?2) AND (?3 = 0 OR id < ?3)
-		ORDER BY id DESC LIMIT ?4`
-
 	qReportKeyInsert = `INSERT INTO report_keys (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`
 
 	// A report's recipient's message (which becomes split when its second parameter is true;
@@ -37,17 +32,18 @@ const (
 		FROM soft_bounces WHERE email = ? AND at >= ?`
 	qSoftBounceForget = `DELETE FROM soft_bounces WHERE email = ?`
 
-	qCountsAdd = `INSERT INTO delivery_counts (stream, hour, delivered, bounced, complained)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (stream, hour) DO UPDATE SET delivered = delivered + excluded.delivered,
+	// One process, one writer: every count goes to shard 0.
+	qCountsAdd = `INSERT INTO delivery_counts (stream, hour, shard, delivered, bounced, complained)
+		VALUES (?, ?, 0, ?, ?, ?)
+		ON CONFLICT (stream, hour, shard) DO UPDATE SET delivered = delivered + excluded.delivered,
 			bounced = bounced + excluded.bounced, complained = complained + excluded.complained`
 	// The recipients of the messages a MessageFinish sent whole (a JSON array of ids, ?2), added
 	// to their streams' counts of the hour ?1: one statement per batch, reading the rows by key.
-	qCountsSent = `INSERT INTO delivery_counts (stream, hour, delivered)
-		SELECT stream, ?1, sum(coalesce(json_array_length(recipients), 0)) FROM messages
+	qCountsSent = `INSERT INTO delivery_counts (stream, hour, shard, delivered)
+		SELECT stream, ?1, 0, sum(coalesce(json_array_length(recipients), 0)) FROM messages
 		WHERE id IN (SELECT value FROM json_each(?2))
 		GROUP BY stream
-		ON CONFLICT (stream, hour) DO UPDATE SET delivered = delivered + excluded.delivered`
+		ON CONFLICT (stream, hour, shard) DO UPDATE SET delivered = delivered + excluded.delivered`
 	qCountsSum = `SELECT coalesce(sum(delivered), 0), coalesce(sum(bounced), 0), coalesce(sum(complained), 0)
 		FROM delivery_counts WHERE stream = ? AND hour >= ?`
 

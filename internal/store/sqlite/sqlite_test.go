@@ -21,6 +21,7 @@ import (
 
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
+	"github.com/postie/postie/internal/store/driverkit"
 	"github.com/postie/postie/internal/store/storetest"
 )
 
@@ -463,6 +464,23 @@ func TestQueryPlans(t *testing.T) {
 		{"list enhanced prefix", store.MessageListParams{ErrorCode: "5.1."}, "messages_error_enhanced"},
 	} {
 		q, args := list(tc.p)
+		plan := explain(t, s, q, args...)
+		if !strings.Contains(plan, tc.index) || fullScan(plan) {
+			t.Errorf("%s: plan does not use %s:\n%s", tc.name, tc.index, plan)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		p     store.InboundListParams
+		after int64
+		index string
+	}{
+		{"inbound by kind", store.InboundListParams{Kind: "dsn"}, 0, "inbound_entries_kind"},
+		{"inbound by kind, page", store.InboundListParams{Kind: "dsn"}, 7, "inbound_entries_kind"},
+		{"inbound by outcome", store.InboundListParams{Outcome: store.InboundIgnored}, 7, "inbound_entries_outcome"},
+		{"inbound page", store.InboundListParams{}, 7, "PRIMARY KEY"},
+	} {
+		q, args := driverkit.InboundListQuery(inboundColumns, tc.p, tc.after, 10, dialect{}.Placeholder)
 		plan := explain(t, s, q, args...)
 		if !strings.Contains(plan, tc.index) || fullScan(plan) {
 			t.Errorf("%s: plan does not use %s:\n%s", tc.name, tc.index, plan)

@@ -38,14 +38,17 @@ CREATE TABLE soft_bounces (
 
 CREATE INDEX soft_bounces_email ON soft_bounces (email, at);
 
--- Recipients delivered, bounced and complained about, per stream and hour (the hour's start).
+-- Recipients delivered, bounced and complained about, per stream and hour (the hour's start),
+-- summed over the shards: each writer adds to a shard of its own choice, so that concurrent
+-- finishes (on every node) do not all wait for one row's lock.
 CREATE TABLE delivery_counts (
     stream     text COLLATE "C" NOT NULL,
     hour       timestamptz NOT NULL,
+    shard      smallint    NOT NULL,
     delivered  bigint      NOT NULL DEFAULT 0,
     bounced    bigint      NOT NULL DEFAULT 0,
     complained bigint      NOT NULL DEFAULT 0,
-    PRIMARY KEY (stream, hour)
+    PRIMARY KEY (stream, hour, shard)
 );
 
 -- The pause of each stream that was ever paused.

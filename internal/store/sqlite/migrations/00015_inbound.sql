@@ -40,14 +40,16 @@ CREATE TABLE soft_bounces (
 
 CREATE INDEX soft_bounces_email ON soft_bounces (email, at);
 
--- Recipients delivered, bounced and complained about, per stream and hour (the hour's start).
+-- Recipients delivered, bounced and complained about, per stream and hour (the hour's start),
+-- summed over the shards (PostgreSQL's shape; one process writes shard 0 only).
 CREATE TABLE delivery_counts (
     stream     TEXT    NOT NULL,
     hour       INTEGER NOT NULL,
+    shard      INTEGER NOT NULL,
     delivered  INTEGER NOT NULL DEFAULT 0,
     bounced    INTEGER NOT NULL DEFAULT 0,
     complained INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (stream, hour)
+    PRIMARY KEY (stream, hour, shard)
 ) STRICT, WITHOUT ROWID;
 
 -- The pause of each stream that was ever paused.
