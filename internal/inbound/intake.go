@@ -169,7 +169,7 @@ func NewIntake(cfg IntakeConfig) *Intake {
 		in.maxPerClient = intakeMaxConnsPerClient
 	}
 	if in.log == nil {
-		in.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		in.log = slog.New(slog.DiscardHandler)
 	}
 	if in.timeout <= 0 {
 		in.timeout = 2 * time.Minute

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -58,7 +57,7 @@ func NewProcessor(cfg ProcessorConfig) *Processor {
 		p.now = time.Now
 	}
 	if p.log == nil {
-		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		p.log = slog.New(slog.DiscardHandler)
 	}
 	return p
 }
