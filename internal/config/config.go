@@ -93,6 +93,17 @@ type Config struct {
 	RateMinVolume  int     `env:"POSTIE_RATE_MIN_VOLUME" flag:"rate-min-volume" usage:"delivered recipients a window needs before its rates can pause a stream"`
 	FeedbackSender string  `env:"POSTIE_FEEDBACK_SENDER" flag:"feedback-sender" usage:"the sender id closing the Feedback-ID header of broadcast mail (Gmail's feedback loop), 5 to 15 letters or digits"`
 
+	AdminListen string `env:"POSTIE_ADMIN_LISTEN" flag:"admin-listen" usage:"address of the admin listener serving /metrics, /healthz and /readyz without an API key (empty: /metrics is served on the API listener, behind an admin API key)"`
+	Metrics     bool   `env:"POSTIE_METRICS" flag:"metrics" usage:"collect Prometheus metrics (false: /metrics answers 404 and nothing is counted)"`
+	SentryDSN   string `env:"POSTIE_SENTRY_DSN" flag:"sentry-dsn" usage:"report panics and unexpected errors to this Sentry DSN (empty: off)"`
+	Environment string `env:"POSTIE_ENVIRONMENT" flag:"environment" usage:"the environment named in error reports, e.g. production or staging"`
+	LogPII      bool   `env:"POSTIE_LOG_PII" flag:"log-pii" usage:"true to write recipient addresses in logs (off: addresses in logs and error reports are masked)"`
+
+	RetainBodies            time.Duration `env:"POSTIE_RETAIN_BODIES" flag:"retain-bodies" usage:"delete the body (MIME) of a finished message this long after it finished; its metadata and timeline stay"`
+	RetainMessages          time.Duration `env:"POSTIE_RETAIN_MESSAGES" flag:"retain-messages" usage:"delete a finished message's metadata and timeline this long after it finished"`
+	RetainWebhookDeliveries time.Duration `env:"POSTIE_RETAIN_WEBHOOK_DELIVERIES" flag:"retain-webhook-deliveries" usage:"delete finished webhook deliveries and their attempts this long after they finished"`
+	RetainInbound           time.Duration `env:"POSTIE_RETAIN_INBOUND" flag:"retain-inbound" usage:"delete received bounce and complaint reports (and their dedup keys) this long after they arrived"`
+
 	SESTopicARNs string `env:"POSTIE_SES_TOPIC_ARNS" flag:"ses-topic-arns" usage:"SNS topics whose SES notifications POST /v1/inbound/ses accepts, comma-separated ARNs (empty: the endpoint refuses everything)"`
 	SNSEndpoint  string `env:"POSTIE_SNS_ENDPOINT" flag:"sns-endpoint" usage:"for tests only: the base URL signing certificates and subscription confirmations must come from, instead of https://sns.<region>.amazonaws.com"`
 }
@@ -142,6 +153,14 @@ func Default() Config {
 		BouncePause:        0.05,
 		RateMinVolume:      1000,
 		FeedbackSender:     "postie",
+
+		AdminListen:             "127.0.0.1:9464",
+		Metrics:                 true,
+		Environment:             "production",
+		RetainBodies:            30 * 24 * time.Hour,
+		RetainMessages:          400 * 24 * time.Hour,
+		RetainWebhookDeliveries: 30 * 24 * time.Hour,
+		RetainInbound:           90 * 24 * time.Hour,
 	}
 }
 
@@ -445,6 +464,32 @@ func (c *Config) Validate() error {
 	}
 	if n := len(c.FeedbackSender); n < 5 || n > 15 || strings.Trim(c.FeedbackSender, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
 		bad("POSTIE_FEEDBACK_SENDER", "want 5 to 15 letters or digits, got %q", c.FeedbackSender)
+	}
+	if c.AdminListen != "" {
+		if _, _, err := net.SplitHostPort(c.AdminListen); err != nil {
+			bad("POSTIE_ADMIN_LISTEN", "want host:port, got %q", c.AdminListen)
+		}
+	}
+	if c.SentryDSN != "" {
+		if u, err := url.Parse(c.SentryDSN); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User == nil || strings.Trim(u.Path, "/") == "" {
+			// Never echo the DSN: its user part is the project's key.
+			bad("POSTIE_SENTRY_DSN", "want https://KEY@HOST/PROJECT-ID")
+		}
+	}
+	if c.Environment == "" || len(c.Environment) > 64 || strings.ContainsAny(c.Environment, "\x00\r\n/") {
+		bad("POSTIE_ENVIRONMENT", "want 1 to 64 characters, no slash or line break")
+	}
+	if c.RetainBodies < time.Hour {
+		bad("POSTIE_RETAIN_BODIES", "must be at least 1h")
+	}
+	if c.RetainMessages < c.RetainBodies {
+		bad("POSTIE_RETAIN_MESSAGES", "must be at least POSTIE_RETAIN_BODIES (%s): a message's body goes before its metadata", c.RetainBodies)
+	}
+	for env, d := range map[string]time.Duration{"POSTIE_RETAIN_WEBHOOK_DELIVERIES": c.RetainWebhookDeliveries,
+		"POSTIE_RETAIN_INBOUND": c.RetainInbound} {
+		if d < time.Hour {
+			bad(env, "must be at least 1h")
+		}
 	}
 	for _, arn := range c.TopicARNs() {
 		if !strings.HasPrefix(arn, "arn:aws:sns:") || strings.Count(arn, ":") != 5 {
