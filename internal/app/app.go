@@ -26,6 +26,7 @@ import (
 	"github.com/postie/postie/internal/campaign"
 	"github.com/postie/postie/internal/config"
 	"github.com/postie/postie/internal/delivery"
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/inbound"
@@ -103,6 +104,11 @@ type App struct {
 	// are too high.
 	reputation *reputation.Service
 
+	// errors takes the panics recovered and the unexpected errors: the log, and Sentry when
+	// POSTIE_SENTRY_DSN is set (then sentry is that reporter, flushed at shutdown).
+	errors errtrack.Reporter
+	sentry *errtrack.Sentry
+
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
 }
@@ -140,10 +146,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 
 	node := nodeID(cfg)
 	log.Info("node id (POSTIE_NODE_ID), the owner of this run's leases", "node_id", node)
+	if err := a.setupErrors(node); err != nil {
+		return nil, err
+	}
 	a.engine = delivery.New(delivery.Config{
 		Store: st, Transport: a.transport, Owner: nodeOwner(node), Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, ErasedKey: a.keys.ErasedKey,
-		BounceAddress: bounceAddress(cfg, a.verp),
+		BounceAddress: bounceAddress(cfg, a.verp), Errors: a.errors, LogPII: cfg.LogPII,
 	})
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
 	// Every way in creates its messages through this one service.
@@ -166,18 +175,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: st, Messages: messages, Templates: catalog, Owner: nodeOwner(node), Lease: cfg.Lease, Logger: log,
 		MessageTTL: cfg.MessageTTL, Window: cfg.CampaignWindow, DailyQuota: relayDailyQuota(cfg),
 		QuotaShare: cfg.CampaignQuotaShare, MissedGrace: cfg.CampaignMissedGrace,
-		ComplaintRate: cfg.CampaignComplaintRate, ComplaintMinSent: campaign.DefaultComplaintMin,
+		ComplaintRate: cfg.CampaignComplaintRate, ComplaintMinSent: campaign.DefaultComplaintMin, Errors: a.errors,
 	})
 	// Events and triggers: their messages are composed through the same front door.
 	a.notify = notify.New(notify.Config{Store: st, Messages: messages, Templates: catalog, Owner: nodeOwner(node),
-		Lease: cfg.Lease, Logger: log, Retention: cfg.EventRetention})
+		Lease: cfg.Lease, Logger: log, Retention: cfg.EventRetention, Errors: a.errors})
 	// Webhooks: every node sends the deliveries it claims, within the address policy.
 	allow, _ := cfg.WebhookAllowList() // checked by config.Validate
 	a.webhooks = webhook.New(webhook.Config{
 		Store: st, Policy: webhook.Policy{Allow: allow, AllowHTTP: cfg.WebhookAllowHTTP},
 		RetryDelays: cfg.WebhookRetryDelays, DisableAfter: cfg.WebhookDisableAfter, Timeout: cfg.WebhookTimeout,
 		Concurrency: cfg.WebhookConcurrency, Owner: nodeOwner(node), Logger: log,
-		UserAgent: "postie-webhooks/" + ReadVersion().Version,
+		UserAgent: "postie-webhooks/" + ReadVersion().Version, Errors: a.errors,
 	})
 	// Bounce and complaint rates: every node checks them (a pause is recorded once).
 	a.reputation = reputation.New(reputation.Config{Store: st, ComplaintWarn: cfg.ComplaintWarn,
@@ -189,11 +198,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
 		Inflight: a.inflight, WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog, Audience: contacts, Campaigns: a.campaigns, Notify: a.notify, Webhooks: a.webhooks,
-		Reputation: a.reputation, SES: newSES(cfg, a.processor, log),
+		Reputation: a.reputation, SES: newSES(cfg, a.processor, log), Errors: a.errors,
 	}
 	// CSV imports: the uploads this node receives are spooled to its disk and run here.
 	a.importer, err = imports.New(imports.Config{Store: st, Dir: cfg.ImportSpoolDir(), Node: node,
-		Owner: nodeOwner(node), MaxRows: cfg.ImportMaxRows, Lease: cfg.Lease, Logger: log})
+		Owner: nodeOwner(node), MaxRows: cfg.ImportMaxRows, Lease: cfg.Lease, Logger: log, Errors: a.errors})
 	if err != nil {
 		return nil, err
 	}
@@ -454,27 +463,27 @@ func (a *App) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 7)
-	if a.templates != nil {
-		wg.Go(func() { a.templates.Run(engineCtx) })
+	// Each worker loop is supervised: a panic is reported and the loop starts again (the
+	// services also recover per unit of work: a message, a delivery, an action).
+	worker := func(where string, run func(context.Context) error) {
+		wg.Go(func() {
+			if err := errtrack.Supervise(engineCtx, a.errors, where, run); err != nil {
+				errc <- fmt.Errorf("%s: %w", where, err)
+			}
+		})
 	}
-	wg.Go(func() { a.runSync(engineCtx) })
-	wg.Go(func() { a.importer.Run(engineCtx) })
-	wg.Go(func() { a.reputation.Serve(engineCtx) })
-	wg.Go(func() {
-		if err := a.campaigns.Serve(engineCtx); err != nil {
-			errc <- fmt.Errorf("campaigns: %w", err)
-		}
-	})
-	wg.Go(func() {
-		if err := a.notify.Serve(engineCtx); err != nil {
-			errc <- fmt.Errorf("event actions: %w", err)
-		}
-	})
-	wg.Go(func() {
-		if err := a.webhooks.Serve(engineCtx); err != nil {
-			errc <- fmt.Errorf("webhooks: %w", err)
-		}
-	})
+	loop := func(run func(context.Context)) func(context.Context) error {
+		return func(ctx context.Context) error { run(ctx); return nil }
+	}
+	if a.templates != nil {
+		worker("templates reload", loop(a.templates.Run))
+	}
+	worker("sync", loop(a.runSync))
+	worker("imports", loop(a.importer.Run))
+	worker("reputation", loop(a.reputation.Serve))
+	worker("campaigns", a.campaigns.Serve)
+	worker("event actions", a.notify.Serve)
+	worker("webhooks", a.webhooks.Serve)
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
@@ -490,7 +499,7 @@ func (a *App) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		a.housekeeping(engineCtx)
+		_ = errtrack.Supervise(engineCtx, a.errors, "housekeeping", loop(a.housekeeping))
 	}()
 	wg.Go(func() { a.serveSubmission(errc) })
 	wg.Go(func() { a.serveIntake(errc) })
@@ -520,6 +529,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.store.Close(); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
+	a.flushErrors(ctx)
 	return runErr
 }
 

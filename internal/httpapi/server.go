@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/audience/imports"
 	"github.com/postie/postie/internal/campaign"
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/postie/postie/internal/inbound"
 	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/message"
@@ -93,6 +95,9 @@ type Config struct {
 	Reputation *reputation.Service
 	// SES receives SES notifications at POST /v1/inbound/ses; nil refuses them (403).
 	SES *inbound.SES
+	// Errors takes the panics recovered in handlers and the unexpected errors answered with
+	// a 500 (a store failure); nil logs them (errtrack.Log).
+	Errors errtrack.Reporter
 }
 
 // DefaultBatchRenderBudget is Config.BatchRenderBudget when zero.
@@ -133,6 +138,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Errors = errtrack.OrLog(cfg.Errors, cfg.Logger)
 	if cfg.Templates == nil {
 		cfg.Templates = templates.New(templates.Config{Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now})
 	}
@@ -376,6 +382,6 @@ func (s *Server) storeError(err error, what string) error {
 		return huma.Error503ServiceUnavailable("the request was cancelled or timed out before the database answered; " +
 			"retry with the same Idempotency-Key to be sure it is stored once")
 	}
-	s.log.Error("request failed", "what", what, "err", err)
+	s.cfg.Errors.Error(context.Background(), "httpapi store", fmt.Errorf("%s: %w", what, err))
 	return huma.Error500InternalServerError("internal error; see the server log")
 }
