@@ -73,7 +73,7 @@ func TestConfigFileEveryCommand(t *testing.T) {
 	if code, out, errOut := run(t, env, "keys", "list"); code != 0 || !exists("env.db") {
 		t.Fatalf("keys list with POSTIE_CONFIG: exit %d: %s %s", code, out, errOut)
 	}
-	for _, args := range [][]string{{"serve", "--help"}, {"migrate", "--help"}, {"keys", "create", "--help"}, {"sync", "--help"}, {"config", "check", "--help"}} {
+	for _, args := range [][]string{{"serve", "--help"}, {"migrate", "--help"}, {"keys", "create", "--help"}, {"sync", "--help"}, {"config", "check", "--help"}, {"doctor", "--help"}} {
 		if _, out, _ := run(t, nil, args...); !strings.Contains(out, "--config") {
 			t.Errorf("%v lacks --config", args)
 		}

@@ -222,7 +222,11 @@ func checkClock(ctx context.Context, q querier, driver string, o Options) Result
 	mid := before.Add(after.Sub(before) / 2)
 	skew := time.UnixMicro(us).Sub(mid)
 	abs := skew.Abs()
-	detail := fmt.Sprintf("this machine's clock is %s %s the database's", abs.Round(time.Millisecond), map[bool]string{true: "ahead of", false: "behind"}[skew < 0])
+	shown := abs.Round(time.Millisecond)
+	if abs >= time.Second {
+		shown = abs.Round(100 * time.Millisecond)
+	}
+	detail := fmt.Sprintf("this machine's clock is %s %s the database's", shown, map[bool]string{true: "ahead of", false: "behind"}[skew < 0])
 	fix := "keep the clocks synchronised with NTP (chrony or systemd-timesyncd) here and on the database server"
 	switch {
 	case abs >= o.ClockFail:
@@ -271,17 +275,17 @@ func checkFree(what, dir string, o Options) Result {
 		return Result{"disk", Warn, fmt.Sprintf("%s (%s): %v", dir, what, err), ""}
 	}
 	free := int64(st.Bavail) * int64(st.Bsize)
-	detail := fmt.Sprintf("%s free in %s (%s)", bytes(free), dir, what)
+	detail := fmt.Sprintf("%s free in %s (%s)", size(free), dir, what)
 	switch {
 	case free < o.MinFree:
-		return Result{"disk", Fail, detail, fmt.Sprintf("free space there: under %s postie stops taking writes", bytes(o.MinFree))}
+		return Result{"disk", Fail, detail, fmt.Sprintf("free space there: under %s postie stops taking writes", size(o.MinFree))}
 	case free < o.WarnFree:
 		return Result{"disk", Warn, detail, "free space there, or move it to a larger volume"}
 	}
 	return Result{Check: "disk", Status: OK, Detail: detail}
 }
 
-func bytes(n int64) string {
+func size(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
