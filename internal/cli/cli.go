@@ -82,7 +82,7 @@ func (e *env) serveCmd() *cobra.Command {
 			"can be read back through the API. Every flag can also be set by the environment variable shown.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := e.load(cmd.Flags())
+			cfg, src, err := e.resolve(cmd.Flags())
 			if err != nil {
 				return err
 			}
@@ -121,6 +121,9 @@ func (e *env) serveCmd() *cobra.Command {
 				fmt.Fprintf(e.stdout, "  API key:   the value of POSTIE_API_KEY\n")
 			default:
 				fmt.Fprintf(e.stdout, "  API key:   the one printed at first start (lost? postie keys create makes another)\n")
+			}
+			if src.File != "" {
+				fmt.Fprintf(e.stdout, "  config:    %s (the environment and flags override it)\n", src.File)
 			}
 			return a.Run(cmd.Context())
 		},
