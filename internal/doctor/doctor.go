@@ -1,6 +1,7 @@
 // Package doctor checks a postie installation from the outside (postie doctor): the database and
-// its schema, the relay, the DNS of the sending domains, the clock and the free disk. Each check
-// says ok, warn or FAIL and how to fix what it found; it changes nothing anywhere.
+// its schema, the relay, the SMTP listeners' certificate, the DNS of the sending domains, the
+// clock and the free disk. Each check says ok, warn or FAIL and how to fix what it found; it
+// changes nothing anywhere.
 package doctor
 
 import (
@@ -36,7 +37,7 @@ func (s Status) String() string { return [...]string{"ok", "warn", "FAIL"}[s] }
 
 // Result is one check's finding.
 type Result struct {
-	Check  string // "database", "migrations", "relay", "dns", "clock", "disk"
+	Check  string // "database", "migrations", "clock", "relay", "tls", "dns", "disk"
 	Status Status
 	Detail string // what was found
 	Fix    string // how to fix it; "" when ok
@@ -89,6 +90,7 @@ func Run(ctx context.Context, o Options) []Result {
 	var out []Result
 	out = append(out, checkDatabase(ctx, o)...)
 	out = append(out, checkRelay(ctx, o))
+	out = append(out, checkTLS(o)...)
 	out = append(out, checkDNS(ctx, o)...)
 	out = append(out, checkDisk(o)...)
 	return out

@@ -3,10 +3,15 @@ package doctor
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/url"
 	"os"
@@ -401,4 +406,72 @@ func txtRR(name, text string) dnsmessage.Resource {
 func mxRR(name, host string) dnsmessage.Resource {
 	return dnsmessage.Resource{Header: dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName(name), Type: dnsmessage.TypeMX, Class: dnsmessage.ClassINET, TTL: 60},
 		Body: &dnsmessage.MXResource{Pref: 10, MX: dnsmessage.MustNewName(host)}}
+}
+
+// TestTLS: the SMTP listeners' certificate: valid, about to expire, expired, not matching its key.
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cert, other := selfSigned(t, 30*24*time.Hour), selfSigned(t, time.Hour)
+	write := func(name string, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	keyDER := func(c tls.Certificate) []byte {
+		b, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	certFile, keyFile := write("cert.pem", "CERTIFICATE", cert.Leaf.Raw), write("key.pem", "PRIVATE KEY", keyDER(cert))
+	otherKey := write("other.pem", "PRIVATE KEY", keyDER(other))
+	for _, tc := range []struct {
+		name  string
+		key   string
+		now   time.Time
+		want  Status
+		about string
+	}{
+		{"valid", keyFile, cert.Leaf.NotAfter.Add(-15 * 24 * time.Hour), OK, "certificate for mail.shop.example"},
+		{"expiring", keyFile, cert.Leaf.NotAfter.Add(-3 * 24 * time.Hour), Warn, "expires in 3d0h"},
+		{"expired", keyFile, cert.Leaf.NotAfter.Add(time.Minute), Fail, "expired"},
+		{"not yet valid", keyFile, cert.Leaf.NotBefore.Add(-time.Minute), Fail, "not valid before"},
+		{"another key", otherKey, time.Now(), Fail, "private key does not match"},
+	} {
+		c := config.Default()
+		c.TLSCert, c.TLSKey = certFile, tc.key
+		o := opts(c)
+		o.Now = func() time.Time { return tc.now }
+		rs := checkTLS(o)
+		if len(rs) != 1 || rs[0].Status != tc.want || !strings.Contains(rs[0].Detail, tc.about) {
+			t.Errorf("%s: %+v", tc.name, rs)
+		}
+	}
+	if rs := checkTLS(opts(config.Default())); len(rs) != 0 {
+		t.Errorf("no certificate configured: %+v", rs)
+	}
+}
+
+// selfSigned makes a certificate for mail.shop.example valid from an hour ago for life.
+func selfSigned(t *testing.T, life time.Duration) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{"mail.shop.example"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(life)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
