@@ -37,7 +37,7 @@ func (s Status) String() string { return [...]string{"ok", "warn", "FAIL"}[s] }
 
 // Result is one check's finding.
 type Result struct {
-	Check  string // "database", "migrations", "clock", "relay", "tls", "dns", "disk"
+	Check  string // "config", "database", "migrations", "clock", "relay", "tls", "dns", "disk"
 	Status Status
 	Detail string // what was found
 	Fix    string // how to fix it; "" when ok
@@ -46,6 +46,8 @@ type Result struct {
 // Options configures Run. Config is required; the zero value of the rest is valid.
 type Options struct {
 	Config config.Config
+	// Sources says where the settings came from (the configuration file's name, its secrets).
+	Sources config.Sources
 	// Resolver looks up the DNS records; nil: the system's resolver.
 	Resolver *net.Resolver
 	// Timeout bounds each network check; 0 means 10s.
@@ -87,7 +89,7 @@ func (o *Options) defaults() {
 // Run runs every check and returns their results in order.
 func Run(ctx context.Context, o Options) []Result {
 	o.defaults()
-	var out []Result
+	out := checkFile(o)
 	out = append(out, checkDatabase(ctx, o)...)
 	out = append(out, checkRelay(ctx, o))
 	out = append(out, checkTLS(o)...)

@@ -475,3 +475,38 @@ func selfSigned(t *testing.T, life time.Duration) tls.Certificate {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
+
+// TestFile: a configuration file with secrets must be readable by its owner only.
+func TestFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, text string
+		mode       os.FileMode
+		want       Status
+		about      string
+	}{
+		{"secrets, private", `api_key = "0123456789abcdef0123"`, 0o600, OK, "holds secrets (api_key), readable by its owner only"},
+		{"secrets, readable by others", `smtp_url = "smtp://u:hunter2@relay.example:587"`, 0o644, Warn, "holds secrets (smtp_url) and is readable by others (mode 0644)"},
+		{"no secrets", `smtp_url = "smtp://relay.example:587"`, 0o644, OK, "holds no secret"},
+	} {
+		p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".toml")
+		if err := os.WriteFile(p, []byte(tc.text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		c, src, err := config.Resolve(func(k string) string { return map[string]string{config.FileEnv: p}[k] }, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := checkFile(Options{Config: c, Sources: src})
+		if len(rs) != 1 || rs[0].Status != tc.want || !strings.Contains(rs[0].Detail, tc.about) || strings.Contains(rs[0].Detail, "hunter2") {
+			t.Errorf("%s: %+v", tc.name, rs)
+		}
+	}
+	if rs := checkFile(Options{Config: config.Default()}); len(rs) != 0 {
+		t.Errorf("no file: %+v", rs)
+	}
+}
