@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,7 +144,8 @@ func checkDatabase(ctx context.Context, o Options) []Result {
 			return []Result{{"database", Warn, where + ": no database file yet",
 				"postie migrate (or the first postie serve) creates it; check POSTIE_DATABASE_URL if one exists elsewhere"}}
 		}
-		sdb, err := sql.Open("sqlite", "file:"+filepath.ToSlash(db.Path)+"?mode=ro&_pragma=busy_timeout(5000)")
+		u := url.URL{Scheme: "file", Path: filepath.ToSlash(db.Path), RawQuery: "mode=ro&_pragma=busy_timeout(5000)"}
+		sdb, err := sql.Open("sqlite", u.String())
 		if err == nil {
 			defer sdb.Close()
 			err = sdb.PingContext(ctx)
@@ -231,6 +233,9 @@ func checkClock(ctx context.Context, q querier, driver string, o Options) Result
 		shown = abs.Round(100 * time.Millisecond)
 	}
 	detail := fmt.Sprintf("this machine's clock is %s %s the database's", shown, map[bool]string{true: "ahead of", false: "behind"}[skew < 0])
+	if shown == 0 {
+		detail = "this machine's clock agrees with the database's (within 1ms)"
+	}
 	fix := "keep the clocks synchronised with NTP (chrony or systemd-timesyncd) here and on the database server"
 	switch {
 	case abs >= o.ClockFail:
