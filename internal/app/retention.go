@@ -18,7 +18,7 @@ const (
 )
 
 // newRetention builds the purges of cfg's retention settings (POSTIE_RETAIN_*,
-// POSTIE_EVENT_RETENTION).
+// POSTIE_EVENT_RETENTION), every POSTIE_RETENTION_INTERVAL.
 func newRetention(cfg config.Config, st store.Store, log *slog.Logger) *retention.Service {
 	batch := retentionBatchPostgres
 	if db, err := cfg.Database(); err == nil && db.Driver == "sqlite" {
@@ -27,6 +27,6 @@ func newRetention(cfg config.Config, st store.Store, log *slog.Logger) *retentio
 	return retention.New(retention.Config{
 		Store: st, Bodies: cfg.RetainBodies, Messages: cfg.RetainMessages,
 		WebhookDeliveries: cfg.RetainWebhookDeliveries, Inbound: cfg.RetainInbound, Events: cfg.EventRetention,
-		Batch: batch, Log: log, Errors: errtrack.Log(log),
+		Every: cfg.RetentionInterval, Batch: batch, Log: log, Errors: errtrack.Log(log),
 	})
 }

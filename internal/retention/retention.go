@@ -7,8 +7,8 @@
 // batches of Config.Batch, oldest first, each batch one short transaction that deletes all it
 // selected or nothing, with a pause between batches: on SQLite every batch holds the only
 // writer, and the pause lets delivery's writes through. A kind is purged until a batch comes
-// back short (nothing more is due) or the pass's time is up (Config.MaxPass: what is left waits
-// for the next pass). A failed batch is reported (Config.Errors) and ends that kind for this
+// back short (nothing more is due) or the pass's time, if limited, is up (Config.MaxPass: what
+// is left waits for the next pass). A failed batch is reported (Config.Errors) and ends that kind for this
 // pass; the others go on.
 package retention
 
@@ -46,7 +46,7 @@ type Config struct {
 	Every   time.Duration // between passes; default 5 minutes
 	Batch   int           // rows per batch (per transaction); default 500
 	Pause   time.Duration // between batches; default 10ms
-	MaxPass time.Duration // a pass stops starting batches after this long; default Every
+	MaxPass time.Duration // a pass stops starting batches after this long; 0: when nothing is due
 
 	Now    func() time.Time // default time.Now
 	Log    *slog.Logger     // default: discard
@@ -94,9 +94,6 @@ func New(cfg Config) *Service {
 		cfg.Pause = 0
 	} else if cfg.Pause == 0 {
 		cfg.Pause = 10 * time.Millisecond
-	}
-	if cfg.MaxPass <= 0 {
-		cfg.MaxPass = cfg.Every
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -156,7 +153,10 @@ func (s *Service) Pass(ctx context.Context) Result {
 	defer release()
 
 	now := s.cfg.Now().UTC()
-	deadline := now.Add(s.cfg.MaxPass)
+	var deadline time.Time // zero: none
+	if s.cfg.MaxPass > 0 {
+		deadline = now.Add(s.cfg.MaxPass)
+	}
 	batches := []struct {
 		kind   string
 		period time.Duration
@@ -206,7 +206,7 @@ func (s *Service) drain(ctx context.Context, deadline time.Time, purge func(limi
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		if !s.cfg.Now().Before(deadline) {
+		if !deadline.IsZero() && !s.cfg.Now().Before(deadline) {
 			return total, nil
 		}
 	}
