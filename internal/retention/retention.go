@@ -119,9 +119,10 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// Serve runs a pass every Config.Every until ctx ends.
+// Serve runs a pass every Config.Every until ctx ends, the first a minute after it starts (or
+// Every, when shorter), so that a node restarted more often than Every still purges.
 func (s *Service) Serve(ctx context.Context) {
-	t := time.NewTicker(s.cfg.Every)
+	t := time.NewTimer(min(s.cfg.Every, time.Minute))
 	defer t.Stop()
 	for {
 		select {
@@ -130,6 +131,7 @@ func (s *Service) Serve(ctx context.Context) {
 		case <-t.C:
 		}
 		s.Pass(ctx)
+		t.Reset(s.cfg.Every)
 	}
 }
 

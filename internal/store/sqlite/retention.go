@@ -50,12 +50,13 @@ func (s *Store) MessageBodyPurge(ctx context.Context, p store.PurgeParams) (int,
 	return n, nil
 }
 
-// MessagePurge implements store.Retention.
+// MessagePurge implements store.Retention. Its weight is the rows it may delete, so that a
+// group commit holding it stays within maxGroupWeight.
 func (s *Store) MessagePurge(ctx context.Context, p store.PurgeParams) (int, error) {
 	if p.Limit <= 0 {
 		return 0, nil
 	}
-	n, err := s.execCount(ctx, qMessagePurge, micros(p.Before), int64(p.Limit))
+	n, err := s.execWeighted(ctx, p.Limit, qMessagePurge, micros(p.Before), int64(p.Limit))
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: purging messages: %w", err)
 	}
