@@ -18,6 +18,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/postie/postie/internal/audience"
@@ -32,6 +33,7 @@ import (
 	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/message"
+	"github.com/postie/postie/internal/metrics"
 	"github.com/postie/postie/internal/notify"
 	"github.com/postie/postie/internal/reputation"
 	"github.com/postie/postie/internal/store"
@@ -49,13 +51,22 @@ import (
 // OpenStore opens (and, when migrate is set, migrates) the database named by cfg: a SQLite file
 // for sqlite:PATH, a PostgreSQL pool of cfg.DBPool connections for postgres:// and postgresql://.
 func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool) (store.Store, error) {
+	return openStore(ctx, cfg, log, migrate, nil)
+}
+
+// openStore is OpenStore, counting the SQLite writer's commits in m (nil: not counted).
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool, m *metrics.Metrics) (store.Store, error) {
 	db, err := cfg.Database()
 	if err != nil {
 		return nil, err
 	}
 	switch db.Driver {
 	case "sqlite":
-		return sqlite.Open(ctx, db.Path, sqlite.Options{Migrate: migrate, Logger: log})
+		opts := sqlite.Options{Migrate: migrate, Logger: log}
+		if m != nil {
+			opts.OnCommit = m.SQLiteCommit
+		}
+		return sqlite.Open(ctx, db.Path, opts)
 	case "postgres":
 		return postgres.Open(ctx, postgres.Options{URL: db.URL, MaxConns: cfg.DBPool,
 			StatementTimeout: cfg.DBStmtTimeout, Migrate: migrate, Logger: log})
@@ -103,6 +114,11 @@ type App struct {
 	// are too high.
 	reputation *reputation.Service
 
+	// metrics are this node's Prometheus collectors (nil with POSTIE_METRICS=false), served on
+	// adminListener (POSTIE_ADMIN_LISTEN; nil when empty) or else by the API (admin.go).
+	metrics       *metrics.Metrics
+	adminListener net.Listener
+
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
 }
@@ -110,18 +126,22 @@ type App struct {
 // New opens the store, ensures an API key exists, and builds the services. It listens on
 // cfg.Listen but serves nothing until Run.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	st, err := OpenStore(ctx, cfg, log, true)
+	var m *metrics.Metrics
+	if cfg.Metrics {
+		m = metrics.New()
+	}
+	st, err := openStore(ctx, cfg, log, true, m)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, store: st}
+	a := &App{cfg: cfg, log: log, store: st, metrics: m}
 	ok := false
 	defer func() {
 		if !ok {
 			_ = st.Close()
 		}
 	}()
-	if a.transport, err = NewTransport(cfg, log); err != nil {
+	if a.transport, err = newTransport(cfg, log, m); err != nil {
 		return nil, err
 	}
 
@@ -143,7 +163,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.engine = delivery.New(delivery.Config{
 		Store: st, Transport: a.transport, Owner: nodeOwner(node), Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, ErasedKey: a.keys.ErasedKey,
-		BounceAddress: bounceAddress(cfg, a.verp),
+		BounceAddress: bounceAddress(cfg, a.verp), Metrics: m,
 	})
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
 	// Every way in creates its messages through this one service.
@@ -190,6 +210,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Inflight: a.inflight, WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog, Audience: contacts, Campaigns: a.campaigns, Notify: a.notify, Webhooks: a.webhooks,
 		Reputation: a.reputation, SES: newSES(cfg, a.processor, log),
+		Metrics: a.metrics, ServeMetrics: cfg.AdminListen == "",
 	}
 	// CSV imports: the uploads this node receives are spooled to its disk and run here.
 	a.importer, err = imports.New(imports.Config{Store: st, Dir: cfg.ImportSpoolDir(), Node: node,
@@ -268,6 +289,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			"Put a TLS-terminating proxy in front and set POSTIE_BEHIND_PROXY=true, or listen on 127.0.0.1",
 			"listen", cfg.Listen)
 	}
+	if err := a.listenAdmin(); err != nil {
+		_ = a.listener.Close()
+		return nil, err
+	}
+	defer func() {
+		if !ok && a.adminListener != nil {
+			_ = a.adminListener.Close()
+		}
+	}()
 	if err := a.listenSubmission(messages); err != nil {
 		_ = a.listener.Close()
 		return nil, err
@@ -352,6 +382,11 @@ func relayDailyQuota(cfg config.Config) int {
 // NewTransport builds the relay transport of POSTIE_SMTP_URL, limited to its rate and daily
 // quota, or the capture transport when no relay is configured.
 func NewTransport(cfg config.Config, log *slog.Logger) (transport.Transport, error) {
+	return newTransport(cfg, log, nil)
+}
+
+// newTransport is NewTransport, reading the relay pool's connections into m (nil: not read).
+func newTransport(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (transport.Transport, error) {
 	if cfg.SMTPURL == "" {
 		log.Info("no relay configured: messages are captured, nothing leaves this machine")
 		return capture.New(), nil
@@ -368,6 +403,7 @@ func NewTransport(cfg config.Config, log *slog.Logger) (transport.Transport, err
 		log.Warn("POSTIE_SMTP_URL has tls=insecure: the relay's certificate is NOT verified, so anyone on the path " +
 			"can read and change every message and the relay password; use it for tests only (ca= trusts a private CA)")
 	}
+	m.Pool(t.PoolStats)
 	log.Info("delivering through an SMTP relay", "relay", t.String())
 	return transport.Limit(t, transport.Limits{Rate: rc.Rate, Daily: rc.Daily}), nil
 }
@@ -452,7 +488,12 @@ func (a *App) Run(ctx context.Context) error {
 		a.log.Info("profiling enabled", "addr", "http://"+a.cfg.DebugListen+"/debug/pprof/")
 	}
 
+	var stopping atomic.Bool // the admin /readyz answers 503 from the start of the shutdown
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
 	var wg sync.WaitGroup
+	wg.Go(func() { a.serveAdmin(adminCtx, &stopping) })
+	wg.Go(func() { a.metrics.WatchQueues(engineCtx, a.store, nil, a.log) })
 	errc := make(chan error, 7)
 	if a.templates != nil {
 		wg.Go(func() { a.templates.Run(engineCtx) })
@@ -501,6 +542,7 @@ func (a *App) Run(ctx context.Context) error {
 	case runErr = <-errc:
 	}
 	a.log.Info("shutting down")
+	stopping.Store(true)
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
 	waitSubmission := a.shutdownSubmission(shutCtx)
@@ -511,6 +553,7 @@ func (a *App) Run(ctx context.Context) error {
 	waitSubmission()
 	waitIntake()
 	stopEngine()
+	stopAdmin()
 	wg.Wait()
 	close(errc)
 	for err := range errc {

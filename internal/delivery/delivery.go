@@ -72,6 +72,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/postie/postie/internal/metrics"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/transport"
 )
@@ -113,6 +114,9 @@ type Config struct {
 	// or "" to keep envelopeFrom. With a bounce address, each recipient of an attempt goes in
 	// an SMTP transaction of its own.
 	BounceAddress func(messageID, rcpt, envelopeFrom string) string
+	// Metrics counts the outcomes, the delivery latency and the breaker's state; nil counts
+	// nothing.
+	Metrics *metrics.Metrics
 }
 
 // Engine runs the delivery cycle. Create it with New and start it with Run.
@@ -161,12 +165,16 @@ func New(cfg Config) *Engine {
 		streams[name] = sc
 	}
 	cfg.Streams = streams
-	return &Engine{
+	e := &Engine{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "delivery"),
 		breaker: &breaker{min: cfg.BreakerMin, max: cfg.BreakerMax},
 		leases:  leaseSet{ids: map[string]struct{}{}},
 	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.Breaker(cfg.Transport.Name(), e.breaker.state)
+	}
+	return e
 }
 
 // Run delivers until ctx is cancelled, then stops claiming, waits up to ShutdownTimeout for the
@@ -283,7 +291,9 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 					slots <- struct{}{}
 					continue
 				}
-				outcomes <- e.deliver(sendCtx, j)
+				fin := e.deliver(sendCtx, j)
+				e.observe(j.ClaimedMessage, fin)
+				outcomes <- fin
 				slots <- struct{}{}
 			}
 		}()
