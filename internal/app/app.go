@@ -536,6 +536,9 @@ func (a *App) Run(ctx context.Context) error {
 	wg.Go(func() { a.serveSubmission(errc) })
 	wg.Go(func() { a.serveIntake(errc) })
 
+	// Every listener was bound by New and is served now: tell systemd (Type=notify) so.
+	a.notifyState("READY=1\nSTATUS=serving the API on " + a.Addr())
+
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -543,6 +546,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.log.Info("shutting down")
 	stopping.Store(true)
+	a.notifyState("STOPPING=1")
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
 	waitSubmission := a.shutdownSubmission(shutCtx)
