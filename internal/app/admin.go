@@ -20,10 +20,10 @@ import (
 
 // listenAdmin listens on POSTIE_ADMIN_LISTEN (nothing when it is empty).
 func (a *App) listenAdmin() error {
-	if a.cfg.AdminListen == "" {
+	if a.cfg.AdminAddr() == "" {
 		return nil
 	}
-	l, err := net.Listen("tcp", a.cfg.AdminListen)
+	l, err := net.Listen("tcp", a.cfg.AdminAddr())
 	if err != nil {
 		return fmt.Errorf("POSTIE_ADMIN_LISTEN %s: %w", a.cfg.AdminListen, err)
 	}

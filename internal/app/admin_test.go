@@ -48,6 +48,7 @@ func TestAdminListener(t *testing.T) {
 		{"admin listener, metrics off", "127.0.0.1:0", false, 404, 401, 404},
 		{"no admin listener", "", true, 0, 401, 200},
 		{"no admin listener, metrics off", "", false, 0, 401, 404},
+		{"admin listener off", "OFF", true, 0, 401, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

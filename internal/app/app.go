@@ -210,7 +210,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Inflight: a.inflight, WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog, Audience: contacts, Campaigns: a.campaigns, Notify: a.notify, Webhooks: a.webhooks,
 		Reputation: a.reputation, SES: newSES(cfg, a.processor, log),
-		Metrics: a.metrics, ServeMetrics: cfg.AdminListen == "",
+		Metrics: a.metrics, ServeMetrics: cfg.AdminAddr() == "",
 	}
 	// CSV imports: the uploads this node receives are spooled to its disk and run here.
 	a.importer, err = imports.New(imports.Config{Store: st, Dir: cfg.ImportSpoolDir(), Node: node,
