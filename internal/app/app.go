@@ -156,7 +156,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if a.verp, err = loadVERP(ctx, st, time.Now()); err != nil {
 		return nil, err
 	}
-	a.processor = newProcessor(cfg, st, a.verp, log)
+	a.processor = newProcessor(cfg, st, a.verp, log, m)
 
 	node := nodeID(cfg)
 	log.Info("node id (POSTIE_NODE_ID), the owner of this run's leases", "node_id", node)
@@ -173,6 +173,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MaxAttempts: len(cfg.RetryDelays) + 1,
 		Broadcast: message.BroadcastConfig{Links: a.links, PostalAddress: cfg.PostalAddress, Mailto: cfg.UnsubscribeMailto,
 			FeedbackSender: cfg.FeedbackSender},
+		Metrics: m,
 	})
 	// Contacts, lists and subscriptions. Erasure waits for an ErasureKey (the secret key).
 	confirmations := &audience.Confirmations{Store: st, Messages: messages, Links: a.links,
