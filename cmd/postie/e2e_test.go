@@ -86,7 +86,8 @@ func startBinary(t *testing.T, bin, dir string, env ...string) *proc {
 	p := &proc{t: t, addr: freeAddr(t), done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "serve")
 	p.cmd.Dir = dir
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "POSTIE_LISTEN=" + p.addr}, env...)
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "POSTIE_LISTEN=" + p.addr,
+		"POSTIE_ADMIN_LISTEN=127.0.0.1:0"}, env...)
 	p.cmd.Stdout = &lockedWriter{mu: &p.mu, w: &p.stdout}
 	p.cmd.Stderr = &lockedWriter{mu: &p.mu, w: &p.stderr}
 	if err := p.cmd.Start(); err != nil {
@@ -275,7 +276,7 @@ func TestServeWithNoConfiguration(t *testing.T) {
 	// A second process on the same SQLite file is refused with a clear error.
 	second := exec.Command(binary(t), "serve")
 	second.Dir = dir
-	second.Env = []string{"PATH=" + os.Getenv("PATH"), "POSTIE_LISTEN=" + freeAddr(t)}
+	second.Env = []string{"PATH=" + os.Getenv("PATH"), "POSTIE_LISTEN=" + freeAddr(t), "POSTIE_ADMIN_LISTEN=127.0.0.1:0"}
 	out, err = second.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "in use by another postie process") {
 		t.Fatalf("second process on one database: err %v, output:\n%s", err, out)

@@ -129,7 +129,8 @@ func TestReadmeTour(t *testing.T) {
 				cmd.Dir = dir
 				cmd.Stdin = strings.NewReader(script)
 				cmd.Stdout, cmd.Stderr = outFile, outFile
-				cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "RELAY=" + relay, "HOOKS=" + hooks, "SUBMISSION=" + submission}, env...)
+				cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "RELAY=" + relay, "HOOKS=" + hooks, "SUBMISSION=" + submission,
+					"POSTIE_ADMIN_LISTEN=127.0.0.1:0"}, env...)
 				// In a process group of its own, ended with the test: a step that fails leaves
 				// nothing running.
 				cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

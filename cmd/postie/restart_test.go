@@ -56,7 +56,7 @@ func TestOneServePerSQLiteFile(t *testing.T) {
 			defer cancel()
 			cmd := exec.CommandContext(ctx, binary(t), "serve")
 			cmd.Dir = other
-			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "POSTIE_LISTEN=" + freeAddr(t),
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "POSTIE_LISTEN=" + freeAddr(t), "POSTIE_ADMIN_LISTEN=127.0.0.1:0",
 				"POSTIE_DATABASE_URL=sqlite:" + path, "POSTIE_API_KEY=" + nodeKey}
 			out, err := cmd.CombinedOutput()
 			var exit *exec.ExitError

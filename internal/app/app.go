@@ -18,6 +18,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/postie/postie/internal/audience"
@@ -33,6 +34,7 @@ import (
 	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/message"
+	"github.com/postie/postie/internal/metrics"
 	"github.com/postie/postie/internal/notify"
 	"github.com/postie/postie/internal/reputation"
 	"github.com/postie/postie/internal/retention"
@@ -51,13 +53,22 @@ import (
 // OpenStore opens (and, when migrate is set, migrates) the database named by cfg: a SQLite file
 // for sqlite:PATH, a PostgreSQL pool of cfg.DBPool connections for postgres:// and postgresql://.
 func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool) (store.Store, error) {
+	return openStore(ctx, cfg, log, migrate, nil)
+}
+
+// openStore is OpenStore, counting the SQLite writer's commits in m (nil: not counted).
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool, m *metrics.Metrics) (store.Store, error) {
 	db, err := cfg.Database()
 	if err != nil {
 		return nil, err
 	}
 	switch db.Driver {
 	case "sqlite":
-		return sqlite.Open(ctx, db.Path, sqlite.Options{Migrate: migrate, Logger: log})
+		opts := sqlite.Options{Migrate: migrate, Logger: log}
+		if m != nil {
+			opts.OnCommit = m.SQLiteCommit
+		}
+		return sqlite.Open(ctx, db.Path, opts)
 	case "postgres":
 		return postgres.Open(ctx, postgres.Options{URL: db.URL, MaxConns: cfg.DBPool,
 			StatementTimeout: cfg.DBStmtTimeout, Migrate: migrate, Logger: log})
@@ -111,6 +122,11 @@ type App struct {
 	errors errtrack.Reporter
 	sentry *errtrack.Sentry
 
+	// metrics are this node's Prometheus collectors (nil with POSTIE_METRICS=false), served on
+	// adminListener (POSTIE_ADMIN_LISTEN; nil when empty) or else by the API (admin.go).
+	metrics       *metrics.Metrics
+	adminListener net.Listener
+
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
 }
@@ -118,18 +134,22 @@ type App struct {
 // New opens the store, ensures an API key exists, and builds the services. It listens on
 // cfg.Listen but serves nothing until Run.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	st, err := OpenStore(ctx, cfg, log, true)
+	var m *metrics.Metrics
+	if cfg.Metrics {
+		m = metrics.New()
+	}
+	st, err := openStore(ctx, cfg, log, true, m)
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, store: st}
+	a := &App{cfg: cfg, log: log, store: st, metrics: m}
 	ok := false
 	defer func() {
 		if !ok {
 			_ = st.Close()
 		}
 	}()
-	if a.transport, err = NewTransport(cfg, log); err != nil {
+	if a.transport, err = newTransport(cfg, log, m); err != nil {
 		return nil, err
 	}
 
@@ -144,7 +164,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if a.verp, err = loadVERP(ctx, st, time.Now()); err != nil {
 		return nil, err
 	}
-	a.processor = newProcessor(cfg, st, a.verp, log)
+	a.processor = newProcessor(cfg, st, a.verp, log, m)
 
 	node := nodeID(cfg)
 	log.Info("node id (POSTIE_NODE_ID), the owner of this run's leases", "node_id", node)
@@ -154,7 +174,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.engine = delivery.New(delivery.Config{
 		Store: st, Transport: a.transport, Owner: nodeOwner(node), Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, ErasedKey: a.keys.ErasedKey,
-		BounceAddress: bounceAddress(cfg, a.verp), Errors: a.errors, LogPII: cfg.LogPII,
+		BounceAddress: bounceAddress(cfg, a.verp), Errors: a.errors, LogPII: cfg.LogPII, Metrics: m,
 	})
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
 	// Every way in creates its messages through this one service.
@@ -164,6 +184,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MaxAttempts: len(cfg.RetryDelays) + 1,
 		Broadcast: message.BroadcastConfig{Links: a.links, PostalAddress: cfg.PostalAddress, Mailto: cfg.UnsubscribeMailto,
 			FeedbackSender: cfg.FeedbackSender},
+		Metrics: m,
 	})
 	// Contacts, lists and subscriptions. Erasure waits for an ErasureKey (the secret key).
 	confirmations := &audience.Confirmations{Store: st, Messages: messages, Links: a.links,
@@ -202,6 +223,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Inflight: a.inflight, WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog, Audience: contacts, Campaigns: a.campaigns, Notify: a.notify, Webhooks: a.webhooks,
 		Reputation: a.reputation, SES: newSES(cfg, a.processor, log), Errors: a.errors,
+		Metrics: a.metrics, ServeMetrics: cfg.AdminAddr() == "",
 	}
 	// CSV imports: the uploads this node receives are spooled to its disk and run here.
 	a.importer, err = imports.New(imports.Config{Store: st, Dir: cfg.ImportSpoolDir(), Node: node,
@@ -280,6 +302,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			"Put a TLS-terminating proxy in front and set POSTIE_BEHIND_PROXY=true, or listen on 127.0.0.1",
 			"listen", cfg.Listen)
 	}
+	if err := a.listenAdmin(); err != nil {
+		_ = a.listener.Close()
+		return nil, err
+	}
+	defer func() {
+		if !ok && a.adminListener != nil {
+			_ = a.adminListener.Close()
+		}
+	}()
 	if err := a.listenSubmission(messages); err != nil {
 		_ = a.listener.Close()
 		return nil, err
@@ -364,6 +395,11 @@ func relayDailyQuota(cfg config.Config) int {
 // NewTransport builds the relay transport of POSTIE_SMTP_URL, limited to its rate and daily
 // quota, or the capture transport when no relay is configured.
 func NewTransport(cfg config.Config, log *slog.Logger) (transport.Transport, error) {
+	return newTransport(cfg, log, nil)
+}
+
+// newTransport is NewTransport, reading the relay pool's connections into m (nil: not read).
+func newTransport(cfg config.Config, log *slog.Logger, m *metrics.Metrics) (transport.Transport, error) {
 	if cfg.SMTPURL == "" {
 		log.Info("no relay configured: messages are captured, nothing leaves this machine")
 		return capture.New(), nil
@@ -380,6 +416,7 @@ func NewTransport(cfg config.Config, log *slog.Logger) (transport.Transport, err
 		log.Warn("POSTIE_SMTP_URL has tls=insecure: the relay's certificate is NOT verified, so anyone on the path " +
 			"can read and change every message and the relay password; use it for tests only (ca= trusts a private CA)")
 	}
+	m.Pool(t.PoolStats)
 	log.Info("delivering through an SMTP relay", "relay", t.String())
 	return transport.Limit(t, transport.Limits{Rate: rc.Rate, Daily: rc.Daily}), nil
 }
@@ -464,7 +501,12 @@ func (a *App) Run(ctx context.Context) error {
 		a.log.Info("profiling enabled", "addr", "http://"+a.cfg.DebugListen+"/debug/pprof/")
 	}
 
+	var stopping atomic.Bool // the admin /readyz answers 503 from the start of the shutdown
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
 	var wg sync.WaitGroup
+	wg.Go(func() { a.serveAdmin(adminCtx, &stopping) })
+	wg.Go(func() { a.metrics.WatchQueues(engineCtx, a.store, nil, a.log) })
 	errc := make(chan error, 7)
 	// Each worker loop is supervised: a panic is reported and the loop starts again (the
 	// services also recover per unit of work: a message, a delivery, an action).
@@ -516,6 +558,7 @@ func (a *App) Run(ctx context.Context) error {
 	case runErr = <-errc:
 	}
 	a.log.Info("shutting down")
+	stopping.Store(true)
 	a.notifyState("STOPPING=1")
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
@@ -527,6 +570,7 @@ func (a *App) Run(ctx context.Context) error {
 	waitSubmission()
 	waitIntake()
 	stopEngine()
+	stopAdmin()
 	wg.Wait()
 	close(errc)
 	for err := range errc {

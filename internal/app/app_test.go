@@ -24,6 +24,7 @@ func TestOpenStorePostgres(t *testing.T) {
 	url := pgtest.URL(t)
 	for _, u := range []string{url, "postgresql://" + strings.TrimPrefix(url, "postgres://")} {
 		cfg := config.Default()
+		cfg.AdminListen = "127.0.0.1:0" // tests run many nodes at once
 		cfg.DatabaseURL = u
 		cfg.DBPool = 3
 		st, err := OpenStore(t.Context(), cfg, slog.New(slog.DiscardHandler), true)
@@ -45,6 +46,7 @@ func TestOpenStorePostgres(t *testing.T) {
 func TestNewPostgresKeepsOtherLeases(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
+	cfg.AdminListen = "127.0.0.1:0" // tests run many nodes at once
 	cfg.DatabaseURL = pgtest.URL(t)
 	cfg.Listen = "127.0.0.1:0"
 	other, err := OpenStore(t.Context(), cfg, slog.New(slog.DiscardHandler), true)
@@ -99,6 +101,7 @@ func acceptClaimed(t *testing.T, st store.Store, owners ...string) []string {
 func TestNewPostgresTakesBackItsOwnLeases(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
+	cfg.AdminListen = "127.0.0.1:0" // tests run many nodes at once
 	cfg.DatabaseURL = pgtest.URL(t)
 	cfg.Listen = "127.0.0.1:0"
 	cfg.NodeID = "web_1"
@@ -145,6 +148,7 @@ func TestNodeID(t *testing.T) {
 	t.Parallel()
 	host, _ := os.Hostname()
 	cfg := config.Default()
+	cfg.AdminListen = "127.0.0.1:0" // tests run many nodes at once
 	if got, want := nodeID(cfg), host+":8080"; got != want {
 		t.Errorf("default node id = %q, want %q", got, want)
 	}
@@ -177,6 +181,7 @@ func TestListenWarning(t *testing.T) {
 		{"0.0.0.0:0", true, false},
 	} {
 		cfg := config.Default()
+		cfg.AdminListen = "127.0.0.1:0" // tests run many nodes at once
 		cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "postie.db")
 		cfg.Listen, cfg.BehindProxy = tc.listen, tc.behindProxy
 		var logs bytes.Buffer
@@ -206,6 +211,7 @@ func TestFailedFirstStartLeavesNoKey(t *testing.T) {
 	}
 	defer busy.Close()
 	cfg := config.Default()
+	cfg.AdminListen = "127.0.0.1:0" // tests run many nodes at once
 	cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "postie.db")
 	cfg.Listen = busy.Addr().String()
 	log := slog.New(slog.DiscardHandler)

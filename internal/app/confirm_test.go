@@ -60,6 +60,7 @@ func textOf(t *testing.T, raw []byte) string {
 func TestDoubleOptIn(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
+	cfg.AdminListen = "127.0.0.1:0" // tests run many nodes at once
 	cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "postie.db")
 	cfg.Listen = "127.0.0.1:0"
 	cfg.APIKey = "test-key-0123456789abcdef"

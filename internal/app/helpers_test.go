@@ -18,6 +18,7 @@ import (
 func runApp(t *testing.T, sink *smtpsink.Sink, mod func(*config.Config)) (*App, *httptest.Server, config.Config) {
 	t.Helper()
 	cfg := config.Default()
+	cfg.AdminListen = "127.0.0.1:0" // tests run many nodes at once
 	cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "postie.db")
 	cfg.Listen = "127.0.0.1:0"
 	cfg.SMTPURL = sink.URL()

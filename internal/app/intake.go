@@ -9,6 +9,7 @@ import (
 	"github.com/postie/postie/internal/config"
 	"github.com/postie/postie/internal/inbound"
 	"github.com/postie/postie/internal/mail"
+	"github.com/postie/postie/internal/metrics"
 	"github.com/postie/postie/internal/store"
 )
 
@@ -19,9 +20,9 @@ const undeterminedLimit = 2
 // newProcessor is the one Processor of the reports that come back (the inbound listener, SES
 // notifications): reports apply with the soft-bounce policy of cfg, bounce addresses verify
 // with v at the bounce domains.
-func newProcessor(cfg config.Config, st store.Store, v *mail.VERP, log *slog.Logger) *inbound.Processor {
+func newProcessor(cfg config.Config, st store.Store, v *mail.VERP, log *slog.Logger, m *metrics.Metrics) *inbound.Processor {
 	_, domains, _ := cfg.BounceDomainMap() // checked by config.Validate
-	return inbound.NewProcessor(inbound.ProcessorConfig{Store: st, VERP: v, BounceDomains: domains, Logger: log,
+	return inbound.NewProcessor(inbound.ProcessorConfig{Store: st, VERP: v, BounceDomains: domains, Logger: log, Metrics: m,
 		Policy: store.ReportPolicy{SoftLimit: cfg.SoftBounceLimit, SoftWindow: cfg.SoftBounceWindow,
 			SoftSuppressFor: cfg.SoftBounceSuppress, UndeterminedLimit: undeterminedLimit}})
 }

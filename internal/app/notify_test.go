@@ -17,6 +17,7 @@ import (
 func TestNewPostgresTakesBackItsActionLeases(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
+	cfg.AdminListen = "127.0.0.1:0" // tests run many nodes at once
 	cfg.DatabaseURL = pgtest.URL(t)
 	cfg.Listen = "127.0.0.1:0"
 	cfg.NodeID = "act_1"

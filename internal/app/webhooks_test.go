@@ -55,6 +55,8 @@ func TestWebhooksServed(t *testing.T) {
 	defer rv.Close()
 
 	cfg := config.Default()
+
+	cfg.AdminListen = "127.0.0.1:0" // tests run many nodes at once
 	cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "postie.db")
 	cfg.Listen, cfg.APIKey, cfg.From = "127.0.0.1:0", "test-key-0123456789abcdef", "shop@example.com"
 	strict := cfg
@@ -138,6 +140,7 @@ func TestWebhooksServed(t *testing.T) {
 func TestNewPostgresTakesBackItsWebhookLeases(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
+	cfg.AdminListen = "127.0.0.1:0" // tests run many nodes at once
 	cfg.DatabaseURL = pgtest.URL(t)
 	cfg.Listen = "127.0.0.1:0"
 	cfg.NodeID = "web_1"

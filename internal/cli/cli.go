@@ -119,6 +119,9 @@ func (e *env) serveCmd() *cobra.Command {
 			db, _ := cfg.Database()
 			fmt.Fprintf(e.stdout, "postie %s\n  API:       http://%s/v1  (OpenAPI: http://%s/v1/openapi.json)\n", app.ReadVersion(), a.Addr(), a.Addr())
 			fmt.Fprintf(e.stdout, "  database:  %s %s%s\n  transport: %s\n", db.Driver, db.Path, redact(db.URL), transport)
+			if addr := a.AdminAddr(); addr != "" {
+				fmt.Fprintf(e.stdout, "  admin:     http://%s/metrics  (metrics, /healthz, /readyz: no API key)\n", addr)
+			}
 			if addr := a.SubmissionAddr(); addr != "" {
 				fmt.Fprintf(e.stdout, "  SMTP:      %s  (submission: AUTH with an API key as the password)\n", addr)
 			}

@@ -168,7 +168,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // unless it then exits 0.
 func serve(t *testing.T) (addr, key string) {
 	t.Helper()
-	env := map[string]string{"POSTIE_LISTEN": "127.0.0.1:0", "POSTIE_LOG_LEVEL": "warn", "POSTIE_FROM": "Shop <shop@example.com>",
+	env := map[string]string{"POSTIE_LISTEN": "127.0.0.1:0", "POSTIE_ADMIN_LISTEN": "127.0.0.1:0", "POSTIE_LOG_LEVEL": "warn", "POSTIE_FROM": "Shop <shop@example.com>",
 		"POSTIE_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "postie.db")}
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errOut syncBuffer

@@ -30,7 +30,7 @@ func (e *env) healthcheckCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			addr := cfg.AdminListen
+			addr := cfg.AdminAddr()
 			if addr == "" {
 				addr = cfg.Listen
 			}

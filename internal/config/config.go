@@ -93,7 +93,7 @@ type Config struct {
 	RateMinVolume  int     `env:"POSTIE_RATE_MIN_VOLUME" flag:"rate-min-volume" usage:"delivered recipients a window needs before its rates can pause a stream"`
 	FeedbackSender string  `env:"POSTIE_FEEDBACK_SENDER" flag:"feedback-sender" usage:"the sender id closing the Feedback-ID header of broadcast mail (Gmail's feedback loop), 5 to 15 letters or digits"`
 
-	AdminListen string `env:"POSTIE_ADMIN_LISTEN" flag:"admin-listen" usage:"address of the admin listener serving /metrics, /healthz and /readyz without an API key (empty: /metrics is served on the API listener, behind an admin API key)"`
+	AdminListen string `env:"POSTIE_ADMIN_LISTEN" flag:"admin-listen" usage:"address of the admin listener serving /metrics, /healthz and /readyz without an API key (off or empty: /metrics is served on the API listener, behind an admin API key)"`
 	Metrics     bool   `env:"POSTIE_METRICS" flag:"metrics" usage:"collect Prometheus metrics (false: /metrics answers 404 and nothing is counted)"`
 	SentryDSN   string `env:"POSTIE_SENTRY_DSN" flag:"sentry-dsn" usage:"report panics and unexpected errors to this Sentry DSN (empty: off)"`
 	Environment string `env:"POSTIE_ENVIRONMENT" flag:"environment" usage:"the environment named in error reports, e.g. production or staging"`
@@ -460,9 +460,9 @@ func (c *Config) Validate() error {
 	if n := len(c.FeedbackSender); n < 5 || n > 15 || strings.Trim(c.FeedbackSender, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != "" {
 		bad("POSTIE_FEEDBACK_SENDER", "want 5 to 15 letters or digits, got %q", c.FeedbackSender)
 	}
-	if c.AdminListen != "" {
+	if c.AdminAddr() != "" {
 		if _, _, err := net.SplitHostPort(c.AdminListen); err != nil {
-			bad("POSTIE_ADMIN_LISTEN", "want host:port, got %q", c.AdminListen)
+			bad("POSTIE_ADMIN_LISTEN", "want host:port or off, got %q", c.AdminListen)
 		}
 	}
 	if c.SentryDSN != "" {
@@ -697,4 +697,14 @@ func (c *Config) WebhookAllowList() ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
+}
+
+// AdminAddr is the address of the admin listener, "" when there is none: POSTIE_ADMIN_LISTEN
+// empty or "off" (any case; an empty environment variable counts as unset, so off is how the
+// environment turns it off).
+func (c Config) AdminAddr() string {
+	if strings.EqualFold(c.AdminListen, "off") {
+		return ""
+	}
+	return c.AdminListen
 }

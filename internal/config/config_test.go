@@ -183,3 +183,28 @@ func TestInflightBytesAndWriteTimeout(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminAddr(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		listen, want string
+		valid        bool
+	}{
+		{"127.0.0.1:9464", "127.0.0.1:9464", true},
+		{":9464", ":9464", true},
+		{"off", "", true},
+		{"Off", "", true},
+		{"", "", true},
+		{"9464", "9464", false},
+	} {
+		c := Default()
+		c.AdminListen = tc.listen
+		if got := c.AdminAddr(); got != tc.want {
+			t.Errorf("AdminAddr of %q = %q, want %q", tc.listen, got, tc.want)
+		}
+		err := c.Validate()
+		if (err == nil) != tc.valid || err != nil && !strings.Contains(err.Error(), "POSTIE_ADMIN_LISTEN") {
+			t.Errorf("Validate with POSTIE_ADMIN_LISTEN=%q: %v, want valid %v", tc.listen, err, tc.valid)
+		}
+	}
+}

@@ -73,6 +73,7 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/errtrack"
+	"github.com/postie/postie/internal/metrics"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/transport"
 )
@@ -120,6 +121,9 @@ type Config struct {
 	// LogPII writes the recipients and the relay's replies as they are in the delivery log
 	// lines (POSTIE_LOG_PII); off, the recipients are counted and the replies' addresses masked.
 	LogPII bool
+	// Metrics counts the outcomes, the delivery latency and the breaker's state; nil counts
+	// nothing.
+	Metrics *metrics.Metrics
 }
 
 // Engine runs the delivery cycle. Create it with New and start it with Run.
@@ -169,12 +173,16 @@ func New(cfg Config) *Engine {
 		streams[name] = sc
 	}
 	cfg.Streams = streams
-	return &Engine{
+	e := &Engine{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "delivery"),
 		breaker: &breaker{min: cfg.BreakerMin, max: cfg.BreakerMax},
 		leases:  leaseSet{ids: map[string]struct{}{}},
 	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.Breaker(cfg.Transport.Name(), e.breaker.state)
+	}
+	return e
 }
 
 // Run delivers until ctx is cancelled, then stops claiming, waits up to ShutdownTimeout for the
@@ -295,7 +303,9 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 					slots <- struct{}{}
 					continue
 				}
-				outcomes <- e.deliverReported(sendCtx, j)
+				fin := e.deliverReported(sendCtx, j)
+				e.observe(j.ClaimedMessage, fin)
+				outcomes <- fin
 				slots <- struct{}{}
 			}
 		}()

@@ -24,6 +24,7 @@ import (
 	"github.com/postie/postie/internal/inbound"
 	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/message"
+	"github.com/postie/postie/internal/metrics"
 	"github.com/postie/postie/internal/notify"
 	"github.com/postie/postie/internal/reputation"
 	"github.com/postie/postie/internal/store"
@@ -95,8 +96,13 @@ type Config struct {
 	Reputation *reputation.Service
 	// SES receives SES notifications at POST /v1/inbound/ses; nil refuses them (403).
 	SES *inbound.SES
-	// Errors takes the panics recovered in handlers and the unexpected errors answered with
-	// a 500 (a store failure); nil logs them (errtrack.Log).
+
+	// Metrics counts the requests (observe.go); nil counts nothing.
+	Metrics *metrics.Metrics
+	// ServeMetrics serves Metrics at GET /metrics, behind an API key like any route (the app
+	// sets it when there is no admin listener).
+	ServeMetrics bool
+	// Errors takes the panics recovered and the 500s answered; nil is errtrack.Log(Logger).
 	Errors errtrack.Reporter
 }
 
@@ -188,7 +194,7 @@ func New(cfg Config) *Server {
 		"bearer": {Type: "http", Scheme: "bearer", Description: "an API key"},
 	}
 	hc.Security = []map[string][]string{{"bearer": {}}}
-	hc.Transformers = append(hc.Transformers, capProblems)
+	hc.Transformers = append(hc.Transformers, capProblems, s.reportUnexpected)
 	hc.Servers = []*huma.Server{{URL: strings.TrimRight(cfg.PublicURL, "/"), Description: "this postie (POSTIE_PUBLIC_URL)"}}
 	if cfg.PublicURL == "" {
 		hc.Servers[0] = &huma.Server{URL: "/", Description: "the server that serves this document (set POSTIE_PUBLIC_URL to name it)"}
@@ -196,21 +202,11 @@ func New(cfg Config) *Server {
 	s.api = humago.New(s.mux, hc)
 
 	s.mux.HandleFunc("GET /v1/docs", serveDocs)
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := cfg.Store.Ping(ctx); err != nil {
-			s.log.Warn("readiness check failed", "err", err)
-			http.Error(w, "database unavailable\n", http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ready\n"))
-	})
+	s.mux.HandleFunc("GET /healthz", Healthz)
+	s.mux.Handle("GET /readyz", Readyz(cfg.Store, s.log))
+	if cfg.ServeMetrics && cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	}
 	s.registerMessages()
 	s.registerSuppressions()
 	s.registerTemplates()
@@ -251,8 +247,29 @@ func public(path string) bool {
 	return strings.HasPrefix(path, "/v1/schemas/")
 }
 
-// ServeHTTP authenticates and dispatches a request.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Healthz answers 200 "ok" while the process serves HTTP (liveness).
+func Healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// Readyz answers 200 "ready" when st answers (Store.Ping within 2 s), else 503 (readiness).
+func Readyz(st store.Store, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := st.Ping(ctx); err != nil {
+			log.Warn("readiness check failed", "err", err)
+			http.Error(w, "database unavailable\n", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ready\n"))
+	})
+}
+
+// route authenticates and dispatches a request (ServeHTTP, in observe.go, calls it).
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	if public(r.URL.Path) {
 		s.mux.ServeHTTP(w, r)
 		return
@@ -268,6 +285,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusUnauthorized, "missing or invalid API key: send Authorization: Bearer <key>")
 		return
 	}
+	setKeyID(r.Context(), key.ID)
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, key))
 	if limit, readTimeout := s.largeBody(r); limit > 0 {
 		s.serveLarge(w, r, limit, readTimeout)
@@ -387,5 +405,5 @@ func (s *Server) storeError(err error, what string) error {
 			"retry with the same Idempotency-Key to be sure it is stored once")
 	}
 	s.cfg.Errors.Error(context.Background(), "httpapi store", fmt.Errorf("%s: %w", what, err))
-	return huma.Error500InternalServerError("internal error; see the server log")
+	return huma.Error500InternalServerError(internalDetail)
 }

@@ -5,6 +5,7 @@ package id
 
 import (
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -58,4 +59,24 @@ func Valid(prefix, s string) bool {
 		}
 	}
 	return true
+}
+
+// Time returns the creation time of an id made by New (millisecond precision), false when s is
+// not one.
+func Time(s string) (time.Time, bool) {
+	i := strings.IndexByte(s, '_')
+	if i < 0 || len(s)-i-1 != 26 {
+		return time.Time{}, false
+	}
+	// The first 10 digits are 50 bits: the 2 bits of padding, then UUIDv7's 48-bit Unix
+	// milliseconds.
+	var v uint64
+	for _, c := range []byte(s[i+1 : i+11]) {
+		d := strings.IndexByte(alphabet, c)
+		if d < 0 {
+			return time.Time{}, false
+		}
+		v = v<<5 | uint64(d)
+	}
+	return time.UnixMilli(int64(v & (1<<48 - 1))), true
 }

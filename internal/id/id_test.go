@@ -2,7 +2,9 @@ package id
 
 import (
 	"sort"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestNewSortsByCreation(t *testing.T) {
@@ -27,5 +29,21 @@ func TestNewSortsByCreation(t *testing.T) {
 	}
 	if Valid(Message, "msg_short") || Valid(APIKey, ids[0]) {
 		t.Fatal("Valid accepted a malformed id")
+	}
+}
+
+func TestTime(t *testing.T) {
+	t.Parallel()
+	before := time.Now().Truncate(time.Millisecond)
+	s := New(Message)
+	after := time.Now()
+	got, ok := Time(s)
+	if !ok || got.Before(before) || got.After(after) {
+		t.Errorf("Time(%s) = %v, %v; want between %v and %v", s, got, ok, before, after)
+	}
+	for _, bad := range []string{"", "msg_", "msg_01jd8x", "msg_" + strings.Repeat("u", 26)} {
+		if _, ok := Time(bad); ok {
+			t.Errorf("Time(%q) ok", bad)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/mail"
+	"github.com/postie/postie/internal/metrics"
 	"github.com/postie/postie/internal/store"
 )
 
@@ -31,6 +32,8 @@ type ProcessorConfig struct {
 	Policy        store.ReportPolicy
 	Now           func() time.Time
 	Logger        *slog.Logger
+	// Metrics counts the bounces and complaints applied; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Processor turns what comes back about sent mail (a parsed bounce or feedback report, an SES
@@ -45,11 +48,12 @@ type Processor struct {
 	policy  store.ReportPolicy
 	now     func() time.Time
 	log     *slog.Logger
+	metrics *metrics.Metrics
 }
 
 // NewProcessor returns a Processor.
 func NewProcessor(cfg ProcessorConfig) *Processor {
-	p := &Processor{store: cfg.Store, verp: cfg.VERP, policy: cfg.Policy, now: cfg.Now, log: cfg.Logger}
+	p := &Processor{store: cfg.Store, verp: cfg.VERP, policy: cfg.Policy, now: cfg.Now, log: cfg.Logger, metrics: cfg.Metrics}
 	for _, d := range cfg.BounceDomains {
 		p.domains = append(p.domains, strings.ToLower(d))
 	}
@@ -185,9 +189,27 @@ func (p *Processor) Apply(ctx context.Context, e store.InboundEntry, reports []s
 			r := reports[i]
 			p.log.Info("inbound report applied", "channel", e.Channel, "message_id", r.MessageID,
 				"recipient", r.Recipient, "kind", r.Kind, "class", r.Detail.Class, "state", o.State, "suppressed", o.Suppressed)
+			p.count(ctx, r.MessageID, o.State)
 		}
 	}
 	return out, nil
+}
+
+// count counts a recipient of message msgID that a report left bounced or complained, by the
+// message's stream (read back: reports are few). Other states are not counted.
+func (p *Processor) count(ctx context.Context, msgID string, state store.RecipientStatus) {
+	if p.metrics == nil || state != store.RecipientBounced && state != store.RecipientComplained {
+		return
+	}
+	stream := ""
+	if m, err := p.store.MessageGet(ctx, msgID); err == nil {
+		stream = m.Stream
+	}
+	outcome := metrics.Bounced
+	if state == store.RecipientComplained {
+		outcome = metrics.Complained
+	}
+	p.metrics.Messages(stream, "", outcome, 1)
 }
 
 // ErrNoReport is returned by Report for a nil report.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/fanout"
+	"github.com/postie/postie/internal/metrics"
 	"github.com/postie/postie/internal/store"
 )
 
@@ -150,6 +151,11 @@ func (s *Service) Store(ctx context.Context, p StoreParams) (store.MessagesAccep
 	res, err := s.cfg.Store.MessagesAccept(ctx, ap)
 	if err != nil {
 		return store.MessagesAcceptResult{}, failure(err, "message")
+	}
+	if !res.Replayed && s.cfg.Metrics != nil {
+		for _, m := range p.Messages {
+			s.cfg.Metrics.Messages(m.Message.Stream, "", metrics.Accepted, 1)
+		}
 	}
 	return res, nil
 }

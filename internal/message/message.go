@@ -16,6 +16,7 @@ import (
 
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/mail"
+	"github.com/postie/postie/internal/metrics"
 	"github.com/postie/postie/internal/render"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
@@ -46,6 +47,8 @@ type Config struct {
 	MaxAttempts      int           // attempts per message (first try + retries)
 	// Broadcast makes broadcast messages list mail (list.go).
 	Broadcast BroadcastConfig
+	// Metrics counts the messages accepted; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // Service turns requests into stored messages. It is safe for concurrent use.

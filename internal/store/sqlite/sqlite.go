@@ -78,6 +78,10 @@ type Options struct {
 	// store ready: with less, writes may fail for want of room (SQLITE_FULL); 0 means
 	// DefaultMinFreeBytes, a negative value turns the check off.
 	MinFreeBytes int64
+	// OnCommit, when set, is called by the writer after each committed group with the number
+	// of writes it held and the time from BEGIN to the end of COMMIT (for the metrics). It
+	// runs on the writer's goroutine: it must return at once.
+	OnCommit func(writes int, d time.Duration)
 }
 
 // DefaultMinFreeBytes is Options.MinFreeBytes when zero: room for the largest message at the
@@ -187,7 +191,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, errors.Join(fmt.Errorf("sqlite: opening %s: %w", abs, err), conn.Close(), wdb.Close(), lock.Close())
 	}
 	s.guard = guard
-	s.w = newWriter(wdb, conn, guard.check, log)
+	s.w = newWriter(wdb, conn, guard.check, opts.OnCommit, log)
 
 	s.rdb, err = sql.Open("sqlite", dsn(abs, busy, true))
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Group commit limits. A group is whatever is pending when the writer becomes free, cut at these
@@ -48,6 +49,8 @@ type writer struct {
 	log   *slog.Logger
 	// guard is checked before every COMMIT: an error rolls the group back (fileGuard).
 	guard func() error
+	// onCommit, when set, is told of every committed group (Options.OnCommit).
+	onCommit func(writes int, d time.Duration)
 
 	ops    chan *op
 	urgent chan *op     // delivery's operations, taken before ops (see doUrgent)
@@ -58,16 +61,17 @@ type writer struct {
 	commits atomic.Int64 // committed groups, for tests and diagnostics
 }
 
-func newWriter(db *sql.DB, conn *sql.Conn, guard func() error, log *slog.Logger) *writer {
+func newWriter(db *sql.DB, conn *sql.Conn, guard func() error, onCommit func(int, time.Duration), log *slog.Logger) *writer {
 	w := &writer{
-		db:     db,
-		conn:   conn,
-		guard:  guard,
-		stmts:  make(map[string]*sql.Stmt),
-		log:    log,
-		ops:    make(chan *op, 4*maxGroupOps),
-		urgent: make(chan *op, maxGroupOps),
-		exited: make(chan struct{}),
+		db:       db,
+		conn:     conn,
+		guard:    guard,
+		onCommit: onCommit,
+		stmts:    make(map[string]*sql.Stmt),
+		log:      log,
+		ops:      make(chan *op, 4*maxGroupOps),
+		urgent:   make(chan *op, maxGroupOps),
+		exited:   make(chan struct{}),
 	}
 	go w.run()
 	return w
@@ -276,6 +280,7 @@ func (w *writer) runGroup(group []*op) {
 // aborted (every caller already answered).
 func (w *writer) attempt(group []*op, savepoints bool) (results []error, retry bool) {
 	t := &wtx{w: w}
+	began := time.Now()
 	if _, err := t.exec(qBegin); err != nil {
 		for _, o := range group {
 			o.done <- fmt.Errorf("sqlite: begin: %w", err)
@@ -336,6 +341,9 @@ func (w *writer) attempt(group []*op, savepoints bool) (results []error, retry b
 		return nil, false
 	} else {
 		w.commits.Add(1)
+		if w.onCommit != nil {
+			w.onCommit(ok, time.Since(began))
+		}
 	}
 	return results, false
 }

@@ -65,6 +65,16 @@ func (t *Transport) String() string { return t.cfg.String() }
 // Name returns "smtp".
 func (t *Transport) Name() string { return "smtp" }
 
+// PoolStats reports the pool's connections: inUse counts the slots taken (a send on its
+// connection, or a connection being dialled or closed), open adds the idle connections.
+func (t *Transport) PoolStats() (inUse, open int) {
+	t.mu.Lock()
+	idle := len(t.idle)
+	t.mu.Unlock()
+	inUse = len(t.slots)
+	return inUse, inUse + idle
+}
+
 // Close marks the transport closed and closes the idle connections with QUIT, all at once;
 // connections in use are closed when their send finishes. Send fails after Close. Close returns
 // once no idle connection's expiry and no retiring connection's QUIT is running; it always
