@@ -34,6 +34,7 @@ import (
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/notify"
 	"github.com/postie/postie/internal/reputation"
+	"github.com/postie/postie/internal/retention"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/postgres"
 	"github.com/postie/postie/internal/store/postgres/pgadmin"
@@ -102,6 +103,7 @@ type App struct {
 	// reputation keeps the streams' bounce and complaint rates and pauses broadcast when they
 	// are too high.
 	reputation *reputation.Service
+	retention  *retention.Service // purges what is past its retention (POSTIE_RETAIN_*)
 
 	// GeneratedKey is the API key created on this start ("" when none was generated).
 	GeneratedKey string
@@ -182,6 +184,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	// Bounce and complaint rates: every node checks them (a pause is recorded once).
 	a.reputation = reputation.New(reputation.Config{Store: st, ComplaintWarn: cfg.ComplaintWarn,
 		ComplaintPause: cfg.ComplaintPause, BouncePause: cfg.BouncePause, MinVolume: cfg.RateMinVolume, Logger: log})
+	a.retention = newRetention(cfg, st, log)
 	// The bodies of API requests and SMTP messages being received share one memory budget.
 	a.inflight = inflight.New(cfg.InflightBytes(), 2*time.Second)
 	apiCfg := httpapi.Config{
@@ -490,7 +493,7 @@ func (a *App) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		a.housekeeping(engineCtx)
+		a.retention.Serve(engineCtx)
 	}()
 	wg.Go(func() { a.serveSubmission(errc) })
 	wg.Go(func() { a.serveIntake(errc) })
@@ -525,46 +528,6 @@ func (a *App) Run(ctx context.Context) error {
 		runErr = errors.Join(runErr, err)
 	}
 	return runErr
-}
-
-// housekeeping purges expired idempotency records and events older than POSTIE_EVENT_RETENTION.
-func (a *App) housekeeping(ctx context.Context) {
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if n, err := a.store.IdempotencyPurge(ctx, time.Now().UTC()); err != nil {
-			a.log.Error("purging idempotency keys failed", "err", err)
-		} else if n > 0 {
-			a.log.Debug("purged idempotency keys", "count", n)
-		}
-		a.purgeEvents(ctx)
-	}
-}
-
-// purgeEvents deletes the events accepted longer than POSTIE_EVENT_RETENTION ago, in small
-// batches (each one short transaction), counted and logged.
-func (a *App) purgeEvents(ctx context.Context) {
-	const batch = 1000
-	before, total := time.Now().UTC().Add(-a.cfg.EventRetention), 0
-	for ctx.Err() == nil {
-		n, err := a.notify.PurgeEvents(ctx, before, batch)
-		if err != nil {
-			a.log.Error("purging events failed", "err", err)
-			break
-		}
-		total += n
-		if n < batch {
-			break
-		}
-	}
-	if total > 0 {
-		a.log.Info("purged events past their retention (POSTIE_EVENT_RETENTION)", "count", total, "before", before)
-	}
 }
 
 // debugMux serves net/http/pprof, only on the separate POSTIE_DEBUG_LISTEN address.

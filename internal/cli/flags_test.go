@@ -66,7 +66,7 @@ func TestBadValues(t *testing.T) {
 		want []string
 	}{
 		{"bad duration flag", dbEnv(), []string{"migrate", "--db-statement-timeout", "soon"}, 2,
-			[]string{"configuration", `--db-statement-timeout: not a duration (like 30s, 10m, 24h): "soon"`}},
+			[]string{"configuration", `--db-statement-timeout: not a duration (like 30s, 10m, 24h, 30d): "soon"`}},
 		{"bad duration in the environment", map[string]string{"POSTIE_DB_STATEMENT_TIMEOUT": "soon"}, []string{"migrate"}, 2,
 			[]string{"POSTIE_DB_STATEMENT_TIMEOUT: not a duration"}},
 		{"unknown database scheme", map[string]string{"POSTIE_DATABASE_URL": "mysql://db/postie"}, []string{"migrate"}, 2,
@@ -84,7 +84,7 @@ func TestBadValues(t *testing.T) {
 		{"an argument serve does not take", dbEnv(), []string{"serve", "now"}, 0,
 			[]string{`unknown command "now"`}},
 		{"bench mode", nil, []string{"bench", "--mode", "fast"}, 2,
-			[]string{`--mode must be accept, delivery, transactional, contacts, import, campaign, events, submission or dsn, not "fast"`}},
+			[]string{`--mode must be accept, delivery, transactional, contacts, import, campaign, events, submission, dsn or purge, not "fast"`}},
 		{"sink rejection without a reply", nil, []string{"sink", "--listen", "127.0.0.1:0", "--reject", "nobody@example.com"}, 2,
 			[]string{`--reject "nobody@example.com": want ADDRESS=CODE`}},
 		{"sink rejection with a success code", nil, []string{"sink", "--listen", "127.0.0.1:0", "--reject", "a@example.com=250 ok"}, 2,

@@ -355,7 +355,11 @@ func problemError(prefix string, kind message.Kind, ps []message.Problem) error 
 
 // storeError maps a store error to a problem response: the one place that does.
 func (s *Server) storeError(err error, what string) error {
+	var purged *store.BodyPurgedError
 	switch {
+	case errors.As(err, &purged):
+		return huma.Error410Gone("the body of " + what + " was purged at " + purged.At.UTC().Format(time.RFC3339) +
+			" after POSTIE_RETAIN_BODIES; its metadata and timeline are kept, but it cannot be read or sent again")
 	case errors.Is(err, store.ErrNotFound):
 		return huma.Error404NotFound(what + " not found")
 	case errors.Is(err, store.ErrConflict):

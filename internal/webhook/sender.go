@@ -284,16 +284,9 @@ func (s *Service) Serve(ctx context.Context) error {
 	wakeups := s.cfg.Store.WebhookWakeups()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	purge := time.NewTicker(purgeEvery)
-	defer purge.Stop()
 	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
-			continue
-		case <-purge.C:
-			if _, err := s.Purge(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("purging old webhook deliveries failed", "err", err)
-			}
 			continue
 		case <-timer.C:
 		case <-wakeups:
@@ -453,31 +446,4 @@ func (s *Service) finisher(ctx context.Context, results <-chan result) {
 		}
 		cancel()
 	}
-}
-
-// Retention of finished deliveries.
-const (
-	// Retention is how long delivered and failed deliveries (with their attempts) are kept,
-	// listed and replayable, after they were created.
-	Retention  = 30 * 24 * time.Hour
-	purgeEvery = time.Hour
-	purgeBatch = 1000
-)
-
-// Purge deletes the delivered and failed deliveries older than Retention, in batches, and
-// returns how many. Serve calls it every hour.
-func (s *Service) Purge(ctx context.Context) (int, error) {
-	before := s.cfg.Now().UTC().Add(-Retention)
-	total := 0
-	for ctx.Err() == nil {
-		n, err := s.cfg.Store.WebhookPurge(ctx, before, purgeBatch)
-		total += n
-		if err != nil || n < purgeBatch {
-			if total > 0 {
-				s.log.Info("purged old webhook deliveries", "deliveries", total)
-			}
-			return total, err
-		}
-	}
-	return total, ctx.Err()
 }
