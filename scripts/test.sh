@@ -69,3 +69,11 @@ fi
 
 step "go test -race"
 $GO test -race -count=1 -timeout 20m ./...
+
+step "deploy/check"
+# The deployment files (deploy/): a Go module of its own, so that Helm, kubeconform and the
+# Kubernetes libraries stay out of postie's go.mod. Its tests render the Helm chart, validate the
+# manifests against the Kubernetes OpenAPI schemas, load compose.yaml, check the systemd unit, and
+# build the image where a container engine answers (docs/operations.md, "Deploying"). No -race:
+# they start no goroutines of their own, and the race build of Helm's dependencies costs minutes.
+(cd deploy/check && $GO vet ./... && $GO test -count=1 -timeout 20m ./...)

@@ -21,7 +21,7 @@ func (e *env) healthcheckCmd() *cobra.Command {
 		Use:   "healthcheck",
 		Short: "Exit 0 when the postie serving on this machine answers /healthz, 1 otherwise",
 		Long: "Ask the postie serving on this machine for /healthz: on the admin listener (POSTIE_ADMIN_LISTEN)\n" +
-			"or, when that is empty, on the API listener (POSTIE_LISTEN); a wildcard host (\":8080\", \"0.0.0.0\",\n" +
+			"or, when that is empty or off, on the API listener (POSTIE_LISTEN); a wildcard host (\":8080\", \"0.0.0.0\",\n" +
 			"\"[::]\") is asked on loopback. Exit status 0 when it answers 200, 1 otherwise: for a container's\n" +
 			"HEALTHCHECK, which has no curl in a distroless image.",
 		Args: cobra.NoArgs,
