@@ -34,8 +34,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.versionCmd(), e.sendCmd(), e.benchCmd(), e.sinkCmd(), e.keysCmd(), e.syncCmd())
-	root.AddCommand(e.backupCmd())
+	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.versionCmd(), e.sendCmd(), e.benchCmd(), e.sinkCmd(), e.keysCmd(), e.syncCmd(),
+		e.configCmd(), e.doctorCmd(), e.healthcheckCmd(), e.backupCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "postie:", err)
 		var ue usageError
@@ -50,11 +50,18 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 type usageError struct{ error }
 
 func (e *env) load(fs *pflag.FlagSet) (config.Config, error) {
-	cfg, err := config.Load(e.getenv, fs)
-	if err = errors.Join(err, app.CheckConfig(cfg)); err != nil {
-		return cfg, usageError{fmt.Errorf("configuration:\n%w", err)}
+	cfg, _, err := e.resolve(fs)
+	return cfg, err
+}
+
+// resolve loads the configuration (file, environment, flags) and checks it, every error naming
+// where its value came from.
+func (e *env) resolve(fs *pflag.FlagSet) (config.Config, config.Sources, error) {
+	cfg, src, err := config.Resolve(e.getenv, fs)
+	if err = errors.Join(err, src.Rename(app.CheckConfig(cfg))); err != nil {
+		return cfg, src, usageError{fmt.Errorf("configuration:\n%w", err)}
 	}
-	return cfg, nil
+	return cfg, src, nil
 }
 
 func (e *env) logger(cfg config.Config) *slog.Logger {
@@ -76,7 +83,7 @@ func (e *env) serveCmd() *cobra.Command {
 			"can be read back through the API. Every flag can also be set by the environment variable shown.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := e.load(cmd.Flags())
+			cfg, src, err := e.resolve(cmd.Flags())
 			if err != nil {
 				return err
 			}
@@ -115,6 +122,9 @@ func (e *env) serveCmd() *cobra.Command {
 				fmt.Fprintf(e.stdout, "  API key:   the value of POSTIE_API_KEY\n")
 			default:
 				fmt.Fprintf(e.stdout, "  API key:   the one printed at first start (lost? postie keys create makes another)\n")
+			}
+			if src.File != "" {
+				fmt.Fprintf(e.stdout, "  config:    %s (the environment and flags override it)\n", src.File)
 			}
 			return a.Run(cmd.Context())
 		},
