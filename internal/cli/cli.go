@@ -36,8 +36,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.versionCmd(), e.sendCmd(), e.benchCmd(), e.sinkCmd(), e.keysCmd(), e.syncCmd(),
-		e.configCmd(), e.doctorCmd(), e.healthcheckCmd())
-	root.AddCommand(e.backupCmd())
+		e.configCmd(), e.doctorCmd(), e.healthcheckCmd(), e.backupCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "postie:", err)
 		var ue usageError

@@ -130,7 +130,8 @@ func (s *Service) Serve(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		s.Pass(ctx)
+		// A panic ends the pass (the lock is released), is reported, and the next pass runs.
+		errtrack.Guard(ctx, s.cfg.Errors, "retention pass", func() { s.Pass(ctx) })
 		t.Reset(s.cfg.Every)
 	}
 }

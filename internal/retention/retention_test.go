@@ -11,6 +11,8 @@ import (
 	"github.com/postie/postie/internal/retention"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/drivertest"
+	"github.com/postie/postie/internal/store/postgres"
+	"github.com/postie/postie/internal/store/postgres/pgtest"
 	"github.com/postie/postie/internal/store/sqlite/sqlitetest"
 	"github.com/postie/postie/internal/store/storetest"
 )
@@ -196,5 +198,46 @@ func TestPassStopsAtMaxPass(t *testing.T) {
 	}
 	if res := svc.Pass(t.Context()); res.Purged[retention.KindBodies] != 2 {
 		t.Errorf("next pass = %+v; want the next batch", res)
+	}
+}
+
+// TestOneNodePurges: two PostgreSQL nodes on one database: while one is purging, the other's
+// pass is skipped, and the data is purged once.
+func TestOneNodePurges(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	open := func() store.Store {
+		st, err := postgres.Open(context.Background(), postgres.Options{URL: url, Migrate: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		return st
+	}
+	a, b := open(), open()
+	sent(t, a, t0, 50)
+	clk := clockAt(t0.Add(31 * day))
+	// Node a pauses after its first batch (holding the lock) until node b has tried its pass.
+	holding, tried := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	svcA := newService(a, clk, &reports{}, func(c *retention.Config) {
+		c.Sleep = func(ctx context.Context, _ time.Duration) {
+			once.Do(func() { close(holding) })
+			select {
+			case <-tried:
+			case <-ctx.Done():
+			}
+		}
+	})
+	resA := make(chan retention.Result, 1)
+	go func() { resA <- svcA.Pass(t.Context()) }()
+	<-holding
+	resB := newService(b, clk, &reports{}).Pass(t.Context())
+	close(tried)
+	if !resB.Skipped || resB.Purged[retention.KindBodies] != 0 {
+		t.Errorf("node b's pass while node a purges = %+v; want skipped", resB)
+	}
+	if ra := <-resA; ra.Skipped || ra.Purged[retention.KindBodies] != 50 {
+		t.Errorf("node a's pass = %+v; want the 50 bodies", ra)
 	}
 }
