@@ -54,6 +54,27 @@ var template struct {
 	err  error
 }
 
+// cloneWorkers is how many clones of the template are made at once, ahead of the tests that take
+// them. CREATE DATABASE spends most of its time waiting rather than working, so clones made
+// together take little longer than one; made one at a time for each test (only GOMAXPROCS tests
+// run at once), they were most of the package's running time.
+const cloneWorkers = 8
+
+// clones hands out the clones the workers make ahead; stop ends the workers, which drop the
+// clones nobody took.
+var clones struct {
+	once sync.Once
+	ch   chan clone
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+type clone struct {
+	url  string
+	drop func() error
+	err  error
+}
+
 // migratedURL is pgtest.URL for a fresh database that is already migrated (a clone of the
 // process's template), dropped when t ends.
 func migratedURL(t testing.TB) string {
@@ -80,20 +101,51 @@ func migratedURL(t testing.TB) string {
 	if template.err != nil {
 		t.Fatalf("migrating the template database: %v", template.err)
 	}
-	dbURL, drop, err := pgadmin.CreateDatabaseFrom(context.Background(), base, "postie_test", template.name)
-	if err != nil {
-		t.Fatalf("cloning the template database: %v", err)
+	clones.once.Do(func() {
+		clones.ch = make(chan clone)
+		clones.stop = make(chan struct{})
+		for range cloneWorkers {
+			clones.wg.Add(1)
+			go cloneWorker(base)
+		}
+	})
+	c := <-clones.ch
+	if c.err != nil {
+		t.Fatalf("cloning the template database: %v", c.err)
 	}
 	t.Cleanup(func() {
-		if err := drop(); err != nil {
+		if err := c.drop(); err != nil {
 			t.Errorf("%v", err)
 		}
 	})
-	return dbURL
+	return c.url
+}
+
+// cloneWorker makes clones of the template and hands them to migratedURL until stopped.
+func cloneWorker(base string) {
+	defer clones.wg.Done()
+	for {
+		var c clone
+		c.url, c.drop, c.err = pgadmin.CreateDatabaseFrom(context.Background(), base, "postie_test", template.name)
+		select {
+		case clones.ch <- c:
+		case <-clones.stop:
+			if c.err == nil {
+				if err := c.drop(); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+				}
+			}
+			return
+		}
+	}
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if clones.stop != nil {
+		close(clones.stop)
+		clones.wg.Wait()
+	}
 	if template.drop != nil {
 		if err := template.drop(); err != nil {
 			fmt.Fprintln(os.Stderr, err)

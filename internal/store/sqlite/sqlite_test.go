@@ -22,6 +22,7 @@ import (
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/driverkit"
+	"github.com/postie/postie/internal/store/sqlite/sqlitetest/migrated"
 	"github.com/postie/postie/internal/store/storetest"
 )
 
@@ -41,9 +42,22 @@ func openAt(t testing.TB, path string, opts Options) *Store {
 	return s
 }
 
+// template is the migrated database file openTest copies.
+var template migrated.Template
+
+// openTest opens a store on a fresh migrated database: a copy of one migrated once per test
+// process (opening it still runs Migrate, which finds nothing left to do).
 func openTest(t testing.TB) *Store {
 	t.Helper()
-	return openAt(t, filepath.Join(t.TempDir(), "postie.db"), Options{Migrate: true})
+	path := filepath.Join(t.TempDir(), "postie.db")
+	template.CopyTo(t, path, func(path string) error {
+		s, err := Open(context.Background(), path, Options{Migrate: true})
+		if err != nil {
+			return err
+		}
+		return s.Close()
+	})
+	return openAt(t, path, Options{Migrate: true})
 }
 
 func TestStore(t *testing.T) {
