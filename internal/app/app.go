@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/postie/postie/internal/apikey"
 	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/audience/dbsync"
 	"github.com/postie/postie/internal/audience/imports"
@@ -421,10 +422,12 @@ func NewAPIKey(name string, now time.Time) (secret string, k store.APIKey, err e
 	return secret, apiKeyOf(secret, name, now), nil
 }
 
-// apiKeyOf is the stored form of secret.
+// apiKeyOf is the stored form of secret, an admin key (POSTIE_API_KEY, the key generated at
+// first start, and by default `postie keys create`).
 func apiKeyOf(secret, name string, now time.Time) store.APIKey {
 	sum := sha256.Sum256([]byte(secret))
-	return store.APIKey{ID: id.New(id.APIKey), Name: name, Hash: sum[:], Prefix: secret[:min(8, len(secret))], CreatedAt: now.UTC()}
+	return store.APIKey{ID: id.New(id.APIKey), Name: name, Hash: sum[:], Prefix: secret[:min(8, len(secret))], CreatedAt: now.UTC(),
+		Scopes: []string{apikey.ScopeAdmin}}
 }
 
 // Run serves the API and delivers until ctx is cancelled, then shuts down in order: stop
