@@ -498,12 +498,16 @@ func (a *App) Run(ctx context.Context) error {
 	wg.Go(func() { a.serveSubmission(errc) })
 	wg.Go(func() { a.serveIntake(errc) })
 
+	// Every listener was bound by New and is served now: tell systemd (Type=notify) so.
+	a.notifyState("READY=1\nSTATUS=serving the API on " + a.Addr())
+
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
 	a.log.Info("shutting down")
+	a.notifyState("STOPPING=1")
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
 	waitSubmission := a.shutdownSubmission(shutCtx)

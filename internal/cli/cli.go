@@ -34,7 +34,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.versionCmd(), e.sendCmd(), e.benchCmd(), e.sinkCmd(), e.keysCmd(), e.syncCmd())
+	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.versionCmd(), e.sendCmd(), e.benchCmd(), e.sinkCmd(), e.keysCmd(), e.syncCmd(),
+		e.configCmd(), e.doctorCmd(), e.healthcheckCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "postie:", err)
 		var ue usageError
@@ -49,11 +50,18 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 type usageError struct{ error }
 
 func (e *env) load(fs *pflag.FlagSet) (config.Config, error) {
-	cfg, err := config.Load(e.getenv, fs)
-	if err = errors.Join(err, app.CheckConfig(cfg)); err != nil {
-		return cfg, usageError{fmt.Errorf("configuration:\n%w", err)}
+	cfg, _, err := e.resolve(fs)
+	return cfg, err
+}
+
+// resolve loads the configuration (file, environment, flags) and checks it, every error naming
+// where its value came from.
+func (e *env) resolve(fs *pflag.FlagSet) (config.Config, config.Sources, error) {
+	cfg, src, err := config.Resolve(e.getenv, fs)
+	if err = errors.Join(err, src.Rename(app.CheckConfig(cfg))); err != nil {
+		return cfg, src, usageError{fmt.Errorf("configuration:\n%w", err)}
 	}
-	return cfg, nil
+	return cfg, src, nil
 }
 
 func (e *env) logger(cfg config.Config) *slog.Logger {

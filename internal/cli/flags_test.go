@@ -66,7 +66,7 @@ func TestBadValues(t *testing.T) {
 		want []string
 	}{
 		{"bad duration flag", dbEnv(), []string{"migrate", "--db-statement-timeout", "soon"}, 2,
-			[]string{"configuration", `--db-statement-timeout: not a duration (like 30s, 10m, 24h): "soon"`}},
+			[]string{"configuration", `--db-statement-timeout: not a duration (like 30s, 10m, 24h, 30d): "soon"`}},
 		{"bad duration in the environment", map[string]string{"POSTIE_DB_STATEMENT_TIMEOUT": "soon"}, []string{"migrate"}, 2,
 			[]string{"POSTIE_DB_STATEMENT_TIMEOUT: not a duration"}},
 		{"unknown database scheme", map[string]string{"POSTIE_DATABASE_URL": "mysql://db/postie"}, []string{"migrate"}, 2,

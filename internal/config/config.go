@@ -1,6 +1,6 @@
-// Package config holds postie's settings: one Config struct, its defaults, loading from
-// environment variables and command-line flags (flags win), and validation. There are no globals:
-// callers pass the environment and flag set in.
+// Package config holds postie's settings: one Config struct, its defaults, loading from a TOML
+// file, environment variables and command-line flags (each wins over the one before), and
+// validation. There are no globals: callers pass the environment and flag set in.
 package config
 
 import (
@@ -186,11 +186,11 @@ var durationsType = reflect.TypeFor[[]time.Duration]()
 func (s setting) String() string {
 	switch x := s.v.Interface().(type) {
 	case time.Duration:
-		return x.String()
+		return FormatDuration(x)
 	case []time.Duration:
 		parts := make([]string, len(x))
 		for i, d := range x {
-			parts[i] = d.String()
+			parts[i] = FormatDuration(d)
 		}
 		return strings.Join(parts, ",")
 	}
@@ -201,9 +201,9 @@ func (s setting) String() string {
 func (s setting) set(v string) error {
 	switch s.v.Interface().(type) {
 	case time.Duration:
-		d, err := time.ParseDuration(v)
+		d, err := ParseDuration(v)
 		if err != nil {
-			return fmt.Errorf("not a duration (like 30s, 10m, 24h): %q", v)
+			return fmt.Errorf("not a duration (like 30s, 10m, 24h, 30d): %q", v)
 		}
 		s.v.SetInt(int64(d))
 	case []time.Duration:
@@ -212,7 +212,7 @@ func (s setting) set(v string) error {
 			if p = strings.TrimSpace(p); p == "" {
 				continue
 			}
-			d, err := time.ParseDuration(p)
+			d, err := ParseDuration(p)
 			if err != nil || d <= 0 {
 				return fmt.Errorf("not a positive duration: %q", p)
 			}
@@ -243,8 +243,10 @@ func (s setting) set(v string) error {
 	return nil
 }
 
-// Flags registers one flag per setting on fs, with the defaults of Default() shown.
+// Flags registers one flag per setting on fs, with the defaults of Default() shown, and
+// --config.
 func Flags(fs *pflag.FlagSet) {
+	fileFlag(fs)
 	def := Default()
 	for _, s := range settings(&def) {
 		s.register(fs)
@@ -262,8 +264,10 @@ func (s setting) register(fs *pflag.FlagSet) {
 }
 
 // FlagsOnly registers, as Flags does, the flags of the settings named (by flag name, e.g.
-// "database-url"), for a command that reads only those. It panics on a name no setting has.
+// "database-url"), for a command that reads only those, and --config. It panics on a name no
+// setting has.
 func FlagsOnly(fs *pflag.FlagSet, names ...string) {
+	fileFlag(fs)
 	def := Default()
 	all := settings(&def)
 	for _, name := range names {
@@ -275,28 +279,17 @@ func FlagsOnly(fs *pflag.FlagSet, names ...string) {
 	}
 }
 
-// Load builds a Config from the defaults, then the environment (getenv), then the flags that
-// were set on fs (fs may be nil). It returns every problem at once, joined.
+// Load builds a Config from the defaults, then the configuration file, then the environment
+// (getenv), then the flags that were set on fs (fs may be nil); see Resolve. It returns every
+// problem at once, joined.
 func Load(getenv func(string) string, fs *pflag.FlagSet) (Config, error) {
-	c := Default()
-	var errs []error
-	for _, s := range settings(&c) {
-		v, from := getenv(s.env), s.env
-		if fs != nil {
-			if f := fs.Lookup(s.flag); f != nil && f.Changed {
-				v, from = f.Value.String(), "--"+s.flag
-			}
-		}
-		if v == "" {
-			continue
-		}
-		if err := s.set(v); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", from, err))
-		}
-	}
-	// Validate too, so every problem is reported at once (fields that failed to parse keep
-	// their defaults and pass).
-	return c, errors.Join(append(errs, c.Validate())...)
+	c, _, err := Resolve(getenv, fs)
+	return c, err
+}
+
+// fileFlag registers --config on fs.
+func fileFlag(fs *pflag.FlagSet) {
+	fs.String(FileFlag, "", "a TOML configuration file; its keys are the variables' names without POSTIE_, lower-cased ($"+FileEnv+")")
 }
 
 // Validate checks every setting and returns all problems joined.

@@ -72,6 +72,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/transport"
 )
@@ -113,6 +114,12 @@ type Config struct {
 	// or "" to keep envelopeFrom. With a bounce address, each recipient of an attempt goes in
 	// an SMTP transaction of its own.
 	BounceAddress func(messageID, rcpt, envelopeFrom string) string
+	// Errors takes the panics recovered in the engine's workers and the store failures; nil
+	// logs them (errtrack.Log).
+	Errors errtrack.Reporter
+	// LogPII writes the recipients and the relay's replies as they are in the delivery log
+	// lines (POSTIE_LOG_PII); off, the recipients are counted and the replies' addresses masked.
+	LogPII bool
 }
 
 // Engine runs the delivery cycle. Create it with New and start it with Run.
@@ -148,6 +155,9 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Errors == nil {
+		cfg.Errors = errtrack.Log(cfg.Logger)
 	}
 	streams := map[string]StreamConfig{}
 	for _, name := range store.Streams {
@@ -217,7 +227,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.runStream(ctx, sendCtx, name, e.cfg.Streams[name], outcomes)
+			// A panic in the claimer is reported and the stream starts again.
+			_ = errtrack.Supervise(ctx, e.cfg.Errors, "delivery claimer", func(ctx context.Context) error {
+				e.runStream(ctx, sendCtx, name, e.cfg.Streams[name], outcomes)
+				return nil
+			})
 		}()
 	}
 
@@ -283,7 +297,7 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 					slots <- struct{}{}
 					continue
 				}
-				outcomes <- e.deliver(sendCtx, j)
+				outcomes <- e.deliverReported(sendCtx, j)
 				slots <- struct{}{}
 			}
 		}()
@@ -436,7 +450,13 @@ func (e *Engine) finisher(giveUp context.Context, in <-chan store.MessageFinishP
 				break more
 			}
 		}
-		e.finish(giveUp, batch)
+		if errtrack.Guard(giveUp, e.cfg.Errors, "delivery finisher", func() { e.finish(giveUp, batch) }) {
+			// Recorded or not, these messages are no longer this engine's: their leases
+			// expire and the rescue returns those not recorded.
+			for _, p := range batch {
+				e.leases.remove(p.ID)
+			}
+		}
 	}
 }
 
