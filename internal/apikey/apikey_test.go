@@ -169,11 +169,11 @@ func TestScopesAndDomains(t *testing.T) {
 		}
 	}
 	for domain, ok := range map[string]bool{"example.com": true, "EXAMPLE.com.": true, "mail.example.com": false, "example.org": false} {
-		if err := apikey.SenderAllowed(k, domain); (err == nil) != ok {
+		if err := apikey.SenderAllowed(k.SenderDomains, domain); (err == nil) != ok {
 			t.Errorf("SenderAllowed(%s) = %v, want allowed %v", domain, err, ok)
 		}
 	}
-	if err := apikey.SenderAllowed(admin, "anything.example"); err != nil {
+	if err := apikey.SenderAllowed(admin.SenderDomains, "anything.example"); err != nil {
 		t.Errorf("a key without sender domains: %v", err)
 	}
 	for in, want := range map[string]string{" Example.COM. ": "example.com", "xn--bcher-kva.example": "xn--bcher-kva.example",

@@ -58,18 +58,19 @@ func NormalizeDomain(d string) (string, error) {
 	return d, nil
 }
 
-// SenderAllowed returns nil when k may send mail whose From address is at domain: k names no
-// sender domain, or names that one (compared without case, exactly: a subdomain must be listed
-// itself). Otherwise the error says which domains k may use.
-func SenderAllowed(k store.APIKey, domain string) error {
-	if len(k.SenderDomains) == 0 {
+// SenderAllowed returns nil when a key with the sender domains allowed may send mail whose
+// From address is at domain: allowed is empty (any domain), or names domain (compared without
+// case, exactly: a subdomain must be listed itself). Otherwise the error says which domains the
+// key may use.
+func SenderAllowed(allowed []string, domain string) error {
+	if len(allowed) == 0 {
 		return nil
 	}
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
-	if slices.Contains(k.SenderDomains, domain) {
+	if slices.Contains(allowed, domain) {
 		return nil
 	}
-	return fmt.Errorf("this API key may send only from %s, not from %s", strings.Join(k.SenderDomains, ", "), domain)
+	return fmt.Errorf("this API key may send only from %s, not from %s", strings.Join(allowed, ", "), domain)
 }
 
 // Settings are what a key may do: the part of a key its creator chooses besides its name.

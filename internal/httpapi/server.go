@@ -93,6 +93,9 @@ type Config struct {
 	Reputation *reputation.Service
 	// SES receives SES notifications at POST /v1/inbound/ses; nil refuses them (403).
 	SES *inbound.SES
+	// Keys checks the bearer tokens and keeps the keys' rate limits: the node's one Checker,
+	// shared with SMTP submission; nil builds one on Store.
+	Keys *apikey.Checker
 }
 
 // DefaultBatchRenderBudget is Config.BatchRenderBudget when zero.
@@ -152,11 +155,14 @@ func New(cfg Config) *Server {
 		cfg.WriteTimeout = defaultWriteTimeout
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
-		keys:      apikey.New(cfg.Store, cfg.Now),
+		keys:      cfg.Keys,
 		bodyLimit: cfg.MaxMessageSize + 1<<20, // JSON and base64 framing around the largest message
 		inflight:  cfg.Inflight}
 	if s.inflight == nil {
 		s.inflight = inflight.New(cfg.MaxInflightBytes, cfg.InflightWait)
+	}
+	if s.keys == nil {
+		s.keys = apikey.New(cfg.Store, cfg.Now)
 	}
 	if s.messages = cfg.Messages; s.messages == nil {
 		s.messages = message.New(message.Config{
@@ -227,6 +233,8 @@ func New(cfg Config) *Server {
 	s.registerStreams()
 	s.registerInbound()
 	s.registerSES()
+	s.registerAPIKeys()
+	s.documentScopes()
 	s.finishDocument()
 	return s
 }
@@ -263,6 +271,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, key))
+	if !s.permitted(w, r) {
+		return
+	}
 	if limit, readTimeout := s.largeBody(r); limit > 0 {
 		s.serveLarge(w, r, limit, readTimeout)
 		return
@@ -332,6 +343,8 @@ func problemError(prefix string, kind message.Kind, ps []message.Problem) error 
 		status = http.StatusServiceUnavailable
 	case message.KindInternal:
 		status = http.StatusInternalServerError
+	case message.KindForbidden:
+		status = http.StatusForbidden
 	}
 	errs := make([]error, len(ps))
 	for i, p := range ps {
