@@ -12,6 +12,7 @@ import (
 
 	"github.com/postie/postie/internal/app"
 	"github.com/postie/postie/internal/config"
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -36,6 +37,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.SetArgs(args)
 	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.versionCmd(), e.sendCmd(), e.benchCmd(), e.sinkCmd(), e.keysCmd(), e.syncCmd(),
 		e.configCmd(), e.doctorCmd(), e.healthcheckCmd())
+	root.AddCommand(e.backupCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "postie:", err)
 		var ue usageError
@@ -68,10 +70,15 @@ func (e *env) logger(cfg config.Config) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(e.stderr, opts)
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+		h = slog.NewJSONHandler(e.stderr, opts)
 	}
-	return slog.New(slog.NewTextHandler(e.stderr, opts))
+	if !cfg.LogPII {
+		// Addresses (in relay replies, errors, any line) are masked unless the operator asks.
+		h = errtrack.ScrubHandler(h)
+	}
+	return slog.New(h)
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -83,7 +90,7 @@ func (e *env) serveCmd() *cobra.Command {
 			"can be read back through the API. Every flag can also be set by the environment variable shown.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := e.load(cmd.Flags())
+			cfg, src, err := e.resolve(cmd.Flags())
 			if err != nil {
 				return err
 			}
@@ -122,6 +129,9 @@ func (e *env) serveCmd() *cobra.Command {
 				fmt.Fprintf(e.stdout, "  API key:   the value of POSTIE_API_KEY\n")
 			default:
 				fmt.Fprintf(e.stdout, "  API key:   the one printed at first start (lost? postie keys create makes another)\n")
+			}
+			if src.File != "" {
+				fmt.Fprintf(e.stdout, "  config:    %s (the environment and flags override it)\n", src.File)
 			}
 			return a.Run(cmd.Context())
 		},

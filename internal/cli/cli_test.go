@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -282,6 +283,14 @@ func TestSend(t *testing.T) {
 	}
 
 	host, port, _ := net.SplitHostPort(addr)
+	conf := filepath.Join(t.TempDir(), "postie.toml")
+	if err := os.WriteFile(conf, []byte("listen = \""+addr+"\"\napi_key = \""+key+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(t.TempDir(), "postie.toml")
+	if err := os.WriteFile(stale, []byte("listen = \"127.0.0.1:1\"\napi_key = \"pk_not_the_key_at_all\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name        string
 		env         map[string]string
@@ -300,6 +309,10 @@ func TestSend(t *testing.T) {
 			[]string{"--to", "a@example.com", "--template", "hello"}, "Hello"},
 		{"flags over the environment", map[string]string{"POSTIE_URL": "http://127.0.0.1:1", "POSTIE_API_KEY": "pk_not_a_key"},
 			[]string{"--url", "http://" + addr, "--api-key", key, "--to", "a@example.com", "--subject", "flags win", "--text", "hello"}, "flags win"},
+		{"the server's configuration file", map[string]string{"POSTIE_CONFIG": conf},
+			[]string{"--to", "a@example.com", "--subject", "file", "--text", "hello"}, "file"},
+		{"--config, the environment over it", map[string]string{"POSTIE_LISTEN": addr, "POSTIE_API_KEY": key},
+			[]string{"--config", stale, "--to", "a@example.com", "--subject", "env over file", "--text", "hello"}, "env over file"},
 		{"POSTIE_URL over POSTIE_LISTEN", map[string]string{"POSTIE_URL": "http://" + addr, "POSTIE_LISTEN": "127.0.0.1:1", "POSTIE_API_KEY": key},
 			[]string{"--to", "a@example.com", "--subject", "url wins", "--text", "hello"}, "url wins"},
 	} {

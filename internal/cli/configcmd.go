@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/postie/postie/internal/config"
@@ -41,6 +43,12 @@ func (e *env) configCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(e.stdout, "configuration is valid")
+			if secrets := cfg.FileSecrets(src); len(secrets) > 0 {
+				if fi, err := os.Stat(src.File); err == nil && fi.Mode().Perm()&0o077 != 0 {
+					fmt.Fprintf(e.stdout, "warning: %s holds secrets (%s) and is readable by others (mode %04o): chmod 600 it, or set them in the environment\n",
+						src.File, strings.Join(secrets, ", "), fi.Mode().Perm())
+				}
+			}
 			return nil
 		},
 	}

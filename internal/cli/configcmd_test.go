@@ -32,8 +32,14 @@ func TestConfigCheck(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "hunter2") {
-		t.Errorf("the password shows:\n%s", out)
+	if strings.Contains(out, "hunter2") || strings.Contains(out, "warning") {
+		t.Errorf("the password shows, or a warning for a private file:\n%s", out)
+	}
+	if err := os.Chmod(good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := run(t, nil, "config", "check", "--config", good); code != 0 || !strings.Contains(out, "warning: "+good+" holds secrets (smtp_url) and is readable by others") {
+		t.Errorf("no warning for secrets in a file others may read: exit %d\n%s", code, out)
 	}
 
 	code, out, errOut = run(t, map[string]string{"POSTIE_CONFIG": bad, "POSTIE_LOG_FORMAT": "xml"}, "config", "check", "--webhook-timeout", "1h")
@@ -73,7 +79,7 @@ func TestConfigFileEveryCommand(t *testing.T) {
 	if code, out, errOut := run(t, env, "keys", "list"); code != 0 || !exists("env.db") {
 		t.Fatalf("keys list with POSTIE_CONFIG: exit %d: %s %s", code, out, errOut)
 	}
-	for _, args := range [][]string{{"serve", "--help"}, {"migrate", "--help"}, {"keys", "create", "--help"}, {"sync", "--help"}, {"config", "check", "--help"}} {
+	for _, args := range [][]string{{"serve", "--help"}, {"migrate", "--help"}, {"keys", "create", "--help"}, {"sync", "--help"}, {"config", "check", "--help"}, {"doctor", "--help"}} {
 		if _, out, _ := run(t, nil, args...); !strings.Contains(out, "--config") {
 			t.Errorf("%v lacks --config", args)
 		}

@@ -29,11 +29,11 @@ func (e *env) doctorCmd() *cobra.Command {
 			"2 when the configuration is invalid. Safe to run beside a running postie.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := e.load(cmd.Flags())
+			cfg, src, err := e.resolve(cmd.Flags())
 			if err != nil {
 				return err
 			}
-			o := doctor.Options{Config: cfg, Timeout: timeout}
+			o := doctor.Options{Config: cfg, Sources: src, Timeout: timeout}
 			if dnsServer != "" {
 				if _, _, err := net.SplitHostPort(dnsServer); err != nil {
 					return usageError{errors.New("--dns-server: want host:port, e.g. 1.1.1.1:53")}

@@ -33,26 +33,36 @@ func (e *env) sendCmd() *cobra.Command {
 		Short: "Send a message through a running postie",
 		Long: "Send one message through a running postie's API: a plain one (--subject with --text or --html)\n" +
 			"or one rendered from a stored template (--template, with --data). The server's address and key\n" +
-			"come from --url and --api-key, or POSTIE_URL and POSTIE_API_KEY; the address defaults to\n" +
-			"POSTIE_LISTEN's, which is where postie serve on this machine listens.",
+			"come from --url and --api-key, or POSTIE_URL and POSTIE_API_KEY, or the listen and api_key of the\n" +
+			"configuration file of --config (POSTIE_CONFIG); the address defaults to POSTIE_LISTEN's, which is\n" +
+			"where postie serve on this machine listens.",
 		Example: `  export POSTIE_API_KEY=pk_…   # printed by postie serve at first start
   postie send --to a@example.com --subject hi --text hello
   postie send --to a@example.com --template order-shipped --data '{"order":{"id":"A-1"}}'
   postie send --to a@example.com --subject Report --html-file report.html --attach report.pdf`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			listen, fileKey := e.getenv("POSTIE_LISTEN"), e.getenv("POSTIE_API_KEY")
+			if cmd.Flags().Changed(config.FileFlag) || e.getenv(config.FileEnv) != "" {
+				// The server's configuration file: its listen address and API key, the
+				// environment overriding them as it does for postie serve.
+				cfg, err := e.load(cmd.Flags())
+				if err != nil {
+					return err
+				}
+				listen, fileKey = cfg.Listen, cfg.APIKey
+			}
 			if base == "" {
 				base = e.getenv("POSTIE_URL")
 			}
 			if base == "" {
-				listen := e.getenv("POSTIE_LISTEN")
 				if listen == "" {
 					listen = config.Default().Listen
 				}
 				base = "http://" + listen
 			}
 			if key == "" {
-				key = e.getenv("POSTIE_API_KEY")
+				key = fileKey
 			}
 			if key == "" {
 				return usageError{fmt.Errorf("no API key: pass --api-key or set POSTIE_API_KEY to the key postie serve printed (or one from postie keys create)")}
@@ -138,6 +148,7 @@ func (e *env) sendCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&base, "url", "", "base URL of the postie API ($POSTIE_URL; default http:// + $POSTIE_LISTEN, or http://"+config.Default().Listen+")")
 	f.StringVar(&key, "api-key", "", "API key ($POSTIE_API_KEY)")
+	config.FlagsOnly(f) // --config: the listen address and API key of the server's configuration file
 	f.StringVar(&from, "from", "", "sender (default: the server's POSTIE_FROM)")
 	f.StringSliceVar(&to, "to", nil, "recipient (repeatable)")
 	f.StringSliceVar(&cc, "cc", nil, "cc recipient (repeatable)")

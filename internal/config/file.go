@@ -404,3 +404,18 @@ func mask(env, v string) string {
 	}
 	return v
 }
+
+// FileSecrets lists the file keys of the secrets c took from the configuration file (an API key,
+// link keys, a password in a URL, a Sentry DSN's key): such a file must be readable by postie's
+// user only.
+func (c *Config) FileSecrets(src Sources) []string {
+	var out []string
+	for _, s := range settings(c) {
+		if src.Origin(s.env) == FromFile {
+			if v := s.String(); mask(s.env, v) != v {
+				out = append(out, Key(s.env))
+			}
+		}
+	}
+	return out
+}

@@ -223,6 +223,9 @@ secret_key = "k2:aHVudGVyMmh1bnRlcjJodW50ZXIyaHVudGVyMmh1bnRlcjI=,k1:aHVudGVyMmh
 	if got["api_key"].Source != p || got["listen"].Source != "default" {
 		t.Errorf("sources: %+v %+v", got["api_key"], got["listen"])
 	}
+	if got, want := strings.Join(c.FileSecrets(src), ","), "database_url,smtp_url,api_key,secret_key,sentry_dsn"; got != want {
+		t.Errorf("FileSecrets = %s, want %s", got, want)
+	}
 	if m := mask("POSTIE_DATABASE_URL", "postgres://db.example/postie?user=postie&password=hunter2"); strings.Contains(m, "hunter2") {
 		t.Errorf("a password parameter shows: %s", m)
 	}

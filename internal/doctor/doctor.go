@@ -1,6 +1,7 @@
 // Package doctor checks a postie installation from the outside (postie doctor): the database and
-// its schema, the relay, the DNS of the sending domains, the clock and the free disk. Each check
-// says ok, warn or FAIL and how to fix what it found; it changes nothing anywhere.
+// its schema, the relay, the SMTP listeners' certificate, the DNS of the sending domains, the
+// clock and the free disk. Each check says ok, warn or FAIL and how to fix what it found; it
+// changes nothing anywhere.
 package doctor
 
 import (
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +38,7 @@ func (s Status) String() string { return [...]string{"ok", "warn", "FAIL"}[s] }
 
 // Result is one check's finding.
 type Result struct {
-	Check  string // "database", "migrations", "relay", "dns", "clock", "disk"
+	Check  string // "config", "database", "migrations", "clock", "relay", "tls", "dns", "disk"
 	Status Status
 	Detail string // what was found
 	Fix    string // how to fix it; "" when ok
@@ -45,6 +47,8 @@ type Result struct {
 // Options configures Run. Config is required; the zero value of the rest is valid.
 type Options struct {
 	Config config.Config
+	// Sources says where the settings came from (the configuration file's name, its secrets).
+	Sources config.Sources
 	// Resolver looks up the DNS records; nil: the system's resolver.
 	Resolver *net.Resolver
 	// Timeout bounds each network check; 0 means 10s.
@@ -86,9 +90,10 @@ func (o *Options) defaults() {
 // Run runs every check and returns their results in order.
 func Run(ctx context.Context, o Options) []Result {
 	o.defaults()
-	var out []Result
+	out := checkFile(o)
 	out = append(out, checkDatabase(ctx, o)...)
 	out = append(out, checkRelay(ctx, o))
+	out = append(out, checkTLS(o)...)
 	out = append(out, checkDNS(ctx, o)...)
 	out = append(out, checkDisk(o)...)
 	return out
@@ -139,7 +144,8 @@ func checkDatabase(ctx context.Context, o Options) []Result {
 			return []Result{{"database", Warn, where + ": no database file yet",
 				"postie migrate (or the first postie serve) creates it; check POSTIE_DATABASE_URL if one exists elsewhere"}}
 		}
-		sdb, err := sql.Open("sqlite", "file:"+filepath.ToSlash(db.Path)+"?mode=ro&_pragma=busy_timeout(5000)")
+		u := url.URL{Scheme: "file", Path: filepath.ToSlash(db.Path), RawQuery: "mode=ro&_pragma=busy_timeout(5000)"}
+		sdb, err := sql.Open("sqlite", u.String())
 		if err == nil {
 			defer sdb.Close()
 			err = sdb.PingContext(ctx)
@@ -222,7 +228,14 @@ func checkClock(ctx context.Context, q querier, driver string, o Options) Result
 	mid := before.Add(after.Sub(before) / 2)
 	skew := time.UnixMicro(us).Sub(mid)
 	abs := skew.Abs()
-	detail := fmt.Sprintf("this machine's clock is %s %s the database's", abs.Round(time.Millisecond), map[bool]string{true: "ahead of", false: "behind"}[skew < 0])
+	shown := abs.Round(time.Millisecond)
+	if abs >= time.Second {
+		shown = abs.Round(100 * time.Millisecond)
+	}
+	detail := fmt.Sprintf("this machine's clock is %s %s the database's", shown, map[bool]string{true: "ahead of", false: "behind"}[skew < 0])
+	if shown == 0 {
+		detail = "this machine's clock agrees with the database's (within 1ms)"
+	}
 	fix := "keep the clocks synchronised with NTP (chrony or systemd-timesyncd) here and on the database server"
 	switch {
 	case abs >= o.ClockFail:
@@ -271,17 +284,17 @@ func checkFree(what, dir string, o Options) Result {
 		return Result{"disk", Warn, fmt.Sprintf("%s (%s): %v", dir, what, err), ""}
 	}
 	free := int64(st.Bavail) * int64(st.Bsize)
-	detail := fmt.Sprintf("%s free in %s (%s)", bytes(free), dir, what)
+	detail := fmt.Sprintf("%s free in %s (%s)", size(free), dir, what)
 	switch {
 	case free < o.MinFree:
-		return Result{"disk", Fail, detail, fmt.Sprintf("free space there: under %s postie stops taking writes", bytes(o.MinFree))}
+		return Result{"disk", Fail, detail, fmt.Sprintf("free space there: under %s postie stops taking writes", size(o.MinFree))}
 	case free < o.WarnFree:
 		return Result{"disk", Warn, detail, "free space there, or move it to a larger volume"}
 	}
 	return Result{Check: "disk", Status: OK, Detail: detail}
 }
 
-func bytes(n int64) string {
+func size(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/audience/imports"
 	"github.com/postie/postie/internal/campaign"
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/postie/postie/internal/inbound"
 	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/message"
@@ -96,6 +98,9 @@ type Config struct {
 	// Keys checks the bearer tokens and keeps the keys' rate limits: the node's one Checker,
 	// shared with SMTP submission; nil builds one on Store.
 	Keys *apikey.Checker
+	// Errors takes the panics recovered in handlers and the unexpected errors answered with
+	// a 500 (a store failure); nil logs them (errtrack.Log).
+	Errors errtrack.Reporter
 }
 
 // DefaultBatchRenderBudget is Config.BatchRenderBudget when zero.
@@ -136,6 +141,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Errors = errtrack.OrLog(cfg.Errors, cfg.Logger)
 	if cfg.Templates == nil {
 		cfg.Templates = templates.New(templates.Config{Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now})
 	}
@@ -368,7 +374,11 @@ func problemError(prefix string, kind message.Kind, ps []message.Problem) error 
 
 // storeError maps a store error to a problem response: the one place that does.
 func (s *Server) storeError(err error, what string) error {
+	var purged *store.BodyPurgedError
 	switch {
+	case errors.As(err, &purged):
+		return huma.Error410Gone("the body of " + what + " was purged at " + purged.At.UTC().Format(time.RFC3339) +
+			" after POSTIE_RETAIN_BODIES; its metadata and timeline are kept, but it cannot be read or sent again")
 	case errors.Is(err, store.ErrNotFound):
 		return huma.Error404NotFound(what + " not found")
 	case errors.Is(err, store.ErrConflict):
@@ -389,6 +399,6 @@ func (s *Server) storeError(err error, what string) error {
 		return huma.Error503ServiceUnavailable("the request was cancelled or timed out before the database answered; " +
 			"retry with the same Idempotency-Key to be sure it is stored once")
 	}
-	s.log.Error("request failed", "what", what, "err", err)
+	s.cfg.Errors.Error(context.Background(), "httpapi store", fmt.Errorf("%s: %w", what, err))
 	return huma.Error500InternalServerError("internal error; see the server log")
 }

@@ -619,6 +619,7 @@ type Store interface {
 	Webhooks
 	Notify
 	Inbound
+	Retention
 }
 
 // MessageQueue is the message row as a job, what delivery uses: claim due messages with a lease,
