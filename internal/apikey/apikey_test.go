@@ -3,6 +3,7 @@ package apikey_test
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -185,5 +186,43 @@ func TestScopesAndDomains(t *testing.T) {
 	}
 	if err := apikey.CheckScope("sned"); err == nil {
 		t.Error("CheckScope(sned) = nil")
+	}
+}
+
+// TestSettingsNormalize: settings come out in their stored form, and every bad one is named at
+// its JSON field.
+func TestSettingsNormalize(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		in     apikey.Settings
+		want   string // the normalized settings, when good
+		fields []string
+	}{
+		{"ordered, deduplicated", apikey.Settings{Scopes: []string{"read", "send", "read"}, SenderDomains: []string{"A.example", "a.example."}},
+			"[send read] [a.example] 0 0", nil},
+		{"default burst", apikey.Settings{Scopes: []string{"send"}, RateLimit: 7.5}, "[send] [] 7.5 8", nil},
+		{"own burst", apikey.Settings{Scopes: []string{"admin"}, RateLimit: 1, Burst: 100}, "[admin] [] 1 100", nil},
+		{"no scope", apikey.Settings{}, "", []string{"scopes"}},
+		{"bad items", apikey.Settings{Scopes: []string{"send", "all"}, SenderDomains: []string{"x@y.example"}},
+			"", []string{"scopes[1]", "sender_domains[0]"}},
+		{"negative rate", apikey.Settings{Scopes: []string{"send"}, RateLimit: -1}, "", []string{"rate_limit"}},
+		{"burst without rate", apikey.Settings{Scopes: []string{"send"}, Burst: 3}, "", []string{"burst"}},
+		{"burst too large", apikey.Settings{Scopes: []string{"send"}, RateLimit: 1, Burst: apikey.MaxBurst + 1}, "", []string{"burst"}},
+	} {
+		s := tc.in
+		ps := s.Normalize()
+		var fields []string
+		for _, p := range ps {
+			fields = append(fields, p.Field)
+		}
+		if fmt.Sprint(fields) != fmt.Sprint(tc.fields) && !(len(fields) == 0 && len(tc.fields) == 0) {
+			t.Errorf("%s: problems at %v, want %v (%v)", tc.name, fields, tc.fields, ps)
+		}
+		if tc.want != "" {
+			if got := fmt.Sprint(s.Scopes, s.SenderDomains, s.RateLimit, s.Burst); got != tc.want {
+				t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+			}
+		}
 	}
 }
