@@ -5,8 +5,6 @@ package app
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"github.com/postie/postie/internal/web"
@@ -21,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/postie/postie/internal/apikey"
 	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/audience/dbsync"
 	"github.com/postie/postie/internal/audience/imports"
@@ -29,7 +28,6 @@ import (
 	"github.com/postie/postie/internal/delivery"
 	"github.com/postie/postie/internal/errtrack"
 	"github.com/postie/postie/internal/httpapi"
-	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/inbound"
 	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/mail"
@@ -104,6 +102,7 @@ type App struct {
 	listener  net.Listener
 	// submission is the SMTP submission server on submissionListener (nil when off).
 	submission         *inbound.Submission
+	apiKeys            *apikey.Checker // the node's API key checks and rate limits
 	submissionListener net.Listener
 	inflight           *inflight.Budget // the bytes being received, over the API and SMTP
 	// processor applies the reports that come back; intake is the bounce and complaint
@@ -217,12 +216,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.retention = newRetention(cfg, st, log, a.errors)
 	// The bodies of API requests and SMTP messages being received share one memory budget.
 	a.inflight = inflight.New(cfg.InflightBytes(), 2*time.Second)
+	// The API keys' checks and rate limits are the node's, whichever way a client comes in.
+	a.apiKeys = apikey.New(st, nil)
 	apiCfg := httpapi.Config{
 		Store: st, Logger: log, Version: ReadVersion().Version, PublicURL: cfg.PublicURL, Messages: messages,
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
 		Inflight: a.inflight, WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog, Audience: contacts, Campaigns: a.campaigns, Notify: a.notify, Webhooks: a.webhooks,
-		Reputation: a.reputation, SES: newSES(cfg, a.processor, log), Errors: a.errors,
+		Reputation: a.reputation, SES: newSES(cfg, a.processor, log), Errors: a.errors, Keys: a.apiKeys,
 		Metrics: a.metrics, ServeMetrics: cfg.AdminAddr() == "",
 	}
 	// CSV imports: the uploads this node receives are spooled to its disk and run here.
@@ -459,21 +460,15 @@ func (a *App) ensureAPIKey(ctx context.Context) error {
 	return a.store.APIKeyCreate(ctx, apiKeyOf(a.cfg.APIKey, "POSTIE_API_KEY", time.Now()))
 }
 
-// NewAPIKey generates a secret (pk_ and 32 random URL-safe characters) and the key to store for
-// it: named name, created at now, holding only the secret's SHA-256 and its first characters.
+// NewAPIKey generates an admin key named name (see apikey.Generate).
 func NewAPIKey(name string, now time.Time) (secret string, k store.APIKey, err error) {
-	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", store.APIKey{}, err
-	}
-	secret = "pk_" + base64.RawURLEncoding.EncodeToString(b[:])
-	return secret, apiKeyOf(secret, name, now), nil
+	return apikey.Generate(name, now)
 }
 
-// apiKeyOf is the stored form of secret.
+// apiKeyOf is the stored form of secret, an admin key (POSTIE_API_KEY, the key generated at
+// first start).
 func apiKeyOf(secret, name string, now time.Time) store.APIKey {
-	sum := sha256.Sum256([]byte(secret))
-	return store.APIKey{ID: id.New(id.APIKey), Name: name, Hash: sum[:], Prefix: secret[:min(8, len(secret))], CreatedAt: now.UTC()}
+	return apikey.FromSecret(secret, name, now)
 }
 
 // Run serves the API and delivers until ctx is cancelled, then shuts down in order: stop

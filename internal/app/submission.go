@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 
-	"github.com/postie/postie/internal/apikey"
 	"github.com/postie/postie/internal/inbound"
 	"github.com/postie/postie/internal/message"
 )
@@ -19,7 +18,7 @@ func (a *App) listenSubmission(messages *message.Service) error {
 	if cfg.SubmissionListen == "" {
 		return nil
 	}
-	sc := inbound.SubmissionConfig{Messages: messages, Keys: apikey.New(a.store, nil), Hostname: smtpHostname(cfg.SMTPHostname),
+	sc := inbound.SubmissionConfig{Messages: messages, Keys: a.apiKeys, Hostname: smtpHostname(cfg.SMTPHostname),
 		MaxMessageSize: cfg.MaxMessageSize, MaxRecipients: cfg.MaxRecipients, Inflight: a.inflight, Logger: a.log, Errors: a.errors}
 	if cfg.TLSCert != "" {
 		tc, err := inbound.LoadTLS(cfg.TLSCert, cfg.TLSKey)

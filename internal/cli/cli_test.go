@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -78,7 +79,7 @@ func TestVersionCommand(t *testing.T) {
 }
 
 // TestKeys: create prints a secret once and stores only its hash; list shows the key; revoke
-// finds it by id, prefix or secret and deletes it.
+// finds it by id, prefix or secret and revokes it (it stays listed).
 func TestKeys(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"POSTIE_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "postie.db"), "POSTIE_LOG_LEVEL": "warn"}
@@ -124,8 +125,8 @@ func TestKeys(t *testing.T) {
 		}
 		defer st.Close()
 		sum := sha256.Sum256([]byte(secret))
-		_, err = st.APIKeyByHash(t.Context(), sum[:])
-		return err == nil
+		k, err := st.APIKeyByHash(t.Context(), sum[:])
+		return err == nil && k.RevokedAt.IsZero()
 	}
 	for _, tc := range []struct{ arg, secret string }{
 		{signupID, signup},
@@ -145,8 +146,54 @@ func TestKeys(t *testing.T) {
 	if code, _, errOut := run(t, env, "keys", "revoke", "key_unknown"); code == 0 || !strings.Contains(errOut, "no API key") {
 		t.Errorf("revoking an unknown key: %d %s", code, errOut)
 	}
-	if code, out, _ := run(t, env, "keys", "list"); code != 0 || strings.Count(out, "\n") != 1 {
-		t.Errorf("keys list after revoking all:\n%s", out)
+	if code, out, _ := run(t, env, "keys", "list"); code != 0 || strings.Count(out, "\n") != 4 || strings.Count(out, "Z\n") != 3 {
+		t.Errorf("keys list after revoking all (each listed with its revocation time):\n%s", out)
+	}
+	if code, out, _ := run(t, env, "keys", "revoke", signupID); code != 0 || !strings.Contains(out, "already revoked") {
+		t.Errorf("revoking a revoked key: %d %s", code, out)
+	}
+}
+
+// TestKeysCreateSettings: keys create stores the scopes, sender domains and rate limit given by
+// its flags, and refuses bad ones naming every flag at fault, storing nothing.
+func TestKeysCreateSettings(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"POSTIE_DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "postie.db"), "POSTIE_LOG_LEVEL": "warn"}
+	code, out, errOut := run(t, env, "keys", "create", "--name", "shop", "--scope", "read,send", "--sender-domain", "Shop.Example",
+		"--sender-domain", "mail.shop.example", "--rate", "2.5")
+	if code != 0 {
+		t.Fatalf("keys create: %d %s", code, errOut)
+	}
+	cfg := config.Default()
+	cfg.DatabaseURL = env["POSTIE_DATABASE_URL"]
+	st, err := app.OpenStore(t.Context(), cfg, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(out)))
+	k, err := st.APIKeyByHash(t.Context(), sum[:])
+	st.Close() // the database is one process's at a time
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(k.Scopes, k.SenderDomains, k.RateLimit, k.Burst); got != "[send read] [shop.example mail.shop.example] 2.5 3" {
+		t.Errorf("stored key: %s", got)
+	}
+	if code, out, _ := run(t, env, "keys", "list"); code != 0 || !strings.Contains(out, "send,read") || !strings.Contains(out, "2.5/s burst 3") {
+		t.Errorf("keys list:\n%s", out)
+	}
+
+	code, _, errOut = run(t, env, "keys", "create", "--scope", "send,sned", "--sender-domain", "bob@shop.example", "--burst", "5")
+	if code == 0 {
+		t.Fatal("keys create with bad flags succeeded")
+	}
+	for _, want := range []string{"--scope[1]", "sned", "--sender-domain[0]", "--burst: a burst needs a rate_limit"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("keys create with bad flags: %q lacks %q", errOut, want)
+		}
+	}
+	if code, out, _ := run(t, env, "keys", "list"); code != 0 || strings.Count(out, "\n") != 2 {
+		t.Errorf("keys list after a refused create, want only the first key:\n%s", out)
 	}
 }
 

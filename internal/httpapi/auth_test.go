@@ -42,7 +42,7 @@ func TestRevokedKeyRefusedWithinBound(t *testing.T) {
 	if s := get(nodes[1], testKey); s != 200 { // node 1 at T+3s, just before it is revoked
 		t.Fatalf("before the revocation, node 1: %d", s)
 	}
-	if err := a.store.APIKeyDelete(t.Context(), "key_0"); err != nil { // revoked at T+3s
+	if _, err := a.store.APIKeyRevoke(t.Context(), "key_0", time.Unix(0, clock.Load())); err != nil { // revoked at T+3s
 		t.Fatal(err)
 	}
 	for i, n := range nodes { // either may still trust its check for a while: allowed, not asserted

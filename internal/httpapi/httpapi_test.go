@@ -45,7 +45,7 @@ func setupOn(t *testing.T, st store.Store, mutate ...func(*httpapi.Config)) *bun
 	ctx := context.Background()
 	for i, k := range []string{testKey, otherKey} {
 		sum := sha256.Sum256([]byte(k))
-		if err := st.APIKeyCreate(ctx, store.APIKey{ID: fmt.Sprintf("key_%d", i), Name: "test", Hash: sum[:], CreatedAt: testNow}); err != nil {
+		if err := st.APIKeyCreate(ctx, store.APIKey{ID: fmt.Sprintf("key_%d", i), Name: "test", Hash: sum[:], CreatedAt: testNow, Scopes: []string{"admin"}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -47,7 +47,7 @@ func setupImports(t *testing.T, driver string) *importBundle {
 		st = pg
 	}
 	sum := sha256.Sum256([]byte(testKey))
-	if err := st.APIKeyCreate(context.Background(), store.APIKey{ID: "key_0", Name: "test", Hash: sum[:], CreatedAt: testNow}); err != nil {
+	if err := st.APIKeyCreate(context.Background(), store.APIKey{ID: "key_0", Name: "test", Hash: sum[:], CreatedAt: testNow, Scopes: []string{"admin"}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.ListCreate(t.Context(), store.List{ID: "lst_news", Name: "News", CreatedAt: testNow, UpdatedAt: testNow}); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/postie/postie/internal/apikey"
 	"github.com/postie/postie/internal/fanout"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
@@ -266,9 +267,14 @@ func (s *Server) send(ctx context.Context, in *sendInput) (*sendOutput, error) {
 	if err != nil {
 		return nil, err
 	}
-	req := sm.request()
-	c, err := s.messages.Compose(ctx, &req, message.ComposeParams{Now: now, APIKeyID: key.ID})
+	taken, err := s.reserve(key, 1)
 	if err != nil {
+		return nil, err
+	}
+	req := sm.request()
+	c, err := s.messages.Compose(ctx, &req, message.ComposeParams{Now: now, APIKeyID: key.ID, SenderDomains: key.SenderDomains})
+	if err != nil {
+		taken.Cancel()
 		return nil, s.messageError(err, "body")
 	}
 	body, _ := json.Marshal(Accepted{ID: c.Message.ID, Status: string(c.Message.Status), Warnings: c.Warnings})
@@ -276,9 +282,11 @@ func (s *Server) send(ctx context.Context, in *sendInput) (*sendOutput, error) {
 		Idempotency: message.Idempotency{Key: in.IdempotencyKey, Scope: "/v1/messages", Request: in.RawBody},
 		Status:      http.StatusAccepted, Body: body})
 	if err != nil {
+		taken.Cancel()
 		return nil, s.messageError(err, "body")
 	}
 	if res.Replayed {
+		taken.Cancel()
 		return &sendOutput{Status: res.StatusCode, Body: res.Response}, nil
 	}
 	return &sendOutput{Status: http.StatusAccepted, Body: body}, nil
@@ -305,6 +313,18 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 		return nil, huma.Error422UnprocessableEntity(fmt.Sprintf("body.messages: at most %d messages per batch", s.cfg.MaxBatch),
 			&huma.ErrorDetail{Location: "body.messages", Message: fmt.Sprintf("too many messages: %d, at most %d", len(items), s.cfg.MaxBatch), Value: len(items)})
 	}
+	// The rate limit counts every item: a batch of 100 costs 100 (given back when nothing is
+	// stored).
+	taken, err := s.reserve(key, len(items))
+	if err != nil {
+		return nil, err
+	}
+	kept := false
+	defer func() {
+		if !kept {
+			taken.Cancel()
+		}
+	}()
 	// Every item is decoded before any is composed: a malformed item refuses the whole request,
 	// which must not cost the rendering and MIME building of the others. Decoding is the cheap
 	// part; both steps run on every core, so a batch's latency is not one core's worth of work.
@@ -344,7 +364,7 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 		}
 	}
 	acc, err := s.messages.Accept(ctx, message.AcceptParams{
-		Requests: reqs, APIKeyID: key.ID, Now: now, Budget: s.cfg.BatchRenderBudget,
+		Requests: reqs, APIKeyID: key.ID, SenderDomains: key.SenderDomains, Now: now, Budget: s.cfg.BatchRenderBudget,
 		Idempotency: message.Idempotency{Key: in.IdempotencyKey, Scope: "/v1/messages/batch", Request: in.RawBody},
 		Answer: func(rs []message.Result) (int, []byte) {
 			for j, r := range rs {
@@ -362,7 +382,24 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 	if err != nil {
 		return nil, s.messageError(err, "body")
 	}
+	kept = !acc.Replayed
 	return &sendOutput{Status: acc.Status, Body: acc.Body}, nil
+}
+
+// reserve takes n messages from key's rate limit: a 429 with Retry-After when they are not
+// there, a 422 at body.messages when n is more than the key may ever send at once.
+func (s *Server) reserve(key store.APIKey, n int) (apikey.Reservation, error) {
+	r, err := s.keys.Reserve(key, n)
+	var re *apikey.RateError
+	if !errors.As(err, &re) {
+		return r, err
+	}
+	if re.Wait == 0 {
+		return r, huma.Error422UnprocessableEntity("body.messages: "+re.Error(),
+			&huma.ErrorDetail{Location: "body.messages", Message: re.Error(), Value: n})
+	}
+	return r, huma.ErrorWithHeaders(huma.NewError(http.StatusTooManyRequests, re.Error()),
+		http.Header{"Retry-After": {strconv.Itoa(re.RetryAfter())}})
 }
 
 // decodeBatch decodes a batch body with encoding/json: the slow path of splitBatch, and the one

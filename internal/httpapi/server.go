@@ -102,7 +102,11 @@ type Config struct {
 	// ServeMetrics serves Metrics at GET /metrics, behind an API key like any route (the app
 	// sets it when there is no admin listener).
 	ServeMetrics bool
-	// Errors takes the panics recovered and the 500s answered; nil is errtrack.Log(Logger).
+	// Keys checks the bearer tokens and keeps the keys' rate limits: the node's one Checker,
+	// shared with SMTP submission; nil builds one on Store.
+	Keys *apikey.Checker
+	// Errors takes the panics recovered in handlers and the unexpected errors answered with
+	// a 500 (a store failure); nil logs them (errtrack.Log).
 	Errors errtrack.Reporter
 }
 
@@ -164,11 +168,14 @@ func New(cfg Config) *Server {
 		cfg.WriteTimeout = defaultWriteTimeout
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
-		keys:      apikey.New(cfg.Store, cfg.Now),
+		keys:      cfg.Keys,
 		bodyLimit: cfg.MaxMessageSize + 1<<20, // JSON and base64 framing around the largest message
 		inflight:  cfg.Inflight}
 	if s.inflight == nil {
 		s.inflight = inflight.New(cfg.MaxInflightBytes, cfg.InflightWait)
+	}
+	if s.keys == nil {
+		s.keys = apikey.New(cfg.Store, cfg.Now)
 	}
 	if s.messages = cfg.Messages; s.messages == nil {
 		s.messages = message.New(message.Config{
@@ -229,6 +236,8 @@ func New(cfg Config) *Server {
 	s.registerStreams()
 	s.registerInbound()
 	s.registerSES()
+	s.registerAPIKeys()
+	s.documentScopes()
 	s.finishDocument()
 	return s
 }
@@ -287,6 +296,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	}
 	setKeyID(r.Context(), key.ID)
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, key))
+	if !s.permitted(w, r) {
+		return
+	}
 	if limit, readTimeout := s.largeBody(r); limit > 0 {
 		s.serveLarge(w, r, limit, readTimeout)
 		return
@@ -356,6 +368,8 @@ func problemError(prefix string, kind message.Kind, ps []message.Problem) error 
 		status = http.StatusServiceUnavailable
 	case message.KindInternal:
 		status = http.StatusInternalServerError
+	case message.KindForbidden:
+		status = http.StatusForbidden
 	}
 	errs := make([]error, len(ps))
 	for i, p := range ps {

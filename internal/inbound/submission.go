@@ -42,7 +42,8 @@ type SubmissionConfig struct {
 
 	// SenderAllowed says whether key may send a message whose envelope sender is mailFrom and
 	// whose From field is from; an error is the refusal (550 5.7.1, its text the reply). nil:
-	// the From domain must be the MAIL FROM domain.
+	// the key's sender domains when it has some, else the From domain must be the MAIL FROM
+	// domain.
 	SenderAllowed func(key store.APIKey, mailFrom, from mail.Address) error
 
 	// Failed AUTH attempts of one client address are answered after a delay that doubles with
@@ -103,7 +104,7 @@ func NewSubmission(cfg SubmissionConfig) *Submission {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.SenderAllowed == nil {
-		cfg.SenderAllowed = sameDomain
+		cfg.SenderAllowed = keySenders
 	}
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleep
@@ -266,6 +267,7 @@ var (
 	errAuthRequired = reply(530, 5, 7, 0, "Authentication required: AUTH PLAIN or LOGIN with an API key as the password")
 	errAuthFailed   = reply(535, 5, 7, 8, "Authentication failed: the password is not a valid API key")
 	errAuthTemp     = reply(454, 4, 7, 0, "Temporary authentication failure: try again later")
+	errNoSendScope  = reply(535, 5, 7, 8, `Authentication failed: this API key lacks the scope "send"`)
 	errNullSender   = reply(550, 5, 1, 7, "A null sender <> cannot submit mail: give the sender's address")
 	errUnavailable  = reply(451, 4, 3, 0, "The message could not be stored; nothing was kept: try again later")
 )
@@ -314,6 +316,10 @@ func (ss *session) authenticate(password string) error {
 		return errAuthTemp
 	}
 	ss.s.throttle.succeed(ss.remote)
+	if !apikey.Allows(k, apikey.ScopeSend) {
+		ss.s.log.Info("submission AUTH with a key without the send scope", "remote", ss.remote, "key", k.ID)
+		return errNoSendScope
+	}
 	ss.secret, ss.key = password, k
 	return nil
 }
@@ -382,14 +388,16 @@ func (ss *session) Data(r io.Reader) error {
 		return err // the budget (452 4.3.1), the size limit (552 5.3.4) or the connection
 	}
 	defer ss.s.cfg.Inflight.Release(taken)
-	// A revoked key stops working here too, within the key cache's few seconds.
-	if _, err := ss.s.cfg.Keys.Check(ss.s.ctx, ss.secret); errors.Is(err, apikey.ErrUnauthorized) {
+	// A revoked key stops working here too, within the key cache's few seconds, and what the
+	// key may do is read again.
+	key, err := ss.s.cfg.Keys.Check(ss.s.ctx, ss.secret)
+	if errors.Is(err, apikey.ErrUnauthorized) {
 		return reply(530, 5, 7, 0, "The API key was revoked: authenticate again with a valid one")
 	} else if err != nil {
 		ss.s.log.Error("submission: the API key could not be checked", "err", err)
 		return errUnavailable
 	}
-	id, err := ss.s.accept(ss.s.ctx, submission{key: ss.key, mailFrom: ss.from, rcptTo: ss.rcpts, data: data,
+	id, err := ss.s.accept(ss.s.ctx, submission{key: key, mailFrom: ss.from, rcptTo: ss.rcpts, data: data,
 		helo: ss.helo, remote: ss.remote, tls: ss.tls})
 	if err != nil {
 		return err
@@ -425,6 +433,19 @@ func (s *Submission) accept(ctx context.Context, sub submission) (string, error)
 	if err := s.cfg.SenderAllowed(sub.key, sub.mailFrom, from); err != nil {
 		return "", reply(550, 5, 7, 1, smtpText(err.Error()))
 	}
+	// The key's rate limit, counted in messages: a message that is not stored gives its
+	// place back.
+	taken, err := s.cfg.Keys.Reserve(sub.key, 1)
+	var re *apikey.RateError
+	if errors.As(err, &re) {
+		return "", reply(451, 4, 7, 1, fmt.Sprintf("This API key's rate limit (%g messages per second) is used up: try again in %d seconds", re.Limit, re.RetryAfter()))
+	}
+	stored := false
+	defer func() {
+		if !stored {
+			taken.Cancel()
+		}
+	}()
 	now := s.cfg.Now().UTC()
 	req := message.Request{Raw: &message.Raw{MailFrom: sub.mailFrom.Email, RcptTo: sub.rcptTo, Data: data},
 		Stream: h.stream, Tags: h.tags, Metadata: h.metadata}
@@ -451,6 +472,7 @@ func (s *Submission) accept(ctx context.Context, sub submission) (string, error)
 	if res.Replayed {
 		return string(res.Response), nil
 	}
+	stored = true
 	return c.Message.ID, nil
 }
 
@@ -537,8 +559,19 @@ func smtpText(s string) string {
 	return string(b)
 }
 
-// sameDomain is the default SenderAllowed: the From domain is the MAIL FROM domain.
-func sameDomain(_ store.APIKey, mailFrom, from mail.Address) error {
+// keySenders is the default SenderAllowed. A key with sender domains may use them only, in
+// the From field and in MAIL FROM; a key without any must keep the From address at the MAIL
+// FROM domain.
+func keySenders(key store.APIKey, mailFrom, from mail.Address) error {
+	if len(key.SenderDomains) > 0 {
+		if err := apikey.SenderAllowed(key.SenderDomains, domainOf(from.Email)); err != nil {
+			return fmt.Errorf("the From field: %w", err)
+		}
+		if err := apikey.SenderAllowed(key.SenderDomains, domainOf(mailFrom.Email)); err != nil {
+			return fmt.Errorf("MAIL FROM: %w", err)
+		}
+		return nil
+	}
 	if !strings.EqualFold(domainOf(mailFrom.Email), domainOf(from.Email)) {
 		return fmt.Errorf("the From address %s is not at the MAIL FROM domain %s", from.Email, domainOf(mailFrom.Email))
 	}

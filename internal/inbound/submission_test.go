@@ -64,7 +64,7 @@ func setup(t *testing.T, o options) *bundle {
 	var err error
 	b.secret = "pk_test_0123456789"
 	sum := sha256.Sum256([]byte(b.secret))
-	b.key = store.APIKey{ID: "key_test", Name: "test", Hash: sum[:], Prefix: "pk_test_", CreatedAt: t0}
+	b.key = store.APIKey{ID: "key_test", Name: "test", Hash: sum[:], Prefix: "pk_test_", CreatedAt: t0, Scopes: []string{"send"}}
 	if err := st.APIKeyCreate(t.Context(), b.key); err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +400,7 @@ func TestSubmissionRefusesBadCommands(t *testing.T) {
 	t.Run("revoked key", func(t *testing.T) {
 		b := setup(t, options{})
 		c := b.login(t)
-		if err := b.store.APIKeyDelete(t.Context(), b.key.ID); err != nil {
+		if _, err := b.store.APIKeyRevoke(t.Context(), b.key.ID, b.clock.now()); err != nil {
 			t.Fatal(err)
 		}
 		b.clock.add(apikey.CacheTTL)

@@ -28,10 +28,11 @@ const idempotencyTTL = 24 * time.Hour
 type AcceptParams struct {
 	// Requests are the messages to create. Accept takes them over: it clears each once it is
 	// composed, so its bodies and attachments can be collected while the others are.
-	Requests    []Request
-	APIKeyID    string
-	Now         time.Time
-	Idempotency Idempotency
+	Requests      []Request
+	APIKeyID      string
+	SenderDomains []string // as in ComposeParams
+	Now           time.Time
+	Idempotency   Idempotency
 	// Answer, when set, makes the caller's answer from the results before they are stored: with
 	// an idempotency key, it is kept for a repeat of the request.
 	Answer func([]Result) (status int, body []byte)
@@ -65,7 +66,7 @@ type Accepted struct {
 func (s *Service) Accept(ctx context.Context, p AcceptParams) (Accepted, error) {
 	out := Accepted{Results: make([]Result, len(p.Requests))}
 	msgs := make([]store.NewMessage, len(p.Requests))
-	cp := ComposeParams{Now: p.Now, APIKeyID: p.APIKeyID}
+	cp := ComposeParams{Now: p.Now, APIKeyID: p.APIKeyID, SenderDomains: p.SenderDomains}
 	cctx, deadline := ctx, time.Time{}
 	if p.Budget > 0 {
 		// A render compares the clock with the deadline itself, so the clock says when the

@@ -28,6 +28,9 @@ const (
 	KindUnavailable
 	// KindInternal: a failure that is neither the request's nor temporary.
 	KindInternal
+	// KindForbidden: the request is well-formed but its sender may not make it (e.g. a From
+	// domain its API key may not send from); nothing was stored.
+	KindForbidden
 )
 
 // Problem is one thing wrong with a request.

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/postie/postie/internal/apikey"
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/metrics"
@@ -114,6 +115,9 @@ type Attachment struct {
 type ComposeParams struct {
 	Now      time.Time // the acceptance time
 	APIKeyID string    // the key the request came with, recorded with the message
+	// SenderDomains are the From domains the key may send from (none: any); a From elsewhere
+	// is a KindForbidden Error. Raw requests are checked by their way in.
+	SenderDomains []string
 }
 
 // Composed is a message ready to be stored, with what its render noticed without refusing it
@@ -154,6 +158,8 @@ func (s *Service) Compose(ctx context.Context, req *Request, p ComposeParams) (C
 		pr.add("from", "required: no default sender is configured (POSTIE_FROM)", nil)
 	} else if a, err := mail.ParseAddress(fromStr); err != nil {
 		pr.add("from", err.Error(), req.From)
+	} else if err := apikey.SenderAllowed(p.SenderDomains, domainOf(a.Email)); err != nil {
+		return Composed{}, &Error{Kind: KindForbidden, Problems: []Problem{{Field: "from", Message: err.Error(), Value: fromStr}}}
 	} else {
 		m.From = a
 	}

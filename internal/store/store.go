@@ -523,6 +523,13 @@ type APIKey struct {
 	Hash      []byte
 	Prefix    string // first characters of the secret, to recognise it in listings
 	CreatedAt time.Time
+
+	Scopes        []string  // what the key may do (package apikey); none: nothing
+	SenderDomains []string  // the From domains it may send from, lower-case; none: any
+	RateLimit     float64   // messages per second it may send; 0: no limit
+	Burst         int       // messages it may send at once when RateLimit is set
+	LastUsedAt    time.Time // when it last authenticated (to the minute); zero: never
+	RevokedAt     time.Time // when it was revoked; zero: live
 }
 
 // Template origins: where a template's versions come from. A live name belongs to one origin.
@@ -746,16 +753,22 @@ type Templates interface {
 
 // APIKeys is the stored API keys (only their hashes).
 type APIKeys interface {
-	// APIKeyCreate stores a key (upsert by hash: creating an existing hash is a no-op).
+	// APIKeyCreate stores a key (upsert by hash: creating an existing hash is a no-op, so a
+	// revoked POSTIE_API_KEY stays revoked).
 	APIKeyCreate(ctx context.Context, k APIKey) error
-	// APIKeyByHash returns the key with that hash or ErrNotFound.
+	// APIKeyByHash returns the key with that hash, revoked or not, or ErrNotFound.
 	APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
-	// APIKeyCount returns the number of stored keys.
+	// APIKeyGet returns the key with that id, revoked or not, or ErrNotFound.
+	APIKeyGet(ctx context.Context, id string) (APIKey, error)
+	// APIKeyCount returns the number of stored keys, revoked ones included.
 	APIKeyCount(ctx context.Context) (int, error)
-	// APIKeyList returns every stored key, oldest first.
+	// APIKeyList returns every stored key, revoked ones included, oldest first.
 	APIKeyList(ctx context.Context) ([]APIKey, error)
-	// APIKeyDelete deletes the key with that id (it stops authenticating at once, though a
-	// running server may trust a key it checked for up to a minute more). ErrNotFound when there
-	// is none.
-	APIKeyDelete(ctx context.Context, id string) error
+	// APIKeyRevoke marks the key with that id revoked at now and returns it (a running server
+	// may trust a key it checked for up to apikey.CacheTTL more). Revoking a revoked key keeps
+	// its first revocation time. ErrNotFound when there is none.
+	APIKeyRevoke(ctx context.Context, id string, now time.Time) (APIKey, error)
+	// APIKeyTouch records that the key with that id was used at `at` (last_used_at never moves
+	// back). A key that does not exist is no error.
+	APIKeyTouch(ctx context.Context, id string, at time.Time) error
 }

@@ -412,16 +412,25 @@ const (
 
 	qIdempotencyPurge = `DELETE FROM idempotency_keys WHERE expires_at <= $1`
 
-	qAPIKeyCreate = `INSERT INTO api_keys (id, name, hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5)
+	qAPIKeyCreate = `INSERT INTO api_keys (id, name, hash, prefix, created_at, scopes, sender_domains, rate_limit, burst, last_used_at, revoked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)
 		ON CONFLICT (hash) DO NOTHING`
 
-	qAPIKeyByHash = `SELECT id, name, hash, prefix, created_at FROM api_keys WHERE hash = $1`
+	qAPIKeyByHash = `SELECT id, name, hash, prefix, created_at, scopes, sender_domains, rate_limit, burst, last_used_at, revoked_at FROM api_keys WHERE hash = $1`
+
+	qAPIKeyGet = `SELECT id, name, hash, prefix, created_at, scopes, sender_domains, rate_limit, burst, last_used_at, revoked_at FROM api_keys WHERE id = $1`
 
 	qAPIKeyCount = `SELECT count(*) FROM api_keys`
 
-	qAPIKeyList = `SELECT id, name, hash, prefix, created_at FROM api_keys ORDER BY created_at, id`
+	qAPIKeyList = `SELECT id, name, hash, prefix, created_at, scopes, sender_domains, rate_limit, burst, last_used_at, revoked_at FROM api_keys ORDER BY created_at, id`
 
-	qAPIKeyDelete = `DELETE FROM api_keys WHERE id = $1`
+	qAPIKeyRevoke = `UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1
+		RETURNING id, name, hash, prefix, created_at, scopes, sender_domains, rate_limit, burst, last_used_at, revoked_at`
+
+	// A touch writes only when it moves last_used_at forward, so a late touch of another node
+	// changes nothing.
+	qAPIKeyTouch = `UPDATE api_keys SET last_used_at = $2
+		WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)`
 
 	// Wakes the workers of other nodes (see notifier). The payload is "stream sender".
 	qNotify = `SELECT pg_notify('` + wakeupChannel + `', s) FROM unnest($1::text[]) s`

@@ -238,16 +238,25 @@ const (
 
 	qIdempotencyPurge = `DELETE FROM idempotency_keys WHERE expires_at <= ?`
 
-	qAPIKeyCreate = `INSERT INTO api_keys (id, name, hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)
+	qAPIKeyCreate = `INSERT INTO api_keys (id, name, hash, prefix, created_at, scopes, sender_domains, rate_limit, burst, last_used_at, revoked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
 		ON CONFLICT (hash) DO NOTHING`
 
-	qAPIKeyByHash = `SELECT id, name, hash, prefix, created_at FROM api_keys WHERE hash = ?`
+	qAPIKeyByHash = `SELECT id, name, hash, prefix, created_at, scopes, sender_domains, rate_limit, burst, last_used_at, revoked_at FROM api_keys WHERE hash = ?`
+
+	qAPIKeyGet = `SELECT id, name, hash, prefix, created_at, scopes, sender_domains, rate_limit, burst, last_used_at, revoked_at FROM api_keys WHERE id = ?`
 
 	qAPIKeyCount = `SELECT count(*) FROM api_keys`
 
-	qAPIKeyList = `SELECT id, name, hash, prefix, created_at FROM api_keys ORDER BY created_at, id`
+	qAPIKeyList = `SELECT id, name, hash, prefix, created_at, scopes, sender_domains, rate_limit, burst, last_used_at, revoked_at FROM api_keys ORDER BY created_at, id`
 
-	qAPIKeyDelete = `DELETE FROM api_keys WHERE id = ?`
+	qAPIKeyRevoke = `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1
+		RETURNING id, name, hash, prefix, created_at, scopes, sender_domains, rate_limit, burst, last_used_at, revoked_at`
+
+	// A touch writes only when it moves last_used_at forward, so a late touch of another node
+	// changes nothing.
+	qAPIKeyTouch = `UPDATE api_keys SET last_used_at = ?2
+		WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)`
 )
 
 // MessageList is assembled from these pieces (list.go); every filter is optional.
