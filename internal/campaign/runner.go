@@ -167,7 +167,7 @@ func (s *Service) held() []*runState {
 }
 
 // errPanicked is the error of a step of a run that panicked (the panic is reported).
-var errPanicked = errors.New("internal error while queueing the run's messages (reported to the operator)")
+var errPanicked = errors.New("internal error in a campaign run (reported to the operator)")
 
 // Serve starts due occurrences and works this node's runs until ctx ends, then hands its run
 // leases back. Runs still being materialised are materialised by a goroutine of their own, so
@@ -205,7 +205,13 @@ func (s *Service) Serve(ctx context.Context) error {
 		case <-timer.C:
 		case <-s.wake:
 		}
-		busy, err := s.pass(ctx, s.cfg.Now(), false)
+		var busy bool
+		var err error
+		// A panic in a pass is reported and the next pass goes on (Serve's deferred clean-up
+		// waits for the materialiser, so a panic must not leave this loop).
+		if errtrack.Guard(ctx, s.cfg.Errors, "campaign runner", func() { busy, err = s.pass(ctx, s.cfg.Now(), false) }) {
+			err = errPanicked
+		}
 		if err != nil && ctx.Err() == nil {
 			s.log.Error("campaign runner", "err", err)
 		}

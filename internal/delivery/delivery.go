@@ -504,6 +504,7 @@ func (e *Engine) finish(giveUp context.Context, batch []store.MessageFinishParam
 		}
 		e.log.Error("recording delivery outcomes failed; the messages will be delivered again when their lease expires",
 			"messages", ids, "err", err)
+		e.cfg.Errors.Error(context.WithoutCancel(giveUp), "delivery finisher", err)
 	}
 	for _, p := range batch {
 		e.leases.remove(p.ID)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -86,6 +87,17 @@ func (s *Service) prepare(ctx context.Context, ds []store.WebhookDelivery) ([]jo
 }
 
 // send makes one attempt of j: a signed POST, its response read (capped) and judged.
+// dialGuarded is dial with a panic reported and returned as an error: net/http dials on a
+// goroutine of its own, where a panic would end the process.
+func dialGuarded(dial func(ctx context.Context, network, address string) (net.Conn, error), r errtrack.Reporter) func(ctx context.Context, network, address string) (net.Conn, error) {
+	return func(ctx context.Context, network, address string) (c net.Conn, err error) {
+		if errtrack.Guard(ctx, r, "webhook sender", func() { c, err = dial(ctx, network, address) }) {
+			return nil, errors.New("internal error while connecting (reported to the operator)")
+		}
+		return c, err
+	}
+}
+
 // sendGuarded is send, with a panic reported (Config.Errors) and recorded as a failed attempt,
 // retried on the ladder like any other.
 func (s *Service) sendGuarded(ctx context.Context, j job) (r result) {

@@ -146,7 +146,7 @@ func New(cfg Config) *Service {
 	d := newDialer(cfg.Policy, cfg.Resolve, cfg.Timeout)
 	tr := &http.Transport{
 		Proxy:                  nil, // a proxy would connect for us, past the address check
-		DialContext:            d.DialContext,
+		DialContext:            dialGuarded(d.DialContext, cfg.Errors),
 		ForceAttemptHTTP2:      true,
 		MaxIdleConns:           cfg.Concurrency * 2,
 		MaxIdleConnsPerHost:    cfg.Concurrency,
