@@ -27,6 +27,7 @@ import (
 	"github.com/postie/postie/internal/campaign"
 	"github.com/postie/postie/internal/config"
 	"github.com/postie/postie/internal/delivery"
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/postie/postie/internal/httpapi"
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/inbound"
@@ -36,6 +37,7 @@ import (
 	"github.com/postie/postie/internal/metrics"
 	"github.com/postie/postie/internal/notify"
 	"github.com/postie/postie/internal/reputation"
+	"github.com/postie/postie/internal/retention"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/store/postgres"
 	"github.com/postie/postie/internal/store/postgres/pgadmin"
@@ -113,6 +115,12 @@ type App struct {
 	// reputation keeps the streams' bounce and complaint rates and pauses broadcast when they
 	// are too high.
 	reputation *reputation.Service
+	retention  *retention.Service // purges what is past its retention (POSTIE_RETAIN_*)
+
+	// errors takes the panics recovered and the unexpected errors: the log, and Sentry when
+	// POSTIE_SENTRY_DSN is set (then sentry is that reporter, flushed at shutdown).
+	errors errtrack.Reporter
+	sentry *errtrack.Sentry
 
 	// metrics are this node's Prometheus collectors (nil with POSTIE_METRICS=false), served on
 	// adminListener (POSTIE_ADMIN_LISTEN; nil when empty) or else by the API (admin.go).
@@ -160,10 +168,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 
 	node := nodeID(cfg)
 	log.Info("node id (POSTIE_NODE_ID), the owner of this run's leases", "node_id", node)
+	if err := a.setupErrors(node); err != nil {
+		return nil, err
+	}
 	a.engine = delivery.New(delivery.Config{
 		Store: st, Transport: a.transport, Owner: nodeOwner(node), Lease: cfg.Lease, RetryDelays: cfg.RetryDelays,
 		ShutdownTimeout: cfg.ShutdownTimeout, Logger: log, ErasedKey: a.keys.ErasedKey,
-		BounceAddress: bounceAddress(cfg, a.verp), Metrics: m,
+		BounceAddress: bounceAddress(cfg, a.verp), Errors: a.errors, LogPII: cfg.LogPII, Metrics: m,
 	})
 	catalog := templates.New(templates.Config{Store: st, Logger: log, Dir: cfg.TemplatesDir})
 	// Every way in creates its messages through this one service.
@@ -187,22 +198,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Store: st, Messages: messages, Templates: catalog, Owner: nodeOwner(node), Lease: cfg.Lease, Logger: log,
 		MessageTTL: cfg.MessageTTL, Window: cfg.CampaignWindow, DailyQuota: relayDailyQuota(cfg),
 		QuotaShare: cfg.CampaignQuotaShare, MissedGrace: cfg.CampaignMissedGrace,
-		ComplaintRate: cfg.CampaignComplaintRate, ComplaintMinSent: campaign.DefaultComplaintMin,
+		ComplaintRate: cfg.CampaignComplaintRate, ComplaintMinSent: campaign.DefaultComplaintMin, Errors: a.errors,
 	})
 	// Events and triggers: their messages are composed through the same front door.
 	a.notify = notify.New(notify.Config{Store: st, Messages: messages, Templates: catalog, Owner: nodeOwner(node),
-		Lease: cfg.Lease, Logger: log, Retention: cfg.EventRetention})
+		Lease: cfg.Lease, Logger: log, Retention: cfg.EventRetention, Errors: a.errors})
 	// Webhooks: every node sends the deliveries it claims, within the address policy.
 	allow, _ := cfg.WebhookAllowList() // checked by config.Validate
 	a.webhooks = webhook.New(webhook.Config{
 		Store: st, Policy: webhook.Policy{Allow: allow, AllowHTTP: cfg.WebhookAllowHTTP},
 		RetryDelays: cfg.WebhookRetryDelays, DisableAfter: cfg.WebhookDisableAfter, Timeout: cfg.WebhookTimeout,
 		Concurrency: cfg.WebhookConcurrency, Owner: nodeOwner(node), Logger: log,
-		UserAgent: "postie-webhooks/" + ReadVersion().Version,
+		UserAgent: "postie-webhooks/" + ReadVersion().Version, Errors: a.errors,
 	})
 	// Bounce and complaint rates: every node checks them (a pause is recorded once).
 	a.reputation = reputation.New(reputation.Config{Store: st, ComplaintWarn: cfg.ComplaintWarn,
 		ComplaintPause: cfg.ComplaintPause, BouncePause: cfg.BouncePause, MinVolume: cfg.RateMinVolume, Logger: log})
+	a.retention = newRetention(cfg, st, log, a.errors)
 	// The bodies of API requests and SMTP messages being received share one memory budget.
 	a.inflight = inflight.New(cfg.InflightBytes(), 2*time.Second)
 	apiCfg := httpapi.Config{
@@ -210,12 +222,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MaxBatch: cfg.MaxBatch, MaxMessageSize: cfg.MaxMessageSize, MessageTTL: cfg.MessageTTL,
 		Inflight: a.inflight, WriteTimeout: cfg.WriteTimeout,
 		Templates: catalog, Audience: contacts, Campaigns: a.campaigns, Notify: a.notify, Webhooks: a.webhooks,
-		Reputation: a.reputation, SES: newSES(cfg, a.processor, log),
+		Reputation: a.reputation, SES: newSES(cfg, a.processor, log), Errors: a.errors,
 		Metrics: a.metrics, ServeMetrics: cfg.AdminAddr() == "",
 	}
 	// CSV imports: the uploads this node receives are spooled to its disk and run here.
 	a.importer, err = imports.New(imports.Config{Store: st, Dir: cfg.ImportSpoolDir(), Node: node,
-		Owner: nodeOwner(node), MaxRows: cfg.ImportMaxRows, Lease: cfg.Lease, Logger: log})
+		Owner: nodeOwner(node), MaxRows: cfg.ImportMaxRows, Lease: cfg.Lease, Logger: log, Errors: a.errors})
 	if err != nil {
 		return nil, err
 	}
@@ -496,27 +508,27 @@ func (a *App) Run(ctx context.Context) error {
 	wg.Go(func() { a.serveAdmin(adminCtx, &stopping) })
 	wg.Go(func() { a.metrics.WatchQueues(engineCtx, a.store, nil, a.log) })
 	errc := make(chan error, 7)
-	if a.templates != nil {
-		wg.Go(func() { a.templates.Run(engineCtx) })
+	// Each worker loop is supervised: a panic is reported and the loop starts again (the
+	// services also recover per unit of work: a message, a delivery, an action).
+	worker := func(where string, run func(context.Context) error) {
+		wg.Go(func() {
+			if err := errtrack.Supervise(engineCtx, a.errors, where, run); err != nil {
+				errc <- fmt.Errorf("%s: %w", where, err)
+			}
+		})
 	}
-	wg.Go(func() { a.runSync(engineCtx) })
-	wg.Go(func() { a.importer.Run(engineCtx) })
-	wg.Go(func() { a.reputation.Serve(engineCtx) })
-	wg.Go(func() {
-		if err := a.campaigns.Serve(engineCtx); err != nil {
-			errc <- fmt.Errorf("campaigns: %w", err)
-		}
-	})
-	wg.Go(func() {
-		if err := a.notify.Serve(engineCtx); err != nil {
-			errc <- fmt.Errorf("event actions: %w", err)
-		}
-	})
-	wg.Go(func() {
-		if err := a.webhooks.Serve(engineCtx); err != nil {
-			errc <- fmt.Errorf("webhooks: %w", err)
-		}
-	})
+	loop := func(run func(context.Context)) func(context.Context) error {
+		return func(ctx context.Context) error { run(ctx); return nil }
+	}
+	if a.templates != nil {
+		worker("templates reload", loop(a.templates.Run))
+	}
+	worker("sync", loop(a.runSync))
+	worker("imports", loop(a.importer.Run))
+	worker("reputation", loop(a.reputation.Serve))
+	worker("campaigns", a.campaigns.Serve)
+	worker("event actions", a.notify.Serve)
+	worker("webhooks", a.webhooks.Serve)
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
@@ -532,7 +544,7 @@ func (a *App) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		a.housekeeping(engineCtx)
+		_ = errtrack.Supervise(engineCtx, a.errors, "retention", loop(a.retention.Serve))
 	}()
 	wg.Go(func() { a.serveSubmission(errc) })
 	wg.Go(func() { a.serveIntake(errc) })
@@ -568,47 +580,8 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.store.Close(); err != nil {
 		runErr = errors.Join(runErr, err)
 	}
+	a.flushErrors(ctx)
 	return runErr
-}
-
-// housekeeping purges expired idempotency records and events older than POSTIE_EVENT_RETENTION.
-func (a *App) housekeeping(ctx context.Context) {
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if n, err := a.store.IdempotencyPurge(ctx, time.Now().UTC()); err != nil {
-			a.log.Error("purging idempotency keys failed", "err", err)
-		} else if n > 0 {
-			a.log.Debug("purged idempotency keys", "count", n)
-		}
-		a.purgeEvents(ctx)
-	}
-}
-
-// purgeEvents deletes the events accepted longer than POSTIE_EVENT_RETENTION ago, in small
-// batches (each one short transaction), counted and logged.
-func (a *App) purgeEvents(ctx context.Context) {
-	const batch = 1000
-	before, total := time.Now().UTC().Add(-a.cfg.EventRetention), 0
-	for ctx.Err() == nil {
-		n, err := a.notify.PurgeEvents(ctx, before, batch)
-		if err != nil {
-			a.log.Error("purging events failed", "err", err)
-			break
-		}
-		total += n
-		if n < batch {
-			break
-		}
-	}
-	if total > 0 {
-		a.log.Info("purged events past their retention (POSTIE_EVENT_RETENTION)", "count", total, "before", before)
-	}
 }
 
 // debugMux serves net/http/pprof, only on the separate POSTIE_DEBUG_LISTEN address.

@@ -36,7 +36,7 @@ func (a *App) listenIntake() error {
 	}
 	_, domains, _ := cfg.BounceDomainMap()
 	ic := inbound.IntakeConfig{Hostname: smtpHostname(cfg.SMTPHostname), BounceDomains: domains, MaxSize: cfg.InboundMaxSize,
-		Processor: a.processor, Logger: a.log, Inflight: a.inflight}
+		Processor: a.processor, Logger: a.log, Inflight: a.inflight, Errors: a.errors}
 	if cfg.TLSCert != "" {
 		tc, err := inbound.LoadTLS(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {

@@ -20,7 +20,7 @@ func (a *App) listenSubmission(messages *message.Service) error {
 		return nil
 	}
 	sc := inbound.SubmissionConfig{Messages: messages, Keys: apikey.New(a.store, nil), Hostname: smtpHostname(cfg.SMTPHostname),
-		MaxMessageSize: cfg.MaxMessageSize, MaxRecipients: cfg.MaxRecipients, Inflight: a.inflight, Logger: a.log}
+		MaxMessageSize: cfg.MaxMessageSize, MaxRecipients: cfg.MaxRecipients, Inflight: a.inflight, Logger: a.log, Errors: a.errors}
 	if cfg.TLSCert != "" {
 		tc, err := inbound.LoadTLS(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {

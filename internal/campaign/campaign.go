@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/audience"
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
@@ -28,7 +29,9 @@ type Config struct {
 	Owner    string        // this node's lease owner
 	Lease    time.Duration // how long a run stays with one node without renewal
 	Logger   *slog.Logger
-	Now      func() time.Time
+	// Errors takes the panics recovered in runs; nil logs them.
+	Errors errtrack.Reporter
+	Now    func() time.Time
 
 	MessageTTL time.Duration // a held message gets at least this much left when its run resumes
 	// Window is how many of a run's messages may wait to be sent at once (created, not yet
@@ -132,6 +135,7 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Errors = errtrack.OrLog(cfg.Errors, cfg.Logger)
 	if cfg.Window <= 0 {
 		cfg.Window = DefaultWindow
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/postie/postie/internal/audience"
 	"github.com/postie/postie/internal/bulkgc"
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/postie/postie/internal/fanout"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
@@ -165,12 +166,20 @@ func (s *Service) held() []*runState {
 	return out
 }
 
+// errPanicked is the error of a step of a run that panicked (the panic is reported).
+var errPanicked = errors.New("internal error while queueing the run's messages (reported to the operator)")
+
 // Serve starts due occurrences and works this node's runs until ctx ends, then hands its run
 // leases back. Runs still being materialised are materialised by a goroutine of their own, so
 // that copying a large audience and creating the first messages go on together.
 func (s *Service) Serve(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Go(func() { s.materialiser(ctx) })
+	wg.Go(func() {
+		_ = errtrack.Supervise(ctx, s.cfg.Errors, "campaign materialiser", func(ctx context.Context) error {
+			s.materialiser(ctx)
+			return nil
+		})
+	})
 	defer func() {
 		wg.Wait()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -744,7 +753,13 @@ func (s *Service) create(ctx context.Context, rs *runState, run store.Run, n int
 			return created, handled, false, err
 		}
 		ch, cmpID := make(chan error, 1), rs.camp.ID
-		go func() { ch <- s.queue(ctx, cmpID, run.ID, items, now) }()
+		go func() {
+			var err error
+			if errtrack.Guard(ctx, s.cfg.Errors, "campaign run", func() { err = s.queue(ctx, cmpID, run.ID, items, now) }) {
+				err = errPanicked
+			}
+			ch <- err
+		}()
 		storing, storingK, storingN = ch, k, len(recips)
 		rs.after = recips[len(recips)-1].ContactID
 	}

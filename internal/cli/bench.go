@@ -13,7 +13,7 @@ import (
 func (e *env) benchCmd() *cobra.Command {
 	cfg := bench.Config{}
 	dcfg := bench.DeliveryConfig{}
-	var size, rows, txClients, contacts int
+	var size, rows, txClients, contacts, old int
 	var mode, profileDir string
 	var rounds, history, backlog, scrapes int
 	cmd := &cobra.Command{
@@ -62,6 +62,10 @@ func (e *env) benchCmd() *cobra.Command {
 			"address, then --clients SMTP connections send one hard-bounce DSN per message to the inbound\n" +
 			"listener, back to back. Reports DSNs/s (each 250 after its bounce is committed), DATA → 250\n" +
 			"percentiles and CPU per DSN.\n\n" +
+			"--mode purge (SQLite): writes --old messages that finished 60 days ago, then delivers --tx-rate\n" +
+			"transactional messages/s to the sink for --duration with retention out of reach, restarts the server\n" +
+			"with POSTIE_RETAIN_BODIES and POSTIE_RETAIN_MESSAGES of 30 days and keeps delivering while it purges\n" +
+			"them. Reports POST → relay 250 percentiles of both phases and the purge's duration.\n\n" +
 			"--mode metrics: the transactional benchmark 2 × --rounds times, alternating POSTIE_METRICS=false and\n" +
 			"true, each on a fresh database. Reports each run and the means: accepted/s and server CPU per\n" +
 			"message with metrics on against off.\n\n" +
@@ -159,12 +163,21 @@ func (e *env) benchCmd() *cobra.Command {
 				r, err := bench.RunDSN(cmd.Context(), dscfg)
 				bench.PrintDSN(e.stdout, r)
 				return err
+			case "purge":
+				if cfg.DatabaseURL != "" {
+					return usageError{fmt.Errorf("--mode purge runs on SQLite only")}
+				}
+				pcfg := bench.PurgeConfig{Binary: exe, Out: e.stdout, Old: old, Size: size, TxRate: dcfg.TxRate,
+					Duration: cfg.Duration, Pool: dcfg.Pool, DataDir: cfg.DataDir}
+				r, err := bench.RunPurge(cmd.Context(), pcfg)
+				bench.PrintPurge(e.stdout, r)
+				return err
 			}
-			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional, contacts, import, campaign, events, submission, dsn, metrics or scrape, not %q", mode)}
+			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional, contacts, import, campaign, events, submission, dsn, purge, metrics or scrape, not %q", mode)}
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered; contacts: contact upserts through the batch endpoint; import: a CSV import of --rows contacts; campaign: a campaign to --contacts contacts; events: application events, each mailed by a trigger and reported to a webhook; submission: messages over SMTP submission; dsn: bounce intake over SMTP")
+	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered; contacts: contact upserts through the batch endpoint; import: a CSV import of --rows contacts; campaign: a campaign to --contacts contacts; events: application events, each mailed by a trigger and reported to a webhook; submission: messages over SMTP submission; dsn: bounce intake over SMTP; purge: transactional mail while retention purges old messages (SQLite)")
 	f.IntVar(&contacts, "contacts", 1_000_000, "campaign: contacts in the campaign's audience")
 	f.IntVar(&rounds, "rounds", 3, "metrics: pairs of runs (metrics off, then on)")
 	f.IntVar(&history, "history", 10_000_000, "scrape: finished messages stored")
@@ -172,6 +185,7 @@ func (e *env) benchCmd() *cobra.Command {
 	f.IntVar(&scrapes, "scrapes", 200, "scrape: GET /metrics timed")
 	f.StringVar(&profileDir, "cpu-profile", "", "campaign: save CPU profiles of the node(s) during the run into this directory")
 	f.IntVar(&rows, "rows", 1_000_000, "import: contacts in the generated CSV")
+	f.IntVar(&old, "old", 1_000_000, "purge: old finished messages to purge")
 	f.IntVar(&txClients, "tx-clients", 2, "import: clients posting transactional messages while the import runs (0: none)")
 	f.IntVar(&size, "size", 8<<10, "transactional, submission: MIME bytes per message, about (submission: 10240 unless given)")
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each accept scenario (or the delivery latency phase) runs")

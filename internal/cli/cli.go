@@ -12,6 +12,7 @@ import (
 
 	"github.com/postie/postie/internal/app"
 	"github.com/postie/postie/internal/config"
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -36,6 +37,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.SetArgs(args)
 	root.AddCommand(e.serveCmd(), e.migrateCmd(), e.versionCmd(), e.sendCmd(), e.benchCmd(), e.sinkCmd(), e.keysCmd(), e.syncCmd(),
 		e.configCmd(), e.doctorCmd(), e.healthcheckCmd())
+	root.AddCommand(e.backupCmd())
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "postie:", err)
 		var ue usageError
@@ -68,10 +70,15 @@ func (e *env) logger(cfg config.Config) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(e.stderr, opts)
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+		h = slog.NewJSONHandler(e.stderr, opts)
 	}
-	return slog.New(slog.NewTextHandler(e.stderr, opts))
+	if !cfg.LogPII {
+		// Addresses (in relay replies, errors, any line) are masked unless the operator asks.
+		h = errtrack.ScrubHandler(h)
+	}
+	return slog.New(h)
 }
 
 func (e *env) serveCmd() *cobra.Command {

@@ -103,6 +103,7 @@ type Config struct {
 	RetainMessages          time.Duration `env:"POSTIE_RETAIN_MESSAGES" flag:"retain-messages" usage:"delete a finished message's metadata and timeline this long after it finished"`
 	RetainWebhookDeliveries time.Duration `env:"POSTIE_RETAIN_WEBHOOK_DELIVERIES" flag:"retain-webhook-deliveries" usage:"delete finished webhook deliveries and their attempts this long after they finished"`
 	RetainInbound           time.Duration `env:"POSTIE_RETAIN_INBOUND" flag:"retain-inbound" usage:"delete received bounce and complaint reports (and their dedup keys) this long after they arrived"`
+	RetentionInterval       time.Duration `env:"POSTIE_RETENTION_INTERVAL" flag:"retention-interval" usage:"how often the retention purges run (on PostgreSQL one node at a time)"`
 
 	SESTopicARNs string `env:"POSTIE_SES_TOPIC_ARNS" flag:"ses-topic-arns" usage:"SNS topics whose SES notifications POST /v1/inbound/ses accepts, comma-separated ARNs (empty: the endpoint refuses everything)"`
 	SNSEndpoint  string `env:"POSTIE_SNS_ENDPOINT" flag:"sns-endpoint" usage:"for tests only: the base URL signing certificates and subscription confirmations must come from, instead of https://sns.<region>.amazonaws.com"`
@@ -161,6 +162,7 @@ func Default() Config {
 		RetainMessages:          400 * 24 * time.Hour,
 		RetainWebhookDeliveries: 30 * 24 * time.Hour,
 		RetainInbound:           90 * 24 * time.Hour,
+		RetentionInterval:       5 * time.Minute,
 	}
 }
 
@@ -483,6 +485,9 @@ func (c *Config) Validate() error {
 		if d < time.Hour {
 			bad(env, "must be at least 1h")
 		}
+	}
+	if c.RetentionInterval < time.Second {
+		bad("POSTIE_RETENTION_INTERVAL", "must be at least 1s")
 	}
 	for _, arn := range c.TopicARNs() {
 		if !strings.HasPrefix(arn, "arn:aws:sns:") || strings.Count(arn, ":") != 5 {

@@ -160,9 +160,7 @@ func New(cfg Config) *Engine {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Errors == nil {
-		cfg.Errors = errtrack.Log(cfg.Logger)
-	}
+	cfg.Errors = errtrack.OrLog(cfg.Errors, cfg.Logger)
 	streams := map[string]StreamConfig{}
 	for _, name := range store.Streams {
 		sc := cfg.Streams[name]

@@ -30,3 +30,11 @@ func (l logReporter) Panic(ctx context.Context, where string, v any, stack []byt
 func (l logReporter) Error(ctx context.Context, where string, err error) {
 	l.log.ErrorContext(ctx, "unexpected error", "where", where, "err", err)
 }
+
+// OrLog is r, or Log(log) when r is nil: the default of a service's Errors setting.
+func OrLog(r Reporter, log *slog.Logger) Reporter {
+	if r == nil {
+		return Log(log)
+	}
+	return r
+}

@@ -1,16 +1,11 @@
 package errtrack_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +13,7 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/errtrack"
+	"github.com/postie/postie/internal/errtrack/sentrytest"
 )
 
 func TestScrub(t *testing.T) {
@@ -124,85 +120,6 @@ func TestSupervise(t *testing.T) {
 	}
 }
 
-// sentryReceiver is a local HTTP server taking what the Sentry SDK sends: envelopes (a JSON
-// header line, then items, each a JSON header line and a payload of its length).
-type sentryReceiver struct {
-	*httptest.Server
-	mu     sync.Mutex
-	raw    []string
-	events []map[string]any
-}
-
-func newSentryReceiver(t *testing.T) *sentryReceiver {
-	t.Helper()
-	rcv := &sentryReceiver{}
-	rcv.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/api/42/envelope/" {
-			t.Errorf("the SDK posted to %s", r.URL.Path)
-		}
-		body, _ := io.ReadAll(r.Body)
-		events, err := parseEnvelope(body)
-		if err != nil {
-			t.Errorf("envelope: %v\n%s", err, body)
-		}
-		rcv.mu.Lock()
-		rcv.raw = append(rcv.raw, string(body))
-		rcv.events = append(rcv.events, events...)
-		rcv.mu.Unlock()
-		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(rcv.Close)
-	return rcv
-}
-
-func (rcv *sentryReceiver) dsn() string {
-	return "http://publickey@" + rcv.Listener.Addr().String() + "/42"
-}
-
-func parseEnvelope(body []byte) ([]map[string]any, error) {
-	rd := bufio.NewReader(bytes.NewReader(body))
-	header, err := rd.ReadBytes('\n')
-	if err != nil {
-		return nil, fmt.Errorf("no envelope header: %w", err)
-	}
-	var env map[string]any
-	if err := json.Unmarshal(header, &env); err != nil {
-		return nil, fmt.Errorf("envelope header: %w", err)
-	}
-	var events []map[string]any
-	for {
-		line, err := rd.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) == 0 && err != nil {
-			return events, nil
-		}
-		var item struct {
-			Type   string `json:"type"`
-			Length *int   `json:"length"`
-		}
-		if err := json.Unmarshal(line, &item); err != nil {
-			return nil, fmt.Errorf("item header %q: %w", line, err)
-		}
-		var payload []byte
-		if item.Length != nil {
-			payload = make([]byte, *item.Length)
-			if _, err := io.ReadFull(rd, payload); err != nil {
-				return nil, fmt.Errorf("item payload: %w", err)
-			}
-			_, _ = rd.ReadByte() // the newline after it
-		} else if payload, err = rd.ReadBytes('\n'); err != nil && err != io.EOF {
-			return nil, err
-		}
-		if item.Type != "event" {
-			continue
-		}
-		var ev map[string]any
-		if err := json.Unmarshal(payload, &ev); err != nil {
-			return nil, fmt.Errorf("event: %w", err)
-		}
-		events = append(events, ev)
-	}
-}
-
 // panicky panics with an address, as a relay reply quoted into a panic would.
 func panicky() {
 	panic(errors.New("relay said 550 5.1.1 <bob@x.example>: user unknown"))
@@ -210,9 +127,9 @@ func panicky() {
 
 func TestSentrySendsScrubbedReports(t *testing.T) {
 	t.Parallel()
-	rcv := newSentryReceiver(t)
+	rcv := sentrytest.New(t)
 	var logs bytes.Buffer
-	rep, err := errtrack.NewSentry(errtrack.SentryConfig{DSN: rcv.dsn(), Release: "v1.2.3", Environment: "staging",
+	rep, err := errtrack.NewSentry(errtrack.SentryConfig{DSN: rcv.DSN(), Release: "v1.2.3", Environment: "staging",
 		ServerName: "node-a", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -227,12 +144,11 @@ func TestSentrySendsScrubbedReports(t *testing.T) {
 		t.Fatal("Flush did not send everything")
 	}
 
-	rcv.mu.Lock()
-	defer rcv.mu.Unlock()
-	if len(rcv.events) != 2 {
-		t.Fatalf("got %d events, want 2: %q", len(rcv.events), rcv.raw)
+	events := rcv.Events()
+	if len(events) != 2 {
+		t.Fatalf("got %d events, want 2: %q", len(events), rcv.Raw())
 	}
-	for _, raw := range rcv.raw {
+	for _, raw := range rcv.Raw() {
 		for _, leak := range []string{"bob@", "carol@", "pk_SECRET"} {
 			if strings.Contains(raw, leak) {
 				t.Errorf("the SDK sent %q: %s", leak, raw)
@@ -240,7 +156,7 @@ func TestSentrySendsScrubbedReports(t *testing.T) {
 		}
 	}
 	var pan, failure map[string]any
-	for _, ev := range rcv.events {
+	for _, ev := range events {
 		if ev["release"] != "v1.2.3" || ev["environment"] != "staging" || ev["server_name"] != "node-a" {
 			t.Errorf("release %v, environment %v, server_name %v", ev["release"], ev["environment"], ev["server_name"])
 		}
@@ -258,9 +174,9 @@ func TestSentrySendsScrubbedReports(t *testing.T) {
 		}
 	}
 	if pan == nil || failure == nil {
-		t.Fatalf("want one fatal (panic) and one error event: %v", rcv.events)
+		t.Fatalf("want one fatal (panic) and one error event: %v", events)
 	}
-	ex := exceptions(t, pan)
+	ex := sentrytest.Exceptions(pan)
 	if len(ex) != 1 || ex[0]["value"] != "relay said 550 5.1.1 <***@x.example>: user unknown" ||
 		pan["message"] != "delivery worker" {
 		t.Errorf("panic event: message %v, exceptions %v", pan["message"], ex)
@@ -274,7 +190,7 @@ func TestSentrySendsScrubbedReports(t *testing.T) {
 		last["module"] != "github.com/postie/postie/internal/errtrack_test" || last["in_app"] != true {
 		t.Errorf("last frame = %v", last)
 	}
-	ex = exceptions(t, failure)
+	ex = sentrytest.Exceptions(failure)
 	var values []string
 	for _, e := range ex {
 		values = append(values, e["value"].(string))
@@ -286,20 +202,6 @@ func TestSentrySendsScrubbedReports(t *testing.T) {
 	if !strings.Contains(logs.String(), "panic recovered") || !strings.Contains(logs.String(), "unexpected error") {
 		t.Errorf("log = %s", logs.String())
 	}
-}
-
-func exceptions(t *testing.T, ev map[string]any) []map[string]any {
-	t.Helper()
-	// The protocol allows {"values": [...]} and, as this SDK sends it, the list alone.
-	vals, _ := ev["exception"].([]any)
-	if ex, ok := ev["exception"].(map[string]any); ok {
-		vals, _ = ex["values"].([]any)
-	}
-	out := make([]map[string]any, len(vals))
-	for i, v := range vals {
-		out[i] = v.(map[string]any)
-	}
-	return out
 }
 
 func TestNewSentryRefusesABadDSNWithoutQuotingIt(t *testing.T) {

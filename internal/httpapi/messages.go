@@ -234,8 +234,10 @@ func (s *Server) registerMessages() {
 	}, s.get)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "get-message-raw", Method: http.MethodGet, Path: "/v1/messages/{id}/raw", Tags: tags,
-		Summary: "The message's MIME exactly as it is sent (message/rfc822)", Errors: []int{401, 404},
-		Responses: map[string]*huma.Response{"200": {Description: "The MIME", Content: map[string]*huma.MediaType{"message/rfc822": {}}}},
+		Summary:     "The message's MIME exactly as it is sent (message/rfc822)",
+		Description: "410 Gone once retention purged the body (POSTIE_RETAIN_BODIES after the message finished); the message's metadata and timeline stay readable.",
+		Errors:      []int{401, 404, 410},
+		Responses:   map[string]*huma.Response{"200": {Description: "The MIME", Content: map[string]*huma.MediaType{"message/rfc822": {}}}},
 	}, s.raw)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "cancel-message", Method: http.MethodPost, Path: "/v1/messages/{id}/cancel", Tags: tags,
@@ -246,8 +248,8 @@ func (s *Server) registerMessages() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "retry-message", Method: http.MethodPost, Path: "/v1/messages/{id}/retry", Tags: tags,
 		Summary:     "Retry a failed or partially failed message",
-		Description: "Queues a failed or partially_failed message again for its failed recipients only (never those already sent to), with fresh attempts and a new expiry (now + the message TTL), keeping its last error for the record, and returns it.",
-		Errors:      []int{401, 404, 409},
+		Description: "Queues a failed or partially_failed message again for its failed recipients only (never those already sent to), with fresh attempts and a new expiry (now + the message TTL), keeping its last error for the record, and returns it. 410 Gone when retention purged the message's body (POSTIE_RETAIN_BODIES): it cannot be sent again.",
+		Errors:      []int{401, 404, 409, 410},
 	}, s.retryOne)
 	huma.Register(s.api, huma.Operation{
 		OperationID: "retry-messages", Method: http.MethodPost, Path: "/v1/messages/retry", Tags: tags,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -39,7 +38,8 @@ func RequestID(ctx context.Context) string {
 // ServeHTTP serves a request through the observer: it finds the route pattern, gives the
 // request an id, calls the routes, recovers a panic into a 500 problem (reported to
 // Config.Errors), counts the answer (Config.Metrics) and logs one line: method, route, status,
-// duration, request id and API key id. Never the query string, a body or an address.
+// duration, request id and API key id. Never the query string, a body or an address. (The
+// unexpected errors answered with a 500 are reported where they are mapped: storeError.)
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	route := unmatchedRoute
@@ -51,7 +51,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 	rec := &statusRecorder{ResponseWriter: w}
 
-	panicked := false
 	func() {
 		defer func() {
 			v := recover()
@@ -61,7 +60,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if v == http.ErrAbortHandler { //nolint:errorlint // net/http compares it so too
 				panic(v) // the handler's way to abort the response: net/http stays quiet about it
 			}
-			panicked = true
 			s.cfg.Errors.Panic(r.Context(), "http "+route, v, debug.Stack())
 			if !rec.wrote {
 				writeProblem(rec, http.StatusInternalServerError, "internal error; see the server log")
@@ -79,9 +77,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	d := time.Since(start)
 	s.cfg.Metrics.Request(route, r.Method, status, d)
-	if status == http.StatusInternalServerError && !panicked {
-		s.cfg.Errors.Error(r.Context(), "http "+route, errors.New("answered 500 Internal Server Error"))
-	}
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelWarn

@@ -240,3 +240,31 @@ func TestRecipientsViewAndRetryOfAPartiallyFailedMessage(t *testing.T) {
 		t.Errorf("after retry: %s with %s, want queued with %s", m["status"], got, want)
 	}
 }
+
+// A message whose body retention purged: /raw and a retry answer 410 naming when and why, its
+// metadata and timeline stay readable, and a retry by filter leaves it alone.
+func TestBodyPurged(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.fail(valid(), &store.DeliveryError{Code: 550, Enhanced: "5.1.1", Text: "user unknown", Stage: "rcpt"})
+	purgedAt := testNow.Add(30 * 24 * time.Hour)
+	if n, err := b.store.MessageBodyPurge(context.Background(), store.PurgeParams{Before: testNow.Add(time.Second), Limit: 10, Now: purgedAt}); err != nil || n != 1 {
+		t.Fatalf("MessageBodyPurge = %d, %v", n, err)
+	}
+	for _, r := range []response{b.do("GET", "/v1/messages/"+id+"/raw", nil), b.do("POST", "/v1/messages/"+id+"/retry", nil)} {
+		p := r.json(t)
+		detail, _ := p["detail"].(string)
+		if r.status != 410 || !strings.Contains(detail, purgedAt.Format(time.RFC3339)) || !strings.Contains(detail, "POSTIE_RETAIN_BODIES") {
+			t.Errorf("on a purged body: %d %s; want 410 saying when and why", r.status, r.body)
+		}
+	}
+	if r := b.do("GET", "/v1/messages/"+id, nil); r.status != 200 || r.json(t)["status"] != "failed" {
+		t.Errorf("GET a purged message: %d %s; want it, failed", r.status, r.body)
+	}
+	if r := b.do("POST", "/v1/messages/retry", nil); r.status != 200 || r.json(t)["retried"] != float64(0) {
+		t.Errorf("retry by filter: %d %s; want none retried", r.status, r.body)
+	}
+	if r := b.do("GET", "/v1/messages/msg_nope/raw", nil); r.status != 404 {
+		t.Errorf("raw of no message: %d, want 404", r.status)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -101,7 +102,8 @@ type Config struct {
 	// ServeMetrics serves Metrics at GET /metrics, behind an API key like any route (the app
 	// sets it when there is no admin listener).
 	ServeMetrics bool
-	// Errors takes the panics recovered and the 500s answered; nil is errtrack.Log(Logger).
+	// Errors takes the panics recovered in handlers and the unexpected errors answered with
+	// a 500 (a store failure); nil logs them (errtrack.Log).
 	Errors errtrack.Reporter
 }
 
@@ -143,9 +145,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Errors == nil {
-		cfg.Errors = errtrack.Log(cfg.Logger)
-	}
+	cfg.Errors = errtrack.OrLog(cfg.Errors, cfg.Logger)
 	if cfg.Templates == nil {
 		cfg.Templates = templates.New(templates.Config{Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now})
 	}
@@ -380,7 +380,11 @@ func problemError(prefix string, kind message.Kind, ps []message.Problem) error 
 
 // storeError maps a store error to a problem response: the one place that does.
 func (s *Server) storeError(err error, what string) error {
+	var purged *store.BodyPurgedError
 	switch {
+	case errors.As(err, &purged):
+		return huma.Error410Gone("the body of " + what + " was purged at " + purged.At.UTC().Format(time.RFC3339) +
+			" after POSTIE_RETAIN_BODIES; its metadata and timeline are kept, but it cannot be read or sent again")
 	case errors.Is(err, store.ErrNotFound):
 		return huma.Error404NotFound(what + " not found")
 	case errors.Is(err, store.ErrConflict):
@@ -401,6 +405,6 @@ func (s *Server) storeError(err error, what string) error {
 		return huma.Error503ServiceUnavailable("the request was cancelled or timed out before the database answered; " +
 			"retry with the same Idempotency-Key to be sure it is stored once")
 	}
-	s.log.Error("request failed", "what", what, "err", err)
+	s.cfg.Errors.Error(context.Background(), "httpapi store", fmt.Errorf("%s: %w", what, err))
 	return huma.Error500InternalServerError("internal error; see the server log")
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/mail"
 )
@@ -37,6 +38,9 @@ type IntakeConfig struct {
 	MaxSize   int64
 	Processor *Processor
 	Logger    *slog.Logger
+	// Errors takes the panics go-smtp recovers in sessions (it answers 421 and closes the
+	// connection); nil logs them.
+	Errors errtrack.Reporter
 	// Timeout bounds each command and the DATA of one report; 0: two minutes.
 	Timeout time.Duration
 	// Inflight bounds the octets of the reports being read at once (those over 64 KiB count),
@@ -184,7 +188,7 @@ func NewIntake(cfg IntakeConfig) *Intake {
 	srv.MaxRecipients = intakeMaxRecipients
 	srv.ReadTimeout = in.timeout
 	srv.WriteTimeout = in.timeout
-	srv.ErrorLog = smtpLogger{in.log}
+	srv.ErrorLog = smtpLogger{log: in.log, errors: errtrack.OrLog(cfg.Errors, in.log), where: "smtp intake"}
 	in.srv = srv
 	return in
 }
@@ -357,10 +361,20 @@ func reportID(data []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// smtpLogger sends go-smtp's connection errors to slog.
-type smtpLogger struct{ log *slog.Logger }
+// smtpLogger sends go-smtp's connection errors to slog, and the panics it recovers (logged as
+// "panic serving ADDR: VALUE\nSTACK") to errors.
+type smtpLogger struct {
+	log    *slog.Logger
+	errors errtrack.Reporter
+	where  string
+}
 
 func (l smtpLogger) Printf(format string, v ...any) {
+	if strings.HasPrefix(format, "panic serving ") && len(v) == 3 {
+		stack, _ := v[2].([]byte)
+		l.errors.Panic(context.Background(), l.where, v[1], stack)
+		return
+	}
 	l.log.Debug("inbound smtp", "msg", fmt.Sprintf(format, v...))
 }
 

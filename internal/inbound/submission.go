@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/postie/postie/internal/apikey"
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/message"
@@ -62,6 +63,9 @@ type SubmissionConfig struct {
 
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Errors takes the panics go-smtp recovers in sessions (it answers 421 and closes the
+	// connection); nil logs them.
+	Errors errtrack.Reporter
 }
 
 // Submission is the SMTP submission server (RFC 6409): applications authenticate with an API
@@ -126,7 +130,7 @@ func NewSubmission(cfg SubmissionConfig) *Submission {
 	// AUTH is allowed by the sessions (AuthMechanisms, Auth): they require TLS on a listener
 	// that is not loopback-only, and answer AUTH before it with 530 (RFC 3207 §4).
 	srv.AllowInsecureAuth = true
-	srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	srv.ErrorLog = smtpLogger{log: s.log, errors: errtrack.OrLog(cfg.Errors, s.log), where: "smtp submission"}
 	s.srv = srv
 	return s
 }

@@ -54,6 +54,7 @@ type bundle struct {
 type options struct {
 	listen string // "" for 127.0.0.1:0 (loopback-only)
 	noTLS  bool
+	mod    func(*inbound.SubmissionConfig)
 }
 
 func setup(t *testing.T, o options) *bundle {
@@ -76,6 +77,9 @@ func setup(t *testing.T, o options) *bundle {
 		var cert tls.Certificate
 		cert, b.roots = sinktest.Cert(t)
 		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	if o.mod != nil {
+		o.mod(&cfg)
 	}
 	b.sub = inbound.NewSubmission(cfg)
 	l, err := net.Listen("tcp", cmpOr(o.listen, "127.0.0.1:0"))

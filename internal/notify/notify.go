@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/postie/postie/internal/message"
 	"github.com/postie/postie/internal/store"
 	"github.com/postie/postie/internal/templates"
@@ -48,6 +49,8 @@ type Config struct {
 	Lease     time.Duration      // how long a claimed action stays with this node
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Errors takes the panics recovered while working an action; nil logs them.
+	Errors errtrack.Reporter
 
 	// Refresh is how old the cached triggers may be before an event reloads them (changes made
 	// on other nodes); 0 is DefaultRefresh.
@@ -86,6 +89,7 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Errors = errtrack.OrLog(cfg.Errors, cfg.Logger)
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = DefaultRefresh
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/audience"
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/postie/postie/internal/fanout"
 	"github.com/postie/postie/internal/mail"
 	"github.com/postie/postie/internal/message"
@@ -182,7 +183,12 @@ func (s *Service) work(ctx context.Context, acts []store.Action, now time.Time) 
 			j.finish.EventName = e.Name
 		}
 	}
-	fanout.Each(len(jobs), func(i int) { s.do(ctx, jobs[i], now) })
+	fanout.Each(len(jobs), func(i int) {
+		// A panic is reported and leaves the action to its lease, like a store failure.
+		if errtrack.Guard(ctx, s.cfg.Errors, "event action", func() { s.do(ctx, jobs[i], now) }) {
+			jobs[i].err = errors.New("internal error while working the action (reported)")
+		}
+	})
 	var fin []store.ActionFinishParams
 	errs = errs[:0]
 	for _, j := range jobs {

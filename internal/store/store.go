@@ -613,6 +613,7 @@ type Store interface {
 	Notify
 	Inbound
 	Stats
+	Retention
 }
 
 // MessageQueue is the message row as a job, what delivery uses: claim due messages with a lease,

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/postie/postie/internal/store"
 )
 
@@ -85,6 +86,16 @@ func (s *Service) prepare(ctx context.Context, ds []store.WebhookDelivery) ([]jo
 }
 
 // send makes one attempt of j: a signed POST, its response read (capped) and judged.
+// sendGuarded is send, with a panic reported (Config.Errors) and recorded as a failed attempt,
+// retried on the ladder like any other.
+func (s *Service) sendGuarded(ctx context.Context, j job) (r result) {
+	if errtrack.Guard(ctx, s.cfg.Errors, "webhook sender", func() { r = s.send(ctx, j) }) {
+		r = result{d: j.d, attempt: store.WebhookAttempt{DeliveryID: j.d.ID, At: s.cfg.Now().UTC(),
+			Error: "internal error while sending (reported to the operator)"}}
+	}
+	return r
+}
+
 func (s *Service) send(ctx context.Context, j job) result {
 	now := s.cfg.Now()
 	r := result{d: j.d, attempt: store.WebhookAttempt{DeliveryID: j.d.ID, At: now.UTC()}}
@@ -249,7 +260,7 @@ func (s *Service) Tick(ctx context.Context) (int, error) {
 	rs := make([]result, len(jobs))
 	var wg sync.WaitGroup
 	for i, j := range jobs {
-		wg.Go(func() { rs[i] = s.send(ctx, j) })
+		wg.Go(func() { rs[i] = s.sendGuarded(ctx, j) })
 	}
 	wg.Wait()
 	return len(rs), s.finish(ctx, rs)
@@ -284,16 +295,9 @@ func (s *Service) Serve(ctx context.Context) error {
 	wakeups := s.cfg.Store.WebhookWakeups()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	purge := time.NewTicker(purgeEvery)
-	defer purge.Stop()
 	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
-			continue
-		case <-purge.C:
-			if _, err := s.Purge(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("purging old webhook deliveries failed", "err", err)
-			}
 			continue
 		case <-timer.C:
 		case <-wakeups:
@@ -410,7 +414,7 @@ func (sc *scheduler) run(j job) {
 	if !s.cfg.Now().Add(s.cfg.Timeout).Before(j.d.LeaseUntil) {
 		s.log.Warn("a webhook delivery waited too long for its turn; it is sent when its lease ends", "delivery", MessageID(j.d.ID))
 	} else {
-		sc.results <- s.send(sc.sendCtx, j)
+		sc.results <- s.sendGuarded(sc.sendCtx, j)
 	}
 	sc.mu.Lock()
 	ep := j.d.EndpointID
@@ -453,31 +457,4 @@ func (s *Service) finisher(ctx context.Context, results <-chan result) {
 		}
 		cancel()
 	}
-}
-
-// Retention of finished deliveries.
-const (
-	// Retention is how long delivered and failed deliveries (with their attempts) are kept,
-	// listed and replayable, after they were created.
-	Retention  = 30 * 24 * time.Hour
-	purgeEvery = time.Hour
-	purgeBatch = 1000
-)
-
-// Purge deletes the delivered and failed deliveries older than Retention, in batches, and
-// returns how many. Serve calls it every hour.
-func (s *Service) Purge(ctx context.Context) (int, error) {
-	before := s.cfg.Now().UTC().Add(-Retention)
-	total := 0
-	for ctx.Err() == nil {
-		n, err := s.cfg.Store.WebhookPurge(ctx, before, purgeBatch)
-		total += n
-		if err != nil || n < purgeBatch {
-			if total > 0 {
-				s.log.Info("purged old webhook deliveries", "deliveries", total)
-			}
-			return total, err
-		}
-	}
-	return total, ctx.Err()
 }

@@ -524,32 +524,6 @@ func TestRefusedAtConnection(t *testing.T) {
 	})
 }
 
-// TestPurge: delivered and failed deliveries are deleted once older than Retention; pending ones
-// stay.
-func TestPurge(t *testing.T) {
-	t.Parallel()
-	drivertest.Each(t, func(t *testing.T, st store.Store) {
-		b := setup(t, st, func(c *Config) { c.RetryDelays = []time.Duration{time.Hour} })
-		ok := newRecv(t, nil)
-		down := newRecv(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) })
-		okE := b.endpoint(t, ok.srv.URL, store.WebhookMessageSent)
-		downE := b.endpoint(t, down.srv.URL, store.WebhookMessageSent)
-		b.sent(t, nil, "ann@example.com")
-		b.tick(t) // ok: delivered; down: pending, retried in an hour
-		b.clock.Add(Retention + time.Minute)
-		n, err := b.svc.Purge(context.Background())
-		if err != nil || n != 1 {
-			t.Fatalf("Purge = %d, %v; want the delivered one", n, err)
-		}
-		if ds := b.deliveries(t, okE.ID); len(ds) != 0 {
-			t.Errorf("delivered deliveries left: %+v", ds)
-		}
-		if ds := b.deliveries(t, downE.ID); len(ds) != 1 || ds[0].Status != store.DeliveryPending {
-			t.Errorf("the pending delivery: %+v", ds)
-		}
-	})
-}
-
 // TestEnableSendsWaiting: enabling a paused endpoint sends at once what waited, including a
 // delivery waiting on the retry ladder.
 func TestEnableSendsWaiting(t *testing.T) {

@@ -45,6 +45,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/postie/postie/internal/store"
 )
 
@@ -83,6 +84,8 @@ type Config struct {
 	Owner  string
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Errors takes the panics recovered while sending a delivery; nil logs them.
+	Errors errtrack.Reporter
 	// Resolve resolves receivers' host names (default: the system's resolver).
 	Resolve Resolver
 	// Poll is the longest Serve waits without a wakeup before it looks for due deliveries.
@@ -127,6 +130,7 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Errors = errtrack.OrLog(cfg.Errors, cfg.Logger)
 	if cfg.Resolve == nil {
 		cfg.Resolve = defaultResolver
 	}

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/postie/postie/internal/bulkgc"
+	"github.com/postie/postie/internal/errtrack"
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
 )
@@ -106,6 +107,8 @@ type Config struct {
 	AttributeTypes func(ctx context.Context) (map[string]string, error)
 	Now            func() time.Time
 	Logger         *slog.Logger
+	// Errors takes the panics recovered while running an import; nil logs them.
+	Errors errtrack.Reporter
 }
 
 // Importer spools uploads, creates imports and runs them.
@@ -132,6 +135,7 @@ func New(cfg Config) (*Importer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Errors = errtrack.OrLog(cfg.Errors, cfg.Logger)
 	if cfg.AttributeTypes == nil {
 		st := cfg.Store
 		cfg.AttributeTypes = func(ctx context.Context) (map[string]string, error) {
@@ -319,7 +323,12 @@ func (im *Importer) Run(ctx context.Context) {
 	poll := time.NewTicker(im.cfg.Lease / 2)
 	defer poll.Stop()
 	for ctx.Err() == nil {
-		ran, err := im.RunOnce(ctx)
+		var ran bool
+		var err error
+		if errtrack.Guard(ctx, im.cfg.Errors, "import", func() { ran, err = im.RunOnce(ctx) }) {
+			// The import keeps its lease and progress; it is tried again after the pause.
+			ran, err = true, errors.New("internal error while running an import (reported)")
+		}
 		if err != nil && ctx.Err() == nil {
 			im.log.Error("running an import failed; retrying", "err", err)
 		}
@@ -481,7 +490,11 @@ func (j *job) read(ctx context.Context, f *os.File) error {
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(chunks)
-		readErr <- readChunks(ctx, cr, plan, base, row, im.cfg.Chunk, chunks)
+		var err error
+		if errtrack.Guard(ctx, im.cfg.Errors, "import reader", func() { err = readChunks(ctx, cr, plan, base, row, im.cfg.Chunk, chunks) }) {
+			err = errors.New("internal error while reading the file (reported)")
+		}
+		readErr <- err
 	}()
 	defer func() { // the reader is done with f before it is closed
 		cancel()

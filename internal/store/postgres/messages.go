@@ -148,7 +148,7 @@ func (s *Store) MessageRaw(ctx context.Context, id string) ([]byte, error) {
 	var raw []byte
 	err := s.pool.QueryRow(ctx, qRawGet, id).Scan(&raw)
 	if noRows(err) {
-		return nil, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+		return nil, s.bodyGone(ctx, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: raw of message %s: %w", id, unavailable(err))
@@ -164,7 +164,7 @@ func (s *Store) MessageRawPart(ctx context.Context, id string, offset int64, n i
 	)
 	err := s.pool.QueryRow(ctx, qRawPart, id, offset, n).Scan(&size, &data)
 	if noRows(err) {
-		return nil, 0, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+		return nil, 0, s.bodyGone(ctx, id)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("postgres: raw of message %s: %w", id, unavailable(err))
@@ -709,6 +709,9 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 			}
 			if err != nil {
 				return nil, fmt.Errorf("postgres: message %s: %w", p.ID, unavailable(err))
+			}
+			if status == string(store.StatusFailed) || status == string(store.StatusPartiallyFailed) {
+				return nil, s.bodyGone(ctx, p.ID) // qRetry skips purged bodies
 			}
 			return nil, fmt.Errorf("message %s is %s, only failed and partially_failed messages can be retried: %w", p.ID, status, store.ErrConflict)
 		}

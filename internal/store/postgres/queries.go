@@ -354,10 +354,12 @@ const (
 	// message's failed recipients (failed, read before r changes them: every part of the
 	// statement sees the same snapshot) are queued again and become its pending recipients. The
 	// event records the attempts made before and those recipients (store.EventDetail: each an
-	// object, none when there were none); last_error is kept for the record.
+	// object, none when there were none); last_error is kept for the record. A message whose
+	// body was purged cannot be sent again: it is skipped.
 	qRetry = `WITH old AS (
 			SELECT id, attempts, pending_recipients IS NOT NULL AS split FROM messages
 			WHERE id = ANY ($2::text[]) AND status IN ('failed', 'partially_failed')
+				AND body_purged_at IS NULL
 			ORDER BY id
 			FOR UPDATE),
 		failed AS (

@@ -381,8 +381,13 @@ func (s *Store) RunReleaseLeases(ctx context.Context, owner string) (int, error)
 
 // execCount runs one statement in a write and returns the rows it changed.
 func (s *Store) execCount(ctx context.Context, q string, args ...any) (int, error) {
+	return s.execWeighted(ctx, 1, q, args...)
+}
+
+// execWeighted is execCount for a statement that may change up to weight rows (writer.do).
+func (s *Store) execWeighted(ctx context.Context, weight int, q string, args ...any) (int, error) {
 	var n int64
-	err := s.w.do(ctx, 1, func(t *wtx) error {
+	err := s.w.do(ctx, weight, func(t *wtx) error {
 		res, err := t.exec(q, args...)
 		if err != nil {
 			return err

@@ -196,7 +196,7 @@ func (s *Store) MessageGet(ctx context.Context, id string) (store.Message, error
 func (s *Store) MessageRaw(ctx context.Context, id string) ([]byte, error) {
 	raw, err := readOne(ctx, s, qRawGet, []any{id}, scanValue[[]byte])
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+		return nil, s.bodyGone(ctx, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: raw of message %s: %w", id, err)
@@ -216,7 +216,7 @@ func (s *Store) MessageRawPart(ctx context.Context, id string, offset int64, n i
 		return p, err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, 0, fmt.Errorf("message %s: %w", id, store.ErrNotFound)
+		return nil, 0, s.bodyGone(ctx, id)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("sqlite: raw of message %s: %w", id, err)
@@ -881,6 +881,9 @@ func (s *Store) MessageRetry(ctx context.Context, p store.MessageRetryParams) ([
 			}
 			if err != nil {
 				return nil, fmt.Errorf("sqlite: message %s: %w", p.ID, err)
+			}
+			if status == string(store.StatusFailed) || status == string(store.StatusPartiallyFailed) {
+				return nil, s.bodyGone(ctx, p.ID) // the retry queries skip purged bodies
 			}
 			return nil, fmt.Errorf("message %s is %s, only failed and partially_failed messages can be retried: %w", p.ID, status, store.ErrConflict)
 		}

@@ -195,7 +195,8 @@ const (
 	// still failed; then those recipients are queued again, and the message is given them as its
 	// pending recipients. The statements select the same rows (one transaction on the only
 	// writer). last_error is kept for the record. json() keeps the array an array inside
-	// json_object (a subquery's result is plain text).
+	// json_object (a subquery's result is plain text). A message whose body was purged cannot be
+	// sent again: it is skipped.
 	qRetryEvents = `INSERT INTO message_events (message_id, type, at, detail)
 		SELECT id, 'retried', ?1, CASE WHEN pending_recipients IS NULL
 				THEN json_object('attempts', attempts)
@@ -205,13 +206,14 @@ const (
 				END
 		FROM messages
 		WHERE id IN (SELECT value FROM json_each(?2)) AND status IN ('failed', 'partially_failed')
+			AND body_purged_at IS NULL
 		ORDER BY id`
 
 	qRetryRecipients = `UPDATE message_recipients SET status = 'queued', attempts = 0, updated_at = ?1
 		WHERE status = 'failed' AND message_id IN (
 			SELECT id FROM messages
 			WHERE id IN (SELECT value FROM json_each(?2)) AND status IN ('failed', 'partially_failed')
-				AND pending_recipients IS NOT NULL)`
+				AND body_purged_at IS NULL AND pending_recipients IS NOT NULL)`
 
 	qRetry = `UPDATE messages SET status = 'queued', attempts = 0, next_attempt_at = ?1,
 			expires_at = ?3, lease_owner = '', lease_until = NULL, updated_at = ?1,
@@ -219,6 +221,7 @@ const (
 				SELECT json_group_array(email_lower) FROM message_recipients
 				WHERE message_id = messages.id AND status = 'queued') END
 		WHERE id IN (SELECT value FROM json_each(?2)) AND status IN ('failed', 'partially_failed')
+			AND body_purged_at IS NULL
 		RETURNING id, stream`
 
 	qIdempotencyGet = `SELECT request_hash, status_code, response, expires_at FROM idempotency_keys

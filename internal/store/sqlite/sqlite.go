@@ -112,6 +112,8 @@ type Store struct {
 
 	chunks chunkPacer // the size of RunMaterialise's chunks (campaigns.go)
 
+	purging sync.Mutex // RetentionLock (retention.go)
+
 	ckptStop chan struct{}
 	ckptDone chan struct{}
 

@@ -119,6 +119,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests = append(tests, notifyCases...)
 	tests = append(tests, inboundCases...)
 	tests = append(tests, queueStatsCases...)
+	tests = append(tests, retentionCases...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,35 @@
+package sqlite
+
+// The retention area's SQL (store/retention.go, migrations/00017_retention.sql). Each selection
+// repeats the WHERE term of its partial index verbatim, so that SQLite can use the index (see
+// messages_claim in 00001).
+const (
+	finishedTerm = `status IN ('sent', 'failed', 'suppressed', 'cancelled', 'bounced', 'complained', 'partially_failed')`
+
+	// The bodies due, oldest finish first (messages_body_due), stamped purged; their ids come
+	// back for the delete of their MIME in the same transaction.
+	qBodyPurgeMark = `UPDATE messages SET body_purged_at = ?1
+		WHERE id IN (SELECT id FROM messages
+			WHERE body_purged_at IS NULL AND ` + finishedTerm + ` AND updated_at < ?2
+			ORDER BY updated_at LIMIT ?3)
+		RETURNING id`
+	qBodyPurgeRaw = `DELETE FROM message_raw WHERE message_id IN (SELECT value FROM json_each(?))`
+
+	// The messages due, oldest finish first (messages_finished). Their body, recipients and
+	// timeline go with them (ON DELETE CASCADE: SQLite keeps those foreign keys, see 00004).
+	qMessagePurge = `DELETE FROM messages WHERE id IN (SELECT id FROM messages
+			WHERE ` + finishedTerm + ` AND updated_at < ?1
+			ORDER BY updated_at LIMIT ?2)`
+
+	qBodyPurgedAt = `SELECT body_purged_at FROM messages WHERE id = ?`
+
+	qInboundEntriesPurge = `DELETE FROM inbound_entries WHERE id IN (SELECT id FROM inbound_entries
+			WHERE at < ?1 ORDER BY at LIMIT ?2)`
+	qReportKeysPurge = `DELETE FROM report_keys WHERE key IN (SELECT key FROM report_keys
+			WHERE at < ?1 ORDER BY at LIMIT ?2)`
+	qSoftBouncesPurge = `DELETE FROM soft_bounces WHERE rowid IN (SELECT rowid FROM soft_bounces
+			WHERE at < ?1 ORDER BY at LIMIT ?2)`
+	// A few rows per stream and hour: no index needed.
+	qDeliveryCountsPurge = `DELETE FROM delivery_counts WHERE (stream, hour, shard) IN (
+			SELECT stream, hour, shard FROM delivery_counts WHERE hour <= ?1 LIMIT ?2)`
+)
