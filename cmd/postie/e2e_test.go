@@ -252,6 +252,20 @@ func TestServeWithNoConfiguration(t *testing.T) {
 	if msg["provider_id"] == "" {
 		t.Errorf("sent message has no provider id: %v", msg)
 	}
+	// The banner names the admin listener, which serves the metrics without a key.
+	admin := regexp.MustCompile(`admin: +(http://\S+/metrics)`).FindStringSubmatch(p.out())
+	if admin == nil {
+		t.Fatalf("admin listener not printed:\n%s", p.out())
+	}
+	if resp, err := http.Get(admin[1]); err != nil {
+		t.Errorf("GET %s: %v", admin[1], err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), `postie_messages_total{outcome="sent",stream="transactional",transport="capture"} 1`) {
+			t.Errorf("GET %s: %d, without the message sent:\n%.3000s", admin[1], resp.StatusCode, b)
+		}
+	}
 	code, raw := p.request("GET", "/v1/messages/"+acc.ID+"/raw", key, nil)
 	if code != 200 || !bytes.Contains(raw, []byte("Subject: Hello from e2e")) || !bytes.Contains(raw, []byte("text/plain")) {
 		t.Fatalf("raw: %d %s", code, raw)

@@ -15,6 +15,7 @@ func (e *env) benchCmd() *cobra.Command {
 	dcfg := bench.DeliveryConfig{}
 	var size, rows, txClients, contacts, old int
 	var mode, profileDir string
+	var rounds, history, backlog, scrapes int
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure throughput, latency and memory of a real postie server",
@@ -64,7 +65,13 @@ func (e *env) benchCmd() *cobra.Command {
 			"--mode purge (SQLite): writes --old messages that finished 60 days ago, then delivers --tx-rate\n" +
 			"transactional messages/s to the sink for --duration with retention out of reach, restarts the server\n" +
 			"with POSTIE_RETAIN_BODIES and POSTIE_RETAIN_MESSAGES of 30 days and keeps delivering while it purges\n" +
-			"them. Reports POST → relay 250 percentiles of both phases and the purge's duration.",
+			"them. Reports POST → relay 250 percentiles of both phases and the purge's duration.\n\n" +
+			"--mode metrics: the transactional benchmark 2 × --rounds times, alternating POSTIE_METRICS=false and\n" +
+			"true, each on a fresh database. Reports each run and the means: accepted/s and server CPU per\n" +
+			"message with metrics on against off.\n\n" +
+			"--mode scrape: stores --history finished messages and --backlog due ones (a bulk load by SQL of\n" +
+			"copies of one message), starts a node on them and times --scrapes GET /metrics on its admin\n" +
+			"listener, one after another: p50, p99 and max.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
@@ -134,6 +141,21 @@ func (e *env) benchCmd() *cobra.Command {
 				r, err := bench.RunSubmission(cmd.Context(), scfg)
 				bench.PrintSubmission(e.stdout, r)
 				return err
+			case "metrics":
+				tcfg := bench.TransactionalConfig{Binary: exe, DatabaseURL: cfg.DatabaseURL, Nodes: cfg.Nodes,
+					Pool: dcfg.Pool, RelayDelay: dcfg.RelayDelay, Clients: cfg.Clients, Duration: cfg.Duration, Size: size}
+				fmt.Fprintf(e.stdout, "metrics: %d × 2 transactional runs of %s (%d clients), POSTIE_METRICS off and on alternating …\n",
+					rounds, tcfg.Duration, tcfg.Clients)
+				rs, err := bench.RunMetricsOverhead(cmd.Context(), tcfg, rounds, e.stdout)
+				bench.PrintMetricsOverhead(e.stdout, rs)
+				return err
+			case "scrape":
+				r, err := bench.RunScrape(cmd.Context(), bench.ScrapeConfig{Binary: exe, DatabaseURL: cfg.DatabaseURL,
+					Messages: history, Backlog: backlog, Scrapes: scrapes, Out: e.stdout})
+				if err == nil {
+					bench.PrintScrape(e.stdout, r)
+				}
+				return err
 			case "dsn":
 				dscfg := bench.DSNConfig{Binary: exe, DatabaseURL: cfg.DatabaseURL, Nodes: cfg.Nodes, Messages: dcfg.Messages,
 					Clients: cfg.Clients, Pool: dcfg.Pool}
@@ -151,12 +173,16 @@ func (e *env) benchCmd() *cobra.Command {
 				bench.PrintPurge(e.stdout, r)
 				return err
 			}
-			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional, contacts, import, campaign, events, submission, dsn or purge, not %q", mode)}
+			return usageError{fmt.Errorf("--mode must be accept, delivery, transactional, contacts, import, campaign, events, submission, dsn, purge, metrics or scrape, not %q", mode)}
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&mode, "mode", "accept", "accept: API accept throughput; delivery: through a loopback SMTP sink; transactional: single messages posted while they are delivered; contacts: contact upserts through the batch endpoint; import: a CSV import of --rows contacts; campaign: a campaign to --contacts contacts; events: application events, each mailed by a trigger and reported to a webhook; submission: messages over SMTP submission; dsn: bounce intake over SMTP; purge: transactional mail while retention purges old messages (SQLite)")
 	f.IntVar(&contacts, "contacts", 1_000_000, "campaign: contacts in the campaign's audience")
+	f.IntVar(&rounds, "rounds", 3, "metrics: pairs of runs (metrics off, then on)")
+	f.IntVar(&history, "history", 10_000_000, "scrape: finished messages stored")
+	f.IntVar(&backlog, "backlog", 100_000, "scrape: messages due and waiting")
+	f.IntVar(&scrapes, "scrapes", 200, "scrape: GET /metrics timed")
 	f.StringVar(&profileDir, "cpu-profile", "", "campaign: save CPU profiles of the node(s) during the run into this directory")
 	f.IntVar(&rows, "rows", 1_000_000, "import: contacts in the generated CSV")
 	f.IntVar(&old, "old", 1_000_000, "purge: old finished messages to purge")

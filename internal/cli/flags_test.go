@@ -84,7 +84,7 @@ func TestBadValues(t *testing.T) {
 		{"an argument serve does not take", dbEnv(), []string{"serve", "now"}, 0,
 			[]string{`unknown command "now"`}},
 		{"bench mode", nil, []string{"bench", "--mode", "fast"}, 2,
-			[]string{`--mode must be accept, delivery, transactional, contacts, import, campaign, events, submission, dsn or purge, not "fast"`}},
+			[]string{`--mode must be accept, delivery, transactional, contacts, import, campaign, events, submission, dsn, purge, metrics or scrape, not "fast"`}},
 		{"sink rejection without a reply", nil, []string{"sink", "--listen", "127.0.0.1:0", "--reject", "nobody@example.com"}, 2,
 			[]string{`--reject "nobody@example.com": want ADDRESS=CODE`}},
 		{"sink rejection with a success code", nil, []string{"sink", "--listen", "127.0.0.1:0", "--reject", "a@example.com=250 ok"}, 2,

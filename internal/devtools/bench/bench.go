@@ -207,6 +207,7 @@ func startNode(ctx context.Context, cfg Config, dbURL, key string) (*node, error
 		"POSTIE_API_KEY="+key,
 		"POSTIE_LOG_LEVEL=warn",
 		"POSTIE_POSTAL_ADDRESS=postie bench, 1 Test Street",
+		"POSTIE_ADMIN_LISTEN=127.0.0.1:0", // several nodes run on one machine
 	)
 	cmd.Env = append(cmd.Env, cfg.ExtraEnv...)
 	cmd.Stdout = io.Discard
