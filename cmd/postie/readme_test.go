@@ -74,6 +74,9 @@ func TestReadmeTour(t *testing.T) {
 			`"subject":"Receipt for order A-1"`, `"event_id":"evt_`, `"status":"delivered"`, `"recipient":"ada@example.com"`}},
 		{"Legacy apps: send over SMTP", func(string) []string { return nil },
 			[]string{"sent over SMTP", `"tags":["orders","smtp"]`, `"metadata":{"order_id":"A-1"}`}},
+		{"Running it for real: a key per service, metrics, a backup", func(string) []string { return nil },
+			[]string{`this API key lacks the scope \"read\"`, `"location":"body.from"`, "429", `postie_messages_total{outcome="accepted"`,
+				"integrity check ok"}},
 	} {
 		t.Run(tc.section, func(t *testing.T) {
 			t.Parallel()
@@ -107,7 +110,7 @@ func TestReadmeTour(t *testing.T) {
 				}
 			}
 			dir := t.TempDir()
-			relay, hooks, submission := freeAddr(t), freeAddr(t), freeAddr(t)
+			relay, hooks, submission, admin := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 			// The steps call bin/postie, which make run builds.
 			if err := os.Mkdir(filepath.Join(dir, "bin"), 0o755); err != nil {
 				t.Fatal(err)
@@ -130,7 +133,7 @@ func TestReadmeTour(t *testing.T) {
 				cmd.Stdin = strings.NewReader(script)
 				cmd.Stdout, cmd.Stderr = outFile, outFile
 				cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "RELAY=" + relay, "HOOKS=" + hooks, "SUBMISSION=" + submission,
-					"POSTIE_ADMIN_LISTEN=127.0.0.1:0"}, env...)
+					"ADMIN=" + admin, "POSTIE_ADMIN_LISTEN=127.0.0.1:0"}, env...)
 				// In a process group of its own, ended with the test: a step that fails leaves
 				// nothing running.
 				cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -158,7 +161,8 @@ func TestReadmeTour(t *testing.T) {
 					return nil
 				})
 			}
-			p := start(t, dir, append([]string{"POSTIE_FROM=Shop <news@shop.example>", "POSTIE_SUBMISSION_LISTEN=" + submission}, tc.env(relay)...)...)
+			p := start(t, dir, append([]string{"POSTIE_FROM=Shop <news@shop.example>", "POSTIE_SUBMISSION_LISTEN=" + submission,
+				"POSTIE_ADMIN_LISTEN=" + admin}, tc.env(relay)...)...)
 			key := p.waitOut(keyLine)[1]
 			steps(strings.Join(after, "\n"), "POSTIE_URL=http://"+p.addr, "POSTIE_API_KEY="+key)
 			out := output()

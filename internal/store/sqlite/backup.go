@@ -37,6 +37,11 @@ func Backup(ctx context.Context, path, dest string) (BackupResult, error) {
 	}
 	// The path the server opened (symlinks resolved): SQLite finds the WAL by the name it is given.
 	real, err := resolve(path)
+	if err == nil {
+		// Absolute, as the server opens it: a relative path in a file: URI would be read as
+		// its authority (file://postie-data/…).
+		real, err = filepath.Abs(real)
+	}
 	if err != nil {
 		return BackupResult{}, fmt.Errorf("backup: %w", err)
 	}
@@ -47,7 +52,11 @@ func Backup(ctx context.Context, path, dest string) (BackupResult, error) {
 	}
 	var suffix [6]byte
 	_, _ = rand.Read(suffix[:])
-	tmp := filepath.Join(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-"+hex.EncodeToString(suffix[:]))
+	dir, err := filepath.Abs(filepath.Dir(dest))
+	if err != nil {
+		return BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
+	tmp := filepath.Join(dir, "."+filepath.Base(dest)+".tmp-"+hex.EncodeToString(suffix[:]))
 	defer os.Remove(tmp) // after the link (or a failure): dest is the copy's only name
 
 	if err := vacuumInto(ctx, real, tmp); err != nil {
