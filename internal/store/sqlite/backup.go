@@ -50,6 +50,12 @@ func Backup(ctx context.Context, path, dest string) (BackupResult, error) {
 	tmp := filepath.Join(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-"+hex.EncodeToString(suffix[:]))
 	defer os.Remove(tmp) // after the link (or a failure): dest is the copy's only name
 
+	// The copy holds every body, address and secret: it is created empty and owner-only before
+	// VACUUM INTO fills it (VACUUM INTO accepts an empty file and keeps its mode; a file it
+	// creates itself would be world-readable under the usual umask).
+	if err := createPrivate(tmp); err != nil {
+		return BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
 	if err := vacuumInto(ctx, real, tmp); err != nil {
 		return BackupResult{}, err
 	}
@@ -74,6 +80,16 @@ func Backup(ctx context.Context, path, dest string) (BackupResult, error) {
 		_ = d.Close()
 	}
 	return BackupResult{Path: dest, Size: fi.Size(), Duration: time.Since(start)}, nil
+}
+
+// createPrivate creates name empty with mode 0600 (the umask cannot widen it; Chmod undoes a
+// narrower one), failing if it exists.
+func createPrivate(name string) error {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	return errors.Join(f.Chmod(0o600), f.Close())
 }
 
 // vacuumInto copies the database at real to tmp with VACUUM INTO. The connection runs only

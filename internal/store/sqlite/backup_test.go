@@ -120,9 +120,7 @@ func TestBackupWhileWriting(t *testing.T) {
 // postie database are refused, and nothing is written.
 func TestBackupRefuses(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	db := filepath.Join(dir, "postie.db")
-	sqlitetest.OpenPath(t, db, sqlite.Options{Migrate: true})
+	dir, db := migratedDB(t)
 	exists := filepath.Join(dir, "exists.db")
 	if err := os.WriteFile(exists, []byte("keep me"), 0o600); err != nil {
 		t.Fatal(err)
@@ -149,4 +147,31 @@ func TestBackupRefuses(t *testing.T) {
 			t.Errorf("%s written: %v", name, err)
 		}
 	}
+}
+
+// TestBackupMode: the copy holds every body, address and secret, so only its owner may read
+// it, whatever the umask.
+func TestBackupMode(t *testing.T) {
+	t.Parallel()
+	dir, db := migratedDB(t)
+	dest := filepath.Join(dir, "backup.db")
+	if _, err := sqlite.Backup(t.Context(), db, dest); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o600 {
+		t.Errorf("the copy's mode = %v, want 0600", m)
+	}
+}
+
+// migratedDB returns a temporary directory and, in it, the path of a migrated database.
+func migratedDB(t *testing.T) (dir, db string) {
+	t.Helper()
+	dir = t.TempDir()
+	db = filepath.Join(dir, "postie.db")
+	sqlitetest.OpenPath(t, db, sqlite.Options{Migrate: true})
+	return dir, db
 }
