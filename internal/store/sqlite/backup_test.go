@@ -175,3 +175,26 @@ func migratedDB(t *testing.T) (dir, db string) {
 	sqlitetest.OpenPath(t, db, sqlite.Options{Migrate: true})
 	return dir, db
 }
+
+// TestBackupRemovesStale: the temporary files of an earlier backup to the same file that was
+// killed are removed; those of other destinations stay.
+func TestBackupRemovesStale(t *testing.T) {
+	t.Parallel()
+	dir, db := migratedDB(t)
+	stale := filepath.Join(dir, ".backup.db.tmp-0123456789ab")
+	other := filepath.Join(dir, ".other.db.tmp-0123456789ab")
+	for _, f := range []string{stale, other} {
+		if err := os.WriteFile(f, []byte("half a copy"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sqlite.Backup(t.Context(), db, filepath.Join(dir, "backup.db")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the stale temporary file is still there: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another destination's temporary file: %v", err)
+	}
+}
