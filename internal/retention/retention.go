@@ -4,12 +4,13 @@
 //
 // A pass runs every Config.Every. It takes the store's purge lock first (store.Retention: on
 // PostgreSQL one node purges at a time, the others skip the pass), then purges each kind in
-// batches of Config.Batch, oldest first, each batch one short transaction that deletes all it
-// selected or nothing, with a pause between batches: on SQLite every batch holds the only
-// writer, and the pause lets delivery's writes through. A kind is purged until a batch comes
-// back short (nothing more is due) or the pass's time, if limited, is up (Config.MaxPass: what
-// is left waits for the next pass). A failed batch is reported (Config.Errors) and ends that kind for this
-// pass; the others go on.
+// batches of at most Config.Batch, oldest first, each batch one short transaction that deletes
+// all it selected or nothing, with a pause between batches: on SQLite every batch holds the only
+// writer (the store cuts a batch shorter when its rows or octets would hold it long), and the
+// pause lets delivery's writes through. A kind is purged until a batch comes back empty
+// (nothing more is due) or the pass's time, if limited, is up (Config.MaxPass: what is left
+// waits for the next pass). A failed batch is reported (Config.Errors) and ends that kind for
+// this pass; the others go on.
 package retention
 
 import (
@@ -44,7 +45,7 @@ type Config struct {
 	Events            time.Duration // POSTIE_EVENT_RETENTION: application events
 
 	Every   time.Duration // between passes; default 5 minutes
-	Batch   int           // rows per batch (per transaction); default 500
+	Batch   int           // at most this many items per batch (per transaction); default 500
 	Pause   time.Duration // between batches; default 10ms
 	MaxPass time.Duration // a pass stops starting batches after this long; 0: when nothing is due
 
@@ -195,14 +196,15 @@ func (s *Service) Pass(ctx context.Context) Result {
 	return res
 }
 
-// drain runs purge in batches until one comes back short, ctx ends or deadline passes, pausing
-// between batches, and returns the total purged.
+// drain runs purge in batches until one purges nothing, ctx ends or deadline passes, pausing
+// between batches, and returns the total purged. A short batch is not the end: a store may cut
+// a batch to bound its transaction (store.Retention).
 func (s *Service) drain(ctx context.Context, deadline time.Time, purge func(limit int) (int, error)) (int, error) {
 	total := 0
 	for {
 		n, err := purge(s.cfg.Batch)
 		total += n
-		if err != nil || n < s.cfg.Batch {
+		if err != nil || n == 0 {
 			return total, err
 		}
 		s.cfg.Sleep(ctx, s.cfg.Pause)

@@ -241,3 +241,24 @@ func TestOneNodePurges(t *testing.T) {
 		t.Errorf("node a's pass = %+v; want the 50 bodies", ra)
 	}
 }
+
+// cutStore purges at most one message per batch, as a store does that cuts a batch short to
+// bound its transaction.
+type cutStore struct{ retention.Store }
+
+func (s cutStore) MessagePurge(ctx context.Context, p store.PurgeParams) (int, error) {
+	p.Limit = min(p.Limit, 1)
+	return s.Store.MessagePurge(ctx, p)
+}
+
+// TestPassShortBatches: a batch the store cut short is not taken for the end of what is due;
+// the pass goes on until a batch purges nothing.
+func TestPassShortBatches(t *testing.T) {
+	t.Parallel()
+	st := sqlitetest.Open(t)
+	sent(t, st, t0, 3)
+	svc := newService(cutStore{st}, clockAt(t0.Add(401*day)), &reports{})
+	if res := svc.Pass(t.Context()); res.Err != nil || res.Purged[retention.KindMessages] != 3 {
+		t.Fatalf("pass = %+v; want the 3 old messages purged, one per batch", res)
+	}
+}

@@ -50,8 +50,10 @@ type PurgeParams struct {
 }
 
 // Retention is the purge of data past its retention. Each method is one transaction that
-// purges at most p.Limit items and returns how many it purged (fewer than p.Limit: nothing more
-// is due); on error nothing was purged. A Limit of 0 or less purges nothing.
+// purges at most p.Limit items and returns how many it purged; on error nothing was purged. A
+// driver may purge fewer than p.Limit to keep the transaction short (SQLite bounds a batch by
+// the rows and octets it deletes), so only 0 means that nothing more is due. A Limit of 0 or
+// less purges nothing.
 type Retention interface {
 	// MessageBodyPurge deletes the MIME of messages finished before p.Before and stamps them
 	// body purged at p.Now (BodyPurgedError from then on); their row, recipients and timeline

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -26,8 +28,9 @@ type BackupResult struct {
 // process lock (processLock): those are flock(2) locks, which SQLite's own locking ignores.
 //
 // dest must not exist (Backup never overwrites). The copy is written to a temporary file beside
-// dest, checked (PRAGMA integrity_check), synced, and only then linked to dest; on any failure
-// nothing is left at dest.
+// dest, checked (PRAGMA integrity_check), synced, and only then linked to dest (or renamed, where
+// there are no hard links: publish); on any failure nothing is left at dest. Temporary files an
+// earlier, killed backup to dest left behind are removed first.
 func Backup(ctx context.Context, path, dest string) (BackupResult, error) {
 	start := time.Now()
 	if _, err := os.Lstat(dest); err == nil {
@@ -50,15 +53,22 @@ func Backup(ctx context.Context, path, dest string) (BackupResult, error) {
 	} else if !fi.Mode().IsRegular() || fi.Size() == 0 {
 		return BackupResult{}, fmt.Errorf("backup: %s is not a postie database", path)
 	}
+	removeStale(dest)
 	var suffix [6]byte
 	_, _ = rand.Read(suffix[:])
 	dir, err := filepath.Abs(filepath.Dir(dest))
 	if err != nil {
 		return BackupResult{}, fmt.Errorf("backup: %w", err)
 	}
-	tmp := filepath.Join(dir, "."+filepath.Base(dest)+".tmp-"+hex.EncodeToString(suffix[:]))
+	tmp := filepath.Join(dir, tmpPrefix(dest)+hex.EncodeToString(suffix[:]))
 	defer os.Remove(tmp) // after the link (or a failure): dest is the copy's only name
 
+	// The copy holds every body, address and secret: it is created empty and owner-only before
+	// VACUUM INTO fills it (VACUUM INTO accepts an empty file and keeps its mode; a file it
+	// creates itself would be world-readable under the usual umask).
+	if err := createPrivate(tmp); err != nil {
+		return BackupResult{}, fmt.Errorf("backup: %w", err)
+	}
 	if err := vacuumInto(ctx, real, tmp); err != nil {
 		return BackupResult{}, err
 	}
@@ -74,8 +84,7 @@ func Backup(ctx context.Context, path, dest string) (BackupResult, error) {
 	if err = errors.Join(err, statErr, f.Close()); err != nil {
 		return BackupResult{}, fmt.Errorf("backup: syncing the copy: %w", err)
 	}
-	// A link, not a rename: it fails rather than replace a dest created meanwhile.
-	if err := os.Link(tmp, dest); err != nil {
+	if err := publish(tmp, dest, os.Link); err != nil {
 		return BackupResult{}, fmt.Errorf("backup: %w", err)
 	}
 	if d, err := os.Open(filepath.Dir(dest)); err == nil {
@@ -83,6 +92,66 @@ func Backup(ctx context.Context, path, dest string) (BackupResult, error) {
 		_ = d.Close()
 	}
 	return BackupResult{Path: dest, Size: fi.Size(), Duration: time.Since(start)}, nil
+}
+
+// tmpPrefix is the name of dest's temporary files, before their random suffix.
+func tmpPrefix(dest string) string { return "." + filepath.Base(dest) + ".tmp-" }
+
+// removeStale removes the temporary files an earlier backup to dest left when it was killed
+// (SIGKILL, power loss: its deferred remove never ran). A backup to the same dest running
+// meanwhile would lose its temporary file and fail, leaving nothing at dest; two backups to one
+// file are a mistake anyway (one of them would fail on the existing dest).
+func removeStale(dest string) {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(dest), globEscape(tmpPrefix(dest))+"*"))
+	for _, f := range stale {
+		_ = os.Remove(f)
+	}
+}
+
+// globEscape escapes the characters filepath.Match treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// publish gives the finished copy tmp its name dest, never replacing a file there: a hard link
+// (link, os.Link but in tests; it fails if dest exists), then tmp's removal by the caller. Where the filesystem has no
+// hard links (some network and FUSE filesystems, exFAT), a rename after checking that dest is
+// still absent; a dest created between that check and the rename would be replaced, a race
+// only another writer of the same name can lose.
+func publish(tmp, dest string, link func(oldname, newname string) error) error {
+	err := link(tmp, dest)
+	if err == nil || !linkUnsupported(err) {
+		return err
+	}
+	if _, err := os.Lstat(dest); err == nil {
+		return fmt.Errorf("%s exists; choose a new file name", dest)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return os.Rename(tmp, dest)
+}
+
+// linkUnsupported reports whether err says the filesystem cannot make hard links.
+func linkUnsupported(err error) bool {
+	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOTSUP) ||
+		errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS)
+}
+
+// createPrivate creates name empty with mode 0600 (the umask cannot widen it; Chmod undoes a
+// narrower one), failing if it exists.
+func createPrivate(name string) error {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	return errors.Join(f.Chmod(0o600), f.Close())
 }
 
 // vacuumInto copies the database at real to tmp with VACUUM INTO. The connection runs only

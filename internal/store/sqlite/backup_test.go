@@ -120,9 +120,7 @@ func TestBackupWhileWriting(t *testing.T) {
 // postie database are refused, and nothing is written.
 func TestBackupRefuses(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	db := filepath.Join(dir, "postie.db")
-	sqlitetest.OpenPath(t, db, sqlite.Options{Migrate: true})
+	dir, db := migratedDB(t)
 	exists := filepath.Join(dir, "exists.db")
 	if err := os.WriteFile(exists, []byte("keep me"), 0o600); err != nil {
 		t.Fatal(err)
@@ -148,5 +146,55 @@ func TestBackupRefuses(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
 			t.Errorf("%s written: %v", name, err)
 		}
+	}
+}
+
+// TestBackupMode: the copy holds every body, address and secret, so only its owner may read
+// it, whatever the umask.
+func TestBackupMode(t *testing.T) {
+	t.Parallel()
+	dir, db := migratedDB(t)
+	dest := filepath.Join(dir, "backup.db")
+	if _, err := sqlite.Backup(t.Context(), db, dest); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o600 {
+		t.Errorf("the copy's mode = %v, want 0600", m)
+	}
+}
+
+// migratedDB returns a temporary directory and, in it, the path of a migrated database.
+func migratedDB(t *testing.T) (dir, db string) {
+	t.Helper()
+	dir = t.TempDir()
+	db = filepath.Join(dir, "postie.db")
+	sqlitetest.OpenPath(t, db, sqlite.Options{Migrate: true})
+	return dir, db
+}
+
+// TestBackupRemovesStale: the temporary files of an earlier backup to the same file that was
+// killed are removed; those of other destinations stay.
+func TestBackupRemovesStale(t *testing.T) {
+	t.Parallel()
+	dir, db := migratedDB(t)
+	stale := filepath.Join(dir, ".backup.db.tmp-0123456789ab")
+	other := filepath.Join(dir, ".other.db.tmp-0123456789ab")
+	for _, f := range []string{stale, other} {
+		if err := os.WriteFile(f, []byte("half a copy"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sqlite.Backup(t.Context(), db, filepath.Join(dir, "backup.db")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the stale temporary file is still there: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("another destination's temporary file: %v", err)
 	}
 }

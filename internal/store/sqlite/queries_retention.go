@@ -6,20 +6,34 @@ package sqlite
 const (
 	finishedTerm = `status IN ('sent', 'failed', 'suppressed', 'cancelled', 'bounced', 'complained', 'partially_failed')`
 
-	// The bodies due, oldest finish first (messages_body_due), stamped purged; their ids come
+	// The bodies due, oldest finish first (messages_body_due), with the size of each MIME
+	// (length() of a BLOB reads its header, not its content): MessageBodyPurge cuts the batch
+	// by size before it takes the writer.
+	qBodyPurgeDue = `SELECT id, coalesce((SELECT length(raw) FROM message_raw WHERE message_id = messages.id), 0)
+		FROM messages
+		WHERE body_purged_at IS NULL AND ` + finishedTerm + ` AND updated_at < ?1
+		ORDER BY updated_at LIMIT ?2`
+	// The batch chosen (?3, a JSON array of ids), stamped purged if still due; their ids come
 	// back for the delete of their MIME in the same transaction.
 	qBodyPurgeMark = `UPDATE messages SET body_purged_at = ?1
-		WHERE id IN (SELECT id FROM messages
-			WHERE body_purged_at IS NULL AND ` + finishedTerm + ` AND updated_at < ?2
-			ORDER BY updated_at LIMIT ?3)
+		WHERE id IN (SELECT value FROM json_each(?3))
+			AND body_purged_at IS NULL AND ` + finishedTerm + ` AND updated_at < ?2
 		RETURNING id`
 	qBodyPurgeRaw = `DELETE FROM message_raw WHERE message_id IN (SELECT value FROM json_each(?))`
 
-	// The messages due, oldest finish first (messages_finished). Their body, recipients and
-	// timeline go with them (ON DELETE CASCADE: SQLite keeps those foreign keys, see 00004).
-	qMessagePurge = `DELETE FROM messages WHERE id IN (SELECT id FROM messages
-			WHERE ` + finishedTerm + ` AND updated_at < ?1
-			ORDER BY updated_at LIMIT ?2)`
+	// The messages due, oldest finish first (messages_finished), with the size of their MIME and
+	// the count of the rows their delete cascades to (recipients and timeline): MessagePurge
+	// cuts the batch by both before it takes the writer.
+	qMessagePurgeDue = `SELECT id, coalesce((SELECT length(raw) FROM message_raw WHERE message_id = messages.id), 0),
+			(SELECT count(*) FROM message_recipients WHERE message_id = messages.id)
+			+ (SELECT count(*) FROM message_events WHERE message_id = messages.id)
+		FROM messages
+		WHERE ` + finishedTerm + ` AND updated_at < ?1
+		ORDER BY updated_at LIMIT ?2`
+	// The batch chosen (?2), if still due. Their body, recipients and timeline go with them
+	// (ON DELETE CASCADE: SQLite keeps those foreign keys, see 00004).
+	qMessagePurge = `DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?2))
+			AND ` + finishedTerm + ` AND updated_at < ?1`
 
 	qBodyPurgedAt = `SELECT body_purged_at FROM messages WHERE id = ?`
 
