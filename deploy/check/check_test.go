@@ -178,9 +178,23 @@ func TestChart(t *testing.T) {
 				} else if sel := d.Spec.Selector.MatchLabels; labelsMatch(sel, jobs[0].Spec.Template.Labels) {
 					t.Errorf("the migration Job's pod %v matches the server's selector %v", jobs[0].Spec.Template.Labels, sel)
 				}
+				// The Job reads its database URL from a hook Secret made just before it (a lower
+				// hook weight), with this upgrade's values: a pre-upgrade hook runs before the
+				// release's Secret is updated.
+				hooked := slices.DeleteFunc(slices.Clone(secrets), func(s *corev1.Secret) bool { return s.Annotations["helm.sh/hook"] == "" })
+				secrets = slices.DeleteFunc(secrets, func(s *corev1.Secret) bool { return s.Annotations["helm.sh/hook"] != "" })
 				if len(secrets) != 1 || secrets[0].StringData["database-url"] == "" || secrets[0].StringData["api-key"] == "" ||
 					secrets[0].StringData["smtp-url"] == "" || secrets[0].StringData["sentry-dsn"] == "" {
 					t.Errorf("postgres: want the Secret with the database URL, API key, relay URL and DSN: %+v", secrets)
+				}
+				if len(jobs) == 1 {
+					ref := jobs[0].Spec.Template.Spec.Containers[0].Env[0].ValueFrom
+					if len(hooked) != 1 || ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != hooked[0].Name ||
+						hooked[0].StringData["database-url"] != secrets[0].StringData["database-url"] ||
+						hooked[0].Annotations["helm.sh/hook"] != jobs[0].Annotations["helm.sh/hook"] ||
+						hooked[0].Annotations["helm.sh/hook-weight"] >= jobs[0].Annotations["helm.sh/hook-weight"] {
+						t.Errorf("the migration Job's database URL %+v is not from a hook Secret made before it: %+v", ref, hooked)
+					}
 				}
 			case "postgres-fixed-replicas":
 				if d.Spec.Replicas == nil || *d.Spec.Replicas != 3 || len(hpas) != 0 || len(jobs) != 0 || len(secrets) != 0 {
