@@ -253,6 +253,10 @@ func TestChartRefusesBadValues(t *testing.T) {
 	}{
 		{map[string]any{"database": map[string]any{"driver": "mysql"}}, "database.driver must be sqlite or postgres"},
 		{map[string]any{"database": map[string]any{"driver": "postgres"}}, "set database.url"},
+		// Set twice, the variable's last value would win while the grace period follows
+		// shutdownTimeoutSeconds.
+		{map[string]any{"env": map[string]any{"POSTIE_SHUTDOWN_TIMEOUT": "120s"}}, "env.POSTIE_SHUTDOWN_TIMEOUT: the chart sets it"},
+		{map[string]any{"env": map[string]any{"POSTIE_ADMIN_LISTEN": ":9000"}}, "env.POSTIE_ADMIN_LISTEN: the chart sets it"},
 	} {
 		if _, err := renderChart(chartDir, tc.vals); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("render %v: %v, want an error saying %q", tc.vals, err, tc.want)

@@ -62,6 +62,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
       optional: true
 {{- end }}
 {{- range $name, $value := .Values.env }}
+{{- if has $name (list "POSTIE_LISTEN" "POSTIE_ADMIN_LISTEN" "POSTIE_SHUTDOWN_TIMEOUT" "POSTIE_DATABASE_URL") }}
+{{- fail (printf "env.%s: the chart sets it (ports.http, ports.admin, shutdownTimeoutSeconds, database.url): set that value instead" $name) }}
+{{- end }}
 - name: {{ $name }}
   value: {{ $value | toString | quote }}
 {{- end }}
