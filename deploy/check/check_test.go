@@ -211,14 +211,29 @@ func TestChart(t *testing.T) {
 				}
 			}
 			timeout, err := time.ParseDuration(env["POSTIE_SHUTDOWN_TIMEOUT"].Value)
-			if err != nil || pod.TerminationGracePeriodSeconds == nil || time.Duration(*pod.TerminationGracePeriodSeconds)*time.Second <= timeout {
-				t.Errorf("terminationGracePeriodSeconds %v is not above POSTIE_SHUTDOWN_TIMEOUT %q", pod.TerminationGracePeriodSeconds, env["POSTIE_SHUTDOWN_TIMEOUT"].Value)
+			var preStop time.Duration
+			if l := c.Lifecycle; l == nil || l.PreStop == nil || l.PreStop.Sleep == nil || l.PreStop.Sleep.Seconds < 1 {
+				t.Errorf("lifecycle %+v, want a preStop sleep", l)
+			} else {
+				preStop = time.Duration(l.PreStop.Sleep.Seconds) * time.Second
 			}
-			if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" {
-				t.Errorf("readiness probe %+v, want GET /readyz", p)
+			if err != nil || pod.TerminationGracePeriodSeconds == nil || time.Duration(*pod.TerminationGracePeriodSeconds)*time.Second <= preStop+timeout {
+				t.Errorf("terminationGracePeriodSeconds %v is not above the preStop sleep %v + POSTIE_SHUTDOWN_TIMEOUT %q", pod.TerminationGracePeriodSeconds, preStop, env["POSTIE_SHUTDOWN_TIMEOUT"].Value)
 			}
-			if p := c.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" {
-				t.Errorf("liveness probe %+v, want GET /healthz", p)
+			names := map[string]int{}
+			for _, e := range c.Env {
+				if names[e.Name]++; names[e.Name] == 2 {
+					t.Errorf("%s is set twice", e.Name)
+				}
+			}
+			// The probes ask the admin listener, whose /readyz answers 503 while the node drains.
+			if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" || p.HTTPGet.Port.String() != "admin" {
+				t.Errorf("readiness probe %+v, want GET /readyz on the admin port", p)
+			}
+			for what, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "startup": c.StartupProbe} {
+				if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port.String() != "admin" {
+					t.Errorf("%s probe %+v, want GET /healthz on the admin port", what, p)
+				}
 			}
 			if sc := c.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
 				sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {

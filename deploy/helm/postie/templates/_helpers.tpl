@@ -70,6 +70,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end }}
 {{- end -}}
 
+{{/* The preStop sleep the pods get, in seconds (0 when none: before Kubernetes 1.30, which has no sleep action). */}}
+{{- define "postie.preStopSleep" -}}
+{{- if semverCompare ">=1.30.0-0" .Capabilities.KubeVersion.Version -}}{{ int .Values.preStopSleepSeconds }}{{- else -}}0{{- end -}}
+{{- end -}}
+
 {{/* The container security context: no root, no privilege, a read-only root filesystem. */}}
 {{- define "postie.containerSecurityContext" -}}
 runAsNonRoot: true
