@@ -178,9 +178,23 @@ func TestChart(t *testing.T) {
 				} else if sel := d.Spec.Selector.MatchLabels; labelsMatch(sel, jobs[0].Spec.Template.Labels) {
 					t.Errorf("the migration Job's pod %v matches the server's selector %v", jobs[0].Spec.Template.Labels, sel)
 				}
+				// The Job reads its database URL from a hook Secret made just before it (a lower
+				// hook weight), with this upgrade's values: a pre-upgrade hook runs before the
+				// release's Secret is updated.
+				hooked := slices.DeleteFunc(slices.Clone(secrets), func(s *corev1.Secret) bool { return s.Annotations["helm.sh/hook"] == "" })
+				secrets = slices.DeleteFunc(secrets, func(s *corev1.Secret) bool { return s.Annotations["helm.sh/hook"] != "" })
 				if len(secrets) != 1 || secrets[0].StringData["database-url"] == "" || secrets[0].StringData["api-key"] == "" ||
 					secrets[0].StringData["smtp-url"] == "" || secrets[0].StringData["sentry-dsn"] == "" {
 					t.Errorf("postgres: want the Secret with the database URL, API key, relay URL and DSN: %+v", secrets)
+				}
+				if len(jobs) == 1 {
+					ref := jobs[0].Spec.Template.Spec.Containers[0].Env[0].ValueFrom
+					if len(hooked) != 1 || ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != hooked[0].Name ||
+						hooked[0].StringData["database-url"] != secrets[0].StringData["database-url"] ||
+						hooked[0].Annotations["helm.sh/hook"] != jobs[0].Annotations["helm.sh/hook"] ||
+						hooked[0].Annotations["helm.sh/hook-weight"] >= jobs[0].Annotations["helm.sh/hook-weight"] {
+						t.Errorf("the migration Job's database URL %+v is not from a hook Secret made before it: %+v", ref, hooked)
+					}
 				}
 			case "postgres-fixed-replicas":
 				if d.Spec.Replicas == nil || *d.Spec.Replicas != 3 || len(hpas) != 0 || len(jobs) != 0 || len(secrets) != 0 {
@@ -197,14 +211,29 @@ func TestChart(t *testing.T) {
 				}
 			}
 			timeout, err := time.ParseDuration(env["POSTIE_SHUTDOWN_TIMEOUT"].Value)
-			if err != nil || pod.TerminationGracePeriodSeconds == nil || time.Duration(*pod.TerminationGracePeriodSeconds)*time.Second <= timeout {
-				t.Errorf("terminationGracePeriodSeconds %v is not above POSTIE_SHUTDOWN_TIMEOUT %q", pod.TerminationGracePeriodSeconds, env["POSTIE_SHUTDOWN_TIMEOUT"].Value)
+			var preStop time.Duration
+			if l := c.Lifecycle; l == nil || l.PreStop == nil || l.PreStop.Sleep == nil || l.PreStop.Sleep.Seconds < 1 {
+				t.Errorf("lifecycle %+v, want a preStop sleep", l)
+			} else {
+				preStop = time.Duration(l.PreStop.Sleep.Seconds) * time.Second
 			}
-			if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" {
-				t.Errorf("readiness probe %+v, want GET /readyz", p)
+			if err != nil || pod.TerminationGracePeriodSeconds == nil || time.Duration(*pod.TerminationGracePeriodSeconds)*time.Second <= preStop+timeout {
+				t.Errorf("terminationGracePeriodSeconds %v is not above the preStop sleep %v + POSTIE_SHUTDOWN_TIMEOUT %q", pod.TerminationGracePeriodSeconds, preStop, env["POSTIE_SHUTDOWN_TIMEOUT"].Value)
 			}
-			if p := c.LivenessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" {
-				t.Errorf("liveness probe %+v, want GET /healthz", p)
+			names := map[string]int{}
+			for _, e := range c.Env {
+				if names[e.Name]++; names[e.Name] == 2 {
+					t.Errorf("%s is set twice", e.Name)
+				}
+			}
+			// The probes ask the admin listener, whose /readyz answers 503 while the node drains.
+			if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/readyz" || p.HTTPGet.Port.String() != "admin" {
+				t.Errorf("readiness probe %+v, want GET /readyz on the admin port", p)
+			}
+			for what, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "startup": c.StartupProbe} {
+				if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port.String() != "admin" {
+					t.Errorf("%s probe %+v, want GET /healthz on the admin port", what, p)
+				}
 			}
 			if sc := c.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
 				sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
@@ -239,6 +268,10 @@ func TestChartRefusesBadValues(t *testing.T) {
 	}{
 		{map[string]any{"database": map[string]any{"driver": "mysql"}}, "database.driver must be sqlite or postgres"},
 		{map[string]any{"database": map[string]any{"driver": "postgres"}}, "set database.url"},
+		// Set twice, the variable's last value would win while the grace period follows
+		// shutdownTimeoutSeconds.
+		{map[string]any{"env": map[string]any{"POSTIE_SHUTDOWN_TIMEOUT": "120s"}}, "env.POSTIE_SHUTDOWN_TIMEOUT: the chart sets it"},
+		{map[string]any{"env": map[string]any{"POSTIE_ADMIN_LISTEN": ":9000"}}, "env.POSTIE_ADMIN_LISTEN: the chart sets it"},
 	} {
 		if _, err := renderChart(chartDir, tc.vals); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("render %v: %v, want an error saying %q", tc.vals, err, tc.want)

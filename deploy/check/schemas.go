@@ -52,7 +52,27 @@ func kubeDefinitions(dirOf func(module string) (string, error)) (map[string]any,
 			maps.Copy(defs, doc.Components.Schemas)
 		}
 	}
+	addSleepAction(defs)
 	return defs, nil
+}
+
+// addSleepAction adds the sleep action of a lifecycle hook (Kubernetes 1.30, the chart's preStop)
+// to the documents, which predate it: its definition as Kubernetes serves it.
+func addSleepAction(defs map[string]any) {
+	h, ok := defs["io.k8s.api.core.v1.LifecycleHandler"].(map[string]any)
+	if !ok {
+		return
+	}
+	props, ok := h["properties"].(map[string]any)
+	if !ok || props["sleep"] != nil {
+		return
+	}
+	defs["io.k8s.api.core.v1.SleepAction"] = map[string]any{
+		"type":       "object",
+		"required":   []any{"seconds"},
+		"properties": map[string]any{"seconds": map[string]any{"type": "integer", "format": "int64"}},
+	}
+	props["sleep"] = map[string]any{"$ref": "#/definitions/io.k8s.api.core.v1.SleepAction"}
 }
 
 // writeKubeSchemas writes into dir one standalone JSON schema for each kind of kinds (as

@@ -46,13 +46,7 @@ func adminHandler(m *metrics.Metrics, ready http.Handler, stopping *atomic.Bool)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler()) // 404 when metrics are off (nil)
 	mux.HandleFunc("GET /healthz", httpapi.Healthz)
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if stopping.Load() {
-			http.Error(w, "shutting down\n", http.StatusServiceUnavailable)
-			return
-		}
-		ready.ServeHTTP(w, r)
-	})
+	mux.Handle("GET /readyz", httpapi.ReadyUnlessStopping(stopping, ready))
 	return mux
 }
 

@@ -496,7 +496,7 @@ func (a *App) Run(ctx context.Context) error {
 		a.log.Info("profiling enabled", "addr", "http://"+a.cfg.DebugListen+"/debug/pprof/")
 	}
 
-	var stopping atomic.Bool // the admin /readyz answers 503 from the start of the shutdown
+	var stopping atomic.Bool // the admin /readyz answers 503 from the start of the shutdown (the API's too: a.api.Stopping)
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdmin()
 	var wg sync.WaitGroup
@@ -554,6 +554,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.log.Info("shutting down")
 	stopping.Store(true)
+	a.api.Stopping()
 	a.notifyState("STOPPING=1")
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()

@@ -73,6 +73,8 @@ func (e *env) logger(cfg config.Config) *slog.Logger {
 	if cfg.LogFormat == "json" {
 		h = slog.NewJSONHandler(e.stderr, opts)
 	}
+	// The configured API key is masked in log lines and error reports whatever its shape.
+	errtrack.AddSecret(cfg.APIKey)
 	if !cfg.LogPII {
 		// Addresses (in relay replies, errors, any line) are masked unless the operator asks.
 		h = errtrack.ScrubHandler(h)

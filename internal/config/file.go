@@ -366,7 +366,8 @@ func (c *Config) Effective(src Sources) []Effective {
 const masked = "****"
 
 // mask hides the secrets in the value v of the setting env: API keys whole, the link keys'
-// secrets (their ids stay), the key of a Sentry DSN, and passwords in the database and relay URLs.
+// secrets (their ids stay), the key of a Sentry DSN, passwords in the database and relay URLs,
+// and a relay URL's user when it has no password (a token).
 func mask(env, v string) string {
 	if v == "" {
 		return v
@@ -392,7 +393,9 @@ func mask(env, v string) string {
 		if u.User != nil {
 			if _, ok := u.User.Password(); ok {
 				u.User = url.UserPassword(u.User.Username(), masked)
-			} else if env == "POSTIE_SENTRY_DSN" {
+			} else if env != "POSTIE_DATABASE_URL" {
+				// A user without a password is the secret itself: a DSN's key, a relay's
+				// token (smtp://TOKEN@relay). A database user is a name.
 				u.User = url.User(masked)
 			}
 		}

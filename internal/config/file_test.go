@@ -229,6 +229,16 @@ secret_key = "k2:aHVudGVyMmh1bnRlcjJodW50ZXIyaHVudGVyMmh1bnRlcjI=,k1:aHVudGVyMmh
 	if m := mask("POSTIE_DATABASE_URL", "postgres://db.example/postie?user=postie&password=hunter2"); strings.Contains(m, "hunter2") {
 		t.Errorf("a password parameter shows: %s", m)
 	}
+	for _, tc := range []struct{ env, v, want string }{
+		// A relay token given as the URL's user, with no password.
+		{"POSTIE_SMTP_URL", "smtp://tok_7f3a9c@relay.example:587", "smtp://****@relay.example:587"},
+		{"POSTIE_SMTP_URL", "smtps://apikey:hunter2@relay.example", "smtps://apikey:****@relay.example"},
+		{"POSTIE_DATABASE_URL", "postgres://postie@db.example/postie", "postgres://postie@db.example/postie"},
+	} {
+		if got := mask(tc.env, tc.v); got != tc.want {
+			t.Errorf("mask(%s, %s) = %s, want %s", tc.env, tc.v, got, tc.want)
+		}
+	}
 }
 
 // TestExampleFile: examples/postie.toml loads and validates, and sets what it says.

@@ -29,6 +29,24 @@ func TestScrub(t *testing.T) {
 		{"key pk_AbC-123_xyz refused", "key pk_*** refused"},
 		{"Authorization: Bearer abc.def", "Authorization: Bearer ***"},
 		{"a lone @ sign, user@ and @host", "a lone @ sign, user@ and @host"},
+		{"GET /u/x?to=bob%40x.example&c=bob%2Btag%40y.example", "GET /u/x?to=***%40x.example&c=***%40y.example"},
+		{"50%40 of it", "50%40 of it"},
+	} {
+		if got := errtrack.Scrub(tc.in); got != tc.want {
+			t.Errorf("Scrub(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestScrubAddSecret: a secret given to AddSecret is masked wherever it appears, whatever its
+// shape; a short one is not (it would mask words).
+func TestScrubAddSecret(t *testing.T) {
+	t.Parallel()
+	errtrack.AddSecret("s3cret-key-of-no-known-shape")
+	errtrack.AddSecret("short")
+	for _, tc := range []struct{ in, want string }{
+		{"Authorization: s3cret-key-of-no-known-shape", "Authorization: ***"},
+		{"a short word", "a short word"},
 	} {
 		if got := errtrack.Scrub(tc.in); got != tc.want {
 			t.Errorf("Scrub(%q) = %q, want %q", tc.in, got, tc.want)

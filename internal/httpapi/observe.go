@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -19,6 +20,22 @@ import (
 // unmatchedRoute is the route label of a request no route matches: the raw path is never a
 // label (unbounded, and it may hold ids or addresses).
 const unmatchedRoute = "unmatched"
+
+// methodLabel is the method label of a request matching pattern ("" when none did): the
+// pattern's own method when it names one, else the request's when it is a standard method, else
+// "other". The request line's method is the client's to choose (any token): as a label it
+// would make a series per made-up method.
+func methodLabel(pattern, method string) string {
+	if m, _, ok := strings.Cut(pattern, " "); ok && m != "" && !strings.Contains(m, "/") {
+		return m
+	}
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "other"
+}
 
 // requestInfo is what the layers below tell the observer about a request.
 type requestInfo struct {
@@ -46,7 +63,8 @@ func RequestID(ctx context.Context) string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	route := unmatchedRoute
-	if _, pattern := s.mux.Handler(r); pattern != "" {
+	_, pattern := s.mux.Handler(r)
+	if pattern != "" {
 		route = pattern
 	}
 	info := &requestInfo{id: requestID(r.Header.Get("X-Request-Id"))}
@@ -79,7 +97,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK // nothing written: net/http answers 200 with an empty body
 	}
 	d := time.Since(start)
-	s.cfg.Metrics.Request(route, r.Method, status, d)
+	s.cfg.Metrics.Request(route, methodLabel(pattern, r.Method), status, d)
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelWarn

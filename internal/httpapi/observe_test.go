@@ -199,3 +199,41 @@ func TestObserve(t *testing.T) {
 		t.Errorf("a request line holds the raw path: %v", lines)
 	}
 }
+
+// TestObserveMethodLabel: the method label takes a bounded set of values whatever method the
+// client sends: the matched pattern's method, or a standard method, or "other" (a made-up
+// method on a known or unknown path makes no series of its own).
+func TestObserveMethodLabel(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	b := setupOn(t, sqlitetest.Open(t), func(c *httpapi.Config) { c.Metrics = m })
+	for _, tc := range []struct{ method, path, route, label string }{
+		{"M123", "/v1/messages", "unmatched", "other"},
+		{"X-ANN-EXAMPLE-COM", "/nowhere", "unmatched", "other"},
+		{"DELETE", "/healthz", "unmatched", "DELETE"},
+		{"HEAD", "/healthz", "GET /healthz", "GET"},
+		{"GET", "/healthz", "GET /healthz", "GET"},
+	} {
+		b.do(tc.method, tc.path, nil)
+		labels := map[string]string{"route": tc.route, "method": tc.label}
+		if got := counterValue(t, m, "postie_http_request_duration_seconds", labels); got < 1 {
+			t.Errorf("%s %s: no observation with labels %v", tc.method, tc.path, labels)
+		}
+	}
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "postie_http_requests_total" {
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			for _, l := range mt.GetLabel() {
+				if l.GetName() == "method" && strings.ContainsAny(l.GetValue(), "0123456789-") {
+					t.Errorf("a series has the client's method as its label: %v", mt.GetLabel())
+				}
+			}
+		}
+	}
+}

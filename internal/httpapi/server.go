@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -133,6 +134,8 @@ type Server struct {
 
 	bodyLimit int64            // of POST /v1/messages; a batch may be twice as large
 	inflight  *inflight.Budget // the budget of large request bodies in flight
+
+	stopping atomic.Bool // set by Stopping: /readyz answers 503
 }
 
 // defaultWriteTimeout is Config.WriteTimeout's default.
@@ -210,7 +213,7 @@ func New(cfg Config) *Server {
 
 	s.mux.HandleFunc("GET /v1/docs", serveDocs)
 	s.mux.HandleFunc("GET /healthz", Healthz)
-	s.mux.Handle("GET /readyz", Readyz(cfg.Store, s.log))
+	s.mux.Handle("GET /readyz", ReadyUnlessStopping(&s.stopping, Readyz(cfg.Store, s.log)))
 	if cfg.ServeMetrics && cfg.Metrics != nil {
 		s.mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	}

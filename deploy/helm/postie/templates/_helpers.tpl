@@ -62,9 +62,17 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
       optional: true
 {{- end }}
 {{- range $name, $value := .Values.env }}
+{{- if has $name (list "POSTIE_LISTEN" "POSTIE_ADMIN_LISTEN" "POSTIE_SHUTDOWN_TIMEOUT" "POSTIE_DATABASE_URL") }}
+{{- fail (printf "env.%s: the chart sets it (ports.http, ports.admin, shutdownTimeoutSeconds, database.url): set that value instead" $name) }}
+{{- end }}
 - name: {{ $name }}
   value: {{ $value | toString | quote }}
 {{- end }}
+{{- end -}}
+
+{{/* The preStop sleep the pods get, in seconds (0 when none: before Kubernetes 1.30, which has no sleep action). */}}
+{{- define "postie.preStopSleep" -}}
+{{- if semverCompare ">=1.30.0-0" .Capabilities.KubeVersion.Version -}}{{ int .Values.preStopSleepSeconds }}{{- else -}}0{{- end -}}
 {{- end -}}
 
 {{/* The container security context: no root, no privilege, a read-only root filesystem. */}}
