@@ -431,7 +431,7 @@ func (a *App) Handler() http.Handler { return http.HandlerFunc(a.serve) }
 // serve routes the public pages (/u/…, no API key) to package web and the rest to the API.
 func (a *App) serve(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/u/") {
-		a.public.ServeHTTP(w, r)
+		recoverPublic(a.public, a.errors).ServeHTTP(w, r)
 		return
 	}
 	a.api.ServeHTTP(w, r)
