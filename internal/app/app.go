@@ -471,9 +471,9 @@ func apiKeyOf(secret, name string, now time.Time) store.APIKey {
 	return apikey.FromSecret(secret, name, now)
 }
 
-// Run serves the API and delivers until ctx is cancelled, then shuts down in order: stop
-// accepting requests, let in-flight sends finish (ShutdownTimeout), return unfinished leases,
-// close the store.
+// Run serves the API and delivers until ctx is cancelled, then shuts down: stop claiming and
+// stop accepting requests at once, let in-flight requests and sends finish (both within one
+// ShutdownTimeout), return unfinished leases, close the store.
 func (a *App) Run(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           a.Handler(),
@@ -555,8 +555,13 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("shutting down")
 	stopping.Store(true)
 	a.notifyState("STOPPING=1")
+	// One deadline for the whole drain: the engine stops claiming now and its in-flight sends
+	// get ShutdownTimeout from now, while the listeners drain alongside under the same
+	// deadline. Draining one after the other would take up to twice ShutdownTimeout, past the
+	// grace period a supervisor gives before SIGKILL (a send killed mid-way is sent again).
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
+	stopEngine()
 	waitSubmission := a.shutdownSubmission(shutCtx)
 	waitIntake := a.shutdownIntake(shutCtx)
 	if err := srv.Shutdown(shutCtx); err != nil {
@@ -564,7 +569,6 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	waitSubmission()
 	waitIntake()
-	stopEngine()
 	stopAdmin()
 	wg.Wait()
 	close(errc)
