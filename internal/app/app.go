@@ -501,7 +501,12 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopAdmin()
 	var wg sync.WaitGroup
 	wg.Go(func() { a.serveAdmin(adminCtx, &stopping) })
-	wg.Go(func() { a.metrics.WatchQueues(engineCtx, a.store, nil, a.log) })
+	wg.Go(func() {
+		_ = errtrack.Supervise(engineCtx, a.errors, "queue metrics", func(ctx context.Context) error {
+			a.metrics.WatchQueues(ctx, a.store, nil, a.log)
+			return nil
+		})
+	})
 	errc := make(chan error, 7)
 	// Each worker loop is supervised: a panic is reported and the loop starts again (the
 	// services also recover per unit of work: a message, a delivery, an action).
