@@ -431,7 +431,7 @@ func (a *App) Handler() http.Handler { return http.HandlerFunc(a.serve) }
 // serve routes the public pages (/u/…, no API key) to package web and the rest to the API.
 func (a *App) serve(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/u/") {
-		a.public.ServeHTTP(w, r)
+		recoverPublic(a.public, a.errors).ServeHTTP(w, r)
 		return
 	}
 	a.api.ServeHTTP(w, r)
@@ -471,9 +471,9 @@ func apiKeyOf(secret, name string, now time.Time) store.APIKey {
 	return apikey.FromSecret(secret, name, now)
 }
 
-// Run serves the API and delivers until ctx is cancelled, then shuts down in order: stop
-// accepting requests, let in-flight sends finish (ShutdownTimeout), return unfinished leases,
-// close the store.
+// Run serves the API and delivers until ctx is cancelled, then shuts down: stop claiming and
+// stop accepting requests at once, let in-flight requests and sends finish (both within one
+// ShutdownTimeout), return unfinished leases, close the store.
 func (a *App) Run(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           a.Handler(),
@@ -501,7 +501,12 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopAdmin()
 	var wg sync.WaitGroup
 	wg.Go(func() { a.serveAdmin(adminCtx, &stopping) })
-	wg.Go(func() { a.metrics.WatchQueues(engineCtx, a.store, nil, a.log) })
+	wg.Go(func() {
+		_ = errtrack.Supervise(engineCtx, a.errors, "queue metrics", func(ctx context.Context) error {
+			a.metrics.WatchQueues(ctx, a.store, nil, a.log)
+			return nil
+		})
+	})
 	errc := make(chan error, 7)
 	// Each worker loop is supervised: a panic is reported and the loop starts again (the
 	// services also recover per unit of work: a message, a delivery, an action).
@@ -556,8 +561,13 @@ func (a *App) Run(ctx context.Context) error {
 	stopping.Store(true)
 	a.api.Stopping()
 	a.notifyState("STOPPING=1")
+	// One deadline for the whole drain: the engine stops claiming now and its in-flight sends
+	// get ShutdownTimeout from now, while the listeners drain alongside under the same
+	// deadline. Draining one after the other would take up to twice ShutdownTimeout, past the
+	// grace period a supervisor gives before SIGKILL (a send killed mid-way is sent again).
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
 	defer cancel()
+	stopEngine()
 	waitSubmission := a.shutdownSubmission(shutCtx)
 	waitIntake := a.shutdownIntake(shutCtx)
 	if err := srv.Shutdown(shutCtx); err != nil {
@@ -565,7 +575,6 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	waitSubmission()
 	waitIntake()
-	stopEngine()
 	stopAdmin()
 	wg.Wait()
 	close(errc)

@@ -17,6 +17,18 @@ import (
 // by mod, and its API on a test server; both stop when the test ends.
 func runApp(t *testing.T, sink *smtpsink.Sink, mod func(*config.Config)) (*App, *httptest.Server, config.Config) {
 	t.Helper()
+	a, cfg := newApp(t, sink, mod)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(func() { srv.Close(); cancel(); <-done })
+	return a, srv, cfg
+}
+
+// newApp is a node as runApp makes it, not yet running.
+func newApp(t *testing.T, sink *smtpsink.Sink, mod func(*config.Config)) (*App, config.Config) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.AdminListen = "127.0.0.1:0" // tests run many nodes at once
 	cfg.DatabaseURL = "sqlite:" + filepath.Join(t.TempDir(), "postie.db")
@@ -30,12 +42,7 @@ func runApp(t *testing.T, sink *smtpsink.Sink, mod func(*config.Config)) (*App, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	srv := httptest.NewServer(a.Handler())
-	t.Cleanup(func() { srv.Close(); cancel(); <-done })
-	return a, srv, cfg
+	return a, cfg
 }
 
 // waitStatus waits up to 20 s for message id to reach want.

@@ -793,12 +793,12 @@ func (s *Service) compose(ctx context.Context, rs *runState, run store.Run, reci
 	info := campaignData(c, run)
 	items := make([]store.RunQueueItem, len(recips))
 	errs := make([]error, len(recips))
-	fanout.Each(len(recips), func(i int) {
+	panics := fanout.Try(len(recips), func(i int) error {
 		r := recips[i]
 		items[i].ContactID = r.ContactID
 		if st, reason, ok := suppressed(sups[emails[i]], r.ListID); ok {
 			items[i].Status, items[i].Reason = st, reason
-			return
+			return nil
 		}
 		locale := r.Contact.Locale
 		if !templates.ValidLocale(locale) {
@@ -819,7 +819,18 @@ func (s *Service) compose(ctx context.Context, rs *runState, run store.Run, reci
 			m.Message.CampaignID, m.Message.RunID = c.ID, run.ID
 			items[i].Message = &m.NewMessage
 		}
+		return nil
 	})
+	for i, err := range panics {
+		var p *fanout.Panic
+		if errors.As(err, &p) {
+			// A panic composing one recipient fails that recipient alone: trying the chunk
+			// again would panic again and hold the whole run.
+			s.cfg.Errors.Panic(ctx, "campaign render", p.Value, p.Stack)
+			items[i].Status, items[i].Reason, items[i].Message = store.CampaignRecipientFailed, "internal error; see the server log", nil
+			errs[i] = nil
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, 0, err // nothing stored: the chunk is tried again
 	}

@@ -225,8 +225,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var bgWG sync.WaitGroup
 	bgWG.Add(2)
-	go func() { defer bgWG.Done(); every(bg, e.cfg.Lease/3, e.renewLeases) }()
-	go func() { defer bgWG.Done(); every(bg, max(e.cfg.Lease/4, time.Second), e.rescue) }()
+	go func() {
+		defer bgWG.Done()
+		every(bg, e.cfg.Lease/3, e.guarded("delivery lease renewal", e.renewLeases))
+	}()
+	go func() {
+		defer bgWG.Done()
+		every(bg, max(e.cfg.Lease/4, time.Second), e.guarded("delivery rescue", e.rescue))
+	}()
 
 	var wg sync.WaitGroup
 	for _, name := range store.Streams {
@@ -304,7 +310,7 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 					continue
 				}
 				fin := e.deliverReported(sendCtx, j)
-				e.observe(j.ClaimedMessage, fin)
+				errtrack.Guard(sendCtx, e.cfg.Errors, "delivery metrics", func() { e.observe(j.ClaimedMessage, fin) })
 				outcomes <- fin
 				slots <- struct{}{}
 			}
@@ -316,7 +322,12 @@ func (e *Engine) runStream(ctx, sendCtx context.Context, stream string, sc Strea
 		// Messages accepted while there is room and no backlog come straight from the accept.
 		h := newHandoff(e, slots, &backlog)
 		fed := make(chan struct{})
-		go func() { defer close(fed); h.feed(ctx, work) }()
+		go func() {
+			defer close(fed)
+			// A panic ends the hand-off (claims still find the messages) but not the process.
+			defer errtrack.Recover(ctx, e.cfg.Errors, "delivery hand-off")
+			h.feed(ctx, work)
+		}()
 		unregister := ac.ClaimAtAccept(stream, h)
 		stopHandoff = func() { unregister(); h.close(); <-fed }
 	}
@@ -509,6 +520,11 @@ func (e *Engine) finish(giveUp context.Context, batch []store.MessageFinishParam
 	for _, p := range batch {
 		e.leases.remove(p.ID)
 	}
+}
+
+// guarded is fn with a panic reported and stopped: one tick of a background loop fails alone.
+func (e *Engine) guarded(where string, fn func(context.Context)) func(context.Context) {
+	return func(ctx context.Context) { errtrack.Guard(ctx, e.cfg.Errors, where, func() { fn(ctx) }) }
 }
 
 // every calls fn every d until ctx ends.

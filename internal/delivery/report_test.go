@@ -156,3 +156,21 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestBackgroundTickPanicReported: a panic in one tick of a background loop (lease renewal,
+// rescue) is reported and stopped, so the loop and the process go on.
+func TestBackgroundTickPanicReported(t *testing.T) {
+	t.Parallel()
+	rep := &reports{}
+	e := &Engine{cfg: Config{Errors: rep}}
+	ticks := 0
+	tick := e.guarded("delivery rescue", func(context.Context) {
+		ticks++
+		panic("boom")
+	})
+	tick(t.Context())
+	tick(t.Context())
+	if got := rep.list(); ticks != 2 || len(got) != 2 || got[0] != "delivery rescue: boom" {
+		t.Errorf("%d ticks, reports %q; want 2 ticks, each reported", ticks, got)
+	}
+}

@@ -334,7 +334,7 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 	decoded := make([]*SendMessage, len(items))
 	prefixes := make([]string, len(items))
 	var malformed atomic.Bool
-	fanout.Each(len(items), func(i int) {
+	panics := fanout.Try(len(items), func(i int) error {
 		prefixes[i] = fmt.Sprintf("body.messages[%d]", i)
 		req, err := decodeItem(items[i], prefixes[i])
 		if err != nil {
@@ -342,10 +342,17 @@ func (s *Server) sendBatch(ctx context.Context, in *batchInput) (*sendOutput, er
 				malformed.Store(true)
 			}
 			results[i] = BatchResult{Error: asErrorModel(err)}
-			return
+			return nil
 		}
 		decoded[i] = req
+		return nil
 	})
+	for i, err := range panics {
+		if err != nil { // a panic decoding this item fails it alone
+			decoded[i] = nil
+			results[i] = BatchResult{Error: asErrorModel(s.messageError(err, prefixes[i]))}
+		}
+	}
 	if malformed.Load() {
 		// The body is not valid JSON: answer as encoding/json would have from the start. (An
 		// item refused with a 400 in a valid body refuses that item alone.)

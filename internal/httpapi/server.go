@@ -22,6 +22,7 @@ import (
 	"github.com/postie/postie/internal/audience/imports"
 	"github.com/postie/postie/internal/campaign"
 	"github.com/postie/postie/internal/errtrack"
+	"github.com/postie/postie/internal/fanout"
 	"github.com/postie/postie/internal/inbound"
 	"github.com/postie/postie/internal/inflight"
 	"github.com/postie/postie/internal/message"
@@ -342,6 +343,12 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 // does. prefix is where the message's fields are in the HTTP request ("body",
 // "body.messages[3]"). An error without problems is a store failure, worded by storeError.
 func (s *Server) messageError(err error, prefix string) error {
+	var p *fanout.Panic
+	if errors.As(err, &p) {
+		// One item of a batch panicked (composed on a fanout goroutine): it fails alone.
+		s.cfg.Errors.Panic(context.Background(), "httpapi message item", p.Value, p.Stack)
+		return huma.Error500InternalServerError(internalDetail)
+	}
 	var me *message.Error
 	if !errors.As(err, &me) {
 		return err

@@ -76,7 +76,8 @@ func (s *Service) Accept(ctx context.Context, p AcceptParams) (Accepted, error) 
 		cctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	fanout.Each(len(p.Requests), func(i int) {
+	// A panic composing one request fails that request alone (a *fanout.Panic as its error).
+	panics := fanout.Try(len(p.Requests), func(i int) error {
 		var c Composed
 		err := cctx.Err()
 		if err == nil {
@@ -88,11 +89,17 @@ func (s *Service) Accept(ctx context.Context, p AcceptParams) (Accepted, error) 
 		}
 		if err != nil {
 			out.Results[i] = Result{Err: err}
-			return
+			return nil
 		}
 		msgs[i] = c.NewMessage
 		out.Results[i] = Result{ID: c.Message.ID, Status: c.Message.Status, Warnings: c.Warnings}
+		return nil
 	})
+	for i, err := range panics {
+		if err != nil {
+			out.Results[i] = Result{Err: err}
+		}
+	}
 	good := msgs[:0]
 	for i := range msgs {
 		if out.Results[i].Err == nil {

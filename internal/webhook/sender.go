@@ -464,7 +464,12 @@ func (s *Service) finisher(ctx context.Context, results <-chan result) {
 			}
 		}
 		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := s.finish(fctx, batch); err != nil {
+		var err error
+		// A panic recording a batch is reported and stopped: its leases end, so it is sent again.
+		if errtrack.Guard(fctx, s.cfg.Errors, "webhook finisher", func() { err = s.finish(fctx, batch) }) {
+			err = errors.New("panicked")
+		}
+		if err != nil {
 			s.log.Error("recording webhook attempts failed; the deliveries are sent again when their leases end", "err", err)
 		}
 		cancel()

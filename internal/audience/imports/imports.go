@@ -317,7 +317,7 @@ func (im *Importer) Run(ctx context.Context) {
 	renewDone := make(chan struct{})
 	go func() {
 		defer close(renewDone)
-		im.renew(ctx)
+		_ = errtrack.Supervise(ctx, im.cfg.Errors, "import lease renewal", func(ctx context.Context) error { im.renew(ctx); return nil })
 	}()
 	defer func() { <-renewDone }()
 	poll := time.NewTicker(im.cfg.Lease / 2)
