@@ -137,10 +137,10 @@ func (l intakeListener) Accept() (net.Conn, error) {
 		ic := &intakeConn{Conn: c, in: l.in, client: clientKey(c.RemoteAddr())}
 		in := l.in
 		in.mu.Lock()
-		if len(in.conns) >= in.maxConns || in.perClient[ic.client] >= in.maxPerClient {
+		if open, fromClient := len(in.conns), in.perClient[ic.client]; open >= in.maxConns || fromClient >= in.maxPerClient {
 			in.mu.Unlock()
 			in.log.Debug("inbound connection refused: too many connections", "remote", c.RemoteAddr().String(),
-				"open", len(in.conns), "from_client", in.perClient[ic.client])
+				"open", open, "from_client", fromClient)
 			// The reply fits any socket buffer; the deadline only guards against the odd case.
 			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 			_, _ = io.WriteString(c, errTooManyConns)
