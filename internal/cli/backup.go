@@ -2,11 +2,11 @@ package cli
 
 import (
 	"fmt"
+	"github.com/postie/postie/internal/app"
 
 	"github.com/spf13/cobra"
 
 	"github.com/postie/postie/internal/config"
-	"github.com/postie/postie/internal/store/sqlite"
 )
 
 func (e *env) backupCmd() *cobra.Command {
@@ -32,7 +32,7 @@ func (e *env) backupCmd() *cobra.Command {
 				return fmt.Errorf("postie backup copies a SQLite database; back up PostgreSQL with its own tools: " +
 					"pg_dump (a logical copy), or pg_basebackup with WAL archiving (point-in-time recovery); see docs/operations.md")
 			}
-			res, err := sqlite.Backup(cmd.Context(), db.Path, args[0])
+			res, err := app.Backup(cmd.Context(), db.Path, args[0])
 			if err != nil {
 				return err
 			}

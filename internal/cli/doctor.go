@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"github.com/postie/postie/internal/app"
 	"net"
 	"time"
 
@@ -33,7 +34,7 @@ func (e *env) doctorCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := doctor.Options{Config: cfg, Sources: src, Timeout: timeout}
+			o := doctor.Options{Config: cfg, Sources: src, Timeout: timeout, Parts: app.DoctorParts()}
 			if dnsServer != "" {
 				if _, _, err := net.SplitHostPort(dnsServer); err != nil {
 					return usageError{errors.New("--dns-server: want host:port, e.g. 1.1.1.1:53")}

@@ -20,8 +20,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/postie/postie/internal/config"
-	"github.com/postie/postie/internal/store/postgres"
-	"github.com/postie/postie/internal/store/sqlite"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, for a read-only look at the file
 )
 
@@ -45,6 +43,24 @@ type Result struct {
 }
 
 // Options configures Run. Config is required; the zero value of the rest is valid.
+// RelayProbe is what a relay probe found: the relay's host:port (set also on failure), the TLS
+// version spoken ("" for none), whether AUTH was done.
+type RelayProbe struct {
+	Addr, TLS string
+	Auth      bool
+}
+
+// Parts are what doctor needs of the concrete drivers and the relay transport.
+type Parts struct {
+	// LatestMigration is the schema version each driver's binary carries, by driver name.
+	LatestMigration map[string]int64
+	// MinFreeBytes is the free space under which the SQLite store stops taking writes.
+	MinFreeBytes int64
+	// ProbeRelay connects to the relay of an SMTP URL as delivery does, then QUITs; a failure
+	// of a step is a *transport.Error naming it.
+	ProbeRelay func(ctx context.Context, smtpURL string, timeout time.Duration) (RelayProbe, error)
+}
+
 type Options struct {
 	Config config.Config
 	// Sources says where the settings came from (the configuration file's name, its secrets).
@@ -55,8 +71,11 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the local clock compared with the database's; nil means time.Now.
 	Now func() time.Time
+	// Parts are the concrete drivers and transport the checks ask; only app knows them
+	// (app.DoctorParts).
+	Parts Parts
 	// MinFree and WarnFree are the free bytes under which a disk check fails or warns; 0 means
-	// sqlite.DefaultMinFreeBytes (where postie stops taking writes) and 1 GiB.
+	// Parts.MinFreeBytes (where postie stops taking writes) and 1 GiB.
 	MinFree, WarnFree int64
 	// ClockWarn and ClockFail are the skews against the database that warn or fail; 0 means 1s
 	// and 15s (a quarter of the default lease).
@@ -74,7 +93,7 @@ func (o *Options) defaults() {
 		o.Now = time.Now
 	}
 	if o.MinFree == 0 {
-		o.MinFree = sqlite.DefaultMinFreeBytes
+		o.MinFree = o.Parts.MinFreeBytes
 	}
 	if o.WarnFree == 0 {
 		o.WarnFree = 1 << 30
@@ -139,7 +158,7 @@ func checkDatabase(ctx context.Context, o Options) []Result {
 	)
 	switch db.Driver {
 	case "sqlite":
-		latest, where = sqlite.LatestMigration(), "sqlite "+db.Path
+		latest, where = o.Parts.LatestMigration["sqlite"], "sqlite "+db.Path
 		if _, err := os.Stat(db.Path); errors.Is(err, os.ErrNotExist) {
 			return []Result{{"database", Warn, where + ": no database file yet",
 				"postie migrate (or the first postie serve) creates it; check POSTIE_DATABASE_URL if one exists elsewhere"}}
@@ -155,7 +174,7 @@ func checkDatabase(ctx context.Context, o Options) []Result {
 		}
 		q = sqlQuerier{sdb}
 	case "postgres":
-		latest = postgres.LatestMigration()
+		latest = o.Parts.LatestMigration["postgres"]
 		cc, err := pgx.ParseConfig(db.URL)
 		if err != nil {
 			// pgx's errors never include the password.

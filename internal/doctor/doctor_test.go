@@ -26,6 +26,7 @@ import (
 	"github.com/postie/postie/internal/store/postgres"
 	"github.com/postie/postie/internal/store/postgres/pgtest"
 	"github.com/postie/postie/internal/store/sqlite"
+	"github.com/postie/postie/internal/transport/smtp"
 	"golang.org/x/net/dns/dnsmessage"
 )
 
@@ -160,8 +161,20 @@ func TestDatabaseSQLite(t *testing.T) {
 	}
 }
 
+// testParts are the parts app.DoctorParts gives (app imports doctor, so not called here).
+func testParts() Parts {
+	return Parts{
+		LatestMigration: map[string]int64{"sqlite": sqlite.LatestMigration(), "postgres": postgres.LatestMigration()},
+		MinFreeBytes:    sqlite.DefaultMinFreeBytes,
+		ProbeRelay: func(ctx context.Context, u string, timeout time.Duration) (RelayProbe, error) {
+			r, err := smtp.ProbeURL(ctx, u, timeout)
+			return RelayProbe{Addr: r.Addr, TLS: r.TLS, Auth: r.Auth}, err
+		},
+	}
+}
+
 func opts(c config.Config) Options {
-	o := Options{Config: c, Timeout: 5 * time.Second}
+	o := Options{Config: c, Timeout: 5 * time.Second, Parts: testParts()}
 	o.defaults()
 	return o
 }

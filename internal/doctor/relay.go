@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/postie/postie/internal/transport"
-	"github.com/postie/postie/internal/transport/smtp"
 )
 
 // checkRelay connects to the relay the way delivery does (TLS or STARTTLS, EHLO, AUTH with the
@@ -17,32 +16,15 @@ func checkRelay(ctx context.Context, o Options) Result {
 		return Result{"relay", Warn, "no relay: the capture transport keeps every message and nothing is delivered",
 			"set POSTIE_SMTP_URL to your relay (smtp://USER:PASSWORD@HOST:587) to deliver mail"}
 	}
-	rc, err := smtp.ParseURL(o.Config.SMTPURL)
-	if rc.Port == 0 {
-		rc.Port = map[string]int{smtp.TLSImplicit: 465, smtp.TLSNone: 25}[rc.TLS]
-		if rc.Port == 0 {
-			rc.Port = 587
-		}
-	}
+	r, err := o.Parts.ProbeRelay(ctx, o.Config.SMTPURL, o.Timeout)
 	if err == nil {
-		rc.CommandTimeout = o.Timeout
-		rc.Pool = 1
-		var t *smtp.Transport
-		if t, err = smtp.New(rc); err == nil {
-			defer t.Close()
-			ctx, cancel := context.WithTimeout(ctx, o.Timeout)
-			defer cancel()
-			var r smtp.ProbeResult
-			if r, err = t.Probe(ctx); err == nil {
-				return Result{Check: "relay", Status: OK, Detail: relayDetail(rc, r)}
-			}
-		}
+		return Result{Check: "relay", Status: OK, Detail: relayDetail(r)}
 	}
 	var te *transport.Error
 	if !errors.As(err, &te) {
 		return Result{"relay", Fail, "POSTIE_SMTP_URL: " + err.Error(), "fix POSTIE_SMTP_URL (see docs/configuration.md, The relay URL)"}
 	}
-	addr := fmt.Sprintf("%s:%d", rc.Host, rc.Port)
+	addr := r.Addr
 	detail := fmt.Sprintf("%s: %s failed: %s", addr, te.Stage, te.Text)
 	if te.Code != 0 && !strings.HasPrefix(te.Text, fmt.Sprint(te.Code)) {
 		detail = fmt.Sprintf("%s: %s failed: %d %s", addr, te.Stage, te.Code, te.Text)
@@ -60,8 +42,8 @@ func checkRelay(ctx context.Context, o Options) Result {
 	return Result{"relay", Fail, detail, fix}
 }
 
-func relayDetail(rc smtp.Config, r smtp.ProbeResult) string {
-	s := fmt.Sprintf("%s:%d answers", rc.Host, rc.Port)
+func relayDetail(r RelayProbe) string {
+	s := r.Addr + " answers"
 	if r.TLS != "" {
 		s += ", " + r.TLS
 	} else {

@@ -6,16 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/postie/postie/internal/app"
+	"github.com/postie/postie/internal/config"
 	"github.com/postie/postie/internal/devtools/smtpsink"
 	"github.com/postie/postie/internal/id"
 	"github.com/postie/postie/internal/store"
-	"github.com/postie/postie/internal/store/sqlite"
 )
 
 // PurgeConfig selects the retention benchmark: a SQLite database holding Old messages that
@@ -182,7 +184,7 @@ func waitArrived(ctx context.Context, tr *tracker) error {
 // loadOld writes n messages of about size bytes, accepted and sent at finished, into a new
 // SQLite database at path, through the store (a thousand a transaction).
 func loadOld(ctx context.Context, path string, n, size int, finished time.Time) error {
-	st, err := sqlite.Open(ctx, path, sqlite.Options{Migrate: true})
+	st, err := app.OpenStore(ctx, config.Config{DatabaseURL: "sqlite:" + path}, slog.New(slog.DiscardHandler), true)
 	if err != nil {
 		return err
 	}

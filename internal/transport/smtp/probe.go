@@ -3,10 +3,13 @@ package smtp
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
+	"time"
 )
 
 // ProbeResult says what Probe found out about the relay.
 type ProbeResult struct {
+	Addr string // host:port of the relay (ProbeURL)
 	TLS  string // the TLS version spoken ("TLS 1.3"), "" for tls=none
 	Auth bool   // AUTH was done with the configured credentials
 }
@@ -28,4 +31,33 @@ func (t *Transport) Probe(ctx context.Context) (ProbeResult, error) {
 	r.Auth = t.cfg.Username != ""
 	pc.quit(t.cfg.CommandTimeout)
 	return r, nil
+}
+
+// ProbeURL probes the relay of a POSTIE_SMTP_URL (see Probe) with one connection and timeout
+// for each command. The result's Addr (host:port, the default port filled in) is set whenever
+// the URL parses, also on failure; a URL that does not parse is an error of its own, never a
+// *transport.Error.
+func ProbeURL(ctx context.Context, rawURL string, timeout time.Duration) (ProbeResult, error) {
+	rc, err := ParseURL(rawURL)
+	if rc.Port == 0 {
+		rc.Port = map[string]int{TLSImplicit: 465, TLSNone: 25}[rc.TLS]
+		if rc.Port == 0 {
+			rc.Port = 587
+		}
+	}
+	addr := fmt.Sprintf("%s:%d", rc.Host, rc.Port)
+	if err != nil {
+		return ProbeResult{Addr: addr}, err
+	}
+	rc.CommandTimeout, rc.Pool = timeout, 1
+	t, err := New(rc)
+	if err != nil {
+		return ProbeResult{Addr: addr}, err
+	}
+	defer t.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	r, err := t.Probe(ctx)
+	r.Addr = addr
+	return r, err
 }
