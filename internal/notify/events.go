@@ -195,9 +195,3 @@ func (s *Service) Events(ctx context.Context, p store.EventListParams) ([]store.
 	}
 	return s.cfg.Store.EventList(ctx, p)
 }
-
-// PurgeEvents deletes at most limit events accepted before before, with their finished actions,
-// and returns how many.
-func (s *Service) PurgeEvents(ctx context.Context, before time.Time, limit int) (int, error) {
-	return s.cfg.Store.EventPurge(ctx, before, limit)
-}
