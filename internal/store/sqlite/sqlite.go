@@ -78,6 +78,10 @@ type Options struct {
 	// store ready: with less, writes may fail for want of room (SQLITE_FULL); 0 means
 	// DefaultMinFreeBytes, a negative value turns the check off.
 	MinFreeBytes int64
+	// WALLimit is how long the WAL may grow, in bytes, before the checkpointer makes it start
+	// over even though readers keep it from starting over by itself (see checkpointer); 0
+	// means DefaultWALLimit.
+	WALLimit int64
 	// OnCommit, when set, is called by the writer after each committed group with the number
 	// of writes it held and the time from BEGIN to the end of COMMIT (for the metrics). It
 	// runs on the writer's goroutine: it must return at once.
@@ -87,6 +91,9 @@ type Options struct {
 // DefaultMinFreeBytes is Options.MinFreeBytes when zero: room for the largest message at the
 // default size limit twice over (its WAL frames, then the checkpoint's copy into the file).
 const DefaultMinFreeBytes = 64 << 20
+
+// DefaultWALLimit is Options.WALLimit when zero.
+const DefaultWALLimit = 64 << 20
 
 // Store is the SQLite implementation of store.Store. It is safe for concurrent use.
 type Store struct {
@@ -99,6 +106,7 @@ type Store struct {
 	guard *fileGuard
 
 	minFree int64 // see Options.MinFreeBytes
+	walMax  int64 // see Options.WALLimit
 
 	rmu    sync.Mutex
 	rstmts map[string]*sql.Stmt // prepared on the read pool, by query text
@@ -165,6 +173,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if s.minFree == 0 {
 		s.minFree = DefaultMinFreeBytes
 	}
+	if s.walMax = opts.WALLimit; s.walMax <= 0 {
+		s.walMax = DefaultWALLimit
+	}
 
 	wdb, err := sql.Open("sqlite", dsn(abs, busy, false))
 	if err != nil {
@@ -224,20 +235,46 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 // checkpointInterval is how often the checkpointer copies the WAL into the database file.
 const checkpointInterval = 200 * time.Millisecond
 
+// walRestartWait bounds how long the checkpoint that makes the WAL start over waits for the
+// writer and the readers, during which it holds writes back. When it gives up (a long read is
+// going on: a backup, an export; or reads kept coming in the wrong moments), it tries again on
+// the next tick, then after twice as long each time it gives up again, up to
+// walRestartBackoffMax, so that a long read does not hold writes back over and over.
+const (
+	walRestartWait       = 100 * time.Millisecond
+	walRestartBackoffMax = time.Minute
+)
+
 // checkpointer runs PASSIVE checkpoints on a connection of its own: they never block the writer
 // or readers, and they fsync the database file outside the writer's critical path. When the WAL
 // was fully copied, the writer's next transaction starts the WAL file over, so it stays small.
+//
+// It cannot start over while a reader still reads an older snapshot from the WAL, and with
+// reads overlapping each other all the time (a purge or a console reading beside a steady load)
+// the WAL would only grow, and every page read with it (a read searches the WAL's index, which
+// grows with it). So once the WAL is Options.WALLimit long, the checkpointer runs a TRUNCATE
+// checkpoint: it holds new writes back while the readers of older snapshots finish (for
+// walRestartWait at most; busy, it gives up and tries again later), copies what is left and
+// empties the WAL file.
 func (s *Store) checkpointer() {
 	defer close(s.ckptDone)
-	db, err := sql.Open("sqlite", dsn(s.path, 5*time.Second, false))
+	db, err := sql.Open("sqlite", dsn(s.path, walRestartWait, false))
 	if err != nil {
 		s.log.Error("sqlite: checkpointer disabled", "err", err)
 		return
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
+	var pageSize int64
+	if err := db.QueryRow("PRAGMA page_size").Scan(&pageSize); err != nil || pageSize <= 0 {
+		pageSize = 8192
+	}
 	t := time.NewTicker(checkpointInterval)
 	defer t.Stop()
+	var (
+		backoff time.Duration // after a restart that gave up; 0 after one that did not
+		nextTry time.Time
+	)
 	for {
 		select {
 		case <-s.ckptStop:
@@ -247,10 +284,25 @@ func (s *Store) checkpointer() {
 		if s.guard.check() != nil {
 			continue // the file is gone (fileGuard): nothing to copy into
 		}
-		var busy, logPages, done int
+		var busy, logPages, done int64
 		if err := db.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logPages, &done); err != nil {
 			s.log.Warn("sqlite: checkpoint failed", "err", err)
+			continue
 		}
+		if logPages*pageSize < s.walMax || time.Now().Before(nextTry) {
+			continue
+		}
+		// busy = 1 when the wait ran out: nothing lost, a later try makes it.
+		if err := db.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done); err != nil {
+			s.log.Warn("sqlite: checkpoint failed", "err", err)
+			busy = 1
+		}
+		if busy == 0 {
+			backoff = 0
+			continue
+		}
+		backoff = min(max(2*backoff, checkpointInterval), walRestartBackoffMax)
+		nextTry = time.Now().Add(backoff)
 	}
 }
 
