@@ -23,7 +23,7 @@ func (e *Engine) observe(m store.ClaimedMessage, fin store.MessageFinishParams) 
 				sent = sent || o == metrics.Sent
 			}
 		}
-	} else if o := statusOutcome(fin.Status); o != "" {
+	} else if o := recipientOutcome(fin.Status.RecipientState()); o != "" {
 		mt.Messages(m.Stream, tr, o, 1)
 		sent = o == metrics.Sent
 	}
@@ -41,23 +41,9 @@ func (e *Engine) observe(m store.ClaimedMessage, fin store.MessageFinishParams) 
 	mt.Delivered(m.Stream, now.Sub(start))
 }
 
-// statusOutcome is the metrics outcome of a message finished with status s ("" for none).
-// queued is an attempt that did not count (the relay was unreachable): deferred too.
-func statusOutcome(s store.Status) string {
-	switch s {
-	case store.StatusSent:
-		return metrics.Sent
-	case store.StatusDeferred, store.StatusQueued:
-		return metrics.Deferred
-	case store.StatusFailed:
-		return metrics.Failed
-	case store.StatusSuppressed:
-		return metrics.Suppressed
-	}
-	return ""
-}
-
-// recipientOutcome is the metrics outcome of a recipient left in state s ("" for none).
+// recipientOutcome is the metrics outcome of a recipient left in state s, or of a message
+// finished with a status of that state ("" for none). queued is an attempt that did not count
+// (the relay was unreachable, or the message went back to the queue): deferred too.
 func recipientOutcome(s store.RecipientStatus) string {
 	switch s {
 	case store.RecipientSent:

@@ -308,3 +308,47 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("the admin key: %d %s", r.status, r.body)
 	}
 }
+
+// TestSenderDomainsOfRetriesAndTriggers: a key with sender domains retries only the failed
+// messages from them, one at a time, and makes or changes only triggers that send from them.
+func TestSenderDomainsOfRetriesAndTriggers(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	key := b.addKey("shop-key-0123456789", store.APIKey{Scopes: []string{"send", "campaigns"}, SenderDomains: []string{"shop.example"}})
+	auth := []string{"Authorization", "Bearer " + key}
+	failed := func(from string) string {
+		return b.fail(map[string]any{"from": from, "to": []string{"ann@example.com"}, "subject": "Hi", "text": "Hello"},
+			&store.DeliveryError{Code: 550, Enhanced: "5.1.1", Text: "user unknown", Stage: "rcpt"})
+	}
+	theirs, ours := failed("a@evil.example"), failed("Shop <a@shop.example>")
+	b.wantProblem("retry another domain's message", b.do("POST", "/v1/messages/"+theirs+"/retry", nil, auth...), 403, "message.from")
+	if r := b.do("POST", "/v1/messages/"+ours+"/retry", nil, auth...); r.status != 200 || r.json(t)["status"] != "queued" {
+		t.Errorf("retry of a message from the key's domain: %d %s", r.status, r.body)
+	}
+	b.wantProblem("retry in bulk", b.do("POST", "/v1/messages/retry", map[string]any{}, auth...), 403, "")
+	if m, err := b.store.MessageGet(t.Context(), theirs); err != nil || m.Status != store.StatusFailed {
+		t.Errorf("the refused retry changed the message: %v, %v", m.Status, err)
+	}
+
+	b.mustPut("cart", map[string]any{"subject": "Cart", "text": "Hi"})
+	trigger := func(from string) map[string]any {
+		t := map[string]any{"name": "Cart", "event": "cart.abandoned", "template": "cart", "to": map[string]any{"contact": true}}
+		if from != "" {
+			t["from"] = from
+		}
+		return t
+	}
+	for _, from := range []string{"x@evil.example", ""} { // "": the default sender, postie.example
+		b.wantProblem("trigger from "+from, b.do("POST", "/v1/triggers", trigger(from), auth...), 403, "body.from")
+	}
+	r := b.do("POST", "/v1/triggers", trigger("Shop <cart@shop.example>"), auth...)
+	r.want(t, "a trigger from the key's domain", 201)
+	ok := r.json(t)["id"].(string)
+	b.wantProblem("move it to another domain", b.do("PATCH", "/v1/triggers/"+ok, map[string]any{"from": "x@evil.example"}, auth...), 403, "body.from")
+	r = b.do("POST", "/v1/triggers", trigger("x@evil.example")) // the admin key
+	r.want(t, "the admin's trigger", 201)
+	other := r.json(t)["id"].(string)
+	b.wantProblem("enable another domain's trigger", b.do("PATCH", "/v1/triggers/"+other, map[string]any{"enabled": true}, auth...), 403, "trigger.from")
+	b.do("PATCH", "/v1/triggers/"+other, map[string]any{"from": "cart@shop.example"}, auth...).want(t, "take it to the key's domain", 200)
+	b.do("PATCH", "/v1/triggers/"+other, map[string]any{"enabled": false}, auth...).want(t, "then change it", 200)
+}

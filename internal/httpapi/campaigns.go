@@ -332,21 +332,27 @@ func (s *Server) registerCampaigns() {
 	for _, a := range []struct {
 		verb, summary, description string
 		do                         func(context.Context, string) (store.Campaign, error)
+		sends                      bool // checked against the key's sender domains
 	}{
 		{"start", "Start a draft campaign",
 			"Schedule now: a run starts at once (running). Schedule at or cron: the campaign is scheduled, and a run starts at each occurrence. The template and data are validated again. A campaign that is not a draft is a 409.",
-			s.campaigns.Start},
+			s.campaigns.Start, true},
 		{"pause", "Pause a campaign (reason manual)",
 			"Its run stops creating messages and holds those not yet handed to a relay; a scheduled campaign starts no run while paused. A draft, finished or cancelled campaign, or one already paused by hand, is a 409.",
-			s.campaigns.Pause},
+			s.campaigns.Pause, false},
 		{"cancel", "Cancel a campaign and its run",
 			"The run's pending recipients and the messages not yet handed to a relay are cancelled; no further run starts. A finished or cancelled campaign is a 409.",
-			s.campaigns.Cancel},
+			s.campaigns.Cancel, false},
 	} {
 		huma.Register(s.api, huma.Operation{
 			OperationID: a.verb + "-campaign", Method: http.MethodPost, Path: "/v1/campaigns/{id}/" + a.verb, Tags: tags,
 			Summary: a.summary, Description: a.description, Errors: []int{401, 404, 409, 422},
 		}, func(ctx context.Context, in *campaignIDInput) (*campaignOutput, error) {
+			if a.sends {
+				if err := s.campaignFromAllowed(ctx, in.ID); err != nil {
+					return nil, err
+				}
+			}
 			return s.campaignAction(ctx, in.ID, a.do)
 		})
 	}
@@ -394,6 +400,13 @@ func campaignID(cmpID string) error {
 }
 
 func (s *Server) campaignCreate(ctx context.Context, in *campaignCreateInput) (*campaignOutput, error) {
+	from := "" // the default sender
+	if in.Body.From != nil {
+		from = *in.Body.From
+	}
+	if err := s.fromAllowed(ctx, "body", from); err != nil {
+		return nil, err
+	}
 	c, err := s.campaigns.Create(ctx, in.Body.input())
 	if err != nil {
 		return nil, s.campaignError(err, "body", "campaign")
@@ -432,6 +445,15 @@ func (s *Server) campaignAction(ctx context.Context, cmpID string, do func(conte
 }
 
 func (s *Server) campaignPatch(ctx context.Context, in *campaignPatchInput) (*campaignOutput, error) {
+	var err error
+	if in.Body.From != nil {
+		err = s.fromAllowed(ctx, "body", *in.Body.From)
+	} else {
+		err = s.campaignFromAllowed(ctx, in.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
 	return s.campaignAction(ctx, in.ID, func(ctx context.Context, cmpID string) (store.Campaign, error) {
 		return s.campaigns.Update(ctx, cmpID, in.Body.input())
 	})
@@ -452,6 +474,9 @@ func (s *Server) campaignResume(ctx context.Context, in *campaignResumeInput) (*
 	if in.Body != nil {
 		reasons = in.Body.Reasons
 	}
+	if err := s.campaignFromAllowed(ctx, in.ID); err != nil {
+		return nil, err
+	}
 	return s.campaignAction(ctx, in.ID, func(ctx context.Context, cmpID string) (store.Campaign, error) {
 		return s.campaigns.Resume(ctx, cmpID, reasons)
 	})
@@ -459,6 +484,9 @@ func (s *Server) campaignResume(ctx context.Context, in *campaignResumeInput) (*
 
 func (s *Server) campaignTest(ctx context.Context, in *campaignTestInput) (*campaignTestOutput, error) {
 	if err := campaignID(in.ID); err != nil {
+		return nil, err
+	}
+	if err := s.campaignFromAllowed(ctx, in.ID); err != nil {
 		return nil, err
 	}
 	res, err := s.campaigns.Test(ctx, in.ID, campaign.TestParams{To: in.Body.To, Contact: in.Body.Contact})

@@ -446,3 +446,36 @@ func TestOpenAPICampaigns(t *testing.T) {
 		}
 	}
 }
+
+// TestCampaignSenderDomains: a key with sender domains creates, changes, starts, resumes and
+// tests only campaigns that send from them (403 at the from it got, or the campaign's), and
+// may still pause or cancel the others.
+func TestCampaignSenderDomains(t *testing.T) {
+	onCampaignDrivers(t, func(t *testing.T, b *campaignBundle) {
+		key := b.addKey("shop-key-0123456789", store.APIKey{Scopes: []string{"campaigns"}, SenderDomains: []string{"shop.example"}})
+		auth := []string{"Authorization", "Bearer " + key}
+		for _, from := range []any{"News <news@evil.example>", nil} { // nil: the default sender, postie.example
+			wantProblem(t, b.do("POST", "/v1/campaigns", b.newCampaign("from", from), auth...), http.StatusForbidden, "body.from")
+		}
+		ours := b.do("POST", "/v1/campaigns", b.newCampaign("from", "News <news@shop.example>", "name", "ours"), auth...)
+		ours.want(t, "a campaign from the key's domain", http.StatusCreated)
+		oursID := ours.json(t)["id"].(string)
+		wantProblem(t, b.do("PATCH", "/v1/campaigns/"+oursID, map[string]any{"from": "news@evil.example"}, auth...),
+			http.StatusForbidden, "body.from")
+
+		theirs := b.create(b.newCampaign("from", "news@evil.example", "name", "theirs"))["id"].(string) // the admin key
+		wantProblem(t, b.do("PATCH", "/v1/campaigns/"+theirs, map[string]any{"name": "mine now"}, auth...),
+			http.StatusForbidden, "campaign.from")
+		wantProblem(t, b.do("POST", "/v1/campaigns/"+theirs+"/start", nil, auth...), http.StatusForbidden, "campaign.from")
+		wantProblem(t, b.do("POST", "/v1/campaigns/"+theirs+"/test", map[string]any{"to": []string{"qa@example.com"}}, auth...),
+			http.StatusForbidden, "campaign.from")
+		b.do("POST", "/v1/campaigns/"+theirs+"/start", nil).want(t, "the admin starts theirs", http.StatusOK)
+		b.do("POST", "/v1/campaigns/"+theirs+"/pause", nil, auth...).want(t, "pause theirs", http.StatusOK, `"state":"paused"`)
+		wantProblem(t, b.do("POST", "/v1/campaigns/"+theirs+"/resume", nil, auth...), http.StatusForbidden, "campaign.from")
+		b.do("POST", "/v1/campaigns/"+theirs+"/cancel", nil, auth...).want(t, "cancel theirs", http.StatusOK, `"state":"cancelled"`)
+
+		b.do("POST", "/v1/campaigns/"+oursID+"/test", map[string]any{"to": []string{"qa@example.com"}}, auth...).
+			want(t, "test ours", http.StatusAccepted)
+		b.do("POST", "/v1/campaigns/"+oursID+"/start", nil, auth...).want(t, "start ours", http.StatusOK, `"state":"running"`)
+	})
+}

@@ -446,6 +446,13 @@ func asErrorModel(err error) *huma.ErrorModel {
 
 func (s *Server) retryOne(ctx context.Context, in *idInput) (*messageOutput, error) {
 	now := s.cfg.Now().UTC()
+	if len(apiKeyFrom(ctx).SenderDomains) > 0 {
+		if m, err := s.cfg.Store.MessageGet(ctx, in.ID); err == nil { // else the retry says why
+			if err := s.fromAllowed(ctx, "message", m.From); err != nil {
+				return nil, err
+			}
+		}
+	}
 	_, err := s.cfg.Store.MessageRetry(ctx, store.MessageRetryParams{ID: in.ID, Now: now, ExpiresAt: now.Add(s.cfg.MessageTTL)})
 	if err != nil {
 		return nil, s.storeError(err, "message "+in.ID)
@@ -455,6 +462,11 @@ func (s *Server) retryOne(ctx context.Context, in *idInput) (*messageOutput, err
 
 func (s *Server) retryMany(ctx context.Context, in *retryInput) (*retryOutput, error) {
 	now := s.cfg.Now().UTC()
+	if d := apiKeyFrom(ctx).SenderDomains; len(d) > 0 {
+		// The filter cannot say From domains: such a key retries messages one at a time.
+		return nil, huma.Error403Forbidden("this API key may send only from " + strings.Join(d, ", ") +
+			": it retries messages one at a time (POST /v1/messages/{id}/retry)")
+	}
 	var f store.MessageListParams
 	if b := in.Body; b != nil {
 		f = store.MessageListParams{Stream: b.Stream, Tag: b.Tag, Recipient: strings.TrimSpace(b.Recipient), ErrorCode: b.ErrorCode}

@@ -217,6 +217,13 @@ func (s *Server) triggerCreate(ctx context.Context, in *triggerCreateInput) (*tr
 	if err != nil {
 		return nil, err
 	}
+	from := "" // the default sender
+	if in.Body.From != nil {
+		from = *in.Body.From
+	}
+	if err := s.fromAllowed(ctx, "body", from); err != nil {
+		return nil, err
+	}
 	t, err := s.notify.CreateTrigger(ctx, ti)
 	if err != nil {
 		return nil, s.notifyError(err, "body", "trigger")
@@ -248,6 +255,16 @@ func (s *Server) triggerPatch(ctx context.Context, in *triggerPatchInput) (*trig
 		return nil, err
 	}
 	ti, err := in.Body.input()
+	if err != nil {
+		return nil, err
+	}
+	if in.Body.From != nil {
+		err = s.fromAllowed(ctx, "body", *in.Body.From)
+	} else if len(apiKeyFrom(ctx).SenderDomains) > 0 {
+		if t, terr := s.notify.Trigger(ctx, in.ID); terr == nil { // else the update says why
+			err = s.fromAllowed(ctx, "trigger", t.From)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
