@@ -202,7 +202,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, errors.Join(fmt.Errorf("sqlite: opening %s: %w", abs, err), conn.Close(), wdb.Close(), lock.Close())
 	}
 	s.guard = guard
-	s.w = newWriter(wdb, conn, guard.check, opts.OnCommit, log)
+	s.w = newWriter(wdb, conn, busy, guard.check, opts.OnCommit, log)
 
 	s.rdb, err = sql.Open("sqlite", dsn(abs, busy, true))
 	if err != nil {
@@ -235,30 +235,19 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 // checkpointInterval is how often the checkpointer copies the WAL into the database file.
 const checkpointInterval = 200 * time.Millisecond
 
-// walRestartWait bounds how long the checkpoint that makes the WAL start over waits for the
-// writer and the readers, during which it holds writes back. When it gives up (a long read is
-// going on: a backup, an export; or reads kept coming in the wrong moments), it tries again on
-// the next tick, then after twice as long each time it gives up again, up to
-// walRestartBackoffMax, so that a long read does not hold writes back over and over.
-const (
-	walRestartWait       = 100 * time.Millisecond
-	walRestartBackoffMax = time.Minute
-)
-
 // checkpointer runs PASSIVE checkpoints on a connection of its own: they never block the writer
 // or readers, and they fsync the database file outside the writer's critical path. When the WAL
 // was fully copied, the writer's next transaction starts the WAL file over, so it stays small.
 //
-// It cannot start over while a reader still reads an older snapshot from the WAL, and with
-// reads overlapping each other all the time (a purge or a console reading beside a steady load)
-// the WAL would only grow, and every page read with it (a read searches the WAL's index, which
-// grows with it). So once the WAL is Options.WALLimit long, the checkpointer runs a TRUNCATE
-// checkpoint: it holds new writes back while the readers of older snapshots finish (for
-// walRestartWait at most; busy, it gives up and tries again later), copies what is left and
-// empties the WAL file.
+// It cannot start over while a reader still reads an older snapshot from the WAL, nor while the
+// writer adds frames faster than a passive checkpoint copies them; with reads overlapping all the
+// time (a purge or a console reading beside a steady load) the WAL would only grow, and every
+// page read with it (a read searches the WAL's index, which grows with it). So once the WAL is
+// Options.WALLimit long, the checkpointer asks the writer to empty it between two groups
+// (writer.restartWAL).
 func (s *Store) checkpointer() {
 	defer close(s.ckptDone)
-	db, err := sql.Open("sqlite", dsn(s.path, walRestartWait, false))
+	db, err := sql.Open("sqlite", dsn(s.path, 5*time.Second, false))
 	if err != nil {
 		s.log.Error("sqlite: checkpointer disabled", "err", err)
 		return
@@ -271,10 +260,6 @@ func (s *Store) checkpointer() {
 	}
 	t := time.NewTicker(checkpointInterval)
 	defer t.Stop()
-	var (
-		backoff time.Duration // after a restart that gave up; 0 after one that did not
-		nextTry time.Time
-	)
 	for {
 		select {
 		case <-s.ckptStop:
@@ -289,20 +274,9 @@ func (s *Store) checkpointer() {
 			s.log.Warn("sqlite: checkpoint failed", "err", err)
 			continue
 		}
-		if logPages*pageSize < s.walMax || time.Now().Before(nextTry) {
-			continue
+		if logPages*pageSize >= s.walMax {
+			s.w.restart.Store(true)
 		}
-		// busy = 1 when the wait ran out: nothing lost, a later try makes it.
-		if err := db.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done); err != nil {
-			s.log.Warn("sqlite: checkpoint failed", "err", err)
-			busy = 1
-		}
-		if busy == 0 {
-			backoff = 0
-			continue
-		}
-		backoff = min(max(2*backoff, checkpointInterval), walRestartBackoffMax)
-		nextTry = time.Now().Add(backoff)
 	}
 }
 

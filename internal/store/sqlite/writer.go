@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,12 +60,30 @@ type writer struct {
 	exited chan struct{}
 
 	commits atomic.Int64 // committed groups, for tests and diagnostics
+
+	// restart is set by the checkpointer when the WAL has grown past Options.WALLimit: the
+	// writer empties it between two groups (restartWAL), unless a try gave up less than
+	// backoff ago (at nextTry).
+	restart atomic.Bool
+	busy    time.Duration // the writer connection's busy timeout, which restartWAL shortens
+	backoff time.Duration
+	nextTry time.Time
 }
 
-func newWriter(db *sql.DB, conn *sql.Conn, guard func() error, onCommit func(int, time.Duration), log *slog.Logger) *writer {
+// walRestartWait bounds how long restartWAL waits for the readers of older snapshots, during
+// which writes wait behind it. When it gives up (a long read is going on: a backup, an export),
+// the next try waits a checkpoint interval, then twice as long each time it gives up again, up
+// to walRestartBackoffMax, so that a long read does not hold writes back over and over.
+const (
+	walRestartWait       = 100 * time.Millisecond
+	walRestartBackoffMax = time.Minute
+)
+
+func newWriter(db *sql.DB, conn *sql.Conn, busy time.Duration, guard func() error, onCommit func(int, time.Duration), log *slog.Logger) *writer {
 	w := &writer{
 		db:       db,
 		conn:     conn,
+		busy:     busy,
 		guard:    guard,
 		onCommit: onCommit,
 		stmts:    make(map[string]*sql.Stmt),
@@ -174,7 +193,40 @@ func (w *writer) run() {
 		}
 		w.runGroup(group)
 		clear(group) // drop references to finished ops
+		if w.restart.Load() {
+			w.restartWAL()
+		}
 	}
+}
+
+// restartWAL runs a TRUNCATE checkpoint on the writer connection, between two groups, where
+// nothing contends with it for the write lock: it waits (walRestartWait at most) for the readers
+// of older snapshots to finish, copies what the passive checkpoints could not into the database
+// file, and empties the WAL, so that the next group writes it from the start.
+func (w *writer) restartWAL() {
+	w.restart.Store(false)
+	if w.conn == nil || time.Now().Before(w.nextTry) {
+		return
+	}
+	ctx := context.Background()
+	busy := int64(1)
+	_, err := w.conn.ExecContext(ctx, "PRAGMA busy_timeout = "+strconv.FormatInt(walRestartWait.Milliseconds(), 10))
+	if err == nil {
+		var logPages, done int64
+		err = w.conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done)
+		_, rerr := w.conn.ExecContext(ctx, "PRAGMA busy_timeout = "+strconv.FormatInt(w.busy.Milliseconds(), 10))
+		err = errors.Join(err, rerr)
+	}
+	if err != nil {
+		w.log.Warn("sqlite: emptying the WAL", "err", err)
+		busy = 1
+	}
+	if busy == 0 {
+		w.backoff = 0
+		return
+	}
+	w.backoff = min(max(2*w.backoff, checkpointInterval), walRestartBackoffMax)
+	w.nextTry = time.Now().Add(w.backoff)
 }
 
 // queues are the writer goroutine's view of its two queues; a closed queue becomes nil.
