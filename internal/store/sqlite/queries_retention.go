@@ -8,9 +8,11 @@ const (
 
 	// The bodies due, oldest finish first (messages_body_due), with the size of each MIME
 	// (length() of a BLOB reads its header, not its content): MessageBodyPurge cuts the batch
-	// by size before it takes the writer.
+	// by size before it takes the writer. INDEXED BY here and in qMessagePurgeDue: without
+	// ANALYZE statistics SQLite prefers the equality on messages_status and sorts every
+	// finished message for the ORDER BY (0.6 s a batch with a million of them; 1 ms so).
 	qBodyPurgeDue = `SELECT id, coalesce((SELECT length(raw) FROM message_raw WHERE message_id = messages.id), 0)
-		FROM messages
+		FROM messages INDEXED BY messages_body_due
 		WHERE body_purged_at IS NULL AND ` + finishedTerm + ` AND updated_at < ?1
 		ORDER BY updated_at LIMIT ?2`
 	// The batch chosen (?3, a JSON array of ids), stamped purged if still due; their ids come
@@ -27,7 +29,7 @@ const (
 	qMessagePurgeDue = `SELECT id, coalesce((SELECT length(raw) FROM message_raw WHERE message_id = messages.id), 0),
 			(SELECT count(*) FROM message_recipients WHERE message_id = messages.id)
 			+ (SELECT count(*) FROM message_events WHERE message_id = messages.id)
-		FROM messages
+		FROM messages INDEXED BY messages_finished
 		WHERE ` + finishedTerm + ` AND updated_at < ?1
 		ORDER BY updated_at LIMIT ?2`
 	// The batch chosen (?2), if still due. Their body, recipients and timeline go with them

@@ -611,3 +611,17 @@ func TestPageSize(t *testing.T) {
 		t.Errorf("existing database: page size %d, want 4096 kept", got)
 	}
 }
+
+// TestPurgeDuePlans: the retention purges read what is due from the front of their partial
+// indexes, in order, not every finished message sorted (a read as long as the history, which
+// would also keep the WAL from starting over).
+func TestPurgeDuePlans(t *testing.T) {
+	t.Parallel()
+	s := openTest(t)
+	for q, index := range map[string]string{qBodyPurgeDue: "messages_body_due", qMessagePurgeDue: "messages_finished"} {
+		plan := explain(t, s, q, int64(1), int64(500))
+		if !strings.Contains(plan, "USING INDEX "+index) || strings.Contains(plan, "TEMP B-TREE") || fullScan(plan) {
+			t.Errorf("plan does not read %s in order:\n%s", index, plan)
+		}
+	}
+}
