@@ -93,7 +93,7 @@ type Options struct {
 const DefaultMinFreeBytes = 64 << 20
 
 // DefaultWALLimit is Options.WALLimit when zero.
-const DefaultWALLimit = 64 << 20
+const DefaultWALLimit = 256 << 20
 
 // Store is the SQLite implementation of store.Store. It is safe for concurrent use.
 type Store struct {
@@ -202,7 +202,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, errors.Join(fmt.Errorf("sqlite: opening %s: %w", abs, err), conn.Close(), wdb.Close(), lock.Close())
 	}
 	s.guard = guard
-	s.w = newWriter(wdb, conn, busy, guard.check, opts.OnCommit, log)
+	s.w = newWriter(wdb, conn, busy, s.walMax, guard.check, opts.OnCommit, log)
 
 	s.rdb, err = sql.Open("sqlite", dsn(abs, busy, true))
 	if err != nil {
@@ -235,6 +235,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 // checkpointInterval is how often the checkpointer copies the WAL into the database file.
 const checkpointInterval = 200 * time.Millisecond
 
+// See checkpointer.
+const (
+	walCaughtUp  = 2 << 20 // bytes of the WAL not copied yet
+	walHardLimit = 16      // times Options.WALLimit
+)
+
 // checkpointer runs PASSIVE checkpoints on a connection of its own: they never block the writer
 // or readers, and they fsync the database file outside the writer's critical path. When the WAL
 // was fully copied, the writer's next transaction starts the WAL file over, so it stays small.
@@ -243,8 +249,12 @@ const checkpointInterval = 200 * time.Millisecond
 // writer adds frames faster than a passive checkpoint copies them; with reads overlapping all the
 // time (a purge or a console reading beside a steady load) the WAL would only grow, and every
 // page read with it (a read searches the WAL's index, which grows with it). So once the WAL is
-// Options.WALLimit long, the checkpointer asks the writer to empty it between two groups
-// (writer.restartWAL).
+// Options.WALLimit long and the passive checkpoints have caught up with it (within
+// walCaughtUp: what is left is the readers' doing, and starting it over copies next to nothing), the
+// checkpointer asks the writer to start it over between two groups (writer.restartWAL). A writer
+// that keeps ahead of the checkpoints (a bulk load) is left to it until the WAL is walHardLimit
+// times the limit: starting it over then holds writes back while the rest is copied, which a steady
+// load would feel at every limit's worth of writes.
 func (s *Store) checkpointer() {
 	defer close(s.ckptDone)
 	db, err := sql.Open("sqlite", dsn(s.path, 5*time.Second, false))
@@ -274,7 +284,8 @@ func (s *Store) checkpointer() {
 			s.log.Warn("sqlite: checkpoint failed", "err", err)
 			continue
 		}
-		if logPages*pageSize >= s.walMax {
+		size := logPages * pageSize
+		if size >= s.walMax && (logPages-done)*pageSize <= walCaughtUp || size >= walHardLimit*s.walMax {
 			s.w.restart.Store(true)
 		}
 	}
