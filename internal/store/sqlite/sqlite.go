@@ -78,9 +78,9 @@ type Options struct {
 	// store ready: with less, writes may fail for want of room (SQLITE_FULL); 0 means
 	// DefaultMinFreeBytes, a negative value turns the check off.
 	MinFreeBytes int64
-	// WALLimit is how long the WAL may grow, in bytes, before the checkpointer makes it start
-	// over even though readers keep it from starting over by itself (see checkpointer); 0
-	// means DefaultWALLimit.
+	// WALLimit is how long the WAL may grow, in bytes, before the writer makes it start over
+	// when overlapping reads keep it from starting over by itself (see checkpointer); 0 means
+	// DefaultWALLimit.
 	WALLimit int64
 	// OnCommit, when set, is called by the writer after each committed group with the number
 	// of writes it held and the time from BEGIN to the end of COMMIT (for the metrics). It

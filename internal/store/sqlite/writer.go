@@ -62,8 +62,8 @@ type writer struct {
 	commits atomic.Int64 // committed groups, for tests and diagnostics
 
 	// restart is set by the checkpointer when the WAL has grown past Options.WALLimit: the
-	// writer empties it between two groups (restartWAL), unless a try gave up less than
-	// backoff ago (at nextTry).
+	// writer starts it over between two groups (restartWAL), unless a try gave up less than
+	// backoff ago (until nextTry).
 	restart atomic.Bool
 	busy    time.Duration // the writer connection's busy timeout, which restartWAL shortens
 	walMax  int64         // Options.WALLimit
@@ -207,7 +207,7 @@ func (w *writer) run() {
 // database file, so that the next group writes the WAL from its start, cutting the file to
 // Options.WALLimit (journal_size_limit). Not TRUNCATE: a WAL file cut to nothing grows again
 // with every commit, and a commit that grows the file costs its fsync more than one that
-// overwrites (the transactional benchmark's accept p99 went from 45 to 110 ms).
+// overwrites (docs/BENCHMARKS.md, "Retention").
 func (w *writer) restartWAL() {
 	w.restart.Store(false)
 	if w.conn == nil || time.Now().Before(w.nextTry) {
