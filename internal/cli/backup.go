@@ -2,10 +2,10 @@ package cli
 
 import (
 	"fmt"
-	"github.com/postie/postie/internal/app"
 
 	"github.com/spf13/cobra"
 
+	"github.com/postie/postie/internal/app"
 	"github.com/postie/postie/internal/config"
 )
 
